@@ -1,0 +1,89 @@
+//! `builtin:anthropic`: translates OpenAI chat completions to Anthropic's Messages API
+//! and back, including tools, parallel tool calls, stop sequences, usage, errors and
+//! streams (translated event by event into `chat.completion.chunk`s).
+//!
+//! Settings: `default_max_tokens` (Anthropic requires `max_tokens`; default 4096) and
+//! `version` (the `anthropic-version` header; default `2023-06-01`).
+
+wit_bindgen::generate!({ world: "adapter", path: "../../wit" });
+
+mod request;
+mod response;
+mod stream;
+
+use exports::switchboard::plugin::provider_adapter::{Guest, GuestStreamTranslator};
+use switchboard::plugin::host;
+use switchboard::plugin::types::{
+    AdapterError, AuthScheme, BodyEdit, ErrorKind, Header, Operation, RequestContext, SseEvent,
+    UpstreamRequest, UpstreamResponse,
+};
+
+const DEFAULT_VERSION: &str = "2023-06-01";
+const DEFAULT_MAX_TOKENS: u64 = 4096;
+
+struct Anthropic;
+
+/// A client-side error (HTTP 400) about `param`.
+pub(crate) fn invalid(message: impl Into<String>, param: Option<&str>) -> AdapterError {
+    AdapterError {
+        status: 400,
+        kind: ErrorKind::InvalidRequest,
+        message: message.into(),
+        param: param.map(str::to_string),
+    }
+}
+
+impl Guest for Anthropic {
+    type StreamTranslator = stream::Translator;
+
+    fn to_upstream(ctx: RequestContext, body: Vec<u8>) -> Result<UpstreamRequest, AdapterError> {
+        if ctx.operation != Operation::ChatCompletions {
+            return Err(AdapterError {
+                status: 400,
+                kind: ErrorKind::InvalidRequest,
+                message: format!("provider '{}' (Anthropic) does not offer embeddings", ctx.provider),
+                param: Some("model".to_string()),
+            });
+        }
+        let default_max_tokens = host::setting("default_max_tokens")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(DEFAULT_MAX_TOKENS);
+        let version = host::setting("version")
+            .and_then(|v| serde_json::from_str::<String>(&v).ok())
+            .unwrap_or_else(|| DEFAULT_VERSION.to_string());
+        let translated = request::translate(&ctx, &body, default_max_tokens)?;
+        Ok(UpstreamRequest {
+            path: "/messages".to_string(),
+            headers: vec![Header { name: "anthropic-version".to_string(), value: version }],
+            auth: AuthScheme::Header("x-api-key".to_string()),
+            body: BodyEdit::Replace(translated),
+            translate_stream: true,
+        })
+    }
+
+    fn from_upstream(
+        ctx: RequestContext,
+        resp: UpstreamResponse,
+    ) -> Result<Option<Vec<u8>>, AdapterError> {
+        if !(200..300).contains(&resp.status) {
+            return Err(response::upstream_error(resp.status, &resp.body));
+        }
+        response::translate(&ctx, &resp.body).map(Some)
+    }
+}
+
+impl GuestStreamTranslator for stream::Translator {
+    fn new(ctx: RequestContext) -> Self {
+        stream::Translator::new(ctx)
+    }
+
+    fn on_event(&self, ev: SseEvent) -> Result<Vec<SseEvent>, AdapterError> {
+        self.event(ev)
+    }
+
+    fn finish(&self) -> Result<Vec<SseEvent>, AdapterError> {
+        self.end()
+    }
+}
+
+export!(Anthropic);

@@ -1,0 +1,100 @@
+//! `builtin:openai`: the adapter for OpenAI and every OpenAI-compatible API.
+//!
+//! The client already speaks this wire format, so the adapter never rebuilds the
+//! body: it asks the host to rewrite `model` in place and forwards streams untouched.
+//! Only error answers are parsed, to give the client the provider's own message.
+
+wit_bindgen::generate!({ world: "adapter", path: "../../wit" });
+
+use exports::switchboard::plugin::provider_adapter::{Guest, GuestStreamTranslator};
+use switchboard::plugin::types::{
+    AdapterError, AuthScheme, BodyEdit, ErrorKind, Operation, RequestContext, SseEvent,
+    UpstreamRequest, UpstreamResponse,
+};
+
+struct OpenAi;
+
+impl Guest for OpenAi {
+    type StreamTranslator = PassThrough;
+
+    fn to_upstream(ctx: RequestContext, _body: Vec<u8>) -> Result<UpstreamRequest, AdapterError> {
+        let path = match ctx.operation {
+            Operation::ChatCompletions => "/chat/completions",
+            Operation::Embeddings => "/embeddings",
+        };
+        Ok(UpstreamRequest {
+            path: path.to_string(),
+            headers: Vec::new(),
+            auth: AuthScheme::Bearer,
+            body: BodyEdit::SetModel(ctx.target_model),
+            translate_stream: false,
+        })
+    }
+
+    fn from_upstream(
+        _ctx: RequestContext,
+        resp: UpstreamResponse,
+    ) -> Result<Option<Vec<u8>>, AdapterError> {
+        if (200..300).contains(&resp.status) {
+            return Ok(None);
+        }
+        Err(upstream_error(resp.status, &resp.body))
+    }
+}
+
+/// Maps an OpenAI-style error answer to the contract's error.
+fn upstream_error(status: u16, body: &[u8]) -> AdapterError {
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let error = parsed.as_ref().and_then(|v| v.get("error"));
+    let message = error
+        .and_then(|e| e.get("message").or(Some(e)))
+        .and_then(|m| m.as_str())
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(body);
+            let text: String = text.chars().take(200).collect();
+            if text.trim().is_empty() {
+                format!("upstream answered HTTP {status}")
+            } else {
+                format!("upstream answered HTTP {status}: {text}")
+            }
+        });
+    let param = error
+        .and_then(|e| e.get("param"))
+        .and_then(|p| p.as_str())
+        .map(str::to_string);
+    AdapterError { status, kind: kind_for_status(status), message, param }
+}
+
+fn kind_for_status(status: u16) -> ErrorKind {
+    match status {
+        400 | 413 | 422 => ErrorKind::InvalidRequest,
+        401 => ErrorKind::Authentication,
+        403 => ErrorKind::Permission,
+        404 => ErrorKind::NotFound,
+        408 | 504 => ErrorKind::Timeout,
+        429 => ErrorKind::RateLimit,
+        503 | 529 => ErrorKind::Overloaded,
+        _ => ErrorKind::Upstream,
+    }
+}
+
+/// Never constructed by the host for this adapter (`translate-stream` is false),
+/// but kept correct: it forwards every event as it came.
+struct PassThrough;
+
+impl GuestStreamTranslator for PassThrough {
+    fn new(_ctx: RequestContext) -> Self {
+        PassThrough
+    }
+
+    fn on_event(&self, ev: SseEvent) -> Result<Vec<SseEvent>, AdapterError> {
+        Ok(vec![ev])
+    }
+
+    fn finish(&self) -> Result<Vec<SseEvent>, AdapterError> {
+        Ok(Vec::new())
+    }
+}
+
+export!(OpenAi);

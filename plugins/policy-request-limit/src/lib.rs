@@ -1,0 +1,59 @@
+//! `builtin:request-limit`: at most `limit` requests per `window_secs` per gateway key.
+//!
+//! The count lives in the host (`counter-add`), so every pooled instance, and with a
+//! shared counter store every replica, sees the same number. Settings:
+//! `limit` (default 60) and `window_secs` (default 60).
+
+wit_bindgen::generate!({ world: "policy", path: "../../wit" });
+
+use exports::switchboard::plugin::admission_policy::Guest;
+use switchboard::plugin::host;
+use switchboard::plugin::types::{Decision, Denial, Header, PolicyRequest, TokenUsage};
+
+struct RequestLimit;
+
+fn setting_u64(name: &str, default: u64) -> u64 {
+    host::setting(name)
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(default)
+}
+
+fn header(name: &str, value: impl ToString) -> Header {
+    Header { name: name.to_string(), value: value.to_string() }
+}
+
+impl Guest for RequestLimit {
+    fn check(req: PolicyRequest) -> Decision {
+        let limit = setting_u64("limit", 60) as i64;
+        let window = setting_u64("window_secs", 60).max(1);
+        let key = format!("requests:{}", req.key_name);
+        let used = host::counter_add(&key, 1, window);
+        if used > limit {
+            // Undo this request's increment so a denied request costs nothing.
+            host::counter_add(&key, -1, window);
+            let wait = host::window_remaining_secs(window).max(1);
+            return Decision::Deny(Denial {
+                status: 429,
+                message: format!(
+                    "rate limit reached for key '{}': {} requests per {}s",
+                    req.key_name, limit, window
+                ),
+                headers: vec![
+                    header("retry-after", wait),
+                    header("x-ratelimit-limit-requests", limit),
+                    header("x-ratelimit-remaining-requests", 0),
+                ],
+            });
+        }
+        Decision::Allow(vec![
+            header("x-ratelimit-limit-requests", limit),
+            header("x-ratelimit-remaining-requests", (limit - used).max(0)),
+        ])
+    }
+
+    fn record(_req: PolicyRequest, _usage: TokenUsage) -> Vec<Header> {
+        Vec::new()
+    }
+}
+
+export!(RequestLimit);

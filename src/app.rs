@@ -1,0 +1,81 @@
+//! Start-up and shutdown: builds the plugin engine and the first live state, binds
+//! the listeners, and stops them gracefully. `switchboard serve` and the tests both
+//! go through `start`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::live::LiveState;
+use crate::pipeline::Gateway;
+use crate::plugins::PluginRuntime;
+use crate::server::{self, Listener};
+
+/// A started gateway.
+pub struct Running {
+    pub api_addr: SocketAddr,
+    pub admin_addr: Option<SocketAddr>,
+    pub demo_addr: Option<SocketAddr>,
+    pub gateway: Arc<Gateway>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Installs the process-wide TLS crypto provider (once).
+pub fn init_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Loads every plugin of `config` and builds a live state, as `check` does.
+pub fn build_state(config: Config, runtime: &PluginRuntime) -> anyhow::Result<LiveState> {
+    Ok(LiveState::build(config, runtime, crate::upstream::client())?)
+}
+
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    init_crypto();
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    let runtime = PluginRuntime::new(&config.engine)?;
+    let demo_addr = match config.demo {
+        Some(addr) => Some(crate::demo::start(addr).await?),
+        None => None,
+    };
+    let server_cfg = config.server.clone();
+    let admin_cfg = config.admin.clone();
+    let live = build_state(config, &runtime)?;
+    let gateway = Arc::new(Gateway { live: ArcSwap::from_pointee(live), runtime });
+
+    let tls = match &server_cfg.tls {
+        Some(files) => Some(server::tls_acceptor(files)?),
+        None => None,
+    };
+    let (stop, stopped) = watch::channel(false);
+    let wait = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let api = server::bind(server_cfg.listen, "API").await?;
+    let api_addr = api.local_addr()?;
+    let mut tasks = vec![tokio::spawn(server::serve(gateway.clone(), api, Listener::Api, tls, wait(stopped.clone()), server_cfg.shutdown_grace))];
+    let mut admin_addr = None;
+    if let Some(a) = admin_cfg {
+        let l = server::bind(a.listen, "admin API").await?;
+        admin_addr = Some(l.local_addr()?);
+        tasks.push(tokio::spawn(server::serve(gateway.clone(), l, Listener::Admin, None, wait(stopped.clone()), server_cfg.shutdown_grace)));
+    }
+    Ok(Running { api_addr, admin_addr, demo_addr, gateway, stop, tasks })
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish (up to the grace period).
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}

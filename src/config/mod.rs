@@ -1,0 +1,200 @@
+//! The validated configuration: every reference resolved, every value in range.
+//!
+//! `Config::parse` turns the text of `config.toml` into a typed `Config`, or a
+//! `ConfigError` that names the key and the line. Secrets are read from the
+//! environment here and never stored in the config text.
+
+mod raw;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use validate::line_of;
+
+/// Errors in a config file. Each message names the key and, where known, the line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{0}")]
+    Syntax(String),
+    #[error("line {line}: {key}: {message}")]
+    Invalid { line: usize, key: String, message: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub admin: Option<AdminConfig>,
+    pub engine: EngineConfig,
+    /// The built-in local provider started beside the gateway, if configured.
+    pub demo: Option<SocketAddr>,
+    pub keys: Vec<GatewayKey>,
+    pub providers: BTreeMap<String, Provider>,
+    pub routes: BTreeMap<String, Route>,
+    /// Warnings to log at start (open gateway, providers without keys...).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub max_body_bytes: usize,
+    pub tls: Option<TlsFiles>,
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+    /// SHA-256 of the admin token; `None` disables `/admin/*` (metrics stay open).
+    pub token_sha256: Option<[u8; 32]>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub cache_dir: PathBuf,
+    pub max_instances: u32,
+    pub max_idle: u32,
+    pub recycle_after: u32,
+    pub default_limits: PluginLimits,
+}
+
+/// Sandbox limits for one plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PluginLimits {
+    /// CPU time a single call may take.
+    pub deadline: Duration,
+    /// Linear memory the plugin may grow to.
+    pub memory_bytes: usize,
+}
+
+/// A gateway key: the client presents the secret; only its SHA-256 is kept.
+#[derive(Debug, Clone)]
+pub struct GatewayKey {
+    pub name: String,
+    pub sha256: [u8; 32],
+    /// Routes this key may use; `None` = all.
+    pub models: Option<Vec<String>>,
+}
+
+/// Where a plugin component comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PluginSource {
+    /// `builtin:<name>`, embedded in the binary.
+    Builtin(String),
+    /// A `.wasm` component file.
+    File(PathBuf),
+}
+
+impl std::fmt::Display for PluginSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PluginSource::Builtin(n) => write!(f, "builtin:{n}"),
+            PluginSource::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// What the route does when a policy or redactor plugin fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    /// The request fails (default).
+    FailClosed,
+    /// The plugin is skipped and the request goes on.
+    FailOpen,
+}
+
+/// A plugin as configured: its source, settings (as JSON texts) and limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginSpec {
+    /// The config name (`builtin:round-robin`, or a `[policies.NAME]` key).
+    pub name: String,
+    pub source: PluginSource,
+    pub settings: BTreeMap<String, String>,
+    pub limits: PluginLimits,
+    pub on_error: OnError,
+}
+
+#[derive(Debug, Clone)]
+pub struct Provider {
+    pub name: String,
+    pub adapter: PluginSpec,
+    pub base_url: String,
+    /// The key, when `api_key_env` is set and present.
+    pub api_key: Option<Secret>,
+    /// Set when `api_key_env` names a variable that is not set: the provider is
+    /// inactive and requests routed to it fail over or get this reason.
+    pub inactive: Option<String>,
+    pub timeout: Duration,
+    pub headers: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub name: String,
+    pub strategy: PluginSpec,
+    pub targets: Vec<Target>,
+    pub policies: Vec<PluginSpec>,
+    pub redactors: Vec<PluginSpec>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub provider: String,
+    pub model: String,
+    pub weight: u32,
+    pub priority: u32,
+    pub input_price: f64,
+    pub output_price: f64,
+}
+
+/// A secret that never prints.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: String) -> Self {
+        Secret(s)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        let base = path.parent().map(PathBuf::from).unwrap_or_default();
+        Self::parse(&text, &base, &|k| std::env::var(k).ok())
+    }
+
+    /// Validates config text. Relative plugin paths resolve against `base`;
+    /// `env` looks up environment variables (tests pass their own).
+    pub fn parse(
+        text: &str,
+        base: &std::path::Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let raw: raw::RawConfig =
+            toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+        validate::validate(raw, text, base, env)
+    }
+}

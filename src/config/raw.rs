@@ -1,0 +1,138 @@
+//! The file as written: serde structs mirroring `config.toml`, unknown keys rejected.
+//! Nothing here is checked beyond its shape; `config::validate` does the rest.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    pub admin: Option<RawAdmin>,
+    #[serde(default)]
+    pub plugins: RawPluginEngine,
+    pub demo: Option<RawDemo>,
+    #[serde(default)]
+    pub keys: Vec<RawKey>,
+    #[serde(default)]
+    pub providers: BTreeMap<String, RawProvider>,
+    #[serde(default)]
+    pub models: BTreeMap<String, Spanned<RawModel>>,
+    #[serde(default)]
+    pub strategies: BTreeMap<String, RawPlugin>,
+    #[serde(default)]
+    pub policies: BTreeMap<String, RawPlugin>,
+    #[serde(default)]
+    pub redactors: BTreeMap<String, RawPlugin>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<Spanned<String>>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: Option<u64>,
+    pub tls: Option<RawTls>,
+    /// How long in-flight requests may take to finish on shutdown.
+    pub shutdown_grace: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub cert: String,
+    pub key: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub listen: Spanned<String>,
+    pub token_env: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPluginEngine {
+    /// Where compiled plugin artifacts are cached.
+    pub cache_dir: Option<String>,
+    /// Defaults for every plugin; each plugin may override.
+    pub deadline: Option<Spanned<String>>,
+    pub memory_mib: Option<u64>,
+    /// Live plugin instances at most, across all plugins.
+    pub max_instances: Option<u32>,
+    /// Warm instances kept per plugin.
+    pub max_idle: Option<u32>,
+    /// An instance is replaced after this many calls.
+    pub recycle_after: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDemo {
+    pub listen: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKey {
+    pub name: Spanned<String>,
+    pub secret_env: Option<Spanned<String>>,
+    pub sha256: Option<Spanned<String>>,
+    /// Models this key may use; all when absent.
+    pub models: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvider {
+    pub adapter: Spanned<String>,
+    pub base_url: Spanned<String>,
+    pub api_key_env: Option<String>,
+    pub timeout: Option<Spanned<String>>,
+    /// Extra headers sent on every upstream request.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub settings: BTreeMap<String, toml::Value>,
+    pub deadline: Option<Spanned<String>>,
+    pub memory_mib: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModel {
+    pub strategy: Option<Spanned<String>>,
+    pub targets: Vec<Spanned<RawTarget>>,
+    #[serde(default)]
+    pub policies: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub redactors: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    pub provider: Spanned<String>,
+    pub model: String,
+    pub weight: Option<u32>,
+    pub priority: Option<u32>,
+    /// Prices per million tokens.
+    pub input_price: Option<f64>,
+    pub output_price: Option<f64>,
+}
+
+/// A configured strategy, policy or redactor.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlugin {
+    pub plugin: Spanned<String>,
+    #[serde(default)]
+    pub settings: BTreeMap<String, toml::Value>,
+    pub on_error: Option<Spanned<String>>,
+    pub deadline: Option<Spanned<String>>,
+    pub memory_mib: Option<u64>,
+}

@@ -1,0 +1,14 @@
+//! switchboard: an OpenAI-compatible LLM gateway whose provider adapters, routing
+//! strategies, policies and redactors are sandboxed WebAssembly components.
+//!
+//! The request lifecycle is drawn in `docs/architecture.md`; each module below owns
+//! one part of it.
+
+pub mod app;
+pub mod config;
+pub mod demo;
+pub mod live;
+pub mod pipeline;
+pub mod plugins;
+pub mod server;
+pub mod upstream;

@@ -1,0 +1,154 @@
+//! `LiveState`: everything a request needs, built from a validated `Config` and
+//! swapped atomically (`ArcSwap`) so that a request runs start to end on one
+//! consistent state. Also the per-target signals the host keeps for strategies.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use crate::config::{Config, GatewayKey, PluginSpec, Provider, Route, Target};
+use crate::plugins::calls::{AdapterPool, PolicyPool, RedactorPool, StrategyPool};
+use crate::plugins::{InstancePool, PluginError, PluginRuntime, World};
+
+/// Live signals of one target, kept by the host and given to strategies.
+#[derive(Default, Debug)]
+pub struct TargetSignals {
+    pub in_flight: AtomicU32,
+    pub requests: AtomicU64,
+    pub failures: AtomicU64,
+    latency: Mutex<Ewma>,
+}
+
+#[derive(Default, Debug, Clone, Copy)]
+struct Ewma {
+    latency_us: f64,
+    ttft_us: f64,
+    error_rate: f64,
+}
+
+const ALPHA: f64 = 0.2;
+
+fn blend(old: f64, new: f64) -> f64 {
+    if old == 0.0 { new } else { old + ALPHA * (new - old) }
+}
+
+impl TargetSignals {
+    pub fn record(&self, ok: bool, latency: Duration) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if !ok {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut e = self.latency.lock();
+        if ok {
+            e.latency_us = blend(e.latency_us, latency.as_micros() as f64);
+        }
+        e.error_rate += ALPHA * (if ok { 0.0 } else { 1.0 } - e.error_rate);
+    }
+
+    pub fn record_ttft(&self, ttft: Duration) {
+        let mut e = self.latency.lock();
+        e.ttft_us = blend(e.ttft_us, ttft.as_micros() as f64);
+    }
+
+    /// (latency EWMA µs, TTFT EWMA µs, error rate).
+    pub fn snapshot(&self) -> (u64, u64, f32) {
+        let e = *self.latency.lock();
+        (e.latency_us as u64, e.ttft_us as u64, e.error_rate as f32)
+    }
+}
+
+pub struct LiveTarget {
+    pub target: Target,
+    pub signals: Arc<TargetSignals>,
+}
+
+pub struct LivePlugin<W: World> {
+    pub spec: PluginSpec,
+    pub pool: Arc<InstancePool<W>>,
+}
+
+pub struct LiveRoute {
+    pub route: Route,
+    pub strategy: Arc<StrategyPool>,
+    pub targets: Vec<LiveTarget>,
+    pub policies: Vec<LivePlugin<crate::plugins::bindings::policy::Policy>>,
+    pub redactors: Vec<LivePlugin<crate::plugins::bindings::redactor::Redactor>>,
+    pub sequence: AtomicU64,
+}
+
+pub struct LiveProvider {
+    pub provider: Provider,
+    pub adapter: Arc<AdapterPool>,
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub key_name: String,
+    /// Routes this key may use; `None` = all.
+    pub models: Option<Vec<String>>,
+}
+
+pub struct LiveState {
+    pub config: Arc<Config>,
+    pub routes: HashMap<String, LiveRoute>,
+    pub providers: HashMap<String, LiveProvider>,
+    /// SHA-256 of a gateway key secret → who it is. Empty = open gateway.
+    pub keys: HashMap<[u8; 32], Principal>,
+    pub client: reqwest::Client,
+}
+
+/// Loads each distinct plugin once per state, whatever number of routes use it.
+struct Loader<'a> {
+    runtime: &'a PluginRuntime,
+    strategies: HashMap<String, Arc<StrategyPool>>,
+    policies: HashMap<String, Arc<PolicyPool>>,
+    redactors: HashMap<String, Arc<RedactorPool>>,
+}
+
+fn spec_key(spec: &PluginSpec) -> String {
+    format!("{}|{}|{:?}|{:?}", spec.name, spec.source, spec.settings, spec.limits)
+}
+
+fn load_cached<W: World>(runtime: &PluginRuntime, cache: &mut HashMap<String, Arc<InstancePool<W>>>, spec: &PluginSpec) -> Result<Arc<InstancePool<W>>, PluginError> {
+    let key = spec_key(spec);
+    if let Some(p) = cache.get(&key) {
+        return Ok(p.clone());
+    }
+    let pool = runtime.load::<W>(spec)?;
+    cache.insert(key, pool.clone());
+    Ok(pool)
+}
+
+impl LiveState {
+    pub fn build(config: Config, runtime: &PluginRuntime, client: reqwest::Client) -> Result<LiveState, PluginError> {
+        let mut loader = Loader { runtime, strategies: HashMap::new(), policies: HashMap::new(), redactors: HashMap::new() };
+        let mut adapters: HashMap<String, Arc<AdapterPool>> = HashMap::new();
+        let mut providers = HashMap::new();
+        for (name, p) in &config.providers {
+            let adapter = load_cached(runtime, &mut adapters, &p.adapter)?;
+            providers.insert(name.clone(), LiveProvider { provider: p.clone(), adapter });
+        }
+        let mut routes = HashMap::new();
+        for (name, r) in &config.routes {
+            let strategy = load_cached(loader.runtime, &mut loader.strategies, &r.strategy)?;
+            let policies = r.policies.iter()
+                .map(|s| Ok(LivePlugin { spec: s.clone(), pool: load_cached(loader.runtime, &mut loader.policies, s)? }))
+                .collect::<Result<Vec<_>, PluginError>>()?;
+            let redactors = r.redactors.iter()
+                .map(|s| Ok(LivePlugin { spec: s.clone(), pool: load_cached(loader.runtime, &mut loader.redactors, s)? }))
+                .collect::<Result<Vec<_>, PluginError>>()?;
+            let targets = r.targets.iter()
+                .map(|t| LiveTarget { target: t.clone(), signals: Arc::new(TargetSignals::default()) })
+                .collect();
+            routes.insert(name.clone(), LiveRoute { route: r.clone(), strategy, targets, policies, redactors, sequence: AtomicU64::new(0) });
+        }
+        let keys = config.keys.iter()
+            .map(|k: &GatewayKey| (k.sha256, Principal { key_name: k.name.clone(), models: k.models.clone() }))
+            .collect();
+        Ok(LiveState { config: Arc::new(config), routes, providers, keys, client })
+    }
+}

@@ -1,0 +1,134 @@
+//! The `switchboard` command: `serve` runs the gateway, `check` validates a config
+//! (every reference resolves, every plugin loads as the right world) and prints routes.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use switchboard::app;
+use switchboard::config::Config;
+
+const USAGE: &str = "usage: switchboard serve [--config FILE]\n       switchboard check [--config FILE]\n(default FILE: config.toml)";
+
+fn config_path(args: &[String]) -> Result<PathBuf, String> {
+    let mut path = PathBuf::from("config.toml");
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--config" | "-c" => path = PathBuf::from(it.next().ok_or("--config needs a file")?),
+            other => return Err(format!("unknown argument '{other}'")),
+        }
+    }
+    Ok(path)
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (cmd, rest) = match args.split_first() {
+        Some((c, r)) => (c.as_str(), r),
+        None => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let path = match config_path(rest) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match Config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    match cmd {
+        "check" => check(config, &path),
+        "serve" => serve(config),
+        _ => {
+            eprintln!("unknown command '{cmd}'\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn check(config: Config, path: &std::path::Path) -> ExitCode {
+    app::init_crypto();
+    for w in &config.warnings {
+        println!("warning: {w}");
+    }
+    let runtime = match switchboard::plugins::PluginRuntime::new(&config.engine) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let routes = config.routes.clone();
+    if let Err(e) = app::build_state(config, &runtime) {
+        eprintln!("error: {}: {e}", path.display());
+        return ExitCode::FAILURE;
+    }
+    println!("{}: ok, {} route(s)", path.display(), routes.len());
+    for r in routes.values() {
+        let targets: Vec<String> = r.targets.iter().map(|t| format!("{}/{} (weight {})", t.provider, t.model, t.weight)).collect();
+        println!("  {} -> [{}] via {}", r.name, targets.join(", "), r.strategy.name);
+        for p in &r.policies {
+            println!("      policy {}", p.name);
+        }
+        for p in &r.redactors {
+            println!("      redactor {}", p.name);
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn serve(config: Config) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let running = match app::start(config).await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
+        tracing::info!(api = %running.api_addr, admin = ?running.admin_addr, demo = ?running.demo_addr, "switchboard is serving");
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        running.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

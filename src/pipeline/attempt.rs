@@ -1,0 +1,286 @@
+//! One attempt at one target: adapter `to-upstream`, the HTTP call under the
+//! provider's timeout, then `from-upstream` or the stream pump. Decides whether
+//! a failure is the client's (answer now) or the target's (fail over).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode};
+use serde::Deserialize;
+
+use super::Outcome;
+use super::body::{self, RequestFacts};
+use super::stream::{self, Pump};
+use crate::config::OnError;
+use crate::live::{LiveProvider, LiveState, LiveTarget, TargetSignals};
+use crate::plugins::bindings::types::{
+    AdapterError, AuthScheme, BodyEdit, ErrorKind, PolicyRequest, RequestContext, UpstreamResponse,
+};
+use crate::plugins::calls::{self, PolicyPool, StreamTranslation};
+use crate::server::error::ApiError;
+use crate::server::{Body, full};
+use crate::upstream::{self, MAX_UPSTREAM_BODY, UpstreamError};
+
+/// Token counts of one answer.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub prompt: u64,
+    pub completion: u64,
+}
+
+#[derive(Deserialize)]
+struct UsageOnly {
+    usage: Option<UsageFields>,
+}
+
+#[derive(Deserialize)]
+struct UsageFields {
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+}
+
+/// Usage of an OpenAI-shaped answer or chunk, if it says.
+pub fn usage_of(json: &[u8]) -> Option<Usage> {
+    let u = serde_json::from_slice::<UsageOnly>(json).ok()?.usage?;
+    Some(Usage { prompt: u.prompt_tokens.unwrap_or(0), completion: u.completion_tokens.unwrap_or(0) })
+}
+
+/// Keeps `in_flight` right however the attempt ends.
+pub struct InFlight(Arc<TargetSignals>);
+
+impl InFlight {
+    pub fn new(s: &Arc<TargetSignals>) -> Self {
+        s.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(s.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+pub struct Attempt<'a> {
+    pub live: &'a Arc<LiveState>,
+    pub provider: &'a LiveProvider,
+    pub target: &'a LiveTarget,
+    pub ctx: RequestContext,
+    pub facts: &'a RequestFacts,
+    pub body: &'a Bytes,
+    pub policies: &'a [(Arc<PolicyPool>, OnError)],
+    pub preq: &'a PolicyRequest,
+    pub policy_headers: &'a [(String, String)],
+}
+
+/// Removes the provider key from any text that could reach a client or a log.
+pub fn scrub(text: String, provider: &LiveProvider) -> String {
+    match &provider.provider.api_key {
+        Some(k) if k.expose().len() >= 4 && text.contains(k.expose()) => text.replace(k.expose(), "***"),
+        _ => text,
+    }
+}
+
+fn error_type(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::InvalidRequest => "invalid_request_error",
+        ErrorKind::Authentication => "authentication_error",
+        ErrorKind::Permission => "permission_error",
+        ErrorKind::NotFound => "invalid_request_error",
+        ErrorKind::RateLimit => "rate_limit_error",
+        ErrorKind::Timeout => "timeout_error",
+        ErrorKind::Overloaded | ErrorKind::Upstream | ErrorKind::Internal => "upstream_error",
+    }
+}
+
+/// Errors that are about the request itself: another target would refuse it too.
+fn is_client_error(status: u16) -> bool {
+    matches!(status, 400 | 413 | 422)
+}
+
+impl Attempt<'_> {
+    fn failover(&self, reason: String, status: Option<u16>) -> Outcome {
+        Outcome::Failover { reason: scrub(reason, self.provider), status }
+    }
+
+    fn adapter_error(&self, e: AdapterError) -> Outcome {
+        let message = scrub(e.message, self.provider);
+        if is_client_error(e.status) {
+            let mut err = ApiError::new(StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST), error_type(e.kind), message);
+            err.param = e.param;
+            return Outcome::Respond(err.into_response());
+        }
+        Outcome::Failover { reason: format!("HTTP {}: {message}", e.status), status: Some(e.status) }
+    }
+
+    fn respond(&self, status: StatusCode, content_type: &'static str, body: Body, extra: &[(String, String)]) -> http::Response<Body> {
+        let mut resp = http::Response::new(body);
+        *resp.status_mut() = status;
+        let h = resp.headers_mut();
+        h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        if let Ok(v) = HeaderValue::from_str(&self.ctx.request_id) {
+            h.insert("x-request-id", v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&self.provider.provider.name) {
+            h.insert("x-switchboard-provider", v);
+        }
+        for (k, v) in self.policy_headers.iter().chain(extra) {
+            if let (Ok(k), Ok(v)) = (http::HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+                h.insert(k, v);
+            }
+        }
+        resp
+    }
+
+    pub async fn run(self) -> Outcome {
+        let adapter = &self.provider.adapter;
+        let up = match calls::to_upstream(adapter, &self.ctx, self.body) {
+            Ok(Ok(up)) => up,
+            Ok(Err(e)) => return self.adapter_error(e),
+            Err(e) => return self.failover(format!("adapter failed: {e}"), None),
+        };
+        let p = &self.provider.provider;
+        let key = p.api_key.as_ref().map(|k| k.expose());
+        let mut url = format!("{}{}", p.base_url, up.path);
+        if let (AuthScheme::Query(name), Some(k)) = (&up.auth, key) {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str(&percent_encode(name));
+            url.push('=');
+            url.push_str(&percent_encode(k));
+        }
+        let mut req = self.live.client.post(&url).header(http::header::CONTENT_TYPE, "application/json");
+        for (k, v) in &p.headers {
+            req = req.header(k, v);
+        }
+        for h in &up.headers {
+            req = req.header(&h.name, &h.value);
+        }
+        match (&up.auth, key) {
+            (AuthScheme::Bearer, Some(k)) => req = req.bearer_auth(k),
+            (AuthScheme::Header(name), Some(k)) => req = req.header(name.as_str(), k),
+            _ => {}
+        }
+        let translate_stream = up.translate_stream;
+        let payload: Bytes = match up.body {
+            BodyEdit::Keep => self.body.clone(),
+            BodyEdit::SetModel(m) => Bytes::from(body::set_model(self.body, &self.facts.model_span, &m)),
+            BodyEdit::Replace(b) => Bytes::from(b),
+        };
+        let req = req.body(payload);
+
+        let signals = &self.target.signals;
+        let in_flight = InFlight::new(signals);
+        let started = Instant::now();
+        let timeout = p.timeout;
+        let resp = match tokio::time::timeout(timeout, req.send()).await {
+            Err(_) => {
+                signals.record(false, started.elapsed());
+                return self.failover(UpstreamError::Timeout(timeout).to_string(), Some(504));
+            }
+            Ok(Err(e)) => {
+                signals.record(false, started.elapsed());
+                let e = UpstreamError::from_reqwest(e, timeout);
+                let status = matches!(e, UpstreamError::Timeout(_)).then_some(504);
+                return self.failover(e.to_string(), status);
+            }
+            Ok(Ok(r)) => r,
+        };
+        let status = resp.status().as_u16();
+        let ok = resp.status().is_success();
+        if ok && self.ctx.stream {
+            return self.stream(resp, translate_stream, in_flight, started).await;
+        }
+        let headers: Vec<_> = resp
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some(crate::plugins::bindings::types::Header { name: k.to_string(), value: v.to_str().ok()?.to_string() }))
+            .collect();
+        let remaining = timeout.saturating_sub(started.elapsed());
+        let body = match tokio::time::timeout(remaining, upstream::read_body(resp, MAX_UPSTREAM_BODY, timeout)).await {
+            Err(_) => {
+                signals.record(false, started.elapsed());
+                return self.failover(UpstreamError::Timeout(timeout).to_string(), Some(504));
+            }
+            Ok(Err(e)) => {
+                signals.record(false, started.elapsed());
+                return self.failover(e.to_string(), None);
+            }
+            Ok(Ok(b)) => b,
+        };
+        signals.record(ok, started.elapsed());
+        drop(in_flight);
+        let resp = UpstreamResponse { status, headers, body: body.to_vec() };
+        let translated = match calls::from_upstream(&self.provider.adapter, &self.ctx, &resp) {
+            Ok(Ok(t)) => t,
+            Ok(Err(e)) => return self.adapter_error(e),
+            Err(e) => return self.failover(format!("adapter failed: {e}"), None),
+        };
+        if !ok {
+            // An adapter must map a non-2xx answer to an error; treat a mapping as one.
+            return self.failover(format!("HTTP {status}"), Some(status));
+        }
+        let out = match translated {
+            Some(b) => Bytes::from(b),
+            None => body,
+        };
+        let usage = usage_of(&out).unwrap_or_default();
+        let extra = super::record_policies(self.policies, self.preq, usage);
+        Outcome::Respond(self.respond(StatusCode::OK, "application/json", full(out), &extra))
+    }
+
+    async fn stream(self, resp: reqwest::Response, translate: bool, in_flight: InFlight, started: Instant) -> Outcome {
+        let p = &self.provider.provider;
+        let signals = self.target.signals.clone();
+        let translator = if translate {
+            match StreamTranslation::new(&self.provider.adapter, &self.ctx) {
+                Ok(t) => Some(t),
+                Err(e) => return self.failover(format!("adapter failed: {e}"), None),
+            }
+        } else {
+            None
+        };
+        let mut pump = Pump::new(resp, translator, p.timeout);
+        // Nothing has reached the client yet: a failure before the first event
+        // still fails over to the next target.
+        let first = match pump.next().await {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => {
+                signals.record(false, started.elapsed());
+                return self.failover("stream ended before any event".into(), None);
+            }
+            Err(e) => {
+                signals.record(false, started.elapsed());
+                let status = e.status();
+                return self.failover(e.to_string(), status);
+            }
+        };
+        signals.record_ttft(started.elapsed());
+        let body = stream::spawn(
+            pump,
+            first,
+            stream::Finish {
+                signals,
+                started,
+                in_flight,
+                policies: self.policies.to_vec(),
+                preq: self.preq.clone(),
+                redact_key: p.api_key.clone(),
+            },
+        );
+        Outcome::Respond(self.respond(StatusCode::OK, "text/event-stream", body, &[]))
+    }
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

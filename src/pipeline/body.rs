@@ -1,0 +1,123 @@
+//! What routing needs from a client body, parsed without copying it: the model
+//! (and where its value sits, so it can be rewritten in place), the stream flags,
+//! and the sizes used to estimate tokens.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::server::error::ApiError;
+
+#[derive(Deserialize)]
+struct Facts<'a> {
+    #[serde(borrow)]
+    model: Option<&'a RawValue>,
+    #[serde(borrow)]
+    messages: Option<&'a RawValue>,
+    #[serde(borrow)]
+    input: Option<&'a RawValue>,
+    stream: Option<bool>,
+    stream_options: Option<StreamOptions>,
+    max_tokens: Option<u64>,
+    max_completion_tokens: Option<u64>,
+    user: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct StreamOptions {
+    include_usage: Option<bool>,
+}
+
+/// The parts of a request the gateway acts on.
+#[derive(Debug, Clone)]
+pub struct RequestFacts {
+    pub model: String,
+    /// Byte range of the `model` value (with its quotes) in the body.
+    pub model_span: std::ops::Range<usize>,
+    pub stream: bool,
+    pub include_usage: bool,
+    pub max_output_tokens: Option<u64>,
+    pub user: Option<String>,
+    /// A rough estimate (bytes / 4) of the prompt tokens.
+    pub estimated_input_tokens: u64,
+}
+
+/// Which endpoint the body is for: decides the required fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Chat,
+    Embeddings,
+}
+
+pub fn parse(body: &[u8], endpoint: Endpoint) -> Result<RequestFacts, ApiError> {
+    let facts: Facts = serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            ApiError::invalid(format!("invalid request body: {e}"), None)
+        } else {
+            ApiError::invalid(format!("request body is not valid JSON: {e}"), None)
+        }
+    })?;
+    let raw = facts.model.ok_or_else(|| ApiError::invalid("you must provide a model parameter", Some("model")))?;
+    let model: String = serde_json::from_str(raw.get())
+        .map_err(|_| ApiError::invalid("'model' must be a string", Some("model")))?;
+    let start = raw.get().as_ptr() as usize - body.as_ptr() as usize;
+    let model_span = start..start + raw.get().len();
+    match endpoint {
+        Endpoint::Chat => match facts.messages {
+            Some(m) if m.get().starts_with('[') => {}
+            Some(_) => return Err(ApiError::invalid("'messages' must be an array", Some("messages"))),
+            None => return Err(ApiError::invalid("you must provide a 'messages' parameter", Some("messages"))),
+        },
+        Endpoint::Embeddings => {
+            if facts.input.is_none() {
+                return Err(ApiError::invalid("you must provide an 'input' parameter", Some("input")));
+            }
+        }
+    }
+    let stream = endpoint == Endpoint::Chat && facts.stream.unwrap_or(false);
+    Ok(RequestFacts {
+        model,
+        model_span,
+        stream,
+        include_usage: stream && facts.stream_options.and_then(|o| o.include_usage).unwrap_or(false),
+        max_output_tokens: facts.max_completion_tokens.or(facts.max_tokens),
+        user: facts.user,
+        estimated_input_tokens: (body.len() as u64).div_ceil(4),
+    })
+}
+
+/// `body` with the `model` value replaced by `model`, everything else untouched.
+pub fn set_model(body: &[u8], span: &std::ops::Range<usize>, model: &str) -> Vec<u8> {
+    let encoded = serde_json::to_string(model).unwrap_or_else(|_| "\"\"".to_string());
+    let mut out = Vec::with_capacity(body.len() + encoded.len());
+    out.extend_from_slice(&body[..span.start]);
+    out.extend_from_slice(encoded.as_bytes());
+    out.extend_from_slice(&body[span.end..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_is_rewritten_in_place() {
+        let body = br#"{ "messages":[{"role":"user","content":"hi \"model\""}], "model" : "gpt-4o", "stream":true}"#;
+        let f = parse(body, Endpoint::Chat).unwrap();
+        assert_eq!(f.model, "gpt-4o");
+        assert!(f.stream);
+        let out = set_model(body, &f.model_span, "llama\"3");
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["model"], "llama\"3");
+        assert_eq!(v["messages"][0]["content"], "hi \"model\"");
+    }
+
+    #[test]
+    fn bad_bodies_are_refused_with_the_field() {
+        assert!(parse(b"{", Endpoint::Chat).unwrap_err().message.contains("not valid JSON"));
+        assert_eq!(parse(br#"{"messages":[]}"#, Endpoint::Chat).unwrap_err().param.as_deref(), Some("model"));
+        assert_eq!(parse(br#"{"model":"m"}"#, Endpoint::Chat).unwrap_err().param.as_deref(), Some("messages"));
+        assert_eq!(parse(br#"{"model":"m","messages":{}}"#, Endpoint::Chat).unwrap_err().param.as_deref(), Some("messages"));
+        assert_eq!(parse(br#"{"model":"m"}"#, Endpoint::Embeddings).unwrap_err().param.as_deref(), Some("input"));
+        assert_eq!(parse(br#"{"model":5,"messages":[]}"#, Endpoint::Chat).unwrap_err().param.as_deref(), Some("model"));
+    }
+}

@@ -1,0 +1,247 @@
+//! The request lifecycle for `/v1/chat/completions` and `/v1/embeddings`:
+//! parse → route → policy check → redact → strategy → attempts with failover →
+//! policy record. The drawing is in `docs/architecture.md`.
+
+pub mod body;
+mod attempt;
+mod redact;
+mod stream;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::StatusCode;
+
+pub use attempt::Usage;
+use body::{Endpoint, RequestFacts};
+
+use crate::config::OnError;
+use crate::live::{LiveRoute, LiveState, Principal};
+use crate::plugins::PluginRuntime;
+use crate::plugins::bindings::types::{
+    Decision, Health, Operation, PolicyRequest, RequestContext, RouteRequest, TargetStats, TokenUsage,
+};
+use crate::plugins::calls;
+use crate::server::error::ApiError;
+use crate::server::Body;
+
+/// The gateway: the live state (swapped whole on reload) and the plugin engine.
+pub struct Gateway {
+    pub live: ArcSwap<LiveState>,
+    pub runtime: Arc<PluginRuntime>,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+pub fn request_id() -> String {
+    format!("req_{:016x}", rand::random::<u64>())
+}
+
+/// How one attempt at one target ended.
+pub enum Outcome {
+    /// An answer for the client (success, or an error that is the client's own).
+    Respond(http::Response<Body>),
+    /// This target failed in a way another target may not: try the next one.
+    Failover { reason: String, status: Option<u16> },
+}
+
+fn target_stats(route: &LiveRoute) -> Vec<TargetStats> {
+    route
+        .targets
+        .iter()
+        .map(|t| {
+            let (lat, ttft, err) = t.signals.snapshot();
+            TargetStats {
+                provider: t.target.provider.clone(),
+                model: t.target.model.clone(),
+                weight: t.target.weight,
+                priority: t.target.priority,
+                health: Health::Healthy,
+                in_flight: t.signals.in_flight.load(std::sync::atomic::Ordering::Relaxed),
+                latency_ewma_us: lat,
+                ttft_ewma_us: ttft,
+                error_rate: err,
+                input_price_per_mtok: t.target.input_price,
+                output_price_per_mtok: t.target.output_price,
+                ratelimit_remaining_requests: None,
+                ratelimit_remaining_tokens: None,
+                retry_after_secs: None,
+            }
+        })
+        .collect()
+}
+
+fn plugin_failed(kind: &str, e: &crate::plugins::PluginError) -> ApiError {
+    tracing::warn!(error = %e, "{kind} plugin failed");
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", format!("the route's {kind} plugin failed: {e}"))
+        .with_code("plugin_failed")
+}
+
+/// Policy checks: all must allow. Returns the headers they add.
+fn check_policies(route: &LiveRoute, preq: &PolicyRequest) -> Result<Vec<(String, String)>, ApiError> {
+    let mut headers = Vec::new();
+    for p in &route.policies {
+        match calls::check(&p.pool, preq) {
+            Ok(Decision::Allow(h)) => headers.extend(h.into_iter().map(|h| (h.name, h.value))),
+            Ok(Decision::Deny(d)) => {
+                let status = StatusCode::from_u16(d.status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
+                let kind = if status == StatusCode::TOO_MANY_REQUESTS { "rate_limit_error" } else { "permission_error" };
+                let mut e = ApiError::new(status, kind, d.message).with_code("policy_denied");
+                e.headers = d.headers.into_iter().map(|h| (h.name, h.value)).collect();
+                return Err(e);
+            }
+            Err(e) if p.spec.on_error == OnError::FailOpen => {
+                tracing::warn!(error = %e, "policy plugin failed; skipped (fail-open)");
+            }
+            Err(e) => return Err(plugin_failed("policy", &e)),
+        }
+    }
+    Ok(headers)
+}
+
+/// Tells each policy the actual usage; returns the headers they add.
+pub(crate) fn record_policies(
+    pools: &[(Arc<calls::PolicyPool>, OnError)],
+    preq: &PolicyRequest,
+    usage: Usage,
+) -> Vec<(String, String)> {
+    let mut headers = Vec::new();
+    let usage = TokenUsage { prompt_tokens: usage.prompt, completion_tokens: usage.completion };
+    for (pool, _) in pools {
+        match calls::record(pool, preq, usage) {
+            Ok(h) => headers.extend(h.into_iter().map(|h| (h.name, h.value))),
+            Err(e) => tracing::warn!(error = %e, "policy record failed"),
+        }
+    }
+    headers
+}
+
+/// Runs one client request through the lifecycle.
+pub async fn handle(gw: &Gateway, principal: &Principal, endpoint: Endpoint, body: Bytes) -> http::Response<Body> {
+    match run(gw, principal, endpoint, body).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn run(gw: &Gateway, principal: &Principal, endpoint: Endpoint, body: Bytes) -> Result<http::Response<Body>, ApiError> {
+    let live = gw.live.load_full();
+    let facts: RequestFacts = body::parse(&body, endpoint)?;
+    let route = live.routes.get(&facts.model).ok_or_else(|| ApiError::model_not_found(&facts.model))?;
+    if let Some(models) = &principal.models
+        && !models.iter().any(|m| *m == facts.model)
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            format!("key '{}' may not use model `{}`", principal.key_name, facts.model),
+        )
+        .with_code("model_not_allowed"));
+    }
+    let request_id = request_id();
+    let preq = PolicyRequest {
+        request_id: request_id.clone(),
+        key_name: principal.key_name.clone(),
+        user: facts.user.clone(),
+        route: facts.model.clone(),
+        estimated_input_tokens: facts.estimated_input_tokens,
+        max_output_tokens: facts.max_output_tokens,
+    };
+    let policy_headers = check_policies(route, &preq)?;
+
+    let body = if route.redactors.is_empty() || endpoint != Endpoint::Chat {
+        body
+    } else {
+        redact::request(route, &body)?
+    };
+
+    let rr = RouteRequest {
+        route: facts.model.clone(),
+        sequence: route.sequence.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        random: rand::random(),
+        estimated_input_tokens: facts.estimated_input_tokens,
+        max_output_tokens: facts.max_output_tokens,
+        stream: facts.stream,
+    };
+    let order = calls::select(&route.strategy, &rr, &target_stats(route)).map_err(|e| plugin_failed("strategy", &e))?;
+
+    let operation = match endpoint {
+        Endpoint::Chat => Operation::ChatCompletions,
+        Endpoint::Embeddings => Operation::Embeddings,
+    };
+    let policies: Vec<_> = route.policies.iter().map(|p| (p.pool.clone(), p.spec.on_error)).collect();
+    let mut failures: Vec<String> = Vec::new();
+    let mut statuses: Vec<Option<u16>> = Vec::new();
+    for idx in order {
+        let target = &route.targets[idx];
+        let Some(provider) = live.providers.get(&target.target.provider) else { continue };
+        if let Some(reason) = &provider.provider.inactive {
+            failures.push(reason.clone());
+            statuses.push(None);
+            continue;
+        }
+        let ctx = RequestContext {
+            request_id: request_id.clone(),
+            operation,
+            route: facts.model.clone(),
+            provider: provider.provider.name.clone(),
+            target_model: target.target.model.clone(),
+            stream: facts.stream,
+            include_usage: facts.include_usage,
+            created: now_secs(),
+        };
+        let job = attempt::Attempt {
+            live: &live,
+            provider,
+            target,
+            ctx,
+            facts: &facts,
+            body: &body,
+            policies: &policies,
+            preq: &preq,
+            policy_headers: &policy_headers,
+        };
+        match job.run().await {
+            Outcome::Respond(resp) => return Ok(resp),
+            Outcome::Failover { reason, status } => {
+                tracing::info!(provider = %provider.provider.name, model = %target.target.model, %reason, "target failed; trying the next");
+                failures.push(format!("{} ({}): {reason}", provider.provider.name, target.target.model));
+                statuses.push(status);
+            }
+        }
+    }
+    Err(all_failed(&facts.model, &failures, &statuses))
+}
+
+/// One error for the client when every target failed, saying what happened to each.
+fn all_failed(model: &str, failures: &[String], statuses: &[Option<u16>]) -> ApiError {
+    let tried = statuses.iter().filter(|s| s.is_some()).count();
+    let detail = failures.join("; ");
+    if failures.is_empty() {
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", format!("model `{model}` has no usable target"));
+    }
+    if statuses.iter().all(|s| s.is_none()) && failures.iter().all(|f| f.contains("has no API key")) {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            format!("no provider for model `{model}` is configured with a key: {detail}"),
+        )
+        .with_code("provider_not_configured");
+    }
+    let all_429 = tried > 0 && statuses.iter().flatten().all(|s| *s == 429);
+    let all_timeout = tried > 0 && statuses.iter().flatten().all(|s| *s == 504);
+    let (status, kind, code) = if all_429 {
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "upstream_rate_limited")
+    } else if all_timeout {
+        (StatusCode::GATEWAY_TIMEOUT, "timeout_error", "upstream_timeout")
+    } else {
+        (StatusCode::BAD_GATEWAY, "upstream_error", "upstream_failed")
+    };
+    let n = failures.len();
+    let plural = if n == 1 { "target" } else { "targets" };
+    ApiError::new(status, kind, format!("all {n} {plural} for model `{model}` failed: {detail}")).with_code(code)
+}

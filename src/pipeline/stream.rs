@@ -1,0 +1,184 @@
+//! Streaming answers: the pump reads upstream chunks, frames SSE events, runs them
+//! through the adapter's stream translator (or forwards them as they are), and a
+//! task feeds the client through a bounded channel. When the client goes away the
+//! task ends and drops the upstream response, which cancels the upstream request.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hyper::body::Frame;
+use tokio::sync::mpsc;
+
+use super::attempt::{InFlight, Usage, usage_of};
+use crate::config::{OnError, Secret};
+use crate::live::TargetSignals;
+use crate::plugins::PluginError;
+use crate::plugins::bindings::types::{AdapterError, PolicyRequest, SseEvent};
+use crate::plugins::calls::{PolicyPool, StreamTranslation};
+use crate::server::Body;
+use crate::upstream::UpstreamError;
+use crate::upstream::sse::{SseError, SseFramer, encode_all};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error("{0}")]
+    Upstream(#[from] UpstreamError),
+    #[error("{0}")]
+    Framing(#[from] SseError),
+    #[error("provider error (HTTP {}): {}", .0.status, .0.message)]
+    Adapter(AdapterError),
+    #[error("adapter failed: {0}")]
+    Plugin(#[from] PluginError),
+    #[error("upstream stream ended before it was complete")]
+    Truncated,
+}
+
+impl StreamError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            StreamError::Upstream(UpstreamError::Timeout(_)) => Some(504),
+            StreamError::Adapter(e) => Some(e.status),
+            _ => None,
+        }
+    }
+}
+
+pub struct Pump {
+    resp: reqwest::Response,
+    framer: SseFramer,
+    translator: Option<StreamTranslation>,
+    idle_timeout: Duration,
+    ended: bool,
+    saw_done: bool,
+    pub usage: Option<Usage>,
+}
+
+impl Pump {
+    pub fn new(resp: reqwest::Response, translator: Option<StreamTranslation>, idle_timeout: Duration) -> Self {
+        Pump { resp, framer: SseFramer::new(), translator, idle_timeout, ended: false, saw_done: false, usage: None }
+    }
+
+    fn translate(&mut self, events: Vec<SseEvent>, out: &mut Vec<SseEvent>) -> Result<(), StreamError> {
+        match &mut self.translator {
+            None => out.extend(events),
+            Some(t) => {
+                for ev in &events {
+                    out.extend(t.on_event(ev)?.map_err(StreamError::Adapter)?);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The next bytes for the client; `None` once the stream is complete.
+    pub async fn next(&mut self) -> Result<Option<Bytes>, StreamError> {
+        loop {
+            if self.ended {
+                return Ok(None);
+            }
+            let mut events = Vec::new();
+            match tokio::time::timeout(self.idle_timeout, self.resp.chunk()).await {
+                Err(_) => return Err(UpstreamError::Timeout(self.idle_timeout).into()),
+                Ok(Err(e)) => return Err(UpstreamError::from_reqwest(e, self.idle_timeout).into()),
+                Ok(Ok(Some(chunk))) => self.framer.push(&chunk, &mut events)?,
+                Ok(Ok(None)) => {
+                    self.framer.finish(&mut events)?;
+                    self.ended = true;
+                }
+            }
+            let mut out = Vec::with_capacity(events.len());
+            self.translate(events, &mut out)?;
+            if self.ended
+                && let Some(t) = &mut self.translator
+            {
+                out.extend(t.finish()?.map_err(StreamError::Adapter)?);
+            }
+            for ev in &out {
+                if ev.data == "[DONE]" {
+                    self.saw_done = true;
+                } else if ev.data.contains("\"usage\"")
+                    && let Some(u) = usage_of(ev.data.as_bytes())
+                {
+                    self.usage = Some(u);
+                }
+            }
+            if self.ended && !self.saw_done {
+                return Err(StreamError::Truncated);
+            }
+            if !out.is_empty() {
+                return Ok(Some(encode_all(&out)));
+            }
+        }
+    }
+}
+
+/// What to settle when the stream ends.
+pub struct Finish {
+    pub signals: Arc<TargetSignals>,
+    pub started: Instant,
+    pub in_flight: InFlight,
+    pub policies: Vec<(Arc<PolicyPool>, OnError)>,
+    pub preq: PolicyRequest,
+    pub redact_key: Option<Secret>,
+}
+
+fn error_event(e: &StreamError, key: &Option<Secret>) -> Bytes {
+    let mut message = e.to_string();
+    if let Some(k) = key
+        && k.expose().len() >= 4
+    {
+        message = message.replace(k.expose(), "***");
+    }
+    let data = serde_json::json!({ "error": {
+        "message": message,
+        "type": "upstream_error",
+        "param": null,
+        "code": "stream_failed",
+    }});
+    encode_all(&[SseEvent { event: None, data: data.to_string() }])
+}
+
+/// Starts the task that feeds the client and returns the response body.
+pub fn spawn(mut pump: Pump, first: Bytes, finish: Finish) -> Body {
+    let (tx, rx) = mpsc::channel::<Bytes>(16);
+    tokio::spawn(async move {
+        let mut ok = tx.send(first).await.is_ok();
+        while ok {
+            tokio::select! {
+                _ = tx.closed() => {
+                    ok = false;
+                }
+                next = pump.next() => match next {
+                    Ok(Some(bytes)) => ok = tx.send(bytes).await.is_ok(),
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "stream failed after it started");
+                        let _ = tx.send(error_event(&e, &finish.redact_key)).await;
+                        ok = false;
+                    }
+                }
+            }
+        }
+        finish.signals.record(ok, finish.started.elapsed());
+        let usage = pump.usage.unwrap_or_default();
+        drop(pump);
+        super::record_policies(&finish.policies, &finish.preq, usage);
+        drop(finish.in_flight);
+    });
+    Body::new(ChannelBody(rx))
+}
+
+struct ChannelBody(mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.0.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b))))
+    }
+}

@@ -1,0 +1,264 @@
+//! The wasmtime host: one engine (pooling allocator, epoch interruption), a compile
+//! cache on disk keyed by content hash, and a pool of warm instances per configured
+//! plugin. `calls` wraps each world's functions with output validation.
+
+pub mod bindings;
+pub mod builtin;
+pub mod calls;
+pub mod host;
+pub mod pool;
+pub mod world;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
+use wasmtime::{Config as WasmConfig, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+
+use crate::config::{EngineConfig, PluginSource, PluginSpec};
+pub use host::{Counters, HostState, PluginIdentity};
+pub use pool::{InstancePool, Lease, World};
+pub use world::Kind;
+
+/// Linear memory slot size of the pooling allocator; no plugin can grow past it.
+const MAX_SLOT_BYTES: usize = 256 << 20;
+
+/// How a plugin call failed. Also the metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    Trap = 0,
+    Deadline = 1,
+    Memory = 2,
+    InvalidOutput = 3,
+    Capacity = 4,
+}
+
+impl FailureKind {
+    pub const COUNT: usize = 5;
+
+    pub fn label(self) -> &'static str {
+        match self {
+            FailureKind::Trap => "trap",
+            FailureKind::Deadline => "deadline",
+            FailureKind::Memory => "memory",
+            FailureKind::InvalidOutput => "invalid_output",
+            FailureKind::Capacity => "capacity",
+        }
+    }
+}
+
+/// Errors of the plugin layer: loading a component, or one call failing.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("plugin '{plugin}': {message}")]
+    Load { plugin: String, message: String },
+    #[error("plugin '{plugin}' failed ({}): {message}", kind.label())]
+    Call { plugin: String, kind: FailureKind, message: String },
+}
+
+macro_rules! world_impl {
+    ($ty:ty, $pre:ty, $kind:expr) => {
+        impl World for $ty {
+            const KIND: Kind = $kind;
+            type Pre = $pre;
+            fn pre(pre: InstancePre<HostState>) -> wasmtime::Result<Self::Pre> {
+                <$pre>::new(pre)
+            }
+            fn instantiate(pre: &Self::Pre, store: &mut Store<HostState>) -> wasmtime::Result<Self> {
+                pre.instantiate(store)
+            }
+        }
+    };
+}
+
+world_impl!(bindings::adapter::Adapter, bindings::adapter::AdapterPre<HostState>, Kind::Adapter);
+world_impl!(bindings::strategy::Strategy, bindings::strategy::StrategyPre<HostState>, Kind::Strategy);
+world_impl!(bindings::policy::Policy, bindings::policy::PolicyPre<HostState>, Kind::Policy);
+world_impl!(bindings::redactor::Redactor, bindings::redactor::RedactorPre<HostState>, Kind::Redactor);
+
+/// The engine and everything shared by all plugins. One per process; reloads
+/// reuse it, so unchanged components are neither recompiled nor re-read.
+pub struct PluginRuntime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache_dir: PathBuf,
+    counters: Arc<Counters>,
+    capacity: Arc<Semaphore>,
+    config: EngineConfig,
+    compiled: Mutex<HashMap<[u8; 32], Component>>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Drop for PluginRuntime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn load_err(plugin: &str, message: impl Into<String>) -> PluginError {
+    PluginError::Load { plugin: plugin.to_string(), message: message.into() }
+}
+
+impl PluginRuntime {
+    pub fn new(config: &EngineConfig) -> Result<Arc<Self>, PluginError> {
+        let n = config.max_instances;
+        let slot = MAX_SLOT_BYTES.max(config.default_limits.memory_bytes);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(n)
+            .total_core_instances(n * 4)
+            .total_memories(n * 2)
+            .total_tables(n * 2)
+            .total_stacks(n)
+            .max_memory_size(slot)
+            .max_memories_per_component(4)
+            .max_tables_per_component(4)
+            .max_core_instances_per_component(16);
+        let mut wc = WasmConfig::new();
+        wc.epoch_interruption(true)
+            .memory_reservation(slot as u64)
+            .memory_guard_size(2 << 20)
+            .memory_reservation_for_growth(0)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&wc).map_err(|e| load_err("engine", format!("{e:#}")))?;
+
+        let mut linker: Linker<HostState> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| load_err("engine", format!("{e:#}")))?;
+        bindings::adapter::switchboard::plugin::host::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(|e| load_err("engine", format!("{e:#}")))?;
+        bindings::adapter::switchboard::plugin::types::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(|e| load_err("engine", format!("{e:#}")))?;
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        {
+            let engine = engine.clone();
+            let stop = ticker_stop.clone();
+            let period = Duration::from_micros(1_000_000 / pool::TICKS_PER_SEC);
+            std::thread::Builder::new()
+                .name("plugin-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(period);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| load_err("engine", e.to_string()))?;
+        }
+
+        Ok(Arc::new(PluginRuntime {
+            engine,
+            linker,
+            cache_dir: config.cache_dir.clone(),
+            counters: Arc::new(Counters::default()),
+            capacity: Arc::new(Semaphore::new(n as usize)),
+            config: config.clone(),
+            compiled: Mutex::new(HashMap::new()),
+            ticker_stop,
+        }))
+    }
+
+    pub fn counters(&self) -> &Arc<Counters> {
+        &self.counters
+    }
+
+    fn bytes(spec: &PluginSpec) -> Result<std::borrow::Cow<'static, [u8]>, PluginError> {
+        match &spec.source {
+            PluginSource::Builtin(name) => builtin::bytes(name)
+                .map(std::borrow::Cow::Borrowed)
+                .ok_or_else(|| load_err(&spec.name, format!("no built-in plugin named '{name}'"))),
+            PluginSource::File(path) => std::fs::read(path)
+                .map(std::borrow::Cow::Owned)
+                .map_err(|e| load_err(&spec.name, format!("cannot read {}: {e}", path.display()))),
+        }
+    }
+
+    /// Compiles `bytes`, or takes the compiled form from memory or the disk cache.
+    fn compile(&self, name: &str, bytes: &[u8], digest: [u8; 32]) -> Result<Component, PluginError> {
+        if let Some(c) = self.compiled.lock().get(&digest) {
+            return Ok(c.clone());
+        }
+        let mut h = Sha256::new();
+        h.update(digest);
+        std::hash::Hash::hash(&self.engine.precompile_compatibility_hash(), &mut HashWriter(&mut h));
+        let file = self.cache_dir.join(format!("{}.cwasm", hex::encode(h.finalize())));
+        let cached = if file.is_file() {
+            // SAFETY: the file was written by `precompile_component` of an engine
+            // with the same compatibility hash (it is in the file name) into our
+            // own cache directory; a corrupt file fails to deserialize and is redone.
+            unsafe { Component::deserialize_file(&self.engine, &file) }.ok()
+        } else {
+            None
+        };
+        let component = match cached {
+            Some(c) => c,
+            None => {
+                let compiled = self
+                    .engine
+                    .precompile_component(bytes)
+                    .map_err(|e| load_err(name, format!("is not a valid WebAssembly component: {e:#}")))?;
+                if std::fs::create_dir_all(&self.cache_dir).is_ok() {
+                    let tmp = file.with_extension(format!("tmp{}", std::process::id()));
+                    if std::fs::write(&tmp, &compiled).is_ok() {
+                        let _ = std::fs::rename(&tmp, &file);
+                    }
+                }
+                // SAFETY: `compiled` was produced just now by this engine.
+                unsafe { Component::deserialize(&self.engine, &compiled) }
+                    .map_err(|e| load_err(name, format!("{e:#}")))?
+            }
+        };
+        self.compiled.lock().insert(digest, component.clone());
+        Ok(component)
+    }
+
+    /// Loads a configured plugin as world `W`: compile (cached), check the world,
+    /// link, pre-instantiate, and warm one instance.
+    pub fn load<W: World>(&self, spec: &PluginSpec) -> Result<Arc<InstancePool<W>>, PluginError> {
+        let bytes = Self::bytes(spec)?;
+        let digest: [u8; 32] = Sha256::digest(&bytes).into();
+        let component = self.compile(&spec.name, &bytes, digest)?;
+        world::check(&self.engine, &component, W::KIND)
+            .map_err(|m| load_err(&spec.name, format!("({}) {m}", spec.source)))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| load_err(&spec.name, format!("cannot be linked: it imports something the host does not offer: {e:#}")))?;
+        let pre = W::pre(pre).map_err(|e| load_err(&spec.name, format!("{e:#}")))?;
+        let limits = spec.limits;
+        if limits.memory_bytes > MAX_SLOT_BYTES.max(self.config.default_limits.memory_bytes) {
+            return Err(load_err(&spec.name, "memory_mib is larger than the engine's memory slot (raise plugins.memory_mib)"));
+        }
+        let pool = Arc::new(InstancePool {
+            engine: self.engine.clone(),
+            pre,
+            identity: Arc::new(PluginIdentity { name: spec.name.clone(), settings: spec.settings.clone() }),
+            counters: self.counters.clone(),
+            limits,
+            capacity: self.capacity.clone(),
+            max_idle: self.config.max_idle as usize,
+            recycle_after: self.config.recycle_after,
+            idle: Mutex::new(Vec::new()),
+            stats: Default::default(),
+            digest,
+        });
+        pool.prewarm()?;
+        Ok(pool)
+    }
+}
+
+/// Feeds `Hash` output into a SHA-256.
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::hash::Hasher for HashWriter<'_> {
+    fn finish(&self) -> u64 {
+        0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}

@@ -1,0 +1,208 @@
+//! Warm instances of one configured plugin, and the lease that runs a call in one.
+//!
+//! Instantiating costs tens of microseconds, a warm call one, so instances are kept
+//! and reused: up to `max_idle` per plugin, each replaced after `recycle_after`
+//! calls, and any instance that failed (trap, deadline, memory) is thrown away so
+//! no state from a bad call survives. Every live instance holds a permit of the
+//! engine-wide semaphore sized to the pooling allocator, so a full pool is a
+//! clear error instead of an allocator failure.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::component::InstancePre;
+use wasmtime::{Engine, Store, Trap};
+
+use super::host::{Counters, HostState, PluginIdentity};
+use super::world::Kind;
+use super::{FailureKind, PluginError};
+use crate::config::PluginLimits;
+
+/// A world's generated bindings, so one pool type serves all four worlds.
+pub trait World: Sized + Send + Sync + 'static {
+    const KIND: Kind;
+    type Pre: Send + Sync + 'static;
+    fn pre(pre: InstancePre<HostState>) -> wasmtime::Result<Self::Pre>;
+    fn instantiate(pre: &Self::Pre, store: &mut Store<HostState>) -> wasmtime::Result<Self>;
+}
+
+/// Call and failure counts of one plugin, for metrics and tests.
+#[derive(Default, Debug)]
+pub struct PluginStats {
+    pub calls: AtomicU64,
+    pub instantiations: AtomicU64,
+    pub failures: [AtomicU64; FailureKind::COUNT],
+}
+
+impl PluginStats {
+    pub fn failures(&self, kind: FailureKind) -> u64 {
+        self.failures[kind as usize].load(Ordering::Relaxed)
+    }
+}
+
+pub struct Warm<W: World> {
+    store: Store<HostState>,
+    bindings: W,
+    uses: u32,
+    _permit: OwnedSemaphorePermit,
+}
+
+pub struct InstancePool<W: World> {
+    pub(super) engine: Engine,
+    pub(super) pre: W::Pre,
+    pub(super) identity: Arc<PluginIdentity>,
+    pub(super) counters: Arc<Counters>,
+    pub(super) limits: PluginLimits,
+    pub(super) capacity: Arc<Semaphore>,
+    pub(super) max_idle: usize,
+    pub(super) recycle_after: u32,
+    pub(super) idle: Mutex<Vec<Warm<W>>>,
+    pub stats: PluginStats,
+    /// Hash of the component bytes, to reuse unchanged plugins across reloads.
+    pub(super) digest: [u8; 32],
+}
+
+/// Epoch ticks per second (the ticker thread's rate).
+pub const TICKS_PER_SEC: u64 = 1000;
+
+impl<W: World> InstancePool<W> {
+    pub fn name(&self) -> &str {
+        &self.identity.name
+    }
+
+    /// SHA-256 of the component bytes.
+    pub fn digest(&self) -> [u8; 32] {
+        self.digest
+    }
+
+    pub fn limits(&self) -> PluginLimits {
+        self.limits
+    }
+
+    fn fail(&self, kind: FailureKind, message: String) -> PluginError {
+        self.stats.failures[kind as usize].fetch_add(1, Ordering::Relaxed);
+        PluginError::Call { plugin: self.identity.name.clone(), kind, message }
+    }
+
+    fn instantiate(&self) -> Result<Warm<W>, PluginError> {
+        let permit = self.capacity.clone().try_acquire_owned().map_err(|_| {
+            self.fail(FailureKind::Capacity, "all plugin instance slots are in use".to_string())
+        })?;
+        let state = HostState::new(self.identity.clone(), self.counters.clone(), self.limits.memory_bytes);
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.memory);
+        store.set_epoch_deadline(deadline_ticks(self.limits));
+        let bindings = W::instantiate(&self.pre, &mut store)
+            .map_err(|e| self.fail(classify(&e, &store), format!("instantiation failed: {}", summary(&e))))?;
+        self.stats.instantiations.fetch_add(1, Ordering::Relaxed);
+        Ok(Warm { store, bindings, uses: 0, _permit: permit })
+    }
+
+    /// Takes a warm instance (or makes one) for one or more calls.
+    pub fn lease(self: &Arc<Self>) -> Result<Lease<W>, PluginError> {
+        let warm = match self.idle.lock().pop() {
+            Some(w) => w,
+            None => self.instantiate()?,
+        };
+        Ok(Lease { pool: self.clone(), warm: Some(warm) })
+    }
+
+    /// Runs one call in a leased instance and returns it.
+    pub fn call<R>(self: &Arc<Self>, f: impl FnOnce(&mut Store<HostState>, &W) -> wasmtime::Result<R>) -> Result<R, PluginError> {
+        self.lease()?.call(f)
+    }
+
+    /// Instantiates one instance now and keeps it warm: proves at load time that the
+    /// component links against our host and instantiates.
+    pub(super) fn prewarm(self: &Arc<Self>) -> Result<(), PluginError> {
+        let warm = self.instantiate()?;
+        self.idle.lock().push(warm);
+        Ok(())
+    }
+
+    fn give_back(&self, warm: Warm<W>) {
+        if warm.uses >= self.recycle_after {
+            return;
+        }
+        let mut idle = self.idle.lock();
+        if idle.len() < self.max_idle {
+            idle.push(warm);
+        }
+    }
+}
+
+fn deadline_ticks(limits: PluginLimits) -> u64 {
+    let ticks = limits.deadline.as_micros() as u64 * TICKS_PER_SEC / 1_000_000;
+    ticks.max(1) + 1
+}
+
+/// First line of an error chain, without the wasm backtrace.
+fn summary(e: &wasmtime::Error) -> String {
+    let text = format!("{e:#}");
+    text.lines().next().unwrap_or("").chars().take(300).collect()
+}
+
+fn classify(e: &wasmtime::Error, store: &Store<HostState>) -> FailureKind {
+    if store.data().memory.exceeded {
+        return FailureKind::Memory;
+    }
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => FailureKind::Deadline,
+        Some(_) => FailureKind::Trap,
+        None => FailureKind::Trap,
+    }
+}
+
+/// An instance checked out of its pool; returned on drop unless a call failed.
+pub struct Lease<W: World> {
+    pool: Arc<InstancePool<W>>,
+    warm: Option<Warm<W>>,
+}
+
+impl<W: World> Lease<W> {
+    pub fn pool(&self) -> &Arc<InstancePool<W>> {
+        &self.pool
+    }
+
+    /// Runs `f` under the plugin's CPU deadline and memory cap. On failure the
+    /// instance is discarded and the failure counted.
+    pub fn call<R>(&mut self, f: impl FnOnce(&mut Store<HostState>, &W) -> wasmtime::Result<R>) -> Result<R, PluginError> {
+        let pool = self.pool.clone();
+        let Some(warm) = self.warm.as_mut() else {
+            return Err(pool.fail(FailureKind::Trap, "instance was discarded after an earlier failure".into()));
+        };
+        pool.stats.calls.fetch_add(1, Ordering::Relaxed);
+        warm.uses += 1;
+        warm.store.data_mut().memory.exceeded = false;
+        warm.store.set_epoch_deadline(deadline_ticks(pool.limits));
+        match f(&mut warm.store, &warm.bindings) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                let kind = classify(&e, &warm.store);
+                let message = match kind {
+                    FailureKind::Deadline => format!("exceeded its CPU deadline of {:?}", pool.limits.deadline),
+                    FailureKind::Memory => format!("exceeded its memory limit of {} MiB", pool.limits.memory_bytes >> 20),
+                    _ => format!("trapped: {}", summary(&e)),
+                };
+                self.warm = None;
+                Err(pool.fail(kind, message))
+            }
+        }
+    }
+
+    /// Records an output that failed validation; the instance is discarded.
+    pub fn invalid_output(&mut self, message: String) -> PluginError {
+        self.warm = None;
+        self.pool.fail(FailureKind::InvalidOutput, message)
+    }
+}
+
+impl<W: World> Drop for Lease<W> {
+    fn drop(&mut self) {
+        if let Some(warm) = self.warm.take() {
+            self.pool.give_back(warm);
+        }
+    }
+}

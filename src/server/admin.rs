@@ -1,0 +1,93 @@
+//! The admin listener: `/health` open, `/admin/*` behind the admin token.
+//! Reports plugin call and failure counts and the routes in force (no secrets).
+
+use std::sync::Arc;
+
+use http::StatusCode;
+use hyper::body::Incoming;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::error::ApiError;
+use super::routes::{bearer, json_response};
+use super::Body;
+use crate::pipeline::Gateway;
+use crate::plugins::FailureKind;
+use crate::plugins::pool::{InstancePool, World};
+
+fn plugin_json<W: World>(pool: &InstancePool<W>) -> serde_json::Value {
+    let s = &pool.stats;
+    let failures: serde_json::Map<String, serde_json::Value> = [
+        FailureKind::Trap,
+        FailureKind::Deadline,
+        FailureKind::Memory,
+        FailureKind::InvalidOutput,
+        FailureKind::Capacity,
+    ]
+    .iter()
+    .map(|k| (k.label().to_string(), json!(s.failures(*k))))
+    .collect();
+    json!({
+        "name": pool.name(),
+        "kind": W::KIND.label(),
+        "calls": s.calls.load(std::sync::atomic::Ordering::Relaxed),
+        "instantiations": s.instantiations.load(std::sync::atomic::Ordering::Relaxed),
+        "failures": failures,
+    })
+}
+
+pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Response<Body> {
+    let path = req.uri().path();
+    if path == "/health" {
+        return json_response(StatusCode::OK, json!({ "status": "ok" }));
+    }
+    if !path.starts_with("/admin/") {
+        return ApiError::not_found(format!("Unknown admin URL: {path}")).into_response();
+    }
+    let live = gw.live.load_full();
+    let Some(expected) = live.config.admin.as_ref().and_then(|a| a.token_sha256) else {
+        return ApiError::new(StatusCode::FORBIDDEN, "permission_error", "the admin API is disabled: set admin.token_env").into_response();
+    };
+    let ok = bearer(&req).is_some_and(|t| <[u8; 32]>::from(Sha256::digest(t.as_bytes())) == expected);
+    if !ok {
+        return ApiError::unauthorized("admin token missing or wrong").into_response();
+    }
+    match path {
+        "/admin/plugins" => {
+            let mut list = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            for p in live.providers.values() {
+                if seen.insert(Arc::as_ptr(&p.adapter) as usize) {
+                    list.push(plugin_json(&p.adapter));
+                }
+            }
+            for r in live.routes.values() {
+                if seen.insert(Arc::as_ptr(&r.strategy) as usize) {
+                    list.push(plugin_json(&r.strategy));
+                }
+                for p in &r.policies {
+                    if seen.insert(Arc::as_ptr(&p.pool) as usize) {
+                        list.push(plugin_json(&p.pool));
+                    }
+                }
+                for p in &r.redactors {
+                    if seen.insert(Arc::as_ptr(&p.pool) as usize) {
+                        list.push(plugin_json(&p.pool));
+                    }
+                }
+            }
+            json_response(StatusCode::OK, json!({ "plugins": list }))
+        }
+        "/admin/routes" => {
+            let routes: Vec<_> = live.config.routes.values().map(|r| json!({
+                "model": r.name,
+                "strategy": r.strategy.name,
+                "targets": r.targets.iter().map(|t| json!({ "provider": t.provider, "model": t.model, "weight": t.weight, "priority": t.priority })).collect::<Vec<_>>(),
+                "policies": r.policies.iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
+                "redactors": r.redactors.iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
+            })).collect();
+            json_response(StatusCode::OK, json!({ "routes": routes }))
+        }
+        _ => ApiError::not_found(format!("Unknown admin URL: {path}")).into_response(),
+    }
+}
