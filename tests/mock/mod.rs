@@ -1,0 +1,266 @@
+//! The one fake in the test suite: an in-process provider on a loopback port that
+//! speaks OpenAI's and Anthropic's wire formats (JSON and SSE, tool calls included)
+//! and injects faults on demand. Each provider name is a path prefix, so one mock
+//! plays many providers: `http://127.0.0.1:PORT/<name>/v1`.
+
+#![allow(dead_code)]
+
+mod anthropic;
+mod openai;
+
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::{Frame, Incoming};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use parking_lot::Mutex;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+/// What the mock does with one request.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Answer this status with this body (content-type JSON).
+    Status(u16, String),
+    /// Wait before answering normally.
+    Delay(Duration),
+    /// Never answer.
+    Hang,
+    /// Answer 200 with a body that is not JSON.
+    Malformed,
+    /// Stream: send this many events, then break the connection.
+    CutAfter(usize),
+    /// Stream: wait this long between events.
+    SlowEvents(Duration),
+    /// 200 with a header `retry-after`-style extra, for tests that read headers.
+    Header(String, String),
+}
+
+/// One request the mock received.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub provider: String,
+    pub path: String,
+    pub headers: http::HeaderMap,
+    pub query: Option<String>,
+    pub body: Value,
+}
+
+#[derive(Default)]
+struct State {
+    queued: Mutex<HashMap<String, VecDeque<Fault>>>,
+    sticky: Mutex<HashMap<String, Fault>>,
+    seen: Mutex<Vec<Seen>>,
+    /// Streams whose receiver went away before the stream ended.
+    cancelled: AtomicUsize,
+}
+
+pub struct Mock {
+    pub addr: SocketAddr,
+    state: Arc<State>,
+}
+
+/// A body fed from a channel; it notices when the peer stops reading.
+pub struct ChanBody(mpsc::Receiver<Result<Bytes, std::io::Error>>);
+
+impl hyper::body::Body for ChanBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        self.0.poll_recv(cx).map(|o| o.map(|r| r.map(Frame::data)))
+    }
+}
+
+pub type MockBody = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
+
+pub fn json_resp(status: u16, body: String) -> http::Response<MockBody> {
+    let mut r = http::Response::new(http_body_util::Full::new(Bytes::from(body)).map_err(|e: Infallible| match e {}).boxed_unsync());
+    *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
+    r.headers_mut().insert("content-type", "application/json".parse().unwrap());
+    r
+}
+
+/// Streams `events` (already SSE-encoded) with the fault's pacing or cut.
+fn sse_resp(state: Arc<State>, events: Vec<String>, fault: Option<Fault>) -> http::Response<MockBody> {
+    let (tx, rx) = mpsc::channel(4);
+    tokio::spawn(async move {
+        let (cut, pause) = match fault {
+            Some(Fault::CutAfter(n)) => (Some(n), None),
+            Some(Fault::SlowEvents(d)) => (None, Some(d)),
+            _ => (None, None),
+        };
+        for (i, ev) in events.into_iter().enumerate() {
+            if cut == Some(i) {
+                let _ = tx.send(Err(std::io::Error::other("cut"))).await;
+                return;
+            }
+            if let Some(d) = pause
+                && i > 0
+            {
+                tokio::select! {
+                    _ = tokio::time::sleep(d) => {}
+                    _ = tx.closed() => {
+                        state.cancelled.fetch_add(1, Ordering::SeqCst);
+                        return;
+                    }
+                }
+            }
+            if tx.send(Ok(Bytes::from(ev))).await.is_err() {
+                state.cancelled.fetch_add(1, Ordering::SeqCst);
+                return;
+            }
+        }
+    });
+    let mut r = http::Response::new(ChanBody(rx).boxed_unsync());
+    r.headers_mut().insert("content-type", "text/event-stream".parse().unwrap());
+    r
+}
+
+pub fn sse(event: Option<&str>, data: &Value) -> String {
+    match event {
+        Some(e) => format!("event: {e}\ndata: {data}\n\n"),
+        None => format!("data: {data}\n\n"),
+    }
+}
+
+impl Mock {
+    pub async fn start() -> Mock {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(State::default());
+        let st = state.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let _ = stream.set_nodelay(true);
+                let st = st.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| {
+                        let st = st.clone();
+                        async move { Ok::<_, Infallible>(handle(st, req).await) }
+                    });
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Mock { addr, state }
+    }
+
+    pub fn base_url(&self, provider: &str) -> String {
+        format!("http://{}/{provider}/v1", self.addr)
+    }
+
+    /// The next request to `provider` gets `fault` (queued in order).
+    pub fn push_fault(&self, provider: &str, fault: Fault) {
+        self.state.queued.lock().entry(provider.to_string()).or_default().push_back(fault);
+    }
+
+    /// Every request to `provider` gets `fault` until cleared.
+    pub fn set_fault(&self, provider: &str, fault: Option<Fault>) {
+        let mut s = self.state.sticky.lock();
+        match fault {
+            Some(f) => s.insert(provider.to_string(), f),
+            None => s.remove(provider),
+        };
+    }
+
+    pub fn seen(&self, provider: &str) -> Vec<Seen> {
+        self.state.seen.lock().iter().filter(|s| s.provider == provider).cloned().collect()
+    }
+
+    pub fn count(&self, provider: &str) -> usize {
+        self.state.seen.lock().iter().filter(|s| s.provider == provider).count()
+    }
+
+    pub fn cancelled(&self) -> usize {
+        self.state.cancelled.load(Ordering::SeqCst)
+    }
+
+    pub fn reset(&self) {
+        self.state.seen.lock().clear();
+        self.state.queued.lock().clear();
+        self.state.sticky.lock().clear();
+    }
+}
+
+async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> http::Response<MockBody> {
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().map(str::to_string);
+    let headers = req.headers().clone();
+    let body = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let mut parts = path.trim_start_matches('/').splitn(2, '/');
+    let provider = parts.next().unwrap_or("").to_string();
+    let rest = format!("/{}", parts.next().unwrap_or(""));
+    let json: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(_) => return json_resp(400, r#"{"error":{"message":"mock: body is not JSON","type":"invalid_request_error"}}"#.into()),
+    };
+    state.seen.lock().push(Seen { provider: provider.clone(), path: rest.clone(), headers, query, body: json.clone() });
+    let fault = {
+        let queued = state.queued.lock().get_mut(&provider).and_then(|q| q.pop_front());
+        queued.or_else(|| state.sticky.lock().get(&provider).cloned())
+    };
+    let mut stream_fault = None;
+    let mut extra_header = None;
+    match fault {
+        Some(Fault::Status(code, body)) => return json_resp(code, body),
+        Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+        Some(Fault::Hang) => std::future::pending::<()>().await,
+        Some(Fault::Malformed) => return json_resp(200, "{\"id\": \"broken".into()),
+        Some(Fault::Header(k, v)) => extra_header = Some((k, v)),
+        Some(f @ (Fault::CutAfter(_) | Fault::SlowEvents(_))) => stream_fault = Some(f),
+        None => {}
+    }
+    let streaming = json.get("stream").and_then(Value::as_bool) == Some(true);
+    let mut resp = match rest.as_str() {
+        "/v1/chat/completions" if streaming => sse_resp(state.clone(), openai::stream(&provider, &json), stream_fault),
+        "/v1/chat/completions" => json_resp(200, openai::reply(&provider, &json).to_string()),
+        "/v1/embeddings" => json_resp(200, openai::embeddings(&json).to_string()),
+        "/v1/messages" if streaming => match anthropic::stream(&provider, &json) {
+            Ok(events) => sse_resp(state.clone(), events, stream_fault),
+            Err(e) => json_resp(400, e.to_string()),
+        },
+        "/v1/messages" => match anthropic::reply(&provider, &json) {
+            Ok(v) => json_resp(200, v.to_string()),
+            Err(e) => json_resp(400, e.to_string()),
+        },
+        _ => json_resp(404, format!(r#"{{"error":{{"message":"mock: no route {rest}","type":"invalid_request_error"}}}}"#)),
+    };
+    if let Some((k, v)) = extra_header {
+        resp.headers_mut().insert(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+    }
+    resp
+}
+
+/// The text of the last user message (string or text parts), as both formats carry it.
+pub fn last_user_text(messages: &[Value]) -> String {
+    for m in messages.iter().rev() {
+        if m["role"] == "user" {
+            return match &m["content"] {
+                Value::String(s) => s.clone(),
+                Value::Array(parts) => parts.iter().filter_map(|p| p["text"].as_str()).collect::<Vec<_>>().join(" "),
+                _ => String::new(),
+            };
+        }
+    }
+    String::new()
+}
+
+/// Whether the last message is a tool result (so the model answers with text).
+pub fn answering_tool_results(messages: &[Value]) -> bool {
+    messages.last().is_some_and(|m| {
+        m["role"] == "tool" || m["content"].as_array().is_some_and(|c| c.iter().any(|b| b["type"] == "tool_result"))
+    })
+}

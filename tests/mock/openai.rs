@@ -1,0 +1,72 @@
+//! OpenAI wire format for the mock: chat completions (JSON and SSE, tool calls,
+//! usage chunk) and embeddings.
+
+use serde_json::{Value, json};
+
+use super::{answering_tool_results, last_user_text, sse};
+
+fn wants_tools(req: &Value) -> bool {
+    req["tools"].as_array().is_some_and(|t| !t.is_empty()) && !answering_tool_results(req["messages"].as_array().map(Vec::as_slice).unwrap_or(&[]))
+}
+
+pub fn text_of(provider: &str, req: &Value) -> String {
+    let messages = req["messages"].as_array().cloned().unwrap_or_default();
+    format!("{provider} says: {}", last_user_text(&messages))
+}
+
+pub fn reply(provider: &str, req: &Value) -> Value {
+    let model = req["model"].clone();
+    let message = if wants_tools(req) {
+        json!({ "role": "assistant", "content": null, "tool_calls": [
+            { "id": "call_1", "type": "function", "function": { "name": "get_weather", "arguments": "{\"city\":\"Paris\"}" } },
+            { "id": "call_2", "type": "function", "function": { "name": "get_weather", "arguments": "{\"city\":\"Oslo\"}" } },
+        ]})
+    } else {
+        json!({ "role": "assistant", "content": text_of(provider, req) })
+    };
+    let finish = if wants_tools(req) { "tool_calls" } else { "stop" };
+    json!({
+        "id": "chatcmpl-mock", "object": "chat.completion", "created": 1, "model": model,
+        "choices": [{ "index": 0, "message": message, "finish_reason": finish }],
+        "usage": { "prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18 },
+    })
+}
+
+pub fn stream(provider: &str, req: &Value) -> Vec<String> {
+    let model = req["model"].clone();
+    let chunk = |delta: Value, finish: Value| sse(None, &json!({
+        "id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1, "model": model,
+        "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }],
+    }));
+    let mut out = vec![chunk(json!({ "role": "assistant", "content": "" }), Value::Null)];
+    if wants_tools(req) {
+        for (i, (id, city)) in [("call_1", "Paris"), ("call_2", "Oslo")].iter().enumerate() {
+            out.push(chunk(json!({ "tool_calls": [{ "index": i, "id": id, "type": "function", "function": { "name": "get_weather", "arguments": "" } }] }), Value::Null));
+            out.push(chunk(json!({ "tool_calls": [{ "index": i, "function": { "arguments": "{\"city\":" } }] }), Value::Null));
+            out.push(chunk(json!({ "tool_calls": [{ "index": i, "function": { "arguments": format!("\"{city}\"}}") } }] }), Value::Null));
+        }
+        out.push(chunk(json!({}), json!("tool_calls")));
+    } else {
+        for word in text_of(provider, req).split_inclusive(' ') {
+            out.push(chunk(json!({ "content": word }), Value::Null));
+        }
+        out.push(chunk(json!({}), json!("stop")));
+    }
+    if req.pointer("/stream_options/include_usage") == Some(&json!(true)) {
+        out.push(sse(None, &json!({
+            "id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1, "model": model, "choices": [],
+            "usage": { "prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18 },
+        })));
+    }
+    out.push("data: [DONE]\n\n".to_string());
+    out
+}
+
+pub fn embeddings(req: &Value) -> Value {
+    let n = match &req["input"] {
+        Value::Array(a) => a.len(),
+        _ => 1,
+    };
+    let data: Vec<Value> = (0..n).map(|i| json!({ "object": "embedding", "index": i, "embedding": [0.1, 0.2, i as f64] })).collect();
+    json!({ "object": "list", "data": data, "model": req["model"], "usage": { "prompt_tokens": 3, "total_tokens": 3 } })
+}
