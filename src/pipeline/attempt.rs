@@ -225,7 +225,12 @@ impl Attempt<'_> {
             Some(b) => Bytes::from(b),
             None => body,
         };
-        let usage = usage_of(&out).unwrap_or_default();
+        // The answer goes to the client as it is, but it must at least be JSON:
+        // a provider that answers 200 with garbage is a failed target.
+        let usage = match serde_json::from_slice::<UsageOnly>(&out) {
+            Ok(u) => u.usage.map(|u| Usage { prompt: u.prompt_tokens.unwrap_or(0), completion: u.completion_tokens.unwrap_or(0) }).unwrap_or_default(),
+            Err(e) => return self.failover(format!("answered HTTP {status} with invalid JSON: {e}"), None),
+        };
         let extra = super::record_policies(self.policies, self.preq, usage);
         Outcome::Respond(self.respond(StatusCode::OK, "application/json", full(out), &extra))
     }

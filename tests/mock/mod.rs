@@ -101,6 +101,8 @@ fn sse_resp(state: Arc<State>, events: Vec<String>, fault: Option<Fault>) -> htt
         };
         for (i, ev) in events.into_iter().enumerate() {
             if cut == Some(i) {
+                // Let what was sent reach the peer before the connection breaks.
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 let _ = tx.send(Err(std::io::Error::other("cut"))).await;
                 return;
             }
