@@ -24,7 +24,7 @@ const EMBEDDED: &[(&str, &str)] = &[
 ];
 
 /// Guests built for the tests only, exposed by path through `SWITCHBOARD_GUEST_<NAME>`.
-const TEST_ONLY: &[&str] = &["test-hostile"];
+const TEST_ONLY: &[&str] = &["test-hostile", "test-future-version"];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
@@ -37,7 +37,13 @@ fn main() {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&plugins)
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
         .arg(&target_dir);
     for var in [
         "CARGO_ENCODED_RUSTFLAGS",
@@ -56,7 +62,9 @@ fn main() {
         cmd.env_remove(var);
     }
     if env::var_os("SWITCHBOARD_SKIP_GUEST_BUILD").is_none() {
-        let status = cmd.status().expect("failed to run cargo for the plugin components");
+        let status = cmd
+            .status()
+            .expect("failed to run cargo for the plugin components");
         if !status.success() {
             panic!(
                 "building the plugin components failed; is the wasm32-wasip2 target installed? \
@@ -72,20 +80,35 @@ fn main() {
     );
     for (krate, name) in EMBEDDED {
         let path = artifact(&out_dir, krate);
-        writeln!(generated, "    ({name:?}, include_bytes!({:?})),", path.display()).unwrap();
+        writeln!(
+            generated,
+            "    ({name:?}, include_bytes!({:?})),",
+            path.display()
+        )
+        .unwrap();
     }
     generated.push_str("];\n");
     let gen_path = PathBuf::from(env::var("OUT_DIR").unwrap()).join("builtins.rs");
     fs::write(gen_path, generated).unwrap();
 
     for krate in TEST_ONLY {
-        let var = format!("SWITCHBOARD_GUEST_{}", krate.to_uppercase().replace('-', "_"));
-        println!("cargo:rustc-env={var}={}", artifact(&out_dir, krate).display());
+        let var = format!(
+            "SWITCHBOARD_GUEST_{}",
+            krate.to_uppercase().replace('-', "_")
+        );
+        println!(
+            "cargo:rustc-env={var}={}",
+            artifact(&out_dir, krate).display()
+        );
     }
 }
 
 fn artifact(out_dir: &Path, krate: &str) -> PathBuf {
     let path = out_dir.join(format!("{}.wasm", krate.replace('-', "_")));
-    assert!(path.exists(), "plugin component missing after build: {}", path.display());
+    assert!(
+        path.exists(),
+        "plugin component missing after build: {}",
+        path.display()
+    );
     path
 }

@@ -31,8 +31,8 @@ pub fn init_crypto() {
 }
 
 /// Loads every plugin of `config` and builds a live state, as `check` does.
-pub fn build_state(config: Config, runtime: &PluginRuntime) -> anyhow::Result<LiveState> {
-    Ok(LiveState::build(config, runtime, crate::upstream::client())?)
+pub async fn build_state(config: Config, runtime: &PluginRuntime) -> anyhow::Result<LiveState> {
+    Ok(LiveState::build(config, runtime, crate::upstream::client()).await?)
 }
 
 pub async fn start(config: Config) -> anyhow::Result<Running> {
@@ -47,8 +47,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     };
     let server_cfg = config.server.clone();
     let admin_cfg = config.admin.clone();
-    let live = build_state(config, &runtime)?;
-    let gateway = Arc::new(Gateway { live: ArcSwap::from_pointee(live), runtime });
+    let live = build_state(config, &runtime).await?;
+    let gateway = Arc::new(Gateway {
+        live: ArcSwap::from_pointee(live),
+        runtime,
+    });
 
     let tls = match &server_cfg.tls {
         Some(files) => Some(server::tls_acceptor(files)?),
@@ -60,14 +63,35 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     };
     let api = server::bind(server_cfg.listen, "API").await?;
     let api_addr = api.local_addr()?;
-    let mut tasks = vec![tokio::spawn(server::serve(gateway.clone(), api, Listener::Api, tls, wait(stopped.clone()), server_cfg.shutdown_grace))];
+    let mut tasks = vec![tokio::spawn(server::serve(
+        gateway.clone(),
+        api,
+        Listener::Api,
+        tls,
+        wait(stopped.clone()),
+        server_cfg.shutdown_grace,
+    ))];
     let mut admin_addr = None;
     if let Some(a) = admin_cfg {
         let l = server::bind(a.listen, "admin API").await?;
         admin_addr = Some(l.local_addr()?);
-        tasks.push(tokio::spawn(server::serve(gateway.clone(), l, Listener::Admin, None, wait(stopped.clone()), server_cfg.shutdown_grace)));
+        tasks.push(tokio::spawn(server::serve(
+            gateway.clone(),
+            l,
+            Listener::Admin,
+            None,
+            wait(stopped.clone()),
+            server_cfg.shutdown_grace,
+        )));
     }
-    Ok(Running { api_addr, admin_addr, demo_addr, gateway, stop, tasks })
+    Ok(Running {
+        api_addr,
+        admin_addr,
+        demo_addr,
+        gateway,
+        stop,
+        tasks,
+    })
 }
 
 impl Running {

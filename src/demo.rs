@@ -15,14 +15,15 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
+use crate::plugins::bindings::types::SseEvent;
 use crate::server::{Body, full};
 use crate::upstream::sse::encode_all;
-use crate::plugins::bindings::types::SseEvent;
 
 fn respond(status: StatusCode, ct: &'static str, body: impl Into<Bytes>) -> http::Response<Body> {
     let mut r = http::Response::new(full(body));
     *r.status_mut() = status;
-    r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    r.headers_mut()
+        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct));
     r
 }
 
@@ -31,12 +32,20 @@ fn error(status: StatusCode, msg: &str) -> http::Response<Body> {
 }
 
 fn last_user_text(req: &Value) -> String {
-    let messages = req.get("messages").and_then(Value::as_array).cloned().unwrap_or_default();
+    let messages = req
+        .get("messages")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     for m in messages.iter().rev() {
         if m.get("role").and_then(Value::as_str) == Some("user") {
             return match m.get("content") {
                 Some(Value::String(s)) => s.clone(),
-                Some(Value::Array(parts)) => parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join(" "),
+                Some(Value::Array(parts)) => parts
+                    .iter()
+                    .filter_map(|p| p.get("text").and_then(Value::as_str))
+                    .collect::<Vec<_>>()
+                    .join(" "),
                 _ => String::new(),
             };
         }
@@ -45,9 +54,18 @@ fn last_user_text(req: &Value) -> String {
 }
 
 fn chat(req: &Value) -> http::Response<Body> {
-    let model = req.get("model").and_then(Value::as_str).unwrap_or("demo").to_string();
-    let reply = format!("Echo from the switchboard demo provider: {}", last_user_text(req));
-    let prompt = serde_json::to_string(req.get("messages").unwrap_or(&Value::Null)).map(|s| s.len() as u64 / 4).unwrap_or(0);
+    let model = req
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("demo")
+        .to_string();
+    let reply = format!(
+        "Echo from the switchboard demo provider: {}",
+        last_user_text(req)
+    );
+    let prompt = serde_json::to_string(req.get("messages").unwrap_or(&Value::Null))
+        .map(|s| s.len() as u64 / 4)
+        .unwrap_or(0);
     let completion = reply.split_whitespace().count() as u64;
     let usage = json!({ "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion });
     let id = format!("chatcmpl-demo{:x}", rand::random::<u32>());
@@ -62,26 +80,47 @@ fn chat(req: &Value) -> http::Response<Body> {
     let chunk = |delta: Value, finish: Value| SseEvent {
         event: None,
         data: json!({ "id": id, "object": "chat.completion.chunk", "created": 0, "model": model,
-                      "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }] }).to_string(),
+                      "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }] })
+        .to_string(),
     };
-    let mut events = vec![chunk(json!({ "role": "assistant", "content": "" }), Value::Null)];
+    let mut events = vec![chunk(
+        json!({ "role": "assistant", "content": "" }),
+        Value::Null,
+    )];
     for (i, word) in reply.split(' ').enumerate() {
-        let piece = if i == 0 { word.to_string() } else { format!(" {word}") };
+        let piece = if i == 0 {
+            word.to_string()
+        } else {
+            format!(" {word}")
+        };
         events.push(chunk(json!({ "content": piece }), Value::Null));
     }
     events.push(chunk(json!({}), json!("stop")));
-    let include_usage = req.pointer("/stream_options/include_usage").and_then(Value::as_bool) == Some(true);
+    let include_usage = req
+        .pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        == Some(true);
     if include_usage {
         events.push(SseEvent { event: None, data: json!({ "id": id, "object": "chat.completion.chunk", "created": 0, "model": model, "choices": [], "usage": usage }).to_string() });
     }
-    events.push(SseEvent { event: None, data: "[DONE]".into() });
+    events.push(SseEvent {
+        event: None,
+        data: "[DONE]".into(),
+    });
     respond(StatusCode::OK, "text/event-stream", encode_all(&events))
 }
 
 fn embeddings(req: &Value) -> http::Response<Body> {
     let inputs: Vec<String> = match req.get("input") {
         Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a.iter().map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            })
+            .collect(),
         _ => return error(StatusCode::BAD_REQUEST, "'input' is required"),
     };
     let data: Vec<Value> = inputs
@@ -101,7 +140,10 @@ fn embeddings(req: &Value) -> http::Response<Body> {
             json!({ "object": "embedding", "index": i, "embedding": vector })
         })
         .collect();
-    let tokens: u64 = inputs.iter().map(|t| t.split_whitespace().count() as u64).sum();
+    let tokens: u64 = inputs
+        .iter()
+        .map(|t| t.split_whitespace().count() as u64)
+        .sum();
     let body = json!({ "object": "list", "data": data, "model": req.get("model"), "usage": { "prompt_tokens": tokens, "total_tokens": tokens } });
     respond(StatusCode::OK, "application/json", body.to_string())
 }
@@ -123,15 +165,21 @@ async fn handle(req: http::Request<Incoming>) -> http::Response<Body> {
 
 /// Binds the demo provider and serves it in the background.
 pub async fn start(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
-    let listener = TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr} for the demo provider: {e}"))?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for the demo provider: {e}"))?;
     let local = listener.local_addr()?;
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             let _ = stream.set_nodelay(true);
             tokio::spawn(async move {
                 let svc = service_fn(|req| async move { Ok::<_, Infallible>(handle(req).await) });
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), svc).await;
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
             });
         }
     });

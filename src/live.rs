@@ -32,7 +32,11 @@ struct Ewma {
 const ALPHA: f64 = 0.2;
 
 fn blend(old: f64, new: f64) -> f64 {
-    if old == 0.0 { new } else { old + ALPHA * (new - old) }
+    if old == 0.0 {
+        new
+    } else {
+        old + ALPHA * (new - old)
+    }
 }
 
 impl TargetSignals {
@@ -110,45 +114,106 @@ struct Loader<'a> {
 }
 
 fn spec_key(spec: &PluginSpec) -> String {
-    format!("{}|{}|{:?}|{:?}", spec.name, spec.source, spec.settings, spec.limits)
+    format!(
+        "{}|{}|{:?}|{:?}",
+        spec.name, spec.source, spec.settings, spec.limits
+    )
 }
 
-fn load_cached<W: World>(runtime: &PluginRuntime, cache: &mut HashMap<String, Arc<InstancePool<W>>>, spec: &PluginSpec) -> Result<Arc<InstancePool<W>>, PluginError> {
+async fn load_cached<W: World>(
+    runtime: &PluginRuntime,
+    cache: &mut HashMap<String, Arc<InstancePool<W>>>,
+    spec: &PluginSpec,
+) -> Result<Arc<InstancePool<W>>, PluginError> {
     let key = spec_key(spec);
     if let Some(p) = cache.get(&key) {
         return Ok(p.clone());
     }
-    let pool = runtime.load::<W>(spec)?;
+    let pool = runtime.load::<W>(spec).await?;
     cache.insert(key, pool.clone());
     Ok(pool)
 }
 
 impl LiveState {
-    pub fn build(config: Config, runtime: &PluginRuntime, client: reqwest::Client) -> Result<LiveState, PluginError> {
-        let mut loader = Loader { runtime, strategies: HashMap::new(), policies: HashMap::new(), redactors: HashMap::new() };
+    pub async fn build(
+        config: Config,
+        runtime: &PluginRuntime,
+        client: reqwest::Client,
+    ) -> Result<LiveState, PluginError> {
+        let mut loader = Loader {
+            runtime,
+            strategies: HashMap::new(),
+            policies: HashMap::new(),
+            redactors: HashMap::new(),
+        };
         let mut adapters: HashMap<String, Arc<AdapterPool>> = HashMap::new();
         let mut providers = HashMap::new();
         for (name, p) in &config.providers {
-            let adapter = load_cached(runtime, &mut adapters, &p.adapter)?;
-            providers.insert(name.clone(), LiveProvider { provider: p.clone(), adapter });
+            let adapter = load_cached(runtime, &mut adapters, &p.adapter).await?;
+            providers.insert(
+                name.clone(),
+                LiveProvider {
+                    provider: p.clone(),
+                    adapter,
+                },
+            );
         }
         let mut routes = HashMap::new();
         for (name, r) in &config.routes {
-            let strategy = load_cached(loader.runtime, &mut loader.strategies, &r.strategy)?;
-            let policies = r.policies.iter()
-                .map(|s| Ok(LivePlugin { spec: s.clone(), pool: load_cached(loader.runtime, &mut loader.policies, s)? }))
-                .collect::<Result<Vec<_>, PluginError>>()?;
-            let redactors = r.redactors.iter()
-                .map(|s| Ok(LivePlugin { spec: s.clone(), pool: load_cached(loader.runtime, &mut loader.redactors, s)? }))
-                .collect::<Result<Vec<_>, PluginError>>()?;
-            let targets = r.targets.iter()
-                .map(|t| LiveTarget { target: t.clone(), signals: Arc::new(TargetSignals::default()) })
+            let strategy = load_cached(loader.runtime, &mut loader.strategies, &r.strategy).await?;
+            let mut policies = Vec::new();
+            for s in &r.policies {
+                policies.push(LivePlugin {
+                    spec: s.clone(),
+                    pool: load_cached(loader.runtime, &mut loader.policies, s).await?,
+                });
+            }
+            let mut redactors = Vec::new();
+            for s in &r.redactors {
+                redactors.push(LivePlugin {
+                    spec: s.clone(),
+                    pool: load_cached(loader.runtime, &mut loader.redactors, s).await?,
+                });
+            }
+            let targets = r
+                .targets
+                .iter()
+                .map(|t| LiveTarget {
+                    target: t.clone(),
+                    signals: Arc::new(TargetSignals::default()),
+                })
                 .collect();
-            routes.insert(name.clone(), LiveRoute { route: r.clone(), strategy, targets, policies, redactors, sequence: AtomicU64::new(0) });
+            routes.insert(
+                name.clone(),
+                LiveRoute {
+                    route: r.clone(),
+                    strategy,
+                    targets,
+                    policies,
+                    redactors,
+                    sequence: AtomicU64::new(0),
+                },
+            );
         }
-        let keys = config.keys.iter()
-            .map(|k: &GatewayKey| (k.sha256, Principal { key_name: k.name.clone(), models: k.models.clone() }))
+        let keys = config
+            .keys
+            .iter()
+            .map(|k: &GatewayKey| {
+                (
+                    k.sha256,
+                    Principal {
+                        key_name: k.name.clone(),
+                        models: k.models.clone(),
+                    },
+                )
+            })
             .collect();
-        Ok(LiveState { config: Arc::new(config), routes, providers, keys, client })
+        Ok(LiveState {
+            config: Arc::new(config),
+            routes,
+            providers,
+            keys,
+            client,
+        })
     }
 }

@@ -23,7 +23,10 @@ fn config_path(args: &[String]) -> Result<PathBuf, String> {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -71,14 +74,30 @@ fn check(config: Config, path: &std::path::Path) -> ExitCode {
         }
     };
     let routes = config.routes.clone();
-    if let Err(e) = app::build_state(config, &runtime) {
+    let built = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(app::build_state(config, &runtime)),
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = built {
         eprintln!("error: {}: {e}", path.display());
         return ExitCode::FAILURE;
     }
     println!("{}: ok, {} route(s)", path.display(), routes.len());
     for r in routes.values() {
-        let targets: Vec<String> = r.targets.iter().map(|t| format!("{}/{} (weight {})", t.provider, t.model, t.weight)).collect();
-        println!("  {} -> [{}] via {}", r.name, targets.join(", "), r.strategy.name);
+        let targets: Vec<String> = r
+            .targets
+            .iter()
+            .map(|t| format!("{}/{} (weight {})", t.provider, t.model, t.weight))
+            .collect();
+        println!(
+            "  {} -> [{}] via {}",
+            r.name,
+            targets.join(", "),
+            r.strategy.name
+        );
         for p in &r.policies {
             println!("      policy {}", p.name);
         }
@@ -90,7 +109,10 @@ fn check(config: Config, path: &std::path::Path) -> ExitCode {
 }
 
 fn serve(config: Config) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -117,13 +139,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -36,7 +36,11 @@ fn weather_tools() -> Value {
 
 /// Re-assembles streamed chunks: (text, tool calls by index, finish reason, usage).
 fn assemble(lines: &[String]) -> (String, Vec<Value>, Option<String>, Option<Value>) {
-    assert_eq!(lines.last().map(String::as_str), Some("[DONE]"), "stream must end with [DONE]: {lines:?}");
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("[DONE]"),
+        "stream must end with [DONE]: {lines:?}"
+    );
     let mut text = String::new();
     let mut tools: Vec<Value> = Vec::new();
     let mut finish = None;
@@ -47,7 +51,9 @@ fn assemble(lines: &[String]) -> (String, Vec<Value>, Option<String>, Option<Val
         if !c["usage"].is_null() {
             usage = Some(c["usage"].clone());
         }
-        let Some(choice) = c["choices"].get(0) else { continue };
+        let Some(choice) = c["choices"].get(0) else {
+            continue;
+        };
         if i == 0 {
             assert_eq!(choice["delta"]["role"], "assistant");
         }
@@ -57,10 +63,17 @@ fn assemble(lines: &[String]) -> (String, Vec<Value>, Option<String>, Option<Val
         if let Some(f) = choice["finish_reason"].as_str() {
             finish = Some(f.to_string());
         }
-        for tc in choice["delta"]["tool_calls"].as_array().into_iter().flatten() {
+        for tc in choice["delta"]["tool_calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             let idx = tc["index"].as_u64().unwrap() as usize;
             if tools.len() <= idx {
-                tools.resize(idx + 1, json!({ "id": null, "name": null, "arguments": "" }));
+                tools.resize(
+                    idx + 1,
+                    json!({ "id": null, "name": null, "arguments": "" }),
+                );
             }
             if let Some(id) = tc["id"].as_str() {
                 tools[idx]["id"] = json!(id);
@@ -80,7 +93,9 @@ fn assemble(lines: &[String]) -> (String, Vec<Value>, Option<String>, Option<Val
 async fn text_answer(a: Adapter) {
     let mock = Mock::start().await;
     let gw = gateway(&mock, a).await;
-    let (status, v) = gw.chat(&json!({ "model": "m", "messages": user("hello") })).await;
+    let (status, v) = gw
+        .chat(&json!({ "model": "m", "messages": user("hello") }))
+        .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["object"], "chat.completion");
     assert_eq!(v["choices"][0]["message"]["role"], "assistant");
@@ -92,13 +107,19 @@ async fn text_answer(a: Adapter) {
     let seen = &mock.seen("p")[0];
     assert_eq!(seen.body["model"], "upstream-model");
     match a {
-        Adapter::OpenAi => assert_eq!(seen.headers["authorization"], format!("Bearer {PROVIDER_KEY}").as_str()),
+        Adapter::OpenAi => assert_eq!(
+            seen.headers["authorization"],
+            format!("Bearer {PROVIDER_KEY}").as_str()
+        ),
         Adapter::Anthropic => {
             assert_eq!(seen.path, "/v1/messages");
             assert_eq!(seen.headers["x-api-key"], PROVIDER_KEY);
             assert!(seen.headers.get("authorization").is_none());
             assert_eq!(seen.headers["anthropic-version"], "2023-06-01");
-            assert_eq!(seen.body["max_tokens"], 4096, "Anthropic needs max_tokens: the default is sent");
+            assert_eq!(
+                seen.body["max_tokens"], 4096,
+                "Anthropic needs max_tokens: the default is sent"
+            );
         }
     }
 }
@@ -120,8 +141,16 @@ async fn system_prompt_and_turns(a: Adapter) {
     match a {
         Adapter::OpenAi => assert_eq!(body["messages"], messages),
         Adapter::Anthropic => {
-            assert_eq!(body["system"], json!([{ "type": "text", "text": "Be brief." }]));
-            let roles: Vec<&str> = body["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+            assert_eq!(
+                body["system"],
+                json!([{ "type": "text", "text": "Be brief." }])
+            );
+            let roles: Vec<&str> = body["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["role"].as_str().unwrap())
+                .collect();
             assert_eq!(roles, ["user", "assistant", "user"]);
             assert_eq!(body["max_tokens"], 50);
             assert_eq!(body["stop_sequences"], json!(["END"]));
@@ -139,7 +168,15 @@ async fn parallel_tool_calls(a: Adapter) {
     assert_eq!(choice["finish_reason"], "tool_calls");
     let calls = choice["message"]["tool_calls"].as_array().unwrap();
     assert_eq!(calls.len(), 2);
-    let cities: Vec<Value> = calls.iter().map(|c| serde_json::from_str::<Value>(c["function"]["arguments"].as_str().unwrap()).unwrap()["city"].clone()).collect();
+    let cities: Vec<Value> =
+        calls
+            .iter()
+            .map(|c| {
+                serde_json::from_str::<Value>(c["function"]["arguments"].as_str().unwrap()).unwrap()
+                    ["city"]
+                    .clone()
+            })
+            .collect();
     assert_eq!(cities, [json!("Paris"), json!("Oslo")]);
     for c in calls {
         assert_eq!(c["type"], "function");
@@ -149,7 +186,10 @@ async fn parallel_tool_calls(a: Adapter) {
     if a == Adapter::Anthropic {
         let body = &mock.seen("p")[0].body;
         assert_eq!(body["tools"][0]["name"], "get_weather");
-        assert_eq!(body["tools"][0]["input_schema"]["required"], json!(["city"]));
+        assert_eq!(
+            body["tools"][0]["input_schema"]["required"],
+            json!(["city"])
+        );
         assert_eq!(body["tool_choice"], json!({ "type": "auto" }));
     }
 }
@@ -172,10 +212,20 @@ async fn tool_results_round_trip(a: Adapter) {
     if a == Adapter::Anthropic {
         let body = &mock.seen("p")[0].body;
         let msgs = body["messages"].as_array().unwrap();
-        assert_eq!(msgs.len(), 3, "the two tool results merge into one user turn: {body}");
-        assert_eq!(msgs[1]["content"][0], json!({ "type": "tool_use", "id": "call_1", "name": "get_weather", "input": { "city": "Paris" } }));
+        assert_eq!(
+            msgs.len(),
+            3,
+            "the two tool results merge into one user turn: {body}"
+        );
+        assert_eq!(
+            msgs[1]["content"][0],
+            json!({ "type": "tool_use", "id": "call_1", "name": "get_weather", "input": { "city": "Paris" } })
+        );
         assert_eq!(msgs[2]["role"], "user");
-        assert_eq!(msgs[2]["content"][1], json!({ "type": "tool_result", "tool_use_id": "call_2", "content": "snow" }));
+        assert_eq!(
+            msgs[2]["content"][1],
+            json!({ "type": "tool_result", "tool_use_id": "call_2", "content": "snow" })
+        );
         assert_eq!(body["tool_choice"]["disable_parallel_tool_use"], true);
     }
 }
@@ -195,7 +245,9 @@ async fn streamed_text_with_usage(a: Adapter) {
     assert_eq!(usage["total_tokens"], 18);
 
     // Without include_usage there is no usage chunk.
-    let (_, lines) = gw.chat_stream(&json!({ "model": "m", "messages": user("x"), "stream": true })).await;
+    let (_, lines) = gw
+        .chat_stream(&json!({ "model": "m", "messages": user("x"), "stream": true }))
+        .await;
     assert!(assemble(&lines).3.is_none());
 }
 
@@ -229,19 +281,28 @@ async fn provider_errors(a: Adapter) {
         ),
     };
     mock.push_fault("p", Fault::Status(400, bad_request.into()));
-    let (status, v) = gw.chat(&json!({ "model": "m", "messages": user("x") })).await;
+    let (status, v) = gw
+        .chat(&json!({ "model": "m", "messages": user("x") }))
+        .await;
     assert_eq!(status, 400);
     assert_eq!(error_message(&v), "context too long");
     assert_eq!(v["error"]["type"], "invalid_request_error");
 
     mock.push_fault("p", Fault::Status(429, overloaded.into()));
-    let (status, v) = gw.chat(&json!({ "model": "m", "messages": user("x") })).await;
+    let (status, v) = gw
+        .chat(&json!({ "model": "m", "messages": user("x") }))
+        .await;
     assert_eq!(status, 429);
     assert!(error_message(&v).contains("try later"), "{v}");
 
     // The same for a stream request: the error comes before any byte, as JSON.
     mock.push_fault("p", Fault::Status(400, bad_request.into()));
-    let r = gw.post("/v1/chat/completions", &json!({ "model": "m", "messages": user("x"), "stream": true })).await;
+    let r = gw
+        .post(
+            "/v1/chat/completions",
+            &json!({ "model": "m", "messages": user("x"), "stream": true }),
+        )
+        .await;
     assert_eq!(r.status(), 400);
     assert_eq!(error_message(&r.json().await.unwrap()), "context too long");
 }
@@ -271,10 +332,14 @@ conformance!(
 async fn anthropic_refuses_what_it_cannot_translate() {
     let mock = Mock::start().await;
     let gw = gateway(&mock, Adapter::Anthropic).await;
-    let r = gw.post("/v1/embeddings", &json!({ "model": "m", "input": "x" })).await;
+    let r = gw
+        .post("/v1/embeddings", &json!({ "model": "m", "input": "x" }))
+        .await;
     assert_eq!(r.status(), 400);
     assert!(error_message(&r.json().await.unwrap()).contains("embeddings"));
-    let (status, v) = gw.chat(&json!({ "model": "m", "messages": user("x"), "n": 2 })).await;
+    let (status, v) = gw
+        .chat(&json!({ "model": "m", "messages": user("x"), "n": 2 }))
+        .await;
     assert_eq!(status, 400);
     assert_eq!(v["error"]["param"], "n");
     let (status, v) = gw.chat(&json!({ "model": "m", "messages": [{ "role": "assistant", "content": "x", "tool_calls": [{ "id": "c", "type": "function", "function": { "name": "f", "arguments": "{broken" } }] }] })).await;

@@ -34,14 +34,25 @@ targets = [{ provider = "up", model = "embed-upstream" }]
 "#;
 
 async fn authed(gw: &Gw, path: &str, body: &Value) -> reqwest::Response {
-    gw.client.post(format!("{}{path}", gw.url)).bearer_auth(TEAM_KEY).json(body).send().await.unwrap()
+    gw.client
+        .post(format!("{}{path}", gw.url))
+        .bearer_auth(TEAM_KEY)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
 async fn chat_completion_goes_through_with_the_provider_key_and_target_model() {
     let mock = Mock::start().await;
     let gw = start(&mock, ONE_OPENAI).await;
-    let r = authed(&gw, "/v1/chat/completions", &json!({ "model": "gpt-test", "messages": user("hello"), "temperature": 0.5 })).await;
+    let r = authed(
+        &gw,
+        "/v1/chat/completions",
+        &json!({ "model": "gpt-test", "messages": user("hello"), "temperature": 0.5 }),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert!(r.headers().get("x-request-id").is_some());
     let v: Value = r.json().await.unwrap();
@@ -51,9 +62,17 @@ async fn chat_completion_goes_through_with_the_provider_key_and_target_model() {
     assert_eq!(seen[0].path, "/v1/chat/completions");
     assert_eq!(seen[0].body["model"], "upstream-model");
     assert_eq!(seen[0].body["temperature"], 0.5);
-    let auth = seen[0].headers.get("authorization").unwrap().to_str().unwrap();
+    let auth = seen[0]
+        .headers
+        .get("authorization")
+        .unwrap()
+        .to_str()
+        .unwrap();
     assert_eq!(auth, format!("Bearer {PROVIDER_KEY}"));
-    assert!(!format!("{:?}", seen[0].headers).contains(TEAM_KEY), "client key leaked upstream");
+    assert!(
+        !format!("{:?}", seen[0].headers).contains(TEAM_KEY),
+        "client key leaked upstream"
+    );
 }
 
 #[tokio::test]
@@ -66,8 +85,14 @@ async fn streaming_passes_through_with_usage() {
     assert_eq!(r.headers()["content-type"], "text/event-stream");
     let lines = data_lines(&r.text().await.unwrap());
     assert_eq!(lines.last().unwrap(), "[DONE]");
-    let chunks: Vec<Value> = lines[..lines.len() - 1].iter().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let text: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+    let chunks: Vec<Value> = lines[..lines.len() - 1]
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
     assert_eq!(text, "up says: a b c");
     assert_eq!(chunks.last().unwrap()["usage"]["total_tokens"], 18);
 }
@@ -76,22 +101,58 @@ async fn streaming_passes_through_with_usage() {
 async fn embeddings_and_models() {
     let mock = Mock::start().await;
     let gw = start(&mock, ONE_OPENAI).await;
-    let r = authed(&gw, "/v1/embeddings", &json!({ "model": "embed", "input": ["x", "y"] })).await;
+    let r = authed(
+        &gw,
+        "/v1/embeddings",
+        &json!({ "model": "embed", "input": ["x", "y"] }),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["data"].as_array().unwrap().len(), 2);
     assert_eq!(mock.seen("up")[0].path, "/v1/embeddings");
     assert_eq!(mock.seen("up")[0].body["model"], "embed-upstream");
 
-    let models: Value = gw.client.get(format!("{}/v1/models", gw.url)).bearer_auth(TEAM_KEY).send().await.unwrap().json().await.unwrap();
-    let ids: Vec<&str> = models["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    let models: Value = gw
+        .client
+        .get(format!("{}/v1/models", gw.url))
+        .bearer_auth(TEAM_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["embed", "gpt-test", "small"]);
-    let one = gw.client.get(format!("{}/v1/models/gpt-test", gw.url)).bearer_auth(TEAM_KEY).send().await.unwrap();
+    let one = gw
+        .client
+        .get(format!("{}/v1/models/gpt-test", gw.url))
+        .bearer_auth(TEAM_KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(one.status(), 200);
-    let missing = gw.client.get(format!("{}/v1/models/nope", gw.url)).bearer_auth(TEAM_KEY).send().await.unwrap();
+    let missing = gw
+        .client
+        .get(format!("{}/v1/models/nope", gw.url))
+        .bearer_auth(TEAM_KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
     error_message(&missing.json().await.unwrap());
-    let health = gw.client.get(format!("{}/health", gw.url)).send().await.unwrap();
+    let health = gw
+        .client
+        .get(format!("{}/health", gw.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200);
 }
 
@@ -103,21 +164,58 @@ async fn auth_is_required_and_nothing_goes_upstream_without_it() {
     let (status, v) = gw.chat(&body).await;
     assert_eq!(status, 401);
     error_message(&v);
-    let r = gw.client.post(format!("{}/v1/chat/completions", gw.url)).bearer_auth("wrong-key").json(&body).send().await.unwrap();
+    let r = gw
+        .client
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .bearer_auth("wrong-key")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     let text = r.text().await.unwrap();
-    assert!(!text.contains("wrong-key"), "the presented key must not be echoed");
-    let models = gw.client.get(format!("{}/v1/models", gw.url)).send().await.unwrap();
+    assert!(
+        !text.contains("wrong-key"),
+        "the presented key must not be echoed"
+    );
+    let models = gw
+        .client
+        .get(format!("{}/v1/models", gw.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(models.status(), 401);
     assert_eq!(mock.count("up"), 0);
 
     // A key stored by its SHA-256 ("123456") works, but only for its models.
-    let ok = gw.client.post(format!("{}/v1/chat/completions", gw.url)).bearer_auth("123456")
-        .json(&json!({ "model": "small", "messages": user("hi") })).send().await.unwrap();
+    let ok = gw
+        .client
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .bearer_auth("123456")
+        .json(&json!({ "model": "small", "messages": user("hi") }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 200);
-    let denied = gw.client.post(format!("{}/v1/chat/completions", gw.url)).bearer_auth("123456").json(&body).send().await.unwrap();
+    let denied = gw
+        .client
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .bearer_auth("123456")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(denied.status(), 403);
-    let listed: Value = gw.client.get(format!("{}/v1/models", gw.url)).bearer_auth("123456").send().await.unwrap().json().await.unwrap();
+    let listed: Value = gw
+        .client
+        .get(format!("{}/v1/models", gw.url))
+        .bearer_auth("123456")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(listed["data"].as_array().unwrap().len(), 1);
 }
 
@@ -126,7 +224,14 @@ async fn bad_input_gets_openai_errors() {
     let mock = Mock::start().await;
     let gw = start(&mock, ONE_OPENAI).await;
     let url = format!("{}/v1/chat/completions", gw.url);
-    let send = |body: Vec<u8>| gw.client.post(&url).bearer_auth(TEAM_KEY).header("content-type", "application/json").body(body).send();
+    let send = |body: Vec<u8>| {
+        gw.client
+            .post(&url)
+            .bearer_auth(TEAM_KEY)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
 
     let r = send(b"{not json".to_vec()).await.unwrap();
     assert_eq!(r.status(), 400);
@@ -137,19 +242,35 @@ async fn bad_input_gets_openai_errors() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["param"], "messages");
 
-    let r = send(br#"{"model":"no-such-model","messages":[]}"#.to_vec()).await.unwrap();
+    let r = send(br#"{"model":"no-such-model","messages":[]}"#.to_vec())
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "model_not_found");
 
-    let huge = format!(r#"{{"model":"gpt-test","messages":[{{"role":"user","content":"{}"}}]}}"#, "x".repeat(17 << 20));
+    let huge = format!(
+        r#"{{"model":"gpt-test","messages":[{{"role":"user","content":"{}"}}]}}"#,
+        "x".repeat(17 << 20)
+    );
     let r = send(huge.into_bytes()).await.unwrap();
     assert_eq!(r.status(), 413);
     error_message(&r.json().await.unwrap());
 
-    let r = gw.client.get(&url).bearer_auth(TEAM_KEY).send().await.unwrap();
+    let r = gw
+        .client
+        .get(&url)
+        .bearer_auth(TEAM_KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 405);
-    let r = gw.client.post(format!("{}/v1/nothing", gw.url)).send().await.unwrap();
+    let r = gw
+        .client
+        .post(format!("{}/v1/nothing", gw.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     error_message(&r.json().await.unwrap());
     assert_eq!(mock.count("up"), 0, "no bad request may reach the provider");
@@ -159,7 +280,10 @@ async fn bad_input_gets_openai_errors() {
 async fn h2c_clients_are_served() {
     let mock = Mock::start().await;
     let gw = start(&mock, ONE_OPENAI).await;
-    let h2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
     let r = h2
         .post(format!("{}/v1/chat/completions", gw.url))
         .bearer_auth(TEAM_KEY)
@@ -178,9 +302,16 @@ async fn provider_errors_never_carry_the_provider_key() {
     let mock = Mock::start().await;
     let gw = start(&mock, ONE_OPENAI).await;
     // A provider that echoes the key back in its error (some do, partly).
-    let body = format!(r#"{{"error":{{"message":"Incorrect API key provided: {PROVIDER_KEY}","type":"invalid_request_error"}}}}"#);
+    let body = format!(
+        r#"{{"error":{{"message":"Incorrect API key provided: {PROVIDER_KEY}","type":"invalid_request_error"}}}}"#
+    );
     mock.set_fault("up", Some(mock::Fault::Status(400, body)));
-    let r = authed(&gw, "/v1/chat/completions", &json!({ "model": "gpt-test", "messages": user("hi") })).await;
+    let r = authed(
+        &gw,
+        "/v1/chat/completions",
+        &json!({ "model": "gpt-test", "messages": user("hi") }),
+    )
+    .await;
     assert_eq!(r.status(), 400);
     let text = r.text().await.unwrap();
     assert!(!text.contains(PROVIDER_KEY), "provider key leaked: {text}");

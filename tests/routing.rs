@@ -35,7 +35,10 @@ async fn round_robin_spreads_evenly() {
     for _ in 0..30 {
         assert_eq!(gw.chat(&req()).await.0, 200);
     }
-    assert_eq!([mock.count("a"), mock.count("b"), mock.count("c")], [10, 10, 10]);
+    assert_eq!(
+        [mock.count("a"), mock.count("b"), mock.count("c")],
+        [10, 10, 10]
+    );
 }
 
 #[tokio::test]
@@ -46,7 +49,10 @@ async fn weighted_splits_by_weight_and_interleaves() {
         assert_eq!(gw.chat(&req()).await.0, 200);
     }
     // Smooth weighted round-robin is exact over whole cycles of the total weight.
-    assert_eq!([mock.count("a"), mock.count("b"), mock.count("c")], [50, 30, 20]);
+    assert_eq!(
+        [mock.count("a"), mock.count("b"), mock.count("c")],
+        [50, 30, 20]
+    );
 }
 
 #[tokio::test]
@@ -56,12 +62,24 @@ async fn priority_sticks_to_the_first_and_fails_over_in_order() {
     for _ in 0..5 {
         assert_eq!(gw.chat(&req()).await.0, 200);
     }
-    assert_eq!([mock.count("a"), mock.count("b"), mock.count("c")], [5, 0, 0]);
-    mock.set_fault("a", Some(Fault::Status(503, r#"{"error":{"message":"overloaded"}}"#.into())));
+    assert_eq!(
+        [mock.count("a"), mock.count("b"), mock.count("c")],
+        [5, 0, 0]
+    );
+    mock.set_fault(
+        "a",
+        Some(Fault::Status(
+            503,
+            r#"{"error":{"message":"overloaded"}}"#.into(),
+        )),
+    );
     let r = gw.post("/v1/chat/completions", &req()).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-switchboard-provider"], "b");
-    assert_eq!([mock.count("a"), mock.count("b"), mock.count("c")], [6, 1, 0]);
+    assert_eq!(
+        [mock.count("a"), mock.count("b"), mock.count("c")],
+        [6, 1, 0]
+    );
 }
 
 #[tokio::test]
@@ -87,7 +105,10 @@ async fn each_kind_of_failure_fails_over() {
 async fn connection_failures_fail_over() {
     let mock = Mock::start().await;
     // A port that refuses connections, and one that accepts and drops them.
-    let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let refused = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let dropper = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let dropper_addr = dropper.local_addr().unwrap();
     tokio::spawn(async move {
@@ -124,7 +145,13 @@ async fn malformed_answers_and_client_errors() {
     let mock = Mock::start().await;
     let gw = start(&mock, &three_providers("builtin:priority", [1, 1, 1])).await;
     // A 400 is about the request: no failover, the client sees the provider's message.
-    mock.push_fault("a", Fault::Status(400, r#"{"error":{"message":"bad temperature","param":"temperature"}}"#.into()));
+    mock.push_fault(
+        "a",
+        Fault::Status(
+            400,
+            r#"{"error":{"message":"bad temperature","param":"temperature"}}"#.into(),
+        ),
+    );
     let (status, v) = gw.chat(&req()).await;
     assert_eq!(status, 400);
     assert_eq!(v["error"]["message"], "bad temperature");
@@ -144,7 +171,13 @@ async fn when_all_targets_fail_the_client_gets_one_clear_error() {
     let mock = Mock::start().await;
     let gw = start(&mock, &three_providers("builtin:round-robin", [1, 1, 1])).await;
     for p in ["a", "b", "c"] {
-        mock.set_fault(p, Some(Fault::Status(503, format!(r#"{{"error":{{"message":"{p} is down"}}}}"#))));
+        mock.set_fault(
+            p,
+            Some(Fault::Status(
+                503,
+                format!(r#"{{"error":{{"message":"{p} is down"}}}}"#),
+            )),
+        );
     }
     let (status, v) = gw.chat(&req()).await;
     assert_eq!(status, 502);
@@ -153,10 +186,19 @@ async fn when_all_targets_fail_the_client_gets_one_clear_error() {
     for p in ["a is down", "b is down", "c is down"] {
         assert!(msg.contains(p), "{msg}");
     }
-    assert!(!msg.contains(PROVIDER_KEY) && !msg.contains("127.0.0.1"), "internal detail leaked: {msg}");
+    assert!(
+        !msg.contains(PROVIDER_KEY) && !msg.contains("127.0.0.1"),
+        "internal detail leaked: {msg}"
+    );
 
     for p in ["a", "b", "c"] {
-        mock.set_fault(p, Some(Fault::Status(429, r#"{"error":{"message":"quota"}}"#.into())));
+        mock.set_fault(
+            p,
+            Some(Fault::Status(
+                429,
+                r#"{"error":{"message":"quota"}}"#.into(),
+            )),
+        );
     }
     let (status, v) = gw.chat(&req()).await;
     assert_eq!(status, 429);
@@ -186,7 +228,11 @@ async fn streams_fail_over_before_the_first_byte_only() {
     mock.push_fault("a", Fault::CutAfter(2));
     let (status, lines) = gw.chat_stream(&body).await;
     assert_eq!(status, 200);
-    assert_eq!(mock.count("b"), 1, "no failover once bytes reached the client");
+    assert_eq!(
+        mock.count("b"),
+        1,
+        "no failover once bytes reached the client"
+    );
     let last: Value = serde_json::from_str(lines.last().unwrap()).unwrap();
     error_message(&last);
     assert_eq!(lines.len(), 3);

@@ -18,11 +18,18 @@ pub use validate::line_of;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Syntax(String),
     #[error("line {line}: {key}: {message}")]
-    Invalid { line: usize, key: String, message: String },
+    Invalid {
+        line: usize,
+        key: String,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -180,8 +187,10 @@ impl std::fmt::Debug for Secret {
 impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         let base = path.parent().map(PathBuf::from).unwrap_or_default();
         Self::parse(&text, &base, &|k| std::env::var(k).ok())
     }

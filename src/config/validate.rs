@@ -18,7 +18,11 @@ const DEFAULT_STRATEGY: &str = "builtin:round-robin";
 
 /// 1-based line number of byte `offset` in `text`.
 pub fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 struct Ctx<'a> {
@@ -28,17 +32,40 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn err<T>(&self, span: std::ops::Range<usize>, key: impl Into<String>, msg: impl Into<String>) -> Result<T, ConfigError> {
-        Err(ConfigError::Invalid { line: line_of(self.text, span.start), key: key.into(), message: msg.into() })
+    fn err<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        key: impl Into<String>,
+        msg: impl Into<String>,
+    ) -> Result<T, ConfigError> {
+        Err(ConfigError::Invalid {
+            line: line_of(self.text, span.start),
+            key: key.into(),
+            message: msg.into(),
+        })
     }
 
     fn addr(&self, v: &Spanned<String>, key: &str) -> Result<SocketAddr, ConfigError> {
-        v.get_ref().parse().or_else(|e| self.err(v.span(), key, format!("'{}' is not an address (ip:port): {e}", v.get_ref())))
+        v.get_ref().parse().or_else(|e| {
+            self.err(
+                v.span(),
+                key,
+                format!("'{}' is not an address (ip:port): {e}", v.get_ref()),
+            )
+        })
     }
 
     fn duration(&self, v: &Spanned<String>, key: &str) -> Result<Duration, ConfigError> {
-        let d = humantime::parse_duration(v.get_ref())
-            .or_else(|e| self.err(v.span(), key, format!("'{}' is not a duration (e.g. \"30s\", \"250ms\"): {e}", v.get_ref())))?;
+        let d = humantime::parse_duration(v.get_ref()).or_else(|e| {
+            self.err(
+                v.span(),
+                key,
+                format!(
+                    "'{}' is not a duration (e.g. \"30s\", \"250ms\"): {e}",
+                    v.get_ref()
+                ),
+            )
+        })?;
         if d.is_zero() {
             return self.err(v.span(), key, "must be greater than zero");
         }
@@ -50,29 +77,58 @@ impl Ctx<'_> {
         if let Some(name) = s.strip_prefix("builtin:") {
             if !crate::plugins::builtin::exists(name) {
                 let known = crate::plugins::builtin::names().join(", builtin:");
-                return self.err(v.span(), key, format!("unknown plugin '{s}'; built-in plugins are builtin:{known}"));
+                return self.err(
+                    v.span(),
+                    key,
+                    format!("unknown plugin '{s}'; built-in plugins are builtin:{known}"),
+                );
             }
             return Ok(PluginSource::Builtin(name.to_string()));
         }
         let path = self.base.join(s);
         if !path.is_file() {
-            return self.err(v.span(), key, format!("plugin file '{}' does not exist", path.display()));
+            return self.err(
+                v.span(),
+                key,
+                format!("plugin file '{}' does not exist", path.display()),
+            );
         }
         Ok(PluginSource::File(path))
     }
 
-    fn limits(&self, deadline: &Option<Spanned<String>>, memory_mib: Option<u64>, key: &str, defaults: PluginLimits) -> Result<PluginLimits, ConfigError> {
+    fn limits(
+        &self,
+        deadline: &Option<Spanned<String>>,
+        memory_mib: Option<u64>,
+        key: &str,
+        defaults: PluginLimits,
+    ) -> Result<PluginLimits, ConfigError> {
         let deadline = match deadline {
             Some(d) => self.duration(d, &format!("{key}.deadline"))?,
             None => defaults.deadline,
         };
         let memory_bytes = match memory_mib {
-            Some(0) => return Err(ConfigError::Invalid { line: 0, key: format!("{key}.memory_mib"), message: "must be at least 1".into() }),
-            Some(m) if m > 4096 => return Err(ConfigError::Invalid { line: 0, key: format!("{key}.memory_mib"), message: "must be at most 4096".into() }),
+            Some(0) => {
+                return Err(ConfigError::Invalid {
+                    line: 0,
+                    key: format!("{key}.memory_mib"),
+                    message: "must be at least 1".into(),
+                });
+            }
+            Some(m) if m > 4096 => {
+                return Err(ConfigError::Invalid {
+                    line: 0,
+                    key: format!("{key}.memory_mib"),
+                    message: "must be at most 4096".into(),
+                });
+            }
             Some(m) => (m as usize) << 20,
             None => defaults.memory_bytes,
         };
-        Ok(PluginLimits { deadline, memory_bytes })
+        Ok(PluginLimits {
+            deadline,
+            memory_bytes,
+        })
     }
 
     fn settings(&self, s: &BTreeMap<String, toml::Value>) -> BTreeMap<String, String> {
@@ -81,13 +137,26 @@ impl Ctx<'_> {
             .collect()
     }
 
-    fn plugin(&self, name: &str, raw: &RawPlugin, key: &str, defaults: PluginLimits, default_on_error: OnError) -> Result<PluginSpec, ConfigError> {
+    fn plugin(
+        &self,
+        name: &str,
+        raw: &RawPlugin,
+        key: &str,
+        defaults: PluginLimits,
+        default_on_error: OnError,
+    ) -> Result<PluginSpec, ConfigError> {
         let on_error = match &raw.on_error {
             None => default_on_error,
             Some(v) => match v.get_ref().as_str() {
                 "fail-closed" => OnError::FailClosed,
                 "fail-open" => OnError::FailOpen,
-                other => return self.err(v.span(), format!("{key}.on_error"), format!("'{other}' must be \"fail-closed\" or \"fail-open\"")),
+                other => {
+                    return self.err(
+                        v.span(),
+                        format!("{key}.on_error"),
+                        format!("'{other}' must be \"fail-closed\" or \"fail-open\""),
+                    );
+                }
             },
         };
         Ok(PluginSpec {
@@ -115,7 +184,12 @@ fn parse_sha256(hex_text: &str) -> Option<[u8; 32]> {
     bytes.try_into().ok()
 }
 
-pub(super) fn validate(raw: RawConfig, text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+pub(super) fn validate(
+    raw: RawConfig,
+    text: &str,
+    base: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
     let cx = Ctx { text, base, env };
     let mut warnings = Vec::new();
 
@@ -125,14 +199,26 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path, env: &dyn Fn(&st
     };
     let max_body = raw.server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY);
     if max_body < 1024 {
-        return Err(ConfigError::Invalid { line: 0, key: "server.max_body_bytes".into(), message: "must be at least 1024".into() });
+        return Err(ConfigError::Invalid {
+            line: 0,
+            key: "server.max_body_bytes".into(),
+            message: "must be at least 1024".into(),
+        });
     }
-    let tls = raw.server.tls.as_ref().map(|t| TlsFiles { cert: base.join(&t.cert), key: base.join(&t.key) });
+    let tls = raw.server.tls.as_ref().map(|t| TlsFiles {
+        cert: base.join(&t.cert),
+        key: base.join(&t.key),
+    });
     let shutdown_grace = match &raw.server.shutdown_grace {
         Some(d) => cx.duration(d, "server.shutdown_grace")?,
         None => Duration::from_secs(30),
     };
-    let server = ServerConfig { listen, max_body_bytes: max_body as usize, tls, shutdown_grace };
+    let server = ServerConfig {
+        listen,
+        max_body_bytes: max_body as usize,
+        tls,
+        shutdown_grace,
+    };
 
     let admin = match &raw.admin {
         None => None,
@@ -146,20 +232,38 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path, env: &dyn Fn(&st
                     }
                 },
                 None => {
-                    warnings.push("admin API disabled: no admin.token_env (/metrics stays available)".into());
+                    warnings.push(
+                        "admin API disabled: no admin.token_env (/metrics stays available)".into(),
+                    );
                     None
                 }
             };
-            Some(AdminConfig { listen: cx.addr(&a.listen, "admin.listen")?, token_sha256 })
+            Some(AdminConfig {
+                listen: cx.addr(&a.listen, "admin.listen")?,
+                token_sha256,
+            })
         }
     };
 
     let default_limits = {
-        let base_limits = PluginLimits { deadline: Duration::from_millis(100), memory_bytes: 64 << 20 };
-        cx.limits(&raw.plugins.deadline, raw.plugins.memory_mib, "plugins", base_limits)?
+        let base_limits = PluginLimits {
+            deadline: Duration::from_millis(100),
+            memory_bytes: 64 << 20,
+        };
+        cx.limits(
+            &raw.plugins.deadline,
+            raw.plugins.memory_mib,
+            "plugins",
+            base_limits,
+        )?
     };
     let engine = EngineConfig {
-        cache_dir: raw.plugins.cache_dir.as_ref().map(|d| base.join(d)).unwrap_or_else(default_cache_dir),
+        cache_dir: raw
+            .plugins
+            .cache_dir
+            .as_ref()
+            .map(|d| base.join(d))
+            .unwrap_or_else(default_cache_dir),
         max_instances: raw.plugins.max_instances.unwrap_or(1000).clamp(16, 100_000),
         max_idle: raw.plugins.max_idle.unwrap_or(32),
         recycle_after: raw.plugins.recycle_after.unwrap_or(10_000).max(1),
@@ -177,29 +281,56 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path, env: &dyn Fn(&st
         let sha256 = match (&k.secret_env, &k.sha256) {
             (Some(var), None) => match (cx.env)(var.get_ref()) {
                 Some(secret) if !secret.is_empty() => Sha256::digest(secret.as_bytes()).into(),
-                _ => return cx.err(var.span(), format!("{key}.secret_env"), format!("environment variable {} is not set", var.get_ref())),
+                _ => {
+                    return cx.err(
+                        var.span(),
+                        format!("{key}.secret_env"),
+                        format!("environment variable {} is not set", var.get_ref()),
+                    );
+                }
             },
             (None, Some(h)) => match parse_sha256(h.get_ref()) {
                 Some(d) => d,
                 None => return cx.err(h.span(), format!("{key}.sha256"), "must be 64 hex digits"),
             },
-            _ => return cx.err(k.name.span(), key, "set exactly one of secret_env or sha256"),
+            _ => {
+                return cx.err(
+                    k.name.span(),
+                    key,
+                    "set exactly one of secret_env or sha256",
+                );
+            }
         };
-        if keys.iter().any(|g: &GatewayKey| g.name == *k.name.get_ref()) {
+        if keys
+            .iter()
+            .any(|g: &GatewayKey| g.name == *k.name.get_ref())
+        {
             return cx.err(k.name.span(), key, "duplicate key name");
         }
-        let models = k.models.as_ref().map(|m| m.iter().map(|s| s.get_ref().clone()).collect::<Vec<_>>());
+        let models = k
+            .models
+            .as_ref()
+            .map(|m| m.iter().map(|s| s.get_ref().clone()).collect::<Vec<_>>());
         if let Some(ms) = &k.models {
             for m in ms {
                 if !raw.models.contains_key(m.get_ref()) {
-                    return cx.err(m.span(), format!("{key}.models"), format!("unknown model '{}'", m.get_ref()));
+                    return cx.err(
+                        m.span(),
+                        format!("{key}.models"),
+                        format!("unknown model '{}'", m.get_ref()),
+                    );
                 }
             }
         }
-        keys.push(GatewayKey { name: k.name.get_ref().clone(), sha256, models });
+        keys.push(GatewayKey {
+            name: k.name.get_ref().clone(),
+            sha256,
+            models,
+        });
     }
     if keys.is_empty() {
-        warnings.push("no [[keys]] configured: the gateway is open to anyone who can reach it".into());
+        warnings
+            .push("no [[keys]] configured: the gateway is open to anyone who can reach it".into());
     }
 
     let mut providers = BTreeMap::new();
@@ -207,15 +338,24 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path, env: &dyn Fn(&st
         let key = format!("providers.{name}");
         let base_url = p.base_url.get_ref().trim_end_matches('/').to_string();
         if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return cx.err(p.base_url.span(), format!("{key}.base_url"), "must start with http:// or https://");
+            return cx.err(
+                p.base_url.span(),
+                format!("{key}.base_url"),
+                "must start with http:// or https://",
+            );
         }
         let (api_key, inactive) = match &p.api_key_env {
             None => (None, None),
             Some(var) => match (cx.env)(var) {
                 Some(v) if !v.is_empty() => (Some(Secret::new(v)), None),
                 _ => {
-                    warnings.push(format!("provider '{name}' is inactive: environment variable {var} is not set"));
-                    (None, Some(format!("provider '{name}' has no API key (set {var})")))
+                    warnings.push(format!(
+                        "provider '{name}' is inactive: environment variable {var} is not set"
+                    ));
+                    (
+                        None,
+                        Some(format!("provider '{name}' has no API key (set {var})")),
+                    )
                 }
             },
         };
@@ -230,21 +370,56 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path, env: &dyn Fn(&st
             Some(t) => cx.duration(t, &format!("{key}.timeout"))?,
             None => Duration::from_secs(60),
         };
-        let headers = p.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        providers.insert(name.clone(), Provider { name: name.clone(), adapter, base_url, api_key, inactive, timeout, headers });
+        let headers = p
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        providers.insert(
+            name.clone(),
+            Provider {
+                name: name.clone(),
+                adapter,
+                base_url,
+                api_key,
+                inactive,
+                timeout,
+                headers,
+            },
+        );
     }
 
-    let named = |table: &BTreeMap<String, RawPlugin>, kind: &str, v: &Spanned<String>, key: &str, on_error: OnError| -> Result<PluginSpec, ConfigError> {
+    let named = |table: &BTreeMap<String, RawPlugin>,
+                 kind: &str,
+                 v: &Spanned<String>,
+                 key: &str,
+                 on_error: OnError|
+     -> Result<PluginSpec, ConfigError> {
         match table.get(v.get_ref()) {
-            Some(p) => cx.plugin(v.get_ref(), p, &format!("{kind}.{}", v.get_ref()), default_limits, on_error),
-            None if v.get_ref().starts_with("builtin:") || v.get_ref().ends_with(".wasm") => Ok(PluginSpec {
-                name: v.get_ref().clone(),
-                source: cx.source(v, key)?,
-                settings: BTreeMap::new(),
-                limits: default_limits,
+            Some(p) => cx.plugin(
+                v.get_ref(),
+                p,
+                &format!("{kind}.{}", v.get_ref()),
+                default_limits,
                 on_error,
-            }),
-            None => cx.err(v.span(), key, format!("'{}' is not a [{kind}] entry, a builtin: plugin or a .wasm path", v.get_ref())),
+            ),
+            None if v.get_ref().starts_with("builtin:") || v.get_ref().ends_with(".wasm") => {
+                Ok(PluginSpec {
+                    name: v.get_ref().clone(),
+                    source: cx.source(v, key)?,
+                    settings: BTreeMap::new(),
+                    limits: default_limits,
+                    on_error,
+                })
+            }
+            None => cx.err(
+                v.span(),
+                key,
+                format!(
+                    "'{}' is not a [{kind}] entry, a builtin: plugin or a .wasm path",
+                    v.get_ref()
+                ),
+            ),
         }
     };
 
@@ -253,7 +428,13 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path, env: &dyn Fn(&st
         let key = format!("models.\"{name}\"");
         let model = m.get_ref();
         let strategy = match &model.strategy {
-            Some(s) => named(&raw.strategies, "strategies", s, &format!("{key}.strategy"), OnError::FailClosed)?,
+            Some(s) => named(
+                &raw.strategies,
+                "strategies",
+                s,
+                &format!("{key}.strategy"),
+                OnError::FailClosed,
+            )?,
             None => PluginSpec {
                 name: DEFAULT_STRATEGY.into(),
                 source: PluginSource::Builtin("round-robin".into()),
@@ -263,19 +444,34 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path, env: &dyn Fn(&st
             },
         };
         if model.targets.is_empty() {
-            return cx.err(m.span(), format!("{key}.targets"), "needs at least one target");
+            return cx.err(
+                m.span(),
+                format!("{key}.targets"),
+                "needs at least one target",
+            );
         }
         let mut targets = Vec::new();
         for t in &model.targets {
             let tv = t.get_ref();
             if !providers.contains_key(tv.provider.get_ref()) {
-                return cx.err(tv.provider.span(), format!("{key}.targets.provider"), format!("unknown provider '{}'", tv.provider.get_ref()));
+                return cx.err(
+                    tv.provider.span(),
+                    format!("{key}.targets.provider"),
+                    format!("unknown provider '{}'", tv.provider.get_ref()),
+                );
             }
-            for (what, price) in [("input_price", tv.input_price), ("output_price", tv.output_price)] {
+            for (what, price) in [
+                ("input_price", tv.input_price),
+                ("output_price", tv.output_price),
+            ] {
                 if let Some(p) = price
                     && !(p.is_finite() && p >= 0.0)
                 {
-                    return cx.err(t.span(), format!("{key}.targets.{what}"), "must be a non-negative number");
+                    return cx.err(
+                        t.span(),
+                        format!("{key}.targets.{what}"),
+                        "must be a non-negative number",
+                    );
                 }
             }
             targets.push(Target {
@@ -287,14 +483,52 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path, env: &dyn Fn(&st
                 output_price: tv.output_price.unwrap_or(0.0),
             });
         }
-        let policies = model.policies.iter()
-            .map(|p| named(&raw.policies, "policies", p, &format!("{key}.policies"), OnError::FailClosed))
+        let policies = model
+            .policies
+            .iter()
+            .map(|p| {
+                named(
+                    &raw.policies,
+                    "policies",
+                    p,
+                    &format!("{key}.policies"),
+                    OnError::FailClosed,
+                )
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        let redactors = model.redactors.iter()
-            .map(|p| named(&raw.redactors, "redactors", p, &format!("{key}.redactors"), OnError::FailClosed))
+        let redactors = model
+            .redactors
+            .iter()
+            .map(|p| {
+                named(
+                    &raw.redactors,
+                    "redactors",
+                    p,
+                    &format!("{key}.redactors"),
+                    OnError::FailClosed,
+                )
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        routes.insert(name.clone(), Route { name: name.clone(), strategy, targets, policies, redactors });
+        routes.insert(
+            name.clone(),
+            Route {
+                name: name.clone(),
+                strategy,
+                targets,
+                policies,
+                redactors,
+            },
+        );
     }
 
-    Ok(Config { server, admin, engine, demo, keys, providers, routes, warnings })
+    Ok(Config {
+        server,
+        admin,
+        engine,
+        demo,
+        keys,
+        providers,
+        routes,
+        warnings,
+    })
 }

@@ -44,7 +44,10 @@ struct UsageFields {
 /// Usage of an OpenAI-shaped answer or chunk, if it says.
 pub fn usage_of(json: &[u8]) -> Option<Usage> {
     let u = serde_json::from_slice::<UsageOnly>(json).ok()?.usage?;
-    Some(Usage { prompt: u.prompt_tokens.unwrap_or(0), completion: u.completion_tokens.unwrap_or(0) })
+    Some(Usage {
+        prompt: u.prompt_tokens.unwrap_or(0),
+        completion: u.completion_tokens.unwrap_or(0),
+    })
 }
 
 /// Keeps `in_flight` right however the attempt ends.
@@ -78,7 +81,9 @@ pub struct Attempt<'a> {
 /// Removes the provider key from any text that could reach a client or a log.
 pub fn scrub(text: String, provider: &LiveProvider) -> String {
     match &provider.provider.api_key {
-        Some(k) if k.expose().len() >= 4 && text.contains(k.expose()) => text.replace(k.expose(), "***"),
+        Some(k) if k.expose().len() >= 4 && text.contains(k.expose()) => {
+            text.replace(k.expose(), "***")
+        }
         _ => text,
     }
 }
@@ -102,24 +107,43 @@ fn is_client_error(status: u16) -> bool {
 
 impl Attempt<'_> {
     fn failover(&self, reason: String, status: Option<u16>) -> Outcome {
-        Outcome::Failover { reason: scrub(reason, self.provider), status }
+        Outcome::Failover {
+            reason: scrub(reason, self.provider),
+            status,
+        }
     }
 
     fn adapter_error(&self, e: AdapterError) -> Outcome {
         let message = scrub(e.message, self.provider);
         if is_client_error(e.status) {
-            let mut err = ApiError::new(StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST), error_type(e.kind), message);
+            let mut err = ApiError::new(
+                StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
+                error_type(e.kind),
+                message,
+            );
             err.param = e.param;
             return Outcome::Respond(err.into_response());
         }
-        Outcome::Failover { reason: format!("HTTP {}: {message}", e.status), status: Some(e.status) }
+        Outcome::Failover {
+            reason: format!("HTTP {}: {message}", e.status),
+            status: Some(e.status),
+        }
     }
 
-    fn respond(&self, status: StatusCode, content_type: &'static str, body: Body, extra: &[(String, String)]) -> http::Response<Body> {
+    fn respond(
+        &self,
+        status: StatusCode,
+        content_type: &'static str,
+        body: Body,
+        extra: &[(String, String)],
+    ) -> http::Response<Body> {
         let mut resp = http::Response::new(body);
         *resp.status_mut() = status;
         let h = resp.headers_mut();
-        h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        h.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static(content_type),
+        );
         if let Ok(v) = HeaderValue::from_str(&self.ctx.request_id) {
             h.insert("x-request-id", v);
         }
@@ -127,7 +151,10 @@ impl Attempt<'_> {
             h.insert("x-switchboard-provider", v);
         }
         for (k, v) in self.policy_headers.iter().chain(extra) {
-            if let (Ok(k), Ok(v)) = (http::HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+            if let (Ok(k), Ok(v)) = (
+                http::HeaderName::from_bytes(k.as_bytes()),
+                HeaderValue::from_str(v),
+            ) {
                 h.insert(k, v);
             }
         }
@@ -136,7 +163,7 @@ impl Attempt<'_> {
 
     pub async fn run(self) -> Outcome {
         let adapter = &self.provider.adapter;
-        let up = match calls::to_upstream(adapter, &self.ctx, self.body) {
+        let up = match calls::to_upstream(adapter, &self.ctx, self.body).await {
             Ok(Ok(up)) => up,
             Ok(Err(e)) => return self.adapter_error(e),
             Err(e) => return self.failover(format!("adapter failed: {e}"), None),
@@ -146,11 +173,15 @@ impl Attempt<'_> {
         let mut url = format!("{}{}", p.base_url, up.path);
         if let (AuthScheme::Query(name), Some(k)) = (&up.auth, key) {
             url.push(if url.contains('?') { '&' } else { '?' });
-            url.push_str(&percent_encode(name));
+            url.push_str(&percent_encode(name.as_str()));
             url.push('=');
             url.push_str(&percent_encode(k));
         }
-        let mut req = self.live.client.post(&url).header(http::header::CONTENT_TYPE, "application/json");
+        let mut req = self
+            .live
+            .client
+            .post(&url)
+            .header(http::header::CONTENT_TYPE, "application/json");
         for (k, v) in &p.headers {
             req = req.header(k, v);
         }
@@ -165,7 +196,9 @@ impl Attempt<'_> {
         let translate_stream = up.translate_stream;
         let payload: Bytes = match up.body {
             BodyEdit::Keep => self.body.clone(),
-            BodyEdit::SetModel(m) => Bytes::from(body::set_model(self.body, &self.facts.model_span, &m)),
+            BodyEdit::SetModel(m) => {
+                Bytes::from(body::set_model(self.body, &self.facts.model_span, &m))
+            }
             BodyEdit::Replace(b) => Bytes::from(b),
         };
         let req = req.body(payload);
@@ -190,15 +223,27 @@ impl Attempt<'_> {
         let status = resp.status().as_u16();
         let ok = resp.status().is_success();
         if ok && self.ctx.stream {
-            return self.stream(resp, translate_stream, in_flight, started).await;
+            return self
+                .stream(resp, translate_stream, in_flight, started)
+                .await;
         }
         let headers: Vec<_> = resp
             .headers()
             .iter()
-            .filter_map(|(k, v)| Some(crate::plugins::bindings::types::Header { name: k.to_string(), value: v.to_str().ok()?.to_string() }))
+            .filter_map(|(k, v)| {
+                Some(crate::plugins::bindings::types::Header {
+                    name: k.to_string(),
+                    value: v.to_str().ok()?.to_string(),
+                })
+            })
             .collect();
         let remaining = timeout.saturating_sub(started.elapsed());
-        let body = match tokio::time::timeout(remaining, upstream::read_body(resp, MAX_UPSTREAM_BODY, timeout)).await {
+        let body = match tokio::time::timeout(
+            remaining,
+            upstream::read_body(resp, MAX_UPSTREAM_BODY, timeout),
+        )
+        .await
+        {
             Err(_) => {
                 signals.record(false, started.elapsed());
                 return self.failover(UpstreamError::Timeout(timeout).to_string(), Some(504));
@@ -211,8 +256,13 @@ impl Attempt<'_> {
         };
         signals.record(ok, started.elapsed());
         drop(in_flight);
-        let resp = UpstreamResponse { status, headers, body: body.to_vec() };
-        let translated = match calls::from_upstream(&self.provider.adapter, &self.ctx, &resp) {
+        let resp = UpstreamResponse {
+            status,
+            headers,
+            body: body.to_vec(),
+        };
+        let translated = match calls::from_upstream(&self.provider.adapter, &self.ctx, &resp).await
+        {
             Ok(Ok(t)) => t,
             Ok(Err(e)) => return self.adapter_error(e),
             Err(e) => return self.failover(format!("adapter failed: {e}"), None),
@@ -228,18 +278,35 @@ impl Attempt<'_> {
         // The answer goes to the client as it is, but it must at least be JSON:
         // a provider that answers 200 with garbage is a failed target.
         let usage = match serde_json::from_slice::<UsageOnly>(&out) {
-            Ok(u) => u.usage.map(|u| Usage { prompt: u.prompt_tokens.unwrap_or(0), completion: u.completion_tokens.unwrap_or(0) }).unwrap_or_default(),
-            Err(e) => return self.failover(format!("answered HTTP {status} with invalid JSON: {e}"), None),
+            Ok(u) => u
+                .usage
+                .map(|u| Usage {
+                    prompt: u.prompt_tokens.unwrap_or(0),
+                    completion: u.completion_tokens.unwrap_or(0),
+                })
+                .unwrap_or_default(),
+            Err(e) => {
+                return self.failover(
+                    format!("answered HTTP {status} with invalid JSON: {e}"),
+                    None,
+                );
+            }
         };
-        let extra = super::record_policies(self.policies, self.preq, usage);
+        let extra = super::record_policies(self.policies, self.preq, usage).await;
         Outcome::Respond(self.respond(StatusCode::OK, "application/json", full(out), &extra))
     }
 
-    async fn stream(self, resp: reqwest::Response, translate: bool, in_flight: InFlight, started: Instant) -> Outcome {
+    async fn stream(
+        self,
+        resp: reqwest::Response,
+        translate: bool,
+        in_flight: InFlight,
+        started: Instant,
+    ) -> Outcome {
         let p = &self.provider.provider;
         let signals = self.target.signals.clone();
         let translator = if translate {
-            match StreamTranslation::new(&self.provider.adapter, &self.ctx) {
+            match StreamTranslation::new(&self.provider.adapter, &self.ctx).await {
                 Ok(t) => Some(t),
                 Err(e) => return self.failover(format!("adapter failed: {e}"), None),
             }

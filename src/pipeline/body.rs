@@ -56,7 +56,9 @@ pub fn parse(body: &[u8], endpoint: Endpoint) -> Result<RequestFacts, ApiError> 
             ApiError::invalid(format!("request body is not valid JSON: {e}"), None)
         }
     })?;
-    let raw = facts.model.ok_or_else(|| ApiError::invalid("you must provide a model parameter", Some("model")))?;
+    let raw = facts
+        .model
+        .ok_or_else(|| ApiError::invalid("you must provide a model parameter", Some("model")))?;
     let model: String = serde_json::from_str(raw.get())
         .map_err(|_| ApiError::invalid("'model' must be a string", Some("model")))?;
     let start = raw.get().as_ptr() as usize - body.as_ptr() as usize;
@@ -64,12 +66,25 @@ pub fn parse(body: &[u8], endpoint: Endpoint) -> Result<RequestFacts, ApiError> 
     match endpoint {
         Endpoint::Chat => match facts.messages {
             Some(m) if m.get().starts_with('[') => {}
-            Some(_) => return Err(ApiError::invalid("'messages' must be an array", Some("messages"))),
-            None => return Err(ApiError::invalid("you must provide a 'messages' parameter", Some("messages"))),
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "'messages' must be an array",
+                    Some("messages"),
+                ));
+            }
+            None => {
+                return Err(ApiError::invalid(
+                    "you must provide a 'messages' parameter",
+                    Some("messages"),
+                ));
+            }
         },
         Endpoint::Embeddings => {
             if facts.input.is_none() {
-                return Err(ApiError::invalid("you must provide an 'input' parameter", Some("input")));
+                return Err(ApiError::invalid(
+                    "you must provide an 'input' parameter",
+                    Some("input"),
+                ));
             }
         }
     }
@@ -78,7 +93,11 @@ pub fn parse(body: &[u8], endpoint: Endpoint) -> Result<RequestFacts, ApiError> 
         model,
         model_span,
         stream,
-        include_usage: stream && facts.stream_options.and_then(|o| o.include_usage).unwrap_or(false),
+        include_usage: stream
+            && facts
+                .stream_options
+                .and_then(|o| o.include_usage)
+                .unwrap_or(false),
         max_output_tokens: facts.max_completion_tokens.or(facts.max_tokens),
         user: facts.user,
         estimated_input_tokens: (body.len() as u64).div_ceil(4),
@@ -113,11 +132,46 @@ mod tests {
 
     #[test]
     fn bad_bodies_are_refused_with_the_field() {
-        assert!(parse(b"{", Endpoint::Chat).unwrap_err().message.contains("not valid JSON"));
-        assert_eq!(parse(br#"{"messages":[]}"#, Endpoint::Chat).unwrap_err().param.as_deref(), Some("model"));
-        assert_eq!(parse(br#"{"model":"m"}"#, Endpoint::Chat).unwrap_err().param.as_deref(), Some("messages"));
-        assert_eq!(parse(br#"{"model":"m","messages":{}}"#, Endpoint::Chat).unwrap_err().param.as_deref(), Some("messages"));
-        assert_eq!(parse(br#"{"model":"m"}"#, Endpoint::Embeddings).unwrap_err().param.as_deref(), Some("input"));
-        assert_eq!(parse(br#"{"model":5,"messages":[]}"#, Endpoint::Chat).unwrap_err().param.as_deref(), Some("model"));
+        assert!(
+            parse(b"{", Endpoint::Chat)
+                .unwrap_err()
+                .message
+                .contains("not valid JSON")
+        );
+        assert_eq!(
+            parse(br#"{"messages":[]}"#, Endpoint::Chat)
+                .unwrap_err()
+                .param
+                .as_deref(),
+            Some("model")
+        );
+        assert_eq!(
+            parse(br#"{"model":"m"}"#, Endpoint::Chat)
+                .unwrap_err()
+                .param
+                .as_deref(),
+            Some("messages")
+        );
+        assert_eq!(
+            parse(br#"{"model":"m","messages":{}}"#, Endpoint::Chat)
+                .unwrap_err()
+                .param
+                .as_deref(),
+            Some("messages")
+        );
+        assert_eq!(
+            parse(br#"{"model":"m"}"#, Endpoint::Embeddings)
+                .unwrap_err()
+                .param
+                .as_deref(),
+            Some("input")
+        );
+        assert_eq!(
+            parse(br#"{"model":5,"messages":[]}"#, Endpoint::Chat)
+                .unwrap_err()
+                .param
+                .as_deref(),
+            Some("model")
+        );
     }
 }

@@ -2,8 +2,8 @@
 //! parse → route → policy check → redact → strategy → attempts with failover →
 //! policy record. The drawing is in `docs/architecture.md`.
 
-pub mod body;
 mod attempt;
+pub mod body;
 mod redact;
 mod stream;
 
@@ -21,11 +21,12 @@ use crate::config::OnError;
 use crate::live::{LiveRoute, LiveState, Principal};
 use crate::plugins::PluginRuntime;
 use crate::plugins::bindings::types::{
-    Decision, Health, Operation, PolicyRequest, RequestContext, RouteRequest, TargetStats, TokenUsage,
+    Decision, Health, Operation, PolicyRequest, RequestContext, RouteRequest, TargetStats,
+    TokenUsage,
 };
 use crate::plugins::calls;
-use crate::server::error::ApiError;
 use crate::server::Body;
+use crate::server::error::ApiError;
 
 /// The gateway: the live state (swapped whole on reload) and the plugin engine.
 pub struct Gateway {
@@ -34,7 +35,10 @@ pub struct Gateway {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 pub fn request_id() -> String {
@@ -61,7 +65,10 @@ fn target_stats(route: &LiveRoute) -> Vec<TargetStats> {
                 weight: t.target.weight,
                 priority: t.target.priority,
                 health: Health::Healthy,
-                in_flight: t.signals.in_flight.load(std::sync::atomic::Ordering::Relaxed),
+                in_flight: t
+                    .signals
+                    .in_flight
+                    .load(std::sync::atomic::Ordering::Relaxed),
                 latency_ewma_us: lat,
                 ttft_ewma_us: ttft,
                 error_rate: err,
@@ -77,19 +84,31 @@ fn target_stats(route: &LiveRoute) -> Vec<TargetStats> {
 
 fn plugin_failed(kind: &str, e: &crate::plugins::PluginError) -> ApiError {
     tracing::warn!(error = %e, "{kind} plugin failed");
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", format!("the route's {kind} plugin failed: {e}"))
-        .with_code("plugin_failed")
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "server_error",
+        format!("the route's {kind} plugin failed: {e}"),
+    )
+    .with_code("plugin_failed")
 }
 
 /// Policy checks: all must allow. Returns the headers they add.
-fn check_policies(route: &LiveRoute, preq: &PolicyRequest) -> Result<Vec<(String, String)>, ApiError> {
+async fn check_policies(
+    route: &LiveRoute,
+    preq: &PolicyRequest,
+) -> Result<Vec<(String, String)>, ApiError> {
     let mut headers = Vec::new();
     for p in &route.policies {
-        match calls::check(&p.pool, preq) {
+        match calls::check(&p.pool, preq).await {
             Ok(Decision::Allow(h)) => headers.extend(h.into_iter().map(|h| (h.name, h.value))),
             Ok(Decision::Deny(d)) => {
-                let status = StatusCode::from_u16(d.status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
-                let kind = if status == StatusCode::TOO_MANY_REQUESTS { "rate_limit_error" } else { "permission_error" };
+                let status =
+                    StatusCode::from_u16(d.status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
+                let kind = if status == StatusCode::TOO_MANY_REQUESTS {
+                    "rate_limit_error"
+                } else {
+                    "permission_error"
+                };
                 let mut e = ApiError::new(status, kind, d.message).with_code("policy_denied");
                 e.headers = d.headers.into_iter().map(|h| (h.name, h.value)).collect();
                 return Err(e);
@@ -104,15 +123,18 @@ fn check_policies(route: &LiveRoute, preq: &PolicyRequest) -> Result<Vec<(String
 }
 
 /// Tells each policy the actual usage; returns the headers they add.
-pub(crate) fn record_policies(
+pub(crate) async fn record_policies(
     pools: &[(Arc<calls::PolicyPool>, OnError)],
     preq: &PolicyRequest,
     usage: Usage,
 ) -> Vec<(String, String)> {
     let mut headers = Vec::new();
-    let usage = TokenUsage { prompt_tokens: usage.prompt, completion_tokens: usage.completion };
+    let usage = TokenUsage {
+        prompt_tokens: usage.prompt,
+        completion_tokens: usage.completion,
+    };
     for (pool, _) in pools {
-        match calls::record(pool, preq, usage) {
+        match calls::record(pool, preq, usage).await {
             Ok(h) => headers.extend(h.into_iter().map(|h| (h.name, h.value))),
             Err(e) => tracing::warn!(error = %e, "policy record failed"),
         }
@@ -121,24 +143,40 @@ pub(crate) fn record_policies(
 }
 
 /// Runs one client request through the lifecycle.
-pub async fn handle(gw: &Gateway, principal: &Principal, endpoint: Endpoint, body: Bytes) -> http::Response<Body> {
+pub async fn handle(
+    gw: &Gateway,
+    principal: &Principal,
+    endpoint: Endpoint,
+    body: Bytes,
+) -> http::Response<Body> {
     match run(gw, principal, endpoint, body).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
     }
 }
 
-async fn run(gw: &Gateway, principal: &Principal, endpoint: Endpoint, body: Bytes) -> Result<http::Response<Body>, ApiError> {
+async fn run(
+    gw: &Gateway,
+    principal: &Principal,
+    endpoint: Endpoint,
+    body: Bytes,
+) -> Result<http::Response<Body>, ApiError> {
     let live = gw.live.load_full();
     let facts: RequestFacts = body::parse(&body, endpoint)?;
-    let route = live.routes.get(&facts.model).ok_or_else(|| ApiError::model_not_found(&facts.model))?;
+    let route = live
+        .routes
+        .get(&facts.model)
+        .ok_or_else(|| ApiError::model_not_found(&facts.model))?;
     if let Some(models) = &principal.models
-        && !models.iter().any(|m| *m == facts.model)
+        && !models.contains(&facts.model)
     {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "permission_error",
-            format!("key '{}' may not use model `{}`", principal.key_name, facts.model),
+            format!(
+                "key '{}' may not use model `{}`",
+                principal.key_name, facts.model
+            ),
         )
         .with_code("model_not_allowed"));
     }
@@ -151,34 +189,47 @@ async fn run(gw: &Gateway, principal: &Principal, endpoint: Endpoint, body: Byte
         estimated_input_tokens: facts.estimated_input_tokens,
         max_output_tokens: facts.max_output_tokens,
     };
-    let policy_headers = check_policies(route, &preq)?;
+    let policy_headers = check_policies(route, &preq).await?;
 
-    let body = if route.redactors.is_empty() || endpoint != Endpoint::Chat {
-        body
+    // Redaction rewrites the body, so what routing read from it is read again.
+    let (body, facts) = if route.redactors.is_empty() || endpoint != Endpoint::Chat {
+        (body, facts)
     } else {
-        redact::request(route, &body)?
+        let redacted = redact::request(route, &body).await?;
+        let facts = body::parse(&redacted, endpoint)?;
+        (redacted, facts)
     };
 
     let rr = RouteRequest {
         route: facts.model.clone(),
-        sequence: route.sequence.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        sequence: route
+            .sequence
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         random: rand::random(),
         estimated_input_tokens: facts.estimated_input_tokens,
         max_output_tokens: facts.max_output_tokens,
         stream: facts.stream,
     };
-    let order = calls::select(&route.strategy, &rr, &target_stats(route)).map_err(|e| plugin_failed("strategy", &e))?;
+    let order = calls::select(&route.strategy, &rr, &target_stats(route))
+        .await
+        .map_err(|e| plugin_failed("strategy", &e))?;
 
     let operation = match endpoint {
         Endpoint::Chat => Operation::ChatCompletions,
         Endpoint::Embeddings => Operation::Embeddings,
     };
-    let policies: Vec<_> = route.policies.iter().map(|p| (p.pool.clone(), p.spec.on_error)).collect();
+    let policies: Vec<_> = route
+        .policies
+        .iter()
+        .map(|p| (p.pool.clone(), p.spec.on_error))
+        .collect();
     let mut failures: Vec<String> = Vec::new();
     let mut statuses: Vec<Option<u16>> = Vec::new();
     for idx in order {
         let target = &route.targets[idx];
-        let Some(provider) = live.providers.get(&target.target.provider) else { continue };
+        let Some(provider) = live.providers.get(&target.target.provider) else {
+            continue;
+        };
         if let Some(reason) = &provider.provider.inactive {
             failures.push(reason.clone());
             statuses.push(None);
@@ -209,7 +260,10 @@ async fn run(gw: &Gateway, principal: &Principal, endpoint: Endpoint, body: Byte
             Outcome::Respond(resp) => return Ok(resp),
             Outcome::Failover { reason, status } => {
                 tracing::info!(provider = %provider.provider.name, model = %target.target.model, %reason, "target failed; trying the next");
-                failures.push(format!("{} ({}): {reason}", provider.provider.name, target.target.model));
+                failures.push(format!(
+                    "{} ({}): {reason}",
+                    provider.provider.name, target.target.model
+                ));
                 statuses.push(status);
             }
         }
@@ -222,9 +276,14 @@ fn all_failed(model: &str, failures: &[String], statuses: &[Option<u16>]) -> Api
     let tried = statuses.iter().filter(|s| s.is_some()).count();
     let detail = failures.join("; ");
     if failures.is_empty() {
-        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", format!("model `{model}` has no usable target"));
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            format!("model `{model}` has no usable target"),
+        );
     }
-    if statuses.iter().all(|s| s.is_none()) && failures.iter().all(|f| f.contains("has no API key")) {
+    if statuses.iter().all(|s| s.is_none()) && failures.iter().all(|f| f.contains("has no API key"))
+    {
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "server_error",
@@ -235,13 +294,26 @@ fn all_failed(model: &str, failures: &[String], statuses: &[Option<u16>]) -> Api
     let all_429 = tried > 0 && statuses.iter().flatten().all(|s| *s == 429);
     let all_timeout = tried > 0 && statuses.iter().flatten().all(|s| *s == 504);
     let (status, kind, code) = if all_429 {
-        (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "upstream_rate_limited")
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            "upstream_rate_limited",
+        )
     } else if all_timeout {
-        (StatusCode::GATEWAY_TIMEOUT, "timeout_error", "upstream_timeout")
+        (
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout_error",
+            "upstream_timeout",
+        )
     } else {
         (StatusCode::BAD_GATEWAY, "upstream_error", "upstream_failed")
     };
     let n = failures.len();
     let plural = if n == 1 { "target" } else { "targets" };
-    ApiError::new(status, kind, format!("all {n} {plural} for model `{model}` failed: {detail}")).with_code(code)
+    ApiError::new(
+        status,
+        kind,
+        format!("all {n} {plural} for model `{model}` failed: {detail}"),
+    )
+    .with_code(code)
 }

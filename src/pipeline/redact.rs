@@ -29,17 +29,20 @@ fn texts(messages: &[Value]) -> Vec<(usize, Option<usize>, String)> {
     out
 }
 
-pub fn request(route: &LiveRoute, body: &Bytes) -> Result<Bytes, ApiError> {
-    let mut v: Value = serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("request body is not valid JSON: {e}"), None))?;
+pub async fn request(route: &LiveRoute, body: &Bytes) -> Result<Bytes, ApiError> {
+    let mut v: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid(format!("request body is not valid JSON: {e}"), None))?;
     let Some(messages) = v.get_mut("messages").and_then(Value::as_array_mut) else {
         return Ok(body.clone());
     };
     let found = texts(messages);
     let mut current: Vec<String> = found.iter().map(|(_, _, t)| t.clone()).collect();
     for r in &route.redactors {
-        match calls::redact(&r.pool, Direction::Request, &current) {
+        match calls::redact(&r.pool, Direction::Request, &current).await {
             Ok(out) => current = out,
-            Err(e) if r.spec.on_error == OnError::FailOpen => tracing::warn!(error = %e, "redactor failed; skipped (fail-open)"),
+            Err(e) if r.spec.on_error == OnError::FailOpen => {
+                tracing::warn!(error = %e, "redactor failed; skipped (fail-open)")
+            }
             Err(e) => return Err(super::plugin_failed("redactor", &e)),
         }
     }
@@ -50,5 +53,7 @@ pub fn request(route: &LiveRoute, body: &Bytes) -> Result<Bytes, ApiError> {
         };
         *slot = Value::String(text);
     }
-    Ok(Bytes::from(serde_json::to_vec(&v).map_err(|e| ApiError::internal(format!("cannot encode request: {e}")))?))
+    Ok(Bytes::from(serde_json::to_vec(&v).map_err(|e| {
+        ApiError::internal(format!("cannot encode request: {e}"))
+    })?))
 }

@@ -58,20 +58,43 @@ pub struct Pump {
 }
 
 impl Pump {
-    pub fn new(resp: reqwest::Response, translator: Option<StreamTranslation>, idle_timeout: Duration) -> Self {
-        Pump { resp, framer: SseFramer::new(), translator, idle_timeout, ended: false, saw_done: false, usage: None }
+    pub fn new(
+        resp: reqwest::Response,
+        translator: Option<StreamTranslation>,
+        idle_timeout: Duration,
+    ) -> Self {
+        Pump {
+            resp,
+            framer: SseFramer::new(),
+            translator,
+            idle_timeout,
+            ended: false,
+            saw_done: false,
+            usage: None,
+        }
     }
 
-    fn translate(&mut self, events: Vec<SseEvent>, out: &mut Vec<SseEvent>) -> Result<(), StreamError> {
+    async fn translate(
+        &mut self,
+        events: Vec<SseEvent>,
+        out: &mut Vec<SseEvent>,
+    ) -> Result<(), StreamError> {
         match &mut self.translator {
             None => out.extend(events),
             Some(t) => {
                 for ev in &events {
-                    out.extend(t.on_event(ev)?.map_err(StreamError::Adapter)?);
+                    out.extend(t.on_event(ev).await?.map_err(StreamError::Adapter)?);
                 }
             }
         }
         Ok(())
+    }
+
+    /// Ends the stream: returns the translator's instance to its pool.
+    pub async fn close(self) {
+        if let Some(t) = self.translator {
+            t.close().await;
+        }
     }
 
     /// The next bytes for the client; `None` once the stream is complete.
@@ -91,11 +114,11 @@ impl Pump {
                 }
             }
             let mut out = Vec::with_capacity(events.len());
-            self.translate(events, &mut out)?;
+            self.translate(events, &mut out).await?;
             if self.ended
                 && let Some(t) = &mut self.translator
             {
-                out.extend(t.finish()?.map_err(StreamError::Adapter)?);
+                out.extend(t.finish().await?.map_err(StreamError::Adapter)?);
             }
             for ev in &out {
                 if ev.data == "[DONE]" {
@@ -139,7 +162,10 @@ fn error_event(e: &StreamError, key: &Option<Secret>) -> Bytes {
         "param": null,
         "code": "stream_failed",
     }});
-    encode_all(&[SseEvent { event: None, data: data.to_string() }])
+    encode_all(&[SseEvent {
+        event: None,
+        data: data.to_string(),
+    }])
 }
 
 /// Starts the task that feeds the client and returns the response body.
@@ -165,8 +191,8 @@ pub fn spawn(mut pump: Pump, first: Bytes, finish: Finish) -> Body {
         }
         finish.signals.record(ok, finish.started.elapsed());
         let usage = pump.usage.unwrap_or_default();
-        drop(pump);
-        super::record_policies(&finish.policies, &finish.preq, usage);
+        pump.close().await;
+        super::record_policies(&finish.policies, &finish.preq, usage).await;
         drop(finish.in_flight);
     });
     Body::new(ChannelBody(rx))
@@ -178,7 +204,10 @@ impl hyper::body::Body for ChannelBody {
     type Data = Bytes;
     type Error = Infallible;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         self.0.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b))))
     }
 }

@@ -5,13 +5,19 @@
 #![allow(missing_docs, clippy::too_many_arguments)]
 
 pub mod adapter {
-    wasmtime::component::bindgen!({ world: "adapter", path: "wit", additional_derives: [PartialEq] });
+    wasmtime::component::bindgen!({
+        world: "adapter",
+        path: "wit",
+        additional_derives: [PartialEq],
+        exports: { default: async },
+    });
 }
 
 pub mod strategy {
     wasmtime::component::bindgen!({
         world: "strategy",
         path: "wit",
+        exports: { default: async },
         with: {
             "switchboard:plugin/types": super::adapter::switchboard::plugin::types,
             "switchboard:plugin/host": super::adapter::switchboard::plugin::host,
@@ -23,6 +29,7 @@ pub mod policy {
     wasmtime::component::bindgen!({
         world: "policy",
         path: "wit",
+        exports: { default: async },
         with: {
             "switchboard:plugin/types": super::adapter::switchboard::plugin::types,
             "switchboard:plugin/host": super::adapter::switchboard::plugin::host,
@@ -34,6 +41,7 @@ pub mod redactor {
     wasmtime::component::bindgen!({
         world: "redactor",
         path: "wit",
+        exports: { default: async },
         with: {
             "switchboard:plugin/types": super::adapter::switchboard::plugin::types,
             "switchboard:plugin/host": super::adapter::switchboard::plugin::host,

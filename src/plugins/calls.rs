@@ -6,12 +6,24 @@ use std::sync::Arc;
 
 use wasmtime::component::ResourceAny;
 
-use super::bindings::{adapter::Adapter, policy::Policy, redactor::Redactor, strategy::Strategy};
 use super::bindings::types::{
-    AdapterError, Decision, Direction, Header, PolicyRequest, RequestContext, RouteRequest, SseEvent,
-    TargetStats, TokenUsage, UpstreamRequest, UpstreamResponse,
+    AdapterError, Decision, Direction, Header, PolicyRequest, RequestContext, RouteRequest,
+    SseEvent, TargetStats, TokenUsage, UpstreamRequest, UpstreamResponse,
 };
+use super::bindings::{adapter::Adapter, policy::Policy, redactor::Redactor, strategy::Strategy};
 use super::{InstancePool, Lease, PluginError};
+
+/// Runs one guest call on a lease under its CPU deadline and wall-clock bound.
+macro_rules! guest_call {
+    ($lease:expr, |$store:ident, $b:ident| $call:expr) => {{
+        let limit = $lease.wall_limit();
+        let r = {
+            let ($store, $b) = $lease.begin()?;
+            tokio::time::timeout(limit, $call).await
+        };
+        $lease.end(r)
+    }};
+}
 
 pub type AdapterPool = InstancePool<Adapter>;
 pub type StrategyPool = InstancePool<Strategy>;
@@ -19,7 +31,13 @@ pub type PolicyPool = InstancePool<Policy>;
 pub type RedactorPool = InstancePool<Redactor>;
 
 /// Headers the host owns; an adapter may not set them.
-const RESERVED_HEADERS: &[&str] = &["authorization", "host", "content-length", "transfer-encoding", "connection"];
+const RESERVED_HEADERS: &[&str] = &[
+    "authorization",
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+];
 
 fn valid_header(h: &Header) -> bool {
     http::HeaderName::from_bytes(h.name.as_bytes()).is_ok()
@@ -29,23 +47,39 @@ fn valid_header(h: &Header) -> bool {
 
 fn check_adapter_error(e: &AdapterError) -> Result<(), String> {
     if !(400..=599).contains(&e.status) {
-        return Err(format!("adapter error status {} is not an HTTP error status", e.status));
+        return Err(format!(
+            "adapter error status {} is not an HTTP error status",
+            e.status
+        ));
     }
     Ok(())
 }
 
-pub fn to_upstream(
+pub async fn to_upstream(
     pool: &Arc<AdapterPool>,
     ctx: &RequestContext,
     body: &[u8],
 ) -> Result<Result<UpstreamRequest, AdapterError>, PluginError> {
-    let mut lease = pool.lease()?;
-    let out = lease.call(|store, b| b.switchboard_plugin_provider_adapter().call_to_upstream(store, ctx, body))?;
+    let mut lease = pool.lease().await?;
+    let out = guest_call!(lease, |store, b| b
+        .switchboard_plugin_provider_adapter()
+        .call_to_upstream(store, ctx, body))?;
     let problem = match &out {
-        Ok(req) if !req.path.starts_with('/') || req.path.contains("..") || req.path.contains(['\r', '\n', '#']) => {
-            Some(format!("upstream path {:?} must start with '/' and stay under the base URL", req.path))
+        Ok(req)
+            if !req.path.starts_with('/')
+                || req.path.contains("..")
+                || req.path.contains(['\r', '\n', '#']) =>
+        {
+            Some(format!(
+                "upstream path {:?} must start with '/' and stay under the base URL",
+                req.path
+            ))
         }
-        Ok(req) => req.headers.iter().find(|h| !valid_header(h)).map(|h| format!("header {:?} is invalid or reserved", h.name)),
+        Ok(req) => req
+            .headers
+            .iter()
+            .find(|h| !valid_header(h))
+            .map(|h| format!("header {:?} is invalid or reserved", h.name)),
         Err(e) => check_adapter_error(e).err(),
     };
     match problem {
@@ -54,13 +88,15 @@ pub fn to_upstream(
     }
 }
 
-pub fn from_upstream(
+pub async fn from_upstream(
     pool: &Arc<AdapterPool>,
     ctx: &RequestContext,
     resp: &UpstreamResponse,
 ) -> Result<Result<Option<Vec<u8>>, AdapterError>, PluginError> {
-    let mut lease = pool.lease()?;
-    let out = lease.call(|store, b| b.switchboard_plugin_provider_adapter().call_from_upstream(store, ctx, resp))?;
+    let mut lease = pool.lease().await?;
+    let out = guest_call!(lease, |store, b| b
+        .switchboard_plugin_provider_adapter()
+        .call_from_upstream(store, ctx, resp))?;
     if let Err(e) = &out
         && let Err(p) = check_adapter_error(e)
     {
@@ -69,22 +105,38 @@ pub fn from_upstream(
     Ok(out)
 }
 
-/// One stream being translated: holds its instance until the stream ends.
+/// One stream being translated: holds its instance until the stream ends. Call
+/// `close` at the end to drop the guest resource and return the instance; a
+/// translation dropped without `close` discards its instance.
 pub struct StreamTranslation {
     lease: Lease<Adapter>,
     resource: Option<ResourceAny>,
 }
 
 impl StreamTranslation {
-    pub fn new(pool: &Arc<AdapterPool>, ctx: &RequestContext) -> Result<Self, PluginError> {
-        let mut lease = pool.lease()?;
-        let resource = lease.call(|store, b| {
-            b.switchboard_plugin_provider_adapter().stream_translator().call_constructor(store, ctx)
-        })?;
-        Ok(StreamTranslation { lease, resource: Some(resource) })
+    pub async fn new(pool: &Arc<AdapterPool>, ctx: &RequestContext) -> Result<Self, PluginError> {
+        let mut lease = pool.lease().await?;
+        let resource = guest_call!(lease, |store, b| b
+            .switchboard_plugin_provider_adapter()
+            .stream_translator()
+            .call_constructor(store, ctx))?;
+        Ok(StreamTranslation {
+            lease,
+            resource: Some(resource),
+        })
     }
 
-    fn checked(&mut self, out: Result<Vec<SseEvent>, AdapterError>) -> Result<Result<Vec<SseEvent>, AdapterError>, PluginError> {
+    fn checked(
+        &mut self,
+        out: Result<Result<Vec<SseEvent>, AdapterError>, PluginError>,
+    ) -> Result<Result<Vec<SseEvent>, AdapterError>, PluginError> {
+        let out = match out {
+            Ok(o) => o,
+            Err(e) => {
+                self.resource = None;
+                return Err(e);
+            }
+        };
         if let Err(e) = &out
             && let Err(p) = check_adapter_error(e)
         {
@@ -94,47 +146,68 @@ impl StreamTranslation {
         Ok(out)
     }
 
-    pub fn on_event(&mut self, ev: &SseEvent) -> Result<Result<Vec<SseEvent>, AdapterError>, PluginError> {
+    pub async fn on_event(
+        &mut self,
+        ev: &SseEvent,
+    ) -> Result<Result<Vec<SseEvent>, AdapterError>, PluginError> {
         let Some(res) = self.resource else {
             return Ok(Ok(Vec::new()));
         };
-        let out = self.lease.call(|store, b| {
-            b.switchboard_plugin_provider_adapter().stream_translator().call_on_event(store, res, ev)
-        });
-        if out.is_err() {
-            self.resource = None;
-        }
-        self.checked(out?)
+        let lease = &mut self.lease;
+        let out = guest_call!(lease, |store, b| b
+            .switchboard_plugin_provider_adapter()
+            .stream_translator()
+            .call_on_event(store, res, ev));
+        self.checked(out)
     }
 
-    pub fn finish(&mut self) -> Result<Result<Vec<SseEvent>, AdapterError>, PluginError> {
+    pub async fn finish(&mut self) -> Result<Result<Vec<SseEvent>, AdapterError>, PluginError> {
         let Some(res) = self.resource else {
             return Ok(Ok(Vec::new()));
         };
-        let out = self.lease.call(|store, b| {
-            b.switchboard_plugin_provider_adapter().stream_translator().call_finish(store, res)
-        });
-        if out.is_err() {
-            self.resource = None;
-        }
-        self.checked(out?)
+        let lease = &mut self.lease;
+        let out = guest_call!(lease, |store, b| b
+            .switchboard_plugin_provider_adapter()
+            .stream_translator()
+            .call_finish(store, res));
+        self.checked(out)
+    }
+
+    /// Drops the guest resource and returns the instance to its pool.
+    pub async fn close(mut self) {
+        let Some(res) = self.resource.take() else {
+            return;
+        };
+        let limit = self.lease.wall_limit();
+        let r = match self.lease.begin() {
+            Ok((store, _)) => tokio::time::timeout(limit, res.resource_drop_async(store)).await,
+            Err(_) => return,
+        };
+        let _ = self.lease.end(r);
     }
 }
 
 impl Drop for StreamTranslation {
     fn drop(&mut self) {
-        if let Some(res) = self.resource.take() {
-            // A failed drop discards the instance, which is what we want anyway.
-            let _ = self.lease.call(|store, _| res.resource_drop(store));
+        if self.resource.is_some() {
+            // The guest resource is still alive in this instance and cannot be
+            // dropped here (it needs an async call): do not reuse the instance.
+            self.lease.discard();
         }
     }
 }
 
 /// Asks a strategy for the order of targets. The answer must be non-empty, in
 /// range and without repeats.
-pub fn select(pool: &Arc<StrategyPool>, req: &RouteRequest, targets: &[TargetStats]) -> Result<Vec<usize>, PluginError> {
-    let mut lease = pool.lease()?;
-    let out = lease.call(|store, b| b.switchboard_plugin_load_balancer().call_select(store, req, targets))?;
+pub async fn select(
+    pool: &Arc<StrategyPool>,
+    req: &RouteRequest,
+    targets: &[TargetStats],
+) -> Result<Vec<usize>, PluginError> {
+    let mut lease = pool.lease().await?;
+    let out = guest_call!(lease, |store, b| b
+        .switchboard_plugin_load_balancer()
+        .call_select(store, req, targets))?;
     let order = match out {
         Ok(o) => o,
         Err(msg) => {
@@ -149,7 +222,10 @@ pub fn select(pool: &Arc<StrategyPool>, req: &RouteRequest, targets: &[TargetSta
     for &i in &order {
         let i = i as usize;
         if i >= targets.len() {
-            return Err(lease.invalid_output(format!("strategy chose target {i}, but there are only {}", targets.len())));
+            return Err(lease.invalid_output(format!(
+                "strategy chose target {i}, but there are only {}",
+                targets.len()
+            )));
         }
         if std::mem::replace(&mut seen[i], true) {
             return Err(lease.invalid_output(format!("strategy chose target {i} twice")));
@@ -158,15 +234,25 @@ pub fn select(pool: &Arc<StrategyPool>, req: &RouteRequest, targets: &[TargetSta
     Ok(order.into_iter().map(|i| i as usize).collect())
 }
 
-pub fn check(pool: &Arc<PolicyPool>, req: &PolicyRequest) -> Result<Decision, PluginError> {
-    let mut lease = pool.lease()?;
-    let d = lease.call(|store, b| b.switchboard_plugin_admission_policy().call_check(store, req))?;
+pub async fn check(pool: &Arc<PolicyPool>, req: &PolicyRequest) -> Result<Decision, PluginError> {
+    let mut lease = pool.lease().await?;
+    let d = guest_call!(lease, |store, b| b
+        .switchboard_plugin_admission_policy()
+        .call_check(store, req))?;
     let problem = match &d {
-        Decision::Allow(h) => h.iter().find(|h| !valid_header(h)).map(|h| format!("header {:?} is invalid", h.name)),
-        Decision::Deny(den) if !(400..=599).contains(&den.status) => {
-            Some(format!("denial status {} is not an HTTP error status", den.status))
-        }
-        Decision::Deny(den) => den.headers.iter().find(|h| !valid_header(h)).map(|h| format!("header {:?} is invalid", h.name)),
+        Decision::Allow(h) => h
+            .iter()
+            .find(|h| !valid_header(h))
+            .map(|h| format!("header {:?} is invalid", h.name)),
+        Decision::Deny(den) if !(400..=599).contains(&den.status) => Some(format!(
+            "denial status {} is not an HTTP error status",
+            den.status
+        )),
+        Decision::Deny(den) => den
+            .headers
+            .iter()
+            .find(|h| !valid_header(h))
+            .map(|h| format!("header {:?} is invalid", h.name)),
     };
     match problem {
         Some(p) => Err(lease.invalid_output(p)),
@@ -174,20 +260,36 @@ pub fn check(pool: &Arc<PolicyPool>, req: &PolicyRequest) -> Result<Decision, Pl
     }
 }
 
-pub fn record(pool: &Arc<PolicyPool>, req: &PolicyRequest, usage: TokenUsage) -> Result<Vec<Header>, PluginError> {
-    let mut lease = pool.lease()?;
-    let h = lease.call(|store, b| b.switchboard_plugin_admission_policy().call_record(store, req, usage))?;
+pub async fn record(
+    pool: &Arc<PolicyPool>,
+    req: &PolicyRequest,
+    usage: TokenUsage,
+) -> Result<Vec<Header>, PluginError> {
+    let mut lease = pool.lease().await?;
+    let h = guest_call!(lease, |store, b| b
+        .switchboard_plugin_admission_policy()
+        .call_record(store, req, usage))?;
     if let Some(bad) = h.iter().find(|h| !valid_header(h)) {
         return Err(lease.invalid_output(format!("header {:?} is invalid", bad.name)));
     }
     Ok(h)
 }
 
-pub fn redact(pool: &Arc<RedactorPool>, dir: Direction, texts: &[String]) -> Result<Vec<String>, PluginError> {
-    let mut lease = pool.lease()?;
-    let out = lease.call(|store, b| b.switchboard_plugin_text_redactor().call_redact(store, dir, texts))?;
+pub async fn redact(
+    pool: &Arc<RedactorPool>,
+    dir: Direction,
+    texts: &[String],
+) -> Result<Vec<String>, PluginError> {
+    let mut lease = pool.lease().await?;
+    let out = guest_call!(lease, |store, b| b
+        .switchboard_plugin_text_redactor()
+        .call_redact(store, dir, texts))?;
     if out.len() != texts.len() {
-        return Err(lease.invalid_output(format!("redactor returned {} texts for {}", out.len(), texts.len())));
+        return Err(lease.invalid_output(format!(
+            "redactor returned {} texts for {}",
+            out.len(),
+            texts.len()
+        )));
     }
     Ok(out)
 }

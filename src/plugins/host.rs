@@ -27,7 +27,10 @@ pub struct Counters {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn window_start(now: u64, window: u64) -> u64 {
@@ -63,7 +66,12 @@ pub struct MemoryCap {
 }
 
 impl ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.max_bytes {
             self.exceeded = true;
             return Ok(false);
@@ -71,7 +79,12 @@ impl ResourceLimiter for MemoryCap {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 1_000_000)
     }
 }
@@ -90,7 +103,10 @@ impl HostState {
             // Nothing inherited: no args, env, stdio, preopens or network.
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
-            memory: MemoryCap { max_bytes: max_memory, exceeded: false },
+            memory: MemoryCap {
+                max_bytes: max_memory,
+                exceeded: false,
+            },
             identity,
             counters,
         }
@@ -103,7 +119,10 @@ impl HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -126,7 +145,8 @@ impl host::Host for HostState {
     }
 
     fn counter_add(&mut self, key: String, delta: i64, window_secs: u64) -> i64 {
-        self.counters.add(self.counter_key(&key), delta, window_secs)
+        self.counters
+            .add(self.counter_key(&key), delta, window_secs)
     }
 
     fn counter_get(&mut self, key: String, window_secs: u64) -> i64 {

@@ -19,7 +19,9 @@ use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
-use wasmtime::{Config as WasmConfig, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{
+    Config as WasmConfig, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
+};
 
 use crate::config::{EngineConfig, PluginSource, PluginSpec};
 pub use host::{Counters, HostState, PluginIdentity};
@@ -59,7 +61,11 @@ pub enum PluginError {
     #[error("plugin '{plugin}': {message}")]
     Load { plugin: String, message: String },
     #[error("plugin '{plugin}' failed ({}): {message}", kind.label())]
-    Call { plugin: String, kind: FailureKind, message: String },
+    Call {
+        plugin: String,
+        kind: FailureKind,
+        message: String,
+    },
 }
 
 macro_rules! world_impl {
@@ -70,17 +76,36 @@ macro_rules! world_impl {
             fn pre(pre: InstancePre<HostState>) -> wasmtime::Result<Self::Pre> {
                 <$pre>::new(pre)
             }
-            fn instantiate(pre: &Self::Pre, store: &mut Store<HostState>) -> wasmtime::Result<Self> {
-                pre.instantiate(store)
+            fn instantiate<'a>(
+                pre: &'a Self::Pre,
+                store: &'a mut Store<HostState>,
+            ) -> impl std::future::Future<Output = wasmtime::Result<Self>> + Send + 'a {
+                pre.instantiate_async(store)
             }
         }
     };
 }
 
-world_impl!(bindings::adapter::Adapter, bindings::adapter::AdapterPre<HostState>, Kind::Adapter);
-world_impl!(bindings::strategy::Strategy, bindings::strategy::StrategyPre<HostState>, Kind::Strategy);
-world_impl!(bindings::policy::Policy, bindings::policy::PolicyPre<HostState>, Kind::Policy);
-world_impl!(bindings::redactor::Redactor, bindings::redactor::RedactorPre<HostState>, Kind::Redactor);
+world_impl!(
+    bindings::adapter::Adapter,
+    bindings::adapter::AdapterPre<HostState>,
+    Kind::Adapter
+);
+world_impl!(
+    bindings::strategy::Strategy,
+    bindings::strategy::StrategyPre<HostState>,
+    Kind::Strategy
+);
+world_impl!(
+    bindings::policy::Policy,
+    bindings::policy::PolicyPre<HostState>,
+    Kind::Policy
+);
+world_impl!(
+    bindings::redactor::Redactor,
+    bindings::redactor::RedactorPre<HostState>,
+    Kind::Redactor
+);
 
 /// The engine and everything shared by all plugins. One per process; reloads
 /// reuse it, so unchanged components are neither recompiled nor re-read.
@@ -102,7 +127,10 @@ impl Drop for PluginRuntime {
 }
 
 fn load_err(plugin: &str, message: impl Into<String>) -> PluginError {
-    PluginError::Load { plugin: plugin.to_string(), message: message.into() }
+    PluginError::Load {
+        plugin: plugin.to_string(),
+        message: message.into(),
+    }
 }
 
 impl PluginRuntime {
@@ -128,7 +156,8 @@ impl PluginRuntime {
         let engine = Engine::new(&wc).map_err(|e| load_err("engine", format!("{e:#}")))?;
 
         let mut linker: Linker<HostState> = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| load_err("engine", format!("{e:#}")))?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| load_err("engine", format!("{e:#}")))?;
         bindings::adapter::switchboard::plugin::host::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(|e| load_err("engine", format!("{e:#}")))?;
         bindings::adapter::switchboard::plugin::types::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
@@ -178,14 +207,24 @@ impl PluginRuntime {
     }
 
     /// Compiles `bytes`, or takes the compiled form from memory or the disk cache.
-    fn compile(&self, name: &str, bytes: &[u8], digest: [u8; 32]) -> Result<Component, PluginError> {
+    fn compile(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        digest: [u8; 32],
+    ) -> Result<Component, PluginError> {
         if let Some(c) = self.compiled.lock().get(&digest) {
             return Ok(c.clone());
         }
         let mut h = Sha256::new();
         h.update(digest);
-        std::hash::Hash::hash(&self.engine.precompile_compatibility_hash(), &mut HashWriter(&mut h));
-        let file = self.cache_dir.join(format!("{}.cwasm", hex::encode(h.finalize())));
+        std::hash::Hash::hash(
+            &self.engine.precompile_compatibility_hash(),
+            &mut HashWriter(&mut h),
+        );
+        let file = self
+            .cache_dir
+            .join(format!("{}.cwasm", hex::encode(h.finalize())));
         let cached = if file.is_file() {
             // SAFETY: the file was written by `precompile_component` of an engine
             // with the same compatibility hash (it is in the file name) into our
@@ -197,10 +236,9 @@ impl PluginRuntime {
         let component = match cached {
             Some(c) => c,
             None => {
-                let compiled = self
-                    .engine
-                    .precompile_component(bytes)
-                    .map_err(|e| load_err(name, format!("is not a valid WebAssembly component: {e:#}")))?;
+                let compiled = self.engine.precompile_component(bytes).map_err(|e| {
+                    load_err(name, format!("is not a valid WebAssembly component: {e:#}"))
+                })?;
                 if std::fs::create_dir_all(&self.cache_dir).is_ok() {
                     let tmp = file.with_extension(format!("tmp{}", std::process::id()));
                     if std::fs::write(&tmp, &compiled).is_ok() {
@@ -218,25 +256,36 @@ impl PluginRuntime {
 
     /// Loads a configured plugin as world `W`: compile (cached), check the world,
     /// link, pre-instantiate, and warm one instance.
-    pub fn load<W: World>(&self, spec: &PluginSpec) -> Result<Arc<InstancePool<W>>, PluginError> {
+    pub async fn load<W: World>(
+        &self,
+        spec: &PluginSpec,
+    ) -> Result<Arc<InstancePool<W>>, PluginError> {
         let bytes = Self::bytes(spec)?;
         let digest: [u8; 32] = Sha256::digest(&bytes).into();
         let component = self.compile(&spec.name, &bytes, digest)?;
         world::check(&self.engine, &component, W::KIND)
             .map_err(|m| load_err(&spec.name, format!("({}) {m}", spec.source)))?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| load_err(&spec.name, format!("cannot be linked: it imports something the host does not offer: {e:#}")))?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            load_err(
+                &spec.name,
+                format!("cannot be linked: it imports something the host does not offer: {e:#}"),
+            )
+        })?;
         let pre = W::pre(pre).map_err(|e| load_err(&spec.name, format!("{e:#}")))?;
         let limits = spec.limits;
         if limits.memory_bytes > MAX_SLOT_BYTES.max(self.config.default_limits.memory_bytes) {
-            return Err(load_err(&spec.name, "memory_mib is larger than the engine's memory slot (raise plugins.memory_mib)"));
+            return Err(load_err(
+                &spec.name,
+                "memory_mib is larger than the engine's memory slot (raise plugins.memory_mib)",
+            ));
         }
         let pool = Arc::new(InstancePool {
             engine: self.engine.clone(),
             pre,
-            identity: Arc::new(PluginIdentity { name: spec.name.clone(), settings: spec.settings.clone() }),
+            identity: Arc::new(PluginIdentity {
+                name: spec.name.clone(),
+                settings: spec.settings.clone(),
+            }),
             counters: self.counters.clone(),
             limits,
             capacity: self.capacity.clone(),
@@ -246,7 +295,7 @@ impl PluginRuntime {
             stats: Default::default(),
             digest,
         });
-        pool.prewarm()?;
+        pool.prewarm().await?;
         Ok(pool)
     }
 }

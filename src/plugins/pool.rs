@@ -7,8 +7,10 @@
 //! engine-wide semaphore sized to the pooling allocator, so a full pool is a
 //! clear error instead of an allocator failure.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -25,7 +27,10 @@ pub trait World: Sized + Send + Sync + 'static {
     const KIND: Kind;
     type Pre: Send + Sync + 'static;
     fn pre(pre: InstancePre<HostState>) -> wasmtime::Result<Self::Pre>;
-    fn instantiate(pre: &Self::Pre, store: &mut Store<HostState>) -> wasmtime::Result<Self>;
+    fn instantiate<'a>(
+        pre: &'a Self::Pre,
+        store: &'a mut Store<HostState>,
+    ) -> impl Future<Output = wasmtime::Result<Self>> + Send + 'a;
 }
 
 /// Call and failure counts of one plugin, for metrics and tests.
@@ -83,41 +88,60 @@ impl<W: World> InstancePool<W> {
 
     fn fail(&self, kind: FailureKind, message: String) -> PluginError {
         self.stats.failures[kind as usize].fetch_add(1, Ordering::Relaxed);
-        PluginError::Call { plugin: self.identity.name.clone(), kind, message }
+        PluginError::Call {
+            plugin: self.identity.name.clone(),
+            kind,
+            message,
+        }
     }
 
-    fn instantiate(&self) -> Result<Warm<W>, PluginError> {
+    async fn instantiate(&self) -> Result<Warm<W>, PluginError> {
         let permit = self.capacity.clone().try_acquire_owned().map_err(|_| {
-            self.fail(FailureKind::Capacity, "all plugin instance slots are in use".to_string())
+            self.fail(
+                FailureKind::Capacity,
+                "all plugin instance slots are in use".to_string(),
+            )
         })?;
-        let state = HostState::new(self.identity.clone(), self.counters.clone(), self.limits.memory_bytes);
+        let state = HostState::new(
+            self.identity.clone(),
+            self.counters.clone(),
+            self.limits.memory_bytes,
+        );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
         store.set_epoch_deadline(deadline_ticks(self.limits));
-        let bindings = W::instantiate(&self.pre, &mut store)
-            .map_err(|e| self.fail(classify(&e, &store), format!("instantiation failed: {}", summary(&e))))?;
+        let bindings = W::instantiate(&self.pre, &mut store).await.map_err(|e| {
+            self.fail(
+                classify(&e, &store),
+                format!("instantiation failed: {}", summary(&e)),
+            )
+        })?;
         self.stats.instantiations.fetch_add(1, Ordering::Relaxed);
-        Ok(Warm { store, bindings, uses: 0, _permit: permit })
+        Ok(Warm {
+            store,
+            bindings,
+            uses: 0,
+            _permit: permit,
+        })
     }
 
     /// Takes a warm instance (or makes one) for one or more calls.
-    pub fn lease(self: &Arc<Self>) -> Result<Lease<W>, PluginError> {
-        let warm = match self.idle.lock().pop() {
+    pub async fn lease(self: &Arc<Self>) -> Result<Lease<W>, PluginError> {
+        let idle = self.idle.lock().pop();
+        let warm = match idle {
             Some(w) => w,
-            None => self.instantiate()?,
+            None => self.instantiate().await?,
         };
-        Ok(Lease { pool: self.clone(), warm: Some(warm) })
-    }
-
-    /// Runs one call in a leased instance and returns it.
-    pub fn call<R>(self: &Arc<Self>, f: impl FnOnce(&mut Store<HostState>, &W) -> wasmtime::Result<R>) -> Result<R, PluginError> {
-        self.lease()?.call(f)
+        Ok(Lease {
+            pool: self.clone(),
+            warm: Some(warm),
+        })
     }
 
     /// Instantiates one instance now and keeps it warm: proves at load time that the
     /// component links against our host and instantiates.
-    pub(super) fn prewarm(self: &Arc<Self>) -> Result<(), PluginError> {
-        let warm = self.instantiate()?;
+    pub(super) async fn prewarm(self: &Arc<Self>) -> Result<(), PluginError> {
+        let warm = self.instantiate().await?;
         self.idle.lock().push(warm);
         Ok(())
     }
@@ -141,7 +165,12 @@ fn deadline_ticks(limits: PluginLimits) -> u64 {
 /// First line of an error chain, without the wasm backtrace.
 fn summary(e: &wasmtime::Error) -> String {
     let text = format!("{e:#}");
-    text.lines().next().unwrap_or("").chars().take(300).collect()
+    text.lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(300)
+        .collect()
 }
 
 fn classify(e: &wasmtime::Error, store: &Store<HostState>) -> FailureKind {
@@ -166,30 +195,68 @@ impl<W: World> Lease<W> {
         &self.pool
     }
 
-    /// Runs `f` under the plugin's CPU deadline and memory cap. On failure the
-    /// instance is discarded and the failure counted.
-    pub fn call<R>(&mut self, f: impl FnOnce(&mut Store<HostState>, &W) -> wasmtime::Result<R>) -> Result<R, PluginError> {
+    /// Wall-clock bound of one call: the CPU deadline (epoch interruption) does not
+    /// fire while a guest waits in an async host call, so the host also times out.
+    pub fn wall_limit(&self) -> Duration {
+        self.pool.limits.deadline + Duration::from_millis(20)
+    }
+
+    /// Prepares one call: resets the memory flag and the CPU deadline and hands out
+    /// the store and bindings to call with. Settle the result with `end`.
+    pub fn begin(&mut self) -> Result<(&mut Store<HostState>, &W), PluginError> {
         let pool = self.pool.clone();
         let Some(warm) = self.warm.as_mut() else {
-            return Err(pool.fail(FailureKind::Trap, "instance was discarded after an earlier failure".into()));
+            return Err(pool.fail(
+                FailureKind::Trap,
+                "instance was discarded after an earlier failure".into(),
+            ));
         };
         pool.stats.calls.fetch_add(1, Ordering::Relaxed);
         warm.uses += 1;
         warm.store.data_mut().memory.exceeded = false;
         warm.store.set_epoch_deadline(deadline_ticks(pool.limits));
-        match f(&mut warm.store, &warm.bindings) {
-            Ok(v) => Ok(v),
-            Err(e) => {
-                let kind = classify(&e, &warm.store);
-                let message = match kind {
-                    FailureKind::Deadline => format!("exceeded its CPU deadline of {:?}", pool.limits.deadline),
-                    FailureKind::Memory => format!("exceeded its memory limit of {} MiB", pool.limits.memory_bytes >> 20),
-                    _ => format!("trapped: {}", summary(&e)),
-                };
+        Ok((&mut warm.store, &warm.bindings))
+    }
+
+    /// Settles a call begun with `begin`. On failure the instance is discarded (no
+    /// state from a bad call survives) and the failure counted by kind.
+    pub fn end<R>(
+        &mut self,
+        r: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
+    ) -> Result<R, PluginError> {
+        let pool = self.pool.clone();
+        let e = match r {
+            Ok(Ok(v)) => return Ok(v),
+            Ok(Err(e)) => e,
+            Err(_) => {
                 self.warm = None;
-                Err(pool.fail(kind, message))
+                return Err(pool.fail(
+                    FailureKind::Deadline,
+                    format!("did not answer within {:?}", self.wall_limit()),
+                ));
             }
-        }
+        };
+        let kind = match &self.warm {
+            Some(w) => classify(&e, &w.store),
+            None => FailureKind::Trap,
+        };
+        let message = match kind {
+            FailureKind::Deadline => {
+                format!("exceeded its CPU deadline of {:?}", pool.limits.deadline)
+            }
+            FailureKind::Memory => format!(
+                "exceeded its memory limit of {} MiB",
+                pool.limits.memory_bytes >> 20
+            ),
+            _ => format!("trapped: {}", summary(&e)),
+        };
+        self.warm = None;
+        Err(pool.fail(kind, message))
+    }
+
+    /// Throws the instance away instead of returning it to the pool.
+    pub fn discard(&mut self) {
+        self.warm = None;
     }
 
     /// Records an output that failed validation; the instance is discarded.

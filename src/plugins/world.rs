@@ -48,14 +48,23 @@ impl Kind {
 /// Checks that `component` exports `expected`'s interface at our version.
 pub fn check(engine: &Engine, component: &Component, expected: Kind) -> Result<(), String> {
     let ty = component.component_type();
-    let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
+    let exports: Vec<String> = ty
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
     let want = format!("{PACKAGE}/{}@{VERSION}", expected.interface());
-    if exports.iter().any(|e| *e == want) {
+    if exports.contains(&want) {
         return Ok(());
     }
-    let expected_desc = format!("a `{}` plugin (world {PACKAGE}/{}@{VERSION}, exporting {want})", expected.world(), expected.world());
+    let expected_desc = format!(
+        "a `{}` plugin (world {PACKAGE}/{}@{VERSION}, exporting {want})",
+        expected.world(),
+        expected.world()
+    );
     for e in &exports {
-        let Some(rest) = e.strip_prefix(&format!("{PACKAGE}/")) else { continue };
+        let Some(rest) = e.strip_prefix(&format!("{PACKAGE}/")) else {
+            continue;
+        };
         let (iface, version) = rest.split_once('@').unwrap_or((rest, "?"));
         if let Some(kind) = Kind::ALL.iter().find(|k| k.interface() == iface) {
             if *kind == expected {
@@ -63,9 +72,18 @@ pub fn check(engine: &Engine, component: &Component, expected: Kind) -> Result<(
                     "expected {expected_desc}, found the same interface at version {version}: rebuild it against {PACKAGE}@{VERSION}"
                 ));
             }
-            return Err(format!("expected {expected_desc}, found a `{}` plugin ({e})", kind.world()));
+            return Err(format!(
+                "expected {expected_desc}, found a `{}` plugin ({e})",
+                kind.world()
+            ));
         }
     }
-    let found = if exports.is_empty() { "no exports".to_string() } else { exports.join(", ") };
-    Err(format!("expected {expected_desc}, found a component exporting: {found}"))
+    let found = if exports.is_empty() {
+        "no exports".to_string()
+    } else {
+        exports.join(", ")
+    };
+    Err(format!(
+        "expected {expected_desc}, found a component exporting: {found}"
+    ))
 }

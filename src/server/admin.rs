@@ -8,9 +8,9 @@ use hyper::body::Incoming;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::Body;
 use super::error::ApiError;
 use super::routes::{bearer, json_response};
-use super::Body;
 use crate::pipeline::Gateway;
 use crate::plugins::FailureKind;
 use crate::plugins::pool::{InstancePool, World};
@@ -46,9 +46,15 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
     }
     let live = gw.live.load_full();
     let Some(expected) = live.config.admin.as_ref().and_then(|a| a.token_sha256) else {
-        return ApiError::new(StatusCode::FORBIDDEN, "permission_error", "the admin API is disabled: set admin.token_env").into_response();
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            "the admin API is disabled: set admin.token_env",
+        )
+        .into_response();
     };
-    let ok = bearer(&req).is_some_and(|t| <[u8; 32]>::from(Sha256::digest(t.as_bytes())) == expected);
+    let ok =
+        bearer(&req).is_some_and(|t| <[u8; 32]>::from(Sha256::digest(t.as_bytes())) == expected);
     if !ok {
         return ApiError::unauthorized("admin token missing or wrong").into_response();
     }

@@ -22,7 +22,14 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, kind, message: message.into(), param: None, code: None, headers: Vec::new() }
+        ApiError {
+            status,
+            kind,
+            message: message.into(),
+            param: None,
+            code: None,
+            headers: Vec::new(),
+        }
     }
 
     pub fn invalid(message: impl Into<String>, param: Option<&str>) -> Self {
@@ -37,7 +44,8 @@ impl ApiError {
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "authentication_error", message).with_code("invalid_api_key")
+        Self::new(StatusCode::UNAUTHORIZED, "authentication_error", message)
+            .with_code("invalid_api_key")
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -83,9 +91,15 @@ impl ApiError {
     pub fn into_response(self) -> http::Response<Body> {
         let mut resp = http::Response::new(super::full(self.body_json()));
         *resp.status_mut() = self.status;
-        resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         for (k, v) in &self.headers {
-            if let (Ok(k), Ok(v)) = (http::HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+            if let (Ok(k), Ok(v)) = (
+                http::HeaderName::from_bytes(k.as_bytes()),
+                HeaderValue::from_str(v),
+            ) {
                 resp.headers_mut().append(k, v);
             }
         }

@@ -21,7 +21,12 @@ use crate::pipeline::{self, Gateway};
 /// How long a client may take to send its body.
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub async fn handle(gw: Arc<Gateway>, kind: Listener, _peer: SocketAddr, req: http::Request<Incoming>) -> http::Response<Body> {
+pub async fn handle(
+    gw: Arc<Gateway>,
+    kind: Listener,
+    _peer: SocketAddr,
+    req: http::Request<Incoming>,
+) -> http::Response<Body> {
     match kind {
         Listener::Api => api(gw, req).await,
         Listener::Admin => admin::handle(gw, req).await,
@@ -31,41 +36,83 @@ pub async fn handle(gw: Arc<Gateway>, kind: Listener, _peer: SocketAddr, req: ht
 pub fn json_response(status: StatusCode, v: serde_json::Value) -> http::Response<Body> {
     let mut resp = http::Response::new(full(v.to_string()));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
 /// The bearer token of a request, if any (also `x-api-key`, as Anthropic clients send).
 pub fn bearer(req: &http::Request<Incoming>) -> Option<&str> {
-    if let Some(v) = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(v) = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         let v = v.trim();
-        return v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).map(str::trim);
+        return v
+            .strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))
+            .map(str::trim);
     }
-    req.headers().get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim)
+    req.headers()
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
 }
 
 fn authenticate(live: &LiveState, req: &http::Request<Incoming>) -> Result<Principal, ApiError> {
     if live.keys.is_empty() {
-        return Ok(Principal { key_name: "anonymous".into(), models: None });
+        return Ok(Principal {
+            key_name: "anonymous".into(),
+            models: None,
+        });
     }
     let token = bearer(req).ok_or_else(|| {
-        ApiError::unauthorized("You didn't provide an API key. Send it as `Authorization: Bearer <key>`.")
+        ApiError::unauthorized(
+            "You didn't provide an API key. Send it as `Authorization: Bearer <key>`.",
+        )
     })?;
     let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-    live.keys.get(&digest).cloned().ok_or_else(|| ApiError::unauthorized("Incorrect API key provided."))
+    live.keys
+        .get(&digest)
+        .cloned()
+        .ok_or_else(|| ApiError::unauthorized("Incorrect API key provided."))
 }
 
 /// Reads a whole request body, refusing more than `limit` bytes and slow senders.
 pub async fn read_body(req: http::Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
-    if let Some(len) = req.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
+    if let Some(len) = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
         && len > limit as u64
     {
         return Err(ApiError::too_large(limit));
     }
-    match tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(req.into_body(), limit).collect()).await {
-        Err(_) => Err(ApiError::new(StatusCode::REQUEST_TIMEOUT, "invalid_request_error", "the request body did not arrive in time")),
-        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::too_large(limit)),
-        Ok(Err(_)) => Err(ApiError::invalid("the request body could not be read", None)),
+    match tokio::time::timeout(
+        BODY_READ_TIMEOUT,
+        Limited::new(req.into_body(), limit).collect(),
+    )
+    .await
+    {
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            "the request body did not arrive in time",
+        )),
+        Ok(Err(e))
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ApiError::too_large(limit))
+        }
+        Ok(Err(_)) => Err(ApiError::invalid(
+            "the request body could not be read",
+            None,
+        )),
         Ok(Ok(c)) => Ok(c.to_bytes()),
     }
 }
@@ -88,20 +135,32 @@ async fn api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Response<B
     };
     let is_models = path == "/v1/models" || path.starts_with("/v1/models/");
     if endpoint.is_none() && !is_models {
-        return ApiError::not_found(format!("Unknown request URL: {method} {path}.")).into_response();
+        return ApiError::not_found(format!("Unknown request URL: {method} {path}."))
+            .into_response();
     }
     let principal = match authenticate(&live, &req) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
-    let allowed = |m: &str| principal.models.as_ref().is_none_or(|ms| ms.iter().any(|x| x == m));
+    let allowed = |m: &str| {
+        principal
+            .models
+            .as_ref()
+            .is_none_or(|ms| ms.iter().any(|x| x == m))
+    };
     if is_models {
         if method != Method::GET {
             return method_not_allowed(&method, &path);
         }
         let created = 0;
         if path == "/v1/models" {
-            let data: Vec<_> = live.config.routes.keys().filter(|m| allowed(m)).map(|m| model_object(m, created)).collect();
+            let data: Vec<_> = live
+                .config
+                .routes
+                .keys()
+                .filter(|m| allowed(m))
+                .map(|m| model_object(m, created))
+                .collect();
             return json_response(StatusCode::OK, json!({ "object": "list", "data": data }));
         }
         let id = &path["/v1/models/".len()..];
@@ -124,9 +183,13 @@ async fn api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Response<B
 }
 
 fn method_not_allowed(method: &Method, path: &str) -> http::Response<Body> {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "invalid_request_error", format!("{method} is not allowed on {path}"))
-        .with_code("method_not_allowed")
-        .into_response()
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request_error",
+        format!("{method} is not allowed on {path}"),
+    )
+    .with_code("method_not_allowed")
+    .into_response()
 }
 
 fn percent_decode(s: &str) -> String {

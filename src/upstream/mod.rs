@@ -56,7 +56,11 @@ pub fn client() -> reqwest::Client {
 }
 
 /// Reads a whole body, refusing more than `limit` bytes.
-pub async fn read_body(mut resp: reqwest::Response, limit: usize, timeout: Duration) -> Result<bytes::Bytes, UpstreamError> {
+pub async fn read_body(
+    mut resp: reqwest::Response,
+    limit: usize,
+    timeout: Duration,
+) -> Result<bytes::Bytes, UpstreamError> {
     let mut buf = bytes::BytesMut::new();
     loop {
         match resp.chunk().await {

@@ -37,6 +37,9 @@ impl SseFramer {
 
     /// Feeds a chunk; complete events are appended to `out`.
     pub fn push(&mut self, mut chunk: &[u8], out: &mut Vec<SseEvent>) -> Result<(), SseError> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
         if self.after_cr && chunk.first() == Some(&b'\n') {
             chunk = &chunk[1..];
         }
@@ -97,7 +100,8 @@ impl SseFramer {
                 }
             }
             b"event" => {
-                self.event = Some(String::from_utf8(value.to_vec()).map_err(|_| SseError::NotUtf8)?);
+                self.event =
+                    Some(String::from_utf8(value.to_vec()).map_err(|_| SseError::NotUtf8)?);
             }
             _ => {}
         }
@@ -110,7 +114,8 @@ impl SseFramer {
             return Ok(());
         }
         self.has_data = false;
-        let data = String::from_utf8(std::mem::take(&mut self.data)).map_err(|_| SseError::NotUtf8)?;
+        let data =
+            String::from_utf8(std::mem::take(&mut self.data)).map_err(|_| SseError::NotUtf8)?;
         out.push(SseEvent { event, data });
         Ok(())
     }
@@ -174,8 +179,14 @@ mod tests {
     #[test]
     fn encode_then_frame_round_trips() {
         let evs = vec![
-            SseEvent { event: Some("message_start".into()), data: "{}".into() },
-            SseEvent { event: None, data: "a\nb".into() },
+            SseEvent {
+                event: Some("message_start".into()),
+                data: "{}".into(),
+            },
+            SseEvent {
+                event: None,
+                data: "a\nb".into(),
+            },
         ];
         assert_eq!(frame_all(&[&encode_all(&evs)]), evs);
     }

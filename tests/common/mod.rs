@@ -43,7 +43,11 @@ pub fn config_text(mock: &Mock, body: &str) -> String {
 
 pub fn parse(mock: &Mock, body: &str) -> Result<Config, switchboard::config::ConfigError> {
     let env = env_map();
-    Config::parse(&config_text(mock, body), std::path::Path::new("."), &move |k| env.get(k).cloned())
+    Config::parse(
+        &config_text(mock, body),
+        std::path::Path::new("."),
+        &move |k| env.get(k).cloned(),
+    )
 }
 
 pub async fn start(mock: &Mock, body: &str) -> Gw {
@@ -52,13 +56,26 @@ pub async fn start(mock: &Mock, body: &str) -> Gw {
     let running = app::start(config).await.expect("gateway starts");
     let url = format!("http://{}", running.api_addr);
     let admin = format!("http://{}", running.admin_addr.expect("admin listener"));
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
-    Gw { running, url, admin, client }
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    Gw {
+        running,
+        url,
+        admin,
+        client,
+    }
 }
 
 impl Gw {
     pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.client.post(format!("{}{path}", self.url)).json(body).send().await.unwrap()
+        self.client
+            .post(format!("{}{path}", self.url))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn chat(&self, body: &Value) -> (u16, Value) {
@@ -89,7 +106,10 @@ impl Gw {
 }
 
 pub fn data_lines(text: &str) -> Vec<String> {
-    text.lines().filter_map(|l| l.strip_prefix("data: ")).map(str::to_string).collect()
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(str::to_string)
+        .collect()
 }
 
 pub fn user(text: &str) -> Value {
@@ -101,6 +121,9 @@ pub fn error_message(v: &Value) -> String {
     let e = &v["error"];
     assert!(e["message"].is_string(), "not an OpenAI error: {v}");
     assert!(e["type"].is_string(), "not an OpenAI error: {v}");
-    assert!(e.get("param").is_some() && e.get("code").is_some(), "not an OpenAI error: {v}");
+    assert!(
+        e.get("param").is_some() && e.get("code").is_some(),
+        "not an OpenAI error: {v}"
+    );
     e["message"].as_str().unwrap().to_string()
 }

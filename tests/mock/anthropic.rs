@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 use super::{answering_tool_results, last_user_text, sse};
 
 fn wants_tools(req: &Value) -> bool {
-    req["tools"].as_array().is_some_and(|t| !t.is_empty()) && !answering_tool_results(req["messages"].as_array().map(Vec::as_slice).unwrap_or(&[]))
+    req["tools"].as_array().is_some_and(|t| !t.is_empty())
+        && !answering_tool_results(req["messages"].as_array().map(Vec::as_slice).unwrap_or(&[]))
 }
 
 fn text_of(provider: &str, req: &Value) -> String {
@@ -21,7 +22,10 @@ fn validate(req: &Value) -> Result<(), Value> {
     if !req["max_tokens"].is_u64() {
         return Err(bad("max_tokens: Field required"));
     }
-    for m in req["messages"].as_array().ok_or_else(|| bad("messages: Field required"))? {
+    for m in req["messages"]
+        .as_array()
+        .ok_or_else(|| bad("messages: Field required"))?
+    {
         if m["role"] != "user" && m["role"] != "assistant" {
             return Err(bad("messages: roles must be user or assistant"));
         }
@@ -32,7 +36,10 @@ fn validate(req: &Value) -> Result<(), Value> {
 fn stop_reason(req: &Value) -> &'static str {
     if wants_tools(req) {
         "tool_use"
-    } else if req["stop_sequences"].as_array().is_some_and(|s| !s.is_empty()) {
+    } else if req["stop_sequences"]
+        .as_array()
+        .is_some_and(|s| !s.is_empty())
+    {
         "stop_sequence"
     } else {
         "end_turn"
@@ -60,23 +67,56 @@ pub fn reply(provider: &str, req: &Value) -> Result<Value, Value> {
 pub fn stream(provider: &str, req: &Value) -> Result<Vec<String>, Value> {
     validate(req)?;
     let mut out = vec![
-        sse(Some("message_start"), &json!({ "type": "message_start", "message": {
+        sse(
+            Some("message_start"),
+            &json!({ "type": "message_start", "message": {
             "id": "msg_mock", "type": "message", "role": "assistant", "model": req["model"], "content": [],
-            "stop_reason": null, "usage": { "input_tokens": 9, "output_tokens": 1, "cache_read_input_tokens": 2 } } })),
+            "stop_reason": null, "usage": { "input_tokens": 9, "output_tokens": 1, "cache_read_input_tokens": 2 } } }),
+        ),
         sse(Some("ping"), &json!({ "type": "ping" })),
     ];
-    let block = |i: usize, b: Value| sse(Some("content_block_start"), &json!({ "type": "content_block_start", "index": i, "content_block": b }));
-    let delta = |i: usize, d: Value| sse(Some("content_block_delta"), &json!({ "type": "content_block_delta", "index": i, "delta": d }));
-    let stop = |i: usize| sse(Some("content_block_stop"), &json!({ "type": "content_block_stop", "index": i }));
+    let block = |i: usize, b: Value| {
+        sse(
+            Some("content_block_start"),
+            &json!({ "type": "content_block_start", "index": i, "content_block": b }),
+        )
+    };
+    let delta = |i: usize, d: Value| {
+        sse(
+            Some("content_block_delta"),
+            &json!({ "type": "content_block_delta", "index": i, "delta": d }),
+        )
+    };
+    let stop = |i: usize| {
+        sse(
+            Some("content_block_stop"),
+            &json!({ "type": "content_block_stop", "index": i }),
+        )
+    };
     if wants_tools(req) {
         out.push(block(0, json!({ "type": "text", "text": "" })));
-        out.push(delta(0, json!({ "type": "text_delta", "text": "Let me check." })));
+        out.push(delta(
+            0,
+            json!({ "type": "text_delta", "text": "Let me check." }),
+        ));
         out.push(stop(0));
         for (i, (id, city)) in [(1, ("toolu_1", "Paris")), (2, ("toolu_2", "Oslo"))] {
-            out.push(block(i, json!({ "type": "tool_use", "id": id, "name": "get_weather", "input": {} })));
-            out.push(delta(i, json!({ "type": "input_json_delta", "partial_json": "" })));
-            out.push(delta(i, json!({ "type": "input_json_delta", "partial_json": "{\"city\":" })));
-            out.push(delta(i, json!({ "type": "input_json_delta", "partial_json": format!("\"{city}\"}}") })));
+            out.push(block(
+                i,
+                json!({ "type": "tool_use", "id": id, "name": "get_weather", "input": {} }),
+            ));
+            out.push(delta(
+                i,
+                json!({ "type": "input_json_delta", "partial_json": "" }),
+            ));
+            out.push(delta(
+                i,
+                json!({ "type": "input_json_delta", "partial_json": "{\"city\":" }),
+            ));
+            out.push(delta(
+                i,
+                json!({ "type": "input_json_delta", "partial_json": format!("\"{city}\"}}") }),
+            ));
             out.push(stop(i));
         }
     } else {
@@ -88,6 +128,9 @@ pub fn stream(provider: &str, req: &Value) -> Result<Vec<String>, Value> {
     }
     out.push(sse(Some("message_delta"), &json!({ "type": "message_delta",
         "delta": { "stop_reason": stop_reason(req), "stop_sequence": null }, "usage": { "output_tokens": 7 } })));
-    out.push(sse(Some("message_stop"), &json!({ "type": "message_stop" })));
+    out.push(sse(
+        Some("message_stop"),
+        &json!({ "type": "message_stop" }),
+    ));
     Ok(out)
 }

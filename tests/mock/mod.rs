@@ -76,7 +76,10 @@ pub struct ChanBody(mpsc::Receiver<Result<Bytes, std::io::Error>>);
 impl hyper::body::Body for ChanBody {
     type Data = Bytes;
     type Error = std::io::Error;
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         self.0.poll_recv(cx).map(|o| o.map(|r| r.map(Frame::data)))
     }
 }
@@ -84,14 +87,23 @@ impl hyper::body::Body for ChanBody {
 pub type MockBody = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
 
 pub fn json_resp(status: u16, body: String) -> http::Response<MockBody> {
-    let mut r = http::Response::new(http_body_util::Full::new(Bytes::from(body)).map_err(|e: Infallible| match e {}).boxed_unsync());
+    let mut r = http::Response::new(
+        http_body_util::Full::new(Bytes::from(body))
+            .map_err(|e: Infallible| match e {})
+            .boxed_unsync(),
+    );
     *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
-    r.headers_mut().insert("content-type", "application/json".parse().unwrap());
+    r.headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
     r
 }
 
 /// Streams `events` (already SSE-encoded) with the fault's pacing or cut.
-fn sse_resp(state: Arc<State>, events: Vec<String>, fault: Option<Fault>) -> http::Response<MockBody> {
+fn sse_resp(
+    state: Arc<State>,
+    events: Vec<String>,
+    fault: Option<Fault>,
+) -> http::Response<MockBody> {
     let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {
         let (cut, pause) = match fault {
@@ -124,7 +136,8 @@ fn sse_resp(state: Arc<State>, events: Vec<String>, fault: Option<Fault>) -> htt
         }
     });
     let mut r = http::Response::new(ChanBody(rx).boxed_unsync());
-    r.headers_mut().insert("content-type", "text/event-stream".parse().unwrap());
+    r.headers_mut()
+        .insert("content-type", "text/event-stream".parse().unwrap());
     r
 }
 
@@ -143,7 +156,9 @@ impl Mock {
         let st = state.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let st = st.clone();
                 tokio::spawn(async move {
@@ -166,7 +181,12 @@ impl Mock {
 
     /// The next request to `provider` gets `fault` (queued in order).
     pub fn push_fault(&self, provider: &str, fault: Fault) {
-        self.state.queued.lock().entry(provider.to_string()).or_default().push_back(fault);
+        self.state
+            .queued
+            .lock()
+            .entry(provider.to_string())
+            .or_default()
+            .push_back(fault);
     }
 
     /// Every request to `provider` gets `fault` until cleared.
@@ -179,11 +199,22 @@ impl Mock {
     }
 
     pub fn seen(&self, provider: &str) -> Vec<Seen> {
-        self.state.seen.lock().iter().filter(|s| s.provider == provider).cloned().collect()
+        self.state
+            .seen
+            .lock()
+            .iter()
+            .filter(|s| s.provider == provider)
+            .cloned()
+            .collect()
     }
 
     pub fn count(&self, provider: &str) -> usize {
-        self.state.seen.lock().iter().filter(|s| s.provider == provider).count()
+        self.state
+            .seen
+            .lock()
+            .iter()
+            .filter(|s| s.provider == provider)
+            .count()
     }
 
     pub fn cancelled(&self) -> usize {
@@ -201,17 +232,37 @@ async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> http::Respon
     let path = req.uri().path().to_string();
     let query = req.uri().query().map(str::to_string);
     let headers = req.headers().clone();
-    let body = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
     let mut parts = path.trim_start_matches('/').splitn(2, '/');
     let provider = parts.next().unwrap_or("").to_string();
     let rest = format!("/{}", parts.next().unwrap_or(""));
-    let json: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(_) => return json_resp(400, r#"{"error":{"message":"mock: body is not JSON","type":"invalid_request_error"}}"#.into()),
-    };
-    state.seen.lock().push(Seen { provider: provider.clone(), path: rest.clone(), headers, query, body: json.clone() });
+    let json: Value =
+        match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(_) => return json_resp(
+                400,
+                r#"{"error":{"message":"mock: body is not JSON","type":"invalid_request_error"}}"#
+                    .into(),
+            ),
+        };
+    state.seen.lock().push(Seen {
+        provider: provider.clone(),
+        path: rest.clone(),
+        headers,
+        query,
+        body: json.clone(),
+    });
     let fault = {
-        let queued = state.queued.lock().get_mut(&provider).and_then(|q| q.pop_front());
+        let queued = state
+            .queued
+            .lock()
+            .get_mut(&provider)
+            .and_then(|q| q.pop_front());
         queued.or_else(|| state.sticky.lock().get(&provider).cloned())
     };
     let mut stream_fault = None;
@@ -227,7 +278,11 @@ async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> http::Respon
     }
     let streaming = json.get("stream").and_then(Value::as_bool) == Some(true);
     let mut resp = match rest.as_str() {
-        "/v1/chat/completions" if streaming => sse_resp(state.clone(), openai::stream(&provider, &json), stream_fault),
+        "/v1/chat/completions" if streaming => sse_resp(
+            state.clone(),
+            openai::stream(&provider, &json),
+            stream_fault,
+        ),
         "/v1/chat/completions" => json_resp(200, openai::reply(&provider, &json).to_string()),
         "/v1/embeddings" => json_resp(200, openai::embeddings(&json).to_string()),
         "/v1/messages" if streaming => match anthropic::stream(&provider, &json) {
@@ -238,10 +293,18 @@ async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> http::Respon
             Ok(v) => json_resp(200, v.to_string()),
             Err(e) => json_resp(400, e.to_string()),
         },
-        _ => json_resp(404, format!(r#"{{"error":{{"message":"mock: no route {rest}","type":"invalid_request_error"}}}}"#)),
+        _ => json_resp(
+            404,
+            format!(
+                r#"{{"error":{{"message":"mock: no route {rest}","type":"invalid_request_error"}}}}"#
+            ),
+        ),
     };
     if let Some((k, v)) = extra_header {
-        resp.headers_mut().insert(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+        resp.headers_mut().insert(
+            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
     }
     resp
 }
@@ -252,7 +315,11 @@ pub fn last_user_text(messages: &[Value]) -> String {
         if m["role"] == "user" {
             return match &m["content"] {
                 Value::String(s) => s.clone(),
-                Value::Array(parts) => parts.iter().filter_map(|p| p["text"].as_str()).collect::<Vec<_>>().join(" "),
+                Value::Array(parts) => parts
+                    .iter()
+                    .filter_map(|p| p["text"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
                 _ => String::new(),
             };
         }
@@ -263,6 +330,9 @@ pub fn last_user_text(messages: &[Value]) -> String {
 /// Whether the last message is a tool result (so the model answers with text).
 pub fn answering_tool_results(messages: &[Value]) -> bool {
     messages.last().is_some_and(|m| {
-        m["role"] == "tool" || m["content"].as_array().is_some_and(|c| c.iter().any(|b| b["type"] == "tool_result"))
+        m["role"] == "tool"
+            || m["content"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|b| b["type"] == "tool_result"))
     })
 }

@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 use super::{answering_tool_results, last_user_text, sse};
 
 fn wants_tools(req: &Value) -> bool {
-    req["tools"].as_array().is_some_and(|t| !t.is_empty()) && !answering_tool_results(req["messages"].as_array().map(Vec::as_slice).unwrap_or(&[]))
+    req["tools"].as_array().is_some_and(|t| !t.is_empty())
+        && !answering_tool_results(req["messages"].as_array().map(Vec::as_slice).unwrap_or(&[]))
 }
 
 pub fn text_of(provider: &str, req: &Value) -> String {
@@ -24,7 +25,11 @@ pub fn reply(provider: &str, req: &Value) -> Value {
     } else {
         json!({ "role": "assistant", "content": text_of(provider, req) })
     };
-    let finish = if wants_tools(req) { "tool_calls" } else { "stop" };
+    let finish = if wants_tools(req) {
+        "tool_calls"
+    } else {
+        "stop"
+    };
     json!({
         "id": "chatcmpl-mock", "object": "chat.completion", "created": 1, "model": model,
         "choices": [{ "index": 0, "message": message, "finish_reason": finish }],
@@ -34,11 +39,19 @@ pub fn reply(provider: &str, req: &Value) -> Value {
 
 pub fn stream(provider: &str, req: &Value) -> Vec<String> {
     let model = req["model"].clone();
-    let chunk = |delta: Value, finish: Value| sse(None, &json!({
-        "id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1, "model": model,
-        "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }],
-    }));
-    let mut out = vec![chunk(json!({ "role": "assistant", "content": "" }), Value::Null)];
+    let chunk = |delta: Value, finish: Value| {
+        sse(
+            None,
+            &json!({
+                "id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1, "model": model,
+                "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }],
+            }),
+        )
+    };
+    let mut out = vec![chunk(
+        json!({ "role": "assistant", "content": "" }),
+        Value::Null,
+    )];
     if wants_tools(req) {
         for (i, (id, city)) in [("call_1", "Paris"), ("call_2", "Oslo")].iter().enumerate() {
             out.push(chunk(json!({ "tool_calls": [{ "index": i, "id": id, "type": "function", "function": { "name": "get_weather", "arguments": "" } }] }), Value::Null));
@@ -67,6 +80,8 @@ pub fn embeddings(req: &Value) -> Value {
         Value::Array(a) => a.len(),
         _ => 1,
     };
-    let data: Vec<Value> = (0..n).map(|i| json!({ "object": "embedding", "index": i, "embedding": [0.1, 0.2, i as f64] })).collect();
+    let data: Vec<Value> = (0..n)
+        .map(|i| json!({ "object": "embedding", "index": i, "embedding": [0.1, 0.2, i as f64] }))
+        .collect();
     json!({ "object": "list", "data": data, "model": req["model"], "usage": { "prompt_tokens": 3, "total_tokens": 3 } })
 }
