@@ -62,9 +62,14 @@ fn main() {
         cmd.env_remove(var);
     }
     if env::var_os("SWITCHBOARD_SKIP_GUEST_BUILD").is_none() {
-        let status = cmd
+        let mut status = cmd
             .status()
             .expect("failed to run cargo for the plugin components");
+        if !status.success() && add_wasm_target() {
+            status = cmd
+                .status()
+                .expect("failed to run cargo for the plugin components");
+        }
         if !status.success() {
             panic!(
                 "building the plugin components failed; is the wasm32-wasip2 target installed? \
@@ -101,6 +106,29 @@ fn main() {
             artifact(&out_dir, krate).display()
         );
     }
+}
+
+/// Installs the guest target when it is missing (rustup does not fetch targets
+/// listed in rust-toolchain.toml when RUSTUP_AUTO_INSTALL=0). True if it was added.
+fn add_wasm_target() -> bool {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == "wasm32-wasip2")
+        })
+        .unwrap_or(true);
+    if installed {
+        return false;
+    }
+    println!("cargo:warning=installing the wasm32-wasip2 target for the plugin components");
+    Command::new("rustup")
+        .args(["target", "add", "wasm32-wasip2"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
 }
 
 fn artifact(out_dir: &Path, krate: &str) -> PathBuf {

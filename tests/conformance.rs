@@ -168,15 +168,14 @@ async fn parallel_tool_calls(a: Adapter) {
     assert_eq!(choice["finish_reason"], "tool_calls");
     let calls = choice["message"]["tool_calls"].as_array().unwrap();
     assert_eq!(calls.len(), 2);
-    let cities: Vec<Value> =
-        calls
-            .iter()
-            .map(|c| {
-                serde_json::from_str::<Value>(c["function"]["arguments"].as_str().unwrap()).unwrap()
+    let cities: Vec<Value> = calls
+        .iter()
+        .map(|c| {
+            serde_json::from_str::<Value>(c["function"]["arguments"].as_str().unwrap()).unwrap()
                     ["city"]
                     .clone()
-            })
-            .collect();
+        })
+        .collect();
     assert_eq!(cities, [json!("Paris"), json!("Oslo")]);
     for c in calls {
         assert_eq!(c["type"], "function");

@@ -41,7 +41,10 @@ impl Guest for Anthropic {
             return Err(AdapterError {
                 status: 400,
                 kind: ErrorKind::InvalidRequest,
-                message: format!("provider '{}' (Anthropic) does not offer embeddings", ctx.provider),
+                message: format!(
+                    "provider '{}' (Anthropic) does not offer embeddings",
+                    ctx.provider
+                ),
                 param: Some("model".to_string()),
             });
         }
@@ -54,7 +57,10 @@ impl Guest for Anthropic {
         let translated = request::translate(&ctx, &body, default_max_tokens)?;
         Ok(UpstreamRequest {
             path: "/messages".to_string(),
-            headers: vec![Header { name: "anthropic-version".to_string(), value: version }],
+            headers: vec![Header {
+                name: "anthropic-version".to_string(),
+                value: version,
+            }],
             auth: AuthScheme::Header("x-api-key".to_string()),
             body: BodyEdit::Replace(translated),
             translate_stream: true,

@@ -13,7 +13,9 @@ pub fn translate(
 ) -> Result<Vec<u8>, AdapterError> {
     let req: Value = serde_json::from_slice(body)
         .map_err(|e| invalid(format!("request body is not valid JSON: {e}"), None))?;
-    let req = req.as_object().ok_or_else(|| invalid("request body must be a JSON object", None))?;
+    let req = req
+        .as_object()
+        .ok_or_else(|| invalid("request body must be a JSON object", None))?;
     let mut out = Map::new();
     out.insert("model".into(), Value::String(ctx.target_model.clone()));
 
@@ -51,7 +53,10 @@ pub fn translate(
     if let Some(n) = req.get("n").and_then(Value::as_u64)
         && n > 1
     {
-        return Err(invalid("Anthropic models return one choice: 'n' must be 1", Some("n")));
+        return Err(invalid(
+            "Anthropic models return one choice: 'n' must be 1",
+            Some("n"),
+        ));
     }
     if ctx.stream {
         out.insert("stream".into(), Value::Bool(true));
@@ -121,12 +126,22 @@ fn text_blocks(content: Option<&Value>, param: &str) -> Result<Vec<Value>, Adapt
         Some(Value::String(s)) => Ok(vec![json!({ "type": "text", "text": s })]),
         Some(Value::Array(parts)) => parts
             .iter()
-            .map(|p| match (p.get("type").and_then(Value::as_str), p.get("text")) {
-                (Some("text"), Some(Value::String(t))) => Ok(json!({ "type": "text", "text": t })),
-                _ => Err(invalid(format!("{param}.content: only text parts are allowed here"), Some(param))),
-            })
+            .map(
+                |p| match (p.get("type").and_then(Value::as_str), p.get("text")) {
+                    (Some("text"), Some(Value::String(t))) => {
+                        Ok(json!({ "type": "text", "text": t }))
+                    }
+                    _ => Err(invalid(
+                        format!("{param}.content: only text parts are allowed here"),
+                        Some(param),
+                    )),
+                },
+            )
             .collect(),
-        Some(_) => Err(invalid(format!("{param}.content must be a string or an array"), Some(param))),
+        Some(_) => Err(invalid(
+            format!("{param}.content must be a string or an array"),
+            Some(param),
+        )),
     }
 }
 
@@ -137,17 +152,24 @@ fn user_blocks(content: Option<&Value>, param: &str) -> Result<Vec<Value>, Adapt
     parts
         .iter()
         .map(|p| match p.get("type").and_then(Value::as_str) {
-            Some("text") => Ok(json!({ "type": "text", "text": p.get("text").cloned().unwrap_or_default() })),
+            Some("text") => {
+                Ok(json!({ "type": "text", "text": p.get("text").cloned().unwrap_or_default() }))
+            }
             Some("image_url") => {
                 let url = p
                     .get("image_url")
                     .and_then(|i| i.get("url").or(Some(i)))
                     .and_then(Value::as_str)
-                    .ok_or_else(|| invalid(format!("{param}: image_url.url is missing"), Some(param)))?;
+                    .ok_or_else(|| {
+                        invalid(format!("{param}: image_url.url is missing"), Some(param))
+                    })?;
                 Ok(image_block(url))
             }
             other => Err(invalid(
-                format!("{param}: content part type {} is not supported", other.unwrap_or("(none)")),
+                format!(
+                    "{param}: content part type {} is not supported",
+                    other.unwrap_or("(none)")
+                ),
                 Some(param),
             )),
         })
@@ -183,7 +205,10 @@ fn assistant_blocks(m: &Value, param: &str) -> Result<Vec<Value>, AdapterError> 
                 json!({})
             } else {
                 serde_json::from_str(args).map_err(|e| {
-                    invalid(format!("{p}.function.arguments is not valid JSON: {e}"), Some(&p))
+                    invalid(
+                        format!("{p}.function.arguments is not valid JSON: {e}"),
+                        Some(&p),
+                    )
                 })?
             };
             blocks.push(json!({ "type": "tool_use", "id": id, "name": name, "input": input }));
@@ -211,9 +236,14 @@ fn tools_to_anthropic(tools: &[Value]) -> Result<Vec<Value>, AdapterError> {
         .map(|(i, t)| {
             let p = format!("tools[{i}]");
             if t.get("type").and_then(Value::as_str) != Some("function") {
-                return Err(invalid(format!("{p}: only function tools are supported"), Some(&p)));
+                return Err(invalid(
+                    format!("{p}: only function tools are supported"),
+                    Some(&p),
+                ));
             }
-            let f = t.get("function").ok_or_else(|| invalid(format!("{p}.function is missing"), Some(&p)))?;
+            let f = t
+                .get("function")
+                .ok_or_else(|| invalid(format!("{p}.function is missing"), Some(&p)))?;
             let name = f
                 .get("name")
                 .and_then(Value::as_str)
@@ -246,7 +276,10 @@ fn tool_choice(choice: Option<&Value>, parallel_off: bool) -> Result<Option<Valu
             "none" => json!({ "type": "none" }),
             "required" => json!({ "type": "any" }),
             other => {
-                return Err(invalid(format!("tool_choice '{other}' is not supported"), Some("tool_choice")));
+                return Err(invalid(
+                    format!("tool_choice '{other}' is not supported"),
+                    Some("tool_choice"),
+                ));
             }
         },
         Some(v) => {
@@ -254,7 +287,9 @@ fn tool_choice(choice: Option<&Value>, parallel_off: bool) -> Result<Option<Valu
                 .get("function")
                 .and_then(|f| f.get("name"))
                 .and_then(Value::as_str)
-                .ok_or_else(|| invalid("tool_choice.function.name is missing", Some("tool_choice")))?;
+                .ok_or_else(|| {
+                    invalid("tool_choice.function.name is missing", Some("tool_choice"))
+                })?;
             json!({ "type": "tool", "name": name })
         }
     };

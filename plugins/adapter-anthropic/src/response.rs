@@ -29,7 +29,11 @@ pub fn usage(input: u64, cache_write: u64, cache_read: u64, output: u64) -> Valu
 
 /// Reads the four token counts of an Anthropic `usage` object.
 pub fn usage_counts(u: Option<&Value>) -> [u64; 4] {
-    let get = |k: &str| u.and_then(|u| u.get(k)).and_then(Value::as_u64).unwrap_or(0);
+    let get = |k: &str| {
+        u.and_then(|u| u.get(k))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
     [
         get("input_tokens"),
         get("cache_creation_input_tokens"),
@@ -39,7 +43,12 @@ pub fn usage_counts(u: Option<&Value>) -> [u64; 4] {
 }
 
 fn bad_upstream(message: String) -> AdapterError {
-    AdapterError { status: 502, kind: ErrorKind::Upstream, message, param: None }
+    AdapterError {
+        status: 502,
+        kind: ErrorKind::Upstream,
+        message,
+        param: None,
+    }
 }
 
 pub fn translate(ctx: &RequestContext, body: &[u8]) -> Result<Vec<u8>, AdapterError> {
@@ -119,12 +128,19 @@ pub fn error_from(status: u16, error: Option<&Value>) -> Option<AdapterError> {
         (_, Some("invalid_request_error")) => 400,
         _ => 500,
     };
-    Some(AdapterError { status, kind: kind_for(status, etype), message, param: None })
+    Some(AdapterError {
+        status,
+        kind: kind_for(status, etype),
+        message,
+        param: None,
+    })
 }
 
 fn kind_for(status: u16, etype: Option<&str>) -> ErrorKind {
     match (etype, status) {
-        (Some("invalid_request_error"), _) | (Some("request_too_large"), _) => ErrorKind::InvalidRequest,
+        (Some("invalid_request_error"), _) | (Some("request_too_large"), _) => {
+            ErrorKind::InvalidRequest
+        }
         (Some("authentication_error"), _) | (_, 401) => ErrorKind::Authentication,
         (Some("permission_error"), _) | (_, 403) => ErrorKind::Permission,
         (Some("not_found_error"), _) | (_, 404) => ErrorKind::NotFound,

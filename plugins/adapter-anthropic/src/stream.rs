@@ -30,17 +30,32 @@ pub struct Translator {
 }
 
 fn data_event(v: &Value) -> SseEvent {
-    SseEvent { event: None, data: v.to_string() }
+    SseEvent {
+        event: None,
+        data: v.to_string(),
+    }
 }
 
 fn broken(message: String) -> AdapterError {
-    AdapterError { status: 502, kind: ErrorKind::Upstream, message, param: None }
+    AdapterError {
+        status: 502,
+        kind: ErrorKind::Upstream,
+        message,
+        param: None,
+    }
 }
 
 impl Translator {
     pub fn new(ctx: RequestContext) -> Self {
-        let state = State { id: ctx.request_id.clone(), model: ctx.target_model.clone(), ..State::default() };
-        Translator { ctx, state: RefCell::new(state) }
+        let state = State {
+            id: ctx.request_id.clone(),
+            model: ctx.target_model.clone(),
+            ..State::default()
+        };
+        Translator {
+            ctx,
+            state: RefCell::new(state),
+        }
     }
 
     fn chunk(&self, s: &State, delta: Value, finish: Option<&str>) -> SseEvent {
@@ -53,7 +68,10 @@ impl Translator {
         }))
     }
 
-    pub fn event(&self, ev: crate::switchboard::plugin::types::SseEvent) -> Result<Vec<SseEvent>, AdapterError> {
+    pub fn event(
+        &self,
+        ev: crate::switchboard::plugin::types::SseEvent,
+    ) -> Result<Vec<SseEvent>, AdapterError> {
         let data: Value = serde_json::from_str(&ev.data)
             .map_err(|e| broken(format!("Anthropic stream sent invalid JSON: {e}")))?;
         let kind = data
@@ -95,7 +113,10 @@ impl Translator {
                         out.push(self.chunk(&s, delta, None));
                     }
                     Some("text") => {
-                        let text = block.and_then(|b| b.get("text")).and_then(Value::as_str).unwrap_or("");
+                        let text = block
+                            .and_then(|b| b.get("text"))
+                            .and_then(Value::as_str)
+                            .unwrap_or("");
                         if !text.is_empty() {
                             out.push(self.chunk(&s, json!({ "content": text }), None));
                         }
@@ -112,9 +133,14 @@ impl Translator {
                         out.push(self.chunk(&s, json!({ "content": text }), None));
                     }
                     Some("input_json_delta") => {
-                        let part = delta.get("partial_json").and_then(Value::as_str).unwrap_or("");
+                        let part = delta
+                            .get("partial_json")
+                            .and_then(Value::as_str)
+                            .unwrap_or("");
                         let tool = s.tool_index.get(&index).copied().ok_or_else(|| {
-                            broken(format!("Anthropic stream sent tool input for unknown block {index}"))
+                            broken(format!(
+                                "Anthropic stream sent tool input for unknown block {index}"
+                            ))
                         })?;
                         if !part.is_empty() {
                             let d = json!({ "tool_calls": [{ "index": tool, "function": { "arguments": part } }] });
@@ -126,13 +152,22 @@ impl Translator {
             }
             "message_delta" => {
                 let u = data.get("usage");
-                if let Some(o) = u.and_then(|u| u.get("output_tokens")).and_then(Value::as_u64) {
+                if let Some(o) = u
+                    .and_then(|u| u.get("output_tokens"))
+                    .and_then(Value::as_u64)
+                {
                     s.tokens[3] = o;
                 }
-                if let Some(i) = u.and_then(|u| u.get("input_tokens")).and_then(Value::as_u64) {
+                if let Some(i) = u
+                    .and_then(|u| u.get("input_tokens"))
+                    .and_then(Value::as_u64)
+                {
                     s.tokens[0] = i;
                 }
-                let stop = data.get("delta").and_then(|d| d.get("stop_reason")).and_then(Value::as_str);
+                let stop = data
+                    .get("delta")
+                    .and_then(|d| d.get("stop_reason"))
+                    .and_then(Value::as_str);
                 if stop.is_some() || !s.finished {
                     s.finished = true;
                     out.push(self.chunk(&s, json!({}), Some(finish_reason(stop))));
@@ -170,7 +205,10 @@ impl Translator {
                 "usage": usage(i, w, r, o),
             })));
         }
-        out.push(SseEvent { event: None, data: "[DONE]".to_string() });
+        out.push(SseEvent {
+            event: None,
+            data: "[DONE]".to_string(),
+        });
         out
     }
 
@@ -180,7 +218,9 @@ impl Translator {
             return Ok(Vec::new());
         }
         if !s.finished {
-            return Err(broken("Anthropic stream ended before the message was complete".to_string()));
+            return Err(broken(
+                "Anthropic stream ended before the message was complete".to_string(),
+            ));
         }
         Ok(self.close(&mut s))
     }

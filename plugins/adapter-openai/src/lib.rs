@@ -63,7 +63,12 @@ fn upstream_error(status: u16, body: &[u8]) -> AdapterError {
         .and_then(|e| e.get("param"))
         .and_then(|p| p.as_str())
         .map(str::to_string);
-    AdapterError { status, kind: kind_for_status(status), message, param }
+    AdapterError {
+        status,
+        kind: kind_for_status(status),
+        message,
+        param,
+    }
 }
 
 fn kind_for_status(status: u16) -> ErrorKind {

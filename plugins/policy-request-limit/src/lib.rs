@@ -19,7 +19,10 @@ fn setting_u64(name: &str, default: u64) -> u64 {
 }
 
 fn header(name: &str, value: impl ToString) -> Header {
-    Header { name: name.to_string(), value: value.to_string() }
+    Header {
+        name: name.to_string(),
+        value: value.to_string(),
+    }
 }
 
 impl Guest for RequestLimit {

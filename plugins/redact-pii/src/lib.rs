@@ -80,7 +80,8 @@ fn mask_cards(text: &str) -> String {
                     break;
                 }
             }
-            let bounded = last_digit_end == chars.len() || !chars[last_digit_end].is_ascii_alphanumeric();
+            let bounded =
+                last_digit_end == chars.len() || !chars[last_digit_end].is_ascii_alphanumeric();
             if (13..=19).contains(&digits) && bounded {
                 out.push_str("[CARD]");
                 i = last_digit_end;

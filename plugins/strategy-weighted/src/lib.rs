@@ -56,15 +56,21 @@ impl Guest for Weighted {
             .collect();
         let mut order = Vec::with_capacity(targets.len());
         if !eligible.is_empty() {
-            let weights: Vec<u64> =
-                eligible.iter().map(|&i| targets[i as usize].weight as u64).collect();
+            let weights: Vec<u64> = eligible
+                .iter()
+                .map(|&i| targets[i as usize].weight as u64)
+                .collect();
             order.push(eligible[pick(&weights, req.sequence, req.random)]);
         }
-        let mut rest: Vec<u32> =
-            (0..targets.len() as u32).filter(|i| !order.contains(i)).collect();
+        let mut rest: Vec<u32> = (0..targets.len() as u32)
+            .filter(|i| !order.contains(i))
+            .collect();
         rest.sort_by_key(|&i| {
             let t = &targets[i as usize];
-            (matches!(t.health, Health::Open), std::cmp::Reverse(t.weight))
+            (
+                matches!(t.health, Health::Open),
+                std::cmp::Reverse(t.weight),
+            )
         });
         order.extend(rest);
         Ok(order)

@@ -1,0 +1,268 @@
+//! The `switchboard` binary as a newcomer runs it: `check` and `serve` on the shipped
+//! `config.toml` (no provider keys), config errors that name key and line, and a
+//! SIGTERM that lets an in-flight stream finish.
+
+mod common;
+mod mock;
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mock::{Fault, Mock};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
+
+fn client() -> reqwest::Client {
+    switchboard::app::init_crypto();
+    reqwest::Client::new()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn command() -> Command {
+    let mut c = Command::new(BIN);
+    for k in [
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "SWITCHBOARD_ADMIN_TOKEN",
+    ] {
+        c.env_remove(k);
+    }
+    c.env(
+        "XDG_CACHE_HOME",
+        format!("{}/cli-cache", env!("CARGO_TARGET_TMPDIR")),
+    );
+    c
+}
+
+fn write_config(name: &str, text: &str) -> std::path::PathBuf {
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The shipped config with its three fixed ports moved to free ones.
+fn shipped_config_on_free_ports() -> (std::path::PathBuf, u16) {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml")).unwrap();
+    let api = free_port();
+    let text = text
+        .replace("127.0.0.1:8080", &format!("127.0.0.1:{api}"))
+        .replace("127.0.0.1:8089", &format!("127.0.0.1:{}", free_port()))
+        .replace("127.0.0.1:9090", &format!("127.0.0.1:{}", free_port()));
+    (write_config(&format!("shipped-{api}.toml"), &text), api)
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn wait_healthy(port: u16) {
+    let client = client();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if client
+            .get(format!("http://127.0.0.1:{port}/health"))
+            .send()
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("switchboard did not come up on port {port}");
+}
+
+#[test]
+fn check_accepts_the_shipped_config_and_lists_routes() {
+    let out = command()
+        .args([
+            "check",
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml"),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("demo -> [demo/demo-echo"), "{stdout}");
+    assert!(stdout.contains("open to anyone"), "{stdout}");
+    assert!(stdout.contains("OPENAI_API_KEY"), "{stdout}");
+}
+
+#[test]
+fn config_errors_name_the_key_and_line() {
+    let cases = [
+        (
+            "[providers.p]\nadapter = \"builtin:openai\"\nbase_url = \"http://127.0.0.1:1/v1\"\n\n[models.\"m\"]\ntargets = [{ provider = \"nope\", model = \"x\" }]\n",
+            "line 6",
+            "unknown provider 'nope'",
+        ),
+        (
+            "[server]\nlisten = \"127.0.0.1:0\"\nlisen = 1\n",
+            "line 3",
+            "unknown field `lisen`",
+        ),
+        (
+            "[providers.p]\nadapter = \"builtin:nope\"\nbase_url = \"http://x/v1\"\n",
+            "line 2",
+            "unknown plugin 'builtin:nope'",
+        ),
+        (
+            "[providers.p]\nadapter = \"builtin:openai\"\nbase_url = \"http://x/v1\"\ntimeout = \"soon\"\n",
+            "line 4",
+            "providers.p.timeout",
+        ),
+        (
+            "[[keys]]\nname = \"k\"\nsecret_env = \"SURELY_NOT_SET_ANYWHERE\"\n",
+            "line 3",
+            "SURELY_NOT_SET_ANYWHERE is not set",
+        ),
+        (
+            "[models.\"m\"]\ntargets = []\n",
+            "line 1",
+            "at least one target",
+        ),
+    ];
+    for (i, (text, line, says)) in cases.iter().enumerate() {
+        let path = write_config(&format!("bad-{i}.toml"), text);
+        let out = command()
+            .args(["check", "--config", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "case {i} passed check");
+        assert!(
+            stderr.contains(line) && stderr.contains(says),
+            "case {i}: {stderr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn serve_answers_from_the_shipped_config_with_no_keys() {
+    let (path, port) = shipped_config_on_free_ports();
+    let child = command()
+        .args(["serve", "--config", path.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut server = Server(child);
+    wait_healthy(port).await;
+    let client = client();
+    let url = format!("http://127.0.0.1:{port}/v1/chat/completions");
+    let v: Value = client
+        .post(&url)
+        .json(&json!({ "model": "demo", "messages": [{ "role": "user", "content": "hello" }] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "Echo from the switchboard demo provider: hello"
+    );
+
+    let text = client.post(&url).json(&json!({ "model": "demo", "stream": true, "messages": [{ "role": "user", "content": "hi" }] }))
+        .send().await.unwrap().text().await.unwrap();
+    let lines = common::data_lines(&text);
+    assert_eq!(lines.last().unwrap(), "[DONE]");
+    assert!(lines.len() > 3);
+
+    let r = client
+        .post(&url)
+        .json(&json!({ "model": "gpt-4o-mini", "messages": [{ "role": "user", "content": "hi" }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let v: Value = r.json().await.unwrap();
+    assert!(common::error_message(&v).contains("OPENAI_API_KEY"), "{v}");
+
+    let _ = server.0.kill();
+    let _ = server.0.wait();
+    let mut stderr = String::new();
+    server
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(stderr.contains("open to anyone"), "{stderr}");
+}
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_stream_finish() {
+    let mock = Mock::start().await;
+    mock.set_fault("p", Some(Fault::SlowEvents(Duration::from_millis(60))));
+    let port = free_port();
+    let path = write_config(
+        &format!("drain-{port}.toml"),
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[providers.p]\nadapter = \"builtin:openai\"\nbase_url = \"http://{}/p/v1\"\n[models.\"m\"]\ntargets = [{{ provider = \"p\", model = \"x\" }}]\n",
+            mock.addr
+        ),
+    );
+    let child = command()
+        .args(["serve", "--config", path.to_str().unwrap()])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut server = Server(child);
+    wait_healthy(port).await;
+    let client = client();
+    let mut r = client.post(format!("http://127.0.0.1:{port}/v1/chat/completions"))
+        .json(&json!({ "model": "m", "stream": true, "messages": [{ "role": "user", "content": "one two three four five six" }] }))
+        .send().await.unwrap();
+    let mut body = String::from_utf8(r.chunk().await.unwrap().unwrap().to_vec()).unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    while let Some(c) = r.chunk().await.unwrap() {
+        body.push_str(std::str::from_utf8(&c).unwrap());
+    }
+    assert_eq!(
+        common::data_lines(&body).last().unwrap(),
+        "[DONE]",
+        "the stream was cut by shutdown: {body}"
+    );
+    let exit = tokio::task::spawn_blocking(move || {
+        let s = server.0.wait().unwrap();
+        std::mem::forget(server);
+        s
+    })
+    .await
+    .unwrap();
+    assert!(exit.success(), "{exit:?}");
+    assert!(
+        client
+            .get(format!("http://127.0.0.1:{port}/health"))
+            .send()
+            .await
+            .is_err(),
+        "still accepting after shutdown"
+    );
+}
