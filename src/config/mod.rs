@@ -52,6 +52,7 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     pub tls: Option<TlsFiles>,
     pub shutdown_grace: Duration,
+    pub client_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]

@@ -213,11 +213,16 @@ pub(super) fn validate(
         Some(d) => cx.duration(d, "server.shutdown_grace")?,
         None => Duration::from_secs(30),
     };
+    let client_timeout = match &raw.server.client_timeout {
+        Some(d) => cx.duration(d, "server.client_timeout")?,
+        None => Duration::from_secs(60),
+    };
     let server = ServerConfig {
         listen,
         max_body_bytes: max_body as usize,
         tls,
         shutdown_grace,
+        client_timeout,
     };
 
     let admin = match &raw.admin {

@@ -18,9 +18,6 @@ use crate::live::{LiveState, Principal};
 use crate::pipeline::body::Endpoint;
 use crate::pipeline::{self, Gateway};
 
-/// How long a client may take to send its body.
-const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
-
 pub async fn handle(
     gw: Arc<Gateway>,
     kind: Listener,
@@ -82,7 +79,11 @@ fn authenticate(live: &LiveState, req: &http::Request<Incoming>) -> Result<Princ
 }
 
 /// Reads a whole request body, refusing more than `limit` bytes and slow senders.
-pub async fn read_body(req: http::Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
+pub async fn read_body(
+    req: http::Request<Incoming>,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, ApiError> {
     if let Some(len) = req
         .headers()
         .get(http::header::CONTENT_LENGTH)
@@ -92,12 +93,7 @@ pub async fn read_body(req: http::Request<Incoming>, limit: usize) -> Result<Byt
     {
         return Err(ApiError::too_large(limit));
     }
-    match tokio::time::timeout(
-        BODY_READ_TIMEOUT,
-        Limited::new(req.into_body(), limit).collect(),
-    )
-    .await
-    {
+    match tokio::time::timeout(timeout, Limited::new(req.into_body(), limit).collect()).await {
         Err(_) => Err(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             "invalid_request_error",
@@ -174,8 +170,9 @@ async fn api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Response<B
         return method_not_allowed(&method, &path);
     }
     let limit = live.config.server.max_body_bytes;
+    let timeout = live.config.server.client_timeout;
     drop(live);
-    let body = match read_body(req, limit).await {
+    let body = match read_body(req, limit, timeout).await {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
