@@ -85,6 +85,8 @@ pub struct LiveRoute {
 
 pub struct LiveProvider {
     pub provider: Provider,
+    /// `provider.base_url`, parsed once.
+    pub base_url: reqwest::Url,
     pub adapter: Arc<AdapterPool>,
 }
 
@@ -150,10 +152,15 @@ impl LiveState {
         let mut providers = HashMap::new();
         for (name, p) in &config.providers {
             let adapter = load_cached(runtime, &mut adapters, &p.adapter).await?;
+            let base_url = reqwest::Url::parse(&p.base_url).map_err(|e| PluginError::Load {
+                plugin: p.adapter.name.clone(),
+                message: format!("provider '{name}' base_url is not a valid URL: {e}"),
+            })?;
             providers.insert(
                 name.clone(),
                 LiveProvider {
                     provider: p.clone(),
+                    base_url,
                     adapter,
                 },
             );

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use switchboard::app;
 use switchboard::config::Config;
 
-const USAGE: &str = "usage: switchboard serve [--config FILE]\n       switchboard check [--config FILE]\n(default FILE: config.toml)";
+const USAGE: &str = "usage: switchboard serve [--config FILE]\n       switchboard check [--config FILE]\n       switchboard demo --listen ADDR   (only the demo provider, e.g. as a benchmark upstream)\n(default FILE: config.toml)";
 
 fn config_path(args: &[String]) -> Result<PathBuf, String> {
     let mut path = PathBuf::from("config.toml");
@@ -37,6 +37,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if cmd == "demo" {
+        return demo(rest);
+    }
     let path = match config_path(rest) {
         Ok(p) => p,
         Err(e) => {
@@ -106,6 +109,43 @@ fn check(config: Config, path: &std::path::Path) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+fn demo(args: &[String]) -> ExitCode {
+    let addr = match args {
+        [flag, addr] if flag == "--listen" => addr.parse::<std::net::SocketAddr>(),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let Ok(addr) = addr else {
+        eprintln!("error: --listen needs an address such as 127.0.0.1:8089");
+        return ExitCode::from(2);
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        match switchboard::demo::start(addr).await {
+            Ok(local) => {
+                tracing::info!(%local, "demo provider is serving");
+                shutdown_signal().await;
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        }
+    })
 }
 
 fn serve(config: Config) -> ExitCode {

@@ -349,6 +349,13 @@ pub(super) fn validate(
                 "must start with http:// or https://",
             );
         }
+        if let Err(e) = reqwest::Url::parse(&base_url) {
+            return cx.err(
+                p.base_url.span(),
+                format!("{key}.base_url"),
+                format!("is not a valid URL: {e}"),
+            );
+        }
         let (api_key, inactive) = match &p.api_key_env {
             None => (None, None),
             Some(var) => match (cx.env)(var) {

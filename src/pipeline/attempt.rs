@@ -170,17 +170,23 @@ impl Attempt<'_> {
         };
         let p = &self.provider.provider;
         let key = p.api_key.as_ref().map(|k| k.expose());
-        let mut url = format!("{}{}", p.base_url, up.path);
+        // The base URL was parsed once when the state was built; only the path
+        // (and any query the adapter asked for) is set here.
+        let mut url = self.provider.base_url.clone();
+        let (path, query) = match up.path.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (up.path.as_str(), None),
+        };
+        let full_path = format!("{}{path}", url.path().trim_end_matches('/'));
+        url.set_path(&full_path);
+        url.set_query(query);
         if let (AuthScheme::Query(name), Some(k)) = (&up.auth, key) {
-            url.push(if url.contains('?') { '&' } else { '?' });
-            url.push_str(&percent_encode(name.as_str()));
-            url.push('=');
-            url.push_str(&percent_encode(k));
+            url.query_pairs_mut().append_pair(name, k);
         }
         let mut req = self
             .live
             .client
-            .post(&url)
+            .post(url)
             .header(http::header::CONTENT_TYPE, "application/json");
         for (k, v) in &p.headers {
             req = req.header(k, v);
@@ -193,7 +199,7 @@ impl Attempt<'_> {
             (AuthScheme::Header(name), Some(k)) => req = req.header(name.as_str(), k),
             _ => {}
         }
-        let translate_stream = up.translate_stream;
+        let translate = up.translate_response;
         let payload: Bytes = match up.body {
             BodyEdit::Keep => self.body.clone(),
             BodyEdit::SetModel(m) => {
@@ -223,20 +229,22 @@ impl Attempt<'_> {
         let status = resp.status().as_u16();
         let ok = resp.status().is_success();
         if ok && self.ctx.stream {
-            return self
-                .stream(resp, translate_stream, in_flight, started)
-                .await;
+            return self.stream(resp, translate, in_flight, started).await;
         }
-        let headers: Vec<_> = resp
-            .headers()
-            .iter()
-            .filter_map(|(k, v)| {
-                Some(crate::plugins::bindings::types::Header {
-                    name: k.to_string(),
-                    value: v.to_str().ok()?.to_string(),
+        // Headers go to the adapter only when it will see this answer.
+        let headers: Vec<_> = if translate || !ok {
+            resp.headers()
+                .iter()
+                .filter_map(|(k, v)| {
+                    Some(crate::plugins::bindings::types::Header {
+                        name: k.to_string(),
+                        value: v.to_str().ok()?.to_string(),
+                    })
                 })
-            })
-            .collect();
+                .collect()
+        } else {
+            Vec::new()
+        };
         let remaining = timeout.saturating_sub(started.elapsed());
         let body = match tokio::time::timeout(
             remaining,
@@ -256,16 +264,19 @@ impl Attempt<'_> {
         };
         signals.record(ok, started.elapsed());
         drop(in_flight);
-        let resp = UpstreamResponse {
-            status,
-            headers,
-            body: body.to_vec(),
-        };
-        let translated = match calls::from_upstream(&self.provider.adapter, &self.ctx, &resp).await
-        {
-            Ok(Ok(t)) => t,
-            Ok(Err(e)) => return self.adapter_error(e),
-            Err(e) => return self.failover(format!("adapter failed: {e}"), None),
+        let translated = if ok && !translate {
+            None
+        } else {
+            let resp = UpstreamResponse {
+                status,
+                headers,
+                body: body.to_vec(),
+            };
+            match calls::from_upstream(&self.provider.adapter, &self.ctx, &resp).await {
+                Ok(Ok(t)) => t,
+                Ok(Err(e)) => return self.adapter_error(e),
+                Err(e) => return self.failover(format!("adapter failed: {e}"), None),
+            }
         };
         if !ok {
             // An adapter must map a non-2xx answer to an error; treat a mapping as one.
@@ -343,16 +354,4 @@ impl Attempt<'_> {
         );
         Outcome::Respond(self.respond(StatusCode::OK, "text/event-stream", body, &[]))
     }
-}
-
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }

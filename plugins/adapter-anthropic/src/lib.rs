@@ -63,7 +63,7 @@ impl Guest for Anthropic {
             }],
             auth: AuthScheme::Header("x-api-key".to_string()),
             body: BodyEdit::Replace(translated),
-            translate_stream: true,
+            translate_response: true,
         })
     }
 

@@ -1,8 +1,9 @@
 //! `builtin:openai`: the adapter for OpenAI and every OpenAI-compatible API.
 //!
 //! The client already speaks this wire format, so the adapter never rebuilds the
-//! body: it asks the host to rewrite `model` in place and forwards streams untouched.
-//! Only error answers are parsed, to give the client the provider's own message.
+//! body: it asks the host to rewrite `model` in place, and successful answers and
+//! streams are forwarded untouched (`translate-response: false`). Only error answers
+//! reach this component, to give the client the provider's own message.
 
 wit_bindgen::generate!({ world: "adapter", path: "../../wit" });
 
@@ -27,7 +28,7 @@ impl Guest for OpenAi {
             headers: Vec::new(),
             auth: AuthScheme::Bearer,
             body: BodyEdit::SetModel(ctx.target_model),
-            translate_stream: false,
+            translate_response: false,
         })
     }
 
@@ -84,7 +85,7 @@ fn kind_for_status(status: u16) -> ErrorKind {
     }
 }
 
-/// Never constructed by the host for this adapter (`translate-stream` is false),
+/// Never constructed by the host for this adapter (`translate-response` is false),
 /// but kept correct: it forwards every event as it came.
 struct PassThrough;
 

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# End-to-end load benchmark, loopback only, bounded in time.
+#
+# Measures requests/s and latency (p50, p99) of a non-streaming chat completion:
+#   1. the demo upstream called directly,
+#   2. through switchboard (builtin:openai adapter + builtin:round-robin strategy
+#      components on the path),
+#   3. through a plain nginx reverse proxy (keep-alive upstream) for comparison.
+# Each at concurrency 1 (added latency) and 50 connections (throughput).
+#
+# Usage: benches/load.sh [seconds per run, default 10]
+# Needs wrk and nginx (installed from Debian packages if missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION="${1:-10}"
+UP=18089; SB=18080; NGX=18081
+WORK=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null; rm -rf "$WORK"' EXIT
+
+if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq wrk nginx-light >/dev/null
+fi
+cargo build --release --quiet
+BIN=target/release/switchboard
+
+cat > "$WORK/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"model":"bench","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Summarise the plot of Hamlet in one sentence, please."}],"temperature":0.2,"max_tokens":64}'
+LUA
+
+cat > "$WORK/switchboard.toml" <<TOML
+[server]
+listen = "127.0.0.1:$SB"
+[plugins]
+cache_dir = "$WORK/cache"
+[providers.up]
+adapter = "builtin:openai"
+base_url = "http://127.0.0.1:$UP/v1"
+[models."bench"]
+targets = [{ provider = "up", model = "demo-echo" }]
+TOML
+
+cat > "$WORK/nginx.conf" <<NGX
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  upstream up { server 127.0.0.1:$UP; keepalive 64; }
+  server {
+    listen 127.0.0.1:$NGX;
+    location / {
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+NGX
+
+SWITCHBOARD_LOG=warn "$BIN" demo --listen "127.0.0.1:$UP" & 
+SWITCHBOARD_LOG=warn "$BIN" serve --config "$WORK/switchboard.toml" &
+nginx -c "$WORK/nginx.conf" -p "$WORK"
+for port in $UP $SB $NGX; do
+  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+done
+
+run() { # name port connections threads
+  local out
+  out=$(wrk -t"$4" -c"$3" -d"${DURATION}s" --latency -s "$WORK/post.lua" "http://127.0.0.1:$2/v1/chat/completions")
+  local rps p50 p99
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  if grep -q "Non-2xx" <<<"$out"; then echo "WARNING: non-2xx answers in $1 run" >&2; fi
+  printf "%-28s c=%-3s %10s req/s   p50 %-9s p99 %s\n" "$1" "$3" "$rps" "$p50" "$p99"
+}
+
+echo "# $(date -u +%F) $(nproc) cores, ${DURATION}s per run, wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}')"
+for c in 1 50; do
+  t=1; [ "$c" -gt 1 ] && t=2
+  run "upstream direct" $UP $c $t
+  run "switchboard -> upstream" $SB $c $t
+  run "nginx -> upstream" $NGX $c $t
+done

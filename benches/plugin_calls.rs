@@ -1,0 +1,177 @@
+//! Micro-benchmark of plugin calls through the real host (wasmtime, pooling
+//! allocator, warm instance pool) with the built-in components: what one call of
+//! each kind costs on the request path. Bounded: a fixed number of calls each.
+//!
+//! Run: `cargo bench --bench plugin_calls`
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use switchboard::config::{EngineConfig, OnError, PluginLimits, PluginSource, PluginSpec};
+use switchboard::plugins::PluginRuntime;
+use switchboard::plugins::bindings::types::*;
+use switchboard::plugins::calls;
+
+const N: usize = 20_000;
+
+fn spec(name: &str) -> PluginSpec {
+    PluginSpec {
+        name: format!("builtin:{name}"),
+        source: PluginSource::Builtin(name.to_string()),
+        settings: BTreeMap::new(),
+        limits: PluginLimits {
+            deadline: Duration::from_millis(100),
+            memory_bytes: 64 << 20,
+        },
+        on_error: OnError::FailClosed,
+    }
+}
+
+fn report(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let p = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+    let mean = samples.iter().sum::<Duration>() / samples.len() as u32;
+    println!(
+        "{name:<44} mean {:>7.2} µs   p50 {:>7.2} µs   p99 {:>7.2} µs",
+        us(mean),
+        us(p(0.5)),
+        us(p(0.99))
+    );
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_nanos() as f64 / 1000.0
+}
+
+async fn time<F, Fut>(name: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for _ in 0..1000 {
+        f().await;
+    }
+    let mut samples = Vec::with_capacity(N);
+    for _ in 0..N {
+        let t = Instant::now();
+        f().await;
+        samples.push(t.elapsed());
+    }
+    report(name, samples);
+}
+
+fn ctx(stream: bool) -> RequestContext {
+    RequestContext {
+        request_id: "req_1".into(),
+        operation: Operation::ChatCompletions,
+        route: "m".into(),
+        provider: "p".into(),
+        target_model: "model-x".into(),
+        stream,
+        include_usage: true,
+        created: 1,
+    }
+}
+
+fn chat_body() -> Vec<u8> {
+    let filler = "The quick brown fox jumps over the lazy dog. ".repeat(24);
+    serde_json::to_vec(&serde_json::json!({
+        "model": "m",
+        "messages": [{ "role": "system", "content": "You are terse." }, { "role": "user", "content": filler }],
+        "temperature": 0.2, "max_tokens": 100
+    }))
+    .unwrap()
+}
+
+fn main() {
+    switchboard::app::init_crypto();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let dir = std::env::temp_dir().join("switchboard-bench-cache");
+        let engine = EngineConfig {
+            cache_dir: dir,
+            max_instances: 100,
+            max_idle: 8,
+            recycle_after: 1_000_000,
+            default_limits: PluginLimits { deadline: Duration::from_millis(100), memory_bytes: 64 << 20 },
+        };
+        let runtime = PluginRuntime::new(&engine).unwrap();
+        let rr = runtime.load::<switchboard::plugins::bindings::strategy::Strategy>(&spec("round-robin")).await.unwrap();
+        let weighted = runtime.load::<switchboard::plugins::bindings::strategy::Strategy>(&spec("weighted")).await.unwrap();
+        let openai = runtime.load::<switchboard::plugins::bindings::adapter::Adapter>(&spec("openai")).await.unwrap();
+        let anthropic = runtime.load::<switchboard::plugins::bindings::adapter::Adapter>(&spec("anthropic")).await.unwrap();
+        let redact = runtime.load::<switchboard::plugins::bindings::redactor::Redactor>(&spec("redact-pii")).await.unwrap();
+        let targets: Vec<TargetStats> = (0..3)
+            .map(|i| TargetStats {
+                provider: format!("p{i}"),
+                model: "m".into(),
+                weight: i + 1,
+                priority: i,
+                health: Health::Healthy,
+                in_flight: 0,
+                latency_ewma_us: 1000,
+                ttft_ewma_us: 0,
+                error_rate: 0.0,
+                input_price_per_mtok: 1.0,
+                output_price_per_mtok: 2.0,
+                ratelimit_remaining_requests: None,
+                ratelimit_remaining_tokens: None,
+                retry_after_secs: None,
+            })
+            .collect();
+        let mut seq = 0u64;
+        let mut req = move || {
+            seq += 1;
+            RouteRequest { route: "m".into(), sequence: seq, random: seq * 7919, estimated_input_tokens: 300, max_output_tokens: Some(100), stream: false }
+        };
+        println!("# plugin calls, {N} each after 1000 warm-up, one thread, warm instance pool");
+        time("strategy round-robin select (3 targets)", || {
+            let r = req();
+            let rr = rr.clone();
+            let t = &targets;
+            async move {
+                calls::select(&rr, &r, t).await.unwrap();
+            }
+        })
+        .await;
+        time("strategy weighted select (3 targets)", || {
+            let r = req();
+            let w = weighted.clone();
+            let t = &targets;
+            async move {
+                calls::select(&w, &r, t).await.unwrap();
+            }
+        })
+        .await;
+        let body = chat_body();
+        println!("# chat body {} bytes", body.len());
+        let c = ctx(false);
+        time("adapter openai to-upstream", || async { calls::to_upstream(&openai, &c, &body).await.unwrap().unwrap(); }).await;
+        time("adapter anthropic to-upstream (translate)", || async { calls::to_upstream(&anthropic, &c, &body).await.unwrap().unwrap(); }).await;
+        let answer = UpstreamResponse {
+            status: 200,
+            headers: vec![],
+            body: br#"{"id":"msg_1","type":"message","role":"assistant","model":"claude","content":[{"type":"text","text":"Hamlet avenges his father and nearly everyone dies."}],"stop_reason":"end_turn","usage":{"input_tokens":30,"output_tokens":12}}"#.to_vec(),
+        };
+        time("adapter anthropic from-upstream (translate)", || async { calls::from_upstream(&anthropic, &c, &answer).await.unwrap().unwrap(); }).await;
+        let sc = ctx(true);
+        let mut tr = calls::StreamTranslation::new(&anthropic, &sc).await.unwrap();
+        let start = SseEvent { event: Some("message_start".into()), data: r#"{"type":"message_start","message":{"id":"msg_1","model":"claude","usage":{"input_tokens":10,"output_tokens":1}}}"#.into() };
+        tr.on_event(&start).await.unwrap().unwrap();
+        let delta = SseEvent { event: Some("content_block_delta".into()), data: r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}"#.into() };
+        let tr_cell = std::cell::RefCell::new(tr);
+        time("adapter anthropic stream on-event (text delta)", || async {
+            let mut t = tr_cell.borrow_mut();
+            t.on_event(&delta).await.unwrap().unwrap();
+        })
+        .await;
+        tr_cell.into_inner().close().await;
+        let texts = vec!["Mail me at jane@example.com about card 4111 1111 1111 1111".to_string(); 4];
+        time("redactor redact-pii (4 texts)", || async { calls::redact(&redact, Direction::Request, &texts).await.unwrap(); }).await;
+        let _ = Arc::clone(&rr);
+    });
+}
