@@ -32,7 +32,7 @@ pub fn init_crypto() {
 
 /// Loads every plugin of `config` and builds a live state, as `check` does.
 pub async fn build_state(config: Config, runtime: &PluginRuntime) -> anyhow::Result<LiveState> {
-    Ok(LiveState::build(config, runtime, crate::upstream::client()).await?)
+    Ok(LiveState::build(config, runtime).await?)
 }
 
 pub async fn start(config: Config) -> anyhow::Result<Running> {
@@ -61,16 +61,45 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let wait = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let api = server::bind(server_cfg.listen, "API").await?;
+    let api = std::net::TcpListener::bind(server_cfg.listen)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {} for the API: {e}", server_cfg.listen))?;
+    api.set_nonblocking(true)?;
     let api_addr = api.local_addr()?;
-    let mut tasks = vec![tokio::spawn(server::serve(
-        gateway.clone(),
-        api,
-        Listener::Api,
-        tls,
-        wait(stopped.clone()),
-        server_cfg.shutdown_grace,
-    ))];
+    // One single-threaded runtime per worker thread, all accepting on the same
+    // socket: a request never changes thread between client, plugins and provider
+    // (see `upstream::client`), which saves the cross-thread wake-ups that dominate
+    // a proxy's added latency on few cores.
+    let mut tasks = Vec::new();
+    for i in 0..server_cfg.workers {
+        let listener = api.try_clone()?;
+        let gw = gateway.clone();
+        let tls = tls.clone();
+        let stop = wait(stopped.clone());
+        let grace = server_cfg.shutdown_grace;
+        let (done, finished) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name(format!("switchboard-{i}"))
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime for a server thread");
+                rt.block_on(async move {
+                    match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => server::serve(gw, l, Listener::Api, tls, stop, grace).await,
+                        Err(e) => {
+                            tracing::error!(error = %e, "server thread cannot use the listener")
+                        }
+                    }
+                });
+                // Let spawned stream tasks that are still draining finish.
+                rt.shutdown_timeout(grace);
+                let _ = done.send(());
+            })?;
+        tasks.push(tokio::spawn(async move {
+            let _ = finished.await;
+        }));
+    }
     let mut admin_addr = None;
     if let Some(a) = admin_cfg {
         let l = server::bind(a.listen, "admin API").await?;

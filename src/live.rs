@@ -104,7 +104,6 @@ pub struct LiveState {
     pub providers: HashMap<String, LiveProvider>,
     /// SHA-256 of a gateway key secret → who it is. Empty = open gateway.
     pub keys: HashMap<[u8; 32], Principal>,
-    pub client: reqwest::Client,
 }
 
 /// Loads each distinct plugin once per state, whatever number of routes use it.
@@ -137,11 +136,7 @@ async fn load_cached<W: World>(
 }
 
 impl LiveState {
-    pub async fn build(
-        config: Config,
-        runtime: &PluginRuntime,
-        client: reqwest::Client,
-    ) -> Result<LiveState, PluginError> {
+    pub async fn build(config: Config, runtime: &PluginRuntime) -> Result<LiveState, PluginError> {
         let mut loader = Loader {
             runtime,
             strategies: HashMap::new(),
@@ -220,7 +215,6 @@ impl LiveState {
             routes,
             providers,
             keys,
-            client,
         })
     }
 }

@@ -33,6 +33,40 @@ targets = [{ provider = "up", model = "small-upstream" }]
 targets = [{ provider = "up", model = "embed-upstream" }]
 "#;
 
+/// Sends a request by hand (head, then optionally a chunk repeated n times, errors
+/// ignored: the server may close early) and returns what the server answered.
+async fn raw_request(
+    addr: std::net::SocketAddr,
+    head: Vec<u8>,
+    body: Option<(Vec<u8>, usize)>,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut rd, mut wr) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        let _ = wr.write_all(&head).await;
+        if let Some((chunk, n)) = body {
+            for _ in 0..n {
+                if wr.write_all(&chunk).await.is_err() {
+                    return;
+                }
+            }
+        }
+        // Keep the write side open until the reader is done.
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    });
+    let mut buf = vec![0u8; 4096];
+    let mut out = Vec::new();
+    while !String::from_utf8_lossy(&out).contains("}}") {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), rd.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => out.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    writer.abort();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 async fn authed(gw: &Gw, path: &str, body: &Value) -> reqwest::Response {
     gw.client
         .post(format!("{}{path}", gw.url))
@@ -249,13 +283,22 @@ async fn bad_input_gets_openai_errors() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "model_not_found");
 
-    let huge = format!(
-        r#"{{"model":"gpt-test","messages":[{{"role":"user","content":"{}"}}]}}"#,
-        "x".repeat(17 << 20)
+    // Over the limit by its declared length: refused before the body is read.
+    let addr = gw.running.api_addr;
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {TEAM_KEY}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        17 << 20
     );
-    let r = send(huge.into_bytes()).await.unwrap();
-    assert_eq!(r.status(), 413);
-    error_message(&r.json().await.unwrap());
+    let answer = raw_request(addr, head.into_bytes(), None).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("larger than the limit"), "{answer}");
+    // Over the limit while streaming a chunked body: refused once it passes it.
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {TEAM_KEY}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
+    );
+    let chunk = format!("{:x}\r\n{}\r\n", 1 << 20, "x".repeat(1 << 20)).into_bytes();
+    let answer = raw_request(addr, head.into_bytes(), Some((chunk, 20))).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
 
     let r = gw
         .client

@@ -53,6 +53,7 @@ pub struct ServerConfig {
     pub tls: Option<TlsFiles>,
     pub shutdown_grace: Duration,
     pub client_timeout: Duration,
+    pub workers: usize,
 }
 
 #[derive(Debug, Clone)]

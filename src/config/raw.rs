@@ -36,6 +36,8 @@ pub struct RawServer {
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: Option<u64>,
     pub tls: Option<RawTls>,
+    /// Server threads (each its own single-threaded runtime); default: one per core.
+    pub workers: Option<usize>,
     /// How long a client may take to send its request body.
     pub client_timeout: Option<Spanned<String>>,
     /// How long in-flight requests may take to finish on shutdown.

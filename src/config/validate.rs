@@ -223,6 +223,11 @@ pub(super) fn validate(
         tls,
         shutdown_grace,
         client_timeout,
+        workers: raw
+            .server
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+            .clamp(1, 256),
     };
 
     let admin = match &raw.admin {

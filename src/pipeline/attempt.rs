@@ -14,7 +14,7 @@ use super::Outcome;
 use super::body::{self, RequestFacts};
 use super::stream::{self, Pump};
 use crate::config::OnError;
-use crate::live::{LiveProvider, LiveState, LiveTarget, TargetSignals};
+use crate::live::{LiveProvider, LiveTarget, TargetSignals};
 use crate::plugins::bindings::types::{
     AdapterError, AuthScheme, BodyEdit, ErrorKind, PolicyRequest, RequestContext, UpstreamResponse,
 };
@@ -67,7 +67,6 @@ impl Drop for InFlight {
 }
 
 pub struct Attempt<'a> {
-    pub live: &'a Arc<LiveState>,
     pub provider: &'a LiveProvider,
     pub target: &'a LiveTarget,
     pub ctx: RequestContext,
@@ -183,9 +182,7 @@ impl Attempt<'_> {
         if let (AuthScheme::Query(name), Some(k)) = (&up.auth, key) {
             url.query_pairs_mut().append_pair(name, k);
         }
-        let mut req = self
-            .live
-            .client
+        let mut req = upstream::client()
             .post(url)
             .header(http::header::CONTENT_TYPE, "application/json");
         for (k, v) in &p.headers {

@@ -246,7 +246,6 @@ async fn run(
             created: now_secs(),
         };
         let job = attempt::Attempt {
-            live: &live,
             provider,
             target,
             ctx,

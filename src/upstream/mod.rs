@@ -43,8 +43,18 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cur.to_string()
 }
 
-/// The shared client for all providers.
+thread_local! {
+    static CLIENT: reqwest::Client = build_client();
+}
+
+/// This thread's client. Each server thread runs its own runtime, and a client's
+/// connections are driven by tasks of the runtime that opened them: one client per
+/// thread keeps every hop of a request on one thread (no cross-thread wake-ups).
 pub fn client() -> reqwest::Client {
+    CLIENT.with(reqwest::Client::clone)
+}
+
+fn build_client() -> reqwest::Client {
     reqwest::Client::builder()
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90))
