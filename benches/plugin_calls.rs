@@ -163,13 +163,16 @@ fn main() {
         let start = SseEvent { event: Some("message_start".into()), data: r#"{"type":"message_start","message":{"id":"msg_1","model":"claude","usage":{"input_tokens":10,"output_tokens":1}}}"#.into() };
         tr.on_event(&start).await.unwrap().unwrap();
         let delta = SseEvent { event: Some("content_block_delta".into()), data: r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}"#.into() };
-        let tr_cell = std::cell::RefCell::new(tr);
-        time("adapter anthropic stream on-event (text delta)", || async {
-            let mut t = tr_cell.borrow_mut();
-            t.on_event(&delta).await.unwrap().unwrap();
-        })
-        .await;
-        tr_cell.into_inner().close().await;
+        let mut samples = Vec::with_capacity(N);
+        for i in 0..N + 1000 {
+            let t = Instant::now();
+            tr.on_event(&delta).await.unwrap().unwrap();
+            if i >= 1000 {
+                samples.push(t.elapsed());
+            }
+        }
+        report("adapter anthropic stream on-event (text delta)", samples);
+        tr.close().await;
         let texts = vec!["Mail me at jane@example.com about card 4111 1111 1111 1111".to_string(); 4];
         time("redactor redact-pii (4 texts)", || async { calls::redact(&redact, Direction::Request, &texts).await.unwrap(); }).await;
         let _ = Arc::clone(&rr);
