@@ -24,7 +24,7 @@ const EMBEDDED: &[(&str, &str)] = &[
 ];
 
 /// Guests built for the tests only, exposed by path through `SWITCHBOARD_GUEST_<NAME>`.
-const TEST_ONLY: &[&str] = &["test-hostile", "test-future-version"];
+const TEST_ONLY: &[&str] = &["test-hostile", "test-future-version", "strategy-canary"];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
@@ -32,6 +32,7 @@ fn main() {
     let target_dir = manifest_dir.join("target").join("wasm-guests");
     println!("cargo:rerun-if-changed=wit");
     println!("cargo:rerun-if-changed=plugins");
+    println!("cargo:rerun-if-changed=examples/plugins");
     println!("cargo:rerun-if-env-changed=SWITCHBOARD_SKIP_GUEST_BUILD");
 
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
