@@ -17,7 +17,9 @@ fn hostile_config() -> String {
     let mut s = format!(
         "[providers.p]\nadapter = \"builtin:openai\"\nbase_url = \"{{mock}}/p/v1\"\n\n[strategies.hostile]\nplugin = {HOSTILE:?}\ndeadline = \"50ms\"\nmemory_mib = 16\n\n"
     );
-    for route in ["loop", "bomb", "trap", "garbage", "dupes", "empty", "fine"] {
+    for route in [
+        "loop", "bomb", "trap", "garbage", "dupes", "empty", "fine", "snoop",
+    ] {
         s.push_str(&format!("[models.\"{route}\"]\nstrategy = \"hostile\"\ntargets = [{{ provider = \"p\", model = \"x\" }}, {{ provider = \"p\", model = \"y\" }}]\n\n"));
     }
     s
@@ -110,6 +112,21 @@ async fn a_plugin_of_the_wrong_world_or_version_is_refused_by_name() {
     let _ = std::fs::remove_file(junk);
 
     assert!(build(&format!("{base}[models.\"m\"]\nstrategy = {HOSTILE:?}\ntargets = [{{ provider = \"p\", model = \"x\" }}]\n")).await.is_none());
+}
+
+#[tokio::test]
+async fn plugins_cannot_read_host_files_or_environment() {
+    let mock = Mock::start().await;
+    let gw = start(&mock, &hostile_config()).await;
+    let (status, v) = gw
+        .chat(&json!({ "model": "snoop", "messages": user("x") }))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        mock.seen("p")[0].body["model"],
+        "x",
+        "the plugin could see the host's files or environment"
+    );
 }
 
 const POLICY_AND_REDACTOR: &str = r#"

@@ -225,14 +225,16 @@ impl PluginRuntime {
         let file = self
             .cache_dir
             .join(format!("{}.cwasm", hex::encode(h.finalize())));
-        let cached = if file.is_file() {
-            // SAFETY: the file was written by `precompile_component` of an engine
-            // with the same compatibility hash (it is in the file name) into our
-            // own cache directory; a corrupt file fails to deserialize and is redone.
-            unsafe { Component::deserialize_file(&self.engine, &file) }.ok()
-        } else {
-            None
-        };
+        // Read into memory rather than mapping the file: another process may
+        // rewrite or truncate the cache while we run, and a mapped file that
+        // shrinks under us is a SIGBUS.
+        let cached = std::fs::read(&file).ok().and_then(|artifact| {
+            // SAFETY: the artifact comes from our own cache directory, under a name
+            // that includes this engine's compatibility hash, and was written by
+            // `precompile_component`; wasmtime checks its header and version, and a
+            // corrupt entry fails here and is compiled again.
+            unsafe { Component::deserialize(&self.engine, &artifact) }.ok()
+        });
         let component = match cached {
             Some(c) => c,
             None => {

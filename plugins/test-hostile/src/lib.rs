@@ -3,7 +3,9 @@
 //! What it does depends on the route name it is asked about: `loop` spins forever,
 //! `bomb` allocates until memory runs out, `trap` panics (a trap, since guests abort
 //! on panic), `garbage` answers an index out of range, `dupes` repeats an index,
-//! `empty` answers no targets. Any other route gets a well-behaved answer.
+//! `empty` answers no targets. `snoop` tries to read a host file and the environment
+//! and picks the second target only if either worked (the sandbox must stop both).
+//! Any other route gets a well-behaved answer.
 
 wit_bindgen::generate!({ world: "strategy", path: "../../wit" });
 
@@ -32,6 +34,11 @@ impl Guest for Hostile {
             "garbage" => Ok(vec![targets.len() as u32 + 7]),
             "dupes" => Ok(vec![0, 0]),
             "empty" => Ok(Vec::new()),
+            "snoop" => {
+                let file = std::fs::read("/etc/hostname").is_ok() || std::fs::read_dir("/").is_ok();
+                let env = std::env::vars().next().is_some();
+                Ok(if file || env { vec![1, 0] } else { vec![0, 1] })
+            }
             _ => Ok((0..targets.len() as u32).collect()),
         }
     }

@@ -1,0 +1,113 @@
+//! The official OpenAI Python SDK pointed at switchboard: plain and streamed chat
+//! (the stream translated from Anthropic), tool calls, embeddings, models, and the
+//! SDK's own error classes for our errors. The SDK is installed into a virtualenv
+//! under the target dir on first run (from PyPI).
+
+mod common;
+mod mock;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::*;
+use mock::Mock;
+use serde_json::{Value, json};
+
+const CONFIG: &str = r#"
+[[keys]]
+name = "team"
+secret_env = "TEAM_KEY"
+
+[providers.oa]
+adapter = "builtin:openai"
+base_url = "{mock}/oa/v1"
+api_key_env = "PROVIDER_KEY"
+
+[providers.an]
+adapter = "builtin:anthropic"
+base_url = "{mock}/an/v1"
+api_key_env = "PROVIDER_KEY"
+
+[models."m"]
+targets = [{ provider = "oa", model = "gpt-x" }]
+
+[models."claude"]
+targets = [{ provider = "an", model = "claude-x" }]
+"#;
+
+/// A python with the `openai` package: a venv under the target dir, made once.
+fn python_with_sdk() -> PathBuf {
+    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sdk-venv");
+    let python = venv.join("bin").join("python3");
+    let has_sdk = |p: &PathBuf| {
+        Command::new(p)
+            .args(["-c", "import openai"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if has_sdk(&python) {
+        return python;
+    }
+    let made = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .expect("python3 is needed for the SDK test");
+    assert!(
+        made.success(),
+        "cannot create a virtualenv at {}",
+        venv.display()
+    );
+    let pip = Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "openai>=1.40,<3",
+        ])
+        .status()
+        .expect("pip runs");
+    assert!(pip.success(), "pip could not install the openai package");
+    assert!(has_sdk(&python));
+    python
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_openai_sdk_works_unchanged() {
+    let python = tokio::task::spawn_blocking(python_with_sdk).await.unwrap();
+    let mock = Mock::start().await;
+    let gw = start(&mock, CONFIG).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/openai_sdk_check.py");
+    let base = format!("{}/v1", gw.url);
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(script)
+            .arg(base)
+            .arg(TEAM_KEY)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["text"], "oa says: hello sdk");
+    assert_eq!(v["usage_total"], 18);
+    assert_eq!(v["stream_text"], "an says: streamed words");
+    assert_eq!(v["stream_usage"], 18);
+    assert_eq!(
+        v["tool_args"],
+        json!([{ "city": "Paris" }, { "city": "Oslo" }])
+    );
+    assert_eq!(v["embeddings"], 2);
+    assert_eq!(v["models"], json!(["claude", "m"]));
+    assert_eq!(v["not_found"], "model_not_found");
+    assert_eq!(v["bad_key"], "authentication_error");
+}

@@ -1,0 +1,142 @@
+//! The plugin host itself: compiled components are cached on disk by content hash
+//! (and a corrupt cache entry is recompiled, not trusted), and instances are
+//! recycled after the configured number of calls.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use switchboard::config::{EngineConfig, OnError, PluginLimits, PluginSource, PluginSpec};
+use switchboard::plugins::PluginRuntime;
+use switchboard::plugins::bindings::strategy::Strategy;
+use switchboard::plugins::bindings::types::{Health, RouteRequest, TargetStats};
+use switchboard::plugins::calls;
+
+fn engine(dir: &std::path::Path, recycle_after: u32) -> EngineConfig {
+    EngineConfig {
+        cache_dir: dir.to_path_buf(),
+        max_instances: 32,
+        max_idle: 4,
+        recycle_after,
+        default_limits: PluginLimits {
+            deadline: Duration::from_millis(100),
+            memory_bytes: 32 << 20,
+        },
+    }
+}
+
+fn spec(name: &str) -> PluginSpec {
+    PluginSpec {
+        name: format!("builtin:{name}"),
+        source: PluginSource::Builtin(name.into()),
+        settings: BTreeMap::new(),
+        limits: PluginLimits {
+            deadline: Duration::from_millis(100),
+            memory_bytes: 32 << 20,
+        },
+        on_error: OnError::FailClosed,
+    }
+}
+
+fn cached_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn targets(n: usize) -> Vec<TargetStats> {
+    (0..n)
+        .map(|i| TargetStats {
+            provider: format!("p{i}"),
+            model: "m".into(),
+            weight: 1,
+            priority: i as u32,
+            health: Health::Healthy,
+            in_flight: 0,
+            latency_ewma_us: 0,
+            ttft_ewma_us: 0,
+            error_rate: 0.0,
+            input_price_per_mtok: 0.0,
+            output_price_per_mtok: 0.0,
+            ratelimit_remaining_requests: None,
+            ratelimit_remaining_tokens: None,
+            retry_after_secs: None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn compiled_components_are_cached_by_content_and_a_corrupt_entry_is_redone() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cache-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let rt = PluginRuntime::new(&engine(&dir, 100)).unwrap();
+    rt.load::<Strategy>(&spec("priority")).await.unwrap();
+    let files = cached_files(&dir);
+    assert_eq!(files.len(), 1, "one compiled artifact for one component");
+    let first = std::fs::metadata(&files[0]).unwrap().modified().unwrap();
+
+    // A second engine (a restart) uses the cached artifact instead of compiling.
+    let rt2 = PluginRuntime::new(&engine(&dir, 100)).unwrap();
+    rt2.load::<Strategy>(&spec("priority")).await.unwrap();
+    assert_eq!(
+        std::fs::metadata(&files[0]).unwrap().modified().unwrap(),
+        first
+    );
+
+    // Corrupt it: the next engine recompiles and rewrites it, and the plugin works.
+    std::fs::write(&files[0], b"garbage").unwrap();
+    let rt3 = PluginRuntime::new(&engine(&dir, 100)).unwrap();
+    let pool = rt3.load::<Strategy>(&spec("priority")).await.unwrap();
+    assert!(
+        std::fs::metadata(&files[0]).unwrap().len() > 1000,
+        "corrupt cache entry was not rewritten"
+    );
+    let req = RouteRequest {
+        route: "r".into(),
+        sequence: 0,
+        random: 0,
+        estimated_input_tokens: 0,
+        max_output_tokens: None,
+        stream: false,
+    };
+    assert_eq!(
+        calls::select(&pool, &req, &targets(3)).await.unwrap(),
+        vec![0, 1, 2]
+    );
+
+    // Another component gets its own entry.
+    rt3.load::<Strategy>(&spec("weighted")).await.unwrap();
+    assert_eq!(cached_files(&dir).len(), 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn instances_are_reused_then_recycled() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cache-recycle");
+    let rt = PluginRuntime::new(&engine(&dir, 3)).unwrap();
+    let pool = rt.load::<Strategy>(&spec("round-robin")).await.unwrap();
+    let t = targets(2);
+    for seq in 0..9u64 {
+        let req = RouteRequest {
+            route: "r".into(),
+            sequence: seq,
+            random: 0,
+            estimated_input_tokens: 0,
+            max_output_tokens: None,
+            stream: false,
+        };
+        let order = calls::select(&pool, &req, &t).await.unwrap();
+        assert_eq!(order[0], (seq % 2) as usize);
+    }
+    let made = pool
+        .stats
+        .instantiations
+        .load(std::sync::atomic::Ordering::Relaxed);
+    // 9 sequential calls, 3 per instance: 3 instances (the prewarmed one included).
+    assert_eq!(made, 3, "instances were not reused/recycled as configured");
+}
