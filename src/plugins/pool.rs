@@ -69,8 +69,9 @@ pub struct InstancePool<W: World> {
     pub(super) digest: [u8; 32],
 }
 
-/// Epoch ticks per second (the ticker thread's rate).
-pub const TICKS_PER_SEC: u64 = 1000;
+/// Epoch ticks per second (the ticker thread's rate). 5 ms granularity: a deadline
+/// fires at most one tick late, and the ticker wakes 200 times a second.
+pub const TICKS_PER_SEC: u64 = 200;
 
 impl<W: World> InstancePool<W> {
     pub fn name(&self) -> &str {
@@ -158,7 +159,7 @@ impl<W: World> InstancePool<W> {
 }
 
 fn deadline_ticks(limits: PluginLimits) -> u64 {
-    let ticks = limits.deadline.as_micros() as u64 * TICKS_PER_SEC / 1_000_000;
+    let ticks = (limits.deadline.as_micros() as u64 * TICKS_PER_SEC).div_ceil(1_000_000);
     ticks.max(1) + 1
 }
 
