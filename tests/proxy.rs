@@ -231,6 +231,16 @@ async fn auth_is_required_and_nothing_goes_upstream_without_it() {
         .await
         .unwrap();
     assert_eq!(ok.status(), 200);
+    // Anthropic-style clients send the key as x-api-key.
+    let x = gw
+        .client
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .header("x-api-key", TEAM_KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(x.status(), 200);
     let denied = gw
         .client
         .post(format!("{}/v1/chat/completions", gw.url))

@@ -149,13 +149,16 @@ pub struct Finish {
     pub redact_key: Option<Secret>,
 }
 
-fn error_event(e: &StreamError, key: &Option<Secret>) -> Bytes {
-    let mut message = e.to_string();
-    if let Some(k) = key
-        && k.expose().len() >= 4
-    {
-        message = message.replace(k.expose(), "***");
+/// The error's text with the provider key (if a provider echoed it) masked.
+fn scrubbed(e: &StreamError, key: &Option<Secret>) -> String {
+    let message = e.to_string();
+    match key {
+        Some(k) if k.expose().len() >= 4 => message.replace(k.expose(), "***"),
+        _ => message,
     }
+}
+
+fn error_event(message: String) -> Bytes {
     let data = serde_json::json!({ "error": {
         "message": message,
         "type": "upstream_error",
@@ -182,8 +185,9 @@ pub fn spawn(mut pump: Pump, first: Bytes, finish: Finish) -> Body {
                     Ok(Some(bytes)) => ok = tx.send(bytes).await.is_ok(),
                     Ok(None) => break,
                     Err(e) => {
-                        tracing::warn!(error = %e, "stream failed after it started");
-                        let _ = tx.send(error_event(&e, &finish.redact_key)).await;
+                        let message = scrubbed(&e, &finish.redact_key);
+                        tracing::warn!(error = %message, "stream failed after it started");
+                        let _ = tx.send(error_event(message)).await;
                         ok = false;
                     }
                 }
