@@ -19,6 +19,12 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("strategy-round-robin", "round-robin"),
     ("strategy-weighted", "weighted"),
     ("strategy-priority", "priority"),
+    ("strategy-random", "random"),
+    ("strategy-least-connections", "least-connections"),
+    ("strategy-latency", "latency"),
+    ("strategy-ttft", "ttft"),
+    ("strategy-cost", "cost"),
+    ("strategy-usage-aware", "usage-aware"),
     ("policy-request-limit", "request-limit"),
     ("redact-pii", "redact-pii"),
 ];

@@ -7,8 +7,10 @@
 pub mod app;
 pub mod config;
 pub mod demo;
+pub mod health;
 pub mod live;
 pub mod pipeline;
 pub mod plugins;
 pub mod server;
+pub mod signals;
 pub mod upstream;

@@ -4,65 +4,12 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::Duration;
-
-use parking_lot::Mutex;
+use std::sync::atomic::AtomicU64;
 
 use crate::config::{Config, GatewayKey, PluginSpec, Provider, Route, Target};
 use crate::plugins::calls::{AdapterPool, PolicyPool, RedactorPool, StrategyPool};
 use crate::plugins::{InstancePool, PluginError, PluginRuntime, World};
-
-/// Live signals of one target, kept by the host and given to strategies.
-#[derive(Default, Debug)]
-pub struct TargetSignals {
-    pub in_flight: AtomicU32,
-    pub requests: AtomicU64,
-    pub failures: AtomicU64,
-    latency: Mutex<Ewma>,
-}
-
-#[derive(Default, Debug, Clone, Copy)]
-struct Ewma {
-    latency_us: f64,
-    ttft_us: f64,
-    error_rate: f64,
-}
-
-const ALPHA: f64 = 0.2;
-
-fn blend(old: f64, new: f64) -> f64 {
-    if old == 0.0 {
-        new
-    } else {
-        old + ALPHA * (new - old)
-    }
-}
-
-impl TargetSignals {
-    pub fn record(&self, ok: bool, latency: Duration) {
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        if !ok {
-            self.failures.fetch_add(1, Ordering::Relaxed);
-        }
-        let mut e = self.latency.lock();
-        if ok {
-            e.latency_us = blend(e.latency_us, latency.as_micros() as f64);
-        }
-        e.error_rate += ALPHA * (if ok { 0.0 } else { 1.0 } - e.error_rate);
-    }
-
-    pub fn record_ttft(&self, ttft: Duration) {
-        let mut e = self.latency.lock();
-        e.ttft_us = blend(e.ttft_us, ttft.as_micros() as f64);
-    }
-
-    /// (latency EWMA µs, TTFT EWMA µs, error rate).
-    pub fn snapshot(&self) -> (u64, u64, f32) {
-        let e = *self.latency.lock();
-        (e.latency_us as u64, e.ttft_us as u64, e.error_rate as f32)
-    }
-}
+pub use crate::signals::TargetSignals;
 
 pub struct LiveTarget {
     pub target: Target,
@@ -81,6 +28,7 @@ pub struct LiveRoute {
     pub policies: Vec<LivePlugin<crate::plugins::bindings::policy::Policy>>,
     pub redactors: Vec<LivePlugin<crate::plugins::bindings::redactor::Redactor>>,
     pub sequence: AtomicU64,
+    pub retry_budget: crate::signals::RetryBudget,
 }
 
 pub struct LiveProvider {
@@ -182,7 +130,7 @@ impl LiveState {
                 .iter()
                 .map(|t| LiveTarget {
                     target: t.clone(),
-                    signals: Arc::new(TargetSignals::default()),
+                    signals: Arc::new(TargetSignals::new(r.breaker)),
                 })
                 .collect();
             routes.insert(
@@ -194,6 +142,7 @@ impl LiveState {
                     policies,
                     redactors,
                     sequence: AtomicU64::new(0),
+                    retry_budget: crate::signals::RetryBudget::new(r.retry.budget_percent),
                 },
             );
         }

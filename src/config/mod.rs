@@ -155,6 +155,36 @@ pub struct Route {
     pub targets: Vec<Target>,
     pub policies: Vec<PluginSpec>,
     pub redactors: Vec<PluginSpec>,
+    pub breaker: crate::health::BreakerConfig,
+    pub retry: RetryPolicy,
+}
+
+/// How a route retries: attempts in the strategy's order (cycling when there are more
+/// attempts than targets), with exponential backoff and jitter between them, within a
+/// retry budget and an overall deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts at most; `None` = one per target.
+    pub attempts: Option<u32>,
+    /// Wait before the second attempt; doubled for each further one (0 = none).
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+    /// Retries may add at most this share of the route's requests.
+    pub budget_percent: u32,
+    /// The whole request, all attempts included.
+    pub deadline: Option<Duration>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: None,
+            backoff: Duration::ZERO,
+            max_backoff: Duration::from_secs(2),
+            budget_percent: 20,
+            deadline: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

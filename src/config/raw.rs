@@ -115,6 +115,27 @@ pub struct RawModel {
     pub policies: Vec<Spanned<String>>,
     #[serde(default)]
     pub redactors: Vec<Spanned<String>>,
+    pub breaker: Option<RawBreaker>,
+    pub retry: Option<RawRetry>,
+}
+
+/// Circuit breaker per target of a route.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBreaker {
+    pub failures: Option<u32>,
+    pub cooldown: Option<Spanned<String>>,
+}
+
+/// Retries across a route's targets.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetry {
+    pub attempts: Option<u32>,
+    pub backoff: Option<Spanned<String>>,
+    pub max_backoff: Option<Spanned<String>>,
+    pub budget_percent: Option<u32>,
+    pub deadline: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -526,9 +526,41 @@ pub(super) fn validate(
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let mut breaker = crate::health::BreakerConfig::default();
+        if let Some(b) = &model.breaker {
+            if let Some(f) = b.failures {
+                breaker.failures = f.max(1);
+            }
+            if let Some(c) = &b.cooldown {
+                breaker.cooldown = cx.duration(c, &format!("{key}.breaker.cooldown"))?;
+            }
+        }
+        let mut retry = RetryPolicy::default();
+        if let Some(r) = &model.retry {
+            retry.attempts = r.attempts.map(|a| a.clamp(1, 20));
+            let opt = |v: &Option<Spanned<String>>,
+                       what: &str|
+             -> Result<Option<Duration>, ConfigError> {
+                v.as_ref()
+                    .map(|d| cx.duration(d, &format!("{key}.retry.{what}")))
+                    .transpose()
+            };
+            if let Some(b) = opt(&r.backoff, "backoff")? {
+                retry.backoff = b;
+            }
+            if let Some(b) = opt(&r.max_backoff, "max_backoff")? {
+                retry.max_backoff = b;
+            }
+            if let Some(p) = r.budget_percent {
+                retry.budget_percent = p.min(1000);
+            }
+            retry.deadline = opt(&r.deadline, "deadline")?;
+        }
         routes.insert(
             name.clone(),
             Route {
+                breaker,
+                retry,
                 name: name.clone(),
                 strategy,
                 targets,

@@ -225,6 +225,7 @@ impl Attempt<'_> {
         };
         let status = resp.status().as_u16();
         let ok = resp.status().is_success();
+        signals.observe_headers(resp.headers(), status);
         if ok && self.ctx.stream {
             return self.stream(resp, translate, in_flight, started).await;
         }
@@ -259,7 +260,8 @@ impl Attempt<'_> {
             }
             Ok(Ok(b)) => b,
         };
-        signals.record(ok, started.elapsed());
+        // A client error is an answer, not a failure of the target.
+        signals.record(ok || is_client_error(status), started.elapsed());
         drop(in_flight);
         let translated = if ok && !translate {
             None

@@ -4,6 +4,7 @@
 
 mod attempt;
 pub mod body;
+mod failover;
 mod redact;
 mod stream;
 
@@ -21,8 +22,7 @@ use crate::config::OnError;
 use crate::live::{LiveRoute, LiveState, Principal};
 use crate::plugins::PluginRuntime;
 use crate::plugins::bindings::types::{
-    Decision, Health, Operation, PolicyRequest, RequestContext, RouteRequest, TargetStats,
-    TokenUsage,
+    Decision, Operation, PolicyRequest, RouteRequest, TargetStats, TokenUsage,
 };
 use crate::plugins::calls;
 use crate::server::Body;
@@ -59,12 +59,13 @@ fn target_stats(route: &LiveRoute) -> Vec<TargetStats> {
         .iter()
         .map(|t| {
             let (lat, ttft, err) = t.signals.snapshot();
+            let (remaining_requests, remaining_tokens) = t.signals.remaining();
             TargetStats {
                 provider: t.target.provider.clone(),
                 model: t.target.model.clone(),
-                weight: t.target.weight,
+                weight: t.signals.effective_weight(t.target.weight),
                 priority: t.target.priority,
-                health: Health::Healthy,
+                health: t.signals.breaker.health(),
                 in_flight: t
                     .signals
                     .in_flight
@@ -74,9 +75,9 @@ fn target_stats(route: &LiveRoute) -> Vec<TargetStats> {
                 error_rate: err,
                 input_price_per_mtok: t.target.input_price,
                 output_price_per_mtok: t.target.output_price,
-                ratelimit_remaining_requests: None,
-                ratelimit_remaining_tokens: None,
-                retry_after_secs: None,
+                ratelimit_remaining_requests: remaining_requests,
+                ratelimit_remaining_tokens: remaining_tokens,
+                retry_after_secs: t.signals.breaker.remaining().map(|d| d.as_secs().max(1)),
             }
         })
         .collect()
@@ -223,96 +224,14 @@ async fn run(
         .iter()
         .map(|p| (p.pool.clone(), p.spec.on_error))
         .collect();
-    let mut failures: Vec<String> = Vec::new();
-    let mut statuses: Vec<Option<u16>> = Vec::new();
-    for idx in order {
-        let target = &route.targets[idx];
-        let Some(provider) = live.providers.get(&target.target.provider) else {
-            continue;
-        };
-        if let Some(reason) = &provider.provider.inactive {
-            failures.push(reason.clone());
-            statuses.push(None);
-            continue;
-        }
-        let ctx = RequestContext {
-            request_id: request_id.clone(),
-            operation,
-            route: facts.model.clone(),
-            provider: provider.provider.name.clone(),
-            target_model: target.target.model.clone(),
-            stream: facts.stream,
-            include_usage: facts.include_usage,
-            created: now_secs(),
-        };
-        let job = attempt::Attempt {
-            provider,
-            target,
-            ctx,
-            facts: &facts,
-            body: &body,
-            policies: &policies,
-            preq: &preq,
-            policy_headers: &policy_headers,
-        };
-        match job.run().await {
-            Outcome::Respond(resp) => return Ok(resp),
-            Outcome::Failover { reason, status } => {
-                tracing::info!(provider = %provider.provider.name, model = %target.target.model, %reason, "target failed; trying the next");
-                failures.push(format!(
-                    "{} ({}): {reason}",
-                    provider.provider.name, target.target.model
-                ));
-                statuses.push(status);
-            }
-        }
-    }
-    Err(all_failed(&facts.model, &failures, &statuses))
-}
-
-/// One error for the client when every target failed, saying what happened to each.
-fn all_failed(model: &str, failures: &[String], statuses: &[Option<u16>]) -> ApiError {
-    let tried = statuses.iter().filter(|s| s.is_some()).count();
-    let detail = failures.join("; ");
-    if failures.is_empty() {
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "server_error",
-            format!("model `{model}` has no usable target"),
-        );
-    }
-    if statuses.iter().all(|s| s.is_none()) && failures.iter().all(|f| f.contains("has no API key"))
-    {
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "server_error",
-            format!("no provider for model `{model}` is configured with a key: {detail}"),
-        )
-        .with_code("provider_not_configured");
-    }
-    let all_429 = tried > 0 && statuses.iter().flatten().all(|s| *s == 429);
-    let all_timeout = tried > 0 && statuses.iter().flatten().all(|s| *s == 504);
-    let (status, kind, code) = if all_429 {
-        (
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limit_error",
-            "upstream_rate_limited",
-        )
-    } else if all_timeout {
-        (
-            StatusCode::GATEWAY_TIMEOUT,
-            "timeout_error",
-            "upstream_timeout",
-        )
-    } else {
-        (StatusCode::BAD_GATEWAY, "upstream_error", "upstream_failed")
+    let shared = failover::Shared {
+        request_id: &request_id,
+        operation,
+        facts: &facts,
+        body: &body,
+        policies: &policies,
+        preq: &preq,
+        policy_headers: &policy_headers,
     };
-    let n = failures.len();
-    let plural = if n == 1 { "target" } else { "targets" };
-    ApiError::new(
-        status,
-        kind,
-        format!("all {n} {plural} for model `{model}` failed: {detail}"),
-    )
-    .with_code(code)
+    failover::try_targets(&live, route, &order, shared).await
 }

@@ -84,6 +84,47 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
             }
             json_response(StatusCode::OK, json!({ "plugins": list }))
         }
+        "/admin/health" => {
+            let routes: Vec<_> = live
+                .routes
+                .values()
+                .map(|r| {
+                    let targets: Vec<_> = r
+                        .targets
+                        .iter()
+                        .map(|t| {
+                            let sg = &t.signals;
+                            let (lat, ttft, err) = sg.snapshot();
+                            let (rem_req, rem_tok) = sg.remaining();
+                            let health = match sg.breaker.health() {
+                                crate::plugins::bindings::types::Health::Healthy => "healthy",
+                                crate::plugins::bindings::types::Health::HalfOpen => "half_open",
+                                crate::plugins::bindings::types::Health::Open => "open",
+                            };
+                            let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+                            json!({
+                                "provider": t.target.provider,
+                                "model": t.target.model,
+                                "health": health,
+                                "open_for_secs": sg.breaker.remaining().map(|d| d.as_secs_f64()),
+                                "in_flight": sg.in_flight.load(std::sync::atomic::Ordering::Relaxed),
+                                "requests": load(&sg.requests),
+                                "failures": load(&sg.failures),
+                                "error_rate": err,
+                                "latency_ewma_us": lat,
+                                "ttft_ewma_us": ttft,
+                                "weight": t.target.weight,
+                                "effective_weight": sg.effective_weight(t.target.weight),
+                                "ratelimit_remaining_requests": rem_req,
+                                "ratelimit_remaining_tokens": rem_tok,
+                            })
+                        })
+                        .collect();
+                    json!({ "model": r.route.name, "targets": targets })
+                })
+                .collect();
+            json_response(StatusCode::OK, json!({ "routes": routes }))
+        }
         "/admin/routes" => {
             let routes: Vec<_> = live.config.routes.values().map(|r| json!({
                 "model": r.name,

@@ -42,8 +42,10 @@ pub enum Fault {
     CutAfter(usize),
     /// Stream: wait this long between events.
     SlowEvents(Duration),
-    /// 200 with a header `retry-after`-style extra, for tests that read headers.
+    /// 200 with an extra response header (e.g. rate-limit headers).
     Header(String, String),
+    /// 429 with `retry-after: N`.
+    RateLimited(u64),
 }
 
 /// One request the mock received.
@@ -273,6 +275,15 @@ async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> http::Respon
         Some(Fault::Hang) => std::future::pending::<()>().await,
         Some(Fault::Malformed) => return json_resp(200, "{\"id\": \"broken".into()),
         Some(Fault::Header(k, v)) => extra_header = Some((k, v)),
+        Some(Fault::RateLimited(secs)) => {
+            let mut r = json_resp(
+                429,
+                r#"{"error":{"message":"rate limited","type":"rate_limit_error"}}"#.into(),
+            );
+            r.headers_mut()
+                .insert("retry-after", secs.to_string().parse().unwrap());
+            return r;
+        }
         Some(f @ (Fault::CutAfter(_) | Fault::SlowEvents(_))) => stream_fault = Some(f),
         None => {}
     }

@@ -1,0 +1,35 @@
+//! `builtin:least-connections`: the target with the fewest requests in flight first;
+//! ties go to the higher weight, then rotate with the sequence number so equal
+//! targets share the load. Targets whose circuit is open come last.
+
+wit_bindgen::generate!({ world: "strategy", path: "../../wit" });
+
+use std::cmp::Reverse;
+
+use exports::switchboard::plugin::load_balancer::Guest;
+use switchboard::plugin::types::{Health, RouteRequest, TargetStats};
+
+struct LeastConnections;
+
+impl Guest for LeastConnections {
+    fn select(req: RouteRequest, targets: Vec<TargetStats>) -> Result<Vec<u32>, String> {
+        let n = targets.len() as u64;
+        if n == 0 {
+            return Err("no targets".into());
+        }
+        let mut order: Vec<u32> = (0..targets.len() as u32).collect();
+        order.sort_by_key(|&i| {
+            let t = &targets[i as usize];
+            let rotation = (i as u64 + n - req.sequence % n) % n;
+            (
+                matches!(t.health, Health::Open),
+                t.in_flight,
+                Reverse(t.weight),
+                rotation,
+            )
+        });
+        Ok(order)
+    }
+}
+
+export!(LeastConnections);

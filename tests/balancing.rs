@@ -1,0 +1,313 @@
+//! Load balancing and resilience against the mock with per-target delays and faults:
+//! each strategy component moves load the way it promises (with counts), the circuit
+//! breaker opens and stays open, `retry-after` cools a target, retries back off within
+//! a deadline. (The breaker's timing is tested on a paused clock in `src/health.rs`.)
+
+mod common;
+mod mock;
+
+use std::time::Duration;
+
+use common::*;
+use mock::{Fault, Mock};
+use serde_json::{Value, json};
+
+fn providers(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|p| format!("[providers.{p}]\nadapter = \"builtin:openai\"\nbase_url = \"{{mock}}/{p}/v1\"\ntimeout = \"5s\"\n"))
+        .collect()
+}
+
+fn route(strategy: &str, targets: &[(&str, &str)], extra: &str) -> String {
+    let t: Vec<String> = targets
+        .iter()
+        .map(|(p, more)| format!("{{ provider = \"{p}\", model = \"x\"{more} }}"))
+        .collect();
+    format!(
+        "[models.\"m\"]\nstrategy = \"{strategy}\"\ntargets = [{}]\n{extra}\n",
+        t.join(", ")
+    )
+}
+
+fn req() -> Value {
+    json!({ "model": "m", "messages": user("hi") })
+}
+
+#[tokio::test]
+async fn least_connections_moves_load_off_a_slow_target() {
+    let mock = Mock::start().await;
+    let gw = start(
+        &mock,
+        &(providers(&["slow", "fast"])
+            + &route(
+                "builtin:least-connections",
+                &[("slow", ""), ("fast", "")],
+                "",
+            )),
+    )
+    .await;
+    mock.set_fault("slow", Some(Fault::Delay(Duration::from_millis(400))));
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let (client, url) = (gw.client.clone(), gw.url.clone());
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(15 * i)).await;
+            client
+                .post(format!("{url}/v1/chat/completions"))
+                .json(&req())
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    assert!(
+        mock.count("slow") <= 2,
+        "slow target got {} of 20",
+        mock.count("slow")
+    );
+}
+
+#[tokio::test]
+async fn latency_strategy_prefers_the_faster_target_once_measured() {
+    let mock = Mock::start().await;
+    let gw = start(
+        &mock,
+        &(providers(&["slow", "fast"])
+            + &route("builtin:latency", &[("slow", ""), ("fast", "")], "")),
+    )
+    .await;
+    mock.set_fault("slow", Some(Fault::Delay(Duration::from_millis(40))));
+    for _ in 0..40 {
+        assert_eq!(gw.chat(&req()).await.0, 200);
+    }
+    assert!(
+        mock.count("slow") <= 2,
+        "slow target got {} of 40",
+        mock.count("slow")
+    );
+    assert!(mock.count("fast") >= 38);
+}
+
+#[tokio::test]
+async fn ttft_strategy_prefers_the_first_token_sooner() {
+    let mock = Mock::start().await;
+    let gw = start(
+        &mock,
+        &(providers(&["late", "early"])
+            + &route("builtin:ttft", &[("late", ""), ("early", "")], "")),
+    )
+    .await;
+    mock.set_fault("late", Some(Fault::Delay(Duration::from_millis(40))));
+    let body = json!({ "model": "m", "messages": user("hi"), "stream": true });
+    for _ in 0..20 {
+        let (status, lines) = gw.chat_stream(&body).await;
+        assert_eq!(status, 200);
+        assert_eq!(lines.last().unwrap(), "[DONE]");
+    }
+    assert!(
+        mock.count("late") <= 2,
+        "late target got {} of 20",
+        mock.count("late")
+    );
+}
+
+#[tokio::test]
+async fn cost_picks_the_cheapest_healthy_target() {
+    let mock = Mock::start().await;
+    let targets = [
+        ("dear", ", input_price = 10.0, output_price = 30.0"),
+        ("cheap", ", input_price = 0.5, output_price = 1.5"),
+        ("mid", ", input_price = 3.0, output_price = 6.0"),
+    ];
+    let gw = start(
+        &mock,
+        &(providers(&["dear", "cheap", "mid"]) + &route("builtin:cost", &targets, "")),
+    )
+    .await;
+    for _ in 0..10 {
+        assert_eq!(gw.chat(&req()).await.0, 200);
+    }
+    assert_eq!(
+        [mock.count("dear"), mock.count("cheap"), mock.count("mid")],
+        [0, 10, 0]
+    );
+    mock.set_fault("cheap", Some(Fault::Status(503, "{}".into())));
+    let r = gw.post("/v1/chat/completions", &req()).await;
+    assert_eq!(
+        r.headers()["x-switchboard-provider"],
+        "mid",
+        "the next cheapest takes over"
+    );
+}
+
+#[tokio::test]
+async fn random_spreads_within_tolerance() {
+    let mock = Mock::start().await;
+    let gw = start(
+        &mock,
+        &(providers(&["a", "b", "c"])
+            + &route("builtin:random", &[("a", ""), ("b", ""), ("c", "")], "")),
+    )
+    .await;
+    for _ in 0..300 {
+        assert_eq!(gw.chat(&req()).await.0, 200);
+    }
+    for p in ["a", "b", "c"] {
+        // Expected 100 each; binomial sd ≈ 8.2, so ±40 is about 5 sd.
+        assert!(
+            (60..=140).contains(&mock.count(p)),
+            "{p}: {}",
+            mock.count(p)
+        );
+    }
+}
+
+#[tokio::test]
+async fn usage_aware_follows_the_providers_remaining_quota() {
+    let mock = Mock::start().await;
+    let gw = start(
+        &mock,
+        &(providers(&["low", "high"])
+            + &route("builtin:usage-aware", &[("low", ""), ("high", "")], "")),
+    )
+    .await;
+    mock.set_fault(
+        "low",
+        Some(Fault::Header(
+            "x-ratelimit-remaining-tokens".into(),
+            "100".into(),
+        )),
+    );
+    mock.set_fault(
+        "high",
+        Some(Fault::Header(
+            "x-ratelimit-remaining-tokens".into(),
+            "900000".into(),
+        )),
+    );
+    for _ in 0..20 {
+        assert_eq!(gw.chat(&req()).await.0, 200);
+    }
+    // Until both have reported, the rotation may pick either once.
+    assert!(mock.count("low") <= 1, "low got {}", mock.count("low"));
+    let health: Value = gw
+        .client
+        .get(format!("{}/admin/health", gw.admin))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let high = &health["routes"][0]["targets"][1];
+    assert_eq!(high["ratelimit_remaining_tokens"], 900000);
+}
+
+#[tokio::test]
+async fn the_breaker_opens_and_keeps_traffic_off_a_failing_target() {
+    let mock = Mock::start().await;
+    let cfg = providers(&["bad", "good"])
+        + &route(
+            "builtin:priority",
+            &[("bad", ""), ("good", "")],
+            "breaker = { failures = 2, cooldown = \"1h\" }",
+        );
+    let gw = start(&mock, &cfg).await;
+    mock.set_fault("bad", Some(Fault::Status(503, "{}".into())));
+    for _ in 0..6 {
+        assert_eq!(gw.chat(&req()).await.0, 200);
+    }
+    assert_eq!(mock.count("bad"), 2, "an open circuit must not be tried");
+    assert_eq!(mock.count("good"), 6);
+    let health: Value = gw
+        .client
+        .get(format!("{}/admin/health", gw.admin))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bad = &health["routes"][0]["targets"][0];
+    assert_eq!(bad["health"], "open", "{health}");
+    assert_eq!(bad["failures"], 2);
+
+    // With every target open, the client hears so instead of waiting.
+    mock.set_fault("good", Some(Fault::Status(503, "{}".into())));
+    for _ in 0..2 {
+        gw.chat(&req()).await;
+    }
+    let (status, v) = gw.chat(&req()).await;
+    assert_eq!(status, 503, "{v}");
+    assert!(error_message(&v).contains("circuit open"), "{v}");
+}
+
+#[tokio::test]
+async fn retry_after_cools_a_target_for_as_long_as_asked() {
+    let mock = Mock::start().await;
+    let gw = start(
+        &mock,
+        &(providers(&["a", "b"]) + &route("builtin:round-robin", &[("a", ""), ("b", "")], "")),
+    )
+    .await;
+    mock.set_fault("a", Some(Fault::RateLimited(120)));
+    for _ in 0..10 {
+        assert_eq!(gw.chat(&req()).await.0, 200);
+    }
+    assert_eq!(mock.count("a"), 1, "a asked for 120 s of quiet");
+    let health: Value = gw
+        .client
+        .get(format!("{}/admin/health", gw.admin))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secs = health["routes"][0]["targets"][0]["open_for_secs"]
+        .as_f64()
+        .unwrap();
+    assert!(secs > 100.0 && secs <= 120.0, "{secs}");
+}
+
+#[tokio::test]
+async fn retries_back_off_and_respect_the_deadline() {
+    let mock = Mock::start().await;
+    let cfg = providers(&["only"])
+        + &route(
+            "builtin:round-robin",
+            &[("only", "")],
+            "retry = { attempts = 3, backoff = \"20ms\" }\nbreaker = { failures = 100 }",
+        );
+    let gw = start(&mock, &cfg).await;
+    mock.push_fault("only", Fault::Status(503, "{}".into()));
+    mock.push_fault("only", Fault::Status(502, "{}".into()));
+    let (status, v) = gw.chat(&req()).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(mock.count("only"), 3, "two retries of the one target");
+
+    let cfg = providers(&["only"])
+        + &route(
+            "builtin:round-robin",
+            &[("only", "")],
+            "retry = { attempts = 10, backoff = \"100ms\", deadline = \"250ms\" }\nbreaker = { failures = 100 }",
+        );
+    let mock = Mock::start().await;
+    let gw = start(&mock, &cfg).await;
+    mock.set_fault("only", Some(Fault::Status(503, "{}".into())));
+    let (status, v) = gw.chat(&req()).await;
+    assert_eq!(status, 504, "{v}");
+    assert!(error_message(&v).contains("deadline"), "{v}");
+    assert!(
+        mock.count("only") < 10,
+        "the deadline must stop the retries"
+    );
+}
