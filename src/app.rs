@@ -58,6 +58,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         None => None,
     };
     let (stop, stopped) = watch::channel(false);
+    crate::probe::spawn(gateway.clone(), stopped.clone());
     let wait = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };

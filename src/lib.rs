@@ -11,6 +11,7 @@ pub mod health;
 pub mod live;
 pub mod pipeline;
 pub mod plugins;
+pub mod probe;
 pub mod server;
 pub mod signals;
 pub mod upstream;

@@ -311,3 +311,60 @@ async fn retries_back_off_and_respect_the_deadline() {
         "the deadline must stop the retries"
     );
 }
+
+#[tokio::test]
+async fn active_health_checks_open_and_close_the_circuit() {
+    let mock = Mock::start().await;
+    let cfg = "[providers.a]\nadapter = \"builtin:anthropic\"\nbase_url = \"{mock}/a/v1\"\napi_key_env = \"PROVIDER_KEY\"\nhealth_check = { interval = \"50ms\", timeout = \"1s\" }\n".to_string()
+        + &providers(&["b"])
+        + &route("builtin:priority", &[("a", ""), ("b", "")], "breaker = { failures = 2, cooldown = \"300ms\" }");
+    mock.set_fault("a", Some(Fault::Status(503, "{}".into())));
+    let gw = start(&mock, &cfg).await;
+    let health = |gw: &Gw| {
+        let (client, admin) = (gw.client.clone(), gw.admin.clone());
+        async move {
+            let v: Value = client
+                .get(format!("{admin}/admin/health"))
+                .bearer_auth(ADMIN_TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["routes"][0]["targets"][0]["health"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    // Probes alone open the circuit: no client request has failed.
+    let mut state = String::new();
+    for _ in 0..100 {
+        state = health(&gw).await;
+        if state == "open" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(state, "open");
+    let probe = &mock.seen("a")[0];
+    assert_eq!(probe.path, "/v1/models");
+    assert_eq!(
+        probe.headers["x-api-key"], PROVIDER_KEY,
+        "the probe authenticates the way the adapter does"
+    );
+    let r = gw.post("/v1/chat/completions", &req()).await;
+    assert_eq!(r.headers()["x-switchboard-provider"], "b");
+
+    // The provider recovers: after the cooldown a good probe closes the circuit.
+    mock.set_fault("a", None);
+    for _ in 0..100 {
+        state = health(&gw).await;
+        if state == "healthy" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(state, "healthy");
+}

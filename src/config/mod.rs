@@ -5,6 +5,8 @@
 //! environment here and never stored in the config text.
 
 mod raw;
+#[cfg(test)]
+mod tests;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -146,6 +148,17 @@ pub struct Provider {
     pub inactive: Option<String>,
     pub timeout: Duration,
     pub headers: Vec<(String, String)>,
+    pub health_check: Option<HealthCheck>,
+}
+
+/// A cheap probe of a provider on an interval; results feed the circuit breakers of
+/// every target on that provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub interval: Duration,
+    /// GET this path under `base_url` (default `/models`).
+    pub path: String,
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone)]

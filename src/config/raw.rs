@@ -104,6 +104,16 @@ pub struct RawProvider {
     pub settings: BTreeMap<String, toml::Value>,
     pub deadline: Option<Spanned<String>>,
     pub memory_mib: Option<u64>,
+    pub health_check: Option<RawHealthCheck>,
+}
+
+/// Active health check of a provider.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealthCheck {
+    pub interval: Option<Spanned<String>>,
+    pub path: Option<String>,
+    pub timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

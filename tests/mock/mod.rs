@@ -243,8 +243,9 @@ async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> http::Respon
     let mut parts = path.trim_start_matches('/').splitn(2, '/');
     let provider = parts.next().unwrap_or("").to_string();
     let rest = format!("/{}", parts.next().unwrap_or(""));
+    let raw: &[u8] = if body.is_empty() { b"null" } else { &body };
     let json: Value =
-        match serde_json::from_slice(&body) {
+        match serde_json::from_slice(raw) {
             Ok(v) => v,
             Err(_) => return json_resp(
                 400,
@@ -296,6 +297,7 @@ async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> http::Respon
         ),
         "/v1/chat/completions" => json_resp(200, openai::reply(&provider, &json).to_string()),
         "/v1/embeddings" => json_resp(200, openai::embeddings(&json).to_string()),
+        "/v1/models" => json_resp(200, r#"{"object":"list","data":[]}"#.into()),
         "/v1/messages" if streaming => match anthropic::stream(&provider, &json) {
             Ok(events) => sse_resp(state.clone(), events, stream_fault),
             Err(e) => json_resp(400, e.to_string()),

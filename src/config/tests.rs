@@ -1,0 +1,107 @@
+//! Validation tests: defaults, secrets, and errors that name key and line.
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    let env = |k: &str| match k {
+        "SET" => Some("secret-value".to_string()),
+        _ => None,
+    };
+    Config::parse(text, Path::new("."), &env)
+}
+
+fn err(text: &str) -> String {
+    parse(text)
+        .expect_err("config should be refused")
+        .to_string()
+}
+
+const PROVIDER: &str =
+    "[providers.p]\nadapter = \"builtin:openai\"\nbase_url = \"http://127.0.0.1:1/v1\"\n";
+
+#[test]
+fn a_minimal_config_gets_defaults_and_warnings() {
+    let c = parse(&format!(
+        "{PROVIDER}[models.\"m\"]\ntargets = [{{ provider = \"p\", model = \"x\" }}]\n"
+    ))
+    .unwrap();
+    assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.server.max_body_bytes, 16 << 20);
+    let r = &c.routes["m"];
+    assert_eq!(
+        r.strategy.source,
+        PluginSource::Builtin("round-robin".into())
+    );
+    assert_eq!(r.targets[0].weight, 1);
+    assert!(c.warnings.iter().any(|w| w.contains("open to anyone")));
+}
+
+#[test]
+fn secrets_come_from_the_environment_and_never_print() {
+    let c = parse(&format!(
+        "[[keys]]\nname = \"k\"\nsecret_env = \"SET\"\n{PROVIDER}api_key_env = \"SET\"\n[providers.q]\nadapter = \"builtin:openai\"\nbase_url = \"http://x/v1\"\napi_key_env = \"UNSET\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        c.keys[0].sha256,
+        <[u8; 32]>::from(Sha256::digest(b"secret-value"))
+    );
+    assert_eq!(
+        c.providers["p"].api_key.as_ref().unwrap().expose(),
+        "secret-value"
+    );
+    assert!(
+        !format!("{c:?}").contains("secret-value"),
+        "a secret leaked into Debug output"
+    );
+    assert!(
+        c.providers["q"]
+            .inactive
+            .as_ref()
+            .unwrap()
+            .contains("UNSET")
+    );
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("provider 'q' is inactive"))
+    );
+}
+
+#[test]
+fn references_and_values_are_checked_with_lines() {
+    let route = |extra: &str| {
+        format!(
+            "{PROVIDER}\n[models.\"m\"]\ntargets = [{{ provider = \"p\", model = \"x\" }}]\n{extra}"
+        )
+    };
+    assert!(
+        err(&route("strategy = \"fancy\""))
+            .contains("line 7: models.\"m\".strategy: 'fancy' is not a [strategies] entry")
+    );
+    assert!(err(&route("policies = [\"builtin:nope\"]")).contains("unknown plugin 'builtin:nope'"));
+    assert!(err(&route("redactors = [\"missing.wasm\"]")).contains("does not exist"));
+    assert!(err(&format!("{PROVIDER}[models.\"m\"]\ntargets = [{{ provider = \"p\", model = \"x\", input_price = -1.0 }}]\n")).contains("non-negative"));
+    assert!(
+        err("[[keys]]\nname = \"k\"\nsha256 = \"abc\"\n")
+            .contains("line 3: keys[0] (k).sha256: must be 64 hex digits")
+    );
+    assert!(err("[[keys]]\nname = \"k\"\n").contains("exactly one of secret_env or sha256"));
+    assert!(
+        err(&format!(
+            "[[keys]]\nname = \"k\"\nsecret_env = \"SET\"\nmodels = [\"ghost\"]\n{PROVIDER}"
+        ))
+        .contains("unknown model 'ghost'")
+    );
+    assert!(
+        err("[providers.p]\nadapter = \"builtin:openai\"\nbase_url = \"ftp://x\"\n")
+            .contains("line 3")
+    );
+    assert!(err("[server]\nlisten = \"nowhere\"\n").contains("line 2: server.listen"));
+    assert!(err("[policies.x]\nplugin = \"builtin:request-limit\"\non_error = \"maybe\"\n[models.\"m\"]\ntargets = []\n").contains("at least one target"));
+    assert!(err(&format!("{PROVIDER}[policies.x]\nplugin = \"builtin:request-limit\"\non_error = \"maybe\"\n[models.\"m\"]\ntargets = [{{ provider = \"p\", model = \"x\" }}]\npolicies = [\"x\"]\n")).contains("\"fail-closed\" or \"fail-open\""));
+}

@@ -1,0 +1,115 @@
+//! Active health checks: for each provider with `health_check`, a GET of a cheap path
+//! on an interval, sent with the provider's headers and credentials the way its
+//! adapter asks for them. A failed probe counts as a failure on every target of that
+//! provider (so enough of them open the circuit before a client request fails); a
+//! good probe closes a circuit whose cooldown is over.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::pipeline::Gateway;
+use crate::plugins::bindings::types::{AuthScheme, Operation, RequestContext};
+use crate::plugins::calls;
+
+/// The adapter's auth scheme and extra headers, learnt from a `to-upstream` call on a
+/// minimal request (adapters decide these without looking at the body).
+async fn credentials(gw: &Gateway, provider: &str) -> Option<(AuthScheme, Vec<(String, String)>)> {
+    let live = gw.live.load_full();
+    let p = live.providers.get(provider)?;
+    let ctx = RequestContext {
+        request_id: "health-check".into(),
+        operation: Operation::ChatCompletions,
+        route: String::new(),
+        provider: provider.to_string(),
+        target_model: "health-check".into(),
+        stream: false,
+        include_usage: false,
+        created: 0,
+    };
+    let body = br#"{"model":"health-check","messages":[{"role":"user","content":"ping"}]}"#;
+    let up = calls::to_upstream(&p.adapter, &ctx, body)
+        .await
+        .ok()?
+        .ok()?;
+    Some((
+        up.auth,
+        up.headers.into_iter().map(|h| (h.name, h.value)).collect(),
+    ))
+}
+
+/// One probe: true if the provider answered 2xx in time.
+async fn probe(gw: &Gateway, provider: &str) -> Option<bool> {
+    let live = gw.live.load_full();
+    let p = live.providers.get(provider)?;
+    let check = p.provider.health_check.as_ref()?;
+    if p.provider.inactive.is_some() {
+        return None;
+    }
+    let (auth, headers) = credentials(gw, provider)
+        .await
+        .unwrap_or((AuthScheme::None, Vec::new()));
+    let mut url = p.base_url.clone();
+    let path = format!("{}{}", url.path().trim_end_matches('/'), check.path);
+    url.set_path(&path);
+    let key = p.provider.api_key.as_ref().map(|k| k.expose());
+    if let (AuthScheme::Query(name), Some(k)) = (&auth, key) {
+        url.query_pairs_mut().append_pair(name, k);
+    }
+    let mut req = crate::upstream::client().get(url).timeout(check.timeout);
+    for (k, v) in p.provider.headers.iter().chain(headers.iter()) {
+        req = req.header(k, v);
+    }
+    match (&auth, key) {
+        (AuthScheme::Bearer, Some(k)) => req = req.bearer_auth(k),
+        (AuthScheme::Header(name), Some(k)) => req = req.header(name.as_str(), k),
+        _ => {}
+    }
+    Some(matches!(req.send().await, Ok(r) if r.status().is_success()))
+}
+
+fn apply(gw: &Gateway, provider: &str, ok: bool) {
+    let live = gw.live.load_full();
+    for route in live.routes.values() {
+        for t in route
+            .targets
+            .iter()
+            .filter(|t| t.target.provider == provider)
+        {
+            let b = &t.signals.breaker;
+            if !ok {
+                b.failure();
+            } else if b.remaining().is_none() {
+                b.success();
+            }
+        }
+    }
+}
+
+/// Starts one probe loop per provider with a health check; they end with `stop`.
+pub fn spawn(gw: Arc<Gateway>, stop: watch::Receiver<bool>) {
+    let live = gw.live.load_full();
+    for (name, p) in &live.providers {
+        let Some(check) = p.provider.health_check.clone() else {
+            continue;
+        };
+        let (gw, name, mut stop) = (gw.clone(), name.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(check.interval.max(Duration::from_millis(10)));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+                if let Some(ok) = probe(&gw, &name).await {
+                    if !ok {
+                        tracing::warn!(provider = %name, "health check failed");
+                    }
+                    apply(&gw, &name, ok);
+                }
+            }
+        });
+    }
+}
