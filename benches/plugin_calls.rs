@@ -5,7 +5,6 @@
 //! Run: `cargo bench --bench plugin_calls`
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use switchboard::config::{EngineConfig, OnError, PluginLimits, PluginSource, PluginSpec};
@@ -100,8 +99,10 @@ fn main() {
             default_limits: PluginLimits { deadline: Duration::from_millis(100), memory_bytes: 64 << 20 },
         };
         let runtime = PluginRuntime::new(&engine).unwrap();
-        let rr = runtime.load::<switchboard::plugins::bindings::strategy::Strategy>(&spec("round-robin")).await.unwrap();
-        let weighted = runtime.load::<switchboard::plugins::bindings::strategy::Strategy>(&spec("weighted")).await.unwrap();
+        let mut strategies = Vec::new();
+        for name in ["round-robin", "weighted", "priority", "random", "least-connections", "latency", "ttft", "cost", "usage-aware"] {
+            strategies.push((name, runtime.load::<switchboard::plugins::bindings::strategy::Strategy>(&spec(name)).await.unwrap()));
+        }
         let openai = runtime.load::<switchboard::plugins::bindings::adapter::Adapter>(&spec("openai")).await.unwrap();
         let anthropic = runtime.load::<switchboard::plugins::bindings::adapter::Adapter>(&spec("anthropic")).await.unwrap();
         let redact = runtime.load::<switchboard::plugins::bindings::redactor::Redactor>(&spec("redact-pii")).await.unwrap();
@@ -129,24 +130,18 @@ fn main() {
             RouteRequest { route: "m".into(), sequence: seq, random: seq * 7919, estimated_input_tokens: 300, max_output_tokens: Some(100), stream: false }
         };
         println!("# plugin calls, {N} each after 1000 warm-up, one thread, warm instance pool");
-        time("strategy round-robin select (3 targets)", || {
-            let r = req();
-            let rr = rr.clone();
-            let t = &targets;
-            async move {
-                calls::select(&rr, &r, t).await.unwrap();
-            }
-        })
-        .await;
-        time("strategy weighted select (3 targets)", || {
-            let r = req();
-            let w = weighted.clone();
-            let t = &targets;
-            async move {
-                calls::select(&w, &r, t).await.unwrap();
-            }
-        })
-        .await;
+        for (name, pool) in &strategies {
+            let label = format!("strategy {name} select (3 targets)");
+            time(&label, || {
+                let r = req();
+                let pool = pool.clone();
+                let t = &targets;
+                async move {
+                    calls::select(&pool, &r, t).await.unwrap();
+                }
+            })
+            .await;
+        }
         let body = chat_body();
         println!("# chat body {} bytes", body.len());
         let c = ctx(false);
@@ -175,6 +170,5 @@ fn main() {
         tr.close().await;
         let texts = vec!["Mail me at jane@example.com about card 4111 1111 1111 1111".to_string(); 4];
         time("redactor redact-pii (4 texts)", || async { calls::redact(&redact, Direction::Request, &texts).await.unwrap(); }).await;
-        let _ = Arc::clone(&rr);
     });
 }
