@@ -368,3 +368,37 @@ async fn active_health_checks_open_and_close_the_circuit() {
     }
     assert_eq!(state, "healthy");
 }
+
+#[tokio::test]
+async fn a_failing_targets_weight_falls_so_it_is_tried_less() {
+    let mock = Mock::start().await;
+    let cfg = providers(&["a", "b"])
+        + &route(
+            "builtin:weighted",
+            &[("a", ", weight = 10"), ("b", ", weight = 10")],
+            "breaker = { failures = 1000 }",
+        );
+    let gw = start(&mock, &cfg).await;
+    mock.set_fault("a", Some(Fault::Status(500, "{}".into())));
+    for _ in 0..100 {
+        assert_eq!(gw.chat(&req()).await.0, 200, "b serves whatever a fails");
+    }
+    // With equal static weights a would be tried first 50 times; its effective
+    // weight falls towards 1 (of 11) as its error rate climbs.
+    assert!(
+        mock.count("a") <= 25,
+        "a was tried first {} times",
+        mock.count("a")
+    );
+    let health: Value = gw
+        .client
+        .get(format!("{}/admin/health", gw.admin))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["routes"][0]["targets"][0]["effective_weight"], 1);
+}

@@ -226,3 +226,24 @@ fn all_failed(model: &str, failures: &[String], statuses: &[Option<u16>]) -> Api
     )
     .with_code(code)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let base = Duration::from_millis(100);
+        let cap = Duration::from_millis(1000);
+        assert_eq!(backoff(base, cap, 0), Duration::ZERO);
+        assert_eq!(backoff(Duration::ZERO, cap, 3), Duration::ZERO);
+        for _ in 0..200 {
+            let b1 = backoff(base, cap, 1);
+            assert!(b1 >= base / 2 && b1 <= base, "{b1:?}");
+            let b3 = backoff(base, cap, 3);
+            assert!(b3 >= base * 2 && b3 <= base * 4, "{b3:?}");
+            let b9 = backoff(base, cap, 9);
+            assert!(b9 >= cap / 2 && b9 <= cap, "{b9:?}");
+        }
+    }
+}
