@@ -128,15 +128,8 @@ fn demo(args: &[String]) -> ExitCode {
         eprintln!("error: --listen needs an address such as 127.0.0.1:8089");
         return ExitCode::from(2);
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(rt) = runtime() else {
+        return ExitCode::FAILURE;
     };
     rt.block_on(async move {
         match switchboard::demo::start(addr).await {
@@ -153,16 +146,19 @@ fn demo(args: &[String]) -> ExitCode {
     })
 }
 
-fn serve(config: Config) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+/// The runtime for the main thread (admin listener, health checks, signals); the API
+/// listener runs its own runtime per worker thread.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        .inspect_err(|e| eprintln!("error: cannot start the runtime: {e}"))
+        .ok()
+}
+
+fn serve(config: Config) -> ExitCode {
+    let Some(rt) = runtime() else {
+        return ExitCode::FAILURE;
     };
     rt.block_on(async move {
         let running = match app::start(config).await {

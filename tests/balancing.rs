@@ -195,16 +195,7 @@ async fn usage_aware_follows_the_providers_remaining_quota() {
     }
     // Until both have reported, the rotation may pick either once.
     assert!(mock.count("low") <= 1, "low got {}", mock.count("low"));
-    let health: Value = gw
-        .client
-        .get(format!("{}/admin/health", gw.admin))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = gw.admin_health().await;
     let high = &health["routes"][0]["targets"][1];
     assert_eq!(high["ratelimit_remaining_tokens"], 900000);
 }
@@ -225,16 +216,7 @@ async fn the_breaker_opens_and_keeps_traffic_off_a_failing_target() {
     }
     assert_eq!(mock.count("bad"), 2, "an open circuit must not be tried");
     assert_eq!(mock.count("good"), 6);
-    let health: Value = gw
-        .client
-        .get(format!("{}/admin/health", gw.admin))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = gw.admin_health().await;
     let bad = &health["routes"][0]["targets"][0];
     assert_eq!(bad["health"], "open", "{health}");
     assert_eq!(bad["failures"], 2);
@@ -262,16 +244,7 @@ async fn retry_after_cools_a_target_for_as_long_as_asked() {
         assert_eq!(gw.chat(&req()).await.0, 200);
     }
     assert_eq!(mock.count("a"), 1, "a asked for 120 s of quiet");
-    let health: Value = gw
-        .client
-        .get(format!("{}/admin/health", gw.admin))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = gw.admin_health().await;
     let secs = health["routes"][0]["targets"][0]["open_for_secs"]
         .as_f64()
         .unwrap();
@@ -320,23 +293,11 @@ async fn active_health_checks_open_and_close_the_circuit() {
         + &route("builtin:priority", &[("a", ""), ("b", "")], "breaker = { failures = 2, cooldown = \"300ms\" }");
     mock.set_fault("a", Some(Fault::Status(503, "{}".into())));
     let gw = start(&mock, &cfg).await;
-    let health = |gw: &Gw| {
-        let (client, admin) = (gw.client.clone(), gw.admin.clone());
-        async move {
-            let v: Value = client
-                .get(format!("{admin}/admin/health"))
-                .bearer_auth(ADMIN_TOKEN)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            v["routes"][0]["targets"][0]["health"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        }
+    let health = async |gw: &Gw| {
+        gw.admin_health().await["routes"][0]["targets"][0]["health"]
+            .as_str()
+            .unwrap()
+            .to_string()
     };
     // Probes alone open the circuit: no client request has failed.
     let mut state = String::new();
@@ -390,15 +351,6 @@ async fn a_failing_targets_weight_falls_so_it_is_tried_less() {
         "a was tried first {} times",
         mock.count("a")
     );
-    let health: Value = gw
-        .client
-        .get(format!("{}/admin/health", gw.admin))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = gw.admin_health().await;
     assert_eq!(health["routes"][0]["targets"][0]["effective_weight"], 1);
 }

@@ -92,9 +92,17 @@ impl Gw {
         (status, data_lines(&text))
     }
 
+    pub async fn admin_health(&self) -> Value {
+        self.admin_get("/admin/health").await
+    }
+
     pub async fn admin_plugins(&self) -> Value {
+        self.admin_get("/admin/plugins").await
+    }
+
+    async fn admin_get(&self, path: &str) -> Value {
         self.client
-            .get(format!("{}/admin/plugins", self.admin))
+            .get(format!("{}{path}", self.admin))
             .bearer_auth(ADMIN_TOKEN)
             .send()
             .await
