@@ -51,6 +51,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let gateway = Arc::new(Gateway {
         live: ArcSwap::from_pointee(live),
         runtime,
+        metrics: Default::default(),
     });
 
     let tls = match &server_cfg.tls {

@@ -11,12 +11,16 @@ use tokio::time::Instant;
 use crate::plugins::bindings::types::Health;
 
 /// Breaker settings (per route in config, `[models.X] breaker = {...}`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BreakerConfig {
     /// Consecutive failures that open the circuit.
     pub failures: u32,
     /// How long an open circuit stays open before a probe.
     pub cooldown: Duration,
+    /// Also open when the recent error rate (EWMA) reaches this, once the target has
+    /// seen `min_requests` attempts. `None` = consecutive failures only.
+    pub error_rate: Option<f32>,
+    pub min_requests: u32,
 }
 
 impl Default for BreakerConfig {
@@ -24,6 +28,8 @@ impl Default for BreakerConfig {
         BreakerConfig {
             failures: 5,
             cooldown: Duration::from_secs(30),
+            error_rate: None,
+            min_requests: 20,
         }
     }
 }
@@ -113,6 +119,20 @@ impl Breaker {
         };
     }
 
+    pub fn config(&self) -> BreakerConfig {
+        self.config
+    }
+
+    /// Opens a closed circuit for a cooldown (the error rate is too high).
+    pub fn trip(&self) {
+        let mut s = self.state.lock();
+        if let State::Closed { .. } = *s {
+            *s = State::Open {
+                until: Instant::now() + self.config.cooldown,
+            };
+        }
+    }
+
     /// The provider asked us to wait (`retry-after`): open for that long (at least).
     pub fn cool_for(&self, wait: Duration) {
         let mut s = self.state.lock();
@@ -141,6 +161,7 @@ mod tests {
         Breaker::new(BreakerConfig {
             failures: 3,
             cooldown: Duration::from_secs(10),
+            ..Default::default()
         })
     }
 

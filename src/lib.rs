@@ -9,6 +9,7 @@ pub mod config;
 pub mod demo;
 pub mod health;
 pub mod live;
+pub mod metrics;
 pub mod pipeline;
 pub mod plugins;
 pub mod probe;

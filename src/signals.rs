@@ -83,11 +83,22 @@ impl TargetSignals {
             self.failures.fetch_add(1, Ordering::Relaxed);
             self.breaker.failure();
         }
-        let mut e = self.latency.lock();
-        if ok {
-            e.latency_us = blend(e.latency_us, latency.as_micros() as f64);
+        let rate = {
+            let mut e = self.latency.lock();
+            if ok {
+                e.latency_us = blend(e.latency_us, latency.as_micros() as f64);
+            }
+            e.error_rate += ALPHA * (if ok { 0.0 } else { 1.0 } - e.error_rate);
+            e.error_rate
+        };
+        let cfg = self.breaker.config();
+        if let Some(threshold) = cfg.error_rate
+            && !ok
+            && self.requests.load(Ordering::Relaxed) >= cfg.min_requests as u64
+            && rate >= threshold as f64
+        {
+            self.breaker.trip();
         }
-        e.error_rate += ALPHA * (if ok { 0.0 } else { 1.0 } - e.error_rate);
     }
 
     pub fn record_ttft(&self, ttft: Duration) {
@@ -218,6 +229,7 @@ mod tests {
         let s = TargetSignals::new(BreakerConfig {
             failures: 1000,
             cooldown: Duration::from_secs(1),
+            ..Default::default()
         });
         assert_eq!(s.effective_weight(10), 10);
         for _ in 0..10 {
@@ -230,6 +242,36 @@ mod tests {
         }
         assert!(s.effective_weight(10) >= 9);
         assert_eq!(s.effective_weight(0), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_high_error_rate_opens_the_circuit_without_consecutive_failures() {
+        use crate::plugins::bindings::types::Health;
+        let cfg = BreakerConfig {
+            failures: 1000,
+            cooldown: Duration::from_secs(5),
+            error_rate: Some(0.5),
+            min_requests: 10,
+        };
+        let s = TargetSignals::new(cfg);
+        // Alternating failures never reach 1000 in a row, but the rate climbs.
+        for i in 0..40 {
+            s.record(i % 3 != 0, Duration::from_millis(1));
+            if s.breaker.health() == Health::Open {
+                break;
+            }
+        }
+        assert_eq!(
+            s.breaker.health(),
+            Health::Healthy,
+            "a third failing is below 0.5"
+        );
+        for _ in 0..10 {
+            s.record(false, Duration::from_millis(1));
+        }
+        assert_eq!(s.breaker.health(), Health::Open);
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert_eq!(s.breaker.health(), Health::HalfOpen);
     }
 
     #[test]

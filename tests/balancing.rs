@@ -354,3 +354,49 @@ async fn a_failing_targets_weight_falls_so_it_is_tried_less() {
     let health = gw.admin_health().await;
     assert_eq!(health["routes"][0]["targets"][0]["effective_weight"], 1);
 }
+
+#[tokio::test]
+async fn metrics_expose_the_same_figures() {
+    let mock = Mock::start().await;
+    let cfg = providers(&["bad", "good"])
+        + &route(
+            "builtin:priority",
+            &[("bad", ""), ("good", "")],
+            "breaker = { failures = 2, cooldown = \"1h\" }",
+        );
+    let gw = start(&mock, &cfg).await;
+    mock.set_fault("bad", Some(Fault::Status(503, "{}".into())));
+    mock.set_fault(
+        "good",
+        Some(Fault::Header(
+            "x-ratelimit-remaining-requests".into(),
+            "77".into(),
+        )),
+    );
+    for _ in 0..4 {
+        assert_eq!(gw.chat(&req()).await.0, 200);
+    }
+    let r = gw
+        .client
+        .get(format!("{}/metrics", gw.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "no token needed for /metrics");
+    let text = r.text().await.unwrap();
+    for line in [
+        r#"switchboard_target_circuit_state{route="m",provider="bad",model="x"} 2"#,
+        r#"switchboard_target_circuit_state{route="m",provider="good",model="x"} 0"#,
+        r#"switchboard_target_failures_total{route="m",provider="bad",model="x"} 2"#,
+        r#"switchboard_target_attempts_total{route="m",provider="good",model="x"} 4"#,
+        r#"switchboard_target_ratelimit_remaining_requests{route="m",provider="good",model="x"} 77"#,
+        r#"switchboard_plugin_calls_total{plugin="builtin:priority",kind="strategy"} 4"#,
+        r#"switchboard_plugin_failures_total{plugin="builtin:priority",kind="strategy",reason="trap"} 0"#,
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing `{line}` in:\n{text}"
+        );
+    }
+    assert!(!text.contains(PROVIDER_KEY));
+}

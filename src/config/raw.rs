@@ -135,6 +135,8 @@ pub struct RawModel {
 pub struct RawBreaker {
     pub failures: Option<u32>,
     pub cooldown: Option<Spanned<String>>,
+    pub error_rate: Option<f64>,
+    pub min_requests: Option<u32>,
 }
 
 /// Retries across a route's targets.

@@ -557,6 +557,19 @@ pub(super) fn validate(
             if let Some(c) = &b.cooldown {
                 breaker.cooldown = cx.duration(c, &format!("{key}.breaker.cooldown"))?;
             }
+            if let Some(r) = b.error_rate {
+                if !(r > 0.0 && r <= 1.0) {
+                    return cx.err(
+                        m.span(),
+                        format!("{key}.breaker.error_rate"),
+                        "must be above 0 and at most 1",
+                    );
+                }
+                breaker.error_rate = Some(r as f32);
+            }
+            if let Some(n) = b.min_requests {
+                breaker.min_requests = n;
+            }
         }
         let mut retry = RetryPolicy::default();
         if let Some(r) = &model.retry {

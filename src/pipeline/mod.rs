@@ -32,6 +32,7 @@ use crate::server::error::ApiError;
 pub struct Gateway {
     pub live: ArcSwap<LiveState>,
     pub runtime: Arc<PluginRuntime>,
+    pub metrics: crate::metrics::Metrics,
 }
 
 fn now_secs() -> u64 {

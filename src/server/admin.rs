@@ -41,6 +41,15 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
     if path == "/health" {
         return json_response(StatusCode::OK, json!({ "status": "ok" }));
     }
+    if path == "/metrics" {
+        let live = gw.live.load_full();
+        let mut resp = http::Response::new(super::full(gw.metrics.render(&live)));
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain; version=0.0.4"),
+        );
+        return resp;
+    }
     if !path.starts_with("/admin/") {
         return ApiError::not_found(format!("Unknown admin URL: {path}")).into_response();
     }
