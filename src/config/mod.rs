@@ -4,6 +4,7 @@
 //! `ConfigError` that names the key and the line. Secrets are read from the
 //! environment here and never stored in the config text.
 
+mod fields;
 mod raw;
 #[cfg(test)]
 mod tests;
