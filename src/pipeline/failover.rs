@@ -147,6 +147,11 @@ pub async fn try_targets(
                 }
             },
         };
+        if admission == Admission::Probe {
+            // An attempt that ended before reaching the provider (e.g. its adapter
+            // failed) decided nothing: free the probe slot so the circuit is not stuck.
+            target.signals.breaker.abandon_probe();
+        }
         match outcome {
             Outcome::Respond(resp) => return Ok(resp),
             Outcome::Failover { reason, status } => {
