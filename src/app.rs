@@ -17,6 +17,8 @@ use crate::server::{self, Listener};
 
 /// A started gateway.
 pub struct Running {
+    /// Stops background loops (health checks, the config watch) with the listeners.
+    pub stopped: watch::Receiver<bool>,
     pub api_addr: SocketAddr,
     pub admin_addr: Option<SocketAddr>,
     pub demo_addr: Option<SocketAddr>,
@@ -52,6 +54,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         live: ArcSwap::from_pointee(live),
         runtime,
         metrics: Default::default(),
+        reload: Default::default(),
     });
 
     let tls = match &server_cfg.tls {
@@ -120,6 +123,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         admin_addr,
         demo_addr,
         gateway,
+        stopped,
         stop,
         tasks,
     })

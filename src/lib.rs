@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod plugins;
 pub mod probe;
+pub mod reload;
 pub mod server;
 pub mod signals;
 pub mod upstream;

@@ -61,7 +61,7 @@ fn main() -> ExitCode {
     };
     match cmd {
         "check" => check(config, &path),
-        "serve" => serve(config),
+        "serve" => serve(config, &path),
         _ => {
             eprintln!("unknown command '{cmd}'\n{USAGE}");
             ExitCode::from(2)
@@ -156,10 +156,11 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
         .ok()
 }
 
-fn serve(config: Config) -> ExitCode {
+fn serve(config: Config, path: &std::path::Path) -> ExitCode {
     let Some(rt) = runtime() else {
         return ExitCode::FAILURE;
     };
+    let path = path.to_path_buf();
     rt.block_on(async move {
         let running = match app::start(config).await {
             Ok(r) => r,
@@ -169,6 +170,17 @@ fn serve(config: Config) -> ExitCode {
             }
         };
         tracing::info!(api = %running.api_addr, admin = ?running.admin_addr, demo = ?running.demo_addr, "switchboard is serving");
+        let gw = running.gateway.clone();
+        *gw.reload.path.lock() = Some(path.to_path_buf());
+        switchboard::reload::watch(gw.clone(), std::time::Duration::from_secs(1), running.stopped.clone());
+        #[cfg(unix)]
+        if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    let _ = switchboard::reload::reload(&gw).await;
+                }
+            });
+        }
         shutdown_signal().await;
         tracing::info!("shutting down: finishing in-flight requests");
         running.shutdown().await;

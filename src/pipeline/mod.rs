@@ -33,6 +33,7 @@ pub struct Gateway {
     pub live: ArcSwap<LiveState>,
     pub runtime: Arc<PluginRuntime>,
     pub metrics: crate::metrics::Metrics,
+    pub reload: crate::reload::ReloadState,
 }
 
 fn now_secs() -> u64 {

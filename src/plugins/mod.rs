@@ -191,6 +191,11 @@ impl PluginRuntime {
         }))
     }
 
+    /// Distinct components compiled (or loaded from the disk cache) so far.
+    pub fn compiled_components(&self) -> usize {
+        self.compiled.lock().len()
+    }
+
     pub fn counters(&self) -> &Arc<Counters> {
         &self.counters
     }

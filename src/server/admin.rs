@@ -93,6 +93,54 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
             }
             json_response(StatusCode::OK, json!({ "plugins": list }))
         }
+        "/admin/reload" => {
+            if req.method() != http::Method::POST {
+                return ApiError::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "invalid_request_error",
+                    "use POST /admin/reload",
+                )
+                .into_response();
+            }
+            drop(live);
+            match crate::reload::reload(&gw).await {
+                Ok(()) => json_response(StatusCode::OK, json!({ "status": "reloaded" })),
+                Err(e) => json_response(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    json!({ "status": "refused", "error": e }),
+                ),
+            }
+        }
+        "/admin/config" => {
+            let c = &live.config;
+            let providers: Vec<_> = c
+                .providers
+                .values()
+                .map(|p| {
+                    json!({
+                        "name": p.name,
+                        "adapter": p.adapter.name,
+                        "base_url": p.base_url,
+                        "api_key": p.api_key.as_ref().map(|_| "***"),
+                        "inactive": p.inactive,
+                    })
+                })
+                .collect();
+            let r = &gw.reload;
+            json_response(
+                StatusCode::OK,
+                json!({
+                    "path": r.path.lock().as_ref().map(|p| p.display().to_string()),
+                    "routes": c.routes.keys().collect::<Vec<_>>(),
+                    "providers": providers,
+                    "reloads": {
+                        "succeeded": r.succeeded.load(std::sync::atomic::Ordering::Relaxed),
+                        "failed": r.failed.load(std::sync::atomic::Ordering::Relaxed),
+                        "last_error": *r.last_error.lock(),
+                    },
+                }),
+            )
+        }
         "/admin/health" => {
             let routes: Vec<_> = live
                 .routes

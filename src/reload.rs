@@ -1,0 +1,109 @@
+//! Hot reload: a new `LiveState` is built from the config file off the request path
+//! and swapped in atomically; requests in flight finish on the state they started
+//! with. Unchanged plugins are not recompiled (the engine keeps compiled components
+//! by content hash), and targets that survive keep their live signals. A bad config
+//! is refused with its reason, counted, and the running state keeps serving.
+//! Triggers: `POST /admin/reload`, SIGHUP, and a change of the file (polled).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use parking_lot::Mutex;
+
+use crate::config::Config;
+use crate::live::LiveState;
+use crate::pipeline::Gateway;
+
+/// Where the config comes from, and how reloads went.
+#[derive(Default)]
+pub struct ReloadState {
+    pub path: Mutex<Option<PathBuf>>,
+    pub succeeded: AtomicU64,
+    pub failed: AtomicU64,
+    /// The reason the last reload was refused (cleared by a good one).
+    pub last_error: Mutex<Option<String>>,
+}
+
+/// Moves the live signals (and sequence, retry budget) of targets that exist in both
+/// states, so a reload does not forget which target is slow or open.
+fn carry_over(old: &LiveState, new: &mut LiveState) {
+    for (name, route) in new.routes.iter_mut() {
+        let Some(prev) = old.routes.get(name) else {
+            continue;
+        };
+        route
+            .sequence
+            .store(prev.sequence.load(Ordering::Relaxed), Ordering::Relaxed);
+        for t in route.targets.iter_mut() {
+            if let Some(p) = prev.targets.iter().find(|p| {
+                p.target.provider == t.target.provider && p.target.model == t.target.model
+            }) {
+                t.signals = p.signals.clone();
+            }
+        }
+    }
+}
+
+/// Reloads from the configured path. Returns the reason when the new config is refused.
+pub async fn reload(gw: &Gateway) -> Result<(), String> {
+    let Some(path) = gw.reload.path.lock().clone() else {
+        return Err("this gateway was not started from a config file".into());
+    };
+    let result = async {
+        let config = Config::load(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let old = gw.live.load_full();
+        if config.server.listen != old.config.server.listen
+            || config.server.workers != old.config.server.workers
+        {
+            tracing::warn!("server.listen and server.workers take effect on restart only");
+        }
+        let mut new = LiveState::build(config, &gw.runtime)
+            .await
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        carry_over(&old, &mut new);
+        gw.live.store(Arc::new(new));
+        Ok::<(), String>(())
+    }
+    .await;
+    match &result {
+        Ok(()) => {
+            gw.reload.succeeded.fetch_add(1, Ordering::Relaxed);
+            *gw.reload.last_error.lock() = None;
+            tracing::info!(path = %path.display(), "config reloaded");
+        }
+        Err(e) => {
+            gw.reload.failed.fetch_add(1, Ordering::Relaxed);
+            *gw.reload.last_error.lock() = Some(e.clone());
+            tracing::error!(error = %e, "config reload refused; the running config keeps serving");
+        }
+    }
+    result
+}
+
+fn modified(path: &PathBuf) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Watches the config file (polling its modification time) and reloads on change.
+pub fn watch(gw: Arc<Gateway>, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let Some(path) = gw.reload.path.lock().clone() else {
+            return;
+        };
+        let mut seen = modified(&path);
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            let now = modified(&path);
+            if now.is_some() && now != seen {
+                seen = now;
+                let _ = reload(&gw).await;
+            }
+        }
+    });
+}
