@@ -11,14 +11,13 @@ use http::{HeaderValue, StatusCode};
 use serde::Deserialize;
 
 use super::Outcome;
-use super::body::{self, RequestFacts};
+use super::body;
 use super::stream::{self, Pump};
-use crate::config::OnError;
 use crate::live::{LiveProvider, LiveTarget, TargetSignals};
 use crate::plugins::bindings::types::{
-    AdapterError, AuthScheme, BodyEdit, ErrorKind, PolicyRequest, RequestContext, UpstreamResponse,
+    AdapterError, AuthScheme, BodyEdit, ErrorKind, RequestContext, UpstreamResponse,
 };
-use crate::plugins::calls::{self, PolicyPool, StreamTranslation};
+use crate::plugins::calls::{self, StreamTranslation};
 use crate::server::error::ApiError;
 use crate::server::{Body, full};
 use crate::upstream::{self, MAX_UPSTREAM_BODY, UpstreamError};
@@ -70,11 +69,8 @@ pub struct Attempt<'a> {
     pub provider: &'a LiveProvider,
     pub target: &'a LiveTarget,
     pub ctx: RequestContext,
-    pub facts: &'a RequestFacts,
-    pub body: &'a Bytes,
-    pub policies: &'a [(Arc<PolicyPool>, OnError)],
-    pub preq: &'a PolicyRequest,
-    pub policy_headers: &'a [(String, String)],
+    /// What every attempt of this request shares (body, facts, policies).
+    pub shared: &'a super::failover::Shared<'a>,
 }
 
 /// Removes the provider key from any text that could reach a client or a log.
@@ -149,7 +145,7 @@ impl Attempt<'_> {
         if let Ok(v) = HeaderValue::from_str(&self.provider.provider.name) {
             h.insert("x-switchboard-provider", v);
         }
-        for (k, v) in self.policy_headers.iter().chain(extra) {
+        for (k, v) in self.shared.policy_headers.iter().chain(extra) {
             if let (Ok(k), Ok(v)) = (
                 http::HeaderName::from_bytes(k.as_bytes()),
                 HeaderValue::from_str(v),
@@ -162,7 +158,7 @@ impl Attempt<'_> {
 
     pub async fn run(self) -> Outcome {
         let adapter = &self.provider.adapter;
-        let up = match calls::to_upstream(adapter, &self.ctx, self.body).await {
+        let up = match calls::to_upstream(adapter, &self.ctx, self.shared.body).await {
             Ok(Ok(up)) => up,
             Ok(Err(e)) => return self.adapter_error(e),
             Err(e) => return self.failover(format!("adapter failed: {e}"), None),
@@ -198,10 +194,12 @@ impl Attempt<'_> {
         }
         let translate = up.translate_response;
         let payload: Bytes = match up.body {
-            BodyEdit::Keep => self.body.clone(),
-            BodyEdit::SetModel(m) => {
-                Bytes::from(body::set_model(self.body, &self.facts.model_span, &m))
-            }
+            BodyEdit::Keep => self.shared.body.clone(),
+            BodyEdit::SetModel(m) => Bytes::from(body::set_model(
+                self.shared.body,
+                &self.shared.facts.model_span,
+                &m,
+            )),
             BodyEdit::Replace(b) => Bytes::from(b),
         };
         let req = req.body(payload);
@@ -302,7 +300,7 @@ impl Attempt<'_> {
                 );
             }
         };
-        let extra = super::record_policies(self.policies, self.preq, usage).await;
+        let extra = super::record_policies(self.shared.policies, self.shared.preq, usage).await;
         Outcome::Respond(self.respond(StatusCode::OK, "application/json", full(out), &extra))
     }
 
@@ -346,8 +344,8 @@ impl Attempt<'_> {
                 signals,
                 started,
                 in_flight,
-                policies: self.policies.to_vec(),
-                preq: self.preq.clone(),
+                policies: self.shared.policies.to_vec(),
+                preq: self.shared.preq.clone(),
                 redact_key: p.api_key.clone(),
             },
         );

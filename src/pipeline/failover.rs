@@ -128,11 +128,7 @@ pub async fn try_targets(
             provider,
             target,
             ctx,
-            facts: s.facts,
-            body: s.body,
-            policies: s.policies,
-            preq: s.preq,
-            policy_headers: s.policy_headers,
+            shared: &s,
         };
         let outcome = match deadline {
             None => job.run().await,
