@@ -5,6 +5,7 @@
 //! one part of it.
 
 pub mod app;
+pub mod cache;
 pub mod config;
 pub mod demo;
 pub mod health;

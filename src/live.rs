@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
+use crate::cache::ResponseCache;
 use crate::config::{Config, GatewayKey, PluginSpec, Provider, Route, Target};
 use crate::plugins::calls::{AdapterPool, PolicyPool, RedactorPool, StrategyPool};
 use crate::plugins::{InstancePool, PluginError, PluginRuntime, World};
@@ -52,6 +53,8 @@ pub struct LiveState {
     pub providers: HashMap<String, LiveProvider>,
     /// SHA-256 of a gateway key secret → who it is. Empty = open gateway.
     pub keys: HashMap<[u8; 32], Principal>,
+    /// The response cache, when any route caches.
+    pub cache: Option<Arc<ResponseCache>>,
 }
 
 /// Loads each distinct plugin once per state, whatever number of routes use it.
@@ -159,7 +162,17 @@ impl LiveState {
                 )
             })
             .collect();
+        let cache = if config.routes.values().any(|r| r.cache.is_some()) {
+            let c = ResponseCache::new(&config.cache).map_err(|e| PluginError::Load {
+                plugin: "cache".into(),
+                message: e.to_string(),
+            })?;
+            Some(Arc::new(c))
+        } else {
+            None
+        };
         Ok(LiveState {
+            cache,
             config: Arc::new(config),
             routes,
             providers,

@@ -29,6 +29,12 @@ pub struct ReloadState {
 /// Moves the live signals (and sequence, retry budget) of targets that exist in both
 /// states, so a reload does not forget which target is slow or open.
 fn carry_over(old: &LiveState, new: &mut LiveState) {
+    // The cache keeps its answers when its bounds did not change.
+    if let (Some(prev), Some(_)) = (&old.cache, &new.cache)
+        && prev.built_from(&new.config.cache)
+    {
+        new.cache = old.cache.clone();
+    }
     for (name, route) in new.routes.iter_mut() {
         let Some(prev) = old.routes.get(name) else {
             continue;

@@ -4,6 +4,7 @@
 //! `ConfigError` that names the key and the line. Secrets are read from the
 //! environment here and never stored in the config text.
 
+mod cache;
 mod fields;
 mod raw;
 #[cfg(test)]
@@ -45,6 +46,7 @@ pub struct Config {
     pub keys: Vec<GatewayKey>,
     pub providers: BTreeMap<String, Provider>,
     pub routes: BTreeMap<String, Route>,
+    pub cache: CacheConfig,
     /// Warnings to log at start (open gateway, providers without keys...).
     pub warnings: Vec<String>,
 }
@@ -171,6 +173,33 @@ pub struct Route {
     pub redactors: Vec<PluginSpec>,
     pub breaker: crate::health::BreakerConfig,
     pub retry: RetryPolicy,
+    /// Response caching of this route, when enabled.
+    pub cache: Option<RouteCache>,
+}
+
+/// `[cache]`: bounds of the in-memory cache shared by all routes, and Redis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheConfig {
+    pub max_bytes: u64,
+    pub max_entry_bytes: usize,
+    pub redis: Option<RedisCache>,
+}
+
+/// The shared second level: replicas with the same Redis share answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RedisCache {
+    pub url: Secret,
+    pub prefix: String,
+    pub timeout: Duration,
+}
+
+/// `[models.X] cache = { ttl = "10m", per_key = false, max_entry_bytes = N }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteCache {
+    pub ttl: Duration,
+    /// Answers are kept apart per gateway key (never served to another key).
+    pub per_key: bool,
+    pub max_entry_bytes: usize,
 }
 
 /// How a route retries: attempts in the strategy's order (cycling when there are more
@@ -212,7 +241,7 @@ pub struct Target {
 }
 
 /// A secret that never prints.
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 pub struct Secret(String);
 
 impl Secret {

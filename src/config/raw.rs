@@ -27,6 +27,33 @@ pub struct RawConfig {
     pub policies: BTreeMap<String, RawPlugin>,
     #[serde(default)]
     pub redactors: BTreeMap<String, RawPlugin>,
+    pub cache: Option<RawCache>,
+}
+
+/// Global bounds of the response cache, and its optional Redis second level.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCache {
+    /// Total size of the in-memory cache, in bytes.
+    pub max_bytes: Option<u64>,
+    /// Largest single answer stored, in bytes (a route may lower it).
+    pub max_entry_bytes: Option<u64>,
+    pub redis_url: Option<Spanned<String>>,
+    /// Name of an environment variable holding the Redis URL (when it has a password).
+    pub redis_url_env: Option<Spanned<String>>,
+    pub redis_prefix: Option<String>,
+    /// How long a Redis command may take before the cache counts it a miss.
+    pub redis_timeout: Option<Spanned<String>>,
+}
+
+/// `cache = { ttl = "10m" }` on a model.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModelCache {
+    pub ttl: Spanned<String>,
+    /// Keep each gateway key's answers apart.
+    pub per_key: Option<bool>,
+    pub max_entry_bytes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -127,6 +154,7 @@ pub struct RawModel {
     pub redactors: Vec<Spanned<String>>,
     pub breaker: Option<RawBreaker>,
     pub retry: Option<RawRetry>,
+    pub cache: Option<Spanned<RawModelCache>>,
 }
 
 /// Circuit breaker per target of a route.

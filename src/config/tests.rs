@@ -105,3 +105,40 @@ fn references_and_values_are_checked_with_lines() {
     assert!(err("[policies.x]\nplugin = \"builtin:request-limit\"\non_error = \"maybe\"\n[models.\"m\"]\ntargets = []\n").contains("at least one target"));
     assert!(err(&format!("{PROVIDER}[policies.x]\nplugin = \"builtin:request-limit\"\non_error = \"maybe\"\n[models.\"m\"]\ntargets = [{{ provider = \"p\", model = \"x\" }}]\npolicies = [\"x\"]\n")).contains("\"fail-closed\" or \"fail-open\""));
 }
+
+#[test]
+fn cache_settings_are_checked() {
+    let model = |cache: &str| {
+        format!(
+            "{PROVIDER}[models.\"m\"]\ntargets = [{{ provider = \"p\", model = \"x\" }}]\ncache = {cache}\n"
+        )
+    };
+    let c = parse(&model("{ ttl = \"10m\", per_key = true }")).unwrap();
+    let rc = c.routes["m"].cache.unwrap();
+    assert_eq!(rc.ttl, Duration::from_secs(600));
+    assert!(rc.per_key);
+    assert_eq!(rc.max_entry_bytes, c.cache.max_entry_bytes);
+    assert!(c.cache.redis.is_none());
+
+    let e = err(&model("{ ttl = \"soon\" }"));
+    assert!(
+        e.contains("models.\"m\".cache.ttl") && e.contains("line 6"),
+        "{e}"
+    );
+    let e = err(&model("{ ttl = \"1m\", max_entry_bytes = 99999999999 }"));
+    assert!(e.contains("cache.max_entry_bytes"), "{e}");
+    let e = err(&model("{ ttl = \"1m\", size = 3 }"));
+    assert!(e.contains("unknown field `size`"), "{e}");
+
+    let with = |table: &str| format!("[cache]\n{table}\n{}", model("{ ttl = \"1m\" }"));
+    let c = parse(&with("redis_url_env = \"SET_URL\"")).map(|_| ());
+    assert!(c.unwrap_err().to_string().contains("SET_URL is not set"));
+    let e = err(&with("redis_url = \"http://nope\""));
+    assert!(e.contains("cache.redis_url") && e.contains("line 2"), "{e}");
+    let e = err(&with("max_bytes = 10"));
+    assert!(e.contains("cache.max_bytes"), "{e}");
+    let c = parse(&with("redis_url = \"redis://:pw@127.0.0.1:6379/0\"")).unwrap();
+    let r = c.cache.redis.unwrap();
+    assert_eq!(r.prefix, "switchboard:cache:");
+    assert!(!format!("{r:?}").contains("pw"), "the URL is a secret");
+}

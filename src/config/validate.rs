@@ -296,6 +296,7 @@ pub(super) fn validate(
         }
     };
 
+    let cache = super::cache::global(&cx, raw.cache.as_ref())?;
     let mut routes = BTreeMap::new();
     for (name, m) in &raw.models {
         let key = format!("models.\"{name}\"");
@@ -425,11 +426,13 @@ pub(super) fn validate(
             }
             retry.deadline = opt(&r.deadline, "deadline")?;
         }
+        let route_cache = super::cache::route(&cx, model.cache.as_ref(), &cache, &key)?;
         routes.insert(
             name.clone(),
             Route {
                 breaker,
                 retry,
+                cache: route_cache,
                 name: name.clone(),
                 strategy,
                 targets,
@@ -447,6 +450,7 @@ pub(super) fn validate(
         keys,
         providers,
         routes,
+        cache,
         warnings,
     })
 }

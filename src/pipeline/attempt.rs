@@ -300,6 +300,9 @@ impl Attempt<'_> {
                 );
             }
         };
+        if let Some(store) = self.shared.cache {
+            store.put(out.clone());
+        }
         let extra = super::record_policies(self.shared.policies, self.shared.preq, usage).await;
         Outcome::Respond(self.respond(StatusCode::OK, "application/json", full(out), &extra))
     }
@@ -322,6 +325,9 @@ impl Attempt<'_> {
             None
         };
         let mut pump = Pump::new(resp, translator, p.timeout);
+        if self.shared.cache.is_some() {
+            pump.assembler = Some(Default::default());
+        }
         // Nothing has reached the client yet: a failure before the first event
         // still fails over to the next target.
         let first = match pump.next().await {
@@ -347,6 +353,7 @@ impl Attempt<'_> {
                 policies: self.shared.policies.to_vec(),
                 preq: self.shared.preq.clone(),
                 redact_key: p.api_key.clone(),
+                store: self.shared.cache.cloned(),
             },
         );
         Outcome::Respond(self.respond(StatusCode::OK, "text/event-stream", body, &[]))

@@ -30,6 +30,8 @@ pub struct Shared<'a> {
     pub policies: &'a [(Arc<PolicyPool>, OnError)],
     pub preq: &'a PolicyRequest,
     pub policy_headers: &'a [(String, String)],
+    /// Where the whole answer is kept, on a cached route.
+    pub cache: Option<&'a crate::cache::Store>,
 }
 
 /// Backoff before attempt `n` (n ≥ 1 is a retry): base × 2^(n-1), capped, with the

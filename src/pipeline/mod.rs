@@ -4,6 +4,7 @@
 
 mod attempt;
 pub mod body;
+mod cached;
 mod failover;
 mod redact;
 mod stream;
@@ -18,6 +19,7 @@ use http::StatusCode;
 pub use attempt::Usage;
 use body::{Endpoint, RequestFacts};
 
+use crate::cache::Directive;
 use crate::config::OnError;
 use crate::live::{LiveRoute, LiveState, Principal};
 use crate::plugins::PluginRuntime;
@@ -150,9 +152,10 @@ pub async fn handle(
     gw: &Gateway,
     principal: &Principal,
     endpoint: Endpoint,
+    directive: Directive,
     body: Bytes,
 ) -> http::Response<Body> {
-    match run(gw, principal, endpoint, body).await {
+    match run(gw, principal, endpoint, directive, body).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
     }
@@ -162,6 +165,7 @@ async fn run(
     gw: &Gateway,
     principal: &Principal,
     endpoint: Endpoint,
+    directive: Directive,
     body: Bytes,
 ) -> Result<http::Response<Body>, ApiError> {
     let live = gw.live.load_full();
@@ -193,6 +197,33 @@ async fn run(
         max_output_tokens: facts.max_output_tokens,
     };
     let policy_headers = check_policies(route, &preq).await?;
+    let policies: Vec<_> = route
+        .policies
+        .iter()
+        .map(|p| (p.pool.clone(), p.spec.on_error))
+        .collect();
+
+    let lookup = cached::lookup(
+        live.cache.as_ref(),
+        route,
+        principal,
+        endpoint,
+        directive,
+        &body,
+    )
+    .await;
+    let (store, cache_header) = match lookup {
+        cached::Lookup::Hit(stored) => {
+            // A hit costs no provider tokens: policies are told so.
+            let mut headers = policy_headers.clone();
+            headers.extend(record_policies(&policies, &preq, Usage::default()).await);
+            if let Some(resp) = cached::hit_response(stored, &facts, &request_id, &headers) {
+                return Ok(resp);
+            }
+            (None, Some("miss"))
+        }
+        cached::Lookup::Miss { store, header } => (store, header),
+    };
 
     // Redaction rewrites the body, so what routing read from it is read again.
     let (body, facts) = if route.redactors.is_empty() || endpoint != Endpoint::Chat {
@@ -221,11 +252,6 @@ async fn run(
         Endpoint::Chat => Operation::ChatCompletions,
         Endpoint::Embeddings => Operation::Embeddings,
     };
-    let policies: Vec<_> = route
-        .policies
-        .iter()
-        .map(|p| (p.pool.clone(), p.spec.on_error))
-        .collect();
     let shared = failover::Shared {
         request_id: &request_id,
         operation,
@@ -234,6 +260,12 @@ async fn run(
         policies: &policies,
         preq: &preq,
         policy_headers: &policy_headers,
+        cache: store.as_ref(),
     };
-    failover::try_targets(&live, route, &order, shared).await
+    let mut resp = failover::try_targets(&live, route, &order, shared).await?;
+    if let Some(v) = cache_header {
+        resp.headers_mut()
+            .insert(cached::HEADER, http::HeaderValue::from_static(v));
+    }
+    Ok(resp)
 }

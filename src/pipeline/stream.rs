@@ -14,6 +14,8 @@ use hyper::body::Frame;
 use tokio::sync::mpsc;
 
 use super::attempt::{InFlight, Usage, usage_of};
+use crate::cache::Store;
+use crate::cache::sse::Assembler;
 use crate::config::{OnError, Secret};
 use crate::live::TargetSignals;
 use crate::plugins::PluginError;
@@ -55,6 +57,8 @@ pub struct Pump {
     ended: bool,
     saw_done: bool,
     pub usage: Option<Usage>,
+    /// Folds the answer for the cache, on a cached route.
+    pub assembler: Option<Assembler>,
 }
 
 impl Pump {
@@ -71,6 +75,7 @@ impl Pump {
             ended: false,
             saw_done: false,
             usage: None,
+            assembler: None,
         }
     }
 
@@ -121,6 +126,9 @@ impl Pump {
                 out.extend(t.finish().await?.map_err(StreamError::Adapter)?);
             }
             for ev in &out {
+                if let Some(a) = &mut self.assembler {
+                    a.push(&ev.data);
+                }
                 if ev.data == "[DONE]" {
                     self.saw_done = true;
                 } else if ev.data.contains("\"usage\"")
@@ -147,6 +155,7 @@ pub struct Finish {
     pub policies: Vec<(Arc<PolicyPool>, OnError)>,
     pub preq: PolicyRequest,
     pub redact_key: Option<Secret>,
+    pub store: Option<Store>,
 }
 
 /// The error's text with the provider key (if a provider echoed it) masked.
@@ -194,6 +203,13 @@ pub fn spawn(mut pump: Pump, first: Bytes, finish: Finish) -> Body {
             }
         }
         finish.signals.record(ok, finish.started.elapsed());
+        // `ok` here means the stream reached its end and the client took all of it.
+        if ok
+            && let (Some(store), Some(a)) = (&finish.store, pump.assembler.take())
+            && let Some(completion) = a.finish()
+        {
+            store.put(completion);
+        }
         let usage = pump.usage.unwrap_or_default();
         pump.close().await;
         super::record_policies(&finish.policies, &finish.preq, usage).await;

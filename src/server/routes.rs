@@ -172,11 +172,13 @@ async fn api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Response<B
     let limit = live.config.server.max_body_bytes;
     let timeout = live.config.server.client_timeout;
     drop(live);
+    let directive = crate::cache::key::directive(req.headers());
     let body = match read_body(req, limit, timeout).await {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    pipeline::handle(&gw, &principal, endpoint.expect("checked above"), body).await
+    let endpoint = endpoint.expect("checked above");
+    pipeline::handle(&gw, &principal, endpoint, directive, body).await
 }
 
 fn method_not_allowed(method: &Method, path: &str) -> http::Response<Body> {

@@ -1,0 +1,215 @@
+//! The response cache: an in-memory first level (moka, bounded in bytes, each entry
+//! expiring after its route's TTL) and an optional Redis second level shared by
+//! replicas. Only whole successful answers are stored, in one form (the JSON
+//! completion) that serves JSON and streaming clients alike.
+
+pub mod key;
+mod redis;
+pub mod sse;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use moka::sync::Cache;
+
+pub use key::{CacheKey, Directive};
+
+use crate::config::{CacheConfig, RouteCache};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("cache.redis_url: {0}")]
+    Redis(String),
+}
+
+/// One stored answer.
+pub struct Entry {
+    pub body: Bytes,
+    ttl: Duration,
+}
+
+struct PerEntryTtl;
+
+impl moka::Expiry<CacheKey, Arc<Entry>> for PerEntryTtl {
+    fn expire_after_create(
+        &self,
+        _key: &CacheKey,
+        value: &Arc<Entry>,
+        _created_at: Instant,
+    ) -> Option<Duration> {
+        Some(value.ttl)
+    }
+}
+
+/// Counts for `/metrics`.
+#[derive(Default)]
+pub struct CacheStats {
+    pub stored: AtomicU64,
+    /// Answers not stored because they were larger than the route allows.
+    pub too_large: AtomicU64,
+}
+
+pub struct ResponseCache {
+    config: CacheConfig,
+    l1: Cache<CacheKey, Arc<Entry>>,
+    l2: Option<Arc<redis::L2>>,
+    pub stats: CacheStats,
+}
+
+/// Fixed bytes counted per entry beside its body (key, bookkeeping).
+const ENTRY_OVERHEAD: usize = 96;
+
+impl ResponseCache {
+    pub fn new(config: &CacheConfig) -> Result<ResponseCache, CacheError> {
+        let l1 = Cache::builder()
+            .max_capacity(config.max_bytes)
+            .weigher(|_k: &CacheKey, v: &Arc<Entry>| {
+                (v.body.len() + ENTRY_OVERHEAD).min(u32::MAX as usize) as u32
+            })
+            .expire_after(PerEntryTtl)
+            .build();
+        let l2 = match &config.redis {
+            Some(r) => Some(Arc::new(redis::L2::new(r)?)),
+            None => None,
+        };
+        Ok(ResponseCache {
+            config: config.clone(),
+            l1,
+            l2,
+            stats: CacheStats::default(),
+        })
+    }
+
+    /// Whether this cache was built from `config` (a reload keeps it, and its
+    /// entries, when the `[cache]` table did not change).
+    pub fn built_from(&self, config: &CacheConfig) -> bool {
+        &self.config == config
+    }
+
+    /// The stored answer for `key`: memory first, then Redis (and keep it in memory).
+    pub async fn get(&self, key: &CacheKey) -> Option<Bytes> {
+        if let Some(e) = self.l1.get(key) {
+            return Some(e.body.clone());
+        }
+        let l2 = self.l2.as_ref()?;
+        let (body, ttl) = l2.get(key).await?;
+        self.l1.insert(
+            *key,
+            Arc::new(Entry {
+                body: body.clone(),
+                ttl,
+            }),
+        );
+        Some(body)
+    }
+
+    /// Stores a whole successful answer under the route's TTL and size bound.
+    pub fn put(&self, key: &CacheKey, body: Bytes, route: &RouteCache) {
+        if body.len() > route.max_entry_bytes {
+            self.stats.too_large.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.stats.stored.fetch_add(1, Ordering::Relaxed);
+        if let Some(l2) = &self.l2 {
+            l2.put(key, body.clone(), route.ttl);
+        }
+        self.l1.insert(
+            *key,
+            Arc::new(Entry {
+                body,
+                ttl: route.ttl,
+            }),
+        );
+    }
+
+    /// Entries and their weight in bytes (approximate until moka's housekeeping runs).
+    pub fn size(&self) -> (u64, u64) {
+        self.l1.run_pending_tasks();
+        (self.l1.entry_count(), self.l1.weighted_size())
+    }
+
+    /// Redis reads answered, and Redis commands that failed.
+    pub fn redis_counts(&self) -> Option<(u64, u64)> {
+        self.l2.as_ref().map(|l| {
+            (
+                l.hits.load(Ordering::Relaxed),
+                l.errors.load(Ordering::Relaxed),
+            )
+        })
+    }
+
+    /// Forgets every stored answer in memory (`POST /admin/cache/clear`).
+    pub fn clear(&self) {
+        self.l1.invalidate_all();
+    }
+}
+
+/// Where a request's answer goes once it is whole.
+#[derive(Clone)]
+pub struct Store {
+    pub cache: Arc<ResponseCache>,
+    pub key: CacheKey,
+    pub route: RouteCache,
+}
+
+impl Store {
+    pub fn put(&self, body: Bytes) {
+        self.cache.put(&self.key, body, &self.route);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(max_bytes: u64) -> CacheConfig {
+        CacheConfig {
+            max_bytes,
+            max_entry_bytes: 4096,
+            redis: None,
+        }
+    }
+
+    fn route(ttl_ms: u64, max: usize) -> RouteCache {
+        RouteCache {
+            ttl: Duration::from_millis(ttl_ms),
+            per_key: false,
+            max_entry_bytes: max,
+        }
+    }
+
+    #[tokio::test]
+    async fn entries_expire_after_their_ttl_and_big_ones_are_refused() {
+        let c = ResponseCache::new(&cfg(1 << 20)).unwrap();
+        let (a, b) = (CacheKey([1; 32]), CacheKey([2; 32]));
+        c.put(&a, Bytes::from_static(b"short"), &route(50, 100));
+        c.put(&b, Bytes::from_static(b"long"), &route(60_000, 100));
+        c.put(
+            &CacheKey([3; 32]),
+            Bytes::from(vec![b'x'; 101]),
+            &route(60_000, 100),
+        );
+        assert_eq!(c.get(&a).await.as_deref(), Some(&b"short"[..]));
+        assert!(c.get(&CacheKey([3; 32])).await.is_none(), "over the bound");
+        assert_eq!(c.stats.too_large.load(Ordering::Relaxed), 1);
+        std::thread::sleep(Duration::from_millis(80));
+        assert!(c.get(&a).await.is_none(), "expired");
+        assert_eq!(c.get(&b).await.as_deref(), Some(&b"long"[..]));
+    }
+
+    #[tokio::test]
+    async fn the_byte_bound_holds() {
+        let c = ResponseCache::new(&cfg(20_000)).unwrap();
+        for i in 0..100u8 {
+            c.put(
+                &CacheKey([i; 32]),
+                Bytes::from(vec![i; 1000]),
+                &route(60_000, 4096),
+            );
+        }
+        let (_, bytes) = c.size();
+        assert!(bytes <= 20_000, "{bytes} bytes kept");
+    }
+}

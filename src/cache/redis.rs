@@ -1,0 +1,124 @@
+//! The Redis second level: replicas pointed at one Redis share answers. Every
+//! command is bounded by `redis_timeout`; an error or timeout is a miss (never a
+//! failed request) and makes the cache skip Redis for a second, so a Redis outage
+//! costs each request at most one timeout per second, not one per request.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::CacheError;
+use super::key::CacheKey;
+use crate::config::RedisCache;
+
+/// What went wrong, without anything of the URL (which may hold a password).
+fn describe(e: &redis::RedisError) -> String {
+    match e.detail() {
+        Some(d) => format!("{}: {d}", e.category()),
+        None => e.category().to_string(),
+    }
+}
+
+const BACKOFF: Duration = Duration::from_secs(1);
+
+pub struct L2 {
+    conn: ConnectionManager,
+    prefix: String,
+    timeout: Duration,
+    epoch: Instant,
+    /// Milliseconds since `epoch` before which Redis is not asked.
+    down_until_ms: AtomicU64,
+    pub errors: AtomicU64,
+    pub hits: AtomicU64,
+}
+
+impl L2 {
+    /// Connects lazily: a Redis that is down at start only means misses.
+    pub fn new(cfg: &RedisCache) -> Result<L2, CacheError> {
+        let client = redis::Client::open(cfg.url.expose())
+            .map_err(|e| CacheError::Redis(format!("invalid Redis URL: {}", describe(&e))))?;
+        let mcfg = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(cfg.timeout))
+            .set_response_timeout(Some(cfg.timeout))
+            .set_number_of_retries(1);
+        let conn = ConnectionManager::new_lazy_with_config(client, mcfg)
+            .map_err(|e| CacheError::Redis(describe(&e)))?;
+        Ok(L2 {
+            conn,
+            prefix: cfg.prefix.clone(),
+            timeout: cfg.timeout,
+            epoch: Instant::now(),
+            down_until_ms: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            hits: AtomicU64::new(0),
+        })
+    }
+
+    fn name(&self, key: &CacheKey) -> String {
+        format!("{}{}", self.prefix, key.hex())
+    }
+
+    fn up(&self) -> bool {
+        self.epoch.elapsed().as_millis() as u64 >= self.down_until_ms.load(Ordering::Relaxed)
+    }
+
+    fn failed(&self, what: &str, e: &str) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        let until = (self.epoch.elapsed() + BACKOFF).as_millis() as u64;
+        self.down_until_ms.store(until, Ordering::Relaxed);
+        // The URL (and any password in it) is never part of the message.
+        tracing::warn!(error = %e, "Redis cache {what} failed; skipping Redis for {BACKOFF:?}");
+    }
+
+    /// The stored answer and how long it has left to live.
+    pub async fn get(&self, key: &CacheKey) -> Option<(Bytes, Duration)> {
+        if !self.up() {
+            return None;
+        }
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        pipe.get(self.name(key)).pttl(self.name(key));
+        let r = tokio::time::timeout(
+            self.timeout,
+            pipe.query_async::<(Option<Vec<u8>>, i64)>(&mut conn),
+        )
+        .await;
+        match r {
+            Ok(Ok((Some(body), ttl_ms))) if ttl_ms > 0 => {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                Some((Bytes::from(body), Duration::from_millis(ttl_ms as u64)))
+            }
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => {
+                self.failed("read", &describe(&e));
+                None
+            }
+            Err(_) => {
+                self.failed("read", "timed out");
+                None
+            }
+        }
+    }
+
+    /// Stores an answer in the background; the client does not wait for Redis.
+    pub fn put(self: &std::sync::Arc<Self>, key: &CacheKey, body: Bytes, ttl: Duration) {
+        if !self.up() {
+            return;
+        }
+        let me = self.clone();
+        let name = self.name(key);
+        tokio::spawn(async move {
+            let mut conn = me.conn.clone();
+            let ms = ttl.as_millis().max(1) as u64;
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(&name).arg(&body[..]).arg("PX").arg(ms);
+            match tokio::time::timeout(me.timeout, cmd.query_async::<()>(&mut conn)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => me.failed("write", &describe(&e)),
+                Err(_) => me.failed("write", "timed out"),
+            }
+        });
+    }
+}

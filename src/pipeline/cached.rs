@@ -1,0 +1,108 @@
+//! The response cache on the request path: after the policies allow a request, a
+//! cached route looks its answer up (unless the client said `no-cache` or
+//! `no-store`) and serves a hit as JSON or as a replayed SSE stream; a miss carries
+//! a `Store` to the attempt so the whole answer is kept once it succeeds.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::HeaderValue;
+
+use super::body::{Endpoint, RequestFacts};
+use crate::cache::{Directive, ResponseCache, Store, key, sse};
+use crate::live::{LiveRoute, Principal};
+use crate::server::{Body, full};
+
+pub const HEADER: &str = "x-switchboard-cache";
+
+/// What the cache said about one request.
+pub enum Lookup {
+    /// A stored answer.
+    Hit(Bytes),
+    /// Go to the provider; keep the answer in `store` if there is one. `header` is
+    /// the `x-switchboard-cache` value (`None` on routes that do not cache).
+    Miss {
+        store: Option<Store>,
+        header: Option<&'static str>,
+    },
+}
+
+pub async fn lookup(
+    cache: Option<&Arc<ResponseCache>>,
+    route: &LiveRoute,
+    principal: &Principal,
+    endpoint: Endpoint,
+    directive: Directive,
+    body: &[u8],
+) -> Lookup {
+    let (Some(rc), Some(cache)) = (route.route.cache, cache) else {
+        return Lookup::Miss {
+            store: None,
+            header: None,
+        };
+    };
+    if directive == Directive::Bypass {
+        return Lookup::Miss {
+            store: None,
+            header: Some("bypass"),
+        };
+    }
+    let scope = rc.per_key.then_some(principal.key_name.as_str());
+    let Some(key) = key::key(&route.route.name, endpoint, scope, body) else {
+        return Lookup::Miss {
+            store: None,
+            header: Some("bypass"),
+        };
+    };
+    if directive == Directive::Use
+        && let Some(hit) = cache.get(&key).await
+    {
+        return Lookup::Hit(hit);
+    }
+    Lookup::Miss {
+        store: Some(Store {
+            cache: cache.clone(),
+            key,
+            route: rc,
+        }),
+        header: Some("miss"),
+    }
+}
+
+/// The response for a hit: the stored JSON, or for a streaming client the same
+/// answer as SSE chunks. `None` when a stream is asked of something that is not a
+/// chat completion (then the request goes to the provider).
+pub fn hit_response(
+    stored: Bytes,
+    facts: &RequestFacts,
+    request_id: &str,
+    headers: &[(String, String)],
+) -> Option<http::Response<Body>> {
+    let (content_type, body) = if facts.stream {
+        (
+            "text/event-stream",
+            sse::replay(&stored, facts.include_usage)?,
+        )
+    } else {
+        ("application/json", stored)
+    };
+    let mut resp = http::Response::new(full(body));
+    let h = resp.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type),
+    );
+    h.insert(HEADER, HeaderValue::from_static("hit"));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-request-id", v);
+    }
+    for (k, v) in headers {
+        if let (Ok(k), Ok(v)) = (
+            http::HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            h.insert(k, v);
+        }
+    }
+    Some(resp)
+}
