@@ -53,7 +53,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let gateway = Arc::new(Gateway {
         live: ArcSwap::from_pointee(live),
         runtime,
-        metrics: Default::default(),
+        metrics: Arc::new(Default::default()),
         reload: Default::default(),
     });
 

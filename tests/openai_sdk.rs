@@ -6,7 +6,6 @@
 mod common;
 mod mock;
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use common::*;
@@ -35,48 +34,9 @@ targets = [{ provider = "oa", model = "gpt-x" }]
 targets = [{ provider = "an", model = "claude-x" }]
 "#;
 
-/// A python with the `openai` package: a venv under the target dir, made once.
-fn python_with_sdk() -> PathBuf {
-    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sdk-venv");
-    let python = venv.join("bin").join("python3");
-    let has_sdk = |p: &PathBuf| {
-        Command::new(p)
-            .args(["-c", "import openai"])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if has_sdk(&python) {
-        return python;
-    }
-    let made = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .expect("python3 is needed for the SDK test");
-    assert!(
-        made.success(),
-        "cannot create a virtualenv at {}",
-        venv.display()
-    );
-    let pip = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "openai>=1.40,<3",
-        ])
-        .status()
-        .expect("pip runs");
-    assert!(pip.success(), "pip could not install the openai package");
-    assert!(has_sdk(&python));
-    python
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_openai_sdk_works_unchanged() {
-    let python = tokio::task::spawn_blocking(python_with_sdk).await.unwrap();
+    let python = tokio::task::spawn_blocking(python_venv).await.unwrap();
     let mock = Mock::start().await;
     let gw = start(&mock, CONFIG).await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/openai_sdk_check.py");

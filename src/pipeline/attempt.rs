@@ -65,6 +65,28 @@ impl Drop for InFlight {
     }
 }
 
+/// Counts the time from sending to the provider until it has answered (or failed)
+/// as waiting, not gateway overhead.
+struct Waiting<'a> {
+    trace: &'a crate::metrics::Trace,
+    started: Instant,
+    open: bool,
+}
+
+impl Waiting<'_> {
+    fn stop(&mut self) {
+        if std::mem::take(&mut self.open) {
+            self.trace.waited(self.started.elapsed());
+        }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 pub struct Attempt<'a> {
     pub provider: &'a LiveProvider,
     pub target: &'a LiveTarget,
@@ -207,6 +229,11 @@ impl Attempt<'_> {
         let signals = &self.target.signals;
         let in_flight = InFlight::new(signals);
         let started = Instant::now();
+        let mut waiting = Waiting {
+            trace: self.shared.trace,
+            started,
+            open: true,
+        };
         let timeout = p.timeout;
         let resp = match tokio::time::timeout(timeout, req.send()).await {
             Err(_) => {
@@ -225,7 +252,7 @@ impl Attempt<'_> {
         let ok = resp.status().is_success();
         signals.observe_headers(resp.headers(), status);
         if ok && self.ctx.stream {
-            return self.stream(resp, translate, in_flight, started).await;
+            return self.stream(resp, translate, in_flight, waiting).await;
         }
         // Headers go to the adapter only when it will see this answer.
         let headers: Vec<_> = if translate || !ok {
@@ -258,6 +285,7 @@ impl Attempt<'_> {
             }
             Ok(Ok(b)) => b,
         };
+        waiting.stop();
         // A client error is an answer, not a failure of the target.
         signals.record(ok || is_client_error(status), started.elapsed());
         drop(in_flight);
@@ -303,6 +331,13 @@ impl Attempt<'_> {
         if let Some(store) = self.shared.cache {
             store.put(out.clone());
         }
+        let route = self.shared.facts.model.as_str();
+        self.shared
+            .trace
+            .answered_by(&p.name, &self.target.target.model);
+        self.shared
+            .metrics
+            .usage(route, &p.name, &self.target.target, usage);
         let extra = super::record_policies(self.shared.policies, self.shared.preq, usage).await;
         Outcome::Respond(self.respond(StatusCode::OK, "application/json", full(out), &extra))
     }
@@ -312,8 +347,9 @@ impl Attempt<'_> {
         resp: reqwest::Response,
         translate: bool,
         in_flight: InFlight,
-        started: Instant,
+        mut waiting: Waiting<'_>,
     ) -> Outcome {
+        let started = waiting.started;
         let p = &self.provider.provider;
         let signals = self.target.signals.clone();
         let translator = if translate {
@@ -342,7 +378,15 @@ impl Attempt<'_> {
                 return self.failover(e.to_string(), status);
             }
         };
+        waiting.stop();
         signals.record_ttft(started.elapsed());
+        let route = self.shared.facts.model.clone();
+        let t = &self.target.target;
+        self.shared.trace.answered_by(&p.name, &t.model);
+        self.shared.trace.streamed();
+        self.shared
+            .metrics
+            .ttft(&route, &p.name, &t.model, started.elapsed());
         let body = stream::spawn(
             pump,
             first,
@@ -354,6 +398,11 @@ impl Attempt<'_> {
                 preq: self.shared.preq.clone(),
                 redact_key: p.api_key.clone(),
                 store: self.shared.cache.cloned(),
+                metrics: self.shared.metrics.clone(),
+                route,
+                provider: p.name.clone(),
+                target: t.clone(),
+                request_started: self.shared.trace.started,
             },
         );
         Outcome::Respond(self.respond(StatusCode::OK, "text/event-stream", body, &[]))

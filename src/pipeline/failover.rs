@@ -32,6 +32,8 @@ pub struct Shared<'a> {
     pub policy_headers: &'a [(String, String)],
     /// Where the whole answer is kept, on a cached route.
     pub cache: Option<&'a crate::cache::Store>,
+    pub metrics: &'a Arc<crate::metrics::Metrics>,
+    pub trace: &'a crate::metrics::Trace,
 }
 
 /// Backoff before attempt `n` (n ≥ 1 is a retry): base × 2^(n-1), capped, with the
@@ -113,6 +115,8 @@ pub async fn try_targets(
                 break;
             }
             tokio::time::sleep(wait).await;
+            s.trace.waited(wait);
+            s.metrics.retry(&route.route.name);
         }
         idle_steps = 0;
         attempts += 1;
@@ -137,6 +141,11 @@ pub async fn try_targets(
             Some(d) => match tokio::time::timeout_at(d, job.run()).await {
                 Ok(o) => o,
                 Err(_) => {
+                    s.metrics.failover(
+                        &route.route.name,
+                        &provider.provider.name,
+                        &target.target.model,
+                    );
                     target.signals.breaker.abandon_probe();
                     failures.push(format!("{label}: cut off by the deadline"));
                     statuses.push(Some(504));
@@ -153,6 +162,11 @@ pub async fn try_targets(
         match outcome {
             Outcome::Respond(resp) => return Ok(resp),
             Outcome::Failover { reason, status } => {
+                s.metrics.failover(
+                    &route.route.name,
+                    &provider.provider.name,
+                    &target.target.model,
+                );
                 tracing::info!(target = %label, %reason, "attempt failed; trying the next");
                 failures.push(format!("{label}: {reason}"));
                 statuses.push(status);

@@ -22,6 +22,7 @@ use body::{Endpoint, RequestFacts};
 use crate::cache::Directive;
 use crate::config::OnError;
 use crate::live::{LiveRoute, LiveState, Principal};
+use crate::metrics::Trace;
 use crate::plugins::PluginRuntime;
 use crate::plugins::bindings::types::{
     Decision, Operation, PolicyRequest, RouteRequest, TargetStats, TokenUsage,
@@ -34,7 +35,7 @@ use crate::server::error::ApiError;
 pub struct Gateway {
     pub live: ArcSwap<LiveState>,
     pub runtime: Arc<PluginRuntime>,
-    pub metrics: crate::metrics::Metrics,
+    pub metrics: Arc<crate::metrics::Metrics>,
     pub reload: crate::reload::ReloadState,
 }
 
@@ -101,12 +102,14 @@ fn plugin_failed(kind: &str, e: &crate::plugins::PluginError) -> ApiError {
 async fn check_policies(
     route: &LiveRoute,
     preq: &PolicyRequest,
+    metrics: &crate::metrics::Metrics,
 ) -> Result<Vec<(String, String)>, ApiError> {
     let mut headers = Vec::new();
     for p in &route.policies {
         match calls::check(&p.pool, preq).await {
             Ok(Decision::Allow(h)) => headers.extend(h.into_iter().map(|h| (h.name, h.value))),
             Ok(Decision::Deny(d)) => {
+                metrics.denied(&route.route.name, &p.spec.name);
                 let status =
                     StatusCode::from_u16(d.status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
                 let kind = if status == StatusCode::TOO_MANY_REQUESTS {
@@ -155,10 +158,13 @@ pub async fn handle(
     directive: Directive,
     body: Bytes,
 ) -> http::Response<Body> {
-    match run(gw, principal, endpoint, directive, body).await {
+    let trace = Trace::default();
+    let resp = match run(gw, principal, endpoint, directive, body, &trace).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
-    }
+    };
+    gw.metrics.finish(&trace, resp.status().as_u16());
+    resp
 }
 
 async fn run(
@@ -167,6 +173,7 @@ async fn run(
     endpoint: Endpoint,
     directive: Directive,
     body: Bytes,
+    trace: &Trace,
 ) -> Result<http::Response<Body>, ApiError> {
     let live = gw.live.load_full();
     let facts: RequestFacts = body::parse(&body, endpoint)?;
@@ -174,6 +181,7 @@ async fn run(
         .routes
         .get(&facts.model)
         .ok_or_else(|| ApiError::model_not_found(&facts.model))?;
+    trace.route(&route.route.name);
     if let Some(models) = &principal.models
         && !models.contains(&facts.model)
     {
@@ -196,7 +204,7 @@ async fn run(
         estimated_input_tokens: facts.estimated_input_tokens,
         max_output_tokens: facts.max_output_tokens,
     };
-    let policy_headers = check_policies(route, &preq).await?;
+    let policy_headers = check_policies(route, &preq, &gw.metrics).await?;
     let policies: Vec<_> = route
         .policies
         .iter()
@@ -214,6 +222,9 @@ async fn run(
     .await;
     let (store, cache_header) = match lookup {
         cached::Lookup::Hit(stored) => {
+            gw.metrics
+                .cache_result(&route.route.name, "hit", attempt::usage_of(&stored));
+            trace.answered_by("cache", "");
             // A hit costs no provider tokens: policies are told so.
             let mut headers = policy_headers.clone();
             headers.extend(record_policies(&policies, &preq, Usage::default()).await);
@@ -224,6 +235,9 @@ async fn run(
         }
         cached::Lookup::Miss { store, header } => (store, header),
     };
+    if let Some(result) = cache_header {
+        gw.metrics.cache_result(&route.route.name, result, None);
+    }
 
     // Redaction rewrites the body, so what routing read from it is read again.
     let (body, facts) = if route.redactors.is_empty() || endpoint != Endpoint::Chat {
@@ -261,6 +275,8 @@ async fn run(
         preq: &preq,
         policy_headers: &policy_headers,
         cache: store.as_ref(),
+        metrics: &gw.metrics,
+        trace,
     };
     let mut resp = failover::try_targets(&live, route, &order, shared).await?;
     if let Some(v) = cache_header {

@@ -156,6 +156,11 @@ pub struct Finish {
     pub preq: PolicyRequest,
     pub redact_key: Option<Secret>,
     pub store: Option<Store>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    pub route: String,
+    pub provider: String,
+    pub target: crate::config::Target,
+    pub request_started: Instant,
 }
 
 /// The error's text with the provider key (if a provider echoed it) masked.
@@ -211,6 +216,14 @@ pub fn spawn(mut pump: Pump, first: Bytes, finish: Finish) -> Body {
             store.put(completion);
         }
         let usage = pump.usage.unwrap_or_default();
+        let m = &finish.metrics;
+        m.usage(&finish.route, &finish.provider, &finish.target, usage);
+        m.request_duration(
+            &finish.route,
+            &finish.provider,
+            &finish.target.model,
+            finish.request_started.elapsed(),
+        );
         pump.close().await;
         super::record_policies(&finish.policies, &finish.preq, usage).await;
         drop(finish.in_flight);

@@ -117,6 +117,9 @@ pub struct PluginRuntime {
     capacity: Arc<Semaphore>,
     config: EngineConfig,
     compiled: Mutex<HashMap<[u8; 32], Component>>,
+    /// Call and failure counts by (plugin name, world), kept across reloads so the
+    /// counters `/metrics` shows never go backwards when a pool is rebuilt.
+    stats: Mutex<HashMap<(String, &'static str), Arc<pool::PluginStats>>>,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -187,6 +190,7 @@ impl PluginRuntime {
             capacity: Arc::new(Semaphore::new(n as usize)),
             config: config.clone(),
             compiled: Mutex::new(HashMap::new()),
+            stats: Mutex::new(HashMap::new()),
             ticker_stop,
         }))
     }
@@ -299,7 +303,12 @@ impl PluginRuntime {
             max_idle: self.config.max_idle as usize,
             recycle_after: self.config.recycle_after,
             idle: Mutex::new(Vec::new()),
-            stats: Default::default(),
+            stats: self
+                .stats
+                .lock()
+                .entry((spec.name.clone(), W::KIND.label()))
+                .or_default()
+                .clone(),
             digest,
         });
         pool.prewarm().await?;

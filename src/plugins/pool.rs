@@ -37,6 +37,8 @@ pub trait World: Sized + Send + Sync + 'static {
 #[derive(Default, Debug)]
 pub struct PluginStats {
     pub calls: AtomicU64,
+    /// How long calls take, failed ones included.
+    pub durations: crate::metrics::histogram::DurationHistogram,
     pub instantiations: AtomicU64,
     pub failures: [AtomicU64; FailureKind::COUNT],
 }
@@ -64,7 +66,7 @@ pub struct InstancePool<W: World> {
     pub(super) max_idle: usize,
     pub(super) recycle_after: u32,
     pub(super) idle: Mutex<Vec<Warm<W>>>,
-    pub stats: PluginStats,
+    pub stats: Arc<PluginStats>,
     /// Hash of the component bytes, to reuse unchanged plugins across reloads.
     pub(super) digest: [u8; 32],
 }
@@ -136,6 +138,7 @@ impl<W: World> InstancePool<W> {
         Ok(Lease {
             pool: self.clone(),
             warm: Some(warm),
+            call_started: None,
         })
     }
 
@@ -189,6 +192,8 @@ fn classify(e: &wasmtime::Error, store: &Store<HostState>) -> FailureKind {
 pub struct Lease<W: World> {
     pool: Arc<InstancePool<W>>,
     warm: Option<Warm<W>>,
+    /// When the call in progress began (set by `begin`, read by `end`).
+    call_started: Option<std::time::Instant>,
 }
 
 impl<W: World> Lease<W> {
@@ -213,6 +218,7 @@ impl<W: World> Lease<W> {
             ));
         };
         pool.stats.calls.fetch_add(1, Ordering::Relaxed);
+        self.call_started = Some(std::time::Instant::now());
         warm.uses += 1;
         warm.store.data_mut().memory.exceeded = false;
         warm.store.set_epoch_deadline(deadline_ticks(pool.limits));
@@ -226,6 +232,9 @@ impl<W: World> Lease<W> {
         r: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
     ) -> Result<R, PluginError> {
         let pool = self.pool.clone();
+        if let Some(t) = self.call_started.take() {
+            pool.stats.durations.observe(t.elapsed());
+        }
         let e = match r {
             Ok(Ok(v)) => return Ok(v),
             Ok(Err(e)) => e,

@@ -135,3 +135,46 @@ pub fn error_message(v: &Value) -> String {
     );
     e["message"].as_str().unwrap().to_string()
 }
+
+/// A python with the packages the tests drive switchboard with (the official OpenAI
+/// SDK, the Prometheus client's text parser): a venv under the target dir, made once.
+pub fn python_venv() -> std::path::PathBuf {
+    use std::process::Command;
+    let venv = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sdk-venv");
+    let python = venv.join("bin").join("python3");
+    let ready = |p: &std::path::PathBuf| {
+        Command::new(p)
+            .args(["-c", "import openai, prometheus_client"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if ready(&python) {
+        return python;
+    }
+    if !python.exists() {
+        let made = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .expect("python3 is needed for the SDK and exposition tests");
+        assert!(
+            made.success(),
+            "cannot create a virtualenv at {}",
+            venv.display()
+        );
+    }
+    let pip = Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(["openai>=1.40,<3", "prometheus_client>=0.20,<1"])
+        .status()
+        .expect("pip runs");
+    assert!(pip.success(), "pip could not install the test packages");
+    assert!(ready(&python));
+    python
+}

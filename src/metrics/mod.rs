@@ -1,10 +1,22 @@
-//! Prometheus exposition at `/metrics` on the admin listener. The figures of
-//! `/admin/health` (circuit state and live signals per target) and the plugin call and
-//! failure counts, read from the live state when scraped. Labels are only names from
+//! Prometheus exposition at `/metrics` on the admin listener. Two sources: figures
+//! recorded on the request path (`request.rs`: requests, durations, overhead, TTFT,
+//! tokens, cost, cache results, retries, failovers, denials), and figures read from
+//! the live state when scraped (circuit state and signals per target, plugin calls,
+//! failures and call durations, cache size, reloads). Labels are only names from
 //! config (route, provider, model, plugin) and fixed kinds, so cardinality stays low.
 
+pub mod histogram;
+mod request;
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
 use metrics::{Label, Recorder};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+
+pub use request::Trace;
 
 use crate::live::LiveState;
 use crate::plugins::FailureKind;
@@ -18,9 +30,26 @@ pub struct Metrics {
     handle: PrometheusHandle,
 }
 
+/// Buckets of the request-path histograms (seconds, tokens, dollars).
+const SECONDS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0, 60.0, 120.0,
+];
+const TOKENS: &[f64] = &[
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0,
+];
+const DOLLARS: &[f64] = &[0.00001, 0.0001, 0.001, 0.01, 0.1, 1.0, 10.0];
+
 impl Default for Metrics {
     fn default() -> Self {
-        let recorder = PrometheusBuilder::new().build_recorder();
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS)
+            .and_then(|b| {
+                b.set_buckets_for_metric(Matcher::Full(request::TOKEN_USAGE.into()), TOKENS)
+            })
+            .and_then(|b| b.set_buckets_for_metric(Matcher::Full(request::COST.into()), DOLLARS))
+            .expect("bucket lists are not empty")
+            .build_recorder();
         let handle = recorder.handle();
         Metrics { recorder, handle }
     }
@@ -48,8 +77,20 @@ impl Metrics {
         self.recorder.register_counter(&key, &META).absolute(v);
     }
 
-    fn plugin<W: World>(&self, pool: &InstancePool<W>) {
+    fn plugin<W: World>(&self, pool: &InstancePool<W>, durations: &mut BTreeMap<String, String>) {
         use std::sync::atomic::Ordering::Relaxed;
+        let labels = format!(
+            "plugin=\"{}\",kind=\"{}\"",
+            histogram::escape(pool.name()),
+            W::KIND.label()
+        );
+        if let std::collections::btree_map::Entry::Vacant(slot) = durations.entry(labels) {
+            let mut text = String::new();
+            pool.stats
+                .durations
+                .render(PLUGIN_DURATION, slot.key(), &mut text);
+            slot.insert(text);
+        }
         let base = [
             ("plugin", pool.name().to_string()),
             ("kind", W::KIND.label().to_string()),
@@ -82,8 +123,34 @@ impl Metrics {
     }
 
     /// Brings every figure up to date from `live` and renders the exposition text.
-    pub fn render(&self, live: &LiveState) -> String {
+    pub fn render(&self, live: &LiveState, reloads: &crate::reload::ReloadState) -> String {
         use std::sync::atomic::Ordering::Relaxed;
+        let mut durations = BTreeMap::new();
+        for (result, n) in [
+            ("ok", reloads.succeeded.load(Relaxed)),
+            ("error", reloads.failed.load(Relaxed)),
+        ] {
+            self.counter("switchboard_reloads_total", &[("result", result.into())], n);
+        }
+        if let Some(c) = &live.cache {
+            let (entries, bytes) = c.size();
+            self.gauge("switchboard_cache_entries", &[], entries as f64);
+            self.gauge("switchboard_cache_bytes", &[], bytes as f64);
+            self.counter(
+                "switchboard_cache_stored_total",
+                &[],
+                c.stats.stored.load(Relaxed),
+            );
+            self.counter(
+                "switchboard_cache_too_large_total",
+                &[],
+                c.stats.too_large.load(Relaxed),
+            );
+            if let Some((hits, errors)) = c.redis_counts() {
+                self.counter("switchboard_cache_redis_hits_total", &[], hits);
+                self.counter("switchboard_cache_redis_errors_total", &[], errors);
+            }
+        }
         for r in live.routes.values() {
             for t in &r.targets {
                 let l = [
@@ -146,17 +213,29 @@ impl Metrics {
                     );
                 }
             }
-            self.plugin(&r.strategy);
+            self.plugin(&r.strategy, &mut durations);
             for p in &r.policies {
-                self.plugin(&p.pool);
+                self.plugin(&p.pool, &mut durations);
             }
             for p in &r.redactors {
-                self.plugin(&p.pool);
+                self.plugin(&p.pool, &mut durations);
             }
         }
         for p in live.providers.values() {
-            self.plugin(&p.adapter);
+            self.plugin(&p.adapter, &mut durations);
         }
-        self.handle.render()
+        let mut out = self.handle.render();
+        if !durations.is_empty() {
+            let _ = writeln!(
+                out,
+                "# HELP {PLUGIN_DURATION} How long plugin calls take.\n# TYPE {PLUGIN_DURATION} histogram"
+            );
+            for text in durations.values() {
+                out.push_str(text);
+            }
+        }
+        out
     }
 }
+
+const PLUGIN_DURATION: &str = "switchboard_plugin_call_duration_seconds";
