@@ -24,6 +24,8 @@ pub struct ReloadState {
     pub failed: AtomicU64,
     /// The reason the last reload was refused (cleared by a good one).
     pub last_error: Mutex<Option<String>>,
+    /// How long the last reload took, in microseconds (built, checked and swapped).
+    pub last_duration_us: AtomicU64,
 }
 
 /// Moves the live signals (and sequence, retry budget) of targets that exist in both
@@ -52,11 +54,13 @@ fn carry_over(old: &LiveState, new: &mut LiveState) {
     }
 }
 
-/// Reloads from the configured path. Returns the reason when the new config is refused.
-pub async fn reload(gw: &Gateway) -> Result<(), String> {
+/// Reloads from the configured path. Returns how long it took, or the reason the
+/// new config is refused.
+pub async fn reload(gw: &Gateway) -> Result<Duration, String> {
     let Some(path) = gw.reload.path.lock().clone() else {
         return Err("this gateway was not started from a config file".into());
     };
+    let started = std::time::Instant::now();
     let result = async {
         let config = Config::load(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let old = gw.live.load_full();
@@ -73,11 +77,15 @@ pub async fn reload(gw: &Gateway) -> Result<(), String> {
         Ok::<(), String>(())
     }
     .await;
+    let took = started.elapsed();
+    gw.reload
+        .last_duration_us
+        .store(took.as_micros() as u64, Ordering::Relaxed);
     match &result {
         Ok(()) => {
             gw.reload.succeeded.fetch_add(1, Ordering::Relaxed);
             *gw.reload.last_error.lock() = None;
-            tracing::info!(path = %path.display(), "config reloaded");
+            tracing::info!(path = %path.display(), ?took, "config reloaded");
         }
         Err(e) => {
             gw.reload.failed.fetch_add(1, Ordering::Relaxed);
@@ -85,7 +93,7 @@ pub async fn reload(gw: &Gateway) -> Result<(), String> {
             tracing::error!(error = %e, "config reload refused; the running config keeps serving");
         }
     }
-    result
+    result.map(|()| took)
 }
 
 fn modified(path: &PathBuf) -> Option<SystemTime> {

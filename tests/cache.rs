@@ -176,6 +176,36 @@ async fn a_hit_never_reaches_the_provider_and_serves_json_and_stream_clients() {
         assert_eq!(v["data"].as_array().unwrap().len(), 2);
     }
     assert_eq!(mock.count("up"), 2);
+
+    // The admin API shows the cache and can empty it.
+    let admin = |path: &'static str, post: bool| {
+        let url = format!("{}{path}", gw.admin);
+        let r = if post {
+            gw.client.post(url)
+        } else {
+            gw.client.get(url)
+        };
+        r.bearer_auth(ADMIN_TOKEN).send()
+    };
+    let stats: Value = admin("/admin/cache", false)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (stats["entries"].as_u64(), stats["stored"].as_u64()),
+        (Some(2), Some(2))
+    );
+    let cleared: Value = admin("/admin/cache/clear", true)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cleared["entries"], 0);
+    assert_eq!(ask(&gw, &req, &[]).await.0, "miss");
+    assert_eq!(mock.count("up"), 3);
     gw.running.shutdown().await;
 }
 

@@ -132,6 +132,11 @@ impl Metrics {
         ] {
             self.counter("switchboard_reloads_total", &[("result", result.into())], n);
         }
+        self.gauge(
+            "switchboard_reload_last_duration_seconds",
+            &[],
+            reloads.last_duration_us.load(Relaxed) as f64 / 1e6,
+        );
         if let Some(c) = &live.cache {
             let (entries, bytes) = c.size();
             self.gauge("switchboard_cache_entries", &[], entries as f64);

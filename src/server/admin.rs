@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use super::Body;
 use super::error::ApiError;
 use super::routes::{bearer, json_response};
+use crate::live::LiveState;
 use crate::pipeline::Gateway;
 use crate::plugins::FailureKind;
 use crate::plugins::pool::{InstancePool, World};
@@ -104,13 +105,17 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
             }
             drop(live);
             match crate::reload::reload(&gw).await {
-                Ok(()) => json_response(StatusCode::OK, json!({ "status": "reloaded" })),
+                Ok(took) => json_response(
+                    StatusCode::OK,
+                    json!({ "status": "reloaded", "took_ms": took.as_secs_f64() * 1e3 }),
+                ),
                 Err(e) => json_response(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     json!({ "status": "refused", "error": e }),
                 ),
             }
         }
+        "/admin/cache" | "/admin/cache/clear" => cache(&live, path, req.method()),
         "/admin/config" => {
             let c = &live.config;
             let providers: Vec<_> = c
@@ -133,6 +138,21 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
                     "path": r.path.lock().as_ref().map(|p| p.display().to_string()),
                     "routes": c.routes.keys().collect::<Vec<_>>(),
                     "providers": providers,
+                    "cache": {
+                        "max_bytes": c.cache.max_bytes,
+                        "max_entry_bytes": c.cache.max_entry_bytes,
+                        "redis": c.cache.redis.as_ref().map(|r| json!({
+                            "url": "***",
+                            "prefix": r.prefix,
+                            "timeout_ms": r.timeout.as_millis() as u64,
+                        })),
+                        "routes": c.routes.values().filter_map(|r| r.cache.map(|rc| json!({
+                            "route": r.name,
+                            "ttl_secs": rc.ttl.as_secs_f64(),
+                            "per_key": rc.per_key,
+                            "max_entry_bytes": rc.max_entry_bytes,
+                        }))).collect::<Vec<_>>(),
+                    },
                     "reloads": {
                         "succeeded": r.succeeded.load(std::sync::atomic::Ordering::Relaxed),
                         "failed": r.failed.load(std::sync::atomic::Ordering::Relaxed),
@@ -194,4 +214,40 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
         }
         _ => ApiError::not_found(format!("Unknown admin URL: {path}")).into_response(),
     }
+}
+
+/// `GET /admin/cache`: size and counts; `POST /admin/cache/clear`: forget every answer
+/// held in memory (entries in Redis expire by their TTL).
+fn cache(live: &LiveState, path: &str, method: &http::Method) -> http::Response<Body> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let Some(c) = &live.cache else {
+        return json_response(StatusCode::OK, json!({ "enabled": false }));
+    };
+    let clear = path.ends_with("/clear");
+    if clear != (method == http::Method::POST) {
+        return ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request_error",
+            "use GET /admin/cache or POST /admin/cache/clear",
+        )
+        .into_response();
+    }
+    if clear {
+        c.clear();
+    }
+    let (entries, bytes) = c.size();
+    let redis = c
+        .redis_counts()
+        .map(|(hits, errors)| json!({ "hits": hits, "errors": errors }));
+    json_response(
+        StatusCode::OK,
+        json!({
+            "enabled": true,
+            "entries": entries,
+            "bytes": bytes,
+            "stored": c.stats.stored.load(Relaxed),
+            "too_large": c.stats.too_large.load(Relaxed),
+            "redis": redis,
+        }),
+    )
 }
