@@ -5,15 +5,19 @@
 #   1. the demo upstream called directly,
 #   2. through switchboard (builtin:openai adapter + builtin:round-robin strategy
 #      components on the path),
-#   3. through a plain nginx reverse proxy (keep-alive upstream) for comparison.
-# Each at concurrency 1 (added latency) and 50 connections (throughput).
+#   3. through a plain nginx reverse proxy (keep-alive upstream) for comparison,
+#   4. through switchboard on a cached route (every request after the first a hit:
+#      no upstream hop at all).
+# Each at concurrency 1 (added latency) and 50 connections (throughput). Then the
+# time of 20 reloads of the unchanged config (POST /admin/reload, plugins reused).
 #
 # Usage: benches/load.sh [seconds per run, default 10]
 # Needs wrk and nginx (installed from Debian packages if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${1:-10}"
-UP=18089; SB=18080; NGX=18081
+UP=18089; SB=18080; NGX=18081; ADM=18090
+export SB_BENCH_ADMIN=bench-admin-token
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null; rm -rf "$WORK"' EXIT
 
@@ -28,10 +32,14 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"model":"bench","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Summarise the plot of Hamlet in one sentence, please."}],"temperature":0.2,"max_tokens":64}'
 LUA
+sed 's/"model":"bench"/"model":"bench-cached"/' "$WORK/post.lua" > "$WORK/cached.lua"
 
 cat > "$WORK/switchboard.toml" <<TOML
 [server]
 listen = "127.0.0.1:$SB"
+[admin]
+listen = "127.0.0.1:$ADM"
+token_env = "SB_BENCH_ADMIN"
 [plugins]
 cache_dir = "$WORK/cache"
 [providers.up]
@@ -39,6 +47,9 @@ adapter = "builtin:openai"
 base_url = "http://127.0.0.1:$UP/v1"
 [models."bench"]
 targets = [{ provider = "up", model = "demo-echo" }]
+[models."bench-cached"]
+targets = [{ provider = "up", model = "demo-echo" }]
+cache = { ttl = "1h" }
 TOML
 
 cat > "$WORK/nginx.conf" <<NGX
@@ -67,9 +78,9 @@ for port in $UP $SB $NGX; do
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
 done
 
-run() { # name port connections threads
+run() { # name port connections threads [script]
   local out
-  out=$(wrk -t"$4" -c"$3" -d"${DURATION}s" --latency -s "$WORK/post.lua" "http://127.0.0.1:$2/v1/chat/completions")
+  out=$(wrk -t"$4" -c"$3" -d"${DURATION}s" --latency -s "$WORK/${5:-post}.lua" "http://127.0.0.1:$2/v1/chat/completions")
   local rps p50 p99
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
@@ -84,4 +95,14 @@ for c in 1 50; do
   run "upstream direct" $UP $c $t
   run "switchboard -> upstream" $SB $c $t
   run "nginx -> upstream" $NGX $c $t
+  run "switchboard cache hit" $SB $c $t cached
 done
+
+# Reload time with unchanged plugins: the whole new state is built and swapped.
+took=()
+for _ in $(seq 20); do
+  took+=("$(curl -s -X POST -H "Authorization: Bearer $SB_BENCH_ADMIN" "http://127.0.0.1:$ADM/admin/reload" \
+    | sed -n 's/.*"took_ms":\([0-9.]*\).*/\1/p')")
+done
+printf '%s\n' "${took[@]}" | sort -n | awk '{a[NR]=$1; s+=$1} END {
+  printf "reload, unchanged plugins   n=%d  mean %.2f ms  p50 %.2f ms  max %.2f ms\n", NR, s/NR, a[int((NR+1)/2)], a[NR] }'

@@ -63,6 +63,19 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     };
     let (stop, stopped) = watch::channel(false);
     crate::probe::spawn(gateway.clone(), stopped.clone());
+    {
+        let gw = gateway.clone();
+        let mut stop = stopped.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => gw.metrics.upkeep(),
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+            }
+        });
+    }
     let wait = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };

@@ -122,6 +122,12 @@ impl Metrics {
         }
     }
 
+    /// Folds the histogram samples recorded since the last call into their buckets, so
+    /// memory stays bounded between scrapes (and when nobody scrapes at all).
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+
     /// Brings every figure up to date from `live` and renders the exposition text.
     pub fn render(&self, live: &LiveState, reloads: &crate::reload::ReloadState) -> String {
         use std::sync::atomic::Ordering::Relaxed;
