@@ -109,6 +109,13 @@ fn check(config: Config, path: &std::path::Path) -> ExitCode {
         for p in &r.policies {
             println!("      policy {}", p.name);
         }
+        if let Some(c) = &r.cache {
+            let scope = if c.per_key { ", per key" } else { "" };
+            println!(
+                "      cache ttl {}{scope}",
+                humantime::format_duration(c.ttl)
+            );
+        }
         for p in &r.redactors {
             println!("      redactor {}", p.name);
         }
