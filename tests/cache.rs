@@ -377,6 +377,62 @@ async fn cache_control_and_what_is_never_stored() {
     gw.running.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_requests_in_flight_ask_the_provider_once() {
+    let mock = Mock::start().await;
+    let gw = start(&mock, CACHED).await;
+    mock.set_fault("up", Some(Fault::Delay(Duration::from_millis(300))));
+    let req = json!({"model": "cached", "messages": user("everyone asks this")});
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let client = gw.client.clone();
+        let url = gw.url.clone();
+        let req = req.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = client
+                .post(format!("{url}/v1/chat/completions"))
+                .bearer_auth(TEAM_KEY)
+                .json(&req)
+                .send()
+                .await
+                .unwrap();
+            let state = header(&r);
+            (state, r.json::<Value>().await.unwrap())
+        }));
+    }
+    let mut states = Vec::new();
+    for t in tasks {
+        let (state, v) = t.await.unwrap();
+        assert_eq!(content(&v), "up says: everyone asks this");
+        states.push(state);
+    }
+    states.sort();
+    assert_eq!(
+        mock.count("up"),
+        1,
+        "followers went to the provider: {states:?}"
+    );
+    assert_eq!(
+        states.iter().filter(|s| *s == "miss").count(),
+        1,
+        "{states:?}"
+    );
+
+    // When the leader fails, followers ask themselves (nothing is stored to wait for).
+    mock.set_fault(
+        "up",
+        Some(Fault::Status(500, r#"{"error":{"message":"down"}}"#.into())),
+    );
+    let failing = json!({"model": "cached", "messages": user("leader fails")});
+    let (a, b) = tokio::join!(
+        send(&gw, TEAM_KEY, &failing, &[]),
+        send(&gw, TEAM_KEY, &failing, &[])
+    );
+    assert_eq!((a.status().as_u16(), b.status().as_u16()), (502, 502));
+    assert_eq!(mock.count("up"), 3);
+    gw.running.shutdown().await;
+}
+
 /// A `redis-server` of the test's own on a free loopback port, stopped on drop.
 struct Redis {
     child: std::process::Child,

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use moka::sync::Cache;
+use tokio::sync::watch;
 
 pub use key::{CacheKey, Directive};
 
@@ -55,7 +56,29 @@ pub struct ResponseCache {
     config: CacheConfig,
     l1: Cache<CacheKey, Arc<Entry>>,
     l2: Option<Arc<redis::L2>>,
+    /// Keys whose answer one request is fetching now; the sender is dropped (waking
+    /// every follower) when that request is done, stored or not.
+    inflight: parking_lot::Mutex<std::collections::HashMap<CacheKey, watch::Sender<()>>>,
     pub stats: CacheStats,
+}
+
+/// Who fetches a missing answer: the first request for a key leads, later identical
+/// requests follow (wait for the leader's answer instead of asking the provider too).
+pub enum Claim {
+    Leader(Arc<Leader>),
+    Follower(watch::Receiver<()>),
+}
+
+/// Held (through `Store`) by the request fetching a key; dropping it wakes followers.
+pub struct Leader {
+    cache: Arc<ResponseCache>,
+    key: CacheKey,
+}
+
+impl Drop for Leader {
+    fn drop(&mut self) {
+        self.cache.inflight.lock().remove(&self.key);
+    }
 }
 
 /// Fixed bytes counted per entry beside its body (key, bookkeeping).
@@ -78,6 +101,7 @@ impl ResponseCache {
             config: config.clone(),
             l1,
             l2,
+            inflight: Default::default(),
             stats: CacheStats::default(),
         })
     }
@@ -103,6 +127,19 @@ impl ResponseCache {
             }),
         );
         Some(body)
+    }
+
+    /// Leads the fetch of `key`, or follows the request already fetching it.
+    pub fn claim(self: &Arc<Self>, key: &CacheKey) -> Claim {
+        let mut inflight = self.inflight.lock();
+        if let Some(tx) = inflight.get(key) {
+            return Claim::Follower(tx.subscribe());
+        }
+        inflight.insert(*key, watch::channel(()).0);
+        Claim::Leader(Arc::new(Leader {
+            cache: self.clone(),
+            key: *key,
+        }))
     }
 
     /// Stores a whole successful answer under the route's TTL and size bound.
@@ -152,6 +189,8 @@ pub struct Store {
     pub cache: Arc<ResponseCache>,
     pub key: CacheKey,
     pub route: RouteCache,
+    /// Set when this request leads the fetch; followers wake when the last clone goes.
+    pub leader: Option<Arc<Leader>>,
 }
 
 impl Store {

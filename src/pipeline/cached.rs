@@ -1,7 +1,8 @@
 //! The response cache on the request path: after the policies allow a request, a
 //! cached route looks its answer up (unless the client said `no-cache` or
 //! `no-store`) and serves a hit as JSON or as a replayed SSE stream; a miss carries
-//! a `Store` to the attempt so the whole answer is kept once it succeeds.
+//! a `Store` to the attempt so the whole answer is kept once it succeeds. Identical
+//! requests that arrive while one is being fetched wait for it (single flight).
 
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use bytes::Bytes;
 use http::HeaderValue;
 
 use super::body::{Endpoint, RequestFacts};
-use crate::cache::{Directive, ResponseCache, Store, key, sse};
+use crate::cache::{Claim, Directive, ResponseCache, Store, key, sse};
 use crate::live::{LiveRoute, Principal};
 use crate::server::{Body, full};
 
@@ -33,6 +34,7 @@ pub async fn lookup(
     principal: &Principal,
     endpoint: Endpoint,
     directive: Directive,
+    stream: bool,
     body: &[u8],
 ) -> Lookup {
     let (Some(rc), Some(cache)) = (route.route.cache, cache) else {
@@ -54,20 +56,38 @@ pub async fn lookup(
             header: Some("bypass"),
         };
     };
-    if directive == Directive::Use
-        && let Some(hit) = cache.get(&key).await
-    {
-        return Lookup::Hit(hit);
+    let mut leader = None;
+    if directive == Directive::Use {
+        if let Some(hit) = cache.get(&key).await {
+            return Lookup::Hit(hit);
+        }
+        match cache.claim(&key) {
+            Claim::Leader(l) => leader = Some(l),
+            // A streaming client does not wait for a whole answer: it goes itself.
+            Claim::Follower(_) if stream => {}
+            Claim::Follower(mut rx) => {
+                // Woken (sender dropped) when the leader is done, stored or not.
+                let _ = tokio::time::timeout(FOLLOW_FOR, rx.changed()).await;
+                if let Some(hit) = cache.get(&key).await {
+                    return Lookup::Hit(hit);
+                }
+            }
+        }
     }
     Lookup::Miss {
         store: Some(Store {
             cache: cache.clone(),
             key,
             route: rc,
+            leader,
         }),
         header: Some("miss"),
     }
 }
+
+/// How long an identical request waits for the one already asking the provider
+/// before it asks too.
+const FOLLOW_FOR: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The response for a hit: the stored JSON, or for a streaming client the same
 /// answer as SSE chunks. `None` when a stream is asked of something that is not a

@@ -217,6 +217,7 @@ async fn run(
         principal,
         endpoint,
         directive,
+        facts.stream,
         &body,
     )
     .await;
