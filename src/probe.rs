@@ -4,8 +4,12 @@
 //! provider (so enough of them open the circuit before a client request fails); a
 //! good probe closes a circuit whose cooldown is over.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::time::Instant;
 
 use tokio::sync::watch;
 
@@ -87,29 +91,50 @@ fn apply(gw: &Gateway, provider: &str, ok: bool) {
     }
 }
 
-/// Starts one probe loop per provider with a health check; they end with `stop`.
-pub fn spawn(gw: Arc<Gateway>, stop: watch::Receiver<bool>) {
-    let live = gw.live.load_full();
-    for (name, p) in &live.providers {
-        let Some(check) = p.provider.health_check.clone() else {
-            continue;
-        };
-        let (gw, name, mut stop) = (gw.clone(), name.clone(), stop.clone());
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(check.interval.max(Duration::from_millis(10)));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = stop.wait_for(|s| *s) => return,
-                }
-                if let Some(ok) = probe(&gw, &name).await {
-                    if !ok {
-                        tracing::warn!(provider = %name, "health check failed");
-                    }
-                    apply(&gw, &name, ok);
-                }
+/// How often the supervisor looks for probes that are due.
+const TICK: Duration = Duration::from_millis(25);
+
+/// Starts the probe supervisor: it reads the live state on every tick, so providers
+/// added, changed or removed by a reload are probed on their current `health_check`.
+/// Each probe runs as its own task, at most one at a time per provider. Ends with `stop`.
+pub fn spawn(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut due: HashMap<String, Instant> = HashMap::new();
+        let running: Arc<Mutex<HashSet<String>>> = Arc::default();
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.wait_for(|s| *s) => return,
             }
-        });
-    }
+            let live = gw.live.load_full();
+            due.retain(|name, _| {
+                live.providers
+                    .get(name)
+                    .is_some_and(|p| p.provider.health_check.is_some())
+            });
+            let now = Instant::now();
+            for (name, p) in &live.providers {
+                let Some(check) = &p.provider.health_check else {
+                    continue;
+                };
+                let next = due.entry(name.clone()).or_insert(now);
+                if now < *next || !running.lock().insert(name.clone()) {
+                    continue;
+                }
+                *next = now + check.interval.max(Duration::from_millis(10));
+                let (gw, name, running) = (gw.clone(), name.clone(), running.clone());
+                tokio::spawn(async move {
+                    if let Some(ok) = probe(&gw, &name).await {
+                        if !ok {
+                            tracing::warn!(provider = %name, "health check failed");
+                        }
+                        apply(&gw, &name, ok);
+                    }
+                    running.lock().remove(&name);
+                });
+            }
+        }
+    });
 }

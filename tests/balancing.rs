@@ -286,6 +286,78 @@ async fn retries_back_off_and_respect_the_deadline() {
 }
 
 #[tokio::test]
+async fn a_target_answering_garbage_with_200_counts_as_failing() {
+    let mock = Mock::start().await;
+    let cfg = providers(&["bad", "good"])
+        + &route(
+            "builtin:priority",
+            &[("bad", ""), ("good", "")],
+            "breaker = { failures = 2, cooldown = \"1h\" }",
+        );
+    let gw = start(&mock, &cfg).await;
+    mock.set_fault("bad", Some(Fault::Malformed));
+    for _ in 0..4 {
+        let r = gw.post("/v1/chat/completions", &req()).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-switchboard-provider"], "good");
+    }
+    assert_eq!(
+        mock.count("bad"),
+        2,
+        "the circuit opened after two bad answers"
+    );
+    let health = gw.admin_health().await;
+    assert_eq!(health["routes"][0]["targets"][0]["health"], "open");
+    gw.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn health_checks_follow_reloads() {
+    let mock = Mock::start().await;
+    let plain = providers(&["a"]) + &route("builtin:priority", &[("a", "")], "");
+    let checked = "[providers.a]\nadapter = \"builtin:openai\"\nbase_url = \"{mock}/a/v1\"\nhealth_check = { interval = \"50ms\", timeout = \"1s\" }\n".to_string()
+        + &route("builtin:priority", &[("a", "")], "");
+    let gw = start(&mock, &plain).await;
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("probe-reload-{}.toml", std::process::id()));
+    let g = gw.running.gateway.clone();
+    *g.reload.path.lock() = Some(path.clone());
+    let probes = || {
+        mock.seen("a")
+            .iter()
+            .filter(|s| s.path == "/v1/models")
+            .count()
+    };
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(probes(), 0, "no health_check, no probes");
+
+    // A reload that adds a health check starts probing.
+    std::fs::write(&path, config_text(&mock, &checked)).unwrap();
+    switchboard::reload::reload(&g).await.unwrap();
+    for _ in 0..100 {
+        if probes() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(probes() >= 2, "the reloaded provider is not probed");
+
+    // A reload that removes it stops probing.
+    std::fs::write(&path, config_text(&mock, &plain)).unwrap();
+    switchboard::reload::reload(&g).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let after = probes();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        probes(),
+        after,
+        "probes went on after the reload removed them"
+    );
+    let _ = std::fs::remove_file(&path);
+    gw.running.shutdown().await;
+}
+
+#[tokio::test]
 async fn active_health_checks_open_and_close_the_circuit() {
     let mock = Mock::start().await;
     let cfg = "[providers.a]\nadapter = \"builtin:anthropic\"\nbase_url = \"{mock}/a/v1\"\napi_key_env = \"PROVIDER_KEY\"\nhealth_check = { interval = \"50ms\", timeout = \"1s\" }\n".to_string()

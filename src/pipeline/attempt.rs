@@ -286,8 +286,12 @@ impl Attempt<'_> {
             Ok(Ok(b)) => b,
         };
         waiting.stop();
-        // A client error is an answer, not a failure of the target.
-        signals.record(ok || is_client_error(status), started.elapsed());
+        // A client error is an answer, not a failure of the target. A 2xx counts as a
+        // success only once it proves to be a usable answer (below).
+        let elapsed = started.elapsed();
+        if !ok {
+            signals.record(is_client_error(status), elapsed);
+        }
         drop(in_flight);
         let translated = if ok && !translate {
             None
@@ -299,8 +303,19 @@ impl Attempt<'_> {
             };
             match calls::from_upstream(&self.provider.adapter, &self.ctx, &resp).await {
                 Ok(Ok(t)) => t,
-                Ok(Err(e)) => return self.adapter_error(e),
-                Err(e) => return self.failover(format!("adapter failed: {e}"), None),
+                Ok(Err(e)) => {
+                    if ok {
+                        signals.record(false, elapsed);
+                    }
+                    return self.adapter_error(e);
+                }
+                Err(e) => {
+                    if ok {
+                        // The adapter broke, not the provider: the target is not blamed.
+                        signals.record(true, elapsed);
+                    }
+                    return self.failover(format!("adapter failed: {e}"), None);
+                }
             }
         };
         if !ok {
@@ -322,12 +337,14 @@ impl Attempt<'_> {
                 })
                 .unwrap_or_default(),
             Err(e) => {
+                signals.record(false, elapsed);
                 return self.failover(
                     format!("answered HTTP {status} with invalid JSON: {e}"),
                     None,
                 );
             }
         };
+        signals.record(true, elapsed);
         if let Some(store) = self.shared.cache {
             store.put(out.clone());
         }
