@@ -200,21 +200,42 @@ async fn usage_aware_follows_the_providers_remaining_quota() {
     assert_eq!(high["ratelimit_remaining_tokens"], 900000);
 }
 
-#[tokio::test]
-async fn the_breaker_opens_and_keeps_traffic_off_a_failing_target() {
-    let mock = Mock::start().await;
+/// A gateway whose priority route puts `bad` (answering with `fault`) before `good`, with
+/// a breaker that opens after two failures; six requests sent. Returns it once `bad`'s
+/// circuit is checked open.
+async fn breaker_opened_by(mock: &Mock, fault: Fault) -> Gw {
     let cfg = providers(&["bad", "good"])
         + &route(
             "builtin:priority",
             &[("bad", ""), ("good", "")],
             "breaker = { failures = 2, cooldown = \"1h\" }",
         );
-    let gw = start(&mock, &cfg).await;
-    mock.set_fault("bad", Some(Fault::Status(503, "{}".into())));
+    let gw = start(mock, &cfg).await;
+    mock.set_fault("bad", Some(fault.clone()));
     for _ in 0..6 {
-        assert_eq!(gw.chat(&req()).await.0, 200);
+        assert_eq!(gw.chat(&req()).await.0, 200, "{fault:?}");
     }
-    assert_eq!(mock.count("bad"), 2, "an open circuit must not be tried");
+    assert_eq!(
+        mock.count("bad"),
+        2,
+        "{fault:?}: an open circuit must not be tried"
+    );
+    gw
+}
+
+#[tokio::test]
+async fn a_target_answering_garbage_with_200_counts_as_failing() {
+    let mock = Mock::start().await;
+    let gw = breaker_opened_by(&mock, Fault::Malformed).await;
+    let health = gw.admin_health().await;
+    assert_eq!(health["routes"][0]["targets"][0]["health"], "open");
+    gw.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_breaker_opens_and_keeps_traffic_off_a_failing_target() {
+    let mock = Mock::start().await;
+    let gw = breaker_opened_by(&mock, Fault::Status(503, "{}".into())).await;
     assert_eq!(mock.count("good"), 6);
     let health = gw.admin_health().await;
     let bad = &health["routes"][0]["targets"][0];
@@ -283,32 +304,6 @@ async fn retries_back_off_and_respect_the_deadline() {
         mock.count("only") < 10,
         "the deadline must stop the retries"
     );
-}
-
-#[tokio::test]
-async fn a_target_answering_garbage_with_200_counts_as_failing() {
-    let mock = Mock::start().await;
-    let cfg = providers(&["bad", "good"])
-        + &route(
-            "builtin:priority",
-            &[("bad", ""), ("good", "")],
-            "breaker = { failures = 2, cooldown = \"1h\" }",
-        );
-    let gw = start(&mock, &cfg).await;
-    mock.set_fault("bad", Some(Fault::Malformed));
-    for _ in 0..4 {
-        let r = gw.post("/v1/chat/completions", &req()).await;
-        assert_eq!(r.status(), 200);
-        assert_eq!(r.headers()["x-switchboard-provider"], "good");
-    }
-    assert_eq!(
-        mock.count("bad"),
-        2,
-        "the circuit opened after two bad answers"
-    );
-    let health = gw.admin_health().await;
-    assert_eq!(health["routes"][0]["targets"][0]["health"], "open");
-    gw.running.shutdown().await;
 }
 
 #[tokio::test]

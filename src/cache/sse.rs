@@ -42,6 +42,19 @@ fn append(slot: &mut Option<String>, v: Option<&Value>) {
     }
 }
 
+/// The entry for the `index` a delta names (0 when it names none), made on first sight.
+fn slot<'a, T: Default>(items: &'a mut Vec<(u64, T)>, delta: &Value) -> &'a mut T {
+    let index = delta.get("index").and_then(Value::as_u64).unwrap_or(0);
+    let pos = match items.iter().position(|(i, _)| *i == index) {
+        Some(p) => p,
+        None => {
+            items.push((index, T::default()));
+            items.len() - 1
+        }
+    };
+    &mut items[pos].1
+}
+
 impl Assembler {
     /// Takes the `data` of one event (`[DONE]` is ignored).
     pub fn push(&mut self, data: &str) {
@@ -80,15 +93,7 @@ impl Assembler {
             .into_iter()
             .flatten()
         {
-            let index = c.get("index").and_then(Value::as_u64).unwrap_or(0);
-            let pos = match self.choices.iter().position(|(i, _)| *i == index) {
-                Some(p) => p,
-                None => {
-                    self.choices.push((index, Choice::default()));
-                    self.choices.len() - 1
-                }
-            };
-            let choice = &mut self.choices[pos].1;
+            let choice = slot(&mut self.choices, c);
             if let Some(f) = c.get("finish_reason").filter(|f| !f.is_null()) {
                 choice.finish_reason = Some(f.clone());
             }
@@ -106,15 +111,7 @@ impl Assembler {
                 .into_iter()
                 .flatten()
             {
-                let ti = tc.get("index").and_then(Value::as_u64).unwrap_or(0);
-                let pos = match choice.tool_calls.iter().position(|(i, _)| *i == ti) {
-                    Some(p) => p,
-                    None => {
-                        choice.tool_calls.push((ti, ToolCall::default()));
-                        choice.tool_calls.len() - 1
-                    }
-                };
-                let call = &mut choice.tool_calls[pos].1;
+                let call = slot(&mut choice.tool_calls, tc);
                 if let Some(id) = tc.get("id").filter(|v| !v.is_null()) {
                     call.id = Some(id.clone());
                 }
