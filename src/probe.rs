@@ -91,8 +91,9 @@ fn apply(gw: &Gateway, provider: &str, ok: bool) {
     }
 }
 
-/// How often the supervisor looks for probes that are due.
-const TICK: Duration = Duration::from_millis(25);
+/// The supervisor wakes when the next probe is due, and at least this often to notice
+/// reloads (so it sleeps a second at a time when no provider has a health check).
+const IDLE: Duration = Duration::from_secs(1);
 
 /// Starts the probe supervisor: it reads the live state on every tick, so providers
 /// added, changed or removed by a reload are probed on their current `health_check`.
@@ -101,11 +102,10 @@ pub fn spawn(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
     tokio::spawn(async move {
         let mut due: HashMap<String, Instant> = HashMap::new();
         let running: Arc<Mutex<HashSet<String>>> = Arc::default();
-        let mut tick = tokio::time::interval(TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut wake = Instant::now();
         loop {
             tokio::select! {
-                _ = tick.tick() => {}
+                _ = tokio::time::sleep_until(wake) => {}
                 _ = stop.wait_for(|s| *s) => return,
             }
             let live = gw.live.load_full();
@@ -135,6 +135,9 @@ pub fn spawn(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
                     running.lock().remove(&name);
                 });
             }
+            // A probe still running when its next turn comes is retried shortly.
+            let soonest = due.values().min().copied().unwrap_or(now + IDLE);
+            wake = soonest.clamp(now + Duration::from_millis(5), now + IDLE);
         }
     });
 }
