@@ -503,6 +503,28 @@ async fn replicas_share_answers_through_redis_and_survive_it_going_away() {
     assert_eq!(answer, first);
     assert_eq!(mock.count("up"), 1);
 
+    // Clearing the cache clears Redis too (only this cache's prefix).
+    let _: () = redis::cmd("SET")
+        .arg("someone-else:key")
+        .arg("v")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let cleared: Value = a
+        .client
+        .post(format!("{}/admin/cache/clear", a.admin))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cleared["redis_cleared"]["removed"], 1, "{cleared}");
+    let left: u64 = redis::cmd("DBSIZE").query_async(&mut conn).await.unwrap();
+    assert_eq!(left, 1, "other keys in Redis are left alone");
+    assert_eq!(ask(&a, &req, &[]).await.0, "miss");
+
     // Redis goes away: requests still succeed, as misses.
     drop(redis);
     let other = json!({"model": "cached", "messages": user("after redis died")});

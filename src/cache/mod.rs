@@ -177,9 +177,14 @@ impl ResponseCache {
         })
     }
 
-    /// Forgets every stored answer in memory (`POST /admin/cache/clear`).
-    pub fn clear(&self) {
+    /// Forgets every stored answer (`POST /admin/cache/clear`): memory, and Redis when
+    /// configured. Returns how many Redis keys went, or why Redis could not be cleared.
+    pub async fn clear(&self) -> Option<Result<u64, String>> {
         self.l1.invalidate_all();
+        match &self.l2 {
+            Some(l2) => Some(l2.clear().await),
+            None => None,
+        }
     }
 }
 

@@ -121,4 +121,53 @@ impl L2 {
             }
         });
     }
+
+    /// Deletes every answer under this cache's prefix (SCAN + UNLINK, bounded to 10 s).
+    /// Returns how many keys went.
+    pub async fn clear(&self) -> Result<u64, String> {
+        let pattern = format!("{}*", glob_escape(&self.prefix));
+        let mut conn = self.conn.clone();
+        let work = async {
+            let mut cursor: u64 = 0;
+            let mut removed = 0u64;
+            loop {
+                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(500)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| describe(&e))?;
+                if !keys.is_empty() {
+                    let n: u64 = redis::cmd("UNLINK")
+                        .arg(&keys)
+                        .query_async(&mut conn)
+                        .await
+                        .map_err(|e| describe(&e))?;
+                    removed += n;
+                }
+                if next == 0 {
+                    return Ok(removed);
+                }
+                cursor = next;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), work)
+            .await
+            .map_err(|_| "Redis did not finish within 10 s".to_string())?
+    }
+}
+
+/// `s` with Redis glob characters escaped, for a SCAN MATCH pattern.
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }

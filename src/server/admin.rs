@@ -115,7 +115,7 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
                 ),
             }
         }
-        "/admin/cache" | "/admin/cache/clear" => cache(&live, path, req.method()),
+        "/admin/cache" | "/admin/cache/clear" => cache(&live, path, req.method()).await,
         "/admin/config" => {
             let c = &live.config;
             let providers: Vec<_> = c
@@ -216,9 +216,9 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
     }
 }
 
-/// `GET /admin/cache`: size and counts; `POST /admin/cache/clear`: forget every answer
-/// held in memory (entries in Redis expire by their TTL).
-fn cache(live: &LiveState, path: &str, method: &http::Method) -> http::Response<Body> {
+/// `GET /admin/cache`: size and counts; `POST /admin/cache/clear`: forget every stored
+/// answer, in memory and in Redis.
+async fn cache(live: &LiveState, path: &str, method: &http::Method) -> http::Response<Body> {
     use std::sync::atomic::Ordering::Relaxed;
     let Some(c) = &live.cache else {
         return json_response(StatusCode::OK, json!({ "enabled": false }));
@@ -232,8 +232,12 @@ fn cache(live: &LiveState, path: &str, method: &http::Method) -> http::Response<
         )
         .into_response();
     }
+    let mut redis_cleared = None;
     if clear {
-        c.clear();
+        redis_cleared = c.clear().await.map(|r| match r {
+            Ok(n) => json!({ "removed": n }),
+            Err(e) => json!({ "error": e }),
+        });
     }
     let (entries, bytes) = c.size();
     let redis = c
@@ -248,6 +252,7 @@ fn cache(live: &LiveState, path: &str, method: &http::Method) -> http::Response<
             "stored": c.stats.stored.load(Relaxed),
             "too_large": c.stats.too_large.load(Relaxed),
             "redis": redis,
+            "redis_cleared": redis_cleared,
         }),
     )
 }
