@@ -167,14 +167,8 @@ impl Attempt<'_> {
         if let Ok(v) = HeaderValue::from_str(&self.provider.provider.name) {
             h.insert("x-switchboard-provider", v);
         }
-        for (k, v) in self.shared.policy_headers.iter().chain(extra) {
-            if let (Ok(k), Ok(v)) = (
-                http::HeaderName::from_bytes(k.as_bytes()),
-                HeaderValue::from_str(v),
-            ) {
-                h.insert(k, v);
-            }
-        }
+        super::cached::insert_headers(h, self.shared.policy_headers);
+        super::cached::insert_headers(h, extra);
         resp
     }
 

@@ -116,6 +116,12 @@ pub fn hit_response(
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("x-request-id", v);
     }
+    insert_headers(h, headers);
+    Some(resp)
+}
+
+/// Adds headers (from policies) that are valid HTTP; others are dropped.
+pub fn insert_headers(h: &mut http::HeaderMap, headers: &[(String, String)]) {
     for (k, v) in headers {
         if let (Ok(k), Ok(v)) = (
             http::HeaderName::from_bytes(k.as_bytes()),
@@ -124,5 +130,4 @@ pub fn hit_response(
             h.insert(k, v);
         }
     }
-    Some(resp)
 }

@@ -223,16 +223,19 @@ async fn run(
     .await;
     let (store, cache_header) = match lookup {
         cached::Lookup::Hit(stored) => {
-            gw.metrics
-                .cache_result(&route.route.name, "hit", attempt::usage_of(&stored));
-            trace.answered_by("cache", "");
-            // A hit costs no provider tokens: policies are told so.
-            let mut headers = policy_headers.clone();
-            headers.extend(record_policies(&policies, &preq, Usage::default()).await);
-            if let Some(resp) = cached::hit_response(stored, &facts, &request_id, &headers) {
-                return Ok(resp);
+            let saved = attempt::usage_of(&stored);
+            match cached::hit_response(stored, &facts, &request_id, &policy_headers) {
+                Some(mut resp) => {
+                    gw.metrics.cache_result(&route.route.name, "hit", saved);
+                    trace.answered_by("cache", "");
+                    // A hit costs no provider tokens: policies are told so.
+                    let extra = record_policies(&policies, &preq, Usage::default()).await;
+                    cached::insert_headers(resp.headers_mut(), &extra);
+                    return Ok(resp);
+                }
+                // Not servable to this client (a stream of a non-chat answer): go on.
+                None => (None, Some("miss")),
             }
-            (None, Some("miss"))
         }
         cached::Lookup::Miss { store, header } => (store, header),
     };
