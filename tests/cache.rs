@@ -226,6 +226,8 @@ async fn a_streamed_miss_fills_the_cache_for_both_kinds_of_client() {
     assert_eq!(s2, "hit");
     assert_eq!(content(&a), text);
     assert_eq!(a["choices"][0]["finish_reason"], "stop");
+    // The stream did not ask for usage, but the gateway did: the stored answer has it.
+    assert_eq!(a["usage"]["total_tokens"], 18, "{a}");
     let (s3, again) = ask_stream(&gw, &req).await;
     assert_eq!(s3, "hit");
     assert_eq!(streamed_text(&again).0, text);

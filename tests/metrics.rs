@@ -312,3 +312,65 @@ async fn the_exposition_parses_and_carries_every_figure() {
     );
     gw.running.shutdown().await;
 }
+
+#[tokio::test]
+async fn streams_count_tokens_the_client_did_not_ask_for() {
+    let mock = Mock::start().await;
+    let cfg = r#"
+[providers.up]
+adapter = "builtin:openai"
+base_url = "{mock}/up/v1"
+
+[providers.strict]
+adapter = "builtin:openai"
+base_url = "{mock}/strict/v1"
+stream_usage = false
+
+[models."m"]
+targets = [{ provider = "up", model = "x" }]
+
+[models."strict"]
+targets = [{ provider = "strict", model = "x" }]
+"#;
+    let gw = start(&mock, cfg).await;
+    let (s, lines) = gw
+        .chat_stream(&json!({"model": "m", "messages": user("count me"), "stream": true}))
+        .await;
+    assert_eq!((s, lines.last().map(String::as_str)), (200, Some("[DONE]")));
+    // The provider was asked for usage; the client, who did not ask, sees no usage chunk.
+    let sent = &mock.seen("up")[0].body;
+    assert_eq!(sent["stream_options"]["include_usage"], true, "{sent}");
+    for l in lines.iter().filter(|l| *l != "[DONE]") {
+        let v: Value = serde_json::from_str(l).unwrap();
+        assert!(
+            !v["choices"].as_array().unwrap().is_empty(),
+            "usage chunk leaked: {l}"
+        );
+    }
+    // A provider that refuses stream_options gets the body as the client sent it.
+    let (s, _) = gw
+        .chat_stream(&json!({"model": "strict", "messages": user("x"), "stream": true}))
+        .await;
+    assert_eq!(s, 200);
+    assert!(mock.seen("strict")[0].body.get("stream_options").is_none());
+
+    let text = gw
+        .client
+        .get(format!("{}/metrics", gw.admin))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"gen_ai_client_token_usage_sum{route="m",provider="up",model="x",gen_ai_token_type="input"} 11"#,
+        r#"gen_ai_client_token_usage_sum{route="m",provider="up",model="x",gen_ai_token_type="output"} 7"#,
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing `{line}` in:\n{text}"
+        );
+    }
+    gw.running.shutdown().await;
+}

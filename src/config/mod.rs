@@ -152,6 +152,10 @@ pub struct Provider {
     pub timeout: Duration,
     pub headers: Vec<(String, String)>,
     pub health_check: Option<HealthCheck>,
+    /// Every stream asks the provider for its usage (so tokens are counted even when the
+    /// client did not ask; the usage chunk is then kept from the client). Off for
+    /// providers that refuse `stream_options`.
+    pub stream_usage: bool,
 }
 
 /// A cheap probe of a provider on an interval; results feed the circuit breakers of

@@ -132,6 +132,8 @@ pub struct RawProvider {
     pub deadline: Option<Spanned<String>>,
     pub memory_mib: Option<u64>,
     pub health_check: Option<RawHealthCheck>,
+    /// Ask for the usage chunk on every stream (`stream_options.include_usage`).
+    pub stream_usage: Option<bool>,
 }
 
 /// Active health check of a provider.

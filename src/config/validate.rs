@@ -258,6 +258,7 @@ pub(super) fn validate(
                 timeout,
                 headers,
                 health_check,
+                stream_usage: p.stream_usage.unwrap_or(true),
             },
         );
     }

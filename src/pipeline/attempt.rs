@@ -209,6 +209,7 @@ impl Attempt<'_> {
             _ => {}
         }
         let translate = up.translate_response;
+        let replaced = matches!(up.body, BodyEdit::Replace(_));
         let payload: Bytes = match up.body {
             BodyEdit::Keep => self.shared.body.clone(),
             BodyEdit::SetModel(m) => Bytes::from(body::set_model(
@@ -217,6 +218,15 @@ impl Attempt<'_> {
                 &m,
             )),
             BodyEdit::Replace(b) => Bytes::from(b),
+        };
+        // A pass-through body asks for the usage chunk the client did not ask for.
+        let payload = if self.ctx.include_usage && !self.shared.facts.include_usage && !replaced {
+            Bytes::from(body::with_stream_usage(
+                &payload,
+                self.shared.facts.has_stream_options,
+            ))
+        } else {
+            payload
         };
         let req = req.body(payload);
 
@@ -372,6 +382,7 @@ impl Attempt<'_> {
             None
         };
         let mut pump = Pump::new(resp, translator, p.timeout);
+        pump.strip_usage = self.ctx.include_usage && !self.shared.facts.include_usage;
         if self.shared.cache.is_some() {
             pump.assembler = Some(Default::default());
         }

@@ -35,6 +35,8 @@ pub struct RequestFacts {
     pub model_span: std::ops::Range<usize>,
     pub stream: bool,
     pub include_usage: bool,
+    /// Whether the body has a `stream_options` object at all.
+    pub has_stream_options: bool,
     pub max_output_tokens: Option<u64>,
     pub user: Option<String>,
     /// A rough estimate (bytes / 4) of the prompt tokens.
@@ -89,6 +91,7 @@ pub fn parse(body: &[u8], endpoint: Endpoint) -> Result<RequestFacts, ApiError> 
         }
     }
     let stream = endpoint == Endpoint::Chat && facts.stream.unwrap_or(false);
+    let has_stream_options = facts.stream_options.is_some();
     Ok(RequestFacts {
         model,
         model_span,
@@ -98,6 +101,7 @@ pub fn parse(body: &[u8], endpoint: Endpoint) -> Result<RequestFacts, ApiError> 
                 .stream_options
                 .and_then(|o| o.include_usage)
                 .unwrap_or(false),
+        has_stream_options,
         max_output_tokens: facts.max_completion_tokens.or(facts.max_tokens),
         user: facts.user,
         estimated_input_tokens: (body.len() as u64).div_ceil(4),
@@ -114,6 +118,35 @@ pub fn set_model(body: &[u8], span: &std::ops::Range<usize>, model: &str) -> Vec
     out
 }
 
+/// `body` asking the provider for the usage chunk of a stream
+/// (`stream_options.include_usage = true`), everything else kept.
+pub fn with_stream_usage(body: &[u8], has_stream_options: bool) -> Vec<u8> {
+    if !has_stream_options {
+        // Insert before the closing brace of the object: no reparse needed.
+        let end = body.iter().rposition(|b| *b == b'}').unwrap_or(body.len());
+        let mut out = Vec::with_capacity(body.len() + 48);
+        out.extend_from_slice(&body[..end]);
+        out.extend_from_slice(br#","stream_options":{"include_usage":true}"#);
+        out.extend_from_slice(&body[end..]);
+        return out;
+    }
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(mut v) => {
+            if let Some(o) = v.as_object_mut() {
+                let so = o
+                    .entry("stream_options")
+                    .or_insert_with(|| serde_json::json!({}));
+                if !so.is_object() {
+                    *so = serde_json::json!({});
+                }
+                so["include_usage"] = true.into();
+            }
+            serde_json::to_vec(&v).unwrap_or_else(|_| body.to_vec())
+        }
+        Err(_) => body.to_vec(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +161,23 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["model"], "llama\"3");
         assert_eq!(v["messages"][0]["content"], "hi \"model\"");
+    }
+
+    #[test]
+    fn stream_usage_is_asked_for_without_touching_the_rest() {
+        let plain = br#"{"model":"m","messages":[],"stream":true} "#;
+        let out = with_stream_usage(plain, false);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["stream_options"]["include_usage"], true);
+        assert_eq!(v["stream"], true);
+        let f = parse(&out, Endpoint::Chat).unwrap();
+        assert!(f.include_usage && f.has_stream_options);
+        let off = br#"{"model":"m","messages":[],"stream":true,"stream_options":{"include_usage":false,"x":1}}"#;
+        let v: serde_json::Value = serde_json::from_slice(&with_stream_usage(off, true)).unwrap();
+        assert_eq!(
+            v["stream_options"],
+            serde_json::json!({"include_usage": true, "x": 1})
+        );
     }
 
     #[test]

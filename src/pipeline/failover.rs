@@ -127,7 +127,10 @@ pub async fn try_targets(
             provider: provider.provider.name.clone(),
             target_model: target.target.model.clone(),
             stream: s.facts.stream,
-            include_usage: s.facts.include_usage,
+            // Streams always ask for usage where the provider allows it, so tokens are
+            // counted; the attempt keeps the usage chunk from a client that did not ask.
+            include_usage: s.facts.include_usage
+                || (s.facts.stream && provider.provider.stream_usage),
             created: now_secs(),
         };
         let job = attempt::Attempt {

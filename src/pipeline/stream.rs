@@ -59,6 +59,8 @@ pub struct Pump {
     pub usage: Option<Usage>,
     /// Folds the answer for the cache, on a cached route.
     pub assembler: Option<Assembler>,
+    /// The usage chunk was asked for by the gateway, not the client: keep it from them.
+    pub strip_usage: bool,
 }
 
 impl Pump {
@@ -76,6 +78,7 @@ impl Pump {
             saw_done: false,
             usage: None,
             assembler: None,
+            strip_usage: false,
         }
     }
 
@@ -125,7 +128,8 @@ impl Pump {
             {
                 out.extend(t.finish().await?.map_err(StreamError::Adapter)?);
             }
-            for ev in &out {
+            let mut usage_only = None;
+            for (i, ev) in out.iter().enumerate() {
                 if let Some(a) = &mut self.assembler {
                     a.push(&ev.data);
                 }
@@ -135,7 +139,13 @@ impl Pump {
                     && let Some(u) = usage_of(ev.data.as_bytes())
                 {
                     self.usage = Some(u);
+                    if self.strip_usage && is_usage_only(&ev.data) {
+                        usage_only = Some(i);
+                    }
                 }
+            }
+            if let Some(i) = usage_only {
+                out.remove(i);
             }
             if self.ended && !self.saw_done {
                 return Err(StreamError::Truncated);
@@ -145,6 +155,18 @@ impl Pump {
             }
         }
     }
+}
+
+#[derive(serde::Deserialize)]
+struct ChoicesOnly {
+    #[serde(default)]
+    choices: Vec<serde::de::IgnoredAny>,
+}
+
+/// Whether a chunk is the usage chunk (no choices): the one a client that did not ask
+/// for usage must not see.
+fn is_usage_only(data: &str) -> bool {
+    serde_json::from_str::<ChoicesOnly>(data).is_ok_and(|c| c.choices.is_empty())
 }
 
 /// What to settle when the stream ends.
