@@ -51,6 +51,13 @@ pub enum Endpoint {
 }
 
 pub fn parse(body: &[u8], endpoint: Endpoint) -> Result<RequestFacts, ApiError> {
+    // serde would also read a struct from an array; a request is an object.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::invalid(
+            "the request body must be a JSON object",
+            None,
+        ));
+    }
     let facts: Facts = serde_json::from_slice(body).map_err(|e| {
         if e.is_data() {
             ApiError::invalid(format!("invalid request body: {e}"), None)
@@ -178,6 +185,13 @@ mod tests {
             v["stream_options"],
             serde_json::json!({"include_usage": true, "x": 1})
         );
+    }
+
+    #[test]
+    fn only_an_object_is_a_request() {
+        let e = parse(br#"["m", [], true, null, 1, 2, null, "u"]"#, Endpoint::Chat).unwrap_err();
+        assert!(e.message.contains("JSON object"), "{}", e.message);
+        assert!(parse(b"  \n{\"model\":\"m\",\"messages\":[]}", Endpoint::Chat).is_ok());
     }
 
     #[test]
