@@ -443,14 +443,7 @@ async fn metrics_expose_the_same_figures() {
     for _ in 0..4 {
         assert_eq!(gw.chat(&req()).await.0, 200);
     }
-    let r = gw
-        .client
-        .get(format!("{}/metrics", gw.admin))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "no token needed for /metrics");
-    let text = r.text().await.unwrap();
+    let text = gw.metrics_text().await;
     for line in [
         r#"switchboard_target_circuit_state{route="m",provider="bad",model="x"} 2"#,
         r#"switchboard_target_circuit_state{route="m",provider="good",model="x"} 0"#,

@@ -178,31 +178,12 @@ async fn a_hit_never_reaches_the_provider_and_serves_json_and_stream_clients() {
     assert_eq!(mock.count("up"), 2);
 
     // The admin API shows the cache and can empty it.
-    let admin = |path: &'static str, post: bool| {
-        let url = format!("{}{path}", gw.admin);
-        let r = if post {
-            gw.client.post(url)
-        } else {
-            gw.client.get(url)
-        };
-        r.bearer_auth(ADMIN_TOKEN).send()
-    };
-    let stats: Value = admin("/admin/cache", false)
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = gw.admin_get("/admin/cache").await;
     assert_eq!(
         (stats["entries"].as_u64(), stats["stored"].as_u64()),
         (Some(2), Some(2))
     );
-    let cleared: Value = admin("/admin/cache/clear", true)
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let cleared = gw.admin_post("/admin/cache/clear").await;
     assert_eq!(cleared["entries"], 0);
     assert_eq!(ask(&gw, &req, &[]).await.0, "miss");
     assert_eq!(mock.count("up"), 3);
@@ -512,16 +493,7 @@ async fn replicas_share_answers_through_redis_and_survive_it_going_away() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    let cleared: Value = a
-        .client
-        .post(format!("{}/admin/cache/clear", a.admin))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let cleared = a.admin_post("/admin/cache/clear").await;
     assert_eq!(cleared["redis_cleared"]["removed"], 1, "{cleared}");
     let left: u64 = redis::cmd("DBSIZE").query_async(&mut conn).await.unwrap();
     assert_eq!(left, 1, "other keys in Redis are left alone");

@@ -110,15 +110,7 @@ async fn the_exposition_parses_and_carries_every_figure() {
     assert!(switchboard::reload::reload(&g).await.is_err());
     let _ = std::fs::remove_file(&path);
 
-    let text = gw
-        .client
-        .get(format!("{}/metrics", gw.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = gw.metrics_text().await;
     assert!(!text.contains(PROVIDER_KEY));
     assert!(
         !text.contains("no-such-model-xyz"),
@@ -354,15 +346,7 @@ targets = [{ provider = "strict", model = "x" }]
     assert_eq!(s, 200);
     assert!(mock.seen("strict")[0].body.get("stream_options").is_none());
 
-    let text = gw
-        .client
-        .get(format!("{}/metrics", gw.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = gw.metrics_text().await;
     for line in [
         r#"gen_ai_client_token_usage_sum{route="m",provider="up",model="x",gen_ai_token_type="input"} 11"#,
         r#"gen_ai_client_token_usage_sum{route="m",provider="up",model="x",gen_ai_token_type="output"} 7"#,

@@ -100,9 +100,17 @@ impl Gw {
         self.admin_get("/admin/plugins").await
     }
 
-    async fn admin_get(&self, path: &str) -> Value {
+    pub async fn admin_get(&self, path: &str) -> Value {
+        self.admin_call(reqwest::Method::GET, path).await
+    }
+
+    pub async fn admin_post(&self, path: &str) -> Value {
+        self.admin_call(reqwest::Method::POST, path).await
+    }
+
+    async fn admin_call(&self, method: reqwest::Method, path: &str) -> Value {
         self.client
-            .get(format!("{}{path}", self.admin))
+            .request(method, format!("{}{path}", self.admin))
             .bearer_auth(ADMIN_TOKEN)
             .send()
             .await
@@ -110,6 +118,18 @@ impl Gw {
             .json()
             .await
             .unwrap()
+    }
+
+    /// The Prometheus exposition at `/metrics` (no token needed).
+    pub async fn metrics_text(&self) -> String {
+        let r = self
+            .client
+            .get(format!("{}/metrics", self.admin))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "no token needed for /metrics");
+        r.text().await.unwrap()
     }
 }
 
