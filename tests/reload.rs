@@ -72,15 +72,16 @@ async fn fifty_reloads_under_load_drop_nothing() {
         }));
     }
 
-    for i in 0..50 {
-        let provider = if i % 2 == 0 { "b" } else { "a" };
-        std::fs::write(&path, config(&mock, provider)).unwrap();
-        let r = client
+    let reload = || {
+        client
             .post(format!("{admin}/admin/reload"))
             .bearer_auth(TOKEN)
             .send()
-            .await
-            .unwrap();
+    };
+    for i in 0..50 {
+        let provider = if i % 2 == 0 { "b" } else { "a" };
+        std::fs::write(&path, config(&mock, provider)).unwrap();
+        let r = reload().await.unwrap();
         assert_eq!(r.status(), 200, "reload {i}: {}", r.text().await.unwrap());
         let r = client.post(&url).json(&body).send().await.unwrap();
         assert_eq!(
@@ -114,12 +115,7 @@ async fn fifty_reloads_under_load_drop_nothing() {
         "[models.\"m\"]\ntargets = [{ provider = \"ghost\", model = \"x\" }]\n",
     )
     .unwrap();
-    let r = client
-        .post(format!("{admin}/admin/reload"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let r = reload().await.unwrap();
     assert_eq!(r.status(), 422);
     let v: Value = r.json().await.unwrap();
     assert!(

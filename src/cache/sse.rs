@@ -36,6 +36,16 @@ pub struct Assembler {
     spoiled: bool,
 }
 
+/// The array under `key` (nothing when absent or not an array).
+fn items<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
+    v.get(key).and_then(Value::as_array).into_iter().flatten()
+}
+
+/// The value under `key` unless it is absent or null.
+fn present<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    v.get(key).filter(|x| !x.is_null())
+}
+
 fn append(slot: &mut Option<String>, v: Option<&Value>) {
     if let Some(s) = v.and_then(Value::as_str) {
         slot.get_or_insert_with(String::new).push_str(s);
@@ -61,11 +71,11 @@ impl Assembler {
         if self.spoiled || data == "[DONE]" {
             return;
         }
-        let Ok(Value::Object(chunk)) = serde_json::from_str::<Value>(data) else {
+        let Ok(chunk @ Value::Object(_)) = serde_json::from_str::<Value>(data) else {
             self.spoiled = true;
             return;
         };
-        if chunk.contains_key("error") {
+        if chunk.get("error").is_some() {
             self.spoiled = true;
             return;
         }
@@ -78,7 +88,7 @@ impl Assembler {
                 "system_fingerprint",
                 "service_tier",
             ] {
-                if let Some(v) = chunk.get(k).filter(|v| !v.is_null()) {
+                if let Some(v) = present(&chunk, k) {
                     head.insert(k.into(), v.clone());
                 }
             }
@@ -87,35 +97,25 @@ impl Assembler {
         if let Some(u) = chunk.get("usage").filter(|u| u.is_object()) {
             self.usage = Some(u.clone());
         }
-        for c in chunk
-            .get("choices")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for c in items(&chunk, "choices") {
             let choice = slot(&mut self.choices, c);
-            if let Some(f) = c.get("finish_reason").filter(|f| !f.is_null()) {
+            if let Some(f) = present(c, "finish_reason") {
                 choice.finish_reason = Some(f.clone());
             }
             let Some(delta) = c.get("delta") else {
                 continue;
             };
-            if let Some(r) = delta.get("role").filter(|r| !r.is_null()) {
+            if let Some(r) = present(delta, "role") {
                 choice.role = Some(r.clone());
             }
             append(&mut choice.content, delta.get("content"));
             append(&mut choice.refusal, delta.get("refusal"));
-            for tc in delta
-                .get("tool_calls")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+            for tc in items(delta, "tool_calls") {
                 let call = slot(&mut choice.tool_calls, tc);
-                if let Some(id) = tc.get("id").filter(|v| !v.is_null()) {
+                if let Some(id) = present(tc, "id") {
                     call.id = Some(id.clone());
                 }
-                if let Some(t) = tc.get("type").filter(|v| !v.is_null()) {
+                if let Some(t) = present(tc, "type") {
                     call.kind = Some(t.clone());
                 }
                 if let Some(f) = tc.get("function") {
