@@ -3,7 +3,7 @@
 //! unchanged plugins not recompiled, a bad config refused while the old one serves,
 //! and a change of the file picked up by the watcher.
 
-mod common;
+#[path = "suite/mock/mod.rs"]
 mod mock;
 
 use std::sync::Arc;
@@ -29,7 +29,7 @@ fn config(mock: &Mock, provider: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_reloads_under_load_drop_nothing() {
-    // SAFETY: the only test in this binary; set before any thread reads the environment.
+    // SAFETY: the only test in this binary (which is why it is not in `suite/`); set before any thread reads the environment.
     unsafe { std::env::set_var("SB_RELOAD_TEST_ADMIN", TOKEN) };
     switchboard::app::init_crypto();
     let mock = Mock::start().await;

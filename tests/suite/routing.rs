@@ -1,13 +1,10 @@
 //! Strategies and failover, end to end: the real strategy components choose, the
 //! mock fails on demand, and the counts show who served what.
 
-mod common;
-mod mock;
-
 use std::time::Duration;
 
-use common::*;
-use mock::{Fault, Mock};
+use crate::common::*;
+use crate::mock::{Fault, Mock};
 use serde_json::{Value, json};
 
 fn three_providers(strategy: &str, weights: [u32; 3]) -> String {

@@ -3,13 +3,10 @@
 //! `Cache-Control` is obeyed, failures and partial streams are never stored, and
 //! replicas share answers through a real `redis-server`.
 
-mod common;
-mod mock;
-
 use std::time::Duration;
 
-use common::*;
-use mock::{Fault, Mock};
+use crate::common::*;
+use crate::mock::{Fault, Mock};
 use serde_json::{Value, json};
 
 const CACHED: &str = r#"

@@ -2,13 +2,10 @@
 //! right value, and the exposition parses with the official Prometheus client's text
 //! parser (histograms cumulative, one family per name). No secret appears in it.
 
-mod common;
-mod mock;
-
 use std::process::{Command, Stdio};
 
-use common::*;
-use mock::{Fault, Mock};
+use crate::common::*;
+use crate::mock::{Fault, Mock};
 use serde_json::{Value, json};
 
 const CONFIG: &str = r#"

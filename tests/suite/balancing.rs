@@ -3,13 +3,10 @@
 //! breaker opens and stays open, `retry-after` cools a target, retries back off within
 //! a deadline. (The breaker's timing is tested on a paused clock in `src/health.rs`.)
 
-mod common;
-mod mock;
-
 use std::time::Duration;
 
-use common::*;
-use mock::{Fault, Mock};
+use crate::common::*;
+use crate::mock::{Fault, Mock};
 use serde_json::{Value, json};
 
 fn providers(names: &[&str]) -> String {

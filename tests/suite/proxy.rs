@@ -1,11 +1,8 @@
 //! End-to-end proxy behaviour: the real gateway in front of the mock provider.
 //! Endpoints, auth and key handling, and bad input from clients.
 
-mod common;
-mod mock;
-
-use common::*;
-use mock::Mock;
+use crate::common::*;
+use crate::mock::Mock;
 use serde_json::{Value, json};
 
 const ONE_OPENAI: &str = r#"
@@ -358,7 +355,7 @@ async fn provider_errors_never_carry_the_provider_key() {
     let body = format!(
         r#"{{"error":{{"message":"Incorrect API key provided: {PROVIDER_KEY}","type":"invalid_request_error"}}}}"#
     );
-    mock.set_fault("up", Some(mock::Fault::Status(400, body)));
+    mock.set_fault("up", Some(crate::mock::Fault::Status(400, body)));
     let r = authed(
         &gw,
         "/v1/chat/completions",

@@ -1,11 +1,8 @@
 //! The example custom plugin (`examples/plugins/strategy-canary`), loaded from its
 //! `.wasm` path like any user's plugin, with its settings from config.
 
-mod common;
-mod mock;
-
-use common::*;
-use mock::Mock;
+use crate::common::*;
+use crate::mock::Mock;
 use serde_json::json;
 
 const CANARY: &str = env!("SWITCHBOARD_GUEST_STRATEGY_CANARY");

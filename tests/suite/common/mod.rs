@@ -159,6 +159,11 @@ pub fn error_message(v: &Value) -> String {
 /// A python with the packages the tests drive switchboard with (the official OpenAI
 /// SDK, the Prometheus client's text parser): a venv under the target dir, made once.
 pub fn python_venv() -> std::path::PathBuf {
+    static VENV: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    VENV.get_or_init(make_python_venv).clone()
+}
+
+fn make_python_venv() -> std::path::PathBuf {
     use std::process::Command;
     let venv = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sdk-venv");
     let python = venv.join("bin").join("python3");

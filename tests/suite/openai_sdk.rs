@@ -3,13 +3,10 @@
 //! SDK's own error classes for our errors. The SDK is installed into a virtualenv
 //! under the target dir on first run (from PyPI).
 
-mod common;
-mod mock;
-
 use std::process::Command;
 
-use common::*;
-use mock::Mock;
+use crate::common::*;
+use crate::mock::Mock;
 use serde_json::{Value, json};
 
 const CONFIG: &str = r#"

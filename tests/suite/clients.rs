@@ -2,13 +2,10 @@
 //! hangs up mid-body sends nothing upstream, and the optional rustls listener serves
 //! HTTP/1.1 and HTTP/2 (ALPN).
 
-mod common;
-mod mock;
-
 use std::time::Duration;
 
-use common::*;
-use mock::Mock;
+use crate::common::*;
+use crate::mock::Mock;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -3,11 +3,8 @@
 //! speaking that provider's wire format, and checks what the client got (always
 //! OpenAI's format) and, where the formats differ, what the provider received.
 
-mod common;
-mod mock;
-
-use common::*;
-use mock::{Fault, Mock};
+use crate::common::*;
+use crate::mock::{Fault, Mock};
 use serde_json::{Value, json};
 
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -3,11 +3,8 @@
 //! the call it is in; the failure is counted; the next request through the same
 //! plugin works. Policies and redactors are loaded and called on the request path.
 
-mod common;
-mod mock;
-
-use common::*;
-use mock::Mock;
+use crate::common::*;
+use crate::mock::Mock;
 use serde_json::{Value, json};
 
 const HOSTILE: &str = env!("SWITCHBOARD_GUEST_TEST_HOSTILE");

@@ -2,14 +2,12 @@
 //! `config.toml` (no provider keys), config errors that name key and line, and a
 //! SIGTERM that lets an in-flight stream finish.
 
-mod common;
-mod mock;
-
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mock::{Fault, Mock};
+use crate::common;
+use crate::mock::{Fault, Mock};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_switchboard");

@@ -1,0 +1,24 @@
+//! The integration suite, one test binary: the real gateway (in process or as the
+//! built binary) in front of the mock provider in `mock/`, driven through the helpers
+//! in `common/`. One binary instead of one per file: a single link of wasmtime and
+//! the gateway instead of a dozen (each ~0.5 GB with debug info), and every test of
+//! the suite shares the two cores instead of waiting for the previous file's.
+//!
+//! `tests/reload.rs` stays its own binary: it sets a process environment variable,
+//! which must not happen while other tests' threads read the environment.
+
+mod common;
+mod mock;
+
+mod balancing;
+mod cache;
+mod cli;
+mod clients;
+mod conformance;
+mod examples;
+mod metrics;
+mod openai_sdk;
+mod plugin_host;
+mod proxy;
+mod routing;
+mod sandbox;
