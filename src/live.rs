@@ -27,7 +27,7 @@ pub struct LiveRoute {
     pub strategy: Arc<StrategyPool>,
     pub targets: Vec<LiveTarget>,
     pub policies: Vec<LivePlugin<crate::plugins::bindings::policy::Policy>>,
-    pub redactors: Vec<LivePlugin<crate::plugins::bindings::redactor::Redactor>>,
+    pub redactors: Arc<[LivePlugin<crate::plugins::bindings::redactor::Redactor>]>,
     pub sequence: AtomicU64,
     pub retry_budget: crate::signals::RetryBudget,
 }
@@ -143,7 +143,7 @@ impl LiveState {
                     strategy,
                     targets,
                     policies,
-                    redactors,
+                    redactors: redactors.into(),
                     sequence: AtomicU64::new(0),
                     retry_budget: crate::signals::RetryBudget::new(r.retry.budget_percent),
                 },

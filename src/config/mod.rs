@@ -175,11 +175,26 @@ pub struct Route {
     pub targets: Vec<Target>,
     pub policies: Vec<PluginSpec>,
     pub redactors: Vec<PluginSpec>,
+    /// Redaction of answers; `None` when the route has no redactors or turned it off.
+    pub redact_response: Option<RedactResponse>,
     pub breaker: crate::health::BreakerConfig,
     pub retry: RetryPolicy,
     /// Response caching of this route, when enabled.
     pub cache: Option<RouteCache>,
 }
+
+/// Answers pass through the route's redactors, JSON answers whole and streams with
+/// `window` characters held back (matches up to that long are caught however the
+/// text is split into chunks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RedactResponse {
+    pub window: usize,
+}
+
+/// Default `redact_window`: an e-mail address or a card number fits with room to spare.
+pub const DEFAULT_REDACT_WINDOW: usize = 64;
+/// Largest `redact_window`.
+pub const MAX_REDACT_WINDOW: usize = 4096;
 
 /// `[cache]`: bounds of the in-memory cache shared by all routes, and Redis.
 #[derive(Debug, Clone, PartialEq)]

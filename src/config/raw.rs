@@ -154,6 +154,11 @@ pub struct RawModel {
     pub policies: Vec<Spanned<String>>,
     #[serde(default)]
     pub redactors: Vec<Spanned<String>>,
+    /// Whether answers pass through the redactors too (default true).
+    pub redact_response: Option<bool>,
+    /// Characters of a streamed answer held back so a match split across chunks is
+    /// still caught: the longest text a redactor must see whole.
+    pub redact_window: Option<Spanned<u64>>,
     pub breaker: Option<RawBreaker>,
     pub retry: Option<RawRetry>,
     pub cache: Option<Spanned<RawModelCache>>,

@@ -142,3 +142,25 @@ fn cache_settings_are_checked() {
     assert_eq!(r.prefix, "switchboard:cache:");
     assert!(!format!("{r:?}").contains("pw"), "the URL is a secret");
 }
+
+#[test]
+fn response_redaction_follows_the_route_redactors() {
+    let route = |extra: &str| {
+        format!(
+            "{PROVIDER}[models.\"m\"]\ntargets = [{{ provider = \"p\", model = \"x\" }}]\n{extra}\n"
+        )
+    };
+    let pii = "redactors = [\"builtin:redact-pii\"]\n";
+    assert_eq!(parse(&route("")).unwrap().routes["m"].redact_response, None);
+    let on = parse(&route(pii)).unwrap().routes["m"].redact_response;
+    assert_eq!(on.map(|r| r.window), Some(DEFAULT_REDACT_WINDOW));
+    let wide = parse(&route(&format!("{pii}redact_window = 200"))).unwrap();
+    assert_eq!(wide.routes["m"].redact_response.unwrap().window, 200);
+    let off = parse(&route(&format!("{pii}redact_response = false"))).unwrap();
+    assert_eq!(off.routes["m"].redact_response, None);
+    assert!(
+        err(&route(&format!("{pii}redact_window = 0")))
+            .contains("line 7: models.\"m\".redact_window: must be 1 to 4096")
+    );
+    assert!(err(&route("redact_window = 10")).contains("the route has no redactors"));
+}

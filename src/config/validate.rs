@@ -10,7 +10,7 @@ use toml::Spanned;
 
 pub use super::fields::line_of;
 use super::fields::{Ctx, default_cache_dir, parse_sha256};
-use super::raw::{RawConfig, RawPlugin};
+use super::raw::{RawConfig, RawModel, RawPlugin};
 use super::*;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -384,6 +384,7 @@ pub(super) fn validate(
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let redact_response = redact_response(&cx, model, !redactors.is_empty(), &key)?;
         let mut breaker = crate::health::BreakerConfig::default();
         if let Some(b) = &model.breaker {
             if let Some(f) = b.failures {
@@ -439,6 +440,7 @@ pub(super) fn validate(
                 targets,
                 policies,
                 redactors,
+                redact_response,
             },
         );
     }
@@ -454,4 +456,38 @@ pub(super) fn validate(
         cache,
         warnings,
     })
+}
+
+/// `redact_response` / `redact_window` of a route: on by default where the route has
+/// redactors; setting either without redactors is a mistake worth naming.
+fn redact_response(
+    cx: &Ctx<'_>,
+    model: &RawModel,
+    has_redactors: bool,
+    key: &str,
+) -> Result<Option<RedactResponse>, ConfigError> {
+    let window = match &model.redact_window {
+        None => DEFAULT_REDACT_WINDOW,
+        Some(w) => {
+            if !has_redactors {
+                return cx.err(
+                    w.span(),
+                    format!("{key}.redact_window"),
+                    "the route has no redactors",
+                );
+            }
+            match usize::try_from(*w.get_ref()) {
+                Ok(n) if (1..=MAX_REDACT_WINDOW).contains(&n) => n,
+                _ => {
+                    return cx.err(
+                        w.span(),
+                        format!("{key}.redact_window"),
+                        format!("must be 1 to {MAX_REDACT_WINDOW} characters"),
+                    );
+                }
+            }
+        }
+    };
+    let on = model.redact_response.unwrap_or(true);
+    Ok((on && has_redactors).then_some(RedactResponse { window }))
 }

@@ -228,7 +228,7 @@ impl Metrics {
             for p in &r.policies {
                 self.plugin(&p.pool, &mut durations);
             }
-            for p in &r.redactors {
+            for p in r.redactors.iter() {
                 self.plugin(&p.pool, &mut durations);
             }
         }

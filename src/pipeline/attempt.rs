@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::Outcome;
 use super::body;
+use super::redact::StreamRedactor;
 use super::stream::{self, Pump};
 use crate::live::{LiveProvider, LiveTarget, TargetSignals};
 use crate::plugins::bindings::types::{
@@ -349,9 +350,6 @@ impl Attempt<'_> {
             }
         };
         signals.record(true, elapsed);
-        if let Some(store) = self.shared.cache {
-            store.put(out.clone());
-        }
         let route = self.shared.facts.model.as_str();
         self.shared
             .trace
@@ -359,7 +357,21 @@ impl Attempt<'_> {
         self.shared
             .metrics
             .usage(route, &p.name, &self.target.target, usage);
+        // The tokens are spent whatever happens next: policies hear of them first.
         let extra = super::record_policies(self.shared.policies, self.shared.preq, usage).await;
+        let out = match self.shared.redact {
+            None => out,
+            Some((chain, _)) => match super::redact::answer(chain, &out).await {
+                Ok(b) => b,
+                // Fail-closed: the answer is not shown rather than shown unredacted.
+                Err(e) => {
+                    return Outcome::Respond(super::plugin_failed("redactor", &e).into_response());
+                }
+            },
+        };
+        if let Some(store) = self.shared.cache {
+            store.put(out.clone());
+        }
         Outcome::Respond(self.respond(StatusCode::OK, "application/json", full(out), &extra))
     }
 
@@ -385,6 +397,9 @@ impl Attempt<'_> {
         pump.strip_usage = self.ctx.include_usage && !self.shared.facts.include_usage;
         if self.shared.cache.is_some() {
             pump.assembler = Some(Default::default());
+        }
+        if let Some((chain, window)) = self.shared.redact {
+            pump.redactor = Some(StreamRedactor::new(chain.clone(), window));
         }
         // Nothing has reached the client yet: a failure before the first event
         // still fails over to the next target.

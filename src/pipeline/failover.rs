@@ -32,6 +32,8 @@ pub struct Shared<'a> {
     pub policy_headers: &'a [(String, String)],
     /// Where the whole answer is kept, on a cached route.
     pub cache: Option<&'a crate::cache::Store>,
+    /// The route's redactors and stream window, when answers are redacted.
+    pub redact: Option<(&'a super::redact::Chain, usize)>,
     pub metrics: &'a Arc<crate::metrics::Metrics>,
     pub trace: &'a crate::metrics::Trace,
 }

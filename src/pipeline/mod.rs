@@ -88,7 +88,7 @@ fn target_stats(route: &LiveRoute) -> Vec<TargetStats> {
         .collect()
 }
 
-fn plugin_failed(kind: &str, e: &crate::plugins::PluginError) -> ApiError {
+pub(crate) fn plugin_failed(kind: &str, e: &crate::plugins::PluginError) -> ApiError {
     tracing::warn!(error = %e, "{kind} plugin failed");
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -279,6 +279,10 @@ async fn run(
         preq: &preq,
         policy_headers: &policy_headers,
         cache: store.as_ref(),
+        redact: match (&route.route.redact_response, endpoint) {
+            (Some(r), Endpoint::Chat) => Some((&route.redactors, r.window)),
+            _ => None,
+        },
         metrics: &gw.metrics,
         trace,
     };

@@ -14,6 +14,7 @@ use hyper::body::Frame;
 use tokio::sync::mpsc;
 
 use super::attempt::{InFlight, Usage, usage_of};
+use super::redact::StreamRedactor;
 use crate::cache::Store;
 use crate::cache::sse::Assembler;
 use crate::config::{OnError, Secret};
@@ -61,6 +62,8 @@ pub struct Pump {
     pub assembler: Option<Assembler>,
     /// The usage chunk was asked for by the gateway, not the client: keep it from them.
     pub strip_usage: bool,
+    /// Masks the answer's text on a route that redacts answers.
+    pub redactor: Option<StreamRedactor>,
 }
 
 impl Pump {
@@ -79,6 +82,7 @@ impl Pump {
             usage: None,
             assembler: None,
             strip_usage: false,
+            redactor: None,
         }
     }
 
@@ -127,6 +131,9 @@ impl Pump {
                 && let Some(t) = &mut self.translator
             {
                 out.extend(t.finish().await?.map_err(StreamError::Adapter)?);
+            }
+            if let Some(r) = &mut self.redactor {
+                out = r.process(out).await?;
             }
             let mut usage_only = None;
             for (i, ev) in out.iter().enumerate() {

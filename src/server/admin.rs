@@ -86,7 +86,7 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
                         list.push(plugin_json(&p.pool));
                     }
                 }
-                for p in &r.redactors {
+                for p in r.redactors.iter() {
                     if seen.insert(Arc::as_ptr(&p.pool) as usize) {
                         list.push(plugin_json(&p.pool));
                     }

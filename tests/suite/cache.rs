@@ -84,30 +84,6 @@ fn content(v: &Value) -> &str {
     v["choices"][0]["message"]["content"].as_str().unwrap_or("")
 }
 
-/// Reassembles a streamed answer's text and says whether it ended with [DONE].
-fn streamed_text(lines: &[String]) -> (String, bool, Option<Value>) {
-    let mut text = String::new();
-    let mut usage = None;
-    for l in lines {
-        if l == "[DONE]" {
-            continue;
-        }
-        let v: Value = serde_json::from_str(l).unwrap();
-        assert_eq!(v["object"], "chat.completion.chunk", "{v}");
-        if let Some(t) = v["choices"][0]["delta"]["content"].as_str() {
-            text.push_str(t);
-        }
-        if v["usage"].is_object() {
-            usage = Some(v["usage"].clone());
-        }
-    }
-    (
-        text,
-        lines.last().map(String::as_str) == Some("[DONE]"),
-        usage,
-    )
-}
-
 async fn ask_stream(gw: &Gw, body: &Value) -> (String, Vec<String>) {
     let r = send(gw, TEAM_KEY, body, &[]).await;
     assert_eq!(r.status(), 200);

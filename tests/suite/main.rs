@@ -20,5 +20,6 @@ mod metrics;
 mod openai_sdk;
 mod plugin_host;
 mod proxy;
+mod redaction;
 mod routing;
 mod sandbox;

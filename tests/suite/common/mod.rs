@@ -203,3 +203,27 @@ fn make_python_venv() -> std::path::PathBuf {
     assert!(ready(&python));
     python
 }
+
+/// Reassembles a streamed answer's text and says whether it ended with [DONE].
+pub fn streamed_text(lines: &[String]) -> (String, bool, Option<Value>) {
+    let mut text = String::new();
+    let mut usage = None;
+    for l in lines {
+        if l == "[DONE]" {
+            continue;
+        }
+        let v: Value = serde_json::from_str(l).unwrap();
+        assert_eq!(v["object"], "chat.completion.chunk", "{v}");
+        if let Some(t) = v["choices"][0]["delta"]["content"].as_str() {
+            text.push_str(t);
+        }
+        if v["usage"].is_object() {
+            usage = Some(v["usage"].clone());
+        }
+    }
+    (
+        text,
+        lines.last().map(String::as_str) == Some("[DONE]"),
+        usage,
+    )
+}

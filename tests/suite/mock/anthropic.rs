@@ -4,16 +4,11 @@
 
 use serde_json::{Value, json};
 
-use super::{answering_tool_results, last_user_text, sse};
+use super::{answering_tool_results, sse};
 
 fn wants_tools(req: &Value) -> bool {
     req["tools"].as_array().is_some_and(|t| !t.is_empty())
         && !answering_tool_results(req["messages"].as_array().map(Vec::as_slice).unwrap_or(&[]))
-}
-
-fn text_of(provider: &str, req: &Value) -> String {
-    let messages = req["messages"].as_array().cloned().unwrap_or_default();
-    format!("{provider} says: {}", last_user_text(&messages))
 }
 
 /// Refuses what the real API refuses: no max_tokens, a `system` role in messages.
@@ -46,7 +41,8 @@ fn stop_reason(req: &Value) -> &'static str {
     }
 }
 
-pub fn reply(provider: &str, req: &Value) -> Result<Value, Value> {
+/// `text`: what the model says (unless it calls tools).
+pub fn reply(req: &Value, text: &str) -> Result<Value, Value> {
     validate(req)?;
     let content = if wants_tools(req) {
         json!([
@@ -55,7 +51,7 @@ pub fn reply(provider: &str, req: &Value) -> Result<Value, Value> {
             { "type": "tool_use", "id": "toolu_2", "name": "get_weather", "input": { "city": "Oslo" } },
         ])
     } else {
-        json!([{ "type": "text", "text": text_of(provider, req) }])
+        json!([{ "type": "text", "text": text }])
     };
     Ok(json!({
         "id": "msg_mock", "type": "message", "role": "assistant", "model": req["model"],
@@ -64,7 +60,8 @@ pub fn reply(provider: &str, req: &Value) -> Result<Value, Value> {
     }))
 }
 
-pub fn stream(provider: &str, req: &Value) -> Result<Vec<String>, Value> {
+/// `pieces`: what the model says, one text delta each.
+pub fn stream(req: &Value, pieces: &[String]) -> Result<Vec<String>, Value> {
     validate(req)?;
     let mut out = vec![
         sse(
@@ -121,8 +118,8 @@ pub fn stream(provider: &str, req: &Value) -> Result<Vec<String>, Value> {
         }
     } else {
         out.push(block(0, json!({ "type": "text", "text": "" })));
-        for word in text_of(provider, req).split_inclusive(' ') {
-            out.push(delta(0, json!({ "type": "text_delta", "text": word })));
+        for piece in pieces {
+            out.push(delta(0, json!({ "type": "text_delta", "text": piece })));
         }
         out.push(stop(0));
     }

@@ -46,6 +46,9 @@ pub enum Fault {
     Header(String, String),
     /// 429 with `retry-after: N`.
     RateLimited(u64),
+    /// Answer with this text instead of the echo; streams send it in pieces of this
+    /// many characters (a provider whose answer carries what it should not).
+    Says(String, usize),
 }
 
 /// One request the mock received.
@@ -270,6 +273,7 @@ async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> http::Respon
     };
     let mut stream_fault = None;
     let mut extra_header = None;
+    let mut says = None;
     match fault {
         Some(Fault::Status(code, body)) => return json_resp(code, body),
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
@@ -286,23 +290,39 @@ async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> http::Respon
             return r;
         }
         Some(f @ (Fault::CutAfter(_) | Fault::SlowEvents(_))) => stream_fault = Some(f),
+        Some(Fault::Says(text, n)) => says = Some((text, n)),
         None => {}
     }
     let streaming = json.get("stream").and_then(Value::as_bool) == Some(true);
+    let text = match &says {
+        Some((t, _)) => t.clone(),
+        None => {
+            let messages = json["messages"].as_array().cloned().unwrap_or_default();
+            format!("{provider} says: {}", last_user_text(&messages))
+        }
+    };
+    let pieces: Vec<String> = match &says {
+        Some((t, n)) => {
+            let chars: Vec<char> = t.chars().collect();
+            chars
+                .chunks((*n).max(1))
+                .map(|c| c.iter().collect())
+                .collect()
+        }
+        None => text.split_inclusive(' ').map(str::to_string).collect(),
+    };
     let mut resp = match rest.as_str() {
-        "/v1/chat/completions" if streaming => sse_resp(
-            state.clone(),
-            openai::stream(&provider, &json),
-            stream_fault,
-        ),
-        "/v1/chat/completions" => json_resp(200, openai::reply(&provider, &json).to_string()),
+        "/v1/chat/completions" if streaming => {
+            sse_resp(state.clone(), openai::stream(&json, &pieces), stream_fault)
+        }
+        "/v1/chat/completions" => json_resp(200, openai::reply(&json, &text).to_string()),
         "/v1/embeddings" => json_resp(200, openai::embeddings(&json).to_string()),
         "/v1/models" => json_resp(200, r#"{"object":"list","data":[]}"#.into()),
-        "/v1/messages" if streaming => match anthropic::stream(&provider, &json) {
+        "/v1/messages" if streaming => match anthropic::stream(&json, &pieces) {
             Ok(events) => sse_resp(state.clone(), events, stream_fault),
             Err(e) => json_resp(400, e.to_string()),
         },
-        "/v1/messages" => match anthropic::reply(&provider, &json) {
+        "/v1/messages" => match anthropic::reply(&json, &text) {
             Ok(v) => json_resp(200, v.to_string()),
             Err(e) => json_resp(400, e.to_string()),
         },

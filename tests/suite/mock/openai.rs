@@ -3,19 +3,15 @@
 
 use serde_json::{Value, json};
 
-use super::{answering_tool_results, last_user_text, sse};
+use super::{answering_tool_results, sse};
 
 fn wants_tools(req: &Value) -> bool {
     req["tools"].as_array().is_some_and(|t| !t.is_empty())
         && !answering_tool_results(req["messages"].as_array().map(Vec::as_slice).unwrap_or(&[]))
 }
 
-pub fn text_of(provider: &str, req: &Value) -> String {
-    let messages = req["messages"].as_array().cloned().unwrap_or_default();
-    format!("{provider} says: {}", last_user_text(&messages))
-}
-
-pub fn reply(provider: &str, req: &Value) -> Value {
+/// `text`: what the model says (unless it calls tools).
+pub fn reply(req: &Value, text: &str) -> Value {
     let model = req["model"].clone();
     let message = if wants_tools(req) {
         json!({ "role": "assistant", "content": null, "tool_calls": [
@@ -23,7 +19,7 @@ pub fn reply(provider: &str, req: &Value) -> Value {
             { "id": "call_2", "type": "function", "function": { "name": "get_weather", "arguments": "{\"city\":\"Oslo\"}" } },
         ]})
     } else {
-        json!({ "role": "assistant", "content": text_of(provider, req) })
+        json!({ "role": "assistant", "content": text })
     };
     let finish = if wants_tools(req) {
         "tool_calls"
@@ -37,7 +33,8 @@ pub fn reply(provider: &str, req: &Value) -> Value {
     })
 }
 
-pub fn stream(provider: &str, req: &Value) -> Vec<String> {
+/// `pieces`: what the model says, one content delta each.
+pub fn stream(req: &Value, pieces: &[String]) -> Vec<String> {
     let model = req["model"].clone();
     let chunk = |delta: Value, finish: Value| {
         sse(
@@ -60,8 +57,8 @@ pub fn stream(provider: &str, req: &Value) -> Vec<String> {
         }
         out.push(chunk(json!({}), json!("tool_calls")));
     } else {
-        for word in text_of(provider, req).split_inclusive(' ') {
-            out.push(chunk(json!({ "content": word }), Value::Null));
+        for piece in pieces {
+            out.push(chunk(json!({ "content": piece }), Value::Null));
         }
         out.push(chunk(json!({}), json!("stop")));
     }

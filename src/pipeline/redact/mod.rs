@@ -1,14 +1,48 @@
-//! Request-side redaction: the texts of a chat request's messages pass through the
-//! route's redactors before anything leaves for a provider.
+//! Redaction: texts pass through the route's redactor plugins, in order. A request's
+//! message texts are masked before anything leaves for a provider (here); an answer's
+//! texts before they reach the client (`response`: whole JSON answers, `stream`: SSE
+//! chunks with a held-back window).
+
+mod response;
+mod stream;
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde_json::Value;
 
+pub use response::answer;
+pub use stream::StreamRedactor;
+
 use crate::config::OnError;
-use crate::live::LiveRoute;
+use crate::live::{LivePlugin, LiveRoute};
+use crate::plugins::PluginError;
+use crate::plugins::bindings::redactor::Redactor;
 use crate::plugins::bindings::types::Direction;
 use crate::plugins::calls;
 use crate::server::error::ApiError;
+
+/// A route's redactors, in order.
+pub type Chain = Arc<[LivePlugin<Redactor>]>;
+
+/// `texts` through every redactor of `chain`. A failing fail-open redactor is
+/// skipped (and logged); a failing fail-closed one fails the whole call.
+pub async fn run(
+    chain: &[LivePlugin<Redactor>],
+    dir: Direction,
+    mut texts: Vec<String>,
+) -> Result<Vec<String>, PluginError> {
+    for r in chain {
+        match calls::redact(&r.pool, dir, &texts).await {
+            Ok(out) => texts = out,
+            Err(e) if r.spec.on_error == OnError::FailOpen => {
+                tracing::warn!(redactor = %r.spec.name, error = %e, "redactor failed; skipped (fail-open)")
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(texts)
+}
 
 /// Pointers to every message text: (message index, part index if any).
 fn texts(messages: &[Value]) -> Vec<(usize, Option<usize>, String)> {
@@ -36,16 +70,10 @@ pub async fn request(route: &LiveRoute, body: &Bytes) -> Result<Bytes, ApiError>
         return Ok(body.clone());
     };
     let found = texts(messages);
-    let mut current: Vec<String> = found.iter().map(|(_, _, t)| t.clone()).collect();
-    for r in &route.redactors {
-        match calls::redact(&r.pool, Direction::Request, &current).await {
-            Ok(out) => current = out,
-            Err(e) if r.spec.on_error == OnError::FailOpen => {
-                tracing::warn!(error = %e, "redactor failed; skipped (fail-open)")
-            }
-            Err(e) => return Err(super::plugin_failed("redactor", &e)),
-        }
-    }
+    let current = found.iter().map(|(_, _, t)| t.clone()).collect();
+    let current = run(&route.redactors, Direction::Request, current)
+        .await
+        .map_err(|e| super::plugin_failed("redactor", &e))?;
     for ((i, part, _), text) in found.iter().zip(current) {
         let slot = match part {
             None => &mut messages[*i]["content"],
