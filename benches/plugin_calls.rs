@@ -170,5 +170,20 @@ fn main() {
         tr.close().await;
         let texts = vec!["Mail me at jane@example.com about card 4111 1111 1111 1111".to_string(); 4];
         time("redactor redact-pii (4 texts)", || async { calls::redact(&redact, Direction::Request, &texts).await.unwrap(); }).await;
+        // A streamed answer through the held-back window (64 characters): one content
+        // chunk of ~6 characters in, what may be sent out. Past the window each chunk
+        // costs one redactor call over three texts and a JSON re-encode.
+        let chain: switchboard::pipeline::redact::Chain = vec![switchboard::live::LivePlugin { spec: spec("redact-pii"), pool: redact.clone() }].into();
+        let mut sr = switchboard::pipeline::redact::StreamRedactor::new(chain, 64);
+        let chunk = SseEvent { event: None, data: r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"word, "},"finish_reason":null}]}"#.into() };
+        let mut samples = Vec::with_capacity(N);
+        for i in 0..N + 1000 {
+            let t = Instant::now();
+            sr.process(vec![chunk.clone()]).await.unwrap();
+            if i >= 1000 {
+                samples.push(t.elapsed());
+            }
+        }
+        report("stream redaction, per content chunk (window 64)", samples);
     });
 }

@@ -6,7 +6,7 @@ mod attempt;
 pub mod body;
 mod cached;
 mod failover;
-mod redact;
+pub mod redact;
 mod stream;
 
 use std::sync::Arc;
