@@ -26,6 +26,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("strategy-cost", "cost"),
     ("strategy-usage-aware", "usage-aware"),
     ("policy-request-limit", "request-limit"),
+    ("policy-token-quota", "token-quota"),
     ("redact-pii", "redact-pii"),
 ];
 

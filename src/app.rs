@@ -50,6 +50,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let server_cfg = config.server.clone();
     let admin_cfg = config.admin.clone();
     let live = build_state(config, &runtime).await?;
+    runtime.counters().configure(&live.config.counters)?;
     let gateway = Arc::new(Gateway {
         live: ArcSwap::from_pointee(live),
         runtime,

@@ -73,6 +73,11 @@ pub async fn reload(gw: &Gateway) -> Result<Duration, String> {
             .await
             .map_err(|e| format!("{}: {e}", path.display()))?;
         carry_over(&old, &mut new);
+        // Last, since it cannot be undone: counters follow `[counters]`.
+        gw.runtime
+            .counters()
+            .configure(&new.config.counters)
+            .map_err(|e| e.to_string())?;
         gw.live.store(Arc::new(new));
         Ok::<(), String>(())
     }

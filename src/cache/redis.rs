@@ -11,7 +11,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::CacheError;
 use super::key::CacheKey;
-use crate::config::RedisCache;
+use crate::config::RedisConfig;
 
 /// What went wrong, without anything of the URL (which may hold a password).
 fn describe(e: &redis::RedisError) -> String {
@@ -36,7 +36,7 @@ pub struct L2 {
 
 impl L2 {
     /// Connects lazily: a Redis that is down at start only means misses.
-    pub fn new(cfg: &RedisCache) -> Result<L2, CacheError> {
+    pub fn new(cfg: &RedisConfig) -> Result<L2, CacheError> {
         let client = redis::Client::open(cfg.url.expose())
             .map_err(|e| CacheError::Redis(format!("invalid Redis URL: {}", describe(&e))))?;
         let mcfg = ConnectionManagerConfig::new()

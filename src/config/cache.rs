@@ -1,13 +1,13 @@
-//! Validation of the response cache settings: the global `[cache]` table and each
-//! model's `cache = { ... }`.
+//! Validation of the response cache settings (the global `[cache]` table and each
+//! model's `cache = { ... }`) and of `[counters]`; both may name a Redis.
 
 use std::time::Duration;
 
 use toml::Spanned;
 
 use super::fields::Ctx;
-use super::raw::{RawCache, RawModelCache};
-use super::{CacheConfig, ConfigError, RedisCache, RouteCache, Secret};
+use super::raw::{RawCache, RawCounters, RawModelCache};
+use super::{CacheConfig, ConfigError, CountersConfig, RedisConfig, RouteCache, Secret};
 
 const DEFAULT_MAX_BYTES: u64 = 256 << 20;
 const DEFAULT_MAX_ENTRY: u64 = 1 << 20;
@@ -42,51 +42,18 @@ pub(super) fn global(cx: &Ctx<'_>, raw: Option<&RawCache>) -> Result<CacheConfig
             "must be above 0, at most cache.max_bytes and below 4 GiB",
         ));
     }
-    let url: Option<Spanned<String>> = match (&raw.redis_url, &raw.redis_url_env) {
-        (Some(_), Some(v)) => {
-            return cx.err(
-                v.span(),
-                "cache.redis_url_env",
-                "set redis_url or redis_url_env, not both",
-            );
-        }
-        (Some(u), None) => Some(u.clone()),
-        (None, Some(var)) => match (cx.env)(var.get_ref()) {
-            Some(u) if !u.is_empty() => Some(Spanned::new(var.span(), u)),
-            _ => {
-                return cx.err(
-                    var.span(),
-                    "cache.redis_url_env",
-                    format!("environment variable {} is not set", var.get_ref()),
-                );
-            }
+    let redis = redis(
+        cx,
+        "cache",
+        RawRedis {
+            url: &raw.redis_url,
+            url_env: &raw.redis_url_env,
+            prefix: &raw.redis_prefix,
+            timeout: &raw.redis_timeout,
         },
-        (None, None) => None,
-    };
-    let redis = match url {
-        None => None,
-        Some(u) => {
-            if redis::Client::open(u.get_ref().as_str()).is_err() {
-                return cx.err(
-                    u.span(),
-                    "cache.redis_url",
-                    "is not a Redis URL (redis://host:port/db or rediss://...)",
-                );
-            }
-            let timeout = match &raw.redis_timeout {
-                Some(d) => cx.duration(d, "cache.redis_timeout")?,
-                None => Duration::from_millis(50),
-            };
-            Some(RedisCache {
-                url: Secret::new(u.into_inner()),
-                prefix: raw
-                    .redis_prefix
-                    .clone()
-                    .unwrap_or_else(|| DEFAULT_PREFIX.into()),
-                timeout,
-            })
-        }
-    };
+        DEFAULT_PREFIX,
+        Duration::from_millis(50),
+    )?;
     Ok(CacheConfig {
         max_bytes,
         max_entry_bytes: max_entry as usize,
@@ -130,4 +97,86 @@ pub(super) fn route(
         per_key: c.get_ref().per_key.unwrap_or(false),
         max_entry_bytes: max_entry,
     }))
+}
+
+/// The Redis keys of a table (`[cache]`, `[counters]`).
+pub(super) struct RawRedis<'a> {
+    pub url: &'a Option<Spanned<String>>,
+    pub url_env: &'a Option<Spanned<String>>,
+    pub prefix: &'a Option<String>,
+    pub timeout: &'a Option<Spanned<String>>,
+}
+
+/// `redis_url` or `redis_url_env` (not both), `redis_prefix`, `redis_timeout`.
+pub(super) fn redis(
+    cx: &Ctx<'_>,
+    table: &str,
+    raw: RawRedis<'_>,
+    default_prefix: &str,
+    default_timeout: Duration,
+) -> Result<Option<RedisConfig>, ConfigError> {
+    let url: Option<Spanned<String>> = match (raw.url, raw.url_env) {
+        (Some(_), Some(v)) => {
+            return cx.err(
+                v.span(),
+                format!("{table}.redis_url_env"),
+                "set redis_url or redis_url_env, not both",
+            );
+        }
+        (Some(u), None) => Some(u.clone()),
+        (None, Some(var)) => match (cx.env)(var.get_ref()) {
+            Some(u) if !u.is_empty() => Some(Spanned::new(var.span(), u)),
+            _ => {
+                return cx.err(
+                    var.span(),
+                    format!("{table}.redis_url_env"),
+                    format!("environment variable {} is not set", var.get_ref()),
+                );
+            }
+        },
+        (None, None) => None,
+    };
+    let Some(u) = url else {
+        return Ok(None);
+    };
+    if redis::Client::open(u.get_ref().as_str()).is_err() {
+        return cx.err(
+            u.span(),
+            format!("{table}.redis_url"),
+            "is not a Redis URL (redis://host:port/db or rediss://...)",
+        );
+    }
+    let timeout = match raw.timeout {
+        Some(d) => cx.duration(d, &format!("{table}.redis_timeout"))?,
+        None => default_timeout,
+    };
+    Ok(Some(RedisConfig {
+        url: Secret::new(u.into_inner()),
+        prefix: raw.prefix.clone().unwrap_or_else(|| default_prefix.into()),
+        timeout,
+    }))
+}
+
+/// `[counters]`: where plugins' windowed counters live (memory, or Redis shared by
+/// replicas).
+pub(super) fn counters(
+    cx: &Ctx<'_>,
+    raw: Option<&RawCounters>,
+) -> Result<CountersConfig, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(CountersConfig::default());
+    };
+    let redis = redis(
+        cx,
+        "counters",
+        RawRedis {
+            url: &raw.redis_url,
+            url_env: &raw.redis_url_env,
+            prefix: &raw.redis_prefix,
+            timeout: &raw.redis_timeout,
+        },
+        "switchboard:counters:",
+        Duration::from_millis(250),
+    )?;
+    Ok(CountersConfig { redis })
 }

@@ -47,6 +47,7 @@ pub struct Config {
     pub providers: BTreeMap<String, Provider>,
     pub routes: BTreeMap<String, Route>,
     pub cache: CacheConfig,
+    pub counters: CountersConfig,
     /// Warnings to log at start (open gateway, providers without keys...).
     pub warnings: Vec<String>,
 }
@@ -196,17 +197,24 @@ pub const DEFAULT_REDACT_WINDOW: usize = 64;
 /// Largest `redact_window`.
 pub const MAX_REDACT_WINDOW: usize = 4096;
 
+/// `[counters]`: plugins' windowed counters (quota and rate-limit policies) live in
+/// memory, or in Redis so that every replica counts against the same limit.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CountersConfig {
+    pub redis: Option<RedisConfig>,
+}
+
 /// `[cache]`: bounds of the in-memory cache shared by all routes, and Redis.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CacheConfig {
     pub max_bytes: u64,
     pub max_entry_bytes: usize,
-    pub redis: Option<RedisCache>,
+    pub redis: Option<RedisConfig>,
 }
 
 /// The shared second level: replicas with the same Redis share answers.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RedisCache {
+pub struct RedisConfig {
     pub url: Secret,
     pub prefix: String,
     pub timeout: Duration,

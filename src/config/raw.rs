@@ -28,6 +28,18 @@ pub struct RawConfig {
     #[serde(default)]
     pub redactors: BTreeMap<String, RawPlugin>,
     pub cache: Option<RawCache>,
+    pub counters: Option<RawCounters>,
+}
+
+/// Where plugin counters live: memory unless a Redis is named.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCounters {
+    pub redis_url: Option<Spanned<String>>,
+    pub redis_url_env: Option<Spanned<String>>,
+    pub redis_prefix: Option<String>,
+    /// How long a counter update may take before the plugin call fails.
+    pub redis_timeout: Option<Spanned<String>>,
 }
 
 /// Global bounds of the response cache, and its optional Redis second level.

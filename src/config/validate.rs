@@ -454,6 +454,7 @@ pub(super) fn validate(
         providers,
         routes,
         cache,
+        counters: super::cache::counters(&cx, raw.counters.as_ref())?,
         warnings,
     })
 }

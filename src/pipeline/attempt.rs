@@ -358,7 +358,7 @@ impl Attempt<'_> {
             .metrics
             .usage(route, &p.name, &self.target.target, usage);
         // The tokens are spent whatever happens next: policies hear of them first.
-        let extra = super::record_policies(self.shared.policies, self.shared.preq, usage).await;
+        let extra = self.shared.admitted.record(usage).await;
         let out = match self.shared.redact {
             None => out,
             Some((chain, _)) => match super::redact::answer(chain, &out).await {
@@ -431,8 +431,10 @@ impl Attempt<'_> {
                 signals,
                 started,
                 in_flight,
-                policies: self.shared.policies.to_vec(),
-                preq: self.shared.preq.clone(),
+                policies: self.shared.admitted.pools.clone(),
+                preq: self.shared.admitted.preq.clone(),
+                // The stream's end records its usage; nobody else may.
+                record: self.shared.admitted.settle(),
                 redact_key: p.api_key.clone(),
                 store: self.shared.cache.cloned(),
                 metrics: self.shared.metrics.clone(),

@@ -13,11 +13,9 @@ use tokio::time::Instant;
 
 use super::body::RequestFacts;
 use super::{Outcome, attempt, now_secs};
-use crate::config::OnError;
 use crate::health::Admission;
 use crate::live::{LiveRoute, LiveState};
-use crate::plugins::bindings::types::{Operation, PolicyRequest, RequestContext};
-use crate::plugins::calls::PolicyPool;
+use crate::plugins::bindings::types::{Operation, RequestContext};
 use crate::server::Body;
 use crate::server::error::ApiError;
 
@@ -27,8 +25,8 @@ pub struct Shared<'a> {
     pub operation: Operation,
     pub facts: &'a RequestFacts,
     pub body: &'a Bytes,
-    pub policies: &'a [(Arc<PolicyPool>, OnError)],
-    pub preq: &'a PolicyRequest,
+    /// The policies that admitted the request, owed one record.
+    pub admitted: &'a super::policies::Admitted,
     pub policy_headers: &'a [(String, String)],
     /// Where the whole answer is kept, on a cached route.
     pub cache: Option<&'a crate::cache::Store>,

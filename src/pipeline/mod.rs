@@ -6,6 +6,7 @@ mod attempt;
 pub mod body;
 mod cached;
 mod failover;
+mod policies;
 pub mod redact;
 mod stream;
 
@@ -20,13 +21,10 @@ pub use attempt::Usage;
 use body::{Endpoint, RequestFacts};
 
 use crate::cache::Directive;
-use crate::config::OnError;
 use crate::live::{LiveRoute, LiveState, Principal};
 use crate::metrics::Trace;
 use crate::plugins::PluginRuntime;
-use crate::plugins::bindings::types::{
-    Decision, Operation, PolicyRequest, RouteRequest, TargetStats, TokenUsage,
-};
+use crate::plugins::bindings::types::{Operation, PolicyRequest, RouteRequest, TargetStats};
 use crate::plugins::calls;
 use crate::server::Body;
 use crate::server::error::ApiError;
@@ -98,58 +96,6 @@ pub(crate) fn plugin_failed(kind: &str, e: &crate::plugins::PluginError) -> ApiE
     .with_code("plugin_failed")
 }
 
-/// Policy checks: all must allow. Returns the headers they add.
-async fn check_policies(
-    route: &LiveRoute,
-    preq: &PolicyRequest,
-    metrics: &crate::metrics::Metrics,
-) -> Result<Vec<(String, String)>, ApiError> {
-    let mut headers = Vec::new();
-    for p in &route.policies {
-        match calls::check(&p.pool, preq).await {
-            Ok(Decision::Allow(h)) => headers.extend(h.into_iter().map(|h| (h.name, h.value))),
-            Ok(Decision::Deny(d)) => {
-                metrics.denied(&route.route.name, &p.spec.name);
-                let status =
-                    StatusCode::from_u16(d.status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
-                let kind = if status == StatusCode::TOO_MANY_REQUESTS {
-                    "rate_limit_error"
-                } else {
-                    "permission_error"
-                };
-                let mut e = ApiError::new(status, kind, d.message).with_code("policy_denied");
-                e.headers = d.headers.into_iter().map(|h| (h.name, h.value)).collect();
-                return Err(e);
-            }
-            Err(e) if p.spec.on_error == OnError::FailOpen => {
-                tracing::warn!(error = %e, "policy plugin failed; skipped (fail-open)");
-            }
-            Err(e) => return Err(plugin_failed("policy", &e)),
-        }
-    }
-    Ok(headers)
-}
-
-/// Tells each policy the actual usage; returns the headers they add.
-pub(crate) async fn record_policies(
-    pools: &[(Arc<calls::PolicyPool>, OnError)],
-    preq: &PolicyRequest,
-    usage: Usage,
-) -> Vec<(String, String)> {
-    let mut headers = Vec::new();
-    let usage = TokenUsage {
-        prompt_tokens: usage.prompt,
-        completion_tokens: usage.completion,
-    };
-    for (pool, _) in pools {
-        match calls::record(pool, preq, usage).await {
-            Ok(h) => headers.extend(h.into_iter().map(|h| (h.name, h.value))),
-            Err(e) => tracing::warn!(error = %e, "policy record failed"),
-        }
-    }
-    headers
-}
-
 /// Runs one client request through the lifecycle.
 pub async fn handle(
     gw: &Gateway,
@@ -204,92 +150,91 @@ async fn run(
         estimated_input_tokens: facts.estimated_input_tokens,
         max_output_tokens: facts.max_output_tokens,
     };
-    let policy_headers = check_policies(route, &preq, &gw.metrics).await?;
-    let policies: Vec<_> = route
-        .policies
-        .iter()
-        .map(|p| (p.pool.clone(), p.spec.on_error))
-        .collect();
-
-    let lookup = cached::lookup(
-        live.cache.as_ref(),
-        route,
-        principal,
-        endpoint,
-        directive,
-        facts.stream,
-        &body,
-    )
-    .await;
-    let (store, cache_header) = match lookup {
-        cached::Lookup::Hit(stored) => {
-            let saved = attempt::usage_of(&stored);
-            match cached::hit_response(stored, &facts, &request_id, &policy_headers) {
-                Some(mut resp) => {
-                    gw.metrics.cache_result(&route.route.name, "hit", saved);
-                    trace.answered_by("cache", "");
-                    // A hit costs no provider tokens: policies are told so.
-                    let extra = record_policies(&policies, &preq, Usage::default()).await;
-                    cached::insert_headers(resp.headers_mut(), &extra);
-                    return Ok(resp);
+    let (admitted, policy_headers) = policies::check(route, preq, &gw.metrics).await?;
+    let result = async {
+        let lookup = cached::lookup(
+            live.cache.as_ref(),
+            route,
+            principal,
+            endpoint,
+            directive,
+            facts.stream,
+            &body,
+        )
+        .await;
+        let (store, cache_header) = match lookup {
+            cached::Lookup::Hit(stored) => {
+                let saved = attempt::usage_of(&stored);
+                match cached::hit_response(stored, &facts, &request_id, &policy_headers) {
+                    Some(mut resp) => {
+                        gw.metrics.cache_result(&route.route.name, "hit", saved);
+                        trace.answered_by("cache", "");
+                        // A hit costs no provider tokens: policies are told so.
+                        let extra = admitted.record(Usage::default()).await;
+                        cached::insert_headers(resp.headers_mut(), &extra);
+                        return Ok(resp);
+                    }
+                    // Not servable to this client (a stream of a non-chat answer): go on.
+                    None => (None, Some("miss")),
                 }
-                // Not servable to this client (a stream of a non-chat answer): go on.
-                None => (None, Some("miss")),
             }
+            cached::Lookup::Miss { store, header } => (store, header),
+        };
+        if let Some(result) = cache_header {
+            gw.metrics.cache_result(&route.route.name, result, None);
         }
-        cached::Lookup::Miss { store, header } => (store, header),
-    };
-    if let Some(result) = cache_header {
-        gw.metrics.cache_result(&route.route.name, result, None);
+
+        // Redaction rewrites the body, so what routing read from it is read again.
+        let (body, facts) = if route.redactors.is_empty() || endpoint != Endpoint::Chat {
+            (body, facts)
+        } else {
+            let redacted = redact::request(route, &body).await?;
+            let facts = body::parse(&redacted, endpoint)?;
+            (redacted, facts)
+        };
+
+        let rr = RouteRequest {
+            route: facts.model.clone(),
+            sequence: route
+                .sequence
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            random: rand::random(),
+            estimated_input_tokens: facts.estimated_input_tokens,
+            max_output_tokens: facts.max_output_tokens,
+            stream: facts.stream,
+        };
+        let order = calls::select(&route.strategy, &rr, &target_stats(route))
+            .await
+            .map_err(|e| plugin_failed("strategy", &e))?;
+
+        let operation = match endpoint {
+            Endpoint::Chat => Operation::ChatCompletions,
+            Endpoint::Embeddings => Operation::Embeddings,
+        };
+        let shared = failover::Shared {
+            request_id: &request_id,
+            operation,
+            facts: &facts,
+            body: &body,
+            admitted: &admitted,
+            policy_headers: &policy_headers,
+            cache: store.as_ref(),
+            redact: match (&route.route.redact_response, endpoint) {
+                (Some(r), Endpoint::Chat) => Some((&route.redactors, r.window)),
+                _ => None,
+            },
+            metrics: &gw.metrics,
+            trace,
+        };
+        let mut resp = failover::try_targets(&live, route, &order, shared).await?;
+        if let Some(v) = cache_header {
+            resp.headers_mut()
+                .insert(cached::HEADER, http::HeaderValue::from_static(v));
+        }
+        Ok(resp)
     }
-
-    // Redaction rewrites the body, so what routing read from it is read again.
-    let (body, facts) = if route.redactors.is_empty() || endpoint != Endpoint::Chat {
-        (body, facts)
-    } else {
-        let redacted = redact::request(route, &body).await?;
-        let facts = body::parse(&redacted, endpoint)?;
-        (redacted, facts)
-    };
-
-    let rr = RouteRequest {
-        route: facts.model.clone(),
-        sequence: route
-            .sequence
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        random: rand::random(),
-        estimated_input_tokens: facts.estimated_input_tokens,
-        max_output_tokens: facts.max_output_tokens,
-        stream: facts.stream,
-    };
-    let order = calls::select(&route.strategy, &rr, &target_stats(route))
-        .await
-        .map_err(|e| plugin_failed("strategy", &e))?;
-
-    let operation = match endpoint {
-        Endpoint::Chat => Operation::ChatCompletions,
-        Endpoint::Embeddings => Operation::Embeddings,
-    };
-    let shared = failover::Shared {
-        request_id: &request_id,
-        operation,
-        facts: &facts,
-        body: &body,
-        policies: &policies,
-        preq: &preq,
-        policy_headers: &policy_headers,
-        cache: store.as_ref(),
-        redact: match (&route.route.redact_response, endpoint) {
-            (Some(r), Endpoint::Chat) => Some((&route.redactors, r.window)),
-            _ => None,
-        },
-        metrics: &gw.metrics,
-        trace,
-    };
-    let mut resp = failover::try_targets(&live, route, &order, shared).await?;
-    if let Some(v) = cache_header {
-        resp.headers_mut()
-            .insert(cached::HEADER, http::HeaderValue::from_static(v));
-    }
-    Ok(resp)
+    .await;
+    // Whatever became of the request, the policies that admitted it hear so.
+    admitted.record(Usage::default()).await;
+    result
 }

@@ -17,11 +17,11 @@ use super::attempt::{InFlight, Usage, usage_of};
 use super::redact::StreamRedactor;
 use crate::cache::Store;
 use crate::cache::sse::Assembler;
-use crate::config::{OnError, Secret};
+use crate::config::Secret;
 use crate::live::TargetSignals;
 use crate::plugins::PluginError;
 use crate::plugins::bindings::types::{AdapterError, PolicyRequest, SseEvent};
-use crate::plugins::calls::{PolicyPool, StreamTranslation};
+use crate::plugins::calls::StreamTranslation;
 use crate::server::Body;
 use crate::upstream::UpstreamError;
 use crate::upstream::sse::{SseError, SseFramer, encode_all};
@@ -181,8 +181,10 @@ pub struct Finish {
     pub signals: Arc<TargetSignals>,
     pub started: Instant,
     pub in_flight: InFlight,
-    pub policies: Vec<(Arc<PolicyPool>, OnError)>,
+    pub policies: super::policies::Pools,
     pub preq: PolicyRequest,
+    /// Whether this stream owes the policies their record.
+    pub record: bool,
     pub redact_key: Option<Secret>,
     pub store: Option<Store>,
     pub metrics: Arc<crate::metrics::Metrics>,
@@ -254,7 +256,9 @@ pub fn spawn(mut pump: Pump, first: Bytes, finish: Finish) -> Body {
             finish.request_started.elapsed(),
         );
         pump.close().await;
-        super::record_policies(&finish.policies, &finish.preq, usage).await;
+        if finish.record {
+            super::policies::record(&finish.policies, &finish.preq, usage).await;
+        }
         drop(finish.in_flight);
     });
     Body::new(ChannelBody(rx))

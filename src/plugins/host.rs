@@ -2,60 +2,21 @@
 //! settings, logging and windowed counters. WASI is linked with no preopened
 //! directories, no sockets and no environment, so a plugin can reach nothing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use parking_lot::Mutex;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::adapter::switchboard::plugin::{host, types};
+use super::counters::Counters;
 
 /// Who a plugin instance is: its config name, settings and counter namespace.
 #[derive(Debug)]
 pub struct PluginIdentity {
     pub name: String,
     pub settings: BTreeMap<String, String>,
-}
-
-/// Windowed counters shared by all instances of all plugins, namespaced by plugin.
-#[derive(Default)]
-pub struct Counters {
-    map: Mutex<HashMap<(String, u64), (u64, i64)>>,
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-fn window_start(now: u64, window: u64) -> u64 {
-    if window == 0 { 0 } else { now - now % window }
-}
-
-impl Counters {
-    pub fn add(&self, key: String, delta: i64, window: u64) -> i64 {
-        let start = window_start(now_secs(), window);
-        let mut map = self.map.lock();
-        let entry = map.entry((key, window)).or_insert((start, 0));
-        if entry.0 != start {
-            *entry = (start, 0);
-        }
-        entry.1 = entry.1.saturating_add(delta);
-        entry.1
-    }
-
-    pub fn get(&self, key: String, window: u64) -> i64 {
-        let start = window_start(now_secs(), window);
-        match self.map.lock().get(&(key, window)) {
-            Some((s, v)) if *s == start => *v,
-            _ => 0,
-        }
-    }
 }
 
 /// Caps linear memory per instance and remembers that the cap was hit, so a
@@ -144,20 +105,22 @@ impl host::Host for HostState {
         }
     }
 
-    fn counter_add(&mut self, key: String, delta: i64, window_secs: u64) -> i64 {
-        self.counters
-            .add(self.counter_key(&key), delta, window_secs)
+    async fn counter_add(
+        &mut self,
+        key: String,
+        delta: i64,
+        window_secs: u64,
+    ) -> wasmtime::Result<i64> {
+        let key = self.counter_key(&key);
+        Ok(self.counters.add(key, delta, window_secs).await?)
     }
 
-    fn counter_get(&mut self, key: String, window_secs: u64) -> i64 {
-        self.counters.get(self.counter_key(&key), window_secs)
+    async fn counter_get(&mut self, key: String, window_secs: u64) -> wasmtime::Result<i64> {
+        let key = self.counter_key(&key);
+        Ok(self.counters.get(key, window_secs).await?)
     }
 
     fn window_remaining_secs(&mut self, window_secs: u64) -> u64 {
-        if window_secs == 0 {
-            return 0;
-        }
-        let now = now_secs();
-        window_secs - now % window_secs
+        super::counters::window_remaining(window_secs)
     }
 }

@@ -5,6 +5,7 @@
 pub mod bindings;
 pub mod builtin;
 pub mod calls;
+pub mod counters;
 pub mod host;
 pub mod pool;
 pub mod world;
@@ -24,7 +25,8 @@ use wasmtime::{
 };
 
 use crate::config::{EngineConfig, PluginSource, PluginSpec};
-pub use host::{Counters, HostState, PluginIdentity};
+pub use counters::{CounterError, Counters};
+pub use host::{HostState, PluginIdentity};
 pub use pool::{InstancePool, Lease, World};
 pub use world::Kind;
 

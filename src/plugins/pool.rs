@@ -17,7 +17,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::InstancePre;
 use wasmtime::{Engine, Store, Trap};
 
-use super::host::{Counters, HostState, PluginIdentity};
+use super::counters::Counters;
+use super::host::{HostState, PluginIdentity};
 use super::world::Kind;
 use super::{FailureKind, PluginError};
 use crate::config::PluginLimits;

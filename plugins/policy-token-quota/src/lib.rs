@@ -1,0 +1,126 @@
+//! `builtin:token-quota`: at most `limit` tokens (prompt + completion) per
+//! `window_secs` per gateway key (or per `user`, route, or the whole gateway).
+//!
+//! `check` reserves the request's estimate (its estimated prompt tokens plus
+//! `max_tokens`, or `default_output_tokens` when the client set none) by adding it to
+//! the host counter, and takes it back at once if that crosses the limit; `record`
+//! replaces the reservation with what the provider reported (a failed request gives
+//! it all back). The add is atomic in the host's counter store, so with the counters
+//! in Redis every replica admits against the same total and together they never
+//! admit a request whose reservation would cross the limit.
+//!
+//! Settings: `limit` (default 100000), `window_secs` (default 86400; 0 = never
+//! resets), `per` = `key` | `user` | `route` | `gateway` (default `key`; `user` falls
+//! back to the key when a request names none), `default_output_tokens` (default 1024).
+
+wit_bindgen::generate!({ world: "policy", path: "../../wit" });
+
+use exports::switchboard::plugin::admission_policy::Guest;
+use switchboard::plugin::host;
+use switchboard::plugin::types::{Decision, Denial, Header, PolicyRequest, TokenUsage};
+
+struct TokenQuota;
+
+fn setting_u64(name: &str, default: u64) -> u64 {
+    host::setting(name)
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(default)
+}
+
+fn header(name: &str, value: impl ToString) -> Header {
+    Header {
+        name: name.to_string(),
+        value: value.to_string(),
+    }
+}
+
+struct Quota {
+    limit: i64,
+    window: u64,
+    counter: String,
+    who: String,
+}
+
+fn quota(req: &PolicyRequest) -> Quota {
+    let per = host::setting("per").unwrap_or_default();
+    let per = per.trim().trim_matches('"');
+    let who = match per {
+        "user" => match &req.user {
+            Some(u) => format!("user {u}"),
+            None => format!("key {}", req.key_name),
+        },
+        "route" => format!("route {}", req.route),
+        "gateway" => "the gateway".to_string(),
+        _ => format!("key {}", req.key_name),
+    };
+    Quota {
+        limit: setting_u64("limit", 100_000).min(i64::MAX as u64) as i64,
+        window: setting_u64("window_secs", 86_400),
+        counter: format!("tokens:{who}"),
+        who,
+    }
+}
+
+/// What `check` reserved for this request; `record` recomputes it the same way.
+fn reservation(req: &PolicyRequest) -> i64 {
+    let output = req
+        .max_output_tokens
+        .unwrap_or_else(|| setting_u64("default_output_tokens", 1024));
+    req.estimated_input_tokens
+        .saturating_add(output)
+        .min(i64::MAX as u64) as i64
+}
+
+fn remaining(q: &Quota, used: i64) -> Vec<Header> {
+    vec![
+        header("x-ratelimit-limit-tokens", q.limit),
+        header("x-ratelimit-remaining-tokens", (q.limit - used).max(0)),
+    ]
+}
+
+impl Guest for TokenQuota {
+    fn check(req: PolicyRequest) -> Decision {
+        let q = quota(&req);
+        let want = reservation(&req);
+        let used = host::counter_add(&q.counter, want, q.window);
+        if used > q.limit {
+            let before = host::counter_add(&q.counter, -want, q.window);
+            let mut headers = remaining(&q, before);
+            if q.window > 0 {
+                headers.push(header(
+                    "retry-after",
+                    host::window_remaining_secs(q.window).max(1),
+                ));
+            }
+            let per = if q.window == 0 {
+                String::new()
+            } else {
+                format!(" per {}s", q.window)
+            };
+            return Decision::Deny(Denial {
+                status: 429,
+                message: format!(
+                    "token quota reached for {}: {} of {} tokens{per} used, this request may need {}",
+                    q.who,
+                    before.max(0),
+                    q.limit,
+                    want
+                ),
+                headers,
+            });
+        }
+        Decision::Allow(remaining(&q, used))
+    }
+
+    fn record(req: PolicyRequest, usage: TokenUsage) -> Vec<Header> {
+        let q = quota(&req);
+        let actual = usage
+            .prompt_tokens
+            .saturating_add(usage.completion_tokens)
+            .min(i64::MAX as u64) as i64;
+        let used = host::counter_add(&q.counter, actual - reservation(&req), q.window);
+        remaining(&q, used)
+    }
+}
+
+export!(TokenQuota);
