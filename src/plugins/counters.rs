@@ -107,6 +107,16 @@ impl Counters {
         Ok(())
     }
 
+    /// How long a plugin call may spend waiting on the store: a few counter updates'
+    /// worth of `redis_timeout` (nothing for memory), so that a slow store shows as
+    /// the store's own error rather than as the plugin's deadline.
+    pub fn wait_allowance(&self) -> Duration {
+        match self.redis.load().as_deref() {
+            Some(r) => r.cfg.timeout * 4,
+            None => Duration::ZERO,
+        }
+    }
+
     /// `"redis"` or `"memory"`.
     pub fn backend(&self) -> &'static str {
         if self.redis.load().is_some() {

@@ -169,6 +169,10 @@ fn deadline_ticks(limits: PluginLimits) -> u64 {
 
 /// First line of an error chain, without the wasm backtrace.
 fn summary(e: &wasmtime::Error) -> String {
+    // A host call that failed (the counter store) says so, not the wasm backtrace.
+    if let Some(c) = e.downcast_ref::<super::CounterError>() {
+        return c.to_string();
+    }
     let text = format!("{e:#}");
     text.lines()
         .next()
@@ -203,9 +207,10 @@ impl<W: World> Lease<W> {
     }
 
     /// Wall-clock bound of one call: the CPU deadline (epoch interruption) does not
-    /// fire while a guest waits in an async host call, so the host also times out.
+    /// fire while a guest waits in an async host call, so the host also times out;
+    /// waits on a remote counter store are allowed for on top.
     pub fn wall_limit(&self) -> Duration {
-        self.pool.limits.deadline + Duration::from_millis(20)
+        self.pool.limits.deadline + Duration::from_millis(20) + self.pool.counters.wait_allowance()
     }
 
     /// Prepares one call: resets the memory flag and the CPU deadline and hands out
@@ -259,6 +264,7 @@ impl<W: World> Lease<W> {
                 "exceeded its memory limit of {} MiB",
                 pool.limits.memory_bytes >> 20
             ),
+            _ if e.downcast_ref::<super::CounterError>().is_some() => summary(&e),
             _ => format!("trapped: {}", summary(&e)),
         };
         self.warm = None;

@@ -20,6 +20,7 @@ mod metrics;
 mod openai_sdk;
 mod plugin_host;
 mod proxy;
+mod quota;
 mod redaction;
 mod routing;
 mod sandbox;

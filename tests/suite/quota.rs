@@ -1,0 +1,249 @@
+//! Token quotas with `builtin:token-quota`: a reservation before the call, the
+//! provider's real usage after it, the reservation given back whatever else happens
+//! (a failed provider, a later policy's denial), and, with `[counters]` in a real
+//! `redis-server`, one limit that two gateways together never exceed.
+
+use std::time::Duration;
+
+use crate::common::*;
+use crate::mock::{Fault, Mock};
+use serde_json::{Value, json};
+
+/// The mock reports 11 prompt + 7 completion tokens for every answer.
+const USED: i64 = 18;
+
+fn config(limit: u64, counters: &str) -> String {
+    format!(
+        r#"
+{counters}
+
+[[keys]]
+name = "team"
+secret_env = "TEAM_KEY"
+
+[providers.p]
+adapter = "builtin:openai"
+base_url = "{{mock}}/p/v1"
+
+[policies.tokens]
+plugin = "builtin:token-quota"
+settings = {{ limit = {limit}, window_secs = 3600 }}
+
+[policies.per-user]
+plugin = "builtin:token-quota"
+settings = {{ limit = {limit}, window_secs = 3600, per = "user" }}
+
+[policies.tokens-open]
+plugin = "builtin:token-quota"
+settings = {{ limit = {limit} }}
+on_error = "fail-open"
+
+[policies.one-per-hour]
+plugin = "builtin:request-limit"
+settings = {{ limit = 1, window_secs = 3600 }}
+
+[models."q"]
+targets = [{{ provider = "p", model = "x" }}]
+policies = ["tokens"]
+
+[models."strict"]
+targets = [{{ provider = "p", model = "x" }}]
+policies = ["tokens", "one-per-hour"]
+
+[models."users"]
+targets = [{{ provider = "p", model = "x" }}]
+policies = ["per-user"]
+
+[models."open"]
+targets = [{{ provider = "p", model = "x" }}]
+policies = ["tokens-open"]
+"#
+    )
+}
+
+async fn send(gw: &Gw, body: &Value) -> reqwest::Response {
+    gw.client
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .bearer_auth(TEAM_KEY)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn remaining(r: &reqwest::Response) -> i64 {
+    r.headers()["x-ratelimit-remaining-tokens"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+fn ask(model: &str) -> Value {
+    json!({ "model": model, "messages": user("hi"), "max_tokens": 7 })
+}
+
+#[tokio::test]
+async fn the_real_usage_is_charged_and_the_reservation_given_back() {
+    let mock = Mock::start().await;
+    // Each request reserves its estimate (about 18 prompt tokens for its ~70 bytes)
+    // plus max_tokens 7, about 25 tokens, and is charged the 18 it used.
+    let gw = start(&mock, &config(75, "")).await;
+    let r = send(&gw, &ask("q")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-ratelimit-limit-tokens"], "75");
+    assert_eq!(
+        remaining(&r),
+        75 - USED,
+        "the answer's own usage, not the estimate"
+    );
+
+    // A provider that fails costs nothing: the reservation comes back.
+    mock.push_fault("p", Fault::Status(500, "{}".into()));
+    let r = send(&gw, &ask("q")).await;
+    assert!(r.status().is_server_error(), "{}", r.status());
+    // A stream is charged its usage too (the gateway asks for the usage chunk).
+    let r = send(
+        &gw,
+        &json!({ "model": "q", "messages": user("hi"), "max_tokens": 7, "stream": true }),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    r.text().await.unwrap();
+    let r = send(&gw, &ask("q")).await;
+    assert_eq!(remaining(&r), 75 - 3 * USED);
+
+    // 54 used: another reservation of about 25 no longer fits under 75.
+    let r = send(&gw, &ask("q")).await;
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(remaining(&r), 75 - 3 * USED);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["type"], "rate_limit_error");
+    assert_eq!(v["error"]["code"], "policy_denied");
+    assert!(
+        error_message(&v).contains("token quota reached for key team"),
+        "{v}"
+    );
+    assert_eq!(mock.count("p"), 4, "the denied request never left");
+}
+
+#[tokio::test]
+async fn a_later_policy_s_denial_returns_the_reservation() {
+    let mock = Mock::start().await;
+    let gw = start(&mock, &config(1000, "")).await;
+    assert_eq!(send(&gw, &ask("strict")).await.status(), 200);
+    // `one-per-hour` denies after `tokens` reserved: the tokens come back.
+    assert_eq!(send(&gw, &ask("strict")).await.status(), 429);
+    let r = send(&gw, &ask("q")).await;
+    assert_eq!(
+        remaining(&r),
+        1000 - 2 * USED,
+        "route q shares the `tokens` counter"
+    );
+    // Per user: each `user` has a budget of their own.
+    for u in ["ann", "bob", "ann"] {
+        let mut body = ask("users");
+        body["user"] = json!(u);
+        assert_eq!(send(&gw, &body).await.status(), 200);
+    }
+    let mut body = ask("users");
+    body["user"] = json!("ann");
+    assert_eq!(remaining(&send(&gw, &body).await), 1000 - 3 * USED);
+    body["user"] = json!("bob");
+    assert_eq!(remaining(&send(&gw, &body).await), 1000 - 2 * USED);
+}
+
+#[tokio::test]
+async fn two_gateways_share_one_limit_through_redis() {
+    let redis = Redis::start().await;
+    let mock = Mock::start().await;
+    let counters = format!(
+        "[counters]\nredis_url = \"{}\"\nredis_timeout = \"2s\"",
+        redis.url()
+    );
+    let limit = 300;
+    let a = start(&mock, &config(limit, &counters)).await;
+    let b = start(&mock, &config(limit, &counters)).await;
+    // Slow answers keep many requests in flight at once on both gateways.
+    mock.set_fault("p", Some(Fault::Delay(Duration::from_millis(30))));
+    let burst = (0..40).map(|i| {
+        let gw = if i % 2 == 0 { &a } else { &b };
+        async move { send(gw, &ask("q")).await.status().as_u16() }
+    });
+    let statuses = futures_util::future::join_all(burst).await;
+    let mut admitted = statuses.iter().filter(|s| **s == 200).count() as i64;
+    let denied = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(admitted as usize + denied, 40, "{statuses:?}");
+    assert!(
+        denied > 0,
+        "one shared limit must deny some of 40: {statuses:?}"
+    );
+    // Then one at a time until the quota is used up: every freed reservation is
+    // usable again, on either gateway.
+    for i in 0..40 {
+        let gw = if i % 2 == 0 { &a } else { &b };
+        match send(gw, &ask("q")).await.status().as_u16() {
+            200 => admitted += 1,
+            429 => break,
+            s => panic!("unexpected {s}"),
+        }
+    }
+    mock.set_fault("p", None);
+    let mut conn = redis.conn().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("switchboard:counters:*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1, "one counter for key `team`: {keys:?}");
+    let total: i64 = redis::cmd("GET")
+        .arg(&keys[0])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        total,
+        admitted * USED,
+        "exactly the real usage of what was admitted"
+    );
+    assert!(total <= limit as i64, "{admitted} admitted, {total} tokens");
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(&keys[0])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        ttl > 0 && ttl <= 3600 + 60,
+        "the window's key expires: {ttl}"
+    );
+    // Full: the last request's reservation (about 25 tokens) would cross the limit.
+    assert!(total + 25 > limit as i64, "{total}");
+    assert_eq!(mock.count("p") as i64, admitted);
+}
+
+#[tokio::test]
+async fn a_counter_store_that_is_down_fails_closed_or_open_as_configured() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mock = Mock::start().await;
+    let counters = format!(
+        "[counters]\nredis_url = \"redis://127.0.0.1:{port}/0\"\nredis_timeout = \"200ms\""
+    );
+    let gw = start(&mock, &config(100, &counters)).await;
+    let r = send(&gw, &ask("q")).await;
+    assert_eq!(r.status(), 503);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "plugin_failed");
+    assert!(error_message(&v).contains("counter store"), "{v}");
+    assert!(
+        !error_message(&v).contains(&port.to_string()),
+        "no URL in errors: {v}"
+    );
+    assert_eq!(mock.count("p"), 0);
+    // fail-open: the request goes ahead without the quota.
+    assert_eq!(send(&gw, &ask("open")).await.status(), 200);
+}
