@@ -141,17 +141,17 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
                     "cache": {
                         "max_bytes": c.cache.max_bytes,
                         "max_entry_bytes": c.cache.max_entry_bytes,
-                        "redis": c.cache.redis.as_ref().map(|r| json!({
-                            "url": "***",
-                            "prefix": r.prefix,
-                            "timeout_ms": r.timeout.as_millis() as u64,
-                        })),
+                        "redis": c.cache.redis.as_ref().map(masked_redis),
                         "routes": c.routes.values().filter_map(|r| r.cache.map(|rc| json!({
                             "route": r.name,
                             "ttl_secs": rc.ttl.as_secs_f64(),
                             "per_key": rc.per_key,
                             "max_entry_bytes": rc.max_entry_bytes,
                         }))).collect::<Vec<_>>(),
+                    },
+                    "counters": {
+                        "backend": gw.runtime.counters().backend(),
+                        "redis": c.counters.redis.as_ref().map(masked_redis),
                     },
                     "reloads": {
                         "succeeded": r.succeeded.load(std::sync::atomic::Ordering::Relaxed),
@@ -214,6 +214,15 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
         }
         _ => ApiError::not_found(format!("Unknown admin URL: {path}")).into_response(),
     }
+}
+
+/// A Redis setting for `/admin/config`: never the URL (it may hold a password).
+fn masked_redis(r: &crate::config::RedisConfig) -> serde_json::Value {
+    json!({
+        "url": "***",
+        "prefix": r.prefix,
+        "timeout_ms": r.timeout.as_millis() as u64,
+    })
 }
 
 /// `GET /admin/cache`: size and counts; `POST /admin/cache/clear`: forget every stored

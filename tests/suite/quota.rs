@@ -165,6 +165,9 @@ async fn two_gateways_share_one_limit_through_redis() {
     let limit = 300;
     let a = start(&mock, &config(limit, &counters)).await;
     let b = start(&mock, &config(limit, &counters)).await;
+    let shown = a.admin_get("/admin/config").await;
+    assert_eq!(shown["counters"]["backend"], "redis", "{shown}");
+    assert_eq!(shown["counters"]["redis"]["url"], "***");
     // Slow answers keep many requests in flight at once on both gateways.
     mock.set_fault("p", Some(Fault::Delay(Duration::from_millis(30))));
     let burst = (0..40).map(|i| {
