@@ -185,5 +185,30 @@ fn main() {
             }
         }
         report("stream redaction, per content chunk (window 64)", samples);
+
+        // A token quota's check (reserve) + record (reconcile) per request, with the
+        // counters in memory, then in Redis when BENCH_REDIS_URL names one
+        // (e.g. a local `redis-server`: redis://127.0.0.1:6379/0).
+        let mut quota_spec = spec("token-quota");
+        quota_spec.settings.insert("limit".into(), i64::MAX.to_string());
+        let quota = runtime.load::<switchboard::plugins::bindings::policy::Policy>(&quota_spec).await.unwrap();
+        let preq = PolicyRequest { request_id: "r".into(), key_name: "team".into(), user: None, route: "m".into(), estimated_input_tokens: 300, max_output_tokens: Some(100) };
+        let usage = TokenUsage { prompt_tokens: 280, completion_tokens: 90 };
+        time("policy token-quota check + record (memory counters)", || async {
+            calls::check(&quota, &preq).await.unwrap();
+            calls::record(&quota, &preq, usage).await.unwrap();
+        }).await;
+        if let Ok(url) = std::env::var("BENCH_REDIS_URL") {
+            let redis = switchboard::config::RedisConfig {
+                url: switchboard::config::Secret::new(url),
+                prefix: "switchboard:bench:".into(),
+                timeout: Duration::from_secs(1),
+            };
+            runtime.counters().configure(&switchboard::config::CountersConfig { redis: Some(redis) }).unwrap();
+            time("policy token-quota check + record (Redis counters)", || async {
+                calls::check(&quota, &preq).await.unwrap();
+                calls::record(&quota, &preq, usage).await.unwrap();
+            }).await;
+        }
     });
 }
