@@ -177,7 +177,161 @@ impl Counters {
     }
 }
 
+/// One live counter, as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CounterEntry {
+    pub plugin: String,
+    pub key: String,
+    pub window_secs: u64,
+    pub value: i64,
+    /// Seconds until the window ends (0 for counters that never reset).
+    pub resets_in_secs: u64,
+}
+
+/// Which counters a reset clears: all, or one plugin's, or one key of one plugin.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CounterFilter {
+    pub plugin: Option<String>,
+    pub key: Option<String>,
+}
+
+impl CounterFilter {
+    fn matches(&self, plugin: &str, key: &str) -> bool {
+        self.plugin.as_deref().is_none_or(|p| p == plugin)
+            && self.key.as_deref().is_none_or(|k| k == key)
+    }
+}
+
+/// Splits a namespaced key (`plugin \u{1f} key`) into its parts.
+fn split_name(name: &str) -> (&str, &str) {
+    name.split_once('\u{1f}').unwrap_or(("", name))
+}
+
+/// Listing and resetting look at this many Redis keys at most.
+const MAX_LISTED: usize = 10_000;
+
+impl Counters {
+    /// The counters of current windows, sorted by plugin and key.
+    pub async fn list(&self) -> Result<Vec<CounterEntry>, CounterError> {
+        let now = now_secs();
+        let mut out = Vec::new();
+        if let Some(r) = self.redis.load_full() {
+            let names = r.scan().await?;
+            let mut conn = r.conn.clone();
+            for chunk in names.chunks(500) {
+                let values: Vec<Option<i64>> = r
+                    .bounded(redis::cmd("MGET").arg(chunk).query_async(&mut conn))
+                    .await?;
+                for (name, v) in chunk.iter().zip(values) {
+                    if let (Some((full, window, start)), Some(v)) = (r.parse(name), v)
+                        && start == window_start(now, window)
+                    {
+                        out.push(entry(full, window, v, now));
+                    }
+                }
+            }
+        } else {
+            for ((full, window), (start, v)) in self.memory.lock().iter() {
+                if *start == window_start(now, *window) {
+                    out.push(entry(full, *window, *v, now));
+                }
+            }
+        }
+        out.sort_by(|a, b| {
+            (&a.plugin, &a.key, a.window_secs).cmp(&(&b.plugin, &b.key, b.window_secs))
+        });
+        Ok(out)
+    }
+
+    /// Forgets the counters `filter` names (every window); how many were removed.
+    pub async fn reset(&self, filter: &CounterFilter) -> Result<u64, CounterError> {
+        if let Some(r) = self.redis.load_full() {
+            let doomed: Vec<String> = r
+                .scan()
+                .await?
+                .into_iter()
+                .filter(|name| {
+                    r.parse(name).is_some_and(|(full, _, _)| {
+                        let (plugin, key) = split_name(full);
+                        filter.matches(plugin, key)
+                    })
+                })
+                .collect();
+            let mut conn = r.conn.clone();
+            let mut removed = 0;
+            for chunk in doomed.chunks(500) {
+                removed += r
+                    .bounded(
+                        redis::cmd("UNLINK")
+                            .arg(chunk)
+                            .query_async::<u64>(&mut conn),
+                    )
+                    .await?;
+            }
+            return Ok(removed);
+        }
+        let mut map = self.memory.lock();
+        let before = map.len();
+        map.retain(|(full, _), _| {
+            let (plugin, key) = split_name(full);
+            !filter.matches(plugin, key)
+        });
+        Ok((before - map.len()) as u64)
+    }
+}
+
+fn entry(full: &str, window: u64, value: i64, now: u64) -> CounterEntry {
+    let (plugin, key) = split_name(full);
+    CounterEntry {
+        plugin: plugin.to_string(),
+        key: key.to_string(),
+        window_secs: window,
+        value,
+        resets_in_secs: if window == 0 {
+            0
+        } else {
+            window_start(now, window) + window - now
+        },
+    }
+}
+
 impl RedisCounters {
+    /// Every counter key under the prefix (at most `MAX_LISTED`).
+    async fn scan(&self) -> Result<Vec<String>, CounterError> {
+        let mut conn = self.conn.clone();
+        let pattern = format!("{}*", self.cfg.prefix);
+        let mut cursor = 0u64;
+        let mut names = Vec::new();
+        loop {
+            let (next, batch): (u64, Vec<String>) = self
+                .bounded(
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(500)
+                        .query_async(&mut conn),
+                )
+                .await?;
+            names.extend(batch);
+            cursor = next;
+            if cursor == 0 || names.len() >= MAX_LISTED {
+                return Ok(names);
+            }
+        }
+    }
+
+    /// `prefix plugin␟key:window:start` → (`plugin␟key`, window, start).
+    fn parse<'a>(&self, name: &'a str) -> Option<(&'a str, u64, u64)> {
+        let rest = name.strip_prefix(self.cfg.prefix.as_str())?;
+        let mut parts = rest.rsplitn(3, ':');
+        let start = parts.next()?.parse().ok()?;
+        let window = parts.next()?.parse().ok()?;
+        Some((parts.next()?, window, start))
+    }
+
     fn name(&self, key: &str, window: u64, start: u64) -> String {
         format!("{}{key}:{window}:{start}", self.cfg.prefix)
     }
@@ -208,6 +362,57 @@ mod tests {
         assert_eq!(c.get("a".into(), 3600).await.unwrap(), 3);
         assert_eq!(c.get("b".into(), 3600).await.unwrap(), 0);
         assert_eq!(c.backend(), "memory");
+    }
+
+    #[tokio::test]
+    async fn counters_are_listed_and_reset_by_plugin_and_key() {
+        let c = Counters::default();
+        c.add("tokens\u{1f}tokens:key a".into(), 5, 3600)
+            .await
+            .unwrap();
+        c.add("tokens\u{1f}tokens:key b".into(), 7, 3600)
+            .await
+            .unwrap();
+        c.add("rpm\u{1f}requests:a".into(), 1, 0).await.unwrap();
+        let l = c.list().await.unwrap();
+        let seen: Vec<_> = l
+            .iter()
+            .map(|e| (e.plugin.as_str(), e.key.as_str(), e.value))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("rpm", "requests:a", 1),
+                ("tokens", "tokens:key a", 5),
+                ("tokens", "tokens:key b", 7)
+            ]
+        );
+        assert_eq!(l[0].resets_in_secs, 0);
+        assert!((1..=3600).contains(&l[1].resets_in_secs));
+        let one = CounterFilter {
+            plugin: Some("tokens".into()),
+            key: Some("tokens:key a".into()),
+        };
+        assert_eq!(c.reset(&one).await.unwrap(), 1);
+        assert_eq!(
+            c.get("tokens\u{1f}tokens:key a".into(), 3600)
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            c.get("tokens\u{1f}tokens:key b".into(), 3600)
+                .await
+                .unwrap(),
+            7
+        );
+        let plugin = CounterFilter {
+            plugin: Some("tokens".into()),
+            key: None,
+        };
+        assert_eq!(c.reset(&plugin).await.unwrap(), 1);
+        assert_eq!(c.reset(&CounterFilter::default()).await.unwrap(), 1);
+        assert!(c.list().await.unwrap().is_empty());
     }
 
     #[test]

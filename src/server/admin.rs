@@ -38,7 +38,8 @@ fn plugin_json<W: World>(pool: &InstancePool<W>) -> serde_json::Value {
 }
 
 pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Response<Body> {
-    let path = req.uri().path();
+    let path = req.uri().path().to_owned();
+    let path = path.as_str();
     if path == "/health" {
         return json_response(StatusCode::OK, json!({ "status": "ok" }));
     }
@@ -116,6 +117,7 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
             }
         }
         "/admin/cache" | "/admin/cache/clear" => cache(&live, path, req.method()).await,
+        "/admin/counters" | "/admin/counters/reset" => counters(&gw, path, req).await,
         "/admin/config" => {
             let c = &live.config;
             let providers: Vec<_> = c
@@ -264,4 +266,62 @@ async fn cache(live: &LiveState, path: &str, method: &http::Method) -> http::Res
             "redis_cleared": redis_cleared,
         }),
     )
+}
+
+/// `GET /admin/counters`: the policies' live counters (quota state);
+/// `POST /admin/counters/reset` with an optional JSON body `{"plugin": .., "key": ..}`:
+/// forget them (all, one plugin's, or one key of one plugin).
+async fn counters(gw: &Gateway, path: &str, req: http::Request<Incoming>) -> http::Response<Body> {
+    use http_body_util::BodyExt;
+    let reset = path.ends_with("/reset");
+    if reset != (req.method() == http::Method::POST) {
+        return ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request_error",
+            "use GET /admin/counters or POST /admin/counters/reset",
+        )
+        .into_response();
+    }
+    let c = gw.runtime.counters();
+    if reset {
+        let body = match http_body_util::Limited::new(req.into_body(), 64 << 10)
+            .collect()
+            .await
+        {
+            Ok(b) => b.to_bytes(),
+            Err(e) => {
+                return ApiError::invalid(format!("cannot read the body: {e}"), None)
+                    .into_response();
+            }
+        };
+        let filter: crate::plugins::counters::CounterFilter =
+            if body.iter().all(u8::is_ascii_whitespace) {
+                Default::default()
+            } else {
+                match serde_json::from_slice(&body) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        return ApiError::invalid(
+                            format!("body must be {{\"plugin\": .., \"key\": ..}}: {e}"),
+                            None,
+                        )
+                        .into_response();
+                    }
+                }
+            };
+        return match c.reset(&filter).await {
+            Ok(n) => json_response(StatusCode::OK, json!({ "removed": n })),
+            Err(e) => ApiError::new(StatusCode::BAD_GATEWAY, "server_error", e.to_string())
+                .into_response(),
+        };
+    }
+    match c.list().await {
+        Ok(list) => json_response(
+            StatusCode::OK,
+            json!({ "backend": c.backend(), "counters": list }),
+        ),
+        Err(e) => {
+            ApiError::new(StatusCode::BAD_GATEWAY, "server_error", e.to_string()).into_response()
+        }
+    }
 }

@@ -126,6 +126,28 @@ async fn the_real_usage_is_charged_and_the_reservation_given_back() {
         "{v}"
     );
     assert_eq!(mock.count("p"), 4, "the denied request never left");
+
+    // The admin API shows the quota's state and can lift it.
+    let shown = gw.admin_get("/admin/counters").await;
+    assert_eq!(shown["backend"], "memory");
+    let counters = shown["counters"].as_array().unwrap();
+    assert_eq!(counters.len(), 1, "{shown}");
+    assert_eq!(counters[0]["plugin"], "tokens");
+    assert_eq!(counters[0]["key"], "tokens:key team");
+    assert_eq!(counters[0]["value"], 3 * USED);
+    assert_eq!(counters[0]["window_secs"], 3600);
+    let reset = gw
+        .client
+        .post(format!("{}/admin/counters/reset", gw.admin))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({ "plugin": "tokens", "key": "tokens:key team" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.json::<Value>().await.unwrap()["removed"], 1);
+    let r = send(&gw, &ask("q")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(remaining(&r), 75 - USED);
 }
 
 #[tokio::test]
@@ -223,6 +245,14 @@ async fn two_gateways_share_one_limit_through_redis() {
     // Full: the last request's reservation (about 25 tokens) would cross the limit.
     assert!(total + 25 > limit as i64, "{total}");
     assert_eq!(mock.count("p") as i64, admitted);
+    // Either gateway's admin API reads the shared counter, and a reset clears it in Redis.
+    let shown = b.admin_get("/admin/counters").await;
+    assert_eq!(shown["backend"], "redis");
+    assert_eq!(shown["counters"][0]["value"], total, "{shown}");
+    assert_eq!(shown["counters"][0]["key"], "tokens:key team");
+    assert_eq!(a.admin_post("/admin/counters/reset").await["removed"], 1);
+    let left: u64 = redis::cmd("DBSIZE").query_async(&mut conn).await.unwrap();
+    assert_eq!(left, 0);
 }
 
 #[tokio::test]
