@@ -150,5 +150,8 @@ impl Running {
         for t in self.tasks {
             let _ = t.await;
         }
+        if let Err(e) = self.gateway.runtime.counters().flush() {
+            tracing::error!(error = %e, "saving counters at shutdown failed");
+        }
     }
 }

@@ -178,5 +178,19 @@ pub(super) fn counters(
         "switchboard:counters:",
         Duration::from_millis(250),
     )?;
-    Ok(CountersConfig { redis })
+    let sqlite_path = match &raw.sqlite_path {
+        None => None,
+        Some(p) if redis.is_some() => {
+            return cx.err(
+                p.span(),
+                "counters.sqlite_path",
+                "counters in Redis are kept there: set redis_url or sqlite_path, not both",
+            );
+        }
+        Some(p) if p.get_ref().trim().is_empty() => {
+            return cx.err(p.span(), "counters.sqlite_path", "must not be empty");
+        }
+        Some(p) => Some(cx.base.join(p.get_ref())),
+    };
+    Ok(CountersConfig { redis, sqlite_path })
 }

@@ -202,6 +202,8 @@ pub const MAX_REDACT_WINDOW: usize = 4096;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CountersConfig {
     pub redis: Option<RedisConfig>,
+    /// A SQLite file that keeps memory counters across restarts.
+    pub sqlite_path: Option<std::path::PathBuf>,
 }
 
 /// `[cache]`: bounds of the in-memory cache shared by all routes, and Redis.

@@ -40,6 +40,8 @@ pub struct RawCounters {
     pub redis_prefix: Option<String>,
     /// How long a counter update may take before the plugin call fails.
     pub redis_timeout: Option<Spanned<String>>,
+    /// Memory counters are saved here (SQLite) and survive a restart.
+    pub sqlite_path: Option<Spanned<String>>,
 }
 
 /// Global bounds of the response cache, and its optional Redis second level.

@@ -164,3 +164,26 @@ fn response_redaction_follows_the_route_redactors() {
     );
     assert!(err(&route("redact_window = 10")).contains("the route has no redactors"));
 }
+
+#[test]
+fn counters_live_in_memory_sqlite_or_redis() {
+    assert_eq!(parse("").unwrap().counters, CountersConfig::default());
+    let c = parse("[counters]\nsqlite_path = \"state/counters.db\"\n").unwrap();
+    assert_eq!(
+        c.counters.sqlite_path.unwrap(),
+        Path::new("./state/counters.db")
+    );
+    let r = parse("[counters]\nredis_url = \"redis://127.0.0.1:6379/0\"\n").unwrap();
+    let redis = r.counters.redis.unwrap();
+    assert_eq!(redis.prefix, "switchboard:counters:");
+    assert_eq!(redis.timeout, std::time::Duration::from_millis(250));
+    assert!(
+        err("[counters]\nredis_url = \"redis://127.0.0.1:6379/0\"\nsqlite_path = \"c.db\"\n")
+            .contains("line 3: counters.sqlite_path: counters in Redis are kept there")
+    );
+    assert!(
+        err("[counters]\nredis_url = \"nope\"\n")
+            .contains("counters.redis_url: is not a Redis URL")
+    );
+    assert!(err("[counters]\nredis_url_env = \"UNSET\"\n").contains("UNSET is not set"));
+}

@@ -6,7 +6,7 @@
 //! A counter store that cannot answer fails the plugin call (the route's `on_error`
 //! decides what that means) rather than counting locally and drifting apart.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -15,6 +15,7 @@ use arc_swap::ArcSwapOption;
 use parking_lot::Mutex;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use super::counters_db::{CounterDb, Row};
 use crate::config::{CountersConfig, RedisConfig};
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +24,8 @@ pub enum CounterError {
     Redis(String),
     #[error("counter store (Redis) gave no answer within {0:?}")]
     Timeout(Duration),
+    #[error("counter file (SQLite) failed: {0}")]
+    Db(String),
 }
 
 /// Memory entries are swept of past windows every this many updates.
@@ -65,6 +68,9 @@ pub struct Counters {
     memory: Mutex<HashMap<(String, u64), (u64, i64)>>,
     updates: AtomicU64,
     redis: ArcSwapOption<RedisCounters>,
+    /// Where memory counters are saved, with the ones changed since the last save.
+    db: ArcSwapOption<CounterDb>,
+    dirty: Mutex<HashSet<(String, u64)>>,
 }
 
 struct RedisCounters {
@@ -83,7 +89,26 @@ fn describe(e: &redis::RedisError) -> String {
 
 impl Counters {
     /// Points the counters at `cfg`'s store; unchanged settings keep the connection.
+    /// A newly named SQLite file is opened and its current counters loaded.
     pub fn configure(&self, cfg: &CountersConfig) -> Result<(), CounterError> {
+        match &cfg.sqlite_path {
+            None => {
+                self.flush()?;
+                self.db.store(None);
+            }
+            Some(p) if self.db.load().as_deref().is_some_and(|d| d.path() == p) => {}
+            Some(p) => {
+                self.flush()?;
+                let db = CounterDb::open(p)?;
+                let rows = db.load(now_secs())?;
+                tracing::info!(path = %p.display(), counters = rows.len(), "counters loaded");
+                let mut map = self.memory.lock();
+                for (name, window, start, value) in rows {
+                    map.insert((name, window), (start, value));
+                }
+                self.db.store(Some(Arc::new(db)));
+            }
+        }
         let current = self.redis.load();
         match (&cfg.redis, current.as_deref()) {
             (None, _) => self.redis.store(None),
@@ -144,6 +169,9 @@ impl Counters {
         if self.updates.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.sweep(now);
         }
+        if self.db.load().is_some() {
+            self.dirty.lock().insert((key.clone(), window));
+        }
         let mut map = self.memory.lock();
         let entry = map.entry((key, window)).or_insert((start, 0));
         if entry.0 != start {
@@ -151,6 +179,30 @@ impl Counters {
         }
         entry.1 = entry.1.saturating_add(delta);
         Ok(entry.1)
+    }
+
+    /// Saves the memory counters changed since the last save (with a SQLite file).
+    pub fn flush(&self) -> Result<(), CounterError> {
+        let Some(db) = self.db.load_full() else {
+            return Ok(());
+        };
+        let dirty = std::mem::take(&mut *self.dirty.lock());
+        if dirty.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<Row> = {
+            let map = self.memory.lock();
+            dirty
+                .iter()
+                .filter_map(|k| map.get(k).map(|(s, v)| (k.0.clone(), k.1, *s, *v)))
+                .collect()
+        };
+        let saved = db.save(&rows, now_secs());
+        if saved.is_err() {
+            // Tried again at the next flush.
+            self.dirty.lock().extend(dirty);
+        }
+        saved
     }
 
     pub async fn get(&self, key: String, window: u64) -> Result<i64, CounterError> {
@@ -271,13 +323,19 @@ impl Counters {
             }
             return Ok(removed);
         }
-        let mut map = self.memory.lock();
-        let before = map.len();
-        map.retain(|(full, _), _| {
+        let mut removed = Vec::new();
+        self.memory.lock().retain(|(full, _), _| {
             let (plugin, key) = split_name(full);
-            !filter.matches(plugin, key)
+            let doomed = filter.matches(plugin, key);
+            if doomed {
+                removed.push(full.clone());
+            }
+            !doomed
         });
-        Ok((before - map.len()) as u64)
+        if let Some(db) = self.db.load_full() {
+            db.remove(&removed)?;
+        }
+        Ok(removed.len() as u64)
     }
 }
 

@@ -6,6 +6,7 @@ pub mod bindings;
 pub mod builtin;
 pub mod calls;
 pub mod counters;
+pub mod counters_db;
 pub mod host;
 pub mod pool;
 pub mod world;
@@ -183,12 +184,30 @@ impl PluginRuntime {
                 })
                 .map_err(|e| load_err("engine", e.to_string()))?;
         }
+        let counters = Arc::new(Counters::default());
+        {
+            // Saves changed memory counters once a second when a SQLite file is set.
+            let counters = Arc::downgrade(&counters);
+            let stop = ticker_stop.clone();
+            std::thread::Builder::new()
+                .name("counters-flush".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_secs(1));
+                        let Some(c) = counters.upgrade() else { return };
+                        if let Err(e) = c.flush() {
+                            tracing::warn!(error = %e, "saving counters failed; retrying");
+                        }
+                    }
+                })
+                .map_err(|e| load_err("engine", e.to_string()))?;
+        }
 
         Ok(Arc::new(PluginRuntime {
             engine,
             linker,
             cache_dir: config.cache_dir.clone(),
-            counters: Arc::new(Counters::default()),
+            counters,
             capacity: Arc::new(Semaphore::new(n as usize)),
             config: config.clone(),
             compiled: Mutex::new(HashMap::new()),

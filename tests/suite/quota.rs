@@ -280,3 +280,28 @@ async fn a_counter_store_that_is_down_fails_closed_or_open_as_configured() {
     // fail-open: the request goes ahead without the quota.
     assert_eq!(send(&gw, &ask("open")).await.status(), 200);
 }
+
+#[tokio::test]
+async fn memory_counters_survive_a_restart_with_a_sqlite_file() {
+    let mock = Mock::start().await;
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("counters-{}.sqlite", std::process::id()));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let counters = format!("[counters]\nsqlite_path = {:?}", path.display().to_string());
+    let gw = start(&mock, &config(1000, &counters)).await;
+    send(&gw, &ask("q")).await;
+    assert_eq!(remaining(&send(&gw, &ask("q")).await), 1000 - 2 * USED);
+    gw.running.shutdown().await;
+    // A new gateway on the same file goes on from where the first stopped.
+    let gw = start(&mock, &config(1000, &counters)).await;
+    assert_eq!(remaining(&send(&gw, &ask("q")).await), 1000 - 3 * USED);
+    let shown = gw.admin_get("/admin/counters").await;
+    assert_eq!(shown["counters"][0]["value"], 3 * USED);
+    // A reset is saved too.
+    assert_eq!(gw.admin_post("/admin/counters/reset").await["removed"], 1);
+    gw.running.shutdown().await;
+    let gw = start(&mock, &config(1000, &counters)).await;
+    assert_eq!(remaining(&send(&gw, &ask("q")).await), 1000 - USED);
+}
