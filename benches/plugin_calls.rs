@@ -204,7 +204,7 @@ fn main() {
                 prefix: "switchboard:bench:".into(),
                 timeout: Duration::from_secs(1),
             };
-            runtime.counters().configure(&switchboard::config::CountersConfig { redis: Some(redis) }).unwrap();
+            runtime.counters().configure(&switchboard::config::CountersConfig { redis: Some(redis), sqlite_path: None }).unwrap();
             time("policy token-quota check + record (Redis counters)", || async {
                 calls::check(&quota, &preq).await.unwrap();
                 calls::record(&quota, &preq, usage).await.unwrap();
