@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod plugins;
 pub mod probe;
+pub mod redis_conn;
 pub mod reload;
 pub mod server;
 pub mod signals;

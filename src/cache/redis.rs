@@ -7,19 +7,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 
 use super::CacheError;
 use super::key::CacheKey;
 use crate::config::RedisConfig;
-
-/// What went wrong, without anything of the URL (which may hold a password).
-fn describe(e: &redis::RedisError) -> String {
-    match e.detail() {
-        Some(d) => format!("{}: {d}", e.category()),
-        None => e.category().to_string(),
-    }
-}
+use crate::redis_conn::describe;
 
 const BACKOFF: Duration = Duration::from_secs(1);
 
@@ -37,14 +30,7 @@ pub struct L2 {
 impl L2 {
     /// Connects lazily: a Redis that is down at start only means misses.
     pub fn new(cfg: &RedisConfig) -> Result<L2, CacheError> {
-        let client = redis::Client::open(cfg.url.expose())
-            .map_err(|e| CacheError::Redis(format!("invalid Redis URL: {}", describe(&e))))?;
-        let mcfg = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(cfg.timeout))
-            .set_response_timeout(Some(cfg.timeout))
-            .set_number_of_retries(1);
-        let conn = ConnectionManager::new_lazy_with_config(client, mcfg)
-            .map_err(|e| CacheError::Redis(describe(&e)))?;
+        let conn = crate::redis_conn::connect(cfg).map_err(CacheError::Redis)?;
         Ok(L2 {
             conn,
             prefix: cfg.prefix.clone(),

@@ -13,10 +13,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
 use parking_lot::Mutex;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 
 use super::counters_db::{CounterDb, Row};
 use crate::config::{CountersConfig, RedisConfig};
+use crate::redis_conn::describe;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CounterError {
@@ -79,14 +80,6 @@ struct RedisCounters {
     add: redis::Script,
 }
 
-/// What went wrong, without anything of the URL (which may hold a password).
-fn describe(e: &redis::RedisError) -> String {
-    match e.detail() {
-        Some(d) => format!("{}: {d}", e.category()),
-        None => e.category().to_string(),
-    }
-}
-
 impl Counters {
     /// Points the counters at `cfg`'s store; unchanged settings keep the connection.
     /// A newly named SQLite file is opened and its current counters loaded.
@@ -114,14 +107,7 @@ impl Counters {
             (None, _) => self.redis.store(None),
             (Some(want), Some(have)) if have.cfg == *want => {}
             (Some(want), _) => {
-                let client = redis::Client::open(want.url.expose())
-                    .map_err(|e| CounterError::Redis(describe(&e)))?;
-                let mcfg = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(want.timeout))
-                    .set_response_timeout(Some(want.timeout))
-                    .set_number_of_retries(1);
-                let conn = ConnectionManager::new_lazy_with_config(client, mcfg)
-                    .map_err(|e| CounterError::Redis(describe(&e)))?;
+                let conn = crate::redis_conn::connect(want).map_err(CounterError::Redis)?;
                 self.redis.store(Some(Arc::new(RedisCounters {
                     cfg: want.clone(),
                     conn,
