@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod health;
 pub mod live;
+pub mod messages;
 pub mod metrics;
 pub mod pipeline;
 pub mod plugins;

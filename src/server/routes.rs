@@ -118,6 +118,18 @@ fn model_object(id: &str, created: u64) -> serde_json::Value {
 }
 
 async fn api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Response<Body> {
+    // Anthropic clients get every error in Anthropic's shape, auth errors included.
+    if req.uri().path() == "/v1/messages" {
+        let resp = openai_api(gw, req).await;
+        if resp.status().is_success() {
+            return resp;
+        }
+        return crate::messages::anthropic_error(resp).await;
+    }
+    openai_api(gw, req).await
+}
+
+async fn openai_api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Response<Body> {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     if path == "/health" {
@@ -125,7 +137,7 @@ async fn api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Response<B
     }
     let live = gw.live.load_full();
     let endpoint = match path.as_str() {
-        "/v1/chat/completions" => Some(Endpoint::Chat),
+        "/v1/chat/completions" | "/v1/messages" => Some(Endpoint::Chat),
         "/v1/embeddings" => Some(Endpoint::Embeddings),
         _ => None,
     };
@@ -177,6 +189,9 @@ async fn api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Response<B
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
+    if path == "/v1/messages" {
+        return crate::messages::handle(&gw, &principal, directive, body).await;
+    }
     let endpoint = endpoint.expect("checked above");
     pipeline::handle(&gw, &principal, endpoint, directive, body).await
 }

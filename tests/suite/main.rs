@@ -16,6 +16,7 @@ mod cli;
 mod clients;
 mod conformance;
 mod examples;
+mod messages;
 mod metrics;
 mod openai_sdk;
 mod plugin_host;

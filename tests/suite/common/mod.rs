@@ -157,7 +157,8 @@ pub fn error_message(v: &Value) -> String {
 }
 
 /// A python with the packages the tests drive switchboard with (the official OpenAI
-/// SDK, the Prometheus client's text parser): a venv under the target dir, made once.
+/// and Anthropic SDKs, the Prometheus client's text parser): a venv under the target
+/// dir, made once.
 pub fn python_venv() -> std::path::PathBuf {
     static VENV: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     VENV.get_or_init(make_python_venv).clone()
@@ -169,7 +170,7 @@ fn make_python_venv() -> std::path::PathBuf {
     let python = venv.join("bin").join("python3");
     let ready = |p: &std::path::PathBuf| {
         Command::new(p)
-            .args(["-c", "import openai, prometheus_client"])
+            .args(["-c", "import openai, anthropic, prometheus_client"])
             .status()
             .is_ok_and(|s| s.success())
     };
@@ -196,7 +197,11 @@ fn make_python_venv() -> std::path::PathBuf {
             "--quiet",
             "--disable-pip-version-check",
         ])
-        .args(["openai>=1.40,<3", "prometheus_client>=0.20,<1"])
+        .args([
+            "openai>=1.40,<3",
+            "anthropic>=0.40,<1",
+            "prometheus_client>=0.20,<1",
+        ])
         .status()
         .expect("pip runs");
     assert!(pip.success(), "pip could not install the test packages");
