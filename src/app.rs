@@ -56,7 +56,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         runtime,
         metrics: Arc::new(Default::default()),
         reload: Default::default(),
+        usage: Default::default(),
     });
+    gateway
+        .usage
+        .configure(gateway.live.load().config.usage.as_ref())?;
 
     let tls = match &server_cfg.tls {
         Some(files) => Some(server::tls_acceptor(files)?),
@@ -149,6 +153,9 @@ impl Running {
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = t.await;
+        }
+        if let Some(w) = self.gateway.usage.sink() {
+            w.flush();
         }
         if let Err(e) = self.gateway.runtime.counters().flush() {
             tracing::error!(error = %e, "saving counters at shutdown failed");

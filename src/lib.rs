@@ -20,3 +20,4 @@ pub mod reload;
 pub mod server;
 pub mod signals;
 pub mod upstream;
+pub mod usage;

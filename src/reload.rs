@@ -78,6 +78,9 @@ pub async fn reload(gw: &Gateway) -> Result<Duration, String> {
             .counters()
             .configure(&new.config.counters)
             .map_err(|e| e.to_string())?;
+        gw.usage
+            .configure(new.config.usage.as_ref())
+            .map_err(|e| e.to_string())?;
         gw.live.store(Arc::new(new));
         Ok::<(), String>(())
     }

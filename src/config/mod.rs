@@ -48,6 +48,8 @@ pub struct Config {
     pub routes: BTreeMap<String, Route>,
     pub cache: CacheConfig,
     pub counters: CountersConfig,
+    /// Usage records, when `[usage]` names a file.
+    pub usage: Option<UsageConfig>,
     /// Warnings to log at start (open gateway, providers without keys...).
     pub warnings: Vec<String>,
 }
@@ -204,6 +206,13 @@ pub struct CountersConfig {
     pub redis: Option<RedisConfig>,
     /// A SQLite file that keeps memory counters across restarts.
     pub sqlite_path: Option<std::path::PathBuf>,
+}
+
+/// `[usage]`: one row per routed request in a SQLite file, kept `retention_days`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageConfig {
+    pub sqlite_path: std::path::PathBuf,
+    pub retention_days: u32,
 }
 
 /// `[cache]`: bounds of the in-memory cache shared by all routes, and Redis.

@@ -29,6 +29,15 @@ pub struct RawConfig {
     pub redactors: BTreeMap<String, RawPlugin>,
     pub cache: Option<RawCache>,
     pub counters: Option<RawCounters>,
+    pub usage: Option<RawUsage>,
+}
+
+/// Usage records in a SQLite file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUsage {
+    pub sqlite_path: Spanned<String>,
+    pub retention_days: Option<u32>,
 }
 
 /// Where plugin counters live: memory unless a Redis is named.

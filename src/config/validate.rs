@@ -455,6 +455,20 @@ pub(super) fn validate(
         routes,
         cache,
         counters: super::cache::counters(&cx, raw.counters.as_ref())?,
+        usage: match &raw.usage {
+            None => None,
+            Some(u) if u.sqlite_path.get_ref().trim().is_empty() => {
+                return cx.err(
+                    u.sqlite_path.span(),
+                    "usage.sqlite_path",
+                    "must not be empty",
+                );
+            }
+            Some(u) => Some(UsageConfig {
+                sqlite_path: base.join(u.sqlite_path.get_ref()),
+                retention_days: u.retention_days.unwrap_or(30).clamp(1, 3650),
+            }),
+        },
         warnings,
     })
 }

@@ -6,7 +6,7 @@
 //! config (route, provider, model, plugin) and fixed kinds, so cardinality stays low.
 
 pub mod histogram;
-mod request;
+pub mod request;
 
 use std::collections::BTreeMap;
 use std::fmt::Write;

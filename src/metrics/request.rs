@@ -30,6 +30,10 @@ pub struct Trace {
     /// Time spent waiting on providers and backoff, not on the gateway's own work.
     waited_us: AtomicU64,
     streamed: AtomicBool,
+    /// The gateway key's name, for the usage record.
+    key: OnceLock<String>,
+    /// Tokens and cost of the answer.
+    spent: OnceLock<(Usage, f64)>,
 }
 
 impl Default for Trace {
@@ -40,8 +44,15 @@ impl Default for Trace {
             target: OnceLock::new(),
             waited_us: AtomicU64::new(0),
             streamed: AtomicBool::new(false),
+            key: OnceLock::new(),
+            spent: OnceLock::new(),
         }
     }
+}
+
+/// What an answer cost at the target's prices (per million tokens).
+pub fn cost(target: &Target, usage: Usage) -> f64 {
+    (usage.prompt as f64 * target.input_price + usage.completion as f64 * target.output_price) / 1e6
 }
 
 impl Trace {
@@ -60,6 +71,36 @@ impl Trace {
     /// The answer is a stream: its duration is recorded when it ends.
     pub fn streamed(&self) {
         self.streamed.store(true, Relaxed);
+    }
+
+    pub fn key(&self, name: &str) {
+        let _ = self.key.set(name.to_string());
+    }
+
+    pub fn spent(&self, usage: Usage, cost: f64) {
+        let _ = self.spent.set((usage, cost));
+    }
+
+    /// The usage record of a routed request answered with `status`; `None` before
+    /// routing, and for streams (their record is made when they end).
+    pub fn record(&self, status: u16) -> Option<crate::usage::Record> {
+        let route = self.route.get()?;
+        if self.streamed.load(Relaxed) {
+            return None;
+        }
+        let (provider, model) = self.target.get().cloned().unwrap_or_default();
+        let (usage, cost) = self.spent.get().copied().unwrap_or_default();
+        Some(crate::usage::Record {
+            route: route.clone(),
+            key: self.key.get().cloned().unwrap_or_default(),
+            provider,
+            model,
+            status,
+            prompt_tokens: usage.prompt,
+            completion_tokens: usage.completion,
+            cost_usd: cost,
+            duration_ms: self.started.elapsed().as_millis() as u64,
+        })
     }
 }
 
@@ -138,10 +179,7 @@ impl Metrics {
             l.push(("gen_ai_token_type", kind));
             self.observe(TOKEN_USAGE, &l, n as f64);
         }
-        let cost = (usage.prompt as f64 * target.input_price
-            + usage.completion as f64 * target.output_price)
-            / 1e6;
-        self.observe(COST, &base, cost);
+        self.observe(COST, &base, cost(target, usage));
     }
 
     /// `hit`, `miss` or `bypass`; a hit also counts the provider tokens it saved.

@@ -357,6 +357,10 @@ impl Attempt<'_> {
         self.shared
             .metrics
             .usage(route, &p.name, &self.target.target, usage);
+        self.shared.trace.spent(
+            usage,
+            crate::metrics::request::cost(&self.target.target, usage),
+        );
         // The tokens are spent whatever happens next: policies hear of them first.
         let extra = self.shared.admitted.record(usage).await;
         let out = match self.shared.redact {
@@ -424,6 +428,17 @@ impl Attempt<'_> {
         self.shared
             .metrics
             .ttft(&route, &p.name, &t.model, started.elapsed());
+        let usage_log = self.shared.usage.clone().map(|w| {
+            let r = crate::usage::Record {
+                route: route.clone(),
+                key: self.shared.admitted.preq.key_name.clone(),
+                provider: p.name.clone(),
+                model: t.model.clone(),
+                status: 200,
+                ..Default::default()
+            };
+            (w, r)
+        });
         let body = stream::spawn(
             pump,
             first,
@@ -442,6 +457,7 @@ impl Attempt<'_> {
                 provider: p.name.clone(),
                 target: t.clone(),
                 request_started: self.shared.trace.started,
+                usage_log,
             },
         );
         Outcome::Respond(self.respond(StatusCode::OK, "text/event-stream", body, &[]))

@@ -33,6 +33,8 @@ pub struct Shared<'a> {
     /// The route's redactors and stream window, when answers are redacted.
     pub redact: Option<(&'a super::redact::Chain, usize)>,
     pub metrics: &'a Arc<crate::metrics::Metrics>,
+    /// Where a stream writes its usage record when it ends.
+    pub usage: Option<Arc<crate::usage::Writer>>,
     pub trace: &'a crate::metrics::Trace,
 }
 

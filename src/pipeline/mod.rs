@@ -35,6 +35,7 @@ pub struct Gateway {
     pub runtime: Arc<PluginRuntime>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub reload: crate::reload::ReloadState,
+    pub usage: crate::usage::UsageLog,
 }
 
 fn now_secs() -> u64 {
@@ -110,6 +111,11 @@ pub async fn handle(
         Err(e) => e.into_response(),
     };
     gw.metrics.finish(&trace, resp.status().as_u16());
+    if let Some(w) = gw.usage.sink()
+        && let Some(r) = trace.record(resp.status().as_u16())
+    {
+        w.record(r);
+    }
     resp
 }
 
@@ -128,6 +134,7 @@ async fn run(
         .get(&facts.model)
         .ok_or_else(|| ApiError::model_not_found(&facts.model))?;
     trace.route(&route.route.name);
+    trace.key(&principal.key_name);
     if let Some(models) = &principal.models
         && !models.contains(&facts.model)
     {
@@ -224,6 +231,7 @@ async fn run(
                 _ => None,
             },
             metrics: &gw.metrics,
+            usage: gw.usage.sink(),
             trace,
         };
         let mut resp = failover::try_targets(&live, route, &order, shared).await?;

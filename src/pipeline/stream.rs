@@ -192,6 +192,8 @@ pub struct Finish {
     pub provider: String,
     pub target: crate::config::Target,
     pub request_started: Instant,
+    /// The usage log and this stream's record, completed when it ends.
+    pub usage_log: Option<(Arc<crate::usage::Writer>, crate::usage::Record)>,
 }
 
 /// The error's text with the provider key (if a provider echoed it) masked.
@@ -217,7 +219,7 @@ fn error_event(message: String) -> Bytes {
 }
 
 /// Starts the task that feeds the client and returns the response body.
-pub fn spawn(mut pump: Pump, first: Bytes, finish: Finish) -> Body {
+pub fn spawn(mut pump: Pump, first: Bytes, mut finish: Finish) -> Body {
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     tokio::spawn(async move {
         let mut ok = tx.send(first).await.is_ok();
@@ -249,6 +251,13 @@ pub fn spawn(mut pump: Pump, first: Bytes, finish: Finish) -> Body {
         let usage = pump.usage.unwrap_or_default();
         let m = &finish.metrics;
         m.usage(&finish.route, &finish.provider, &finish.target, usage);
+        if let Some((w, mut r)) = finish.usage_log.take() {
+            r.prompt_tokens = usage.prompt;
+            r.completion_tokens = usage.completion;
+            r.cost_usd = crate::metrics::request::cost(&finish.target, usage);
+            r.duration_ms = finish.request_started.elapsed().as_millis() as u64;
+            w.record(r);
+        }
         m.request_duration(
             &finish.route,
             &finish.provider,

@@ -118,6 +118,7 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
         }
         "/admin/cache" | "/admin/cache/clear" => cache(&live, path, req.method()).await,
         "/admin/counters" | "/admin/counters/reset" => counters(&gw, path, req).await,
+        "/admin/usage" => usage(&gw, req.uri().query()).await,
         "/admin/config" => {
             let c = &live.config;
             let providers: Vec<_> = c
@@ -323,5 +324,41 @@ async fn counters(gw: &Gateway, path: &str, req: http::Request<Incoming>) -> htt
         Err(e) => {
             ApiError::new(StatusCode::BAD_GATEWAY, "server_error", e.to_string()).into_response()
         }
+    }
+}
+
+/// `GET /admin/usage?days=N` (default 7): requests, errors, cache hits, tokens, cost
+/// and mean duration per day, route, key, provider and model, from the usage log.
+async fn usage(gw: &Gateway, query: Option<&str>) -> http::Response<Body> {
+    let Some(w) = gw.usage.sink() else {
+        return json_response(StatusCode::OK, json!({ "enabled": false }));
+    };
+    let days = query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .find_map(|kv| kv.strip_prefix("days="))
+        .map(str::parse::<u32>);
+    let days = match days {
+        None => 7,
+        Some(Ok(d)) if (1..=3650).contains(&d) => d,
+        Some(_) => {
+            return ApiError::invalid("days must be a whole number from 1 to 3650", None)
+                .into_response();
+        }
+    };
+    let dropped = w.dropped.load(std::sync::atomic::Ordering::Relaxed);
+    let rows = tokio::task::spawn_blocking(move || {
+        // Everything handed over so far is in the file before it is read.
+        w.flush();
+        w.summary(days)
+    })
+    .await;
+    match rows {
+        Ok(Ok(rows)) => json_response(
+            StatusCode::OK,
+            json!({ "enabled": true, "days": days, "dropped": dropped, "rows": rows }),
+        ),
+        Ok(Err(e)) => ApiError::internal(e.to_string()).into_response(),
+        Err(e) => ApiError::internal(e.to_string()).into_response(),
     }
 }

@@ -25,3 +25,4 @@ mod quota;
 mod redaction;
 mod routing;
 mod sandbox;
+mod usage;

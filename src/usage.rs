@@ -1,0 +1,245 @@
+//! Usage records: one row per routed request (when, route, gateway key, provider and
+//! model that answered, status, tokens, cost, duration, cache hit) in a SQLite file,
+//! written by a background thread in batches, kept for `retention_days`, and summed
+//! by day for `GET /admin/usage`. The request path only hands a record to a bounded
+//! channel; when the writer falls behind, records are dropped and counted, never
+//! waited for.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwapOption;
+use rusqlite::{Connection, params};
+
+use crate::config::UsageConfig;
+
+#[derive(Debug, thiserror::Error)]
+#[error("usage log: {0}")]
+pub struct UsageError(String);
+
+fn db_err(e: rusqlite::Error) -> UsageError {
+    UsageError(e.to_string())
+}
+
+/// One routed request.
+#[derive(Debug, Clone, Default)]
+pub struct Record {
+    pub route: String,
+    pub key: String,
+    /// `cache` for a hit; empty when no target answered.
+    pub provider: String,
+    pub model: String,
+    pub status: u16,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost_usd: f64,
+    pub duration_ms: u64,
+}
+
+enum Msg {
+    Record(u64, Record),
+    Flush(SyncSender<()>),
+}
+
+const QUEUE: usize = 65_536;
+const BATCH: usize = 1_000;
+
+pub struct Writer {
+    cfg: UsageConfig,
+    tx: SyncSender<Msg>,
+    pub dropped: AtomicU64,
+}
+
+/// The gateway's usage log; empty unless `[usage]` names a file.
+#[derive(Default)]
+pub struct UsageLog {
+    writer: ArcSwapOption<Writer>,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn open(path: &PathBuf) -> Result<Connection, UsageError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| UsageError(format!("{}: {e}", dir.display())))?;
+    }
+    let conn =
+        Connection::open(path).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         CREATE TABLE IF NOT EXISTS usage (
+             ts INTEGER NOT NULL, route TEXT NOT NULL, key TEXT NOT NULL,
+             provider TEXT NOT NULL, model TEXT NOT NULL, status INTEGER NOT NULL,
+             prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
+             cost_usd REAL NOT NULL, duration_ms INTEGER NOT NULL
+         );
+         CREATE INDEX IF NOT EXISTS usage_ts ON usage (ts);",
+    )
+    .map_err(db_err)?;
+    Ok(conn)
+}
+
+fn write(conn: &mut Connection, batch: &[(u64, Record)]) -> Result<(), UsageError> {
+    let tx = conn.transaction().map_err(db_err)?;
+    {
+        let mut put = tx
+            .prepare_cached("INSERT INTO usage VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
+            .map_err(db_err)?;
+        for (ts, r) in batch {
+            put.execute(params![
+                *ts as i64,
+                r.route,
+                r.key,
+                r.provider,
+                r.model,
+                r.status,
+                r.prompt_tokens as i64,
+                r.completion_tokens as i64,
+                r.cost_usd,
+                r.duration_ms as i64
+            ])
+            .map_err(db_err)?;
+        }
+    }
+    tx.commit().map_err(db_err)
+}
+
+/// The writer thread: batches, writes, prunes old rows once an hour.
+fn run(mut conn: Connection, rx: Receiver<Msg>, retention_days: u32) {
+    let mut batch: Vec<(u64, Record)> = Vec::new();
+    let mut pruned_at = 0u64;
+    loop {
+        let msg = rx.recv_timeout(Duration::from_secs(1));
+        let mut acks = Vec::new();
+        match msg {
+            Ok(Msg::Record(ts, r)) => batch.push((ts, r)),
+            Ok(Msg::Flush(ack)) => acks.push(ack),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                if let Err(e) = write(&mut conn, &batch) {
+                    tracing::error!(error = %e, "usage records lost at shutdown");
+                }
+                return;
+            }
+        }
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(Msg::Record(ts, r)) => batch.push((ts, r)),
+                Ok(Msg::Flush(ack)) => acks.push(ack),
+                Err(_) => break,
+            }
+        }
+        if !batch.is_empty() {
+            match write(&mut conn, &batch) {
+                Ok(()) => batch.clear(),
+                Err(e) if batch.len() >= QUEUE => {
+                    tracing::error!(error = %e, records = batch.len(), "usage records dropped");
+                    batch.clear();
+                }
+                Err(e) => tracing::warn!(error = %e, "writing usage records failed; retrying"),
+            }
+        }
+        let now = now_secs();
+        if now >= pruned_at + 3600 {
+            pruned_at = now;
+            let cutoff = now.saturating_sub(u64::from(retention_days) * 86_400);
+            if let Err(e) = conn.execute("DELETE FROM usage WHERE ts < ?1", params![cutoff as i64])
+            {
+                tracing::warn!(error = %e, "pruning usage records failed");
+            }
+        }
+        for ack in acks {
+            let _ = ack.send(());
+        }
+    }
+}
+
+impl Writer {
+    /// Hands a record to the writer; never blocks.
+    pub fn record(&self, r: Record) {
+        match self.tx.try_send(Msg::Record(now_secs(), r)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Waits until everything handed over so far is written.
+    pub fn flush(&self) {
+        let (ack, done) = sync_channel(1);
+        if self.tx.send(Msg::Flush(ack)).is_ok() {
+            let _ = done.recv_timeout(Duration::from_secs(10));
+        }
+    }
+
+    /// Requests, errors, tokens and cost per day (UTC), route, key, provider and
+    /// model over the last `days` days, newest first.
+    pub fn summary(&self, days: u32) -> Result<Vec<serde_json::Value>, UsageError> {
+        let conn = open(&self.cfg.sqlite_path)?;
+        let since = now_secs().saturating_sub(u64::from(days) * 86_400);
+        let mut stmt = conn
+            .prepare(
+                "SELECT date(ts, 'unixepoch') AS day, route, key, provider, model, COUNT(*),
+                        SUM(status >= 400), SUM(provider = 'cache'), SUM(prompt_tokens),
+                        SUM(completion_tokens), SUM(cost_usd), AVG(duration_ms)
+                 FROM usage WHERE ts >= ?1
+                 GROUP BY day, route, key, provider, model
+                 ORDER BY day DESC, route, key, provider, model",
+            )
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map(params![since as i64], |r| {
+                Ok(serde_json::json!({
+                    "day": r.get::<_, String>(0)?, "route": r.get::<_, String>(1)?,
+                    "key": r.get::<_, String>(2)?, "provider": r.get::<_, String>(3)?,
+                    "model": r.get::<_, String>(4)?, "requests": r.get::<_, i64>(5)?,
+                    "errors": r.get::<_, i64>(6)?, "cache_hits": r.get::<_, i64>(7)?,
+                    "prompt_tokens": r.get::<_, i64>(8)?, "completion_tokens": r.get::<_, i64>(9)?,
+                    "cost_usd": r.get::<_, f64>(10)?, "mean_duration_ms": r.get::<_, f64>(11)?,
+                }))
+            })
+            .map_err(db_err)?;
+        rows.collect::<Result<_, _>>().map_err(db_err)
+    }
+}
+
+impl UsageLog {
+    /// Follows `[usage]`: starts a writer for a newly named file, stops one no longer
+    /// named (it writes what it holds first); unchanged settings keep the writer.
+    pub fn configure(&self, cfg: Option<&UsageConfig>) -> Result<(), UsageError> {
+        let current = self.writer.load_full();
+        match (cfg, current.as_deref()) {
+            (None, _) => self.writer.store(None),
+            (Some(want), Some(have)) if have.cfg == *want => {}
+            (Some(want), _) => {
+                let conn = open(&want.sqlite_path)?;
+                let (tx, rx) = sync_channel(QUEUE);
+                let retention = want.retention_days;
+                std::thread::Builder::new()
+                    .name("usage-writer".into())
+                    .spawn(move || run(conn, rx, retention))
+                    .map_err(|e| UsageError(e.to_string()))?;
+                self.writer.store(Some(Arc::new(Writer {
+                    cfg: want.clone(),
+                    tx,
+                    dropped: AtomicU64::new(0),
+                })));
+            }
+        }
+        Ok(())
+    }
+
+    /// The writer, when usage is recorded.
+    pub fn sink(&self) -> Option<Arc<Writer>> {
+        self.writer.load_full()
+    }
+}

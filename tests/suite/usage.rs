@@ -1,0 +1,138 @@
+//! Usage records: every routed request leaves one row in the `[usage]` SQLite file
+//! (key, route, who answered, status, tokens, cost), streams included once they end,
+//! and `GET /admin/usage` sums them by day. The file outlives the gateway.
+
+use std::time::Duration;
+
+use crate::common::*;
+use crate::mock::Mock;
+use serde_json::{Value, json};
+
+fn config(path: &str) -> String {
+    format!(
+        r#"
+[usage]
+sqlite_path = {path:?}
+
+[[keys]]
+name = "team"
+secret_env = "TEAM_KEY"
+
+[[keys]]
+name = "other"
+sha256 = "8d969eef6ecad3c29a3a629280e686cf0c3f5d5a86aff3ca12020c923adc6c92"
+
+[providers.p]
+adapter = "builtin:openai"
+base_url = "{{mock}}/p/v1"
+
+[policies.one-per-hour]
+plugin = "builtin:request-limit"
+settings = {{ limit = 1, window_secs = 3600 }}
+
+[models."m"]
+targets = [{{ provider = "p", model = "x", input_price = 1.0, output_price = 2.0 }}]
+
+[models."cached"]
+targets = [{{ provider = "p", model = "x" }}]
+cache = {{ ttl = "1m" }}
+
+[models."limited"]
+targets = [{{ provider = "p", model = "x" }}]
+policies = ["one-per-hour"]
+"#
+    )
+}
+
+async fn send(gw: &Gw, key: &str, body: Value) -> u16 {
+    let r = gw
+        .client
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    r.text().await.unwrap();
+    status
+}
+
+fn row<'a>(rows: &'a Value, route: &str, key: &str, provider: &str) -> &'a Value {
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["route"] == route && r["key"] == key && r["provider"] == provider)
+        .unwrap_or_else(|| panic!("no row {route}/{key}/{provider} in {rows}"))
+}
+
+#[tokio::test]
+async fn every_routed_request_leaves_a_usage_record() {
+    let mock = Mock::start().await;
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("usage-{}.sqlite", std::process::id()));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let gw = start(&mock, &config(&path.display().to_string())).await;
+    let ask = |model: &str| json!({ "model": model, "messages": user("hi") });
+    assert_eq!(send(&gw, TEAM_KEY, ask("m")).await, 200);
+    assert_eq!(send(&gw, TEAM_KEY, ask("m")).await, 200);
+    let mut stream = ask("m");
+    stream["stream"] = json!(true);
+    assert_eq!(send(&gw, TEAM_KEY, stream).await, 200);
+    assert_eq!(send(&gw, "123456", ask("cached")).await, 200);
+    assert_eq!(send(&gw, "123456", ask("cached")).await, 200);
+    assert_eq!(send(&gw, TEAM_KEY, ask("limited")).await, 200);
+    assert_eq!(send(&gw, TEAM_KEY, ask("limited")).await, 429);
+    assert_eq!(send(&gw, TEAM_KEY, ask("unknown")).await, 404);
+
+    // A stream's record is written when it ends, just after its last byte.
+    let mut usage = Value::Null;
+    for _ in 0..100 {
+        usage = gw.admin_get("/admin/usage?days=1").await;
+        if row(&usage["rows"], "m", "team", "p")["requests"] == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let rows = &usage["rows"];
+    assert_eq!(usage["enabled"], true);
+    assert_eq!(usage["dropped"], 0);
+    let m = row(rows, "m", "team", "p");
+    assert_eq!(m["requests"], 3, "{usage}");
+    assert_eq!(m["model"], "x");
+    assert_eq!(m["prompt_tokens"], 33);
+    assert_eq!(m["completion_tokens"], 21);
+    assert_eq!(m["errors"], 0);
+    let cost = m["cost_usd"].as_f64().unwrap();
+    assert!(
+        (cost - 3.0 * 25e-6).abs() < 1e-12,
+        "11 × $1 + 7 × $2 per Mtok, 3 times: {cost}"
+    );
+    let hit = row(rows, "cached", "other", "cache");
+    assert_eq!(
+        (hit["requests"].as_i64(), hit["cache_hits"].as_i64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(hit["prompt_tokens"], 0, "a hit spends no provider tokens");
+    assert_eq!(row(rows, "cached", "other", "p")["requests"], 1);
+    let denied = row(rows, "limited", "team", "");
+    assert_eq!(
+        (denied["requests"].as_i64(), denied["errors"].as_i64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        rows.as_array().unwrap().len(),
+        5,
+        "the unknown model is not a route: {rows}"
+    );
+    gw.running.shutdown().await;
+
+    // The records outlive the gateway.
+    let gw = start(&mock, &config(&path.display().to_string())).await;
+    let usage = gw.admin_get("/admin/usage").await;
+    assert_eq!(row(&usage["rows"], "m", "team", "p")["requests"], 3);
+    let bad = gw.admin_get("/admin/usage?days=zero").await;
+    assert_eq!(bad["error"]["type"], "invalid_request_error");
+}
