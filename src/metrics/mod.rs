@@ -129,8 +129,21 @@ impl Metrics {
     }
 
     /// Brings every figure up to date from `live` and renders the exposition text.
-    pub fn render(&self, live: &LiveState, reloads: &crate::reload::ReloadState) -> String {
+    pub fn render(&self, gw: &crate::pipeline::Gateway, live: &LiveState) -> String {
         use std::sync::atomic::Ordering::Relaxed;
+        let reloads = &gw.reload;
+        self.counter(
+            "switchboard_counter_store_errors_total",
+            &[],
+            gw.runtime.counters().errors.load(Relaxed),
+        );
+        if let Some(w) = gw.usage.sink() {
+            self.counter(
+                "switchboard_usage_records_dropped_total",
+                &[],
+                w.dropped.load(Relaxed),
+            );
+        }
         let mut durations = BTreeMap::new();
         for (result, n) in [
             ("ok", reloads.succeeded.load(Relaxed)),

@@ -72,6 +72,8 @@ pub struct Counters {
     /// Where memory counters are saved, with the ones changed since the last save.
     db: ArcSwapOption<CounterDb>,
     dirty: Mutex<HashSet<(String, u64)>>,
+    /// Failed updates and reads of the store, and failed saves of the file.
+    pub errors: AtomicU64,
 }
 
 struct RedisCounters {
@@ -150,7 +152,11 @@ impl Counters {
             let mut conn = r.conn.clone();
             let mut call = r.add.key(name);
             call.arg(delta).arg(ttl);
-            return r.bounded(call.invoke_async::<i64>(&mut conn)).await;
+            let v = r.bounded(call.invoke_async::<i64>(&mut conn)).await;
+            if v.is_err() {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+            }
+            return v;
         }
         if self.updates.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.sweep(now);
@@ -185,6 +191,7 @@ impl Counters {
         };
         let saved = db.save(&rows, now_secs());
         if saved.is_err() {
+            self.errors.fetch_add(1, Ordering::Relaxed);
             // Tried again at the next flush.
             self.dirty.lock().extend(dirty);
         }
@@ -196,10 +203,13 @@ impl Counters {
         if let Some(r) = self.redis.load_full() {
             let name = r.name(&key, window, start);
             let mut conn = r.conn.clone();
-            let v: Option<i64> = r
+            let v: Result<Option<i64>, _> = r
                 .bounded(redis::cmd("GET").arg(name).query_async(&mut conn))
-                .await?;
-            return Ok(v.unwrap_or(0));
+                .await;
+            if v.is_err() {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+            }
+            return Ok(v?.unwrap_or(0));
         }
         Ok(match self.memory.lock().get(&(key, window)) {
             Some((s, v)) if *s == start => *v,

@@ -45,7 +45,7 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
     }
     if path == "/metrics" {
         let live = gw.live.load_full();
-        let mut resp = http::Response::new(super::full(gw.metrics.render(&live, &gw.reload)));
+        let mut resp = http::Response::new(super::full(gw.metrics.render(&gw, &live)));
         resp.headers_mut().insert(
             http::header::CONTENT_TYPE,
             http::HeaderValue::from_static("text/plain; version=0.0.4"),

@@ -279,6 +279,14 @@ async fn a_counter_store_that_is_down_fails_closed_or_open_as_configured() {
     assert_eq!(mock.count("p"), 0);
     // fail-open: the request goes ahead without the quota.
     assert_eq!(send(&gw, &ask("open")).await.status(), 200);
+    let text = gw.metrics_text().await;
+    let errors: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("switchboard_counter_store_errors_total "))
+        .expect("the store's errors are exported")
+        .parse()
+        .unwrap();
+    assert!(errors >= 2.0, "{errors}");
 }
 
 #[tokio::test]

@@ -99,6 +99,11 @@ async fn every_routed_request_leaves_a_usage_record() {
     let rows = &usage["rows"];
     assert_eq!(usage["enabled"], true);
     assert_eq!(usage["dropped"], 0);
+    assert!(
+        gw.metrics_text()
+            .await
+            .contains("switchboard_usage_records_dropped_total 0")
+    );
     let m = row(rows, "m", "team", "p");
     assert_eq!(m["requests"], 3, "{usage}");
     assert_eq!(m["model"], "x");
