@@ -82,6 +82,18 @@ fn check(config: Config, path: &std::path::Path) -> ExitCode {
         }
     };
     let routes = config.routes.clone();
+    let counters = match (&config.counters.redis, &config.counters.sqlite_path) {
+        (Some(r), _) => format!("Redis (prefix {})", r.prefix),
+        (None, Some(p)) => format!("memory, saved to {}", p.display()),
+        (None, None) => "memory".to_string(),
+    };
+    let usage = config.usage.as_ref().map(|u| {
+        format!(
+            "{} (kept {} days)",
+            u.sqlite_path.display(),
+            u.retention_days
+        )
+    });
     let built = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -119,7 +131,12 @@ fn check(config: Config, path: &std::path::Path) -> ExitCode {
         for p in &r.redactors {
             println!("      redactor {}", p.name);
         }
+        if let Some(rr) = &r.redact_response {
+            println!("      answers redacted (stream window {} chars)", rr.window);
+        }
     }
+    println!("counters: {counters}");
+    println!("usage records: {}", usage.as_deref().unwrap_or("off"));
     ExitCode::SUCCESS
 }
 

@@ -104,6 +104,10 @@ fn check_accepts_the_shipped_config_and_lists_routes() {
     assert!(stdout.contains("demo -> [demo/demo-echo"), "{stdout}");
     assert!(stdout.contains("open to anyone"), "{stdout}");
     assert!(stdout.contains("OPENAI_API_KEY"), "{stdout}");
+    assert!(
+        stdout.contains("counters: memory\nusage records: off"),
+        "{stdout}"
+    );
 }
 
 #[test]
