@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use sha2::Digest;
+
 use crate::common::*;
 use crate::mock::Mock;
 use serde_json::{Value, json};
@@ -140,4 +142,56 @@ async fn every_routed_request_leaves_a_usage_record() {
     assert_eq!(row(&usage["rows"], "m", "team", "p")["requests"], 3);
     let bad = gw.admin_get("/admin/usage?days=zero").await;
     assert_eq!(bad["error"]["type"], "invalid_request_error");
+}
+
+#[tokio::test]
+async fn a_reload_turns_usage_records_and_saved_counters_on_and_off() {
+    let mock = Mock::start().await;
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("usage-reload-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let usage_db = dir.join("usage.sqlite").display().to_string();
+    // A reload reads the process environment, where TEAM_KEY is not set: name the key
+    // by its hash instead.
+    let hash: String = sha2::Sha256::digest(TEAM_KEY.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let with_usage =
+        config(&usage_db).replace("secret_env = \"TEAM_KEY\"", &format!("sha256 = \"{hash}\""));
+    let without = with_usage.replace(&format!("[usage]\nsqlite_path = {usage_db:?}\n"), "");
+    let saved = format!(
+        "[counters]\nsqlite_path = {:?}\n{without}",
+        dir.join("counters.sqlite").display().to_string()
+    );
+    let gw = start(&mock, &without).await;
+    assert_eq!(gw.admin_get("/admin/usage").await["enabled"], false);
+    let path = dir.join("switchboard.toml");
+    let g = gw.running.gateway.clone();
+    *g.reload.path.lock() = Some(path.clone());
+    let ask = json!({ "model": "m", "messages": user("hi") });
+
+    // After a reload the admin token would come from the process environment, where
+    // the tests do not set it: the gateway's usage log is asked directly.
+    std::fs::write(&path, config_text(&mock, &with_usage)).unwrap();
+    switchboard::reload::reload(&g).await.unwrap();
+    assert_eq!(send(&gw, TEAM_KEY, ask.clone()).await, 200);
+    let w = g.usage.sink().expect("the reload turned usage records on");
+    let rows = tokio::task::spawn_blocking(move || {
+        w.flush();
+        w.summary(1).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(row(&json!(rows), "m", "team", "p")["requests"], 1);
+
+    std::fs::write(&path, config_text(&mock, &saved)).unwrap();
+    switchboard::reload::reload(&g).await.unwrap();
+    assert!(g.usage.sink().is_none(), "and off again");
+    assert_eq!(g.runtime.counters().backend(), "memory");
+    assert!(
+        dir.join("counters.sqlite").exists(),
+        "the counter file is opened at reload"
+    );
 }
