@@ -3,8 +3,6 @@
 //! wire details it does not show: what the provider was sent, the event sequence,
 //! errors in Anthropic's shape with their headers.
 
-use std::process::Command;
-
 use crate::common::*;
 use crate::mock::Mock;
 use serde_json::{Value, json};
@@ -52,31 +50,13 @@ async fn messages(gw: &Gw, body: &Value) -> reqwest::Response {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_anthropic_sdk_works_unchanged() {
-    let python = tokio::task::spawn_blocking(python_venv).await.unwrap();
     let mock = Mock::start().await;
     let gw = start(&mock, CONFIG).await;
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/sdk/anthropic_sdk_check.py"
-    );
-    let base = gw.url.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(python)
-            .arg(script)
-            .arg(base)
-            .arg(TEAM_KEY)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let v = run_sdk_script(
+        "anthropic_sdk_check.py",
+        vec![gw.url.clone(), TEAM_KEY.to_string()],
+    )
+    .await;
     assert_eq!(v["text"], "oa says: hello sdk");
     assert_eq!(v["stop_reason"], "end_turn");
     assert_eq!(v["usage"], json!([11, 7]));

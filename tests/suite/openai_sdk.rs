@@ -3,11 +3,9 @@
 //! SDK's own error classes for our errors. The SDK is installed into a virtualenv
 //! under the target dir on first run (from PyPI).
 
-use std::process::Command;
-
 use crate::common::*;
 use crate::mock::Mock;
-use serde_json::{Value, json};
+use serde_json::json;
 
 const CONFIG: &str = r#"
 [[keys]]
@@ -33,28 +31,13 @@ targets = [{ provider = "an", model = "claude-x" }]
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_openai_sdk_works_unchanged() {
-    let python = tokio::task::spawn_blocking(python_venv).await.unwrap();
     let mock = Mock::start().await;
     let gw = start(&mock, CONFIG).await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/openai_sdk_check.py");
-    let base = format!("{}/v1", gw.url);
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(python)
-            .arg(script)
-            .arg(base)
-            .arg(TEAM_KEY)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let v = run_sdk_script(
+        "openai_sdk_check.py",
+        vec![format!("{}/v1", gw.url), TEAM_KEY.to_string()],
+    )
+    .await;
     assert_eq!(v["text"], "oa says: hello sdk");
     assert_eq!(v["usage_total"], 18);
     assert_eq!(v["stream_text"], "an says: streamed words");

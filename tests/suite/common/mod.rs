@@ -285,3 +285,26 @@ impl Drop for Redis {
         let _ = self.child.wait();
     }
 }
+
+/// Runs one of `tests/sdk/*.py` in the test venv with `args` and returns the JSON it
+/// prints; fails the test with its output if it fails.
+pub async fn run_sdk_script(script: &str, args: Vec<String>) -> Value {
+    let python = tokio::task::spawn_blocking(python_venv).await.unwrap();
+    let path = format!("{}/tests/sdk/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .arg(path)
+            .args(args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap()
+}
