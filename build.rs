@@ -31,7 +31,13 @@ const EMBEDDED: &[(&str, &str)] = &[
 ];
 
 /// Guests built for the tests only, exposed by path through `SWITCHBOARD_GUEST_<NAME>`.
-const TEST_ONLY: &[&str] = &["test-hostile", "test-future-version", "strategy-canary"];
+const TEST_ONLY: &[&str] = &[
+    "test-hostile",
+    "test-hostile-adapter",
+    "test-hostile-policy",
+    "test-future-version",
+    "strategy-canary",
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());

@@ -97,15 +97,16 @@ fn main() {
             max_idle: 8,
             recycle_after: 1_000_000,
             default_limits: PluginLimits { deadline: Duration::from_millis(100), memory_bytes: 64 << 20 },
+        isolation: Default::default(),
         };
         let runtime = PluginRuntime::new(&engine).unwrap();
         let mut strategies = Vec::new();
         for name in ["round-robin", "weighted", "priority", "random", "least-connections", "latency", "ttft", "cost", "usage-aware"] {
-            strategies.push((name, runtime.load::<switchboard::plugins::bindings::strategy::Strategy>(&spec(name)).await.unwrap()));
+            strategies.push((name, runtime.load::<switchboard::plugins::bindings::strategy::Strategy>(&spec(name), "bench").await.unwrap()));
         }
-        let openai = runtime.load::<switchboard::plugins::bindings::adapter::Adapter>(&spec("openai")).await.unwrap();
-        let anthropic = runtime.load::<switchboard::plugins::bindings::adapter::Adapter>(&spec("anthropic")).await.unwrap();
-        let redact = runtime.load::<switchboard::plugins::bindings::redactor::Redactor>(&spec("redact-pii")).await.unwrap();
+        let openai = runtime.load::<switchboard::plugins::bindings::adapter::Adapter>(&spec("openai"), "bench").await.unwrap();
+        let anthropic = runtime.load::<switchboard::plugins::bindings::adapter::Adapter>(&spec("anthropic"), "bench").await.unwrap();
+        let redact = runtime.load::<switchboard::plugins::bindings::redactor::Redactor>(&spec("redact-pii"), "bench").await.unwrap();
         let targets: Vec<TargetStats> = (0..3)
             .map(|i| TargetStats {
                 provider: format!("p{i}"),
@@ -191,7 +192,7 @@ fn main() {
         // (e.g. a local `redis-server`: redis://127.0.0.1:6379/0).
         let mut quota_spec = spec("token-quota");
         quota_spec.settings.insert("limit".into(), i64::MAX.to_string());
-        let quota = runtime.load::<switchboard::plugins::bindings::policy::Policy>(&quota_spec).await.unwrap();
+        let quota = runtime.load::<switchboard::plugins::bindings::policy::Policy>(&quota_spec, "bench").await.unwrap();
         let preq = PolicyRequest { request_id: "r".into(), key_name: "team".into(), user: None, route: "m".into(), estimated_input_tokens: 300, max_output_tokens: Some(100) };
         let usage = TokenUsage { prompt_tokens: 280, completion_tokens: 90 };
         time("policy token-quota check + record (memory counters)", || async {

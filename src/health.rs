@@ -1,7 +1,7 @@
 //! Passive health: a circuit breaker per target. Consecutive failures open the circuit
 //! for a cooldown; after it one probe is let through (half-open); its success closes
-//! the circuit, its failure opens it again. A provider's `retry-after` opens it for as
-//! long as the provider asked. Time is tokio's, so tests run on a paused clock.
+//! the circuit, its failure opens it again. (A provider's `retry-after` only orders
+//! the target last: `signals.rs`.) Time is tokio's, so tests run on a paused clock.
 
 use std::time::Duration;
 
@@ -21,6 +21,9 @@ pub struct BreakerConfig {
     /// seen `min_requests` attempts. `None` = consecutive failures only.
     pub error_rate: Option<f32>,
     pub min_requests: u32,
+    /// When no target can take requests, answer 503 at once instead of trying them
+    /// anyway (the panic threshold below).
+    pub fail_fast: bool,
 }
 
 impl Default for BreakerConfig {
@@ -30,6 +33,7 @@ impl Default for BreakerConfig {
             cooldown: Duration::from_secs(30),
             error_rate: None,
             min_requests: 20,
+            fail_fast: false,
         }
     }
 }
@@ -133,16 +137,6 @@ impl Breaker {
         }
     }
 
-    /// The provider asked us to wait (`retry-after`): open for that long (at least).
-    pub fn cool_for(&self, wait: Duration) {
-        let mut s = self.state.lock();
-        let until = Instant::now() + wait;
-        *s = match *s {
-            State::Open { until: cur } if cur > until => State::Open { until: cur },
-            _ => State::Open { until },
-        };
-    }
-
     /// An attempt that was admitted as a probe ended without an outcome (cancelled):
     /// let the next request probe.
     pub fn abandon_probe(&self) {
@@ -208,23 +202,5 @@ mod tests {
             Admission::Probe,
             "an abandoned probe frees the slot"
         );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn retry_after_cools_the_target_for_that_long() {
-        let b = breaker();
-        b.cool_for(Duration::from_secs(42));
-        assert_eq!(b.health(), Health::Open);
-        assert_eq!(b.remaining(), Some(Duration::from_secs(42)));
-        tokio::time::advance(Duration::from_secs(41)).await;
-        assert_eq!(b.admit(), Admission::Refused);
-        tokio::time::advance(Duration::from_secs(1)).await;
-        assert_eq!(b.admit(), Admission::Probe);
-        // A shorter retry-after, or the failure that came with it, does not shorten a
-        // longer wait.
-        b.cool_for(Duration::from_secs(100));
-        b.cool_for(Duration::from_secs(5));
-        b.failure();
-        assert_eq!(b.remaining(), Some(Duration::from_secs(100)));
     }
 }

@@ -17,6 +17,7 @@ pub mod plugins;
 pub mod probe;
 pub mod redis_conn;
 pub mod reload;
+pub mod secrets;
 pub mod server;
 pub mod signals;
 pub mod upstream;

@@ -72,16 +72,20 @@ fn spec_key(spec: &PluginSpec) -> String {
     )
 }
 
+/// Loads `spec` for one use of it, labelled `label`: adapters are loaded per provider
+/// and strategies per route (their stats, bulkhead and quarantine are that use's),
+/// policies and redactors per config name (routes share their counters).
 async fn load_cached<W: World>(
     runtime: &PluginRuntime,
     cache: &mut HashMap<String, Arc<InstancePool<W>>>,
     spec: &PluginSpec,
+    label: &str,
 ) -> Result<Arc<InstancePool<W>>, PluginError> {
-    let key = spec_key(spec);
+    let key = format!("{}|{label}", spec_key(spec));
     if let Some(p) = cache.get(&key) {
         return Ok(p.clone());
     }
-    let pool = runtime.load::<W>(spec).await?;
+    let pool = runtime.load::<W>(spec, label).await?;
     cache.insert(key, pool.clone());
     Ok(pool)
 }
@@ -97,7 +101,8 @@ impl LiveState {
         let mut adapters: HashMap<String, Arc<AdapterPool>> = HashMap::new();
         let mut providers = HashMap::new();
         for (name, p) in &config.providers {
-            let adapter = load_cached(runtime, &mut adapters, &p.adapter).await?;
+            let label = format!("{}@{name}", p.adapter.name);
+            let adapter = load_cached(runtime, &mut adapters, &p.adapter, &label).await?;
             let base_url = reqwest::Url::parse(&p.base_url).map_err(|e| PluginError::Load {
                 plugin: p.adapter.name.clone(),
                 message: format!("provider '{name}' base_url is not a valid URL: {e}"),
@@ -113,19 +118,21 @@ impl LiveState {
         }
         let mut routes = HashMap::new();
         for (name, r) in &config.routes {
-            let strategy = load_cached(loader.runtime, &mut loader.strategies, &r.strategy).await?;
+            let label = format!("{}@{name}", r.strategy.name);
+            let strategy =
+                load_cached(loader.runtime, &mut loader.strategies, &r.strategy, &label).await?;
             let mut policies = Vec::new();
             for s in &r.policies {
                 policies.push(LivePlugin {
                     spec: s.clone(),
-                    pool: load_cached(loader.runtime, &mut loader.policies, s).await?,
+                    pool: load_cached(loader.runtime, &mut loader.policies, s, &s.name).await?,
                 });
             }
             let mut redactors = Vec::new();
             for s in &r.redactors {
                 redactors.push(LivePlugin {
                     spec: s.clone(),
-                    pool: load_cached(loader.runtime, &mut loader.redactors, s).await?,
+                    pool: load_cached(loader.runtime, &mut loader.redactors, s, &s.name).await?,
                 });
             }
             let targets = r

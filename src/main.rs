@@ -32,7 +32,8 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
                 .unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(std::io::stderr)
+        // Provider keys are masked in every line, whatever logged them.
+        .with_writer(switchboard::secrets::ScrubbingStderr)
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (cmd, rest) = match args.split_first() {

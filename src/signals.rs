@@ -21,6 +21,9 @@ pub struct TargetSignals {
     /// Last `x-ratelimit-remaining-*` seen; `u64::MAX` = never reported.
     remaining_requests: AtomicU64,
     remaining_tokens: AtomicU64,
+    /// Until when the provider asked us to wait (`retry-after`): orders this target
+    /// after the others, but does not refuse it on its own.
+    cooling_until: Mutex<Option<tokio::time::Instant>>,
 }
 
 #[derive(Default, Debug, Clone, Copy)]
@@ -71,7 +74,16 @@ impl TargetSignals {
             latency: Mutex::new(Ewma::default()),
             remaining_requests: AtomicU64::new(UNKNOWN),
             remaining_tokens: AtomicU64::new(UNKNOWN),
+            cooling_until: Mutex::new(None),
         }
+    }
+
+    /// How much longer the provider asked us to wait, if it did.
+    pub fn cooling(&self) -> Option<Duration> {
+        let until = (*self.cooling_until.lock())?;
+        until
+            .checked_duration_since(tokio::time::Instant::now())
+            .filter(|d| !d.is_zero())
     }
 
     /// One attempt ended: feeds the EWMAs and the circuit breaker.
@@ -130,7 +142,11 @@ impl TargetSignals {
         if (status == 429 || status == 503)
             && let Some(wait) = retry_after(headers)
         {
-            self.breaker.cool_for(wait);
+            let until = tokio::time::Instant::now() + wait;
+            let mut c = self.cooling_until.lock();
+            if c.is_none_or(|cur| cur < until) {
+                *c = Some(until);
+            }
         }
     }
 
@@ -215,10 +231,12 @@ mod tests {
         );
         h.insert("retry-after", "7".parse().unwrap());
         s.observe_headers(&h, 429);
+        // The wait orders the target last; it does not open its circuit.
         assert_eq!(
             s.breaker.health(),
-            crate::plugins::bindings::types::Health::Open
+            crate::plugins::bindings::types::Health::Healthy
         );
+        assert!(s.cooling().is_some_and(|d| d.as_secs() >= 6));
         let mut ms = http::HeaderMap::new();
         ms.insert("retry-after-ms", "1500".parse().unwrap());
         assert_eq!(retry_after(&ms), Some(Duration::from_millis(1500)));
@@ -252,6 +270,7 @@ mod tests {
             cooldown: Duration::from_secs(5),
             error_rate: Some(0.5),
             min_requests: 10,
+            fail_fast: false,
         };
         let s = TargetSignals::new(cfg);
         // Alternating failures never reach 1000 in a row, but the rate climbs.

@@ -84,6 +84,38 @@ pub struct EngineConfig {
     pub max_idle: u32,
     pub recycle_after: u32,
     pub default_limits: PluginLimits,
+    pub isolation: Isolation,
+}
+
+/// How one misbehaving plugin is kept from hurting the others.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Isolation {
+    /// Calls of one configured plugin running at once; more wait their turn.
+    pub max_concurrent_calls: u32,
+    /// Live instances one configured plugin may hold.
+    pub max_instances_per_plugin: u32,
+    /// Failures (deadline, trap, memory) within `window` that quarantine it; 0 = never.
+    pub quarantine_failures: u32,
+    pub quarantine_window: Duration,
+    pub quarantine_cooldown: Duration,
+    pub max_component_bytes: u64,
+    pub log_lines_per_sec: u32,
+    pub max_counters: u64,
+}
+
+impl Default for Isolation {
+    fn default() -> Self {
+        Isolation {
+            max_concurrent_calls: 16,
+            max_instances_per_plugin: 500,
+            quarantine_failures: 5,
+            quarantine_window: Duration::from_secs(30),
+            quarantine_cooldown: Duration::from_secs(30),
+            max_component_bytes: 64 << 20,
+            log_lines_per_sec: 100,
+            max_counters: 100_000,
+        }
+    }
 }
 
 /// Sandbox limits for one plugin.
@@ -180,6 +212,8 @@ pub struct Route {
     pub redactors: Vec<PluginSpec>,
     /// Redaction of answers; `None` when the route has no redactors or turned it off.
     pub redact_response: Option<RedactResponse>,
+    /// Most choices (`n`) a request may ask for.
+    pub max_n: u64,
     pub breaker: crate::health::BreakerConfig,
     pub retry: RetryPolicy,
     /// Response caching of this route, when enabled.

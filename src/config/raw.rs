@@ -122,6 +122,22 @@ pub struct RawPluginEngine {
     pub max_idle: Option<u32>,
     /// An instance is replaced after this many calls.
     pub recycle_after: Option<u32>,
+    /// Calls of one configured plugin running at once (a bulkhead).
+    pub max_concurrent_calls: Option<u32>,
+    /// Live instances of one configured plugin at most (its share of `max_instances`).
+    pub max_instances_per_plugin: Option<u32>,
+    /// Deadline, trap or memory failures within `quarantine_window` that quarantine
+    /// a plugin (0 = never).
+    pub quarantine_failures: Option<u32>,
+    pub quarantine_window: Option<Spanned<String>>,
+    /// How long a quarantined plugin's calls fail fast before one trial call.
+    pub quarantine_cooldown: Option<Spanned<String>>,
+    /// Largest component file that is read.
+    pub max_component_mib: Option<u64>,
+    /// Log lines one plugin may write per second; the rest are counted and dropped.
+    pub log_lines_per_sec: Option<u32>,
+    /// Live counter keys one plugin may hold (in memory or Redis).
+    pub max_counters: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -182,6 +198,8 @@ pub struct RawModel {
     /// Characters of a streamed answer held back so a match split across chunks is
     /// still caught: the longest text a redactor must see whole.
     pub redact_window: Option<Spanned<u64>>,
+    /// Most choices (`n`) one request may ask for (default 8).
+    pub max_n: Option<u64>,
     pub breaker: Option<RawBreaker>,
     pub retry: Option<RawRetry>,
     pub cache: Option<Spanned<RawModelCache>>,
@@ -195,6 +213,8 @@ pub struct RawBreaker {
     pub cooldown: Option<Spanned<String>>,
     pub error_rate: Option<f64>,
     pub min_requests: Option<u32>,
+    /// Answer 503 when every target's circuit is open instead of trying them anyway.
+    pub fail_fast: Option<bool>,
 }
 
 /// Retries across a route's targets.

@@ -100,6 +100,34 @@ pub(super) fn validate(
             base_limits,
         )?
     };
+    let max_instances = raw.plugins.max_instances.unwrap_or(1000).clamp(16, 100_000);
+    let isolation = {
+        let d = crate::config::Isolation::default();
+        let p = &raw.plugins;
+        let dur = |v: &Option<toml::Spanned<String>>, key: &str, def| match v {
+            Some(v) => cx.duration(v, key),
+            None => Ok(def),
+        };
+        crate::config::Isolation {
+            max_concurrent_calls: p.max_concurrent_calls.unwrap_or(d.max_concurrent_calls).max(1),
+            max_instances_per_plugin: p
+                .max_instances_per_plugin
+                .unwrap_or(max_instances / 2)
+                .clamp(1, max_instances),
+            quarantine_failures: p.quarantine_failures.unwrap_or(d.quarantine_failures),
+            quarantine_window: dur(&p.quarantine_window, "plugins.quarantine_window", d.quarantine_window)?,
+            quarantine_cooldown: dur(
+                &p.quarantine_cooldown,
+                "plugins.quarantine_cooldown",
+                d.quarantine_cooldown,
+            )?,
+            max_component_bytes: p
+                .max_component_mib
+                .map_or(d.max_component_bytes, |m| m.max(1) << 20),
+            log_lines_per_sec: p.log_lines_per_sec.unwrap_or(d.log_lines_per_sec),
+            max_counters: p.max_counters.unwrap_or(d.max_counters).max(1),
+        }
+    };
     let engine = EngineConfig {
         cache_dir: raw
             .plugins
@@ -107,10 +135,11 @@ pub(super) fn validate(
             .as_ref()
             .map(|d| base.join(d))
             .unwrap_or_else(default_cache_dir),
-        max_instances: raw.plugins.max_instances.unwrap_or(1000).clamp(16, 100_000),
+        max_instances,
         max_idle: raw.plugins.max_idle.unwrap_or(32),
         recycle_after: raw.plugins.recycle_after.unwrap_or(10_000).max(1),
         default_limits,
+        isolation,
     };
 
     let demo = match &raw.demo {
@@ -197,7 +226,10 @@ pub(super) fn validate(
         let (api_key, inactive) = match &p.api_key_env {
             None => (None, None),
             Some(var) => match (cx.env)(var) {
-                Some(v) if !v.is_empty() => (Some(Secret::new(v)), None),
+                Some(v) if !v.is_empty() => {
+                    crate::secrets::register(&v);
+                    (Some(Secret::new(v)), None)
+                }
                 _ => {
                     warnings.push(format!(
                         "provider '{name}' is inactive: environment variable {var} is not set"
@@ -403,6 +435,7 @@ pub(super) fn validate(
                 }
                 breaker.error_rate = Some(r as f32);
             }
+            breaker.fail_fast = b.fail_fast.unwrap_or(false);
             if let Some(n) = b.min_requests {
                 breaker.min_requests = n;
             }
@@ -441,6 +474,7 @@ pub(super) fn validate(
                 policies,
                 redactors,
                 redact_response,
+                max_n: model.max_n.unwrap_or(8).max(1),
             },
         );
     }

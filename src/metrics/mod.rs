@@ -105,13 +105,12 @@ impl Metrics {
             &base,
             pool.stats.instantiations.load(Relaxed),
         );
-        for k in [
-            FailureKind::Trap,
-            FailureKind::Deadline,
-            FailureKind::Memory,
-            FailureKind::InvalidOutput,
-            FailureKind::Capacity,
-        ] {
+        self.gauge(
+            "switchboard_plugin_quarantined",
+            &base,
+            if pool.quarantine.view().quarantined { 1.0 } else { 0.0 },
+        );
+        for k in FailureKind::ALL {
             let mut l = base.to_vec();
             l.push(("reason", k.label().to_string()));
             self.counter(
@@ -120,6 +119,12 @@ impl Metrics {
                 pool.stats.failures(k),
             );
         }
+    }
+
+    /// A request task panicked (and was answered 500).
+    pub fn panicked(&self) {
+        let key = metrics::Key::from_static_name("switchboard_request_panics_total");
+        self.recorder.register_counter(&key, &META).increment(1);
     }
 
     /// Folds the histogram samples recorded since the last call into their buckets, so
@@ -136,6 +141,11 @@ impl Metrics {
             "switchboard_counter_store_errors_total",
             &[],
             gw.runtime.counters().errors.load(Relaxed),
+        );
+        self.counter(
+            "switchboard_counters_refused_total",
+            &[],
+            gw.runtime.counters().refused.load(Relaxed),
         );
         if let Some(w) = gw.usage.sink() {
             self.counter(

@@ -12,8 +12,8 @@ use serde::Deserialize;
 
 use super::Outcome;
 use super::body;
-use super::redact::StreamRedactor;
-use super::stream::{self, Pump};
+use super::redact::{Masks, StreamRedactor};
+use super::stream::{self, Pump, StreamError};
 use crate::live::{LiveProvider, LiveTarget, TargetSignals};
 use crate::plugins::bindings::types::{
     AdapterError, AuthScheme, BodyEdit, ErrorKind, RequestContext, UpstreamResponse,
@@ -21,6 +21,7 @@ use crate::plugins::bindings::types::{
 use crate::plugins::calls::{self, StreamTranslation};
 use crate::server::error::ApiError;
 use crate::server::{Body, full};
+use crate::secrets;
 use crate::upstream::{self, MAX_UPSTREAM_BODY, UpstreamError};
 
 /// Token counts of one answer.
@@ -96,16 +97,6 @@ pub struct Attempt<'a> {
     pub shared: &'a super::failover::Shared<'a>,
 }
 
-/// Removes the provider key from any text that could reach a client or a log.
-pub fn scrub(text: String, provider: &LiveProvider) -> String {
-    match &provider.provider.api_key {
-        Some(k) if k.expose().len() >= 4 && text.contains(k.expose()) => {
-            text.replace(k.expose(), "***")
-        }
-        _ => text,
-    }
-}
-
 fn error_type(kind: ErrorKind) -> &'static str {
     match kind {
         ErrorKind::InvalidRequest => "invalid_request_error",
@@ -124,27 +115,39 @@ fn is_client_error(status: u16) -> bool {
 }
 
 impl Attempt<'_> {
+    /// The provider failed: `status` is what it amounts to (502 unless it said).
     fn failover(&self, reason: String, status: Option<u16>) -> Outcome {
         Outcome::Failover {
-            reason: scrub(reason, self.provider),
-            status,
+            reason: secrets::scrub_owned(reason),
+            status: Some(status.unwrap_or(502)),
+            plugin: false,
+        }
+    }
+
+    /// The adapter failed; the provider was not at fault (or not reached).
+    fn plugin_failover(&self, reason: String) -> Outcome {
+        Outcome::Failover {
+            reason: secrets::scrub_owned(reason),
+            status: None,
+            plugin: true,
         }
     }
 
     fn adapter_error(&self, e: AdapterError) -> Outcome {
-        let message = scrub(e.message, self.provider);
+        let message = secrets::scrub_owned(e.message);
         if is_client_error(e.status) {
             let mut err = ApiError::new(
                 StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
                 error_type(e.kind),
                 message,
             );
-            err.param = e.param;
+            err.param = e.param.map(secrets::scrub_owned);
             return Outcome::Respond(err.into_response());
         }
         Outcome::Failover {
             reason: format!("HTTP {}: {message}", e.status),
             status: Some(e.status),
+            plugin: false,
         }
     }
 
@@ -178,7 +181,7 @@ impl Attempt<'_> {
         let up = match calls::to_upstream(adapter, &self.ctx, self.shared.body).await {
             Ok(Ok(up)) => up,
             Ok(Err(e)) => return self.adapter_error(e),
-            Err(e) => return self.failover(format!("adapter failed: {e}"), None),
+            Err(e) => return self.plugin_failover(format!("adapter failed: {e}")),
         };
         let p = &self.provider.provider;
         let key = p.api_key.as_ref().map(|k| k.expose());
@@ -256,6 +259,13 @@ impl Attempt<'_> {
         let status = resp.status().as_u16();
         let ok = resp.status().is_success();
         signals.observe_headers(resp.headers(), status);
+        if resp.status().is_redirection() {
+            signals.record(false, started.elapsed());
+            return self.failover(
+                format!("answered HTTP {status}, a redirect (not followed)"),
+                Some(502),
+            );
+        }
         if ok && self.ctx.stream {
             return self.stream(resp, translate, in_flight, waiting).await;
         }
@@ -301,10 +311,12 @@ impl Attempt<'_> {
         let translated = if ok && !translate {
             None
         } else {
+            // The adapter sees the answer with any key already masked: what it
+            // quotes or cuts of it cannot carry the key or a piece of it.
             let resp = UpstreamResponse {
                 status,
                 headers,
-                body: body.to_vec(),
+                body: secrets::scrub_json(&body).into_owned(),
             };
             match calls::from_upstream(&self.provider.adapter, &self.ctx, &resp).await {
                 Ok(Ok(t)) => t,
@@ -319,7 +331,7 @@ impl Attempt<'_> {
                         // The adapter broke, not the provider: the target is not blamed.
                         signals.record(true, elapsed);
                     }
-                    return self.failover(format!("adapter failed: {e}"), None);
+                    return self.plugin_failover(format!("adapter failed: {e}"));
                 }
             }
         };
@@ -330,6 +342,10 @@ impl Attempt<'_> {
         let out = match translated {
             Some(b) => Bytes::from(b),
             None => body,
+        };
+        let out = match secrets::scrub_json(&out) {
+            std::borrow::Cow::Borrowed(_) => out,
+            std::borrow::Cow::Owned(b) => Bytes::from(b),
         };
         // The answer goes to the client as it is, but it must at least be JSON:
         // a provider that answers 200 with garbage is a failed target.
@@ -392,7 +408,7 @@ impl Attempt<'_> {
         let translator = if translate {
             match StreamTranslation::new(&self.provider.adapter, &self.ctx).await {
                 Ok(t) => Some(t),
-                Err(e) => return self.failover(format!("adapter failed: {e}"), None),
+                Err(e) => return self.plugin_failover(format!("adapter failed: {e}")),
             }
         } else {
             None
@@ -402,8 +418,20 @@ impl Attempt<'_> {
         if self.shared.cache.is_some() {
             pump.assembler = Some(Default::default());
         }
-        if let Some((chain, window)) = self.shared.redact {
-            pump.redactor = Some(StreamRedactor::new(chain.clone(), window));
+        // Text is held back for the route's redactors and, when the provider has a
+        // key, long enough that a key split across chunks is still caught.
+        let keyed = p.api_key.is_some() && crate::secrets::longest() > 0;
+        let chain = self.shared.redact.map(|(c, w)| (c.clone(), w));
+        if chain.is_some() || keyed {
+            let window = chain.as_ref().map_or(0, |(_, w)| *w).max(if keyed {
+                crate::secrets::longest()
+            } else {
+                0
+            });
+            let masks = Masks {
+                chain: chain.map(|(c, _)| c),
+            };
+            pump.redactor = Some(StreamRedactor::new(masks, window));
         }
         // Nothing has reached the client yet: a failure before the first event
         // still fails over to the next target.
@@ -414,9 +442,13 @@ impl Attempt<'_> {
                 return self.failover("stream ended before any event".into(), None);
             }
             Err(e) => {
-                signals.record(false, started.elapsed());
-                let status = e.status();
-                return self.failover(e.to_string(), status);
+                // A broken translator is the adapter's failure, not the provider's.
+                let plugin = matches!(e, StreamError::Plugin(_));
+                signals.record(plugin, started.elapsed());
+                if plugin {
+                    return self.plugin_failover(e.to_string());
+                }
+                return self.failover(e.to_string(), e.status());
             }
         };
         waiting.stop();
@@ -450,7 +482,6 @@ impl Attempt<'_> {
                 preq: self.shared.admitted.preq.clone(),
                 // The stream's end records its usage; nobody else may.
                 record: self.shared.admitted.settle(),
-                redact_key: p.api_key.clone(),
                 store: self.shared.cache.cloned(),
                 metrics: self.shared.metrics.clone(),
                 route,

@@ -20,7 +20,11 @@ struct Facts<'a> {
     max_tokens: Option<u64>,
     max_completion_tokens: Option<u64>,
     user: Option<String>,
+    n: Option<u64>,
 }
+
+/// Longest `user` accepted: it can become a quota key, so it is bounded.
+pub const MAX_USER_BYTES: usize = 256;
 
 #[derive(Deserialize)]
 struct StreamOptions {
@@ -39,6 +43,8 @@ pub struct RequestFacts {
     pub has_stream_options: bool,
     pub max_output_tokens: Option<u64>,
     pub user: Option<String>,
+    /// Choices asked for (`n`, default 1).
+    pub n: u64,
     /// A rough estimate (bytes / 4) of the prompt tokens.
     pub estimated_input_tokens: u64,
 }
@@ -97,6 +103,15 @@ pub fn parse(body: &[u8], endpoint: Endpoint) -> Result<RequestFacts, ApiError> 
             }
         }
     }
+    if facts.user.as_ref().is_some_and(|u| u.len() > MAX_USER_BYTES) {
+        return Err(ApiError::invalid(
+            format!("'user' is longer than {MAX_USER_BYTES} bytes"),
+            Some("user"),
+        ));
+    }
+    if facts.n == Some(0) {
+        return Err(ApiError::invalid("'n' must be at least 1", Some("n")));
+    }
     let stream = endpoint == Endpoint::Chat && facts.stream.unwrap_or(false);
     let has_stream_options = facts.stream_options.is_some();
     Ok(RequestFacts {
@@ -111,6 +126,7 @@ pub fn parse(body: &[u8], endpoint: Endpoint) -> Result<RequestFacts, ApiError> 
         has_stream_options,
         max_output_tokens: facts.max_completion_tokens.or(facts.max_tokens),
         user: facts.user,
+        n: facts.n.unwrap_or(1),
         estimated_input_tokens: (body.len() as u64).div_ceil(4),
     })
 }

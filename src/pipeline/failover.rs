@@ -49,12 +49,39 @@ fn backoff(base: Duration, cap: Duration, n: u32) -> Duration {
     full.mul_f64(0.5 + 0.5 * jitter)
 }
 
+/// The order to try targets in, and whether circuit state is ignored. Targets the
+/// provider asked to wait (`retry-after`) go last. When fewer than half of the active
+/// targets can take requests the route is in panic (Envoy's panic threshold): circuits
+/// are ignored, and when none can take requests the one whose cooldown ends first goes
+/// first. A route with `breaker.fail_fast` never panics.
+fn plan(live: &LiveState, route: &LiveRoute, order: &[usize]) -> (Vec<usize>, bool) {
+    let active = |i: &usize| {
+        live.providers
+            .get(&route.targets[*i].target.provider)
+            .is_some_and(|p| p.provider.inactive.is_none())
+    };
+    let mut ordered: Vec<usize> = order.to_vec();
+    ordered.sort_by_key(|i| route.targets[*i].signals.cooling().is_some());
+    let active_n = ordered.iter().filter(|i| active(i)).count();
+    let open = |i: &usize| {
+        route.targets[*i].signals.breaker.health() == crate::plugins::bindings::types::Health::Open
+    };
+    let can = ordered.iter().filter(|i| active(i) && !open(i)).count();
+    let panic = !route.route.breaker.fail_fast && active_n > 0 && can * 2 < active_n;
+    if panic && can == 0 {
+        ordered.sort_by_key(|i| route.targets[*i].signals.breaker.remaining());
+    }
+    (ordered, panic)
+}
+
 pub async fn try_targets(
     live: &Arc<LiveState>,
     route: &LiveRoute,
     order: &[usize],
     s: Shared<'_>,
 ) -> Result<http::Response<Body>, ApiError> {
+    let (order, panic) = plan(live, route, order);
+    let order = order.as_slice();
     let policy = route.route.retry;
     let started = Instant::now();
     let deadline = policy.deadline.map(|d| started + d);
@@ -62,6 +89,7 @@ pub async fn try_targets(
     let max_attempts = policy.attempts.unwrap_or(order.len() as u32).max(1);
     let mut failures: Vec<String> = Vec::new();
     let mut statuses: Vec<Option<u16>> = Vec::new();
+    let mut plugin_failures = 0usize;
     let mut attempts = 0u32;
     let mut deadline_hit = false;
     // Walk the order, cycling; stop after a whole pass that could not try anything.
@@ -84,7 +112,10 @@ pub async fn try_targets(
             idle_steps += 1;
             continue;
         }
-        let admission = target.signals.breaker.admit();
+        let mut admission = target.signals.breaker.admit();
+        if admission == Admission::Refused && panic {
+            admission = Admission::Allowed;
+        }
         if admission == Admission::Refused {
             if step <= order.len() {
                 let wait = target
@@ -166,7 +197,12 @@ pub async fn try_targets(
         }
         match outcome {
             Outcome::Respond(resp) => return Ok(resp),
-            Outcome::Failover { reason, status } => {
+            Outcome::Failover {
+                reason,
+                status,
+                plugin,
+            } => {
+                plugin_failures += usize::from(plugin);
                 s.metrics.failover(
                     &route.route.name,
                     &provider.provider.name,
@@ -191,11 +227,23 @@ pub async fn try_targets(
         )
         .with_code("deadline_exceeded"));
     }
-    Err(all_failed(&s.facts.model, &failures, &statuses))
+    Err(all_failed(
+        &s.facts.model,
+        &failures,
+        &statuses,
+        plugin_failures,
+    ))
 }
 
-/// One error for the client when every target failed, saying what happened to each.
-fn all_failed(model: &str, failures: &[String], statuses: &[Option<u16>]) -> ApiError {
+/// One error for the client when every target failed, saying what happened to each:
+/// 429 or 504 when every provider that answered said so, 503 when nothing reached a
+/// provider because a plugin failed or no target could be tried, 502 otherwise.
+fn all_failed(
+    model: &str,
+    failures: &[String],
+    statuses: &[Option<u16>],
+    plugin_failures: usize,
+) -> ApiError {
     let tried = statuses.iter().filter(|s| s.is_some()).count();
     let detail = failures.join("; ");
     if failures.is_empty() {
@@ -213,6 +261,14 @@ fn all_failed(model: &str, failures: &[String], statuses: &[Option<u16>]) -> Api
             format!("no provider for model `{model}` is configured with a key: {detail}"),
         )
         .with_code("provider_not_configured");
+    }
+    if tried == 0 && plugin_failures > 0 {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            format!("a plugin of model `{model}` failed: {detail}"),
+        )
+        .with_code("plugin_failed");
     }
     if tried == 0 {
         return ApiError::new(

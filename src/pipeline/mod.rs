@@ -54,7 +54,13 @@ pub enum Outcome {
     /// An answer for the client (success, or an error that is the client's own).
     Respond(http::Response<Body>),
     /// This target failed in a way another target may not: try the next one.
-    Failover { reason: String, status: Option<u16> },
+    /// `status` is what the provider's failure amounts to (`None`: it was not
+    /// reached); `plugin` says the adapter failed, not the provider.
+    Failover {
+        reason: String,
+        status: Option<u16>,
+        plugin: bool,
+    },
 }
 
 fn target_stats(route: &LiveRoute) -> Vec<TargetStats> {
@@ -81,7 +87,12 @@ fn target_stats(route: &LiveRoute) -> Vec<TargetStats> {
                 output_price_per_mtok: t.target.output_price,
                 ratelimit_remaining_requests: remaining_requests,
                 ratelimit_remaining_tokens: remaining_tokens,
-                retry_after_secs: t.signals.breaker.remaining().map(|d| d.as_secs().max(1)),
+                retry_after_secs: t
+                    .signals
+                    .breaker
+                    .remaining()
+                    .max(t.signals.cooling())
+                    .map(|d| d.as_secs().max(1)),
             }
         })
         .collect()
@@ -148,6 +159,15 @@ async fn run(
         )
         .with_code("model_not_allowed"));
     }
+    if facts.n > route.route.max_n {
+        return Err(ApiError::invalid(
+            format!(
+                "'n' is {}, more than the {} choices model `{}` allows",
+                facts.n, route.route.max_n, facts.model
+            ),
+            Some("n"),
+        ));
+    }
     let request_id = request_id();
     let preq = PolicyRequest {
         request_id: request_id.clone(),
@@ -155,7 +175,8 @@ async fn run(
         user: facts.user.clone(),
         route: facts.model.clone(),
         estimated_input_tokens: facts.estimated_input_tokens,
-        max_output_tokens: facts.max_output_tokens,
+        // Each of `n` choices may produce up to `max_tokens`: quotas reserve for all.
+        max_output_tokens: facts.max_output_tokens.map(|m| m.saturating_mul(facts.n)),
     };
     let (admitted, policy_headers) = policies::check(route, preq, &gw.metrics).await?;
     let result = async {

@@ -17,7 +17,6 @@ use super::attempt::{InFlight, Usage, usage_of};
 use super::redact::StreamRedactor;
 use crate::cache::Store;
 use crate::cache::sse::Assembler;
-use crate::config::Secret;
 use crate::live::TargetSignals;
 use crate::plugins::PluginError;
 use crate::plugins::bindings::types::{AdapterError, PolicyRequest, SseEvent};
@@ -95,7 +94,8 @@ impl Pump {
             None => out.extend(events),
             Some(t) => {
                 for ev in &events {
-                    out.extend(t.on_event(ev).await?.map_err(StreamError::Adapter)?);
+                    let got = t.on_event(ev).await?.map_err(StreamError::Adapter)?;
+                    out.extend(got);
                 }
             }
         }
@@ -135,6 +135,11 @@ impl Pump {
             if let Some(r) = &mut self.redactor {
                 out = r.process(out).await?;
             }
+            // Nothing follows `[DONE]`, whoever wrote it.
+            if let Some(done) = out.iter().position(|e| e.data == "[DONE]") {
+                out.truncate(done + 1);
+                self.ended = true;
+            }
             let mut usage_only = None;
             for (i, ev) in out.iter().enumerate() {
                 if let Some(a) = &mut self.assembler {
@@ -158,7 +163,12 @@ impl Pump {
                 return Err(StreamError::Truncated);
             }
             if !out.is_empty() {
-                return Ok(Some(encode_all(&out)));
+                let bytes = encode_all(&out);
+                // Whatever field of an event a provider put a key in.
+                return Ok(Some(match crate::secrets::scrub_bytes(&bytes) {
+                    std::borrow::Cow::Borrowed(_) => bytes,
+                    std::borrow::Cow::Owned(b) => Bytes::from(b),
+                }));
             }
         }
     }
@@ -185,7 +195,6 @@ pub struct Finish {
     pub preq: PolicyRequest,
     /// Whether this stream owes the policies their record.
     pub record: bool,
-    pub redact_key: Option<Secret>,
     pub store: Option<Store>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub route: String,
@@ -194,15 +203,6 @@ pub struct Finish {
     pub request_started: Instant,
     /// The usage log and this stream's record, completed when it ends.
     pub usage_log: Option<(Arc<crate::usage::Writer>, crate::usage::Record)>,
-}
-
-/// The error's text with the provider key (if a provider echoed it) masked.
-fn scrubbed(e: &StreamError, key: &Option<Secret>) -> String {
-    let message = e.to_string();
-    match key {
-        Some(k) if k.expose().len() >= 4 => message.replace(k.expose(), "***"),
-        _ => message,
-    }
 }
 
 fn error_event(message: String) -> Bytes {
@@ -223,6 +223,7 @@ pub fn spawn(mut pump: Pump, first: Bytes, mut finish: Finish) -> Body {
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     tokio::spawn(async move {
         let mut ok = tx.send(first).await.is_ok();
+        let mut plugin_broke = false;
         while ok {
             tokio::select! {
                 _ = tx.closed() => {
@@ -232,7 +233,8 @@ pub fn spawn(mut pump: Pump, first: Bytes, mut finish: Finish) -> Body {
                     Ok(Some(bytes)) => ok = tx.send(bytes).await.is_ok(),
                     Ok(None) => break,
                     Err(e) => {
-                        let message = scrubbed(&e, &finish.redact_key);
+                        plugin_broke = matches!(e, StreamError::Plugin(_));
+                        let message = crate::secrets::scrub_owned(e.to_string());
                         tracing::warn!(error = %message, "stream failed after it started");
                         let _ = tx.send(error_event(message)).await;
                         ok = false;
@@ -240,7 +242,9 @@ pub fn spawn(mut pump: Pump, first: Bytes, mut finish: Finish) -> Body {
                 }
             }
         }
-        finish.signals.record(ok, finish.started.elapsed());
+        finish
+            .signals
+            .record(ok || plugin_broke, finish.started.elapsed());
         // `ok` here means the stream reached its end and the client took all of it.
         if ok
             && let (Some(store), Some(a)) = (&finish.store, pump.assembler.take())

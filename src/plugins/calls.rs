@@ -7,7 +7,7 @@ use std::sync::Arc;
 use wasmtime::component::ResourceAny;
 
 use super::bindings::types::{
-    AdapterError, Decision, Direction, Header, PolicyRequest, RequestContext, RouteRequest,
+    AdapterError, AuthScheme, Decision, Direction, Header, PolicyRequest, RequestContext, RouteRequest,
     SseEvent, TargetStats, TokenUsage, UpstreamRequest, UpstreamResponse,
 };
 use super::bindings::{adapter::Adapter, policy::Policy, redactor::Redactor, strategy::Strategy};
@@ -17,6 +17,7 @@ use super::{InstancePool, Lease, PluginError};
 macro_rules! guest_call {
     ($lease:expr, |$store:ident, $b:ident| $call:expr) => {{
         let limit = $lease.wall_limit();
+        $lease.slot().await?;
         let r = {
             let ($store, $b) = $lease.begin()?;
             tokio::time::timeout(limit, $call).await
@@ -30,19 +31,132 @@ pub type StrategyPool = InstancePool<Strategy>;
 pub type PolicyPool = InstancePool<Policy>;
 pub type RedactorPool = InstancePool<Redactor>;
 
-/// Headers the host owns; an adapter may not set them.
-const RESERVED_HEADERS: &[&str] = &[
-    "authorization",
-    "host",
-    "content-length",
-    "transfer-encoding",
+/// Most headers one plugin answer may carry (a flood of them once panicked hyper).
+pub const MAX_HEADERS: usize = 64;
+
+/// Hop-by-hop headers and framing: the host's, never a plugin's.
+const HOP_BY_HOP: &[&str] = &[
     "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "content-type",
+    "host",
 ];
 
-fn valid_header(h: &Header) -> bool {
-    http::HeaderName::from_bytes(h.name.as_bytes()).is_ok()
-        && http::HeaderValue::from_str(&h.value).is_ok()
-        && !RESERVED_HEADERS.contains(&h.name.to_ascii_lowercase().as_str())
+/// Headers the host owns on requests to providers; an adapter may not set them.
+const UPSTREAM_RESERVED: &[&str] = &["authorization", "cookie"];
+
+/// Headers the host owns on answers to clients; a policy may not set them.
+const CLIENT_RESERVED: &[&str] = &["x-request-id", "set-cookie"];
+
+/// Why a plugin's header is refused, if it is.
+fn header_problem(h: &Header, reserved: &[&str]) -> Option<String> {
+    let name = h.name.to_ascii_lowercase();
+    if http::HeaderName::from_bytes(h.name.as_bytes()).is_err() {
+        return Some(format!("header name {:?} is malformed", h.name));
+    }
+    if http::HeaderValue::from_str(&h.value).is_err() {
+        return Some(format!("header {:?} has a malformed value", h.name));
+    }
+    if HOP_BY_HOP.contains(&name.as_str())
+        || reserved.contains(&name.as_str())
+        || name.starts_with("x-switchboard-")
+    {
+        return Some(format!("header {:?} is reserved for the host", h.name));
+    }
+    None
+}
+
+/// The first problem of a plugin's header list: too many, malformed, reserved or
+/// repeated (case-insensitively).
+pub fn headers_problem(hs: &[Header], reserved: &[&str]) -> Option<String> {
+    if hs.len() > MAX_HEADERS {
+        return Some(format!(
+            "{} headers is more than the {MAX_HEADERS} allowed",
+            hs.len()
+        ));
+    }
+    for (i, h) in hs.iter().enumerate() {
+        if let Some(p) = header_problem(h, reserved) {
+            return Some(p);
+        }
+        if hs[..i].iter().any(|o| o.name.eq_ignore_ascii_case(&h.name)) {
+            return Some(format!("header {:?} is set twice", h.name));
+        }
+    }
+    None
+}
+
+/// Why an upstream path is refused: it must start with '/', hold no backslash,
+/// control character or fragment, and, once percent-decoded, no `.` or `..`
+/// segment (URL parsers read `%2e%2e` as `..`), so it stays under the base path.
+pub fn path_problem(path: &str) -> Option<String> {
+    let path = path.split_once('?').map_or(path, |(p, _)| p);
+    if !path.starts_with('/') {
+        return Some(format!("upstream path {path:?} must start with '/'"));
+    }
+    if path.contains(['\\', '#']) || path.chars().any(char::is_control) {
+        return Some(format!(
+            "upstream path {path:?} holds a backslash, fragment or control character"
+        ));
+    }
+    let decoded = percent_decode(path.as_bytes());
+    if decoded.contains(&b'\\') || decoded.iter().any(u8::is_ascii_control) {
+        return Some(format!(
+            "upstream path {path:?} encodes a backslash or control character"
+        ));
+    }
+    let leaves = decoded
+        .split(|b| *b == b'/')
+        .any(|seg| seg == b"." || seg == b"..");
+    leaves.then(|| format!("upstream path {path:?} leaves the provider's base path"))
+}
+
+fn percent_decode(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+/// Why the header an adapter names for the key is refused: it must be a valid name
+/// that is not framing, hop-by-hop or otherwise the host's.
+fn auth_problem(auth: &AuthScheme) -> Option<String> {
+    match auth {
+        AuthScheme::Header(name) => header_problem(
+            &Header {
+                name: name.clone(),
+                value: String::new(),
+            },
+            &["cookie"],
+        )
+        .map(|p| format!("auth {p}")),
+        AuthScheme::Query(name)
+            if name.is_empty() || name.contains(['&', '=', '#', '?']) || name.chars().any(char::is_control) =>
+        {
+            Some(format!("auth query parameter {name:?} is malformed"))
+        }
+        _ => None,
+    }
 }
 
 fn check_adapter_error(e: &AdapterError) -> Result<(), String> {
@@ -65,21 +179,15 @@ pub async fn to_upstream(
         .switchboard_plugin_provider_adapter()
         .call_to_upstream(store, ctx, body))?;
     let problem = match &out {
-        Ok(req)
-            if !req.path.starts_with('/')
-                || req.path.contains("..")
-                || req.path.contains(['\r', '\n', '#']) =>
-        {
-            Some(format!(
-                "upstream path {:?} must start with '/' and stay under the base URL",
-                req.path
-            ))
-        }
-        Ok(req) => req
-            .headers
-            .iter()
-            .find(|h| !valid_header(h))
-            .map(|h| format!("header {:?} is invalid or reserved", h.name)),
+        Ok(req) => path_problem(&req.path)
+            .or_else(|| auth_problem(&req.auth))
+            .or_else(|| headers_problem(&req.headers, UPSTREAM_RESERVED))
+            .or_else(|| match &req.auth {
+                AuthScheme::Header(n) if req.headers.iter().any(|h| h.name.eq_ignore_ascii_case(n)) => {
+                    Some(format!("header {n:?} is the key's header"))
+                }
+                _ => None,
+            }),
         Err(e) => check_adapter_error(e).err(),
     };
     match problem {
@@ -103,6 +211,25 @@ pub async fn from_upstream(
         return Err(lease.invalid_output(p));
     }
     Ok(out)
+}
+
+/// Most events a translator may make of one upstream event.
+pub const MAX_EVENTS_PER_EVENT: usize = 64;
+
+/// Why a translator's events are refused: too many, or a name with a line break
+/// (data is framed line by line by the host; a name cannot be).
+fn events_problem(events: &[SseEvent]) -> Option<String> {
+    if events.len() > MAX_EVENTS_PER_EVENT {
+        return Some(format!(
+            "stream translator made {} events of one (at most {MAX_EVENTS_PER_EVENT})",
+            events.len()
+        ));
+    }
+    events
+        .iter()
+        .filter_map(|e| e.event.as_deref())
+        .find(|n| n.contains(['\r', '\n']) || n.len() > 256)
+        .map(|n| format!("stream translator named an event {n:?}: a line break or too long"))
 }
 
 /// One stream being translated: holds its instance until the stream ends. Call
@@ -137,9 +264,11 @@ impl StreamTranslation {
                 return Err(e);
             }
         };
-        if let Err(e) = &out
-            && let Err(p) = check_adapter_error(e)
-        {
+        let problem = match &out {
+            Ok(events) => events_problem(events),
+            Err(e) => check_adapter_error(e).err(),
+        };
+        if let Some(p) = problem {
             self.resource = None;
             return Err(self.lease.invalid_output(p));
         }
@@ -179,6 +308,10 @@ impl StreamTranslation {
             return;
         };
         let limit = self.lease.wall_limit();
+        if self.lease.slot().await.is_err() {
+            self.lease.discard();
+            return;
+        }
         let r = match self.lease.begin() {
             Ok((store, _)) => tokio::time::timeout(limit, res.resource_drop_async(store)).await,
             Err(_) => return,
@@ -240,19 +373,12 @@ pub async fn check(pool: &Arc<PolicyPool>, req: &PolicyRequest) -> Result<Decisi
         .switchboard_plugin_admission_policy()
         .call_check(store, req))?;
     let problem = match &d {
-        Decision::Allow(h) => h
-            .iter()
-            .find(|h| !valid_header(h))
-            .map(|h| format!("header {:?} is invalid", h.name)),
+        Decision::Allow(h) => headers_problem(h, CLIENT_RESERVED),
         Decision::Deny(den) if !(400..=599).contains(&den.status) => Some(format!(
             "denial status {} is not an HTTP error status",
             den.status
         )),
-        Decision::Deny(den) => den
-            .headers
-            .iter()
-            .find(|h| !valid_header(h))
-            .map(|h| format!("header {:?} is invalid", h.name)),
+        Decision::Deny(den) => headers_problem(&den.headers, CLIENT_RESERVED),
     };
     match problem {
         Some(p) => Err(lease.invalid_output(p)),
@@ -269,8 +395,8 @@ pub async fn record(
     let h = guest_call!(lease, |store, b| b
         .switchboard_plugin_admission_policy()
         .call_record(store, req, usage))?;
-    if let Some(bad) = h.iter().find(|h| !valid_header(h)) {
-        return Err(lease.invalid_output(format!("header {:?} is invalid", bad.name)));
+    if let Some(p) = headers_problem(&h, CLIENT_RESERVED) {
+        return Err(lease.invalid_output(p));
     }
     Ok(h)
 }

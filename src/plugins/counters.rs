@@ -27,6 +27,22 @@ pub enum CounterError {
     Timeout(Duration),
     #[error("counter file (SQLite) failed: {0}")]
     Db(String),
+    #[error("plugin '{0}' holds {1} live counters, its limit (plugins.max_counters)")]
+    Full(String, u64),
+}
+
+/// Keys longer than this are kept as a digest: a client's text (a `user` field, say)
+/// never becomes host state at its own size.
+pub const MAX_KEY_BYTES: usize = 128;
+
+/// The store's name of `key` for plugin `plugin`.
+pub fn namespaced(plugin: &str, key: &str) -> String {
+    if key.len() <= MAX_KEY_BYTES {
+        return format!("{plugin}\u{1f}{key}");
+    }
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(key.as_bytes());
+    format!("{plugin}\u{1f}sha256:{}", hex::encode(d))
 }
 
 /// Memory entries are swept of past windows every this many updates.
@@ -67,6 +83,12 @@ pub fn window_remaining(window: u64) -> u64 {
 #[derive(Default)]
 pub struct Counters {
     memory: Mutex<HashMap<(String, u64), (u64, i64)>>,
+    /// Live memory counters per plugin, against `max_per_plugin`.
+    live: Mutex<HashMap<String, u64>>,
+    /// Most live counters one plugin may hold (0 = not yet configured: no limit).
+    pub max_per_plugin: AtomicU64,
+    /// Counter creations refused because a plugin was at its limit.
+    pub refused: AtomicU64,
     updates: AtomicU64,
     redis: ArcSwapOption<RedisCounters>,
     /// Where memory counters are saved, with the ones changed since the last save.
@@ -101,6 +123,7 @@ impl Counters {
                 for (name, window, start, value) in rows {
                     map.insert((name, window), (start, value));
                 }
+                self.recount(&map);
                 self.db.store(Some(Arc::new(db)));
             }
         }
@@ -139,7 +162,13 @@ impl Counters {
         }
     }
 
-    pub async fn add(&self, key: String, delta: i64, window: u64) -> Result<i64, CounterError> {
+    pub async fn add(
+        &self,
+        plugin: &str,
+        key: String,
+        delta: i64,
+        window: u64,
+    ) -> Result<i64, CounterError> {
         let now = now_secs();
         let start = window_start(now, window);
         if let Some(r) = self.redis.load_full() {
@@ -165,6 +194,20 @@ impl Counters {
             self.dirty.lock().insert((key.clone(), window));
         }
         let mut map = self.memory.lock();
+        if !map.contains_key(&(key.clone(), window)) {
+            let max = self.max_per_plugin.load(Ordering::Relaxed);
+            let count = |c: &Self| c.live.lock().get(plugin).copied().unwrap_or(0);
+            if max > 0 && count(self) >= max {
+                // Ended windows may still be counted: sweep before refusing.
+                map.retain(|(_, w), (s, _)| *s == window_start(now, *w));
+                self.recount(&map);
+                if count(self) >= max {
+                    self.refused.fetch_add(1, Ordering::Relaxed);
+                    return Err(CounterError::Full(plugin.to_string(), max));
+                }
+            }
+            *self.live.lock().entry(plugin.to_string()).or_insert(0) += 1;
+        }
         let entry = map.entry((key, window)).or_insert((start, 0));
         if entry.0 != start {
             *entry = (start, 0);
@@ -219,9 +262,41 @@ impl Counters {
 
     /// Drops memory counters of windows that have ended.
     fn sweep(&self, now: u64) {
-        self.memory
-            .lock()
-            .retain(|(_, window), (start, _)| *start == window_start(now, *window));
+        let mut map = self.memory.lock();
+        map.retain(|(_, window), (start, _)| *start == window_start(now, *window));
+        self.recount(&map);
+    }
+
+    /// Counts live memory counters per plugin again (after a sweep, reset or load).
+    fn recount(&self, map: &HashMap<(String, u64), (u64, i64)>) {
+        let mut live = self.live.lock();
+        live.clear();
+        for (full, _) in map.keys() {
+            *live.entry(split_name(full).0.to_string()).or_insert(0) += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn fresh_keys_stop_at_the_plugin_limit_and_long_keys_are_digests() {
+        let c = Counters::default();
+        c.max_per_plugin.store(100, Ordering::Relaxed);
+        for i in 0..100 {
+            c.add("p", namespaced("p", &format!("k{i}")), 1, 3600).await.unwrap();
+        }
+        let err = c.add("p", namespaced("p", "k100"), 1, 3600).await.unwrap_err();
+        assert!(matches!(err, CounterError::Full(_, 100)), "{err}");
+        // Another plugin, and an existing key, are unaffected.
+        c.add("q", namespaced("q", "k0"), 1, 3600).await.unwrap();
+        assert_eq!(c.add("p", namespaced("p", "k5"), 1, 3600).await.unwrap(), 2);
+        let long = "u".repeat(1 << 20);
+        let name = namespaced("q", &long);
+        assert!(name.len() < 100, "{}", name.len());
+        assert_eq!(name, namespaced("q", &long));
     }
 }
 
@@ -320,14 +395,18 @@ impl Counters {
             return Ok(removed);
         }
         let mut removed = Vec::new();
-        self.memory.lock().retain(|(full, _), _| {
-            let (plugin, key) = split_name(full);
-            let doomed = filter.matches(plugin, key);
-            if doomed {
-                removed.push(full.clone());
-            }
-            !doomed
-        });
+        {
+            let mut map = self.memory.lock();
+            map.retain(|(full, _), _| {
+                let (plugin, key) = split_name(full);
+                let doomed = filter.matches(plugin, key);
+                if doomed {
+                    removed.push(full.clone());
+                }
+                !doomed
+            });
+            self.recount(&map);
+        }
         if let Some(db) = self.db.load_full() {
             db.remove(&removed)?;
         }
@@ -409,10 +488,10 @@ mod tests {
     #[tokio::test]
     async fn memory_counters_are_windowed_and_namespaced() {
         let c = Counters::default();
-        assert_eq!(c.add("a".into(), 5, 3600).await.unwrap(), 5);
-        assert_eq!(c.add("a".into(), -2, 3600).await.unwrap(), 3);
+        assert_eq!(c.add("p", "a".into(), 5, 3600).await.unwrap(), 5);
+        assert_eq!(c.add("p", "a".into(), -2, 3600).await.unwrap(), 3);
         // The same key with another window is another counter.
-        assert_eq!(c.add("a".into(), 1, 0).await.unwrap(), 1);
+        assert_eq!(c.add("p", "a".into(), 1, 0).await.unwrap(), 1);
         assert_eq!(c.get("a".into(), 3600).await.unwrap(), 3);
         assert_eq!(c.get("b".into(), 3600).await.unwrap(), 0);
         assert_eq!(c.backend(), "memory");
@@ -421,13 +500,13 @@ mod tests {
     #[tokio::test]
     async fn counters_are_listed_and_reset_by_plugin_and_key() {
         let c = Counters::default();
-        c.add("tokens\u{1f}tokens:key a".into(), 5, 3600)
+        c.add("tokens", "tokens\u{1f}tokens:key a".into(), 5, 3600)
             .await
             .unwrap();
-        c.add("tokens\u{1f}tokens:key b".into(), 7, 3600)
+        c.add("tokens", "tokens\u{1f}tokens:key b".into(), 7, 3600)
             .await
             .unwrap();
-        c.add("rpm\u{1f}requests:a".into(), 1, 0).await.unwrap();
+        c.add("rpm", "rpm\u{1f}requests:a".into(), 1, 0).await.unwrap();
         let l = c.list().await.unwrap();
         let seen: Vec<_> = l
             .iter()

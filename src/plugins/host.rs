@@ -7,16 +7,78 @@ use std::sync::Arc;
 
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::adapter::switchboard::plugin::{host, types};
 use super::counters::Counters;
 
-/// Who a plugin instance is: its config name, settings and counter namespace.
+/// Who a plugin instance is: its config name (the counter namespace), the label of
+/// this configured use of it (stats, logs), settings, and its log allowance.
 #[derive(Debug)]
 pub struct PluginIdentity {
     pub name: String,
+    pub label: String,
     pub settings: BTreeMap<String, String>,
+    pub log: LogBudget,
+}
+
+/// A plugin's log lines per second: past the allowance lines are dropped and counted,
+/// and the next second opens with one line saying how many were.
+#[derive(Debug)]
+pub struct LogBudget {
+    per_sec: u32,
+    state: parking_lot::Mutex<(u64, u32, u64)>,
+}
+
+impl LogBudget {
+    pub fn new(per_sec: u32) -> Self {
+        LogBudget {
+            per_sec,
+            state: parking_lot::Mutex::new((0, 0, 0)),
+        }
+    }
+
+    /// Whether a line may be written now, and how many were suppressed before it.
+    pub fn take(&self) -> (bool, u64) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut s = self.state.lock();
+        let (second, used, suppressed) = &mut *s;
+        let mut reported = 0;
+        if *second != now {
+            *second = now;
+            *used = 0;
+            reported = std::mem::take(suppressed);
+        }
+        if *used >= self.per_sec {
+            *suppressed += 1;
+            return (false, reported);
+        }
+        *used += 1;
+        (true, reported)
+    }
+}
+
+/// A call's CPU time: what the guest ran between yields, host calls excluded. The
+/// epoch callback adds to it each tick; past `limit` the call is interrupted.
+pub struct CpuClock {
+    pub used: std::time::Duration,
+    pub limit: std::time::Duration,
+    /// When the guest last started running (the call began, a yield or a host call
+    /// returned): shared with the future that resumes it after a yield.
+    pub resumed: Arc<parking_lot::Mutex<std::time::Instant>>,
+    pub exceeded: bool,
+}
+
+impl CpuClock {
+    pub fn restart(&mut self, limit: std::time::Duration) {
+        self.used = std::time::Duration::ZERO;
+        self.limit = limit;
+        self.exceeded = false;
+        *self.resumed.lock() = std::time::Instant::now();
+    }
 }
 
 /// Caps linear memory per instance and remembers that the cap was hit, so a
@@ -54,27 +116,49 @@ pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub memory: MemoryCap,
+    pub cpu: CpuClock,
+    /// The guest's stderr (a panic message lands here), bounded.
+    pub stderr: MemoryOutputPipe,
     identity: Arc<PluginIdentity>,
     counters: Arc<Counters>,
 }
 
+/// Bytes of guest stderr kept per instance.
+const STDERR_BYTES: usize = 64 << 10;
+
 impl HostState {
     pub fn new(identity: Arc<PluginIdentity>, counters: Arc<Counters>, max_memory: usize) -> Self {
+        let stderr = MemoryOutputPipe::new(STDERR_BYTES);
         HostState {
-            // Nothing inherited: no args, env, stdio, preopens or network.
-            wasi: WasiCtx::builder().build(),
+            // Nothing inherited: no args, env, stdin, preopens or network; stderr
+            // only into memory, read when a call traps.
+            wasi: WasiCtx::builder().stderr(stderr.clone()).build(),
             table: ResourceTable::new(),
             memory: MemoryCap {
                 max_bytes: max_memory,
                 exceeded: false,
             },
+            cpu: CpuClock {
+                used: std::time::Duration::ZERO,
+                limit: std::time::Duration::ZERO,
+                resumed: Arc::new(parking_lot::Mutex::new(std::time::Instant::now())),
+                exceeded: false,
+            },
+            stderr,
             identity,
             counters,
         }
     }
 
+    /// The counter key of `key` for this plugin: long keys (a client's `user`, say)
+    /// are kept as a digest, so no client text of any size becomes host state.
     fn counter_key(&self, key: &str) -> String {
-        format!("{}\u{1f}{key}", self.identity.name)
+        super::counters::namespaced(&self.identity.name, key)
+    }
+
+    /// A host call returned: the time it took is not the guest's CPU time.
+    fn resumed(&self) {
+        *self.cpu.resumed.lock() = std::time::Instant::now();
     }
 }
 
@@ -95,7 +179,14 @@ impl host::Host for HostState {
     }
 
     fn log(&mut self, level: types::LogLevel, message: String) {
-        let plugin = &self.identity.name;
+        let plugin = &self.identity.label;
+        let (allowed, suppressed) = self.identity.log.take();
+        if suppressed > 0 {
+            tracing::warn!(plugin, "suppressed {suppressed} log lines of this plugin");
+        }
+        if !allowed {
+            return;
+        }
         let message: String = message.chars().take(2000).collect();
         match level {
             types::LogLevel::Debug => tracing::debug!(plugin, "{message}"),
@@ -112,12 +203,19 @@ impl host::Host for HostState {
         window_secs: u64,
     ) -> wasmtime::Result<i64> {
         let key = self.counter_key(&key);
-        Ok(self.counters.add(key, delta, window_secs).await?)
+        let r = self
+            .counters
+            .add(&self.identity.name, key, delta, window_secs)
+            .await;
+        self.resumed();
+        Ok(r?)
     }
 
     async fn counter_get(&mut self, key: String, window_secs: u64) -> wasmtime::Result<i64> {
         let key = self.counter_key(&key);
-        Ok(self.counters.get(key, window_secs).await?)
+        let r = self.counters.get(key, window_secs).await;
+        self.resumed();
+        Ok(r?)
     }
 
     fn window_remaining_secs(&mut self, window_secs: u64) -> u64 {

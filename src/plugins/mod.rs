@@ -9,6 +9,7 @@ pub mod counters;
 pub mod counters_db;
 pub mod host;
 pub mod pool;
+pub mod quarantine;
 pub mod world;
 
 use std::collections::HashMap;
@@ -42,10 +43,19 @@ pub enum FailureKind {
     Memory = 2,
     InvalidOutput = 3,
     Capacity = 4,
+    Quarantined = 5,
 }
 
 impl FailureKind {
-    pub const COUNT: usize = 5;
+    pub const COUNT: usize = 6;
+    pub const ALL: [FailureKind; Self::COUNT] = [
+        FailureKind::Trap,
+        FailureKind::Deadline,
+        FailureKind::Memory,
+        FailureKind::InvalidOutput,
+        FailureKind::Capacity,
+        FailureKind::Quarantined,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -54,6 +64,7 @@ impl FailureKind {
             FailureKind::Memory => "memory",
             FailureKind::InvalidOutput => "invalid_output",
             FailureKind::Capacity => "capacity",
+            FailureKind::Quarantined => "quarantined",
         }
     }
 }
@@ -185,6 +196,9 @@ impl PluginRuntime {
                 .map_err(|e| load_err("engine", e.to_string()))?;
         }
         let counters = Arc::new(Counters::default());
+        counters
+            .max_per_plugin
+            .store(config.isolation.max_counters, Ordering::Relaxed);
         {
             // Saves changed memory counters once a second when a SQLite file is set.
             let counters = Arc::downgrade(&counters);
@@ -225,14 +239,42 @@ impl PluginRuntime {
         &self.counters
     }
 
-    fn bytes(spec: &PluginSpec) -> Result<std::borrow::Cow<'static, [u8]>, PluginError> {
+    fn bytes(
+        spec: &PluginSpec,
+        max_bytes: u64,
+    ) -> Result<std::borrow::Cow<'static, [u8]>, PluginError> {
         match &spec.source {
             PluginSource::Builtin(name) => builtin::bytes(name)
                 .map(std::borrow::Cow::Borrowed)
                 .ok_or_else(|| load_err(&spec.name, format!("no built-in plugin named '{name}'"))),
-            PluginSource::File(path) => std::fs::read(path)
-                .map(std::borrow::Cow::Owned)
-                .map_err(|e| load_err(&spec.name, format!("cannot read {}: {e}", path.display()))),
+            PluginSource::File(path) => {
+                let shown = path.display();
+                let meta = std::fs::metadata(path).map_err(|e| {
+                    load_err(&spec.name, format!("cannot read {shown}: {e}"))
+                })?;
+                if meta.is_dir() {
+                    return Err(load_err(&spec.name, format!("{shown} is a directory, not a component file")));
+                }
+                if meta.len() > max_bytes {
+                    return Err(load_err(
+                        &spec.name,
+                        format!(
+                            "{shown} is {} bytes, more than the {max_bytes} allowed (plugins.max_component_mib)",
+                            meta.len()
+                        ),
+                    ));
+                }
+                // Read no more than allowed, should the file grow meanwhile.
+                use std::io::Read;
+                let mut bytes = Vec::with_capacity(meta.len() as usize);
+                std::fs::File::open(path)
+                    .and_then(|f| f.take(max_bytes + 1).read_to_end(&mut bytes))
+                    .map_err(|e| load_err(&spec.name, format!("cannot read {shown}: {e}")))?;
+                if bytes.len() as u64 > max_bytes {
+                    return Err(load_err(&spec.name, format!("{shown} grew past {max_bytes} bytes while read")));
+                }
+                Ok(std::borrow::Cow::Owned(bytes))
+            }
         }
     }
 
@@ -287,12 +329,15 @@ impl PluginRuntime {
     }
 
     /// Loads a configured plugin as world `W`: compile (cached), check the world,
-    /// link, pre-instantiate, and warm one instance.
+    /// link, pre-instantiate, and warm one instance. `label` names this use of it
+    /// (e.g. `builtin:openai@provider`): stats, bulkhead and quarantine are its own.
     pub async fn load<W: World>(
         &self,
         spec: &PluginSpec,
+        label: &str,
     ) -> Result<Arc<InstancePool<W>>, PluginError> {
-        let bytes = Self::bytes(spec)?;
+        let iso = self.config.isolation;
+        let bytes = Self::bytes(spec, iso.max_component_bytes)?;
         let digest: [u8; 32] = Sha256::digest(&bytes).into();
         let component = self.compile(&spec.name, &bytes, digest)?;
         world::check(&self.engine, &component, W::KIND)
@@ -316,7 +361,9 @@ impl PluginRuntime {
             pre,
             identity: Arc::new(PluginIdentity {
                 name: spec.name.clone(),
+                label: label.to_string(),
                 settings: spec.settings.clone(),
+                log: host::LogBudget::new(iso.log_lines_per_sec),
             }),
             counters: self.counters.clone(),
             limits,
@@ -327,10 +374,19 @@ impl PluginRuntime {
             stats: self
                 .stats
                 .lock()
-                .entry((spec.name.clone(), W::KIND.label()))
+                .entry((label.to_string(), W::KIND.label()))
                 .or_default()
                 .clone(),
             digest,
+            calls: Arc::new(Semaphore::new(iso.max_concurrent_calls as usize)),
+            instances: Arc::new(Semaphore::new(iso.max_instances_per_plugin as usize)),
+            instance_share: iso.max_instances_per_plugin,
+            isolation_calls: iso.max_concurrent_calls,
+            quarantine: quarantine::Quarantine::new(
+                iso.quarantine_failures,
+                iso.quarantine_window,
+                iso.quarantine_cooldown,
+            ),
         });
         pool.prewarm().await?;
         Ok(pool)

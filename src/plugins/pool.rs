@@ -6,6 +6,11 @@
 //! no state from a bad call survives. Every live instance holds a permit of the
 //! engine-wide semaphore sized to the pooling allocator, so a full pool is a
 //! clear error instead of an allocator failure.
+//!
+//! One plugin cannot hurt the others: a guest that runs long yields its thread at
+//! every epoch tick (its CPU deadline still holds, counted only while it runs), each
+//! configured plugin has its own bulkhead (calls at once, live instances), and one
+//! that keeps failing is quarantined (`quarantine.rs`).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -34,7 +39,7 @@ pub trait World: Sized + Send + Sync + 'static {
     ) -> impl Future<Output = wasmtime::Result<Self>> + Send + 'a;
 }
 
-/// Call and failure counts of one plugin, for metrics and tests.
+/// Call and failure counts of one configured plugin, for metrics and tests.
 #[derive(Default, Debug)]
 pub struct PluginStats {
     pub calls: AtomicU64,
@@ -42,6 +47,8 @@ pub struct PluginStats {
     pub durations: crate::metrics::histogram::DurationHistogram,
     pub instantiations: AtomicU64,
     pub failures: [AtomicU64; FailureKind::COUNT],
+    /// The last failure's message, with a trap's guest output and backtrace.
+    pub last_error: Mutex<Option<String>>,
 }
 
 impl PluginStats {
@@ -55,6 +62,8 @@ pub struct Warm<W: World> {
     bindings: W,
     uses: u32,
     _permit: OwnedSemaphorePermit,
+    /// This plugin's share of live instances.
+    _share: OwnedSemaphorePermit,
 }
 
 pub struct InstancePool<W: World> {
@@ -70,6 +79,13 @@ pub struct InstancePool<W: World> {
     pub stats: Arc<PluginStats>,
     /// Hash of the component bytes, to reuse unchanged plugins across reloads.
     pub(super) digest: [u8; 32],
+    /// Calls of this plugin running at once (the bulkhead).
+    pub(super) calls: Arc<Semaphore>,
+    /// Live instances of this plugin.
+    pub(super) instances: Arc<Semaphore>,
+    pub(super) instance_share: u32,
+    pub(super) isolation_calls: u32,
+    pub quarantine: super::quarantine::Quarantine,
 }
 
 /// Epoch ticks per second (the ticker thread's rate). 5 ms granularity: a deadline
@@ -77,8 +93,9 @@ pub struct InstancePool<W: World> {
 pub const TICKS_PER_SEC: u64 = 200;
 
 impl<W: World> InstancePool<W> {
+    /// The label of this configured use of the plugin (stats, metrics, errors).
     pub fn name(&self) -> &str {
-        &self.identity.name
+        &self.identity.label
     }
 
     /// SHA-256 of the component bytes.
@@ -90,16 +107,36 @@ impl<W: World> InstancePool<W> {
         self.limits
     }
 
+    /// Calls of this plugin that may run at once.
+    pub fn calls_limit(&self) -> u32 {
+        self.isolation_calls
+    }
+
     fn fail(&self, kind: FailureKind, message: String) -> PluginError {
         self.stats.failures[kind as usize].fetch_add(1, Ordering::Relaxed);
+        if kind != FailureKind::Quarantined {
+            *self.stats.last_error.lock() = Some(crate::secrets::scrub_owned(message.clone()));
+        }
+        if let Some(q) = self.quarantine.failed(kind) {
+            tracing::warn!(plugin = %self.identity.label, "{q}");
+        }
         PluginError::Call {
-            plugin: self.identity.name.clone(),
+            plugin: self.identity.label.clone(),
             kind,
             message,
         }
     }
 
     async fn instantiate(&self) -> Result<Warm<W>, PluginError> {
+        let share = self.instances.clone().try_acquire_owned().map_err(|_| {
+            self.fail(
+                FailureKind::Capacity,
+                format!(
+                    "all {} instances this plugin may hold are in use (plugins.max_instances_per_plugin)",
+                    self.instance_share
+                ),
+            )
+        })?;
         let permit = self.capacity.clone().try_acquire_owned().map_err(|_| {
             self.fail(
                 FailureKind::Capacity,
@@ -113,11 +150,13 @@ impl<W: World> InstancePool<W> {
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
-        store.set_epoch_deadline(deadline_ticks(self.limits));
+        store.data_mut().cpu.restart(self.limits.deadline);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(on_tick);
         let bindings = W::instantiate(&self.pre, &mut store).await.map_err(|e| {
             self.fail(
                 classify(&e, &store),
-                format!("instantiation failed: {}", summary(&e)),
+                format!("instantiation failed: {}", summary(&e, None)),
             )
         })?;
         self.stats.instantiations.fetch_add(1, Ordering::Relaxed);
@@ -126,20 +165,37 @@ impl<W: World> InstancePool<W> {
             bindings,
             uses: 0,
             _permit: permit,
+            _share: share,
         })
     }
 
-    /// Takes a warm instance (or makes one) for one or more calls.
+    /// Takes a warm instance (or makes one) for one or more calls; fails fast while
+    /// the plugin is quarantined.
     pub async fn lease(self: &Arc<Self>) -> Result<Lease<W>, PluginError> {
+        let trial = match self.quarantine.admit() {
+            Ok(trial) => trial,
+            Err(why) => return Err(self.fail(FailureKind::Quarantined, why)),
+        };
         let idle = self.idle.lock().pop();
         let warm = match idle {
             Some(w) => w,
-            None => self.instantiate().await?,
+            None => match self.instantiate().await {
+                Ok(w) => w,
+                Err(e) => {
+                    if trial {
+                        self.quarantine.trial_over(false);
+                    }
+                    return Err(e);
+                }
+            },
         };
         Ok(Lease {
             pool: self.clone(),
             warm: Some(warm),
             call_started: None,
+            trial,
+            slot: None,
+            stderr_mark: 0,
         })
     }
 
@@ -162,29 +218,71 @@ impl<W: World> InstancePool<W> {
     }
 }
 
-fn deadline_ticks(limits: PluginLimits) -> u64 {
-    let ticks = (limits.deadline.as_micros() as u64 * TICKS_PER_SEC).div_ceil(1_000_000);
-    ticks.max(1) + 1
+/// Runs at every epoch tick while a guest runs: adds the time since it last resumed
+/// to its CPU time, interrupts it past its deadline, and otherwise yields the thread
+/// so other requests on it go on (and the guest resumes when its turn comes).
+fn on_tick(
+    mut ctx: wasmtime::StoreContextMut<'_, HostState>,
+) -> wasmtime::Result<wasmtime::UpdateDeadline> {
+    let cpu = &mut ctx.data_mut().cpu;
+    let now = std::time::Instant::now();
+    let since = *cpu.resumed.lock();
+    cpu.used += now.saturating_duration_since(since);
+    if cpu.used >= cpu.limit {
+        cpu.exceeded = true;
+        return Ok(wasmtime::UpdateDeadline::Interrupt);
+    }
+    let resumed = cpu.resumed.clone();
+    Ok(wasmtime::UpdateDeadline::YieldCustom(
+        1,
+        Box::pin(async move {
+            tokio::task::yield_now().await;
+            *resumed.lock() = std::time::Instant::now();
+        }),
+    ))
 }
 
-/// First line of an error chain, without the wasm backtrace.
-fn summary(e: &wasmtime::Error) -> String {
-    // A host call that failed (the counter store) says so, not the wasm backtrace.
+/// What a failed call says: a host call's own error (the counter store), or the
+/// first line of the error with what the guest wrote to stderr (a panic message)
+/// and the wasm backtrace, bounded.
+fn summary(e: &wasmtime::Error, stderr: Option<&str>) -> String {
     if let Some(c) = e.downcast_ref::<super::CounterError>() {
         return c.to_string();
     }
-    let text = format!("{e:#}");
-    text.lines()
+    let mut text: String = format!("{e:#}")
+        .lines()
         .next()
         .unwrap_or("")
         .chars()
         .take(300)
-        .collect()
+        .collect();
+    if let Some(out) = stderr.map(str::trim).filter(|s| !s.is_empty()) {
+        let tail: String = out.chars().rev().take(500).collect::<Vec<_>>().into_iter().rev().collect();
+        text.push_str(&format!("; guest said: {tail}"));
+    }
+    if let Some(bt) = e.downcast_ref::<wasmtime::WasmBacktrace>() {
+        let frames: Vec<String> = bt
+            .frames()
+            .iter()
+            .take(12)
+            .map(|f| match f.func_name() {
+                Some(n) => n.to_string(),
+                None => format!("<func {}>", f.func_index()),
+            })
+            .collect();
+        if !frames.is_empty() {
+            text.push_str(&format!("; wasm backtrace: {}", frames.join(" <- ")));
+        }
+    }
+    text
 }
 
 fn classify(e: &wasmtime::Error, store: &Store<HostState>) -> FailureKind {
     if store.data().memory.exceeded {
         return FailureKind::Memory;
+    }
+    if store.data().cpu.exceeded {
+        return FailureKind::Deadline;
     }
     match e.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => FailureKind::Deadline,
@@ -199,6 +297,12 @@ pub struct Lease<W: World> {
     warm: Option<Warm<W>>,
     /// When the call in progress began (set by `begin`, read by `end`).
     call_started: Option<std::time::Instant>,
+    /// This lease is a quarantined plugin's trial: its first call decides.
+    trial: bool,
+    /// The bulkhead slot of the call in progress.
+    slot: Option<OwnedSemaphorePermit>,
+    /// Guest stderr length when the call began (what it wrote since is the call's).
+    stderr_mark: usize,
 }
 
 impl<W: World> Lease<W> {
@@ -210,10 +314,36 @@ impl<W: World> Lease<W> {
     /// fire while a guest waits in an async host call, so the host also times out;
     /// waits on a remote counter store are allowed for on top.
     pub fn wall_limit(&self) -> Duration {
-        self.pool.limits.deadline + Duration::from_millis(20) + self.pool.counters.wait_allowance()
+        // Twice the CPU deadline: a guest that yields its thread under load takes
+        // longer in wall time than it runs.
+        self.pool.limits.deadline * 2
+            + Duration::from_millis(20)
+            + self.pool.counters.wait_allowance()
     }
 
-    /// Prepares one call: resets the memory flag and the CPU deadline and hands out
+    /// Waits for a slot of the plugin's bulkhead (up to the call's wall limit).
+    pub async fn slot(&mut self) -> Result<(), PluginError> {
+        if self.slot.is_some() {
+            return Ok(());
+        }
+        let pool = self.pool.clone();
+        let wait = tokio::time::timeout(self.wall_limit(), pool.calls.clone().acquire_owned());
+        match wait.await {
+            Ok(Ok(p)) => {
+                self.slot = Some(p);
+                Ok(())
+            }
+            _ => Err(pool.fail(
+                FailureKind::Capacity,
+                format!(
+                    "{} calls of this plugin were already running (plugins.max_concurrent_calls)",
+                    pool.calls_limit()
+                ),
+            )),
+        }
+    }
+
+    /// Prepares one call: resets the memory flag and the CPU clock and hands out
     /// the store and bindings to call with. Settle the result with `end`.
     pub fn begin(&mut self) -> Result<(&mut Store<HostState>, &W), PluginError> {
         let pool = self.pool.clone();
@@ -226,8 +356,11 @@ impl<W: World> Lease<W> {
         pool.stats.calls.fetch_add(1, Ordering::Relaxed);
         self.call_started = Some(std::time::Instant::now());
         warm.uses += 1;
-        warm.store.data_mut().memory.exceeded = false;
-        warm.store.set_epoch_deadline(deadline_ticks(pool.limits));
+        let data = warm.store.data_mut();
+        data.memory.exceeded = false;
+        data.cpu.restart(pool.limits.deadline);
+        self.stderr_mark = data.stderr.contents().len();
+        warm.store.set_epoch_deadline(1);
         Ok((&mut warm.store, &warm.bindings))
     }
 
@@ -238,8 +371,13 @@ impl<W: World> Lease<W> {
         r: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
     ) -> Result<R, PluginError> {
         let pool = self.pool.clone();
+        self.slot = None;
         if let Some(t) = self.call_started.take() {
             pool.stats.durations.observe(t.elapsed());
+        }
+        let trial = std::mem::take(&mut self.trial);
+        if trial {
+            pool.quarantine.trial_over(matches!(r, Ok(Ok(_))));
         }
         let e = match r {
             Ok(Ok(v)) => return Ok(v),
@@ -264,8 +402,17 @@ impl<W: World> Lease<W> {
                 "exceeded its memory limit of {} MiB",
                 pool.limits.memory_bytes >> 20
             ),
-            _ if e.downcast_ref::<super::CounterError>().is_some() => summary(&e),
-            _ => format!("trapped: {}", summary(&e)),
+            _ if e.downcast_ref::<super::CounterError>().is_some() => summary(&e, None),
+            _ => {
+                let said = self.warm.as_ref().map(|w| {
+                    let all = w.store.data().stderr.contents();
+                    let mine = all.get(self.stderr_mark.min(all.len())..).unwrap_or(&[]);
+                    String::from_utf8_lossy(mine).into_owned()
+                });
+                let text = format!("trapped: {}", summary(&e, said.as_deref()));
+                tracing::warn!(plugin = %pool.identity.label, "{}", crate::secrets::scrub(&text));
+                text
+            }
         };
         self.warm = None;
         Err(pool.fail(kind, message))
@@ -285,6 +432,10 @@ impl<W: World> Lease<W> {
 
 impl<W: World> Drop for Lease<W> {
     fn drop(&mut self) {
+        if self.trial {
+            // A trial that never made its call decided nothing.
+            self.pool.quarantine.trial_over_undecided();
+        }
         if let Some(warm) = self.warm.take() {
             self.pool.give_back(warm);
         }

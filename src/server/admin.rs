@@ -18,14 +18,8 @@ use crate::plugins::pool::{InstancePool, World};
 
 fn plugin_json<W: World>(pool: &InstancePool<W>) -> serde_json::Value {
     let s = &pool.stats;
-    let failures: serde_json::Map<String, serde_json::Value> = [
-        FailureKind::Trap,
-        FailureKind::Deadline,
-        FailureKind::Memory,
-        FailureKind::InvalidOutput,
-        FailureKind::Capacity,
-    ]
-    .iter()
+    let failures: serde_json::Map<String, serde_json::Value> = FailureKind::ALL
+        .iter()
     .map(|k| (k.label().to_string(), json!(s.failures(*k))))
     .collect();
     json!({
@@ -34,10 +28,29 @@ fn plugin_json<W: World>(pool: &InstancePool<W>) -> serde_json::Value {
         "calls": s.calls.load(std::sync::atomic::Ordering::Relaxed),
         "instantiations": s.instantiations.load(std::sync::atomic::Ordering::Relaxed),
         "failures": failures,
+        "quarantine": pool.quarantine.view(),
+        "last_error": s.last_error.lock().clone(),
     })
 }
 
+/// Serves one admin request; whatever the page, no provider key leaves in it.
 pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Response<Body> {
+    let resp = respond(gw, req).await;
+    let (parts, body) = resp.into_parts();
+    let bytes = match http_body_util::BodyExt::collect(body).await {
+        Ok(c) => c.to_bytes(),
+        Err(never) => match never {},
+    };
+    let bytes = match crate::secrets::scrub_bytes(&bytes) {
+        std::borrow::Cow::Borrowed(_) => bytes,
+        std::borrow::Cow::Owned(b) => bytes::Bytes::from(b),
+    };
+    let mut resp = http::Response::from_parts(parts, super::full(bytes));
+    resp.headers_mut().remove(http::header::CONTENT_LENGTH);
+    resp
+}
+
+async fn respond(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Response<Body> {
     let path = req.uri().path().to_owned();
     let path = path.as_str();
     if path == "/health" {
@@ -187,6 +200,7 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
                                 "model": t.target.model,
                                 "health": health,
                                 "open_for_secs": sg.breaker.remaining().map(|d| d.as_secs_f64()),
+                                "retry_after_secs": sg.cooling().map(|d| d.as_secs_f64()),
                                 "in_flight": sg.in_flight.load(std::sync::atomic::Ordering::Relaxed),
                                 "requests": load(&sg.requests),
                                 "failures": load(&sg.failures),

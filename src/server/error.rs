@@ -7,6 +7,7 @@ use http::{HeaderValue, StatusCode};
 use serde_json::json;
 
 use super::Body;
+use crate::secrets;
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -76,12 +77,14 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", message)
     }
 
+    /// The body, with every provider key masked in every field (the one place every
+    /// error passes, whatever built it).
     pub fn body_json(&self) -> Bytes {
         Bytes::from(
             json!({ "error": {
-                "message": self.message,
+                "message": secrets::scrub(&self.message),
                 "type": self.kind,
-                "param": self.param,
+                "param": self.param.as_deref().map(secrets::scrub),
                 "code": self.code,
             }})
             .to_string(),
@@ -98,7 +101,7 @@ impl ApiError {
         for (k, v) in &self.headers {
             if let (Ok(k), Ok(v)) = (
                 http::HeaderName::from_bytes(k.as_bytes()),
-                HeaderValue::from_str(v),
+                HeaderValue::from_str(&secrets::scrub(v)),
             ) {
                 resp.headers_mut().append(k, v);
             }

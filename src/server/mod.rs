@@ -30,6 +30,34 @@ pub fn full(b: impl Into<Bytes>) -> Body {
     Full::new(b.into()).boxed_unsync()
 }
 
+/// Runs one request; a panic anywhere in it is a 500 `internal_error` for this
+/// request (and a count in `/metrics`), never a dropped connection.
+async fn guarded(
+    gw: Arc<Gateway>,
+    kind: Listener,
+    peer: SocketAddr,
+    req: http::Request<hyper::body::Incoming>,
+) -> http::Response<Body> {
+    use futures_util::FutureExt;
+    let metrics = gw.metrics.clone();
+    let run = std::panic::AssertUnwindSafe(handle(gw, kind, peer, req));
+    match run.catch_unwind().await {
+        Ok(resp) => resp,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(panic = %what, "a request panicked; answered 500");
+            metrics.panicked();
+            error::ApiError::internal("the gateway failed to handle this request")
+                .with_code("internal_error")
+                .into_response()
+        }
+    }
+}
+
 /// Which service a listener runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Listener {
@@ -76,7 +104,7 @@ pub async fn serve(
         let gw = gw.clone();
         let svc = service_fn(move |req| {
             let gw = gw.clone();
-            async move { Ok::<_, Infallible>(handle(gw, kind, peer, req).await) }
+            async move { Ok::<_, Infallible>(guarded(gw, kind, peer, req).await) }
         });
         match &tls {
             None => {

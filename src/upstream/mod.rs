@@ -61,6 +61,9 @@ fn build_client() -> reqwest::Client {
         .pool_max_idle_per_host(256)
         .connect_timeout(Duration::from_secs(10))
         .no_proxy()
+        // A redirect would carry the key and the body to wherever the provider
+        // points: a 3xx is the provider's failure, never followed.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("HTTP client configuration is static and valid")
 }

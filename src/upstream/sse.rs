@@ -121,17 +121,32 @@ impl SseFramer {
     }
 }
 
-/// Serialises one event in SSE wire form.
+/// Serialises one event in SSE wire form. Data is split into `data:` lines at every
+/// line break a client's parser knows (CRLF, CR, LF), so no text can end the event
+/// early or start another; line breaks in a name are dropped (callers refuse such
+/// names before they get here).
 pub fn encode(ev: &SseEvent, buf: &mut BytesMut) {
     if let Some(e) = &ev.event {
         buf.put_slice(b"event: ");
-        buf.put_slice(e.as_bytes());
+        for part in e.split(['\r', '\n']) {
+            buf.put_slice(part.as_bytes());
+        }
         buf.put_u8(b'\n');
     }
-    for line in ev.data.split('\n') {
+    let mut rest = ev.data.as_str();
+    loop {
+        let (line, next) = match rest.find(['\r', '\n']) {
+            None => (rest, None),
+            Some(i) if rest[i..].starts_with("\r\n") => (&rest[..i], Some(&rest[i + 2..])),
+            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        };
         buf.put_slice(b"data: ");
         buf.put_slice(line.as_bytes());
         buf.put_u8(b'\n');
+        match next {
+            Some(n) => rest = n,
+            None => break,
+        }
     }
     buf.put_u8(b'\n');
 }
@@ -156,6 +171,18 @@ mod tests {
         }
         f.finish(&mut out).unwrap();
         out
+    }
+
+    #[test]
+    fn encoded_line_breaks_cannot_inject_events() {
+        let ev = SseEvent {
+            event: Some("x\r\ndata: [DONE]".into()),
+            data: "a\r\rdata: [DONE]\n\nb\r\nc".into(),
+        };
+        let framed = frame_all(&[&encode_all(std::slice::from_ref(&ev))]);
+        assert_eq!(framed.len(), 1, "{framed:?}");
+        assert_eq!(framed[0].data, "a\n\ndata: [DONE]\n\nb\nc");
+        assert_eq!(framed[0].event.as_deref(), Some("xdata: [DONE]"));
     }
 
     #[test]

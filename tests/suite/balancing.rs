@@ -239,14 +239,70 @@ async fn the_breaker_opens_and_keeps_traffic_off_a_failing_target() {
     assert_eq!(bad["health"], "open", "{health}");
     assert_eq!(bad["failures"], 2);
 
-    // With every target open, the client hears so instead of waiting.
+    // Every circuit open: the route does not black-hole itself (panic threshold), it
+    // sends to the target whose cooldown ends first; the provider's own error comes back.
     mock.set_fault("good", Some(Fault::Status(503, "{}".into())));
     for _ in 0..2 {
         gw.chat(&req()).await;
     }
+    let before = mock.count("bad") + mock.count("good");
+    let (status, v) = gw.chat(&req()).await;
+    assert_eq!(status, 502, "{v}");
+    assert_eq!(mock.count("bad") + mock.count("good"), before + 1, "{v}");
+    // The provider is fine again: the very next request is answered.
+    mock.set_fault("good", None);
+    mock.set_fault("bad", None);
+    let (status, v) = gw.chat(&req()).await;
+    assert_eq!(status, 200, "{v}");
+}
+
+#[tokio::test]
+async fn a_fail_fast_route_answers_503_when_every_circuit_is_open() {
+    let mock = Mock::start().await;
+    let cfg = providers(&["only"])
+        + &route(
+            "builtin:round-robin",
+            &[("only", "")],
+            "breaker = { failures = 2, cooldown = \"1h\", fail_fast = true }",
+        );
+    let gw = start(&mock, &cfg).await;
+    mock.set_fault("only", Some(Fault::Status(500, "{}".into())));
+    for _ in 0..2 {
+        assert_eq!(gw.chat(&req()).await.0, 502);
+    }
+    mock.set_fault("only", None);
     let (status, v) = gw.chat(&req()).await;
     assert_eq!(status, 503, "{v}");
     assert!(error_message(&v).contains("circuit open"), "{v}");
+    assert_eq!(mock.count("only"), 2);
+}
+
+#[tokio::test]
+async fn a_single_target_route_never_black_holes_itself() {
+    // Before: five upstream errors (or one 429 with retry-after) made every request for
+    // the next 30 s a local 503 `circuit open`, the client's own 400s included.
+    let mock = Mock::start().await;
+    let gw = start(
+        &mock,
+        &(providers(&["only"]) + &route("builtin:round-robin", &[("only", "")], "")),
+    )
+    .await;
+    mock.set_fault("only", Some(Fault::Status(500, "{}".into())));
+    for _ in 0..6 {
+        assert_eq!(gw.chat(&req()).await.0, 502);
+    }
+    let health = gw.admin_health().await;
+    assert_eq!(health["routes"][0]["targets"][0]["health"], "open", "{health}");
+    mock.set_fault("only", Some(Fault::Status(400, r#"{"error":{"message":"bad field"}}"#.into())));
+    let (status, v) = gw.chat(&req()).await;
+    assert_eq!(status, 400, "the client's own error, not `circuit open`: {v}");
+    mock.set_fault("only", None);
+    assert_eq!(gw.chat(&req()).await.0, 200);
+    mock.set_fault("only", Some(Fault::RateLimited(30)));
+    assert_eq!(gw.chat(&req()).await.0, 429);
+    mock.set_fault("only", None);
+    let (status, v) = gw.chat(&req()).await;
+    assert_eq!(status, 200, "retry-after orders targets, it does not refuse: {v}");
 }
 
 #[tokio::test]
@@ -261,12 +317,17 @@ async fn retry_after_cools_a_target_for_as_long_as_asked() {
     for _ in 0..10 {
         assert_eq!(gw.chat(&req()).await.0, 200);
     }
-    assert_eq!(mock.count("a"), 1, "a asked for 120 s of quiet");
+    assert_eq!(mock.count("a"), 1, "a asked for 120 s of quiet: it goes last");
     let health = gw.admin_health().await;
-    let secs = health["routes"][0]["targets"][0]["open_for_secs"]
-        .as_f64()
-        .unwrap();
+    let a = &health["routes"][0]["targets"][0];
+    let secs = a["retry_after_secs"].as_f64().unwrap();
     assert!(secs > 100.0 && secs <= 120.0, "{secs}");
+    assert_eq!(a["health"], "healthy", "a wait is not an open circuit");
+    // With b failing, a is still tried (last): the route does not refuse on its own.
+    mock.set_fault("b", Some(Fault::Status(500, "{}".into())));
+    mock.set_fault("a", None);
+    assert_eq!(gw.chat(&req()).await.0, 200);
+    assert_eq!(mock.count("a"), 2);
 }
 
 #[tokio::test]
@@ -447,8 +508,8 @@ async fn metrics_expose_the_same_figures() {
         r#"switchboard_target_failures_total{route="m",provider="bad",model="x"} 2"#,
         r#"switchboard_target_attempts_total{route="m",provider="good",model="x"} 4"#,
         r#"switchboard_target_ratelimit_remaining_requests{route="m",provider="good",model="x"} 77"#,
-        r#"switchboard_plugin_calls_total{plugin="builtin:priority",kind="strategy"} 4"#,
-        r#"switchboard_plugin_failures_total{plugin="builtin:priority",kind="strategy",reason="trap"} 0"#,
+        r#"switchboard_plugin_calls_total{plugin="builtin:priority@m",kind="strategy"} 4"#,
+        r#"switchboard_plugin_failures_total{plugin="builtin:priority@m",kind="strategy",reason="trap"} 0"#,
     ] {
         assert!(
             text.lines().any(|l| l == line),

@@ -25,4 +25,5 @@ mod quota;
 mod redaction;
 mod routing;
 mod sandbox;
+mod trust;
 mod usage;

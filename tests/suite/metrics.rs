@@ -276,7 +276,7 @@ async fn the_exposition_parses_and_carries_every_figure() {
     let adapter_calls = value(
         s,
         "switchboard_plugin_call_duration_seconds_count",
-        &[("plugin", "builtin:openai"), ("kind", "adapter")],
+        &[("plugin", "builtin:openai@good"), ("kind", "adapter")],
     );
     assert!(adapter_calls >= 3.0, "{adapter_calls}");
     assert_eq!(
@@ -284,7 +284,7 @@ async fn the_exposition_parses_and_carries_every_figure() {
             s,
             "switchboard_plugin_failures_total",
             &[
-                ("plugin", "builtin:openai"),
+                ("plugin", "builtin:openai@good"),
                 ("kind", "adapter"),
                 ("reason", "deadline")
             ]

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 pub use response::answer;
-pub use stream::StreamRedactor;
+pub use stream::{Masks, StreamRedactor};
 
 use crate::config::OnError;
 use crate::live::{LivePlugin, LiveRoute};

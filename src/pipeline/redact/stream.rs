@@ -31,13 +31,24 @@ pub trait Redact {
     ) -> impl Future<Output = Result<Vec<String>, PluginError>> + Send;
 }
 
-impl Redact for Chain {
+/// What a streamed answer's text goes through: the route's redactors, if it redacts
+/// answers, then the provider keys (`crate::secrets`), which no answer may carry.
+#[derive(Clone)]
+pub struct Masks {
+    pub chain: Option<Chain>,
+}
+
+impl Redact for Masks {
     async fn redact(&self, texts: Vec<String>) -> Result<Vec<String>, PluginError> {
-        super::run(self, Direction::Response, texts).await
+        let texts = match &self.chain {
+            Some(c) => super::run(c, Direction::Response, texts).await?,
+            None => texts,
+        };
+        Ok(texts.into_iter().map(crate::secrets::scrub_owned).collect())
     }
 }
 
-pub struct StreamRedactor<R = Chain> {
+pub struct StreamRedactor<R = Masks> {
     redact: R,
     window: usize,
     /// Text received but not yet sent, by choice index.

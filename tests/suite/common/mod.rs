@@ -34,9 +34,14 @@ pub fn env_map() -> HashMap<String, String> {
 /// The config text the tests use: loopback port 0, the admin listener, a plugin
 /// cache under the target dir, then `body` with `{mock}` replaced by the mock's URL.
 pub fn config_text(mock: &Mock, body: &str) -> String {
+    config_text_with(mock, "", body)
+}
+
+/// `config_text` with `plugins` (lines of the `[plugins]` table) added.
+pub fn config_text_with(mock: &Mock, plugins: &str, body: &str) -> String {
     let cache = format!("{}/plugin-cache", env!("CARGO_TARGET_TMPDIR"));
     format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"5s\"\n\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken_env = \"ADMIN_TOKEN\"\n\n[plugins]\ncache_dir = {cache:?}\n\n{}",
+        "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"5s\"\n\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken_env = \"ADMIN_TOKEN\"\n\n[plugins]\ncache_dir = {cache:?}\n{plugins}\n\n{}",
         body.replace("{mock}", &format!("http://{}", mock.addr))
     )
 }
@@ -51,8 +56,19 @@ pub fn parse(mock: &Mock, body: &str) -> Result<Config, switchboard::config::Con
 }
 
 pub async fn start(mock: &Mock, body: &str) -> Gw {
+    start_with(mock, "", body).await
+}
+
+/// `start` with `plugins` (lines of the `[plugins]` table) added to the config.
+pub async fn start_with(mock: &Mock, plugins: &str, body: &str) -> Gw {
     app::init_crypto();
-    let config = parse(mock, body).expect("test config is valid");
+    let env = env_map();
+    let config = Config::parse(
+        &config_text_with(mock, plugins, body),
+        std::path::Path::new("."),
+        &move |k| env.get(k).cloned(),
+    )
+    .expect("test config is valid");
     let running = app::start(config).await.expect("gateway starts");
     let url = format!("http://{}", running.api_addr);
     let admin = format!("http://{}", running.admin_addr.expect("admin listener"));

@@ -49,6 +49,10 @@ pub enum Fault {
     /// Answer with this text instead of the echo; streams send it in pieces of this
     /// many characters (a provider whose answer carries what it should not).
     Says(String, usize),
+    /// Answer this 3xx status with a `location` header.
+    Redirect(u16, String),
+    /// Send the headers of a 200, then break the connection.
+    Reset,
 }
 
 /// One request the mock received.
@@ -291,6 +295,19 @@ async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> http::Respon
         }
         Some(f @ (Fault::CutAfter(_) | Fault::SlowEvents(_))) => stream_fault = Some(f),
         Some(Fault::Says(text, n)) => says = Some((text, n)),
+        Some(Fault::Redirect(code, to)) => {
+            let mut r = json_resp(code, "{}".into());
+            r.headers_mut().insert("location", to.parse().unwrap());
+            return r;
+        }
+        Some(Fault::Reset) => {
+            let (tx, rx) = mpsc::channel(1);
+            let _ = tx.try_send(Err(std::io::Error::other("reset")));
+            let mut r = http::Response::new(ChanBody(rx).boxed_unsync());
+            r.headers_mut()
+                .insert("content-type", "application/json".parse().unwrap());
+            return r;
+        }
         None => {}
     }
     let streaming = json.get("stream").and_then(Value::as_bool) == Some(true);

@@ -1,0 +1,219 @@
+//! Provider keys, known to one process-wide registry so that every way out of the
+//! gateway — error bodies, answers, stream events, logs, admin pages, metrics — can
+//! scrub them. A key is searched in the forms it can take on the way: as it is,
+//! JSON-escaped (also with every character `\u`-escaped, decoded through a JSON
+//! parse), and percent-encoded (any case). Every match becomes `[REDACTED]`.
+//!
+//! The registry only grows (one entry per distinct key ever configured, so it is as
+//! bounded as the config): a key removed by a reload may still sit in a log line or a
+//! cached answer, and masking more than needed never leaks.
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use memchr::memmem;
+use parking_lot::RwLock;
+use serde_json::Value;
+
+pub const REDACTED: &str = "[REDACTED]";
+
+/// Shorter keys are not scrubbed: masking every "abc" of every answer would
+/// corrupt traffic and protect nothing.
+pub const MIN_KEY_LEN: usize = 6;
+
+#[derive(Default)]
+struct Registry {
+    keys: Vec<String>,
+    /// Every byte form of every key (raw, JSON-escaped, percent-encoded).
+    forms: Vec<Vec<u8>>,
+    /// Length of the longest form: how much of a stream must be held back.
+    longest: usize,
+}
+
+static REGISTRY: LazyLock<RwLock<Registry>> = LazyLock::new(Default::default);
+
+/// Makes `key` one of the secrets every output is scrubbed of.
+pub fn register(key: &str) {
+    if key.len() < MIN_KEY_LEN {
+        return;
+    }
+    let mut r = REGISTRY.write();
+    if r.keys.iter().any(|k| k == key) {
+        return;
+    }
+    r.keys.push(key.to_string());
+    for f in forms(key) {
+        r.longest = r.longest.max(f.len());
+        if !r.forms.contains(&f) {
+            r.forms.push(f);
+        }
+    }
+}
+
+/// The longest form of any registered key, in bytes (0 when none).
+pub fn longest() -> usize {
+    REGISTRY.read().longest
+}
+
+fn forms(key: &str) -> Vec<Vec<u8>> {
+    let mut out = vec![key.as_bytes().to_vec()];
+    let json = serde_json::to_string(key).unwrap_or_default();
+    out.push(json.as_bytes()[1..json.len() - 1].to_vec());
+    let mut upper = String::new();
+    let mut lower = String::new();
+    let mut form = String::new();
+    for b in key.bytes() {
+        upper.push_str(&format!("%{b:02X}"));
+        lower.push_str(&format!("%{b:02x}"));
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            form.push(b as char);
+        } else {
+            form.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out.extend([upper, lower, form].map(String::into_bytes));
+    out.retain(|f| !f.is_empty());
+    out.dedup();
+    out
+}
+
+/// `bytes` with every form of every key replaced; borrowed when nothing matched.
+pub fn scrub_bytes(bytes: &[u8]) -> Cow<'_, [u8]> {
+    let r = REGISTRY.read();
+    if r.forms.is_empty() {
+        return Cow::Borrowed(bytes);
+    }
+    let mut cur: Cow<'_, [u8]> = Cow::Borrowed(bytes);
+    for f in &r.forms {
+        if memmem::find(&cur, f).is_none() {
+            continue;
+        }
+        let mut out = Vec::with_capacity(cur.len());
+        let mut rest: &[u8] = &cur;
+        while let Some(i) = memmem::find(rest, f) {
+            out.extend_from_slice(&rest[..i]);
+            out.extend_from_slice(REDACTED.as_bytes());
+            rest = &rest[i + f.len()..];
+        }
+        out.extend_from_slice(rest);
+        cur = Cow::Owned(out);
+    }
+    cur
+}
+
+/// `text` with every key form replaced.
+pub fn scrub(text: &str) -> Cow<'_, str> {
+    match scrub_bytes(text.as_bytes()) {
+        Cow::Borrowed(_) => Cow::Borrowed(text),
+        // Forms and the marker are whole UTF-8 sequences: the result is UTF-8.
+        Cow::Owned(b) => Cow::Owned(String::from_utf8_lossy(&b).into_owned()),
+    }
+}
+
+/// `text` scrubbed, as an owned string.
+pub fn scrub_owned(text: String) -> String {
+    match scrub(&text) {
+        Cow::Borrowed(_) => text,
+        Cow::Owned(s) => s,
+    }
+}
+
+/// A JSON document scrubbed: byte forms first, then, when the text has `\u`
+/// escapes that could spell a key, every string of the parsed document.
+pub fn scrub_json(bytes: &[u8]) -> Cow<'_, [u8]> {
+    let first = scrub_bytes(bytes);
+    // Only `\u` and `\/` escapes can spell a key that the byte forms miss.
+    if REGISTRY.read().forms.is_empty()
+        || (memmem::find(&first, b"\\u").is_none() && memmem::find(&first, b"\\/").is_none())
+    {
+        return first;
+    }
+    let Ok(mut v) = serde_json::from_slice::<Value>(&first) else {
+        return first;
+    };
+    if !scrub_value(&mut v) {
+        return first;
+    }
+    Cow::Owned(serde_json::to_vec(&v).unwrap_or_else(|_| first.into_owned()))
+}
+
+/// Scrubs every string (and object key) of `v`; true when anything changed.
+pub fn scrub_value(v: &mut Value) -> bool {
+    match v {
+        Value::String(s) => match scrub(s) {
+            Cow::Borrowed(_) => false,
+            Cow::Owned(n) => {
+                *s = n;
+                true
+            }
+        },
+        Value::Array(a) => a.iter_mut().fold(false, |c, x| scrub_value(x) | c),
+        Value::Object(o) => {
+            let mut changed = false;
+            let renamed: Vec<String> = o
+                .keys()
+                .filter(|k| matches!(scrub(k), Cow::Owned(_)))
+                .cloned()
+                .collect();
+            for k in renamed {
+                if let Some(x) = o.remove(&k) {
+                    o.insert(scrub_owned(k), x);
+                    changed = true;
+                }
+            }
+            o.values_mut().fold(changed, |c, x| scrub_value(x) | c)
+        }
+        _ => false,
+    }
+}
+
+/// A log writer that scrubs each formatted line before it reaches stderr.
+pub struct ScrubbingStderr;
+
+impl std::io::Write for ScrubbingStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        std::io::stderr().write_all(&scrub_bytes(buf))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ScrubbingStderr {
+    type Writer = ScrubbingStderr;
+    fn make_writer(&'a self) -> Self::Writer {
+        ScrubbingStderr
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "sk-UNIT-secret/key+9";
+
+    #[test]
+    fn every_form_is_masked() {
+        register(KEY);
+        let escaped: String = KEY.chars().map(|c| format!("\\u{:04x}", c as u32)).collect();
+        let cases = [
+            format!("before {KEY} after"),
+            format!("{{\"a\":\"{}\"}}", KEY.replace('/', "\\/")),
+            "q=sk-UNIT-secret%2Fkey%2B9".to_string(),
+            KEY.bytes().map(|b| format!("%{b:02x}")).collect(),
+        ];
+        for c in cases {
+            let out = scrub_json(c.as_bytes());
+            assert!(
+                !String::from_utf8_lossy(&out).contains("UNIT-secret"),
+                "{c} -> {}",
+                String::from_utf8_lossy(&out)
+            );
+        }
+        let doc = format!("{{\"error\":{{\"param\":\"{escaped}\"}}}}");
+        let out = scrub_json(doc.as_bytes());
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["error"]["param"], REDACTED);
+    }
+}
