@@ -85,6 +85,16 @@ impl Ctx<'_> {
             return Ok(PluginSource::Builtin(name.to_string()));
         }
         let path = self.base.join(s);
+        if path.is_dir() {
+            return self.err(
+                v.span(),
+                key,
+                format!(
+                    "plugin file '{}' is a directory, not a component file",
+                    path.display()
+                ),
+            );
+        }
         if !path.is_file() {
             return self.err(
                 v.span(),

@@ -104,7 +104,9 @@ async fn keys_are_scrubbed_from_every_field_and_form() {
         .chars()
         .map(|c| format!("\\u{:04x}", c as u32))
         .collect();
-    let cut_at = "x".repeat(190);
+    // The adapter cuts a text body at 200 characters: before the fix that left the
+    // first characters of the key.
+    let cut_at = "x".repeat(180);
     let bodies = [
         format!(r#"{{"error":{{"message":"bad","param":"{PROVIDER_KEY}"}}}}"#),
         format!(r#"{{"error":{{"message":"bad key {escaped}"}}}}"#),
@@ -178,7 +180,7 @@ async fn stream_translators_cannot_inject_events() {
     );
     let (_, events) = gw.chat_stream(&stream("after-done")).await;
     assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
-    assert!(!events.iter().any(|e| e.contains("after")), "{events:?}");
+    assert!(!events.iter().any(|e| e.contains("\"after\"")), "{events:?}");
     for m in ["event-flood", "bad-name"] {
         let (status, v) = gw.chat(&stream(m)).await;
         assert_eq!(status, 503, "{m}: {v}");
@@ -382,15 +384,22 @@ async fn component_files_are_bounded_and_directories_named() {
     let mock = Mock::start().await;
     let runtime =
         switchboard::plugins::PluginRuntime::new(&parse(&mock, "").unwrap().engine).unwrap();
-    let dir = std::env::temp_dir().join(format!("sb-trust-{}", std::process::id()));
+    let top = std::env::temp_dir().join(format!("sb-trust-{}", std::process::id()));
+    let dir = top.join("dir.wasm");
     std::fs::create_dir_all(&dir).unwrap();
-    let big = dir.join("big.wasm");
+    let big = top.join("big.wasm");
     std::fs::write(&big, vec![0u8; 65 << 20]).unwrap();
     let base = "[providers.p]\nadapter = \"builtin:openai\"\nbase_url = \"{mock}/p/v1\"\n";
-    for (path, says) in [(&dir, "is a directory"), (&big, "more than")] {
-        let cfg = parse(&mock, &format!("{base}[models.\"m\"]\nstrategy = {:?}\ntargets = [{{ provider = \"p\", model = \"x\" }}]\n", path.display().to_string())).unwrap();
-        let err = switchboard::app::build_state(cfg, &runtime).await.err().unwrap().to_string();
-        assert!(err.contains(says), "{err}");
-    }
-    let _ = std::fs::remove_dir_all(&dir);
+    let text = |path: &std::path::Path| {
+        format!(
+            "{base}[models.\"m\"]\nstrategy = {:?}\ntargets = [{{ provider = \"p\", model = \"x\" }}]\n",
+            path.display().to_string()
+        )
+    };
+    let err = parse(&mock, &text(&dir)).unwrap_err().to_string();
+    assert!(err.contains("is a directory"), "{err}");
+    let cfg = parse(&mock, &text(&big)).unwrap();
+    let err = switchboard::app::build_state(cfg, &runtime).await.err().unwrap().to_string();
+    assert!(err.contains("more than") && err.contains("max_component_mib"), "{err}");
+    let _ = std::fs::remove_dir_all(&top);
 }

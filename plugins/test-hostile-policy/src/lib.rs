@@ -23,7 +23,8 @@ impl Guest for Hostile {
             name: name.into(),
             value: "x".into(),
         };
-        match host::setting("mode").as_deref() {
+        let mode = host::setting("mode").unwrap_or_default();
+        match Some(mode.trim_matches('"')) {
             Some("flood") => Decision::Allow((0..40_000).map(|i| h(&format!("x-p{i}"))).collect()),
             Some("reserved") => Decision::Allow(vec![
                 h("content-type"),
