@@ -175,7 +175,7 @@ fn main() {
         // chunk of ~6 characters in, what may be sent out. Past the window each chunk
         // costs one redactor call over three texts and a JSON re-encode.
         let chain: switchboard::pipeline::redact::Chain = vec![switchboard::live::LivePlugin { spec: spec("redact-pii"), pool: redact.clone() }].into();
-        let mut sr = switchboard::pipeline::redact::StreamRedactor::new(chain, 64);
+        let mut sr = switchboard::pipeline::redact::StreamRedactor::new(switchboard::pipeline::redact::Masks { chain: Some(chain) }, 64);
         let chunk = SseEvent { event: None, data: r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"word, "},"finish_reason":null}]}"#.into() };
         let mut samples = Vec::with_capacity(N);
         for i in 0..N + 1000 {

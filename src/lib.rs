@@ -22,3 +22,6 @@ pub mod server;
 pub mod signals;
 pub mod upstream;
 pub mod usage;
+
+#[cfg(test)]
+mod fuzz_tests;

@@ -196,7 +196,10 @@ mod tests {
     #[test]
     fn every_form_is_masked() {
         register(KEY);
-        let escaped: String = KEY.chars().map(|c| format!("\\u{:04x}", c as u32)).collect();
+        let escaped: String = KEY
+            .chars()
+            .map(|c| format!("\\u{:04x}", c as u32))
+            .collect();
         let cases = [
             format!("before {KEY} after"),
             format!("{{\"a\":\"{}\"}}", KEY.replace('/', "\\/")),

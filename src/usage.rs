@@ -66,7 +66,9 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
-fn open(path: &PathBuf) -> Result<Connection, UsageError> {
+/// Opens (creating) the usage file, as `serve` does; `check` uses it to say early
+/// that a path cannot be written.
+pub fn open(path: &PathBuf) -> Result<Connection, UsageError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| UsageError(format!("{}: {e}", dir.display())))?;
     }

@@ -109,13 +109,20 @@ pub(super) fn validate(
             None => Ok(def),
         };
         crate::config::Isolation {
-            max_concurrent_calls: p.max_concurrent_calls.unwrap_or(d.max_concurrent_calls).max(1),
+            max_concurrent_calls: p
+                .max_concurrent_calls
+                .unwrap_or(d.max_concurrent_calls)
+                .max(1),
             max_instances_per_plugin: p
                 .max_instances_per_plugin
                 .unwrap_or(max_instances / 2)
                 .clamp(1, max_instances),
             quarantine_failures: p.quarantine_failures.unwrap_or(d.quarantine_failures),
-            quarantine_window: dur(&p.quarantine_window, "plugins.quarantine_window", d.quarantine_window)?,
+            quarantine_window: dur(
+                &p.quarantine_window,
+                "plugins.quarantine_window",
+                d.quarantine_window,
+            )?,
             quarantine_cooldown: dur(
                 &p.quarantine_cooldown,
                 "plugins.quarantine_cooldown",

@@ -4,7 +4,7 @@
 //! and the cache apply as usual), and the answer back: a message, an Anthropic event
 //! stream, or an Anthropic-shaped error with the same status and headers.
 
-mod request;
+pub(crate) mod request;
 mod response;
 
 use std::convert::Infallible;

@@ -81,7 +81,7 @@ impl Metrics {
         use std::sync::atomic::Ordering::Relaxed;
         let labels = format!(
             "plugin=\"{}\",kind=\"{}\"",
-            histogram::escape(pool.name()),
+            histogram::escape(pool.label()),
             W::KIND.label()
         );
         if let std::collections::btree_map::Entry::Vacant(slot) = durations.entry(labels) {
@@ -92,7 +92,7 @@ impl Metrics {
             slot.insert(text);
         }
         let base = [
-            ("plugin", pool.name().to_string()),
+            ("plugin", pool.label().to_string()),
             ("kind", W::KIND.label().to_string()),
         ];
         self.counter(
@@ -108,7 +108,11 @@ impl Metrics {
         self.gauge(
             "switchboard_plugin_quarantined",
             &base,
-            if pool.quarantine.view().quarantined { 1.0 } else { 0.0 },
+            if pool.quarantine.view().quarantined {
+                1.0
+            } else {
+                0.0
+            },
         );
         for k in FailureKind::ALL {
             let mut l = base.to_vec();

@@ -19,9 +19,9 @@ use crate::plugins::bindings::types::{
     AdapterError, AuthScheme, BodyEdit, ErrorKind, RequestContext, UpstreamResponse,
 };
 use crate::plugins::calls::{self, StreamTranslation};
+use crate::secrets;
 use crate::server::error::ApiError;
 use crate::server::{Body, full};
-use crate::secrets;
 use crate::upstream::{self, MAX_UPSTREAM_BODY, UpstreamError};
 
 /// Token counts of one answer.

@@ -103,7 +103,11 @@ pub fn parse(body: &[u8], endpoint: Endpoint) -> Result<RequestFacts, ApiError> 
             }
         }
     }
-    if facts.user.as_ref().is_some_and(|u| u.len() > MAX_USER_BYTES) {
+    if facts
+        .user
+        .as_ref()
+        .is_some_and(|u| u.len() > MAX_USER_BYTES)
+    {
         return Err(ApiError::invalid(
             format!("'user' is longer than {MAX_USER_BYTES} bytes"),
             Some("user"),

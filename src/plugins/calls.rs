@@ -7,8 +7,8 @@ use std::sync::Arc;
 use wasmtime::component::ResourceAny;
 
 use super::bindings::types::{
-    AdapterError, AuthScheme, Decision, Direction, Header, PolicyRequest, RequestContext, RouteRequest,
-    SseEvent, TargetStats, TokenUsage, UpstreamRequest, UpstreamResponse,
+    AdapterError, AuthScheme, Decision, Direction, Header, PolicyRequest, RequestContext,
+    RouteRequest, SseEvent, TargetStats, TokenUsage, UpstreamRequest, UpstreamResponse,
 };
 use super::bindings::{adapter::Adapter, policy::Policy, redactor::Redactor, strategy::Strategy};
 use super::{InstancePool, Lease, PluginError};
@@ -151,7 +151,9 @@ fn auth_problem(auth: &AuthScheme) -> Option<String> {
         )
         .map(|p| format!("auth {p}")),
         AuthScheme::Query(name)
-            if name.is_empty() || name.contains(['&', '=', '#', '?']) || name.chars().any(char::is_control) =>
+            if name.is_empty()
+                || name.contains(['&', '=', '#', '?'])
+                || name.chars().any(char::is_control) =>
         {
             Some(format!("auth query parameter {name:?} is malformed"))
         }
@@ -183,7 +185,9 @@ pub async fn to_upstream(
             .or_else(|| auth_problem(&req.auth))
             .or_else(|| headers_problem(&req.headers, UPSTREAM_RESERVED))
             .or_else(|| match &req.auth {
-                AuthScheme::Header(n) if req.headers.iter().any(|h| h.name.eq_ignore_ascii_case(n)) => {
+                AuthScheme::Header(n)
+                    if req.headers.iter().any(|h| h.name.eq_ignore_ascii_case(n)) =>
+                {
                     Some(format!("header {n:?} is the key's header"))
                 }
                 _ => None,

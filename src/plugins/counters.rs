@@ -286,9 +286,14 @@ mod limit_tests {
         let c = Counters::default();
         c.max_per_plugin.store(100, Ordering::Relaxed);
         for i in 0..100 {
-            c.add("p", namespaced("p", &format!("k{i}")), 1, 3600).await.unwrap();
+            c.add("p", namespaced("p", &format!("k{i}")), 1, 3600)
+                .await
+                .unwrap();
         }
-        let err = c.add("p", namespaced("p", "k100"), 1, 3600).await.unwrap_err();
+        let err = c
+            .add("p", namespaced("p", "k100"), 1, 3600)
+            .await
+            .unwrap_err();
         assert!(matches!(err, CounterError::Full(_, 100)), "{err}");
         // Another plugin, and an existing key, are unaffected.
         c.add("q", namespaced("q", "k0"), 1, 3600).await.unwrap();
@@ -506,7 +511,9 @@ mod tests {
         c.add("tokens", "tokens\u{1f}tokens:key b".into(), 7, 3600)
             .await
             .unwrap();
-        c.add("rpm", "rpm\u{1f}requests:a".into(), 1, 0).await.unwrap();
+        c.add("rpm", "rpm\u{1f}requests:a".into(), 1, 0)
+            .await
+            .unwrap();
         let l = c.list().await.unwrap();
         let seen: Vec<_> = l
             .iter()

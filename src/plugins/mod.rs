@@ -249,11 +249,13 @@ impl PluginRuntime {
                 .ok_or_else(|| load_err(&spec.name, format!("no built-in plugin named '{name}'"))),
             PluginSource::File(path) => {
                 let shown = path.display();
-                let meta = std::fs::metadata(path).map_err(|e| {
-                    load_err(&spec.name, format!("cannot read {shown}: {e}"))
-                })?;
+                let meta = std::fs::metadata(path)
+                    .map_err(|e| load_err(&spec.name, format!("cannot read {shown}: {e}")))?;
                 if meta.is_dir() {
-                    return Err(load_err(&spec.name, format!("{shown} is a directory, not a component file")));
+                    return Err(load_err(
+                        &spec.name,
+                        format!("{shown} is a directory, not a component file"),
+                    ));
                 }
                 if meta.len() > max_bytes {
                     return Err(load_err(
@@ -271,7 +273,10 @@ impl PluginRuntime {
                     .and_then(|f| f.take(max_bytes + 1).read_to_end(&mut bytes))
                     .map_err(|e| load_err(&spec.name, format!("cannot read {shown}: {e}")))?;
                 if bytes.len() as u64 > max_bytes {
-                    return Err(load_err(&spec.name, format!("{shown} grew past {max_bytes} bytes while read")));
+                    return Err(load_err(
+                        &spec.name,
+                        format!("{shown} grew past {max_bytes} bytes while read"),
+                    ));
                 }
                 Ok(std::borrow::Cow::Owned(bytes))
             }

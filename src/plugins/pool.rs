@@ -94,7 +94,7 @@ pub const TICKS_PER_SEC: u64 = 200;
 
 impl<W: World> InstancePool<W> {
     /// The label of this configured use of the plugin (stats, metrics, errors).
-    pub fn name(&self) -> &str {
+    pub fn label(&self) -> &str {
         &self.identity.label
     }
 
@@ -257,7 +257,14 @@ fn summary(e: &wasmtime::Error, stderr: Option<&str>) -> String {
         .take(300)
         .collect();
     if let Some(out) = stderr.map(str::trim).filter(|s| !s.is_empty()) {
-        let tail: String = out.chars().rev().take(500).collect::<Vec<_>>().into_iter().rev().collect();
+        let tail: String = out
+            .chars()
+            .rev()
+            .take(500)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
         text.push_str(&format!("; guest said: {tail}"));
     }
     if let Some(bt) = e.downcast_ref::<wasmtime::WasmBacktrace>() {

@@ -20,10 +20,10 @@ fn plugin_json<W: World>(pool: &InstancePool<W>) -> serde_json::Value {
     let s = &pool.stats;
     let failures: serde_json::Map<String, serde_json::Value> = FailureKind::ALL
         .iter()
-    .map(|k| (k.label().to_string(), json!(s.failures(*k))))
-    .collect();
+        .map(|k| (k.label().to_string(), json!(s.failures(*k))))
+        .collect();
     json!({
-        "name": pool.name(),
+        "name": pool.label(),
         "kind": W::KIND.label(),
         "calls": s.calls.load(std::sync::atomic::Ordering::Relaxed),
         "instantiations": s.instantiations.load(std::sync::atomic::Ordering::Relaxed),

@@ -292,17 +292,32 @@ async fn a_single_target_route_never_black_holes_itself() {
         assert_eq!(gw.chat(&req()).await.0, 502);
     }
     let health = gw.admin_health().await;
-    assert_eq!(health["routes"][0]["targets"][0]["health"], "open", "{health}");
-    mock.set_fault("only", Some(Fault::Status(400, r#"{"error":{"message":"bad field"}}"#.into())));
+    assert_eq!(
+        health["routes"][0]["targets"][0]["health"], "open",
+        "{health}"
+    );
+    mock.set_fault(
+        "only",
+        Some(Fault::Status(
+            400,
+            r#"{"error":{"message":"bad field"}}"#.into(),
+        )),
+    );
     let (status, v) = gw.chat(&req()).await;
-    assert_eq!(status, 400, "the client's own error, not `circuit open`: {v}");
+    assert_eq!(
+        status, 400,
+        "the client's own error, not `circuit open`: {v}"
+    );
     mock.set_fault("only", None);
     assert_eq!(gw.chat(&req()).await.0, 200);
     mock.set_fault("only", Some(Fault::RateLimited(30)));
     assert_eq!(gw.chat(&req()).await.0, 429);
     mock.set_fault("only", None);
     let (status, v) = gw.chat(&req()).await;
-    assert_eq!(status, 200, "retry-after orders targets, it does not refuse: {v}");
+    assert_eq!(
+        status, 200,
+        "retry-after orders targets, it does not refuse: {v}"
+    );
 }
 
 #[tokio::test]
@@ -317,7 +332,11 @@ async fn retry_after_cools_a_target_for_as_long_as_asked() {
     for _ in 0..10 {
         assert_eq!(gw.chat(&req()).await.0, 200);
     }
-    assert_eq!(mock.count("a"), 1, "a asked for 120 s of quiet: it goes last");
+    assert_eq!(
+        mock.count("a"),
+        1,
+        "a asked for 120 s of quiet: it goes last"
+    );
     let health = gw.admin_health().await;
     let a = &health["routes"][0]["targets"][0];
     let secs = a["retry_after_secs"].as_f64().unwrap();

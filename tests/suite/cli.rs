@@ -159,6 +159,24 @@ fn config_errors_name_the_key_and_line() {
     }
 }
 
+#[test]
+fn check_refuses_usage_and_counter_files_it_cannot_write() {
+    // Before: `check` said ok, then `serve` refused to start on the same file.
+    let text = "[usage]\nsqlite_path = \"/proc/switchboard-nope/usage.db\"\n\n[counters]\nsqlite_path = \"/proc/switchboard-nope/counters.db\"\n";
+    let path = write_config("unwritable.toml", text);
+    let out = command()
+        .args(["check", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("[usage] sqlite_path cannot be written")
+            && stderr.contains("[counters] sqlite_path cannot be written"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn serve_answers_from_the_shipped_config_with_no_keys() {
     let (path, port) = shipped_config_on_free_ports();

@@ -76,14 +76,18 @@ async fn compiled_components_are_cached_by_content_and_a_corrupt_entry_is_redone
         .join(format!("cache-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let rt = PluginRuntime::new(&engine(&dir, 100)).unwrap();
-    rt.load::<Strategy>(&spec("priority"), "test").await.unwrap();
+    rt.load::<Strategy>(&spec("priority"), "test")
+        .await
+        .unwrap();
     let files = cached_files(&dir);
     assert_eq!(files.len(), 1, "one compiled artifact for one component");
     let first = std::fs::metadata(&files[0]).unwrap().modified().unwrap();
 
     // A second engine (a restart) uses the cached artifact instead of compiling.
     let rt2 = PluginRuntime::new(&engine(&dir, 100)).unwrap();
-    rt2.load::<Strategy>(&spec("priority"), "test").await.unwrap();
+    rt2.load::<Strategy>(&spec("priority"), "test")
+        .await
+        .unwrap();
     assert_eq!(
         std::fs::metadata(&files[0]).unwrap().modified().unwrap(),
         first
@@ -92,7 +96,10 @@ async fn compiled_components_are_cached_by_content_and_a_corrupt_entry_is_redone
     // Corrupt it: the next engine recompiles and rewrites it, and the plugin works.
     std::fs::write(&files[0], b"garbage").unwrap();
     let rt3 = PluginRuntime::new(&engine(&dir, 100)).unwrap();
-    let pool = rt3.load::<Strategy>(&spec("priority"), "test").await.unwrap();
+    let pool = rt3
+        .load::<Strategy>(&spec("priority"), "test")
+        .await
+        .unwrap();
     assert!(
         std::fs::metadata(&files[0]).unwrap().len() > 1000,
         "corrupt cache entry was not rewritten"
@@ -111,7 +118,9 @@ async fn compiled_components_are_cached_by_content_and_a_corrupt_entry_is_redone
     );
 
     // Another component gets its own entry.
-    rt3.load::<Strategy>(&spec("weighted"), "test").await.unwrap();
+    rt3.load::<Strategy>(&spec("weighted"), "test")
+        .await
+        .unwrap();
     assert_eq!(cached_files(&dir).len(), 2);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -120,7 +129,10 @@ async fn compiled_components_are_cached_by_content_and_a_corrupt_entry_is_redone
 async fn instances_are_reused_then_recycled() {
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cache-recycle");
     let rt = PluginRuntime::new(&engine(&dir, 3)).unwrap();
-    let pool = rt.load::<Strategy>(&spec("round-robin"), "test").await.unwrap();
+    let pool = rt
+        .load::<Strategy>(&spec("round-robin"), "test")
+        .await
+        .unwrap();
     let t = targets(2);
     for seq in 0..9u64 {
         let req = RouteRequest {

@@ -365,5 +365,8 @@ async fn provider_errors_never_carry_the_provider_key() {
     assert_eq!(r.status(), 400);
     let text = r.text().await.unwrap();
     assert!(!text.contains(PROVIDER_KEY), "provider key leaked: {text}");
-    assert!(text.contains("Incorrect API key provided: [REDACTED]"), "{text}");
+    assert!(
+        text.contains("Incorrect API key provided: [REDACTED]"),
+        "{text}"
+    );
 }

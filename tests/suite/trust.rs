@@ -111,7 +111,10 @@ async fn keys_are_scrubbed_from_every_field_and_form() {
         format!(r#"{{"error":{{"message":"bad","param":"{PROVIDER_KEY}"}}}}"#),
         format!(r#"{{"error":{{"message":"bad key {escaped}"}}}}"#),
         format!("<html>{cut_at}{PROVIDER_KEY}</html>"),
-        format!(r#"{{"error":{{"message":"{}","param":"{escaped}"}}}}"#, PROVIDER_KEY.replace('-', "%2D")),
+        format!(
+            r#"{{"error":{{"message":"{}","param":"{escaped}"}}}}"#,
+            PROVIDER_KEY.replace('-', "%2D")
+        ),
     ];
     let fragment = &PROVIDER_KEY[..12];
     for body in bodies {
@@ -137,11 +140,20 @@ async fn keys_are_scrubbed_from_every_field_and_form() {
     let text: String = events
         .iter()
         .filter_map(|e| serde_json::from_str::<Value>(e).ok())
-        .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(str::to_string))
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
         .collect();
     assert_eq!(text, "your key is [REDACTED], keep it safe");
     // Nor in the admin API or the metrics.
-    for path in ["/admin/config", "/admin/health", "/admin/plugins", "/metrics"] {
+    for path in [
+        "/admin/config",
+        "/admin/health",
+        "/admin/plugins",
+        "/metrics",
+    ] {
         let t = gw
             .client
             .get(format!("{}{path}", gw.admin))
@@ -180,7 +192,10 @@ async fn stream_translators_cannot_inject_events() {
     );
     let (_, events) = gw.chat_stream(&stream("after-done")).await;
     assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
-    assert!(!events.iter().any(|e| e.contains("\"after\"")), "{events:?}");
+    assert!(
+        !events.iter().any(|e| e.contains("\"after\"")),
+        "{events:?}"
+    );
     for m in ["event-flood", "bad-name"] {
         let (status, v) = gw.chat(&stream(m)).await;
         assert_eq!(status, 503, "{m}: {v}");
@@ -188,7 +203,10 @@ async fn stream_translators_cannot_inject_events() {
     }
     let health = gw.admin_health().await;
     for r in health["routes"].as_array().unwrap() {
-        assert_eq!(r["targets"][0]["failures"], 0, "a broken translator blamed the target: {r}");
+        assert_eq!(
+            r["targets"][0]["failures"], 0,
+            "a broken translator blamed the target: {r}"
+        );
     }
 }
 
@@ -197,7 +215,9 @@ async fn policy_headers_are_bounded_and_cannot_take_host_headers() {
     let mock = Mock::start().await;
     let mut cfg = keyed("up", "builtin:openai");
     for mode in ["flood", "reserved"] {
-        cfg += &format!("[policies.{mode}]\nplugin = {POLICY:?}\nsettings = {{ mode = \"{mode}\" }}\n\n");
+        cfg += &format!(
+            "[policies.{mode}]\nplugin = {POLICY:?}\nsettings = {{ mode = \"{mode}\" }}\n\n"
+        );
         cfg += &model(mode, "up", "x", &format!("policies = [\"{mode}\"]"));
     }
     let gw = start(&mock, &cfg).await;
@@ -214,7 +234,9 @@ async fn client_controlled_counter_keys_are_bounded() {
     let mock = Mock::start().await;
     let cfg = keyed("up", "builtin:openai")
         + "[policies.per-user]\nplugin = \"builtin:token-quota\"\nsettings = { limit = 100000, window_secs = 60, per = \"user\" }\n\n"
-        + &format!("[policies.fresh]\nplugin = {POLICY:?}\ndeadline = \"2s\"\nsettings = {{ mode = \"counters\" }}\n\n")
+        + &format!(
+            "[policies.fresh]\nplugin = {POLICY:?}\ndeadline = \"2s\"\nsettings = {{ mode = \"counters\" }}\n\n"
+        )
         + &model("m", "up", "x", "policies = [\"per-user\"]")
         + &model("fresh", "up", "x", "policies = [\"fresh\"]");
     let gw = start_with(&mock, "max_counters = 5000", &cfg).await;
@@ -267,8 +289,14 @@ async fn n_is_capped_and_reserved_for() {
 #[tokio::test]
 async fn no_request_line_panics_the_server() {
     let mock = Mock::start().await;
-    let gw = start(&mock, &(keyed("up", "builtin:openai") + &model("m", "up", "x", ""))).await;
-    let mut conn = tokio::net::TcpStream::connect(gw.running.api_addr).await.unwrap();
+    let gw = start(
+        &mock,
+        &(keyed("up", "builtin:openai") + &model("m", "up", "x", "")),
+    )
+    .await;
+    let mut conn = tokio::net::TcpStream::connect(gw.running.api_addr)
+        .await
+        .unwrap();
     let mut req = b"GET /v1/models/a%4".to_vec();
     req.extend_from_slice("é".as_bytes());
     req.extend_from_slice(b" HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
@@ -339,7 +367,10 @@ async fn a_looping_plugin_degrades_its_own_route_only() {
     }
     times.sort();
     let median = times[times.len() / 2];
-    eprintln!("healthy route while a looping plugin is hammered: median {median:?}, max {:?}, failures {failures}", times.last().unwrap());
+    eprintln!(
+        "healthy route while a looping plugin is hammered: median {median:?}, max {:?}, failures {failures}",
+        times.last().unwrap()
+    );
     assert_eq!(failures, 0);
     assert!(median < Duration::from_millis(50), "median {median:?}");
     // The looping plugin was quarantined, and says so.
@@ -351,8 +382,14 @@ async fn a_looping_plugin_degrades_its_own_route_only() {
         .find(|p| p["name"] == "hostile@loop")
         .cloned()
         .unwrap();
-    assert!(hostile["quarantine"]["times"].as_u64().unwrap() >= 1, "{hostile}");
-    assert!(hostile["failures"]["quarantined"].as_u64().unwrap() >= 1, "{hostile}");
+    assert!(
+        hostile["quarantine"]["times"].as_u64().unwrap() >= 1,
+        "{hostile}"
+    );
+    assert!(
+        hostile["failures"]["quarantined"].as_u64().unwrap() >= 1,
+        "{hostile}"
+    );
     let (status, v) = gw.chat(&chat("loop")).await;
     assert_eq!(status, 503);
     assert!(error_message(&v).contains("quarantined"), "{v}");
@@ -373,9 +410,15 @@ async fn a_trap_keeps_its_cause_and_plugins_have_a_row_per_use() {
     let list = plugins["plugins"].as_array().unwrap();
     let row = list.iter().find(|p| p["name"] == "hostile@trap").unwrap();
     let last = row["last_error"].as_str().unwrap();
-    assert!(last.contains("trapped on purpose") && last.contains("wasm backtrace"), "{last}");
+    assert!(
+        last.contains("trapped on purpose") && last.contains("wasm backtrace"),
+        "{last}"
+    );
     for p in ["builtin:openai@a", "builtin:openai@b"] {
-        assert!(list.iter().any(|r| r["name"] == p), "{p} missing: {plugins}");
+        assert!(
+            list.iter().any(|r| r["name"] == p),
+            "{p} missing: {plugins}"
+        );
     }
 }
 
@@ -399,7 +442,14 @@ async fn component_files_are_bounded_and_directories_named() {
     let err = parse(&mock, &text(&dir)).unwrap_err().to_string();
     assert!(err.contains("is a directory"), "{err}");
     let cfg = parse(&mock, &text(&big)).unwrap();
-    let err = switchboard::app::build_state(cfg, &runtime).await.err().unwrap().to_string();
-    assert!(err.contains("more than") && err.contains("max_component_mib"), "{err}");
+    let err = switchboard::app::build_state(cfg, &runtime)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("more than") && err.contains("max_component_mib"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&top);
 }

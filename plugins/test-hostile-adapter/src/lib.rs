@@ -89,11 +89,9 @@ impl GuestStreamTranslator for Translator {
             "inject" if ev.data != "[DONE]" => vec![plain(
                 "{\"choices\":[]}\n\ndata: [DONE]\r\rdata: {\"injected\":true}\r\n\r\n",
             )],
-            "after-done" if ev.data != "[DONE]" => vec![
-                ev,
-                plain("[DONE]"),
-                plain("{\"after\":\"done\"}"),
-            ],
+            "after-done" if ev.data != "[DONE]" => {
+                vec![ev, plain("[DONE]"), plain("{\"after\":\"done\"}")]
+            }
             "event-flood" => (0..1000).map(|_| plain("{\"choices\":[]}")).collect(),
             "bad-name" => vec![SseEvent {
                 event: Some("x\r\ndata: [DONE]".into()),
