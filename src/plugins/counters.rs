@@ -51,12 +51,14 @@ const SWEEP_EVERY: u64 = 4096;
 const GRACE_MS: u64 = 60_000;
 
 const ADD: &str = r"
+local created = redis.call('EXISTS', KEYS[1]) == 0
 local v = redis.call('INCRBY', KEYS[1], ARGV[1])
 local ttl = tonumber(ARGV[2])
 if ttl > 0 and redis.call('PTTL', KEYS[1]) < 0 then
   redis.call('PEXPIRE', KEYS[1], ttl)
 end
-return v
+if created then return {v, 1} end
+return {v, 0}
 ";
 
 fn now_secs() -> u64 {
@@ -102,6 +104,23 @@ struct RedisCounters {
     cfg: RedisConfig,
     conn: ConnectionManager,
     add: redis::Script,
+    /// When the keys this replica created expire, per plugin (`u64::MAX`: never):
+    /// how many live keys a plugin holds, held to the same limit as memory.
+    created: Mutex<HashMap<String, std::collections::BinaryHeap<std::cmp::Reverse<u64>>>>,
+}
+
+impl RedisCounters {
+    /// Live keys `plugin` created through this replica, expired ones forgotten.
+    fn live(&self, plugin: &str, now_ms: u64) -> usize {
+        let mut c = self.created.lock();
+        let Some(heap) = c.get_mut(plugin) else {
+            return 0;
+        };
+        while heap.peek().is_some_and(|r| r.0 <= now_ms) {
+            heap.pop();
+        }
+        heap.len()
+    }
 }
 
 impl Counters {
@@ -137,6 +156,7 @@ impl Counters {
                     cfg: want.clone(),
                     conn,
                     add: redis::Script::new(ADD),
+                    created: Mutex::new(HashMap::new()),
                 })));
             }
         }
@@ -151,6 +171,10 @@ impl Counters {
             Some(r) => r.cfg.timeout * 4,
             None => Duration::ZERO,
         }
+    }
+
+    fn count_error(&self) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
     }
 
     /// `"redis"` or `"memory"`.
@@ -179,13 +203,36 @@ impl Counters {
             };
             let name = r.name(&key, window, start);
             let mut conn = r.conn.clone();
+            let now_ms = now * 1000;
+            let max = self.max_per_plugin.load(Ordering::Relaxed) as usize;
+            if max > 0 && r.live(plugin, now_ms) >= max {
+                // At the limit only keys that already exist may change.
+                let exists = r
+                    .bounded(
+                        redis::cmd("EXISTS")
+                            .arg(&name)
+                            .query_async::<bool>(&mut conn),
+                    )
+                    .await;
+                if !exists.inspect_err(|_| self.count_error())? {
+                    self.refused.fetch_add(1, Ordering::Relaxed);
+                    return Err(CounterError::Full(plugin.to_string(), max as u64));
+                }
+            }
             let mut call = r.add.key(name);
             call.arg(delta).arg(ttl);
-            let v = r.bounded(call.invoke_async::<i64>(&mut conn)).await;
-            if v.is_err() {
-                self.errors.fetch_add(1, Ordering::Relaxed);
+            let (v, created) = r
+                .bounded(call.invoke_async::<(i64, i64)>(&mut conn))
+                .await
+                .inspect_err(|_| self.count_error())?;
+            if created == 1 {
+                let expires = if ttl == 0 { u64::MAX } else { now_ms + ttl };
+                let mut c = r.created.lock();
+                c.entry(plugin.to_string())
+                    .or_default()
+                    .push(std::cmp::Reverse(expires));
             }
-            return v;
+            return Ok(v);
         }
         if self.updates.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.sweep(now);
@@ -274,34 +321,6 @@ impl Counters {
         for (full, _) in map.keys() {
             *live.entry(split_name(full).0.to_string()).or_insert(0) += 1;
         }
-    }
-}
-
-#[cfg(test)]
-mod limit_tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn fresh_keys_stop_at_the_plugin_limit_and_long_keys_are_digests() {
-        let c = Counters::default();
-        c.max_per_plugin.store(100, Ordering::Relaxed);
-        for i in 0..100 {
-            c.add("p", namespaced("p", &format!("k{i}")), 1, 3600)
-                .await
-                .unwrap();
-        }
-        let err = c
-            .add("p", namespaced("p", "k100"), 1, 3600)
-            .await
-            .unwrap_err();
-        assert!(matches!(err, CounterError::Full(_, 100)), "{err}");
-        // Another plugin, and an existing key, are unaffected.
-        c.add("q", namespaced("q", "k0"), 1, 3600).await.unwrap();
-        assert_eq!(c.add("p", namespaced("p", "k5"), 1, 3600).await.unwrap(), 2);
-        let long = "u".repeat(1 << 20);
-        let name = namespaced("q", &long);
-        assert!(name.len() < 100, "{}", name.len());
-        assert_eq!(name, namespaced("q", &long));
     }
 }
 
@@ -487,89 +506,5 @@ impl RedisCounters {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn memory_counters_are_windowed_and_namespaced() {
-        let c = Counters::default();
-        assert_eq!(c.add("p", "a".into(), 5, 3600).await.unwrap(), 5);
-        assert_eq!(c.add("p", "a".into(), -2, 3600).await.unwrap(), 3);
-        // The same key with another window is another counter.
-        assert_eq!(c.add("p", "a".into(), 1, 0).await.unwrap(), 1);
-        assert_eq!(c.get("a".into(), 3600).await.unwrap(), 3);
-        assert_eq!(c.get("b".into(), 3600).await.unwrap(), 0);
-        assert_eq!(c.backend(), "memory");
-    }
-
-    #[tokio::test]
-    async fn counters_are_listed_and_reset_by_plugin_and_key() {
-        let c = Counters::default();
-        c.add("tokens", "tokens\u{1f}tokens:key a".into(), 5, 3600)
-            .await
-            .unwrap();
-        c.add("tokens", "tokens\u{1f}tokens:key b".into(), 7, 3600)
-            .await
-            .unwrap();
-        c.add("rpm", "rpm\u{1f}requests:a".into(), 1, 0)
-            .await
-            .unwrap();
-        let l = c.list().await.unwrap();
-        let seen: Vec<_> = l
-            .iter()
-            .map(|e| (e.plugin.as_str(), e.key.as_str(), e.value))
-            .collect();
-        assert_eq!(
-            seen,
-            [
-                ("rpm", "requests:a", 1),
-                ("tokens", "tokens:key a", 5),
-                ("tokens", "tokens:key b", 7)
-            ]
-        );
-        assert_eq!(l[0].resets_in_secs, 0);
-        assert!((1..=3600).contains(&l[1].resets_in_secs));
-        let one = CounterFilter {
-            plugin: Some("tokens".into()),
-            key: Some("tokens:key a".into()),
-        };
-        assert_eq!(c.reset(&one).await.unwrap(), 1);
-        assert_eq!(
-            c.get("tokens\u{1f}tokens:key a".into(), 3600)
-                .await
-                .unwrap(),
-            0
-        );
-        assert_eq!(
-            c.get("tokens\u{1f}tokens:key b".into(), 3600)
-                .await
-                .unwrap(),
-            7
-        );
-        let plugin = CounterFilter {
-            plugin: Some("tokens".into()),
-            key: None,
-        };
-        assert_eq!(c.reset(&plugin).await.unwrap(), 1);
-        assert_eq!(c.reset(&CounterFilter::default()).await.unwrap(), 1);
-        assert!(c.list().await.unwrap().is_empty());
-    }
-
-    #[test]
-    fn a_sweep_drops_only_ended_windows() {
-        let c = Counters::default();
-        let now = now_secs();
-        c.memory
-            .lock()
-            .insert(("old".into(), 60), (window_start(now, 60) - 60, 9));
-        c.memory
-            .lock()
-            .insert(("live".into(), 60), (window_start(now, 60), 4));
-        c.memory.lock().insert(("forever".into(), 0), (0, 1));
-        c.sweep(now);
-        let map = c.memory.lock();
-        assert!(!map.contains_key(&("old".to_string(), 60)));
-        assert!(map.contains_key(&("live".to_string(), 60)));
-        assert!(map.contains_key(&("forever".to_string(), 0)));
-    }
-}
+#[path = "counters_tests.rs"]
+mod tests;

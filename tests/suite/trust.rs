@@ -263,6 +263,36 @@ async fn client_controlled_counter_keys_are_bounded() {
 }
 
 #[tokio::test]
+async fn fresh_counter_keys_stop_at_the_limit_in_redis_too() {
+    let redis = Redis::start().await;
+    let mock = Mock::start().await;
+    let cfg = keyed("up", "builtin:openai")
+        + &format!(
+            "[counters]\nredis_url = \"{}\"\nredis_timeout = \"2s\"\n\n",
+            redis.url()
+        )
+        + &format!(
+            "[policies.fresh]\nplugin = {POLICY:?}\ndeadline = \"5s\"\nsettings = {{ mode = \"counters\" }}\n\n"
+        )
+        + &model("fresh", "up", "x", "policies = [\"fresh\"]");
+    let gw = start_with(&mock, "max_counters = 300", &cfg).await;
+    let (status, v) = gw.chat(&chat("fresh")).await;
+    assert_eq!(status, 503, "{v}");
+    assert!(error_message(&v).contains("max_counters"), "{v}");
+    let mut conn = redis.conn().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        keys.len(),
+        300,
+        "Redis holds what the limit allows and no more"
+    );
+}
+
+#[tokio::test]
 async fn n_is_capped_and_reserved_for() {
     let mock = Mock::start().await;
     let cfg = keyed("up", "builtin:openai")
