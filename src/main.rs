@@ -33,7 +33,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info".into()),
         )
         // Provider keys are masked in every line, whatever logged them.
-        .with_writer(switchboard::secrets::ScrubbingStderr)
+        .with_writer(switchboard::secrets::StderrLogs)
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (cmd, rest) = match args.split_first() {

@@ -167,23 +167,32 @@ pub fn scrub_value(v: &mut Value) -> bool {
     }
 }
 
-/// A log writer that scrubs each formatted line before it reaches stderr.
-pub struct ScrubbingStderr;
+/// A log writer that scrubs each formatted line before it reaches stderr (or, in
+/// tests, any writer).
+pub struct Scrubbing<W = std::io::Stderr>(pub W);
 
-impl std::io::Write for ScrubbingStderr {
+/// The log writer `main` installs.
+pub type ScrubbingStderr = Scrubbing<std::io::Stderr>;
+
+impl<W: std::io::Write> std::io::Write for Scrubbing<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        std::io::stderr().write_all(&scrub_bytes(buf))?;
+        // The fmt layer hands over one whole line per event, so a key is never split
+        // between two writes.
+        self.0.write_all(&scrub_bytes(buf))?;
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stderr().flush()
+        self.0.flush()
     }
 }
 
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ScrubbingStderr {
+/// Makes one stderr writer per log event.
+pub struct StderrLogs;
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for StderrLogs {
     type Writer = ScrubbingStderr;
     fn make_writer(&'a self) -> Self::Writer {
-        ScrubbingStderr
+        Scrubbing(std::io::stderr())
     }
 }
 
@@ -218,5 +227,17 @@ mod tests {
         let out = scrub_json(doc.as_bytes());
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["error"]["param"], REDACTED);
+    }
+
+    #[test]
+    fn log_lines_are_scrubbed() {
+        use std::io::Write as _;
+        register(KEY);
+        let mut w = Scrubbing(Vec::new());
+        // One write per event, as the fmt layer makes it.
+        w.write_all(format!("WARN attempt failed: upstream said {KEY}\n").as_bytes())
+            .unwrap();
+        let out = String::from_utf8(w.0).unwrap();
+        assert_eq!(out, "WARN attempt failed: upstream said [REDACTED]\n");
     }
 }

@@ -125,6 +125,12 @@ impl Metrics {
         }
     }
 
+    /// The figures recorded on the request path, as exposition text (tests).
+    #[cfg(test)]
+    pub fn text(&self) -> String {
+        self.handle.render()
+    }
+
     /// A request task panicked (and was answered 500).
     pub fn panicked(&self) {
         let key = metrics::Key::from_static_name("switchboard_request_panics_total");

@@ -222,3 +222,22 @@ impl host::Host for HostState {
         super::counters::window_remaining(window_secs)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::LogBudget;
+
+    #[test]
+    fn log_lines_past_the_allowance_are_counted_then_reported() {
+        let b = LogBudget::new(100);
+        let allowed = (0..1000).filter(|_| b.take().0).count();
+        // Within one second: 100 lines (two if the second turned meanwhile).
+        assert!((100..=200).contains(&allowed), "{allowed}");
+        let (ok, suppressed) = {
+            std::thread::sleep(std::time::Duration::from_millis(1100));
+            b.take()
+        };
+        assert!(ok);
+        assert!(suppressed >= 800, "{suppressed}");
+    }
+}

@@ -38,10 +38,17 @@ async fn guarded(
     peer: SocketAddr,
     req: http::Request<hyper::body::Incoming>,
 ) -> http::Response<Body> {
-    use futures_util::FutureExt;
     let metrics = gw.metrics.clone();
-    let run = std::panic::AssertUnwindSafe(handle(gw, kind, peer, req));
-    match run.catch_unwind().await {
+    catch_panic(&metrics, handle(gw, kind, peer, req)).await
+}
+
+/// `fut`'s response, or a 500 if it panicked.
+async fn catch_panic(
+    metrics: &crate::metrics::Metrics,
+    fut: impl Future<Output = http::Response<Body>>,
+) -> http::Response<Body> {
+    use futures_util::FutureExt;
+    match std::panic::AssertUnwindSafe(fut).catch_unwind().await {
         Ok(resp) => resp,
         Err(panic) => {
             let what = panic
@@ -49,12 +56,35 @@ async fn guarded(
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            tracing::error!(panic = %what, "a request panicked; answered 500");
+            tracing::error!(panic = %crate::secrets::scrub(&what), "a request panicked; answered 500");
             metrics.panicked();
             error::ApiError::internal("the gateway failed to handle this request")
                 .with_code("internal_error")
                 .into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn a_panicking_request_is_a_500_and_counted() {
+        let m = crate::metrics::Metrics::default();
+        let resp = super::catch_panic(&m, async {
+            if std::hint::black_box(true) {
+                panic!("boom");
+            }
+            http::Response::new(super::full("never"))
+        })
+        .await;
+        assert_eq!(resp.status(), 500);
+        let ok = super::catch_panic(&m, async { http::Response::new(super::full("fine")) }).await;
+        assert_eq!(ok.status(), 200);
+        assert!(
+            m.text().contains("switchboard_request_panics_total 1"),
+            "{}",
+            m.text()
+        );
     }
 }
 
