@@ -286,3 +286,56 @@ async fn sigterm_lets_an_in_flight_stream_finish() {
         "still accepting after shutdown"
     );
 }
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Before: each distinct `user` became a counter key of its own size, so 200 requests
+/// with 1 MB `user` values held ~230 MB for the whole window.
+#[tokio::test]
+async fn distinct_huge_users_do_not_grow_the_gateway() {
+    let (api, demo) = (free_port(), free_port());
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:{api}\"\n\n[demo]\nlisten = \"127.0.0.1:{demo}\"\n\n[providers.demo]\nadapter = \"builtin:openai\"\nbase_url = \"http://127.0.0.1:{demo}/v1\"\n\n[policies.per-user]\nplugin = \"builtin:token-quota\"\nsettings = {{ limit = 1000000000, window_secs = 3600, per = \"user\" }}\n\n[models.\"demo\"]\ntargets = [{{ provider = \"demo\", model = \"demo-echo\" }}]\npolicies = [\"per-user\"]\n"
+    );
+    let path = write_config(&format!("users-{api}.toml"), &text);
+    let child = command()
+        .args(["serve", "--config", path.to_str().unwrap()])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let _server = Server(child);
+    wait_healthy(api).await;
+    let client = client();
+    let url = format!("http://127.0.0.1:{api}/v1/chat/completions");
+    let send = |user: String| {
+        client
+            .post(&url)
+            .json(&json!({ "model": "demo", "user": user, "messages": [{ "role": "user", "content": "hi" }] }))
+            .send()
+    };
+    for i in 0..20 {
+        assert_eq!(send(format!("warm-{i}")).await.unwrap().status(), 200);
+    }
+    let before = rss_kib(pid);
+    for i in 0..200 {
+        let user = format!("{i:04}{}", "u".repeat(1 << 20));
+        let status = send(user).await.unwrap().status();
+        assert_eq!(status, 400, "a 1 MB user is refused");
+    }
+    // Many distinct users of an allowed length are counted, each as one small key.
+    for i in 0..2000 {
+        let user = format!("{i:04}{}", "v".repeat(250));
+        assert_eq!(send(user).await.unwrap().status(), 200);
+    }
+    let grown = rss_kib(pid).saturating_sub(before);
+    eprintln!("RSS grew by {grown} KiB after 200 x 1 MB users and 2000 distinct users");
+    assert!(grown < 64 * 1024, "RSS grew by {grown} KiB");
+}
