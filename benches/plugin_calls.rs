@@ -187,6 +187,26 @@ fn main() {
         }
         report("stream redaction, per content chunk (window 64)", samples);
 
+        // Provider-key scrubbing (one key registered): a whole 1.2 KB answer, and a
+        // streamed content chunk held back by the key's length (no redactors).
+        switchboard::secrets::register("sk-bench-provider-key-0123456789abcdef");
+        let answer = chat_body();
+        time("key scrub, whole answer (1.2 KB JSON)", || async {
+            std::hint::black_box(switchboard::secrets::scrub_json(&answer));
+        })
+        .await;
+        let window = switchboard::secrets::longest();
+        let mut sk = switchboard::pipeline::redact::StreamRedactor::new(switchboard::pipeline::redact::Masks { chain: None }, window);
+        let mut samples = Vec::with_capacity(N);
+        for i in 0..N + 1000 {
+            let t = Instant::now();
+            sk.process(vec![chunk.clone()]).await.unwrap();
+            if i >= 1000 {
+                samples.push(t.elapsed());
+            }
+        }
+        report("key scrub, per stream content chunk", samples);
+
         // A token quota's check (reserve) + record (reconcile) per request, with the
         // counters in memory, then in Redis when BENCH_REDIS_URL names one
         // (e.g. a local `redis-server`: redis://127.0.0.1:6379/0).
