@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::adapter::switchboard::plugin::{host, types};
@@ -117,18 +116,73 @@ pub struct HostState {
     table: ResourceTable,
     pub memory: MemoryCap,
     pub cpu: CpuClock,
-    /// The guest's stderr (a panic message lands here), bounded.
-    pub stderr: MemoryOutputPipe,
+    /// The last bytes the guest wrote to stderr (a panic message lands here).
+    pub stderr: GuestStderr,
     identity: Arc<PluginIdentity>,
     counters: Arc<Counters>,
 }
 
-/// Bytes of guest stderr kept per instance.
-const STDERR_BYTES: usize = 64 << 10;
+/// Bytes of guest stderr kept per instance (the last ones written).
+const STDERR_BYTES: usize = 4 << 10;
+
+/// A guest's stderr: keeps the last `STDERR_BYTES` written and never refuses a write
+/// (a full pipe that errored would make Rust's `eprintln!` panic the guest).
+#[derive(Clone, Default)]
+pub struct GuestStderr(Arc<parking_lot::Mutex<std::collections::VecDeque<u8>>>);
+
+impl GuestStderr {
+    /// Forgets what was written (a call begins).
+    pub fn clear(&self) {
+        self.0.lock().clear();
+    }
+
+    pub fn text(&self) -> String {
+        let b = self.0.lock();
+        String::from_utf8_lossy(&b.iter().copied().collect::<Vec<u8>>()).into_owned()
+    }
+}
+
+impl tokio::io::AsyncWrite for GuestStderr {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let mut b = self.0.lock();
+        b.extend(buf.iter().rev().take(STDERR_BYTES).rev());
+        let excess = b.len().saturating_sub(STDERR_BYTES);
+        b.drain(..excess);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl wasmtime_wasi::cli::IsTerminal for GuestStderr {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl wasmtime_wasi::cli::StdoutStream for GuestStderr {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
 
 impl HostState {
     pub fn new(identity: Arc<PluginIdentity>, counters: Arc<Counters>, max_memory: usize) -> Self {
-        let stderr = MemoryOutputPipe::new(STDERR_BYTES);
+        let stderr = GuestStderr::default();
         HostState {
             // Nothing inherited: no args, env, stdin, preopens or network; stderr
             // only into memory, read when a call traps.

@@ -195,7 +195,6 @@ impl<W: World> InstancePool<W> {
             call_started: None,
             trial,
             slot: None,
-            stderr_mark: 0,
         })
     }
 
@@ -308,8 +307,6 @@ pub struct Lease<W: World> {
     trial: bool,
     /// The bulkhead slot of the call in progress.
     slot: Option<OwnedSemaphorePermit>,
-    /// Guest stderr length when the call began (what it wrote since is the call's).
-    stderr_mark: usize,
 }
 
 impl<W: World> Lease<W> {
@@ -366,7 +363,7 @@ impl<W: World> Lease<W> {
         let data = warm.store.data_mut();
         data.memory.exceeded = false;
         data.cpu.restart(pool.limits.deadline);
-        self.stderr_mark = data.stderr.contents().len();
+        data.stderr.clear();
         warm.store.set_epoch_deadline(1);
         Ok((&mut warm.store, &warm.bindings))
     }
@@ -411,11 +408,7 @@ impl<W: World> Lease<W> {
             ),
             _ if e.downcast_ref::<super::CounterError>().is_some() => summary(&e, None),
             _ => {
-                let said = self.warm.as_ref().map(|w| {
-                    let all = w.store.data().stderr.contents();
-                    let mine = all.get(self.stderr_mark.min(all.len())..).unwrap_or(&[]);
-                    String::from_utf8_lossy(mine).into_owned()
-                });
+                let said = self.warm.as_ref().map(|w| w.store.data().stderr.text());
                 let text = format!("trapped: {}", summary(&e, said.as_deref()));
                 tracing::warn!(plugin = %pool.identity.label, "{}", crate::secrets::scrub(&text));
                 text

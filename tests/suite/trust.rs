@@ -179,16 +179,21 @@ async fn stream_translators_cannot_inject_events() {
     let stream = |m: &str| json!({ "model": m, "stream": true, "messages": user("hi") });
     let r = gw.post("/v1/chat/completions", &stream("inject")).await;
     let text = r.text().await.unwrap();
-    let events = data_lines(&text);
+    // Framed as a client's parser frames it: CR, LF and CRLF all end a line.
+    let mut framer = switchboard::upstream::sse::SseFramer::new();
+    let mut events = Vec::new();
+    framer.push(text.as_bytes(), &mut events).unwrap();
+    framer.finish(&mut events).unwrap();
+    let data: Vec<&str> = events.iter().map(|e| e.data.as_str()).collect();
     assert_eq!(
-        events.iter().filter(|e| *e == "[DONE]").count(),
+        data.iter().filter(|d| **d == "[DONE]").count(),
         1,
-        "{text}"
+        "{text:?}"
     );
-    assert_eq!(events.last().map(String::as_str), Some("[DONE]"), "{text}");
+    assert_eq!(data.last(), Some(&"[DONE]"), "{text:?}");
     assert!(
-        !events.iter().any(|e| e.starts_with("{\"injected\"")),
-        "{text}"
+        !data.iter().any(|d| d.starts_with("{\"injected\"")),
+        "{text:?}"
     );
     let (_, events) = gw.chat_stream(&stream("after-done")).await;
     assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
