@@ -6,6 +6,7 @@
 #   2. through switchboard (builtin:openai adapter + builtin:round-robin strategy
 #      components on the path),
 #   3. through a plain nginx reverse proxy (keep-alive upstream) for comparison,
+#   2b. the same through a provider with a key (every answer scrubbed of it),
 #   4. through switchboard on a cached route (every request after the first a hit:
 #      no upstream hop at all).
 # Each at concurrency 1 (added latency) and 50 connections (throughput). Then the
@@ -18,6 +19,8 @@ cd "$(dirname "$0")/.."
 DURATION="${1:-10}"
 UP=18089; SB=18080; NGX=18081; ADM=18090
 export SB_BENCH_ADMIN=bench-admin-token
+# A provider key (the demo upstream ignores it): the keyed route pays for scrubbing it.
+export SB_BENCH_PROVIDER_KEY=sk-bench-provider-key-0123456789abcdef
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null; rm -rf "$WORK"' EXIT
 
@@ -33,6 +36,7 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"model":"bench","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Summarise the plot of Hamlet in one sentence, please."}],"temperature":0.2,"max_tokens":64}'
 LUA
 sed 's/"model":"bench"/"model":"bench-cached"/' "$WORK/post.lua" > "$WORK/cached.lua"
+sed 's/"model":"bench"/"model":"bench-keyed"/' "$WORK/post.lua" > "$WORK/keyed.lua"
 
 cat > "$WORK/switchboard.toml" <<TOML
 [server]
@@ -47,6 +51,12 @@ adapter = "builtin:openai"
 base_url = "http://127.0.0.1:$UP/v1"
 [models."bench"]
 targets = [{ provider = "up", model = "demo-echo" }]
+[providers.keyed]
+adapter = "builtin:openai"
+base_url = "http://127.0.0.1:$UP/v1"
+api_key_env = "SB_BENCH_PROVIDER_KEY"
+[models."bench-keyed"]
+targets = [{ provider = "keyed", model = "demo-echo" }]
 [models."bench-cached"]
 targets = [{ provider = "up", model = "demo-echo" }]
 cache = { ttl = "1h" }
@@ -94,6 +104,7 @@ for c in 1 50; do
   t=1; [ "$c" -gt 1 ] && t=2
   run "upstream direct" $UP $c $t
   run "switchboard -> upstream" $SB $c $t
+  run "switchboard keyed provider" $SB $c $t keyed
   run "nginx -> upstream" $NGX $c $t
   run "switchboard cache hit" $SB $c $t cached
 done
