@@ -60,6 +60,22 @@ where
     report(name, samples);
 }
 
+/// Times `N` chunks through a stream redactor, after 1 000 of warm-up.
+async fn stream_samples(
+    r: &mut switchboard::pipeline::redact::StreamRedactor,
+    chunk: &SseEvent,
+) -> Vec<Duration> {
+    let mut samples = Vec::with_capacity(N);
+    for i in 0..N + 1000 {
+        let t = Instant::now();
+        r.process(vec![chunk.clone()]).await.unwrap();
+        if i >= 1000 {
+            samples.push(t.elapsed());
+        }
+    }
+    samples
+}
+
 fn ctx(stream: bool) -> RequestContext {
     RequestContext {
         request_id: "req_1".into(),
@@ -177,15 +193,7 @@ fn main() {
         let chain: switchboard::pipeline::redact::Chain = vec![switchboard::live::LivePlugin { spec: spec("redact-pii"), pool: redact.clone() }].into();
         let mut sr = switchboard::pipeline::redact::StreamRedactor::new(switchboard::pipeline::redact::Masks { chain: Some(chain) }, 64);
         let chunk = SseEvent { event: None, data: r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"word, "},"finish_reason":null}]}"#.into() };
-        let mut samples = Vec::with_capacity(N);
-        for i in 0..N + 1000 {
-            let t = Instant::now();
-            sr.process(vec![chunk.clone()]).await.unwrap();
-            if i >= 1000 {
-                samples.push(t.elapsed());
-            }
-        }
-        report("stream redaction, per content chunk (window 64)", samples);
+        report("stream redaction, per content chunk (window 64)", stream_samples(&mut sr, &chunk).await);
 
         // Provider-key scrubbing (one key registered): a whole 1.2 KB answer, and a
         // streamed content chunk held back by the key's length (no redactors).
@@ -197,15 +205,7 @@ fn main() {
         .await;
         let window = switchboard::secrets::longest();
         let mut sk = switchboard::pipeline::redact::StreamRedactor::new(switchboard::pipeline::redact::Masks { chain: None }, window);
-        let mut samples = Vec::with_capacity(N);
-        for i in 0..N + 1000 {
-            let t = Instant::now();
-            sk.process(vec![chunk.clone()]).await.unwrap();
-            if i >= 1000 {
-                samples.push(t.elapsed());
-            }
-        }
-        report("key scrub, per stream content chunk", samples);
+        report("key scrub, per stream content chunk", stream_samples(&mut sk, &chunk).await);
 
         // A token quota's check (reserve) + record (reconcile) per request, with the
         // counters in memory, then in Redis when BENCH_REDIS_URL names one

@@ -12,6 +12,7 @@ pub mod health;
 pub mod live;
 pub mod messages;
 pub mod metrics;
+pub mod percent;
 pub mod pipeline;
 pub mod plugins;
 pub mod probe;

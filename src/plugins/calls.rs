@@ -107,7 +107,7 @@ pub fn path_problem(path: &str) -> Option<String> {
             "upstream path {path:?} holds a backslash, fragment or control character"
         ));
     }
-    let decoded = percent_decode(path.as_bytes());
+    let decoded = crate::percent::decode(path.as_bytes());
     if decoded.contains(&b'\\') || decoded.iter().any(u8::is_ascii_control) {
         return Some(format!(
             "upstream path {path:?} encodes a backslash or control character"
@@ -117,25 +117,6 @@ pub fn path_problem(path: &str) -> Option<String> {
         .split(|b| *b == b'/')
         .any(|seg| seg == b"." || seg == b"..");
     leaves.then(|| format!("upstream path {path:?} leaves the provider's base path"))
-}
-
-fn percent_decode(b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    out
 }
 
 /// Why the header an adapter names for the key is refused: it must be a valid name

@@ -206,34 +206,6 @@ fn method_not_allowed(method: &Method, path: &str) -> http::Response<Body> {
     .into_response()
 }
 
-/// Decodes `%XX` escapes byte by byte (a path may hold any bytes, not only UTF-8
-/// characters; slicing the text at a byte offset once panicked on `%4é`).
 fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let hex = |c: u8| (c as char).to_digit(16);
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn percent_decoding_takes_any_bytes() {
-        assert_eq!(super::percent_decode("a%4é"), "a%4é");
-        assert_eq!(super::percent_decode("a%41%"), "aA%");
-        assert_eq!(super::percent_decode("%e2%82%ac"), "€");
-    }
+    String::from_utf8_lossy(&crate::percent::decode(s.as_bytes())).into_owned()
 }

@@ -31,6 +31,22 @@ fn chat(model: &str) -> Value {
     json!({ "model": model, "messages": user("hi") })
 }
 
+/// A gateway with one route per mode of the hostile adapter (route name = mode).
+async fn hostile_adapter(mock: &Mock, modes: &[&str]) -> Gw {
+    let mut cfg = keyed("up", ADAPTER);
+    for m in modes {
+        cfg += &model(m, "up", m, "");
+    }
+    start(mock, &cfg).await
+}
+
+/// The request was refused as the plugin's `invalid_output` (503 `plugin_failed`).
+fn refused_as_invalid_output(what: &str, status: u16, v: &Value) {
+    assert_eq!(status, 503, "{what}: {v}");
+    assert_eq!(v["error"]["code"], "plugin_failed", "{what}: {v}");
+    assert!(error_message(v).contains("invalid_output"), "{what}: {v}");
+}
+
 #[tokio::test]
 async fn redirects_are_failures_and_never_carry_the_key() {
     let mock = Mock::start().await;
@@ -54,16 +70,11 @@ async fn redirects_are_failures_and_never_carry_the_key() {
 #[tokio::test]
 async fn adapter_paths_cannot_leave_the_base_path() {
     let mock = Mock::start().await;
-    let mut cfg = keyed("up", ADAPTER);
-    for i in 1..=4 {
-        cfg += &model(&format!("t{i}"), "up", &format!("traverse-{i}"), "");
-    }
-    let gw = start(&mock, &cfg).await;
-    for i in 1..=4 {
-        let (status, v) = gw.chat(&chat(&format!("t{i}"))).await;
-        assert_eq!(status, 503, "traverse-{i}: {v}");
-        assert_eq!(v["error"]["code"], "plugin_failed", "{v}");
-        assert!(error_message(&v).contains("invalid_output"), "{v}");
+    let modes = ["traverse-1", "traverse-2", "traverse-3", "traverse-4"];
+    let gw = hostile_adapter(&mock, &modes).await;
+    for m in modes {
+        let (status, v) = gw.chat(&chat(m)).await;
+        refused_as_invalid_output(m, status, &v);
     }
     assert!(mock.seen("up").is_empty(), "{:?}", mock.seen("up"));
     assert_eq!(mock.count("admin"), 0);
@@ -72,15 +83,11 @@ async fn adapter_paths_cannot_leave_the_base_path() {
 #[tokio::test]
 async fn the_key_header_an_adapter_names_is_checked() {
     let mock = Mock::start().await;
-    let mut cfg = keyed("up", ADAPTER);
-    for m in ["auth-host", "auth-length", "auth-bad", "header-flood"] {
-        cfg += &model(m, "up", m, "");
-    }
-    let gw = start(&mock, &cfg).await;
-    for m in ["auth-host", "auth-length", "auth-bad", "header-flood"] {
+    let modes = ["auth-host", "auth-length", "auth-bad", "header-flood"];
+    let gw = hostile_adapter(&mock, &modes).await;
+    for m in modes {
         let (status, v) = gw.chat(&chat(m)).await;
-        assert_eq!(status, 503, "{m}: {v}");
-        assert!(error_message(&v).contains("invalid_output"), "{m}: {v}");
+        refused_as_invalid_output(m, status, &v);
     }
     assert!(mock.seen("up").is_empty());
     // The provider was not blamed for its adapter.
@@ -171,11 +178,7 @@ async fn keys_are_scrubbed_from_every_field_and_form() {
 #[tokio::test]
 async fn stream_translators_cannot_inject_events() {
     let mock = Mock::start().await;
-    let mut cfg = keyed("up", ADAPTER);
-    for m in ["inject", "after-done", "event-flood", "bad-name"] {
-        cfg += &model(m, "up", m, "");
-    }
-    let gw = start(&mock, &cfg).await;
+    let gw = hostile_adapter(&mock, &["inject", "after-done", "event-flood", "bad-name"]).await;
     let stream = |m: &str| json!({ "model": m, "stream": true, "messages": user("hi") });
     let r = gw.post("/v1/chat/completions", &stream("inject")).await;
     let text = r.text().await.unwrap();
@@ -203,8 +206,7 @@ async fn stream_translators_cannot_inject_events() {
     );
     for m in ["event-flood", "bad-name"] {
         let (status, v) = gw.chat(&stream(m)).await;
-        assert_eq!(status, 503, "{m}: {v}");
-        assert!(error_message(&v).contains("invalid_output"), "{m}: {v}");
+        refused_as_invalid_output(m, status, &v);
     }
     let health = gw.admin_health().await;
     for r in health["routes"].as_array().unwrap() {
@@ -228,8 +230,7 @@ async fn policy_headers_are_bounded_and_cannot_take_host_headers() {
     let gw = start(&mock, &cfg).await;
     for mode in ["flood", "reserved"] {
         let (status, v) = gw.chat(&chat(mode)).await;
-        assert_eq!(status, 503, "{mode}: {v}");
-        assert!(error_message(&v).contains("invalid_output"), "{mode}: {v}");
+        refused_as_invalid_output(mode, status, &v);
     }
     assert_eq!(mock.count("up"), 0);
 }

@@ -1,0 +1,35 @@
+//! Percent-decoding of URL path text, byte by byte: a path may hold any bytes, not
+//! only whole UTF-8 characters (slicing the text at a byte offset once panicked on
+//! `%4é`), and an escape that is not two hex digits stays as it is.
+
+/// `%XX` escapes of `b` decoded.
+pub fn decode(b: &[u8]) -> Vec<u8> {
+    let hex = |c: u8| (c as char).to_digit(16);
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn any_bytes_decode_without_panic() {
+        let d = |s: &str| String::from_utf8_lossy(&super::decode(s.as_bytes())).into_owned();
+        assert_eq!(d("a%4é"), "a%4é");
+        assert_eq!(d("a%41%"), "aA%");
+        assert_eq!(d("%e2%82%ac"), "€");
+        assert_eq!(d("/%2e%2E/x"), "/../x");
+    }
+}
