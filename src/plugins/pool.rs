@@ -242,43 +242,47 @@ fn on_tick(
 }
 
 /// What a failed call says: a host call's own error (the counter store), or the
-/// first line of the error with what the guest wrote to stderr (a panic message)
-/// and the wasm backtrace, bounded.
+/// trap's cause with what the guest wrote to stderr (a panic message) and the wasm
+/// backtrace's frames, each bounded and on one line.
 fn summary(e: &wasmtime::Error, stderr: Option<&str>) -> String {
     if let Some(c) = e.downcast_ref::<super::CounterError>() {
         return c.to_string();
     }
-    let mut text: String = format!("{e:#}")
-        .lines()
-        .next()
-        .unwrap_or("")
-        .chars()
-        .take(300)
-        .collect();
-    if let Some(out) = stderr.map(str::trim).filter(|s| !s.is_empty()) {
-        let tail: String = out
-            .chars()
-            .rev()
-            .take(500)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        text.push_str(&format!("; guest said: {tail}"));
+    let one_line = |t: &str, max: usize| -> String {
+        let t = t.split_whitespace().collect::<Vec<_>>().join(" ");
+        let skip = t.chars().count().saturating_sub(max);
+        t.chars().skip(skip).collect()
+    };
+    let mut text = one_line(&e.root_cause().to_string(), 300);
+    if let Some(out) = stderr.filter(|s| !s.trim().is_empty()) {
+        text.push_str(&format!("; guest said: {}", one_line(out, 500)));
     }
-    if let Some(bt) = e.downcast_ref::<wasmtime::WasmBacktrace>() {
-        let frames: Vec<String> = bt
-            .frames()
-            .iter()
-            .take(12)
-            .map(|f| match f.func_name() {
-                Some(n) => n.to_string(),
-                None => format!("<func {}>", f.func_index()),
-            })
-            .collect();
-        if !frames.is_empty() {
-            text.push_str(&format!("; wasm backtrace: {}", frames.join(" <- ")));
-        }
+    // wasmtime writes the backtrace as lines `N: 0xOFFSET - module!function`.
+    let full = format!("{e:#}");
+    // The panic machinery's own frames (std, core, alloc, the abort) say nothing.
+    let machinery = |f: &str| {
+        let krate = f.split(['[', ':']).next().unwrap_or(f);
+        ["std", "core", "alloc", "abort"].contains(&krate) || f.starts_with("__rust")
+    };
+    let frames: Vec<String> = full
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            l.split(':')
+                .next()
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+        })
+        .map(|l| {
+            let f = l.rsplit(" - ").next().unwrap_or(l);
+            let f = f.split_once(": ").map_or(f, |(f, _)| f);
+            f.split_once('!').map_or(f, |(_, name)| name).to_string()
+        })
+        .filter(|f| !machinery(f))
+        .take(8)
+        .map(|f| f.chars().take(160).collect())
+        .collect();
+    if !frames.is_empty() {
+        text.push_str(&format!("; wasm backtrace: {}", frames.join(" <- ")));
     }
     text
 }

@@ -446,6 +446,7 @@ async fn a_trap_keeps_its_cause_and_plugins_have_a_row_per_use() {
     let list = plugins["plugins"].as_array().unwrap();
     let row = list.iter().find(|p| p["name"] == "hostile@trap").unwrap();
     let last = row["last_error"].as_str().unwrap();
+    eprintln!("last_error: {last}");
     assert!(
         last.contains("trapped on purpose") && last.contains("wasm backtrace"),
         "{last}"
