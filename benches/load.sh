@@ -7,6 +7,8 @@
 #      components on the path),
 #   3. through a plain nginx reverse proxy (keep-alive upstream) for comparison,
 #   2b. the same through a provider with a key (every answer scrubbed of it),
+#   2c. the whole chain: gateway key, weighted strategy over two providers,
+#       request-limit + token-quota, redact-pii both ways, usage records,
 #   4. through switchboard on a cached route (every request after the first a hit:
 #      no upstream hop at all).
 # Each at concurrency 1 (added latency) and 50 connections (throughput). Then the
@@ -17,10 +19,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${1:-10}"
-UP=18089; SB=18080; NGX=18081; ADM=18090
+UP=18089; SB=18080; NGX=18081; ADM=18090; CHAIN=18082
 export SB_BENCH_ADMIN=bench-admin-token
 # A provider key (the demo upstream ignores it): the keyed route pays for scrubbing it.
 export SB_BENCH_PROVIDER_KEY=sk-bench-provider-key-0123456789abcdef
+export SB_BENCH_GATEWAY_KEY=sb-bench-gateway-key
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null; rm -rf "$WORK"' EXIT
 
@@ -37,6 +40,41 @@ wrk.body = '{"model":"bench","messages":[{"role":"system","content":"You are a h
 LUA
 sed 's/"model":"bench"/"model":"bench-cached"/' "$WORK/post.lua" > "$WORK/cached.lua"
 sed 's/"model":"bench"/"model":"bench-keyed"/' "$WORK/post.lua" > "$WORK/keyed.lua"
+{ cat "$WORK/post.lua"; echo "wrk.headers[\"Authorization\"] = \"Bearer $SB_BENCH_GATEWAY_KEY\""; } > "$WORK/chain.lua"
+
+# The whole chain, on a second gateway (its gateway key would otherwise apply to every
+# route above): key auth, weighted strategy over two providers, request-limit and
+# token-quota (memory counters), redact-pii on requests and answers, usage records.
+cat > "$WORK/chain.toml" <<TOML
+[server]
+listen = "127.0.0.1:$CHAIN"
+[plugins]
+cache_dir = "$WORK/cache"
+[[keys]]
+name = "bench"
+secret_env = "SB_BENCH_GATEWAY_KEY"
+[providers.a]
+adapter = "builtin:openai"
+base_url = "http://127.0.0.1:$UP/v1"
+api_key_env = "SB_BENCH_PROVIDER_KEY"
+[providers.b]
+adapter = "builtin:openai"
+base_url = "http://127.0.0.1:$UP/v1"
+api_key_env = "SB_BENCH_PROVIDER_KEY"
+[policies.rpm]
+plugin = "builtin:request-limit"
+settings = { limit = 1000000000, window_secs = 60 }
+[policies.tokens]
+plugin = "builtin:token-quota"
+settings = { limit = 1000000000000, window_secs = 86400 }
+[models."bench"]
+strategy = "builtin:weighted"
+targets = [{ provider = "a", model = "demo-echo", weight = 2 }, { provider = "b", model = "demo-echo", weight = 1 }]
+policies = ["rpm", "tokens"]
+redactors = ["builtin:redact-pii"]
+[usage]
+sqlite_path = "$WORK/usage.db"
+TOML
 
 cat > "$WORK/switchboard.toml" <<TOML
 [server]
@@ -85,8 +123,10 @@ SWITCHBOARD_LOG=warn "$BIN" demo --listen "127.0.0.1:$UP" &
 UP_PID=$!
 SWITCHBOARD_LOG=warn "$BIN" serve --config "$WORK/switchboard.toml" &
 SB_PID=$!
+SWITCHBOARD_LOG=warn "$BIN" serve --config "$WORK/chain.toml" &
+CHAIN_PID=$!
 nginx -c "$WORK/nginx.conf" -p "$WORK"
-for port in $UP $SB $NGX; do
+for port in $UP $SB $NGX $CHAIN; do
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
 done
 
@@ -104,6 +144,7 @@ cpu_ticks() {
 pids_of() {
   case "$1" in
     "$SB") echo "$SB_PID" ;;
+    "$CHAIN") echo "$CHAIN_PID" ;;
     "$NGX") local m; m=$(cat "$WORK/nginx.pid"); echo "$m $(pgrep -P "$m" | tr '\n' ' ')" ;;
     *) echo "$UP_PID" ;;
   esac
@@ -134,6 +175,7 @@ for c in 1 50; do
   run "upstream direct" $UP $c $t
   run "switchboard -> upstream" $SB $c $t
   run "switchboard keyed provider" $SB $c $t keyed
+  run "switchboard full chain" $CHAIN $c $t chain
   run "nginx -> upstream" $NGX $c $t
   run "switchboard cache hit" $SB $c $t cached
 done
