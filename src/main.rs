@@ -70,6 +70,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// The files `serve` would write but cannot: `check` refuses them as `serve` would.
+fn unwritable_files(config: &Config) -> Vec<String> {
+    let mut unwritable = Vec::new();
+    if let (None, Some(p)) = (&config.counters.redis, &config.counters.sqlite_path)
+        && let Err(e) = switchboard::plugins::counters_db::CounterDb::open(p)
+    {
+        unwritable.push(format!("[counters] sqlite_path cannot be written: {e}"));
+    }
+    if let Some(u) = &config.usage
+        && let Err(e) = switchboard::usage::open(&u.sqlite_path)
+    {
+        unwritable.push(format!("[usage] sqlite_path cannot be written: {e}"));
+    }
+    unwritable
+}
+
 fn check(config: Config, path: &std::path::Path) -> ExitCode {
     app::init_crypto();
     for w in &config.warnings {
@@ -95,18 +111,7 @@ fn check(config: Config, path: &std::path::Path) -> ExitCode {
             u.retention_days
         )
     });
-    // The files `serve` would write: refused here as `serve` would refuse them.
-    let mut unwritable = Vec::new();
-    if let (None, Some(p)) = (&config.counters.redis, &config.counters.sqlite_path)
-        && let Err(e) = switchboard::plugins::counters_db::CounterDb::open(p)
-    {
-        unwritable.push(format!("[counters] sqlite_path cannot be written: {e}"));
-    }
-    if let Some(u) = &config.usage
-        && let Err(e) = switchboard::usage::open(&u.sqlite_path)
-    {
-        unwritable.push(format!("[usage] sqlite_path cannot be written: {e}"));
-    }
+    let unwritable = unwritable_files(&config);
     if !unwritable.is_empty() {
         for u in &unwritable {
             eprintln!("error: {}: {u}", path.display());
