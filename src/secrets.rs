@@ -167,6 +167,26 @@ pub fn scrub_value(v: &mut Value) -> bool {
     }
 }
 
+/// How many bytes at the end of `text` could be the start of a key form (a proper
+/// prefix of one): what a stream must hold back until more text decides.
+pub fn partial_suffix(text: &[u8]) -> usize {
+    let r = REGISTRY.read();
+    let mut hold = 0;
+    for f in &r.forms {
+        let span = (f.len() - 1).min(text.len());
+        let tail = &text[text.len() - span..];
+        // Candidates start where the tail holds the form's first byte.
+        for i in memchr::memchr_iter(f[0], tail) {
+            let rest = &tail[i..];
+            if rest.len() > hold && f.starts_with(rest) {
+                hold = rest.len();
+                break;
+            }
+        }
+    }
+    hold
+}
+
 /// A log writer that scrubs each formatted line before it reaches stderr (or, in
 /// tests, any writer).
 pub struct Scrubbing<W = std::io::Stderr>(pub W);
@@ -227,6 +247,16 @@ mod tests {
         let out = scrub_json(doc.as_bytes());
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["error"]["param"], REDACTED);
+    }
+
+    #[test]
+    fn a_started_key_is_held_back_and_nothing_else() {
+        register(KEY);
+        assert_eq!(partial_suffix(b"hello sk-UN"), 5);
+        assert_eq!(partial_suffix(b"hello world"), 0);
+        assert_eq!(partial_suffix(b"ask"), 2);
+        assert_eq!(partial_suffix(b"yes"), 1);
+        assert_eq!(partial_suffix(b""), 0);
     }
 
     #[test]

@@ -419,20 +419,18 @@ impl Attempt<'_> {
             pump.assembler = Some(Default::default());
         }
         // Text is held back for the route's redactors and, when the provider has a
-        // key, long enough that a key split across chunks is still caught.
+        // key, while its end could begin the key (so a split key is still caught).
         let keyed = p.api_key.is_some() && crate::secrets::longest() > 0;
         let chain = self.shared.redact.map(|(c, w)| (c.clone(), w));
-        if chain.is_some() || keyed {
-            let window = chain.as_ref().map_or(0, |(_, w)| *w).max(if keyed {
-                crate::secrets::longest()
-            } else {
-                0
-            });
-            let masks = Masks {
-                chain: chain.map(|(c, _)| c),
-            };
-            pump.redactor = Some(StreamRedactor::new(masks, window));
-        }
+        let window = chain.as_ref().map_or(0, |(_, w)| *w);
+        let masks = Masks {
+            chain: chain.map(|(c, _)| c),
+        };
+        pump.redactor = match (keyed, masks.chain.is_some()) {
+            (true, _) => Some(StreamRedactor::masking_keys(masks, window)),
+            (false, true) => Some(StreamRedactor::new(masks, window)),
+            (false, false) => None,
+        };
         // Nothing has reached the client yet: a failure before the first event
         // still fails over to the next target.
         let first = match pump.next().await {

@@ -11,6 +11,11 @@
 //! masked however the provider splits the text; the client sees the text `window`
 //! characters late. A buffer that stays inconsistent past `HOLD_FACTOR` windows (a
 //! match longer than the window) is sent redacted as it stands.
+//!
+//! Provider keys (`crate::secrets`) need no fixed window: with `masking_keys`, only the
+//! end of the pending text that could be the start of a key is held back (usually
+//! nothing), so a keyed provider's stream is not delayed while a key split across
+//! chunks is still caught.
 
 use std::future::Future;
 
@@ -51,6 +56,8 @@ impl Redact for Masks {
 pub struct StreamRedactor<R = Masks> {
     redact: R,
     window: usize,
+    /// Also hold back a pending tail that could begin a provider key.
+    keys: bool,
     /// Text received but not yet sent, by choice index.
     pending: Vec<(u64, String)>,
     /// The first chunk without its choices: the frame of a chunk made to flush.
@@ -62,6 +69,20 @@ impl<R: Redact> StreamRedactor<R> {
         StreamRedactor {
             redact,
             window: window.max(1),
+            keys: false,
+            pending: Vec::new(),
+            template: None,
+        }
+    }
+
+    /// A redactor that holds back `window` characters for the route's redactors (0 when
+    /// it has none) and any pending tail that could begin a provider key; `redact` must
+    /// mask keys (`Masks` does).
+    pub fn masking_keys(redact: R, window: usize) -> Self {
+        StreamRedactor {
+            redact,
+            window,
+            keys: true,
             pending: Vec::new(),
             template: None,
         }
@@ -149,10 +170,17 @@ impl<R: Redact> StreamRedactor<R> {
 
     /// The redacted text that can be sent now, keeping the window pending.
     async fn advance(&mut self, index: u64) -> Result<String, PluginError> {
-        let window = self.window;
+        let keys = self.keys;
+        let base = self.window;
         let text = self.buffer(index);
         let chars = text.chars().count();
-        if chars <= window {
+        // A key's start is ASCII: the bytes held for it are as many characters.
+        let window = if keys {
+            base.max(crate::secrets::partial_suffix(text.as_bytes()))
+        } else {
+            base
+        };
+        if chars <= window && !(window == 0 && chars > 0) {
             return Ok(String::new());
         }
         let cut = text
@@ -171,7 +199,7 @@ impl<R: Redact> StreamRedactor<R> {
         if settled {
             text.replace_range(..cut, "");
             Ok(h)
-        } else if chars > window * HOLD_FACTOR {
+        } else if chars > window.max(1) * HOLD_FACTOR {
             text.clear();
             Ok(all)
         } else {

@@ -221,3 +221,50 @@ async fn a_match_longer_than_the_hold_limit_is_sent_as_it_stands() {
     assert!(texts[0].1.starts_with("[N]"), "{texts:?}");
     assert!(!texts[0].1.contains('1'), "{texts:?}");
 }
+
+#[tokio::test]
+async fn a_provider_key_split_anywhere_is_masked_without_delaying_other_text() {
+    const KEY: &str = "sk-stream-test-key-0123456789";
+    crate::secrets::register(KEY);
+    let mut rng = StdRng::seed_from_u64(11);
+    for round in 0..300 {
+        let (a, b, max) = (
+            rng.random_range(0..80),
+            rng.random_range(0..80),
+            rng.random_range(1..12),
+        );
+        let before = text(&mut rng, a, 8);
+        let after = text(&mut rng, b, 8);
+        let whole = format!("{before}{KEY}{after}");
+        let pieces = split(&mut rng, &whole, max);
+        let mut r = StreamRedactor::masking_keys(Masks { chain: None }, 0);
+        let mut sent = Vec::new();
+        for p in &pieces {
+            let out = r.process(vec![chunk(0, Some(p), None)]).await.unwrap();
+            let (so_far, _) = received(&out);
+            for (_, t) in so_far {
+                assert!(!t.contains("stream-test"), "round {round}: {t}");
+            }
+            sent.extend(out);
+        }
+        sent.extend(
+            r.process(vec![chunk(0, None, Some("stop")), done()])
+                .await
+                .unwrap(),
+        );
+        let (texts, _) = received(&sent);
+        let got = texts.first().map(|(_, t)| t.as_str()).unwrap_or("");
+        assert_eq!(
+            got,
+            format!("{before}[REDACTED]{after}"),
+            "round {round}: {pieces:?}"
+        );
+    }
+    // Text that cannot begin a key is sent at once, not a window later.
+    let mut r = StreamRedactor::masking_keys(Masks { chain: None }, 0);
+    let out = r
+        .process(vec![chunk(0, Some("hello there"), None)])
+        .await
+        .unwrap();
+    assert_eq!(received(&out).0[0].1, "hello there");
+}
