@@ -196,15 +196,14 @@ fn main() {
         report("stream redaction, per content chunk (window 64)", stream_samples(&mut sr, &chunk).await);
 
         // Provider-key scrubbing (one key registered): a whole 1.2 KB answer, and a
-        // streamed content chunk held back by the key's length (no redactors).
+        // streamed content chunk (held back only where it could begin the key).
         switchboard::secrets::register("sk-bench-provider-key-0123456789abcdef");
         let answer = chat_body();
         time("key scrub, whole answer (1.2 KB JSON)", || async {
             std::hint::black_box(switchboard::secrets::scrub_json(&answer));
         })
         .await;
-        let window = switchboard::secrets::longest();
-        let mut sk = switchboard::pipeline::redact::StreamRedactor::new(switchboard::pipeline::redact::Masks { chain: None }, window);
+        let mut sk = switchboard::pipeline::redact::StreamRedactor::masking_keys(switchboard::pipeline::redact::Masks { chain: None }, 0);
         report("key scrub, per stream content chunk", stream_samples(&mut sk, &chunk).await);
 
         // A token quota's check (reserve) + record (reconcile) per request, with the
