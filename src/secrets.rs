@@ -26,7 +26,7 @@ struct Registry {
     keys: Vec<String>,
     /// Every byte form of every key (raw, JSON-escaped, percent-encoded).
     forms: Vec<Vec<u8>>,
-    /// Length of the longest form: how much of a stream must be held back.
+    /// Length of the longest form (0: no key registered).
     longest: usize,
 }
 
