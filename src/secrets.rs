@@ -61,17 +61,27 @@ fn forms(key: &str) -> Vec<Vec<u8>> {
     out.push(json.as_bytes()[1..json.len() - 1].to_vec());
     let mut upper = String::new();
     let mut lower = String::new();
+    // As a URL path or query escapes it (RFC 3986 unreserved kept), and as an HTML
+    // form / `query_pairs` encodes it (`*-._` kept, space as `+`).
+    let mut uri = String::new();
     let mut form = String::new();
     for b in key.bytes() {
         upper.push_str(&format!("%{b:02X}"));
         lower.push_str(&format!("%{b:02x}"));
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            uri.push(b as char);
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+        if b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_') {
             form.push(b as char);
+        } else if b == b' ' {
+            form.push('+');
         } else {
             form.push_str(&format!("%{b:02X}"));
         }
     }
-    out.extend([upper, lower, form].map(String::into_bytes));
+    out.extend([upper, lower, uri, form].map(String::into_bytes));
     out.retain(|f| !f.is_empty());
     out.dedup();
     out
@@ -233,6 +243,7 @@ mod tests {
             format!("before {KEY} after"),
             format!("{{\"a\":\"{}\"}}", KEY.replace('/', "\\/")),
             "q=sk-UNIT-secret%2Fkey%2B9".to_string(),
+            format!("q={}", KEY.replace('/', "%2F").replace('+', "%2B")),
             KEY.bytes().map(|b| format!("%{b:02x}")).collect(),
         ];
         for c in cases {

@@ -293,7 +293,7 @@ impl StreamTranslation {
             return;
         };
         let limit = self.lease.wall_limit();
-        if self.lease.slot().await.is_err() {
+        if self.lease.interrupted() || self.lease.slot().await.is_err() {
             self.lease.discard();
             return;
         }

@@ -91,6 +91,8 @@ pub struct Counters {
     pub max_per_plugin: AtomicU64,
     /// Counter creations refused because a plugin was at its limit.
     pub refused: AtomicU64,
+    /// When (unix seconds) a refusal last swept ended windows.
+    last_full_sweep: AtomicU64,
     updates: AtomicU64,
     redis: ArcSwapOption<RedisCounters>,
     /// Where memory counters are saved, with the ones changed since the last save.
@@ -245,9 +247,12 @@ impl Counters {
             let max = self.max_per_plugin.load(Ordering::Relaxed);
             let count = |c: &Self| c.live.lock().get(plugin).copied().unwrap_or(0);
             if max > 0 && count(self) >= max {
-                // Ended windows may still be counted: sweep before refusing.
-                map.retain(|(_, w), (s, _)| *s == window_start(now, *w));
-                self.recount(&map);
+                // Ended windows may still be counted: sweep before refusing, at most
+                // once a second (a plugin at its limit must not stall the others).
+                if self.last_full_sweep.swap(now, Ordering::Relaxed) != now {
+                    map.retain(|(_, w), (s, _)| *s == window_start(now, *w));
+                    self.recount(&map);
+                }
                 if count(self) >= max {
                     self.refused.fetch_add(1, Ordering::Relaxed);
                     return Err(CounterError::Full(plugin.to_string(), max));
@@ -405,6 +410,16 @@ impl Counters {
                     })
                 })
                 .collect();
+            if filter.key.is_none() {
+                // The keys this replica created are gone with them.
+                let mut created = r.created.lock();
+                match &filter.plugin {
+                    Some(p) => {
+                        created.remove(p);
+                    }
+                    None => created.clear(),
+                }
+            }
             let mut conn = r.conn.clone();
             let mut removed = 0;
             for chunk in doomed.chunks(500) {

@@ -210,6 +210,12 @@ impl HostState {
         super::counters::namespaced(&self.identity.name, key)
     }
 
+    /// A host call begins: the guest's time since it last resumed is its CPU time.
+    fn charge(&mut self) {
+        let since = *self.cpu.resumed.lock();
+        self.cpu.used += since.elapsed();
+    }
+
     /// A host call returned: the time it took is not the guest's CPU time.
     fn resumed(&self) {
         *self.cpu.resumed.lock() = std::time::Instant::now();
@@ -256,6 +262,7 @@ impl host::Host for HostState {
         delta: i64,
         window_secs: u64,
     ) -> wasmtime::Result<i64> {
+        self.charge();
         let key = self.counter_key(&key);
         let r = self
             .counters
@@ -266,6 +273,7 @@ impl host::Host for HostState {
     }
 
     async fn counter_get(&mut self, key: String, window_secs: u64) -> wasmtime::Result<i64> {
+        self.charge();
         let key = self.counter_key(&key);
         let r = self.counters.get(key, window_secs).await;
         self.resumed();

@@ -44,10 +44,12 @@ pub enum FailureKind {
     InvalidOutput = 3,
     Capacity = 4,
     Quarantined = 5,
+    /// The counter store failed or refused (Redis down, `max_counters` reached).
+    Store = 6,
 }
 
 impl FailureKind {
-    pub const COUNT: usize = 6;
+    pub const COUNT: usize = 7;
     pub const ALL: [FailureKind; Self::COUNT] = [
         FailureKind::Trap,
         FailureKind::Deadline,
@@ -55,6 +57,7 @@ impl FailureKind {
         FailureKind::InvalidOutput,
         FailureKind::Capacity,
         FailureKind::Quarantined,
+        FailureKind::Store,
     ];
 
     pub fn label(self) -> &'static str {
@@ -65,6 +68,7 @@ impl FailureKind {
             FailureKind::InvalidOutput => "invalid_output",
             FailureKind::Capacity => "capacity",
             FailureKind::Quarantined => "quarantined",
+            FailureKind::Store => "store",
         }
     }
 }

@@ -176,12 +176,19 @@ impl<W: World> InstancePool<W> {
             Ok(trial) => trial,
             Err(why) => return Err(self.fail(FailureKind::Quarantined, why)),
         };
+        // A trial whose lease never comes to be (cancelled while waiting below)
+        // decided nothing: let the next request try.
+        let mut undecided = Undecided(&self.quarantine, trial);
+        // The first call's bulkhead slot is taken before an instance: a burst waits
+        // for slots instead of making instances it cannot use yet.
+        let slot = self.call_slot(wall_limit(self)).await?;
         let idle = self.idle.lock().pop();
         let warm = match idle {
             Some(w) => w,
             None => match self.instantiate().await {
                 Ok(w) => w,
                 Err(e) => {
+                    undecided.1 = false;
                     if trial {
                         self.quarantine.trial_over(false);
                     }
@@ -189,13 +196,28 @@ impl<W: World> InstancePool<W> {
                 }
             },
         };
+        undecided.1 = false;
         Ok(Lease {
             pool: self.clone(),
             warm: Some(warm),
             call_started: None,
             trial,
-            slot: None,
+            slot: Some(slot),
         })
+    }
+
+    /// A slot of this plugin's bulkhead, waiting up to `wait` for one.
+    async fn call_slot(&self, wait: Duration) -> Result<OwnedSemaphorePermit, PluginError> {
+        match tokio::time::timeout(wait, self.calls.clone().acquire_owned()).await {
+            Ok(Ok(p)) => Ok(p),
+            _ => Err(self.fail(
+                FailureKind::Capacity,
+                format!(
+                    "{} calls of this plugin were already running (plugins.max_concurrent_calls)",
+                    self.isolation_calls
+                ),
+            )),
+        }
     }
 
     /// Instantiates one instance now and keeps it warm: proves at load time that the
@@ -288,6 +310,11 @@ fn summary(e: &wasmtime::Error, stderr: Option<&str>) -> String {
 }
 
 fn classify(e: &wasmtime::Error, store: &Store<HostState>) -> FailureKind {
+    // The counter store refused or failed: not the plugin's fault, and never a reason
+    // to quarantine it (a Redis outage, or clients' fresh `user` values at the cap).
+    if e.downcast_ref::<super::CounterError>().is_some() {
+        return FailureKind::Store;
+    }
     if store.data().memory.exceeded {
         return FailureKind::Memory;
     }
@@ -322,33 +349,22 @@ impl<W: World> Lease<W> {
     /// fire while a guest waits in an async host call, so the host also times out;
     /// waits on a remote counter store are allowed for on top.
     pub fn wall_limit(&self) -> Duration {
-        // Twice the CPU deadline: a guest that yields its thread under load takes
-        // longer in wall time than it runs.
-        self.pool.limits.deadline * 2
-            + Duration::from_millis(20)
-            + self.pool.counters.wait_allowance()
+        wall_limit(&self.pool)
     }
 
-    /// Waits for a slot of the plugin's bulkhead (up to the call's wall limit).
+    /// Waits for a slot of the plugin's bulkhead (up to the call's wall limit), unless
+    /// the lease still holds the one it was made with.
     pub async fn slot(&mut self) -> Result<(), PluginError> {
-        if self.slot.is_some() {
-            return Ok(());
+        if self.slot.is_none() {
+            self.slot = Some(self.pool.call_slot(self.wall_limit()).await?);
         }
-        let pool = self.pool.clone();
-        let wait = tokio::time::timeout(self.wall_limit(), pool.calls.clone().acquire_owned());
-        match wait.await {
-            Ok(Ok(p)) => {
-                self.slot = Some(p);
-                Ok(())
-            }
-            _ => Err(pool.fail(
-                FailureKind::Capacity,
-                format!(
-                    "{} calls of this plugin were already running (plugins.max_concurrent_calls)",
-                    pool.calls_limit()
-                ),
-            )),
-        }
+        Ok(())
+    }
+
+    /// A call began on this instance and never ended (its future was dropped while the
+    /// guest was suspended): the instance cannot be entered again.
+    pub fn interrupted(&self) -> bool {
+        self.call_started.is_some()
     }
 
     /// Prepares one call: resets the memory flag and the CPU clock and hands out
@@ -440,8 +456,53 @@ impl<W: World> Drop for Lease<W> {
             // A trial that never made its call decided nothing.
             self.pool.quarantine.trial_over_undecided();
         }
-        if let Some(warm) = self.warm.take() {
+        // An instance left mid-call (the call's future was dropped at a yield) is
+        // not returned to the pool.
+        if let Some(warm) = self.warm.take()
+            && self.call_started.is_none()
+        {
             self.pool.give_back(warm);
         }
+    }
+}
+
+/// Releases a quarantine trial that was admitted but never became a lease.
+struct Undecided<'a>(&'a super::quarantine::Quarantine, bool);
+
+impl Drop for Undecided<'_> {
+    fn drop(&mut self) {
+        if self.1 {
+            self.0.trial_over_undecided();
+        }
+    }
+}
+
+/// Wall-clock bound of one call of `pool`'s plugin: the CPU deadline (epoch
+/// interruption) does not fire while a guest waits in an async host call, and a guest
+/// that yields its thread under load takes longer in wall time than it runs, so twice
+/// the deadline, plus waits on a remote counter store.
+fn wall_limit<W: World>(pool: &InstancePool<W>) -> Duration {
+    pool.limits.deadline * 2 + Duration::from_millis(20) + pool.counters.wait_allowance()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Undecided;
+    use crate::plugins::FailureKind;
+    use crate::plugins::quarantine::Quarantine;
+    use std::time::Duration;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_trial_that_never_became_a_lease_lets_the_next_request_try() {
+        let q = Quarantine::new(1, Duration::from_secs(10), Duration::from_secs(5));
+        assert!(q.failed(FailureKind::Trap).is_some());
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert_eq!(q.admit(), Ok(true));
+        // The lease was cancelled while its instance was being made.
+        drop(Undecided(&q, true));
+        assert_eq!(q.admit(), Ok(true), "the trial slot was freed");
+        // A disarmed guard (the lease took over) leaves the trial out.
+        drop(Undecided(&q, false));
+        assert!(q.admit().is_err());
     }
 }

@@ -153,3 +153,40 @@ async fn instances_are_reused_then_recycled() {
     // 9 sequential calls, 3 per instance: 3 instances (the prewarmed one included).
     assert_eq!(made, 3, "instances were not reused/recycled as configured");
 }
+
+/// A call whose future is dropped while the guest is suspended at a yield (a client
+/// gone, a deadline) leaves its instance mid-call: that instance must not serve the
+/// next call (wasmtime cannot enter it again; before, the next call trapped).
+#[tokio::test]
+async fn an_instance_left_mid_call_is_not_reused() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cache-mid-call");
+    let rt = PluginRuntime::new(&engine(&dir, 1000)).unwrap();
+    let mut hostile = spec("priority");
+    hostile.name = "hostile".into();
+    hostile.source = PluginSource::File(env!("SWITCHBOARD_GUEST_TEST_HOSTILE").into());
+    hostile.limits.deadline = Duration::from_secs(5);
+    let pool = rt.load::<Strategy>(&hostile, "test").await.unwrap();
+    let t = targets(2);
+    let req = |route: &str| RouteRequest {
+        route: route.into(),
+        sequence: 0,
+        random: 0,
+        estimated_input_tokens: 0,
+        max_output_tokens: None,
+        stream: false,
+    };
+    for _ in 0..3 {
+        let cut = tokio::time::timeout(
+            Duration::from_millis(30),
+            calls::select(&pool, &req("loop"), &t),
+        )
+        .await;
+        assert!(cut.is_err(), "the looping call was cut off");
+        let order = calls::select(&pool, &req("fine"), &t).await;
+        assert_eq!(order.unwrap(), vec![0, 1]);
+    }
+    assert_eq!(
+        pool.stats.failures(switchboard::plugins::FailureKind::Trap),
+        0
+    );
+}

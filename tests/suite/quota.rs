@@ -277,6 +277,15 @@ async fn a_counter_store_that_is_down_fails_closed_or_open_as_configured() {
         "no URL in errors: {v}"
     );
     assert_eq!(mock.count("p"), 0);
+    // A store outage is not the plugin's fault: however long it lasts, the policy is
+    // not quarantined (it answers again the moment the store does).
+    for _ in 0..7 {
+        let r = send(&gw, &ask("q")).await;
+        assert_eq!(r.status(), 503);
+        let v: Value = r.json().await.unwrap();
+        assert!(error_message(&v).contains("counter store"), "{v}");
+        assert!(!error_message(&v).contains("quarantined"), "{v}");
+    }
     // fail-open: the request goes ahead without the quota.
     assert_eq!(send(&gw, &ask("open")).await.status(), 200);
     let text = gw.metrics_text().await;
