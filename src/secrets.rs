@@ -111,6 +111,22 @@ pub fn scrub_bytes(bytes: &[u8]) -> Cow<'_, [u8]> {
     cur
 }
 
+/// `bytes` scrubbed, reusing the buffer when nothing matched.
+pub fn scrub_body(bytes: bytes::Bytes) -> bytes::Bytes {
+    match scrub_bytes(&bytes) {
+        Cow::Borrowed(_) => bytes,
+        Cow::Owned(b) => bytes::Bytes::from(b),
+    }
+}
+
+/// A JSON body scrubbed (`scrub_json`), reusing the buffer when nothing matched.
+pub fn scrub_json_body(bytes: bytes::Bytes) -> bytes::Bytes {
+    match scrub_json(&bytes) {
+        Cow::Borrowed(_) => bytes,
+        Cow::Owned(b) => bytes::Bytes::from(b),
+    }
+}
+
 /// `text` with every key form replaced.
 pub fn scrub(text: &str) -> Cow<'_, str> {
     match scrub_bytes(text.as_bytes()) {

@@ -101,40 +101,7 @@ pub(super) fn validate(
         )?
     };
     let max_instances = raw.plugins.max_instances.unwrap_or(1000).clamp(16, 100_000);
-    let isolation = {
-        let d = crate::config::Isolation::default();
-        let p = &raw.plugins;
-        let dur = |v: &Option<toml::Spanned<String>>, key: &str, def| match v {
-            Some(v) => cx.duration(v, key),
-            None => Ok(def),
-        };
-        crate::config::Isolation {
-            max_concurrent_calls: p
-                .max_concurrent_calls
-                .unwrap_or(d.max_concurrent_calls)
-                .max(1),
-            max_instances_per_plugin: p
-                .max_instances_per_plugin
-                .unwrap_or(max_instances / 2)
-                .clamp(1, max_instances),
-            quarantine_failures: p.quarantine_failures.unwrap_or(d.quarantine_failures),
-            quarantine_window: dur(
-                &p.quarantine_window,
-                "plugins.quarantine_window",
-                d.quarantine_window,
-            )?,
-            quarantine_cooldown: dur(
-                &p.quarantine_cooldown,
-                "plugins.quarantine_cooldown",
-                d.quarantine_cooldown,
-            )?,
-            max_component_bytes: p
-                .max_component_mib
-                .map_or(d.max_component_bytes, |m| m.max(1) << 20),
-            log_lines_per_sec: p.log_lines_per_sec.unwrap_or(d.log_lines_per_sec),
-            max_counters: p.max_counters.unwrap_or(d.max_counters).max(1),
-        }
-    };
+    let isolation = isolation(&cx, &raw.plugins, max_instances)?;
     let engine = EngineConfig {
         cache_dir: raw
             .plugins
@@ -546,4 +513,43 @@ fn redact_response(
     };
     let on = model.redact_response.unwrap_or(true);
     Ok((on && has_redactors).then_some(RedactResponse { window }))
+}
+
+/// `[plugins]` isolation settings: bulkheads, quarantine, file and log limits.
+fn isolation(
+    cx: &Ctx<'_>,
+    p: &super::raw::RawPluginEngine,
+    max_instances: u32,
+) -> Result<crate::config::Isolation, ConfigError> {
+    let d = crate::config::Isolation::default();
+    let dur = |v: &Option<toml::Spanned<String>>, key: &str, def| match v {
+        Some(v) => cx.duration(v, key),
+        None => Ok(def),
+    };
+    Ok(crate::config::Isolation {
+        max_concurrent_calls: p
+            .max_concurrent_calls
+            .unwrap_or(d.max_concurrent_calls)
+            .max(1),
+        max_instances_per_plugin: p
+            .max_instances_per_plugin
+            .unwrap_or(max_instances / 2)
+            .clamp(1, max_instances),
+        quarantine_failures: p.quarantine_failures.unwrap_or(d.quarantine_failures),
+        quarantine_window: dur(
+            &p.quarantine_window,
+            "plugins.quarantine_window",
+            d.quarantine_window,
+        )?,
+        quarantine_cooldown: dur(
+            &p.quarantine_cooldown,
+            "plugins.quarantine_cooldown",
+            d.quarantine_cooldown,
+        )?,
+        max_component_bytes: p
+            .max_component_mib
+            .map_or(d.max_component_bytes, |m| m.max(1) << 20),
+        log_lines_per_sec: p.log_lines_per_sec.unwrap_or(d.log_lines_per_sec),
+        max_counters: p.max_counters.unwrap_or(d.max_counters).max(1),
+    })
 }

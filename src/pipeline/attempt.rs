@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::Outcome;
 use super::body;
-use super::redact::{Masks, StreamRedactor};
+use super::redact::StreamRedactor;
 use super::stream::{self, Pump, StreamError};
 use crate::live::{LiveProvider, LiveTarget, TargetSignals};
 use crate::plugins::bindings::types::{
@@ -263,7 +263,7 @@ impl Attempt<'_> {
             signals.record(false, started.elapsed());
             return self.failover(
                 format!("answered HTTP {status}, a redirect (not followed)"),
-                Some(502),
+                None,
             );
         }
         if ok && self.ctx.stream {
@@ -339,13 +339,11 @@ impl Attempt<'_> {
             // An adapter must map a non-2xx answer to an error; treat a mapping as one.
             return self.failover(format!("HTTP {status}"), Some(status));
         }
+        // A translated answer was made from the scrubbed one above; a pass-through
+        // answer is scrubbed here.
         let out = match translated {
             Some(b) => Bytes::from(b),
-            None => body,
-        };
-        let out = match secrets::scrub_json(&out) {
-            std::borrow::Cow::Borrowed(_) => out,
-            std::borrow::Cow::Owned(b) => Bytes::from(b),
+            None => secrets::scrub_json_body(body),
         };
         // The answer goes to the client as it is, but it must at least be JSON:
         // a provider that answers 200 with garbage is a failed target.
@@ -418,19 +416,7 @@ impl Attempt<'_> {
         if self.shared.cache.is_some() {
             pump.assembler = Some(Default::default());
         }
-        // Text is held back for the route's redactors and, when the provider has a
-        // key, while its end could begin the key (so a split key is still caught).
-        let keyed = p.api_key.is_some() && crate::secrets::longest() > 0;
-        let chain = self.shared.redact.map(|(c, w)| (c.clone(), w));
-        let window = chain.as_ref().map_or(0, |(_, w)| *w);
-        let masks = Masks {
-            chain: chain.map(|(c, _)| c),
-        };
-        pump.redactor = match (keyed, masks.chain.is_some()) {
-            (true, _) => Some(StreamRedactor::masking_keys(masks, window)),
-            (false, true) => Some(StreamRedactor::new(masks, window)),
-            (false, false) => None,
-        };
+        pump.redactor = StreamRedactor::for_stream(self.shared.redact, p.api_key.is_some());
         // Nothing has reached the client yet: a failure before the first event
         // still fails over to the next target.
         let first = match pump.next().await {

@@ -94,8 +94,7 @@ impl Pump {
             None => out.extend(events),
             Some(t) => {
                 for ev in &events {
-                    let got = t.on_event(ev).await?.map_err(StreamError::Adapter)?;
-                    out.extend(got);
+                    out.extend(t.on_event(ev).await?.map_err(StreamError::Adapter)?);
                 }
             }
         }
@@ -163,12 +162,8 @@ impl Pump {
                 return Err(StreamError::Truncated);
             }
             if !out.is_empty() {
-                let bytes = encode_all(&out);
                 // Whatever field of an event a provider put a key in.
-                return Ok(Some(match crate::secrets::scrub_bytes(&bytes) {
-                    std::borrow::Cow::Borrowed(_) => bytes,
-                    std::borrow::Cow::Owned(b) => Bytes::from(b),
-                }));
+                return Ok(Some(crate::secrets::scrub_body(encode_all(&out))));
             }
         }
     }

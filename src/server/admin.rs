@@ -41,10 +41,7 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
         Ok(c) => c.to_bytes(),
         Err(never) => match never {},
     };
-    let bytes = match crate::secrets::scrub_bytes(&bytes) {
-        std::borrow::Cow::Borrowed(_) => bytes,
-        std::borrow::Cow::Owned(b) => bytes::Bytes::from(b),
-    };
+    let bytes = crate::secrets::scrub_body(bytes);
     let mut resp = http::Response::from_parts(parts, super::full(bytes));
     resp.headers_mut().remove(http::header::CONTENT_LENGTH);
     resp

@@ -64,6 +64,24 @@ pub struct StreamRedactor<R = Masks> {
     template: Option<Value>,
 }
 
+impl StreamRedactor {
+    /// What a stream's text goes through: the route's redactors (with their window),
+    /// when it redacts answers, and the provider's key, when it has one (a tail that
+    /// could begin the key held back). `None` when there is nothing to mask.
+    pub fn for_stream(redact: Option<(&Chain, usize)>, keyed: bool) -> Option<Self> {
+        let keyed = keyed && crate::secrets::longest() > 0;
+        let window = redact.map_or(0, |(_, w)| w);
+        let masks = Masks {
+            chain: redact.map(|(c, _)| c.clone()),
+        };
+        match (keyed, masks.chain.is_some()) {
+            (true, _) => Some(Self::masking_keys(masks, window)),
+            (false, true) => Some(Self::new(masks, window)),
+            (false, false) => None,
+        }
+    }
+}
+
 impl<R: Redact> StreamRedactor<R> {
     pub fn new(redact: R, window: usize) -> Self {
         StreamRedactor {
