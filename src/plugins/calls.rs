@@ -58,16 +58,19 @@ const CLIENT_RESERVED: &[&str] = &["x-request-id", "set-cookie"];
 
 /// Why a plugin's header is refused, if it is.
 fn header_problem(h: &Header, reserved: &[&str]) -> Option<String> {
-    let name = h.name.to_ascii_lowercase();
+    let is_one_of = |list: &[&str]| list.iter().any(|r| r.eq_ignore_ascii_case(&h.name));
     if http::HeaderName::from_bytes(h.name.as_bytes()).is_err() {
         return Some(format!("header name {:?} is malformed", h.name));
     }
     if http::HeaderValue::from_str(&h.value).is_err() {
         return Some(format!("header {:?} has a malformed value", h.name));
     }
-    if HOP_BY_HOP.contains(&name.as_str())
-        || reserved.contains(&name.as_str())
-        || name.starts_with("x-switchboard-")
+    let prefix = "x-switchboard-";
+    if is_one_of(HOP_BY_HOP)
+        || is_one_of(reserved)
+        || h.name
+            .get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
     {
         return Some(format!("header {:?} is reserved for the host", h.name));
     }
