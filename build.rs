@@ -36,6 +36,7 @@ const TEST_ONLY: &[&str] = &[
     "test-hostile-adapter",
     "test-hostile-policy",
     "test-future-version",
+    "test-v01-redactor",
     "strategy-canary",
 ];
 

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use switchboard::config::{EngineConfig, OnError, PluginLimits, PluginSource, PluginSpec};
 use switchboard::plugins::PluginRuntime;
-use switchboard::plugins::bindings::types::*;
 use switchboard::plugins::calls;
+use switchboard::types::*;
 
 const N: usize = 20_000;
 
@@ -118,11 +118,11 @@ fn main() {
         let runtime = PluginRuntime::new(&engine).unwrap();
         let mut strategies = Vec::new();
         for name in ["round-robin", "weighted", "priority", "random", "least-connections", "latency", "ttft", "cost", "usage-aware"] {
-            strategies.push((name, runtime.load::<switchboard::plugins::bindings::strategy::Strategy>(&spec(name), "bench").await.unwrap()));
+            strategies.push((name, runtime.load::<switchboard::plugins::world::Strategy>(&spec(name), "bench").await.unwrap()));
         }
-        let openai = runtime.load::<switchboard::plugins::bindings::adapter::Adapter>(&spec("openai"), "bench").await.unwrap();
-        let anthropic = runtime.load::<switchboard::plugins::bindings::adapter::Adapter>(&spec("anthropic"), "bench").await.unwrap();
-        let redact = runtime.load::<switchboard::plugins::bindings::redactor::Redactor>(&spec("redact-pii"), "bench").await.unwrap();
+        let openai = runtime.load::<switchboard::plugins::world::Adapter>(&spec("openai"), "bench").await.unwrap();
+        let anthropic = runtime.load::<switchboard::plugins::world::Adapter>(&spec("anthropic"), "bench").await.unwrap();
+        let redact = runtime.load::<switchboard::plugins::world::Redactor>(&spec("redact-pii"), "bench").await.unwrap();
         let targets: Vec<TargetStats> = (0..3)
             .map(|i| TargetStats {
                 provider: format!("p{i}"),
@@ -144,7 +144,7 @@ fn main() {
         let mut seq = 0u64;
         let mut req = move || {
             seq += 1;
-            RouteRequest { route: "m".into(), sequence: seq, random: seq * 7919, estimated_input_tokens: 300, max_output_tokens: Some(100), stream: false }
+            RouteRequest { route: "m".into(), sequence: seq, random: seq * 7919, estimated_input_tokens: 300, max_output_tokens: Some(100), stream: false, text: None }
         };
         println!("# plugin calls, {N} each after 1000 warm-up, one thread, warm instance pool");
         for (name, pool) in &strategies {
@@ -169,7 +169,7 @@ fn main() {
             headers: vec![],
             body: br#"{"id":"msg_1","type":"message","role":"assistant","model":"claude","content":[{"type":"text","text":"Hamlet avenges his father and nearly everyone dies."}],"stop_reason":"end_turn","usage":{"input_tokens":30,"output_tokens":12}}"#.to_vec(),
         };
-        time("adapter anthropic from-upstream (translate)", || async { calls::from_upstream(&anthropic, &c, &answer).await.unwrap().unwrap(); }).await;
+        time("adapter anthropic from-upstream (translate)", || async { calls::from_upstream(&anthropic, &c, answer.clone()).await.unwrap().unwrap(); }).await;
         let sc = ctx(true);
         let mut tr = calls::StreamTranslation::new(&anthropic, &sc).await.unwrap();
         let start = SseEvent { event: Some("message_start".into()), data: r#"{"type":"message_start","message":{"id":"msg_1","model":"claude","usage":{"input_tokens":10,"output_tokens":1}}}"#.into() };
@@ -211,12 +211,12 @@ fn main() {
         // (e.g. a local `redis-server`: redis://127.0.0.1:6379/0).
         let mut quota_spec = spec("token-quota");
         quota_spec.settings.insert("limit".into(), i64::MAX.to_string());
-        let quota = runtime.load::<switchboard::plugins::bindings::policy::Policy>(&quota_spec, "bench").await.unwrap();
-        let preq = PolicyRequest { request_id: "r".into(), key_name: "team".into(), user: None, route: "m".into(), estimated_input_tokens: 300, max_output_tokens: Some(100) };
-        let usage = TokenUsage { prompt_tokens: 280, completion_tokens: 90 };
+        let quota = runtime.load::<switchboard::plugins::world::Policy>(&quota_spec, "bench").await.unwrap();
+        let preq = PolicyRequest { request_id: "r".into(), key_name: "team".into(), team: None, user: None, route: "m".into(), tags: Vec::new(), n: 1, estimated_input_tokens: 300, max_output_tokens: Some(100), stream: false };
+        let outcome = Outcome { status: 200, usage: Usage { prompt: 280, completion: 90, cached_prompt: 0 }, ..Outcome::default() };
         time("policy token-quota check + record (memory counters)", || async {
             calls::check(&quota, &preq).await.unwrap();
-            calls::record(&quota, &preq, usage).await.unwrap();
+            calls::record(&quota, &preq, &outcome).await.unwrap();
         }).await;
         if let Ok(url) = std::env::var("BENCH_REDIS_URL") {
             let redis = switchboard::config::RedisConfig {
@@ -227,7 +227,7 @@ fn main() {
             runtime.counters().configure(&switchboard::config::CountersConfig { redis: Some(redis), sqlite_path: None }).unwrap();
             time("policy token-quota check + record (Redis counters)", || async {
                 calls::check(&quota, &preq).await.unwrap();
-                calls::record(&quota, &preq, usage).await.unwrap();
+                calls::record(&quota, &preq, &outcome).await.unwrap();
             }).await;
         }
     });

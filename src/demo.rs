@@ -15,8 +15,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-use crate::plugins::bindings::types::SseEvent;
 use crate::server::{Body, full};
+use crate::types::SseEvent;
 use crate::upstream::sse::encode_all;
 
 fn respond(status: StatusCode, ct: &'static str, body: impl Into<Bytes>) -> http::Response<Body> {

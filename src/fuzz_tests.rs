@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
 use crate::pipeline::body::{self, Endpoint};
-use crate::plugins::bindings::types::SseEvent;
+use crate::types::SseEvent;
 use crate::upstream::sse::{SseFramer, encode_all};
 
 fn cases() -> usize {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
-use crate::plugins::bindings::types::Health;
+use crate::types::Health;
 
 /// Breaker settings (per route in config, `[models.X] breaker = {...}`).
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -21,6 +21,7 @@ pub mod reload;
 pub mod secrets;
 pub mod server;
 pub mod signals;
+pub mod types;
 pub mod upstream;
 pub mod usage;
 

@@ -26,10 +26,12 @@ pub struct LiveRoute {
     pub route: Route,
     pub strategy: Arc<StrategyPool>,
     pub targets: Vec<LiveTarget>,
-    pub policies: Vec<LivePlugin<crate::plugins::bindings::policy::Policy>>,
-    pub redactors: Arc<[LivePlugin<crate::plugins::bindings::redactor::Redactor>]>,
+    pub policies: Vec<LivePlugin<crate::plugins::world::Policy>>,
+    pub redactors: Arc<[LivePlugin<crate::plugins::world::Redactor>]>,
     pub sequence: AtomicU64,
     pub retry_budget: crate::signals::RetryBudget,
+    /// The strategy asked (at load) for the request's text.
+    pub wants_text: bool,
 }
 
 pub struct LiveProvider {
@@ -135,6 +137,7 @@ impl LiveState {
                     pool: load_cached(loader.runtime, &mut loader.redactors, s, &s.name).await?,
                 });
             }
+            let wants_text = crate::plugins::calls::wants_request_text(&strategy).await?;
             let targets = r
                 .targets
                 .iter()
@@ -153,6 +156,7 @@ impl LiveState {
                     redactors: redactors.into(),
                     sequence: AtomicU64::new(0),
                     retry_budget: crate::signals::RetryBudget::new(r.retry.budget_percent),
+                    wants_text,
                 },
             );
         }

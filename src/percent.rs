@@ -1,6 +1,7 @@
 //! Percent-decoding of URL path text, byte by byte: a path may hold any bytes, not
 //! only whole UTF-8 characters (slicing the text at a byte offset once panicked on
-//! `%4é`), and an escape that is not two hex digits stays as it is.
+//! `%4é`), and an escape that is not two hex digits stays as it is. Also the pairs of
+//! a query string (contract 0.1 adapters put their query in the path).
 
 /// `%XX` escapes of `b` decoded.
 pub fn decode(b: &[u8]) -> Vec<u8> {
@@ -22,6 +23,19 @@ pub fn decode(b: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The pairs of an `application/x-www-form-urlencoded` query (`a=1&b=x+y`), decoded.
+pub fn query_pairs(q: &str) -> Vec<(String, String)> {
+    let text =
+        |s: &str| String::from_utf8_lossy(&decode(s.replace('+', " ").as_bytes())).into_owned();
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (text(k), text(v))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -31,5 +45,17 @@ mod tests {
         assert_eq!(d("a%41%"), "aA%");
         assert_eq!(d("%e2%82%ac"), "€");
         assert_eq!(d("/%2e%2E/x"), "/../x");
+    }
+
+    #[test]
+    fn query_pairs_are_decoded() {
+        assert_eq!(
+            super::query_pairs("a=1&b=x+y%21&&c"),
+            [
+                ("a".into(), "1".into()),
+                ("b".into(), "x y!".into()),
+                ("c".into(), String::new())
+            ]
+        );
     }
 }

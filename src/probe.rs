@@ -14,8 +14,8 @@ use tokio::time::Instant;
 use tokio::sync::watch;
 
 use crate::pipeline::Gateway;
-use crate::plugins::bindings::types::{AuthScheme, Operation, RequestContext};
 use crate::plugins::calls;
+use crate::types::{AuthScheme, Operation, RequestContext};
 
 /// The adapter's auth scheme and extra headers, learnt from a `to-upstream` call on a
 /// minimal request (adapters decide these without looking at the body).
@@ -54,22 +54,32 @@ async fn probe(gw: &Gateway, provider: &str) -> Option<bool> {
     let (auth, headers) = credentials(gw, provider)
         .await
         .unwrap_or((AuthScheme::None, Vec::new()));
-    let mut url = p.base_url.clone();
-    let path = format!("{}{}", url.path().trim_end_matches('/'), check.path);
-    url.set_path(&path);
-    let key = p.provider.api_key.as_ref().map(|k| k.expose());
-    if let (AuthScheme::Query(name), Some(k)) = (&auth, key) {
-        url.query_pairs_mut().append_pair(name, k);
-    }
-    let mut req = crate::upstream::client().get(url).timeout(check.timeout);
-    for (k, v) in p.provider.headers.iter().chain(headers.iter()) {
-        req = req.header(k, v);
-    }
-    match (&auth, key) {
-        (AuthScheme::Bearer, Some(k)) => req = req.bearer_auth(k),
-        (AuthScheme::Header(name), Some(k)) => req = req.header(name.as_str(), k),
-        _ => {}
-    }
+    let up = crate::types::UpstreamRequest {
+        method: crate::types::HttpMethod::Get,
+        path: check.path.clone(),
+        query: Vec::new(),
+        headers: headers
+            .into_iter()
+            .map(|(name, value)| crate::types::Header { name, value })
+            .collect(),
+        auth,
+        body: crate::types::BodyEdit::Keep,
+        translate_response: false,
+        stream_format: crate::types::StreamFormat::Sse,
+    };
+    let req = crate::upstream::request::build(crate::upstream::request::Outbound {
+        base: &p.base_url,
+        up: &up,
+        provider_headers: &p.provider.headers,
+        key: p.provider.api_key.as_ref().map(|k| k.expose()),
+        aws: p.provider.aws.as_ref(),
+        body: bytes::Bytes::new(),
+        now: crate::pipeline::now_secs(),
+    });
+    let Ok(req) = req else {
+        return Some(false);
+    };
+    let req = req.timeout(check.timeout);
     Some(matches!(req.send().await, Ok(r) if r.status().is_success()))
 }
 

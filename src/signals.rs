@@ -225,17 +225,11 @@ mod tests {
         );
         s.observe_headers(&h, 200);
         assert_eq!(s.remaining(), (Some(99), Some(12345)));
-        assert_eq!(
-            s.breaker.health(),
-            crate::plugins::bindings::types::Health::Healthy
-        );
+        assert_eq!(s.breaker.health(), crate::types::Health::Healthy);
         h.insert("retry-after", "7".parse().unwrap());
         s.observe_headers(&h, 429);
         // The wait orders the target last; it does not open its circuit.
-        assert_eq!(
-            s.breaker.health(),
-            crate::plugins::bindings::types::Health::Healthy
-        );
+        assert_eq!(s.breaker.health(), crate::types::Health::Healthy);
         assert!(s.cooling().is_some_and(|d| d.as_secs() >= 6));
         let mut ms = http::HeaderMap::new();
         ms.insert("retry-after-ms", "1500".parse().unwrap());
@@ -264,7 +258,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_high_error_rate_opens_the_circuit_without_consecutive_failures() {
-        use crate::plugins::bindings::types::Health;
+        use crate::types::Health;
         let cfg = BreakerConfig {
             failures: 1000,
             cooldown: Duration::from_secs(5),

@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
-use crate::plugins::bindings::types::SseEvent;
+use crate::types::SseEvent;
 use crate::upstream::sse::encode_all;
 
 #[derive(Default)]

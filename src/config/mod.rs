@@ -184,6 +184,8 @@ pub struct Provider {
     /// Set when `api_key_env` names a variable that is not set: the provider is
     /// inactive and requests routed to it fail over or get this reason.
     pub inactive: Option<String>,
+    /// AWS credentials for SigV4-signing adapters, when `aws_credentials_env` is set.
+    pub aws: Option<crate::upstream::sigv4::AwsCredentials>,
     pub timeout: Duration,
     pub headers: Vec<(String, String)>,
     pub health_check: Option<HealthCheck>,

@@ -162,6 +162,10 @@ pub struct RawProvider {
     pub adapter: Spanned<String>,
     pub base_url: Spanned<String>,
     pub api_key_env: Option<String>,
+    /// Environment variables of the AWS credentials for adapters that ask the host
+    /// to sign with SigV4: access key id, secret access key, and optionally a
+    /// session token.
+    pub aws_credentials_env: Option<Spanned<Vec<String>>>,
     pub timeout: Option<Spanned<String>>,
     /// Extra headers sent on every upstream request.
     #[serde(default)]

@@ -215,6 +215,13 @@ pub(super) fn validate(
                 }
             },
         };
+        let (aws, aws_missing) = aws_credentials(p.aws_credentials_env.as_ref(), &cx, &key, text)?;
+        let inactive = inactive.or(aws_missing.map(|var| {
+            warnings.push(format!(
+                "provider '{name}' is inactive: environment variable {var} is not set"
+            ));
+            format!("provider '{name}' has no AWS credentials (set {var})")
+        }));
         let adapter = PluginSpec {
             name: p.adapter.get_ref().clone(),
             source: cx.source(&p.adapter, &format!("{key}.adapter"))?,
@@ -261,6 +268,7 @@ pub(super) fn validate(
                 base_url,
                 api_key,
                 inactive,
+                aws,
                 timeout,
                 headers,
                 health_check,
@@ -552,4 +560,55 @@ fn isolation(
         log_lines_per_sec: p.log_lines_per_sec.unwrap_or(d.log_lines_per_sec),
         max_counters: p.max_counters.unwrap_or(d.max_counters).max(1),
     })
+}
+
+/// The AWS credentials named by `aws_credentials_env` (2 or 3 variable names), or the
+/// first variable that is not set.
+fn aws_credentials(
+    names: Option<&Spanned<Vec<String>>>,
+    cx: &super::fields::Ctx<'_>,
+    key: &str,
+    text: &str,
+) -> Result<
+    (
+        Option<crate::upstream::sigv4::AwsCredentials>,
+        Option<String>,
+    ),
+    ConfigError,
+> {
+    let Some(names) = names else {
+        return Ok((None, None));
+    };
+    let vars = names.get_ref();
+    if !(2..=3).contains(&vars.len()) {
+        return Err(ConfigError::Invalid {
+            line: line_of(text, names.span().start),
+            key: format!("{key}.aws_credentials_env"),
+            message: "must name 2 or 3 variables: access key id, secret access key, session token"
+                .into(),
+        });
+    }
+    let mut values = Vec::new();
+    for var in vars {
+        match (cx.env)(var) {
+            Some(v) if !v.is_empty() => values.push(v),
+            _ => return Ok((None, Some(var.clone()))),
+        }
+    }
+    for v in &values[1..] {
+        crate::secrets::register(v);
+    }
+    let mut values = values.into_iter();
+    let (id, secret) = (
+        values.next().unwrap_or_default(),
+        values.next().unwrap_or_default(),
+    );
+    Ok((
+        Some(crate::upstream::sigv4::AwsCredentials {
+            access_key_id: id,
+            secret_access_key: secret,
+            session_token: values.next(),
+        }),
+        None,
+    ))
 }

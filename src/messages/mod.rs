@@ -20,8 +20,8 @@ use crate::cache::Directive;
 use crate::live::Principal;
 use crate::pipeline::body::Endpoint;
 use crate::pipeline::{self, Gateway};
-use crate::plugins::bindings::types::SseEvent;
 use crate::server::{Body, full};
+use crate::types::SseEvent;
 use crate::upstream::sse::{SseFramer, encode_all};
 use response::StreamTranslator;
 

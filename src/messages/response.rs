@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use crate::plugins::bindings::types::SseEvent;
+use crate::types::SseEvent;
 
 pub fn stop_reason(finish: Option<&str>) -> &'static str {
     match finish {

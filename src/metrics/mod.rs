@@ -20,8 +20,8 @@ pub use request::Trace;
 
 use crate::live::LiveState;
 use crate::plugins::FailureKind;
-use crate::plugins::bindings::types::Health;
 use crate::plugins::pool::{InstancePool, World};
+use crate::types::Health;
 
 /// One gateway's registry (not the process-global one, so several gateways in one
 /// process, as in the tests, keep their figures apart).

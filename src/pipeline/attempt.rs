@@ -15,21 +15,16 @@ use super::body;
 use super::redact::StreamRedactor;
 use super::stream::{self, Pump, StreamError};
 use crate::live::{LiveProvider, LiveTarget, TargetSignals};
-use crate::plugins::bindings::types::{
-    AdapterError, AuthScheme, BodyEdit, ErrorKind, RequestContext, UpstreamResponse,
-};
 use crate::plugins::calls::{self, StreamTranslation};
 use crate::secrets;
 use crate::server::error::ApiError;
 use crate::server::{Body, full};
+use crate::types::{
+    AdapterError, BodyEdit, ErrorKind, RequestContext, TranslatedAnswer, UpstreamResponse,
+};
 use crate::upstream::{self, MAX_UPSTREAM_BODY, UpstreamError};
 
-/// Token counts of one answer.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Usage {
-    pub prompt: u64,
-    pub completion: u64,
-}
+pub use crate::types::Usage;
 
 #[derive(Deserialize)]
 struct UsageOnly {
@@ -40,15 +35,37 @@ struct UsageOnly {
 struct UsageFields {
     prompt_tokens: Option<u64>,
     completion_tokens: Option<u64>,
+    prompt_tokens_details: Option<PromptDetails>,
+}
+
+#[derive(Deserialize)]
+struct PromptDetails {
+    cached_tokens: Option<u64>,
+}
+
+impl UsageFields {
+    fn usage(self) -> Usage {
+        let prompt = self.prompt_tokens.unwrap_or(0);
+        Usage {
+            prompt,
+            completion: self.completion_tokens.unwrap_or(0),
+            cached_prompt: self
+                .prompt_tokens_details
+                .and_then(|d| d.cached_tokens)
+                .unwrap_or(0)
+                .min(prompt),
+        }
+    }
 }
 
 /// Usage of an OpenAI-shaped answer or chunk, if it says.
 pub fn usage_of(json: &[u8]) -> Option<Usage> {
-    let u = serde_json::from_slice::<UsageOnly>(json).ok()?.usage?;
-    Some(Usage {
-        prompt: u.prompt_tokens.unwrap_or(0),
-        completion: u.completion_tokens.unwrap_or(0),
-    })
+    Some(
+        serde_json::from_slice::<UsageOnly>(json)
+            .ok()?
+            .usage?
+            .usage(),
+    )
 }
 
 /// Keeps `in_flight` right however the attempt ends.
@@ -178,43 +195,16 @@ impl Attempt<'_> {
 
     pub async fn run(self) -> Outcome {
         let adapter = &self.provider.adapter;
-        let up = match calls::to_upstream(adapter, &self.ctx, self.shared.body).await {
+        let mut up = match calls::to_upstream(adapter, &self.ctx, self.shared.body).await {
             Ok(Ok(up)) => up,
             Ok(Err(e)) => return self.adapter_error(e),
             Err(e) => return self.plugin_failover(format!("adapter failed: {e}")),
         };
         let p = &self.provider.provider;
         let key = p.api_key.as_ref().map(|k| k.expose());
-        // The base URL was parsed once when the state was built; only the path
-        // (and any query the adapter asked for) is set here.
-        let mut url = self.provider.base_url.clone();
-        let (path, query) = match up.path.split_once('?') {
-            Some((p, q)) => (p, Some(q)),
-            None => (up.path.as_str(), None),
-        };
-        let full_path = format!("{}{path}", url.path().trim_end_matches('/'));
-        url.set_path(&full_path);
-        url.set_query(query);
-        if let (AuthScheme::Query(name), Some(k)) = (&up.auth, key) {
-            url.query_pairs_mut().append_pair(name, k);
-        }
-        let mut req = upstream::client()
-            .post(url)
-            .header(http::header::CONTENT_TYPE, "application/json");
-        for (k, v) in &p.headers {
-            req = req.header(k, v);
-        }
-        for h in &up.headers {
-            req = req.header(&h.name, &h.value);
-        }
-        match (&up.auth, key) {
-            (AuthScheme::Bearer, Some(k)) => req = req.bearer_auth(k),
-            (AuthScheme::Header(name), Some(k)) => req = req.header(name.as_str(), k),
-            _ => {}
-        }
         let translate = up.translate_response;
         let replaced = matches!(up.body, BodyEdit::Replace(_));
-        let payload: Bytes = match up.body {
+        let payload: Bytes = match std::mem::replace(&mut up.body, BodyEdit::Keep) {
             BodyEdit::Keep => self.shared.body.clone(),
             BodyEdit::SetModel(m) => Bytes::from(body::set_model(
                 self.shared.body,
@@ -232,7 +222,18 @@ impl Attempt<'_> {
         } else {
             payload
         };
-        let req = req.body(payload);
+        let req = match upstream::request::build(upstream::request::Outbound {
+            base: &self.provider.base_url,
+            up: &up,
+            provider_headers: &p.headers,
+            key,
+            aws: p.aws.as_ref(),
+            body: payload,
+            now: self.ctx.created,
+        }) {
+            Ok(r) => r,
+            Err(e) => return self.failover(e, None),
+        };
 
         let signals = &self.target.signals;
         let in_flight = InFlight::new(signals);
@@ -267,14 +268,16 @@ impl Attempt<'_> {
             );
         }
         if ok && self.ctx.stream {
-            return self.stream(resp, translate, in_flight, waiting).await;
+            return self
+                .stream(resp, translate, up.stream_format, in_flight, waiting)
+                .await;
         }
         // Headers go to the adapter only when it will see this answer.
         let headers: Vec<_> = if translate || !ok {
             resp.headers()
                 .iter()
                 .filter_map(|(k, v)| {
-                    Some(crate::plugins::bindings::types::Header {
+                    Some(crate::types::Header {
                         name: k.to_string(),
                         value: v.to_str().ok()?.to_string(),
                     })
@@ -318,8 +321,8 @@ impl Attempt<'_> {
                 headers,
                 body: secrets::scrub_json(&body).into_owned(),
             };
-            match calls::from_upstream(&self.provider.adapter, &self.ctx, &resp).await {
-                Ok(Ok(t)) => t,
+            match calls::from_upstream(&self.provider.adapter, &self.ctx, resp).await {
+                Ok(Ok(t)) => Some(t),
                 Ok(Err(e)) => {
                     if ok {
                         signals.record(false, elapsed);
@@ -340,21 +343,22 @@ impl Attempt<'_> {
             return self.failover(format!("HTTP {status}"), Some(status));
         }
         // A translated answer was made from the scrubbed one above; a pass-through
-        // answer is scrubbed here.
-        let out = match translated {
-            Some(b) => Bytes::from(b),
-            None => secrets::scrub_json_body(body),
+        // answer is scrubbed here. Usage is what the adapter reported (0.2), else
+        // the answer's OpenAI `usage`.
+        let (out, reported) = match translated {
+            Some(TranslatedAnswer {
+                body: Some(b),
+                usage,
+            }) => (Bytes::from(b), usage),
+            Some(TranslatedAnswer { body: None, usage }) => (secrets::scrub_json_body(body), usage),
+            None => (secrets::scrub_json_body(body), None),
         };
         // The answer goes to the client as it is, but it must at least be JSON:
         // a provider that answers 200 with garbage is a failed target.
         let usage = match serde_json::from_slice::<UsageOnly>(&out) {
-            Ok(u) => u
-                .usage
-                .map(|u| Usage {
-                    prompt: u.prompt_tokens.unwrap_or(0),
-                    completion: u.completion_tokens.unwrap_or(0),
-                })
-                .unwrap_or_default(),
+            Ok(u) => {
+                reported.unwrap_or_else(|| u.usage.map(UsageFields::usage).unwrap_or_default())
+            }
             Err(e) => {
                 signals.record(false, elapsed);
                 return self.failover(
@@ -397,6 +401,7 @@ impl Attempt<'_> {
         self,
         resp: reqwest::Response,
         translate: bool,
+        format: crate::types::StreamFormat,
         in_flight: InFlight,
         mut waiting: Waiting<'_>,
     ) -> Outcome {
@@ -411,7 +416,7 @@ impl Attempt<'_> {
         } else {
             None
         };
-        let mut pump = Pump::new(resp, translator, p.timeout);
+        let mut pump = Pump::new(resp, format, translator, p.timeout);
         pump.strip_usage = self.ctx.include_usage && !self.shared.facts.include_usage;
         if self.shared.cache.is_some() {
             pump.assembler = Some(Default::default());

@@ -259,3 +259,41 @@ mod tests {
         );
     }
 }
+
+/// Most characters of request text a strategy is given.
+pub const MAX_TEXT_CHARS: usize = 16_384;
+
+#[derive(Deserialize)]
+struct MessagesOnly {
+    #[serde(default)]
+    messages: Vec<TextMessage>,
+}
+
+#[derive(Deserialize)]
+struct TextMessage {
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    content: serde_json::Value,
+}
+
+/// The text of the last user message (string content, or its text parts joined by
+/// newlines), at most `MAX_TEXT_CHARS` characters; empty when there is none.
+pub fn last_user_text(body: &[u8]) -> String {
+    let Ok(m) = serde_json::from_slice::<MessagesOnly>(body) else {
+        return String::new();
+    };
+    let Some(last) = m.messages.iter().rev().find(|m| m.role == "user") else {
+        return String::new();
+    };
+    let text = match &last.content {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(|t| t.as_str()))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    };
+    text.chars().take(MAX_TEXT_CHARS).collect()
+}

@@ -15,9 +15,9 @@ use super::body::RequestFacts;
 use super::{Outcome, attempt, now_secs};
 use crate::health::Admission;
 use crate::live::{LiveRoute, LiveState};
-use crate::plugins::bindings::types::{Operation, RequestContext};
 use crate::server::Body;
 use crate::server::error::ApiError;
+use crate::types::{Operation, RequestContext};
 
 /// What every attempt of one request shares.
 pub struct Shared<'a> {
@@ -63,9 +63,7 @@ fn plan(live: &LiveState, route: &LiveRoute, order: &[usize]) -> (Vec<usize>, bo
     let mut ordered: Vec<usize> = order.to_vec();
     ordered.sort_by_key(|i| route.targets[*i].signals.cooling().is_some());
     let active_n = ordered.iter().filter(|i| active(i)).count();
-    let open = |i: &usize| {
-        route.targets[*i].signals.breaker.health() == crate::plugins::bindings::types::Health::Open
-    };
+    let open = |i: &usize| route.targets[*i].signals.breaker.health() == crate::types::Health::Open;
     let can = ordered.iter().filter(|i| active(i) && !open(i)).count();
     let panic = !route.route.breaker.fail_fast && active_n > 0 && can * 2 < active_n;
     if panic && can == 0 {

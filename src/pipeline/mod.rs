@@ -24,10 +24,10 @@ use crate::cache::Directive;
 use crate::live::{LiveRoute, LiveState, Principal};
 use crate::metrics::Trace;
 use crate::plugins::PluginRuntime;
-use crate::plugins::bindings::types::{Operation, PolicyRequest, RouteRequest, TargetStats};
 use crate::plugins::calls;
 use crate::server::Body;
 use crate::server::error::ApiError;
+use crate::types::{Operation, PolicyRequest, RouteRequest, TargetStats};
 
 /// The gateway: the live state (swapped whole on reload) and the plugin engine.
 pub struct Gateway {
@@ -38,7 +38,7 @@ pub struct Gateway {
     pub usage: crate::usage::UsageLog,
 }
 
-fn now_secs() -> u64 {
+pub fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -172,11 +172,15 @@ async fn run(
     let preq = PolicyRequest {
         request_id: request_id.clone(),
         key_name: principal.key_name.clone(),
+        team: None,
         user: facts.user.clone(),
         route: facts.model.clone(),
+        tags: Vec::new(),
+        n: facts.n as u32,
         estimated_input_tokens: facts.estimated_input_tokens,
-        // Each of `n` choices may produce up to `max_tokens`: quotas reserve for all.
-        max_output_tokens: facts.max_output_tokens.map(|m| m.saturating_mul(facts.n)),
+        // Per choice; quotas reserve for all `n` (0.1 policies get it multiplied).
+        max_output_tokens: facts.max_output_tokens,
+        stream: facts.stream,
     };
     let (admitted, policy_headers) = policies::check(route, preq, &gw.metrics).await?;
     let result = async {
@@ -230,6 +234,7 @@ async fn run(
             estimated_input_tokens: facts.estimated_input_tokens,
             max_output_tokens: facts.max_output_tokens,
             stream: facts.stream,
+            text: route.wants_text.then(|| body::last_user_text(&body)),
         };
         let order = calls::select(&route.strategy, &rr, &target_stats(route))
             .await

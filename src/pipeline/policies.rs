@@ -13,9 +13,9 @@ use http::StatusCode;
 use super::Usage;
 use crate::config::OnError;
 use crate::live::LiveRoute;
-use crate::plugins::bindings::types::{Decision, PolicyRequest, TokenUsage};
 use crate::plugins::calls::{self, PolicyPool};
 use crate::server::error::ApiError;
+use crate::types::{Decision, Outcome, PolicyRequest};
 
 pub type Pools = Vec<(Arc<PolicyPool>, OnError)>;
 
@@ -109,12 +109,12 @@ pub async fn check(
 /// Tells each policy the actual usage; returns the headers they add.
 pub async fn record(pools: &Pools, preq: &PolicyRequest, usage: Usage) -> Vec<(String, String)> {
     let mut headers = Vec::new();
-    let usage = TokenUsage {
-        prompt_tokens: usage.prompt,
-        completion_tokens: usage.completion,
+    let outcome = Outcome {
+        usage,
+        ..Outcome::default()
     };
     for (pool, _) in pools {
-        match calls::record(pool, preq, usage).await {
+        match calls::record(pool, preq, &outcome).await {
             Ok(h) => headers.extend(h.into_iter().map(|h| (h.name, h.value))),
             Err(e) => tracing::warn!(error = %e, "policy record failed"),
         }

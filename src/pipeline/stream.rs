@@ -19,11 +19,12 @@ use crate::cache::Store;
 use crate::cache::sse::Assembler;
 use crate::live::TargetSignals;
 use crate::plugins::PluginError;
-use crate::plugins::bindings::types::{AdapterError, PolicyRequest, SseEvent};
 use crate::plugins::calls::StreamTranslation;
 use crate::server::Body;
+use crate::types::{AdapterError, PolicyRequest, SseEvent, StreamFormat};
 use crate::upstream::UpstreamError;
-use crate::upstream::sse::{SseError, SseFramer, encode_all};
+use crate::upstream::framing::Framer;
+use crate::upstream::sse::{SseError, encode_all};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StreamError {
@@ -51,12 +52,14 @@ impl StreamError {
 
 pub struct Pump {
     resp: reqwest::Response,
-    framer: SseFramer,
+    framer: Framer,
     translator: Option<StreamTranslation>,
     idle_timeout: Duration,
     ended: bool,
     saw_done: bool,
     pub usage: Option<Usage>,
+    /// The usage the translator reported (contract 0.2), which wins over `usage`.
+    reported: Option<Usage>,
     /// Folds the answer for the cache, on a cached route.
     pub assembler: Option<Assembler>,
     /// The usage chunk was asked for by the gateway, not the client: keep it from them.
@@ -68,17 +71,19 @@ pub struct Pump {
 impl Pump {
     pub fn new(
         resp: reqwest::Response,
+        format: StreamFormat,
         translator: Option<StreamTranslation>,
         idle_timeout: Duration,
     ) -> Self {
         Pump {
             resp,
-            framer: SseFramer::new(),
+            framer: Framer::new(format),
             translator,
             idle_timeout,
             ended: false,
             saw_done: false,
             usage: None,
+            reported: None,
             assembler: None,
             strip_usage: false,
             redactor: None,
@@ -94,7 +99,11 @@ impl Pump {
             None => out.extend(events),
             Some(t) => {
                 for ev in &events {
-                    out.extend(t.on_event(ev).await?.map_err(StreamError::Adapter)?);
+                    let t = t.on_event(ev).await?.map_err(StreamError::Adapter)?;
+                    out.extend(t.events);
+                    if t.usage.is_some() {
+                        self.reported = t.usage;
+                    }
                 }
             }
         }
@@ -129,7 +138,11 @@ impl Pump {
             if self.ended
                 && let Some(t) = &mut self.translator
             {
-                out.extend(t.finish().await?.map_err(StreamError::Adapter)?);
+                let t = t.finish().await?.map_err(StreamError::Adapter)?;
+                out.extend(t.events);
+                if t.usage.is_some() {
+                    self.reported = t.usage;
+                }
             }
             if let Some(r) = &mut self.redactor {
                 out = r.process(out).await?;
@@ -247,7 +260,7 @@ pub fn spawn(mut pump: Pump, first: Bytes, mut finish: Finish) -> Body {
         {
             store.put(completion);
         }
-        let usage = pump.usage.unwrap_or_default();
+        let usage = pump.reported.or(pump.usage).unwrap_or_default();
         let m = &finish.metrics;
         m.usage(&finish.route, &finish.provider, &finish.target, usage);
         if let Some((w, mut r)) = finish.usage_log.take() {

@@ -6,12 +6,26 @@ use std::sync::Arc;
 
 use wasmtime::component::ResourceAny;
 
-use super::bindings::types::{
-    AdapterError, AuthScheme, Decision, Direction, Header, PolicyRequest, RequestContext,
-    RouteRequest, SseEvent, TargetStats, TokenUsage, UpstreamRequest, UpstreamResponse,
-};
-use super::bindings::{adapter::Adapter, policy::Policy, redactor::Redactor, strategy::Strategy};
+use super::convert::Conv;
+use super::pool::World;
+use super::world::{Adapter, Policy, Redactor, Strategy};
 use super::{InstancePool, Lease, PluginError};
+use crate::types::{
+    AdapterError, AuthScheme, Decision, Direction, Header, Outcome, PolicyRequest, RequestContext,
+    RouteRequest, SseEvent, TargetStats, TranslatedAnswer, TranslatedEvents, UpstreamRequest,
+    UpstreamResponse,
+};
+
+/// The same call on whichever contract version the bindings are, its arguments and
+/// answer converted between the host's types and the version's.
+macro_rules! each_version {
+    ($b:expr, $W:ident, |$v:ident| $call:expr) => {
+        match $b {
+            $W::V0_1($v) => $call,
+            $W::V0_2($v) => $call,
+        }
+    };
+}
 
 /// Runs one guest call on a lease under its CPU deadline and wall-clock bound.
 macro_rules! guest_call {
@@ -98,16 +112,15 @@ pub fn headers_problem(hs: &[Header], reserved: &[&str]) -> Option<String> {
 }
 
 /// Why an upstream path is refused: it must start with '/', hold no backslash,
-/// control character or fragment, and, once percent-decoded, no `.` or `..`
+/// control character, query or fragment, and, once percent-decoded, no `.` or `..`
 /// segment (URL parsers read `%2e%2e` as `..`), so it stays under the base path.
 pub fn path_problem(path: &str) -> Option<String> {
-    let path = path.split_once('?').map_or(path, |(p, _)| p);
     if !path.starts_with('/') {
         return Some(format!("upstream path {path:?} must start with '/'"));
     }
-    if path.contains(['\\', '#']) || path.chars().any(char::is_control) {
+    if path.contains(['\\', '#', '?']) || path.chars().any(char::is_control) {
         return Some(format!(
-            "upstream path {path:?} holds a backslash, fragment or control character"
+            "upstream path {path:?} holds a backslash, query, fragment or control character"
         ));
     }
     let decoded = crate::percent::decode(path.as_bytes());
@@ -141,6 +154,19 @@ fn auth_problem(auth: &AuthScheme) -> Option<String> {
         {
             Some(format!("auth query parameter {name:?} is malformed"))
         }
+        AuthScheme::AwsSigv4(scope) => {
+            let ok = |s: &str| {
+                (1..=32).contains(&s.len())
+                    && s.bytes()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+            };
+            (!ok(&scope.region) || !ok(&scope.service)).then(|| {
+                format!(
+                    "aws-sigv4 region {:?} or service {:?} is not 1-32 lowercase letters, digits or '-'",
+                    scope.region, scope.service
+                )
+            })
+        }
         _ => None,
     }
 }
@@ -155,27 +181,61 @@ fn check_adapter_error(e: &AdapterError) -> Result<(), String> {
     Ok(())
 }
 
+/// Most query parameters an adapter may ask for.
+pub const MAX_QUERY: usize = 64;
+
+/// Why an adapter's query is refused: too many parameters, or text with control
+/// characters or longer than 2,000 bytes.
+fn query_problem(query: &[(String, String)]) -> Option<String> {
+    if query.len() > MAX_QUERY {
+        return Some(format!(
+            "{} query parameters is more than the {MAX_QUERY} allowed",
+            query.len()
+        ));
+    }
+    query
+        .iter()
+        .find(|(k, v)| {
+            k.is_empty()
+                || k.len() + v.len() > 2000
+                || k.chars().chain(v.chars()).any(char::is_control)
+        })
+        .map(|(k, _)| {
+            format!("query parameter {k:?} is empty, too long or holds a control character")
+        })
+}
+
+fn upstream_problem(req: &UpstreamRequest) -> Option<String> {
+    path_problem(&req.path)
+        .or_else(|| auth_problem(&req.auth))
+        .or_else(|| query_problem(&req.query))
+        .or_else(|| headers_problem(&req.headers, UPSTREAM_RESERVED))
+        .or_else(|| match &req.auth {
+            AuthScheme::Header(n) if req.headers.iter().any(|h| h.name.eq_ignore_ascii_case(n)) => {
+                Some(format!("header {n:?} is the key's header"))
+            }
+            AuthScheme::Query(n) if req.query.iter().any(|(k, _)| k == n) => {
+                Some(format!("query parameter {n:?} is the key's parameter"))
+            }
+            _ => None,
+        })
+}
+
 pub async fn to_upstream(
     pool: &Arc<AdapterPool>,
     ctx: &RequestContext,
     body: &[u8],
 ) -> Result<Result<UpstreamRequest, AdapterError>, PluginError> {
     let mut lease = pool.lease().await?;
-    let out = guest_call!(lease, |store, b| b
-        .switchboard_plugin_provider_adapter()
-        .call_to_upstream(store, ctx, body))?;
+    let out: Result<UpstreamRequest, AdapterError> = guest_call!(lease, |store, b| async {
+        each_version!(b, Adapter, |b| b
+            .switchboard_plugin_provider_adapter()
+            .call_to_upstream(store, &ctx.clone().conv(), body)
+            .await
+            .map(|r| r.map(Conv::conv).map_err(Conv::conv)))
+    })?;
     let problem = match &out {
-        Ok(req) => path_problem(&req.path)
-            .or_else(|| auth_problem(&req.auth))
-            .or_else(|| headers_problem(&req.headers, UPSTREAM_RESERVED))
-            .or_else(|| match &req.auth {
-                AuthScheme::Header(n)
-                    if req.headers.iter().any(|h| h.name.eq_ignore_ascii_case(n)) =>
-                {
-                    Some(format!("header {n:?} is the key's header"))
-                }
-                _ => None,
-            }),
+        Ok(req) => upstream_problem(req),
         Err(e) => check_adapter_error(e).err(),
     };
     match problem {
@@ -187,18 +247,63 @@ pub async fn to_upstream(
 pub async fn from_upstream(
     pool: &Arc<AdapterPool>,
     ctx: &RequestContext,
-    resp: &UpstreamResponse,
-) -> Result<Result<Option<Vec<u8>>, AdapterError>, PluginError> {
+    resp: UpstreamResponse,
+) -> Result<Result<TranslatedAnswer, AdapterError>, PluginError> {
     let mut lease = pool.lease().await?;
-    let out = guest_call!(lease, |store, b| b
-        .switchboard_plugin_provider_adapter()
-        .call_from_upstream(store, ctx, resp))?;
+    let out: Result<TranslatedAnswer, AdapterError> = guest_call!(lease, |store, b| async {
+        match b {
+            Adapter::V0_1(b) => b
+                .switchboard_plugin_provider_adapter()
+                .call_from_upstream(store, &ctx.clone().conv(), &resp.conv())
+                .await
+                .map(|r| {
+                    r.map(|body| TranslatedAnswer { body, usage: None })
+                        .map_err(Conv::conv)
+                }),
+            Adapter::V0_2(b) => b
+                .switchboard_plugin_provider_adapter()
+                .call_from_upstream(store, &ctx.clone().conv(), &resp.conv())
+                .await
+                .map(|r| r.map(Conv::conv).map_err(Conv::conv)),
+        }
+    })?;
     if let Err(e) = &out
         && let Err(p) = check_adapter_error(e)
     {
         return Err(lease.invalid_output(p));
     }
     Ok(out)
+}
+
+/// Calls the component's `validate-settings` (0.2.0) with its configured settings.
+pub async fn validate_settings<W: World>(
+    pool: &Arc<InstancePool<W>>,
+    settings: &[(String, String)],
+) -> Result<Result<(), String>, PluginError> {
+    // 0.1.0 has no `validate-settings`: no instance is taken for nothing.
+    if pool.version() == super::Version::V0_1 {
+        return Ok(Ok(()));
+    }
+    let mut lease = pool.lease().await?;
+    guest_call!(lease, |store, b| b.validate_settings(store, settings))
+}
+
+/// Asks a strategy once (at load) whether it wants the request's text.
+pub async fn wants_request_text(pool: &Arc<StrategyPool>) -> Result<bool, PluginError> {
+    if pool.version() == super::Version::V0_1 {
+        return Ok(false);
+    }
+    let mut lease = pool.lease().await?;
+    guest_call!(lease, |store, b| async {
+        match b {
+            Strategy::V0_1(_) => Ok(false),
+            Strategy::V0_2(b) => {
+                b.switchboard_plugin_load_balancer()
+                    .call_wants_request_text(store)
+                    .await
+            }
+        }
+    })
 }
 
 /// Most events a translator may make of one upstream event.
@@ -231,10 +336,13 @@ pub struct StreamTranslation {
 impl StreamTranslation {
     pub async fn new(pool: &Arc<AdapterPool>, ctx: &RequestContext) -> Result<Self, PluginError> {
         let mut lease = pool.lease().await?;
-        let resource = guest_call!(lease, |store, b| b
-            .switchboard_plugin_provider_adapter()
-            .stream_translator()
-            .call_constructor(store, ctx))?;
+        let resource = guest_call!(lease, |store, b| async {
+            each_version!(b, Adapter, |b| b
+                .switchboard_plugin_provider_adapter()
+                .stream_translator()
+                .call_constructor(store, &ctx.clone().conv())
+                .await)
+        })?;
         Ok(StreamTranslation {
             lease,
             resource: Some(resource),
@@ -243,8 +351,8 @@ impl StreamTranslation {
 
     fn checked(
         &mut self,
-        out: Result<Result<Vec<SseEvent>, AdapterError>, PluginError>,
-    ) -> Result<Result<Vec<SseEvent>, AdapterError>, PluginError> {
+        out: Result<Result<TranslatedEvents, AdapterError>, PluginError>,
+    ) -> Result<Result<TranslatedEvents, AdapterError>, PluginError> {
         let out = match out {
             Ok(o) => o,
             Err(e) => {
@@ -253,7 +361,7 @@ impl StreamTranslation {
             }
         };
         let problem = match &out {
-            Ok(events) => events_problem(events),
+            Ok(t) => events_problem(&t.events),
             Err(e) => check_adapter_error(e).err(),
         };
         if let Some(p) = problem {
@@ -266,27 +374,51 @@ impl StreamTranslation {
     pub async fn on_event(
         &mut self,
         ev: &SseEvent,
-    ) -> Result<Result<Vec<SseEvent>, AdapterError>, PluginError> {
+    ) -> Result<Result<TranslatedEvents, AdapterError>, PluginError> {
         let Some(res) = self.resource else {
-            return Ok(Ok(Vec::new()));
+            return Ok(Ok(TranslatedEvents::default()));
         };
         let lease = &mut self.lease;
-        let out = guest_call!(lease, |store, b| b
-            .switchboard_plugin_provider_adapter()
-            .stream_translator()
-            .call_on_event(store, res, ev));
+        let out = guest_call!(lease, |store, b| async {
+            match b {
+                Adapter::V0_1(b) => b
+                    .switchboard_plugin_provider_adapter()
+                    .stream_translator()
+                    .call_on_event(store, res, &ev.clone().conv())
+                    .await
+                    .map(|r| r.map(events_only).map_err(Conv::conv)),
+                Adapter::V0_2(b) => b
+                    .switchboard_plugin_provider_adapter()
+                    .stream_translator()
+                    .call_on_event(store, res, &ev.clone().conv())
+                    .await
+                    .map(|r| r.map(Conv::conv).map_err(Conv::conv)),
+            }
+        });
         self.checked(out)
     }
 
-    pub async fn finish(&mut self) -> Result<Result<Vec<SseEvent>, AdapterError>, PluginError> {
+    pub async fn finish(&mut self) -> Result<Result<TranslatedEvents, AdapterError>, PluginError> {
         let Some(res) = self.resource else {
-            return Ok(Ok(Vec::new()));
+            return Ok(Ok(TranslatedEvents::default()));
         };
         let lease = &mut self.lease;
-        let out = guest_call!(lease, |store, b| b
-            .switchboard_plugin_provider_adapter()
-            .stream_translator()
-            .call_finish(store, res));
+        let out = guest_call!(lease, |store, b| async {
+            match b {
+                Adapter::V0_1(b) => b
+                    .switchboard_plugin_provider_adapter()
+                    .stream_translator()
+                    .call_finish(store, res)
+                    .await
+                    .map(|r| r.map(events_only).map_err(Conv::conv)),
+                Adapter::V0_2(b) => b
+                    .switchboard_plugin_provider_adapter()
+                    .stream_translator()
+                    .call_finish(store, res)
+                    .await
+                    .map(|r| r.map(Conv::conv).map_err(Conv::conv)),
+            }
+        });
         self.checked(out)
     }
 
@@ -308,6 +440,14 @@ impl StreamTranslation {
     }
 }
 
+/// A 0.1.0 translator's events: it reports no usage (the host reads it from them).
+fn events_only<E: Conv<SseEvent>>(events: Vec<E>) -> TranslatedEvents {
+    TranslatedEvents {
+        events: events.conv(),
+        usage: None,
+    }
+}
+
 impl Drop for StreamTranslation {
     fn drop(&mut self) {
         if self.resource.is_some() {
@@ -326,9 +466,12 @@ pub async fn select(
     targets: &[TargetStats],
 ) -> Result<Vec<usize>, PluginError> {
     let mut lease = pool.lease().await?;
-    let out = guest_call!(lease, |store, b| b
-        .switchboard_plugin_load_balancer()
-        .call_select(store, req, targets))?;
+    let out = guest_call!(lease, |store, b| async {
+        each_version!(b, Strategy, |b| b
+            .switchboard_plugin_load_balancer()
+            .call_select(store, &req.clone().conv(), &targets.to_vec().conv())
+            .await)
+    })?;
     let order = match out {
         Ok(o) => o,
         Err(msg) => {
@@ -357,16 +500,30 @@ pub async fn select(
 
 pub async fn check(pool: &Arc<PolicyPool>, req: &PolicyRequest) -> Result<Decision, PluginError> {
     let mut lease = pool.lease().await?;
-    let d = guest_call!(lease, |store, b| b
-        .switchboard_plugin_admission_policy()
-        .call_check(store, req))?;
+    let d: Decision = guest_call!(lease, |store, b| async {
+        each_version!(b, Policy, |b| b
+            .switchboard_plugin_admission_policy()
+            .call_check(store, &req.clone().conv())
+            .await
+            .map(Conv::conv))
+    })?;
     let problem = match &d {
         Decision::Allow(h) => headers_problem(h, CLIENT_RESERVED),
         Decision::Deny(den) if !(400..=599).contains(&den.status) => Some(format!(
             "denial status {} is not an HTTP error status",
             den.status
         )),
-        Decision::Deny(den) => headers_problem(&den.headers, CLIENT_RESERVED),
+        Decision::Deny(den) => headers_problem(&den.headers, CLIENT_RESERVED).or_else(|| {
+            let bad = |s: &Option<String>| {
+                s.as_ref().is_some_and(|s| {
+                    s.is_empty()
+                        || s.len() > 64
+                        || !s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+                })
+            };
+            (bad(&den.error_type) || bad(&den.code))
+                .then(|| "denial error type or code is not 1-64 letters, digits or '_'".to_string())
+        }),
     };
     match problem {
         Some(p) => Err(lease.invalid_output(p)),
@@ -377,12 +534,23 @@ pub async fn check(pool: &Arc<PolicyPool>, req: &PolicyRequest) -> Result<Decisi
 pub async fn record(
     pool: &Arc<PolicyPool>,
     req: &PolicyRequest,
-    usage: TokenUsage,
+    outcome: &Outcome,
 ) -> Result<Vec<Header>, PluginError> {
     let mut lease = pool.lease().await?;
-    let h = guest_call!(lease, |store, b| b
-        .switchboard_plugin_admission_policy()
-        .call_record(store, req, usage))?;
+    let h: Vec<Header> = guest_call!(lease, |store, b| async {
+        match b {
+            Policy::V0_1(b) => b
+                .switchboard_plugin_admission_policy()
+                .call_record(store, &req.clone().conv(), outcome.usage.conv())
+                .await
+                .map(Conv::conv),
+            Policy::V0_2(b) => b
+                .switchboard_plugin_admission_policy()
+                .call_record(store, &req.clone().conv(), &outcome.clone().conv())
+                .await
+                .map(Conv::conv),
+        }
+    })?;
     if let Some(p) = headers_problem(&h, CLIENT_RESERVED) {
         return Err(lease.invalid_output(p));
     }
@@ -395,9 +563,12 @@ pub async fn redact(
     texts: &[String],
 ) -> Result<Vec<String>, PluginError> {
     let mut lease = pool.lease().await?;
-    let out = guest_call!(lease, |store, b| b
-        .switchboard_plugin_text_redactor()
-        .call_redact(store, dir, texts))?;
+    let out = guest_call!(lease, |store, b| async {
+        each_version!(b, Redactor, |b| b
+            .switchboard_plugin_text_redactor()
+            .call_redact(store, dir.conv(), texts)
+            .await)
+    })?;
     if out.len() != texts.len() {
         return Err(lease.invalid_output(format!(
             "redactor returned {} texts for {}",

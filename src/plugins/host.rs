@@ -9,8 +9,10 @@ use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::adapter::switchboard::plugin::{host, types};
+use super::bindings::{v0_1, v0_2};
+use super::convert::Conv;
 use super::counters::Counters;
+use crate::types::LogLevel;
 
 /// Who a plugin instance is: its config name (the counter namespace), the label of
 /// this configured use of it (stats, logs), settings, and its log allowance.
@@ -231,14 +233,12 @@ impl WasiView for HostState {
     }
 }
 
-impl types::Host for HostState {}
-
-impl host::Host for HostState {
-    fn setting(&mut self, name: String) -> Option<String> {
-        self.identity.settings.get(&name).cloned()
+impl HostState {
+    fn setting(&self, name: &str) -> Option<String> {
+        self.identity.settings.get(name).cloned()
     }
 
-    fn log(&mut self, level: types::LogLevel, message: String) {
+    fn log(&self, level: LogLevel, message: String) {
         let plugin = &self.identity.label;
         let (allowed, suppressed) = self.identity.log.take();
         if suppressed > 0 {
@@ -249,10 +249,10 @@ impl host::Host for HostState {
         }
         let message: String = message.chars().take(2000).collect();
         match level {
-            types::LogLevel::Debug => tracing::debug!(plugin, "{message}"),
-            types::LogLevel::Info => tracing::info!(plugin, "{message}"),
-            types::LogLevel::Warn => tracing::warn!(plugin, "{message}"),
-            types::LogLevel::Error => tracing::error!(plugin, "{message}"),
+            LogLevel::Debug => tracing::debug!(plugin, "{message}"),
+            LogLevel::Info => tracing::info!(plugin, "{message}"),
+            LogLevel::Warn => tracing::warn!(plugin, "{message}"),
+            LogLevel::Error => tracing::error!(plugin, "{message}"),
         }
     }
 
@@ -279,11 +279,47 @@ impl host::Host for HostState {
         self.resumed();
         Ok(r?)
     }
-
-    fn window_remaining_secs(&mut self, window_secs: u64) -> u64 {
-        super::counters::window_remaining(window_secs)
-    }
 }
+
+/// The `host` interface of one contract version: the same capabilities in each.
+macro_rules! host_version {
+    ($v:ident) => {
+        impl $v::types::Host for HostState {}
+
+        impl $v::host::Host for HostState {
+            fn setting(&mut self, name: String) -> Option<String> {
+                HostState::setting(self, &name)
+            }
+
+            fn log(&mut self, level: $v::types::LogLevel, message: String) {
+                HostState::log(self, level.conv(), message)
+            }
+
+            async fn counter_add(
+                &mut self,
+                key: String,
+                delta: i64,
+                window_secs: u64,
+            ) -> wasmtime::Result<i64> {
+                HostState::counter_add(self, key, delta, window_secs).await
+            }
+
+            async fn counter_get(
+                &mut self,
+                key: String,
+                window_secs: u64,
+            ) -> wasmtime::Result<i64> {
+                HostState::counter_get(self, key, window_secs).await
+            }
+
+            fn window_remaining_secs(&mut self, window_secs: u64) -> u64 {
+                super::counters::window_remaining(window_secs)
+            }
+        }
+    };
+}
+host_version!(v0_1);
+host_version!(v0_2);
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@
 pub mod bindings;
 pub mod builtin;
 pub mod calls;
+pub mod convert;
 pub mod counters;
 pub mod counters_db;
 pub mod host;
@@ -21,16 +22,14 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
-use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
-use wasmtime::{
-    Config as WasmConfig, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
-};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config as WasmConfig, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::config::{EngineConfig, PluginSource, PluginSpec};
 pub use counters::{CounterError, Counters};
 pub use host::{HostState, PluginIdentity};
 pub use pool::{InstancePool, Lease, World};
-pub use world::Kind;
+pub use world::{Kind, Version};
 
 /// Linear memory slot size of the pooling allocator; no plugin can grow past it.
 const MAX_SLOT_BYTES: usize = 256 << 20;
@@ -86,45 +85,6 @@ pub enum PluginError {
     },
 }
 
-macro_rules! world_impl {
-    ($ty:ty, $pre:ty, $kind:expr) => {
-        impl World for $ty {
-            const KIND: Kind = $kind;
-            type Pre = $pre;
-            fn pre(pre: InstancePre<HostState>) -> wasmtime::Result<Self::Pre> {
-                <$pre>::new(pre)
-            }
-            fn instantiate<'a>(
-                pre: &'a Self::Pre,
-                store: &'a mut Store<HostState>,
-            ) -> impl std::future::Future<Output = wasmtime::Result<Self>> + Send + 'a {
-                pre.instantiate_async(store)
-            }
-        }
-    };
-}
-
-world_impl!(
-    bindings::adapter::Adapter,
-    bindings::adapter::AdapterPre<HostState>,
-    Kind::Adapter
-);
-world_impl!(
-    bindings::strategy::Strategy,
-    bindings::strategy::StrategyPre<HostState>,
-    Kind::Strategy
-);
-world_impl!(
-    bindings::policy::Policy,
-    bindings::policy::PolicyPre<HostState>,
-    Kind::Policy
-);
-world_impl!(
-    bindings::redactor::Redactor,
-    bindings::redactor::RedactorPre<HostState>,
-    Kind::Redactor
-);
-
 /// The engine and everything shared by all plugins. One per process; reloads
 /// reuse it, so unchanged components are neither recompiled nor re-read.
 pub struct PluginRuntime {
@@ -179,10 +139,15 @@ impl PluginRuntime {
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| load_err("engine", format!("{e:#}")))?;
-        bindings::adapter::switchboard::plugin::host::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
-            .map_err(|e| load_err("engine", format!("{e:#}")))?;
-        bindings::adapter::switchboard::plugin::types::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
-            .map_err(|e| load_err("engine", format!("{e:#}")))?;
+        // Every contract version's `host` is linked: a component's imports pick one.
+        let linked = (|| {
+            use bindings::{v0_1, v0_2};
+            v0_1::host::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+            v0_1::types::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+            v0_2::host::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+            v0_2::types::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+        })();
+        linked.map_err(|e| load_err("engine", format!("{e:#}")))?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         {
@@ -349,7 +314,7 @@ impl PluginRuntime {
         let bytes = Self::bytes(spec, iso.max_component_bytes)?;
         let digest: [u8; 32] = Sha256::digest(&bytes).into();
         let component = self.compile(&spec.name, &bytes, digest)?;
-        world::check(&self.engine, &component, W::KIND)
+        let version = world::check(&self.engine, &component, W::KIND)
             .map_err(|m| load_err(&spec.name, format!("({}) {m}", spec.source)))?;
         let pre = self.linker.instantiate_pre(&component).map_err(|e| {
             load_err(
@@ -357,7 +322,7 @@ impl PluginRuntime {
                 format!("cannot be linked: it imports something the host does not offer: {e:#}"),
             )
         })?;
-        let pre = W::pre(pre).map_err(|e| load_err(&spec.name, format!("{e:#}")))?;
+        let pre = W::pre(pre, version).map_err(|e| load_err(&spec.name, format!("{e:#}")))?;
         let limits = spec.limits;
         if limits.memory_bytes > MAX_SLOT_BYTES.max(self.config.default_limits.memory_bytes) {
             return Err(load_err(
@@ -398,6 +363,15 @@ impl PluginRuntime {
             ),
         });
         pool.prewarm().await?;
+        let settings: Vec<(String, String)> = spec
+            .settings
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if let Err(m) = calls::validate_settings(&pool, &settings).await? {
+            let m: String = m.chars().take(1000).collect();
+            return Err(load_err(&spec.name, format!("refused its settings: {m}")));
+        }
         Ok(pool)
     }
 }

@@ -24,19 +24,27 @@ use wasmtime::{Engine, Store, Trap};
 
 use super::counters::Counters;
 use super::host::{HostState, PluginIdentity};
-use super::world::Kind;
+use super::world::{Kind, Version};
 use super::{FailureKind, PluginError};
 use crate::config::PluginLimits;
 
-/// A world's generated bindings, so one pool type serves all four worlds.
+/// A world's bindings (of every contract version), so one pool type serves all four
+/// worlds (`world.rs`).
 pub trait World: Sized + Send + Sync + 'static {
     const KIND: Kind;
     type Pre: Send + Sync + 'static;
-    fn pre(pre: InstancePre<HostState>) -> wasmtime::Result<Self::Pre>;
+    fn pre(pre: InstancePre<HostState>, version: Version) -> wasmtime::Result<Self::Pre>;
+    fn version(pre: &Self::Pre) -> Version;
     fn instantiate<'a>(
         pre: &'a Self::Pre,
         store: &'a mut Store<HostState>,
     ) -> impl Future<Output = wasmtime::Result<Self>> + Send + 'a;
+    /// The component's `validate-settings` (0.2.0); 0.1.0 components accept any.
+    fn validate_settings<'a>(
+        &'a self,
+        store: &'a mut Store<HostState>,
+        settings: &'a [(String, String)],
+    ) -> impl Future<Output = wasmtime::Result<Result<(), String>>> + Send + 'a;
 }
 
 /// Call and failure counts of one configured plugin, for metrics and tests.
@@ -96,6 +104,11 @@ impl<W: World> InstancePool<W> {
     /// The label of this configured use of the plugin (stats, metrics, errors).
     pub fn label(&self) -> &str {
         &self.identity.label
+    }
+
+    /// The contract version the component was built against.
+    pub fn version(&self) -> Version {
+        W::version(&self.pre)
     }
 
     /// SHA-256 of the component bytes.

@@ -1,7 +1,17 @@
-//! Which world a component implements, read from its exports before instantiation,
-//! so a wrong plugin is refused with a message saying what was expected and found.
+//! Which world a component implements and at which contract version, read from its
+//! exports before instantiation (a wrong plugin is refused with a message saying what
+//! was expected and found); and each world's bindings of every version behind one
+//! enum, so a pool serves a 0.1.0 or a 0.2.0 component alike (the version picks the
+//! bindings, as Spin does).
 
-use wasmtime::Engine;
+use std::future::Future;
+
+use wasmtime::component::InstancePre;
+use wasmtime::{Engine, Store};
+
+use super::bindings::{v0_1, v0_2};
+use super::host::HostState;
+use super::pool::World;
 use wasmtime::component::Component;
 
 /// The plugin kinds, one per WIT world.
@@ -13,8 +23,25 @@ pub enum Kind {
     Redactor,
 }
 
+/// The contract versions this host links, oldest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Version {
+    V0_1,
+    V0_2,
+}
+
+impl Version {
+    pub const ALL: [Version; 2] = [Version::V0_1, Version::V0_2];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::V0_1 => "0.1.0",
+            Version::V0_2 => "0.2.0",
+        }
+    }
+}
+
 pub const PACKAGE: &str = "switchboard:plugin";
-pub const VERSION: &str = "0.1.0";
 
 impl Kind {
     pub const ALL: [Kind; 4] = [Kind::Adapter, Kind::Strategy, Kind::Policy, Kind::Redactor];
@@ -45,21 +72,31 @@ impl Kind {
     }
 }
 
-/// Checks that `component` exports `expected`'s interface at our version.
-pub fn check(engine: &Engine, component: &Component, expected: Kind) -> Result<(), String> {
+fn versions() -> String {
+    let v: Vec<_> = Version::ALL.iter().map(|v| v.as_str()).collect();
+    v.join(" or ")
+}
+
+/// Checks that `component` exports `expected`'s interface at a version we speak, and
+/// says which.
+pub fn check(engine: &Engine, component: &Component, expected: Kind) -> Result<Version, String> {
     let ty = component.component_type();
     let exports: Vec<String> = ty
         .exports(engine)
         .map(|(name, _)| name.to_string())
         .collect();
-    let want = format!("{PACKAGE}/{}@{VERSION}", expected.interface());
-    if exports.contains(&want) {
-        return Ok(());
+    for v in Version::ALL.iter().rev() {
+        let want = format!("{PACKAGE}/{}@{}", expected.interface(), v.as_str());
+        if exports.contains(&want) {
+            return Ok(*v);
+        }
     }
     let expected_desc = format!(
-        "a `{}` plugin (world {PACKAGE}/{}@{VERSION}, exporting {want})",
+        "a `{}` plugin (world {PACKAGE}/{} at version {}, exporting {PACKAGE}/{})",
         expected.world(),
-        expected.world()
+        expected.world(),
+        versions(),
+        expected.interface(),
     );
     for e in &exports {
         let Some(rest) = e.strip_prefix(&format!("{PACKAGE}/")) else {
@@ -69,7 +106,8 @@ pub fn check(engine: &Engine, component: &Component, expected: Kind) -> Result<(
         if let Some(kind) = Kind::ALL.iter().find(|k| k.interface() == iface) {
             if *kind == expected {
                 return Err(format!(
-                    "expected {expected_desc}, found the same interface at version {version}: rebuild it against {PACKAGE}@{VERSION}"
+                    "expected {expected_desc}, found the same interface at version {version}: rebuild it against {PACKAGE}@{}",
+                    Version::V0_2.as_str()
                 ));
             }
             return Err(format!(
@@ -87,3 +125,90 @@ pub fn check(engine: &Engine, component: &Component, expected: Kind) -> Result<(
         "expected {expected_desc}, found a component exporting: {found}"
     ))
 }
+
+/// One world's bindings at each version: the enum of instances, of pre-instances,
+/// and the `World` impl that picks by version.
+macro_rules! versioned_world {
+    ($name:ident, $pre:ident, $kind:expr, $m:ident, $B:ident, $P:ident) => {
+        pub enum $name {
+            V0_1(v0_1::$m::$B),
+            V0_2(v0_2::$m::$B),
+        }
+
+        pub enum $pre {
+            V0_1(v0_1::$m::$P<HostState>),
+            V0_2(v0_2::$m::$P<HostState>),
+        }
+
+        impl World for $name {
+            const KIND: Kind = $kind;
+            type Pre = $pre;
+
+            fn pre(pre: InstancePre<HostState>, version: Version) -> wasmtime::Result<$pre> {
+                Ok(match version {
+                    Version::V0_1 => $pre::V0_1(v0_1::$m::$P::new(pre)?),
+                    Version::V0_2 => $pre::V0_2(v0_2::$m::$P::new(pre)?),
+                })
+            }
+
+            fn version(pre: &$pre) -> Version {
+                match pre {
+                    $pre::V0_1(_) => Version::V0_1,
+                    $pre::V0_2(_) => Version::V0_2,
+                }
+            }
+
+            fn instantiate<'a>(
+                pre: &'a $pre,
+                store: &'a mut Store<HostState>,
+            ) -> impl Future<Output = wasmtime::Result<Self>> + Send + 'a {
+                async move {
+                    Ok(match pre {
+                        $pre::V0_1(p) => $name::V0_1(p.instantiate_async(store).await?),
+                        $pre::V0_2(p) => $name::V0_2(p.instantiate_async(store).await?),
+                    })
+                }
+            }
+
+            fn validate_settings<'a>(
+                &'a self,
+                store: &'a mut Store<HostState>,
+                settings: &'a [(String, String)],
+            ) -> impl Future<Output = wasmtime::Result<Result<(), String>>> + Send + 'a {
+                async move {
+                    match self {
+                        // 0.1.0 has no way to say: its settings are taken as they are.
+                        $name::V0_1(_) => Ok(Ok(())),
+                        $name::V0_2(b) => b.call_validate_settings(store, settings).await,
+                    }
+                }
+            }
+        }
+    };
+}
+
+versioned_world!(
+    Adapter,
+    AdapterPre,
+    Kind::Adapter,
+    adapter,
+    Adapter,
+    AdapterPre
+);
+versioned_world!(
+    Strategy,
+    StrategyPre,
+    Kind::Strategy,
+    strategy,
+    Strategy,
+    StrategyPre
+);
+versioned_world!(Policy, PolicyPre, Kind::Policy, policy, Policy, PolicyPre);
+versioned_world!(
+    Redactor,
+    RedactorPre,
+    Kind::Redactor,
+    redactor,
+    Redactor,
+    RedactorPre
+);

@@ -25,6 +25,7 @@ fn plugin_json<W: World>(pool: &InstancePool<W>) -> serde_json::Value {
     json!({
         "name": pool.label(),
         "kind": W::KIND.label(),
+        "contract": pool.version().as_str(),
         "calls": s.calls.load(std::sync::atomic::Ordering::Relaxed),
         "instantiations": s.instantiations.load(std::sync::atomic::Ordering::Relaxed),
         "failures": failures,
@@ -187,9 +188,9 @@ async fn respond(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Respon
                             let (lat, ttft, err) = sg.snapshot();
                             let (rem_req, rem_tok) = sg.remaining();
                             let health = match sg.breaker.health() {
-                                crate::plugins::bindings::types::Health::Healthy => "healthy",
-                                crate::plugins::bindings::types::Health::HalfOpen => "half_open",
-                                crate::plugins::bindings::types::Health::Open => "open",
+                                crate::types::Health::Healthy => "healthy",
+                                crate::types::Health::HalfOpen => "half_open",
+                                crate::types::Health::Open => "open",
                             };
                             let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
                             json!({

@@ -1,6 +1,9 @@
 //! Calls to providers: one pooled HTTP client (keep-alive, TCP_NODELAY, HTTP/2
 //! where the provider offers it) and the SSE framing of their streams.
 
+pub mod framing;
+pub mod request;
+pub mod sigv4;
 pub mod sse;
 
 use std::time::Duration;

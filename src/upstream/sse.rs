@@ -8,16 +8,18 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::plugins::bindings::types::SseEvent;
+use crate::types::SseEvent;
 
 pub const MAX_EVENT_BYTES: usize = 16 << 20;
 
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum SseError {
     #[error("upstream sent an event larger than {MAX_EVENT_BYTES} bytes")]
     TooLarge,
     #[error("upstream sent an event that is not UTF-8")]
     NotUtf8,
+    #[error("upstream stream is malformed: {0}")]
+    Malformed(&'static str),
 }
 
 #[derive(Default)]

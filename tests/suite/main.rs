@@ -15,6 +15,7 @@ mod cache;
 mod cli;
 mod clients;
 mod conformance;
+mod contract;
 mod examples;
 mod messages;
 mod metrics;

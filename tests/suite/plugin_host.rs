@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use switchboard::config::{EngineConfig, OnError, PluginLimits, PluginSource, PluginSpec};
 use switchboard::plugins::PluginRuntime;
-use switchboard::plugins::bindings::strategy::Strategy;
-use switchboard::plugins::bindings::types::{Health, RouteRequest, TargetStats};
 use switchboard::plugins::calls;
+use switchboard::plugins::world::Strategy;
+use switchboard::types::{Health, RouteRequest, TargetStats};
 
 fn engine(dir: &std::path::Path, recycle_after: u32) -> EngineConfig {
     EngineConfig {
@@ -111,6 +111,7 @@ async fn compiled_components_are_cached_by_content_and_a_corrupt_entry_is_redone
         estimated_input_tokens: 0,
         max_output_tokens: None,
         stream: false,
+        text: None,
     };
     assert_eq!(
         calls::select(&pool, &req, &targets(3)).await.unwrap(),
@@ -142,6 +143,7 @@ async fn instances_are_reused_then_recycled() {
             estimated_input_tokens: 0,
             max_output_tokens: None,
             stream: false,
+            text: None,
         };
         let order = calls::select(&pool, &req, &t).await.unwrap();
         assert_eq!(order[0], (seq % 2) as usize);
@@ -174,6 +176,7 @@ async fn an_instance_left_mid_call_is_not_reused() {
         estimated_input_tokens: 0,
         max_output_tokens: None,
         stream: false,
+        text: None,
     };
     for _ in 0..3 {
         let cut = tokio::time::timeout(

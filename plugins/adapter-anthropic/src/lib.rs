@@ -11,11 +11,11 @@ mod request;
 mod response;
 mod stream;
 
-use exports::switchboard::plugin::provider_adapter::{Guest, GuestStreamTranslator};
+use exports::switchboard::plugin::provider_adapter::{self as adapter, GuestStreamTranslator};
 use switchboard::plugin::host;
 use switchboard::plugin::types::{
-    AdapterError, AuthScheme, BodyEdit, ErrorKind, Header, Operation, RequestContext, SseEvent,
-    UpstreamRequest, UpstreamResponse,
+    AdapterError, AuthScheme, BodyEdit, ErrorKind, Header, HttpMethod, Operation, RequestContext,
+    SseEvent, StreamFormat, TranslatedAnswer, TranslatedEvents, UpstreamRequest, UpstreamResponse,
 };
 
 const DEFAULT_VERSION: &str = "2023-06-01";
@@ -34,6 +34,34 @@ pub(crate) fn invalid(message: impl Into<String>, param: Option<&str>) -> Adapte
 }
 
 impl Guest for Anthropic {
+    fn validate_settings(settings: Vec<(String, String)>) -> Result<(), String> {
+        for (name, value) in &settings {
+            match name.as_str() {
+                "default_max_tokens" => match value.trim().parse::<u64>() {
+                    Ok(n) if n > 0 => {}
+                    _ => {
+                        return Err(format!(
+                            "default_max_tokens must be a positive integer, not {value}"
+                        ));
+                    }
+                },
+                "version" => {
+                    if serde_json::from_str::<String>(value).is_err() {
+                        return Err(format!("version must be a string, not {value}"));
+                    }
+                }
+                other => {
+                    return Err(format!(
+                        "builtin:anthropic has no setting '{other}' (it has default_max_tokens and version)"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl adapter::Guest for Anthropic {
     type StreamTranslator = stream::Translator;
 
     fn to_upstream(ctx: RequestContext, body: Vec<u8>) -> Result<UpstreamRequest, AdapterError> {
@@ -56,7 +84,9 @@ impl Guest for Anthropic {
             .unwrap_or_else(|| DEFAULT_VERSION.to_string());
         let translated = request::translate(&ctx, &body, default_max_tokens)?;
         Ok(UpstreamRequest {
+            method: HttpMethod::Post,
             path: "/messages".to_string(),
+            query: Vec::new(),
             headers: vec![Header {
                 name: "anthropic-version".to_string(),
                 value: version,
@@ -64,17 +94,22 @@ impl Guest for Anthropic {
             auth: AuthScheme::Header("x-api-key".to_string()),
             body: BodyEdit::Replace(translated),
             translate_response: true,
+            stream_format: StreamFormat::Sse,
         })
     }
 
     fn from_upstream(
         ctx: RequestContext,
         resp: UpstreamResponse,
-    ) -> Result<Option<Vec<u8>>, AdapterError> {
+    ) -> Result<TranslatedAnswer, AdapterError> {
         if !(200..300).contains(&resp.status) {
             return Err(response::upstream_error(resp.status, &resp.body));
         }
-        response::translate(&ctx, &resp.body).map(Some)
+        let (body, usage) = response::translate(&ctx, &resp.body)?;
+        Ok(TranslatedAnswer {
+            body: Some(body),
+            usage: Some(usage),
+        })
     }
 }
 
@@ -83,12 +118,20 @@ impl GuestStreamTranslator for stream::Translator {
         stream::Translator::new(ctx)
     }
 
-    fn on_event(&self, ev: SseEvent) -> Result<Vec<SseEvent>, AdapterError> {
-        self.event(ev)
+    fn on_event(&self, ev: SseEvent) -> Result<TranslatedEvents, AdapterError> {
+        let events = self.event(ev)?;
+        Ok(TranslatedEvents {
+            events,
+            usage: self.usage(),
+        })
     }
 
-    fn finish(&self) -> Result<Vec<SseEvent>, AdapterError> {
-        self.end()
+    fn finish(&self) -> Result<TranslatedEvents, AdapterError> {
+        let events = self.end()?;
+        Ok(TranslatedEvents {
+            events,
+            usage: self.usage(),
+        })
     }
 }
 

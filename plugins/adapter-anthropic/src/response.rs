@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::switchboard::plugin::types::{AdapterError, ErrorKind, RequestContext};
+use crate::switchboard::plugin::types::{AdapterError, ErrorKind, RequestContext, TokenUsage};
 
 /// Anthropic `stop_reason` → OpenAI `finish_reason`.
 pub fn finish_reason(stop_reason: Option<&str>) -> &'static str {
@@ -25,6 +25,16 @@ pub fn usage(input: u64, cache_write: u64, cache_read: u64, output: u64) -> Valu
         "total_tokens": prompt + output,
         "prompt_tokens_details": { "cached_tokens": cache_read },
     })
+}
+
+/// The contract's usage of the four Anthropic counts (input, cache write, cache
+/// read, output), as the host is told it.
+pub fn token_usage([input, cache_write, cache_read, output]: [u64; 4]) -> TokenUsage {
+    TokenUsage {
+        prompt_tokens: input + cache_write + cache_read,
+        completion_tokens: output,
+        cached_prompt_tokens: cache_read,
+    }
 }
 
 /// Reads the four token counts of an Anthropic `usage` object.
@@ -51,7 +61,8 @@ fn bad_upstream(message: String) -> AdapterError {
     }
 }
 
-pub fn translate(ctx: &RequestContext, body: &[u8]) -> Result<Vec<u8>, AdapterError> {
+/// The OpenAI answer, and the usage to report.
+pub fn translate(ctx: &RequestContext, body: &[u8]) -> Result<(Vec<u8>, TokenUsage), AdapterError> {
     let msg: Value = serde_json::from_slice(body)
         .map_err(|e| bad_upstream(format!("Anthropic answered with invalid JSON: {e}")))?;
     let blocks = msg
@@ -98,7 +109,10 @@ pub fn translate(ctx: &RequestContext, body: &[u8]) -> Result<Vec<u8>, AdapterEr
         }],
         "usage": usage(input, cache_write, cache_read, output),
     });
-    serde_json::to_vec(&out).map_err(|e| bad_upstream(format!("cannot encode answer: {e}")))
+    let tokens = token_usage([input, cache_write, cache_read, output]);
+    serde_json::to_vec(&out)
+        .map(|b| (b, tokens))
+        .map_err(|e| bad_upstream(format!("cannot encode answer: {e}")))
 }
 
 /// Maps an Anthropic error body (`{"type":"error","error":{"type","message"}}`).

@@ -8,8 +8,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::response::{error_from, finish_reason, usage, usage_counts};
-use crate::switchboard::plugin::types::{AdapterError, ErrorKind, RequestContext, SseEvent};
+use crate::response::{error_from, finish_reason, token_usage, usage, usage_counts};
+use crate::switchboard::plugin::types::{
+    AdapterError, ErrorKind, RequestContext, SseEvent, TokenUsage,
+};
 
 #[derive(Default)]
 struct State {
@@ -210,6 +212,12 @@ impl Translator {
             data: "[DONE]".to_string(),
         });
         out
+    }
+
+    /// The stream's usage, once its message is complete.
+    pub fn usage(&self) -> Option<TokenUsage> {
+        let s = self.state.borrow();
+        s.done.then(|| token_usage(s.tokens))
     }
 
     pub fn end(&self) -> Result<Vec<SseEvent>, AdapterError> {

@@ -7,15 +7,25 @@
 
 wit_bindgen::generate!({ world: "adapter", path: "../../wit" });
 
-use exports::switchboard::plugin::provider_adapter::{Guest, GuestStreamTranslator};
+use exports::switchboard::plugin::provider_adapter::{self as adapter, GuestStreamTranslator};
 use switchboard::plugin::types::{
-    AdapterError, AuthScheme, BodyEdit, ErrorKind, Operation, RequestContext, SseEvent,
-    UpstreamRequest, UpstreamResponse,
+    AdapterError, AuthScheme, BodyEdit, ErrorKind, HttpMethod, Operation, RequestContext, SseEvent,
+    StreamFormat, TranslatedAnswer, TranslatedEvents, UpstreamRequest, UpstreamResponse,
 };
 
 struct OpenAi;
 
 impl Guest for OpenAi {
+    /// This adapter has no settings: any is a mistake worth saying.
+    fn validate_settings(settings: Vec<(String, String)>) -> Result<(), String> {
+        match settings.first() {
+            Some((name, _)) => Err(format!("builtin:openai has no setting '{name}'")),
+            None => Ok(()),
+        }
+    }
+}
+
+impl adapter::Guest for OpenAi {
     type StreamTranslator = PassThrough;
 
     fn to_upstream(ctx: RequestContext, _body: Vec<u8>) -> Result<UpstreamRequest, AdapterError> {
@@ -24,20 +34,27 @@ impl Guest for OpenAi {
             Operation::Embeddings => "/embeddings",
         };
         Ok(UpstreamRequest {
+            method: HttpMethod::Post,
             path: path.to_string(),
+            query: Vec::new(),
             headers: Vec::new(),
             auth: AuthScheme::Bearer,
             body: BodyEdit::SetModel(ctx.target_model),
             translate_response: false,
+            stream_format: StreamFormat::Sse,
         })
     }
 
     fn from_upstream(
         _ctx: RequestContext,
         resp: UpstreamResponse,
-    ) -> Result<Option<Vec<u8>>, AdapterError> {
+    ) -> Result<TranslatedAnswer, AdapterError> {
         if (200..300).contains(&resp.status) {
-            return Ok(None);
+            // Forwarded as it is; the host reads its OpenAI `usage`.
+            return Ok(TranslatedAnswer {
+                body: None,
+                usage: None,
+            });
         }
         Err(upstream_error(resp.status, &resp.body))
     }
@@ -94,12 +111,18 @@ impl GuestStreamTranslator for PassThrough {
         PassThrough
     }
 
-    fn on_event(&self, ev: SseEvent) -> Result<Vec<SseEvent>, AdapterError> {
-        Ok(vec![ev])
+    fn on_event(&self, ev: SseEvent) -> Result<TranslatedEvents, AdapterError> {
+        Ok(TranslatedEvents {
+            events: vec![ev],
+            usage: None,
+        })
     }
 
-    fn finish(&self) -> Result<Vec<SseEvent>, AdapterError> {
-        Ok(Vec::new())
+    fn finish(&self) -> Result<TranslatedEvents, AdapterError> {
+        Ok(TranslatedEvents {
+            events: Vec::new(),
+            usage: None,
+        })
     }
 }
 

@@ -2,13 +2,14 @@
 //!
 //! The count lives in the host (`counter-add`), so every pooled instance, and with a
 //! shared counter store every replica, sees the same number. Settings:
-//! `limit` (default 60) and `window_secs` (default 60).
+//! `limit` (default 60) and `window_secs` (default 60); any other setting, or one
+//! that is not a whole number, refuses the config (`validate-settings`).
 
 wit_bindgen::generate!({ world: "policy", path: "../../wit" });
 
-use exports::switchboard::plugin::admission_policy::Guest;
+use exports::switchboard::plugin::admission_policy;
 use switchboard::plugin::host;
-use switchboard::plugin::types::{Decision, Denial, Header, PolicyRequest, TokenUsage};
+use switchboard::plugin::types::{Decision, Denial, Header, Outcome, PolicyRequest};
 
 struct RequestLimit;
 
@@ -26,6 +27,26 @@ fn header(name: &str, value: impl ToString) -> Header {
 }
 
 impl Guest for RequestLimit {
+    fn validate_settings(settings: Vec<(String, String)>) -> Result<(), String> {
+        for (name, value) in &settings {
+            match name.as_str() {
+                "limit" | "window_secs" => {
+                    if value.trim().parse::<u64>().is_err() {
+                        return Err(format!("{name} must be a whole number, not {value}"));
+                    }
+                }
+                other => {
+                    return Err(format!(
+                        "builtin:request-limit has no setting '{other}' (it has limit and window_secs)"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl admission_policy::Guest for RequestLimit {
     fn check(req: PolicyRequest) -> Decision {
         let limit = setting_u64("limit", 60) as i64;
         let window = setting_u64("window_secs", 60).max(1);
@@ -46,6 +67,8 @@ impl Guest for RequestLimit {
                     header("x-ratelimit-limit-requests", limit),
                     header("x-ratelimit-remaining-requests", 0),
                 ],
+                error_type: None,
+                code: None,
             });
         }
         Decision::Allow(vec![
@@ -54,7 +77,7 @@ impl Guest for RequestLimit {
         ])
     }
 
-    fn record(_req: PolicyRequest, _usage: TokenUsage) -> Vec<Header> {
+    fn record(_req: PolicyRequest, _outcome: Outcome) -> Vec<Header> {
         Vec::new()
     }
 }

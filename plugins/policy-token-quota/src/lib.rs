@@ -1,8 +1,9 @@
 //! `builtin:token-quota`: at most `limit` tokens (prompt + completion) per
-//! `window_secs` per gateway key (or per `user`, route, or the whole gateway).
+//! `window_secs` per gateway key (or per `user`, team, route, or the whole gateway).
 //!
 //! `check` reserves the request's estimate (its estimated prompt tokens plus
-//! `max_tokens`, or `default_output_tokens` when the client set none) by adding it to
+//! `max_tokens`, or `default_output_tokens` when the client set none, times `n`
+//! choices) by adding it to
 //! the host counter, and takes it back at once if that crosses the limit; `record`
 //! replaces the reservation with what the provider reported (a failed request gives
 //! it all back). The add is atomic in the host's counter store, so with the counters
@@ -10,14 +11,16 @@
 //! admit a request whose reservation would cross the limit.
 //!
 //! Settings: `limit` (default 100000), `window_secs` (default 86400; 0 = never
-//! resets), `per` = `key` | `user` | `route` | `gateway` (default `key`; `user` falls
-//! back to the key when a request names none), `default_output_tokens` (default 1024).
+//! resets), `per` = `key` | `user` | `team` | `route` | `gateway` (default `key`;
+//! `user` and `team` fall back to the key when a request has none),
+//! `default_output_tokens` (default 1024). Any other setting, or a value of the wrong
+//! kind, refuses the config (`validate-settings`).
 
 wit_bindgen::generate!({ world: "policy", path: "../../wit" });
 
-use exports::switchboard::plugin::admission_policy::Guest;
+use exports::switchboard::plugin::admission_policy;
 use switchboard::plugin::host;
-use switchboard::plugin::types::{Decision, Denial, Header, PolicyRequest, TokenUsage};
+use switchboard::plugin::types::{Decision, Denial, Header, Outcome, PolicyRequest};
 
 struct TokenQuota;
 
@@ -49,6 +52,10 @@ fn quota(req: &PolicyRequest) -> Quota {
             Some(u) => format!("user {u}"),
             None => format!("key {}", req.key_name),
         },
+        "team" => match &req.team {
+            Some(t) => format!("team {t}"),
+            None => format!("key {}", req.key_name),
+        },
         "route" => format!("route {}", req.route),
         "gateway" => "the gateway".to_string(),
         _ => format!("key {}", req.key_name),
@@ -67,7 +74,7 @@ fn reservation(req: &PolicyRequest) -> i64 {
         .max_output_tokens
         .unwrap_or_else(|| setting_u64("default_output_tokens", 1024));
     req.estimated_input_tokens
-        .saturating_add(output)
+        .saturating_add(output.saturating_mul(u64::from(req.n.max(1))))
         .min(i64::MAX as u64) as i64
 }
 
@@ -79,6 +86,35 @@ fn remaining(q: &Quota, used: i64) -> Vec<Header> {
 }
 
 impl Guest for TokenQuota {
+    fn validate_settings(settings: Vec<(String, String)>) -> Result<(), String> {
+        for (name, value) in &settings {
+            let value = value.trim();
+            match name.as_str() {
+                "limit" | "window_secs" | "default_output_tokens" => {
+                    if value.parse::<u64>().is_err() {
+                        return Err(format!("{name} must be a whole number, not {value}"));
+                    }
+                }
+                "per" => {
+                    let per = value.trim_matches('"');
+                    if !["key", "user", "team", "route", "gateway"].contains(&per) {
+                        return Err(format!(
+                            "per must be \"key\", \"user\", \"team\", \"route\" or \"gateway\", not {value}"
+                        ));
+                    }
+                }
+                other => {
+                    return Err(format!(
+                        "builtin:token-quota has no setting '{other}' (it has limit, window_secs, per and default_output_tokens)"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl admission_policy::Guest for TokenQuota {
     fn check(req: PolicyRequest) -> Decision {
         let q = quota(&req);
         let want = reservation(&req);
@@ -107,13 +143,16 @@ impl Guest for TokenQuota {
                     want
                 ),
                 headers,
+                error_type: None,
+                code: None,
             });
         }
         Decision::Allow(remaining(&q, used))
     }
 
-    fn record(req: PolicyRequest, usage: TokenUsage) -> Vec<Header> {
+    fn record(req: PolicyRequest, outcome: Outcome) -> Vec<Header> {
         let q = quota(&req);
+        let usage = outcome.usage;
         let actual = usage
             .prompt_tokens
             .saturating_add(usage.completion_tokens)

@@ -6,10 +6,20 @@
 
 wit_bindgen::generate!({ world: "redactor", path: "../../wit" });
 
-use exports::switchboard::plugin::text_redactor::Guest;
+use exports::switchboard::plugin::text_redactor;
 use switchboard::plugin::types::Direction;
 
 struct RedactPii;
+
+impl Guest for RedactPii {
+    /// It has no settings: any is a mistake worth saying.
+    fn validate_settings(settings: Vec<(String, String)>) -> Result<(), String> {
+        match settings.first() {
+            Some((name, _)) => Err(format!("builtin:redact-pii has no setting '{name}'")),
+            None => Ok(()),
+        }
+    }
+}
 
 fn is_local(c: char) -> bool {
     c.is_ascii_alphanumeric() || "._%+-".contains(c)
@@ -97,7 +107,7 @@ fn mask_cards(text: &str) -> String {
     out
 }
 
-impl Guest for RedactPii {
+impl text_redactor::Guest for RedactPii {
     fn redact(_dir: Direction, texts: Vec<String>) -> Vec<String> {
         texts.iter().map(|t| mask_cards(&mask_emails(t))).collect()
     }

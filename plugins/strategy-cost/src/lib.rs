@@ -1,11 +1,13 @@
 //! `builtin:cost`: the cheapest healthy target for this request first. The estimate is
 //! input tokens × input price + output tokens × output price, with the request's
 //! `max_tokens` as output (setting `default_output_tokens`, default 256, when absent);
-//! ties go to the lower latency. Targets whose circuit is open come last.
+//! ties go to the lower latency. Targets whose circuit is open come last. A setting
+//! other than `default_output_tokens`, or a value that is not a whole number, refuses
+//! the config.
 
 wit_bindgen::generate!({ world: "strategy", path: "../../wit" });
 
-use exports::switchboard::plugin::load_balancer::Guest;
+use exports::switchboard::plugin::load_balancer;
 use switchboard::plugin::host;
 use switchboard::plugin::types::{Health, RouteRequest, TargetStats};
 
@@ -22,6 +24,31 @@ fn estimate(t: &TargetStats, input: u64, output: u64) -> u64 {
 }
 
 impl Guest for Cost {
+    fn validate_settings(settings: Vec<(String, String)>) -> Result<(), String> {
+        for (name, value) in &settings {
+            match name.as_str() {
+                "default_output_tokens" if value.trim().parse::<u64>().is_ok() => {}
+                "default_output_tokens" => {
+                    return Err(format!(
+                        "default_output_tokens must be a whole number, not {value}"
+                    ));
+                }
+                other => {
+                    return Err(format!(
+                        "builtin:cost has no setting '{other}' (it has default_output_tokens)"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl load_balancer::Guest for Cost {
+    fn wants_request_text() -> bool {
+        false
+    }
+
     fn select(req: RouteRequest, targets: Vec<TargetStats>) -> Result<Vec<u32>, String> {
         if targets.is_empty() {
             return Err("no targets".into());

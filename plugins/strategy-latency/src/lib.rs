@@ -4,7 +4,7 @@
 //! load. A target with no latency yet costs nothing, so it gets measured. The rest
 //! follow by cost; targets whose circuit is open come last.
 
-wit_bindgen::generate!({ world: "strategy", path: "../../wit" });
+wit_bindgen::generate!({ world: "strategy", path: "../../wit/v0.1" });
 
 use exports::switchboard::plugin::load_balancer::Guest;
 use switchboard::plugin::types::{Health, RouteRequest, TargetStats};

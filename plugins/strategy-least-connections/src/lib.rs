@@ -2,7 +2,7 @@
 //! ties go to the higher weight, then rotate with the sequence number so equal
 //! targets share the load. Targets whose circuit is open come last.
 
-wit_bindgen::generate!({ world: "strategy", path: "../../wit" });
+wit_bindgen::generate!({ world: "strategy", path: "../../wit/v0.1" });
 
 use std::cmp::Reverse;
 

@@ -3,7 +3,7 @@
 //! Targets are tried by ascending `priority`, then in config order; a target whose
 //! circuit is open goes to the back, so it is tried only when all others failed.
 
-wit_bindgen::generate!({ world: "strategy", path: "../../wit" });
+wit_bindgen::generate!({ world: "strategy", path: "../../wit/v0.1" });
 
 use exports::switchboard::plugin::load_balancer::Guest;
 use switchboard::plugin::types::{Health, RouteRequest, TargetStats};

@@ -2,7 +2,7 @@
 //! value, so the plugin stays pure); the others follow in a rotation, targets whose
 //! circuit is open last.
 
-wit_bindgen::generate!({ world: "strategy", path: "../../wit" });
+wit_bindgen::generate!({ world: "strategy", path: "../../wit/v0.1" });
 
 use exports::switchboard::plugin::load_balancer::Guest;
 use switchboard::plugin::types::{Health, RouteRequest, TargetStats};

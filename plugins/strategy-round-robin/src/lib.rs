@@ -3,7 +3,7 @@
 //! Healthy targets are rotated by the host's per-route sequence number; targets whose
 //! circuit is half-open or open follow, as last-resort fallbacks.
 
-wit_bindgen::generate!({ world: "strategy", path: "../../wit" });
+wit_bindgen::generate!({ world: "strategy", path: "../../wit/v0.1" });
 
 use exports::switchboard::plugin::load_balancer::Guest;
 use switchboard::plugin::types::{Health, RouteRequest, TargetStats};

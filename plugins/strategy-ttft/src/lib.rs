@@ -2,7 +2,7 @@
 //! feel the first token most). A target not yet measured goes first, so it gets
 //! measured; ties by whole-request latency. Targets whose circuit is open come last.
 
-wit_bindgen::generate!({ world: "strategy", path: "../../wit" });
+wit_bindgen::generate!({ world: "strategy", path: "../../wit/v0.1" });
 
 use exports::switchboard::plugin::load_balancer::Guest;
 use switchboard::plugin::types::{Health, RouteRequest, TargetStats};

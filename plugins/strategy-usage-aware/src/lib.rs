@@ -4,7 +4,7 @@
 //! as having plenty, so it gets tried and reports; ties rotate by sequence number. A
 //! target still inside a `retry-after` wait, or whose circuit is open, comes last.
 
-wit_bindgen::generate!({ world: "strategy", path: "../../wit" });
+wit_bindgen::generate!({ world: "strategy", path: "../../wit/v0.1" });
 
 use std::cmp::Reverse;
 

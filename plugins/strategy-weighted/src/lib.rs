@@ -5,7 +5,7 @@
 //! (weights 5,1,1 give a a b a c a a, not a a a a a b c). Fallbacks follow by weight.
 //! Targets with an open circuit, or weight 0, are only fallbacks.
 
-wit_bindgen::generate!({ world: "strategy", path: "../../wit" });
+wit_bindgen::generate!({ world: "strategy", path: "../../wit/v0.1" });
 
 use exports::switchboard::plugin::load_balancer::Guest;
 use switchboard::plugin::types::{Health, RouteRequest, TargetStats};

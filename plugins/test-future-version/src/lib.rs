@@ -1,4 +1,4 @@
-//! A strategy built against `switchboard:plugin@0.2.0`, which this host does not
+//! A strategy built against `switchboard:plugin@0.3.0`, which this host does not
 //! speak: loading it must fail with a message naming both versions.
 
 wit_bindgen::generate!({ world: "strategy", path: "wit" });

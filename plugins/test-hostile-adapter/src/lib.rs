@@ -11,7 +11,7 @@
 //!
 //! Any other model is an OpenAI pass-through that translates streams event by event.
 
-wit_bindgen::generate!({ world: "adapter", path: "../../wit" });
+wit_bindgen::generate!({ world: "adapter", path: "../../wit/v0.1" });
 
 use exports::switchboard::plugin::provider_adapter::{Guest, GuestStreamTranslator};
 use switchboard::plugin::types::{

@@ -9,7 +9,7 @@
 //!
 //! Anything else allows with no headers.
 
-wit_bindgen::generate!({ world: "policy", path: "../../wit" });
+wit_bindgen::generate!({ world: "policy", path: "../../wit/v0.1" });
 
 use exports::switchboard::plugin::admission_policy::Guest;
 use switchboard::plugin::host;

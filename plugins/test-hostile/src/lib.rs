@@ -7,7 +7,7 @@
 //! and picks the second target only if either worked (the sandbox must stop both).
 //! Any other route gets a well-behaved answer.
 
-wit_bindgen::generate!({ world: "strategy", path: "../../wit" });
+wit_bindgen::generate!({ world: "strategy", path: "../../wit/v0.1" });
 
 use exports::switchboard::plugin::load_balancer::Guest;
 use switchboard::plugin::types::{RouteRequest, TargetStats};

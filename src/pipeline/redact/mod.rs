@@ -17,10 +17,10 @@ pub use stream::{Masks, StreamRedactor};
 use crate::config::OnError;
 use crate::live::{LivePlugin, LiveRoute};
 use crate::plugins::PluginError;
-use crate::plugins::bindings::redactor::Redactor;
-use crate::plugins::bindings::types::Direction;
 use crate::plugins::calls;
+use crate::plugins::world::Redactor;
 use crate::server::error::ApiError;
+use crate::types::Direction;
 
 /// A route's redactors, in order.
 pub type Chain = Arc<[LivePlugin<Redactor>]>;

@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use crate::live::LivePlugin;
 use crate::plugins::PluginError;
-use crate::plugins::bindings::redactor::Redactor;
-use crate::plugins::bindings::types::Direction;
+use crate::plugins::world::Redactor;
+use crate::types::Direction;
 
 const FIELDS: [&str; 2] = ["content", "refusal"];
 

@@ -22,8 +22,8 @@ use std::future::Future;
 use serde_json::Value;
 
 use super::Chain;
-use crate::plugins::bindings::types::{Direction, SseEvent};
 use crate::plugins::{FailureKind, PluginError};
+use crate::types::{Direction, SseEvent};
 
 /// Pending text beyond `HOLD_FACTOR × window` characters is sent even if unsettled.
 const HOLD_FACTOR: usize = 8;

@@ -14,13 +14,36 @@
 
 wit_bindgen::generate!({ world: "strategy", path: "../../../wit" });
 
-use exports::switchboard::plugin::load_balancer::Guest;
+use exports::switchboard::plugin::load_balancer;
 use switchboard::plugin::host;
 use switchboard::plugin::types::{RouteRequest, TargetStats};
 
 struct Canary;
 
+/// Every world exports `validate-settings`: the host calls it at load and reload, so
+/// `percent = "five"` or `percent = 500` refuses the config with this message rather
+/// than being read as the default.
 impl Guest for Canary {
+    fn validate_settings(settings: Vec<(String, String)>) -> Result<(), String> {
+        for (name, value) in &settings {
+            match name.as_str() {
+                "percent" => match value.trim().parse::<u64>() {
+                    Ok(p) if p <= 100 => {}
+                    _ => return Err(format!("percent must be a whole number 0-100, not {value}")),
+                },
+                other => return Err(format!("the canary strategy has no setting '{other}'")),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl load_balancer::Guest for Canary {
+    /// This strategy does not read the request's text: the host need not extract it.
+    fn wants_request_text() -> bool {
+        false
+    }
+
     fn select(req: RouteRequest, targets: Vec<TargetStats>) -> Result<Vec<u32>, String> {
         let n = targets.len() as u32;
         if n == 0 {
