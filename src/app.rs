@@ -10,8 +10,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
+use crate::gateway::Gateway;
 use crate::live::LiveState;
-use crate::pipeline::Gateway;
 use crate::plugins::PluginRuntime;
 use crate::server::{self, Listener};
 

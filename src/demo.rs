@@ -15,7 +15,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-use crate::server::{Body, full};
+use crate::reply::{Body, full};
 use crate::types::SseEvent;
 use crate::upstream::sse::encode_all;
 

@@ -5,10 +5,13 @@
 //! one part of it.
 
 pub mod app;
+pub mod builtin;
 pub mod cache;
 pub mod config;
 pub mod demo;
+pub mod gateway;
 pub mod health;
+pub mod histogram;
 pub mod live;
 pub mod messages;
 pub mod metrics;
@@ -18,6 +21,7 @@ pub mod plugins;
 pub mod probe;
 pub mod redis_conn;
 pub mod reload;
+pub mod reply;
 pub mod secrets;
 pub mod server;
 pub mod signals;

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use tokio::sync::watch;
 
-use crate::pipeline::Gateway;
+use crate::gateway::Gateway;
 use crate::plugins::calls;
 use crate::types::{AuthScheme, Operation, RequestContext};
 

@@ -7,26 +7,14 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-use parking_lot::Mutex;
-
 use crate::config::Config;
+use crate::gateway::Gateway;
 use crate::live::LiveState;
-use crate::pipeline::Gateway;
 
-/// Where the config comes from, and how reloads went.
-#[derive(Default)]
-pub struct ReloadState {
-    pub path: Mutex<Option<PathBuf>>,
-    pub succeeded: AtomicU64,
-    pub failed: AtomicU64,
-    /// The reason the last reload was refused (cleared by a good one).
-    pub last_error: Mutex<Option<String>>,
-    /// How long the last reload took, in microseconds (built, checked and swapped).
-    pub last_duration_us: AtomicU64,
-}
+pub use crate::gateway::ReloadState;
 
 /// Moves the live signals (and sequence, retry budget) of targets that exist in both
 /// states, so a reload does not forget which target is slow or open.

@@ -10,6 +10,13 @@ pub struct Header {
     pub value: String,
 }
 
+/// Which OpenAI endpoint a request body is for: decides the required fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Chat,
+    Embeddings,
+}
+
 /// Which client-facing operation a request is, as the pipeline runs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {

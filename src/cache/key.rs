@@ -7,7 +7,7 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::pipeline::body::Endpoint;
+use crate::types::Endpoint;
 
 /// Top-level fields that do not change what the model answers.
 const IGNORED: &[&str] = &["user", "stream", "stream_options"];

@@ -74,8 +74,8 @@ impl Ctx<'_> {
     ) -> Result<PluginSource, ConfigError> {
         let s = v.get_ref();
         if let Some(name) = s.strip_prefix("builtin:") {
-            if !crate::plugins::builtin::exists(name) {
-                let known = crate::plugins::builtin::names().join(", builtin:");
+            if !crate::builtin::exists(name) {
+                let known = crate::builtin::names().join(", builtin:");
                 return self.err(
                     v.span(),
                     key,

@@ -18,9 +18,9 @@ use serde_json::Value;
 
 use crate::cache::Directive;
 use crate::live::Principal;
-use crate::pipeline::body::Endpoint;
 use crate::pipeline::{self, Gateway};
-use crate::server::{Body, full};
+use crate::reply::{Body, full};
+use crate::types::Endpoint;
 use crate::types::SseEvent;
 use crate::upstream::sse::{SseFramer, encode_all};
 use response::StreamTranslator;

@@ -5,7 +5,7 @@
 //! failures and call durations, cache size, reloads). Labels are only names from
 //! config (route, provider, model, plugin) and fixed kinds, so cardinality stays low.
 
-pub mod histogram;
+pub use crate::histogram;
 pub mod request;
 
 use std::collections::BTreeMap;
@@ -57,6 +57,18 @@ impl Default for Metrics {
 
 const META: metrics::Metadata<'static> =
     metrics::Metadata::new(module_path!(), metrics::Level::INFO, None);
+
+/// Counts kept outside the metrics recorder, read at scrape time.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Counts {
+    pub counter_store_errors: u64,
+    pub counters_refused: u64,
+    /// `None` when no usage log is kept.
+    pub usage_records_dropped: Option<u64>,
+    pub reloads_ok: u64,
+    pub reloads_failed: u64,
+    pub reload_last_duration_us: u64,
+}
 
 impl Metrics {
     fn gauge(&self, name: &'static str, labels: &[(&'static str, String)], v: f64) {
@@ -143,38 +155,31 @@ impl Metrics {
         self.handle.run_upkeep();
     }
 
-    /// Brings every figure up to date from `live` and renders the exposition text.
-    pub fn render(&self, gw: &crate::pipeline::Gateway, live: &LiveState) -> String {
+    /// Brings every figure up to date from `live` and `c` and renders the exposition
+    /// text.
+    pub fn render(&self, live: &LiveState, c: &Counts) -> String {
         use std::sync::atomic::Ordering::Relaxed;
-        let reloads = &gw.reload;
         self.counter(
             "switchboard_counter_store_errors_total",
             &[],
-            gw.runtime.counters().errors.load(Relaxed),
+            c.counter_store_errors,
         );
         self.counter(
             "switchboard_counters_refused_total",
             &[],
-            gw.runtime.counters().refused.load(Relaxed),
+            c.counters_refused,
         );
-        if let Some(w) = gw.usage.sink() {
-            self.counter(
-                "switchboard_usage_records_dropped_total",
-                &[],
-                w.dropped.load(Relaxed),
-            );
+        if let Some(dropped) = c.usage_records_dropped {
+            self.counter("switchboard_usage_records_dropped_total", &[], dropped);
         }
         let mut durations = BTreeMap::new();
-        for (result, n) in [
-            ("ok", reloads.succeeded.load(Relaxed)),
-            ("error", reloads.failed.load(Relaxed)),
-        ] {
+        for (result, n) in [("ok", c.reloads_ok), ("error", c.reloads_failed)] {
             self.counter("switchboard_reloads_total", &[("result", result.into())], n);
         }
         self.gauge(
             "switchboard_reload_last_duration_seconds",
             &[],
-            reloads.last_duration_us.load(Relaxed) as f64 / 1e6,
+            c.reload_last_duration_us as f64 / 1e6,
         );
         if let Some(c) = &live.cache {
             let (entries, bytes) = c.size();

@@ -12,7 +12,7 @@ use metrics::{Label, Recorder};
 
 use super::{META, Metrics};
 use crate::config::Target;
-use crate::pipeline::Usage;
+use crate::types::Usage;
 
 pub const TOKEN_USAGE: &str = "gen_ai_client_token_usage";
 pub const COST: &str = "switchboard_request_cost_usd";

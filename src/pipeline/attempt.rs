@@ -16,9 +16,9 @@ use super::redact::StreamRedactor;
 use super::stream::{self, Pump, StreamError};
 use crate::live::{LiveProvider, LiveTarget, TargetSignals};
 use crate::plugins::calls::{self, StreamTranslation};
+use crate::reply::ApiError;
+use crate::reply::{Body, full};
 use crate::secrets;
-use crate::server::error::ApiError;
-use crate::server::{Body, full};
 use crate::types::{
     AdapterError, BodyEdit, ErrorKind, RequestContext, TranslatedAnswer, UpstreamResponse,
 };

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::server::error::ApiError;
+use crate::reply::ApiError;
 
 #[derive(Deserialize)]
 struct Facts<'a> {
@@ -49,12 +49,7 @@ pub struct RequestFacts {
     pub estimated_input_tokens: u64,
 }
 
-/// Which endpoint the body is for: decides the required fields.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    Chat,
-    Embeddings,
-}
+pub use crate::types::Endpoint;
 
 pub fn parse(body: &[u8], endpoint: Endpoint) -> Result<RequestFacts, ApiError> {
     // serde would also read a struct from an array; a request is an object.

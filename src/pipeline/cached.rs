@@ -12,7 +12,7 @@ use http::HeaderValue;
 use super::body::{Endpoint, RequestFacts};
 use crate::cache::{Claim, Directive, ResponseCache, Store, key, sse};
 use crate::live::{LiveRoute, Principal};
-use crate::server::{Body, full};
+use crate::reply::{Body, full};
 
 pub const HEADER: &str = "x-switchboard-cache";
 

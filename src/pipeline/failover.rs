@@ -15,8 +15,8 @@ use super::body::RequestFacts;
 use super::{Outcome, attempt, now_secs};
 use crate::health::Admission;
 use crate::live::{LiveRoute, LiveState};
-use crate::server::Body;
-use crate::server::error::ApiError;
+use crate::reply::ApiError;
+use crate::reply::Body;
 use crate::types::{Operation, RequestContext};
 
 /// What every attempt of one request shares.

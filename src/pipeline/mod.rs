@@ -10,10 +10,8 @@ mod policies;
 pub mod redact;
 mod stream;
 
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::StatusCode;
 
@@ -21,22 +19,14 @@ pub use attempt::Usage;
 use body::{Endpoint, RequestFacts};
 
 use crate::cache::Directive;
-use crate::live::{LiveRoute, LiveState, Principal};
+use crate::live::{LiveRoute, Principal};
 use crate::metrics::Trace;
-use crate::plugins::PluginRuntime;
 use crate::plugins::calls;
-use crate::server::Body;
-use crate::server::error::ApiError;
+use crate::reply::ApiError;
+use crate::reply::Body;
 use crate::types::{Operation, PolicyRequest, RouteRequest, TargetStats};
 
-/// The gateway: the live state (swapped whole on reload) and the plugin engine.
-pub struct Gateway {
-    pub live: ArcSwap<LiveState>,
-    pub runtime: Arc<PluginRuntime>,
-    pub metrics: Arc<crate::metrics::Metrics>,
-    pub reload: crate::reload::ReloadState,
-    pub usage: crate::usage::UsageLog,
-}
+pub use crate::gateway::Gateway;
 
 pub fn now_secs() -> u64 {
     SystemTime::now()

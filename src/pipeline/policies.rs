@@ -14,7 +14,7 @@ use super::Usage;
 use crate::config::OnError;
 use crate::live::LiveRoute;
 use crate::plugins::calls::{self, PolicyPool};
-use crate::server::error::ApiError;
+use crate::reply::ApiError;
 use crate::types::{Decision, Outcome, PolicyRequest};
 
 pub type Pools = Vec<(Arc<PolicyPool>, OnError)>;

@@ -20,7 +20,7 @@ use crate::cache::sse::Assembler;
 use crate::live::TargetSignals;
 use crate::plugins::PluginError;
 use crate::plugins::calls::StreamTranslation;
-use crate::server::Body;
+use crate::reply::Body;
 use crate::types::{AdapterError, PolicyRequest, SseEvent, StreamFormat};
 use crate::upstream::UpstreamError;
 use crate::upstream::framing::Framer;

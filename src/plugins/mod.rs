@@ -3,7 +3,7 @@
 //! plugin. `calls` wraps each world's functions with output validation.
 
 pub mod bindings;
-pub mod builtin;
+
 pub mod calls;
 pub mod convert;
 pub mod counters;
@@ -213,7 +213,7 @@ impl PluginRuntime {
         max_bytes: u64,
     ) -> Result<std::borrow::Cow<'static, [u8]>, PluginError> {
         match &spec.source {
-            PluginSource::Builtin(name) => builtin::bytes(name)
+            PluginSource::Builtin(name) => crate::builtin::bytes(name)
                 .map(std::borrow::Cow::Borrowed)
                 .ok_or_else(|| load_err(&spec.name, format!("no built-in plugin named '{name}'"))),
             PluginSource::File(path) => {

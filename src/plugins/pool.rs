@@ -52,7 +52,7 @@ pub trait World: Sized + Send + Sync + 'static {
 pub struct PluginStats {
     pub calls: AtomicU64,
     /// How long calls take, failed ones included.
-    pub durations: crate::metrics::histogram::DurationHistogram,
+    pub durations: crate::histogram::DurationHistogram,
     pub instantiations: AtomicU64,
     pub failures: [AtomicU64; FailureKind::COUNT],
     /// The last failure's message, with a trap's guest output and backtrace.

@@ -9,12 +9,12 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::Body;
-use super::error::ApiError;
 use super::routes::{bearer, json_response};
+use crate::gateway::Gateway;
 use crate::live::LiveState;
-use crate::pipeline::Gateway;
 use crate::plugins::FailureKind;
 use crate::plugins::pool::{InstancePool, World};
+use crate::reply::ApiError;
 
 fn plugin_json<W: World>(pool: &InstancePool<W>) -> serde_json::Value {
     let s = &pool.stats;
@@ -56,7 +56,7 @@ async fn respond(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Respon
     }
     if path == "/metrics" {
         let live = gw.live.load_full();
-        let mut resp = http::Response::new(super::full(gw.metrics.render(&gw, &live)));
+        let mut resp = http::Response::new(super::full(gw.metrics.render(&live, &gw.counts())));
         resp.headers_mut().insert(
             http::header::CONTENT_TYPE,
             http::HeaderValue::from_static("text/plain; version=0.0.4"),

@@ -2,7 +2,6 @@
 //! accepted socket, and graceful shutdown that lets in-flight requests finish.
 
 pub mod admin;
-pub mod error;
 mod routes;
 mod tls;
 
@@ -12,23 +11,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use crate::pipeline::Gateway;
+use crate::gateway::Gateway;
 pub use routes::handle;
 
-/// Every response body.
-pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, Infallible>;
-
-pub fn full(b: impl Into<Bytes>) -> Body {
-    Full::new(b.into()).boxed_unsync()
-}
+pub use crate::reply::{ApiError, Body, full};
 
 /// Runs one request; a panic anywhere in it is a 500 `internal_error` for this
 /// request (and a count in `/metrics`), never a dropped connection.
@@ -58,7 +50,7 @@ async fn catch_panic(
                 .unwrap_or_default();
             tracing::error!(panic = %crate::secrets::scrub(&what), "a request panicked; answered 500");
             metrics.panicked();
-            error::ApiError::internal("the gateway failed to handle this request")
+            ApiError::internal("the gateway failed to handle this request")
                 .with_code("internal_error")
                 .into_response()
         }

@@ -12,11 +12,11 @@ use hyper::body::Incoming;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::error::ApiError;
 use super::{Body, Listener, admin, full};
 use crate::live::{LiveState, Principal};
-use crate::pipeline::body::Endpoint;
 use crate::pipeline::{self, Gateway};
+use crate::reply::ApiError;
+use crate::types::Endpoint;
 
 pub async fn handle(
     gw: Arc<Gateway>,

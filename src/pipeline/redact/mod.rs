@@ -19,7 +19,7 @@ use crate::live::{LivePlugin, LiveRoute};
 use crate::plugins::PluginError;
 use crate::plugins::calls;
 use crate::plugins::world::Redactor;
-use crate::server::error::ApiError;
+use crate::reply::ApiError;
 use crate::types::Direction;
 
 /// A route's redactors, in order.

@@ -1,4 +1,5 @@
-//! The one error a client ever sees: OpenAI's shape
+//! What every response is made of: the body type (`Body`, `full`) and the one error a
+//! client ever sees, OpenAI's shape
 //! `{"error":{"message","type","param","code"}}` with the matching status.
 //! Messages are written for the client; nothing internal (paths, keys, traces).
 
@@ -6,8 +7,16 @@ use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
 use serde_json::json;
 
-use super::Body;
+use http_body_util::{BodyExt, Full};
+
 use crate::secrets;
+
+/// Every response body.
+pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, std::convert::Infallible>;
+
+pub fn full(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into()).boxed_unsync()
+}
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -92,7 +101,7 @@ impl ApiError {
     }
 
     pub fn into_response(self) -> http::Response<Body> {
-        let mut resp = http::Response::new(super::full(self.body_json()));
+        let mut resp = http::Response::new(full(self.body_json()));
         *resp.status_mut() = self.status;
         resp.headers_mut().insert(
             http::header::CONTENT_TYPE,

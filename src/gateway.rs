@@ -1,0 +1,51 @@
+//! The gateway as one value: the live state (swapped whole on reload), the plugin
+//! engine, metrics, the reload bookkeeping and the usage log. A leaf of the module
+//! graph's upper half: the request path, the listeners and reloads all take it, and
+//! it imports none of them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
+
+use crate::live::LiveState;
+use crate::plugins::PluginRuntime;
+
+/// The gateway: the live state (swapped whole on reload) and the plugin engine.
+pub struct Gateway {
+    pub live: ArcSwap<LiveState>,
+    pub runtime: Arc<PluginRuntime>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    pub reload: ReloadState,
+    pub usage: crate::usage::UsageLog,
+}
+
+/// Where the config comes from, and how reloads went.
+#[derive(Default)]
+pub struct ReloadState {
+    pub path: Mutex<Option<PathBuf>>,
+    pub succeeded: AtomicU64,
+    pub failed: AtomicU64,
+    /// The reason the last reload was refused (cleared by a good one).
+    pub last_error: Mutex<Option<String>>,
+    /// How long the last reload took, in microseconds (built, checked and swapped).
+    pub last_duration_us: AtomicU64,
+}
+
+impl Gateway {
+    /// The counts `/metrics` shows that live outside the metrics recorder.
+    pub fn counts(&self) -> crate::metrics::Counts {
+        use std::sync::atomic::Ordering::Relaxed;
+        let counters = self.runtime.counters();
+        crate::metrics::Counts {
+            counter_store_errors: counters.errors.load(Relaxed),
+            counters_refused: counters.refused.load(Relaxed),
+            usage_records_dropped: self.usage.sink().map(|w| w.dropped.load(Relaxed)),
+            reloads_ok: self.reload.succeeded.load(Relaxed),
+            reloads_failed: self.reload.failed.load(Relaxed),
+            reload_last_duration_us: self.reload.last_duration_us.load(Relaxed),
+        }
+    }
+}
