@@ -47,6 +47,8 @@ pub struct Principal {
     pub key_name: String,
     /// Routes this key may use; `None` = all.
     pub models: Option<Vec<String>>,
+    pub team: Option<String>,
+    pub tags: Vec<String>,
 }
 
 pub struct LiveState {
@@ -169,6 +171,8 @@ impl LiveState {
                     Principal {
                         key_name: k.name.clone(),
                         models: k.models.clone(),
+                        team: k.team.clone(),
+                        tags: k.tags.clone(),
                     },
                 )
             })

@@ -3,6 +3,8 @@
 //! `{"error":{"message","type","param","code"}}` with the matching status.
 //! Messages are written for the client; nothing internal (paths, keys, traces).
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
 use serde_json::json;
@@ -22,10 +24,10 @@ pub fn full(b: impl Into<Bytes>) -> Body {
 pub struct ApiError {
     pub status: StatusCode,
     /// OpenAI's error `type`.
-    pub kind: &'static str,
+    pub kind: Cow<'static, str>,
     pub message: String,
     pub param: Option<String>,
-    pub code: Option<&'static str>,
+    pub code: Option<Cow<'static, str>>,
     /// Extra response headers (e.g. `retry-after`).
     pub headers: Vec<(String, String)>,
 }
@@ -34,7 +36,7 @@ impl ApiError {
     pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
-            kind,
+            kind: Cow::Borrowed(kind),
             message: message.into(),
             param: None,
             code: None,
@@ -49,7 +51,7 @@ impl ApiError {
     }
 
     pub fn with_code(mut self, code: &'static str) -> Self {
-        self.code = Some(code);
+        self.code = Some(Cow::Borrowed(code));
         self
     }
 

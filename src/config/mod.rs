@@ -134,6 +134,8 @@ pub struct GatewayKey {
     pub sha256: [u8; 32],
     /// Routes this key may use; `None` = all.
     pub models: Option<Vec<String>>,
+    pub team: Option<String>,
+    pub tags: Vec<String>,
 }
 
 /// Where a plugin component comes from.
@@ -216,6 +218,8 @@ pub struct Route {
     pub redact_response: Option<RedactResponse>,
     /// Most choices (`n`) a request may ask for.
     pub max_n: u64,
+    /// Labels policies see with each request of this route.
+    pub tags: Vec<String>,
     pub breaker: crate::health::BreakerConfig,
     pub retry: RetryPolicy,
     /// Response caching of this route, when enabled.

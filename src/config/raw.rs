@@ -154,6 +154,11 @@ pub struct RawKey {
     pub sha256: Option<Spanned<String>>,
     /// Models this key may use; all when absent.
     pub models: Option<Vec<Spanned<String>>>,
+    /// The team the key belongs to (policies see it; `per = "team"` quotas count by it).
+    pub team: Option<String>,
+    /// Labels policies see with each request of this key.
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,6 +209,9 @@ pub struct RawModel {
     pub redact_window: Option<Spanned<u64>>,
     /// Most choices (`n`) one request may ask for (default 8).
     pub max_n: Option<u64>,
+    /// Labels policies see with each request of this route.
+    #[serde(default)]
+    pub tags: Vec<String>,
     pub breaker: Option<RawBreaker>,
     pub retry: Option<RawRetry>,
     pub cache: Option<Spanned<RawModelCache>>,

@@ -172,6 +172,8 @@ pub(super) fn validate(
             name: k.name.get_ref().clone(),
             sha256,
             models,
+            team: k.team.clone(),
+            tags: k.tags.clone(),
         });
     }
     if keys.is_empty() {
@@ -457,6 +459,7 @@ pub(super) fn validate(
                 redactors,
                 redact_response,
                 max_n: model.max_n.unwrap_or(8).max(1),
+                tags: model.tags.clone(),
             },
         );
     }

@@ -42,7 +42,14 @@ pub async fn handle(
     };
     let model = chat["model"].as_str().unwrap_or_default().to_string();
     let body = Bytes::from(chat.to_string());
-    let resp = pipeline::handle(gw, principal, Endpoint::Chat, directive, body).await;
+    let req = pipeline::Request {
+        protocol: pipeline::Protocol::AnthropicMessages,
+        principal,
+        endpoint: Endpoint::Chat,
+        directive,
+        body,
+    };
+    let resp = pipeline::handle(gw, req).await;
     let streaming = resp
         .headers()
         .get(http::header::CONTENT_TYPE)

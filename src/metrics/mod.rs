@@ -16,8 +16,6 @@ use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
 
-pub use request::Trace;
-
 use crate::live::LiveState;
 use crate::plugins::FailureKind;
 use crate::plugins::pool::{InstancePool, World};

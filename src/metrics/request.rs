@@ -1,17 +1,13 @@
 //! Figures recorded on the request path, named after the OpenTelemetry GenAI
-//! conventions where they exist. A `Trace` follows one client request (which route,
-//! which target answered, how long was spent waiting on providers) and is settled
-//! once the response head is ready; a stream settles its duration and tokens when it
-//! ends.
+//! conventions where they exist. A request's figures are recorded once, when it
+//! closes (`finished`, called by the request context's settle); retries, failovers
+//! and denials as they happen.
 
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use metrics::{Label, Recorder};
 
 use super::{META, Metrics};
-use crate::config::Target;
 use crate::types::Usage;
 
 pub const TOKEN_USAGE: &str = "gen_ai_client_token_usage";
@@ -20,88 +16,29 @@ const DURATION: &str = "gen_ai_server_request_duration_seconds";
 const TTFT: &str = "gen_ai_server_time_to_first_token_seconds";
 const OVERHEAD: &str = "switchboard_gateway_overhead_seconds";
 const REQUESTS: &str = "switchboard_requests_total";
+const ERRORS: &str = "switchboard_request_errors_total";
 
-/// One client request, as far as metrics care.
-pub struct Trace {
-    pub started: Instant,
-    route: OnceLock<String>,
-    /// (provider, model) of the target that answered, or ("cache", "") for a hit.
-    target: OnceLock<(String, String)>,
-    /// Time spent waiting on providers and backoff, not on the gateway's own work.
-    waited_us: AtomicU64,
-    streamed: AtomicBool,
-    /// The gateway key's name, for the usage record.
-    key: OnceLock<String>,
-    /// Tokens and cost of the answer.
-    spent: OnceLock<(Usage, f64)>,
-}
-
-impl Default for Trace {
-    fn default() -> Self {
-        Trace {
-            started: Instant::now(),
-            route: OnceLock::new(),
-            target: OnceLock::new(),
-            waited_us: AtomicU64::new(0),
-            streamed: AtomicBool::new(false),
-            key: OnceLock::new(),
-            spent: OnceLock::new(),
-        }
-    }
-}
-
-/// What an answer cost at the target's prices (per million tokens).
-pub fn cost(target: &Target, usage: Usage) -> f64 {
-    (usage.prompt as f64 * target.input_price + usage.completion as f64 * target.output_price) / 1e6
-}
-
-impl Trace {
-    pub fn route(&self, name: &str) {
-        let _ = self.route.set(name.to_string());
-    }
-
-    pub fn answered_by(&self, provider: &str, model: &str) {
-        let _ = self.target.set((provider.to_string(), model.to_string()));
-    }
-
-    pub fn waited(&self, d: Duration) {
-        self.waited_us.fetch_add(d.as_micros() as u64, Relaxed);
-    }
-
-    /// The answer is a stream: its duration is recorded when it ends.
-    pub fn streamed(&self) {
-        self.streamed.store(true, Relaxed);
-    }
-
-    pub fn key(&self, name: &str) {
-        let _ = self.key.set(name.to_string());
-    }
-
-    pub fn spent(&self, usage: Usage, cost: f64) {
-        let _ = self.spent.set((usage, cost));
-    }
-
-    /// The usage record of a routed request answered with `status`; `None` before
-    /// routing, and for streams (their record is made when they end).
-    pub fn record(&self, status: u16) -> Option<crate::usage::Record> {
-        let route = self.route.get()?;
-        if self.streamed.load(Relaxed) {
-            return None;
-        }
-        let (provider, model) = self.target.get().cloned().unwrap_or_default();
-        let (usage, cost) = self.spent.get().copied().unwrap_or_default();
-        Some(crate::usage::Record {
-            route: route.clone(),
-            key: self.key.get().cloned().unwrap_or_default(),
-            provider,
-            model,
-            status,
-            prompt_tokens: usage.prompt,
-            completion_tokens: usage.completion,
-            cost_usd: cost,
-            duration_ms: self.started.elapsed().as_millis() as u64,
-        })
-    }
+/// A request as it closed, as far as metrics care (made by the request context's
+/// one close-out).
+pub struct Finished<'a> {
+    pub route: &'a str,
+    /// The provider that answered, `cache` for a hit, empty when none did.
+    pub provider: &'a str,
+    pub model: &'a str,
+    pub status: u16,
+    pub elapsed: Duration,
+    /// The gateway's own time until the answer's head: elapsed minus waiting on
+    /// providers and backoff.
+    pub overhead: Duration,
+    pub ttft: Option<Duration>,
+    /// Tokens of the answer, when a provider answered.
+    pub usage: Option<Usage>,
+    pub cost: f64,
+    pub cache: Option<&'static str>,
+    /// Provider tokens a cache hit saved.
+    pub saved: Option<Usage>,
+    /// The error's label, when the request failed in the pipeline.
+    pub error: Option<&'static str>,
 }
 
 fn labels(pairs: &[(&'static str, &str)]) -> Vec<Label> {
@@ -122,68 +59,52 @@ impl Metrics {
         self.recorder.register_histogram(&key, &META).record(v);
     }
 
-    /// Settles a request once its response head is ready.
-    pub fn finish(&self, trace: &Trace, status: u16) {
-        let elapsed = trace.started.elapsed();
-        let route = trace.route.get().map(String::as_str).unwrap_or("");
-        let (provider, model) = trace
-            .target
-            .get()
-            .map(|(p, m)| (p.as_str(), m.as_str()))
-            .unwrap_or(("", ""));
-        let status = status.to_string();
+    /// Records a closed request: count by status, the gateway's overhead, duration,
+    /// time to first token, tokens and cost, the cache's part, the error's label.
+    pub fn finished(&self, f: &Finished<'_>) {
+        let status = f.status.to_string();
+        let base = [
+            ("route", f.route),
+            ("provider", f.provider),
+            ("model", f.model),
+        ];
         self.add(
             REQUESTS,
-            &[
-                ("route", route),
-                ("provider", provider),
-                ("model", model),
-                ("status", &status),
-            ],
+            &[base[0], base[1], base[2], ("status", &status)],
             1,
         );
-        if route.is_empty() {
+        if let Some(reason) = f.error {
+            self.add(ERRORS, &[("route", f.route), ("reason", reason)], 1);
+        }
+        if f.route.is_empty() {
             // Refused before routing (bad body, unknown model): nothing more to say.
             return;
         }
-        let waited = Duration::from_micros(trace.waited_us.load(Relaxed));
-        self.observe(
-            OVERHEAD,
-            &[("route", route)],
-            elapsed.saturating_sub(waited).as_secs_f64(),
-        );
-        if !trace.streamed.load(Relaxed) {
-            self.request_duration(route, provider, model, elapsed);
+        self.observe(OVERHEAD, &[("route", f.route)], f.overhead.as_secs_f64());
+        if let Some(c) = f.cache {
+            self.cache_result(f.route, c, f.saved);
         }
-    }
-
-    pub fn request_duration(&self, route: &str, provider: &str, model: &str, d: Duration) {
-        let l = [("route", route), ("provider", provider), ("model", model)];
-        self.observe(DURATION, &l, d.as_secs_f64());
-    }
-
-    pub fn ttft(&self, route: &str, provider: &str, model: &str, d: Duration) {
-        let l = [("route", route), ("provider", provider), ("model", model)];
-        self.observe(TTFT, &l, d.as_secs_f64());
-    }
-
-    /// Tokens a provider charged for one answer, and what they cost at the target's prices.
-    pub fn usage(&self, route: &str, provider: &str, target: &Target, usage: Usage) {
-        let base = [
-            ("route", route),
-            ("provider", provider),
-            ("model", target.model.as_str()),
-        ];
-        for (kind, n) in [("input", usage.prompt), ("output", usage.completion)] {
-            let mut l = base.to_vec();
-            l.push(("gen_ai_token_type", kind));
-            self.observe(TOKEN_USAGE, &l, n as f64);
+        if f.provider.is_empty() || f.provider == "cache" {
+            return;
         }
-        self.observe(COST, &base, cost(target, usage));
+        self.observe(DURATION, &base, f.elapsed.as_secs_f64());
+        if let Some(t) = f.ttft {
+            self.observe(TTFT, &base, t.as_secs_f64());
+        }
+        if let Some(u) = f.usage {
+            for (kind, n) in [("input", u.prompt), ("output", u.completion)] {
+                self.observe(
+                    TOKEN_USAGE,
+                    &[base[0], base[1], base[2], ("gen_ai_token_type", kind)],
+                    n as f64,
+                );
+            }
+            self.observe(COST, &base, f.cost);
+        }
     }
 
     /// `hit`, `miss` or `bypass`; a hit also counts the provider tokens it saved.
-    pub fn cache_result(&self, route: &str, result: &str, saved: Option<Usage>) {
+    fn cache_result(&self, route: &str, result: &str, saved: Option<Usage>) {
         self.add(
             "switchboard_cache_requests_total",
             &[("route", route), ("result", result)],

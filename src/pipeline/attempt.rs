@@ -16,12 +16,9 @@ use super::redact::StreamRedactor;
 use super::stream::{self, Pump, StreamError};
 use crate::live::{LiveProvider, LiveTarget, TargetSignals};
 use crate::plugins::calls::{self, StreamTranslation};
-use crate::reply::ApiError;
 use crate::reply::{Body, full};
 use crate::secrets;
-use crate::types::{
-    AdapterError, BodyEdit, ErrorKind, RequestContext, TranslatedAnswer, UpstreamResponse,
-};
+use crate::types::{AdapterError, BodyEdit, RequestContext, TranslatedAnswer, UpstreamResponse};
 use crate::upstream::{self, MAX_UPSTREAM_BODY, UpstreamError};
 
 pub use crate::types::Usage;
@@ -87,7 +84,7 @@ impl Drop for InFlight {
 /// Counts the time from sending to the provider until it has answered (or failed)
 /// as waiting, not gateway overhead.
 struct Waiting<'a> {
-    trace: &'a crate::metrics::Trace,
+    ctx: &'a super::ctx::RequestCtx,
     started: Instant,
     open: bool,
 }
@@ -95,7 +92,7 @@ struct Waiting<'a> {
 impl Waiting<'_> {
     fn stop(&mut self) {
         if std::mem::take(&mut self.open) {
-            self.trace.waited(self.started.elapsed());
+            self.ctx.waited(self.started.elapsed());
         }
     }
 }
@@ -112,18 +109,6 @@ pub struct Attempt<'a> {
     pub ctx: RequestContext,
     /// What every attempt of this request shares (body, facts, policies).
     pub shared: &'a super::failover::Shared<'a>,
-}
-
-fn error_type(kind: ErrorKind) -> &'static str {
-    match kind {
-        ErrorKind::InvalidRequest => "invalid_request_error",
-        ErrorKind::Authentication => "authentication_error",
-        ErrorKind::Permission => "permission_error",
-        ErrorKind::NotFound => "invalid_request_error",
-        ErrorKind::RateLimit => "rate_limit_error",
-        ErrorKind::Timeout => "timeout_error",
-        ErrorKind::Overloaded | ErrorKind::Upstream | ErrorKind::Internal => "upstream_error",
-    }
 }
 
 /// Errors that are about the request itself: another target would refuse it too.
@@ -150,16 +135,16 @@ impl Attempt<'_> {
         }
     }
 
-    fn adapter_error(&self, e: AdapterError) -> Outcome {
-        let message = secrets::scrub_owned(e.message);
-        if is_client_error(e.status) {
-            let mut err = ApiError::new(
-                StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
-                error_type(e.kind),
-                message,
-            );
-            err.param = e.param.map(secrets::scrub_owned);
-            return Outcome::Respond(err.into_response());
+    /// The adapter's error: the client's own (its `error-kind` says so) is answered,
+    /// anything else fails over.
+    fn adapter_error(&self, mut e: AdapterError) -> Outcome {
+        e.message = secrets::scrub_owned(e.message);
+        let message = e.message.clone();
+        if super::error::is_clients(&e) {
+            self.shared
+                .ctx
+                .failed(super::Error::Provider(e.clone()).label());
+            return Outcome::Respond(super::Error::Provider(e).into_response());
         }
         Outcome::Failover {
             reason: format!("HTTP {}: {message}", e.status),
@@ -173,7 +158,6 @@ impl Attempt<'_> {
         status: StatusCode,
         content_type: &'static str,
         body: Body,
-        extra: &[(String, String)],
     ) -> http::Response<Body> {
         let mut resp = http::Response::new(body);
         *resp.status_mut() = status;
@@ -189,7 +173,6 @@ impl Attempt<'_> {
             h.insert("x-switchboard-provider", v);
         }
         super::cached::insert_headers(h, self.shared.policy_headers);
-        super::cached::insert_headers(h, extra);
         resp
     }
 
@@ -239,7 +222,7 @@ impl Attempt<'_> {
         let in_flight = InFlight::new(signals);
         let started = Instant::now();
         let mut waiting = Waiting {
-            trace: self.shared.trace,
+            ctx: self.shared.ctx,
             started,
             open: true,
         };
@@ -368,33 +351,26 @@ impl Attempt<'_> {
             }
         };
         signals.record(true, elapsed);
-        let route = self.shared.facts.model.as_str();
+        // The tokens are spent whatever happens next.
         self.shared
-            .trace
-            .answered_by(&p.name, &self.target.target.model);
-        self.shared
-            .metrics
-            .usage(route, &p.name, &self.target.target, usage);
-        self.shared.trace.spent(
-            usage,
-            crate::metrics::request::cost(&self.target.target, usage),
-        );
-        // The tokens are spent whatever happens next: policies hear of them first.
-        let extra = self.shared.admitted.record(usage).await;
+            .ctx
+            .answered(&p.name, &self.target.target, usage);
         let out = match self.shared.redact {
             None => out,
             Some((chain, _)) => match super::redact::answer(chain, &out).await {
                 Ok(b) => b,
                 // Fail-closed: the answer is not shown rather than shown unredacted.
                 Err(e) => {
-                    return Outcome::Respond(super::plugin_failed("redactor", &e).into_response());
+                    let e = super::Error::plugin("redactor", e);
+                    self.shared.ctx.failed(e.label());
+                    return Outcome::Respond(e.into_response());
                 }
             },
         };
         if let Some(store) = self.shared.cache {
             store.put(out.clone());
         }
-        Outcome::Respond(self.respond(StatusCode::OK, "application/json", full(out), &extra))
+        Outcome::Respond(self.respond(StatusCode::OK, "application/json", full(out)))
     }
 
     async fn stream(
@@ -442,24 +418,9 @@ impl Attempt<'_> {
         };
         waiting.stop();
         signals.record_ttft(started.elapsed());
-        let route = self.shared.facts.model.clone();
-        let t = &self.target.target;
-        self.shared.trace.answered_by(&p.name, &t.model);
-        self.shared.trace.streamed();
-        self.shared
-            .metrics
-            .ttft(&route, &p.name, &t.model, started.elapsed());
-        let usage_log = self.shared.usage.clone().map(|w| {
-            let r = crate::usage::Record {
-                route: route.clone(),
-                key: self.shared.admitted.preq.key_name.clone(),
-                provider: p.name.clone(),
-                model: t.model.clone(),
-                status: 200,
-                ..Default::default()
-            };
-            (w, r)
-        });
+        let ctx = self.shared.ctx.clone();
+        ctx.first_byte();
+        ctx.answered(&p.name, &self.target.target, Usage::default());
         let body = stream::spawn(
             pump,
             first,
@@ -467,19 +428,10 @@ impl Attempt<'_> {
                 signals,
                 started,
                 in_flight,
-                policies: self.shared.admitted.pools.clone(),
-                preq: self.shared.admitted.preq.clone(),
-                // The stream's end records its usage; nobody else may.
-                record: self.shared.admitted.settle(),
                 store: self.shared.cache.cloned(),
-                metrics: self.shared.metrics.clone(),
-                route,
-                provider: p.name.clone(),
-                target: t.clone(),
-                request_started: self.shared.trace.started,
-                usage_log,
+                ctx,
             },
         );
-        Outcome::Respond(self.respond(StatusCode::OK, "text/event-stream", body, &[]))
+        Outcome::Respond(self.respond(StatusCode::OK, "text/event-stream", body))
     }
 }

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::reply::ApiError;
+use super::error::Error;
 
 #[derive(Deserialize)]
 struct Facts<'a> {
@@ -51,39 +51,39 @@ pub struct RequestFacts {
 
 pub use crate::types::Endpoint;
 
-pub fn parse(body: &[u8], endpoint: Endpoint) -> Result<RequestFacts, ApiError> {
+pub fn parse(body: &[u8], endpoint: Endpoint) -> Result<RequestFacts, Error> {
     // serde would also read a struct from an array; a request is an object.
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(ApiError::invalid(
+        return Err(Error::invalid(
             "the request body must be a JSON object",
             None,
         ));
     }
     let facts: Facts = serde_json::from_slice(body).map_err(|e| {
         if e.is_data() {
-            ApiError::invalid(format!("invalid request body: {e}"), None)
+            Error::invalid(format!("invalid request body: {e}"), None)
         } else {
-            ApiError::invalid(format!("request body is not valid JSON: {e}"), None)
+            Error::invalid(format!("request body is not valid JSON: {e}"), None)
         }
     })?;
     let raw = facts
         .model
-        .ok_or_else(|| ApiError::invalid("you must provide a model parameter", Some("model")))?;
+        .ok_or_else(|| Error::invalid("you must provide a model parameter", Some("model")))?;
     let model: String = serde_json::from_str(raw.get())
-        .map_err(|_| ApiError::invalid("'model' must be a string", Some("model")))?;
+        .map_err(|_| Error::invalid("'model' must be a string", Some("model")))?;
     let start = raw.get().as_ptr() as usize - body.as_ptr() as usize;
     let model_span = start..start + raw.get().len();
     match endpoint {
         Endpoint::Chat => match facts.messages {
             Some(m) if m.get().starts_with('[') => {}
             Some(_) => {
-                return Err(ApiError::invalid(
+                return Err(Error::invalid(
                     "'messages' must be an array",
                     Some("messages"),
                 ));
             }
             None => {
-                return Err(ApiError::invalid(
+                return Err(Error::invalid(
                     "you must provide a 'messages' parameter",
                     Some("messages"),
                 ));
@@ -91,7 +91,7 @@ pub fn parse(body: &[u8], endpoint: Endpoint) -> Result<RequestFacts, ApiError> 
         },
         Endpoint::Embeddings => {
             if facts.input.is_none() {
-                return Err(ApiError::invalid(
+                return Err(Error::invalid(
                     "you must provide an 'input' parameter",
                     Some("input"),
                 ));
@@ -103,13 +103,13 @@ pub fn parse(body: &[u8], endpoint: Endpoint) -> Result<RequestFacts, ApiError> 
         .as_ref()
         .is_some_and(|u| u.len() > MAX_USER_BYTES)
     {
-        return Err(ApiError::invalid(
+        return Err(Error::invalid(
             format!("'user' is longer than {MAX_USER_BYTES} bytes"),
             Some("user"),
         ));
     }
     if facts.n == Some(0) {
-        return Err(ApiError::invalid("'n' must be at least 1", Some("n")));
+        return Err(Error::invalid("'n' must be at least 1", Some("n")));
     }
     let stream = endpoint == Endpoint::Chat && facts.stream.unwrap_or(false);
     let has_stream_options = facts.stream_options.is_some();
@@ -204,7 +204,9 @@ mod tests {
 
     #[test]
     fn only_an_object_is_a_request() {
-        let e = parse(br#"["m", [], true, null, 1, 2, null, "u"]"#, Endpoint::Chat).unwrap_err();
+        let e = parse(br#"["m", [], true, null, 1, 2, null, "u"]"#, Endpoint::Chat)
+            .map_err(crate::reply::ApiError::from)
+            .unwrap_err();
         assert!(e.message.contains("JSON object"), "{}", e.message);
         assert!(parse(b"  \n{\"model\":\"m\",\"messages\":[]}", Endpoint::Chat).is_ok());
     }
@@ -213,12 +215,14 @@ mod tests {
     fn bad_bodies_are_refused_with_the_field() {
         assert!(
             parse(b"{", Endpoint::Chat)
+                .map_err(crate::reply::ApiError::from)
                 .unwrap_err()
                 .message
                 .contains("not valid JSON")
         );
         assert_eq!(
             parse(br#"{"messages":[]}"#, Endpoint::Chat)
+                .map_err(crate::reply::ApiError::from)
                 .unwrap_err()
                 .param
                 .as_deref(),
@@ -226,6 +230,7 @@ mod tests {
         );
         assert_eq!(
             parse(br#"{"model":"m"}"#, Endpoint::Chat)
+                .map_err(crate::reply::ApiError::from)
                 .unwrap_err()
                 .param
                 .as_deref(),
@@ -233,6 +238,7 @@ mod tests {
         );
         assert_eq!(
             parse(br#"{"model":"m","messages":{}}"#, Endpoint::Chat)
+                .map_err(crate::reply::ApiError::from)
                 .unwrap_err()
                 .param
                 .as_deref(),
@@ -240,6 +246,7 @@ mod tests {
         );
         assert_eq!(
             parse(br#"{"model":"m"}"#, Endpoint::Embeddings)
+                .map_err(crate::reply::ApiError::from)
                 .unwrap_err()
                 .param
                 .as_deref(),
@@ -247,6 +254,7 @@ mod tests {
         );
         assert_eq!(
             parse(br#"{"model":5,"messages":[]}"#, Endpoint::Chat)
+                .map_err(crate::reply::ApiError::from)
                 .unwrap_err()
                 .param
                 .as_deref(),

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use http::HeaderValue;
 
 use super::body::{Endpoint, RequestFacts};
+use super::ctx::CacheResult;
 use crate::cache::{Claim, Directive, ResponseCache, Store, key, sse};
 use crate::live::{LiveRoute, Principal};
 use crate::reply::{Body, full};
@@ -20,11 +21,11 @@ pub const HEADER: &str = "x-switchboard-cache";
 pub enum Lookup {
     /// A stored answer.
     Hit(Bytes),
-    /// Go to the provider; keep the answer in `store` if there is one. `header` is
+    /// Go to the provider; keep the answer in `store` if there is one. `result` is
     /// the `x-switchboard-cache` value (`None` on routes that do not cache).
     Miss {
         store: Option<Store>,
-        header: Option<&'static str>,
+        result: Option<CacheResult>,
     },
 }
 
@@ -40,20 +41,20 @@ pub async fn lookup(
     let (Some(rc), Some(cache)) = (route.route.cache, cache) else {
         return Lookup::Miss {
             store: None,
-            header: None,
+            result: None,
         };
     };
     if directive == Directive::Bypass {
         return Lookup::Miss {
             store: None,
-            header: Some("bypass"),
+            result: Some(CacheResult::Bypass),
         };
     }
     let scope = rc.per_key.then_some(principal.key_name.as_str());
     let Some(key) = key::key(&route.route.name, endpoint, scope, body) else {
         return Lookup::Miss {
             store: None,
-            header: Some("bypass"),
+            result: Some(CacheResult::Bypass),
         };
     };
     let mut leader = None;
@@ -81,7 +82,7 @@ pub async fn lookup(
             route: rc,
             leader,
         }),
-        header: Some("miss"),
+        result: Some(CacheResult::Miss),
     }
 }
 

@@ -8,34 +8,50 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::StatusCode;
 use tokio::time::Instant;
 
 use super::body::RequestFacts;
+use super::ctx::{AttemptRecord, RequestCtx};
+use super::error::Error;
 use super::{Outcome, attempt, now_secs};
 use crate::health::Admission;
 use crate::live::{LiveRoute, LiveState};
-use crate::reply::ApiError;
 use crate::reply::Body;
 use crate::types::{Operation, RequestContext};
 
 /// What every attempt of one request shares.
 pub struct Shared<'a> {
-    pub request_id: &'a str,
     pub operation: Operation,
     pub facts: &'a RequestFacts,
     pub body: &'a Bytes,
-    /// The policies that admitted the request, owed one record.
-    pub admitted: &'a super::policies::Admitted,
     pub policy_headers: &'a [(String, String)],
     /// Where the whole answer is kept, on a cached route.
     pub cache: Option<&'a crate::cache::Store>,
     /// The route's redactors and stream window, when answers are redacted.
     pub redact: Option<(&'a super::redact::Chain, usize)>,
     pub metrics: &'a Arc<crate::metrics::Metrics>,
-    /// Where a stream writes its usage record when it ends.
-    pub usage: Option<Arc<crate::usage::Writer>>,
-    pub trace: &'a crate::metrics::Trace,
+    /// The request's context: attempts, the answer and timings are told to it.
+    pub ctx: &'a Arc<RequestCtx>,
+}
+
+/// Why one target did not answer (or could not be tried).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetFailure {
+    pub reason: String,
+    /// What the provider's failure amounts to; `None`: it was not reached.
+    pub status: Option<u16>,
+    /// The adapter failed, not the provider.
+    pub plugin: bool,
+}
+
+impl TargetFailure {
+    fn unreached(reason: String) -> Self {
+        TargetFailure {
+            reason,
+            status: None,
+            plugin: false,
+        }
+    }
 }
 
 /// Backoff before attempt `n` (n ≥ 1 is a retry): base × 2^(n-1), capped, with the
@@ -72,235 +88,264 @@ fn plan(live: &LiveState, route: &LiveRoute, order: &[usize]) -> (Vec<usize>, bo
     (ordered, panic)
 }
 
+/// Whether the target at `idx` may be tried now (its circuit admits it, or the route
+/// is in panic), or why not.
+fn admission(
+    live: &LiveState,
+    route: &LiveRoute,
+    idx: usize,
+    panic: bool,
+) -> Result<Admission, String> {
+    let target = &route.targets[idx];
+    let Some(provider) = live.providers.get(&target.target.provider) else {
+        return Err(format!("provider '{}' is gone", target.target.provider));
+    };
+    if let Some(reason) = &provider.provider.inactive {
+        return Err(reason.clone());
+    }
+    match target.signals.breaker.admit() {
+        Admission::Refused if panic => Ok(Admission::Allowed),
+        Admission::Refused => {
+            let wait = target
+                .signals
+                .breaker
+                .remaining()
+                .map(|d| format!(" for {}s", d.as_secs().max(1)))
+                .unwrap_or_default();
+            Err(format!(
+                "{} ({}): circuit open{wait}",
+                provider.provider.name, target.target.model
+            ))
+        }
+        a => Ok(a),
+    }
+}
+
+/// The walk over a route's targets for one request: attempts made, and why each
+/// target failed.
+struct Walk {
+    failures: Vec<TargetFailure>,
+    attempts: u32,
+    deadline_hit: bool,
+    /// No more attempts may be made (the retry budget is spent).
+    stopped: bool,
+}
+
 pub async fn try_targets(
     live: &Arc<LiveState>,
     route: &LiveRoute,
     order: &[usize],
     s: Shared<'_>,
-) -> Result<http::Response<Body>, ApiError> {
+) -> Result<http::Response<Body>, Error> {
     let (order, panic) = plan(live, route, order);
-    let order = order.as_slice();
     let policy = route.route.retry;
     let started = Instant::now();
     let deadline = policy.deadline.map(|d| started + d);
     route.retry_budget.deposit();
     let max_attempts = policy.attempts.unwrap_or(order.len() as u32).max(1);
-    let mut failures: Vec<String> = Vec::new();
-    let mut statuses: Vec<Option<u16>> = Vec::new();
-    let mut plugin_failures = 0usize;
-    let mut attempts = 0u32;
-    let mut deadline_hit = false;
+    let mut walk = Walk {
+        failures: Vec::new(),
+        attempts: 0,
+        deadline_hit: false,
+        stopped: false,
+    };
     // Walk the order, cycling; stop after a whole pass that could not try anything.
-    let mut idle_steps = 0usize;
-    let mut step = 0usize;
-    while attempts < max_attempts && idle_steps < order.len() {
+    let (mut idle_steps, mut step) = (0usize, 0usize);
+    while walk.attempts < max_attempts && idle_steps < order.len() {
         let idx = order[step % order.len()];
         step += 1;
-        let target = &route.targets[idx];
-        let Some(provider) = live.providers.get(&target.target.provider) else {
-            idle_steps += 1;
-            continue;
+        let admission = match admission(live, route, idx, panic) {
+            Ok(a) => a,
+            Err(reason) => {
+                if step <= order.len() {
+                    walk.failures.push(TargetFailure::unreached(reason));
+                }
+                idle_steps += 1;
+                continue;
+            }
         };
-        let label = format!("{} ({})", provider.provider.name, target.target.model);
-        if let Some(reason) = &provider.provider.inactive {
-            if step <= order.len() {
-                failures.push(reason.clone());
-                statuses.push(None);
-            }
-            idle_steps += 1;
-            continue;
-        }
-        let mut admission = target.signals.breaker.admit();
-        if admission == Admission::Refused && panic {
-            admission = Admission::Allowed;
-        }
-        if admission == Admission::Refused {
-            if step <= order.len() {
-                let wait = target
-                    .signals
-                    .breaker
-                    .remaining()
-                    .map(|d| format!(" for {}s", d.as_secs().max(1)))
-                    .unwrap_or_default();
-                failures.push(format!("{label}: circuit open{wait}"));
-                statuses.push(None);
-            }
-            idle_steps += 1;
-            continue;
-        }
-        if attempts > 0 {
-            if !route.retry_budget.withdraw() {
-                if admission == Admission::Probe {
-                    target.signals.breaker.abandon_probe();
-                }
-                failures.push("retry budget of the route exhausted".into());
-                statuses.push(None);
-                break;
-            }
-            let wait = backoff(policy.backoff, policy.max_backoff, attempts);
-            if deadline.is_some_and(|d| Instant::now() + wait >= d) {
-                if admission == Admission::Probe {
-                    target.signals.breaker.abandon_probe();
-                }
-                deadline_hit = true;
-                break;
-            }
-            tokio::time::sleep(wait).await;
-            s.trace.waited(wait);
-            s.metrics.retry(&route.route.name);
-        }
         idle_steps = 0;
-        attempts += 1;
-        let ctx = RequestContext {
-            request_id: s.request_id.to_string(),
-            operation: s.operation,
-            route: s.facts.model.clone(),
-            provider: provider.provider.name.clone(),
-            target_model: target.target.model.clone(),
-            stream: s.facts.stream,
-            // Streams always ask for usage where the provider allows it, so tokens are
-            // counted; the attempt keeps the usage chunk from a client that did not ask.
-            include_usage: s.facts.include_usage
-                || (s.facts.stream && provider.provider.stream_usage),
-            created: now_secs(),
-        };
-        let job = attempt::Attempt {
-            provider,
-            target,
-            ctx,
-            shared: &s,
-        };
-        let outcome = match deadline {
-            None => job.run().await,
-            Some(d) => match tokio::time::timeout_at(d, job.run()).await {
-                Ok(o) => o,
-                Err(_) => {
-                    s.metrics.failover(
-                        &route.route.name,
-                        &provider.provider.name,
-                        &target.target.model,
-                    );
-                    target.signals.breaker.abandon_probe();
-                    failures.push(format!("{label}: cut off by the deadline"));
-                    statuses.push(Some(504));
-                    deadline_hit = true;
-                    break;
-                }
-            },
-        };
-        if admission == Admission::Probe {
-            // An attempt that ended before reaching the provider (e.g. its adapter
-            // failed) decided nothing: free the probe slot so the circuit is not stuck.
-            target.signals.breaker.abandon_probe();
+        match one(live, route, idx, admission, deadline, &s, &mut walk).await {
+            Some(resp) => return Ok(resp),
+            None if walk.deadline_hit || walk.stopped => break,
+            None => {}
         }
-        match outcome {
-            Outcome::Respond(resp) => return Ok(resp),
-            Outcome::Failover {
-                reason,
+    }
+    Err(if walk.deadline_hit {
+        Error::Deadline(format!(
+            "the request deadline for model `{}` was reached after {} attempt(s) in {} ms: {}",
+            s.facts.model,
+            walk.attempts,
+            started.elapsed().as_millis(),
+            reasons(&walk.failures)
+        ))
+    } else {
+        all_failed(&s.facts.model, &walk.failures)
+    })
+}
+
+/// One attempt at the target at `idx` (after any backoff): its answer, or `None` with
+/// its failure noted in `walk`.
+async fn one(
+    live: &LiveState,
+    route: &LiveRoute,
+    idx: usize,
+    admission: Admission,
+    deadline: Option<Instant>,
+    s: &Shared<'_>,
+    walk: &mut Walk,
+) -> Option<http::Response<Body>> {
+    let target = &route.targets[idx];
+    let provider = live.providers.get(&target.target.provider)?;
+    let label = format!("{} ({})", provider.provider.name, target.target.model);
+    if walk.attempts > 0 {
+        let policy = route.route.retry;
+        let wait = backoff(policy.backoff, policy.max_backoff, walk.attempts);
+        let over = deadline.is_some_and(|d| Instant::now() + wait >= d);
+        if over || !route.retry_budget.withdraw() {
+            if admission == Admission::Probe {
+                target.signals.breaker.abandon_probe();
+            }
+            if over {
+                walk.deadline_hit = true;
+            } else {
+                walk.failures.push(TargetFailure::unreached(
+                    "retry budget of the route exhausted".into(),
+                ));
+                walk.stopped = true;
+            }
+            return None;
+        }
+        tokio::time::sleep(wait).await;
+        s.ctx.waited(wait);
+        s.metrics.retry(&route.route.name);
+    }
+    walk.attempts += 1;
+    let job = attempt::Attempt {
+        provider,
+        target,
+        ctx: request_context(s, &provider.provider, &target.target),
+        shared: s,
+    };
+    let began = std::time::Instant::now();
+    let outcome = match deadline {
+        None => job.run().await,
+        Some(d) => match tokio::time::timeout_at(d, job.run()).await {
+            Ok(o) => o,
+            Err(_) => {
+                walk.deadline_hit = true;
+                Outcome::Failover {
+                    reason: "cut off by the deadline".into(),
+                    status: Some(504),
+                    plugin: false,
+                }
+            }
+        },
+    };
+    if admission == Admission::Probe || walk.deadline_hit {
+        // An attempt that ended before reaching the provider (e.g. its adapter
+        // failed) decided nothing: free the probe slot so the circuit is not stuck.
+        target.signals.breaker.abandon_probe();
+    }
+    let (provider_name, model) = (&provider.provider.name, &target.target.model);
+    let record = |status, failure| AttemptRecord {
+        provider: provider_name.clone(),
+        model: model.clone(),
+        status,
+        took: began.elapsed(),
+        failure,
+    };
+    match outcome {
+        Outcome::Respond(resp) => {
+            s.ctx.attempt(record(Some(resp.status().as_u16()), None));
+            Some(resp)
+        }
+        Outcome::Failover {
+            reason,
+            status,
+            plugin,
+        } => {
+            s.ctx.attempt(record(status, Some(reason.clone())));
+            s.metrics.failover(&route.route.name, provider_name, model);
+            tracing::info!(target = %label, %reason, "attempt failed; trying the next");
+            walk.failures.push(TargetFailure {
+                reason: format!("{label}: {reason}"),
                 status,
                 plugin,
-            } => {
-                plugin_failures += usize::from(plugin);
-                s.metrics.failover(
-                    &route.route.name,
-                    &provider.provider.name,
-                    &target.target.model,
-                );
-                tracing::info!(target = %label, %reason, "attempt failed; trying the next");
-                failures.push(format!("{label}: {reason}"));
-                statuses.push(status);
-            }
+            });
+            None
         }
     }
-    if deadline_hit {
-        let after = started.elapsed().as_millis();
-        return Err(ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "timeout_error",
-            format!(
-                "the request deadline for model `{}` was reached after {attempts} attempt(s) in {after} ms: {}",
-                s.facts.model,
-                failures.join("; ")
-            ),
-        )
-        .with_code("deadline_exceeded"));
+}
+
+fn request_context(
+    s: &Shared<'_>,
+    provider: &crate::config::Provider,
+    target: &crate::config::Target,
+) -> RequestContext {
+    RequestContext {
+        request_id: s.ctx.id.clone(),
+        operation: s.operation,
+        route: s.facts.model.clone(),
+        provider: provider.name.clone(),
+        target_model: target.model.clone(),
+        stream: s.facts.stream,
+        // Streams always ask for usage where the provider allows it, so tokens are
+        // counted; the attempt keeps the usage chunk from a client that did not ask.
+        include_usage: s.facts.include_usage || (s.facts.stream && provider.stream_usage),
+        created: now_secs(),
     }
-    Err(all_failed(
-        &s.facts.model,
-        &failures,
-        &statuses,
-        plugin_failures,
-    ))
+}
+
+fn reasons(failures: &[TargetFailure]) -> String {
+    let r: Vec<&str> = failures.iter().map(|f| f.reason.as_str()).collect();
+    r.join("; ")
 }
 
 /// One error for the client when every target failed, saying what happened to each:
 /// 429 or 504 when every provider that answered said so, 503 when nothing reached a
 /// provider because a plugin failed or no target could be tried, 502 otherwise.
-fn all_failed(
-    model: &str,
-    failures: &[String],
-    statuses: &[Option<u16>],
-    plugin_failures: usize,
-) -> ApiError {
-    let tried = statuses.iter().filter(|s| s.is_some()).count();
-    let detail = failures.join("; ");
+fn all_failed(model: &str, failures: &[TargetFailure]) -> Error {
+    let tried: Vec<u16> = failures.iter().filter_map(|f| f.status).collect();
+    let detail = reasons(failures);
+    let no_target = |code, message| Error::NoTarget { code, message };
     if failures.is_empty() {
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "server_error",
+        return no_target(
+            "no_usable_target",
             format!("model `{model}` has no usable target"),
         );
     }
-    if statuses.iter().all(|s| s.is_none()) && failures.iter().all(|f| f.contains("has no API key"))
-    {
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "server_error",
+    if tried.is_empty() && failures.iter().all(|f| f.reason.contains("has no API key")) {
+        return no_target(
+            "provider_not_configured",
             format!("no provider for model `{model}` is configured with a key: {detail}"),
-        )
-        .with_code("provider_not_configured");
+        );
     }
-    if tried == 0 && plugin_failures > 0 {
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "server_error",
+    if tried.is_empty() && failures.iter().any(|f| f.plugin) {
+        return no_target(
+            "plugin_failed",
             format!("a plugin of model `{model}` failed: {detail}"),
-        )
-        .with_code("plugin_failed");
+        );
     }
-    if tried == 0 {
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "server_error",
+    if tried.is_empty() {
+        return no_target(
+            "no_target_available",
             format!("no target for model `{model}` can take requests now: {detail}"),
-        )
-        .with_code("no_target_available");
+        );
     }
-    let all_429 = tried > 0 && statuses.iter().flatten().all(|s| *s == 429);
-    let all_timeout = tried > 0 && statuses.iter().flatten().all(|s| *s == 504);
-    let (status, kind, code) = if all_429 {
-        (
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limit_error",
-            "upstream_rate_limited",
-        )
-    } else if all_timeout {
-        (
-            StatusCode::GATEWAY_TIMEOUT,
-            "timeout_error",
-            "upstream_timeout",
-        )
+    let status = if tried.iter().all(|s| *s == 429) {
+        429
+    } else if tried.iter().all(|s| *s == 504) {
+        504
     } else {
-        (StatusCode::BAD_GATEWAY, "upstream_error", "upstream_failed")
+        502
     };
     let n = failures.len();
     let plural = if n == 1 { "target" } else { "targets" };
-    ApiError::new(
+    Error::AllFailed {
         status,
-        kind,
-        format!("all {n} {plural} for model `{model}` failed: {detail}"),
-    )
-    .with_code(code)
+        message: format!("all {n} {plural} for model `{model}` failed: {detail}"),
+    }
 }
 
 #[cfg(test)]

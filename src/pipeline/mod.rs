@@ -1,10 +1,13 @@
-//! The request lifecycle for `/v1/chat/completions` and `/v1/embeddings`:
-//! parse → route → policy check → redact → strategy → attempts with failover →
-//! policy record. The drawing is in `docs/architecture.md`.
+//! The request lifecycle for `/v1/chat/completions` and `/v1/embeddings` (and the
+//! inbound APIs translated onto them): a `RequestCtx` is made, then parse → route →
+//! policy check → cache → redact → strategy → attempts with failover, and one
+//! `settle` however it ends. The drawing is in `docs/architecture.md`.
 
 mod attempt;
 pub mod body;
 mod cached;
+pub mod ctx;
+pub mod error;
 mod failover;
 mod policies;
 pub mod redact;
@@ -13,16 +16,14 @@ mod stream;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http::StatusCode;
 
-pub use attempt::Usage;
 use body::{Endpoint, RequestFacts};
+pub use ctx::{Protocol, RequestCtx};
+pub use error::Error;
 
 use crate::cache::Directive;
-use crate::live::{LiveRoute, Principal};
-use crate::metrics::Trace;
+use crate::live::{LiveRoute, LiveState, Principal};
 use crate::plugins::calls;
-use crate::reply::ApiError;
 use crate::reply::Body;
 use crate::types::{Operation, PolicyRequest, RouteRequest, TargetStats};
 
@@ -33,10 +34,6 @@ pub fn now_secs() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-pub fn request_id() -> String {
-    format!("req_{:016x}", rand::random::<u64>())
 }
 
 /// How one attempt at one target ended.
@@ -88,69 +85,69 @@ fn target_stats(route: &LiveRoute) -> Vec<TargetStats> {
         .collect()
 }
 
-pub(crate) fn plugin_failed(kind: &str, e: &crate::plugins::PluginError) -> ApiError {
-    tracing::warn!(error = %e, "{kind} plugin failed");
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "server_error",
-        format!("the route's {kind} plugin failed: {e}"),
-    )
-    .with_code("plugin_failed")
+/// One client request, as the pipeline is given it.
+pub struct Request<'a> {
+    pub protocol: Protocol,
+    pub principal: &'a Principal,
+    pub endpoint: Endpoint,
+    pub directive: Directive,
+    pub body: Bytes,
 }
 
-/// Runs one client request through the lifecycle.
-pub async fn handle(
-    gw: &Gateway,
-    principal: &Principal,
-    endpoint: Endpoint,
-    directive: Directive,
-    body: Bytes,
-) -> http::Response<Body> {
-    let trace = Trace::default();
-    let resp = match run(gw, principal, endpoint, directive, body, &trace).await {
+/// Runs one client request through the lifecycle and settles it, unless its answer
+/// is a stream (then the stream settles when it ends).
+pub async fn handle(gw: &Gateway, req: Request<'_>) -> http::Response<Body> {
+    let ctx = RequestCtx::new(
+        req.protocol,
+        &req.principal.key_name,
+        gw.metrics.clone(),
+        gw.usage.sink(),
+    );
+    let mut resp = match run(gw, &ctx, req).await {
         Ok(resp) => resp,
-        Err(e) => e.into_response(),
+        Err(e) => {
+            ctx.failed(e.label());
+            e.into_response()
+        }
     };
-    gw.metrics.finish(&trace, resp.status().as_u16());
-    if let Some(w) = gw.usage.sink()
-        && let Some(r) = trace.record(resp.status().as_u16())
-    {
-        w.record(r);
+    ctx.head_ready();
+    if !ctx.is_stream() {
+        let extra = ctx.settle(resp.status().as_u16()).await;
+        cached::insert_headers(resp.headers_mut(), &extra);
     }
     resp
 }
 
-async fn run(
-    gw: &Gateway,
-    principal: &Principal,
-    endpoint: Endpoint,
-    directive: Directive,
-    body: Bytes,
-    trace: &Trace,
-) -> Result<http::Response<Body>, ApiError> {
-    let live = gw.live.load_full();
-    let facts: RequestFacts = body::parse(&body, endpoint)?;
+/// What admission decided: the route and the request's facts.
+struct Admitted<'l> {
+    route: &'l LiveRoute,
+    facts: RequestFacts,
+    policy_headers: Vec<(String, String)>,
+}
+
+/// Parse → route → permission → policies.
+async fn admit<'l>(
+    live: &'l LiveState,
+    ctx: &RequestCtx,
+    req: &Request<'_>,
+) -> Result<Admitted<'l>, Error> {
+    let facts: RequestFacts = body::parse(&req.body, req.endpoint)?;
     let route = live
         .routes
         .get(&facts.model)
-        .ok_or_else(|| ApiError::model_not_found(&facts.model))?;
-    trace.route(&route.route.name);
-    trace.key(&principal.key_name);
-    if let Some(models) = &principal.models
+        .ok_or_else(|| Error::ModelNotFound(facts.model.clone()))?;
+    ctx.route(&route.route.name);
+    let p = req.principal;
+    if let Some(models) = &p.models
         && !models.contains(&facts.model)
     {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "permission_error",
-            format!(
-                "key '{}' may not use model `{}`",
-                principal.key_name, facts.model
-            ),
-        )
-        .with_code("model_not_allowed"));
+        return Err(Error::ModelNotAllowed {
+            key: p.key_name.clone(),
+            model: facts.model.clone(),
+        });
     }
     if facts.n > route.route.max_n {
-        return Err(ApiError::invalid(
+        return Err(Error::invalid(
             format!(
                 "'n' is {}, more than the {} choices model `{}` allows",
                 facts.n, route.route.max_n, facts.model
@@ -158,107 +155,111 @@ async fn run(
             Some("n"),
         ));
     }
-    let request_id = request_id();
     let preq = PolicyRequest {
-        request_id: request_id.clone(),
-        key_name: principal.key_name.clone(),
-        team: None,
+        request_id: ctx.id.clone(),
+        key_name: p.key_name.clone(),
+        team: p.team.clone(),
         user: facts.user.clone(),
         route: facts.model.clone(),
-        tags: Vec::new(),
+        tags: p.tags.iter().chain(&route.route.tags).cloned().collect(),
         n: facts.n as u32,
         estimated_input_tokens: facts.estimated_input_tokens,
         // Per choice; quotas reserve for all `n` (0.1 policies get it multiplied).
         max_output_tokens: facts.max_output_tokens,
         stream: facts.stream,
     };
-    let (admitted, policy_headers) = policies::check(route, preq, &gw.metrics).await?;
-    let result = async {
-        let lookup = cached::lookup(
-            live.cache.as_ref(),
-            route,
-            principal,
-            endpoint,
-            directive,
-            facts.stream,
-            &body,
-        )
-        .await;
-        let (store, cache_header) = match lookup {
-            cached::Lookup::Hit(stored) => {
-                let saved = attempt::usage_of(&stored);
-                match cached::hit_response(stored, &facts, &request_id, &policy_headers) {
-                    Some(mut resp) => {
-                        gw.metrics.cache_result(&route.route.name, "hit", saved);
-                        trace.answered_by("cache", "");
-                        // A hit costs no provider tokens: policies are told so.
-                        let extra = admitted.record(Usage::default()).await;
-                        cached::insert_headers(resp.headers_mut(), &extra);
-                        return Ok(resp);
-                    }
-                    // Not servable to this client (a stream of a non-chat answer): go on.
-                    None => (None, Some("miss")),
-                }
+    let policy_headers = policies::check(route, preq, ctx).await?;
+    Ok(Admitted {
+        route,
+        facts,
+        policy_headers,
+    })
+}
+
+async fn run(
+    gw: &Gateway,
+    ctx: &std::sync::Arc<RequestCtx>,
+    req: Request<'_>,
+) -> Result<http::Response<Body>, Error> {
+    let live = gw.live.load_full();
+    let Admitted {
+        route,
+        facts,
+        policy_headers,
+    } = admit(&live, ctx, &req).await?;
+    let lookup = cached::lookup(
+        live.cache.as_ref(),
+        route,
+        req.principal,
+        req.endpoint,
+        req.directive,
+        facts.stream,
+        &req.body,
+    )
+    .await;
+    let (store, cache_header) = match lookup {
+        cached::Lookup::Hit(stored) => {
+            let saved = attempt::usage_of(&stored);
+            if let Some(resp) = cached::hit_response(stored, &facts, &ctx.id, &policy_headers) {
+                ctx.cache(ctx::CacheResult::Hit, saved);
+                return Ok(resp);
             }
-            cached::Lookup::Miss { store, header } => (store, header),
-        };
-        if let Some(result) = cache_header {
-            gw.metrics.cache_result(&route.route.name, result, None);
+            // Not servable to this client (a stream of a non-chat answer): go on.
+            (None, Some(ctx::CacheResult::Miss))
         }
+        cached::Lookup::Miss { store, result } => (store, result),
+    };
+    if let Some(result) = cache_header {
+        ctx.cache(result, None);
+    }
 
-        // Redaction rewrites the body, so what routing read from it is read again.
-        let (body, facts) = if route.redactors.is_empty() || endpoint != Endpoint::Chat {
-            (body, facts)
-        } else {
-            let redacted = redact::request(route, &body).await?;
-            let facts = body::parse(&redacted, endpoint)?;
-            (redacted, facts)
-        };
-
-        let rr = RouteRequest {
-            route: facts.model.clone(),
-            sequence: route
-                .sequence
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            random: rand::random(),
-            estimated_input_tokens: facts.estimated_input_tokens,
-            max_output_tokens: facts.max_output_tokens,
-            stream: facts.stream,
-            text: route.wants_text.then(|| body::last_user_text(&body)),
-        };
-        let order = calls::select(&route.strategy, &rr, &target_stats(route))
-            .await
-            .map_err(|e| plugin_failed("strategy", &e))?;
-
-        let operation = match endpoint {
+    // Redaction rewrites the body, so what routing read from it is read again.
+    let (body, facts) = if route.redactors.is_empty() || req.endpoint != Endpoint::Chat {
+        (req.body, facts)
+    } else {
+        let redacted = redact::request(route, &req.body).await?;
+        let facts = body::parse(&redacted, req.endpoint)?;
+        (redacted, facts)
+    };
+    let order = select(route, &facts, &body).await?;
+    let shared = failover::Shared {
+        operation: match req.endpoint {
             Endpoint::Chat => Operation::ChatCompletions,
             Endpoint::Embeddings => Operation::Embeddings,
-        };
-        let shared = failover::Shared {
-            request_id: &request_id,
-            operation,
-            facts: &facts,
-            body: &body,
-            admitted: &admitted,
-            policy_headers: &policy_headers,
-            cache: store.as_ref(),
-            redact: match (&route.route.redact_response, endpoint) {
-                (Some(r), Endpoint::Chat) => Some((&route.redactors, r.window)),
-                _ => None,
-            },
-            metrics: &gw.metrics,
-            usage: gw.usage.sink(),
-            trace,
-        };
-        let mut resp = failover::try_targets(&live, route, &order, shared).await?;
-        if let Some(v) = cache_header {
-            resp.headers_mut()
-                .insert(cached::HEADER, http::HeaderValue::from_static(v));
-        }
-        Ok(resp)
+        },
+        facts: &facts,
+        body: &body,
+        policy_headers: &policy_headers,
+        cache: store.as_ref(),
+        redact: match (&route.route.redact_response, req.endpoint) {
+            (Some(r), Endpoint::Chat) => Some((&route.redactors, r.window)),
+            _ => None,
+        },
+        metrics: &gw.metrics,
+        ctx,
+    };
+    let mut resp = failover::try_targets(&live, route, &order, shared).await?;
+    if let Some(v) = cache_header {
+        resp.headers_mut()
+            .insert(cached::HEADER, http::HeaderValue::from_static(v.label()));
     }
-    .await;
-    // Whatever became of the request, the policies that admitted it hear so.
-    admitted.record(Usage::default()).await;
-    result
+    Ok(resp)
+}
+
+/// The strategy's order of the route's targets.
+async fn select(route: &LiveRoute, facts: &RequestFacts, body: &[u8]) -> Result<Vec<usize>, Error> {
+    let rr = RouteRequest {
+        route: facts.model.clone(),
+        sequence: route
+            .sequence
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        random: rand::random(),
+        estimated_input_tokens: facts.estimated_input_tokens,
+        max_output_tokens: facts.max_output_tokens,
+        stream: facts.stream,
+        text: route.wants_text.then(|| body::last_user_text(body)),
+    };
+    calls::select(&route.strategy, &rr, &target_stats(route))
+        .await
+        .map_err(|e| Error::plugin("strategy", e))
 }

@@ -13,7 +13,8 @@ use bytes::Bytes;
 use hyper::body::Frame;
 use tokio::sync::mpsc;
 
-use super::attempt::{InFlight, Usage, usage_of};
+use super::attempt::{InFlight, usage_of};
+use super::ctx::RequestCtx;
 use super::redact::StreamRedactor;
 use crate::cache::Store;
 use crate::cache::sse::Assembler;
@@ -21,7 +22,7 @@ use crate::live::TargetSignals;
 use crate::plugins::PluginError;
 use crate::plugins::calls::StreamTranslation;
 use crate::reply::Body;
-use crate::types::{AdapterError, PolicyRequest, SseEvent, StreamFormat};
+use crate::types::{AdapterError, SseEvent, StreamFormat, Usage};
 use crate::upstream::UpstreamError;
 use crate::upstream::framing::Framer;
 use crate::upstream::sse::{SseError, encode_all};
@@ -110,6 +111,12 @@ impl Pump {
         Ok(())
     }
 
+    /// The stream reached its end (`[DONE]` or the upstream's end): what `next` gave
+    /// last is all there is.
+    pub fn is_done(&self) -> bool {
+        self.ended && self.saw_done
+    }
+
     /// Ends the stream: returns the translator's instance to its pool.
     pub async fn close(self) {
         if let Some(t) = self.translator {
@@ -194,23 +201,33 @@ fn is_usage_only(data: &str) -> bool {
     serde_json::from_str::<ChoicesOnly>(data).is_ok_and(|c| c.choices.is_empty())
 }
 
-/// What to settle when the stream ends.
+/// What the stream's end closes out.
 pub struct Finish {
     pub signals: Arc<TargetSignals>,
     pub started: Instant,
     pub in_flight: InFlight,
-    pub policies: super::policies::Pools,
-    pub preq: PolicyRequest,
-    /// Whether this stream owes the policies their record.
-    pub record: bool,
     pub store: Option<Store>,
-    pub metrics: Arc<crate::metrics::Metrics>,
-    pub route: String,
-    pub provider: String,
-    pub target: crate::config::Target,
-    pub request_started: Instant,
-    /// The usage log and this stream's record, completed when it ends.
-    pub usage_log: Option<(Arc<crate::usage::Writer>, crate::usage::Record)>,
+    /// The request's context: settled when the stream ends.
+    pub ctx: Arc<RequestCtx>,
+}
+
+impl Finish {
+    /// The stream is over (`complete`: it reached its end and the client took all of
+    /// it): signals, the cache, then the request's one settle.
+    async fn close(self, pump: &mut Pump, complete: bool, plugin_broke: bool) {
+        self.signals
+            .record(complete || plugin_broke, self.started.elapsed());
+        if complete
+            && let (Some(store), Some(a)) = (&self.store, pump.assembler.take())
+            && let Some(completion) = a.finish()
+        {
+            store.put(completion);
+        }
+        self.ctx
+            .spent(pump.reported.or(pump.usage).unwrap_or_default());
+        drop(self.in_flight);
+        self.ctx.settle(200).await;
+    }
 }
 
 fn error_event(message: String) -> Bytes {
@@ -226,18 +243,25 @@ fn error_event(message: String) -> Bytes {
     }])
 }
 
-/// Starts the task that feeds the client and returns the response body.
-pub fn spawn(mut pump: Pump, first: Bytes, mut finish: Finish) -> Body {
+/// Starts the task that feeds the client and returns the response body. The last
+/// bytes are held until the request is settled, so its usage and metrics are on
+/// record before the client sees the stream end.
+pub fn spawn(mut pump: Pump, first: Bytes, finish: Finish) -> Body {
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     tokio::spawn(async move {
         let mut ok = tx.send(first).await.is_ok();
         let mut plugin_broke = false;
+        let mut last = None;
         while ok {
             tokio::select! {
                 _ = tx.closed() => {
                     ok = false;
                 }
                 next = pump.next() => match next {
+                    Ok(Some(bytes)) if pump.is_done() => {
+                        last = Some(bytes);
+                        break;
+                    }
                     Ok(Some(bytes)) => ok = tx.send(bytes).await.is_ok(),
                     Ok(None) => break,
                     Err(e) => {
@@ -250,37 +274,11 @@ pub fn spawn(mut pump: Pump, first: Bytes, mut finish: Finish) -> Body {
                 }
             }
         }
-        finish
-            .signals
-            .record(ok || plugin_broke, finish.started.elapsed());
-        // `ok` here means the stream reached its end and the client took all of it.
-        if ok
-            && let (Some(store), Some(a)) = (&finish.store, pump.assembler.take())
-            && let Some(completion) = a.finish()
-        {
-            store.put(completion);
+        finish.close(&mut pump, ok, plugin_broke).await;
+        if let Some(bytes) = last {
+            let _ = tx.send(bytes).await;
         }
-        let usage = pump.reported.or(pump.usage).unwrap_or_default();
-        let m = &finish.metrics;
-        m.usage(&finish.route, &finish.provider, &finish.target, usage);
-        if let Some((w, mut r)) = finish.usage_log.take() {
-            r.prompt_tokens = usage.prompt;
-            r.completion_tokens = usage.completion;
-            r.cost_usd = crate::metrics::request::cost(&finish.target, usage);
-            r.duration_ms = finish.request_started.elapsed().as_millis() as u64;
-            w.record(r);
-        }
-        m.request_duration(
-            &finish.route,
-            &finish.provider,
-            &finish.target.model,
-            finish.request_started.elapsed(),
-        );
         pump.close().await;
-        if finish.record {
-            super::policies::record(&finish.policies, &finish.preq, usage).await;
-        }
-        drop(finish.in_flight);
     });
     Body::new(ChannelBody(rx))
 }

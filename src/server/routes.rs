@@ -59,23 +59,28 @@ pub fn bearer(req: &http::Request<Incoming>) -> Option<&str> {
         .map(str::trim)
 }
 
-fn authenticate(live: &LiveState, req: &http::Request<Incoming>) -> Result<Principal, ApiError> {
+fn authenticate(
+    live: &LiveState,
+    req: &http::Request<Incoming>,
+) -> Result<Principal, Box<ApiError>> {
     if live.keys.is_empty() {
         return Ok(Principal {
             key_name: "anonymous".into(),
             models: None,
+            team: None,
+            tags: Vec::new(),
         });
     }
     let token = bearer(req).ok_or_else(|| {
-        ApiError::unauthorized(
+        Box::new(ApiError::unauthorized(
             "You didn't provide an API key. Send it as `Authorization: Bearer <key>`.",
-        )
+        ))
     })?;
     let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
     live.keys
         .get(&digest)
         .cloned()
-        .ok_or_else(|| ApiError::unauthorized("Incorrect API key provided."))
+        .ok_or_else(|| Box::new(ApiError::unauthorized("Incorrect API key provided.")))
 }
 
 /// Reads a whole request body, refusing more than `limit` bytes and slow senders.
@@ -193,7 +198,18 @@ async fn openai_api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
         return crate::messages::handle(&gw, &principal, directive, body).await;
     }
     let endpoint = endpoint.expect("checked above");
-    pipeline::handle(&gw, &principal, endpoint, directive, body).await
+    let protocol = match endpoint {
+        Endpoint::Chat => pipeline::Protocol::ChatCompletions,
+        Endpoint::Embeddings => pipeline::Protocol::Embeddings,
+    };
+    let req = pipeline::Request {
+        protocol,
+        principal: &principal,
+        endpoint,
+        directive,
+        body,
+    };
+    pipeline::handle(&gw, req).await
 }
 
 fn method_not_allowed(method: &Method, path: &str) -> http::Response<Body> {

@@ -17,6 +17,7 @@ mod clients;
 mod conformance;
 mod contract;
 mod examples;
+mod layout;
 mod messages;
 mod metrics;
 mod openai_sdk;

@@ -1,0 +1,295 @@
+//! One request's context and its one close-out. A `RequestCtx` is made when a request
+//! arrives and follows it everywhere (into the stream task when the answer is a
+//! stream): who asks, which route, the policies that admitted it, each attempt, the
+//! target that answered, usage and cost, the cache's part, timings. `settle` runs
+//! exactly once however the request ends (an answer, an error, the end of a stream, a
+//! cache hit, a client gone — then from `Drop`): the policies' `record` with the
+//! outcome, the request's metrics and its usage record all happen there and nowhere
+//! else. Budgets and alerts hook in here.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::policies::{self, Pools};
+use crate::config::Target;
+use crate::metrics::Metrics;
+use crate::metrics::request::Finished;
+use crate::types::{Outcome, PolicyRequest, Usage};
+
+/// The API the client spoke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    ChatCompletions,
+    Embeddings,
+    AnthropicMessages,
+}
+
+/// How one attempt at a target went.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub provider: String,
+    pub model: String,
+    /// What the provider's answer amounted to (`None`: not reached).
+    pub status: Option<u16>,
+    pub took: Duration,
+    /// Why it failed over; `None` for the attempt that answered.
+    pub failure: Option<String>,
+}
+
+/// What the cache did for this request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheResult {
+    Hit,
+    Miss,
+    Bypass,
+}
+
+impl CacheResult {
+    pub fn label(self) -> &'static str {
+        match self {
+            CacheResult::Hit => "hit",
+            CacheResult::Miss => "miss",
+            CacheResult::Bypass => "bypass",
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    route: Option<String>,
+    admitted: Option<(Pools, PolicyRequest)>,
+    attempts: Vec<AttemptRecord>,
+    /// (provider, target) that answered.
+    answered: Option<(String, Target)>,
+    usage: Usage,
+    cache: Option<CacheResult>,
+    saved: Option<Usage>,
+    /// Time spent waiting on providers and backoff, not on the gateway's own work.
+    waited: Duration,
+    first_byte: Option<Duration>,
+    /// When the answer's head was ready.
+    head: Option<Duration>,
+    streamed: bool,
+    error: Option<&'static str>,
+}
+
+pub struct RequestCtx {
+    pub id: String,
+    pub started: Instant,
+    pub protocol: Protocol,
+    pub key: String,
+    metrics: Arc<Metrics>,
+    usage_log: Option<Arc<crate::usage::Writer>>,
+    state: Mutex<State>,
+    settled: AtomicBool,
+}
+
+/// What is left to do of a close-out after its synchronous part: the policies' record.
+struct Closing {
+    admitted: Option<(Pools, PolicyRequest)>,
+    outcome: Outcome,
+}
+
+impl Closing {
+    async fn record(self) -> Vec<(String, String)> {
+        match self.admitted {
+            Some((pools, preq)) => policies::record(&pools, &preq, &self.outcome).await,
+            None => Vec::new(),
+        }
+    }
+}
+
+impl RequestCtx {
+    pub fn new(
+        protocol: Protocol,
+        key: &str,
+        metrics: Arc<Metrics>,
+        usage_log: Option<Arc<crate::usage::Writer>>,
+    ) -> Arc<Self> {
+        Arc::new(RequestCtx {
+            id: format!("req_{:016x}", rand::random::<u64>()),
+            started: Instant::now(),
+            protocol,
+            key: key.to_string(),
+            metrics,
+            usage_log,
+            state: Mutex::new(State::default()),
+            settled: AtomicBool::new(false),
+        })
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    pub fn route(&self, name: &str) {
+        self.state.lock().route = Some(name.to_string());
+    }
+
+    /// The policies that allowed the request: each is owed one `record`.
+    pub fn admitted(&self, pools: Pools, preq: PolicyRequest) {
+        if !pools.is_empty() {
+            self.state.lock().admitted = Some((pools, preq));
+        }
+    }
+
+    pub fn attempt(&self, a: AttemptRecord) {
+        let mut s = self.state.lock();
+        // A request cannot grow this without bound: attempts are capped by the route.
+        if s.attempts.len() < 64 {
+            s.attempts.push(a);
+        }
+    }
+
+    pub fn attempts(&self) -> Vec<AttemptRecord> {
+        self.state.lock().attempts.clone()
+    }
+
+    /// `provider`'s `target` answered, using `usage` (a stream tells its usage at its end).
+    pub fn answered(&self, provider: &str, target: &Target, usage: Usage) {
+        let mut s = self.state.lock();
+        s.answered = Some((provider.to_string(), target.clone()));
+        s.usage = usage;
+    }
+
+    pub fn spent(&self, usage: Usage) {
+        self.state.lock().usage = usage;
+    }
+
+    pub fn cache(&self, result: CacheResult, saved: Option<Usage>) {
+        let mut s = self.state.lock();
+        s.cache = Some(result);
+        s.saved = saved;
+    }
+
+    pub fn waited(&self, d: Duration) {
+        self.state.lock().waited += d;
+    }
+
+    /// The first event of a stream reached the client's side.
+    pub fn first_byte(&self) {
+        let mut s = self.state.lock();
+        s.first_byte = Some(self.started.elapsed());
+        s.streamed = true;
+    }
+
+    pub fn is_stream(&self) -> bool {
+        self.state.lock().streamed
+    }
+
+    /// The request failed with an error of this label.
+    pub fn failed(&self, label: &'static str) {
+        self.state.lock().error = Some(label);
+    }
+
+    /// The response head is ready (what the gateway's own overhead is measured to).
+    pub fn head_ready(&self) {
+        let mut s = self.state.lock();
+        if s.head.is_none() {
+            s.head = Some(self.started.elapsed());
+        }
+    }
+
+    /// Closes the request: the policies' record with the outcome, the request's
+    /// metrics, the usage record. Runs once; later calls return nothing. The headers
+    /// the policies add (for an answer whose head is not sent yet).
+    pub async fn settle(&self, status: u16) -> Vec<(String, String)> {
+        match self.close(status) {
+            Some(c) => c.record().await,
+            None => Vec::new(),
+        }
+    }
+
+    /// The synchronous part of `settle`: claims it, records metrics and usage.
+    fn close(&self, status: u16) -> Option<Closing> {
+        if self.settled.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        let elapsed = self.started.elapsed();
+        let mut s = std::mem::take(&mut *self.state.lock());
+        let (provider, target) = match &s.answered {
+            Some((p, t)) => (Some(p.clone()), Some(t)),
+            None => (None, None),
+        };
+        let cost_micros = target.map_or(0, |t| cost_micros(t, s.usage));
+        let cache_hit = s.cache == Some(CacheResult::Hit);
+        let route = s.route.clone().unwrap_or_default();
+        let provider_label = if cache_hit {
+            "cache"
+        } else {
+            provider.as_deref().unwrap_or("")
+        };
+        let model = target.map_or("", |t| t.model.as_str());
+        self.metrics.finished(&Finished {
+            route: &route,
+            provider: provider_label,
+            model,
+            status,
+            elapsed,
+            overhead: s.head.unwrap_or(elapsed).saturating_sub(s.waited),
+            ttft: s.first_byte,
+            usage: target.map(|_| s.usage),
+            cost: cost_micros as f64 / 1e6,
+            cache: s.cache.map(CacheResult::label),
+            saved: s.saved,
+            error: s.error,
+        });
+        if let Some(w) = &self.usage_log
+            && s.route.is_some()
+        {
+            w.record(crate::usage::Record {
+                route: route.clone(),
+                key: self.key.clone(),
+                provider: provider_label.to_string(),
+                model: model.to_string(),
+                status,
+                prompt_tokens: s.usage.prompt,
+                completion_tokens: s.usage.completion,
+                cost_usd: cost_micros as f64 / 1e6,
+                duration_ms: elapsed.as_millis() as u64,
+            });
+        }
+        Some(Closing {
+            admitted: s.admitted.take(),
+            outcome: Outcome {
+                status,
+                target_model: target.map(|t| t.model.clone()),
+                provider,
+                usage: s.usage,
+                cost_micros,
+                cache_hit,
+                duration_ms: elapsed.as_millis() as u64,
+            },
+        })
+    }
+}
+
+/// What an answer cost at the target's prices (per million tokens), in millionths.
+pub fn cost_micros(target: &Target, usage: Usage) -> u64 {
+    let c =
+        usage.prompt as f64 * target.input_price + usage.completion as f64 * target.output_price;
+    if c.is_finite() && c > 0.0 {
+        c.round() as u64
+    } else {
+        0
+    }
+}
+
+impl Drop for RequestCtx {
+    /// A request dropped before it settled (its client went away mid-request): it is
+    /// still closed out, as status 499, and its policies still hear of it.
+    fn drop(&mut self) {
+        let Some(closing) = self.close(499) else {
+            return;
+        };
+        if closing.admitted.is_none() {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(closing.record());
+        }
+    }
+}

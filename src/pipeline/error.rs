@@ -1,0 +1,159 @@
+//! The request path's one error type: every way a request can fail in the pipeline,
+//! with one mapping to OpenAI's error shape (`ApiError`) and one metric label per
+//! variant (`switchboard_request_errors_total{reason}`).
+
+use http::StatusCode;
+
+use crate::plugins::PluginError;
+use crate::reply::ApiError;
+use crate::types::{AdapterError, Denial, ErrorKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request itself is wrong (body, fields, limits).
+    #[error("{message}")]
+    Invalid {
+        message: String,
+        param: Option<String>,
+    },
+    #[error("The model `{0}` does not exist or you do not have access to it.")]
+    ModelNotFound(String),
+    #[error("key '{key}' may not use model `{model}`")]
+    ModelNotAllowed { key: String, model: String },
+    /// A policy said no.
+    #[error("{}", .denial.message)]
+    Denied { policy: String, denial: Box<Denial> },
+    /// A plugin of the route (strategy, policy, redactor) failed.
+    #[error("the route's {kind} plugin failed: {source}")]
+    Plugin {
+        kind: &'static str,
+        source: PluginError,
+    },
+    /// The provider refused the request as the client's own error (the adapter's
+    /// `error-kind` says `invalid-request`): another target would refuse it too.
+    #[error("{}", .0.message)]
+    Provider(AdapterError),
+    /// The route's deadline passed before any target answered.
+    #[error("{0}")]
+    Deadline(String),
+    /// No target could be tried (no key, open circuits, broken adapters); `code` says why.
+    #[error("{message}")]
+    NoTarget { code: &'static str, message: String },
+    /// Every target tried failed; `status` is what their failures amount to.
+    #[error("{message}")]
+    AllFailed { status: u16, message: String },
+}
+
+impl Error {
+    pub fn invalid(message: impl Into<String>, param: Option<&str>) -> Self {
+        Error::Invalid {
+            message: message.into(),
+            param: param.map(str::to_string),
+        }
+    }
+
+    pub fn plugin(kind: &'static str, source: PluginError) -> Self {
+        tracing::warn!(error = %source, "{kind} plugin failed");
+        Error::Plugin { kind, source }
+    }
+
+    /// The metric label of this error.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Error::Invalid { .. } => "invalid_request",
+            Error::ModelNotFound(_) => "model_not_found",
+            Error::ModelNotAllowed { .. } => "model_not_allowed",
+            Error::Denied { .. } => "policy_denied",
+            Error::Plugin { .. } => "plugin_failed",
+            Error::Provider(_) => "provider_refused",
+            Error::Deadline(_) => "deadline_exceeded",
+            Error::NoTarget { .. } => "no_target",
+            Error::AllFailed { .. } => "upstream_failed",
+        }
+    }
+
+    /// The HTTP status the client is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::Invalid { .. } => 400,
+            Error::ModelNotFound(_) => 404,
+            Error::ModelNotAllowed { .. } => 403,
+            Error::Denied { denial, .. } => denial.status,
+            Error::Plugin { .. } | Error::NoTarget { .. } => 503,
+            Error::Provider(e) => e.status,
+            Error::Deadline(_) => 504,
+            Error::AllFailed { status, .. } => *status,
+        }
+    }
+}
+
+/// OpenAI's error `type` for a denial's status, unless the policy set one.
+fn denial_type(status: u16) -> &'static str {
+    match status {
+        429 => "rate_limit_error",
+        401 => "authentication_error",
+        403 => "permission_error",
+        400..=499 => "invalid_request_error",
+        _ => "server_error",
+    }
+}
+
+fn all_failed_type(status: u16) -> (&'static str, &'static str) {
+    match status {
+        429 => ("rate_limit_error", "upstream_rate_limited"),
+        504 => ("timeout_error", "upstream_timeout"),
+        _ => ("upstream_error", "upstream_failed"),
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> ApiError {
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_GATEWAY);
+        let message = e.to_string();
+        let (kind, code, param): (&'static str, Option<&'static str>, Option<String>) = match e {
+            Error::Invalid { param, .. } => ("invalid_request_error", None, param),
+            Error::ModelNotFound(_) => (
+                "invalid_request_error",
+                Some("model_not_found"),
+                Some("model".into()),
+            ),
+            Error::ModelNotAllowed { .. } => ("permission_error", Some("model_not_allowed"), None),
+            Error::Denied { denial, .. } => {
+                let mut api = ApiError::new(status, denial_type(denial.status), message);
+                if let Some(t) = denial.error_type {
+                    api.kind = t.into();
+                }
+                api.code = Some(denial.code.map_or("policy_denied".into(), Into::into));
+                api.headers = denial
+                    .headers
+                    .into_iter()
+                    .map(|h| (h.name, h.value))
+                    .collect();
+                return api;
+            }
+            Error::Plugin { .. } => ("server_error", Some("plugin_failed"), None),
+            Error::Provider(a) => (a.kind.error_type(), None, a.param),
+            Error::Deadline(_) => ("timeout_error", Some("deadline_exceeded"), None),
+            Error::NoTarget { code, .. } => ("server_error", Some(code), None),
+            Error::AllFailed { status, .. } => {
+                let (kind, code) = all_failed_type(status);
+                (kind, Some(code), None)
+            }
+        };
+        let mut api = ApiError::new(status, kind, message);
+        api.code = code.map(Into::into);
+        api.param = param.map(crate::secrets::scrub_owned);
+        api
+    }
+}
+
+impl Error {
+    pub fn into_response(self) -> http::Response<crate::reply::Body> {
+        ApiError::from(self).into_response()
+    }
+}
+
+/// Whether an adapter's error is the client's own (answered, not failed over).
+pub fn is_clients(e: &AdapterError) -> bool {
+    e.kind == ErrorKind::InvalidRequest && (400..500).contains(&e.status)
+}
