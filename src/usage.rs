@@ -1,14 +1,16 @@
 //! Usage records: one row per routed request (when, route, gateway key, provider and
 //! model that answered, status, tokens, cost, duration, cache hit) in a SQLite file,
 //! written by a background thread in batches, kept for `retention_days`, and summed
-//! by day for `GET /admin/usage`. The request path only hands a record to a bounded
-//! channel; when the writer falls behind, records are dropped and counted, never
-//! waited for.
+//! by day for `GET /admin/usage`. The request path only appends a record to a
+//! bounded buffer (no wake-up of another thread per request: the writer takes the
+//! buffer on a tick); when the writer falls behind, records are dropped and counted,
+//! never waited for.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use parking_lot::{Condvar, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
@@ -39,18 +41,37 @@ pub struct Record {
     pub duration_ms: u64,
 }
 
-enum Msg {
-    Record(u64, Record),
-    Flush(SyncSender<()>),
-}
-
+/// Most records held for the writer; past it they are dropped and counted.
 const QUEUE: usize = 65_536;
-const BATCH: usize = 1_000;
+/// How often the writer takes what the request path left.
+const TICK: Duration = Duration::from_millis(200);
+
+/// What the request path and the writer thread share.
+#[derive(Default)]
+struct Inner {
+    pending: Mutex<Vec<(u64, Record)>>,
+    /// Records handed over / written so far (for `flush`).
+    handed: AtomicU64,
+    written: AtomicU64,
+    /// Wakes the writer early: a flush, or the writer being dropped.
+    wake: Condvar,
+    wake_lock: Mutex<()>,
+    closed: AtomicBool,
+}
 
 pub struct Writer {
     cfg: UsageConfig,
-    tx: SyncSender<Msg>,
+    inner: Arc<Inner>,
     pub dropped: AtomicU64,
+}
+
+impl Drop for Writer {
+    /// The writer thread writes what it holds and ends.
+    fn drop(&mut self) {
+        self.inner.closed.store(true, Ordering::Release);
+        let _g = self.inner.wake_lock.lock();
+        self.inner.wake.notify_one();
+    }
 }
 
 /// The gateway's usage log; empty unless `[usage]` names a file.
@@ -114,31 +135,23 @@ fn write(conn: &mut Connection, batch: &[(u64, Record)]) -> Result<(), UsageErro
     tx.commit().map_err(db_err)
 }
 
-/// The writer thread: batches, writes, prunes old rows once an hour.
-fn run(mut conn: Connection, rx: Receiver<Msg>, retention_days: u32) {
+/// The writer thread: on each tick (or when woken by a flush) takes the buffered
+/// records and writes them in one transaction; prunes old rows once an hour.
+fn run(mut conn: Connection, inner: Arc<Inner>, retention_days: u32) {
     let mut batch: Vec<(u64, Record)> = Vec::new();
     let mut pruned_at = 0u64;
     loop {
-        let msg = rx.recv_timeout(Duration::from_secs(1));
-        let mut acks = Vec::new();
-        match msg {
-            Ok(Msg::Record(ts, r)) => batch.push((ts, r)),
-            Ok(Msg::Flush(ack)) => acks.push(ack),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => {
-                if let Err(e) = write(&mut conn, &batch) {
-                    tracing::error!(error = %e, "usage records lost at shutdown");
-                }
-                return;
+        {
+            let mut g = inner.wake_lock.lock();
+            if !inner.closed.load(Ordering::Acquire)
+                && inner.written.load(Ordering::Acquire) >= inner.handed.load(Ordering::Acquire)
+            {
+                inner.wake.wait_for(&mut g, TICK);
             }
         }
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(Msg::Record(ts, r)) => batch.push((ts, r)),
-                Ok(Msg::Flush(ack)) => acks.push(ack),
-                Err(_) => break,
-            }
-        }
+        let taken = std::mem::take(&mut *inner.pending.lock());
+        let n = taken.len() as u64;
+        batch.extend(taken);
         if !batch.is_empty() {
             match write(&mut conn, &batch) {
                 Ok(()) => batch.clear(),
@@ -149,6 +162,10 @@ fn run(mut conn: Connection, rx: Receiver<Msg>, retention_days: u32) {
                 Err(e) => tracing::warn!(error = %e, "writing usage records failed; retrying"),
             }
         }
+        inner.written.fetch_add(n, Ordering::AcqRel);
+        if inner.closed.load(Ordering::Acquire) && inner.pending.lock().is_empty() {
+            return;
+        }
         let now = now_secs();
         if now >= pruned_at + 3600 {
             pruned_at = now;
@@ -158,28 +175,34 @@ fn run(mut conn: Connection, rx: Receiver<Msg>, retention_days: u32) {
                 tracing::warn!(error = %e, "pruning usage records failed");
             }
         }
-        for ack in acks {
-            let _ = ack.send(());
-        }
     }
 }
 
 impl Writer {
-    /// Hands a record to the writer; never blocks.
+    /// Hands a record to the writer; never blocks on it and never wakes it.
     pub fn record(&self, r: Record) {
-        match self.tx.try_send(Msg::Record(now_secs(), r)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+        let mut pending = self.inner.pending.lock();
+        if pending.len() >= QUEUE {
+            drop(pending);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
         }
+        pending.push((now_secs(), r));
+        self.inner.handed.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Waits until everything handed over so far is written.
+    /// Waits (up to 10 s) until everything handed over so far is written.
     pub fn flush(&self) {
-        let (ack, done) = sync_channel(1);
-        if self.tx.send(Msg::Flush(ack)).is_ok() {
-            let _ = done.recv_timeout(Duration::from_secs(10));
+        let target = self.inner.handed.load(Ordering::Acquire);
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        while self.inner.written.load(Ordering::Acquire) < target
+            && std::time::Instant::now() < until
+        {
+            {
+                let _g = self.inner.wake_lock.lock();
+                self.inner.wake.notify_one();
+            }
+            std::thread::sleep(Duration::from_millis(2));
         }
     }
 
@@ -224,15 +247,16 @@ impl UsageLog {
             (Some(want), Some(have)) if have.cfg == *want => {}
             (Some(want), _) => {
                 let conn = open(&want.sqlite_path)?;
-                let (tx, rx) = sync_channel(QUEUE);
+                let inner = Arc::new(Inner::default());
                 let retention = want.retention_days;
+                let shared = inner.clone();
                 std::thread::Builder::new()
                     .name("usage-writer".into())
-                    .spawn(move || run(conn, rx, retention))
+                    .spawn(move || run(conn, shared, retention))
                     .map_err(|e| UsageError(e.to_string()))?;
                 self.writer.store(Some(Arc::new(Writer {
                     cfg: want.clone(),
-                    tx,
+                    inner,
                     dropped: AtomicU64::new(0),
                 })));
             }

@@ -157,3 +157,73 @@ impl Error {
 pub fn is_clients(e: &AdapterError) -> bool {
     e.kind == ErrorKind::InvalidRequest && (400..500).contains(&e.status)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn denied(status: u16, error_type: Option<&str>, code: Option<&str>) -> ApiError {
+        ApiError::from(Error::Denied {
+            policy: "p".into(),
+            denial: Box::new(Denial {
+                status,
+                message: "no".into(),
+                headers: Vec::new(),
+                error_type: error_type.map(Into::into),
+                code: code.map(Into::into),
+            }),
+        })
+    }
+
+    #[test]
+    fn a_denial_says_the_type_its_status_means_unless_the_policy_set_one() {
+        assert_eq!(denied(400, None, None).kind, "invalid_request_error");
+        assert_eq!(denied(403, None, None).kind, "permission_error");
+        assert_eq!(denied(429, None, None).kind, "rate_limit_error");
+        let own = denied(402, Some("insufficient_quota"), Some("budget_exceeded"));
+        assert_eq!(own.kind, "insufficient_quota");
+        assert_eq!(own.code.as_deref(), Some("budget_exceeded"));
+        assert_eq!(
+            denied(429, None, None).code.as_deref(),
+            Some("policy_denied")
+        );
+    }
+
+    #[test]
+    fn the_adapters_error_kind_decides_what_is_the_clients() {
+        let e = |status, kind| AdapterError {
+            status,
+            kind,
+            message: String::new(),
+            param: None,
+        };
+        assert!(is_clients(&e(400, ErrorKind::InvalidRequest)));
+        assert!(is_clients(&e(422, ErrorKind::InvalidRequest)));
+        assert!(!is_clients(&e(400, ErrorKind::Upstream)));
+        assert!(!is_clients(&e(404, ErrorKind::NotFound)));
+        assert!(!is_clients(&e(500, ErrorKind::InvalidRequest)));
+    }
+
+    #[test]
+    fn every_variant_has_its_own_label() {
+        let all = [
+            Error::invalid("x", None),
+            Error::ModelNotFound("m".into()),
+            Error::ModelNotAllowed {
+                key: "k".into(),
+                model: "m".into(),
+            },
+            Error::Deadline("d".into()),
+            Error::NoTarget {
+                code: "c",
+                message: "m".into(),
+            },
+            Error::AllFailed {
+                status: 502,
+                message: "m".into(),
+            },
+        ];
+        let labels: std::collections::BTreeSet<_> = all.iter().map(Error::label).collect();
+        assert_eq!(labels.len(), all.len());
+    }
+}

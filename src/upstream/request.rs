@@ -97,3 +97,95 @@ pub fn build(o: Outbound<'_>) -> Result<reqwest::RequestBuilder, String> {
     }
     Ok(req)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{BodyEdit, Sigv4Scope, StreamFormat};
+
+    fn up(auth: AuthScheme, method: HttpMethod) -> UpstreamRequest {
+        UpstreamRequest {
+            method,
+            path: "/model/anthropic.claude:0/converse".into(),
+            query: vec![("a b".into(), "c&d".into())],
+            headers: Vec::new(),
+            auth,
+            body: BodyEdit::Keep,
+            translate_response: true,
+            stream_format: StreamFormat::AwsEventstream,
+        }
+    }
+
+    #[test]
+    fn sigv4_requests_are_signed_by_the_host_and_others_carry_the_key_where_asked() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let base = reqwest::Url::parse("https://bedrock-runtime.us-east-1.amazonaws.com/").unwrap();
+        let creds = AwsCredentials {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: "secret-key-never-sent".into(),
+            session_token: Some("session".into()),
+        };
+        let scope = AuthScheme::AwsSigv4(Sigv4Scope {
+            region: "us-east-1".into(),
+            service: "bedrock".into(),
+        });
+        let req = build(Outbound {
+            base: &base,
+            up: &up(scope, HttpMethod::Post),
+            provider_headers: &[],
+            key: None,
+            aws: Some(&creds),
+            body: Bytes::from_static(b"{}"),
+            now: 1_440_938_160,
+        })
+        .unwrap()
+        .build()
+        .unwrap();
+        let h = req.headers();
+        let auth = h["authorization"].to_str().unwrap();
+        assert!(
+            auth.starts_with(
+                "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/bedrock/aws4_request, \
+             SignedHeaders=host;x-amz-date;x-amz-security-token, Signature="
+            ),
+            "{auth}"
+        );
+        assert_eq!(h["x-amz-date"], "20150830T123600Z");
+        assert_eq!(h["x-amz-security-token"], "session");
+        assert!(!format!("{req:?}").contains("secret-key-never-sent"));
+        assert_eq!(req.url().query(), Some("a+b=c%26d"));
+
+        // Without credentials: refused, not sent unsigned.
+        let scope = AuthScheme::AwsSigv4(Sigv4Scope {
+            region: "us-east-1".into(),
+            service: "bedrock".into(),
+        });
+        let none = build(Outbound {
+            base: &base,
+            up: &up(scope, HttpMethod::Post),
+            provider_headers: &[],
+            key: None,
+            aws: None,
+            body: Bytes::new(),
+            now: 0,
+        });
+        assert!(none.is_err());
+
+        // A GET carries no body; a query key goes after the adapter's query.
+        let req = build(Outbound {
+            base: &base,
+            up: &up(AuthScheme::Query("key".into()), HttpMethod::Get),
+            provider_headers: &[],
+            key: Some("k-123"),
+            aws: None,
+            body: Bytes::from_static(b"ignored"),
+            now: 0,
+        })
+        .unwrap()
+        .build()
+        .unwrap();
+        assert_eq!(req.method(), reqwest::Method::GET);
+        assert!(req.body().is_none());
+        assert_eq!(req.url().query(), Some("a+b=c%26d&key=k-123"));
+    }
+}
