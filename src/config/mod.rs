@@ -6,7 +6,9 @@
 
 mod cache;
 mod fields;
+mod providers;
 mod raw;
+mod routes;
 #[cfg(test)]
 mod tests;
 mod validate;

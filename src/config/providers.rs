@@ -1,0 +1,170 @@
+//! `[providers.*]`: base URL, adapter, key (or AWS credentials) from the environment
+//! — a missing variable makes the provider inactive, warned — timeout, headers and
+//! health checks.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::fields::{Ctx, line_of};
+use super::raw::RawConfig;
+use super::*;
+
+pub(super) fn providers(
+    cx: &Ctx<'_>,
+    raw: &RawConfig,
+    default_limits: PluginLimits,
+    warnings: &mut Vec<String>,
+) -> Result<BTreeMap<String, Provider>, ConfigError> {
+    let text = cx.text;
+    let mut providers = BTreeMap::new();
+    for (name, p) in &raw.providers {
+        let key = format!("providers.{name}");
+        let base_url = p.base_url.get_ref().trim_end_matches('/').to_string();
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return cx.err(
+                p.base_url.span(),
+                format!("{key}.base_url"),
+                "must start with http:// or https://",
+            );
+        }
+        if let Err(e) = reqwest::Url::parse(&base_url) {
+            return cx.err(
+                p.base_url.span(),
+                format!("{key}.base_url"),
+                format!("is not a valid URL: {e}"),
+            );
+        }
+        let (api_key, inactive) = match &p.api_key_env {
+            None => (None, None),
+            Some(var) => match (cx.env)(var) {
+                Some(v) if !v.is_empty() => {
+                    crate::secrets::register(&v);
+                    (Some(Secret::new(v)), None)
+                }
+                _ => {
+                    warnings.push(format!(
+                        "provider '{name}' is inactive: environment variable {var} is not set"
+                    ));
+                    (
+                        None,
+                        Some(format!("provider '{name}' has no API key (set {var})")),
+                    )
+                }
+            },
+        };
+        let (aws, aws_missing) = aws_credentials(p.aws_credentials_env.as_ref(), cx, &key, text)?;
+        let inactive = inactive.or(aws_missing.map(|var| {
+            warnings.push(format!(
+                "provider '{name}' is inactive: environment variable {var} is not set"
+            ));
+            format!("provider '{name}' has no AWS credentials (set {var})")
+        }));
+        let adapter = PluginSpec {
+            name: p.adapter.get_ref().clone(),
+            source: cx.source(&p.adapter, &format!("{key}.adapter"))?,
+            settings: cx.settings(&p.settings),
+            limits: cx.limits(&p.deadline, p.memory_mib, &key, default_limits)?,
+            on_error: OnError::FailClosed,
+        };
+        let timeout = match &p.timeout {
+            Some(t) => cx.duration(t, &format!("{key}.timeout"))?,
+            None => Duration::from_secs(60),
+        };
+        let headers = p
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let health_check = match &p.health_check {
+            None => None,
+            Some(h) => {
+                let d = |v: &Option<Spanned<String>>, what: &str, default: u64| match v {
+                    Some(v) => cx.duration(v, &format!("{key}.health_check.{what}")),
+                    None => Ok(Duration::from_secs(default)),
+                };
+                let path = h.path.clone().unwrap_or_else(|| "/models".into());
+                if !path.starts_with('/') {
+                    return Err(ConfigError::Invalid {
+                        line: line_of(text, p.base_url.span().start),
+                        key: format!("{key}.health_check.path"),
+                        message: "must start with '/'".into(),
+                    });
+                }
+                Some(HealthCheck {
+                    interval: d(&h.interval, "interval", 10)?,
+                    path,
+                    timeout: d(&h.timeout, "timeout", 5)?,
+                })
+            }
+        };
+        providers.insert(
+            name.clone(),
+            Provider {
+                name: name.clone(),
+                adapter,
+                base_url,
+                api_key,
+                inactive,
+                aws,
+                timeout,
+                headers,
+                health_check,
+                stream_usage: p.stream_usage.unwrap_or(true),
+            },
+        );
+    }
+    Ok(providers)
+}
+
+/// The AWS credentials named by `aws_credentials_env` (2 or 3 variable names), or the
+/// first variable that is not set.
+fn aws_credentials(
+    names: Option<&Spanned<Vec<String>>>,
+    cx: &Ctx<'_>,
+    key: &str,
+    text: &str,
+) -> Result<
+    (
+        Option<crate::upstream::sigv4::AwsCredentials>,
+        Option<String>,
+    ),
+    ConfigError,
+> {
+    let Some(names) = names else {
+        return Ok((None, None));
+    };
+    let vars = names.get_ref();
+    if !(2..=3).contains(&vars.len()) {
+        return Err(ConfigError::Invalid {
+            line: line_of(text, names.span().start),
+            key: format!("{key}.aws_credentials_env"),
+            message: "must name 2 or 3 variables: access key id, secret access key, session token"
+                .into(),
+        });
+    }
+    let mut values = Vec::new();
+    for var in vars {
+        match (cx.env)(var) {
+            Some(v) if !v.is_empty() => values.push(v),
+            _ => return Ok((None, Some(var.clone()))),
+        }
+    }
+    for v in &values[1..] {
+        crate::secrets::register(v);
+    }
+    let mut values = values.into_iter();
+    let (id, secret) = (
+        values.next().unwrap_or_default(),
+        values.next().unwrap_or_default(),
+    );
+    Ok((
+        Some(crate::upstream::sigv4::AwsCredentials {
+            access_key_id: id,
+            secret_access_key: secret,
+            session_token: values.next(),
+        }),
+        None,
+    ))
+}

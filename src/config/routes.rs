@@ -1,0 +1,239 @@
+//! `[models.*]`: each route's strategy, targets, policies and redactors (by name from
+//! their tables, `builtin:` names or `.wasm` paths), breaker, retry, cache, `n` and tags.
+
+use std::collections::BTreeMap;
+
+use toml::Spanned;
+
+use super::fields::Ctx;
+use super::raw::{RawConfig, RawModel, RawPlugin};
+use super::*;
+
+const DEFAULT_STRATEGY: &str = "builtin:round-robin";
+
+pub(super) fn routes(
+    cx: &Ctx<'_>,
+    raw: &RawConfig,
+    default_limits: PluginLimits,
+    cache: &CacheConfig,
+    providers: &BTreeMap<String, Provider>,
+) -> Result<BTreeMap<String, Route>, ConfigError> {
+    let named = |table: &BTreeMap<String, RawPlugin>,
+                 kind: &str,
+                 v: &Spanned<String>,
+                 key: &str,
+                 on_error: OnError|
+     -> Result<PluginSpec, ConfigError> {
+        match table.get(v.get_ref()) {
+            Some(p) => cx.plugin(
+                v.get_ref(),
+                p,
+                &format!("{kind}.{}", v.get_ref()),
+                default_limits,
+                on_error,
+            ),
+            None if v.get_ref().starts_with("builtin:") || v.get_ref().ends_with(".wasm") => {
+                Ok(PluginSpec {
+                    name: v.get_ref().clone(),
+                    source: cx.source(v, key)?,
+                    settings: BTreeMap::new(),
+                    limits: default_limits,
+                    on_error,
+                })
+            }
+            None => cx.err(
+                v.span(),
+                key,
+                format!(
+                    "'{}' is not a [{kind}] entry, a builtin: plugin or a .wasm path",
+                    v.get_ref()
+                ),
+            ),
+        }
+    };
+
+    let mut routes = BTreeMap::new();
+    for (name, m) in &raw.models {
+        let key = format!("models.\"{name}\"");
+        let model = m.get_ref();
+        let strategy = match &model.strategy {
+            Some(s) => named(
+                &raw.strategies,
+                "strategies",
+                s,
+                &format!("{key}.strategy"),
+                OnError::FailClosed,
+            )?,
+            None => PluginSpec {
+                name: DEFAULT_STRATEGY.into(),
+                source: PluginSource::Builtin("round-robin".into()),
+                settings: BTreeMap::new(),
+                limits: default_limits,
+                on_error: OnError::FailClosed,
+            },
+        };
+        if model.targets.is_empty() {
+            return cx.err(
+                m.span(),
+                format!("{key}.targets"),
+                "needs at least one target",
+            );
+        }
+        let mut targets = Vec::new();
+        for t in &model.targets {
+            let tv = t.get_ref();
+            if !providers.contains_key(tv.provider.get_ref()) {
+                return cx.err(
+                    tv.provider.span(),
+                    format!("{key}.targets.provider"),
+                    format!("unknown provider '{}'", tv.provider.get_ref()),
+                );
+            }
+            for (what, price) in [
+                ("input_price", tv.input_price),
+                ("output_price", tv.output_price),
+            ] {
+                if let Some(p) = price
+                    && !(p.is_finite() && p >= 0.0)
+                {
+                    return cx.err(
+                        t.span(),
+                        format!("{key}.targets.{what}"),
+                        "must be a non-negative number",
+                    );
+                }
+            }
+            targets.push(Target {
+                provider: tv.provider.get_ref().clone(),
+                model: tv.model.clone(),
+                weight: tv.weight.unwrap_or(1),
+                priority: tv.priority.unwrap_or(targets.len() as u32),
+                input_price: tv.input_price.unwrap_or(0.0),
+                output_price: tv.output_price.unwrap_or(0.0),
+            });
+        }
+        let policies = model
+            .policies
+            .iter()
+            .map(|p| {
+                named(
+                    &raw.policies,
+                    "policies",
+                    p,
+                    &format!("{key}.policies"),
+                    OnError::FailClosed,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let redactors = model
+            .redactors
+            .iter()
+            .map(|p| {
+                named(
+                    &raw.redactors,
+                    "redactors",
+                    p,
+                    &format!("{key}.redactors"),
+                    OnError::FailClosed,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let redact_response = redact_response(cx, model, !redactors.is_empty(), &key)?;
+        let mut breaker = crate::health::BreakerConfig::default();
+        if let Some(b) = &model.breaker {
+            if let Some(f) = b.failures {
+                breaker.failures = f.max(1);
+            }
+            if let Some(c) = &b.cooldown {
+                breaker.cooldown = cx.duration(c, &format!("{key}.breaker.cooldown"))?;
+            }
+            if let Some(r) = b.error_rate {
+                if !(r > 0.0 && r <= 1.0) {
+                    return cx.err(
+                        m.span(),
+                        format!("{key}.breaker.error_rate"),
+                        "must be above 0 and at most 1",
+                    );
+                }
+                breaker.error_rate = Some(r as f32);
+            }
+            breaker.fail_fast = b.fail_fast.unwrap_or(false);
+            if let Some(n) = b.min_requests {
+                breaker.min_requests = n;
+            }
+        }
+        let mut retry = RetryPolicy::default();
+        if let Some(r) = &model.retry {
+            retry.attempts = r.attempts.map(|a| a.clamp(1, 20));
+            let opt = |v: &Option<Spanned<String>>,
+                       what: &str|
+             -> Result<Option<Duration>, ConfigError> {
+                v.as_ref()
+                    .map(|d| cx.duration(d, &format!("{key}.retry.{what}")))
+                    .transpose()
+            };
+            if let Some(b) = opt(&r.backoff, "backoff")? {
+                retry.backoff = b;
+            }
+            if let Some(b) = opt(&r.max_backoff, "max_backoff")? {
+                retry.max_backoff = b;
+            }
+            if let Some(p) = r.budget_percent {
+                retry.budget_percent = p.min(1000);
+            }
+            retry.deadline = opt(&r.deadline, "deadline")?;
+        }
+        let route_cache = super::cache::route(cx, model.cache.as_ref(), cache, &key)?;
+        routes.insert(
+            name.clone(),
+            Route {
+                breaker,
+                retry,
+                cache: route_cache,
+                name: name.clone(),
+                strategy,
+                targets,
+                policies,
+                redactors,
+                redact_response,
+                max_n: model.max_n.unwrap_or(8).max(1),
+                tags: model.tags.clone(),
+            },
+        );
+    }
+    Ok(routes)
+}
+
+/// `redact_response` / `redact_window` of a route: on by default where the route has
+/// redactors; setting either without redactors is a mistake worth naming.
+fn redact_response(
+    cx: &Ctx<'_>,
+    model: &RawModel,
+    has_redactors: bool,
+    key: &str,
+) -> Result<Option<RedactResponse>, ConfigError> {
+    let window = match &model.redact_window {
+        None => DEFAULT_REDACT_WINDOW,
+        Some(w) => {
+            if !has_redactors {
+                return cx.err(
+                    w.span(),
+                    format!("{key}.redact_window"),
+                    "the route has no redactors",
+                );
+            }
+            match usize::try_from(*w.get_ref()) {
+                Ok(n) if (1..=MAX_REDACT_WINDOW).contains(&n) => n,
+                _ => {
+                    return cx.err(
+                        w.span(),
+                        format!("{key}.redact_window"),
+                        format!("must be 1 to {MAX_REDACT_WINDOW} characters"),
+                    );
+                }
+            }
+        }
+    };
+    let on = model.redact_response.unwrap_or(true);
+    Ok((on && has_redactors).then_some(RedactResponse { window }))
+}
