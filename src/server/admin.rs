@@ -1,6 +1,7 @@
 //! The admin listener: `/health` open, `/admin/*` behind the admin token.
 //! Reports plugin call and failure counts and the routes in force (no secrets).
 
+use std::future::Future;
 use std::sync::Arc;
 
 use http::StatusCode;
@@ -80,155 +81,213 @@ async fn respond(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Respon
     if !ok {
         return ApiError::unauthorized("admin token missing or wrong").into_response();
     }
-    match path {
-        "/admin/plugins" => {
-            let mut list = Vec::new();
-            let mut seen = std::collections::HashSet::new();
-            for p in live.providers.values() {
-                if seen.insert(Arc::as_ptr(&p.adapter) as usize) {
-                    list.push(plugin_json(&p.adapter));
-                }
-            }
-            for r in live.routes.values() {
-                if seen.insert(Arc::as_ptr(&r.strategy) as usize) {
-                    list.push(plugin_json(&r.strategy));
-                }
-                for p in &r.policies {
-                    if seen.insert(Arc::as_ptr(&p.pool) as usize) {
-                        list.push(plugin_json(&p.pool));
-                    }
-                }
-                for p in r.redactors.iter() {
-                    if seen.insert(Arc::as_ptr(&p.pool) as usize) {
-                        list.push(plugin_json(&p.pool));
-                    }
-                }
-            }
-            json_response(StatusCode::OK, json!({ "plugins": list }))
+    let at = AdminReq {
+        gw,
+        live,
+        path: path.to_string(),
+        req,
+    };
+    match ROUTES.iter().find(|(p, _)| *p == at.path) {
+        Some((_, handler)) => handler(at).await,
+        None => ApiError::not_found(format!("Unknown admin URL: {}", at.path)).into_response(),
+    }
+}
+
+/// What an admin endpoint is given: the gateway, the state in force, the request.
+struct AdminReq {
+    gw: Arc<Gateway>,
+    live: Arc<crate::live::LiveState>,
+    path: String,
+    req: http::Request<Incoming>,
+}
+
+type Reply = std::pin::Pin<Box<dyn Future<Output = http::Response<Body>> + Send>>;
+type Handler = fn(AdminReq) -> Reply;
+
+/// The admin API: one function per endpoint.
+const ROUTES: &[(&str, Handler)] = &[
+    ("/admin/plugins", |a| Box::pin(plugins(a))),
+    ("/admin/reload", |a| Box::pin(reload(a))),
+    ("/admin/cache", |a| Box::pin(cache_endpoint(a))),
+    ("/admin/cache/clear", |a| Box::pin(cache_endpoint(a))),
+    ("/admin/counters", |a| Box::pin(counters_endpoint(a))),
+    ("/admin/counters/reset", |a| Box::pin(counters_endpoint(a))),
+    ("/admin/usage", |a| Box::pin(usage_endpoint(a))),
+    ("/admin/config", |a| Box::pin(config(a))),
+    ("/admin/health", |a| Box::pin(health(a))),
+    ("/admin/routes", |a| Box::pin(routes(a))),
+];
+
+/// `GET /admin/plugins`: every loaded plugin use, its contract, calls and failures.
+async fn plugins(a: AdminReq) -> http::Response<Body> {
+    let live = &a.live;
+    let mut list = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for p in live.providers.values() {
+        if seen.insert(Arc::as_ptr(&p.adapter) as usize) {
+            list.push(plugin_json(&p.adapter));
         }
-        "/admin/reload" => {
-            if req.method() != http::Method::POST {
-                return ApiError::new(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "invalid_request_error",
-                    "use POST /admin/reload",
-                )
-                .into_response();
-            }
-            drop(live);
-            match crate::reload::reload(&gw).await {
-                Ok(took) => json_response(
-                    StatusCode::OK,
-                    json!({ "status": "reloaded", "took_ms": took.as_secs_f64() * 1e3 }),
-                ),
-                Err(e) => json_response(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    json!({ "status": "refused", "error": e }),
-                ),
+    }
+    for r in live.routes.values() {
+        if seen.insert(Arc::as_ptr(&r.strategy) as usize) {
+            list.push(plugin_json(&r.strategy));
+        }
+        for p in &r.policies {
+            if seen.insert(Arc::as_ptr(&p.pool) as usize) {
+                list.push(plugin_json(&p.pool));
             }
         }
-        "/admin/cache" | "/admin/cache/clear" => cache(&live, path, req.method()).await,
-        "/admin/counters" | "/admin/counters/reset" => counters(&gw, path, req).await,
-        "/admin/usage" => usage(&gw, req.uri().query()).await,
-        "/admin/config" => {
-            let c = &live.config;
-            let providers: Vec<_> = c
-                .providers
-                .values()
-                .map(|p| {
+        for p in r.redactors.iter() {
+            if seen.insert(Arc::as_ptr(&p.pool) as usize) {
+                list.push(plugin_json(&p.pool));
+            }
+        }
+    }
+    json_response(StatusCode::OK, json!({ "plugins": list }))
+}
+
+/// `POST /admin/reload`: reads the config file again; refused configs keep the old one.
+async fn reload(a: AdminReq) -> http::Response<Body> {
+    let AdminReq { gw, live, req, .. } = a;
+    if req.method() != http::Method::POST {
+        return ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request_error",
+            "use POST /admin/reload",
+        )
+        .into_response();
+    }
+    drop(live);
+    match crate::reload::reload(&gw).await {
+        Ok(took) => json_response(
+            StatusCode::OK,
+            json!({ "status": "reloaded", "took_ms": took.as_secs_f64() * 1e3 }),
+        ),
+        Err(e) => json_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({ "status": "refused", "error": e }),
+        ),
+    }
+}
+
+async fn cache_endpoint(a: AdminReq) -> http::Response<Body> {
+    cache(&a.live, &a.path, a.req.method()).await
+}
+
+async fn counters_endpoint(a: AdminReq) -> http::Response<Body> {
+    counters(&a.gw, &a.path, a.req).await
+}
+
+async fn usage_endpoint(a: AdminReq) -> http::Response<Body> {
+    usage(&a.gw, a.req.uri().query()).await
+}
+
+/// `GET /admin/config`: the config in force, secrets masked, and how reloads went.
+async fn config(a: AdminReq) -> http::Response<Body> {
+    let (gw, live) = (&a.gw, &a.live);
+    let c = &live.config;
+    let providers: Vec<_> = c
+        .providers
+        .values()
+        .map(|p| {
+            json!({
+                "name": p.name,
+                "adapter": p.adapter.name,
+                "base_url": p.base_url,
+                "api_key": p.api_key.as_ref().map(|_| "***"),
+                "inactive": p.inactive,
+            })
+        })
+        .collect();
+    let r = &gw.reload;
+    json_response(
+        StatusCode::OK,
+        json!({
+            "path": r.path.lock().as_ref().map(|p| p.display().to_string()),
+            "routes": c.routes.keys().collect::<Vec<_>>(),
+            "providers": providers,
+            "cache": {
+                "max_bytes": c.cache.max_bytes,
+                "max_entry_bytes": c.cache.max_entry_bytes,
+                "redis": c.cache.redis.as_ref().map(masked_redis),
+                "routes": c.routes.values().filter_map(|r| r.cache.map(|rc| json!({
+                    "route": r.name,
+                    "ttl_secs": rc.ttl.as_secs_f64(),
+                    "per_key": rc.per_key,
+                    "max_entry_bytes": rc.max_entry_bytes,
+                }))).collect::<Vec<_>>(),
+            },
+            "counters": {
+                "backend": gw.runtime.counters().backend(),
+                "redis": c.counters.redis.as_ref().map(masked_redis),
+            },
+            "reloads": {
+                "succeeded": r.succeeded.load(std::sync::atomic::Ordering::Relaxed),
+                "failed": r.failed.load(std::sync::atomic::Ordering::Relaxed),
+                "last_error": *r.last_error.lock(),
+            },
+        }),
+    )
+}
+
+/// `GET /admin/health`: each target's circuit, live signals and weights.
+async fn health(a: AdminReq) -> http::Response<Body> {
+    let live = &a.live;
+    let routes: Vec<_> = live
+        .routes
+        .values()
+        .map(|r| {
+            let targets: Vec<_> = r
+                .targets
+                .iter()
+                .map(|t| {
+                    let sg = &t.signals;
+                    let (lat, ttft, err) = sg.snapshot();
+                    let (rem_req, rem_tok) = sg.remaining();
+                    let health = match sg.breaker.health() {
+                        crate::types::Health::Healthy => "healthy",
+                        crate::types::Health::HalfOpen => "half_open",
+                        crate::types::Health::Open => "open",
+                    };
+                    let load = |a: &std::sync::atomic::AtomicU64| {
+                        a.load(std::sync::atomic::Ordering::Relaxed)
+                    };
                     json!({
-                        "name": p.name,
-                        "adapter": p.adapter.name,
-                        "base_url": p.base_url,
-                        "api_key": p.api_key.as_ref().map(|_| "***"),
-                        "inactive": p.inactive,
+                        "provider": t.target.provider,
+                        "model": t.target.model,
+                        "health": health,
+                        "open_for_secs": sg.breaker.remaining().map(|d| d.as_secs_f64()),
+                        "retry_after_secs": sg.cooling().map(|d| d.as_secs_f64()),
+                        "in_flight": sg.in_flight.load(std::sync::atomic::Ordering::Relaxed),
+                        "requests": load(&sg.requests),
+                        "failures": load(&sg.failures),
+                        "error_rate": err,
+                        "latency_ewma_us": lat,
+                        "ttft_ewma_us": ttft,
+                        "weight": t.target.weight,
+                        "effective_weight": sg.effective_weight(t.target.weight),
+                        "ratelimit_remaining_requests": rem_req,
+                        "ratelimit_remaining_tokens": rem_tok,
                     })
                 })
                 .collect();
-            let r = &gw.reload;
-            json_response(
-                StatusCode::OK,
-                json!({
-                    "path": r.path.lock().as_ref().map(|p| p.display().to_string()),
-                    "routes": c.routes.keys().collect::<Vec<_>>(),
-                    "providers": providers,
-                    "cache": {
-                        "max_bytes": c.cache.max_bytes,
-                        "max_entry_bytes": c.cache.max_entry_bytes,
-                        "redis": c.cache.redis.as_ref().map(masked_redis),
-                        "routes": c.routes.values().filter_map(|r| r.cache.map(|rc| json!({
-                            "route": r.name,
-                            "ttl_secs": rc.ttl.as_secs_f64(),
-                            "per_key": rc.per_key,
-                            "max_entry_bytes": rc.max_entry_bytes,
-                        }))).collect::<Vec<_>>(),
-                    },
-                    "counters": {
-                        "backend": gw.runtime.counters().backend(),
-                        "redis": c.counters.redis.as_ref().map(masked_redis),
-                    },
-                    "reloads": {
-                        "succeeded": r.succeeded.load(std::sync::atomic::Ordering::Relaxed),
-                        "failed": r.failed.load(std::sync::atomic::Ordering::Relaxed),
-                        "last_error": *r.last_error.lock(),
-                    },
-                }),
-            )
-        }
-        "/admin/health" => {
-            let routes: Vec<_> = live
-                .routes
-                .values()
-                .map(|r| {
-                    let targets: Vec<_> = r
-                        .targets
-                        .iter()
-                        .map(|t| {
-                            let sg = &t.signals;
-                            let (lat, ttft, err) = sg.snapshot();
-                            let (rem_req, rem_tok) = sg.remaining();
-                            let health = match sg.breaker.health() {
-                                crate::types::Health::Healthy => "healthy",
-                                crate::types::Health::HalfOpen => "half_open",
-                                crate::types::Health::Open => "open",
-                            };
-                            let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
-                            json!({
-                                "provider": t.target.provider,
-                                "model": t.target.model,
-                                "health": health,
-                                "open_for_secs": sg.breaker.remaining().map(|d| d.as_secs_f64()),
-                                "retry_after_secs": sg.cooling().map(|d| d.as_secs_f64()),
-                                "in_flight": sg.in_flight.load(std::sync::atomic::Ordering::Relaxed),
-                                "requests": load(&sg.requests),
-                                "failures": load(&sg.failures),
-                                "error_rate": err,
-                                "latency_ewma_us": lat,
-                                "ttft_ewma_us": ttft,
-                                "weight": t.target.weight,
-                                "effective_weight": sg.effective_weight(t.target.weight),
-                                "ratelimit_remaining_requests": rem_req,
-                                "ratelimit_remaining_tokens": rem_tok,
-                            })
-                        })
-                        .collect();
-                    json!({ "model": r.route.name, "targets": targets })
-                })
-                .collect();
-            json_response(StatusCode::OK, json!({ "routes": routes }))
-        }
-        "/admin/routes" => {
-            let routes: Vec<_> = live.config.routes.values().map(|r| json!({
-                "model": r.name,
-                "strategy": r.strategy.name,
-                "targets": r.targets.iter().map(|t| json!({ "provider": t.provider, "model": t.model, "weight": t.weight, "priority": t.priority })).collect::<Vec<_>>(),
-                "policies": r.policies.iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
-                "redactors": r.redactors.iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
-            })).collect();
-            json_response(StatusCode::OK, json!({ "routes": routes }))
-        }
-        _ => ApiError::not_found(format!("Unknown admin URL: {path}")).into_response(),
-    }
+            json!({ "model": r.route.name, "targets": targets })
+        })
+        .collect();
+    json_response(StatusCode::OK, json!({ "routes": routes }))
+}
+
+/// `GET /admin/routes`: each route's strategy, targets, policies and redactors.
+async fn routes(a: AdminReq) -> http::Response<Body> {
+    let live = &a.live;
+    let routes: Vec<_> = live.config.routes.values().map(|r| json!({
+            "model": r.name,
+            "strategy": r.strategy.name,
+            "targets": r.targets.iter().map(|t| json!({ "provider": t.provider, "model": t.model, "weight": t.weight, "priority": t.priority })).collect::<Vec<_>>(),
+            "policies": r.policies.iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
+            "redactors": r.redactors.iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
+        })).collect();
+    json_response(StatusCode::OK, json!({ "routes": routes }))
 }
 
 /// A Redis setting for `/admin/config`: never the URL (it may hold a password).
