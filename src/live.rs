@@ -37,7 +37,7 @@ pub struct LiveRoute {
 pub struct LiveProvider {
     pub provider: Provider,
     /// `provider.base_url`, parsed once.
-    pub base_url: reqwest::Url,
+    pub base_url: url::Url,
     pub adapter: Arc<AdapterPool>,
 }
 
@@ -107,7 +107,7 @@ impl LiveState {
         for (name, p) in &config.providers {
             let label = format!("{}@{name}", p.adapter.name);
             let adapter = load_cached(runtime, &mut adapters, &p.adapter, &label).await?;
-            let base_url = reqwest::Url::parse(&p.base_url).map_err(|e| PluginError::Load {
+            let base_url = url::Url::parse(&p.base_url).map_err(|e| PluginError::Load {
                 plugin: p.adapter.name.clone(),
                 message: format!("provider '{name}' base_url is not a valid URL: {e}"),
             })?;

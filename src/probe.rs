@@ -79,8 +79,8 @@ async fn probe(gw: &Gateway, provider: &str) -> Option<bool> {
     let Ok(req) = req else {
         return Some(false);
     };
-    let req = req.timeout(check.timeout);
-    Some(matches!(req.send().await, Ok(r) if r.status().is_success()))
+    let sent = tokio::time::timeout(check.timeout, crate::upstream::client().send(req)).await;
+    Some(matches!(sent, Ok(Ok(r)) if r.status().is_success()))
 }
 
 fn apply(gw: &Gateway, provider: &str, ok: bool) {

@@ -29,7 +29,7 @@ pub(super) fn providers(
                 "must start with http:// or https://",
             );
         }
-        if let Err(e) = reqwest::Url::parse(&base_url) {
+        if let Err(e) = url::Url::parse(&base_url) {
             return cx.err(
                 p.base_url.span(),
                 format!("{key}.base_url"),

@@ -227,16 +227,14 @@ impl Attempt<'_> {
             open: true,
         };
         let timeout = p.timeout;
-        let resp = match tokio::time::timeout(timeout, req.send()).await {
+        let resp = match tokio::time::timeout(timeout, upstream::client().send(req)).await {
             Err(_) => {
                 signals.record(false, started.elapsed());
                 return self.failover(UpstreamError::Timeout(timeout).to_string(), Some(504));
             }
             Ok(Err(e)) => {
                 signals.record(false, started.elapsed());
-                let e = UpstreamError::from_reqwest(e, timeout);
-                let status = matches!(e, UpstreamError::Timeout(_)).then_some(504);
-                return self.failover(e.to_string(), status);
+                return self.failover(e.to_string(), None);
             }
             Ok(Ok(r)) => r,
         };
@@ -270,22 +268,20 @@ impl Attempt<'_> {
             Vec::new()
         };
         let remaining = timeout.saturating_sub(started.elapsed());
-        let body = match tokio::time::timeout(
-            remaining,
-            upstream::read_body(resp, MAX_UPSTREAM_BODY, timeout),
-        )
-        .await
-        {
-            Err(_) => {
-                signals.record(false, started.elapsed());
-                return self.failover(UpstreamError::Timeout(timeout).to_string(), Some(504));
-            }
-            Ok(Err(e)) => {
-                signals.record(false, started.elapsed());
-                return self.failover(e.to_string(), None);
-            }
-            Ok(Ok(b)) => b,
-        };
+        let body =
+            match tokio::time::timeout(remaining, upstream::read_body(resp, MAX_UPSTREAM_BODY))
+                .await
+            {
+                Err(_) => {
+                    signals.record(false, started.elapsed());
+                    return self.failover(UpstreamError::Timeout(timeout).to_string(), Some(504));
+                }
+                Ok(Err(e)) => {
+                    signals.record(false, started.elapsed());
+                    return self.failover(e.to_string(), None);
+                }
+                Ok(Ok(b)) => b,
+            };
         waiting.stop();
         // A client error is an answer, not a failure of the target. A 2xx counts as a
         // success only once it proves to be a usable answer (below).
@@ -375,7 +371,7 @@ impl Attempt<'_> {
 
     async fn stream(
         self,
-        resp: reqwest::Response,
+        resp: upstream::Answer,
         translate: bool,
         format: crate::types::StreamFormat,
         in_flight: InFlight,

@@ -52,7 +52,7 @@ impl StreamError {
 }
 
 pub struct Pump {
-    resp: reqwest::Response,
+    body: hyper::body::Incoming,
     framer: Framer,
     translator: Option<StreamTranslation>,
     idle_timeout: Duration,
@@ -71,13 +71,13 @@ pub struct Pump {
 
 impl Pump {
     pub fn new(
-        resp: reqwest::Response,
+        resp: crate::upstream::Answer,
         format: StreamFormat,
         translator: Option<StreamTranslation>,
         idle_timeout: Duration,
     ) -> Self {
         Pump {
-            resp,
+            body: resp.into_body(),
             framer: Framer::new(format),
             translator,
             idle_timeout,
@@ -131,11 +131,12 @@ impl Pump {
                 return Ok(None);
             }
             let mut events = Vec::new();
-            match tokio::time::timeout(self.idle_timeout, self.resp.chunk()).await {
+            let next = crate::upstream::next_data(&mut self.body);
+            match tokio::time::timeout(self.idle_timeout, next).await {
                 Err(_) => return Err(UpstreamError::Timeout(self.idle_timeout).into()),
-                Ok(Err(e)) => return Err(UpstreamError::from_reqwest(e, self.idle_timeout).into()),
-                Ok(Ok(Some(chunk))) => self.framer.push(&chunk, &mut events)?,
-                Ok(Ok(None)) => {
+                Ok(Some(Err(e))) => return Err(e.into()),
+                Ok(Some(Ok(chunk))) => self.framer.push(&chunk, &mut events)?,
+                Ok(None) => {
                     self.framer.finish(&mut events)?;
                     self.ended = true;
                 }

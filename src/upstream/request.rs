@@ -10,7 +10,7 @@ use crate::types::{AuthScheme, HttpMethod, UpstreamRequest};
 
 /// What an outbound request is made of.
 pub struct Outbound<'a> {
-    pub base: &'a reqwest::Url,
+    pub base: &'a url::Url,
     pub up: &'a UpstreamRequest,
     /// The provider's configured extra headers.
     pub provider_headers: &'a [(String, String)],
@@ -22,7 +22,7 @@ pub struct Outbound<'a> {
 }
 
 /// The request, or why it cannot be made (SigV4 without credentials).
-pub fn build(o: Outbound<'_>) -> Result<reqwest::RequestBuilder, String> {
+pub fn build(o: Outbound<'_>) -> Result<http::Request<super::OutBody>, String> {
     let up = o.up;
     let mut url = o.base.clone();
     let full_path = format!("{}{}", url.path().trim_end_matches('/'), up.path);
@@ -35,8 +35,8 @@ pub fn build(o: Outbound<'_>) -> Result<reqwest::RequestBuilder, String> {
         url.query_pairs_mut().append_pair(name, k);
     }
     let (method, verb) = match up.method {
-        HttpMethod::Get => (reqwest::Method::GET, "GET"),
-        HttpMethod::Post => (reqwest::Method::POST, "POST"),
+        HttpMethod::Get => (http::Method::GET, "GET"),
+        HttpMethod::Post => (http::Method::POST, "POST"),
     };
     let mut signed = None;
     if let AuthScheme::AwsSigv4(scope) = &up.auth {
@@ -75,8 +75,11 @@ pub fn build(o: Outbound<'_>) -> Result<reqwest::RequestBuilder, String> {
         headers.push(("authorization".to_string(), auth));
         signed = Some(headers);
     }
-    let mut req = super::client()
-        .request(method, url)
+    let uri = http::Uri::try_from(url.as_str())
+        .map_err(|e| format!("the upstream URL is not valid: {e}"))?;
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(uri)
         .header(http::header::CONTENT_TYPE, "application/json");
     for (k, v) in o.provider_headers {
         req = req.header(k, v);
@@ -85,17 +88,22 @@ pub fn build(o: Outbound<'_>) -> Result<reqwest::RequestBuilder, String> {
         req = req.header(&h.name, &h.value);
     }
     match (&up.auth, o.key) {
-        (AuthScheme::Bearer, Some(k)) => req = req.bearer_auth(k),
+        (AuthScheme::Bearer, Some(k)) => {
+            req = req.header(http::header::AUTHORIZATION, format!("Bearer {k}"))
+        }
         (AuthScheme::Header(name), Some(k)) => req = req.header(name.as_str(), k),
         _ => {}
     }
     for (k, v) in signed.into_iter().flatten() {
         req = req.header(k, v);
     }
-    if up.method == HttpMethod::Post {
-        req = req.body(o.body);
-    }
-    Ok(req)
+    let body = match up.method {
+        HttpMethod::Post => o.body,
+        HttpMethod::Get => Bytes::new(),
+    };
+    // Header values were checked by the host (plugin output) or come from config.
+    req.body(http_body_util::Full::new(body))
+        .map_err(|e| format!("the upstream request is not valid: {e}"))
 }
 
 #[cfg(test)]
@@ -118,8 +126,7 @@ mod tests {
 
     #[test]
     fn sigv4_requests_are_signed_by_the_host_and_others_carry_the_key_where_asked() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let base = reqwest::Url::parse("https://bedrock-runtime.us-east-1.amazonaws.com/").unwrap();
+        let base = url::Url::parse("https://bedrock-runtime.us-east-1.amazonaws.com/").unwrap();
         let creds = AwsCredentials {
             access_key_id: "AKIDEXAMPLE".into(),
             secret_access_key: "secret-key-never-sent".into(),
@@ -138,8 +145,6 @@ mod tests {
             body: Bytes::from_static(b"{}"),
             now: 1_440_938_160,
         })
-        .unwrap()
-        .build()
         .unwrap();
         let h = req.headers();
         let auth = h["authorization"].to_str().unwrap();
@@ -153,7 +158,7 @@ mod tests {
         assert_eq!(h["x-amz-date"], "20150830T123600Z");
         assert_eq!(h["x-amz-security-token"], "session");
         assert!(!format!("{req:?}").contains("secret-key-never-sent"));
-        assert_eq!(req.url().query(), Some("a+b=c%26d"));
+        assert_eq!(req.uri().query(), Some("a+b=c%26d"));
 
         // Without credentials: refused, not sent unsigned.
         let scope = AuthScheme::AwsSigv4(Sigv4Scope {
@@ -181,11 +186,9 @@ mod tests {
             body: Bytes::from_static(b"ignored"),
             now: 0,
         })
-        .unwrap()
-        .build()
         .unwrap();
-        assert_eq!(req.method(), reqwest::Method::GET);
-        assert!(req.body().is_none());
-        assert_eq!(req.url().query(), Some("a+b=c%26d&key=k-123"));
+        assert_eq!(req.method(), http::Method::GET);
+        assert_eq!(hyper::body::Body::size_hint(req.body()).exact(), Some(0));
+        assert_eq!(req.uri().query(), Some("a+b=c%26d&key=k-123"));
     }
 }
