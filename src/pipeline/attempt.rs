@@ -65,6 +65,18 @@ pub fn usage_of(json: &[u8]) -> Option<Usage> {
     )
 }
 
+/// `f`'s output, unless `timer` fires first.
+async fn within<F: std::future::Future>(
+    timer: std::pin::Pin<&mut tokio::time::Sleep>,
+    f: F,
+) -> Option<F::Output> {
+    tokio::select! {
+        biased;
+        v = f => Some(v),
+        _ = timer => None,
+    }
+}
+
 /// Keeps `in_flight` right however the attempt ends.
 pub struct InFlight(Arc<TargetSignals>);
 
@@ -227,16 +239,20 @@ impl Attempt<'_> {
             open: true,
         };
         let timeout = p.timeout;
-        let resp = match tokio::time::timeout(timeout, upstream::client().send(req)).await {
-            Err(_) => {
+        // One timer for the whole attempt: the answer's head and (for a whole answer)
+        // its body must both arrive within the provider's timeout.
+        let timer = tokio::time::sleep(timeout);
+        tokio::pin!(timer);
+        let resp = match within(timer.as_mut(), upstream::client().send(req)).await {
+            None => {
                 signals.record(false, started.elapsed());
                 return self.failover(UpstreamError::Timeout(timeout).to_string(), Some(504));
             }
-            Ok(Err(e)) => {
+            Some(Err(e)) => {
                 signals.record(false, started.elapsed());
                 return self.failover(e.to_string(), None);
             }
-            Ok(Ok(r)) => r,
+            Some(Ok(r)) => r,
         };
         let status = resp.status().as_u16();
         let ok = resp.status().is_success();
@@ -267,21 +283,17 @@ impl Attempt<'_> {
         } else {
             Vec::new()
         };
-        let remaining = timeout.saturating_sub(started.elapsed());
-        let body =
-            match tokio::time::timeout(remaining, upstream::read_body(resp, MAX_UPSTREAM_BODY))
-                .await
-            {
-                Err(_) => {
-                    signals.record(false, started.elapsed());
-                    return self.failover(UpstreamError::Timeout(timeout).to_string(), Some(504));
-                }
-                Ok(Err(e)) => {
-                    signals.record(false, started.elapsed());
-                    return self.failover(e.to_string(), None);
-                }
-                Ok(Ok(b)) => b,
-            };
+        let body = match within(timer, upstream::read_body(resp, MAX_UPSTREAM_BODY)).await {
+            None => {
+                signals.record(false, started.elapsed());
+                return self.failover(UpstreamError::Timeout(timeout).to_string(), Some(504));
+            }
+            Some(Err(e)) => {
+                signals.record(false, started.elapsed());
+                return self.failover(e.to_string(), None);
+            }
+            Some(Ok(b)) => b,
+        };
         waiting.stop();
         // A client error is an answer, not a failure of the target. A 2xx counts as a
         // success only once it proves to be a usable answer (below).
