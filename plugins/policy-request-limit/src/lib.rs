@@ -48,8 +48,14 @@ impl Guest for RequestLimit {
 
 impl admission_policy::Guest for RequestLimit {
     fn check(req: PolicyRequest) -> Decision {
-        let limit = setting_u64("limit", 60) as i64;
-        let window = setting_u64("window_secs", 60).max(1);
+        // Read from the host once per instance (a reload builds new instances).
+        static SETTINGS: std::sync::OnceLock<(i64, u64)> = std::sync::OnceLock::new();
+        let &(limit, window) = SETTINGS.get_or_init(|| {
+            (
+                setting_u64("limit", 60).min(i64::MAX as u64) as i64,
+                setting_u64("window_secs", 60).max(1),
+            )
+        });
         let key = format!("requests:{}", req.key_name);
         let used = host::counter_add(&key, 1, window);
         if used > limit {

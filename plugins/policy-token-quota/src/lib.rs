@@ -30,6 +30,29 @@ fn setting_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// The settings, read from the host once per instance: they cannot change under it
+/// (a reload builds new instances), and each `host::setting` is a host call.
+struct Settings {
+    per: String,
+    limit: i64,
+    window: u64,
+    default_output: u64,
+}
+
+fn settings() -> &'static Settings {
+    static SETTINGS: std::sync::OnceLock<Settings> = std::sync::OnceLock::new();
+    SETTINGS.get_or_init(|| Settings {
+        per: host::setting("per")
+            .unwrap_or_default()
+            .trim()
+            .trim_matches('"')
+            .to_string(),
+        limit: setting_u64("limit", 100_000).min(i64::MAX as u64) as i64,
+        window: setting_u64("window_secs", 86_400),
+        default_output: setting_u64("default_output_tokens", 1024),
+    })
+}
+
 fn header(name: &str, value: impl ToString) -> Header {
     Header {
         name: name.to_string(),
@@ -45,9 +68,8 @@ struct Quota {
 }
 
 fn quota(req: &PolicyRequest) -> Quota {
-    let per = host::setting("per").unwrap_or_default();
-    let per = per.trim().trim_matches('"');
-    let who = match per {
+    let s = settings();
+    let who = match s.per.as_str() {
         "user" => match &req.user {
             Some(u) => format!("user {u}"),
             None => format!("key {}", req.key_name),
@@ -61,8 +83,8 @@ fn quota(req: &PolicyRequest) -> Quota {
         _ => format!("key {}", req.key_name),
     };
     Quota {
-        limit: setting_u64("limit", 100_000).min(i64::MAX as u64) as i64,
-        window: setting_u64("window_secs", 86_400),
+        limit: s.limit,
+        window: s.window,
         counter: format!("tokens:{who}"),
         who,
     }
@@ -70,9 +92,7 @@ fn quota(req: &PolicyRequest) -> Quota {
 
 /// What `check` reserved for this request; `record` recomputes it the same way.
 fn reservation(req: &PolicyRequest) -> i64 {
-    let output = req
-        .max_output_tokens
-        .unwrap_or_else(|| setting_u64("default_output_tokens", 1024));
+    let output = req.max_output_tokens.unwrap_or(settings().default_output);
     req.estimated_input_tokens
         .saturating_add(output.saturating_mul(u64::from(req.n.max(1))))
         .min(i64::MAX as u64) as i64
