@@ -77,28 +77,7 @@ pub(super) fn providers(
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let health_check = match &p.health_check {
-            None => None,
-            Some(h) => {
-                let d = |v: &Option<Spanned<String>>, what: &str, default: u64| match v {
-                    Some(v) => cx.duration(v, &format!("{key}.health_check.{what}")),
-                    None => Ok(Duration::from_secs(default)),
-                };
-                let path = h.path.clone().unwrap_or_else(|| "/models".into());
-                if !path.starts_with('/') {
-                    return Err(ConfigError::Invalid {
-                        line: line_of(text, p.base_url.span().start),
-                        key: format!("{key}.health_check.path"),
-                        message: "must start with '/'".into(),
-                    });
-                }
-                Some(HealthCheck {
-                    interval: d(&h.interval, "interval", 10)?,
-                    path,
-                    timeout: d(&h.timeout, "timeout", 5)?,
-                })
-            }
-        };
+        let health_check = health_check(cx, p, &key)?;
         providers.insert(
             name.clone(),
             Provider {
@@ -116,6 +95,34 @@ pub(super) fn providers(
         );
     }
     Ok(providers)
+}
+
+/// A provider's active health check, if it has one.
+fn health_check(
+    cx: &Ctx<'_>,
+    p: &super::raw::RawProvider,
+    key: &str,
+) -> Result<Option<HealthCheck>, ConfigError> {
+    let Some(h) = &p.health_check else {
+        return Ok(None);
+    };
+    let d = |v: &Option<Spanned<String>>, what: &str, default: u64| match v {
+        Some(v) => cx.duration(v, &format!("{key}.health_check.{what}")),
+        None => Ok(Duration::from_secs(default)),
+    };
+    let path = h.path.clone().unwrap_or_else(|| "/models".into());
+    if !path.starts_with('/') {
+        return Err(ConfigError::Invalid {
+            line: line_of(cx.text, p.base_url.span().start),
+            key: format!("{key}.health_check.path"),
+            message: "must start with '/'".into(),
+        });
+    }
+    Ok(Some(HealthCheck {
+        interval: d(&h.interval, "interval", 10)?,
+        path,
+        timeout: d(&h.timeout, "timeout", 5)?,
+    }))
 }
 
 /// The AWS credentials named by `aws_credentials_env` (2 or 3 variable names), or the

@@ -18,26 +18,99 @@ pub(super) fn routes(
     cache: &CacheConfig,
     providers: &BTreeMap<String, Provider>,
 ) -> Result<BTreeMap<String, Route>, ConfigError> {
-    let named = |table: &BTreeMap<String, RawPlugin>,
-                 kind: &str,
-                 v: &Spanned<String>,
-                 key: &str,
-                 on_error: OnError|
-     -> Result<PluginSpec, ConfigError> {
+    let mut routes = BTreeMap::new();
+    for (name, m) in &raw.models {
+        let env = RouteEnv {
+            cx,
+            raw,
+            default_limits,
+            key: format!("models.\"{name}\""),
+        };
+        let route = env.route(name, m, cache, providers)?;
+        routes.insert(name.clone(), route);
+    }
+    Ok(routes)
+}
+
+/// What validating one route needs.
+struct RouteEnv<'a> {
+    cx: &'a Ctx<'a>,
+    raw: &'a RawConfig,
+    default_limits: PluginLimits,
+    /// `models."NAME"`, for error messages.
+    key: String,
+}
+
+impl RouteEnv<'_> {
+    fn route(
+        &self,
+        name: &str,
+        m: &Spanned<RawModel>,
+        cache: &CacheConfig,
+        providers: &BTreeMap<String, Provider>,
+    ) -> Result<Route, ConfigError> {
+        let (cx, raw, key) = (self.cx, self.raw, &self.key);
+        let model = m.get_ref();
+        let strategy = match &model.strategy {
+            Some(s) => self.named(&raw.strategies, "strategies", s, "strategy")?,
+            None => PluginSpec {
+                name: DEFAULT_STRATEGY.into(),
+                source: PluginSource::Builtin("round-robin".into()),
+                settings: BTreeMap::new(),
+                limits: self.default_limits,
+                on_error: OnError::FailClosed,
+            },
+        };
+        let targets = self.targets(m, providers)?;
+        let policies = model
+            .policies
+            .iter()
+            .map(|p| self.named(&raw.policies, "policies", p, "policies"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let redactors = model
+            .redactors
+            .iter()
+            .map(|p| self.named(&raw.redactors, "redactors", p, "redactors"))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Route {
+            breaker: self.breaker(m)?,
+            retry: self.retry(model)?,
+            cache: super::cache::route(cx, model.cache.as_ref(), cache, key)?,
+            name: name.to_string(),
+            strategy,
+            targets,
+            redact_response: redact_response(cx, model, !redactors.is_empty(), key)?,
+            policies,
+            redactors,
+            max_n: model.max_n.unwrap_or(8).max(1),
+            tags: model.tags.clone(),
+        })
+    }
+
+    /// A plugin named by a route: a `[kind]` entry, a `builtin:` name or a `.wasm` path.
+    fn named(
+        &self,
+        table: &BTreeMap<String, RawPlugin>,
+        kind: &str,
+        v: &Spanned<String>,
+        field: &str,
+    ) -> Result<PluginSpec, ConfigError> {
+        let (cx, key) = (self.cx, format!("{}.{field}", self.key));
+        let on_error = OnError::FailClosed;
         match table.get(v.get_ref()) {
             Some(p) => cx.plugin(
                 v.get_ref(),
                 p,
                 &format!("{kind}.{}", v.get_ref()),
-                default_limits,
+                self.default_limits,
                 on_error,
             ),
             None if v.get_ref().starts_with("builtin:") || v.get_ref().ends_with(".wasm") => {
                 Ok(PluginSpec {
                     name: v.get_ref().clone(),
-                    source: cx.source(v, key)?,
+                    source: cx.source(v, &key)?,
                     settings: BTreeMap::new(),
-                    limits: default_limits,
+                    limits: self.default_limits,
                     on_error,
                 })
             }
@@ -50,28 +123,15 @@ pub(super) fn routes(
                 ),
             ),
         }
-    };
+    }
 
-    let mut routes = BTreeMap::new();
-    for (name, m) in &raw.models {
-        let key = format!("models.\"{name}\"");
+    fn targets(
+        &self,
+        m: &Spanned<RawModel>,
+        providers: &BTreeMap<String, Provider>,
+    ) -> Result<Vec<Target>, ConfigError> {
+        let (cx, key) = (self.cx, &self.key);
         let model = m.get_ref();
-        let strategy = match &model.strategy {
-            Some(s) => named(
-                &raw.strategies,
-                "strategies",
-                s,
-                &format!("{key}.strategy"),
-                OnError::FailClosed,
-            )?,
-            None => PluginSpec {
-                name: DEFAULT_STRATEGY.into(),
-                source: PluginSource::Builtin("round-robin".into()),
-                settings: BTreeMap::new(),
-                limits: default_limits,
-                on_error: OnError::FailClosed,
-            },
-        };
         if model.targets.is_empty() {
             return cx.err(
                 m.span(),
@@ -112,33 +172,11 @@ pub(super) fn routes(
                 output_price: tv.output_price.unwrap_or(0.0),
             });
         }
-        let policies = model
-            .policies
-            .iter()
-            .map(|p| {
-                named(
-                    &raw.policies,
-                    "policies",
-                    p,
-                    &format!("{key}.policies"),
-                    OnError::FailClosed,
-                )
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let redactors = model
-            .redactors
-            .iter()
-            .map(|p| {
-                named(
-                    &raw.redactors,
-                    "redactors",
-                    p,
-                    &format!("{key}.redactors"),
-                    OnError::FailClosed,
-                )
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let redact_response = redact_response(cx, model, !redactors.is_empty(), &key)?;
+        Ok(targets)
+    }
+
+    fn breaker(&self, m: &Spanned<RawModel>) -> Result<crate::health::BreakerConfig, ConfigError> {
+        let (cx, key, model) = (self.cx, &self.key, m.get_ref());
         let mut breaker = crate::health::BreakerConfig::default();
         if let Some(b) = &model.breaker {
             if let Some(f) = b.failures {
@@ -162,6 +200,11 @@ pub(super) fn routes(
                 breaker.min_requests = n;
             }
         }
+        Ok(breaker)
+    }
+
+    fn retry(&self, model: &RawModel) -> Result<RetryPolicy, ConfigError> {
+        let (cx, key) = (self.cx, &self.key);
         let mut retry = RetryPolicy::default();
         if let Some(r) = &model.retry {
             retry.attempts = r.attempts.map(|a| a.clamp(1, 20));
@@ -183,25 +226,8 @@ pub(super) fn routes(
             }
             retry.deadline = opt(&r.deadline, "deadline")?;
         }
-        let route_cache = super::cache::route(cx, model.cache.as_ref(), cache, &key)?;
-        routes.insert(
-            name.clone(),
-            Route {
-                breaker,
-                retry,
-                cache: route_cache,
-                name: name.clone(),
-                strategy,
-                targets,
-                policies,
-                redactors,
-                redact_response,
-                max_n: model.max_n.unwrap_or(8).max(1),
-                tags: model.tags.clone(),
-            },
-        );
+        Ok(retry)
     }
-    Ok(routes)
 }
 
 /// `redact_response` / `redact_window` of a route: on by default where the route has
