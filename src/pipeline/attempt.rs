@@ -18,7 +18,9 @@ use crate::live::{LiveProvider, LiveTarget, TargetSignals};
 use crate::plugins::calls::{self, StreamTranslation};
 use crate::reply::{Body, full};
 use crate::secrets;
-use crate::types::{AdapterError, BodyEdit, RequestContext, TranslatedAnswer, UpstreamResponse};
+use crate::types::{
+    AdapterError, BodyEdit, RequestContext, TranslatedAnswer, UpstreamRequest, UpstreamResponse,
+};
 use crate::upstream::{self, MAX_UPSTREAM_BODY, UpstreamError};
 
 pub use crate::types::Usage;
@@ -115,6 +117,14 @@ impl Drop for Waiting<'_> {
     }
 }
 
+/// An answer's head, as the attempt goes on with it.
+struct Answered<'a> {
+    resp: upstream::Answer,
+    translate: bool,
+    in_flight: InFlight,
+    waiting: Waiting<'a>,
+}
+
 pub struct Attempt<'a> {
     pub provider: &'a LiveProvider,
     pub target: &'a LiveTarget,
@@ -196,36 +206,8 @@ impl Attempt<'_> {
             Err(e) => return self.plugin_failover(format!("adapter failed: {e}")),
         };
         let p = &self.provider.provider;
-        let key = p.api_key.as_ref().map(|k| k.expose());
         let translate = up.translate_response;
-        let replaced = matches!(up.body, BodyEdit::Replace(_));
-        let payload: Bytes = match std::mem::replace(&mut up.body, BodyEdit::Keep) {
-            BodyEdit::Keep => self.shared.body.clone(),
-            BodyEdit::SetModel(m) => Bytes::from(body::set_model(
-                self.shared.body,
-                &self.shared.facts.model_span,
-                &m,
-            )),
-            BodyEdit::Replace(b) => Bytes::from(b),
-        };
-        // A pass-through body asks for the usage chunk the client did not ask for.
-        let payload = if self.ctx.include_usage && !self.shared.facts.include_usage && !replaced {
-            Bytes::from(body::with_stream_usage(
-                &payload,
-                self.shared.facts.has_stream_options,
-            ))
-        } else {
-            payload
-        };
-        let req = match upstream::request::build(upstream::request::Outbound {
-            base: &self.provider.base_url,
-            up: &up,
-            provider_headers: &p.headers,
-            key,
-            aws: p.aws.as_ref(),
-            body: payload,
-            now: self.ctx.created,
-        }) {
+        let req = match self.outbound(&mut up) {
             Ok(r) => r,
             Err(e) => return self.failover(e, None),
         };
@@ -233,7 +215,7 @@ impl Attempt<'_> {
         let signals = &self.target.signals;
         let in_flight = InFlight::new(signals);
         let started = Instant::now();
-        let mut waiting = Waiting {
+        let waiting = Waiting {
             ctx: self.shared.ctx,
             started,
             open: true,
@@ -269,6 +251,73 @@ impl Attempt<'_> {
                 .stream(resp, translate, up.stream_format, in_flight, waiting)
                 .await;
         }
+        let answer = Answered {
+            resp,
+            translate,
+            in_flight,
+            waiting,
+        };
+        self.whole(answer, timer).await
+    }
+
+    /// The request to send: the body as the adapter asked (kept, model set, or
+    /// replaced; a pass-through stream asks for usage), under the provider's base URL
+    /// with its headers and credential.
+    fn outbound(
+        &self,
+        up: &mut UpstreamRequest,
+    ) -> Result<http::Request<upstream::OutBody>, String> {
+        let p = &self.provider.provider;
+        let key = p.api_key.as_ref().map(|k| k.expose());
+        let replaced = matches!(up.body, BodyEdit::Replace(_));
+        let payload: Bytes = match std::mem::replace(&mut up.body, BodyEdit::Keep) {
+            BodyEdit::Keep => self.shared.body.clone(),
+            BodyEdit::SetModel(m) => Bytes::from(body::set_model(
+                self.shared.body,
+                &self.shared.facts.model_span,
+                &m,
+            )),
+            BodyEdit::Replace(b) => Bytes::from(b),
+        };
+        // A pass-through body asks for the usage chunk the client did not ask for.
+        let payload = if self.ctx.include_usage && !self.shared.facts.include_usage && !replaced {
+            Bytes::from(body::with_stream_usage(
+                &payload,
+                self.shared.facts.has_stream_options,
+            ))
+        } else {
+            payload
+        };
+        upstream::request::build(upstream::request::Outbound {
+            base: &self.provider.base_url,
+            up,
+            provider_headers: &p.headers,
+            key,
+            aws: p.aws.as_ref(),
+            body: payload,
+            now: self.ctx.created,
+        })
+    }
+
+    /// A whole (non-streamed) answer: read within the attempt's timer, mapped by the
+    /// adapter where it translates (and for every error), checked, redacted, cached.
+    async fn whole(
+        self,
+        a: Answered<'_>,
+        timer: std::pin::Pin<&mut tokio::time::Sleep>,
+    ) -> Outcome {
+        let Answered {
+            resp,
+            translate,
+            in_flight,
+            mut waiting,
+        } = a;
+        let p = &self.provider.provider;
+        let signals = &self.target.signals;
+        let started = waiting.started;
+        let timeout = p.timeout;
+        let status = resp.status().as_u16();
+        let ok = resp.status().is_success();
         // Headers go to the adapter only when it will see this answer.
         let headers: Vec<_> = if translate || !ok {
             resp.headers()
