@@ -351,47 +351,12 @@ impl Attempt<'_> {
             signals.record(is_client_error(status), elapsed);
         }
         drop(in_flight);
-        let translated = if ok && !translate {
-            None
-        } else {
-            // The adapter sees the answer with any key already masked: what it
-            // quotes or cuts of it cannot carry the key or a piece of it.
-            let resp = UpstreamResponse {
-                status,
-                headers,
-                body: secrets::scrub_json(&body).into_owned(),
-            };
-            match calls::from_upstream(&self.provider.adapter, &self.ctx, resp).await {
-                Ok(Ok(t)) => Some(t),
-                Ok(Err(e)) => {
-                    if ok {
-                        signals.record(false, elapsed);
-                    }
-                    return self.adapter_error(e);
-                }
-                Err(e) => {
-                    if ok {
-                        // The adapter broke, not the provider: the target is not blamed.
-                        signals.record(true, elapsed);
-                    }
-                    return self.plugin_failover(format!("adapter failed: {e}"));
-                }
-            }
-        };
-        if !ok {
-            // An adapter must map a non-2xx answer to an error; treat a mapping as one.
-            return self.failover(format!("HTTP {status}"), Some(status));
-        }
-        // A translated answer was made from the scrubbed one above; a pass-through
-        // answer is scrubbed here. Usage is what the adapter reported (0.2), else
-        // the answer's OpenAI `usage`.
-        let (out, reported) = match translated {
-            Some(TranslatedAnswer {
-                body: Some(b),
-                usage,
-            }) => (Bytes::from(b), usage),
-            Some(TranslatedAnswer { body: None, usage }) => (secrets::scrub_json_body(body), usage),
-            None => (secrets::scrub_json_body(body), None),
+        let (out, reported) = match self
+            .mapped(ok, translate, status, headers, body, elapsed)
+            .await
+        {
+            Ok(m) => m,
+            Err(outcome) => return outcome,
         };
         // The answer goes to the client as it is, but it must at least be JSON:
         // a provider that answers 200 with garbage is a failed target.
@@ -428,6 +393,62 @@ impl Attempt<'_> {
             store.put(out.clone());
         }
         Outcome::Respond(self.respond(StatusCode::OK, "application/json", full(out)))
+    }
+
+    /// The answer as the client gets it, and the usage the adapter reported: mapped by
+    /// the adapter where it translates (and for every error answer), else scrubbed.
+    async fn mapped(
+        &self,
+        ok: bool,
+        translate: bool,
+        status: u16,
+        headers: Vec<crate::types::Header>,
+        body: Bytes,
+        elapsed: std::time::Duration,
+    ) -> Result<(Bytes, Option<Usage>), Outcome> {
+        let signals = &self.target.signals;
+        let translated = if ok && !translate {
+            None
+        } else {
+            // The adapter sees the answer with any key already masked: what it
+            // quotes or cuts of it cannot carry the key or a piece of it.
+            let resp = UpstreamResponse {
+                status,
+                headers,
+                body: secrets::scrub_json(&body).into_owned(),
+            };
+            match calls::from_upstream(&self.provider.adapter, &self.ctx, resp).await {
+                Ok(Ok(t)) => Some(t),
+                Ok(Err(e)) => {
+                    if ok {
+                        signals.record(false, elapsed);
+                    }
+                    return Err(self.adapter_error(e));
+                }
+                Err(e) => {
+                    if ok {
+                        // The adapter broke, not the provider: the target is not blamed.
+                        signals.record(true, elapsed);
+                    }
+                    return Err(self.plugin_failover(format!("adapter failed: {e}")));
+                }
+            }
+        };
+        if !ok {
+            // An adapter must map a non-2xx answer to an error; treat a mapping as one.
+            return Err(self.failover(format!("HTTP {status}"), Some(status)));
+        }
+        // A translated answer was made from the scrubbed one above; a pass-through
+        // answer is scrubbed here. Usage is what the adapter reported (0.2), else
+        // the answer's OpenAI `usage`.
+        Ok(match translated {
+            Some(TranslatedAnswer {
+                body: Some(b),
+                usage,
+            }) => (Bytes::from(b), usage),
+            Some(TranslatedAnswer { body: None, usage }) => (secrets::scrub_json_body(body), usage),
+            None => (secrets::scrub_json_body(body), None),
+        })
     }
 
     async fn stream(
