@@ -26,6 +26,9 @@ use crate::types::Health;
 pub struct Metrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
+    /// The request-path handles of each route × provider × model, registered once
+    /// (`request::Handles`): a request's figures cost no registry lookup.
+    handles: request::HandleCache,
 }
 
 /// Buckets of the request-path histograms (seconds, tokens, dollars).
@@ -49,7 +52,11 @@ impl Default for Metrics {
             .expect("bucket lists are not empty")
             .build_recorder();
         let handle = recorder.handle();
-        Metrics { recorder, handle }
+        Metrics {
+            recorder,
+            handle,
+            handles: Default::default(),
+        }
     }
 }
 

@@ -5,7 +5,11 @@
 
 use std::time::Duration;
 
-use metrics::{Label, Recorder};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use metrics::{Counter, Histogram, Label, Recorder};
+use parking_lot::{Mutex, RwLock};
 
 use super::{META, Metrics};
 use crate::types::Usage;
@@ -48,7 +52,111 @@ fn labels(pairs: &[(&'static str, &str)]) -> Vec<Label> {
         .collect()
 }
 
+/// The handles of one route × provider × model.
+pub struct Handles {
+    overhead: Histogram,
+    duration: Histogram,
+    ttft: Histogram,
+    tokens_in: Histogram,
+    tokens_out: Histogram,
+    cost: Histogram,
+    /// `switchboard_requests_total` by status, made as statuses are seen.
+    requests: Mutex<Vec<(u16, Counter)>>,
+}
+
+/// Handles by `route\0provider\0model`; at most `MAX_HANDLES` (then figures go
+/// through the registry as before).
+#[derive(Default)]
+pub struct HandleCache(RwLock<HashMap<String, Arc<Handles>>>);
+
+const MAX_HANDLES: usize = 4096;
+
+thread_local! {
+    static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 impl Metrics {
+    fn histogram(&self, name: &'static str, l: &[(&'static str, &str)]) -> Histogram {
+        let key = metrics::Key::from_parts(name, labels(l));
+        self.recorder.register_histogram(&key, &META)
+    }
+
+    /// The handles of `route` × `provider` × `model`, registered on first use.
+    fn handles(&self, route: &str, provider: &str, model: &str) -> Option<Arc<Handles>> {
+        let found = KEY.with(|k| {
+            let mut k = k.borrow_mut();
+            k.clear();
+            for (i, part) in [route, provider, model].iter().enumerate() {
+                if i > 0 {
+                    k.push('\0');
+                }
+                k.push_str(part);
+            }
+            self.handles.0.read().get(k.as_str()).cloned()
+        });
+        if found.is_some() {
+            return found;
+        }
+        let mut map = self.handles.0.write();
+        if map.len() >= MAX_HANDLES {
+            return None;
+        }
+        let base = [("route", route), ("provider", provider), ("model", model)];
+        let token = |kind| {
+            self.histogram(
+                TOKEN_USAGE,
+                &[base[0], base[1], base[2], ("gen_ai_token_type", kind)],
+            )
+        };
+        let h = Arc::new(Handles {
+            overhead: self.histogram(OVERHEAD, &[("route", route)]),
+            duration: self.histogram(DURATION, &base),
+            ttft: self.histogram(TTFT, &base),
+            tokens_in: token("input"),
+            tokens_out: token("output"),
+            cost: self.histogram(COST, &base),
+            requests: Mutex::new(Vec::new()),
+        });
+        map.insert(format!("{route}\0{provider}\0{model}"), h.clone());
+        Some(h)
+    }
+
+    /// `finished` through cached handles: a routed request a provider answered.
+    fn finished_fast(&self, f: &Finished<'_>, h: &Handles) {
+        let counter = {
+            let mut r = h.requests.lock();
+            match r.iter().find(|(s, _)| *s == f.status) {
+                Some((_, c)) => c.clone(),
+                None => {
+                    let status = f.status.to_string();
+                    let key = metrics::Key::from_parts(
+                        REQUESTS,
+                        labels(&[
+                            ("route", f.route),
+                            ("provider", f.provider),
+                            ("model", f.model),
+                            ("status", &status),
+                        ]),
+                    );
+                    let c = self.recorder.register_counter(&key, &META);
+                    r.push((f.status, c.clone()));
+                    c
+                }
+            }
+        };
+        counter.increment(1);
+        h.overhead.record(f.overhead.as_secs_f64());
+        h.duration.record(f.elapsed.as_secs_f64());
+        if let Some(t) = f.ttft {
+            h.ttft.record(t.as_secs_f64());
+        }
+        if let Some(u) = f.usage {
+            h.tokens_in.record(u.prompt as f64);
+            h.tokens_out.record(u.completion as f64);
+            h.cost.record(f.cost);
+        }
+    }
+
     fn add(&self, name: &'static str, l: &[(&'static str, &str)], n: u64) {
         let key = metrics::Key::from_parts(name, labels(l));
         self.recorder.register_counter(&key, &META).increment(n);
@@ -62,6 +170,15 @@ impl Metrics {
     /// Records a closed request: count by status, the gateway's overhead, duration,
     /// time to first token, tokens and cost, the cache's part, the error's label.
     pub fn finished(&self, f: &Finished<'_>) {
+        if f.error.is_none()
+            && f.cache.is_none()
+            && !f.route.is_empty()
+            && !f.provider.is_empty()
+            && let Some(h) = self.handles(f.route, f.provider, f.model)
+        {
+            self.finished_fast(f, &h);
+            return;
+        }
         let status = f.status.to_string();
         let base = [
             ("route", f.route),
@@ -134,5 +251,52 @@ impl Metrics {
     pub fn denied(&self, route: &str, policy: &str) {
         let l = [("route", route), ("policy", policy)];
         self.add("switchboard_policy_denials_total", &l, 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answered(status: u16) -> Finished<'static> {
+        Finished {
+            route: "m",
+            provider: "p",
+            model: "x",
+            status,
+            elapsed: Duration::from_millis(5),
+            overhead: Duration::from_micros(50),
+            ttft: None,
+            usage: Some(Usage {
+                prompt: 10,
+                completion: 4,
+                cached_prompt: 0,
+            }),
+            cost: 0.001,
+            cache: None,
+            saved: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn cached_handles_record_what_the_registry_would() {
+        let m = Metrics::default();
+        m.finished(&answered(200));
+        m.finished(&answered(200));
+        m.finished(&answered(429));
+        let text = m.text();
+        for line in [
+            r#"switchboard_requests_total{route="m",provider="p",model="x",status="200"} 2"#,
+            r#"switchboard_requests_total{route="m",provider="p",model="x",status="429"} 1"#,
+            r#"gen_ai_server_request_duration_seconds_count{route="m",provider="p",model="x"} 3"#,
+            r#"gen_ai_client_token_usage_sum{route="m",provider="p",model="x",gen_ai_token_type="input"} 30"#,
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing `{line}` in:\n{text}"
+            );
+        }
+        assert_eq!(m.handles.0.read().len(), 1);
     }
 }
