@@ -161,15 +161,13 @@ impl Attempt<'_> {
     /// anything else fails over.
     fn adapter_error(&self, mut e: AdapterError) -> Outcome {
         e.message = secrets::scrub_owned(e.message);
-        let message = e.message.clone();
         if super::error::is_clients(&e) {
-            self.shared
-                .ctx
-                .failed(super::Error::Provider(e.clone()).label());
-            return Outcome::Respond(super::Error::Provider(e).into_response());
+            let e = super::Error::Provider(e);
+            self.shared.ctx.failed(e.label());
+            return Outcome::Respond(e.into_response());
         }
         Outcome::Failover {
-            reason: format!("HTTP {}: {message}", e.status),
+            reason: format!("HTTP {}: {}", e.status, e.message),
             status: Some(e.status),
             plugin: false,
         }

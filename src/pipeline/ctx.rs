@@ -144,10 +144,6 @@ impl RequestCtx {
         }
     }
 
-    pub fn attempts(&self) -> Vec<AttemptRecord> {
-        self.state.lock().attempts.clone()
-    }
-
     /// `provider`'s `target` answered, using `usage` (a stream tells its usage at its end).
     pub fn answered(&self, provider: &str, target: &Target, usage: Usage) {
         let mut s = self.state.lock();
@@ -210,13 +206,15 @@ impl RequestCtx {
         }
         let elapsed = self.started.elapsed();
         let mut s = std::mem::take(&mut *self.state.lock());
-        let (provider, target) = match &s.answered {
-            Some((p, t)) => (Some(p.clone()), Some(t)),
+        let (provider, target) = match s.answered.take() {
+            Some((p, t)) => (Some(p), Some(t)),
             None => (None, None),
         };
+        let target = target.as_ref();
         let cost_micros = target.map_or(0, |t| cost_micros(t, s.usage));
         let cache_hit = s.cache == Some(CacheResult::Hit);
-        let route = s.route.clone().unwrap_or_default();
+        let routed = s.route.is_some();
+        let route = s.route.take().unwrap_or_default();
         let provider_label = if cache_hit {
             "cache"
         } else {
@@ -238,10 +236,10 @@ impl RequestCtx {
             error: s.error,
         });
         if let Some(w) = &self.usage_log
-            && s.route.is_some()
+            && routed
         {
             w.record(crate::usage::Record {
-                route: route.clone(),
+                route,
                 key: self.key.clone(),
                 provider: provider_label.to_string(),
                 model: model.to_string(),

@@ -197,7 +197,6 @@ async fn one(
 ) -> Option<http::Response<Body>> {
     let target = &route.targets[idx];
     let provider = live.providers.get(&target.target.provider)?;
-    let label = format!("{} ({})", provider.provider.name, target.target.model);
     if walk.attempts > 0 {
         let policy = route.route.retry;
         let wait = backoff(policy.backoff, policy.max_backoff, walk.attempts);
@@ -267,6 +266,7 @@ async fn one(
         } => {
             s.ctx.attempt(record(status, Some(reason.clone())));
             s.metrics.failover(&route.route.name, provider_name, model);
+            let label = format!("{provider_name} ({model})");
             tracing::info!(target = %label, %reason, "attempt failed; trying the next");
             walk.failures.push(TargetFailure {
                 reason: format!("{label}: {reason}"),
