@@ -24,8 +24,9 @@ pub const MIN_KEY_LEN: usize = 6;
 #[derive(Default)]
 struct Registry {
     keys: Vec<String>,
-    /// Every byte form of every key (raw, JSON-escaped, percent-encoded).
-    forms: Vec<Vec<u8>>,
+    /// Every byte form of every key (raw, JSON-escaped, percent-encoded), each with
+    /// its searcher built once (building one costs more than a search of an answer).
+    forms: Vec<memmem::Finder<'static>>,
     /// Length of the longest form (0: no key registered).
     longest: usize,
 }
@@ -44,8 +45,8 @@ pub fn register(key: &str) {
     r.keys.push(key.to_string());
     for f in forms(key) {
         r.longest = r.longest.max(f.len());
-        if !r.forms.contains(&f) {
-            r.forms.push(f);
+        if !r.forms.iter().any(|x| x.needle() == f) {
+            r.forms.push(memmem::Finder::new(&f).into_owned());
         }
     }
 }
@@ -95,15 +96,15 @@ pub fn scrub_bytes(bytes: &[u8]) -> Cow<'_, [u8]> {
     }
     let mut cur: Cow<'_, [u8]> = Cow::Borrowed(bytes);
     for f in &r.forms {
-        if memmem::find(&cur, f).is_none() {
+        if f.find(&cur).is_none() {
             continue;
         }
         let mut out = Vec::with_capacity(cur.len());
         let mut rest: &[u8] = &cur;
-        while let Some(i) = memmem::find(rest, f) {
+        while let Some(i) = f.find(rest) {
             out.extend_from_slice(&rest[..i]);
             out.extend_from_slice(REDACTED.as_bytes());
-            rest = &rest[i + f.len()..];
+            rest = &rest[i + f.needle().len()..];
         }
         out.extend_from_slice(rest);
         cur = Cow::Owned(out);
@@ -149,9 +150,9 @@ pub fn scrub_owned(text: String) -> String {
 pub fn scrub_json(bytes: &[u8]) -> Cow<'_, [u8]> {
     let first = scrub_bytes(bytes);
     // Only `\u` and `\/` escapes can spell a key that the byte forms miss.
-    if REGISTRY.read().forms.is_empty()
-        || (memmem::find(&first, b"\\u").is_none() && memmem::find(&first, b"\\/").is_none())
-    {
+    static ESCAPES: LazyLock<[memmem::Finder<'static>; 2]> =
+        LazyLock::new(|| [memmem::Finder::new(b"\\u"), memmem::Finder::new(b"\\/")]);
+    if REGISTRY.read().forms.is_empty() || ESCAPES.iter().all(|f| f.find(&first).is_none()) {
         return first;
     }
     let Ok(mut v) = serde_json::from_slice::<Value>(&first) else {
@@ -198,7 +199,7 @@ pub fn scrub_value(v: &mut Value) -> bool {
 pub fn partial_suffix(text: &[u8]) -> usize {
     let r = REGISTRY.read();
     let mut hold = 0;
-    for f in &r.forms {
+    for f in r.forms.iter().map(memmem::Finder::needle) {
         let span = (f.len() - 1).min(text.len());
         let tail = &text[text.len() - span..];
         // Candidates start where the tail holds the form's first byte.

@@ -217,9 +217,13 @@ async fn run(
     let (body, facts) = if route.redactors.is_empty() || req.endpoint != Endpoint::Chat {
         (req.body, facts)
     } else {
-        let redacted = redact::request(route, &req.body).await?;
-        let facts = body::parse(&redacted, req.endpoint)?;
-        (redacted, facts)
+        match redact::request(route, &req.body).await? {
+            None => (req.body, facts),
+            Some(redacted) => {
+                let facts = body::parse(&redacted, req.endpoint)?;
+                (redacted, facts)
+            }
+        }
     };
     let order = select(route, &facts, &body).await?;
     let shared = failover::Shared {
@@ -246,8 +250,12 @@ async fn run(
     Ok(resp)
 }
 
-/// The strategy's order of the route's targets.
+/// The strategy's order of the route's targets. A route with one target has nothing
+/// to order: its strategy is not asked.
 async fn select(route: &LiveRoute, facts: &RequestFacts, body: &[u8]) -> Result<Vec<usize>, Error> {
+    if route.targets.len() == 1 {
+        return Ok(vec![0]);
+    }
     let rr = RouteRequest {
         route: facts.model.clone(),
         sequence: route

@@ -107,9 +107,20 @@ fn mask_cards(text: &str) -> String {
     out
 }
 
+/// `text` masked; most texts have nothing to mask and are handed back as they are,
+/// without a scan per character.
+fn mask(text: String) -> String {
+    let text = if text.contains('@') { mask_emails(&text) } else { text };
+    if text.bytes().filter(u8::is_ascii_digit).count() >= 13 {
+        mask_cards(&text)
+    } else {
+        text
+    }
+}
+
 impl text_redactor::Guest for RedactPii {
     fn redact(_dir: Direction, texts: Vec<String>) -> Vec<String> {
-        texts.iter().map(|t| mask_cards(&mask_emails(t))).collect()
+        texts.into_iter().map(mask).collect()
     }
 }
 

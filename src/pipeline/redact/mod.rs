@@ -44,43 +44,53 @@ pub async fn run(
     Ok(texts)
 }
 
-/// Pointers to every message text: (message index, part index if any).
-fn texts(messages: &[Value]) -> Vec<(usize, Option<usize>, String)> {
-    let mut out = Vec::new();
+/// Where every message text is, (message index, part index if any), and the texts.
+fn texts(messages: &[Value]) -> (Vec<(usize, Option<usize>)>, Vec<String>) {
+    let (mut at, mut out) = (Vec::new(), Vec::new());
     for (i, m) in messages.iter().enumerate() {
         match m.get("content") {
-            Some(Value::String(s)) => out.push((i, None, s.clone())),
+            Some(Value::String(s)) => {
+                at.push((i, None));
+                out.push(s.clone());
+            }
             Some(Value::Array(parts)) => {
                 for (j, p) in parts.iter().enumerate() {
                     if let Some(Value::String(t)) = p.get("text") {
-                        out.push((i, Some(j), t.clone()));
+                        at.push((i, Some(j)));
+                        out.push(t.clone());
                     }
                 }
             }
             _ => {}
         }
     }
-    out
+    (at, out)
 }
 
-pub async fn request(route: &LiveRoute, body: &Bytes) -> Result<Bytes, Error> {
+/// The request body with its message texts redacted, or `None` when the redactors
+/// changed nothing (the body then goes on as it came, and what was read from it
+/// still holds).
+pub async fn request(route: &LiveRoute, body: &Bytes) -> Result<Option<Bytes>, Error> {
     let mut v: Value = serde_json::from_slice(body)
         .map_err(|e| Error::invalid(format!("request body is not valid JSON: {e}"), None))?;
     let Some(messages) = v.get_mut("messages").and_then(Value::as_array_mut) else {
-        return Ok(body.clone());
+        return Ok(None);
     };
-    let found = texts(messages);
-    let current = found.iter().map(|(_, _, t)| t.clone()).collect();
+    let (at, current) = texts(messages);
     let current = run(&route.redactors, Direction::Request, current)
         .await
         .map_err(|e| Error::plugin("redactor", e))?;
-    for ((i, part, _), text) in found.iter().zip(current) {
+    let mut changed = false;
+    for ((i, part), text) in at.into_iter().zip(current) {
         let slot = match part {
-            None => &mut messages[*i]["content"],
-            Some(j) => &mut messages[*i]["content"][*j]["text"],
+            None => &mut messages[i]["content"],
+            Some(j) => &mut messages[i]["content"][j]["text"],
         };
-        *slot = Value::String(text);
+        if slot.as_str() != Some(text.as_str()) {
+            *slot = Value::String(text);
+            changed = true;
+        }
     }
     // A `Value` read from JSON always encodes.
-    Ok(Bytes::from(serde_json::to_vec(&v).unwrap_or_default()))
+    Ok(changed.then(|| Bytes::from(serde_json::to_vec(&v).unwrap_or_default())))
 }
