@@ -383,7 +383,7 @@ impl<W: World> Lease<W> {
     /// Prepares one call: resets the memory flag and the CPU clock and hands out
     /// the store and bindings to call with. Settle the result with `end`.
     pub fn begin(&mut self) -> Result<(&mut Store<HostState>, &W), PluginError> {
-        let pool = self.pool.clone();
+        let pool = &self.pool;
         let Some(warm) = self.warm.as_mut() else {
             return Err(pool.fail(
                 FailureKind::Trap,
@@ -407,18 +407,21 @@ impl<W: World> Lease<W> {
         &mut self,
         r: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
     ) -> Result<R, PluginError> {
-        let pool = self.pool.clone();
         self.slot = None;
         if let Some(t) = self.call_started.take() {
-            pool.stats.durations.observe(t.elapsed());
+            self.pool.stats.durations.observe(t.elapsed());
         }
-        let trial = std::mem::take(&mut self.trial);
-        if trial {
-            pool.quarantine.trial_over(matches!(r, Ok(Ok(_))));
+        if std::mem::take(&mut self.trial) {
+            self.pool.quarantine.trial_over(matches!(r, Ok(Ok(_))));
         }
-        let e = match r {
+        let failed = match r {
             Ok(Ok(v)) => return Ok(v),
-            Ok(Err(e)) => e,
+            Ok(Err(e)) => Ok(e),
+            Err(elapsed) => Err(elapsed),
+        };
+        let pool = self.pool.clone();
+        let e = match failed {
+            Ok(e) => e,
             Err(_) => {
                 self.warm = None;
                 return Err(pool.fail(

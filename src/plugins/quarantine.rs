@@ -5,6 +5,7 @@
 //! so tests run on a paused clock.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -30,6 +31,8 @@ pub struct Quarantine {
     window: Duration,
     cooldown: Duration,
     state: Mutex<State>,
+    /// `state.until` is set: the one thing every call reads, without the lock.
+    on: AtomicBool,
 }
 
 /// What `/admin/plugins` shows.
@@ -49,12 +52,16 @@ impl Quarantine {
             window,
             cooldown,
             state: Mutex::new(State::default()),
+            on: AtomicBool::new(false),
         }
     }
 
     /// Whether a call may go ahead: `Ok(true)` when it is the trial, `Err` (why) when
     /// it must fail fast.
     pub fn admit(&self) -> Result<bool, String> {
+        if !self.on.load(Ordering::Acquire) {
+            return Ok(false);
+        }
         let mut s = self.state.lock();
         let Some(until) = s.until else {
             return Ok(false);
@@ -102,6 +109,7 @@ impl Quarantine {
         }
         s.recent.clear();
         s.until = Some(now + self.cooldown);
+        self.on.store(true, Ordering::Release);
         s.times += 1;
         Some(format!(
             "plugin quarantined for {:?} after {} failures within {:?}",
@@ -115,6 +123,7 @@ impl Quarantine {
         s.trial = false;
         if ok {
             s.until = None;
+            self.on.store(false, Ordering::Release);
             s.recent.clear();
         } else {
             s.until = Some(Instant::now() + self.cooldown);

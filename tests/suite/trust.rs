@@ -369,7 +369,7 @@ async fn status_codes_say_what_happened() {
 async fn a_looping_plugin_degrades_its_own_route_only() {
     let mock = Mock::start().await;
     let cfg = format!(
-        "[providers.p]\nadapter = \"builtin:openai\"\nbase_url = \"{{mock}}/p/v1\"\n\n[strategies.hostile]\nplugin = {STRATEGY:?}\ndeadline = \"50ms\"\n\n[models.\"loop\"]\nstrategy = \"hostile\"\ntargets = [{{ provider = \"p\", model = \"x\" }}]\n\n[models.\"fine\"]\ntargets = [{{ provider = \"p\", model = \"y\" }}]\n"
+        "[providers.p]\nadapter = \"builtin:openai\"\nbase_url = \"{{mock}}/p/v1\"\n\n[strategies.hostile]\nplugin = {STRATEGY:?}\ndeadline = \"50ms\"\n\n[models.\"loop\"]\nstrategy = \"hostile\"\ntargets = [{{ provider = \"p\", model = \"x\" }}, {{ provider = \"p\", model = \"x2\" }}]\n\n[models.\"fine\"]\ntargets = [{{ provider = \"p\", model = \"y\" }}]\n"
     );
     let gw = start(&mock, &cfg).await;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -435,7 +435,7 @@ async fn a_looping_plugin_degrades_its_own_route_only() {
 async fn a_trap_keeps_its_cause_and_plugins_have_a_row_per_use() {
     let mock = Mock::start().await;
     let cfg = format!(
-        "[providers.a]\nadapter = \"builtin:openai\"\nbase_url = \"{{mock}}/a/v1\"\n\n[providers.b]\nadapter = \"builtin:openai\"\nbase_url = \"{{mock}}/b/v1\"\n\n[strategies.hostile]\nplugin = {STRATEGY:?}\n\n[models.\"trap\"]\nstrategy = \"hostile\"\ntargets = [{{ provider = \"a\", model = \"x\" }}]\n"
+        "[providers.a]\nadapter = \"builtin:openai\"\nbase_url = \"{{mock}}/a/v1\"\n\n[providers.b]\nadapter = \"builtin:openai\"\nbase_url = \"{{mock}}/b/v1\"\n\n[strategies.hostile]\nplugin = {STRATEGY:?}\n\n[models.\"trap\"]\nstrategy = \"hostile\"\ntargets = [{{ provider = \"a\", model = \"x\" }}, {{ provider = \"b\", model = \"x\" }}]\n"
     );
     let gw = start(&mock, &cfg).await;
     let (status, v) = gw.chat(&chat("trap")).await;
@@ -457,6 +457,12 @@ async fn a_trap_keeps_its_cause_and_plugins_have_a_row_per_use() {
             "{p} missing: {plugins}"
         );
     }
+    // A route with one target has nothing to order: its strategy is not asked.
+    let one = cfg.replace(", { provider = \"b\", model = \"x\" }]", "]");
+    assert_ne!(one, cfg);
+    let gw = start(&mock, &one).await;
+    let (status, v) = gw.chat(&chat("trap")).await;
+    assert_eq!(status, 200, "{v}");
 }
 
 #[tokio::test]

@@ -110,7 +110,11 @@ fn mask_cards(text: &str) -> String {
 /// `text` masked; most texts have nothing to mask and are handed back as they are,
 /// without a scan per character.
 fn mask(text: String) -> String {
-    let text = if text.contains('@') { mask_emails(&text) } else { text };
+    let text = if text.contains('@') {
+        mask_emails(&text)
+    } else {
+        text
+    };
     if text.bytes().filter(u8::is_ascii_digit).count() >= 13 {
         mask_cards(&text)
     } else {
