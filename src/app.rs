@@ -68,60 +68,21 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     };
     let (stop, stopped) = watch::channel(false);
     crate::probe::spawn(gateway.clone(), stopped.clone());
-    {
-        let gw = gateway.clone();
-        let mut stop = stopped.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => gw.metrics.upkeep(),
-                    _ = stop.wait_for(|s| *s) => return,
-                }
-            }
-        });
-    }
-    let wait = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
+    spawn_upkeep(gateway.clone(), stopped.clone());
     let api = std::net::TcpListener::bind(server_cfg.listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {} for the API: {e}", server_cfg.listen))?;
     api.set_nonblocking(true)?;
     let api_addr = api.local_addr()?;
-    // One single-threaded runtime per worker thread, all accepting on the same
-    // socket: a request never changes thread between client, plugins and provider
-    // (see `upstream::client`), which saves the cross-thread wake-ups that dominate
-    // a proxy's added latency on few cores.
     let mut tasks = Vec::new();
     for i in 0..server_cfg.workers {
-        let listener = api.try_clone()?;
-        let gw = gateway.clone();
-        let tls = tls.clone();
-        let stop = wait(stopped.clone());
-        let grace = server_cfg.shutdown_grace;
-        let (done, finished) = tokio::sync::oneshot::channel::<()>();
-        std::thread::Builder::new()
-            .name(format!("switchboard-{i}"))
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("a runtime for a server thread");
-                rt.block_on(async move {
-                    match tokio::net::TcpListener::from_std(listener) {
-                        Ok(l) => server::serve(gw, l, Listener::Api, tls, stop, grace).await,
-                        Err(e) => {
-                            tracing::error!(error = %e, "server thread cannot use the listener")
-                        }
-                    }
-                });
-                // Let spawned stream tasks that are still draining finish.
-                rt.shutdown_timeout(grace);
-                let _ = done.send(());
-            })?;
-        tasks.push(tokio::spawn(async move {
-            let _ = finished.await;
-        }));
+        tasks.push(spawn_worker(
+            i,
+            &api,
+            &gateway,
+            &tls,
+            &stopped,
+            server_cfg.shutdown_grace,
+        )?);
     }
     let mut admin_addr = None;
     if let Some(a) = admin_cfg {
@@ -132,7 +93,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             l,
             Listener::Admin,
             None,
-            wait(stopped.clone()),
+            until_stopped(stopped.clone()),
             server_cfg.shutdown_grace,
         )));
     }
@@ -145,6 +106,66 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         stop,
         tasks,
     })
+}
+
+/// Resolves once `stop` turns true.
+async fn until_stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Metric upkeep every 5 s until the gateway stops.
+fn spawn_upkeep(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => gw.metrics.upkeep(),
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    });
+}
+
+/// One API worker: a thread with its own single-threaded runtime, accepting on the
+/// shared socket. A request never changes thread between client, plugins and
+/// provider (see `upstream::client`), which saves the cross-thread wake-ups that
+/// dominate a proxy's added latency on few cores. The task returned ends when the
+/// thread has drained.
+fn spawn_worker(
+    i: usize,
+    api: &std::net::TcpListener,
+    gateway: &Arc<Gateway>,
+    tls: &Option<tokio_rustls::TlsAcceptor>,
+    stopped: &watch::Receiver<bool>,
+    grace: std::time::Duration,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let listener = api.try_clone()?;
+    let gw = gateway.clone();
+    let tls = tls.clone();
+    let stop = until_stopped(stopped.clone());
+    let (done, finished) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name(format!("switchboard-{i}"))
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for a server thread");
+            rt.block_on(async move {
+                match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => server::serve(gw, l, Listener::Api, tls, stop, grace).await,
+                    Err(e) => {
+                        tracing::error!(error = %e, "server thread cannot use the listener")
+                    }
+                }
+            });
+            // Let spawned stream tasks that are still draining finish.
+            rt.shutdown_timeout(grace);
+            let _ = done.send(());
+        })?;
+    Ok(tokio::spawn(async move {
+        let _ = finished.await;
+    }))
 }
 
 impl Running {

@@ -69,6 +69,48 @@ struct Loader<'a> {
     redactors: HashMap<String, Arc<RedactorPool>>,
 }
 
+impl Loader<'_> {
+    /// One route's plugins (each loaded once however many routes use it) and fresh
+    /// signals for its targets.
+    async fn route(&mut self, name: &str, r: &Route) -> Result<LiveRoute, PluginError> {
+        let label = format!("{}@{name}", r.strategy.name);
+        let strategy = load_cached(self.runtime, &mut self.strategies, &r.strategy, &label).await?;
+        let mut policies = Vec::new();
+        for s in &r.policies {
+            policies.push(LivePlugin {
+                spec: s.clone(),
+                pool: load_cached(self.runtime, &mut self.policies, s, &s.name).await?,
+            });
+        }
+        let mut redactors = Vec::new();
+        for s in &r.redactors {
+            redactors.push(LivePlugin {
+                spec: s.clone(),
+                pool: load_cached(self.runtime, &mut self.redactors, s, &s.name).await?,
+            });
+        }
+        let wants_text = crate::plugins::calls::wants_request_text(&strategy).await?;
+        let targets = r
+            .targets
+            .iter()
+            .map(|t| LiveTarget {
+                target: t.clone(),
+                signals: Arc::new(TargetSignals::new(r.breaker)),
+            })
+            .collect();
+        Ok(LiveRoute {
+            route: r.clone(),
+            strategy,
+            targets,
+            policies,
+            redactors: redactors.into(),
+            sequence: AtomicU64::new(0),
+            retry_budget: crate::signals::RetryBudget::new(r.retry.budget_percent),
+            wants_text,
+        })
+    }
+}
+
 fn spec_key(spec: &PluginSpec) -> String {
     format!(
         "{}|{}|{:?}|{:?}",
@@ -122,45 +164,7 @@ impl LiveState {
         }
         let mut routes = HashMap::new();
         for (name, r) in &config.routes {
-            let label = format!("{}@{name}", r.strategy.name);
-            let strategy =
-                load_cached(loader.runtime, &mut loader.strategies, &r.strategy, &label).await?;
-            let mut policies = Vec::new();
-            for s in &r.policies {
-                policies.push(LivePlugin {
-                    spec: s.clone(),
-                    pool: load_cached(loader.runtime, &mut loader.policies, s, &s.name).await?,
-                });
-            }
-            let mut redactors = Vec::new();
-            for s in &r.redactors {
-                redactors.push(LivePlugin {
-                    spec: s.clone(),
-                    pool: load_cached(loader.runtime, &mut loader.redactors, s, &s.name).await?,
-                });
-            }
-            let wants_text = crate::plugins::calls::wants_request_text(&strategy).await?;
-            let targets = r
-                .targets
-                .iter()
-                .map(|t| LiveTarget {
-                    target: t.clone(),
-                    signals: Arc::new(TargetSignals::new(r.breaker)),
-                })
-                .collect();
-            routes.insert(
-                name.clone(),
-                LiveRoute {
-                    route: r.clone(),
-                    strategy,
-                    targets,
-                    policies,
-                    redactors: redactors.into(),
-                    sequence: AtomicU64::new(0),
-                    retry_budget: crate::signals::RetryBudget::new(r.retry.budget_percent),
-                    wants_text,
-                },
-            );
+            routes.insert(name.clone(), loader.route(name, r).await?);
         }
         let keys = config
             .keys

@@ -36,24 +36,7 @@ pub(super) fn providers(
                 format!("is not a valid URL: {e}"),
             );
         }
-        let (api_key, inactive) = match &p.api_key_env {
-            None => (None, None),
-            Some(var) => match (cx.env)(var) {
-                Some(v) if !v.is_empty() => {
-                    crate::secrets::register(&v);
-                    (Some(Secret::new(v)), None)
-                }
-                _ => {
-                    warnings.push(format!(
-                        "provider '{name}' is inactive: environment variable {var} is not set"
-                    ));
-                    (
-                        None,
-                        Some(format!("provider '{name}' has no API key (set {var})")),
-                    )
-                }
-            },
-        };
+        let (api_key, inactive) = api_key(cx, name, p.api_key_env.as_deref(), warnings);
         let (aws, aws_missing) = aws_credentials(p.aws_credentials_env.as_ref(), cx, &key, text)?;
         let inactive = inactive.or(aws_missing.map(|var| {
             warnings.push(format!(
@@ -95,6 +78,34 @@ pub(super) fn providers(
         );
     }
     Ok(providers)
+}
+
+/// A provider's API key from its environment variable (registered as a secret), or
+/// why the provider is inactive when the variable is not set.
+fn api_key(
+    cx: &Ctx<'_>,
+    name: &str,
+    var: Option<&str>,
+    warnings: &mut Vec<String>,
+) -> (Option<Secret>, Option<String>) {
+    let Some(var) = var else {
+        return (None, None);
+    };
+    match (cx.env)(var) {
+        Some(v) if !v.is_empty() => {
+            crate::secrets::register(&v);
+            (Some(Secret::new(v)), None)
+        }
+        _ => {
+            warnings.push(format!(
+                "provider '{name}' is inactive: environment variable {var} is not set"
+            ));
+            (
+                None,
+                Some(format!("provider '{name}' has no API key (set {var})")),
+            )
+        }
+    }
 }
 
 /// A provider's active health check, if it has one.

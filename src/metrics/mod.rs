@@ -163,109 +163,14 @@ impl Metrics {
     /// Brings every figure up to date from `live` and `c` and renders the exposition
     /// text.
     pub fn render(&self, live: &LiveState, c: &Counts) -> String {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.counter(
-            "switchboard_counter_store_errors_total",
-            &[],
-            c.counter_store_errors,
-        );
-        self.counter(
-            "switchboard_counters_refused_total",
-            &[],
-            c.counters_refused,
-        );
-        if let Some(dropped) = c.usage_records_dropped {
-            self.counter("switchboard_usage_records_dropped_total", &[], dropped);
+        self.counts(c);
+        if let Some(cache) = &live.cache {
+            self.cache(cache);
         }
         let mut durations = BTreeMap::new();
-        for (result, n) in [("ok", c.reloads_ok), ("error", c.reloads_failed)] {
-            self.counter("switchboard_reloads_total", &[("result", result.into())], n);
-        }
-        self.gauge(
-            "switchboard_reload_last_duration_seconds",
-            &[],
-            c.reload_last_duration_us as f64 / 1e6,
-        );
-        if let Some(c) = &live.cache {
-            let (entries, bytes) = c.size();
-            self.gauge("switchboard_cache_entries", &[], entries as f64);
-            self.gauge("switchboard_cache_bytes", &[], bytes as f64);
-            self.counter(
-                "switchboard_cache_stored_total",
-                &[],
-                c.stats.stored.load(Relaxed),
-            );
-            self.counter(
-                "switchboard_cache_too_large_total",
-                &[],
-                c.stats.too_large.load(Relaxed),
-            );
-            if let Some((hits, errors)) = c.redis_counts() {
-                self.counter("switchboard_cache_redis_hits_total", &[], hits);
-                self.counter("switchboard_cache_redis_errors_total", &[], errors);
-            }
-        }
         for r in live.routes.values() {
             for t in &r.targets {
-                let l = [
-                    ("route", r.route.name.clone()),
-                    ("provider", t.target.provider.clone()),
-                    ("model", t.target.model.clone()),
-                ];
-                let s = &t.signals;
-                let (lat, ttft, err) = s.snapshot();
-                let health = match s.breaker.health() {
-                    Health::Healthy => 0.0,
-                    Health::HalfOpen => 1.0,
-                    Health::Open => 2.0,
-                };
-                self.gauge("switchboard_target_circuit_state", &l, health);
-                self.gauge(
-                    "switchboard_target_in_flight",
-                    &l,
-                    s.in_flight.load(Relaxed) as f64,
-                );
-                self.gauge(
-                    "switchboard_target_latency_ewma_seconds",
-                    &l,
-                    lat as f64 / 1e6,
-                );
-                self.gauge(
-                    "switchboard_target_ttft_ewma_seconds",
-                    &l,
-                    ttft as f64 / 1e6,
-                );
-                self.gauge("switchboard_target_error_rate", &l, err as f64);
-                self.gauge(
-                    "switchboard_target_effective_weight",
-                    &l,
-                    s.effective_weight(t.target.weight) as f64,
-                );
-                self.counter(
-                    "switchboard_target_attempts_total",
-                    &l,
-                    s.requests.load(Relaxed),
-                );
-                self.counter(
-                    "switchboard_target_failures_total",
-                    &l,
-                    s.failures.load(Relaxed),
-                );
-                let (rr, rt) = s.remaining();
-                if let Some(v) = rr {
-                    self.gauge(
-                        "switchboard_target_ratelimit_remaining_requests",
-                        &l,
-                        v as f64,
-                    );
-                }
-                if let Some(v) = rt {
-                    self.gauge(
-                        "switchboard_target_ratelimit_remaining_tokens",
-                        &l,
-                        v as f64,
-                    );
-                }
+                self.target(&r.route.name, t);
             }
             self.plugin(&r.strategy, &mut durations);
             for p in &r.policies {
@@ -289,6 +194,113 @@ impl Metrics {
             }
         }
         out
+    }
+
+    /// The gateway-wide counts: counter store, usage writer, reloads.
+    fn counts(&self, c: &Counts) {
+        self.counter(
+            "switchboard_counter_store_errors_total",
+            &[],
+            c.counter_store_errors,
+        );
+        self.counter(
+            "switchboard_counters_refused_total",
+            &[],
+            c.counters_refused,
+        );
+        if let Some(dropped) = c.usage_records_dropped {
+            self.counter("switchboard_usage_records_dropped_total", &[], dropped);
+        }
+        for (result, n) in [("ok", c.reloads_ok), ("error", c.reloads_failed)] {
+            self.counter("switchboard_reloads_total", &[("result", result.into())], n);
+        }
+        self.gauge(
+            "switchboard_reload_last_duration_seconds",
+            &[],
+            c.reload_last_duration_us as f64 / 1e6,
+        );
+    }
+
+    fn cache(&self, c: &crate::cache::ResponseCache) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (entries, bytes) = c.size();
+        self.gauge("switchboard_cache_entries", &[], entries as f64);
+        self.gauge("switchboard_cache_bytes", &[], bytes as f64);
+        self.counter(
+            "switchboard_cache_stored_total",
+            &[],
+            c.stats.stored.load(Relaxed),
+        );
+        self.counter(
+            "switchboard_cache_too_large_total",
+            &[],
+            c.stats.too_large.load(Relaxed),
+        );
+        if let Some((hits, errors)) = c.redis_counts() {
+            self.counter("switchboard_cache_redis_hits_total", &[], hits);
+            self.counter("switchboard_cache_redis_errors_total", &[], errors);
+        }
+    }
+
+    /// One target's live signals: circuit, load, latency, errors, weight, limits.
+    fn target(&self, route: &str, t: &crate::live::LiveTarget) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let l = [
+            ("route", route.to_string()),
+            ("provider", t.target.provider.clone()),
+            ("model", t.target.model.clone()),
+        ];
+        let s = &t.signals;
+        let (lat, ttft, err) = s.snapshot();
+        let health = match s.breaker.health() {
+            Health::Healthy => 0.0,
+            Health::HalfOpen => 1.0,
+            Health::Open => 2.0,
+        };
+        let (rr, rt) = s.remaining();
+        let gauges = [
+            ("switchboard_target_circuit_state", Some(health)),
+            (
+                "switchboard_target_in_flight",
+                Some(s.in_flight.load(Relaxed) as f64),
+            ),
+            (
+                "switchboard_target_latency_ewma_seconds",
+                Some(lat as f64 / 1e6),
+            ),
+            (
+                "switchboard_target_ttft_ewma_seconds",
+                Some(ttft as f64 / 1e6),
+            ),
+            ("switchboard_target_error_rate", Some(err as f64)),
+            (
+                "switchboard_target_effective_weight",
+                Some(s.effective_weight(t.target.weight) as f64),
+            ),
+            (
+                "switchboard_target_ratelimit_remaining_requests",
+                rr.map(|v| v as f64),
+            ),
+            (
+                "switchboard_target_ratelimit_remaining_tokens",
+                rt.map(|v| v as f64),
+            ),
+        ];
+        for (name, v) in gauges {
+            if let Some(v) = v {
+                self.gauge(name, &l, v);
+            }
+        }
+        self.counter(
+            "switchboard_target_attempts_total",
+            &l,
+            s.requests.load(Relaxed),
+        );
+        self.counter(
+            "switchboard_target_failures_total",
+            &l,
+            s.failures.load(Relaxed),
+        );
     }
 }
 

@@ -67,6 +67,19 @@ pub fn usage_of(json: &[u8]) -> Option<Usage> {
     )
 }
 
+/// An answer's headers as the adapter sees them (those that are text).
+fn header_list(headers: &http::HeaderMap) -> Vec<crate::types::Header> {
+    headers
+        .iter()
+        .filter_map(|(k, v)| {
+            Some(crate::types::Header {
+                name: k.to_string(),
+                value: v.to_str().ok()?.to_string(),
+            })
+        })
+        .collect()
+}
+
 /// `f`'s output, unless `timer` fires first.
 async fn within<F: std::future::Future>(
     timer: std::pin::Pin<&mut tokio::time::Sleep>,
@@ -317,16 +330,8 @@ impl Attempt<'_> {
         let status = resp.status().as_u16();
         let ok = resp.status().is_success();
         // Headers go to the adapter only when it will see this answer.
-        let headers: Vec<_> = if translate || !ok {
-            resp.headers()
-                .iter()
-                .filter_map(|(k, v)| {
-                    Some(crate::types::Header {
-                        name: k.to_string(),
-                        value: v.to_str().ok()?.to_string(),
-                    })
-                })
-                .collect()
+        let headers = if translate || !ok {
+            header_list(resp.headers())
         } else {
             Vec::new()
         };
@@ -375,6 +380,11 @@ impl Attempt<'_> {
         self.shared
             .ctx
             .answered(&p.name, &self.target.target, usage);
+        self.deliver(out).await
+    }
+
+    /// A usable answer on its way to the client: redacted, cached, with its headers.
+    async fn deliver(self, out: Bytes) -> Outcome {
         let out = match self.shared.redact {
             None => out,
             Some((chain, _)) => match super::redact::answer(chain, &out).await {

@@ -197,27 +197,8 @@ async fn one(
 ) -> Option<http::Response<Body>> {
     let target = &route.targets[idx];
     let provider = live.providers.get(&target.target.provider)?;
-    if walk.attempts > 0 {
-        let policy = route.route.retry;
-        let wait = backoff(policy.backoff, policy.max_backoff, walk.attempts);
-        let over = deadline.is_some_and(|d| Instant::now() + wait >= d);
-        if over || !route.retry_budget.withdraw() {
-            if admission == Admission::Probe {
-                target.signals.breaker.abandon_probe();
-            }
-            if over {
-                walk.deadline_hit = true;
-            } else {
-                walk.failures.push(TargetFailure::unreached(
-                    "retry budget of the route exhausted".into(),
-                ));
-                walk.stopped = true;
-            }
-            return None;
-        }
-        tokio::time::sleep(wait).await;
-        s.ctx.waited(wait);
-        s.metrics.retry(&route.route.name);
+    if walk.attempts > 0 && !retry_wait(route, idx, admission, deadline, s, walk).await {
+        return None;
     }
     walk.attempts += 1;
     let job = attempt::Attempt {
@@ -276,6 +257,39 @@ async fn one(
             None
         }
     }
+}
+
+/// The backoff before a retry, within the deadline and the route's retry budget;
+/// false (with the reason noted in `walk`) when no retry may be made.
+async fn retry_wait(
+    route: &LiveRoute,
+    idx: usize,
+    admission: Admission,
+    deadline: Option<Instant>,
+    s: &Shared<'_>,
+    walk: &mut Walk,
+) -> bool {
+    let policy = route.route.retry;
+    let wait = backoff(policy.backoff, policy.max_backoff, walk.attempts);
+    let over = deadline.is_some_and(|d| Instant::now() + wait >= d);
+    if over || !route.retry_budget.withdraw() {
+        if admission == Admission::Probe {
+            route.targets[idx].signals.breaker.abandon_probe();
+        }
+        if over {
+            walk.deadline_hit = true;
+        } else {
+            walk.failures.push(TargetFailure::unreached(
+                "retry budget of the route exhausted".into(),
+            ));
+            walk.stopped = true;
+        }
+        return false;
+    }
+    tokio::time::sleep(wait).await;
+    s.ctx.waited(wait);
+    s.metrics.retry(&route.route.name);
+    true
 }
 
 fn request_context(

@@ -114,6 +114,42 @@ fn load_err(plugin: &str, message: impl Into<String>) -> PluginError {
     }
 }
 
+/// The engine's epoch ticker (CPU deadlines) and, when a SQLite file is set, the
+/// once-a-second save of changed memory counters; both stop with `stop`.
+fn spawn_tickers(
+    engine: &Engine,
+    counters: &Arc<Counters>,
+    stop: &Arc<AtomicBool>,
+) -> std::io::Result<()> {
+    {
+        let engine = engine.clone();
+        let stop = stop.clone();
+        let period = Duration::from_micros(1_000_000 / pool::TICKS_PER_SEC);
+        std::thread::Builder::new()
+            .name("plugin-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(period);
+                    engine.increment_epoch();
+                }
+            })?;
+    }
+    let counters = Arc::downgrade(counters);
+    let stop = stop.clone();
+    std::thread::Builder::new()
+        .name("counters-flush".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_secs(1));
+                let Some(c) = counters.upgrade() else { return };
+                if let Err(e) = c.flush() {
+                    tracing::warn!(error = %e, "saving counters failed; retrying");
+                }
+            }
+        })?;
+    Ok(())
+}
+
 impl PluginRuntime {
     pub fn new(config: &EngineConfig) -> Result<Arc<Self>, PluginError> {
         let n = config.max_instances;
@@ -150,42 +186,12 @@ impl PluginRuntime {
         linked.map_err(|e| load_err("engine", format!("{e:#}")))?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
-        {
-            let engine = engine.clone();
-            let stop = ticker_stop.clone();
-            let period = Duration::from_micros(1_000_000 / pool::TICKS_PER_SEC);
-            std::thread::Builder::new()
-                .name("plugin-epoch".into())
-                .spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(period);
-                        engine.increment_epoch();
-                    }
-                })
-                .map_err(|e| load_err("engine", e.to_string()))?;
-        }
         let counters = Arc::new(Counters::default());
         counters
             .max_per_plugin
             .store(config.isolation.max_counters, Ordering::Relaxed);
-        {
-            // Saves changed memory counters once a second when a SQLite file is set.
-            let counters = Arc::downgrade(&counters);
-            let stop = ticker_stop.clone();
-            std::thread::Builder::new()
-                .name("counters-flush".into())
-                .spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(Duration::from_secs(1));
-                        let Some(c) = counters.upgrade() else { return };
-                        if let Err(e) = c.flush() {
-                            tracing::warn!(error = %e, "saving counters failed; retrying");
-                        }
-                    }
-                })
-                .map_err(|e| load_err("engine", e.to_string()))?;
-        }
-
+        spawn_tickers(&engine, &counters, &ticker_stop)
+            .map_err(|e| load_err("engine", e.to_string()))?;
         Ok(Arc::new(PluginRuntime {
             engine,
             linker,

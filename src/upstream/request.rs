@@ -6,7 +6,7 @@
 use bytes::Bytes;
 
 use super::sigv4::{self, AwsCredentials};
-use crate::types::{AuthScheme, HttpMethod, UpstreamRequest};
+use crate::types::{AuthScheme, HttpMethod, Sigv4Scope, UpstreamRequest};
 
 /// What an outbound request is made of.
 pub struct Outbound<'a> {
@@ -38,43 +38,10 @@ pub fn build(o: Outbound<'_>) -> Result<http::Request<super::OutBody>, String> {
         HttpMethod::Get => (http::Method::GET, "GET"),
         HttpMethod::Post => (http::Method::POST, "POST"),
     };
-    let mut signed = None;
-    if let AuthScheme::AwsSigv4(scope) = &up.auth {
-        let creds = o.aws.ok_or_else(|| {
-            "the adapter asks for AWS SigV4, but the provider has no aws_credentials_env"
-                .to_string()
-        })?;
-        let host = match (url.host_str(), url.port()) {
-            (Some(h), Some(p)) => format!("{h}:{p}"),
-            (Some(h), None) => h.to_string(),
-            (None, _) => return Err("the provider's base URL has no host".into()),
-        };
-        let date = sigv4::amz_date(o.now);
-        let mut headers = vec![
-            ("host".to_string(), host),
-            ("x-amz-date".to_string(), date.clone()),
-        ];
-        if let Some(t) = &creds.session_token {
-            headers.push(("x-amz-security-token".to_string(), t.clone()));
-        }
-        let auth = sigv4::authorization(
-            &sigv4::Signing {
-                method: verb,
-                path: url.path(),
-                query: &up.query,
-                headers: &headers,
-                payload_sha256: &sigv4::sha256_hex(&o.body),
-                amz_date: &date,
-                region: &scope.region,
-                service: &scope.service,
-                encode_path_again: scope.service != "s3",
-            },
-            creds,
-        );
-        headers.remove(0);
-        headers.push(("authorization".to_string(), auth));
-        signed = Some(headers);
-    }
+    let signed = match &up.auth {
+        AuthScheme::AwsSigv4(scope) => Some(sign(&o, &url, verb, scope)?),
+        _ => None,
+    };
     let uri = http::Uri::try_from(url.as_str())
         .map_err(|e| format!("the upstream URL is not valid: {e}"))?;
     let mut req = http::Request::builder()
@@ -104,6 +71,51 @@ pub fn build(o: Outbound<'_>) -> Result<http::Request<super::OutBody>, String> {
     // Header values were checked by the host (plugin output) or come from config.
     req.body(http_body_util::Full::new(body))
         .map_err(|e| format!("the upstream request is not valid: {e}"))
+}
+
+/// The SigV4 headers (`x-amz-date`, any session token, `authorization`) of a request
+/// to `url`, signed with the provider's AWS credentials.
+fn sign(
+    o: &Outbound<'_>,
+    url: &url::Url,
+    verb: &str,
+    scope: &Sigv4Scope,
+) -> Result<Vec<(String, String)>, String> {
+    let up = o.up;
+    let creds = o.aws.ok_or_else(|| {
+        "the adapter asks for AWS SigV4, but the provider has no aws_credentials_env".to_string()
+    })?;
+    let host = match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        (None, _) => return Err("the provider's base URL has no host".into()),
+    };
+    let date = sigv4::amz_date(o.now);
+    let mut headers = vec![
+        ("host".to_string(), host),
+        ("x-amz-date".to_string(), date.clone()),
+    ];
+    if let Some(t) = &creds.session_token {
+        headers.push(("x-amz-security-token".to_string(), t.clone()));
+    }
+    let auth = sigv4::authorization(
+        &sigv4::Signing {
+            method: verb,
+            path: url.path(),
+            query: &up.query,
+            headers: &headers,
+            payload_sha256: &sigv4::sha256_hex(&o.body),
+            amz_date: &date,
+            region: &scope.region,
+            service: &scope.service,
+            encode_path_again: scope.service != "s3",
+        },
+        creds,
+    );
+    // `host` is signed; hyper sets it from the URI.
+    headers.remove(0);
+    headers.push(("authorization".to_string(), auth));
+    Ok(headers)
 }
 
 #[cfg(test)]
