@@ -34,7 +34,7 @@ macro_rules! guest_call {
         $lease.slot().await?;
         let r = {
             let ($store, $b) = $lease.begin()?;
-            tokio::time::timeout(limit, $call).await
+            crate::plugins::pool::bounded(limit, $call).await
         };
         $lease.end(r)
     }};
@@ -433,7 +433,9 @@ impl StreamTranslation {
             return;
         }
         let r = match self.lease.begin() {
-            Ok((store, _)) => tokio::time::timeout(limit, res.resource_drop_async(store)).await,
+            Ok((store, _)) => {
+                crate::plugins::pool::bounded(limit, res.resource_drop_async(store)).await
+            }
             Err(_) => return,
         };
         let _ = self.lease.end(r);

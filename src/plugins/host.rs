@@ -74,11 +74,12 @@ pub struct CpuClock {
 }
 
 impl CpuClock {
-    pub fn restart(&mut self, limit: std::time::Duration) {
+    /// A call begins at `now` with `limit` of CPU time.
+    pub fn restart(&mut self, limit: std::time::Duration, now: std::time::Instant) {
         self.used = std::time::Duration::ZERO;
         self.limit = limit;
         self.exceeded = false;
-        *self.resumed.lock() = std::time::Instant::now();
+        *self.resumed.lock() = now;
     }
 }
 

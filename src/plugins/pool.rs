@@ -163,7 +163,10 @@ impl<W: World> InstancePool<W> {
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
-        store.data_mut().cpu.restart(self.limits.deadline);
+        store
+            .data_mut()
+            .cpu
+            .restart(self.limits.deadline, std::time::Instant::now());
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(on_tick);
         let bindings = W::instantiate(&self.pre, &mut store).await.map_err(|e| {
@@ -221,6 +224,10 @@ impl<W: World> InstancePool<W> {
 
     /// A slot of this plugin's bulkhead, waiting up to `wait` for one.
     async fn call_slot(&self, wait: Duration) -> Result<OwnedSemaphorePermit, PluginError> {
+        // A free slot needs no timer.
+        if let Ok(p) = self.calls.clone().try_acquire_owned() {
+            return Ok(p);
+        }
         match tokio::time::timeout(wait, self.calls.clone().acquire_owned()).await {
             Ok(Ok(p)) => Ok(p),
             _ => Err(self.fail(
@@ -391,11 +398,12 @@ impl<W: World> Lease<W> {
             ));
         };
         pool.stats.calls.fetch_add(1, Ordering::Relaxed);
-        self.call_started = Some(std::time::Instant::now());
+        let now = std::time::Instant::now();
+        self.call_started = Some(now);
         warm.uses += 1;
         let data = warm.store.data_mut();
         data.memory.exceeded = false;
-        data.cpu.restart(pool.limits.deadline);
+        data.cpu.restart(pool.limits.deadline, now);
         data.stderr.clear();
         warm.store.set_epoch_deadline(1);
         Ok((&mut warm.store, &warm.bindings))
@@ -403,26 +411,23 @@ impl<W: World> Lease<W> {
 
     /// Settles a call begun with `begin`. On failure the instance is discarded (no
     /// state from a bad call survives) and the failure counted by kind.
-    pub fn end<R>(
-        &mut self,
-        r: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
-    ) -> Result<R, PluginError> {
+    pub fn end<R>(&mut self, r: Option<wasmtime::Result<R>>) -> Result<R, PluginError> {
         self.slot = None;
         if let Some(t) = self.call_started.take() {
             self.pool.stats.durations.observe(t.elapsed());
         }
         if std::mem::take(&mut self.trial) {
-            self.pool.quarantine.trial_over(matches!(r, Ok(Ok(_))));
+            self.pool.quarantine.trial_over(matches!(r, Some(Ok(_))));
         }
         let failed = match r {
-            Ok(Ok(v)) => return Ok(v),
-            Ok(Err(e)) => Ok(e),
-            Err(elapsed) => Err(elapsed),
+            Some(Ok(v)) => return Ok(v),
+            Some(Err(e)) => Some(e),
+            None => None,
         };
         let pool = self.pool.clone();
         let e = match failed {
-            Ok(e) => e,
-            Err(_) => {
+            Some(e) => e,
+            None => {
                 self.warm = None;
                 return Err(pool.fail(
                     FailureKind::Deadline,
@@ -493,6 +498,26 @@ impl Drop for Undecided<'_> {
     }
 }
 
+/// `f`'s output, or `None` once `limit` has passed. Most guest calls finish at their
+/// first poll (a guest yields only at an epoch tick or in an async host call), so the
+/// timer is made only when `f` first waits: the bound then runs from there, at most
+/// one epoch tick later than the call's start.
+pub async fn bounded<F: Future>(limit: Duration, f: F) -> Option<F::Output> {
+    let mut f = std::pin::pin!(f);
+    let mut timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(cx) {
+            return std::task::Poll::Ready(Some(v));
+        }
+        let t = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match t.as_mut().poll(cx) {
+            std::task::Poll::Ready(()) => std::task::Poll::Ready(None),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    })
+    .await
+}
+
 /// Wall-clock bound of one call of `pool`'s plugin: the CPU deadline (epoch
 /// interruption) does not fire while a guest waits in an async host call, and a guest
 /// that yields its thread under load takes longer in wall time than it runs, so twice
@@ -507,6 +532,23 @@ mod tests {
     use crate::plugins::FailureKind;
     use crate::plugins::quarantine::Quarantine;
     use std::time::Duration;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_is_bounded_in_wall_time_once_it_waits() {
+        use super::bounded;
+        let limit = Duration::from_millis(100);
+        assert_eq!(bounded(limit, async { 7 }).await, Some(7));
+        // Waits within the limit: the answer comes.
+        let slow = async {
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            8
+        };
+        assert_eq!(bounded(limit, slow).await, Some(8));
+        // Never answers (a guest stuck in a host call): cut off at the limit.
+        let started = tokio::time::Instant::now();
+        assert_eq!(bounded(limit, std::future::pending::<u8>()).await, None);
+        assert_eq!(started.elapsed(), limit);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_trial_that_never_became_a_lease_lets_the_next_request_try() {
