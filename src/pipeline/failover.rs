@@ -15,7 +15,7 @@ use super::ctx::{AttemptRecord, RequestCtx};
 use super::error::Error;
 use super::{Outcome, attempt, now_secs};
 use crate::health::Admission;
-use crate::live::{LiveRoute, LiveState};
+use crate::live::{LiveRoute, LiveState, LiveTarget};
 use crate::reply::Body;
 use crate::types::{Operation, RequestContext};
 
@@ -197,7 +197,8 @@ async fn one(
 ) -> Option<http::Response<Body>> {
     let target = &route.targets[idx];
     let provider = live.providers.get(&target.target.provider)?;
-    if walk.attempts > 0 && !retry_wait(route, idx, admission, deadline, s, walk).await {
+    let probe = admission == Admission::Probe;
+    if walk.attempts > 0 && !walk.backoff(route, target, probe, deadline, s).await {
         return None;
     }
     walk.attempts += 1;
@@ -259,37 +260,39 @@ async fn one(
     }
 }
 
-/// The backoff before a retry, within the deadline and the route's retry budget;
-/// false (with the reason noted in `walk`) when no retry may be made.
-async fn retry_wait(
-    route: &LiveRoute,
-    idx: usize,
-    admission: Admission,
-    deadline: Option<Instant>,
-    s: &Shared<'_>,
-    walk: &mut Walk,
-) -> bool {
-    let policy = route.route.retry;
-    let wait = backoff(policy.backoff, policy.max_backoff, walk.attempts);
-    let over = deadline.is_some_and(|d| Instant::now() + wait >= d);
-    if over || !route.retry_budget.withdraw() {
-        if admission == Admission::Probe {
-            route.targets[idx].signals.breaker.abandon_probe();
+impl Walk {
+    /// The backoff before a retry at `target`, within the deadline and the route's
+    /// retry budget; false (with the reason noted) when no retry may be made.
+    async fn backoff(
+        &mut self,
+        route: &LiveRoute,
+        target: &LiveTarget,
+        probe: bool,
+        deadline: Option<Instant>,
+        s: &Shared<'_>,
+    ) -> bool {
+        let policy = route.route.retry;
+        let wait = backoff(policy.backoff, policy.max_backoff, self.attempts);
+        let over = deadline.is_some_and(|d| Instant::now() + wait >= d);
+        if over || !route.retry_budget.withdraw() {
+            if probe {
+                target.signals.breaker.abandon_probe();
+            }
+            if over {
+                self.deadline_hit = true;
+            } else {
+                self.failures.push(TargetFailure::unreached(
+                    "retry budget of the route exhausted".into(),
+                ));
+                self.stopped = true;
+            }
+            return false;
         }
-        if over {
-            walk.deadline_hit = true;
-        } else {
-            walk.failures.push(TargetFailure::unreached(
-                "retry budget of the route exhausted".into(),
-            ));
-            walk.stopped = true;
-        }
-        return false;
+        tokio::time::sleep(wait).await;
+        s.ctx.waited(wait);
+        s.metrics.retry(&route.route.name);
+        true
     }
-    tokio::time::sleep(wait).await;
-    s.ctx.waited(wait);
-    s.metrics.retry(&route.route.name);
-    true
 }
 
 fn request_context(
