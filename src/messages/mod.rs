@@ -7,22 +7,15 @@
 pub(crate) mod request;
 mod response;
 
-use std::convert::Infallible;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
 use bytes::Bytes;
-use http_body_util::BodyExt;
-use hyper::body::Frame;
 use serde_json::Value;
 
 use crate::cache::Directive;
 use crate::live::Principal;
 use crate::pipeline::{self, Gateway};
 use crate::reply::{Body, full};
+use crate::translate::{Translating, collect, is_stream};
 use crate::types::Endpoint;
-use crate::types::SseEvent;
-use crate::upstream::sse::{SseFramer, encode_all};
 use response::StreamTranslator;
 
 /// Runs an Anthropic Messages request through the pipeline.
@@ -50,18 +43,10 @@ pub async fn handle(
         body,
     };
     let resp = pipeline::handle(gw, req).await;
-    let streaming = resp
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
-    if resp.status().is_success() && streaming {
+    if resp.status().is_success() && is_stream(&resp) {
         let (parts, body) = resp.into_parts();
-        let translated = Translating {
-            inner: body,
-            framer: SseFramer::new(),
-            translator: StreamTranslator::new(&model),
-        };
-        return http::Response::from_parts(parts, Body::new(translated));
+        let translated = Translating::body(body, StreamTranslator::new(&model));
+        return http::Response::from_parts(parts, translated);
     }
     if !resp.status().is_success() {
         return anthropic_error(resp).await;
@@ -74,13 +59,6 @@ pub async fn handle(
         parts,
         full(response::message(&completion, &model).to_string()),
     )
-}
-
-async fn collect(body: Body) -> Bytes {
-    match body.collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(never) => match never {},
-    }
 }
 
 fn error(status: u16, message: &str) -> http::Response<Body> {
@@ -113,44 +91,4 @@ pub async fn anthropic_error(resp: http::Response<Body>) -> http::Response<Body>
     );
     let body = response::error_body(parts.status.as_u16(), message).to_string();
     http::Response::from_parts(parts, full(body))
-}
-
-/// The pipeline's SSE body, re-framed and translated event by event.
-struct Translating {
-    inner: Body,
-    framer: SseFramer,
-    translator: StreamTranslator,
-}
-
-impl hyper::body::Body for Translating {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        loop {
-            let frame = match Pin::new(&mut self.inner).poll_frame(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Ready(Some(Ok(f))) => f,
-                Poll::Ready(Some(Err(never))) => match never {},
-            };
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            let me = &mut *self;
-            let mut events: Vec<SseEvent> = Vec::new();
-            // The gateway frames its own output: it is well-formed SSE.
-            let _ = me.framer.push(&data, &mut events);
-            let mut out = Vec::new();
-            for ev in &events {
-                me.translator.on_event(ev, &mut out);
-            }
-            if !out.is_empty() {
-                return Poll::Ready(Some(Ok(Frame::data(encode_all(&out)))));
-            }
-        }
-    }
 }

@@ -141,9 +141,11 @@ impl StreamTranslator {
             json!({ "type": "content_block_delta", "index": index, "delta": delta }),
         )
     }
+}
 
+impl crate::translate::EventTranslator for StreamTranslator {
     /// The events for one upstream event; `[DONE]` ends the message.
-    pub fn on_event(&mut self, ev: &SseEvent, out: &mut Vec<SseEvent>) {
+    fn on_event(&mut self, ev: &SseEvent, out: &mut Vec<SseEvent>) {
         if self.ended {
             return;
         }
@@ -216,6 +218,7 @@ impl StreamTranslator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::translate::EventTranslator;
 
     fn chunk(delta: Value, finish: Value) -> SseEvent {
         SseEvent {

@@ -25,6 +25,7 @@ pub enum Protocol {
     ChatCompletions,
     Embeddings,
     AnthropicMessages,
+    Responses,
 }
 
 /// How one attempt at a target went.

@@ -142,10 +142,16 @@ async fn openai_api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
     }
     let live = gw.live.load_full();
     let endpoint = match path.as_str() {
-        "/v1/chat/completions" | "/v1/messages" => Some(Endpoint::Chat),
+        "/v1/chat/completions" | "/v1/messages" | "/v1/responses" => Some(Endpoint::Chat),
         "/v1/embeddings" => Some(Endpoint::Embeddings),
         _ => None,
     };
+    if let Some(id) = path.strip_prefix("/v1/responses/") {
+        if let Err(e) = authenticate(&live, &req) {
+            return e.into_response();
+        }
+        return crate::responses::stored(&percent_decode(id));
+    }
     let is_models = path == "/v1/models" || path.starts_with("/v1/models/");
     if endpoint.is_none() && !is_models {
         return ApiError::not_found(format!("Unknown request URL: {method} {path}."))
@@ -155,33 +161,8 @@ async fn openai_api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
-    let allowed = |m: &str| {
-        principal
-            .models
-            .as_ref()
-            .is_none_or(|ms| ms.iter().any(|x| x == m))
-    };
     if is_models {
-        if method != Method::GET {
-            return method_not_allowed(&method, &path);
-        }
-        let created = 0;
-        if path == "/v1/models" {
-            let data: Vec<_> = live
-                .config
-                .routes
-                .keys()
-                .filter(|m| allowed(m))
-                .map(|m| model_object(m, created))
-                .collect();
-            return json_response(StatusCode::OK, json!({ "object": "list", "data": data }));
-        }
-        let id = &path["/v1/models/".len()..];
-        let id = percent_decode(id);
-        if live.config.routes.contains_key(&id) && allowed(&id) {
-            return json_response(StatusCode::OK, model_object(&id, created));
-        }
-        return ApiError::model_not_found(&id).into_response();
+        return models(&live, &principal, &method, &path);
     }
     if method != Method::POST {
         return method_not_allowed(&method, &path);
@@ -197,6 +178,9 @@ async fn openai_api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
     if path == "/v1/messages" {
         return crate::messages::handle(&gw, &principal, directive, body).await;
     }
+    if path == "/v1/responses" {
+        return crate::responses::handle(&gw, &principal, directive, body).await;
+    }
     let endpoint = endpoint.expect("checked above");
     let protocol = match endpoint {
         Endpoint::Chat => pipeline::Protocol::ChatCompletions,
@@ -210,6 +194,40 @@ async fn openai_api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
         body,
     };
     pipeline::handle(&gw, req).await
+}
+
+/// `GET /v1/models` and `GET /v1/models/{id}`: the routes this key may use.
+fn models(
+    live: &LiveState,
+    principal: &Principal,
+    method: &Method,
+    path: &str,
+) -> http::Response<Body> {
+    if method != Method::GET {
+        return method_not_allowed(method, path);
+    }
+    let allowed = |m: &str| {
+        principal
+            .models
+            .as_ref()
+            .is_none_or(|ms| ms.iter().any(|x| x == m))
+    };
+    let created = 0;
+    if path == "/v1/models" {
+        let data: Vec<_> = live
+            .config
+            .routes
+            .keys()
+            .filter(|m| allowed(m))
+            .map(|m| model_object(m, created))
+            .collect();
+        return json_response(StatusCode::OK, json!({ "object": "list", "data": data }));
+    }
+    let id = percent_decode(&path["/v1/models/".len()..]);
+    if live.config.routes.contains_key(&id) && allowed(&id) {
+        return json_response(StatusCode::OK, model_object(&id, created));
+    }
+    ApiError::model_not_found(&id).into_response()
 }
 
 fn method_not_allowed(method: &Method, path: &str) -> http::Response<Body> {

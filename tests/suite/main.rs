@@ -25,6 +25,7 @@ mod plugin_host;
 mod proxy;
 mod quota;
 mod redaction;
+mod responses;
 mod routing;
 mod sandbox;
 mod trust;

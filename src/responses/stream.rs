@@ -1,0 +1,274 @@
+//! The pipeline's chat-completion chunks as the Responses API's event stream:
+//! `response.created` and `response.in_progress`, then per output item
+//! `response.output_item.added`, its deltas (`response.output_text.delta` inside a
+//! `response.content_part.added`/`.done` pair, or
+//! `response.function_call_arguments.delta`) and `response.output_item.done`, and at
+//! the end `response.completed` (or `response.incomplete`) with the whole response and
+//! its usage. A failure after the stream began is an `error` event and
+//! `response.failed`. Every event carries its `sequence_number`.
+
+use serde_json::{Value, json};
+
+use super::response::{
+    Echo, call_item, incomplete_reason, message_item, new_id, object, text_part, usage,
+};
+use crate::types::SseEvent;
+
+enum Open {
+    Text {
+        id: String,
+        text: String,
+    },
+    Call {
+        id: String,
+        call_id: String,
+        name: String,
+        args: String,
+    },
+}
+
+pub struct StreamTranslator {
+    id: String,
+    created: u64,
+    echo: Echo,
+    seq: u64,
+    started: bool,
+    ended: bool,
+    output: Vec<Value>,
+    open: Option<Open>,
+    finish: Option<String>,
+    usage: Option<Value>,
+}
+
+impl StreamTranslator {
+    pub fn new(echo: Echo, created: u64) -> Self {
+        StreamTranslator {
+            id: new_id("resp"),
+            created,
+            echo,
+            seq: 0,
+            started: false,
+            ended: false,
+            output: Vec::new(),
+            open: None,
+            finish: None,
+            usage: None,
+        }
+    }
+
+    fn emit(&mut self, kind: &str, mut data: Value, out: &mut Vec<SseEvent>) {
+        data["type"] = json!(kind);
+        data["sequence_number"] = json!(self.seq);
+        self.seq += 1;
+        out.push(SseEvent {
+            event: Some(kind.into()),
+            data: data.to_string(),
+        });
+    }
+
+    fn response(&self, status: &str, reason: Option<&str>) -> Value {
+        let done = status != "in_progress";
+        let output = if done {
+            self.output.clone()
+        } else {
+            Vec::new()
+        };
+        let usage = if done { self.usage.clone() } else { None };
+        object(
+            &self.id,
+            self.created,
+            &self.echo,
+            status,
+            reason,
+            output,
+            usage,
+        )
+    }
+
+    fn start(&mut self, out: &mut Vec<SseEvent>) {
+        if !self.started {
+            self.started = true;
+            let r = self.response("in_progress", None);
+            self.emit("response.created", json!({ "response": r }), out);
+            self.emit("response.in_progress", json!({ "response": r }), out);
+        }
+    }
+
+    /// The index the open item has (or the next one will have) in `output`.
+    fn index(&self) -> usize {
+        self.output.len()
+    }
+
+    fn close(&mut self, out: &mut Vec<SseEvent>) {
+        let index = self.index();
+        match self.open.take() {
+            None => {}
+            Some(Open::Text { id, text }) => {
+                let at = json!({ "item_id": id, "output_index": index, "content_index": 0 });
+                let mut done = at.clone();
+                done["text"] = json!(text);
+                done["logprobs"] = json!([]);
+                self.emit("response.output_text.done", done, out);
+                let mut part = at;
+                part["part"] = text_part(&text);
+                self.emit("response.content_part.done", part, out);
+                let item = message_item(&id, "completed", vec![text_part(&text)]);
+                self.emit(
+                    "response.output_item.done",
+                    json!({ "output_index": index, "item": item }),
+                    out,
+                );
+                self.output.push(item);
+            }
+            Some(Open::Call {
+                id,
+                call_id,
+                name,
+                args,
+            }) => {
+                self.emit(
+                    "response.function_call_arguments.done",
+                    json!({ "item_id": id, "output_index": index, "arguments": args, "name": name }),
+                    out,
+                );
+                let item = call_item(&id, "completed", &call_id, &name, &args);
+                self.emit(
+                    "response.output_item.done",
+                    json!({ "output_index": index, "item": item }),
+                    out,
+                );
+                self.output.push(item);
+            }
+        }
+    }
+
+    fn text(&mut self, delta: &str, out: &mut Vec<SseEvent>) {
+        if !matches!(self.open, Some(Open::Text { .. })) {
+            self.close(out);
+            let id = new_id("msg");
+            let index = self.index();
+            let item = message_item(&id, "in_progress", Vec::new());
+            self.emit(
+                "response.output_item.added",
+                json!({ "output_index": index, "item": item }),
+                out,
+            );
+            let part = json!({ "item_id": id, "output_index": index, "content_index": 0, "part": text_part("") });
+            self.emit("response.content_part.added", part, out);
+            self.open = Some(Open::Text {
+                id,
+                text: String::new(),
+            });
+        }
+        let index = self.index();
+        if let Some(Open::Text { id, text }) = &mut self.open {
+            text.push_str(delta);
+            let ev = json!({ "item_id": id, "output_index": index, "content_index": 0, "delta": delta, "logprobs": [] });
+            self.emit("response.output_text.delta", ev, out);
+        }
+    }
+
+    fn call(&mut self, tc: &Value, out: &mut Vec<SseEvent>) {
+        let starts = tc
+            .get("id")
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty());
+        if starts || !matches!(self.open, Some(Open::Call { .. })) {
+            self.close(out);
+            let id = new_id("fc");
+            let call_id = tc["id"].as_str().unwrap_or_default().to_string();
+            let name = tc["function"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let item = call_item(&id, "in_progress", &call_id, &name, "");
+            self.emit(
+                "response.output_item.added",
+                json!({ "output_index": self.index(), "item": item }),
+                out,
+            );
+            self.open = Some(Open::Call {
+                id,
+                call_id,
+                name,
+                args: String::new(),
+            });
+        }
+        let index = self.index();
+        let delta = tc["function"]["arguments"].as_str().unwrap_or_default();
+        if let Some(Open::Call { id, args, .. }) = &mut self.open
+            && !delta.is_empty()
+        {
+            args.push_str(delta);
+            let ev = json!({ "item_id": id, "output_index": index, "delta": delta });
+            self.emit("response.function_call_arguments.delta", ev, out);
+        }
+    }
+
+    fn fail(&mut self, e: &Value, out: &mut Vec<SseEvent>) {
+        self.start(out);
+        let message = e["message"].as_str().unwrap_or("the stream failed");
+        let code = e["code"]
+            .as_str()
+            .or(e["type"].as_str())
+            .unwrap_or("upstream_error");
+        self.emit(
+            "error",
+            json!({ "code": code, "message": message, "param": null }),
+            out,
+        );
+        let mut r = self.response("failed", None);
+        r["error"] = json!({ "code": "server_error", "message": message });
+        self.emit("response.failed", json!({ "response": r }), out);
+        self.ended = true;
+    }
+
+    fn finish(&mut self, out: &mut Vec<SseEvent>) {
+        self.start(out);
+        self.close(out);
+        let reason = incomplete_reason(self.finish.as_deref());
+        let (kind, status) = match reason {
+            Some(_) => ("response.incomplete", "incomplete"),
+            None => ("response.completed", "completed"),
+        };
+        let r = self.response(status, reason);
+        self.emit(kind, json!({ "response": r }), out);
+        self.ended = true;
+    }
+}
+
+impl crate::translate::EventTranslator for StreamTranslator {
+    fn on_event(&mut self, ev: &SseEvent, out: &mut Vec<SseEvent>) {
+        if self.ended {
+            return;
+        }
+        if ev.data == "[DONE]" {
+            return self.finish(out);
+        }
+        let Ok(c) = serde_json::from_str::<Value>(&ev.data) else {
+            return;
+        };
+        if let Some(e) = c.get("error") {
+            return self.fail(e, out);
+        }
+        self.start(out);
+        if let Some(u) = usage(&c["usage"]) {
+            self.usage = Some(u);
+        }
+        let Some(choice) = c["choices"].get(0) else {
+            return;
+        };
+        let delta = &choice["delta"];
+        for key in ["content", "refusal"] {
+            if let Some(t) = delta[key].as_str().filter(|t| !t.is_empty()) {
+                self.text(t, out);
+            }
+        }
+        for tc in delta["tool_calls"].as_array().into_iter().flatten() {
+            self.call(tc, out);
+        }
+        if let Some(f) = choice["finish_reason"].as_str() {
+            self.finish = Some(f.to_string());
+        }
+    }
+}

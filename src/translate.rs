@@ -1,0 +1,86 @@
+//! What every inbound API translated onto the chat pipeline (`/v1/messages`,
+//! `/v1/responses`) shares: the pipeline's SSE answer re-framed and turned, event by
+//! event, into the client's own event stream, and a whole body collected.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Frame;
+
+use crate::reply::Body;
+use crate::types::SseEvent;
+use crate::upstream::sse::{SseFramer, encode_all};
+
+/// Turns the pipeline's chat-completion chunks into a client protocol's events.
+pub trait EventTranslator: Send + Unpin + 'static {
+    /// The client's events for one pipeline event (`[DONE]` ends the stream).
+    fn on_event(&mut self, ev: &SseEvent, out: &mut Vec<SseEvent>);
+}
+
+/// The pipeline's SSE body, re-framed and translated event by event.
+pub struct Translating<T> {
+    inner: Body,
+    framer: SseFramer,
+    translator: T,
+}
+
+impl<T: EventTranslator> Translating<T> {
+    pub fn body(inner: Body, translator: T) -> Body {
+        Body::new(Translating {
+            inner,
+            framer: SseFramer::new(),
+            translator,
+        })
+    }
+}
+
+impl<T: EventTranslator> hyper::body::Body for Translating<T> {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        loop {
+            let frame = match Pin::new(&mut self.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Ready(Some(Ok(f))) => f,
+                Poll::Ready(Some(Err(never))) => match never {},
+            };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            let me = &mut *self;
+            let mut events: Vec<SseEvent> = Vec::new();
+            // The gateway frames its own output: it is well-formed SSE.
+            let _ = me.framer.push(&data, &mut events);
+            let mut out = Vec::new();
+            for ev in &events {
+                me.translator.on_event(ev, &mut out);
+            }
+            if !out.is_empty() {
+                return Poll::Ready(Some(Ok(Frame::data(encode_all(&out)))));
+            }
+        }
+    }
+}
+
+/// A whole body (the gateway's own bodies cannot fail).
+pub async fn collect(body: Body) -> Bytes {
+    match body.collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(never) => match never {},
+    }
+}
+
+/// Whether an answer is an event stream.
+pub fn is_stream(resp: &http::Response<Body>) -> bool {
+    resp.headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
+}

@@ -1,0 +1,59 @@
+"""Drives switchboard's /v1/responses with the official OpenAI Python SDK and prints
+what it saw as JSON.
+
+Run by tests/suite/responses.rs: python3 responses_check.py BASE_URL API_KEY
+"""
+import json
+import sys
+
+import openai
+from openai import OpenAI
+
+base_url, api_key = sys.argv[1], sys.argv[2]
+client = OpenAI(base_url=base_url, api_key=api_key, max_retries=0)
+out = {"sdk_version": openai.__version__}
+
+r = client.responses.create(model="m", instructions="Be brief.", input="hello responses")
+out["text"] = r.output_text
+out["status"] = r.status
+out["usage"] = [r.usage.input_tokens, r.usage.output_tokens, r.usage.total_tokens]
+out["id_prefix"] = r.id.split("_")[0]
+
+# A stream through the Anthropic provider (Responses -> chat -> Anthropic and back).
+text = ""
+with client.responses.stream(model="claude", input="streamed words") as s:
+    for ev in s:
+        if ev.type == "response.output_text.delta":
+            text += ev.delta
+    final = s.get_final_response()
+out["stream_text"] = text
+out["stream_final_text"] = final.output_text
+out["stream_usage"] = final.usage.total_tokens
+
+# A function tool round trip: the calls, then their outputs sent back as items.
+tools = [{
+    "type": "function", "name": "get_weather", "description": "Weather for a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}]
+ask = [{"role": "user", "content": "Weather?"}]
+r = client.responses.create(model="m", input=ask, tools=tools)
+calls = [o for o in r.output if o.type == "function_call"]
+out["calls"] = [json.loads(c.arguments) for c in calls]
+follow = ask + [c.model_dump(exclude_none=True) for c in calls] + [
+    {"type": "function_call_output", "call_id": c.call_id, "output": "18C"} for c in calls
+]
+r = client.responses.create(model="m", input=follow, tools=tools)
+out["after_tools"] = r.output_text
+
+# Streamed function calls, through the Anthropic provider.
+with client.responses.stream(model="claude", input=ask, tools=tools) as s:
+    final = s.get_final_response()
+out["stream_calls"] = [json.loads(o.arguments) for o in final.output if o.type == "function_call"]
+
+try:
+    client.responses.create(model="m", input="x", tools=[{"type": "web_search"}])
+    out["builtin_tool"] = None
+except openai.BadRequestError as err:
+    out["builtin_tool"] = err.message
+
+print(json.dumps(out))
