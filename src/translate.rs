@@ -14,6 +14,34 @@ use crate::reply::Body;
 use crate::types::SseEvent;
 use crate::upstream::sse::{SseFramer, encode_all};
 
+/// An inbound request as the chat request the pipeline runs, and the names of the
+/// request fields the translation dropped (sent back in `x-switchboard-dropped`).
+pub struct Translated {
+    pub chat: serde_json::Value,
+    pub dropped: Vec<&'static str>,
+}
+
+impl Translated {
+    /// Notes a dropped field once.
+    pub fn drop_field(dropped: &mut Vec<&'static str>, name: &'static str) {
+        if !dropped.contains(&name) {
+            dropped.push(name);
+        }
+    }
+}
+
+/// The answer header that names request fields a translation dropped.
+pub const DROPPED: &str = "x-switchboard-dropped";
+
+/// Adds the `x-switchboard-dropped` header when anything was dropped.
+pub fn mark_dropped(resp: &mut http::Response<Body>, dropped: &[&'static str]) {
+    if !dropped.is_empty()
+        && let Ok(v) = http::HeaderValue::from_str(&dropped.join(","))
+    {
+        resp.headers_mut().insert(DROPPED, v);
+    }
+}
+
 /// Turns the pipeline's chat-completion chunks into a client protocol's events.
 pub trait EventTranslator: Send + Unpin + 'static {
     /// The client's events for one pipeline event (`[DONE]` ends the stream).

@@ -29,10 +29,14 @@ pub async fn handle(
         Ok(v) => v,
         Err(e) => return error(400, &format!("the request body is not valid JSON: {e}")),
     };
-    let chat = match request::to_chat(&req) {
+    let translated = match request::to_chat(&req) {
         Ok(c) => c,
         Err(e) => return error(400, &e),
     };
+    if !translated.dropped.is_empty() {
+        tracing::debug!(dropped = ?translated.dropped, "messages request fields dropped");
+    }
+    let chat = &translated.chat;
     let model = chat["model"].as_str().unwrap_or_default().to_string();
     let body = Bytes::from(chat.to_string());
     let req = pipeline::Request {
@@ -43,22 +47,72 @@ pub async fn handle(
         body,
     };
     let resp = pipeline::handle(gw, req).await;
-    if resp.status().is_success() && is_stream(&resp) {
+    let mut resp = if !resp.status().is_success() {
+        anthropic_error(resp).await
+    } else if is_stream(&resp) {
         let (parts, body) = resp.into_parts();
-        let translated = Translating::body(body, StreamTranslator::new(&model));
-        return http::Response::from_parts(parts, translated);
+        let stream = Translating::body(body, StreamTranslator::new(&model));
+        http::Response::from_parts(parts, stream)
+    } else {
+        let (mut parts, body) = resp.into_parts();
+        let bytes = collect(body).await;
+        let completion: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        parts.headers.remove(http::header::CONTENT_LENGTH);
+        let message = response::message(&completion, &model).to_string();
+        http::Response::from_parts(parts, full(message))
+    };
+    crate::translate::mark_dropped(&mut resp, &translated.dropped);
+    resp
+}
+
+/// `POST /v1/messages/count_tokens`: the gateway's estimate of the request's input
+/// tokens (the one its quotas reserve by: the translated request's bytes / 4), flagged
+/// as an estimate with `x-switchboard-estimate: true`.
+pub fn count_tokens(
+    live: &crate::live::LiveState,
+    principal: &Principal,
+    body: &[u8],
+) -> http::Response<Body> {
+    let req: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => return error(400, &format!("the request body is not valid JSON: {e}")),
+    };
+    let mut req = req;
+    // count_tokens takes no max_tokens; the translation does not need one.
+    if let Some(o) = req.as_object_mut() {
+        o.remove("max_tokens");
     }
-    if !resp.status().is_success() {
-        return anthropic_error(resp).await;
+    let translated = match request::to_chat(&req) {
+        Ok(c) => c,
+        Err(e) => return error(400, &e),
+    };
+    let model = translated.chat["model"].as_str().unwrap_or_default();
+    if !live.routes.contains_key(model) {
+        return error(
+            404,
+            &format!("model: {model} is not a model of this gateway"),
+        );
     }
-    let (mut parts, body) = resp.into_parts();
-    let bytes = collect(body).await;
-    let completion: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    parts.headers.remove(http::header::CONTENT_LENGTH);
-    http::Response::from_parts(
-        parts,
-        full(response::message(&completion, &model).to_string()),
-    )
+    if principal
+        .models
+        .as_ref()
+        .is_some_and(|ms| !ms.iter().any(|m| m == model))
+    {
+        return error(403, &format!("this key may not use model {model}"));
+    }
+    let tokens = (translated.chat.to_string().len() as u64).div_ceil(4);
+    let mut resp = http::Response::new(full(
+        serde_json::json!({ "input_tokens": tokens }).to_string(),
+    ));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    resp.headers_mut().insert(
+        "x-switchboard-estimate",
+        http::HeaderValue::from_static("true"),
+    );
+    resp
 }
 
 fn error(status: u16, message: &str) -> http::Response<Body> {

@@ -1,10 +1,18 @@
 //! An Anthropic Messages request as the OpenAI chat request the pipeline runs: system
-//! prompt, text and image blocks, assistant `tool_use` as `tool_calls`, user
-//! `tool_result` as `tool` messages, tools and tool choice, sampling and stop
-//! sequences. A stream asks for the usage chunk, which the answer's `message_delta`
-//! needs.
+//! prompt (and `system` messages where they stand), text, image and document blocks,
+//! assistant `tool_use` as `tool_calls`, user `tool_result` as `tool` messages (an
+//! error result says so), tools and tool choice, sampling and stop sequences,
+//! `thinking` as a reasoning effort, `output_config.format` as `response_format`. A
+//! stream asks for the usage chunk, which the answer's `message_delta` needs.
+//!
+//! What an OpenAI-shaped target has no equivalent for is named: server tools (web
+//! search, code execution, …) and unknown blocks are refused with a 400; prompt-cache
+//! markers, `context_management`, `top_k`, earlier thinking blocks and images inside
+//! tool results are dropped and listed in `x-switchboard-dropped`.
 
 use serde_json::{Map, Value, json};
+
+use crate::translate::Translated;
 
 /// Why a request cannot be translated: Anthropic's `invalid_request_error`.
 pub type Invalid = String;
@@ -35,12 +43,60 @@ fn image_part(block: &Value) -> Result<Value, Invalid> {
     Ok(json!({ "type": "image_url", "image_url": { "url": url } }))
 }
 
+/// A `document` block: a PDF (base64) as a file part, plain text as text.
+fn document_part(block: &Value) -> Result<Value, Invalid> {
+    let source = &block["source"];
+    match source["type"].as_str() {
+        Some("base64") => {
+            let media = source["media_type"].as_str().unwrap_or("application/pdf");
+            let mut file = json!({
+                "file_data": format!("data:{media};base64,{}", source["data"].as_str().unwrap_or("")),
+            });
+            file["filename"] = json!(block["title"].as_str().unwrap_or("document.pdf"));
+            Ok(json!({ "type": "file", "file": file }))
+        }
+        Some("text") => Ok(json!({ "type": "text", "text": source["data"] })),
+        Some("content") => Ok(json!({ "type": "text", "text": text_of(&source["content"]) })),
+        other => Err(format!(
+            "messages: a document source of type '{}' cannot be sent to this route's target (use base64 or text)",
+            other.unwrap_or("?")
+        )),
+    }
+}
+
+/// Notes the prompt-cache marker of a block or tool, which chat has no place for.
+fn note_cache(v: &Value, dropped: &mut Vec<&'static str>) {
+    if v.get("cache_control").is_some() {
+        Translated::drop_field(dropped, "cache_control");
+    }
+}
+
+/// A `tool_result` block as a `tool` message; an error result says so in its text.
+fn tool_result(b: &Value, dropped: &mut Vec<&'static str>) -> Value {
+    let content = &b["content"];
+    if content
+        .as_array()
+        .is_some_and(|c| c.iter().any(|p| p["type"] != "text"))
+    {
+        Translated::drop_field(dropped, "tool_result.image");
+    }
+    let mut text = text_of(content);
+    if b["is_error"] == json!(true) {
+        text = format!("Error: {text}");
+    }
+    json!({ "role": "tool", "tool_call_id": b["tool_use_id"], "content": text })
+}
+
 /// One Anthropic message as one or more OpenAI messages.
-fn message(m: &Value, out: &mut Vec<Value>) -> Result<(), Invalid> {
+fn message(
+    m: &Value,
+    out: &mut Vec<Value>,
+    dropped: &mut Vec<&'static str>,
+) -> Result<(), Invalid> {
     let role = m["role"].as_str().unwrap_or("");
-    if role != "user" && role != "assistant" {
+    if !["user", "assistant", "system"].contains(&role) {
         return Err(format!(
-            "messages: role must be user or assistant, not '{role}'"
+            "messages: role must be user, assistant or system, not '{role}'"
         ));
     }
     let blocks = match &m["content"] {
@@ -51,24 +107,32 @@ fn message(m: &Value, out: &mut Vec<Value>) -> Result<(), Invalid> {
         Value::Array(b) => b,
         _ => return Err("messages: content must be a string or a list of blocks".into()),
     };
+    if role == "system" {
+        blocks.iter().for_each(|b| note_cache(b, dropped));
+        out.push(json!({ "role": "system", "content": text_of(&m["content"]) }));
+        return Ok(());
+    }
     let mut parts = Vec::new();
     let mut calls = Vec::new();
     for b in blocks {
+        note_cache(b, dropped);
         match b["type"].as_str() {
             Some("text") => parts.push(json!({ "type": "text", "text": b["text"] })),
             Some("image") if role == "user" => parts.push(image_part(b)?),
+            Some("document") if role == "user" => parts.push(document_part(b)?),
             Some("tool_use") if role == "assistant" => calls.push(json!({
                 "id": b["id"], "type": "function",
                 "function": { "name": b["name"], "arguments": b["input"].to_string() },
             })),
             // Tool results answer the calls of the turn before: they come first.
-            Some("tool_result") if role == "user" => out.push(json!({
-                "role": "tool", "tool_call_id": b["tool_use_id"], "content": text_of(&b["content"]),
-            })),
-            Some("thinking" | "redacted_thinking") => {}
+            Some("tool_result") if role == "user" => out.push(tool_result(b, dropped)),
+            // Earlier reasoning is the provider's own state: another target cannot use it.
+            Some("thinking" | "redacted_thinking") => {
+                Translated::drop_field(dropped, "thinking_blocks")
+            }
             other => {
                 return Err(format!(
-                    "messages: a {role} message cannot hold a '{}' block",
+                    "messages: a {role} message cannot hold a '{}' block on a route whose target does not speak Anthropic's API",
                     other.unwrap_or("?")
                 ));
             }
@@ -97,8 +161,52 @@ fn tool_choice(c: &Value) -> Result<Value, Invalid> {
     })
 }
 
+/// Client tools as functions; a server tool (`web_search_…`, `code_execution_…`,
+/// `bash_…`, …) has no equivalent on an OpenAI-shaped target and is refused by name.
+fn tools(list: &[Value], dropped: &mut Vec<&'static str>) -> Result<Vec<Value>, Invalid> {
+    list.iter()
+        .map(|t| {
+            note_cache(t, dropped);
+            match t["type"].as_str() {
+                None | Some("custom") => Ok(json!({ "type": "function", "function": {
+                    "name": t["name"], "description": t.get("description").cloned().unwrap_or(Value::Null),
+                    "parameters": t.get("input_schema").cloned().unwrap_or(json!({ "type": "object" })),
+                }})),
+                Some(kind) => Err(format!(
+                    "tools: '{kind}' is an Anthropic server tool; it cannot be sent to this route's target, which does not speak Anthropic's API"
+                )),
+            }
+        })
+        .collect()
+}
+
+/// `thinking` as a reasoning effort (by its budget), `output_config.format` (or the
+/// older `output_format`) as `response_format`.
+fn output_options(obj: &Map<String, Value>, chat: &mut Map<String, Value>) {
+    let thinking = &obj.get("thinking").cloned().unwrap_or(Value::Null);
+    if thinking["type"] == "enabled" {
+        let budget = thinking["budget_tokens"].as_u64().unwrap_or(0);
+        let effort = match budget {
+            0..4096 => "low",
+            4096..16384 => "medium",
+            _ => "high",
+        };
+        chat.insert("reasoning_effort".into(), json!(effort));
+    }
+    let format = obj
+        .get("output_config")
+        .and_then(|c| c.get("format"))
+        .or_else(|| obj.get("output_format"));
+    if let Some(f) = format.filter(|f| f["type"] == "json_schema") {
+        chat.insert(
+            "response_format".into(),
+            json!({ "type": "json_schema", "json_schema": { "name": "output", "schema": f["schema"], "strict": true } }),
+        );
+    }
+}
+
 /// The OpenAI chat body for an Anthropic Messages body.
-pub fn to_chat(req: &Value) -> Result<Value, Invalid> {
+pub fn to_chat(req: &Value) -> Result<Translated, Invalid> {
     let Some(obj) = req.as_object() else {
         return Err("the request body must be a JSON object".into());
     };
@@ -110,12 +218,18 @@ pub fn to_chat(req: &Value) -> Result<Value, Invalid> {
         .get("messages")
         .and_then(Value::as_array)
         .ok_or("messages: Field required")?;
+    let mut dropped = Vec::new();
     let mut out = Vec::with_capacity(messages.len() + 1);
     if let Some(system) = obj.get("system") {
+        system
+            .as_array()
+            .into_iter()
+            .flatten()
+            .for_each(|b| note_cache(b, &mut dropped));
         out.push(json!({ "role": "system", "content": text_of(system) }));
     }
     for m in messages {
-        message(m, &mut out)?;
+        message(m, &mut out, &mut dropped)?;
     }
     let mut chat = Map::new();
     chat.insert("model".into(), json!(model));
@@ -130,29 +244,32 @@ pub fn to_chat(req: &Value) -> Result<Value, Invalid> {
             chat.insert(to.into(), v.clone());
         }
     }
+    for (field, name) in [
+        ("top_k", "top_k"),
+        ("context_management", "context_management"),
+    ] {
+        if obj.get(field).is_some_and(|v| !v.is_null()) {
+            Translated::drop_field(&mut dropped, name);
+        }
+    }
     if let Some(user) = obj.get("metadata").and_then(|m| m.get("user_id")) {
         chat.insert("user".into(), user.clone());
     }
-    if let Some(tools) = obj.get("tools").and_then(Value::as_array) {
-        let tools: Vec<Value> = tools
-            .iter()
-            .map(|t| {
-                json!({ "type": "function", "function": {
-                    "name": t["name"], "description": t.get("description").cloned().unwrap_or(Value::Null),
-                    "parameters": t.get("input_schema").cloned().unwrap_or(json!({ "type": "object" })),
-                }})
-            })
-            .collect();
-        chat.insert("tools".into(), Value::Array(tools));
+    if let Some(t) = obj.get("tools").and_then(Value::as_array) {
+        chat.insert("tools".into(), Value::Array(tools(t, &mut dropped)?));
     }
     if let Some(c) = obj.get("tool_choice") {
         chat.insert("tool_choice".into(), tool_choice(c)?);
     }
+    output_options(obj, &mut chat);
     if obj.get("stream").and_then(Value::as_bool) == Some(true) {
         chat.insert("stream".into(), json!(true));
         chat.insert("stream_options".into(), json!({ "include_usage": true }));
     }
-    Ok(Value::Object(chat))
+    Ok(Translated {
+        chat: Value::Object(chat),
+        dropped,
+    })
 }
 
 #[cfg(test)]
@@ -178,7 +295,7 @@ mod tests {
                 ]},
             ],
         });
-        let chat = to_chat(&req).unwrap();
+        let chat = to_chat(&req).unwrap().chat;
         assert_eq!(
             chat["messages"][0],
             json!({ "role": "system", "content": "Be brief." })
@@ -204,12 +321,13 @@ mod tests {
     fn what_cannot_be_mapped_is_refused() {
         assert!(
             to_chat(&json!({ "messages": [] }))
-                .unwrap_err()
+                .err()
+                .unwrap()
                 .contains("model")
         );
-        let bad_role = json!({ "model": "m", "messages": [{ "role": "system", "content": "x" }] });
-        assert!(to_chat(&bad_role).unwrap_err().contains("role"));
+        let bad_role = json!({ "model": "m", "messages": [{ "role": "tool", "content": "x" }] });
+        assert!(to_chat(&bad_role).err().unwrap().contains("role"));
         let bad_block = json!({ "model": "m", "messages": [{ "role": "assistant", "content": [{ "type": "image" }] }] });
-        assert!(to_chat(&bad_block).unwrap_err().contains("'image'"));
+        assert!(to_chat(&bad_block).err().unwrap().contains("'image'"));
     }
 }

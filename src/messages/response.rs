@@ -31,6 +31,16 @@ pub fn error_type(status: u16) -> &'static str {
     }
 }
 
+/// A message id: the answer's own when it already is one (an Anthropic upstream's),
+/// else the answer's id with Anthropic's prefix.
+fn message_id(id: &str) -> String {
+    if id.starts_with("msg_") {
+        id.to_string()
+    } else {
+        format!("msg_{id}")
+    }
+}
+
 pub fn error_body(status: u16, message: &str) -> Value {
     json!({ "type": "error", "error": { "type": error_type(status), "message": message } })
 }
@@ -58,7 +68,7 @@ pub fn message(c: &Value, model: &str) -> Value {
         }));
     }
     json!({
-        "id": format!("msg_{}", c["id"].as_str().unwrap_or("switchboard")),
+        "id": message_id(c["id"].as_str().unwrap_or("switchboard")),
         "type": "message", "role": "assistant", "model": model, "content": content,
         "stop_reason": stop_reason(choice["finish_reason"].as_str()), "stop_sequence": null,
         "usage": usage(&c["usage"]),
@@ -107,7 +117,7 @@ impl StreamTranslator {
         if !self.started {
             self.started = true;
             out.push(event("message_start", json!({ "type": "message_start", "message": {
-                "id": format!("msg_{id}"), "type": "message", "role": "assistant", "model": self.model,
+                "id": message_id(id), "type": "message", "role": "assistant", "model": self.model,
                 "content": [], "stop_reason": null, "stop_sequence": null,
                 "usage": { "input_tokens": 0, "output_tokens": 0 },
             }})));

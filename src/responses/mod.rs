@@ -20,9 +20,6 @@ use crate::reply::{ApiError, Body, full};
 use crate::translate::{Translating, collect, is_stream};
 use crate::types::Endpoint;
 
-/// The answer header that names request fields the translation dropped.
-pub const DROPPED: &str = "x-switchboard-dropped";
-
 /// Runs a Responses API request through the pipeline.
 pub async fn handle(
     gw: &Gateway,
@@ -66,11 +63,7 @@ pub async fn handle(
         let object = response::from_completion(&completion, &echo, now_secs());
         http::Response::from_parts(parts, full(object.to_string()))
     };
-    if !translated.dropped.is_empty()
-        && let Ok(v) = http::HeaderValue::from_str(&translated.dropped.join(","))
-    {
-        resp.headers_mut().insert(DROPPED, v);
-    }
+    crate::translate::mark_dropped(&mut resp, &translated.dropped);
     resp
 }
 

@@ -11,11 +11,7 @@ use serde_json::{Map, Value, json};
 
 pub type Invalid = String;
 
-/// The chat request, and the request fields that were dropped.
-pub struct Translated {
-    pub chat: Value,
-    pub dropped: Vec<&'static str>,
-}
+pub use crate::translate::Translated;
 
 /// Fields read here, or echoed back in the response object without reaching the
 /// provider (they change nothing it would do).
@@ -136,11 +132,7 @@ fn item(it: &Value, out: &mut Vec<Value>, dropped: &mut Vec<&'static str>) -> Re
             out.push(json!({ "role": "tool", "tool_call_id": it["call_id"], "content": output }));
         }
         // Earlier reasoning is the provider's own state; a translated target cannot use it.
-        "reasoning" => {
-            if !dropped.contains(&"reasoning_items") {
-                dropped.push("reasoning_items");
-            }
-        }
+        "reasoning" => Translated::drop_field(dropped, "reasoning_items"),
         other => {
             return Err(format!(
                 "input item type `{other}` is not supported on a route whose target does not speak the Responses API"

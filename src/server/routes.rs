@@ -124,7 +124,7 @@ fn model_object(id: &str, created: u64) -> serde_json::Value {
 
 async fn api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Response<Body> {
     // Anthropic clients get every error in Anthropic's shape, auth errors included.
-    if req.uri().path() == "/v1/messages" {
+    if req.uri().path().starts_with("/v1/messages") {
         let resp = openai_api(gw, req).await;
         if resp.status().is_success() {
             return resp;
@@ -142,7 +142,9 @@ async fn openai_api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
     }
     let live = gw.live.load_full();
     let endpoint = match path.as_str() {
-        "/v1/chat/completions" | "/v1/messages" | "/v1/responses" => Some(Endpoint::Chat),
+        "/v1/chat/completions" | "/v1/messages" | "/v1/messages/count_tokens" | "/v1/responses" => {
+            Some(Endpoint::Chat)
+        }
         "/v1/embeddings" => Some(Endpoint::Embeddings),
         _ => None,
     };
@@ -175,6 +177,9 @@ async fn openai_api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
+    if path == "/v1/messages/count_tokens" {
+        return crate::messages::count_tokens(&gw.live.load(), &principal, &body);
+    }
     if path == "/v1/messages" {
         return crate::messages::handle(&gw, &principal, directive, body).await;
     }

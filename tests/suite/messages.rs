@@ -157,7 +157,7 @@ async fn errors_come_in_anthropic_s_shape() {
         .unwrap();
     assert_eq!(r.status(), 401);
     check(&r.json().await.unwrap(), "authentication_error");
-    let bad = json!({ "model": "m", "max_tokens": 8, "messages": [{ "role": "system", "content": "x" }] });
+    let bad = json!({ "model": "m", "max_tokens": 8, "messages": [{ "role": "tool", "content": "x" }] });
     let r = messages(&gw, &bad).await;
     assert_eq!(r.status(), 400);
     check(&r.json().await.unwrap(), "invalid_request_error");
@@ -168,4 +168,128 @@ async fn errors_come_in_anthropic_s_shape() {
     assert!(r.headers().contains_key("retry-after"));
     check(&r.json().await.unwrap(), "rate_limit_error");
     assert_eq!(mock.count("oa"), 1);
+}
+
+/// What Claude Code sends for its default model, against an OpenAI-shaped target: the
+/// mappings arrive at the provider, what has no equivalent is named, server tools are
+/// refused, `count_tokens` answers an estimate, and ids are not prefixed twice.
+#[tokio::test]
+async fn claude_code_requests_map_or_say_what_they_lose() {
+    let mock = Mock::start().await;
+    let gw = start(&mock, CONFIG).await;
+    let schema = json!({ "type": "object", "properties": { "a": { "type": "string" } } });
+    let body = json!({
+        "model": "m", "max_tokens": 64, "top_k": 5,
+        "system": [{ "type": "text", "text": "You are Claude Code.", "cache_control": { "type": "ephemeral" } }],
+        "thinking": { "type": "enabled", "budget_tokens": 8000 },
+        "context_management": { "edits": [] },
+        "output_config": { "format": { "type": "json_schema", "schema": schema } },
+        "tools": [{ "name": "Read", "input_schema": { "type": "object" }, "cache_control": { "type": "ephemeral" } }],
+        "messages": [
+            { "role": "user", "content": [
+                { "type": "document", "title": "spec.pdf", "source": { "type": "base64", "media_type": "application/pdf", "data": "JVBE" } },
+                { "type": "text", "text": "Read it." },
+            ]},
+            { "role": "assistant", "content": [
+                { "type": "thinking", "thinking": "hmm", "signature": "sig" },
+                { "type": "tool_use", "id": "t1", "name": "Read", "input": { "path": "a" } },
+            ]},
+            { "role": "user", "content": [
+                { "type": "tool_result", "tool_use_id": "t1", "is_error": true, "content": "no such file" },
+            ]},
+            { "role": "system", "content": "Mid-conversation note." },
+            { "role": "user", "content": "Go on." },
+        ],
+    });
+    let r = messages(&gw, &body).await;
+    assert_eq!(r.status(), 200);
+    let dropped = r.headers()["x-switchboard-dropped"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    for name in [
+        "cache_control",
+        "thinking_blocks",
+        "top_k",
+        "context_management",
+    ] {
+        assert!(dropped.split(',').any(|d| d == name), "{name} in {dropped}");
+    }
+    let sent = &mock.seen("oa")[0].body;
+    let m = sent["messages"].as_array().unwrap();
+    assert_eq!(
+        m[0],
+        json!({ "role": "system", "content": "You are Claude Code." })
+    );
+    assert_eq!(m[1]["content"][0]["type"], "file");
+    assert_eq!(
+        m[1]["content"][0]["file"]["file_data"],
+        "data:application/pdf;base64,JVBE"
+    );
+    assert_eq!(m[1]["content"][0]["file"]["filename"], "spec.pdf");
+    assert_eq!(m[2]["tool_calls"][0]["id"], "t1");
+    assert_eq!(
+        m[3],
+        json!({ "role": "tool", "tool_call_id": "t1", "content": "Error: no such file" })
+    );
+    assert_eq!(
+        m[4],
+        json!({ "role": "system", "content": "Mid-conversation note." })
+    );
+    assert_eq!(m[5], json!({ "role": "user", "content": "Go on." }));
+    assert_eq!(sent["reasoning_effort"], "medium");
+    assert_eq!(sent["response_format"]["json_schema"]["schema"], schema);
+    assert!(sent.get("top_k").is_none() && sent.get("context_management").is_none());
+
+    // A server tool is never turned into a custom one.
+    let search = json!({ "model": "m", "max_tokens": 64,
+        "tools": [{ "type": "web_search_20250305", "name": "web_search", "max_uses": 3 }],
+        "messages": [{ "role": "user", "content": "news?" }] });
+    let r = messages(&gw, &search).await;
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["type"], "error");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("web_search_20250305"),
+        "{v}"
+    );
+    assert_eq!(mock.count("oa"), 1);
+
+    // count_tokens: an estimate, flagged; errors in Anthropic's shape.
+    let count = |b: Value| {
+        gw.client
+            .post(format!("{}/v1/messages/count_tokens", gw.url))
+            .header("x-api-key", TEAM_KEY)
+            .json(&b)
+            .send()
+    };
+    let r = count(json!({ "model": "m", "messages": [{ "role": "user", "content": "How many tokens is this?" }] })).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchboard-estimate"], "true");
+    let n = r.json::<Value>().await.unwrap()["input_tokens"]
+        .as_u64()
+        .unwrap();
+    assert!((5..100).contains(&n), "{n}");
+    let r = count(json!({ "model": "nope", "messages": [] }))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["type"],
+        "not_found_error"
+    );
+
+    // An Anthropic upstream's message id comes back as it is, not as `msg_msg_…`.
+    let r = messages(&gw, &json!({ "model": "claude", "max_tokens": 16, "messages": [{ "role": "user", "content": "hi" }] })).await;
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        id.starts_with("msg_") && !id.starts_with("msg_msg_"),
+        "{id}"
+    );
 }
