@@ -33,6 +33,36 @@ impl Translated {
 /// The answer header that names request fields a translation dropped.
 pub const DROPPED: &str = "x-switchboard-dropped";
 
+/// What the route makes of the fields a translation dropped: counted by field, and
+/// `Err` (the message for a 400) when the route refuses unsupported fields. A route
+/// that does not exist is the pipeline's to answer.
+pub fn check_dropped(
+    gw: &crate::gateway::Gateway,
+    api: &str,
+    t: &Translated,
+) -> Result<(), String> {
+    if t.dropped.is_empty() {
+        return Ok(());
+    }
+    let route = t.chat["model"].as_str().unwrap_or_default();
+    for f in &t.dropped {
+        gw.metrics.dropped(api, route, f);
+    }
+    tracing::debug!(api, route, dropped = ?t.dropped, "request fields dropped by the translation");
+    let live = gw.live.load();
+    let refuses = live
+        .routes
+        .get(route)
+        .is_some_and(|r| r.route.unsupported_fields == crate::config::UnsupportedFields::Error);
+    if refuses {
+        return Err(format!(
+            "this route's target cannot carry: {} (the route has unsupported_fields = \"error\")",
+            t.dropped.join(", ")
+        ));
+    }
+    Ok(())
+}
+
 /// Adds the `x-switchboard-dropped` header when anything was dropped.
 pub fn mark_dropped(resp: &mut http::Response<Body>, dropped: &[&'static str]) {
     if !dropped.is_empty()

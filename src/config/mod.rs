@@ -209,6 +209,17 @@ pub struct HealthCheck {
     pub timeout: Duration,
 }
 
+/// What a translated request does with a field its target cannot carry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnsupportedFields {
+    /// Dropped, and named in `x-switchboard-dropped`.
+    #[default]
+    Drop,
+    /// The request is refused with a 400 naming the fields.
+    Error,
+}
+
 #[derive(Debug, Clone)]
 pub struct Route {
     pub name: String,
@@ -220,6 +231,8 @@ pub struct Route {
     pub redact_response: Option<RedactResponse>,
     /// Most choices (`n`) a request may ask for.
     pub max_n: u64,
+    /// What a translated request does with a field its target cannot carry.
+    pub unsupported_fields: UnsupportedFields,
     /// Labels policies see with each request of this route.
     pub tags: Vec<String>,
     pub breaker: crate::health::BreakerConfig,

@@ -209,6 +209,9 @@ pub struct RawModel {
     pub redact_window: Option<Spanned<u64>>,
     /// Most choices (`n`) one request may ask for (default 8).
     pub max_n: Option<u64>,
+    /// What a translated request (`/v1/messages`, `/v1/responses`) does with a field its
+    /// target cannot carry: `drop` it and name it (default), or refuse with an `error`.
+    pub unsupported_fields: Option<super::UnsupportedFields>,
     /// Labels policies see with each request of this route.
     #[serde(default)]
     pub tags: Vec<String>,

@@ -83,6 +83,7 @@ impl RouteEnv<'_> {
             policies,
             redactors,
             max_n: model.max_n.unwrap_or(8).max(1),
+            unsupported_fields: model.unsupported_fields.unwrap_or_default(),
             tags: model.tags.clone(),
         })
     }

@@ -33,8 +33,8 @@ pub async fn handle(
         Ok(c) => c,
         Err(e) => return error(400, &e),
     };
-    if !translated.dropped.is_empty() {
-        tracing::debug!(dropped = ?translated.dropped, "messages request fields dropped");
+    if let Err(e) = crate::translate::check_dropped(gw, "messages", &translated) {
+        return error(400, &e);
     }
     let chat = &translated.chat;
     let model = chat["model"].as_str().unwrap_or_default().to_string();

@@ -248,6 +248,12 @@ impl Metrics {
     }
 
     /// A policy refused a request (quota, rate limit, permission).
+    /// A translated request lost `field` (or was refused for it) on its way to `route`.
+    pub fn dropped(&self, api: &str, route: &str, field: &str) {
+        let l = [("api", api), ("route", route), ("field", field)];
+        self.add("switchboard_dropped_fields_total", &l, 1);
+    }
+
     pub fn denied(&self, route: &str, policy: &str) {
         let l = [("route", route), ("policy", policy)];
         self.add("switchboard_policy_denials_total", &l, 1);

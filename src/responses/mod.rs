@@ -38,8 +38,8 @@ pub async fn handle(
         Ok(t) => t,
         Err(e) => return ApiError::invalid(e, None).into_response(),
     };
-    if !translated.dropped.is_empty() {
-        tracing::debug!(dropped = ?translated.dropped, "responses request fields dropped");
+    if let Err(e) = crate::translate::check_dropped(gw, "responses", &translated) {
+        return ApiError::invalid(e, None).into_response();
     }
     let echo = response::Echo::of(&req);
     let req = pipeline::Request {

@@ -157,7 +157,8 @@ async fn errors_come_in_anthropic_s_shape() {
         .unwrap();
     assert_eq!(r.status(), 401);
     check(&r.json().await.unwrap(), "authentication_error");
-    let bad = json!({ "model": "m", "max_tokens": 8, "messages": [{ "role": "tool", "content": "x" }] });
+    let bad =
+        json!({ "model": "m", "max_tokens": 8, "messages": [{ "role": "tool", "content": "x" }] });
     let r = messages(&gw, &bad).await;
     assert_eq!(r.status(), 400);
     check(&r.json().await.unwrap(), "invalid_request_error");

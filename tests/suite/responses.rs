@@ -27,6 +27,10 @@ targets = [{ provider = "oa", model = "gpt-x" }]
 
 [models."claude"]
 targets = [{ provider = "an", model = "claude-x" }]
+
+[models."strict"]
+targets = [{ provider = "oa", model = "gpt-x" }]
+unsupported_fields = "error"
 "#;
 
 async fn responses(gw: &Gw, body: &Value) -> reqwest::Response {
@@ -270,4 +274,33 @@ async fn what_a_translated_route_cannot_do_is_refused_by_name() {
     assert!(msg.contains("does not store responses"), "{msg}");
     let r = gw.client.get(&url).send().await.unwrap();
     assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn a_strict_route_refuses_what_would_be_dropped_and_drops_are_counted() {
+    let mock = Mock::start().await;
+    let gw = start(&mock, CONFIG).await;
+    let input = json!([
+        { "type": "reasoning", "id": "rs_1", "summary": [] },
+        { "role": "user", "content": "hi" },
+    ]);
+    let r = responses(&gw, &json!({ "model": "strict", "input": input })).await;
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("reasoning_items") && msg.contains("unsupported_fields"),
+        "{msg}"
+    );
+    assert_eq!(mock.count("oa"), 0);
+    // The same request on a lenient route goes through, and the drop is counted.
+    let r = responses(&gw, &json!({ "model": "m", "input": input })).await;
+    assert_eq!(r.status(), 200);
+    let text = gw.metrics_text().await;
+    for route in ["strict", "m"] {
+        let line = format!(
+            "switchboard_dropped_fields_total{{api=\"responses\",route=\"{route}\",field=\"reasoning_items\"}} 1"
+        );
+        assert!(text.contains(&line), "{line} in\n{text}");
+    }
 }
