@@ -57,10 +57,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         metrics: Arc::new(Default::default()),
         reload: Default::default(),
         usage: Default::default(),
+        access_log: Default::default(),
     });
     gateway
         .usage
         .configure(gateway.live.load().config.usage.as_ref())?;
+    gateway
+        .access_log
+        .configure(gateway.live.load().config.access_log.as_ref())?;
 
     let tls = match &server_cfg.tls {
         Some(files) => Some(server::tls_acceptor(files)?),

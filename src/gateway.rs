@@ -1,5 +1,5 @@
 //! The gateway as one value: the live state (swapped whole on reload), the plugin
-//! engine, metrics, the reload bookkeeping and the usage log. A leaf of the module
+//! engine, metrics, the reload bookkeeping, the usage log and the access log. A leaf of the module
 //! graph's upper half: the request path, the listeners and reloads all take it, and
 //! it imports none of them.
 
@@ -20,6 +20,7 @@ pub struct Gateway {
     pub metrics: Arc<crate::metrics::Metrics>,
     pub reload: ReloadState,
     pub usage: crate::usage::UsageLog,
+    pub access_log: crate::access_log::AccessLog,
 }
 
 /// Where the config comes from, and how reloads went.
@@ -42,7 +43,8 @@ impl Gateway {
         crate::metrics::Counts {
             counter_store_errors: counters.errors.load(Relaxed),
             counters_refused: counters.refused.load(Relaxed),
-            usage_records_dropped: self.usage.sink().map(|w| w.dropped.load(Relaxed)),
+            usage_records_dropped: self.usage.sink().map(|w| w.dropped()),
+            access_log_lines_dropped: self.access_log.sink().map(|w| w.dropped()),
             reloads_ok: self.reload.succeeded.load(Relaxed),
             reloads_failed: self.reload.failed.load(Relaxed),
             reload_last_duration_us: self.reload.last_duration_us.load(Relaxed),

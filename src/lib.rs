@@ -4,7 +4,9 @@
 //! The request lifecycle is drawn in `docs/architecture.md`; each module below owns
 //! one part of it.
 
+pub mod access_log;
 pub mod app;
+pub mod batch;
 pub mod builtin;
 pub mod cache;
 pub mod config;

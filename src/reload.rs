@@ -69,6 +69,9 @@ pub async fn reload(gw: &Gateway) -> Result<Duration, String> {
         gw.usage
             .configure(new.config.usage.as_ref())
             .map_err(|e| e.to_string())?;
+        gw.access_log
+            .configure(new.config.access_log.as_ref())
+            .map_err(|e| e.to_string())?;
         gw.live.store(Arc::new(new));
         Ok::<(), String>(())
     }

@@ -22,6 +22,26 @@ pub struct Translated {
 }
 
 impl Translated {
+    /// The translated chat body: a stream asks for the usage chunk, which the client's
+    /// closing event (its usage) needs.
+    pub fn finish(
+        stream: bool,
+        mut chat: serde_json::Map<String, serde_json::Value>,
+        dropped: Vec<&'static str>,
+    ) -> Translated {
+        if stream {
+            chat.insert("stream".into(), serde_json::Value::Bool(true));
+            chat.insert(
+                "stream_options".into(),
+                serde_json::json!({ "include_usage": true }),
+            );
+        }
+        Translated {
+            chat: serde_json::Value::Object(chat),
+            dropped,
+        }
+    }
+
     /// Notes a dropped field once.
     pub fn drop_field(dropped: &mut Vec<&'static str>, name: &'static str) {
         if !dropped.contains(&name) {

@@ -8,14 +8,12 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
-use parking_lot::{Condvar, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
 use rusqlite::{Connection, params};
 
+use crate::batch::Batcher;
 use crate::config::UsageConfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -41,37 +39,9 @@ pub struct Record {
     pub duration_ms: u64,
 }
 
-/// Most records held for the writer; past it they are dropped and counted.
-const QUEUE: usize = 65_536;
-/// How often the writer takes what the request path left.
-const TICK: Duration = Duration::from_millis(200);
-
-/// What the request path and the writer thread share.
-#[derive(Default)]
-struct Inner {
-    pending: Mutex<Vec<(u64, Record)>>,
-    /// Records handed over / written so far (for `flush`).
-    handed: AtomicU64,
-    written: AtomicU64,
-    /// Wakes the writer early: a flush, or the writer being dropped.
-    wake: Condvar,
-    wake_lock: Mutex<()>,
-    closed: AtomicBool,
-}
-
 pub struct Writer {
     cfg: UsageConfig,
-    inner: Arc<Inner>,
-    pub dropped: AtomicU64,
-}
-
-impl Drop for Writer {
-    /// The writer thread writes what it holds and ends.
-    fn drop(&mut self) {
-        self.inner.closed.store(true, Ordering::Release);
-        let _g = self.inner.wake_lock.lock();
-        self.inner.wake.notify_one();
-    }
+    batch: Batcher<(u64, Record)>,
 }
 
 /// The gateway's usage log; empty unless `[usage]` names a file.
@@ -137,34 +107,16 @@ fn write(conn: &mut Connection, batch: &[(u64, Record)]) -> Result<(), UsageErro
 
 /// The writer thread: on each tick (or when woken by a flush) takes the buffered
 /// records and writes them in one transaction; prunes old rows once an hour.
-fn run(mut conn: Connection, inner: Arc<Inner>, retention_days: u32) {
-    let mut batch: Vec<(u64, Record)> = Vec::new();
+/// The writer thread's work each tick: the batch into the file (kept for the next
+/// tick if that fails), and hourly the records past the retention removed.
+fn writer(mut conn: Connection, retention_days: u32) -> impl FnMut(&mut Vec<(u64, Record)>) {
     let mut pruned_at = 0u64;
-    loop {
-        {
-            let mut g = inner.wake_lock.lock();
-            if !inner.closed.load(Ordering::Acquire)
-                && inner.written.load(Ordering::Acquire) >= inner.handed.load(Ordering::Acquire)
-            {
-                inner.wake.wait_for(&mut g, TICK);
-            }
-        }
-        let taken = std::mem::take(&mut *inner.pending.lock());
-        let n = taken.len() as u64;
-        batch.extend(taken);
+    move |batch| {
         if !batch.is_empty() {
-            match write(&mut conn, &batch) {
+            match write(&mut conn, batch) {
                 Ok(()) => batch.clear(),
-                Err(e) if batch.len() >= QUEUE => {
-                    tracing::error!(error = %e, records = batch.len(), "usage records dropped");
-                    batch.clear();
-                }
                 Err(e) => tracing::warn!(error = %e, "writing usage records failed; retrying"),
             }
-        }
-        inner.written.fetch_add(n, Ordering::AcqRel);
-        if inner.closed.load(Ordering::Acquire) && inner.pending.lock().is_empty() {
-            return;
         }
         let now = now_secs();
         if now >= pruned_at + 3600 {
@@ -181,29 +133,19 @@ fn run(mut conn: Connection, inner: Arc<Inner>, retention_days: u32) {
 impl Writer {
     /// Hands a record to the writer; never blocks on it and never wakes it.
     pub fn record(&self, r: Record) {
-        let mut pending = self.inner.pending.lock();
-        if pending.len() >= QUEUE {
-            drop(pending);
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        pending.push((now_secs(), r));
-        self.inner.handed.fetch_add(1, Ordering::AcqRel);
+        self.batch.push((now_secs(), r));
     }
 
     /// Waits (up to 10 s) until everything handed over so far is written.
     pub fn flush(&self) {
-        let target = self.inner.handed.load(Ordering::Acquire);
-        let until = std::time::Instant::now() + Duration::from_secs(10);
-        while self.inner.written.load(Ordering::Acquire) < target
-            && std::time::Instant::now() < until
-        {
-            {
-                let _g = self.inner.wake_lock.lock();
-                self.inner.wake.notify_one();
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        self.batch.flush();
+    }
+
+    /// Records dropped because the writer fell behind.
+    pub fn dropped(&self) -> u64 {
+        self.batch
+            .dropped
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Requests, errors, tokens and cost per day (UTC), route, key, provider and
@@ -247,17 +189,11 @@ impl UsageLog {
             (Some(want), Some(have)) if have.cfg == *want => {}
             (Some(want), _) => {
                 let conn = open(&want.sqlite_path)?;
-                let inner = Arc::new(Inner::default());
-                let retention = want.retention_days;
-                let shared = inner.clone();
-                std::thread::Builder::new()
-                    .name("usage-writer".into())
-                    .spawn(move || run(conn, shared, retention))
+                let batch = Batcher::start("usage-writer", writer(conn, want.retention_days))
                     .map_err(|e| UsageError(e.to_string()))?;
                 self.writer.store(Some(Arc::new(Writer {
                     cfg: want.clone(),
-                    inner,
-                    dropped: AtomicU64::new(0),
+                    batch,
                 })));
             }
         }

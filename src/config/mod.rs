@@ -52,6 +52,7 @@ pub struct Config {
     pub counters: CountersConfig,
     /// Usage records, when `[usage]` names a file.
     pub usage: Option<UsageConfig>,
+    pub access_log: Option<AccessLogConfig>,
     /// Warnings to log at start (open gateway, providers without keys...).
     pub warnings: Vec<String>,
 }
@@ -261,6 +262,25 @@ pub struct CountersConfig {
     pub redis: Option<RedisConfig>,
     /// A SQLite file that keeps memory counters across restarts.
     pub sqlite_path: Option<std::path::PathBuf>,
+}
+
+/// `[access_log]`: one line per request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessLogConfig {
+    pub format: AccessLogFormat,
+    /// `None`: standard output.
+    pub path: Option<std::path::PathBuf>,
+}
+
+/// How an access-log line is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessLogFormat {
+    /// `key=value` pairs (logfmt).
+    #[default]
+    Text,
+    /// One JSON object.
+    Json,
 }
 
 /// `[usage]`: one row per routed request in a SQLite file, kept `retention_days`.

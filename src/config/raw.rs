@@ -30,6 +30,15 @@ pub struct RawConfig {
     pub cache: Option<RawCache>,
     pub counters: Option<RawCounters>,
     pub usage: Option<RawUsage>,
+    pub access_log: Option<RawAccessLog>,
+}
+
+/// One line per request, as text (logfmt) or JSON, to a file or stdout.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccessLog {
+    pub format: Option<super::AccessLogFormat>,
+    pub path: Option<Spanned<String>>,
 }
 
 /// Usage records in a SQLite file.

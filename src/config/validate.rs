@@ -59,6 +59,10 @@ pub(super) fn validate(
                 retention_days: u.retention_days.unwrap_or(30).clamp(1, 3650),
             }),
         },
+        access_log: raw.access_log.as_ref().map(|a| AccessLogConfig {
+            format: a.format.unwrap_or_default(),
+            path: a.path.as_ref().map(|p| base.join(p.get_ref())),
+        }),
         warnings,
     })
 }

@@ -70,6 +70,8 @@ pub struct Counts {
     pub counters_refused: u64,
     /// `None` when no usage log is kept.
     pub usage_records_dropped: Option<u64>,
+    /// Access-log lines dropped because its writer fell behind (when the log is on).
+    pub access_log_lines_dropped: Option<u64>,
     pub reloads_ok: u64,
     pub reloads_failed: u64,
     pub reload_last_duration_us: u64,
@@ -210,6 +212,9 @@ impl Metrics {
         );
         if let Some(dropped) = c.usage_records_dropped {
             self.counter("switchboard_usage_records_dropped_total", &[], dropped);
+        }
+        if let Some(dropped) = c.access_log_lines_dropped {
+            self.counter("switchboard_access_log_lines_dropped_total", &[], dropped);
         }
         for (result, n) in [("ok", c.reloads_ok), ("error", c.reloads_failed)] {
             self.counter("switchboard_reloads_total", &[("result", result.into())], n);

@@ -28,6 +28,18 @@ pub enum Protocol {
     Responses,
 }
 
+impl Protocol {
+    /// How the access log names the inbound API.
+    pub fn label(self) -> &'static str {
+        match self {
+            Protocol::ChatCompletions => "chat",
+            Protocol::Embeddings => "embeddings",
+            Protocol::AnthropicMessages => "messages",
+            Protocol::Responses => "responses",
+        }
+    }
+}
+
 /// How one attempt at a target went.
 #[derive(Debug, Clone)]
 pub struct AttemptRecord {
@@ -84,6 +96,7 @@ pub struct RequestCtx {
     pub key: String,
     metrics: Arc<Metrics>,
     usage_log: Option<Arc<crate::usage::Writer>>,
+    access_log: Option<Arc<crate::access_log::Writer>>,
     state: Mutex<State>,
     settled: AtomicBool,
 }
@@ -109,6 +122,7 @@ impl RequestCtx {
         key: &str,
         metrics: Arc<Metrics>,
         usage_log: Option<Arc<crate::usage::Writer>>,
+        access_log: Option<Arc<crate::access_log::Writer>>,
     ) -> Arc<Self> {
         Arc::new(RequestCtx {
             id: format!("req_{:016x}", rand::random::<u64>()),
@@ -117,6 +131,7 @@ impl RequestCtx {
             key: key.to_string(),
             metrics,
             usage_log,
+            access_log,
             state: Mutex::new(State::default()),
             settled: AtomicBool::new(false),
         })
@@ -236,6 +251,22 @@ impl RequestCtx {
             saved: s.saved,
             error: s.error,
         });
+        if let Some(w) = &self.access_log {
+            w.log(&crate::access_log::Entry {
+                request_id: &self.id,
+                api: self.protocol.label(),
+                key: &self.key,
+                route: &route,
+                provider: provider_label,
+                model,
+                status,
+                duration_ms: elapsed.as_millis() as u64,
+                prompt_tokens: s.usage.prompt,
+                completion_tokens: s.usage.completion,
+                cache: s.cache.map_or("", CacheResult::label),
+                error: s.error.unwrap_or(""),
+            });
+        }
         if let Some(w) = &self.usage_log
             && routed
         {

@@ -102,6 +102,7 @@ pub async fn handle(gw: &Gateway, req: Request<'_>) -> http::Response<Body> {
         &req.principal.key_name,
         gw.metrics.clone(),
         gw.usage.sink(),
+        gw.access_log.sink(),
     );
     let mut resp = match run(gw, &ctx, req).await {
         Ok(resp) => resp,

@@ -309,12 +309,6 @@ pub fn to_chat(req: &Value) -> Result<Translated, Invalid> {
         chat.insert("tool_choice".into(), tool_choice(c)?);
     }
     output_options(obj, &mut chat, &mut dropped)?;
-    if obj.get("stream").and_then(Value::as_bool) == Some(true) {
-        chat.insert("stream".into(), json!(true));
-        chat.insert("stream_options".into(), json!({ "include_usage": true }));
-    }
-    Ok(Translated {
-        chat: Value::Object(chat),
-        dropped,
-    })
+    let stream = obj.get("stream").and_then(Value::as_bool) == Some(true);
+    Ok(Translated::finish(stream, chat, dropped))
 }

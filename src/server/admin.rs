@@ -417,7 +417,7 @@ async fn usage(gw: &Gateway, query: Option<&str>) -> http::Response<Body> {
                 .into_response();
         }
     };
-    let dropped = w.dropped.load(std::sync::atomic::Ordering::Relaxed);
+    let dropped = w.dropped();
     let rows = tokio::task::spawn_blocking(move || {
         // Everything handed over so far is in the file before it is read.
         w.flush();

@@ -195,3 +195,78 @@ async fn a_reload_turns_usage_records_and_saved_counters_on_and_off() {
         "the counter file is opened at reload"
     );
 }
+
+/// `[access_log]`: one line per request — answered, refused, translated — in JSON, with
+/// who asked and who answered, and never a provider key.
+#[tokio::test]
+async fn the_access_log_has_a_line_per_request() {
+    let mock = Mock::start().await;
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("access-log-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("access.log");
+    let cfg = format!(
+        "[access_log]\nformat = \"json\"\npath = {:?}\n\n[[keys]]\nname = \"team\"\nsecret_env = \"TEAM_KEY\"\n\n\
+         [providers.p]\nadapter = \"builtin:openai\"\nbase_url = \"{{mock}}/p/v1\"\napi_key_env = \"PROVIDER_KEY\"\n\n\
+         [models.\"m\"]\ntargets = [{{ provider = \"p\", model = \"x\" }}]\n",
+        log.display().to_string()
+    );
+    let gw = start(&mock, &cfg).await;
+    assert_eq!(
+        send(
+            &gw,
+            TEAM_KEY,
+            json!({ "model": "m", "messages": user("hi") })
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        send(
+            &gw,
+            TEAM_KEY,
+            json!({ "model": "nope", "messages": user("hi") })
+        )
+        .await,
+        404
+    );
+    let r = gw
+        .client
+        .post(format!("{}/v1/responses", gw.url))
+        .bearer_auth(TEAM_KEY)
+        .json(&json!({ "model": "m", "input": "hello" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let w = gw
+        .running
+        .gateway
+        .access_log
+        .sink()
+        .expect("the access log is on");
+    tokio::task::spawn_blocking(move || w.flush())
+        .await
+        .unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    let ok = &lines[0];
+    assert_eq!(ok["api"], "chat");
+    assert_eq!(ok["key"], "team");
+    assert_eq!(ok["route"], "m");
+    assert_eq!(ok["provider"], "p");
+    assert_eq!(ok["model"], "x");
+    assert_eq!(ok["status"], 200);
+    assert!(ok["prompt_tokens"].as_u64().unwrap() > 0, "{ok}");
+    assert!(ok["request_id"].as_str().unwrap().starts_with("req_"));
+    assert_eq!(lines[1]["status"], 404);
+    assert_eq!(lines[1]["error"], "model_not_found");
+    assert_eq!(lines[2]["api"], "responses");
+    let key = env_map()["PROVIDER_KEY"].clone();
+    assert!(!text.contains(&key) && !text.contains(TEAM_KEY), "{text}");
+}
