@@ -73,6 +73,15 @@ pub fn translate(
     if let Some(choice) = tool_choice(req.get("tool_choice"), parallel_off)? {
         out.insert("tool_choice".into(), choice);
     }
+    if let Some(format) = output_format(req.get("response_format"))? {
+        out.insert("output_config".into(), json!({ "format": format }));
+    }
+    if let Some(thinking) = thinking(req.get("reasoning_effort"), max_tokens)? {
+        // Anthropic takes no sampling changes with thinking on.
+        out.remove("temperature");
+        out.remove("top_p");
+        out.insert("thinking".into(), thinking);
+    }
     serde_json::to_vec(&Value::Object(out))
         .map_err(|e| invalid(format!("cannot encode request: {e}"), None))
 }
@@ -297,4 +306,54 @@ fn tool_choice(choice: Option<&Value>, parallel_off: bool) -> Result<Option<Valu
         out["disable_parallel_tool_use"] = Value::Bool(true);
     }
     Ok(Some(out))
+}
+
+/// `response_format` as Anthropic's structured output: a JSON schema as it is, a
+/// JSON object as the schema of any object.
+fn output_format(format: Option<&Value>) -> Result<Option<Value>, AdapterError> {
+    let Some(f) = format.filter(|f| !f.is_null()) else {
+        return Ok(None);
+    };
+    match f["type"].as_str() {
+        Some("text") => Ok(None),
+        Some("json_object") => Ok(Some(
+            json!({ "type": "json_schema", "schema": { "type": "object" } }),
+        )),
+        Some("json_schema") => match f["json_schema"].get("schema") {
+            Some(schema) => Ok(Some(json!({ "type": "json_schema", "schema": schema }))),
+            None => Err(invalid(
+                "response_format.json_schema.schema is required",
+                Some("response_format"),
+            )),
+        },
+        _ => Err(invalid(
+            "response_format.type must be text, json_object or json_schema",
+            Some("response_format"),
+        )),
+    }
+}
+
+/// `reasoning_effort` as a thinking budget (low 2 048, medium 8 192, high 24 576
+/// tokens), within `max_tokens`, which counts thinking too (as OpenAI's counts
+/// reasoning); none when it does not leave Anthropic's minimum of 1 024.
+fn thinking(effort: Option<&Value>, max_tokens: u64) -> Result<Option<Value>, AdapterError> {
+    let budget = match effort.and_then(Value::as_str) {
+        None | Some("none" | "minimal") => return Ok(None),
+        Some("low") => 2048,
+        Some("medium") => 8192,
+        Some("high" | "xhigh") => 24576,
+        Some(other) => {
+            return Err(invalid(
+                format!(
+                    "reasoning_effort '{other}' is not one of none, minimal, low, medium, high"
+                ),
+                Some("reasoning_effort"),
+            ));
+        }
+    };
+    let budget = budget.min(max_tokens.saturating_sub(1));
+    if budget < 1024 {
+        return Ok(None);
+    }
+    Ok(Some(json!({ "type": "enabled", "budget_tokens": budget })))
 }
