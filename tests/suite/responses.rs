@@ -304,3 +304,47 @@ async fn a_strict_route_refuses_what_would_be_dropped_and_drops_are_counted() {
         assert!(text.contains(&line), "{line} in\n{text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vercel_ai_sdk_default_provider_works() {
+    let mock = Mock::start().await;
+    let log = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("vercel-access-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let cfg = format!(
+        "[access_log]\nformat = \"json\"\npath = {:?}\n{CONFIG}",
+        log.display().to_string()
+    );
+    let gw = start(&mock, &cfg).await;
+    let v = run_node_script(
+        "vercel_ai_check.mjs",
+        vec![format!("{}/v1", gw.url), TEAM_KEY.to_string()],
+    )
+    .await;
+    assert_eq!(v["text"], "oa says: hello vercel");
+    assert_eq!(v["usage"], json!([11, 7]));
+    assert_eq!(v["stream_text"], "an says: streamed words");
+    assert_eq!(v["stream_usage"], 18);
+    assert_eq!(
+        v["tool_inputs"],
+        json!([{ "city": "Paris" }, { "city": "Oslo" }])
+    );
+    assert_eq!(v["after_tools"], "oa says: Weather?");
+    // The SDK spoke the Responses API, not chat completions.
+    let w = gw.running.gateway.access_log.sink().unwrap();
+    tokio::task::spawn_blocking(move || w.flush())
+        .await
+        .unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let apis: Vec<String> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["api"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(apis.len(), 4, "{text}");
+    assert!(apis.iter().all(|a| a == "responses"), "{apis:?}");
+}

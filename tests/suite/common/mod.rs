@@ -214,7 +214,7 @@ fn make_python_venv() -> std::path::PathBuf {
             "--disable-pip-version-check",
         ])
         .args([
-            "openai>=1.40,<3",
+            "openai>=1.66,<3",
             "anthropic>=0.40,<1",
             "prometheus_client>=0.20,<1",
         ])
@@ -223,6 +223,68 @@ fn make_python_venv() -> std::path::PathBuf {
     assert!(pip.success(), "pip could not install the test packages");
     assert!(ready(&python));
     python
+}
+
+/// The npm packages the JavaScript client tests use (the Vercel AI SDK and its OpenAI
+/// provider), installed once under the target dir from the npm registry.
+pub fn node_sdk_dir() -> std::path::PathBuf {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(make_node_sdk).clone()
+}
+
+fn make_node_sdk() -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("node-sdk");
+    let modules = dir.join("node_modules");
+    let ready = ["ai", "@ai-sdk/openai"]
+        .iter()
+        .all(|p| modules.join(p).join("package.json").exists());
+    if !ready {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("package.json"),
+            r#"{ "private": true, "type": "module" }"#,
+        )
+        .unwrap();
+        let npm = std::process::Command::new("npm")
+            .args([
+                "install",
+                "--silent",
+                "--no-audit",
+                "--no-fund",
+                "ai@6",
+                "@ai-sdk/openai@3",
+            ])
+            .current_dir(&dir)
+            .status()
+            .expect("npm is needed for the JavaScript client tests");
+        assert!(npm.success(), "npm could not install the test packages");
+    }
+    dir
+}
+
+/// Runs one of `tests/sdk/*.mjs` with Node.js (next to the installed packages) with
+/// `args` and returns the JSON it prints; fails the test with its output if it fails.
+pub async fn run_node_script(script: &str, args: Vec<String>) -> Value {
+    let dir = tokio::task::spawn_blocking(node_sdk_dir).await.unwrap();
+    let src = format!("{}/tests/sdk/{script}", env!("CARGO_MANIFEST_DIR"));
+    let path = dir.join(script);
+    std::fs::copy(&src, &path).unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(path)
+            .args(args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap()
 }
 
 /// Reassembles a streamed answer's text and says whether it ended with [DONE].
