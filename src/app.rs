@@ -58,6 +58,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         reload: Default::default(),
         usage: Default::default(),
         access_log: Default::default(),
+        responses: Default::default(),
     });
     gateway
         .usage
@@ -65,6 +66,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     gateway
         .access_log
         .configure(gateway.live.load().config.access_log.as_ref())?;
+    gateway
+        .responses
+        .configure(gateway.live.load().config.responses.as_ref())
+        .map_err(|e| anyhow::anyhow!("responses store: {e}"))?;
 
     let tls = match &server_cfg.tls {
         Some(files) => Some(server::tls_acceptor(files)?),

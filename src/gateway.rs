@@ -21,6 +21,7 @@ pub struct Gateway {
     pub reload: ReloadState,
     pub usage: crate::usage::UsageLog,
     pub access_log: crate::access_log::AccessLog,
+    pub responses: crate::response_store::ResponseStore,
 }
 
 /// Where the config comes from, and how reloads went.

@@ -24,6 +24,7 @@ pub mod probe;
 pub mod redis_conn;
 pub mod reload;
 pub mod reply;
+pub mod response_store;
 pub mod responses;
 pub mod secrets;
 pub mod server;

@@ -72,6 +72,9 @@ pub async fn reload(gw: &Gateway) -> Result<Duration, String> {
         gw.access_log
             .configure(new.config.access_log.as_ref())
             .map_err(|e| e.to_string())?;
+        gw.responses
+            .configure(new.config.responses.as_ref())
+            .map_err(|e| format!("responses store: {e}"))?;
         gw.live.store(Arc::new(new));
         Ok::<(), String>(())
     }

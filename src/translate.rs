@@ -57,7 +57,8 @@ pub const DROPPED: &str = "x-switchboard-dropped";
 /// `Err` (the message for a 400) when the route refuses unsupported fields. A route
 /// that does not exist is the pipeline's to answer.
 pub fn check_dropped(
-    gw: &crate::gateway::Gateway,
+    metrics: &crate::metrics::Metrics,
+    live: &crate::live::LiveState,
     api: &str,
     t: &Translated,
 ) -> Result<(), String> {
@@ -66,10 +67,9 @@ pub fn check_dropped(
     }
     let route = t.chat["model"].as_str().unwrap_or_default();
     for f in &t.dropped {
-        gw.metrics.dropped(api, route, f);
+        metrics.dropped(api, route, f);
     }
     tracing::debug!(api, route, dropped = ?t.dropped, "request fields dropped by the translation");
-    let live = gw.live.load();
     let refuses = live
         .routes
         .get(route)

@@ -105,8 +105,6 @@ fn write(conn: &mut Connection, batch: &[(u64, Record)]) -> Result<(), UsageErro
     tx.commit().map_err(db_err)
 }
 
-/// The writer thread: on each tick (or when woken by a flush) takes the buffered
-/// records and writes them in one transaction; prunes old rows once an hour.
 /// The writer thread's work each tick: the batch into the file (kept for the next
 /// tick if that fails), and hourly the records past the retention removed.
 fn writer(mut conn: Connection, retention_days: u32) -> impl FnMut(&mut Vec<(u64, Record)>) {

@@ -53,6 +53,7 @@ pub struct Config {
     /// Usage records, when `[usage]` names a file.
     pub usage: Option<UsageConfig>,
     pub access_log: Option<AccessLogConfig>,
+    pub responses: Option<ResponsesConfig>,
     /// Warnings to log at start (open gateway, providers without keys...).
     pub warnings: Vec<String>,
 }
@@ -262,6 +263,13 @@ pub struct CountersConfig {
     pub redis: Option<RedisConfig>,
     /// A SQLite file that keeps memory counters across restarts.
     pub sqlite_path: Option<std::path::PathBuf>,
+}
+
+/// `[responses]`: stored Responses API answers, kept `retention_days`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponsesConfig {
+    pub sqlite_path: std::path::PathBuf,
+    pub retention_days: u32,
 }
 
 /// `[access_log]`: one line per request.

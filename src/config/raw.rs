@@ -31,6 +31,15 @@ pub struct RawConfig {
     pub counters: Option<RawCounters>,
     pub usage: Option<RawUsage>,
     pub access_log: Option<RawAccessLog>,
+    pub responses: Option<RawResponses>,
+}
+
+/// Responses API answers kept for `previous_response_id` and `GET /v1/responses/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResponses {
+    pub sqlite_path: Spanned<String>,
+    pub retention_days: Option<u32>,
 }
 
 /// One line per request, as text (logfmt) or JSON, to a file or stdout.

@@ -59,6 +59,20 @@ pub(super) fn validate(
                 retention_days: u.retention_days.unwrap_or(30).clamp(1, 3650),
             }),
         },
+        responses: match &raw.responses {
+            None => None,
+            Some(r) if r.sqlite_path.get_ref().trim().is_empty() => {
+                return cx.err(
+                    r.sqlite_path.span(),
+                    "responses.sqlite_path",
+                    "must not be empty",
+                );
+            }
+            Some(r) => Some(ResponsesConfig {
+                sqlite_path: base.join(r.sqlite_path.get_ref()),
+                retention_days: r.retention_days.unwrap_or(30).clamp(1, 3650),
+            }),
+        },
         access_log: raw.access_log.as_ref().map(|a| AccessLogConfig {
             format: a.format.unwrap_or_default(),
             path: a.path.as_ref().map(|p| base.join(p.get_ref())),

@@ -33,7 +33,9 @@ pub async fn handle(
         Ok(c) => c,
         Err(e) => return error(400, &e),
     };
-    if let Err(e) = crate::translate::check_dropped(gw, "messages", &translated) {
+    if let Err(e) =
+        crate::translate::check_dropped(&gw.metrics, &gw.live.load(), "messages", &translated)
+    {
         return error(400, &e);
     }
     let chat = &translated.chat;

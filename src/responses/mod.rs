@@ -11,7 +11,7 @@ mod response;
 mod stream;
 
 use bytes::Bytes;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::cache::Directive;
 use crate::live::Principal;
@@ -20,6 +20,70 @@ use crate::reply::{ApiError, Body, full};
 use crate::translate::{Translating, collect, is_stream};
 use crate::types::Endpoint;
 
+/// The request's `input` as a list of items.
+fn input_items(input: &Value) -> Vec<Value> {
+    match input {
+        Value::String(s) => vec![json!({ "role": "user", "content": s })],
+        Value::Array(items) => items.clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// The conversation so far: a stored response's items (its inputs, then its output)
+/// before the request's own; or an error answer.
+async fn continued(
+    gw: &Gateway,
+    principal: &Principal,
+    req: &mut Value,
+) -> Result<Vec<Value>, http::Response<Body>> {
+    let own = input_items(&req["input"]);
+    let Some(prev) = req
+        .as_object_mut()
+        .and_then(|o| o.remove("previous_response_id"))
+        .filter(|v| !v.is_null())
+    else {
+        return Ok(own);
+    };
+    let id = prev.as_str().unwrap_or_default().to_string();
+    let refuse = |m: String| ApiError::invalid(m, Some("previous_response_id")).into_response();
+    let stored = match gw
+        .responses
+        .load(principal.key_name.clone(), id.clone())
+        .await
+    {
+        None => {
+            return Err(refuse(
+                "previous_response_id: this gateway keeps no responses (configure [responses] to continue a conversation by id)"
+                    .into(),
+            ));
+        }
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "reading a stored response failed");
+            return Err(refuse(format!(
+                "Previous response with id '{id}' could not be read."
+            )));
+        }
+        Some(Ok(None)) => {
+            return Err(refuse(format!(
+                "Previous response with id '{id}' not found."
+            )));
+        }
+        Some(Ok(Some(s))) => s,
+    };
+    let mut items = stored.input;
+    items.extend(
+        stored.response["output"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
+    );
+    items.extend(own);
+    if let Some(o) = req.as_object_mut() {
+        o.insert("input".into(), Value::Array(items.clone()));
+    }
+    Ok(items)
+}
+
 /// Runs a Responses API request through the pipeline.
 pub async fn handle(
     gw: &Gateway,
@@ -27,50 +91,121 @@ pub async fn handle(
     directive: Directive,
     body: Bytes,
 ) -> http::Response<Body> {
-    let req: Value = match serde_json::from_slice(&body) {
+    let mut req: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
             return ApiError::invalid(format!("the request body is not valid JSON: {e}"), None)
                 .into_response();
         }
     };
+    let previous = req.get("previous_response_id").cloned();
+    let items = match continued(gw, principal, &mut req).await {
+        Ok(items) => items,
+        Err(resp) => return resp,
+    };
     let translated = match request::to_chat(&req) {
         Ok(t) => t,
         Err(e) => return ApiError::invalid(e, None).into_response(),
     };
-    if let Err(e) = crate::translate::check_dropped(gw, "responses", &translated) {
+    if let Err(e) =
+        crate::translate::check_dropped(&gw.metrics, &gw.live.load(), "responses", &translated)
+    {
         return ApiError::invalid(e, None).into_response();
     }
-    let echo = response::Echo::of(&req);
-    let req = pipeline::Request {
+    let store = gw
+        .responses
+        .current()
+        .filter(|_| req.get("store") != Some(&Value::Bool(false)));
+    let mut echo = response::Echo::of(&req);
+    echo.fields
+        .insert("store".into(), Value::Bool(store.is_some()));
+    if let Some(p) = previous {
+        echo.fields.insert("previous_response_id".into(), p);
+    }
+    let pipeline_req = pipeline::Request {
         protocol: pipeline::Protocol::Responses,
         principal,
         endpoint: Endpoint::Chat,
         directive,
         body: Bytes::from(translated.chat.to_string()),
     };
-    let resp = pipeline::handle(gw, req).await;
+    let resp = pipeline::handle(gw, pipeline_req).await;
+    let key = principal.key_name.clone();
     let mut resp = if !resp.status().is_success() {
         resp
     } else if is_stream(&resp) {
         let (parts, body) = resp.into_parts();
-        let translator = stream::StreamTranslator::new(echo, now_secs());
+        let mut translator = stream::StreamTranslator::new(echo, now_secs());
+        if let Some(store) = store {
+            translator.on_done(Box::new(move |r| {
+                crate::response_store::save_detached(store, key, r, items)
+            }));
+        }
         http::Response::from_parts(parts, Translating::body(body, translator))
     } else {
         let (mut parts, body) = resp.into_parts();
         let completion: Value = serde_json::from_slice(&collect(body).await).unwrap_or(Value::Null);
         parts.headers.remove(http::header::CONTENT_LENGTH);
         let object = response::from_completion(&completion, &echo, now_secs());
+        if store.is_some() {
+            gw.responses.save(key, object.clone(), items).await;
+        }
         http::Response::from_parts(parts, full(object.to_string()))
     };
     crate::translate::mark_dropped(&mut resp, &translated.dropped);
     resp
 }
 
-/// `GET` or `DELETE /v1/responses/{id}`: nothing is stored by this gateway yet.
-pub fn stored(id: &str) -> http::Response<Body> {
+/// `GET` or `DELETE /v1/responses/{id}`: a stored response of this key.
+pub async fn stored(
+    gw: &Gateway,
+    principal: &Principal,
+    method: &http::Method,
+    id: &str,
+) -> http::Response<Body> {
+    let not_found =
+        || ApiError::not_found(format!("No response with id '{id}' found.")).into_response();
+    let (key, owned) = (principal.key_name.clone(), id.to_string());
+    let found = match *method {
+        http::Method::GET => match gw.responses.load(key, owned).await {
+            Some(Ok(Some(s))) => Some(s.response),
+            Some(Ok(None)) => None,
+            Some(Err(e)) => return ApiError::internal(e).into_response(),
+            None => return keeps_none(id),
+        },
+        http::Method::DELETE => match gw.responses.delete(key, owned).await {
+            Some(Ok(true)) => {
+                Some(json!({ "id": id, "object": "response.deleted", "deleted": true }))
+            }
+            Some(Ok(false)) => None,
+            Some(Err(e)) => return ApiError::internal(e).into_response(),
+            None => return keeps_none(id),
+        },
+        _ => {
+            return ApiError::new(
+                http::StatusCode::METHOD_NOT_ALLOWED,
+                "invalid_request_error",
+                format!("{method} is not allowed on /v1/responses/{id}"),
+            )
+            .into_response();
+        }
+    };
+    match found {
+        Some(v) => {
+            let mut resp = http::Response::new(full(v.to_string()));
+            resp.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            resp
+        }
+        None => not_found(),
+    }
+}
+
+fn keeps_none(id: &str) -> http::Response<Body> {
     ApiError::not_found(format!(
-        "No response with id '{id}' found: this gateway does not store responses (send the whole conversation as `input`)."
+        "No response with id '{id}' found: this gateway keeps no responses (configure [responses])."
     ))
     .into_response()
 }

@@ -4,7 +4,7 @@
 //! function tools and `tool_choice` their chat forms, `text.format` the
 //! `response_format`, `reasoning.effort` the `reasoning_effort`, `max_output_tokens`
 //! the `max_tokens`. What has no chat equivalent is refused with a 400 naming it
-//! (built-in tools, stored conversations) or, where losing it changes nothing the
+//! (built-in tools, conversation objects) or, where losing it changes nothing the
 //! client relies on, dropped and named in `x-switchboard-dropped`.
 
 use serde_json::{Map, Value, json};
@@ -28,12 +28,8 @@ const ECHOED: &[&str] = &[
 /// Fields that mean something this gateway cannot do on a translated route.
 const REFUSED: &[(&str, &str)] = &[
     (
-        "previous_response_id",
-        "stored responses are not kept by this gateway yet; send the whole conversation as `input`",
-    ),
-    (
         "conversation",
-        "stored conversations are not kept by this gateway yet; send the whole conversation as `input`",
+        "conversation objects are not kept by this gateway; continue with `previous_response_id` or send the whole conversation as `input`",
     ),
     ("background", "background responses are not supported"),
     ("prompt", "stored prompt templates are not supported"),
@@ -213,6 +209,8 @@ fn check_fields(obj: &Map<String, Value>) -> Result<(), Invalid> {
         "reasoning",
         "stream",
         "stream_options",
+        // Resolved by the handler (the stored conversation is put into `input`).
+        "previous_response_id",
     ];
     match obj.iter().find(|(k, v)| {
         !known.contains(&k.as_str()) && !ECHOED.contains(&k.as_str()) && !v.is_null()

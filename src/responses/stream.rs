@@ -38,6 +38,8 @@ pub struct StreamTranslator {
     open: Option<Open>,
     finish: Option<String>,
     usage: Option<Value>,
+    /// Called with the whole response when the stream completes.
+    done: Option<Box<dyn FnOnce(Value) + Send>>,
 }
 
 impl StreamTranslator {
@@ -53,7 +55,13 @@ impl StreamTranslator {
             open: None,
             finish: None,
             usage: None,
+            done: None,
         }
+    }
+
+    /// `f` gets the whole response when the stream completes (not when it fails).
+    pub fn on_done(&mut self, f: Box<dyn FnOnce(Value) + Send>) {
+        self.done = Some(f);
     }
 
     fn emit(&mut self, kind: &str, mut data: Value, out: &mut Vec<SseEvent>) {
@@ -232,6 +240,9 @@ impl StreamTranslator {
             None => ("response.completed", "completed"),
         };
         let r = self.response(status, reason);
+        if let Some(done) = self.done.take() {
+            done(r.clone());
+        }
         self.emit(kind, json!({ "response": r }), out);
         self.ended = true;
     }

@@ -149,10 +149,12 @@ async fn openai_api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
         _ => None,
     };
     if let Some(id) = path.strip_prefix("/v1/responses/") {
-        if let Err(e) = authenticate(&live, &req) {
-            return e.into_response();
-        }
-        return crate::responses::stored(&percent_decode(id));
+        let principal = match authenticate(&live, &req) {
+            Ok(p) => p,
+            Err(e) => return e.into_response(),
+        };
+        drop(live);
+        return crate::responses::stored(&gw, &principal, &method, &percent_decode(id)).await;
     }
     let is_models = path == "/v1/models" || path.starts_with("/v1/models/");
     if endpoint.is_none() && !is_models {

@@ -50,6 +50,18 @@ with client.responses.stream(model="claude", input=ask, tools=tools) as s:
     final = s.get_final_response()
 out["stream_calls"] = [json.loads(o.arguments) for o in final.output if o.type == "function_call"]
 
+# A stored conversation continued by id, read back, deleted.
+first = client.responses.create(model="m", input="remember me")
+second = client.responses.create(model="m", previous_response_id=first.id, input="and again")
+out["continued"] = second.output_text
+out["retrieved"] = client.responses.retrieve(first.id).output_text
+client.responses.delete(first.id)
+try:
+    client.responses.retrieve(first.id)
+    out["after_delete"] = None
+except openai.NotFoundError:
+    out["after_delete"] = "not_found"
+
 try:
     client.responses.create(model="m", input="x", tools=[{"type": "web_search"}])
     out["builtin_tool"] = None

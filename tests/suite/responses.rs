@@ -46,7 +46,13 @@ async fn responses(gw: &Gw, body: &Value) -> reqwest::Response {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_openai_sdk_speaks_responses() {
     let mock = Mock::start().await;
-    let gw = start(&mock, CONFIG).await;
+    let db = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("responses-sdk-{}.db", std::process::id()));
+    let cfg = format!(
+        "[responses]\nsqlite_path = {:?}\n{CONFIG}",
+        db.display().to_string()
+    );
+    let gw = start(&mock, &cfg).await;
     let v = run_sdk_script(
         "responses_check.py",
         vec![format!("{}/v1", gw.url), TEAM_KEY.to_string()],
@@ -63,11 +69,18 @@ async fn the_official_openai_sdk_speaks_responses() {
     assert_eq!(v["calls"], both);
     assert_eq!(v["after_tools"], "oa says: Weather?");
     assert_eq!(v["stream_calls"], both);
+    assert_eq!(v["continued"], "oa says: and again");
+    assert_eq!(v["retrieved"], "oa says: remember me");
+    assert_eq!(v["after_delete"], "not_found");
     let refused = v["builtin_tool"].as_str().unwrap();
     assert!(refused.contains("web_search"), "{refused}");
     // The tool-results turn as the OpenAI-compatible provider got it.
     let seen = mock.seen("oa");
-    let turn = &seen.last().unwrap().body;
+    let turn = &seen
+        .iter()
+        .find(|s| s.body["messages"].as_array().is_some_and(|m| m.len() == 4))
+        .unwrap()
+        .body;
     let roles: Vec<_> = turn["messages"]
         .as_array()
         .unwrap()
@@ -257,7 +270,7 @@ async fn what_a_translated_route_cannot_do_is_refused_by_name() {
         r.json::<Value>().await.unwrap()["error"]["code"],
         "model_not_found"
     );
-    // Stored responses are not kept yet: a clear 404, after authentication.
+    // No [responses] store: a clear 404, after authentication.
     let url = format!("{}/v1/responses/resp_1", gw.url);
     let r = gw
         .client
@@ -271,7 +284,7 @@ async fn what_a_translated_route_cannot_do_is_refused_by_name() {
         .as_str()
         .unwrap()
         .to_string();
-    assert!(msg.contains("does not store responses"), "{msg}");
+    assert!(msg.contains("keeps no responses"), "{msg}");
     let r = gw.client.get(&url).send().await.unwrap();
     assert_eq!(r.status(), 401);
 }
@@ -347,4 +360,146 @@ async fn the_vercel_ai_sdk_default_provider_works() {
         .collect();
     assert_eq!(apis.len(), 4, "{text}");
     assert!(apis.iter().all(|a| a == "responses"), "{apis:?}");
+}
+
+/// `[responses]`: answers are kept for the key that made them; a conversation continues
+/// by `previous_response_id` (the stored turns reach the provider first), streams are
+/// stored when they complete, `store: false` keeps nothing, and `DELETE` forgets.
+#[tokio::test]
+async fn stored_responses_continue_a_conversation_for_their_key_only() {
+    use sha2::Digest;
+    let mock = Mock::start().await;
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("responses-store-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let other = "other-key-0123456789";
+    let hash: String = sha2::Sha256::digest(other.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let cfg = format!(
+        "[responses]\nsqlite_path = {:?}\n\n[[keys]]\nname = \"other\"\nsha256 = \"{hash}\"\n{CONFIG}",
+        dir.join("responses.db").display().to_string()
+    );
+    let gw = start(&mock, &cfg).await;
+    let first: Value = responses(
+        &gw,
+        &json!({ "model": "m", "instructions": "Be brief.", "input": "first question" }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(first["store"], true);
+    let id = first["id"].as_str().unwrap().to_string();
+    let url = format!("{}/v1/responses/{id}", gw.url);
+    let got: Value = gw
+        .client
+        .get(&url)
+        .bearer_auth(TEAM_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got, first);
+    let r = gw.client.get(&url).bearer_auth(other).send().await.unwrap();
+    assert_eq!(r.status(), 404, "another key does not see it");
+
+    // Continued, streamed: the provider gets the stored turn, then the new one.
+    let r = responses(&gw, &json!({ "model": "m", "previous_response_id": id, "input": "second question", "stream": true })).await;
+    assert_eq!(r.status(), 200);
+    let evs = events(&r.text().await.unwrap());
+    let done = &evs.last().unwrap().1["response"];
+    assert_eq!(done["previous_response_id"], id.as_str());
+    let seen = mock.seen("oa");
+    let sent = &seen.last().unwrap().body;
+    let turns: Vec<(String, String)> = sent["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["role"].as_str().unwrap().into(),
+                m["content"].as_str().unwrap_or_default().into(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("user", "first question"),
+        ("assistant", "oa says: first question"),
+        ("user", "second question"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(
+        turns, want,
+        "instructions are not carried over, as OpenAI does"
+    );
+    // The streamed answer was stored when it completed: a third turn continues it.
+    let second = done["id"].as_str().unwrap().to_string();
+    let mut third = None;
+    for _ in 0..100 {
+        let r = responses(&gw, &json!({ "model": "m", "previous_response_id": second, "input": "third", "store": false })).await;
+        if r.status() == 200 {
+            third = Some(r.json::<Value>().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let third = third.expect("the streamed response was stored");
+    assert_eq!(third["store"], false);
+    assert_eq!(
+        mock.seen("oa").last().unwrap().body["messages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+    let r = gw
+        .client
+        .get(format!(
+            "{}/v1/responses/{}",
+            gw.url,
+            third["id"].as_str().unwrap()
+        ))
+        .bearer_auth(TEAM_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "store: false keeps nothing");
+
+    // Someone else's id cannot be continued; a deleted one is gone.
+    let r = gw
+        .client
+        .post(format!("{}/v1/responses", gw.url))
+        .bearer_auth(other)
+        .json(&json!({ "model": "m", "previous_response_id": id, "input": "x" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["param"],
+        "previous_response_id"
+    );
+    let r = gw
+        .client
+        .delete(&url)
+        .bearer_auth(TEAM_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["deleted"], true);
+    let r = gw
+        .client
+        .get(&url)
+        .bearer_auth(TEAM_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
 }
