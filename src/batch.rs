@@ -98,6 +98,10 @@ impl<T> Drop for Batcher<T> {
 
 fn run<T, W: FnMut(&mut Vec<T>)>(inner: Arc<Inner<T>>, mut write: W) {
     let mut batch: Vec<T> = Vec::new();
+    // Items taken from the request path so far; those still in `batch` are not written.
+    let mut taken = 0u64;
+    // Ticks left to retry a failing batch once the batcher is dropped.
+    let mut last_tries = 5u32;
     loop {
         {
             let mut g = inner.wake_lock.lock();
@@ -107,9 +111,9 @@ fn run<T, W: FnMut(&mut Vec<T>)>(inner: Arc<Inner<T>>, mut write: W) {
                 inner.wake.wait_for(&mut g, TICK);
             }
         }
-        let taken = std::mem::take(&mut *inner.pending.lock());
-        let n = taken.len() as u64;
-        batch.extend(taken);
+        let fresh = std::mem::take(&mut *inner.pending.lock());
+        taken += fresh.len() as u64;
+        batch.extend(fresh);
         write(&mut batch);
         if batch.len() >= QUEUE {
             tracing::error!(
@@ -118,8 +122,22 @@ fn run<T, W: FnMut(&mut Vec<T>)>(inner: Arc<Inner<T>>, mut write: W) {
             );
             batch.clear();
         }
-        inner.written.fetch_add(n, Ordering::AcqRel);
-        if inner.closed.load(Ordering::Acquire) && inner.pending.lock().is_empty() {
+        inner
+            .written
+            .store(taken - batch.len() as u64, Ordering::Release);
+        let closing = inner.closed.load(Ordering::Acquire) && inner.pending.lock().is_empty();
+        if !batch.is_empty() {
+            // The write failed: try again a tick later (not at once, in a loop).
+            if closing {
+                if last_tries == 0 {
+                    return;
+                }
+                last_tries -= 1;
+            }
+            std::thread::sleep(TICK);
+            continue;
+        }
+        if closing {
             return;
         }
     }

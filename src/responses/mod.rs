@@ -20,6 +20,9 @@ use crate::reply::{ApiError, Body, full};
 use crate::translate::{Translating, collect, is_stream};
 use crate::types::Endpoint;
 
+/// An answer that refuses the request.
+type Refusal = Box<http::Response<Body>>;
+
 /// The request's `input` as a list of items.
 fn input_items(input: &Value) -> Vec<Value> {
     match input {
@@ -35,17 +38,23 @@ async fn continued(
     gw: &Gateway,
     principal: &Principal,
     req: &mut Value,
-) -> Result<Vec<Value>, http::Response<Body>> {
-    let own = input_items(&req["input"]);
+) -> Result<Vec<Value>, Refusal> {
+    let own = resolve_references(gw, principal, input_items(&req["input"])).await?;
     let Some(prev) = req
         .as_object_mut()
         .and_then(|o| o.remove("previous_response_id"))
         .filter(|v| !v.is_null())
     else {
+        if req["input"].is_array()
+            && let Some(o) = req.as_object_mut()
+        {
+            o.insert("input".into(), Value::Array(own.clone()));
+        }
         return Ok(own);
     };
     let id = prev.as_str().unwrap_or_default().to_string();
-    let refuse = |m: String| ApiError::invalid(m, Some("previous_response_id")).into_response();
+    let refuse =
+        |m: String| Box::new(ApiError::invalid(m, Some("previous_response_id")).into_response());
     let stored = match gw
         .responses
         .load(principal.key_name.clone(), id.clone())
@@ -78,10 +87,59 @@ async fn continued(
             .unwrap_or_default(),
     );
     items.extend(own);
+    // The whole conversation is bounded like any request body.
+    let limit = gw.live.load().config.server.max_body_bytes;
+    if Value::from(items.clone()).to_string().len() > limit {
+        return Err(refuse(format!(
+            "the conversation continued from '{id}' is longer than the {limit} bytes a request may be"
+        )));
+    }
     if let Some(o) = req.as_object_mut() {
         o.insert("input".into(), Value::Array(items.clone()));
     }
     Ok(items)
+}
+
+/// `item_reference` inputs replaced by the stored output items they name (this key's
+/// only); one that cannot be found is a 400.
+async fn resolve_references(
+    gw: &Gateway,
+    principal: &Principal,
+    items: Vec<Value>,
+) -> Result<Vec<Value>, Refusal> {
+    let ids: Vec<String> = items
+        .iter()
+        .filter(|i| i["type"] == "item_reference")
+        .map(|i| i["id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    if ids.is_empty() {
+        return Ok(items);
+    }
+    let refuse = |m: String| Box::new(ApiError::invalid(m, Some("input")).into_response());
+    let found = match gw.responses.items(principal.key_name.clone(), ids).await {
+        None => {
+            return Err(refuse(
+                "item_reference: this gateway keeps no responses (configure [responses], or send the items themselves)"
+                    .into(),
+            ));
+        }
+        Some(Err(e)) => return Err(refuse(format!("item_reference: the store failed: {e}"))),
+        Some(Ok(found)) => found,
+    };
+    items
+        .into_iter()
+        .map(|i| {
+            if i["type"] != "item_reference" {
+                return Ok(i);
+            }
+            let id = i["id"].as_str().unwrap_or_default();
+            found
+                .iter()
+                .find(|(f, _)| f == id)
+                .map(|(_, item)| item.clone())
+                .ok_or_else(|| refuse(format!("item_reference: no stored item with id '{id}'")))
+        })
+        .collect()
 }
 
 /// Runs a Responses API request through the pipeline.
@@ -101,7 +159,7 @@ pub async fn handle(
     let previous = req.get("previous_response_id").cloned();
     let items = match continued(gw, principal, &mut req).await {
         Ok(items) => items,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let translated = match request::to_chat(&req) {
         Ok(t) => t,

@@ -3,7 +3,7 @@
 //! `function_call` → an assistant tool call, `function_call_output` → a tool message),
 //! function tools and `tool_choice` their chat forms, `text.format` the
 //! `response_format`, `reasoning.effort` the `reasoning_effort`, `max_output_tokens`
-//! the `max_tokens`. What has no chat equivalent is refused with a 400 naming it
+//! the `max_completion_tokens`. What has no chat equivalent is refused with a 400 naming it
 //! (built-in tools, conversation objects) or, where losing it changes nothing the
 //! client relies on, dropped and named in `x-switchboard-dropped`.
 
@@ -284,13 +284,14 @@ pub fn to_chat(req: &Value) -> Result<Translated, Invalid> {
         Value::Array(messages(obj, &mut dropped)?),
     );
     for (from, to) in [
-        ("max_output_tokens", "max_tokens"),
+        // As `max_output_tokens`, it counts reasoning too; OpenAI's reasoning models refuse
+        // `max_tokens`.
+        ("max_output_tokens", "max_completion_tokens"),
         ("temperature", "temperature"),
         ("top_p", "top_p"),
         ("parallel_tool_calls", "parallel_tool_calls"),
         ("user", "user"),
         ("safety_identifier", "user"),
-        ("top_logprobs", "top_logprobs"),
     ] {
         if let Some(v) = obj.get(from).filter(|v| !v.is_null()) {
             chat.insert(to.into(), v.clone());
@@ -307,6 +308,9 @@ pub fn to_chat(req: &Value) -> Result<Translated, Invalid> {
         chat.insert("tool_choice".into(), tool_choice(c)?);
     }
     output_options(obj, &mut chat, &mut dropped)?;
+    if obj.get("top_logprobs").is_some_and(|v| !v.is_null()) {
+        Translated::drop_field(&mut dropped, "top_logprobs");
+    }
     let stream = obj.get("stream").and_then(Value::as_bool) == Some(true);
     Ok(Translated::finish(stream, chat, dropped))
 }

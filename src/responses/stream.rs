@@ -21,6 +21,8 @@ enum Open {
     },
     Call {
         id: String,
+        /// The call's `index` in the chat chunks: a new index is a new call.
+        index: u64,
         call_id: String,
         name: String,
         args: String,
@@ -133,6 +135,7 @@ impl StreamTranslator {
                 call_id,
                 name,
                 args,
+                ..
             }) => {
                 self.emit(
                     "response.function_call_arguments.done",
@@ -177,11 +180,9 @@ impl StreamTranslator {
     }
 
     fn call(&mut self, tc: &Value, out: &mut Vec<SseEvent>) {
-        let starts = tc
-            .get("id")
-            .and_then(Value::as_str)
-            .is_some_and(|s| !s.is_empty());
-        if starts || !matches!(self.open, Some(Open::Call { .. })) {
+        let at = tc["index"].as_u64().unwrap_or(0);
+        let same = matches!(&self.open, Some(Open::Call { index, .. }) if *index == at);
+        if !same {
             self.close(out);
             let id = new_id("fc");
             let call_id = tc["id"].as_str().unwrap_or_default().to_string();
@@ -197,10 +198,19 @@ impl StreamTranslator {
             );
             self.open = Some(Open::Call {
                 id,
+                index: at,
                 call_id,
                 name,
                 args: String::new(),
             });
+        } else if let Some(Open::Call { call_id, name, .. }) = &mut self.open {
+            // Some providers send the id or the name in a later chunk of the same call.
+            if let Some(v) = tc["id"].as_str().filter(|v| !v.is_empty()) {
+                *call_id = v.to_string();
+            }
+            if let Some(v) = tc["function"]["name"].as_str().filter(|v| !v.is_empty()) {
+                *name = v.to_string();
+            }
         }
         let index = self.index();
         let delta = tc["function"]["arguments"].as_str().unwrap_or_default();
@@ -281,5 +291,55 @@ impl crate::translate::EventTranslator for StreamTranslator {
         if let Some(f) = choice["finish_reason"].as_str() {
             self.finish = Some(f.to_string());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::translate::EventTranslator;
+
+    fn chunk(delta: Value, finish: Value) -> SseEvent {
+        SseEvent {
+            event: None,
+            data: json!({ "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }] })
+                .to_string(),
+        }
+    }
+
+    #[test]
+    fn a_call_is_one_item_by_its_index_whatever_its_chunks_repeat() {
+        let mut t = StreamTranslator::new(Echo::default(), 0);
+        let mut out = Vec::new();
+        let calls = [
+            json!({ "tool_calls": [{ "index": 0, "id": "c1", "function": { "arguments": "" } }] }),
+            // The id repeated, the name only now.
+            json!({ "tool_calls": [{ "index": 0, "id": "c1", "function": { "name": "f", "arguments": "{\"a\":" } }] }),
+            json!({ "tool_calls": [{ "index": 0, "function": { "arguments": "1}" } }] }),
+            json!({ "tool_calls": [{ "index": 1, "id": "c2", "function": { "name": "g", "arguments": "{}" } }] }),
+        ];
+        for c in calls {
+            t.on_event(&chunk(c, Value::Null), &mut out);
+        }
+        t.on_event(&chunk(json!({}), json!("tool_calls")), &mut out);
+        t.on_event(
+            &SseEvent {
+                event: None,
+                data: "[DONE]".into(),
+            },
+            &mut out,
+        );
+        let last: Value = serde_json::from_str(&out.last().unwrap().data).unwrap();
+        let output = last["response"]["output"].as_array().unwrap();
+        assert_eq!(output.len(), 2, "{output:?}");
+        assert_eq!(output[0]["call_id"], "c1");
+        assert_eq!(output[0]["name"], "f");
+        assert_eq!(output[0]["arguments"], "{\"a\":1}");
+        assert_eq!(output[1]["name"], "g");
+        let added = out
+            .iter()
+            .filter(|e| e.event.as_deref() == Some("response.output_item.added"))
+            .count();
+        assert_eq!(added, 2);
     }
 }

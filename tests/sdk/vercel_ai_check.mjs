@@ -12,6 +12,14 @@ const r = await generateText({ model: openai('m'), prompt: 'hello vercel' });
 out.text = r.text;
 out.usage = [r.usage.inputTokens, r.usage.outputTokens];
 
+// A second turn after a text answer: the SDK sends that answer back as an
+// `item_reference` (it stores responses by default).
+const next = await generateText({
+  model: openai('m'),
+  messages: [{ role: 'user', content: 'hello vercel' }, ...r.response.messages, { role: 'user', content: 'and more' }],
+});
+out.next = next.text;
+
 const s = streamText({ model: openai('claude'), prompt: 'streamed words' });
 let text = '';
 for await (const d of s.textStream) text += d;

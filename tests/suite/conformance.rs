@@ -366,15 +366,28 @@ async fn anthropic_gets_structured_output_and_thinking() {
     );
     assert_eq!(
         body["thinking"],
-        json!({ "type": "enabled", "budget_tokens": 8192 })
+        json!({ "type": "enabled", "budget_tokens": 8000 }),
+        "at most half of max_tokens"
     );
     assert!(body.get("temperature").is_none(), "{body}");
+    // A tool loop: Anthropic would want earlier thinking blocks the chat form does not
+    // carry, so no thinking.
+    let (status, _) = gw
+        .chat(&json!({ "model": "m", "max_tokens": 16000, "reasoning_effort": "high", "messages": [
+            { "role": "user", "content": "w?" },
+            { "role": "assistant", "content": null, "tool_calls": [{ "id": "c1", "type": "function", "function": { "name": "get_weather", "arguments": "{}" } }] },
+            { "role": "tool", "tool_call_id": "c1", "content": "18C" },
+        ]}))
+        .await;
+    assert_eq!(status, 200);
+    assert!(mock.seen("p")[1].body.get("thinking").is_none());
+    mock.reset();
     // A budget that does not fit: no thinking rather than a refused request.
     let (status, _) = gw
         .chat(&json!({ "model": "m", "messages": user("x"), "max_tokens": 500, "reasoning_effort": "high", "response_format": { "type": "json_object" } }))
         .await;
     assert_eq!(status, 200);
-    let body = &mock.seen("p")[1].body;
+    let body = &mock.seen("p")[0].body;
     assert!(body.get("thinking").is_none(), "{body}");
     assert_eq!(
         body["output_config"]["format"]["schema"],

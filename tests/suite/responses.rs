@@ -127,7 +127,7 @@ async fn what_the_provider_is_sent_is_the_request_in_chat_form() {
     assert_eq!(v["max_output_tokens"], 50);
     let sent = &mock.seen("oa")[0].body;
     assert_eq!(sent["model"], "gpt-x");
-    assert_eq!(sent["max_tokens"], 50);
+    assert_eq!(sent["max_completion_tokens"], 50);
     assert_eq!(sent["temperature"], 0.3);
     assert_eq!(sent["top_p"], 0.9);
     assert_eq!(sent["user"], "u-1");
@@ -324,9 +324,11 @@ async fn the_vercel_ai_sdk_default_provider_works() {
     let log = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("vercel-access-{}.log", std::process::id()));
     let _ = std::fs::remove_file(&log);
+    let db = log.with_extension("db");
     let cfg = format!(
-        "[access_log]\nformat = \"json\"\npath = {:?}\n{CONFIG}",
-        log.display().to_string()
+        "[access_log]\nformat = \"json\"\npath = {:?}\n[responses]\nsqlite_path = {:?}\n{CONFIG}",
+        log.display().to_string(),
+        db.display().to_string()
     );
     let gw = start(&mock, &cfg).await;
     let v = run_node_script(
@@ -336,6 +338,7 @@ async fn the_vercel_ai_sdk_default_provider_works() {
     .await;
     assert_eq!(v["text"], "oa says: hello vercel");
     assert_eq!(v["usage"], json!([11, 7]));
+    assert_eq!(v["next"], "oa says: and more");
     assert_eq!(v["stream_text"], "an says: streamed words");
     assert_eq!(v["stream_usage"], 18);
     assert_eq!(
@@ -358,7 +361,7 @@ async fn the_vercel_ai_sdk_default_provider_works() {
                 .to_string()
         })
         .collect();
-    assert_eq!(apis.len(), 4, "{text}");
+    assert_eq!(apis.len(), 5, "{text}");
     assert!(apis.iter().all(|a| a == "responses"), "{apis:?}");
 }
 
@@ -438,26 +441,39 @@ async fn stored_responses_continue_a_conversation_for_their_key_only() {
         turns, want,
         "instructions are not carried over, as OpenAI does"
     );
-    // The streamed answer was stored when it completed: a third turn continues it.
+    // The streamed answer is stored as it completes: a third turn continues it at once,
+    // naming an earlier answer by reference (as the Vercel AI SDK does).
     let second = done["id"].as_str().unwrap().to_string();
-    let mut third = None;
-    for _ in 0..100 {
-        let r = responses(&gw, &json!({ "model": "m", "previous_response_id": second, "input": "third", "store": false })).await;
-        if r.status() == 200 {
-            third = Some(r.json::<Value>().await.unwrap());
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    let third = third.expect("the streamed response was stored");
+    let first_item = first["output"][0]["id"].as_str().unwrap().to_string();
+    let r = responses(
+        &gw,
+        &json!({ "model": "m", "previous_response_id": second, "store": false,
+                 "input": [{ "type": "item_reference", "id": first_item }, { "role": "user", "content": "third" }] }),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let third: Value = r.json().await.unwrap();
     assert_eq!(third["store"], false);
+    let seen = mock.seen("oa");
+    let last = seen.last().unwrap().body["messages"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(last.len(), 6, "{last:?}");
     assert_eq!(
-        mock.seen("oa").last().unwrap().body["messages"]
-            .as_array()
-            .unwrap()
-            .len(),
-        5
+        last[4],
+        json!({ "role": "assistant", "content": "oa says: first question" })
     );
+    // A reference to an item that is not this key's is a 400.
+    let r = gw
+        .client
+        .post(format!("{}/v1/responses", gw.url))
+        .bearer_auth(other)
+        .json(&json!({ "model": "m", "input": [{ "type": "item_reference", "id": first_item }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
     let r = gw
         .client
         .get(format!(

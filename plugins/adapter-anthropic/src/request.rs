@@ -76,7 +76,9 @@ pub fn translate(
     if let Some(format) = output_format(req.get("response_format"))? {
         out.insert("output_config".into(), json!({ "format": format }));
     }
-    if let Some(thinking) = thinking(req.get("reasoning_effort"), max_tokens)? {
+    if let Some(thinking) = thinking(req.get("reasoning_effort"), max_tokens)?
+        && thinking_allowed(messages, out.get("tool_choice"))
+    {
         // Anthropic takes no sampling changes with thinking on.
         out.remove("temperature");
         out.remove("top_p");
@@ -333,9 +335,23 @@ fn output_format(format: Option<&Value>) -> Result<Option<Value>, AdapterError> 
     }
 }
 
+/// Whether Anthropic accepts thinking for this conversation: not with a forced tool
+/// choice, not with a prefilled assistant turn last, and not once the conversation has
+/// tool calls — Anthropic then wants each assistant turn to start with its earlier
+/// thinking block, which the chat form does not carry.
+fn thinking_allowed(messages: &[Value], tool_choice: Option<&Value>) -> bool {
+    let forced = tool_choice.is_some_and(|c| matches!(c["type"].as_str(), Some("any" | "tool")));
+    let prefilled = messages.last().is_some_and(|m| m["role"] == "assistant");
+    let tool_loop = messages
+        .iter()
+        .any(|m| m["role"] == "assistant" && m.get("tool_calls").is_some_and(|c| !c.is_null()));
+    !forced && !prefilled && !tool_loop
+}
+
 /// `reasoning_effort` as a thinking budget (low 2 048, medium 8 192, high 24 576
-/// tokens), within `max_tokens`, which counts thinking too (as OpenAI's counts
-/// reasoning); none when it does not leave Anthropic's minimum of 1 024.
+/// tokens), at most half of `max_tokens` (which counts thinking too, as OpenAI's counts
+/// reasoning, and must leave room for the answer); none when that is under
+/// Anthropic's minimum of 1 024.
 fn thinking(effort: Option<&Value>, max_tokens: u64) -> Result<Option<Value>, AdapterError> {
     let budget = match effort.and_then(Value::as_str) {
         None | Some("none" | "minimal") => return Ok(None),
@@ -351,7 +367,7 @@ fn thinking(effort: Option<&Value>, max_tokens: u64) -> Result<Option<Value>, Ad
             ));
         }
     };
-    let budget = budget.min(max_tokens.saturating_sub(1));
+    let budget = budget.min(max_tokens / 2);
     if budget < 1024 {
         return Ok(None);
     }
