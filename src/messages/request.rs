@@ -184,13 +184,22 @@ fn tools(list: &[Value], dropped: &mut Vec<&'static str>) -> Result<Vec<Value>, 
 /// older `output_format`) as `response_format`.
 fn output_options(obj: &Map<String, Value>, chat: &mut Map<String, Value>) {
     let thinking = &obj.get("thinking").cloned().unwrap_or(Value::Null);
-    if thinking["type"] == "enabled" {
-        let budget = thinking["budget_tokens"].as_u64().unwrap_or(0);
-        let effort = match budget {
-            0..4096 => "low",
-            4096..16384 => "medium",
-            _ => "high",
-        };
+    let effort = match thinking["type"].as_str() {
+        Some("enabled") => match thinking["budget_tokens"].as_u64().unwrap_or(0) {
+            0..4096 => Some("low"),
+            4096..16384 => Some("medium"),
+            _ => Some("high"),
+        },
+        // Adaptive thinking: the model decides, unless `output_config.effort` says.
+        Some("adaptive") => Some("medium"),
+        _ => None,
+    };
+    let effort = obj
+        .get("output_config")
+        .and_then(|c| c["effort"].as_str())
+        .filter(|e| ["low", "medium", "high"].contains(e))
+        .or(effort);
+    if let Some(effort) = effort {
         chat.insert("reasoning_effort".into(), json!(effort));
     }
     let format = obj
@@ -205,11 +214,61 @@ fn output_options(obj: &Map<String, Value>, chat: &mut Map<String, Value>) {
     }
 }
 
+/// Fields of Anthropic's Messages API this translation reads (or names as dropped).
+const KNOWN: &[&str] = &[
+    "model",
+    "messages",
+    "system",
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "top_k",
+    "stop_sequences",
+    "stream",
+    "metadata",
+    "tools",
+    "tool_choice",
+    "thinking",
+    "output_config",
+    "output_format",
+    "context_management",
+    "service_tier",
+];
+
+/// Refuses what an OpenAI-shaped target cannot do at all, and unknown fields (as
+/// Anthropic's API does).
+fn check_fields(obj: &Map<String, Value>) -> Result<(), Invalid> {
+    for (field, why) in [
+        (
+            "mcp_servers",
+            "MCP servers are reached by Anthropic's servers",
+        ),
+        (
+            "container",
+            "code-execution containers live on Anthropic's servers",
+        ),
+    ] {
+        if obj.get(field).is_some_and(|v| !v.is_null()) {
+            return Err(format!(
+                "{field}: {why}; this route's target does not speak Anthropic's API"
+            ));
+        }
+    }
+    match obj
+        .iter()
+        .find(|(k, v)| !KNOWN.contains(&k.as_str()) && !v.is_null())
+    {
+        Some((k, _)) => Err(format!("{k}: Extra inputs are not permitted")),
+        None => Ok(()),
+    }
+}
+
 /// The OpenAI chat body for an Anthropic Messages body.
 pub fn to_chat(req: &Value) -> Result<Translated, Invalid> {
     let Some(obj) = req.as_object() else {
         return Err("the request body must be a JSON object".into());
     };
+    check_fields(obj)?;
     let model = obj
         .get("model")
         .and_then(Value::as_str)
@@ -247,6 +306,7 @@ pub fn to_chat(req: &Value) -> Result<Translated, Invalid> {
     for (field, name) in [
         ("top_k", "top_k"),
         ("context_management", "context_management"),
+        ("service_tier", "service_tier"),
     ] {
         if obj.get(field).is_some_and(|v| !v.is_null()) {
             Translated::drop_field(&mut dropped, name);
@@ -260,6 +320,9 @@ pub fn to_chat(req: &Value) -> Result<Translated, Invalid> {
     }
     if let Some(c) = obj.get("tool_choice") {
         chat.insert("tool_choice".into(), tool_choice(c)?);
+        if c["disable_parallel_tool_use"] == json!(true) {
+            chat.insert("parallel_tool_calls".into(), json!(false));
+        }
     }
     output_options(obj, &mut chat);
     let stream = obj.get("stream").and_then(Value::as_bool) == Some(true);

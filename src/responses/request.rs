@@ -122,7 +122,12 @@ fn item(it: &Value, out: &mut Vec<Value>, dropped: &mut Vec<&'static str>) -> Re
         "function_call_output" => {
             let output = match &it["output"] {
                 Value::String(s) => s.clone(),
-                Value::Array(parts) => parts.iter().filter_map(|p| p["text"].as_str()).collect(),
+                Value::Array(parts) => {
+                    if parts.iter().any(|p| p.get("text").is_none()) {
+                        Translated::drop_field(dropped, "function_call_output.media");
+                    }
+                    parts.iter().filter_map(|p| p["text"].as_str()).collect()
+                }
                 other => other.to_string(),
             };
             out.push(json!({ "role": "tool", "tool_call_id": it["call_id"], "content": output }));
@@ -226,8 +231,10 @@ fn messages(
     dropped: &mut Vec<&'static str>,
 ) -> Result<Vec<Value>, Invalid> {
     let mut messages = Vec::new();
-    if let Some(i) = obj.get("instructions").and_then(Value::as_str) {
-        messages.push(json!({ "role": "system", "content": i }));
+    match obj.get("instructions") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(i)) => messages.push(json!({ "role": "system", "content": i })),
+        Some(_) => return Err("instructions: must be a string".into()),
     }
     match obj.get("input") {
         Some(Value::String(s)) => messages.push(json!({ "role": "user", "content": s })),
@@ -310,6 +317,24 @@ pub fn to_chat(req: &Value) -> Result<Translated, Invalid> {
     output_options(obj, &mut chat, &mut dropped)?;
     if obj.get("top_logprobs").is_some_and(|v| !v.is_null()) {
         Translated::drop_field(&mut dropped, "top_logprobs");
+    }
+    // Echoed fields that ask for something a translated route does not do.
+    if obj.get("truncation").and_then(Value::as_str) == Some("auto") {
+        Translated::drop_field(&mut dropped, "truncation");
+    }
+    if obj
+        .get("include")
+        .and_then(Value::as_array)
+        .is_some_and(|i| !i.is_empty())
+    {
+        Translated::drop_field(&mut dropped, "include");
+    }
+    if obj
+        .get("service_tier")
+        .and_then(Value::as_str)
+        .is_some_and(|t| !["auto", "default"].contains(&t))
+    {
+        Translated::drop_field(&mut dropped, "service_tier");
     }
     let stream = obj.get("stream").and_then(Value::as_bool) == Some(true);
     Ok(Translated::finish(stream, chat, dropped))

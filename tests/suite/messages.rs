@@ -242,6 +242,31 @@ async fn claude_code_requests_map_or_say_what_they_lose() {
     assert_eq!(sent["response_format"]["json_schema"]["schema"], schema);
     assert!(sent.get("top_k").is_none() && sent.get("context_management").is_none());
 
+    // Parallel tool use turned off maps; server-side tool sources and unknown fields are refused.
+    let one_at_a_time = json!({ "model": "m", "max_tokens": 16,
+        "tools": [{ "name": "Read", "input_schema": { "type": "object" } }],
+        "tool_choice": { "type": "auto", "disable_parallel_tool_use": true },
+        "messages": [{ "role": "user", "content": "x" }] });
+    assert_eq!(messages(&gw, &one_at_a_time).await.status(), 200);
+    assert_eq!(mock.seen("oa")[1].body["parallel_tool_calls"], false);
+    mock.reset();
+    for (field, value) in [
+        (
+            "mcp_servers",
+            json!([{ "type": "url", "url": "https://x" }]),
+        ),
+        ("frobnicate", json!(1)),
+    ] {
+        let mut b = json!({ "model": "m", "max_tokens": 8, "messages": [{ "role": "user", "content": "x" }] });
+        b[field] = value;
+        let r = messages(&gw, &b).await;
+        assert_eq!(r.status(), 400, "{field}");
+        let v: Value = r.json().await.unwrap();
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(field),
+            "{v}"
+        );
+    }
     // A server tool is never turned into a custom one.
     let search = json!({ "model": "m", "max_tokens": 64,
         "tools": [{ "type": "web_search_20250305", "name": "web_search", "max_uses": 3 }],
@@ -257,7 +282,7 @@ async fn claude_code_requests_map_or_say_what_they_lose() {
             .contains("web_search_20250305"),
         "{v}"
     );
-    assert_eq!(mock.count("oa"), 1);
+    assert_eq!(mock.count("oa"), 0, "nothing refused reached the provider");
 
     // count_tokens: an estimate, flagged; errors in Anthropic's shape.
     let count = |b: Value| {
