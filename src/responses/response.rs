@@ -104,6 +104,10 @@ pub fn text_part(text: &str) -> Value {
     json!({ "type": "output_text", "text": text, "annotations": [], "logprobs": [] })
 }
 
+pub fn refusal_part(text: &str) -> Value {
+    json!({ "type": "refusal", "refusal": text })
+}
+
 pub fn message_item(id: &str, status: &str, content: Vec<Value>) -> Value {
     json!({ "type": "message", "id": id, "status": status, "role": "assistant", "content": content })
 }
@@ -125,7 +129,7 @@ pub fn from_completion(c: &Value, echo: &Echo, created: u64) -> Value {
         content.push(text_part(t));
     }
     if let Some(r) = m["refusal"].as_str().filter(|t| !t.is_empty()) {
-        content.push(json!({ "type": "refusal", "refusal": r }));
+        content.push(refusal_part(r));
     }
     if !content.is_empty() {
         output.push(message_item(&new_id("msg"), "completed", content));

@@ -10,14 +10,17 @@
 use serde_json::{Value, json};
 
 use super::response::{
-    Echo, call_item, incomplete_reason, message_item, new_id, object, text_part, usage,
+    Echo, call_item, incomplete_reason, message_item, new_id, object, refusal_part, text_part,
+    usage,
 };
 use crate::types::SseEvent;
 
 enum Open {
+    /// A message item's one content part: `output_text`, or a `refusal`.
     Text {
         id: String,
         text: String,
+        refusal: bool,
     },
     Call {
         id: String,
@@ -113,16 +116,25 @@ impl StreamTranslator {
         let index = self.index();
         match self.open.take() {
             None => {}
-            Some(Open::Text { id, text }) => {
+            Some(Open::Text { id, text, refusal }) => {
                 let at = json!({ "item_id": id, "output_index": index, "content_index": 0 });
+                let (kind, part) = if refusal {
+                    ("response.refusal.done", refusal_part(&text))
+                } else {
+                    ("response.output_text.done", text_part(&text))
+                };
                 let mut done = at.clone();
-                done["text"] = json!(text);
-                done["logprobs"] = json!([]);
-                self.emit("response.output_text.done", done, out);
-                let mut part = at;
-                part["part"] = text_part(&text);
-                self.emit("response.content_part.done", part, out);
-                let item = message_item(&id, "completed", vec![text_part(&text)]);
+                if refusal {
+                    done["refusal"] = json!(text);
+                } else {
+                    done["text"] = json!(text);
+                    done["logprobs"] = json!([]);
+                }
+                self.emit(kind, done, out);
+                let mut part_done = at;
+                part_done["part"] = part.clone();
+                self.emit("response.content_part.done", part_done, out);
+                let item = message_item(&id, "completed", vec![part]);
                 self.emit(
                     "response.output_item.done",
                     json!({ "output_index": index, "item": item }),
@@ -153,8 +165,9 @@ impl StreamTranslator {
         }
     }
 
-    fn text(&mut self, delta: &str, out: &mut Vec<SseEvent>) {
-        if !matches!(self.open, Some(Open::Text { .. })) {
+    /// A text (or refusal) delta: into the open part of its kind, or a new message item.
+    fn text(&mut self, delta: &str, is_refusal: bool, out: &mut Vec<SseEvent>) {
+        if !matches!(self.open, Some(Open::Text { refusal, .. }) if refusal == is_refusal) {
             self.close(out);
             let id = new_id("msg");
             let index = self.index();
@@ -164,18 +177,32 @@ impl StreamTranslator {
                 json!({ "output_index": index, "item": item }),
                 out,
             );
-            let part = json!({ "item_id": id, "output_index": index, "content_index": 0, "part": text_part("") });
+            let empty = if is_refusal {
+                refusal_part("")
+            } else {
+                text_part("")
+            };
+            let part =
+                json!({ "item_id": id, "output_index": index, "content_index": 0, "part": empty });
             self.emit("response.content_part.added", part, out);
             self.open = Some(Open::Text {
                 id,
                 text: String::new(),
+                refusal: is_refusal,
             });
         }
         let index = self.index();
-        if let Some(Open::Text { id, text }) = &mut self.open {
+        if let Some(Open::Text { id, text, .. }) = &mut self.open {
             text.push_str(delta);
-            let ev = json!({ "item_id": id, "output_index": index, "content_index": 0, "delta": delta, "logprobs": [] });
-            self.emit("response.output_text.delta", ev, out);
+            let mut ev =
+                json!({ "item_id": id, "output_index": index, "content_index": 0, "delta": delta });
+            let kind = if is_refusal {
+                "response.refusal.delta"
+            } else {
+                ev["logprobs"] = json!([]);
+                "response.output_text.delta"
+            };
+            self.emit(kind, ev, out);
         }
     }
 
@@ -280,9 +307,9 @@ impl crate::translate::EventTranslator for StreamTranslator {
             return;
         };
         let delta = &choice["delta"];
-        for key in ["content", "refusal"] {
+        for (key, refusal) in [("content", false), ("refusal", true)] {
             if let Some(t) = delta[key].as_str().filter(|t| !t.is_empty()) {
-                self.text(t, out);
+                self.text(t, refusal, out);
             }
         }
         for tc in delta["tool_calls"].as_array().into_iter().flatten() {
@@ -341,5 +368,31 @@ mod tests {
             .filter(|e| e.event.as_deref() == Some("response.output_item.added"))
             .count();
         assert_eq!(added, 2);
+    }
+
+    #[test]
+    fn a_refusal_streams_as_a_refusal_part() {
+        let mut t = StreamTranslator::new(Echo::default(), 0);
+        let mut out = Vec::new();
+        for piece in ["I can't", " help with that."] {
+            t.on_event(&chunk(json!({ "refusal": piece }), Value::Null), &mut out);
+        }
+        t.on_event(&chunk(json!({}), json!("stop")), &mut out);
+        t.on_event(
+            &SseEvent {
+                event: None,
+                data: "[DONE]".into(),
+            },
+            &mut out,
+        );
+        let names: Vec<&str> = out.iter().filter_map(|e| e.event.as_deref()).collect();
+        assert!(names.contains(&"response.refusal.delta"), "{names:?}");
+        assert!(names.contains(&"response.refusal.done"), "{names:?}");
+        assert!(!names.contains(&"response.output_text.delta"), "{names:?}");
+        let last: Value = serde_json::from_str(&out.last().unwrap().data).unwrap();
+        assert_eq!(
+            last["response"]["output"][0]["content"][0],
+            json!({ "type": "refusal", "refusal": "I can't help with that." })
+        );
     }
 }
