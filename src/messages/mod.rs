@@ -24,15 +24,19 @@ pub async fn handle(
     principal: &Principal,
     directive: Directive,
     body: Bytes,
+    anthropic_beta: bool,
 ) -> http::Response<Body> {
     let req: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => return error(400, &format!("the request body is not valid JSON: {e}")),
     };
-    let translated = match request::to_chat(&req) {
+    let mut translated = match request::to_chat(&req) {
         Ok(c) => c,
         Err(e) => return error(400, &e),
     };
+    if anthropic_beta {
+        crate::translate::Translated::drop_field(&mut translated.dropped, "anthropic-beta");
+    }
     if let Err(e) =
         crate::translate::check_dropped(&gw.metrics, &gw.live.load(), "messages", &translated)
     {

@@ -175,6 +175,8 @@ async fn openai_api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
     let timeout = live.config.server.client_timeout;
     drop(live);
     let directive = crate::cache::key::directive(req.headers());
+    // Beta features an Anthropic client asks for: not carried by the chat form.
+    let anthropic_beta = req.headers().contains_key("anthropic-beta");
     let body = match read_body(req, limit, timeout).await {
         Ok(b) => b,
         Err(e) => return e.into_response(),
@@ -183,7 +185,7 @@ async fn openai_api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
         return crate::messages::count_tokens(&gw.live.load(), &principal, &body);
     }
     if path == "/v1/messages" {
-        return crate::messages::handle(&gw, &principal, directive, body).await;
+        return crate::messages::handle(&gw, &principal, directive, body, anthropic_beta).await;
     }
     if path == "/v1/responses" {
         return crate::responses::handle(&gw, &principal, directive, body).await;

@@ -17,6 +17,7 @@ mod clients;
 mod conformance;
 mod contract;
 mod examples;
+mod fixtures;
 mod layout;
 mod messages;
 mod metrics;
