@@ -83,6 +83,16 @@ fn unwritable_files(config: &Config) -> Vec<String> {
     {
         unwritable.push(format!("[usage] sqlite_path cannot be written: {e}"));
     }
+    if let Some(r) = &config.responses
+        && let Err(e) = switchboard::response_store::open(&r.sqlite_path)
+    {
+        unwritable.push(format!("[responses] sqlite_path cannot be written: {e}"));
+    }
+    if let Some(p) = config.access_log.as_ref().and_then(|a| a.path.as_ref())
+        && let Err(e) = std::fs::OpenOptions::new().create(true).append(true).open(p)
+    {
+        unwritable.push(format!("[access_log] path cannot be written: {}: {e}", p.display()));
+    }
     unwritable
 }
 
@@ -109,6 +119,13 @@ fn check(config: Config, path: &std::path::Path) -> ExitCode {
             "{} (kept {} days)",
             u.sqlite_path.display(),
             u.retention_days
+        )
+    });
+    let responses = config.responses.as_ref().map(|r| {
+        format!(
+            "{} (kept {} days)",
+            r.sqlite_path.display(),
+            r.retention_days
         )
     });
     let unwritable = unwritable_files(&config);
@@ -161,6 +178,7 @@ fn check(config: Config, path: &std::path::Path) -> ExitCode {
     }
     println!("counters: {counters}");
     println!("usage records: {}", usage.as_deref().unwrap_or("off"));
+    println!("stored responses: {}", responses.as_deref().unwrap_or("off"));
     ExitCode::SUCCESS
 }
 
