@@ -89,9 +89,15 @@ fn unwritable_files(config: &Config) -> Vec<String> {
         unwritable.push(format!("[responses] sqlite_path cannot be written: {e}"));
     }
     if let Some(p) = config.access_log.as_ref().and_then(|a| a.path.as_ref())
-        && let Err(e) = std::fs::OpenOptions::new().create(true).append(true).open(p)
+        && let Err(e) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
     {
-        unwritable.push(format!("[access_log] path cannot be written: {}: {e}", p.display()));
+        unwritable.push(format!(
+            "[access_log] path cannot be written: {}: {e}",
+            p.display()
+        ));
     }
     unwritable
 }
@@ -178,7 +184,10 @@ fn check(config: Config, path: &std::path::Path) -> ExitCode {
     }
     println!("counters: {counters}");
     println!("usage records: {}", usage.as_deref().unwrap_or("off"));
-    println!("stored responses: {}", responses.as_deref().unwrap_or("off"));
+    println!(
+        "stored responses: {}",
+        responses.as_deref().unwrap_or("off")
+    );
     ExitCode::SUCCESS
 }
 

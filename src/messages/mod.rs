@@ -4,8 +4,11 @@
 //! and the cache apply as usual), and the answer back: a message, an Anthropic event
 //! stream, or an Anthropic-shaped error with the same status and headers.
 
+mod count;
 pub(crate) mod request;
 mod response;
+
+pub use count::count_tokens;
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -71,57 +74,7 @@ pub async fn handle(
     resp
 }
 
-/// `POST /v1/messages/count_tokens`: the gateway's estimate of the request's input
-/// tokens (the one its quotas reserve by: the translated request's bytes / 4), flagged
-/// as an estimate with `x-switchboard-estimate: true`.
-pub fn count_tokens(
-    live: &crate::live::LiveState,
-    principal: &Principal,
-    body: &[u8],
-) -> http::Response<Body> {
-    let req: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(e) => return error(400, &format!("the request body is not valid JSON: {e}")),
-    };
-    let mut req = req;
-    // count_tokens takes no max_tokens; the translation does not need one.
-    if let Some(o) = req.as_object_mut() {
-        o.remove("max_tokens");
-    }
-    let translated = match request::to_chat(&req) {
-        Ok(c) => c,
-        Err(e) => return error(400, &e),
-    };
-    let model = translated.chat["model"].as_str().unwrap_or_default();
-    if !live.routes.contains_key(model) {
-        return error(
-            404,
-            &format!("model: {model} is not a model of this gateway"),
-        );
-    }
-    if principal
-        .models
-        .as_ref()
-        .is_some_and(|ms| !ms.iter().any(|m| m == model))
-    {
-        return error(403, &format!("this key may not use model {model}"));
-    }
-    let tokens = (translated.chat.to_string().len() as u64).div_ceil(4);
-    let mut resp = http::Response::new(full(
-        serde_json::json!({ "input_tokens": tokens }).to_string(),
-    ));
-    resp.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    resp.headers_mut().insert(
-        "x-switchboard-estimate",
-        http::HeaderValue::from_static("true"),
-    );
-    resp
-}
-
-fn error(status: u16, message: &str) -> http::Response<Body> {
+pub(crate) fn error(status: u16, message: &str) -> http::Response<Body> {
     let mut resp = http::Response::new(full(response::error_body(status, message).to_string()));
     *resp.status_mut() =
         http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_REQUEST);

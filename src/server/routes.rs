@@ -176,13 +176,19 @@ async fn openai_api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
     drop(live);
     let directive = crate::cache::key::directive(req.headers());
     // Beta features an Anthropic client asks for: not carried by the chat form.
-    let anthropic_beta = req.headers().contains_key("anthropic-beta");
+    let beta = req
+        .headers()
+        .get("anthropic-beta")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let anthropic_beta = beta.is_some();
     let body = match read_body(req, limit, timeout).await {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
     if path == "/v1/messages/count_tokens" {
-        return crate::messages::count_tokens(&gw.live.load(), &principal, &body);
+        let live = gw.live.load_full();
+        return crate::messages::count_tokens(&live, &principal, &body, beta).await;
     }
     if path == "/v1/messages" {
         return crate::messages::handle(&gw, &principal, directive, body, anthropic_beta).await;

@@ -299,6 +299,25 @@ async fn claude_code_requests_map_or_say_what_they_lose() {
         .as_u64()
         .unwrap();
     assert!((5..100).contains(&n), "{n}");
+    // An Anthropic target counts natively (key swapped, beta header forwarded).
+    let r = gw
+        .client
+        .post(format!("{}/v1/messages/count_tokens", gw.url))
+        .header("x-api-key", TEAM_KEY)
+        .header("anthropic-beta", "token-counting-2024-11-01")
+        .json(&json!({ "model": "claude", "messages": [{ "role": "user", "content": "hi" }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("x-switchboard-estimate").is_none());
+    assert_eq!(r.json::<Value>().await.unwrap()["input_tokens"], 42);
+    let seen = mock.seen("an");
+    let asked = seen.last().unwrap();
+    assert_eq!(asked.path, "/v1/messages/count_tokens");
+    assert_eq!(asked.headers["x-api-key"], PROVIDER_KEY);
+    assert_eq!(asked.headers["anthropic-beta"], "token-counting-2024-11-01");
+    assert_eq!(asked.body["model"], "claude-x");
     let r = count(json!({ "model": "nope", "messages": [] }))
         .await
         .unwrap();

@@ -339,6 +339,7 @@ async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> http::Respon
             Ok(events) => sse_resp(state.clone(), events, stream_fault),
             Err(e) => json_resp(400, e.to_string()),
         },
+        "/v1/messages/count_tokens" => json_resp(200, r#"{"input_tokens":42}"#.into()),
         "/v1/messages" => match anthropic::reply(&json, &text) {
             Ok(v) => json_resp(200, v.to_string()),
             Err(e) => json_resp(400, e.to_string()),
