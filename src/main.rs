@@ -153,6 +153,18 @@ fn check(config: Config, path: &std::path::Path) -> ExitCode {
         return ExitCode::FAILURE;
     }
     println!("{}: ok, {} route(s)", path.display(), routes.len());
+    print_routes(&routes);
+    println!("counters: {counters}");
+    println!("usage records: {}", usage.as_deref().unwrap_or("off"));
+    println!(
+        "stored responses: {}",
+        responses.as_deref().unwrap_or("off")
+    );
+    ExitCode::SUCCESS
+}
+
+/// What `check` says of each route: targets, strategy, policies, cache, redaction.
+fn print_routes(routes: &std::collections::BTreeMap<String, switchboard::config::Route>) {
     for r in routes.values() {
         let targets: Vec<String> = r
             .targets
@@ -182,13 +194,6 @@ fn check(config: Config, path: &std::path::Path) -> ExitCode {
             println!("      answers redacted (stream window {} chars)", rr.window);
         }
     }
-    println!("counters: {counters}");
-    println!("usage records: {}", usage.as_deref().unwrap_or("off"));
-    println!(
-        "stored responses: {}",
-        responses.as_deref().unwrap_or("off")
-    );
-    ExitCode::SUCCESS
 }
 
 fn demo(args: &[String]) -> ExitCode {
