@@ -121,34 +121,28 @@ fn writer(mut out: Box<dyn Write + Send>) -> impl FnMut(&mut Vec<String>) {
 impl AccessLog {
     /// Follows `[access_log]`: a new writer for new settings, none when it is gone.
     pub fn configure(&self, cfg: Option<&AccessLogConfig>) -> std::io::Result<()> {
-        let current = self.writer.load_full();
-        match (cfg, current.as_deref()) {
-            (None, _) => self.writer.store(None),
-            (Some(want), Some(have)) if have.cfg == *want => {}
-            (Some(want), _) => {
-                let out: Box<dyn Write + Send> = match &want.path {
-                    None => Box::new(std::io::stdout()),
-                    Some(p) => Box::new(
-                        std::fs::OpenOptions::new()
-                            .create(true)
-                            .append(true)
-                            .open(p)
-                            .map_err(|e| {
-                                std::io::Error::new(
-                                    e.kind(),
-                                    format!("access log {}: {e}", p.display()),
-                                )
-                            })?,
-                    ),
-                };
-                let batch = Batcher::start("access-log", writer(out))?;
-                self.writer.store(Some(Arc::new(Writer {
-                    cfg: want.clone(),
-                    batch,
-                })));
-            }
-        }
-        Ok(())
+        crate::configured::follow(&self.writer, cfg, |want| {
+            let out: Box<dyn Write + Send> = match &want.path {
+                None => Box::new(std::io::stdout()),
+                Some(p) => Box::new(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(p)
+                        .map_err(|e| {
+                            std::io::Error::new(
+                                e.kind(),
+                                format!("access log {}: {e}", p.display()),
+                            )
+                        })?,
+                ),
+            };
+            let batch = Batcher::start("access-log", writer(out))?;
+            Ok(Writer {
+                cfg: want.clone(),
+                batch,
+            })
+        })
     }
 
     /// The writer, when the access log is on.
@@ -173,6 +167,13 @@ impl Writer {
         self.batch
             .dropped
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl crate::configured::Configured for Writer {
+    type Config = AccessLogConfig;
+    fn config(&self) -> &AccessLogConfig {
+        &self.cfg
     }
 }
 

@@ -10,6 +10,7 @@ pub mod batch;
 pub mod builtin;
 pub mod cache;
 pub mod config;
+pub mod configured;
 pub mod demo;
 pub mod gateway;
 pub mod health;

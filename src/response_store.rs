@@ -173,21 +173,14 @@ impl Store {
 impl ResponseStore {
     /// Follows `[responses]`: opens a newly named file, forgets one no longer named.
     pub fn configure(&self, cfg: Option<&ResponsesConfig>) -> Result<(), String> {
-        let current = self.store.load_full();
-        match (cfg, current.as_deref()) {
-            (None, _) => self.store.store(None),
-            (Some(want), Some(have)) if have.cfg == *want => {}
-            (Some(want), _) => {
-                let conn = open(&want.sqlite_path)?;
-                self.store.store(Some(Arc::new(Store {
-                    cfg: want.clone(),
-                    conn: Mutex::new(conn),
-                    pruned_at: Mutex::new(0),
-                    saving: Mutex::new(Default::default()),
-                })));
-            }
-        }
-        Ok(())
+        crate::configured::follow(&self.store, cfg, |want| {
+            Ok(Store {
+                cfg: want.clone(),
+                conn: Mutex::new(open(&want.sqlite_path)?),
+                pruned_at: Mutex::new(0),
+                saving: Mutex::new(Default::default()),
+            })
+        })
     }
 
     pub fn enabled(&self) -> bool {
@@ -246,4 +239,11 @@ pub fn save_detached(store: Arc<Store>, key: String, response: Value, input: Vec
         }
         store.saving.lock().remove(&id);
     });
+}
+
+impl crate::configured::Configured for Store {
+    type Config = ResponsesConfig;
+    fn config(&self) -> &ResponsesConfig {
+        &self.cfg
+    }
 }

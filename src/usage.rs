@@ -181,25 +181,26 @@ impl UsageLog {
     /// Follows `[usage]`: starts a writer for a newly named file, stops one no longer
     /// named (it writes what it holds first); unchanged settings keep the writer.
     pub fn configure(&self, cfg: Option<&UsageConfig>) -> Result<(), UsageError> {
-        let current = self.writer.load_full();
-        match (cfg, current.as_deref()) {
-            (None, _) => self.writer.store(None),
-            (Some(want), Some(have)) if have.cfg == *want => {}
-            (Some(want), _) => {
-                let conn = open(&want.sqlite_path)?;
-                let batch = Batcher::start("usage-writer", writer(conn, want.retention_days))
-                    .map_err(|e| UsageError(e.to_string()))?;
-                self.writer.store(Some(Arc::new(Writer {
-                    cfg: want.clone(),
-                    batch,
-                })));
-            }
-        }
-        Ok(())
+        crate::configured::follow(&self.writer, cfg, |want| {
+            let conn = open(&want.sqlite_path)?;
+            let batch = Batcher::start("usage-writer", writer(conn, want.retention_days))
+                .map_err(|e| UsageError(e.to_string()))?;
+            Ok(Writer {
+                cfg: want.clone(),
+                batch,
+            })
+        })
     }
 
     /// The writer, when usage is recorded.
     pub fn sink(&self) -> Option<Arc<Writer>> {
         self.writer.load_full()
+    }
+}
+
+impl crate::configured::Configured for Writer {
+    type Config = UsageConfig;
+    fn config(&self) -> &UsageConfig {
+        &self.cfg
     }
 }

@@ -9,20 +9,6 @@ use crate::common::*;
 use crate::mock::Mock;
 use serde_json::{Value, json};
 
-const CONFIG: &str = r#"
-[[keys]]
-name = "team"
-secret_env = "TEAM_KEY"
-
-[providers.oa]
-adapter = "builtin:openai"
-base_url = "{mock}/oa/v1"
-api_key_env = "PROVIDER_KEY"
-
-[models."m"]
-targets = [{ provider = "oa", model = "gpt-x" }]
-"#;
-
 fn fixture(name: &str) -> Value {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
@@ -38,7 +24,7 @@ fn dropped(r: &reqwest::Response) -> Vec<String> {
 #[tokio::test]
 async fn a_claude_code_request_arrives_as_sent_but_for_the_mappings() {
     let mock = Mock::start().await;
-    let gw = start(&mock, CONFIG).await;
+    let gw = start(&mock, TWO_PROVIDERS).await;
     let req = fixture("claude_code_request.json");
     let r = gw
         .client
@@ -103,7 +89,7 @@ async fn a_claude_code_request_arrives_as_sent_but_for_the_mappings() {
 #[tokio::test]
 async fn a_codex_request_arrives_as_sent_but_for_the_mappings() {
     let mock = Mock::start().await;
-    let gw = start(&mock, CONFIG).await;
+    let gw = start(&mock, TWO_PROVIDERS).await;
     let req = fixture("codex_request.json");
     let r = gw
         .client

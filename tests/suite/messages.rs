@@ -7,30 +7,15 @@ use crate::common::*;
 use crate::mock::Mock;
 use serde_json::{Value, json};
 
-const CONFIG: &str = r#"
-[[keys]]
-name = "team"
-secret_env = "TEAM_KEY"
+/// The shared two providers, and a route that allows one request an hour.
+fn config() -> String {
+    format!("{TWO_PROVIDERS}\n{LIMITED}")
+}
 
-[providers.oa]
-adapter = "builtin:openai"
-base_url = "{mock}/oa/v1"
-api_key_env = "PROVIDER_KEY"
-
-[providers.an]
-adapter = "builtin:anthropic"
-base_url = "{mock}/an/v1"
-api_key_env = "PROVIDER_KEY"
-
+const LIMITED: &str = r#"
 [policies.one-per-hour]
 plugin = "builtin:request-limit"
 settings = { limit = 1, window_secs = 3600 }
-
-[models."m"]
-targets = [{ provider = "oa", model = "gpt-x" }]
-
-[models."claude"]
-targets = [{ provider = "an", model = "claude-x" }]
 
 [models."limited"]
 targets = [{ provider = "oa", model = "gpt-x" }]
@@ -51,7 +36,7 @@ async fn messages(gw: &Gw, body: &Value) -> reqwest::Response {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_anthropic_sdk_works_unchanged() {
     let mock = Mock::start().await;
-    let gw = start(&mock, CONFIG).await;
+    let gw = start(&mock, &config()).await;
     let v = run_sdk_script(
         "anthropic_sdk_check.py",
         vec![gw.url.clone(), TEAM_KEY.to_string()],
@@ -93,7 +78,7 @@ async fn the_official_anthropic_sdk_works_unchanged() {
 #[tokio::test]
 async fn streams_follow_anthropic_s_event_sequence() {
     let mock = Mock::start().await;
-    let gw = start(&mock, CONFIG).await;
+    let gw = start(&mock, &config()).await;
     let body = json!({ "model": "m", "max_tokens": 32, "stream": true,
         "messages": [{ "role": "user", "content": "two words" }] });
     let r = messages(&gw, &body).await;
@@ -134,7 +119,7 @@ async fn streams_follow_anthropic_s_event_sequence() {
 #[tokio::test]
 async fn errors_come_in_anthropic_s_shape() {
     let mock = Mock::start().await;
-    let gw = start(&mock, CONFIG).await;
+    let gw = start(&mock, &config()).await;
     let ask = |model: &str| json!({ "model": model, "max_tokens": 8, "messages": [{ "role": "user", "content": "x" }] });
     let check = |v: &Value, kind: &str| {
         assert_eq!(v["type"], "error", "{v}");
@@ -177,7 +162,7 @@ async fn errors_come_in_anthropic_s_shape() {
 #[tokio::test]
 async fn claude_code_requests_map_or_say_what_they_lose() {
     let mock = Mock::start().await;
-    let gw = start(&mock, CONFIG).await;
+    let gw = start(&mock, &config()).await;
     let schema = json!({ "type": "object", "properties": { "a": { "type": "string" } } });
     let body = json!({
         "model": "m", "max_tokens": 64, "top_k": 5,

@@ -7,32 +7,10 @@ use crate::common::*;
 use crate::mock::Mock;
 use serde_json::json;
 
-const CONFIG: &str = r#"
-[[keys]]
-name = "team"
-secret_env = "TEAM_KEY"
-
-[providers.oa]
-adapter = "builtin:openai"
-base_url = "{mock}/oa/v1"
-api_key_env = "PROVIDER_KEY"
-
-[providers.an]
-adapter = "builtin:anthropic"
-base_url = "{mock}/an/v1"
-api_key_env = "PROVIDER_KEY"
-
-[models."m"]
-targets = [{ provider = "oa", model = "gpt-x" }]
-
-[models."claude"]
-targets = [{ provider = "an", model = "claude-x" }]
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_openai_sdk_works_unchanged() {
     let mock = Mock::start().await;
-    let gw = start(&mock, CONFIG).await;
+    let gw = start(&mock, TWO_PROVIDERS).await;
     let v = run_sdk_script(
         "openai_sdk_check.py",
         vec![format!("{}/v1", gw.url), TEAM_KEY.to_string()],

@@ -7,31 +7,12 @@ use crate::common::*;
 use crate::mock::Mock;
 use serde_json::{Value, json};
 
-const CONFIG: &str = r#"
-[[keys]]
-name = "team"
-secret_env = "TEAM_KEY"
-
-[providers.oa]
-adapter = "builtin:openai"
-base_url = "{mock}/oa/v1"
-api_key_env = "PROVIDER_KEY"
-
-[providers.an]
-adapter = "builtin:anthropic"
-base_url = "{mock}/an/v1"
-api_key_env = "PROVIDER_KEY"
-
-[models."m"]
-targets = [{ provider = "oa", model = "gpt-x" }]
-
-[models."claude"]
-targets = [{ provider = "an", model = "claude-x" }]
-
-[models."strict"]
-targets = [{ provider = "oa", model = "gpt-x" }]
-unsupported_fields = "error"
-"#;
+/// The shared two providers, and a route that refuses what it would drop.
+fn config() -> String {
+    format!(
+        "{TWO_PROVIDERS}\n[models.\"strict\"]\ntargets = [{{ provider = \"oa\", model = \"gpt-x\" }}]\nunsupported_fields = \"error\"\n"
+    )
+}
 
 async fn responses(gw: &Gw, body: &Value) -> reqwest::Response {
     gw.client
@@ -49,8 +30,9 @@ async fn the_official_openai_sdk_speaks_responses() {
     let db = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("responses-sdk-{}.db", std::process::id()));
     let cfg = format!(
-        "[responses]\nsqlite_path = {:?}\n{CONFIG}",
-        db.display().to_string()
+        "[responses]\nsqlite_path = {:?}\n{}",
+        db.display().to_string(),
+        config()
     );
     let gw = start(&mock, &cfg).await;
     let v = run_sdk_script(
@@ -96,7 +78,7 @@ async fn the_official_openai_sdk_speaks_responses() {
 #[tokio::test]
 async fn what_the_provider_is_sent_is_the_request_in_chat_form() {
     let mock = Mock::start().await;
-    let gw = start(&mock, CONFIG).await;
+    let gw = start(&mock, &config()).await;
     let schema = json!({ "type": "object", "properties": { "a": { "type": "string" } } });
     let body = json!({
         "model": "m", "instructions": "Be brief.", "max_output_tokens": 50,
@@ -176,7 +158,7 @@ fn events(text: &str) -> Vec<(String, Value)> {
 #[tokio::test]
 async fn a_stream_is_the_responses_event_sequence() {
     let mock = Mock::start().await;
-    let gw = start(&mock, CONFIG).await;
+    let gw = start(&mock, &config()).await;
     let r = responses(
         &gw,
         &json!({ "model": "m", "input": "three little words", "stream": true }),
@@ -235,7 +217,7 @@ async fn a_stream_is_the_responses_event_sequence() {
 #[tokio::test]
 async fn what_a_translated_route_cannot_do_is_refused_by_name() {
     let mock = Mock::start().await;
-    let gw = start(&mock, CONFIG).await;
+    let gw = start(&mock, &config()).await;
     for (body, names) in [
         (
             json!({ "model": "m", "input": "x", "tools": [{ "type": "file_search" }] }),
@@ -292,7 +274,7 @@ async fn what_a_translated_route_cannot_do_is_refused_by_name() {
 #[tokio::test]
 async fn a_strict_route_refuses_what_would_be_dropped_and_drops_are_counted() {
     let mock = Mock::start().await;
-    let gw = start(&mock, CONFIG).await;
+    let gw = start(&mock, &config()).await;
     let input = json!([
         { "type": "reasoning", "id": "rs_1", "summary": [] },
         { "role": "user", "content": "hi" },
@@ -326,9 +308,10 @@ async fn the_vercel_ai_sdk_default_provider_works() {
     let _ = std::fs::remove_file(&log);
     let db = log.with_extension("db");
     let cfg = format!(
-        "[access_log]\nformat = \"json\"\npath = {:?}\n[responses]\nsqlite_path = {:?}\n{CONFIG}",
+        "[access_log]\nformat = \"json\"\npath = {:?}\n[responses]\nsqlite_path = {:?}\n{}",
         log.display().to_string(),
-        db.display().to_string()
+        db.display().to_string(),
+        config()
     );
     let gw = start(&mock, &cfg).await;
     let v = run_node_script(
@@ -381,8 +364,9 @@ async fn stored_responses_continue_a_conversation_for_their_key_only() {
         .map(|b| format!("{b:02x}"))
         .collect();
     let cfg = format!(
-        "[responses]\nsqlite_path = {:?}\n\n[[keys]]\nname = \"other\"\nsha256 = \"{hash}\"\n{CONFIG}",
-        dir.join("responses.db").display().to_string()
+        "[responses]\nsqlite_path = {:?}\n\n[[keys]]\nname = \"other\"\nsha256 = \"{hash}\"\n{}",
+        dir.join("responses.db").display().to_string(),
+        config()
     );
     let gw = start(&mock, &cfg).await;
     let first: Value = responses(

@@ -269,9 +269,15 @@ pub async fn run_node_script(script: &str, args: Vec<String>) -> Value {
     let src = format!("{}/tests/sdk/{script}", env!("CARGO_MANIFEST_DIR"));
     let path = dir.join(script);
     std::fs::copy(&src, &path).unwrap();
+    run_json("node".into(), path.display().to_string(), args).await
+}
+
+/// Runs `program script args…` off the runtime and returns the JSON it prints; fails the
+/// test with its output if it fails.
+async fn run_json(program: std::path::PathBuf, script: String, args: Vec<String>) -> Value {
     let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .arg(path)
+        std::process::Command::new(program)
+            .arg(script)
             .args(args)
             .output()
             .unwrap()
@@ -369,20 +375,30 @@ impl Drop for Redis {
 pub async fn run_sdk_script(script: &str, args: Vec<String>) -> Value {
     let python = tokio::task::spawn_blocking(python_venv).await.unwrap();
     let path = format!("{}/tests/sdk/{script}", env!("CARGO_MANIFEST_DIR"));
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python)
-            .arg(path)
-            .args(args)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(stdout.trim()).unwrap()
+    run_json(python, path, args).await
 }
+
+/// A gateway key (`team`, from `TEAM_KEY`), an OpenAI-compatible provider `oa` and an
+/// Anthropic one `an` on the mock, route `m` to `oa`'s `gpt-x` and `claude` to `an`'s
+/// `claude-x`: what the client-protocol tests share.
+pub const TWO_PROVIDERS: &str = r#"
+[[keys]]
+name = "team"
+secret_env = "TEAM_KEY"
+
+[providers.oa]
+adapter = "builtin:openai"
+base_url = "{mock}/oa/v1"
+api_key_env = "PROVIDER_KEY"
+
+[providers.an]
+adapter = "builtin:anthropic"
+base_url = "{mock}/an/v1"
+api_key_env = "PROVIDER_KEY"
+
+[models."m"]
+targets = [{ provider = "oa", model = "gpt-x" }]
+
+[models."claude"]
+targets = [{ provider = "an", model = "claude-x" }]
+"#;
