@@ -28,38 +28,8 @@ wrk.headers["Authorization"] = "Bearer $SB_BENCH_GATEWAY_KEY"
 wrk.body = '{"model":"bench","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Summarise the plot of Hamlet in one sentence, please."}],"temperature":0.2,"max_tokens":64}'
 LUA
 
-config() { # step
-  cat <<TOML
-[server]
-listen = "127.0.0.1:$GW"
-[plugins]
-cache_dir = "$WORK/cache"
-[[keys]]
-name = "bench"
-secret_env = "SB_BENCH_GATEWAY_KEY"
-[providers.a]
-adapter = "builtin:openai"
-base_url = "http://127.0.0.1:$UP/v1"
-api_key_env = "SB_BENCH_PROVIDER_KEY"
-[providers.b]
-adapter = "builtin:openai"
-base_url = "http://127.0.0.1:$UP/v1"
-api_key_env = "SB_BENCH_PROVIDER_KEY"
-[policies.rpm]
-plugin = "builtin:request-limit"
-settings = { limit = 1000000000, window_secs = 60 }
-[policies.tokens]
-plugin = "builtin:token-quota"
-settings = { limit = 1000000000000, window_secs = 86400 }
-[models."bench"]
-strategy = "builtin:weighted"
-targets = [{ provider = "a", model = "demo-echo", weight = 2 }, { provider = "b", model = "demo-echo", weight = 1 }]
-TOML
-  [ "$1" -ge 2 ] && echo 'policies = ["rpm", "tokens"]'
-  [ "$1" -ge 3 ] && echo 'redactors = ["builtin:redact-pii"]'
-  [ "$1" -ge 4 ] && printf '[usage]\nsqlite_path = "%s/usage.db"\n' "$WORK"
-  return 0
-}
+. benches/chain-config.sh
+config() { chain_config "$GW" "$UP" "$WORK" "$1"; }
 
 SWITCHBOARD_LOG=warn "$BIN" demo --listen "127.0.0.1:$UP" &
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$UP/" && break; sleep 0.1; done

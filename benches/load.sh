@@ -45,36 +45,8 @@ sed 's/"model":"bench"/"model":"bench-keyed"/' "$WORK/post.lua" > "$WORK/keyed.l
 # The whole chain, on a second gateway (its gateway key would otherwise apply to every
 # route above): key auth, weighted strategy over two providers, request-limit and
 # token-quota (memory counters), redact-pii on requests and answers, usage records.
-cat > "$WORK/chain.toml" <<TOML
-[server]
-listen = "127.0.0.1:$CHAIN"
-[plugins]
-cache_dir = "$WORK/cache"
-[[keys]]
-name = "bench"
-secret_env = "SB_BENCH_GATEWAY_KEY"
-[providers.a]
-adapter = "builtin:openai"
-base_url = "http://127.0.0.1:$UP/v1"
-api_key_env = "SB_BENCH_PROVIDER_KEY"
-[providers.b]
-adapter = "builtin:openai"
-base_url = "http://127.0.0.1:$UP/v1"
-api_key_env = "SB_BENCH_PROVIDER_KEY"
-[policies.rpm]
-plugin = "builtin:request-limit"
-settings = { limit = 1000000000, window_secs = 60 }
-[policies.tokens]
-plugin = "builtin:token-quota"
-settings = { limit = 1000000000000, window_secs = 86400 }
-[models."bench"]
-strategy = "builtin:weighted"
-targets = [{ provider = "a", model = "demo-echo", weight = 2 }, { provider = "b", model = "demo-echo", weight = 1 }]
-policies = ["rpm", "tokens"]
-redactors = ["builtin:redact-pii"]
-[usage]
-sqlite_path = "$WORK/usage.db"
-TOML
+. benches/chain-config.sh
+chain_config "$CHAIN" "$UP" "$WORK" 4 > "$WORK/chain.toml"
 
 cat > "$WORK/switchboard.toml" <<TOML
 [server]
