@@ -87,6 +87,8 @@ pub struct StreamTranslator {
     started: bool,
     /// The open content block: its kind and index.
     open: Option<(Block, u32)>,
+    /// The chat `index` of the tool call the open tool block is (a new index is a new call).
+    tool_at: Option<u64>,
     next_index: u32,
     stop: Option<String>,
     usage: Value,
@@ -106,6 +108,7 @@ impl StreamTranslator {
             model: model.to_string(),
             started: false,
             open: None,
+            tool_at: None,
             next_index: 0,
             stop: None,
             usage: json!({}),
@@ -151,6 +154,31 @@ impl StreamTranslator {
             json!({ "type": "content_block_delta", "index": index, "delta": delta }),
         )
     }
+
+    /// One chat tool-call delta: a new call (by its `index`) opens a `tool_use` block,
+    /// arguments go to the open one.
+    fn tool_delta(&mut self, call: &Value, out: &mut Vec<SseEvent>) {
+        let at = call["index"].as_u64().unwrap_or(0);
+        let index = match self.open {
+            Some((Block::Tool, i)) if self.tool_at == Some(at) => i,
+            _ => {
+                let id = call["id"].as_str().unwrap_or_default();
+                let block = json!({ "type": "tool_use", "id": id, "name": call["function"]["name"], "input": {} });
+                let i = self.open(Block::Tool, block, out);
+                self.tool_at = Some(at);
+                i
+            }
+        };
+        if let Some(args) = call["function"]["arguments"]
+            .as_str()
+            .filter(|a| !a.is_empty())
+        {
+            out.push(Self::delta(
+                index,
+                json!({ "type": "input_json_delta", "partial_json": args }),
+            ));
+        }
+    }
 }
 
 impl crate::translate::EventTranslator for StreamTranslator {
@@ -189,35 +217,21 @@ impl crate::translate::EventTranslator for StreamTranslator {
         }
         let choice = &c["choices"][0];
         let delta = &choice["delta"];
-        if let Some(t) = delta["content"].as_str().filter(|t| !t.is_empty()) {
-            let index = match self.open {
-                Some((Block::Text, i)) => i,
-                _ => self.open(Block::Text, json!({ "type": "text", "text": "" }), out),
-            };
-            out.push(Self::delta(
-                index,
-                json!({ "type": "text_delta", "text": t }),
-            ));
-        }
-        for call in delta["tool_calls"].as_array().into_iter().flatten() {
-            let index = match (call.get("id").and_then(Value::as_str), self.open) {
-                (Some(id), _) => self.open(
-                    Block::Tool,
-                    json!({ "type": "tool_use", "id": id, "name": call["function"]["name"], "input": {} }),
-                    out,
-                ),
-                (None, Some((Block::Tool, i))) => i,
-                (None, _) => continue,
-            };
-            if let Some(args) = call["function"]["arguments"]
-                .as_str()
-                .filter(|a| !a.is_empty())
-            {
+        // Anthropic has no refusal block: a refusal is text (its stop reason says so).
+        for key in ["content", "refusal"] {
+            if let Some(t) = delta[key].as_str().filter(|t| !t.is_empty()) {
+                let index = match self.open {
+                    Some((Block::Text, i)) => i,
+                    _ => self.open(Block::Text, json!({ "type": "text", "text": "" }), out),
+                };
                 out.push(Self::delta(
                     index,
-                    json!({ "type": "input_json_delta", "partial_json": args }),
+                    json!({ "type": "text_delta", "text": t }),
                 ));
             }
+        }
+        for call in delta["tool_calls"].as_array().into_iter().flatten() {
+            self.tool_delta(call, out);
         }
         if let Some(f) = choice["finish_reason"].as_str() {
             self.stop = Some(f.to_string());
@@ -302,5 +316,36 @@ mod tests {
             error_body(429, "slow down")["error"]["type"],
             "rate_limit_error"
         );
+    }
+
+    #[test]
+    fn a_tool_call_is_one_block_by_its_index_whatever_its_chunks_repeat() {
+        let mut t = StreamTranslator::new("m");
+        let mut out = Vec::new();
+        for delta in [
+            json!({ "tool_calls": [{ "index": 0, "id": "c1", "function": { "name": "f", "arguments": "" } }] }),
+            json!({ "tool_calls": [{ "index": 0, "id": "c1", "function": { "arguments": "{\"a\":" } }] }),
+            json!({ "tool_calls": [{ "index": 0, "id": "", "function": { "arguments": "1}" } }] }),
+            json!({ "tool_calls": [{ "index": 1, "id": "c2", "function": { "name": "g", "arguments": "{}" } }] }),
+            json!({ "refusal": "no" }),
+        ] {
+            t.on_event(&chunk(delta, Value::Null), &mut out);
+        }
+        let starts: Vec<Value> = out
+            .iter()
+            .filter(|e| e.event.as_deref() == Some("content_block_start"))
+            .map(|e| serde_json::from_str::<Value>(&e.data).unwrap()["content_block"].clone())
+            .collect();
+        assert_eq!(starts.len(), 3, "{starts:?}");
+        assert_eq!(starts[0]["id"], "c1");
+        assert_eq!(starts[1]["id"], "c2");
+        assert_eq!(starts[2]["type"], "text");
+        let first_args: String = out
+            .iter()
+            .filter_map(|e| serde_json::from_str::<Value>(&e.data).ok())
+            .filter(|v| v["index"] == 0 && v["delta"]["type"] == "input_json_delta")
+            .map(|v| v["delta"]["partial_json"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(first_args, "{\"a\":1}");
     }
 }
