@@ -58,7 +58,7 @@ pub const DROPPED: &str = "x-switchboard-dropped";
 /// that does not exist is the pipeline's to answer.
 pub fn check_dropped(
     metrics: &crate::metrics::Metrics,
-    live: &crate::live::LiveState,
+    live: &arc_swap::ArcSwap<crate::live::LiveState>,
     api: &str,
     t: &Translated,
 ) -> Result<(), String> {
@@ -71,6 +71,7 @@ pub fn check_dropped(
     }
     tracing::debug!(api, route, dropped = ?t.dropped, "request fields dropped by the translation");
     let refuses = live
+        .load()
         .routes
         .get(route)
         .is_some_and(|r| r.route.unsupported_fields == crate::config::UnsupportedFields::Error);

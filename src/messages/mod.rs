@@ -40,8 +40,7 @@ pub async fn handle(
     if anthropic_beta {
         crate::translate::Translated::drop_field(&mut translated.dropped, "anthropic-beta");
     }
-    if let Err(e) =
-        crate::translate::check_dropped(&gw.metrics, &gw.live.load(), "messages", &translated)
+    if let Err(e) = crate::translate::check_dropped(&gw.metrics, &gw.live, "messages", &translated)
     {
         return error(400, &e);
     }

@@ -89,7 +89,7 @@ async fn continued(
     items.extend(own);
     // The whole conversation is bounded like any request body.
     let limit = gw.live.load().config.server.max_body_bytes;
-    if Value::from(items.clone()).to_string().len() > limit {
+    if serde_json::to_vec(&items).map_or(0, |b| b.len()) > limit {
         return Err(refuse(format!(
             "the conversation continued from '{id}' is longer than the {limit} bytes a request may be"
         )));
@@ -165,8 +165,7 @@ pub async fn handle(
         Ok(t) => t,
         Err(e) => return ApiError::invalid(e, None).into_response(),
     };
-    if let Err(e) =
-        crate::translate::check_dropped(&gw.metrics, &gw.live.load(), "responses", &translated)
+    if let Err(e) = crate::translate::check_dropped(&gw.metrics, &gw.live, "responses", &translated)
     {
         return ApiError::invalid(e, None).into_response();
     }
