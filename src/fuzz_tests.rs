@@ -213,8 +213,8 @@ fn cache_keys_and_stream_assembly_never_panic() {
     let mut rng = StdRng::seed_from_u64(0x5eed_0004);
     for _ in 0..cases() {
         let b = body_bytes(&mut rng);
-        let k1 = crate::cache::key::key("m", Endpoint::Chat, Some("team"), &b);
-        let k2 = crate::cache::key::key("m", Endpoint::Chat, Some("team"), &b);
+        let k1 = crate::cache::key::key("m", Endpoint::Chat.label(), Some("team"), &b);
+        let k2 = crate::cache::key::key("m", Endpoint::Chat.label(), Some("team"), &b);
         assert_eq!(k1.is_some(), k2.is_some());
         let mut a = crate::cache::sse::Assembler::default();
         for _ in 0..rng.random_range(0..6) {

@@ -18,6 +18,7 @@ pub mod histogram;
 pub mod live;
 pub mod messages;
 pub mod metrics;
+pub mod native;
 pub mod percent;
 pub mod pipeline;
 pub mod plugins;

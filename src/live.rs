@@ -137,6 +137,20 @@ async fn load_cached<W: World>(
 }
 
 impl LiveState {
+    /// Whether a request of `api` for route `model` can be passed through: some
+    /// target's provider speaks `api`, and the route does not redact (redactors read
+    /// the canonical chat form, so a redacting route always translates).
+    pub fn serves_natively(&self, model: &str, api: crate::native::NativeApi) -> bool {
+        self.routes.get(model).is_some_and(|r| {
+            r.redactors.is_empty()
+                && r.targets.iter().any(|t| {
+                    self.providers
+                        .get(&t.target.provider)
+                        .is_some_and(|p| p.provider.native.contains(&api))
+                })
+        })
+    }
+
     pub async fn build(config: Config, runtime: &PluginRuntime) -> Result<LiveState, PluginError> {
         let mut loader = Loader {
             runtime,

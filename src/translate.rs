@@ -53,35 +53,58 @@ impl Translated {
 /// The answer header that names request fields a translation dropped.
 pub const DROPPED: &str = "x-switchboard-dropped";
 
-/// What the route makes of the fields a translation dropped: counted by field, and
-/// `Err` (the message for a 400) when the route refuses unsupported fields. A route
-/// that does not exist is the pipeline's to answer.
+/// What the route makes of the fields a translation dropped, before routing: `Err`
+/// (the message for a 400) when the route refuses unsupported fields and nothing
+/// can take the request untranslated; when `native` can, the request may go only
+/// where it is passed through. A route that does not exist is the pipeline's to answer.
 pub fn check_dropped(
-    metrics: &crate::metrics::Metrics,
     live: &arc_swap::ArcSwap<crate::live::LiveState>,
-    api: &str,
     t: &Translated,
+    native: Option<&mut crate::pipeline::Native>,
 ) -> Result<(), String> {
     if t.dropped.is_empty() {
         return Ok(());
+    }
+    let route = t.chat["model"].as_str().unwrap_or_default();
+    let refuses = live
+        .load()
+        .routes
+        .get(route)
+        .is_some_and(|r| r.route.unsupported_fields == crate::config::UnsupportedFields::Error);
+    if !refuses {
+        return Ok(());
+    }
+    let fields = t.dropped.join(", ");
+    match native {
+        Some(n) => {
+            n.only.get_or_insert(format!(
+                "translating it would drop {fields} (the route has unsupported_fields = \"error\")"
+            ));
+            Ok(())
+        }
+        None => Err(format!(
+            "this route's target cannot carry: {fields} (the route has unsupported_fields = \"error\")"
+        )),
+    }
+}
+
+/// The answer to a translated request: what was dropped is counted by field, logged
+/// and named in `x-switchboard-dropped`. A passed-through answer dropped nothing.
+pub fn finish_dropped(
+    metrics: &crate::metrics::Metrics,
+    api: &str,
+    t: &Translated,
+    resp: &mut http::Response<Body>,
+) {
+    if t.dropped.is_empty() || crate::pipeline::is_native(resp) {
+        return;
     }
     let route = t.chat["model"].as_str().unwrap_or_default();
     for f in &t.dropped {
         metrics.dropped(api, route, f);
     }
     tracing::debug!(api, route, dropped = ?t.dropped, "request fields dropped by the translation");
-    let refuses = live
-        .load()
-        .routes
-        .get(route)
-        .is_some_and(|r| r.route.unsupported_fields == crate::config::UnsupportedFields::Error);
-    if refuses {
-        return Err(format!(
-            "this route's target cannot carry: {} (the route has unsupported_fields = \"error\")",
-            t.dropped.join(", ")
-        ));
-    }
-    Ok(())
+    mark_dropped(resp, &t.dropped);
 }
 
 /// Adds the `x-switchboard-dropped` header when anything was dropped.

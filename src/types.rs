@@ -17,6 +17,16 @@ pub enum Endpoint {
     Embeddings,
 }
 
+impl Endpoint {
+    /// How the cache key names the endpoint.
+    pub fn label(self) -> &'static str {
+        match self {
+            Endpoint::Chat => "chat",
+            Endpoint::Embeddings => "embeddings",
+        }
+    }
+}
+
 /// Which client-facing operation a request is, as the pipeline runs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {

@@ -7,8 +7,6 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::types::Endpoint;
-
 /// Top-level fields that do not change what the model answers.
 const IGNORED: &[&str] = &["user", "stream", "stream_options"];
 
@@ -53,12 +51,8 @@ pub fn directive(headers: &http::HeaderMap) -> Directive {
 }
 
 /// The key of a request body, or `None` when the body is not a JSON object.
-pub fn key(
-    route: &str,
-    endpoint: Endpoint,
-    principal: Option<&str>,
-    body: &[u8],
-) -> Option<CacheKey> {
+/// `kind` names what is kept (`chat`, `embeddings`, or a pass-through API's answer).
+pub fn key(route: &str, kind: &str, principal: Option<&str>, body: &[u8]) -> Option<CacheKey> {
     let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) else {
         return None;
     };
@@ -69,10 +63,7 @@ pub fn key(
     };
     field(b"switchboard-cache-v1");
     field(route.as_bytes());
-    field(match endpoint {
-        Endpoint::Chat => b"chat",
-        Endpoint::Embeddings => b"embeddings",
-    });
+    field(kind.as_bytes());
     field(principal.unwrap_or("").as_bytes());
     let mut canonical = Vec::with_capacity(body.len());
     let mut entries: Vec<_> = map
@@ -145,7 +136,7 @@ mod tests {
     use super::*;
 
     fn k(body: &str) -> CacheKey {
-        key("r", Endpoint::Chat, None, body.as_bytes()).expect("a JSON object")
+        key("r", "chat", None, body.as_bytes()).expect("a JSON object")
     }
 
     #[test]
@@ -173,23 +164,23 @@ mod tests {
         }
         let body = base.as_bytes();
         assert_ne!(
-            key("r", Endpoint::Chat, None, body),
-            key("other", Endpoint::Chat, None, body)
+            key("r", "chat", None, body),
+            key("other", "chat", None, body)
         );
         assert_ne!(
-            key("r", Endpoint::Chat, Some("team-a"), body),
-            key("r", Endpoint::Chat, Some("team-b"), body)
+            key("r", "chat", Some("team-a"), body),
+            key("r", "chat", Some("team-b"), body)
         );
         assert_ne!(
-            key("r", Endpoint::Chat, None, body),
-            key("r", Endpoint::Embeddings, None, body)
+            key("r", "chat", None, body),
+            key("r", "embeddings", None, body)
         );
         // A nested `user` is content, not the top-level end-user id.
         assert_ne!(
             k(r#"{"model":"m","metadata":{"user":"a"}}"#),
             k(r#"{"model":"m","metadata":{"user":"b"}}"#)
         );
-        assert!(key("r", Endpoint::Chat, None, b"[1,2]").is_none());
+        assert!(key("r", "chat", None, b"[1,2]").is_none());
     }
 
     #[test]

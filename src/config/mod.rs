@@ -199,6 +199,8 @@ pub struct Provider {
     /// client did not ask; the usage chunk is then kept from the client). Off for
     /// providers that refuse `stream_options`.
     pub stream_usage: bool,
+    /// Client APIs this provider is given as the client sent them (pass-through).
+    pub native: Vec<crate::native::NativeApi>,
 }
 
 /// A cheap probe of a provider on an interval; results feed the circuit breakers of

@@ -10,6 +10,7 @@ use toml::Spanned;
 use super::fields::{Ctx, line_of};
 use super::raw::RawConfig;
 use super::*;
+use crate::native::NativeApi;
 
 pub(super) fn providers(
     cx: &Ctx<'_>,
@@ -61,6 +62,7 @@ pub(super) fn providers(
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let health_check = health_check(cx, p, &key)?;
+        let native = native(cx, p, &key, &base_url)?;
         providers.insert(
             name.clone(),
             Provider {
@@ -74,10 +76,59 @@ pub(super) fn providers(
                 headers,
                 health_check,
                 stream_usage: p.stream_usage.unwrap_or(true),
+                native,
             },
         );
     }
     Ok(providers)
+}
+
+/// The client APIs a provider serves natively: as configured, else Anthropic's
+/// Messages API for `builtin:anthropic` and the Responses API for `builtin:openai`
+/// at api.openai.com (OpenAI-compatible servers elsewhere may lack it).
+fn native(
+    cx: &Ctx<'_>,
+    p: &super::raw::RawProvider,
+    key: &str,
+    base_url: &str,
+) -> Result<Vec<NativeApi>, ConfigError> {
+    let adapter = p.adapter.get_ref().as_str();
+    let Some(list) = &p.native else {
+        let host = url::Url::parse(base_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string));
+        return Ok(match adapter {
+            "builtin:anthropic" => vec![NativeApi::Messages],
+            "builtin:openai" if host.as_deref() == Some("api.openai.com") => {
+                vec![NativeApi::Responses]
+            }
+            _ => Vec::new(),
+        });
+    };
+    let mut out = Vec::new();
+    for name in list.get_ref() {
+        let Some(api) = NativeApi::parse(name) else {
+            return cx.err(
+                list.span(),
+                format!("{key}.native"),
+                format!("'{name}' is not a native API (known: messages, responses)"),
+            );
+        };
+        if api.adapter() != adapter {
+            return cx.err(
+                list.span(),
+                format!("{key}.native"),
+                format!(
+                    "'{name}' is passed through only to providers with adapter = \"{}\"",
+                    api.adapter()
+                ),
+            );
+        }
+        if !out.contains(&api) {
+            out.push(api);
+        }
+    }
+    Ok(out)
 }
 
 /// A provider's API key from its environment variable (registered as a secret), or

@@ -200,6 +200,8 @@ pub struct RawProvider {
     pub health_check: Option<RawHealthCheck>,
     /// Ask for the usage chunk on every stream (`stream_options.include_usage`).
     pub stream_usage: Option<bool>,
+    /// Client APIs forwarded to this provider as they are (`messages`, `responses`).
+    pub native: Option<Spanned<Vec<String>>>,
 }
 
 /// Active health check of a provider.

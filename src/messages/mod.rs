@@ -15,47 +15,70 @@ use serde_json::Value;
 
 use crate::cache::Directive;
 use crate::live::Principal;
+use crate::native::NativeApi;
 use crate::pipeline::{self, Gateway};
 use crate::reply::{Body, full};
-use crate::translate::{Translating, collect, is_stream};
+use crate::translate::{Translated, Translating, collect, is_stream};
 use crate::types::Endpoint;
 use response::StreamTranslator;
 
-/// Runs an Anthropic Messages request through the pipeline.
+/// Runs an Anthropic Messages request through the pipeline: passed through to a
+/// target that speaks Anthropic, translated for any other. `forwarded`: the client's
+/// Anthropic headers (`anthropic-beta`, `anthropic-version`).
 pub async fn handle(
     gw: &Gateway,
     principal: &Principal,
     directive: Directive,
     body: Bytes,
-    anthropic_beta: bool,
+    forwarded: Vec<(String, String)>,
 ) -> http::Response<Body> {
     let req: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => return error(400, &format!("the request body is not valid JSON: {e}")),
     };
-    let mut translated = match request::to_chat(&req) {
-        Ok(c) => c,
-        Err(e) => return error(400, &e),
+    let model = req["model"].as_str().unwrap_or_default();
+    let anthropic_beta = forwarded.iter().any(|(k, _)| k == "anthropic-beta");
+    let mut native = gw
+        .live
+        .load()
+        .serves_natively(model, NativeApi::Messages)
+        .then(|| pipeline::Native::new(NativeApi::Messages, body, forwarded));
+    let mut translated = match (request::to_chat(&req), native.as_mut()) {
+        (Ok(c), _) => c,
+        (Err(e), Some(n)) => {
+            n.only = Some(format!("it cannot be translated: {e}"));
+            let text = format!("{}{}", req["system"], req["messages"]);
+            let chat =
+                crate::native::facts_only(&req["model"], text, &req["max_tokens"], &req["stream"]);
+            Translated {
+                chat,
+                dropped: Vec::new(),
+            }
+        }
+        (Err(e), None) => return error(400, &e),
     };
     if anthropic_beta {
-        crate::translate::Translated::drop_field(&mut translated.dropped, "anthropic-beta");
+        Translated::drop_field(&mut translated.dropped, "anthropic-beta");
     }
-    if let Err(e) = crate::translate::check_dropped(&gw.metrics, &gw.live, "messages", &translated)
-    {
-        return error(400, &e);
+    if let Err(e) = crate::translate::check_dropped(&gw.live, &translated, native.as_mut()) {
+        let mut resp = error(400, &e);
+        crate::translate::finish_dropped(&gw.metrics, "messages", &translated, &mut resp);
+        return resp;
     }
     let chat = &translated.chat;
     let model = chat["model"].as_str().unwrap_or_default().to_string();
-    let body = Bytes::from(chat.to_string());
     let req = pipeline::Request {
         protocol: pipeline::Protocol::AnthropicMessages,
         principal,
         endpoint: Endpoint::Chat,
         directive,
-        body,
+        body: Bytes::from(chat.to_string()),
+        native,
     };
     let resp = pipeline::handle(gw, req).await;
-    let mut resp = if !resp.status().is_success() {
+    let mut resp = if pipeline::is_native(&resp) {
+        return resp;
+    } else if !resp.status().is_success() {
         anthropic_error(resp).await
     } else if is_stream(&resp) {
         let (parts, body) = resp.into_parts();
@@ -69,7 +92,7 @@ pub async fn handle(
         let message = response::message(&completion, &model).to_string();
         http::Response::from_parts(parts, full(message))
     };
-    crate::translate::mark_dropped(&mut resp, &translated.dropped);
+    crate::translate::finish_dropped(&gw.metrics, "messages", &translated, &mut resp);
     resp
 }
 

@@ -15,6 +15,7 @@ use super::body;
 use super::redact::StreamRedactor;
 use super::stream::{self, Pump, StreamError};
 use crate::live::{LiveProvider, LiveTarget, TargetSignals};
+use crate::native::{NativeApi, StreamUsage};
 use crate::plugins::calls::{self, StreamTranslation};
 use crate::reply::{Body, full};
 use crate::secrets;
@@ -110,14 +111,14 @@ impl Drop for InFlight {
 
 /// Counts the time from sending to the provider until it has answered (or failed)
 /// as waiting, not gateway overhead.
-struct Waiting<'a> {
+pub(super) struct Waiting<'a> {
     ctx: &'a super::ctx::RequestCtx,
-    started: Instant,
+    pub started: Instant,
     open: bool,
 }
 
 impl Waiting<'_> {
-    fn stop(&mut self) {
+    pub fn stop(&mut self) {
         if std::mem::take(&mut self.open) {
             self.ctx.waited(self.started.elapsed());
         }
@@ -131,11 +132,11 @@ impl Drop for Waiting<'_> {
 }
 
 /// An answer's head, as the attempt goes on with it.
-struct Answered<'a> {
-    resp: upstream::Answer,
-    translate: bool,
-    in_flight: InFlight,
-    waiting: Waiting<'a>,
+pub(super) struct Answered<'a> {
+    pub resp: upstream::Answer,
+    pub translate: bool,
+    pub in_flight: InFlight,
+    pub waiting: Waiting<'a>,
 }
 
 pub struct Attempt<'a> {
@@ -147,13 +148,13 @@ pub struct Attempt<'a> {
 }
 
 /// Errors that are about the request itself: another target would refuse it too.
-fn is_client_error(status: u16) -> bool {
+pub(super) fn is_client_error(status: u16) -> bool {
     matches!(status, 400 | 413 | 422)
 }
 
-impl Attempt<'_> {
+impl<'a> Attempt<'a> {
     /// The provider failed: `status` is what it amounts to (502 unless it said).
-    fn failover(&self, reason: String, status: Option<u16>) -> Outcome {
+    pub(super) fn failover(&self, reason: String, status: Option<u16>) -> Outcome {
         Outcome::Failover {
             reason: secrets::scrub_owned(reason),
             status: Some(status.unwrap_or(502)),
@@ -186,7 +187,7 @@ impl Attempt<'_> {
         }
     }
 
-    fn respond(
+    pub(super) fn respond(
         &self,
         status: StatusCode,
         content_type: &'static str,
@@ -210,19 +211,44 @@ impl Attempt<'_> {
     }
 
     pub async fn run(self) -> Outcome {
+        if let Some(n) = self.shared.native
+            && self.provider.provider.native.contains(&n.api)
+        {
+            return self.native(n).await;
+        }
         let adapter = &self.provider.adapter;
         let mut up = match calls::to_upstream(adapter, &self.ctx, self.shared.body).await {
             Ok(Ok(up)) => up,
             Ok(Err(e)) => return self.adapter_error(e),
             Err(e) => return self.plugin_failover(format!("adapter failed: {e}")),
         };
-        let p = &self.provider.provider;
         let translate = up.translate_response;
         let req = match self.outbound(&mut up) {
             Ok(r) => r,
             Err(e) => return self.failover(e, None),
         };
+        // One timer for the whole attempt: the answer's head and (for a whole answer)
+        // its body must both arrive within the provider's timeout.
+        let timer = tokio::time::sleep(self.provider.provider.timeout);
+        tokio::pin!(timer);
+        let answer = match self.send(req, translate, timer.as_mut()).await {
+            Ok(a) => a,
+            Err(outcome) => return outcome,
+        };
+        if answer.resp.status().is_success() && self.ctx.stream {
+            return self.stream(answer, up.stream_format, None).await;
+        }
+        self.whole(answer, timer).await
+    }
 
+    /// Sends the request within the attempt's timer: the answer's head, or what its
+    /// failure (a timeout, a broken connection, a redirect) amounts to.
+    pub(super) async fn send(
+        &self,
+        req: http::Request<upstream::OutBody>,
+        translate: bool,
+        timer: std::pin::Pin<&mut tokio::time::Sleep>,
+    ) -> Result<Answered<'a>, Outcome> {
         let signals = &self.target.signals;
         let in_flight = InFlight::new(signals);
         let started = Instant::now();
@@ -231,44 +257,33 @@ impl Attempt<'_> {
             started,
             open: true,
         };
-        let timeout = p.timeout;
-        // One timer for the whole attempt: the answer's head and (for a whole answer)
-        // its body must both arrive within the provider's timeout.
-        let timer = tokio::time::sleep(timeout);
-        tokio::pin!(timer);
-        let resp = match within(timer.as_mut(), upstream::client().send(req)).await {
+        let timeout = self.provider.provider.timeout;
+        let resp = match within(timer, upstream::client().send(req)).await {
             None => {
                 signals.record(false, started.elapsed());
-                return self.failover(UpstreamError::Timeout(timeout).to_string(), Some(504));
+                return Err(self.failover(UpstreamError::Timeout(timeout).to_string(), Some(504)));
             }
             Some(Err(e)) => {
                 signals.record(false, started.elapsed());
-                return self.failover(e.to_string(), None);
+                return Err(self.failover(e.to_string(), None));
             }
             Some(Ok(r)) => r,
         };
         let status = resp.status().as_u16();
-        let ok = resp.status().is_success();
         signals.observe_headers(resp.headers(), status);
         if resp.status().is_redirection() {
             signals.record(false, started.elapsed());
-            return self.failover(
+            return Err(self.failover(
                 format!("answered HTTP {status}, a redirect (not followed)"),
                 None,
-            );
+            ));
         }
-        if ok && self.ctx.stream {
-            return self
-                .stream(resp, translate, up.stream_format, in_flight, waiting)
-                .await;
-        }
-        let answer = Answered {
+        Ok(Answered {
             resp,
             translate,
             in_flight,
             waiting,
-        };
-        self.whole(answer, timer).await
+        })
     }
 
     /// The request to send: the body as the adapter asked (kept, model set, or
@@ -326,7 +341,6 @@ impl Attempt<'_> {
         let p = &self.provider.provider;
         let signals = &self.target.signals;
         let started = waiting.started;
-        let timeout = p.timeout;
         let status = resp.status().as_u16();
         let ok = resp.status().is_success();
         // Headers go to the adapter only when it will see this answer.
@@ -335,16 +349,9 @@ impl Attempt<'_> {
         } else {
             Vec::new()
         };
-        let body = match within(timer, upstream::read_body(resp, MAX_UPSTREAM_BODY)).await {
-            None => {
-                signals.record(false, started.elapsed());
-                return self.failover(UpstreamError::Timeout(timeout).to_string(), Some(504));
-            }
-            Some(Err(e)) => {
-                signals.record(false, started.elapsed());
-                return self.failover(e.to_string(), None);
-            }
-            Some(Ok(b)) => b,
+        let body = match self.read(resp, timer, started).await {
+            Ok(b) => b,
+            Err(outcome) => return outcome,
         };
         waiting.stop();
         // A client error is an answer, not a failure of the target. A 2xx counts as a
@@ -383,6 +390,28 @@ impl Attempt<'_> {
         self.deliver(out).await
     }
 
+    /// A whole answer's body, read within the attempt's timer.
+    pub(super) async fn read(
+        &self,
+        resp: upstream::Answer,
+        timer: std::pin::Pin<&mut tokio::time::Sleep>,
+        started: Instant,
+    ) -> Result<Bytes, Outcome> {
+        let signals = &self.target.signals;
+        let timeout = self.provider.provider.timeout;
+        match within(timer, upstream::read_body(resp, MAX_UPSTREAM_BODY)).await {
+            None => {
+                signals.record(false, started.elapsed());
+                Err(self.failover(UpstreamError::Timeout(timeout).to_string(), Some(504)))
+            }
+            Some(Err(e)) => {
+                signals.record(false, started.elapsed());
+                Err(self.failover(e.to_string(), None))
+            }
+            Some(Ok(b)) => Ok(b),
+        }
+    }
+
     /// A usable answer on its way to the client: redacted, cached, with its headers.
     async fn deliver(self, out: Bytes) -> Outcome {
         let out = match self.shared.redact {
@@ -397,7 +426,11 @@ impl Attempt<'_> {
                 }
             },
         };
-        if let Some(store) = self.shared.cache {
+        // On a route that passes this API through, the cache keeps only the client's
+        // own bytes (a passed-through answer).
+        if let Some(store) = self.shared.cache
+            && self.shared.native.is_none()
+        {
             store.put(out.clone());
         }
         Outcome::Respond(self.respond(StatusCode::OK, "application/json", full(out)))
@@ -459,18 +492,24 @@ impl Attempt<'_> {
         })
     }
 
-    async fn stream(
+    /// A streamed answer: translated by the adapter's stream translator, forwarded as
+    /// it is, or (`native`) passed through in the client's own API.
+    pub(super) async fn stream(
         self,
-        resp: upstream::Answer,
-        translate: bool,
+        answer: Answered<'_>,
         format: crate::types::StreamFormat,
-        in_flight: InFlight,
-        mut waiting: Waiting<'_>,
+        native: Option<NativeApi>,
     ) -> Outcome {
+        let Answered {
+            resp,
+            translate,
+            in_flight,
+            mut waiting,
+        } = answer;
         let started = waiting.started;
         let p = &self.provider.provider;
         let signals = self.target.signals.clone();
-        let translator = if translate {
+        let translator = if translate && native.is_none() {
             match StreamTranslation::new(&self.provider.adapter, &self.ctx).await {
                 Ok(t) => Some(t),
                 Err(e) => return self.plugin_failover(format!("adapter failed: {e}")),
@@ -479,11 +518,20 @@ impl Attempt<'_> {
             None
         };
         let mut pump = Pump::new(resp, format, translator, p.timeout);
-        pump.strip_usage = self.ctx.include_usage && !self.shared.facts.include_usage;
-        if self.shared.cache.is_some() {
-            pump.assembler = Some(Default::default());
+        match (native, self.shared.cache) {
+            (Some(api), store) => {
+                pump.native = Some(StreamUsage::new(api));
+                pump.raw = store.map(|_| Vec::new());
+                pump.raw_limit = store.map_or(0, |s| s.route.max_entry_bytes);
+            }
+            (None, store) => {
+                pump.strip_usage = self.ctx.include_usage && !self.shared.facts.include_usage;
+                if store.is_some() && self.shared.native.is_none() {
+                    pump.assembler = Some(Default::default());
+                }
+                pump.redactor = StreamRedactor::for_stream(self.shared.redact, p.api_key.is_some());
+            }
         }
-        pump.redactor = StreamRedactor::for_stream(self.shared.redact, p.api_key.is_some());
         // Nothing has reached the client yet: a failure before the first event
         // still fails over to the next target.
         let first = match pump.next().await {
@@ -518,6 +566,10 @@ impl Attempt<'_> {
                 ctx,
             },
         );
-        Outcome::Respond(self.respond(StatusCode::OK, "text/event-stream", body))
+        let mut resp = self.respond(StatusCode::OK, "text/event-stream", body);
+        if native.is_some() {
+            resp.extensions_mut().insert(super::NativeAnswer);
+        }
+        Outcome::Respond(resp)
     }
 }

@@ -130,6 +130,21 @@ pub fn parse(body: &[u8], endpoint: Endpoint) -> Result<RequestFacts, Error> {
     })
 }
 
+/// Where a string `model` value sits in a JSON object body (with its quotes).
+pub fn model_span(body: &[u8]) -> Option<std::ops::Range<usize>> {
+    #[derive(Deserialize)]
+    struct ModelOnly<'a> {
+        #[serde(borrow)]
+        model: Option<&'a RawValue>,
+    }
+    let raw = serde_json::from_slice::<ModelOnly>(body).ok()?.model?;
+    if !raw.get().starts_with('"') {
+        return None;
+    }
+    let start = raw.get().as_ptr() as usize - body.as_ptr() as usize;
+    Some(start..start + raw.get().len())
+}
+
 /// `body` with the `model` value replaced by `model`, everything else untouched.
 pub fn set_model(body: &[u8], span: &std::ops::Range<usize>, model: &str) -> Vec<u8> {
     let encoded = serde_json::to_string(model).unwrap_or_else(|_| "\"\"".to_string());

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::HeaderValue;
 
-use super::body::{Endpoint, RequestFacts};
+use super::body::RequestFacts;
 use super::ctx::CacheResult;
 use crate::cache::{Claim, Directive, ResponseCache, Store, key, sse};
 use crate::live::{LiveRoute, Principal};
@@ -33,10 +33,9 @@ pub async fn lookup(
     cache: Option<&Arc<ResponseCache>>,
     route: &LiveRoute,
     principal: &Principal,
-    endpoint: Endpoint,
+    (kind, body): (&str, &[u8]),
     directive: Directive,
     stream: bool,
-    body: &[u8],
 ) -> Lookup {
     let (Some(rc), Some(cache)) = (route.route.cache, cache) else {
         return Lookup::Miss {
@@ -51,7 +50,7 @@ pub async fn lookup(
         };
     }
     let scope = rc.per_key.then_some(principal.key_name.as_str());
-    let Some(key) = key::key(&route.route.name, endpoint, scope, body) else {
+    let Some(key) = key::key(&route.route.name, kind, scope, body) else {
         return Lookup::Miss {
             store: None,
             result: Some(CacheResult::Bypass),
@@ -107,6 +106,32 @@ pub fn hit_response(
     } else {
         ("application/json", stored)
     };
+    Some(hit(content_type, body, request_id, headers))
+}
+
+/// The response for a hit on a passed-through answer: the bytes the client of the
+/// first request got (its JSON, or its whole event stream), as they were.
+pub fn native_hit(
+    stored: Bytes,
+    stream: bool,
+    request_id: &str,
+    headers: &[(String, String)],
+) -> http::Response<Body> {
+    let content_type = match stream {
+        true => "text/event-stream",
+        false => "application/json",
+    };
+    let mut resp = hit(content_type, stored, request_id, headers);
+    resp.extensions_mut().insert(super::NativeAnswer);
+    resp
+}
+
+fn hit(
+    content_type: &'static str,
+    body: Bytes,
+    request_id: &str,
+    headers: &[(String, String)],
+) -> http::Response<Body> {
     let mut resp = http::Response::new(full(body));
     let h = resp.headers_mut();
     h.insert(
@@ -118,7 +143,7 @@ pub fn hit_response(
         h.insert("x-request-id", v);
     }
     insert_headers(h, headers);
-    Some(resp)
+    resp
 }
 
 /// Adds headers (from policies) that are valid HTTP; others are dropped.

@@ -32,6 +32,8 @@ pub struct Shared<'a> {
     pub metrics: &'a Arc<crate::metrics::Metrics>,
     /// The request's context: attempts, the answer and timings are told to it.
     pub ctx: &'a Arc<RequestCtx>,
+    /// The client's own request, for targets that speak its API.
+    pub native: Option<&'a super::Native>,
 }
 
 /// Why one target did not answer (or could not be tried).
@@ -95,6 +97,7 @@ fn admission(
     route: &LiveRoute,
     idx: usize,
     panic: bool,
+    native: Option<&super::Native>,
 ) -> Result<Admission, String> {
     let target = &route.targets[idx];
     let Some(provider) = live.providers.get(&target.target.provider) else {
@@ -102,6 +105,16 @@ fn admission(
     };
     if let Some(reason) = &provider.provider.inactive {
         return Err(reason.clone());
+    }
+    if let Some(n) = native.filter(|n| n.only.is_some())
+        && !provider.provider.native.contains(&n.api)
+    {
+        return Err(format!(
+            "{} ({}): does not take /v1/{} as it is",
+            provider.provider.name,
+            target.target.model,
+            n.api.name()
+        ));
     }
     match target.signals.breaker.admit() {
         Admission::Refused if panic => Ok(Admission::Allowed),
@@ -154,7 +167,7 @@ pub async fn try_targets(
     while walk.attempts < max_attempts && idle_steps < order.len() {
         let idx = order[step % order.len()];
         step += 1;
-        let admission = match admission(live, route, idx, panic) {
+        let admission = match admission(live, route, idx, panic, s.native) {
             Ok(a) => a,
             Err(reason) => {
                 if step <= order.len() {

@@ -9,6 +9,7 @@ mod cached;
 pub mod ctx;
 pub mod error;
 mod failover;
+mod native;
 mod policies;
 pub mod redact;
 mod stream;
@@ -23,6 +24,7 @@ pub use error::Error;
 
 use crate::cache::Directive;
 use crate::live::{LiveRoute, LiveState, Principal};
+use crate::native::NativeApi;
 use crate::plugins::calls;
 use crate::reply::Body;
 use crate::types::{Operation, PolicyRequest, RouteRequest, TargetStats};
@@ -91,7 +93,85 @@ pub struct Request<'a> {
     pub principal: &'a Principal,
     pub endpoint: Endpoint,
     pub directive: Directive,
+    /// The chat (or embeddings) request: what policies, the strategy and translating
+    /// targets read.
     pub body: Bytes,
+    /// The client's own request, for targets that speak its API.
+    pub native: Option<Native>,
+}
+
+/// A request in the client's own API, passed through to targets that speak it (the
+/// model set, the key swapped) instead of being translated.
+pub struct Native {
+    pub api: NativeApi,
+    pub body: Bytes,
+    /// The client's headers the provider is given (e.g. `anthropic-beta`).
+    pub headers: Vec<(String, String)>,
+    /// Set when only such targets may take the request, saying why (translating it
+    /// would lose what the client asked for).
+    pub only: Option<String>,
+    /// Where the `model` value sits in `body` (found by the pipeline).
+    model_span: std::ops::Range<usize>,
+}
+
+impl Native {
+    pub fn new(api: NativeApi, body: Bytes, headers: Vec<(String, String)>) -> Native {
+        Native {
+            api,
+            body,
+            headers,
+            only: None,
+            model_span: 0..0,
+        }
+    }
+
+    /// What the cache keeps a passed-through answer under (a stream is kept as the
+    /// events the client got, so it is its own kind).
+    fn cache_kind(&self, stream: bool) -> &'static str {
+        match (self.api, stream) {
+            (NativeApi::Messages, false) => "native-messages",
+            (NativeApi::Messages, true) => "native-messages-stream",
+            (NativeApi::Responses, false) => "native-responses",
+            (NativeApi::Responses, true) => "native-responses-stream",
+        }
+    }
+}
+
+/// Marks an answer already in the client's own API (passed through, or a cached
+/// pass-through): the inbound layer gives it to the client as it is.
+#[derive(Debug, Clone, Copy)]
+pub struct NativeAnswer;
+
+/// Whether the pipeline passed this answer through in the client's own API.
+pub fn is_native(resp: &http::Response<Body>) -> bool {
+    resp.extensions().get::<NativeAnswer>().is_some()
+}
+
+/// The request's pass-through, if the route can take it: some target speaks its API
+/// and the route does not redact. A request that may only be passed through and
+/// cannot be is refused.
+fn native_plan(
+    live: &LiveState,
+    route: &LiveRoute,
+    native: Option<Native>,
+) -> Result<Option<Native>, Error> {
+    let Some(mut n) = native else { return Ok(None) };
+    if !live.serves_natively(&route.route.name, n.api) {
+        return match n.only {
+            Some(why) => Err(Error::invalid(
+                format!(
+                    "no target of model `{}` takes /v1/{} as it is (none speaks it, or the route redacts), and {why}",
+                    route.route.name,
+                    n.api.name()
+                ),
+                None,
+            )),
+            None => Ok(None),
+        };
+    }
+    n.model_span = body::model_span(&n.body)
+        .ok_or_else(|| Error::invalid("you must provide a model parameter", Some("model")))?;
+    Ok(Some(n))
 }
 
 /// Runs one client request through the lifecycle and settles it, unless its answer
@@ -180,7 +260,7 @@ async fn admit<'l>(
 async fn run(
     gw: &Gateway,
     ctx: &std::sync::Arc<RequestCtx>,
-    req: Request<'_>,
+    mut req: Request<'_>,
 ) -> Result<http::Response<Body>, Error> {
     let live = gw.live.load_full();
     let Admitted {
@@ -188,27 +268,20 @@ async fn run(
         facts,
         policy_headers,
     } = admit(&live, ctx, &req).await?;
-    let lookup = cached::lookup(
-        live.cache.as_ref(),
+    let native = native_plan(&live, route, req.native.take())?;
+    let (store, cache_header) = match from_cache(
+        &live,
         route,
-        req.principal,
-        req.endpoint,
-        req.directive,
-        facts.stream,
-        &req.body,
+        ctx,
+        &req,
+        native.as_ref(),
+        &facts,
+        &policy_headers,
     )
-    .await;
-    let (store, cache_header) = match lookup {
-        cached::Lookup::Hit(stored) => {
-            let saved = attempt::usage_of(&stored);
-            if let Some(resp) = cached::hit_response(stored, &facts, &ctx.id, &policy_headers) {
-                ctx.cache(ctx::CacheResult::Hit, saved);
-                return Ok(resp);
-            }
-            // Not servable to this client (a stream of a non-chat answer): go on.
-            (None, Some(ctx::CacheResult::Miss))
-        }
-        cached::Lookup::Miss { store, result } => (store, result),
+    .await
+    {
+        Cached::Served(resp) => return Ok(resp),
+        Cached::Go(store, header) => (store, header),
     };
     if let Some(result) = cache_header {
         ctx.cache(result, None);
@@ -242,6 +315,7 @@ async fn run(
         },
         metrics: &gw.metrics,
         ctx,
+        native: native.as_ref(),
     };
     let mut resp = failover::try_targets(&live, route, &order, shared).await?;
     if let Some(v) = cache_header {
@@ -249,6 +323,69 @@ async fn run(
             .insert(cached::HEADER, http::HeaderValue::from_static(v.label()));
     }
     Ok(resp)
+}
+
+/// What the cache made of a request.
+enum Cached {
+    /// A stored answer, ready for the client.
+    Served(http::Response<Body>),
+    /// Go to the providers: where the answer is kept, and the cache's header.
+    Go(Option<crate::cache::Store>, Option<ctx::CacheResult>),
+}
+
+/// Looks the request up in the route's cache: a passed-through request under its own
+/// API's bytes, any other in chat (or embeddings) form.
+async fn from_cache(
+    live: &LiveState,
+    route: &LiveRoute,
+    ctx: &RequestCtx,
+    req: &Request<'_>,
+    native: Option<&Native>,
+    facts: &RequestFacts,
+    policy_headers: &[(String, String)],
+) -> Cached {
+    let keyed: (&str, &[u8]) = match native {
+        Some(n) => (n.cache_kind(facts.stream), &n.body),
+        None => (req.endpoint.label(), &req.body),
+    };
+    let lookup = cached::lookup(
+        live.cache.as_ref(),
+        route,
+        req.principal,
+        keyed,
+        req.directive,
+        facts.stream,
+    )
+    .await;
+    match lookup {
+        cached::Lookup::Hit(stored) => match native {
+            Some(n) => {
+                let saved = match facts.stream {
+                    true => crate::native::stream_usage(n.api, &stored),
+                    false => n.api.usage(&stored),
+                };
+                ctx.cache(ctx::CacheResult::Hit, saved);
+                Cached::Served(cached::native_hit(
+                    stored,
+                    facts.stream,
+                    &ctx.id,
+                    policy_headers,
+                ))
+            }
+            None => {
+                let saved = attempt::usage_of(&stored);
+                match cached::hit_response(stored, facts, &ctx.id, policy_headers) {
+                    Some(resp) => {
+                        ctx.cache(ctx::CacheResult::Hit, saved);
+                        Cached::Served(resp)
+                    }
+                    // Not servable to this client (a stream of a non-chat answer): go on.
+                    None => Cached::Go(None, Some(ctx::CacheResult::Miss)),
+                }
+            }
+        },
+        cached::Lookup::Miss { store, result } => Cached::Go(store, result),
+    }
 }
 
 /// The strategy's order of the route's targets. A route with one target has nothing

@@ -19,6 +19,7 @@ use super::redact::StreamRedactor;
 use crate::cache::Store;
 use crate::cache::sse::Assembler;
 use crate::live::TargetSignals;
+use crate::native::StreamUsage;
 use crate::plugins::PluginError;
 use crate::plugins::calls::StreamTranslation;
 use crate::reply::Body;
@@ -67,6 +68,13 @@ pub struct Pump {
     pub strip_usage: bool,
     /// Masks the answer's text on a route that redacts answers.
     pub redactor: Option<StreamRedactor>,
+    /// A passed-through stream: its API's end event and usage.
+    pub native: Option<StreamUsage>,
+    /// The bytes a passed-through stream gave the client, for the cache (dropped
+    /// when they outgrow what the cache keeps).
+    pub raw: Option<Vec<u8>>,
+    /// The most bytes `raw` may hold (the route's cache entry bound).
+    pub raw_limit: usize,
 }
 
 impl Pump {
@@ -88,6 +96,9 @@ impl Pump {
             assembler: None,
             strip_usage: false,
             redactor: None,
+            native: None,
+            raw: None,
+            raw_limit: 0,
         }
     }
 
@@ -155,6 +166,12 @@ impl Pump {
             if let Some(r) = &mut self.redactor {
                 out = r.process(out).await?;
             }
+            if self.native.is_some() {
+                if let Some(bytes) = self.native_events(&out)? {
+                    return Ok(Some(bytes));
+                }
+                continue;
+            }
             // Nothing follows `[DONE]`, whoever wrote it.
             if let Some(done) = out.iter().position(|e| e.data == "[DONE]") {
                 out.truncate(done + 1);
@@ -186,6 +203,47 @@ impl Pump {
                 // Whatever field of an event a provider put a key in.
                 return Ok(Some(crate::secrets::scrub_body(encode_all(&out))));
             }
+        }
+    }
+}
+
+impl Pump {
+    /// A passed-through stream's events: usage folded, its end event ends it, the
+    /// bytes kept for the cache; `None` when there is nothing to send yet.
+    fn native_events(&mut self, out: &[SseEvent]) -> Result<Option<Bytes>, StreamError> {
+        let Some(n) = &mut self.native else {
+            return Ok(None);
+        };
+        for ev in out {
+            n.observe(ev);
+            if n.api.is_end(ev) {
+                self.saw_done = true;
+                self.ended = true;
+            }
+        }
+        self.usage = n.usage();
+        if self.ended && !self.saw_done {
+            return Err(StreamError::Truncated);
+        }
+        if out.is_empty() {
+            return Ok(None);
+        }
+        let bytes = crate::secrets::scrub_body(encode_all(out));
+        if let Some(raw) = &mut self.raw {
+            if raw.len() + bytes.len() <= self.raw_limit {
+                raw.extend_from_slice(&bytes);
+            } else {
+                self.raw = None;
+            }
+        }
+        Ok(Some(bytes))
+    }
+
+    /// The event that tells the client its stream broke, in its own API.
+    fn error_event(&self, message: String) -> Bytes {
+        match &self.native {
+            Some(n) => encode_all(&[n.api.error_event(&message)]),
+            None => error_event(message),
         }
     }
 }
@@ -223,6 +281,9 @@ impl Finish {
             && let Some(completion) = a.finish()
         {
             store.put(completion);
+        }
+        if complete && let (Some(store), Some(raw)) = (&self.store, pump.raw.take()) {
+            store.put(Bytes::from(raw));
         }
         self.ctx
             .spent(pump.reported.or(pump.usage).unwrap_or_default());
@@ -269,7 +330,7 @@ pub fn spawn(mut pump: Pump, first: Bytes, finish: Finish) -> Body {
                         plugin_broke = matches!(e, StreamError::Plugin(_));
                         let message = crate::secrets::scrub_owned(e.to_string());
                         tracing::warn!(error = %message, "stream failed after it started");
-                        let _ = tx.send(error_event(message)).await;
+                        let _ = tx.send(pump.error_event(message)).await;
                         ok = false;
                     }
                 }

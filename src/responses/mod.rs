@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::cache::Directive;
 use crate::live::Principal;
+use crate::native::NativeApi;
 use crate::pipeline::{self, Gateway, now_secs};
 use crate::reply::{ApiError, Body, full};
 use crate::translate::{Translating, collect, is_stream};
@@ -142,6 +143,89 @@ async fn resolve_references(
         .collect()
 }
 
+/// A Responses request as it goes to the pipeline: the chat form (or a stand-in
+/// when it may only be passed through), the client's own body for targets that speak
+/// the Responses API, the conversation so far (for the store).
+struct Prepared {
+    translated: request::Translated,
+    native: Option<pipeline::Native>,
+    items: Vec<Value>,
+}
+
+/// Whether a request names responses or items kept somewhere.
+fn continues(req: &Value) -> bool {
+    req.get("previous_response_id")
+        .is_some_and(|v| !v.is_null())
+        || input_items(&req["input"])
+            .iter()
+            .any(|i| i["type"] == "item_reference")
+}
+
+/// Resolves a continuation from this gateway's store and translates. A request
+/// a target can take as it is (the route has an OpenAI target) goes that way when
+/// its continuation is not ours to resolve, or it cannot be translated.
+async fn prepare(
+    gw: &Gateway,
+    principal: &Principal,
+    req: &mut Value,
+    body: Bytes,
+) -> Result<Prepared, Refusal> {
+    let model = req["model"].as_str().unwrap_or_default().to_string();
+    let serves = gw.live.load().serves_natively(&model, NativeApi::Responses);
+    let continues = continues(req);
+    let native = |only: Option<String>| {
+        let mut n = pipeline::Native::new(NativeApi::Responses, body.clone(), Vec::new());
+        n.only = only;
+        n
+    };
+    let stand_in = |req: &Value| {
+        let text = format!("{}{}", req["instructions"], req["input"]);
+        let chat = crate::native::facts_only(
+            &req["model"],
+            text,
+            &req["max_output_tokens"],
+            &req["stream"],
+        );
+        request::Translated {
+            chat,
+            dropped: Vec::new(),
+        }
+    };
+    let items = match continued(gw, principal, req).await {
+        Ok(items) => items,
+        Err(_) if serves => {
+            // Not kept here: the provider's own (`store` at OpenAI).
+            let why = "it continues a response this gateway does not keep";
+            return Ok(Prepared {
+                translated: stand_in(req),
+                native: Some(native(Some(why.into()))),
+                items: Vec::new(),
+            });
+        }
+        Err(resp) => return Err(resp),
+    };
+    // A continuation resolved here is ours: the provider has never seen its items.
+    let mut native = (serves && !continues).then(|| native(None));
+    let translated = match (request::to_chat(req), native.as_mut()) {
+        (Ok(t), _) => t,
+        (Err(e), Some(n)) => {
+            n.only = Some(format!("it cannot be translated: {e}"));
+            stand_in(req)
+        }
+        (Err(e), None) => return Err(Box::new(ApiError::invalid(e, None).into_response())),
+    };
+    if let Err(e) = crate::translate::check_dropped(&gw.live, &translated, native.as_mut()) {
+        let mut resp = ApiError::invalid(e, None).into_response();
+        crate::translate::finish_dropped(&gw.metrics, "responses", &translated, &mut resp);
+        return Err(Box::new(resp));
+    }
+    Ok(Prepared {
+        translated,
+        native,
+        items,
+    })
+}
+
 /// Runs a Responses API request through the pipeline.
 pub async fn handle(
     gw: &Gateway,
@@ -157,18 +241,14 @@ pub async fn handle(
         }
     };
     let previous = req.get("previous_response_id").cloned();
-    let items = match continued(gw, principal, &mut req).await {
-        Ok(items) => items,
+    let Prepared {
+        translated,
+        native,
+        items,
+    } = match prepare(gw, principal, &mut req, body).await {
+        Ok(p) => p,
         Err(resp) => return *resp,
     };
-    let translated = match request::to_chat(&req) {
-        Ok(t) => t,
-        Err(e) => return ApiError::invalid(e, None).into_response(),
-    };
-    if let Err(e) = crate::translate::check_dropped(&gw.metrics, &gw.live, "responses", &translated)
-    {
-        return ApiError::invalid(e, None).into_response();
-    }
     let store = gw
         .responses
         .current()
@@ -185,8 +265,12 @@ pub async fn handle(
         endpoint: Endpoint::Chat,
         directive,
         body: Bytes::from(translated.chat.to_string()),
+        native,
     };
     let resp = pipeline::handle(gw, pipeline_req).await;
+    if pipeline::is_native(&resp) {
+        return resp;
+    }
     let key = principal.key_name.clone();
     let mut resp = if !resp.status().is_success() {
         resp
@@ -209,7 +293,7 @@ pub async fn handle(
         }
         http::Response::from_parts(parts, full(object.to_string()))
     };
-    crate::translate::mark_dropped(&mut resp, &translated.dropped);
+    crate::translate::finish_dropped(&gw.metrics, "responses", &translated, &mut resp);
     resp
 }
 

@@ -175,13 +175,13 @@ async fn openai_api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
     let timeout = live.config.server.client_timeout;
     drop(live);
     let directive = crate::cache::key::directive(req.headers());
-    // Beta features an Anthropic client asks for: not carried by the chat form.
-    let beta = req
-        .headers()
-        .get("anthropic-beta")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let anthropic_beta = beta.is_some();
+    // An Anthropic client's headers: forwarded when its request is passed through.
+    let forwarded =
+        crate::native::client_headers(crate::native::NativeApi::Messages, req.headers());
+    let beta = forwarded
+        .iter()
+        .find(|(k, _)| k == "anthropic-beta")
+        .map(|(_, v)| v.clone());
     let body = match read_body(req, limit, timeout).await {
         Ok(b) => b,
         Err(e) => return e.into_response(),
@@ -191,7 +191,7 @@ async fn openai_api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
         return crate::messages::count_tokens(&live, &principal, &body, beta).await;
     }
     if path == "/v1/messages" {
-        return crate::messages::handle(&gw, &principal, directive, body, anthropic_beta).await;
+        return crate::messages::handle(&gw, &principal, directive, body, forwarded).await;
     }
     if path == "/v1/responses" {
         return crate::responses::handle(&gw, &principal, directive, body).await;
@@ -207,6 +207,7 @@ async fn openai_api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
         endpoint,
         directive,
         body,
+        native: None,
     };
     pipeline::handle(&gw, req).await
 }

@@ -22,6 +22,7 @@ mod layout;
 mod messages;
 mod metrics;
 mod openai_sdk;
+mod passthrough;
 mod plugin_host;
 mod proxy;
 mod quota;

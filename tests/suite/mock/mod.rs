@@ -1,5 +1,5 @@
 //! The one fake in the test suite: an in-process provider on a loopback port that
-//! speaks OpenAI's and Anthropic's wire formats (JSON and SSE, tool calls included)
+//! speaks OpenAI's (chat and Responses) and Anthropic's wire formats (JSON and SSE, tool calls included)
 //! and injects faults on demand. Each provider name is a path prefix, so one mock
 //! plays many providers: `http://127.0.0.1:PORT/<name>/v1`.
 
@@ -7,6 +7,7 @@
 
 mod anthropic;
 mod openai;
+mod responses;
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -313,6 +314,9 @@ async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> http::Respon
     let streaming = json.get("stream").and_then(Value::as_bool) == Some(true);
     let text = match &says {
         Some((t, _)) => t.clone(),
+        None if rest == "/v1/responses" => {
+            format!("{provider} says: {}", responses::last_input_text(&json))
+        }
         None => {
             let messages = json["messages"].as_array().cloned().unwrap_or_default();
             format!("{provider} says: {}", last_user_text(&messages))
@@ -339,6 +343,12 @@ async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> http::Respon
             Ok(events) => sse_resp(state.clone(), events, stream_fault),
             Err(e) => json_resp(400, e.to_string()),
         },
+        "/v1/responses" if streaming => sse_resp(
+            state.clone(),
+            responses::stream(&json, &pieces),
+            stream_fault,
+        ),
+        "/v1/responses" => json_resp(200, responses::reply(&json, &text).to_string()),
         "/v1/messages/count_tokens" => json_resp(200, r#"{"input_tokens":42}"#.into()),
         "/v1/messages" => match anthropic::reply(&json, &text) {
             Ok(v) => json_resp(200, v.to_string()),

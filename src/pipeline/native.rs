@@ -1,0 +1,156 @@
+//! A passed-through attempt: the client's own request — its model set to the
+//! target's, the key swapped for the provider's, the client's API headers forwarded —
+//! sent to a target that speaks the client's API, and the answer (or the stream,
+//! event by event) given back as it is: keys scrubbed, usage read from it, whole
+//! answers and complete streams kept by the cache. No adapter runs.
+
+use bytes::Bytes;
+use http::StatusCode;
+
+use super::attempt::{Answered, Attempt, is_client_error};
+use super::{Native, NativeAnswer, Outcome, body};
+use crate::native::{ANTHROPIC_VERSION, NativeApi, error_message};
+use crate::reply::full;
+use crate::secrets;
+use crate::types::{BodyEdit, Header, HttpMethod, StreamFormat, UpstreamRequest};
+use crate::upstream;
+
+/// The client's headers that go along: those the API names, unless the provider's
+/// configured headers set the same (the operator's choice wins); Anthropic's version
+/// when the client names none.
+fn forwarded(n: &Native, provider_headers: &[(String, String)]) -> Vec<Header> {
+    let configured = |name: &str| {
+        provider_headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case(name))
+    };
+    let mut out: Vec<Header> = n
+        .headers
+        .iter()
+        .filter(|(k, _)| !configured(k))
+        .map(|(k, v)| Header {
+            name: k.clone(),
+            value: v.clone(),
+        })
+        .collect();
+    if n.api == NativeApi::Messages
+        && !configured("anthropic-version")
+        && !out.iter().any(|h| h.name == "anthropic-version")
+    {
+        out.push(Header {
+            name: "anthropic-version".into(),
+            value: ANTHROPIC_VERSION.into(),
+        });
+    }
+    out
+}
+
+impl Attempt<'_> {
+    /// Passes the client's request through to this target.
+    pub(super) async fn native(self, n: &Native) -> Outcome {
+        let p = &self.provider.provider;
+        let up = UpstreamRequest {
+            method: HttpMethod::Post,
+            path: n.api.path().into(),
+            query: Vec::new(),
+            headers: forwarded(n, &p.headers),
+            auth: n.api.auth(),
+            body: BodyEdit::Keep,
+            translate_response: false,
+            stream_format: StreamFormat::Sse,
+        };
+        let payload = body::set_model(&n.body, &n.model_span, &self.target.target.model);
+        let req = upstream::request::build(upstream::request::Outbound {
+            base: &self.provider.base_url,
+            up: &up,
+            provider_headers: &p.headers,
+            key: p.api_key.as_ref().map(|k| k.expose()),
+            aws: p.aws.as_ref(),
+            body: Bytes::from(payload),
+            now: self.ctx.created,
+        });
+        let req = match req {
+            Ok(r) => r,
+            Err(e) => return self.failover(e, None),
+        };
+        let timer = tokio::time::sleep(p.timeout);
+        tokio::pin!(timer);
+        let answer = match self.send(req, false, timer.as_mut()).await {
+            Ok(a) => a,
+            Err(outcome) => return outcome,
+        };
+        if answer.resp.status().is_success() && self.ctx.stream {
+            return self.stream(answer, StreamFormat::Sse, Some(n.api)).await;
+        }
+        self.native_whole(answer, timer, n.api).await
+    }
+
+    /// A whole passed-through answer: the client's error when the provider refused
+    /// the request itself, a failover for any other failure, else the answer as it
+    /// is (it must be JSON), its usage read, kept by the cache.
+    async fn native_whole(
+        self,
+        a: Answered<'_>,
+        timer: std::pin::Pin<&mut tokio::time::Sleep>,
+        api: NativeApi,
+    ) -> Outcome {
+        let Answered {
+            resp,
+            in_flight,
+            mut waiting,
+            ..
+        } = a;
+        let signals = &self.target.signals;
+        let started = waiting.started;
+        let status = resp.status().as_u16();
+        let body = match self.read(resp, timer, started).await {
+            Ok(b) => b,
+            Err(outcome) => return outcome,
+        };
+        waiting.stop();
+        let elapsed = started.elapsed();
+        drop(in_flight);
+        let body = secrets::scrub_json_body(body);
+        if !(200..300).contains(&status) {
+            signals.record(is_client_error(status), elapsed);
+            let said = error_message(&body).unwrap_or_default();
+            if is_client_error(status) {
+                self.shared.ctx.failed("provider_error");
+                let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+                return Outcome::Respond(self.answer(code, "application/json", body));
+            }
+            return self.failover(format!("HTTP {status}: {said}"), Some(status));
+        }
+        let usage = match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+            Ok(_) => api.usage(&body).unwrap_or_default(),
+            Err(e) => {
+                signals.record(false, elapsed);
+                return self.failover(
+                    format!("answered HTTP {status} with invalid JSON: {e}"),
+                    None,
+                );
+            }
+        };
+        signals.record(true, elapsed);
+        let p = &self.provider.provider;
+        self.shared
+            .ctx
+            .answered(&p.name, &self.target.target, usage);
+        if let Some(store) = self.shared.cache {
+            store.put(body.clone());
+        }
+        Outcome::Respond(self.answer(StatusCode::OK, "application/json", body))
+    }
+
+    /// A passed-through answer for the client, marked as being in its own API.
+    fn answer(
+        &self,
+        status: StatusCode,
+        content_type: &'static str,
+        body: Bytes,
+    ) -> http::Response<crate::reply::Body> {
+        let mut resp = self.respond(status, content_type, full(body));
+        resp.extensions_mut().insert(NativeAnswer);
+        resp
+    }
+}
