@@ -17,7 +17,25 @@ pub enum NativeApi {
     Messages,
     /// OpenAI's `POST /v1/responses`.
     Responses,
+    /// The rest of OpenAI's surface: forwarded to OpenAI-shaped targets only (there is
+    /// no chat form of them).
+    Moderations,
+    Images,
+    Speech,
+    Transcriptions,
+    Translations,
+    Rerank,
 }
+
+/// The OpenAI endpoints that have no chat form, by their path under `/v1/`.
+pub const SURFACE: &[NativeApi] = &[
+    NativeApi::Moderations,
+    NativeApi::Images,
+    NativeApi::Speech,
+    NativeApi::Transcriptions,
+    NativeApi::Translations,
+    NativeApi::Rerank,
+];
 
 /// The `anthropic-version` sent when the client names none.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -26,13 +44,22 @@ pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 pub const ANTHROPIC_FORWARDED: &[&str] = &["anthropic-beta", "anthropic-version"];
 
 impl NativeApi {
+    /// Its path under `/v1/` (and its name in config and errors).
     pub fn name(self) -> &'static str {
         match self {
             NativeApi::Messages => "messages",
             NativeApi::Responses => "responses",
+            NativeApi::Moderations => "moderations",
+            NativeApi::Images => "images/generations",
+            NativeApi::Speech => "audio/speech",
+            NativeApi::Transcriptions => "audio/transcriptions",
+            NativeApi::Translations => "audio/translations",
+            NativeApi::Rerank => "rerank",
         }
     }
 
+    /// The APIs a provider's `native` list may name (the surface is implied by the
+    /// OpenAI adapter).
     pub fn parse(s: &str) -> Option<NativeApi> {
         match s {
             "messages" => Some(NativeApi::Messages),
@@ -41,27 +68,39 @@ impl NativeApi {
         }
     }
 
+    /// The surface endpoint at `/v1/{path}`.
+    pub fn surface(path: &str) -> Option<NativeApi> {
+        SURFACE.iter().copied().find(|a| a.name() == path)
+    }
+
     /// The adapter whose providers may serve this API natively.
     pub fn adapter(self) -> &'static str {
         match self {
             NativeApi::Messages => "builtin:anthropic",
-            NativeApi::Responses => "builtin:openai",
+            _ => "builtin:openai",
         }
     }
 
     /// Path under the provider's base URL (which ends in `/v1`).
-    pub fn path(self) -> &'static str {
-        match self {
-            NativeApi::Messages => "/messages",
-            NativeApi::Responses => "/responses",
-        }
+    pub fn path(self) -> String {
+        format!("/{}", self.name())
     }
 
     pub fn auth(self) -> AuthScheme {
         match self {
             NativeApi::Messages => AuthScheme::Header("x-api-key".into()),
-            NativeApi::Responses => AuthScheme::Bearer,
+            _ => AuthScheme::Bearer,
         }
+    }
+
+    /// Whether its request is `multipart/form-data` (a file upload).
+    pub fn multipart(self) -> bool {
+        matches!(self, NativeApi::Transcriptions | NativeApi::Translations)
+    }
+
+    /// Whether its answer is binary (audio): streamed through, never held whole.
+    pub fn binary(self) -> bool {
+        self == NativeApi::Speech
     }
 
     /// The usage a whole answer reports.
@@ -75,7 +114,7 @@ impl NativeApi {
         let kind = ev.event.as_deref().unwrap_or("");
         match self {
             NativeApi::Messages => kind == "message_stop",
-            NativeApi::Responses => matches!(
+            _ => matches!(
                 kind,
                 "response.completed" | "response.incomplete" | "response.failed"
             ),
@@ -89,7 +128,7 @@ impl NativeApi {
                 "type": "error",
                 "error": { "type": "api_error", "message": message },
             }),
-            NativeApi::Responses => json!({
+            _ => json!({
                 "type": "error",
                 "code": "stream_failed",
                 "message": message,
@@ -107,7 +146,7 @@ impl NativeApi {
 pub fn client_headers(api: NativeApi, headers: &http::HeaderMap) -> Vec<(String, String)> {
     let names: &[&str] = match api {
         NativeApi::Messages => ANTHROPIC_FORWARDED,
-        NativeApi::Responses => &[],
+        _ => &[],
     };
     names
         .iter()
@@ -145,6 +184,8 @@ struct NativeUsage {
     cache_read_input_tokens: Option<u64>,
     cache_creation_input_tokens: Option<u64>,
     input_tokens_details: Option<Details>,
+    /// Chat-style counts, as some OpenAI-compatible endpoints (rerank) state them.
+    prompt_tokens: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -164,8 +205,8 @@ impl NativeUsage {
                     cached_prompt: read,
                 }
             }
-            NativeApi::Responses => {
-                let prompt = self.input_tokens.unwrap_or(0);
+            _ => {
+                let prompt = self.input_tokens.or(self.prompt_tokens).unwrap_or(0);
                 Usage {
                     prompt,
                     completion: self.output_tokens.unwrap_or(0),

@@ -93,6 +93,21 @@ fn native(
     base_url: &str,
 ) -> Result<Vec<NativeApi>, ConfigError> {
     let adapter = p.adapter.get_ref().as_str();
+    let mut out = native_list(cx, p, key, base_url, adapter)?;
+    // The rest of OpenAI's surface has no chat form: any OpenAI-shaped provider is sent it.
+    if adapter == "builtin:openai" {
+        out.extend_from_slice(crate::native::SURFACE);
+    }
+    Ok(out)
+}
+
+fn native_list(
+    cx: &Ctx<'_>,
+    p: &super::raw::RawProvider,
+    key: &str,
+    base_url: &str,
+    adapter: &str,
+) -> Result<Vec<NativeApi>, ConfigError> {
     let Some(list) = &p.native else {
         let host = url::Url::parse(base_url)
             .ok()

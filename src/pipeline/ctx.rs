@@ -26,6 +26,8 @@ pub enum Protocol {
     Embeddings,
     AnthropicMessages,
     Responses,
+    /// An OpenAI endpoint with no chat form, forwarded as it is.
+    Forwarded(crate::native::NativeApi),
 }
 
 impl Protocol {
@@ -36,6 +38,7 @@ impl Protocol {
             Protocol::Embeddings => "embeddings",
             Protocol::AnthropicMessages => "messages",
             Protocol::Responses => "responses",
+            Protocol::Forwarded(api) => api.name(),
         }
     }
 }

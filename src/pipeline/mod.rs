@@ -110,6 +110,8 @@ pub struct Native {
     /// Set when only such targets may take the request, saying why (translating it
     /// would lose what the client asked for).
     pub only: Option<String>,
+    /// The client's content type, forwarded with a body that is not JSON (an upload).
+    pub content_type: Option<String>,
     /// Where the `model` value sits in `body` (found by the pipeline).
     model_span: std::ops::Range<usize>,
 }
@@ -121,19 +123,16 @@ impl Native {
             body,
             headers,
             only: None,
+            content_type: None,
             model_span: 0..0,
         }
     }
 
     /// What the cache keeps a passed-through answer under (a stream is kept as the
     /// events the client got, so it is its own kind).
-    fn cache_kind(&self, stream: bool) -> &'static str {
-        match (self.api, stream) {
-            (NativeApi::Messages, false) => "native-messages",
-            (NativeApi::Messages, true) => "native-messages-stream",
-            (NativeApi::Responses, false) => "native-responses",
-            (NativeApi::Responses, true) => "native-responses-stream",
-        }
+    fn cache_kind(&self, stream: bool) -> String {
+        let tail = if stream { "-stream" } else { "" };
+        format!("native-{}{tail}", self.api.name())
     }
 }
 
@@ -169,8 +168,16 @@ fn native_plan(
             None => Ok(None),
         };
     }
-    n.model_span = body::model_span(&n.body)
-        .ok_or_else(|| Error::invalid("you must provide a model parameter", Some("model")))?;
+    let span = match n
+        .content_type
+        .as_deref()
+        .and_then(crate::multipart::boundary)
+    {
+        Some(b) => crate::multipart::field(&n.body, b, "model"),
+        None => body::model_span(&n.body),
+    };
+    n.model_span =
+        span.ok_or_else(|| Error::invalid("you must provide a model parameter", Some("model")))?;
     Ok(Some(n))
 }
 
@@ -344,8 +351,12 @@ async fn from_cache(
     facts: &RequestFacts,
     policy_headers: &[(String, String)],
 ) -> Cached {
+    let kind;
     let keyed: (&str, &[u8]) = match native {
-        Some(n) => (n.cache_kind(facts.stream), &n.body),
+        Some(n) => {
+            kind = n.cache_kind(facts.stream);
+            (&kind, &n.body)
+        }
         None => (req.endpoint.label(), &req.body),
     };
     let lookup = cached::lookup(

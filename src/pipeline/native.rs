@@ -33,6 +33,12 @@ fn forwarded(n: &Native, provider_headers: &[(String, String)]) -> Vec<Header> {
             value: v.clone(),
         })
         .collect();
+    if let Some(ct) = &n.content_type {
+        out.push(Header {
+            name: "content-type".into(),
+            value: ct.clone(),
+        });
+    }
     if n.api == NativeApi::Messages
         && !configured("anthropic-version")
         && !out.iter().any(|h| h.name == "anthropic-version")
@@ -51,7 +57,7 @@ impl Attempt<'_> {
         let p = &self.provider.provider;
         let up = UpstreamRequest {
             method: HttpMethod::Post,
-            path: n.api.path().into(),
+            path: n.api.path(),
             query: Vec::new(),
             headers: forwarded(n, &p.headers),
             auth: n.api.auth(),
@@ -59,7 +65,11 @@ impl Attempt<'_> {
             translate_response: false,
             stream_format: StreamFormat::Sse,
         };
-        let payload = body::set_model(&n.body, &n.model_span, &self.target.target.model);
+        let model = &self.target.target.model;
+        let payload = match n.content_type {
+            Some(_) => crate::multipart::replace(&n.body, &n.model_span, model),
+            None => body::set_model(&n.body, &n.model_span, model),
+        };
         let req = upstream::request::build(upstream::request::Outbound {
             base: &self.provider.base_url,
             up: &up,
@@ -79,6 +89,9 @@ impl Attempt<'_> {
             Ok(a) => a,
             Err(outcome) => return outcome,
         };
+        if answer.resp.status().is_success() && n.api.binary() {
+            return self.native_binary(answer);
+        }
         if answer.resp.status().is_success() && self.ctx.stream {
             return self.stream(answer, StreamFormat::Sse, Some(n.api)).await;
         }
@@ -140,6 +153,31 @@ impl Attempt<'_> {
             store.put(body.clone());
         }
         Outcome::Respond(self.answer(StatusCode::OK, "application/json", body))
+    }
+
+    /// A binary answer (audio): streamed through as it arrives, never held whole, with
+    /// the provider's content type. Its head is the answer: a break later ends the body.
+    fn native_binary(self, a: Answered<'_>) -> Outcome {
+        let Answered {
+            resp,
+            in_flight,
+            mut waiting,
+            ..
+        } = a;
+        waiting.stop();
+        let p = &self.provider.provider;
+        self.target.signals.record(true, waiting.started.elapsed());
+        self.shared
+            .ctx
+            .answered(&p.name, &self.target.target, Default::default());
+        let content_type = resp.headers().get(http::header::CONTENT_TYPE).cloned();
+        let body = super::stream::binary(resp.into_body(), p.timeout, in_flight);
+        let mut out = self.respond(StatusCode::OK, "application/octet-stream", body);
+        if let Some(ct) = content_type {
+            out.headers_mut().insert(http::header::CONTENT_TYPE, ct);
+        }
+        out.extensions_mut().insert(NativeAnswer);
+        Outcome::Respond(out)
     }
 
     /// A passed-through answer for the client, marked as being in its own API.

@@ -345,6 +345,23 @@ pub fn spawn(mut pump: Pump, first: Bytes, finish: Finish) -> Body {
     Body::new(ChannelBody(rx))
 }
 
+/// A binary answer (audio) forwarded as it arrives, never held whole: each chunk
+/// within the provider's idle timeout; a broken or stalled upstream ends it early.
+pub fn binary(mut body: hyper::body::Incoming, idle: Duration, in_flight: InFlight) -> Body {
+    let (tx, rx) = mpsc::channel::<Bytes>(16);
+    tokio::spawn(async move {
+        let _in_flight = in_flight;
+        while let Ok(Some(Ok(chunk))) =
+            tokio::time::timeout(idle, crate::upstream::next_data(&mut body)).await
+        {
+            if tx.send(chunk).await.is_err() {
+                break;
+            }
+        }
+    });
+    Body::new(ChannelBody(rx))
+}
+
 struct ChannelBody(mpsc::Receiver<Bytes>);
 
 impl hyper::body::Body for ChannelBody {

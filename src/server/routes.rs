@@ -157,9 +157,15 @@ async fn openai_api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
         return crate::responses::stored(&gw, &principal, &method, &percent_decode(id)).await;
     }
     let is_models = path == "/v1/models" || path.starts_with("/v1/models/");
-    if endpoint.is_none() && !is_models {
-        return ApiError::not_found(format!("Unknown request URL: {method} {path}."))
-            .into_response();
+    let surface = path
+        .strip_prefix("/v1/")
+        .and_then(crate::native::NativeApi::surface);
+    if endpoint.is_none() && !is_models && surface.is_none() {
+        return ApiError::not_found(format!(
+            "Unknown request URL: {method} {path}. Served: {}.",
+            crate::surface::supported()
+        ))
+        .into_response();
     }
     let principal = match authenticate(&live, &req) {
         Ok(p) => p,
@@ -174,42 +180,85 @@ async fn openai_api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
     let limit = live.config.server.max_body_bytes;
     let timeout = live.config.server.client_timeout;
     drop(live);
-    let directive = crate::cache::key::directive(req.headers());
-    // An Anthropic client's headers: forwarded when its request is passed through.
-    let forwarded =
-        crate::native::client_headers(crate::native::NativeApi::Messages, req.headers());
-    let beta = forwarded
-        .iter()
-        .find(|(k, _)| k == "anthropic-beta")
-        .map(|(_, v)| v.clone());
-    let body = match read_body(req, limit, timeout).await {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
+    let posted = Posted {
+        directive: crate::cache::key::directive(req.headers()),
+        // An Anthropic client's headers: forwarded when its request is passed through.
+        forwarded: crate::native::client_headers(crate::native::NativeApi::Messages, req.headers()),
+        content_type: req
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        body: match read_body(req, limit, timeout).await {
+            Ok(b) => b,
+            Err(e) => return e.into_response(),
+        },
     };
-    if path == "/v1/messages/count_tokens" {
-        let live = gw.live.load_full();
-        return crate::messages::count_tokens(&live, &principal, &body, beta).await;
+    match surface {
+        Some(api) => {
+            let Posted {
+                directive,
+                content_type,
+                body,
+                ..
+            } = posted;
+            crate::surface::handle(&gw, &principal, api, directive, content_type, body).await
+        }
+        None => post(&gw, &principal, &path, endpoint, posted).await,
     }
-    if path == "/v1/messages" {
-        return crate::messages::handle(&gw, &principal, directive, body, forwarded).await;
+}
+
+/// A POST's parts the handlers read, taken before its body is.
+struct Posted {
+    directive: crate::cache::Directive,
+    forwarded: Vec<(String, String)>,
+    content_type: Option<String>,
+    body: Bytes,
+}
+
+/// A POST to one of the model APIs: each inbound API to its handler.
+async fn post(
+    gw: &Gateway,
+    principal: &Principal,
+    path: &str,
+    endpoint: Option<Endpoint>,
+    p: Posted,
+) -> http::Response<Body> {
+    let Posted {
+        directive,
+        forwarded,
+        body,
+        ..
+    } = p;
+    match path {
+        "/v1/messages/count_tokens" => {
+            let beta = forwarded
+                .iter()
+                .find(|(k, _)| k == "anthropic-beta")
+                .map(|(_, v)| v.clone());
+            let live = gw.live.load_full();
+            return crate::messages::count_tokens(&live, principal, &body, beta).await;
+        }
+        "/v1/messages" => {
+            return crate::messages::handle(gw, principal, directive, body, forwarded).await;
+        }
+        "/v1/responses" => return crate::responses::handle(gw, principal, directive, body).await,
+        _ => {}
     }
-    if path == "/v1/responses" {
-        return crate::responses::handle(&gw, &principal, directive, body).await;
-    }
-    let endpoint = endpoint.expect("checked above");
+    let endpoint = endpoint.unwrap_or(Endpoint::Chat);
     let protocol = match endpoint {
         Endpoint::Chat => pipeline::Protocol::ChatCompletions,
         Endpoint::Embeddings => pipeline::Protocol::Embeddings,
     };
     let req = pipeline::Request {
         protocol,
-        principal: &principal,
+        principal,
         endpoint,
         directive,
         body,
         native: None,
     };
-    pipeline::handle(&gw, req).await
+    pipeline::handle(gw, req).await
 }
 
 /// `GET /v1/models` and `GET /v1/models/{id}`: the routes this key may use.

@@ -44,10 +44,15 @@ pub fn build(o: Outbound<'_>) -> Result<http::Request<super::OutBody>, String> {
     };
     let uri = http::Uri::try_from(url.as_str())
         .map_err(|e| format!("the upstream URL is not valid: {e}"))?;
-    let mut req = http::Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(http::header::CONTENT_TYPE, "application/json");
+    let mut req = http::Request::builder().method(method).uri(uri);
+    // JSON unless the request says otherwise (a forwarded upload).
+    if !up
+        .headers
+        .iter()
+        .any(|h| h.name.eq_ignore_ascii_case("content-type"))
+    {
+        req = req.header(http::header::CONTENT_TYPE, "application/json");
+    }
     for (k, v) in o.provider_headers {
         req = req.header(k, v);
     }

@@ -60,6 +60,19 @@ policies = ["one-per-hour"]
 
 [models."gpt"]
 targets = [{ provider = "oa", model = "gpt-up" }]
+
+[models."moderator"]
+targets = [{ provider = "oa", model = "omni-up" }]
+
+[models."tts"]
+targets = [{ provider = "compat", model = "tts-up" }]
+
+[models."whisper"]
+targets = [{ provider = "compat", model = "whisper-up" }]
+
+[models."limited-mod"]
+targets = [{ provider = "oa", model = "omni-up" }]
+policies = ["one-per-hour"]
 "#;
 
 fn fixture(name: &str) -> Value {
@@ -358,4 +371,120 @@ fn native_apis_are_checked_against_the_adapter() {
     assert!(e.contains("builtin:anthropic"), "{e}");
     let e = mock_free("\"chat\"", "builtin:openai").unwrap();
     assert!(e.contains("not a native API"), "{e}");
+}
+
+async fn bearer_post(gw: &Gw, path: &str, body: &Value) -> reqwest::Response {
+    gw.client
+        .post(format!("{}{path}", gw.url))
+        .bearer_auth(TEAM_KEY)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_rest_of_the_openai_surface_is_forwarded_to_openai_shaped_targets() {
+    let mock = Mock::start().await;
+    let gw = start(&mock, CONFIG).await;
+    // JSON endpoints: the model set, the key swapped, the answer as it came.
+    let r = bearer_post(
+        &gw,
+        "/v1/moderations",
+        &json!({ "model": "moderator", "input": "hi" }),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["id"], "modr-mock");
+    let seen = &mock.seen("oa")[0];
+    assert_eq!(seen.path, "/v1/moderations");
+    assert_eq!(seen.body, json!({ "model": "omni-up", "input": "hi" }));
+    assert_eq!(
+        seen.headers["authorization"],
+        format!("Bearer {PROVIDER_KEY}")
+    );
+    let image = json!({ "model": "moderator", "prompt": "a cat", "size": "1024x1024" });
+    assert_eq!(
+        bearer_post(&gw, "/v1/images/generations", &image)
+            .await
+            .status(),
+        200
+    );
+    let rerank = json!({ "model": "moderator", "query": "q", "documents": ["a", "b"] });
+    assert_eq!(bearer_post(&gw, "/v1/rerank", &rerank).await.status(), 200);
+    // Binary speech streams through whole and unchanged.
+    let r = bearer_post(
+        &gw,
+        "/v1/audio/speech",
+        &json!({ "model": "tts", "input": "hi", "voice": "alloy" }),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "audio/mpeg");
+    let audio = r.bytes().await.unwrap();
+    assert_eq!(audio.len(), crate::mock::surface::SPEECH_BYTES);
+    assert!(audio.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8));
+    // A multipart upload: the model field set, the file forwarded byte for byte.
+    let file: Vec<u8> = (0..5000u32).map(|i| (i % 256) as u8).collect();
+    let mut form = b"--B0und\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper\r\n--B0und\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp3\"\r\nContent-Type: audio/mpeg\r\n\r\n".to_vec();
+    form.extend_from_slice(&file);
+    form.extend_from_slice(b"\r\n--B0und--\r\n");
+    let r = gw
+        .client
+        .post(format!("{}/v1/audio/transcriptions", gw.url))
+        .bearer_auth(TEAM_KEY)
+        .header("content-type", "multipart/form-data; boundary=B0und")
+        .body(form.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let forwarded = form.len() - "whisper".len() + "whisper-up".len();
+    assert_eq!(
+        v["text"],
+        format!("heard {forwarded} bytes with whisper-up")
+    );
+    // Usage where the answer states it: images 12 in / 100 out, the transcription 20 / 5.
+    let m = gw.metrics_text().await;
+    for line in [
+        r#"gen_ai_client_token_usage_sum{route="moderator",provider="oa",model="omni-up",gen_ai_token_type="output"} 100"#,
+        r#"gen_ai_client_token_usage_sum{route="whisper",provider="compat",model="whisper-up",gen_ai_token_type="input"} 20"#,
+    ] {
+        assert!(metric_line(&m, line), "{line}");
+    }
+    // Policies count these requests like any other.
+    let limited = json!({ "model": "limited-mod", "input": "x" });
+    assert_eq!(
+        bearer_post(&gw, "/v1/moderations", &limited).await.status(),
+        200
+    );
+    assert_eq!(
+        bearer_post(&gw, "/v1/moderations", &limited).await.status(),
+        429
+    );
+    // A route with no OpenAI-shaped target cannot take them; unknown paths list what is served.
+    let r = bearer_post(
+        &gw,
+        "/v1/moderations",
+        &json!({ "model": "claude", "input": "hi" }),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        error_message(&v).contains("/v1/moderations has no chat form"),
+        "{v}"
+    );
+    let r = bearer_post(&gw, "/v1/files", &json!({})).await;
+    assert_eq!(r.status(), 404);
+    let v: Value = r.json().await.unwrap();
+    assert!(error_message(&v).contains("/v1/audio/speech"), "{v}");
+    assert!(
+        bearer_post(&gw, "/v1/moderations", &json!({ "input": "hi" }))
+            .await
+            .status()
+            == 400
+    );
 }

@@ -8,6 +8,7 @@
 mod anthropic;
 mod openai;
 mod responses;
+pub mod surface;
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -251,6 +252,9 @@ async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> http::Respon
     let mut parts = path.trim_start_matches('/').splitn(2, '/');
     let provider = parts.next().unwrap_or("").to_string();
     let rest = format!("/{}", parts.next().unwrap_or(""));
+    if rest == "/v1/audio/transcriptions" {
+        return surface::transcription(&state, provider, rest, headers, query, &body);
+    }
     let raw: &[u8] = if body.is_empty() { b"null" } else { &body };
     let json: Value =
         match serde_json::from_slice(raw) {
@@ -349,6 +353,10 @@ async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> http::Respon
             stream_fault,
         ),
         "/v1/responses" => json_resp(200, responses::reply(&json, &text).to_string()),
+        "/v1/moderations" | "/v1/images/generations" | "/v1/rerank" => {
+            json_resp(200, surface::reply(&rest, &json).to_string())
+        }
+        "/v1/audio/speech" => surface::speech(),
         "/v1/messages/count_tokens" => json_resp(200, r#"{"input_tokens":42}"#.into()),
         "/v1/messages" => match anthropic::reply(&json, &text) {
             Ok(v) => json_resp(200, v.to_string()),
