@@ -68,4 +68,26 @@ try:
 except openai.BadRequestError as err:
     out["builtin_tool"] = err.message
 
+# Passed through to an OpenAI target: a built-in tool, a stream, a continuation kept there.
+r = client.responses.create(model="native", input="search", tools=[{"type": "web_search"}])
+out["native_types"] = [o.type for o in r.output]
+text = ""
+with client.responses.stream(model="native", input="streamed natively") as s:
+    for ev in s:
+        if ev.type == "response.output_text.delta":
+            text += ev.delta
+    final = s.get_final_response()
+out["native_stream"] = text
+out["native_usage"] = [final.usage.input_tokens, final.usage.output_tokens]
+r = client.responses.create(model="native", previous_response_id="resp_at_openai", input="on")
+out["native_continued"] = r.output_text
+
+# The rest of the surface, forwarded to the same OpenAI target.
+m = client.moderations.create(model="native", input="hi")
+out["moderation_flagged"] = m.results[0].flagged
+speech = client.audio.speech.create(model="native", voice="alloy", input="hi")
+out["speech_bytes"] = len(speech.content)
+t = client.audio.transcriptions.create(model="native", file=("a.mp3", b"\x00\x01" * 1000))
+out["transcript"] = t.text
+
 print(json.dumps(out))

@@ -10,9 +10,21 @@ use serde_json::{Value, json};
 /// The shared two providers, and a route that refuses what it would drop.
 fn config() -> String {
     format!(
-        "{TWO_PROVIDERS}\n[models.\"strict\"]\ntargets = [{{ provider = \"oa\", model = \"gpt-x\" }}]\nunsupported_fields = \"error\"\n"
+        "{TWO_PROVIDERS}\n[models.\"strict\"]\ntargets = [{{ provider = \"oa\", model = \"gpt-x\" }}]\nunsupported_fields = \"error\"\n{NATIVE}"
     )
 }
+
+/// An OpenAI provider that takes the Responses API as it is.
+const NATIVE: &str = r#"
+[providers.openai]
+adapter = "builtin:openai"
+base_url = "{mock}/openai/v1"
+api_key_env = "PROVIDER_KEY"
+native = ["responses"]
+
+[models."native"]
+targets = [{ provider = "openai", model = "gpt-up" }]
+"#;
 
 async fn responses(gw: &Gw, body: &Value) -> reqwest::Response {
     gw.client
@@ -56,6 +68,21 @@ async fn the_official_openai_sdk_speaks_responses() {
     assert_eq!(v["after_delete"], "not_found");
     let refused = v["builtin_tool"].as_str().unwrap();
     assert!(refused.contains("web_search"), "{refused}");
+    // Passed through: the built-in tool ran there, the events and usage are OpenAI's,
+    // the continuation is OpenAI's to resolve.
+    assert_eq!(v["native_types"], json!(["web_search_call", "message"]));
+    assert_eq!(v["native_stream"], "openai says: streamed natively");
+    assert_eq!(v["native_usage"], json!([9, 7]));
+    assert_eq!(v["native_continued"], "openai says: on");
+    // The surface through the SDK: moderation, binary speech, a multipart upload.
+    assert_eq!(v["moderation_flagged"], false);
+    assert_eq!(v["speech_bytes"], crate::mock::surface::SPEECH_BYTES);
+    let heard = v["transcript"].as_str().unwrap();
+    assert!(heard.ends_with("bytes with gpt-up"), "{heard}");
+    let native = mock.seen("openai");
+    assert_eq!(native.len(), 6);
+    assert!(native[..3].iter().all(|s| s.path == "/v1/responses"));
+    assert_eq!(native[2].body["previous_response_id"], "resp_at_openai");
     // The tool-results turn as the OpenAI-compatible provider got it.
     let seen = mock.seen("oa");
     let turn = &seen
