@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod multipart;
 pub mod native;
 pub mod percent;
+pub mod pg;
 pub mod pipeline;
 pub mod plugins;
 pub mod probe;

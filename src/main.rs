@@ -84,7 +84,8 @@ fn unwritable_files(config: &Config) -> Vec<String> {
         unwritable.push(format!("[usage] sqlite_path cannot be written: {e}"));
     }
     if let Some(r) = &config.responses
-        && let Err(e) = switchboard::response_store::open(&r.sqlite_path)
+        && let switchboard::config::StoreDb::Sqlite(path) = &r.db
+        && let Err(e) = switchboard::response_store::open(path)
     {
         unwritable.push(format!("[responses] sqlite_path cannot be written: {e}"));
     }
@@ -130,7 +131,7 @@ fn check(config: Config, path: &std::path::Path) -> ExitCode {
     let responses = config.responses.as_ref().map(|r| {
         format!(
             "{} (kept {} days)",
-            r.sqlite_path.display(),
+            switchboard::response_store::Store::describe(r),
             r.retention_days
         )
     });
@@ -145,7 +146,14 @@ fn check(config: Config, path: &std::path::Path) -> ExitCode {
         .enable_all()
         .build()
     {
-        Ok(rt) => rt.block_on(app::build_state(config, &runtime)),
+        Ok(rt) => rt.block_on(async {
+            if let Some(r) = &config.responses {
+                switchboard::response_store::Store::reachable(r)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("[responses]: {e}"))?;
+            }
+            app::build_state(config, &runtime).await
+        }),
         Err(e) => Err(e.into()),
     };
     if let Err(e) = built {

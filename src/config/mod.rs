@@ -270,8 +270,16 @@ pub struct CountersConfig {
 /// `[responses]`: stored Responses API answers, kept `retention_days`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResponsesConfig {
-    pub sqlite_path: std::path::PathBuf,
+    pub db: StoreDb,
     pub retention_days: u32,
+}
+
+/// Where a store keeps its tables: a SQLite file of this gateway, or the PostgreSQL
+/// database of `[store]` that replicas share.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreDb {
+    Sqlite(std::path::PathBuf),
+    Postgres(Secret),
 }
 
 /// `[access_log]`: one line per request.

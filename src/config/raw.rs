@@ -32,14 +32,24 @@ pub struct RawConfig {
     pub usage: Option<RawUsage>,
     pub access_log: Option<RawAccessLog>,
     pub responses: Option<RawResponses>,
+    pub store: Option<RawStore>,
 }
 
 /// Responses API answers kept for `previous_response_id` and `GET /v1/responses/{id}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawResponses {
-    pub sqlite_path: Spanned<String>,
+    /// Required unless `[store]` names PostgreSQL.
+    pub sqlite_path: Option<Spanned<String>>,
     pub retention_days: Option<u32>,
+}
+
+/// The store shared by replicas.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    /// The variable holding a PostgreSQL URL (it carries a password).
+    pub postgres_url_env: Option<Spanned<String>>,
 }
 
 /// One line per request, as text (logfmt) or JSON, to a file or stdout.

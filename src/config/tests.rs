@@ -187,3 +187,30 @@ fn counters_live_in_memory_sqlite_or_redis() {
     );
     assert!(err("[counters]\nredis_url_env = \"UNSET\"\n").contains("UNSET is not set"));
 }
+
+#[test]
+fn stored_responses_go_to_postgres_when_the_store_names_it() {
+    let url = "postgres://sb:pw-9f8e7d@127.0.0.1:5432/switchboard";
+    let env = |k: &str| (k == "PG").then(|| url.to_string());
+    let text = "[store]\npostgres_url_env = \"PG\"\n\n[responses]\nretention_days = 3\n";
+    let c = Config::parse(text, Path::new("."), &env).unwrap();
+    let r = c.responses.unwrap();
+    assert_eq!(r.db, StoreDb::Postgres(Secret::new(url.into())));
+    assert_eq!(r.retention_days, 3);
+    assert!(!format!("{:?}", r.db).contains("pw-9f8e7d"));
+    // Without PostgreSQL a file is needed; a bad or missing URL is refused by name.
+    let e = err("[responses]\nretention_days = 3\n");
+    assert!(
+        e.contains("responses.sqlite_path") && e.contains("line 1"),
+        "{e}"
+    );
+    let e = err("[store]\npostgres_url_env = \"SET\"\n[responses]\n");
+    assert!(e.contains("does not hold a PostgreSQL URL"), "{e}");
+    let e = err("[store]\npostgres_url_env = \"UNSET\"\n[responses]\n");
+    assert!(e.contains("UNSET is not set"), "{e}");
+    let c = parse("[responses]\nsqlite_path = \"state/r.db\"\n").unwrap();
+    assert_eq!(
+        c.responses.unwrap().db,
+        StoreDb::Sqlite(Path::new("./state/r.db").into())
+    );
+}

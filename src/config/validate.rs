@@ -59,20 +59,7 @@ pub(super) fn validate(
                 retention_days: u.retention_days.unwrap_or(30).clamp(1, 3650),
             }),
         },
-        responses: match &raw.responses {
-            None => None,
-            Some(r) if r.sqlite_path.get_ref().trim().is_empty() => {
-                return cx.err(
-                    r.sqlite_path.span(),
-                    "responses.sqlite_path",
-                    "must not be empty",
-                );
-            }
-            Some(r) => Some(ResponsesConfig {
-                sqlite_path: base.join(r.sqlite_path.get_ref()),
-                retention_days: r.retention_days.unwrap_or(30).clamp(1, 3650),
-            }),
-        },
+        responses: responses(&cx, &raw, base)?,
         access_log: raw.access_log.as_ref().map(|a| AccessLogConfig {
             format: a.format.unwrap_or_default(),
             path: a.path.as_ref().map(|p| base.join(p.get_ref())),
@@ -291,4 +278,60 @@ fn isolation(
         log_lines_per_sec: p.log_lines_per_sec.unwrap_or(d.log_lines_per_sec),
         max_counters: p.max_counters.unwrap_or(d.max_counters).max(1),
     })
+}
+
+/// `[store] postgres_url_env`: the shared PostgreSQL database, if named.
+fn postgres(cx: &Ctx<'_>, raw: &RawConfig) -> Result<Option<Secret>, ConfigError> {
+    let Some(var) = raw.store.as_ref().and_then(|s| s.postgres_url_env.as_ref()) else {
+        return Ok(None);
+    };
+    match (cx.env)(var.get_ref()) {
+        Some(url) if url.parse::<tokio_postgres::Config>().is_ok() => {
+            crate::secrets::register(&url);
+            Ok(Some(Secret::new(url)))
+        }
+        Some(_) => cx.err(
+            var.span(),
+            "store.postgres_url_env",
+            format!(
+                "{} does not hold a PostgreSQL URL (postgres://user:password@host:port/db)",
+                var.get_ref()
+            ),
+        ),
+        None => cx.err(
+            var.span(),
+            "store.postgres_url_env",
+            format!("environment variable {} is not set", var.get_ref()),
+        ),
+    }
+}
+
+/// `[responses]`: in `[store]`'s PostgreSQL when it names one, else the SQLite file.
+fn responses(
+    cx: &Ctx<'_>,
+    raw: &RawConfig,
+    base: &std::path::Path,
+) -> Result<Option<ResponsesConfig>, ConfigError> {
+    let Some(r) = &raw.responses else {
+        return Ok(None);
+    };
+    let db = match (postgres(cx, raw)?, &r.sqlite_path) {
+        (Some(url), _) => StoreDb::Postgres(url),
+        (None, Some(p)) if p.get_ref().trim().is_empty() => {
+            return cx.err(p.span(), "responses.sqlite_path", "must not be empty");
+        }
+        (None, Some(p)) => StoreDb::Sqlite(base.join(p.get_ref())),
+        (None, None) => {
+            let at = cx.text.find("[responses]").unwrap_or(0);
+            return cx.err(
+                at..at,
+                "responses.sqlite_path",
+                "is required unless [store] names a PostgreSQL database",
+            );
+        }
+    };
+    Ok(Some(ResponsesConfig {
+        db,
+        retention_days: r.retention_days.unwrap_or(30).clamp(1, 3650),
+    }))
 }

@@ -288,8 +288,8 @@ pub async fn handle(
         let completion: Value = serde_json::from_slice(&collect(body).await).unwrap_or(Value::Null);
         parts.headers.remove(http::header::CONTENT_LENGTH);
         let object = response::from_completion(&completion, &echo, now_secs());
-        if store.is_some() {
-            gw.responses.save(key, object.clone(), items).await;
+        if let Some(store) = store {
+            crate::response_store::save_detached(store, key, object.clone(), items);
         }
         http::Response::from_parts(parts, full(object.to_string()))
     };

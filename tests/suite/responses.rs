@@ -530,3 +530,82 @@ async fn stored_responses_continue_a_conversation_for_their_key_only() {
         .unwrap();
     assert_eq!(r.status(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_stored_responses_through_postgres() {
+    let pg = Postgres::start().await;
+    let mock = Mock::start().await;
+    let cfg = format!(
+        "[store]\npostgres_url_env = \"PG_URL\"\n\n[responses]\nretention_days = 7\n{}",
+        config()
+    );
+    let url = pg.url();
+    let env = [("PG_URL", url.as_str())];
+    let (a, b) = (
+        start_env(&mock, "", &cfg, &env).await,
+        start_env(&mock, "", &cfg, &env).await,
+    );
+    let first: Value = responses(&a, &json!({ "model": "m", "input": "first question" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = first["id"].as_str().unwrap().to_string();
+    // Made through one replica, read and continued through the other.
+    let on_b = format!("{}/v1/responses/{id}", b.url);
+    let mut got = Value::Null;
+    for _ in 0..100 {
+        let r = b
+            .client
+            .get(&on_b)
+            .bearer_auth(TEAM_KEY)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 200 {
+            got = r.json().await.unwrap();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(got, first);
+    let r = responses(
+        &b,
+        &json!({ "model": "m", "previous_response_id": id, "input": "second question" }),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let seen = mock.seen("oa");
+    let sent = &seen.last().unwrap().body;
+    let texts: Vec<&str> = sent["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["content"].as_str())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "first question",
+            "oa says: first question",
+            "second question"
+        ]
+    );
+    // Deleted through one, gone from the other.
+    let r = a
+        .client
+        .delete(format!("{}/v1/responses/{id}", a.url))
+        .bearer_auth(TEAM_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = b
+        .client
+        .get(&on_b)
+        .bearer_auth(TEAM_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}

@@ -1,0 +1,241 @@
+//! Stored Responses API answers (`[responses]`): each `/v1/responses` answer whose request
+//! did not say `store: false` is kept with the conversation that led to it (its input
+//! items, those of the responses it continued included), readable and deletable only by
+//! the gateway key that made it, for `retention_days` — in a SQLite file of this gateway
+//! (`sqlite.rs`), or in the PostgreSQL database of `[store]` that replicas share
+//! (`postgres.rs`). A request with `previous_response_id` continues that conversation:
+//! the stored items come first; an `item_reference` input names one stored output item.
+//! Saving never holds up an answer: it runs detached, and a continuation that arrives
+//! while its response is still being saved waits for that save.
+
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+use parking_lot::Mutex;
+use rusqlite::Connection;
+use serde_json::Value;
+
+use crate::config::{ResponsesConfig, StoreDb};
+use crate::pg::Pg;
+
+pub use sqlite::open;
+
+/// One stored response.
+pub struct Stored {
+    pub response: Value,
+    /// Every input item of the conversation up to this response.
+    pub input: Vec<Value>,
+}
+
+impl Stored {
+    fn from_text(response: &str, input: &str) -> Stored {
+        Stored {
+            response: serde_json::from_str(response).unwrap_or(Value::Null),
+            input: serde_json::from_str(input).unwrap_or_default(),
+        }
+    }
+}
+
+enum Db {
+    Sqlite(Mutex<Connection>),
+    Postgres(Pg),
+}
+
+pub struct Store {
+    cfg: ResponsesConfig,
+    db: Db,
+    pruned_at: Mutex<u64>,
+    /// Responses whose save is under way: a continuation that arrives meanwhile waits
+    /// for it instead of missing it.
+    saving: Mutex<std::collections::HashSet<String>>,
+}
+
+/// The gateway's response store; none unless `[responses]` is configured.
+#[derive(Default)]
+pub struct ResponseStore {
+    store: ArcSwapOption<Store>,
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The oldest `created` still kept.
+fn cutoff(retention_days: u32) -> u64 {
+    now_secs().saturating_sub(u64::from(retention_days) * 86_400)
+}
+
+/// Runs a blocking SQLite call off the request threads.
+async fn blocking<R: Send + 'static>(
+    store: &Arc<Store>,
+    f: impl FnOnce(&Connection, &ResponsesConfig) -> Result<R, String> + Send + 'static,
+) -> Result<R, String> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || match &store.db {
+        Db::Sqlite(conn) => f(&conn.lock(), &store.cfg),
+        Db::Postgres(_) => Err("not a SQLite store".into()),
+    })
+    .await
+    .unwrap_or_else(|e| Err(e.to_string()))
+}
+
+impl Store {
+    fn open(cfg: &ResponsesConfig) -> Result<Store, String> {
+        let db = match &cfg.db {
+            StoreDb::Sqlite(path) => Db::Sqlite(Mutex::new(open(path)?)),
+            StoreDb::Postgres(url) => Db::Postgres(Pg::new(url.clone(), postgres::SCHEMA)),
+        };
+        Ok(Store {
+            cfg: cfg.clone(),
+            db,
+            pruned_at: Mutex::new(0),
+            saving: Mutex::new(Default::default()),
+        })
+    }
+
+    /// Where this store keeps its tables, for `switchboard check`.
+    pub fn describe(cfg: &ResponsesConfig) -> String {
+        match &cfg.db {
+            StoreDb::Sqlite(p) => p.display().to_string(),
+            StoreDb::Postgres(_) => "PostgreSQL ([store])".into(),
+        }
+    }
+
+    /// Whether the store can be reached: its file opened, or its database connected
+    /// (the tables made), for `switchboard check`.
+    pub async fn reachable(cfg: &ResponsesConfig) -> Result<(), String> {
+        match Store::open(cfg)?.db {
+            Db::Sqlite(_) => Ok(()),
+            Db::Postgres(pg) => pg.client().await.map(drop),
+        }
+    }
+
+    /// Whether the hourly prune is due now (then it is done with this save).
+    fn prune_due(&self) -> Option<u64> {
+        let now = now_secs();
+        let mut pruned = self.pruned_at.lock();
+        (now >= *pruned + 3600).then(|| {
+            *pruned = now;
+            cutoff(self.cfg.retention_days)
+        })
+    }
+
+    async fn save(self: &Arc<Self>, key: String, response: Value, input: Vec<Value>) {
+        let prune = self.prune_due();
+        let saved = match &self.db {
+            Db::Sqlite(_) => {
+                blocking(self, move |c, _| {
+                    sqlite::save(c, &key, &response, &input, prune)
+                })
+                .await
+            }
+            Db::Postgres(pg) => postgres::save(pg, &key, &response, &input, prune).await,
+        };
+        if let Err(e) = saved {
+            tracing::warn!(error = %e, "storing a response failed");
+        }
+    }
+
+    async fn load_now(self: &Arc<Self>, key: &str, id: &str) -> Result<Option<Stored>, String> {
+        let days = self.cfg.retention_days;
+        match &self.db {
+            Db::Sqlite(_) => {
+                let (key, id) = (key.to_string(), id.to_string());
+                blocking(self, move |c, _| sqlite::load(c, &key, &id, days)).await
+            }
+            Db::Postgres(pg) => postgres::load(pg, key, id, days).await,
+        }
+    }
+
+    /// A stored response of `key`; one still being saved is waited for (up to 2 s).
+    async fn load(self: &Arc<Self>, key: &str, id: &str) -> Result<Option<Stored>, String> {
+        let until = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            let found = self.load_now(key, id).await?;
+            if found.is_some()
+                || !self.saving.lock().contains(id)
+                || tokio::time::Instant::now() >= until
+            {
+                return Ok(found);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    async fn items(
+        self: &Arc<Self>,
+        key: String,
+        ids: Vec<String>,
+    ) -> Result<Vec<(String, Value)>, String> {
+        match &self.db {
+            Db::Sqlite(_) => blocking(self, move |c, _| sqlite::items(c, &key, &ids)).await,
+            Db::Postgres(pg) => postgres::items(pg, &key, &ids).await,
+        }
+    }
+
+    async fn delete(self: &Arc<Self>, key: String, id: String) -> Result<bool, String> {
+        match &self.db {
+            Db::Sqlite(_) => blocking(self, move |c, _| sqlite::delete(c, &key, &id)).await,
+            Db::Postgres(pg) => postgres::delete(pg, &key, &id).await,
+        }
+    }
+}
+
+impl ResponseStore {
+    /// Follows `[responses]`: opens a newly named store, forgets one no longer named.
+    pub fn configure(&self, cfg: Option<&ResponsesConfig>) -> Result<(), String> {
+        crate::configured::follow(&self.store, cfg, Store::open)
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.store.load().is_some()
+    }
+
+    pub async fn load(&self, key: String, id: String) -> Option<Result<Option<Stored>, String>> {
+        let store = self.store.load_full()?;
+        Some(store.load(&key, &id).await)
+    }
+
+    pub async fn items(
+        &self,
+        key: String,
+        ids: Vec<String>,
+    ) -> Option<Result<Vec<(String, Value)>, String>> {
+        let store = self.store.load_full()?;
+        Some(store.items(key, ids).await)
+    }
+
+    pub async fn delete(&self, key: String, id: String) -> Option<Result<bool, String>> {
+        let store = self.store.load_full()?;
+        Some(store.delete(key, id).await)
+    }
+
+    /// The store in force, to save into after the request's handler has returned (a
+    /// stream's last event).
+    pub fn current(&self) -> Option<Arc<Store>> {
+        self.store.load_full()
+    }
+}
+
+/// Saves without holding up the answer; a continuation of this response that arrives
+/// before the save is done waits for it.
+pub fn save_detached(store: Arc<Store>, key: String, response: Value, input: Vec<Value>) {
+    let id = response["id"].as_str().unwrap_or_default().to_string();
+    store.saving.lock().insert(id.clone());
+    tokio::spawn(async move {
+        store.save(key, response, input).await;
+        store.saving.lock().remove(&id);
+    });
+}
+
+impl crate::configured::Configured for Store {
+    type Config = ResponsesConfig;
+    fn config(&self) -> &ResponsesConfig {
+        &self.cfg
+    }
+}

@@ -1,0 +1,122 @@
+//! The stored responses in a SQLite file of this gateway: blocking calls, run off the
+//! request threads by the store.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+
+use super::{Stored, cutoff, now_secs};
+
+/// Opens (creating) the store file.
+pub fn open(path: &Path) -> Result<Connection, String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let conn = Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         CREATE TABLE IF NOT EXISTS responses (
+             id TEXT PRIMARY KEY, key TEXT NOT NULL, created INTEGER NOT NULL,
+             response TEXT NOT NULL, input TEXT NOT NULL
+         );
+         CREATE INDEX IF NOT EXISTS responses_created ON responses (created);
+         CREATE TABLE IF NOT EXISTS response_items (
+             id TEXT NOT NULL, key TEXT NOT NULL, response_id TEXT NOT NULL,
+             created INTEGER NOT NULL, item TEXT NOT NULL, PRIMARY KEY (id, key)
+         );
+         CREATE INDEX IF NOT EXISTS response_items_created ON response_items (created);",
+    )
+    .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(conn)
+}
+
+fn err(e: rusqlite::Error) -> String {
+    e.to_string()
+}
+
+pub fn save(
+    conn: &Connection,
+    key: &str,
+    response: &Value,
+    input: &[Value],
+    prune_before: Option<u64>,
+) -> Result<(), String> {
+    let id = response["id"].as_str().unwrap_or_default();
+    let now = now_secs() as i64;
+    conn.execute(
+        "INSERT OR REPLACE INTO responses (id, key, created, response, input) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![id, key, now, response.to_string(), Value::from(input.to_vec()).to_string()],
+    )
+    .map_err(err)?;
+    for item in response["output"].as_array().into_iter().flatten() {
+        if let Some(item_id) = item["id"].as_str() {
+            conn.execute(
+                "INSERT OR REPLACE INTO response_items (id, key, response_id, created, item) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![item_id, key, id, now, item.to_string()],
+            )
+            .map_err(err)?;
+        }
+    }
+    if let Some(before) = prune_before {
+        for table in ["responses", "response_items"] {
+            conn.execute(
+                &format!("DELETE FROM {table} WHERE created < ?1"),
+                params![before as i64],
+            )
+            .map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
+pub fn load(
+    conn: &Connection,
+    key: &str,
+    id: &str,
+    retention_days: u32,
+) -> Result<Option<Stored>, String> {
+    let row = conn
+        .query_row(
+            "SELECT response, input FROM responses WHERE id = ?1 AND key = ?2 AND created >= ?3",
+            params![id, key, cutoff(retention_days) as i64],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+        )
+        .optional()
+        .map_err(err)?;
+    Ok(row.map(|(response, input)| Stored::from_text(&response, &input)))
+}
+
+pub fn items(conn: &Connection, key: &str, ids: &[String]) -> Result<Vec<(String, Value)>, String> {
+    let mut out = Vec::new();
+    for id in ids {
+        let item: Option<String> = conn
+            .query_row(
+                "SELECT item FROM response_items WHERE id = ?1 AND key = ?2",
+                params![id, key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)?;
+        if let Some(item) = item.and_then(|i| serde_json::from_str(&i).ok()) {
+            out.push((id.clone(), item));
+        }
+    }
+    Ok(out)
+}
+
+pub fn delete(conn: &Connection, key: &str, id: &str) -> Result<bool, String> {
+    let n = conn
+        .execute(
+            "DELETE FROM responses WHERE id = ?1 AND key = ?2",
+            params![id, key],
+        )
+        .map_err(err)?;
+    conn.execute(
+        "DELETE FROM response_items WHERE response_id = ?1 AND key = ?2",
+        params![id, key],
+    )
+    .map_err(err)?;
+    Ok(n > 0)
+}
