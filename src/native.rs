@@ -297,6 +297,33 @@ pub fn stream_usage(api: NativeApi, sse: &[u8]) -> Option<Usage> {
     folded.usage()
 }
 
+/// The `id` of a whole answer.
+pub fn answer_id(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: String,
+    }
+    serde_json::from_slice::<Id>(body).ok().map(|i| i.id)
+}
+
+/// The response id a Responses stream announces (`response.created`).
+pub fn created_id(ev: &SseEvent) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Created {
+        response: Id,
+    }
+    #[derive(Deserialize)]
+    struct Id {
+        id: String,
+    }
+    if ev.event.as_deref() != Some("response.created") {
+        return None;
+    }
+    serde_json::from_str::<Created>(&ev.data)
+        .ok()
+        .map(|c| c.response.id)
+}
+
 /// The `error.message` of a provider's error answer (both APIs put it there).
 pub fn error_message(body: &[u8]) -> Option<String> {
     #[derive(Deserialize)]
@@ -351,6 +378,12 @@ mod tests {
             json!({"type":"response.completed","response":{"usage":{"input_tokens":30,"output_tokens":4,"input_tokens_details":{"cached_tokens":50}}}}),
         );
         assert!(NativeApi::Responses.is_end(&done));
+        let created = ev(
+            "response.created",
+            json!({"type":"response.created","response":{"id":"resp_1","status":"in_progress"}}),
+        );
+        assert_eq!(created_id(&created).as_deref(), Some("resp_1"));
+        assert_eq!(created_id(&done), None);
         s.observe(&done);
         let u = s.usage().unwrap();
         assert_eq!((u.prompt, u.completion, u.cached_prompt), (30, 4, 30));

@@ -492,6 +492,32 @@ impl<'a> Attempt<'a> {
         })
     }
 
+    /// What the pump does besides forwarding: for a pass-through, its API's usage and
+    /// end, the raw bytes for the cache, the id for its owner; otherwise the usage chunk
+    /// kept from a client that did not ask, the chat cache, redaction.
+    fn set_up(&self, pump: &mut Pump, native: Option<NativeApi>) {
+        let p = &self.provider.provider;
+        match (native, self.shared.cache) {
+            (Some(api), store) => {
+                pump.native = Some(StreamUsage::new(api));
+                pump.on_id = self
+                    .shared
+                    .native
+                    .and_then(|n| n.on_id.clone())
+                    .map(|f| (f, p.name.clone()));
+                pump.raw = store.map(|_| Vec::new());
+                pump.raw_limit = store.map_or(0, |s| s.route.max_entry_bytes);
+            }
+            (None, store) => {
+                pump.strip_usage = self.ctx.include_usage && !self.shared.facts.include_usage;
+                if store.is_some() && self.shared.native.is_none() {
+                    pump.assembler = Some(Default::default());
+                }
+                pump.redactor = StreamRedactor::for_stream(self.shared.redact, p.api_key.is_some());
+            }
+        }
+    }
+
     /// A streamed answer: translated by the adapter's stream translator, forwarded as
     /// it is, or (`native`) passed through in the client's own API.
     pub(super) async fn stream(
@@ -518,20 +544,7 @@ impl<'a> Attempt<'a> {
             None
         };
         let mut pump = Pump::new(resp, format, translator, p.timeout);
-        match (native, self.shared.cache) {
-            (Some(api), store) => {
-                pump.native = Some(StreamUsage::new(api));
-                pump.raw = store.map(|_| Vec::new());
-                pump.raw_limit = store.map_or(0, |s| s.route.max_entry_bytes);
-            }
-            (None, store) => {
-                pump.strip_usage = self.ctx.include_usage && !self.shared.facts.include_usage;
-                if store.is_some() && self.shared.native.is_none() {
-                    pump.assembler = Some(Default::default());
-                }
-                pump.redactor = StreamRedactor::for_stream(self.shared.redact, p.api_key.is_some());
-            }
-        }
+        self.set_up(&mut pump, native);
         // Nothing has reached the client yet: a failure before the first event
         // still fails over to the next target.
         let first = match pump.next().await {

@@ -106,6 +106,15 @@ fn admission(
     if let Some(reason) = &provider.provider.inactive {
         return Err(reason.clone());
     }
+    if let Some(n) = native
+        && let Some(keeper) = &n.provider
+        && *keeper != provider.provider.name
+    {
+        return Err(format!(
+            "{} ({}): the request continues a response kept at provider '{keeper}'",
+            provider.provider.name, target.target.model
+        ));
+    }
     if let Some(n) = native.filter(|n| n.only.is_some())
         && !provider.provider.native.contains(&n.api)
     {

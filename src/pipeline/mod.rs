@@ -112,6 +112,10 @@ pub struct Native {
     pub only: Option<String>,
     /// The client's content type, forwarded with a body that is not JSON (an upload).
     pub content_type: Option<String>,
+    /// Only this provider may take the request (it keeps what the request continues).
+    pub provider: Option<String>,
+    /// Told (id, provider) of a passed-through Responses answer, to record who made it.
+    pub on_id: Option<OnId>,
     /// Where the `model` value sits in `body` (found by the pipeline).
     model_span: std::ops::Range<usize>,
 }
@@ -124,6 +128,8 @@ impl Native {
             headers,
             only: None,
             content_type: None,
+            provider: None,
+            on_id: None,
             model_span: 0..0,
         }
     }
@@ -135,6 +141,9 @@ impl Native {
         format!("native-{}{tail}", self.api.name())
     }
 }
+
+/// What learns the id of a passed-through Responses answer, and where it was made.
+pub type OnId = std::sync::Arc<dyn Fn(&str, &str) + Send + Sync>;
 
 /// Marks an answer already in the client's own API (passed through, or a cached
 /// pass-through): the inbound layer gives it to the client as it is.

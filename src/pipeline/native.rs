@@ -95,7 +95,7 @@ impl Attempt<'_> {
         if answer.resp.status().is_success() && self.ctx.stream {
             return self.stream(answer, StreamFormat::Sse, Some(n.api)).await;
         }
-        self.native_whole(answer, timer, n.api).await
+        self.native_whole(answer, timer, n).await
     }
 
     /// A whole passed-through answer: the client's error when the provider refused
@@ -105,8 +105,9 @@ impl Attempt<'_> {
         self,
         a: Answered<'_>,
         timer: std::pin::Pin<&mut tokio::time::Sleep>,
-        api: NativeApi,
+        n: &Native,
     ) -> Outcome {
+        let api = n.api;
         let Answered {
             resp,
             in_flight,
@@ -151,6 +152,11 @@ impl Attempt<'_> {
             .answered(&p.name, &self.target.target, usage);
         if let Some(store) = self.shared.cache {
             store.put(body.clone());
+        }
+        if let Some(on_id) = &n.on_id
+            && let Some(id) = crate::native::answer_id(&body)
+        {
+            on_id(&id, &p.name);
         }
         Outcome::Respond(self.answer(StatusCode::OK, "application/json", body))
     }

@@ -75,6 +75,8 @@ pub struct Pump {
     pub raw: Option<Vec<u8>>,
     /// The most bytes `raw` may hold (the route's cache entry bound).
     pub raw_limit: usize,
+    /// Told the id a passed-through Responses stream announces, with the provider.
+    pub on_id: Option<(super::OnId, String)>,
 }
 
 impl Pump {
@@ -99,6 +101,7 @@ impl Pump {
             native: None,
             raw: None,
             raw_limit: 0,
+            on_id: None,
         }
     }
 
@@ -215,6 +218,12 @@ impl Pump {
             return Ok(None);
         };
         for ev in out {
+            if let Some((on_id, provider)) = &self.on_id
+                && let Some(id) = crate::native::created_id(ev)
+            {
+                on_id(&id, provider);
+                self.on_id = None;
+            }
             n.observe(ev);
             if n.api.is_end(ev) {
                 self.saw_done = true;

@@ -186,6 +186,64 @@ impl Store {
     }
 }
 
+/// Responses kept at a provider (passed through with `store`): which key made each,
+/// and at which provider, so only that key reads, continues or deletes it, there.
+impl Store {
+    /// Records that `key` made response `id` at `provider`; detached like a save.
+    pub fn own_detached(self: &Arc<Self>, id: String, key: String, provider: String) {
+        let store = self.clone();
+        store.saving.lock().insert(id.clone());
+        tokio::spawn(async move {
+            let saved = match &store.db {
+                Db::Sqlite(_) => {
+                    let (i, k, p) = (id.clone(), key, provider);
+                    blocking(&store, move |c, _| sqlite::own(c, &i, &k, &p)).await
+                }
+                Db::Postgres(pg) => postgres::own(pg, &id, &key, &provider).await,
+            };
+            if let Err(e) = saved {
+                tracing::warn!(error = %e, "recording a response's owner failed");
+            }
+            store.saving.lock().remove(&id);
+        });
+    }
+
+    async fn owner_now(self: &Arc<Self>, id: &str) -> Result<Option<(String, String)>, String> {
+        match &self.db {
+            Db::Sqlite(_) => {
+                let id = id.to_string();
+                blocking(self, move |c, _| sqlite::owner(c, &id)).await
+            }
+            Db::Postgres(pg) => postgres::owner(pg, id).await,
+        }
+    }
+
+    /// (key, provider) of a response kept at a provider; one being recorded is waited for.
+    pub async fn owner(self: &Arc<Self>, id: &str) -> Result<Option<(String, String)>, String> {
+        let until = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            let found = self.owner_now(id).await?;
+            if found.is_some()
+                || !self.saving.lock().contains(id)
+                || tokio::time::Instant::now() >= until
+            {
+                return Ok(found);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    pub async fn disown(self: &Arc<Self>, id: &str) -> Result<(), String> {
+        match &self.db {
+            Db::Sqlite(_) => {
+                let id = id.to_string();
+                blocking(self, move |c, _| sqlite::disown(c, &id)).await
+            }
+            Db::Postgres(pg) => postgres::disown(pg, id).await,
+        }
+    }
+}
+
 impl ResponseStore {
     /// Follows `[responses]`: opens a newly named store, forgets one no longer named.
     pub fn configure(&self, cfg: Option<&ResponsesConfig>) -> Result<(), String> {

@@ -20,6 +20,10 @@ CREATE TABLE IF NOT EXISTS switchboard_response_items (
     created BIGINT NOT NULL, item TEXT NOT NULL, PRIMARY KEY (id, key)
 );
 CREATE INDEX IF NOT EXISTS switchboard_response_items_created ON switchboard_response_items (created);
+CREATE TABLE IF NOT EXISTS switchboard_response_owners (
+    id TEXT PRIMARY KEY, key TEXT NOT NULL, provider TEXT NOT NULL, created BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS switchboard_response_owners_created ON switchboard_response_owners (created);
 COMMIT;";
 
 pub async fn save(
@@ -53,7 +57,11 @@ pub async fn save(
     }
     if let Some(before) = prune_before {
         let before = before as i64;
-        for table in ["switchboard_responses", "switchboard_response_items"] {
+        for table in [
+            "switchboard_responses",
+            "switchboard_response_items",
+            "switchboard_response_owners",
+        ] {
             c.execute(
                 &format!("DELETE FROM {table} WHERE created < $1"),
                 &[&before],
@@ -116,4 +124,39 @@ pub async fn delete(pg: &Pg, key: &str, id: &str) -> Result<bool, String> {
     .await
     .map_err(error)?;
     Ok(n > 0)
+}
+
+pub async fn own(pg: &Pg, id: &str, key: &str, provider: &str) -> Result<(), String> {
+    let c = pg.client().await?;
+    c.execute(
+        "INSERT INTO switchboard_response_owners (id, key, provider, created) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (id) DO UPDATE SET key = $2, provider = $3, created = $4",
+        &[&id, &key, &provider, &(now_secs() as i64)],
+    )
+    .await
+    .map(drop)
+    .map_err(error)
+}
+
+pub async fn owner(pg: &Pg, id: &str) -> Result<Option<(String, String)>, String> {
+    let c = pg.client().await?;
+    let row = c
+        .query_opt(
+            "SELECT key, provider FROM switchboard_response_owners WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .map_err(error)?;
+    Ok(row.map(|r| (r.get(0), r.get(1))))
+}
+
+pub async fn disown(pg: &Pg, id: &str) -> Result<(), String> {
+    let c = pg.client().await?;
+    c.execute(
+        "DELETE FROM switchboard_response_owners WHERE id = $1",
+        &[&id],
+    )
+    .await
+    .map(drop)
+    .map_err(error)
 }

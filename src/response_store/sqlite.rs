@@ -26,7 +26,11 @@ pub fn open(path: &Path) -> Result<Connection, String> {
              id TEXT NOT NULL, key TEXT NOT NULL, response_id TEXT NOT NULL,
              created INTEGER NOT NULL, item TEXT NOT NULL, PRIMARY KEY (id, key)
          );
-         CREATE INDEX IF NOT EXISTS response_items_created ON response_items (created);",
+         CREATE INDEX IF NOT EXISTS response_items_created ON response_items (created);
+         CREATE TABLE IF NOT EXISTS response_owners (
+             id TEXT PRIMARY KEY, key TEXT NOT NULL, provider TEXT NOT NULL, created INTEGER NOT NULL
+         );
+         CREATE INDEX IF NOT EXISTS response_owners_created ON response_owners (created);",
     )
     .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(conn)
@@ -60,7 +64,7 @@ pub fn save(
         }
     }
     if let Some(before) = prune_before {
-        for table in ["responses", "response_items"] {
+        for table in ["responses", "response_items", "response_owners"] {
             conn.execute(
                 &format!("DELETE FROM {table} WHERE created < ?1"),
                 params![before as i64],
@@ -119,4 +123,29 @@ pub fn delete(conn: &Connection, key: &str, id: &str) -> Result<bool, String> {
     )
     .map_err(err)?;
     Ok(n > 0)
+}
+
+pub fn own(conn: &Connection, id: &str, key: &str, provider: &str) -> Result<(), String> {
+    conn.execute(
+        "INSERT OR REPLACE INTO response_owners (id, key, provider, created) VALUES (?1, ?2, ?3, ?4)",
+        params![id, key, provider, now_secs() as i64],
+    )
+    .map(drop)
+    .map_err(err)
+}
+
+pub fn owner(conn: &Connection, id: &str) -> Result<Option<(String, String)>, String> {
+    conn.query_row(
+        "SELECT key, provider FROM response_owners WHERE id = ?1",
+        params![id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+    .map_err(err)
+}
+
+pub fn disown(conn: &Connection, id: &str) -> Result<(), String> {
+    conn.execute("DELETE FROM response_owners WHERE id = ?1", params![id])
+        .map(drop)
+        .map_err(err)
 }

@@ -6,9 +6,12 @@
 //! error (already in OpenAI's shape). What the translation had to drop is named in
 //! the answer's `x-switchboard-dropped` header.
 
+mod kept;
 mod request;
 mod response;
 mod stream;
+
+pub use kept::stored;
 
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -161,6 +164,35 @@ fn continues(req: &Value) -> bool {
             .any(|i| i["type"] == "item_reference")
 }
 
+/// What a Responses request that cannot be translated stands in as for policies and
+/// routing (it may only be passed through).
+fn stand_in(req: &Value) -> request::Translated {
+    let text = format!("{}{}", req["instructions"], req["input"]);
+    let chat = crate::native::facts_only(
+        &req["model"],
+        text,
+        &req["max_output_tokens"],
+        &req["stream"],
+    );
+    request::Translated {
+        chat,
+        dropped: Vec::new(),
+    }
+}
+
+/// Records which key made a response a provider keeps (when this gateway has a store
+/// and the request lets the provider keep it).
+fn owner_hook(gw: &Gateway, principal: &Principal, req: &Value) -> Option<pipeline::OnId> {
+    let store = gw.responses.current()?;
+    if req.get("store") == Some(&Value::Bool(false)) {
+        return None;
+    }
+    let key = principal.key_name.clone();
+    Some(std::sync::Arc::new(move |id: &str, provider: &str| {
+        store.own_detached(id.to_string(), key.clone(), provider.to_string())
+    }))
+}
+
 /// Resolves a continuation from this gateway's store and translates. A request
 /// a target can take as it is (the route has an OpenAI target) goes that way when
 /// its continuation is not ours to resolve, or it cannot be translated.
@@ -173,32 +205,27 @@ async fn prepare(
     let model = req["model"].as_str().unwrap_or_default().to_string();
     let serves = gw.live.load().serves_natively(&model, NativeApi::Responses);
     let continues = continues(req);
+    let own = owner_hook(gw, principal, req);
     let native = |only: Option<String>| {
         let mut n = pipeline::Native::new(NativeApi::Responses, body.clone(), Vec::new());
         n.only = only;
+        n.on_id = own.clone();
         n
     };
-    let stand_in = |req: &Value| {
-        let text = format!("{}{}", req["instructions"], req["input"]);
-        let chat = crate::native::facts_only(
-            &req["model"],
-            text,
-            &req["max_output_tokens"],
-            &req["stream"],
-        );
-        request::Translated {
-            chat,
-            dropped: Vec::new(),
-        }
-    };
+    let previous = req["previous_response_id"].as_str().map(str::to_string);
     let items = match continued(gw, principal, req).await {
         Ok(items) => items,
-        Err(_) if serves => {
-            // Not kept here: the provider's own (`store` at OpenAI).
+        Err(resp) if serves => {
+            // Not kept here: the provider's own (`store` at OpenAI), at the provider
+            // that made it for this key; another key's does not exist for this one.
             let why = "it continues a response this gateway does not keep";
+            let mut n = native(Some(why.into()));
+            if let Some(prev) = previous {
+                n.provider = kept::keeper(gw, principal, &prev).await.map_err(|_| resp)?;
+            }
             return Ok(Prepared {
                 translated: stand_in(req),
-                native: Some(native(Some(why.into()))),
+                native: Some(n),
                 items: Vec::new(),
             });
         }
@@ -295,58 +322,4 @@ pub async fn handle(
     };
     crate::translate::finish_dropped(&gw.metrics, "responses", &translated, &mut resp);
     resp
-}
-
-/// `GET` or `DELETE /v1/responses/{id}`: a stored response of this key.
-pub async fn stored(
-    gw: &Gateway,
-    principal: &Principal,
-    method: &http::Method,
-    id: &str,
-) -> http::Response<Body> {
-    let not_found =
-        || ApiError::not_found(format!("No response with id '{id}' found.")).into_response();
-    let (key, owned) = (principal.key_name.clone(), id.to_string());
-    let found = match *method {
-        http::Method::GET => match gw.responses.load(key, owned).await {
-            Some(Ok(Some(s))) => Some(s.response),
-            Some(Ok(None)) => None,
-            Some(Err(e)) => return ApiError::internal(e).into_response(),
-            None => return keeps_none(id),
-        },
-        http::Method::DELETE => match gw.responses.delete(key, owned).await {
-            Some(Ok(true)) => {
-                Some(json!({ "id": id, "object": "response.deleted", "deleted": true }))
-            }
-            Some(Ok(false)) => None,
-            Some(Err(e)) => return ApiError::internal(e).into_response(),
-            None => return keeps_none(id),
-        },
-        _ => {
-            return ApiError::new(
-                http::StatusCode::METHOD_NOT_ALLOWED,
-                "invalid_request_error",
-                format!("{method} is not allowed on /v1/responses/{id}"),
-            )
-            .into_response();
-        }
-    };
-    match found {
-        Some(v) => {
-            let mut resp = http::Response::new(full(v.to_string()));
-            resp.headers_mut().insert(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static("application/json"),
-            );
-            resp
-        }
-        None => not_found(),
-    }
-}
-
-fn keeps_none(id: &str) -> http::Response<Body> {
-    ApiError::not_found(format!(
-        "No response with id '{id}' found: this gateway keeps no responses (configure [responses])."
-    ))
-    .into_response()
 }

@@ -488,3 +488,108 @@ async fn the_rest_of_the_openai_surface_is_forwarded_to_openai_shaped_targets() 
             == 400
     );
 }
+
+#[tokio::test]
+async fn responses_kept_at_openai_belong_to_the_key_that_made_them() {
+    use sha2::Digest;
+    let mock = Mock::start().await;
+    let other = "other-key-0123456789";
+    let hash: String = sha2::Sha256::digest(other.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let db = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("owners-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&db);
+    let cfg = format!(
+        "[responses]\nsqlite_path = {:?}\n\n[[keys]]\nname = \"other\"\nsha256 = \"{hash}\"\n{CONFIG}\n{PINNED}",
+        db.display().to_string()
+    );
+    let gw = start(&mock, &cfg).await;
+    let post = |key: &'static str, body: Value| {
+        gw.client
+            .post(format!("{}/v1/responses", gw.url))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+    };
+    let r = post(TEAM_KEY, json!({ "model": "gpt", "input": "keep this" }))
+        .await
+        .unwrap();
+    let made: Value = r.json().await.unwrap();
+    assert_eq!(made["id"], "resp_mock");
+    let url = format!("{}/v1/responses/resp_mock", gw.url);
+    // Read through the gateway: forwarded to the provider that keeps it, for its key only.
+    let r = gw
+        .client
+        .get(&url)
+        .bearer_auth(TEAM_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["output"][0]["content"][0]["text"], "kept at openai");
+    let seen = mock.seen("oa");
+    assert_eq!(seen.last().unwrap().path, "/v1/responses/resp_mock");
+    assert_eq!(
+        seen.last().unwrap().headers["authorization"],
+        format!("Bearer {PROVIDER_KEY}")
+    );
+    let before = mock.count("oa");
+    let r = gw.client.get(&url).bearer_auth(other).send().await.unwrap();
+    assert_eq!(r.status(), 404, "another key does not see it");
+    let r = post(
+        other,
+        json!({ "model": "gpt", "previous_response_id": "resp_mock", "input": "x" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400, "nor continue it");
+    assert_eq!(mock.count("oa"), before, "neither reached the provider");
+    // Continued by its key: at the provider that keeps it, though another comes first.
+    let r = post(
+        TEAM_KEY,
+        json!({ "model": "pinned", "previous_response_id": "resp_mock", "input": "more" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(mock.count("oa2"), 0);
+    assert_eq!(
+        mock.seen("oa").last().unwrap().body["previous_response_id"],
+        "resp_mock"
+    );
+    // Deleted there; then it is no one's.
+    let r = gw
+        .client
+        .delete(&url)
+        .bearer_auth(TEAM_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let n = mock.count("oa");
+    let r = gw
+        .client
+        .get(&url)
+        .bearer_auth(TEAM_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(mock.count("oa"), n);
+}
+
+/// A route whose first target is another OpenAI account.
+const PINNED: &str = r#"
+[providers.oa2]
+adapter = "builtin:openai"
+base_url = "{mock}/oa2/v1"
+api_key_env = "PROVIDER_KEY"
+native = ["responses"]
+
+[models."pinned"]
+strategy = "builtin:priority"
+targets = [{ provider = "oa2", model = "gpt-up", priority = 0 }, { provider = "oa", model = "gpt-up", priority = 1 }]
+"#;

@@ -241,6 +241,7 @@ impl Mock {
 
 async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> http::Response<MockBody> {
     let path = req.uri().path().to_string();
+    let method = req.method().clone();
     let query = req.uri().query().map(str::to_string);
     let headers = req.headers().clone();
     let body = req
@@ -336,6 +337,9 @@ async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> http::Respon
         }
         None => text.split_inclusive(' ').map(str::to_string).collect(),
     };
+    if let Some(id) = rest.strip_prefix("/v1/responses/") {
+        return responses::by_id(&method, id);
+    }
     let mut resp = match rest.as_str() {
         "/v1/chat/completions" if streaming => {
             sse_resp(state.clone(), openai::stream(&json, &pieces), stream_fault)

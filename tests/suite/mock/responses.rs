@@ -92,3 +92,22 @@ pub fn stream(req: &Value, pieces: &[String]) -> Vec<String> {
     );
     out
 }
+
+/// `GET` / `DELETE /v1/responses/{id}`: what OpenAI keeps (the mock keeps `resp_mock`).
+pub fn by_id(method: &http::Method, id: &str) -> http::Response<super::MockBody> {
+    if id != "resp_mock" {
+        let e = json!({ "error": { "message": format!("No response with id '{id}' found."), "type": "invalid_request_error" } });
+        return super::json_resp(404, e.to_string());
+    }
+    let body = if method == http::Method::DELETE {
+        json!({ "id": id, "object": "response", "deleted": true })
+    } else {
+        object(
+            &json!({ "model": "gpt-up" }),
+            "completed",
+            vec![message("kept at openai")],
+            usage(),
+        )
+    };
+    super::json_resp(200, body.to_string())
+}
