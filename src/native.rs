@@ -25,6 +25,8 @@ pub enum NativeApi {
     Transcriptions,
     Translations,
     Rerank,
+    /// `POST /v1/files`: an upload to the provider, kept there (no model in it).
+    Files,
 }
 
 /// The OpenAI endpoints that have no chat form, by their path under `/v1/`.
@@ -55,6 +57,7 @@ impl NativeApi {
             NativeApi::Transcriptions => "audio/transcriptions",
             NativeApi::Translations => "audio/translations",
             NativeApi::Rerank => "rerank",
+            NativeApi::Files => "files",
         }
     }
 
@@ -95,7 +98,15 @@ impl NativeApi {
 
     /// Whether its request is `multipart/form-data` (a file upload).
     pub fn multipart(self) -> bool {
-        matches!(self, NativeApi::Transcriptions | NativeApi::Translations)
+        matches!(
+            self,
+            NativeApi::Transcriptions | NativeApi::Translations | NativeApi::Files
+        )
+    }
+
+    /// Whether its request names a model (set to the target's); an upload names none.
+    pub fn has_model(self) -> bool {
+        self != NativeApi::Files
     }
 
     /// Whether its answer is binary (audio): streamed through, never held whole.

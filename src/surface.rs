@@ -24,6 +24,8 @@ pub fn supported() -> String {
         "/v1/messages/count_tokens",
         "/v1/responses",
         "/v1/models",
+        "/v1/files",
+        "/v1/batches",
     ]
     .into_iter()
     .map(String::from)

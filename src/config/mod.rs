@@ -54,6 +54,9 @@ pub struct Config {
     pub usage: Option<UsageConfig>,
     pub access_log: Option<AccessLogConfig>,
     pub responses: Option<ResponsesConfig>,
+    /// The route `/v1/files` uploads go to when the request names none
+    /// (`x-switchboard-route`).
+    pub files_route: Option<String>,
     /// Warnings to log at start (open gateway, providers without keys...).
     pub warnings: Vec<String>,
 }

@@ -97,6 +97,7 @@ fn native(
     // The rest of OpenAI's surface has no chat form: any OpenAI-shaped provider is sent it.
     if adapter == "builtin:openai" {
         out.extend_from_slice(crate::native::SURFACE);
+        out.push(NativeApi::Files);
     }
     Ok(out)
 }

@@ -33,6 +33,14 @@ pub struct RawConfig {
     pub access_log: Option<RawAccessLog>,
     pub responses: Option<RawResponses>,
     pub store: Option<RawStore>,
+    pub files: Option<RawFiles>,
+}
+
+/// Where `/v1/files` uploads go when the request names no route.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFiles {
+    pub route: Spanned<String>,
 }
 
 /// Responses API answers kept for `previous_response_id` and `GET /v1/responses/{id}`.

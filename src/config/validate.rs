@@ -35,6 +35,17 @@ pub(super) fn validate(
     let providers = super::providers::providers(&cx, &raw, engine.default_limits, &mut warnings)?;
     let cache = super::cache::global(&cx, raw.cache.as_ref())?;
     let routes = super::routes::routes(&cx, &raw, engine.default_limits, &cache, &providers)?;
+    let files_route = match &raw.files {
+        Some(f) if !routes.contains_key(f.route.get_ref()) => {
+            return cx.err(
+                f.route.span(),
+                "files.route",
+                format!("names no route: '{}'", f.route.get_ref()),
+            );
+        }
+        Some(f) => Some(f.route.get_ref().clone()),
+        None => None,
+    };
     Ok(Config {
         server,
         admin,
@@ -60,6 +71,7 @@ pub(super) fn validate(
             }),
         },
         responses: responses(&cx, &raw, base)?,
+        files_route,
         access_log: raw.access_log.as_ref().map(|a| AccessLogConfig {
             format: a.format.unwrap_or_default(),
             path: a.path.as_ref().map(|p| base.join(p.get_ref())),

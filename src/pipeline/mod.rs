@@ -14,6 +14,8 @@ mod policies;
 pub mod redact;
 mod stream;
 
+pub use stream::binary;
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -116,8 +118,9 @@ pub struct Native {
     pub provider: Option<String>,
     /// Told (id, provider) of a passed-through Responses answer, to record who made it.
     pub on_id: Option<OnId>,
-    /// Where the `model` value sits in `body` (found by the pipeline).
-    model_span: std::ops::Range<usize>,
+    /// Where the `model` value sits in `body` (found by the pipeline; none in an upload
+    /// that names no model).
+    model_span: Option<std::ops::Range<usize>>,
 }
 
 impl Native {
@@ -130,7 +133,7 @@ impl Native {
             content_type: None,
             provider: None,
             on_id: None,
-            model_span: 0..0,
+            model_span: None,
         }
     }
 
@@ -177,6 +180,9 @@ fn native_plan(
             None => Ok(None),
         };
     }
+    if !n.api.has_model() {
+        return Ok(Some(n));
+    }
     let span = match n
         .content_type
         .as_deref()
@@ -185,8 +191,9 @@ fn native_plan(
         Some(b) => crate::multipart::field(&n.body, b, "model"),
         None => body::model_span(&n.body),
     };
-    n.model_span =
-        span.ok_or_else(|| Error::invalid("you must provide a model parameter", Some("model")))?;
+    n.model_span = Some(
+        span.ok_or_else(|| Error::invalid("you must provide a model parameter", Some("model")))?,
+    );
     Ok(Some(n))
 }
 

@@ -66,9 +66,10 @@ impl Attempt<'_> {
             stream_format: StreamFormat::Sse,
         };
         let model = &self.target.target.model;
-        let payload = match n.content_type {
-            Some(_) => crate::multipart::replace(&n.body, &n.model_span, model),
-            None => body::set_model(&n.body, &n.model_span, model),
+        let payload = match (&n.model_span, &n.content_type) {
+            (None, _) => n.body.to_vec(),
+            (Some(span), Some(_)) => crate::multipart::replace(&n.body, span, model),
+            (Some(span), None) => body::set_model(&n.body, span, model),
         };
         let req = upstream::request::build(upstream::request::Outbound {
             base: &self.provider.base_url,
@@ -177,7 +178,7 @@ impl Attempt<'_> {
             .ctx
             .answered(&p.name, &self.target.target, Default::default());
         let content_type = resp.headers().get(http::header::CONTENT_TYPE).cloned();
-        let body = super::stream::binary(resp.into_body(), p.timeout, in_flight);
+        let body = super::stream::binary(resp.into_body(), p.timeout, Some(in_flight));
         let mut out = self.respond(StatusCode::OK, "application/octet-stream", body);
         if let Some(ct) = content_type {
             out.headers_mut().insert(http::header::CONTENT_TYPE, ct);

@@ -356,7 +356,11 @@ pub fn spawn(mut pump: Pump, first: Bytes, finish: Finish) -> Body {
 
 /// A binary answer (audio) forwarded as it arrives, never held whole: each chunk
 /// within the provider's idle timeout; a broken or stalled upstream ends it early.
-pub fn binary(mut body: hyper::body::Incoming, idle: Duration, in_flight: InFlight) -> Body {
+pub fn binary(
+    mut body: hyper::body::Incoming,
+    idle: Duration,
+    in_flight: Option<InFlight>,
+) -> Body {
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     tokio::spawn(async move {
         let _in_flight = in_flight;

@@ -186,29 +186,39 @@ impl Store {
     }
 }
 
-/// Responses kept at a provider (passed through with `store`): which key made each,
-/// and at which provider, so only that key reads, continues or deletes it, there.
+/// An object a provider keeps for a gateway key: a response passed through with
+/// `store`, an uploaded file, a batch (`kind`: `response`, `file`, `batch`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept {
+    pub id: String,
+    pub kind: String,
+    pub key: String,
+    pub provider: String,
+}
+
+/// Objects kept at providers: which key made each, and at which provider, so only
+/// that key reads, continues or deletes it, there.
 impl Store {
-    /// Records that `key` made response `id` at `provider`; detached like a save.
-    pub fn own_detached(self: &Arc<Self>, id: String, key: String, provider: String) {
+    /// Records a kept object; detached like a save (a lookup meanwhile waits for it).
+    pub fn own_detached(self: &Arc<Self>, kept: Kept) {
         let store = self.clone();
-        store.saving.lock().insert(id.clone());
+        store.saving.lock().insert(kept.id.clone());
         tokio::spawn(async move {
             let saved = match &store.db {
                 Db::Sqlite(_) => {
-                    let (i, k, p) = (id.clone(), key, provider);
-                    blocking(&store, move |c, _| sqlite::own(c, &i, &k, &p)).await
+                    let k = kept.clone();
+                    blocking(&store, move |c, _| sqlite::own(c, &k)).await
                 }
-                Db::Postgres(pg) => postgres::own(pg, &id, &key, &provider).await,
+                Db::Postgres(pg) => postgres::own(pg, &kept).await,
             };
             if let Err(e) = saved {
-                tracing::warn!(error = %e, "recording a response's owner failed");
+                tracing::warn!(error = %e, "recording a kept object's owner failed");
             }
-            store.saving.lock().remove(&id);
+            store.saving.lock().remove(&kept.id);
         });
     }
 
-    async fn owner_now(self: &Arc<Self>, id: &str) -> Result<Option<(String, String)>, String> {
+    async fn owner_now(self: &Arc<Self>, id: &str) -> Result<Option<Kept>, String> {
         match &self.db {
             Db::Sqlite(_) => {
                 let id = id.to_string();
@@ -218,8 +228,8 @@ impl Store {
         }
     }
 
-    /// (key, provider) of a response kept at a provider; one being recorded is waited for.
-    pub async fn owner(self: &Arc<Self>, id: &str) -> Result<Option<(String, String)>, String> {
+    /// Who keeps object `id`, and where; one being recorded is waited for.
+    pub async fn owner(self: &Arc<Self>, id: &str) -> Result<Option<Kept>, String> {
         let until = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
         loop {
             let found = self.owner_now(id).await?;
@@ -230,6 +240,21 @@ impl Store {
                 return Ok(found);
             }
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    /// (id, provider) of each object of `kind` `key` keeps, newest first (≤ 10 000).
+    pub async fn owned(
+        self: &Arc<Self>,
+        key: &str,
+        kind: &str,
+    ) -> Result<Vec<(String, String)>, String> {
+        match &self.db {
+            Db::Sqlite(_) => {
+                let (key, kind) = (key.to_string(), kind.to_string());
+                blocking(self, move |c, _| sqlite::owned(c, &key, &kind)).await
+            }
+            Db::Postgres(pg) => postgres::owned(pg, key, kind).await,
         }
     }
 

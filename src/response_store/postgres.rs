@@ -20,10 +20,11 @@ CREATE TABLE IF NOT EXISTS switchboard_response_items (
     created BIGINT NOT NULL, item TEXT NOT NULL, PRIMARY KEY (id, key)
 );
 CREATE INDEX IF NOT EXISTS switchboard_response_items_created ON switchboard_response_items (created);
-CREATE TABLE IF NOT EXISTS switchboard_response_owners (
-    id TEXT PRIMARY KEY, key TEXT NOT NULL, provider TEXT NOT NULL, created BIGINT NOT NULL
+CREATE TABLE IF NOT EXISTS switchboard_kept (
+    id TEXT PRIMARY KEY, kind TEXT NOT NULL, key TEXT NOT NULL,
+    provider TEXT NOT NULL, created BIGINT NOT NULL, seq BIGSERIAL
 );
-CREATE INDEX IF NOT EXISTS switchboard_response_owners_created ON switchboard_response_owners (created);
+CREATE INDEX IF NOT EXISTS switchboard_kept_key ON switchboard_kept (key, kind);
 COMMIT;";
 
 pub async fn save(
@@ -57,11 +58,7 @@ pub async fn save(
     }
     if let Some(before) = prune_before {
         let before = before as i64;
-        for table in [
-            "switchboard_responses",
-            "switchboard_response_items",
-            "switchboard_response_owners",
-        ] {
+        for table in ["switchboard_responses", "switchboard_response_items"] {
             c.execute(
                 &format!("DELETE FROM {table} WHERE created < $1"),
                 &[&before],
@@ -69,6 +66,12 @@ pub async fn save(
             .await
             .map_err(error)?;
         }
+        c.execute(
+            "DELETE FROM switchboard_kept WHERE kind = 'response' AND created < $1",
+            &[&before],
+        )
+        .await
+        .map_err(error)?;
     }
     Ok(())
 }
@@ -126,37 +129,51 @@ pub async fn delete(pg: &Pg, key: &str, id: &str) -> Result<bool, String> {
     Ok(n > 0)
 }
 
-pub async fn own(pg: &Pg, id: &str, key: &str, provider: &str) -> Result<(), String> {
+pub async fn own(pg: &Pg, k: &super::Kept) -> Result<(), String> {
     let c = pg.client().await?;
     c.execute(
-        "INSERT INTO switchboard_response_owners (id, key, provider, created) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (id) DO UPDATE SET key = $2, provider = $3, created = $4",
-        &[&id, &key, &provider, &(now_secs() as i64)],
+        "INSERT INTO switchboard_kept (id, kind, key, provider, created) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (id) DO UPDATE SET kind = $2, key = $3, provider = $4, created = $5",
+        &[&k.id, &k.kind, &k.key, &k.provider, &(now_secs() as i64)],
     )
     .await
     .map(drop)
     .map_err(error)
 }
 
-pub async fn owner(pg: &Pg, id: &str) -> Result<Option<(String, String)>, String> {
+pub async fn owner(pg: &Pg, id: &str) -> Result<Option<super::Kept>, String> {
     let c = pg.client().await?;
     let row = c
         .query_opt(
-            "SELECT key, provider FROM switchboard_response_owners WHERE id = $1",
+            "SELECT id, kind, key, provider FROM switchboard_kept WHERE id = $1",
             &[&id],
         )
         .await
         .map_err(error)?;
-    Ok(row.map(|r| (r.get(0), r.get(1))))
+    Ok(row.map(|r| super::Kept {
+        id: r.get(0),
+        kind: r.get(1),
+        key: r.get(2),
+        provider: r.get(3),
+    }))
+}
+
+pub async fn owned(pg: &Pg, key: &str, kind: &str) -> Result<Vec<(String, String)>, String> {
+    let c = pg.client().await?;
+    let rows = c
+        .query(
+            "SELECT id, provider FROM switchboard_kept WHERE key = $1 AND kind = $2 ORDER BY seq DESC LIMIT 10000",
+            &[&key, &kind],
+        )
+        .await
+        .map_err(error)?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
 pub async fn disown(pg: &Pg, id: &str) -> Result<(), String> {
     let c = pg.client().await?;
-    c.execute(
-        "DELETE FROM switchboard_response_owners WHERE id = $1",
-        &[&id],
-    )
-    .await
-    .map(drop)
-    .map_err(error)
+    c.execute("DELETE FROM switchboard_kept WHERE id = $1", &[&id])
+        .await
+        .map(drop)
+        .map_err(error)
 }

@@ -27,10 +27,11 @@ pub fn open(path: &Path) -> Result<Connection, String> {
              created INTEGER NOT NULL, item TEXT NOT NULL, PRIMARY KEY (id, key)
          );
          CREATE INDEX IF NOT EXISTS response_items_created ON response_items (created);
-         CREATE TABLE IF NOT EXISTS response_owners (
-             id TEXT PRIMARY KEY, key TEXT NOT NULL, provider TEXT NOT NULL, created INTEGER NOT NULL
+         CREATE TABLE IF NOT EXISTS kept (
+             id TEXT PRIMARY KEY, kind TEXT NOT NULL, key TEXT NOT NULL,
+             provider TEXT NOT NULL, created INTEGER NOT NULL
          );
-         CREATE INDEX IF NOT EXISTS response_owners_created ON response_owners (created);",
+         CREATE INDEX IF NOT EXISTS kept_key ON kept (key, kind);",
     )
     .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(conn)
@@ -64,13 +65,18 @@ pub fn save(
         }
     }
     if let Some(before) = prune_before {
-        for table in ["responses", "response_items", "response_owners"] {
+        for table in ["responses", "response_items"] {
             conn.execute(
                 &format!("DELETE FROM {table} WHERE created < ?1"),
                 params![before as i64],
             )
             .map_err(err)?;
         }
+        conn.execute(
+            "DELETE FROM kept WHERE kind = 'response' AND created < ?1",
+            params![before as i64],
+        )
+        .map_err(err)?;
     }
     Ok(())
 }
@@ -125,27 +131,44 @@ pub fn delete(conn: &Connection, key: &str, id: &str) -> Result<bool, String> {
     Ok(n > 0)
 }
 
-pub fn own(conn: &Connection, id: &str, key: &str, provider: &str) -> Result<(), String> {
+pub fn own(conn: &Connection, k: &super::Kept) -> Result<(), String> {
     conn.execute(
-        "INSERT OR REPLACE INTO response_owners (id, key, provider, created) VALUES (?1, ?2, ?3, ?4)",
-        params![id, key, provider, now_secs() as i64],
+        "INSERT OR REPLACE INTO kept (id, kind, key, provider, created) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![k.id, k.kind, k.key, k.provider, now_secs() as i64],
     )
     .map(drop)
     .map_err(err)
 }
 
-pub fn owner(conn: &Connection, id: &str) -> Result<Option<(String, String)>, String> {
+pub fn owner(conn: &Connection, id: &str) -> Result<Option<super::Kept>, String> {
     conn.query_row(
-        "SELECT key, provider FROM response_owners WHERE id = ?1",
+        "SELECT id, kind, key, provider FROM kept WHERE id = ?1",
         params![id],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| {
+            Ok(super::Kept {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                key: r.get(2)?,
+                provider: r.get(3)?,
+            })
+        },
     )
     .optional()
     .map_err(err)
 }
 
+pub fn owned(conn: &Connection, key: &str, kind: &str) -> Result<Vec<(String, String)>, String> {
+    let mut st = conn
+        .prepare("SELECT id, provider FROM kept WHERE key = ?1 AND kind = ?2 ORDER BY created DESC, rowid DESC LIMIT 10000")
+        .map_err(err)?;
+    let rows = st
+        .query_map(params![key, kind], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(err)?;
+    rows.collect::<Result<_, _>>().map_err(err)
+}
+
 pub fn disown(conn: &Connection, id: &str) -> Result<(), String> {
-    conn.execute("DELETE FROM response_owners WHERE id = ?1", params![id])
+    conn.execute("DELETE FROM kept WHERE id = ?1", params![id])
         .map(drop)
         .map_err(err)
 }

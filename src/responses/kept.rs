@@ -1,50 +1,23 @@
 //! Responses by id. Those this gateway keeps: `GET`/`DELETE /v1/responses/{id}` from its
 //! store, for the key that made them. Those kept at a provider after a pass-through
-//! (`store` at OpenAI): recorded in the same store with the key that made them and the
-//! provider, so only that key reads, continues or deletes them — at that provider, with
-//! its key. An id made elsewhere (not through this gateway) is the provider's to judge.
+//! (`store` at OpenAI): only the key that made them reads, continues or deletes them,
+//! at that provider (`crate::kept`). An id made elsewhere is the provider's to judge.
 
 use serde_json::json;
 
+use crate::kept::{Access, Forward, access, forward, json_answer, plain};
 use crate::live::Principal;
 use crate::pipeline::Gateway;
-use crate::reply::{ApiError, Body, full};
-
-/// Response ids are letters, digits, `_` and `-`; anything else is no id (and never
-/// reaches a provider's URL).
-fn plain(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 128
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-fn json_answer(status: http::StatusCode, body: impl Into<bytes::Bytes>) -> http::Response<Body> {
-    let mut resp = http::Response::new(full(body));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    resp
-}
+use crate::reply::{ApiError, Body};
 
 /// Where a response this gateway does not keep itself may be continued: `Ok(Some(p))`
 /// made by this key at provider `p`, `Ok(None)` not made through this gateway,
 /// `Err(())` made by another key (then it does not exist for this one).
 pub async fn keeper(gw: &Gateway, principal: &Principal, id: &str) -> Result<Option<String>, ()> {
-    let Some(store) = gw.responses.current() else {
-        return Ok(None);
-    };
-    match store.owner(id).await {
-        Ok(Some((key, _))) if key != principal.key_name => Err(()),
-        Ok(Some((_, provider))) => Ok(Some(provider)),
-        Ok(None) => Ok(None),
-        Err(e) => {
-            tracing::warn!(error = %e, "reading a response's owner failed");
-            Ok(None)
-        }
+    match access(gw, &principal.key_name, id, "response").await {
+        Access::Mine(p) => Ok(Some(p)),
+        Access::Not => Err(()),
+        Access::Unknown => Ok(None),
     }
 }
 
@@ -77,82 +50,32 @@ pub async fn stored(
             })
         })
     };
+    let not_found =
+        || ApiError::not_found(format!("No response with id '{id}' found.")).into_response();
     match ours {
         None => keeps_none(id),
         Some(Err(e)) => ApiError::internal(e).into_response(),
         Some(Ok(Some(v))) => json_answer(http::StatusCode::OK, v.to_string()),
-        Some(Ok(None)) => match at_provider(gw, principal, method, id).await {
-            Some(resp) => resp,
-            None => {
-                ApiError::not_found(format!("No response with id '{id}' found.")).into_response()
+        Some(Ok(None)) if !plain(id) => not_found(),
+        Some(Ok(None)) => match keeper(gw, principal, id).await {
+            Ok(Some(provider)) => {
+                let resp = forward(
+                    gw,
+                    Forward {
+                        provider: &provider,
+                        method: method.clone(),
+                        path: format!("/responses/{id}"),
+                        body: None,
+                        binary: false,
+                    },
+                )
+                .await;
+                crate::kept::forget_if_deleted(gw, method, id, resp.status()).await;
+                resp
             }
+            _ => not_found(),
         },
     }
-}
-
-/// The request, forwarded to the provider that keeps this key's response `id`; `None`
-/// when no provider keeps it for this key.
-async fn at_provider(
-    gw: &Gateway,
-    principal: &Principal,
-    method: &http::Method,
-    id: &str,
-) -> Option<http::Response<Body>> {
-    if !plain(id) {
-        return None;
-    }
-    let provider = keeper(gw, principal, id).await.ok()??;
-    let live = gw.live.load_full();
-    let p = live.providers.get(&provider)?;
-    let url = format!(
-        "{}/responses/{id}",
-        p.base_url.as_str().trim_end_matches('/')
-    );
-    let mut req = http::Request::builder().method(method.clone()).uri(url);
-    for (k, v) in &p.provider.headers {
-        req = req.header(k, v);
-    }
-    if let Some(k) = &p.provider.api_key {
-        req = req.header(
-            http::header::AUTHORIZATION,
-            format!("Bearer {}", k.expose()),
-        );
-    }
-    let req = req
-        .body(http_body_util::Full::new(bytes::Bytes::new()))
-        .ok()?;
-    let timeout = p.provider.timeout;
-    let asked = async {
-        let resp = crate::upstream::client()
-            .send(req)
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = resp.status();
-        let body = crate::upstream::read_body(resp, crate::upstream::MAX_UPSTREAM_BODY)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok::<_, String>((status, body))
-    };
-    let (status, body) = match tokio::time::timeout(timeout, asked).await {
-        Ok(Ok(answer)) => answer,
-        Ok(Err(e)) => return Some(unreachable(&provider, &e)),
-        Err(_) => return Some(unreachable(&provider, "no answer in time")),
-    };
-    if *method == http::Method::DELETE
-        && status.is_success()
-        && let Some(store) = gw.responses.current()
-        && let Err(e) = store.disown(id).await
-    {
-        tracing::warn!(error = %e, "forgetting a response's owner failed");
-    }
-    Some(json_answer(status, crate::secrets::scrub_json_body(body)))
-}
-
-fn unreachable(provider: &str, why: &str) -> http::Response<Body> {
-    let message = crate::secrets::scrub_owned(format!(
-        "provider '{provider}', which keeps this response, could not be reached: {why}"
-    ));
-    ApiError::new(http::StatusCode::BAD_GATEWAY, "upstream_error", message).into_response()
 }
 
 fn keeps_none(id: &str) -> http::Response<Body> {

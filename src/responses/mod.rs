@@ -189,7 +189,12 @@ fn owner_hook(gw: &Gateway, principal: &Principal, req: &Value) -> Option<pipeli
     }
     let key = principal.key_name.clone();
     Some(std::sync::Arc::new(move |id: &str, provider: &str| {
-        store.own_detached(id.to_string(), key.clone(), provider.to_string())
+        store.own_detached(crate::response_store::Kept {
+            id: id.to_string(),
+            kind: "response".into(),
+            key: key.clone(),
+            provider: provider.to_string(),
+        })
     }))
 }
 

@@ -156,6 +156,10 @@ async fn openai_api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
         drop(live);
         return crate::responses::stored(&gw, &principal, &method, &percent_decode(id)).await;
     }
+    if is_kept_object(&path) {
+        drop(live);
+        return files(gw, req, path).await;
+    }
     let is_models = path == "/v1/models" || path.starts_with("/v1/models/");
     let surface = path
         .strip_prefix("/v1/")
@@ -206,6 +210,59 @@ async fn openai_api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
         }
         None => post(&gw, &principal, &path, endpoint, posted).await,
     }
+}
+
+fn is_kept_object(path: &str) -> bool {
+    ["/v1/files", "/v1/batches"]
+        .iter()
+        .any(|p| path == *p || path.strip_prefix(p).is_some_and(|r| r.starts_with('/')))
+}
+
+/// `/v1/files…` and `/v1/batches…`, any method.
+async fn files(
+    gw: Arc<Gateway>,
+    req: http::Request<Incoming>,
+    path: String,
+) -> http::Response<Body> {
+    let live = gw.live.load_full();
+    let principal = match authenticate(&live, &req) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let (limit, timeout) = (
+        live.config.server.max_body_bytes,
+        live.config.server.client_timeout,
+    );
+    drop(live);
+    let header = |name| {
+        req.headers()
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (route, content_type) = (
+        header("x-switchboard-route"),
+        header(http::header::CONTENT_TYPE.as_str()),
+    );
+    let method = req.method().clone();
+    let directive = crate::cache::key::directive(req.headers());
+    let body = if method == Method::POST {
+        match read_body(req, limit, timeout).await {
+            Ok(b) => b,
+            Err(e) => return e.into_response(),
+        }
+    } else {
+        Bytes::new()
+    };
+    let req = crate::files::Request {
+        method,
+        path: &path["/v1/".len()..],
+        directive,
+        route,
+        content_type,
+        body,
+    };
+    crate::files::handle(&gw, &principal, req).await
 }
 
 /// A POST's parts the handlers read, taken before its body is.

@@ -17,6 +17,7 @@ mod clients;
 mod conformance;
 mod contract;
 mod examples;
+mod files;
 mod fixtures;
 mod layout;
 mod messages;

@@ -477,7 +477,7 @@ async fn the_rest_of_the_openai_surface_is_forwarded_to_openai_shaped_targets() 
         error_message(&v).contains("/v1/moderations has no chat form"),
         "{v}"
     );
-    let r = bearer_post(&gw, "/v1/files", &json!({})).await;
+    let r = bearer_post(&gw, "/v1/vector_stores", &json!({})).await;
     assert_eq!(r.status(), 404);
     let v: Value = r.json().await.unwrap();
     assert!(error_message(&v).contains("/v1/audio/speech"), "{v}");

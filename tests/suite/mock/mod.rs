@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 mod anthropic;
+mod files;
 mod openai;
 mod responses;
 pub mod surface;
@@ -74,6 +75,9 @@ struct State {
     seen: Mutex<Vec<Seen>>,
     /// Streams whose receiver went away before the stream ended.
     cancelled: AtomicUsize,
+    /// Uploaded files (id → bytes) and batches (id → (input file, output file)).
+    files: Mutex<HashMap<String, Vec<u8>>>,
+    batches: Mutex<HashMap<String, (String, String)>>,
 }
 
 pub struct Mock {
@@ -96,6 +100,13 @@ impl hyper::body::Body for ChanBody {
 }
 
 pub type MockBody = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// A whole body of bytes.
+pub fn full_body(bytes: Vec<u8>) -> MockBody {
+    http_body_util::Full::new(Bytes::from(bytes))
+        .map_err(|e: Infallible| match e {})
+        .boxed_unsync()
+}
 
 pub fn json_resp(status: u16, body: String) -> http::Response<MockBody> {
     let mut r = http::Response::new(
@@ -253,6 +264,16 @@ async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> http::Respon
     let mut parts = path.trim_start_matches('/').splitn(2, '/');
     let provider = parts.next().unwrap_or("").to_string();
     let rest = format!("/{}", parts.next().unwrap_or(""));
+    if rest == "/v1/files" && method == http::Method::POST {
+        state.seen.lock().push(Seen {
+            provider: provider.clone(),
+            path: rest.clone(),
+            headers,
+            query,
+            body: Value::String(String::from_utf8_lossy(&body).into_owned()),
+        });
+        return files::upload(&state, &provider, &body);
+    }
     if rest == "/v1/audio/transcriptions" {
         return surface::transcription(&state, provider, rest, headers, query, &body);
     }
@@ -337,6 +358,9 @@ async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> http::Respon
         }
         None => text.split_inclusive(' ').map(str::to_string).collect(),
     };
+    if rest.starts_with("/v1/files") || rest.starts_with("/v1/batches") {
+        return files::other(&state, &provider, &method, &rest[4..], &json);
+    }
     if let Some(id) = rest.strip_prefix("/v1/responses/") {
         return responses::by_id(&method, id);
     }

@@ -1,0 +1,155 @@
+//! Objects a provider keeps for a gateway key — responses passed through with `store`,
+//! uploaded files, batches — reached later by id. The store records which key made each
+//! and at which provider (`response_store::Kept`); a request by id is answered only for
+//! that key, and forwarded to that provider with the provider's key. Ids are checked to
+//! be plain (letters, digits, `_`, `-`, `.`) before they go into a provider's URL.
+
+use bytes::Bytes;
+use http::{Method, StatusCode};
+
+use crate::pipeline::Gateway;
+use crate::reply::{ApiError, Body, full};
+use crate::response_store::Kept;
+
+/// Whether an id may name a kept object (and go into a URL).
+pub fn plain(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// What a key may do with object `id` of `kind`.
+pub enum Access {
+    /// Its own, kept at this provider.
+    Mine(String),
+    /// Another key's (or another kind's): for this key it does not exist.
+    Not,
+    /// Not made through this gateway (or no store to say).
+    Unknown,
+}
+
+pub async fn access(gw: &Gateway, key: &str, id: &str, kind: &str) -> Access {
+    let Some(store) = gw.responses.current() else {
+        return Access::Unknown;
+    };
+    match store.owner(id).await {
+        Ok(Some(k)) if k.key != key || k.kind != kind => Access::Not,
+        Ok(Some(k)) => Access::Mine(k.provider),
+        Ok(None) => Access::Unknown,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading a kept object's owner failed");
+            Access::Unknown
+        }
+    }
+}
+
+/// Records that `key` made object `id` of `kind` at `provider` (when there is a store).
+pub fn own(gw: &Gateway, id: &str, kind: &str, key: &str, provider: &str) {
+    if let Some(store) = gw.responses.current() {
+        store.own_detached(Kept {
+            id: id.to_string(),
+            kind: kind.to_string(),
+            key: key.to_string(),
+            provider: provider.to_string(),
+        });
+    }
+}
+
+/// A JSON answer with this status.
+pub fn json_answer(status: StatusCode, body: impl Into<Bytes>) -> http::Response<Body> {
+    let mut resp = http::Response::new(full(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+fn unreachable(provider: &str, why: &str) -> http::Response<Body> {
+    let message = crate::secrets::scrub_owned(format!(
+        "provider '{provider}', which keeps this object, could not be reached: {why}"
+    ));
+    ApiError::new(StatusCode::BAD_GATEWAY, "upstream_error", message).into_response()
+}
+
+/// One request to `provider` at `path` under its base URL.
+pub struct Forward<'a> {
+    pub provider: &'a str,
+    pub method: Method,
+    pub path: String,
+    /// A body and its content type.
+    pub body: Option<(String, Bytes)>,
+    /// The answer streams through as it arrives (file content), else it is read whole.
+    pub binary: bool,
+}
+
+/// Sends `f` with the provider's key: its answer (status and body, keys scrubbed from
+/// JSON), or a 502 saying the provider could not be reached.
+pub async fn forward(gw: &Gateway, f: Forward<'_>) -> http::Response<Body> {
+    let live = gw.live.load_full();
+    let Some(p) = live.providers.get(f.provider) else {
+        return unreachable(f.provider, "it is no longer configured");
+    };
+    let url = format!("{}{}", p.base_url.as_str().trim_end_matches('/'), f.path);
+    let mut req = http::Request::builder().method(f.method).uri(url);
+    for (k, v) in &p.provider.headers {
+        req = req.header(k, v);
+    }
+    if let Some(k) = &p.provider.api_key {
+        req = req.header(
+            http::header::AUTHORIZATION,
+            format!("Bearer {}", k.expose()),
+        );
+    }
+    let body = match f.body {
+        Some((ct, b)) => {
+            req = req.header(http::header::CONTENT_TYPE, ct);
+            b
+        }
+        None => Bytes::new(),
+    };
+    let Ok(req) = req.body(http_body_util::Full::new(body)) else {
+        return unreachable(f.provider, "the request could not be made");
+    };
+    let timeout = p.provider.timeout;
+    let head = match tokio::time::timeout(timeout, crate::upstream::client().send(req)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return unreachable(f.provider, &e.to_string()),
+        Err(_) => return unreachable(f.provider, "no answer in time"),
+    };
+    let status = head.status();
+    if f.binary && status.is_success() {
+        let content_type = head.headers().get(http::header::CONTENT_TYPE).cloned();
+        let mut resp =
+            http::Response::new(crate::pipeline::binary(head.into_body(), timeout, None));
+        if let Some(ct) = content_type {
+            resp.headers_mut().insert(http::header::CONTENT_TYPE, ct);
+        }
+        return resp;
+    }
+    let read = crate::upstream::read_body(head, crate::upstream::MAX_UPSTREAM_BODY);
+    match tokio::time::timeout(timeout, read).await {
+        Ok(Ok(b)) => json_answer(status, crate::secrets::scrub_json_body(b)),
+        Ok(Err(e)) => unreachable(f.provider, &e.to_string()),
+        Err(_) => unreachable(f.provider, "no answer in time"),
+    }
+}
+
+/// A deleted object is no one's any more.
+pub async fn forget_if_deleted(
+    gw: &Gateway,
+    method: &http::Method,
+    id: &str,
+    status: http::StatusCode,
+) {
+    if *method == http::Method::DELETE
+        && status.is_success()
+        && let Some(store) = gw.responses.current()
+        && let Err(e) = store.disown(id).await
+    {
+        tracing::warn!(error = %e, "forgetting a kept object's owner failed");
+    }
+}
