@@ -1,7 +1,8 @@
 //! The demo provider: a tiny OpenAI-compatible upstream started beside the gateway
 //! when `[demo]` is configured, so the shipped config answers with no provider keys.
 //! It echoes the last user message, streams word by word, and makes deterministic
-//! embeddings. It is a real HTTP upstream: requests to it take the full path.
+//! embeddings; it speaks Anthropic's Messages API too (`/v1/messages`), so a
+//! `builtin:anthropic` provider can point at it. It is a real HTTP upstream: requests to it take the full path.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -110,6 +111,66 @@ fn chat(req: &Value) -> http::Response<Body> {
     respond(StatusCode::OK, "text/event-stream", encode_all(&events))
 }
 
+/// `POST /v1/messages`: the same echo as an Anthropic message or event stream.
+fn messages(req: &Value) -> http::Response<Body> {
+    let model = req.get("model").cloned().unwrap_or(json!("demo"));
+    let reply = format!(
+        "Echo from the switchboard demo provider: {}",
+        last_user_text(req)
+    );
+    let input = serde_json::to_string(req.get("messages").unwrap_or(&Value::Null))
+        .map(|s| s.len() as u64 / 4)
+        .unwrap_or(0);
+    let output = reply.split_whitespace().count() as u64;
+    let id = format!("msg_demo{:x}", rand::random::<u32>());
+    if req.get("stream").and_then(Value::as_bool) != Some(true) {
+        let body = json!({
+            "id": id, "type": "message", "role": "assistant", "model": model,
+            "content": [{ "type": "text", "text": reply }],
+            "stop_reason": "end_turn", "stop_sequence": null,
+            "usage": { "input_tokens": input, "output_tokens": output },
+        });
+        return respond(StatusCode::OK, "application/json", body.to_string());
+    }
+    let ev = |kind: &str, data: Value| SseEvent {
+        event: Some(kind.to_string()),
+        data: data.to_string(),
+    };
+    let mut events = vec![
+        ev(
+            "message_start",
+            json!({ "type": "message_start", "message": {
+            "id": id, "type": "message", "role": "assistant", "model": model, "content": [],
+            "stop_reason": null, "usage": { "input_tokens": input, "output_tokens": 1 } } }),
+        ),
+        ev(
+            "content_block_start",
+            json!({ "type": "content_block_start", "index": 0,
+            "content_block": { "type": "text", "text": "" } }),
+        ),
+    ];
+    for (i, word) in reply.split(' ').enumerate() {
+        let text = if i == 0 {
+            word.to_string()
+        } else {
+            format!(" {word}")
+        };
+        events.push(ev(
+            "content_block_delta",
+            json!({ "type": "content_block_delta", "index": 0,
+            "delta": { "type": "text_delta", "text": text } }),
+        ));
+    }
+    events.push(ev(
+        "content_block_stop",
+        json!({ "type": "content_block_stop", "index": 0 }),
+    ));
+    events.push(ev("message_delta", json!({ "type": "message_delta",
+        "delta": { "stop_reason": "end_turn", "stop_sequence": null }, "usage": { "output_tokens": output } })));
+    events.push(ev("message_stop", json!({ "type": "message_stop" })));
+    respond(StatusCode::OK, "text/event-stream", encode_all(&events))
+}
+
 fn embeddings(req: &Value) -> http::Response<Body> {
     let inputs: Vec<String> = match req.get("input") {
         Some(Value::String(s)) => vec![s.clone()],
@@ -159,6 +220,7 @@ async fn handle(req: http::Request<Incoming>) -> http::Response<Body> {
     match path.as_str() {
         "/v1/chat/completions" => chat(&v),
         "/v1/embeddings" => embeddings(&v),
+        "/v1/messages" => messages(&v),
         _ => error(StatusCode::NOT_FOUND, "unknown path"),
     }
 }

@@ -209,6 +209,41 @@ async fn serve_answers_from_the_shipped_config_with_no_keys() {
     assert_eq!(lines.last().unwrap(), "[DONE]");
     assert!(lines.len() > 3);
 
+    // An Anthropic client on the demo's Anthropic face: passed through, event by event.
+    let messages = format!("http://127.0.0.1:{port}/v1/messages");
+    let body = json!({ "model": "demo-claude", "max_tokens": 64, "messages": [{ "role": "user", "content": "hello" }] });
+    let v: Value = client
+        .post(&messages)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        v["content"][0]["text"],
+        "Echo from the switchboard demo provider: hello"
+    );
+    assert!(v["id"].as_str().unwrap().starts_with("msg_demo"), "{v}");
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let text = client
+        .post(&messages)
+        .json(&streamed)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.starts_with("event: message_start"), "{text}");
+    assert!(
+        text.trim_end()
+            .ends_with(r#"data: {"type":"message_stop"}"#),
+        "{text}"
+    );
+
     let r = client
         .post(&url)
         .json(&json!({ "model": "gpt-4o-mini", "messages": [{ "role": "user", "content": "hi" }] }))
