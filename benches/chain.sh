@@ -34,7 +34,7 @@ config() { chain_config "$GW" "$UP" "$WORK" "$1"; }
 SWITCHBOARD_LOG=warn "$BIN" demo --listen "127.0.0.1:$UP" &
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$UP/" && break; sleep 0.1; done
 
-cpu_ticks() { local f; read -r -a f < "/proc/$1/stat"; echo $((f[13] + f[14])); }
+. benches/measure.sh
 
 echo "# $(date -u +%F) $(nproc) cores, ${DURATION}s per run, c=50"
 names=("key + weighted strategy" "+ request-limit, token-quota" "+ redact-pii both ways" "+ usage records (full)")

@@ -102,15 +102,7 @@ for port in $UP $SB $NGX $CHAIN; do
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
 done
 
-# CPU time (clock ticks, user + system, all threads) of the processes given.
-cpu_ticks() {
-  local t=0 p f
-  for p in "$@"; do
-    read -r -a f < "/proc/$p/stat"
-    t=$((t + f[13] + f[14]))
-  done
-  echo "$t"
-}
+. benches/measure.sh
 
 # The processes that serve a port: the gateway, nginx (master and workers) or the upstream.
 pids_of() {
@@ -123,22 +115,7 @@ pids_of() {
 }
 
 run() { # name port connections threads [script]
-  local out pids before after
-  pids=$(pids_of "$2")
-  # shellcheck disable=SC2086
-  before=$(cpu_ticks $pids)
-  out=$(wrk -t"$4" -c"$3" -d"${DURATION}s" --latency -s "$WORK/${5:-post}.lua" "http://127.0.0.1:$2/v1/chat/completions")
-  # shellcheck disable=SC2086
-  after=$(cpu_ticks $pids)
-  local rps p50 p99 n cpu
-  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-  n=$(awk '/requests in/ {print $1}' <<<"$out")
-  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
-  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
-  # CPU µs per request of the serving process(es), from /proc (clock ticks).
-  cpu=$(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$n" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
-  if grep -q "Non-2xx" <<<"$out"; then echo "WARNING: non-2xx answers in $1 run" >&2; fi
-  printf "%-28s c=%-3s %10s req/s   p50 %-9s p99 %-9s cpu %6s us/req\n" "$1" "$3" "$rps" "$p50" "$p99" "$cpu"
+  wrk_run "$1" "http://127.0.0.1:$2/v1/chat/completions" "$(pids_of "$2")" "$3" "$4" "$WORK/${5:-post}.lua" "$DURATION"
 }
 
 echo "# $(date -u +%F) $(nproc) cores, ${DURATION}s per run, wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}')"
