@@ -138,11 +138,16 @@ async fn load_cached<W: World>(
 
 impl LiveState {
     /// Whether a request of `api` for route `model` can be passed through: some
-    /// target's provider speaks `api`, and the route does not redact (redactors read
-    /// the canonical chat form, so a redacting route always translates).
+    /// target's provider speaks `api`, and the route's redactors (if any) can read it
+    /// (the Messages and Responses APIs; the rest of OpenAI's surface carries texts the
+    /// redactors do not know where to find).
     pub fn serves_natively(&self, model: &str, api: crate::native::NativeApi) -> bool {
+        let redactable = matches!(
+            api,
+            crate::native::NativeApi::Messages | crate::native::NativeApi::Responses
+        );
         self.routes.get(model).is_some_and(|r| {
-            r.redactors.is_empty()
+            (redactable || r.redactors.is_empty())
                 && r.targets.iter().any(|t| {
                     self.providers
                         .get(&t.target.provider)

@@ -505,6 +505,8 @@ impl<'a> Attempt<'a> {
                     .native
                     .and_then(|n| n.on_id.clone())
                     .map(|f| (f, p.name.clone()));
+                pump.redactor = StreamRedactor::for_stream(self.shared.redact, p.api_key.is_some())
+                    .map(|r| r.for_native(api));
                 pump.raw = store.map(|_| Vec::new());
                 pump.raw_limit = store.map_or(0, |s| s.route.max_entry_bytes);
             }

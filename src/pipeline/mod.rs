@@ -322,6 +322,7 @@ async fn run(
             }
         }
     };
+    let native = redact_native(route, native).await?;
     let order = select(route, &facts, &body).await?;
     let shared = failover::Shared {
         operation: match req.endpoint {
@@ -346,6 +347,25 @@ async fn run(
             .insert(cached::HEADER, http::HeaderValue::from_static(v.label()));
     }
     Ok(resp)
+}
+
+/// A passed-through request's texts through the route's redactors, as the chat form's
+/// are (its `model` found again when its body changed).
+async fn redact_native(route: &LiveRoute, native: Option<Native>) -> Result<Option<Native>, Error> {
+    let Some(mut n) = native else {
+        return Ok(None);
+    };
+    if route.redactors.is_empty() {
+        return Ok(Some(n));
+    }
+    let redacted = redact::native::request(&route.redactors, n.api, &n.body)
+        .await
+        .map_err(|e| Error::plugin("redactor", e))?;
+    if let Some(body) = redacted {
+        n.model_span = body::model_span(&body);
+        n.body = body;
+    }
+    Ok(Some(n))
 }
 
 /// What the cache made of a request.

@@ -147,10 +147,23 @@ impl Attempt<'_> {
             }
         };
         signals.record(true, elapsed);
+        // The tokens are spent whatever happens next.
         let p = &self.provider.provider;
         self.shared
             .ctx
             .answered(&p.name, &self.target.target, usage);
+        let body = match self.shared.redact {
+            None => body,
+            Some((chain, _)) => match super::redact::native::answer(chain, api, body).await {
+                Ok(b) => b,
+                // Fail-closed: the answer is not shown rather than shown unredacted.
+                Err(e) => {
+                    let e = super::Error::plugin("redactor", e);
+                    self.shared.ctx.failed(e.label());
+                    return Outcome::Respond(e.into_response());
+                }
+            },
+        };
         if let Some(store) = self.shared.cache {
             store.put(body.clone());
         }

@@ -61,6 +61,10 @@ policies = ["one-per-hour"]
 [models."gpt"]
 targets = [{ provider = "oa", model = "gpt-up" }]
 
+[models."gpt-redacting"]
+targets = [{ provider = "oa", model = "gpt-up" }]
+redactors = ["builtin:redact-pii"]
+
 [models."moderator"]
 targets = [{ provider = "oa", model = "omni-up" }]
 
@@ -286,21 +290,142 @@ async fn passed_through_answers_are_cached_as_the_client_got_them() {
 }
 
 #[tokio::test]
-async fn a_redacting_route_translates_so_its_redactors_see_the_text() {
+async fn a_redacting_route_passes_through_with_its_texts_masked() {
     let mock = Mock::start().await;
     let gw = start(&mock, CONFIG).await;
     let body = json!({ "model": "redacting", "max_tokens": 50,
-        "system": [{ "type": "text", "text": "Be brief.", "cache_control": { "type": "ephemeral" } }],
-        "messages": [{ "role": "user", "content": "mail bob.smith@example.org" }] });
+        "system": [{ "type": "text", "text": "Be brief, bob.smith@example.org.", "cache_control": { "type": "ephemeral" } }],
+        "thinking": { "type": "enabled", "budget_tokens": 2048 },
+        "messages": [
+            { "role": "user", "content": [{ "type": "text", "text": "mail bob.smith@example.org" }] },
+            { "role": "assistant", "content": [{ "type": "tool_use", "id": "t1", "name": "f", "input": {} }] },
+            { "role": "user", "content": [{ "type": "tool_result", "tool_use_id": "t1", "content": "card 4111-1111-1111-1111" }] },
+        ] });
+    // The request: everything kept but the texts, masked.
+    let says = "Reach bob.smith@example.org or card 4111-1111-1111-1111 now.";
+    mock.push_fault("an", Fault::Says(says.into(), 4));
     let r = send(&gw, "/v1/messages", &body, None).await;
     assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["x-switchboard-dropped"], "cache_control");
-    let sent = &mock.seen("an")[0].body;
-    assert_eq!(
-        sent["system"],
-        json!([{ "type": "text", "text": "Be brief." }])
+    assert!(r.headers().get("x-switchboard-dropped").is_none());
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["content"][0]["text"], "Reach [EMAIL] or card [CARD] now.");
+    let mut want = with_model(&body, "claude-x");
+    want["system"][0]["text"] = json!("Be brief, [EMAIL].");
+    want["messages"][0]["content"][0]["text"] = json!("mail [EMAIL]");
+    want["messages"][2]["content"][0]["content"] = json!("card [CARD]");
+    assert_eq!(mock.seen("an")[0].body, want);
+    // A stream split four characters at a time: masked however it is cut.
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    mock.push_fault("an", Fault::Says(says.into(), 4));
+    let text = send(&gw, "/v1/messages", &streamed, None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let got = events(&text);
+    let said: String = got
+        .iter()
+        .filter(|(k, d)| k == "content_block_delta" && d["delta"]["type"] == "text_delta")
+        .map(|(_, d)| d["delta"]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(said, "Reach [EMAIL] or card [CARD] now.");
+    assert!(
+        !text.contains("example.org") && !text.contains("1111"),
+        "{text}"
     );
-    assert_eq!(sent["messages"][0]["content"][0]["text"], "mail [EMAIL]");
+    assert_eq!(got.last().unwrap().0, "message_stop");
+}
+
+#[tokio::test]
+async fn a_redacting_route_passes_responses_through_with_their_texts_masked() {
+    let mock = Mock::start().await;
+    let gw = start(&mock, CONFIG).await;
+    let body = json!({ "model": "gpt-redacting", "stream": true, "instructions": "You serve bob.smith@example.org.",
+        "tools": [{ "type": "web_search" }],
+        "input": [{ "role": "user", "content": [{ "type": "input_text", "text": "card 4111-1111-1111-1111?" }] }] });
+    mock.push_fault(
+        "oa",
+        Fault::Says("Mail bob.smith@example.org today.".into(), 5),
+    );
+    let text = gw
+        .client
+        .post(format!("{}/v1/responses", gw.url))
+        .bearer_auth(TEAM_KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut want = with_model(&body, "gpt-up");
+    want["instructions"] = json!("You serve [EMAIL].");
+    want["input"][0]["content"][0]["text"] = json!("card [CARD]?");
+    assert_eq!(
+        mock.seen("oa")[0].body,
+        want,
+        "the built-in tool kept, the texts masked"
+    );
+    let got = events(&text);
+    let deltas: String = got
+        .iter()
+        .filter(|(k, _)| k == "response.output_text.delta")
+        .map(|(_, d)| d["delta"].as_str().unwrap())
+        .collect();
+    assert_eq!(deltas, "Mail [EMAIL] today.");
+    let done = got
+        .iter()
+        .find(|(k, _)| k == "response.output_text.done")
+        .unwrap();
+    assert_eq!(done.1["text"], "Mail [EMAIL] today.");
+    let completed = &got.last().unwrap().1;
+    assert_eq!(
+        completed["response"]["output"][0]["content"][0]["text"],
+        "Mail [EMAIL] today."
+    );
+    assert!(!text.contains("example.org"), "{text}");
+}
+
+#[tokio::test]
+async fn a_provider_key_split_across_passed_through_events_is_masked() {
+    let mock = Mock::start().await;
+    let gw = start(&mock, CONFIG).await;
+    let says = format!("the key is {PROVIDER_KEY} ok");
+    for (path, body, provider) in [
+        (
+            "/v1/messages",
+            json!({ "model": "claude", "max_tokens": 50, "stream": true, "messages": [{ "role": "user", "content": "hi" }] }),
+            "an",
+        ),
+        (
+            "/v1/responses",
+            json!({ "model": "gpt", "input": "hi", "stream": true }),
+            "oa",
+        ),
+    ] {
+        mock.push_fault(provider, Fault::Says(says.clone(), 3));
+        let text = gw
+            .client
+            .post(format!("{}{path}", gw.url))
+            .header("x-api-key", TEAM_KEY)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let joined: String = events(&text)
+            .iter()
+            .filter_map(|(_, d)| d["delta"]["text"].as_str().or(d["delta"].as_str()))
+            .collect();
+        assert!(!joined.contains(&PROVIDER_KEY[..12]), "{path}: {joined}");
+        assert!(
+            joined.starts_with("the key is ") && joined.ends_with(" ok"),
+            "{path}: {joined}"
+        );
+    }
 }
 
 #[tokio::test]

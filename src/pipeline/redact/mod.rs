@@ -1,8 +1,10 @@
 //! Redaction: texts pass through the route's redactor plugins, in order. A request's
 //! message texts are masked before anything leaves for a provider (here); an answer's
 //! texts before they reach the client (`response`: whole JSON answers, `stream`: SSE
-//! chunks with a held-back window).
+//! chunks with a held-back window); passed-through bodies and streams in their own
+//! API (`native`).
 
+pub mod native;
 mod response;
 mod stream;
 

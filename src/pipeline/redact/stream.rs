@@ -1,5 +1,6 @@
-//! Redaction of a streamed chat answer, chunk by chunk, without letting a match that
-//! is split across chunks slip through.
+//! Redaction of a streamed answer, chunk by chunk, without letting a match that is
+//! split across chunks slip through: chat chunks here, a passed-through API's own
+//! events in `native.rs`.
 //!
 //! Each choice's text is held in a pending buffer. Once it is longer than the route's
 //! window, the buffer is cut `window` characters from its end and the redactors are
@@ -22,6 +23,7 @@ use std::future::Future;
 use serde_json::Value;
 
 use super::Chain;
+use crate::native::NativeApi;
 use crate::plugins::{FailureKind, PluginError};
 use crate::types::{Direction, SseEvent};
 
@@ -54,14 +56,16 @@ impl Redact for Masks {
 }
 
 pub struct StreamRedactor<R = Masks> {
-    redact: R,
+    pub(super) redact: R,
     window: usize,
     /// Also hold back a pending tail that could begin a provider key.
     keys: bool,
     /// Text received but not yet sent, by choice index.
-    pending: Vec<(u64, String)>,
+    pub(super) pending: Vec<(u64, String)>,
     /// The first chunk without its choices: the frame of a chunk made to flush.
     template: Option<Value>,
+    /// A passed-through stream's API (its own events carry the text), else chat.
+    pub(super) api: Option<NativeApi>,
 }
 
 impl StreamRedactor {
@@ -90,6 +94,7 @@ impl<R: Redact> StreamRedactor<R> {
             keys: false,
             pending: Vec::new(),
             template: None,
+            api: None,
         }
     }
 
@@ -103,11 +108,26 @@ impl<R: Redact> StreamRedactor<R> {
             keys: true,
             pending: Vec::new(),
             template: None,
+            api: None,
         }
+    }
+
+    /// The same redaction for a stream passed through in `api`'s own events.
+    pub fn for_native(mut self, api: NativeApi) -> Self {
+        self.api = Some(api);
+        self
     }
 
     /// The events to send in place of `events`.
     pub async fn process(&mut self, events: Vec<SseEvent>) -> Result<Vec<SseEvent>, PluginError> {
+        match self.api {
+            None => self.process_chat(events).await,
+            Some(NativeApi::Messages) => self.process_anthropic(events).await,
+            Some(_) => self.process_responses(events).await,
+        }
+    }
+
+    async fn process_chat(&mut self, events: Vec<SseEvent>) -> Result<Vec<SseEvent>, PluginError> {
         let mut out = Vec::with_capacity(events.len() + 1);
         for mut ev in events {
             if ev.data == "[DONE]" {
@@ -175,7 +195,7 @@ impl<R: Redact> StreamRedactor<R> {
         Ok(changed)
     }
 
-    fn buffer(&mut self, index: u64) -> &mut String {
+    pub(super) fn buffer(&mut self, index: u64) -> &mut String {
         let at = match self.pending.iter().position(|(i, _)| *i == index) {
             Some(at) => at,
             None => {
@@ -187,7 +207,7 @@ impl<R: Redact> StreamRedactor<R> {
     }
 
     /// The redacted text that can be sent now, keeping the window pending.
-    async fn advance(&mut self, index: u64) -> Result<String, PluginError> {
+    pub(super) async fn advance(&mut self, index: u64) -> Result<String, PluginError> {
         let keys = self.keys;
         let base = self.window;
         let text = self.buffer(index);
@@ -226,7 +246,7 @@ impl<R: Redact> StreamRedactor<R> {
     }
 
     /// All that is pending for `index`, redacted.
-    async fn flush(&mut self, index: u64) -> Result<String, PluginError> {
+    pub(super) async fn flush(&mut self, index: u64) -> Result<String, PluginError> {
         let text = std::mem::take(self.buffer(index));
         if text.is_empty() {
             return Ok(text);

@@ -268,3 +268,75 @@ async fn a_provider_key_split_anywhere_is_masked_without_delaying_other_text() {
         .unwrap();
     assert_eq!(received(&out).0[0].1, "hello there");
 }
+
+/// An Anthropic text delta for block `index`.
+fn anthropic_delta(index: u64, text: &str) -> SseEvent {
+    SseEvent {
+        event: Some("content_block_delta".into()),
+        data: json!({ "type": "content_block_delta", "index": index,
+            "delta": { "type": "text_delta", "text": text } })
+        .to_string(),
+    }
+}
+
+#[tokio::test]
+async fn any_split_of_passed_through_events_yields_the_whole_text_redacted() {
+    let mut rng = StdRng::seed_from_u64(11);
+    for round in 0..200 {
+        let window = rng.random_range(12..40);
+        let len = rng.random_range(0..200);
+        let whole = text(&mut rng, len, 12);
+        let max_piece = rng.random_range(1..20);
+        let pieces = split(&mut rng, &whole, max_piece);
+        // Anthropic: block 1's deltas, then its stop; the text is what the deltas say.
+        let mut r = StreamRedactor::new(Masker, window).for_native(NativeApi::Messages);
+        let mut sent = Vec::new();
+        for p in &pieces {
+            sent.extend(r.process(vec![anthropic_delta(1, p)]).await.unwrap());
+        }
+        let stop = SseEvent {
+            event: Some("content_block_stop".into()),
+            data: json!({ "type": "content_block_stop", "index": 1 }).to_string(),
+        };
+        sent.extend(r.process(vec![stop]).await.unwrap());
+        let said: String = sent
+            .iter()
+            .filter_map(|e| serde_json::from_str::<Value>(&e.data).ok())
+            .filter(|v| v["type"] == "content_block_delta")
+            .map(|v| v["delta"]["text"].as_str().unwrap_or("").to_string())
+            .collect();
+        assert_eq!(said, mask(&whole), "anthropic round {round}: {pieces:?}");
+        assert_eq!(
+            sent.last().unwrap().event.as_deref(),
+            Some("content_block_stop")
+        );
+        // Responses: output_text deltas, then `.done` with the whole text.
+        let mut r = StreamRedactor::new(Masker, window).for_native(NativeApi::Responses);
+        let mut sent = Vec::new();
+        for p in &pieces {
+            let ev = json!({ "type": "response.output_text.delta", "output_index": 0, "content_index": 0, "delta": p });
+            let ev = SseEvent {
+                event: Some("response.output_text.delta".into()),
+                data: ev.to_string(),
+            };
+            sent.extend(r.process(vec![ev]).await.unwrap());
+        }
+        let done = json!({ "type": "response.output_text.done", "output_index": 0, "content_index": 0, "text": whole });
+        let done = SseEvent {
+            event: Some("response.output_text.done".into()),
+            data: done.to_string(),
+        };
+        sent.extend(r.process(vec![done]).await.unwrap());
+        let evs: Vec<Value> = sent
+            .iter()
+            .map(|e| serde_json::from_str(&e.data).unwrap())
+            .collect();
+        let said: String = evs
+            .iter()
+            .filter(|v| v["type"] == "response.output_text.delta")
+            .map(|v| v["delta"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(said, mask(&whole), "responses round {round}: {pieces:?}");
+        assert_eq!(evs.last().unwrap()["text"], mask(&whole));
+    }
+}
