@@ -90,4 +90,21 @@ out["speech_bytes"] = len(speech.content)
 t = client.audio.transcriptions.create(model="native", file=("a.mp3", b"\x00\x01" * 1000))
 out["transcript"] = t.text
 
+# Files and batches, per key, at the provider that keeps them.
+f = client.files.create(file=("in.jsonl", b'{"custom_id":"1"}\n'), purpose="batch",
+                        extra_headers={"x-switchboard-route": "native"})
+out["file_id"] = f.id
+out["file_content"] = client.files.content(f.id).text
+b = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
+got = client.batches.retrieve(b.id)
+out["batch_status"] = got.status
+out["batch_output"] = client.files.content(got.output_file_id).text
+out["file_ids"] = sorted(x.id for x in client.files.list())
+client.files.delete(f.id)
+try:
+    client.files.retrieve(f.id)
+    out["file_after_delete"] = None
+except openai.NotFoundError:
+    out["file_after_delete"] = "not_found"
+
 print(json.dumps(out))

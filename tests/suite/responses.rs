@@ -79,8 +79,13 @@ async fn the_official_openai_sdk_speaks_responses() {
     assert_eq!(v["speech_bytes"], crate::mock::surface::SPEECH_BYTES);
     let heard = v["transcript"].as_str().unwrap();
     assert!(heard.ends_with("bytes with gpt-up"), "{heard}");
+    assert_eq!(v["file_id"], "file-openai-0");
+    assert_eq!(v["file_content"], "{\"custom_id\":\"1\"}\n");
+    assert_eq!(v["batch_status"], "completed");
+    assert_eq!(v["batch_output"], "{\"ok\":true}\n");
+    assert_eq!(v["file_ids"], json!(["file-openai-0", "file-openai-0-out"]));
+    assert_eq!(v["file_after_delete"], "not_found");
     let native = mock.seen("openai");
-    assert_eq!(native.len(), 6);
     assert!(native[..3].iter().all(|s| s.path == "/v1/responses"));
     assert_eq!(native[2].body["previous_response_id"], "resp_at_openai");
     // The tool-results turn as the OpenAI-compatible provider got it.
