@@ -322,3 +322,63 @@ async fn memory_counters_survive_a_restart_with_a_sqlite_file() {
     let gw = start(&mock, &config(1000, &counters)).await;
     assert_eq!(remaining(&send(&gw, &ask("q")).await), 1000 - USED);
 }
+
+async fn status(gw: &Gw, model: &str, who: &str) -> u16 {
+    let body = json!({ "model": model, "messages": user("hi"), "user": who });
+    send(gw, &body).await.status().as_u16()
+}
+
+#[tokio::test]
+async fn request_limits_count_per_scope_and_per_route_and_user() {
+    let mock = Mock::start().await;
+    let policies = |per: &str| {
+        format!(
+            "[policies.two]\nplugin = \"builtin:request-limit\"\nsettings = {{ limit = 2, window_secs = 3600, per = \"{per}\" }}\n\n[models.\"a\"]\ntargets = [{{ provider = \"p\", model = \"x\" }}]\npolicies = [\"two\"]\n\n[models.\"b\"]\ntargets = [{{ provider = \"p\", model = \"x\" }}]\npolicies = [\"two\"]\n"
+        )
+    };
+    // per = "route+user": each user on each route has two.
+    let gw = start(
+        &mock,
+        &format!("{}\n{}", config(1_000_000, ""), policies("route+user")),
+    )
+    .await;
+    for (model, user) in [
+        ("a", "ann"),
+        ("a", "ann"),
+        ("a", "bob"),
+        ("b", "ann"),
+        ("b", "ann"),
+    ] {
+        assert_eq!(status(&gw, model, user).await, 200, "{model} {user}");
+    }
+    let r = send(
+        &gw,
+        &json!({ "model": "a", "messages": user("hi"), "user": "ann" }),
+    )
+    .await;
+    assert_eq!(r.status(), 429);
+    let v: Value = r.json().await.unwrap();
+    let said = error_message(&v);
+    assert!(said.contains("route a, user ann"), "{said}");
+    assert_eq!(status(&gw, "a", "bob").await, 200);
+    // per = "gateway": two in all, whoever asks, on any route.
+    let gw = start(
+        &mock,
+        &format!("{}\n{}", config(1_000_000, ""), policies("gateway")),
+    )
+    .await;
+    assert_eq!(status(&gw, "a", "ann").await, 200);
+    assert_eq!(status(&gw, "b", "bob").await, 200);
+    assert_eq!(status(&gw, "a", "cy").await, 429);
+    // A scope that is not one refuses the config, naming the setting.
+    let bad = parse(
+        &mock,
+        &format!("{}\n{}", config(1, ""), policies("route+route")),
+    )
+    .unwrap();
+    let e = match switchboard::app::start(bad).await {
+        Ok(_) => panic!("the gateway started with a refused scope"),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains("per names route twice"), "{e}");
+}

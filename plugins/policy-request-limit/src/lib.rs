@@ -1,9 +1,10 @@
-//! `builtin:request-limit`: at most `limit` requests per `window_secs` per gateway key.
+//! `builtin:request-limit`: at most `limit` requests per `window_secs` per gateway key
+//! (or per user, team, route, the whole gateway, or a combination such as `route+user`).
 //!
 //! The count lives in the host (`counter-add`), so every pooled instance, and with a
 //! shared counter store every replica, sees the same number. Settings:
-//! `limit` (default 60) and `window_secs` (default 60); any other setting, or one
-//! that is not a whole number, refuses the config (`validate-settings`).
+//! `limit` (default 60), `window_secs` (default 60) and `per` (default `key`); any
+//! other setting, or one that is not valid, refuses the config (`validate-settings`).
 
 wit_bindgen::generate!({ world: "policy", path: "../../wit" });
 
@@ -12,6 +13,46 @@ use switchboard::plugin::host;
 use switchboard::plugin::types::{Decision, Denial, Header, Outcome, PolicyRequest};
 
 struct RequestLimit;
+
+/// Who a count is kept for, from `per`: `key`, `user`, `team`, `route`, `gateway`, or
+/// several joined by `+` (`route+user`: each user on each route apart). `user` and
+/// `team` fall back to the key when a request has none.
+fn scope(per: &str, req: &PolicyRequest) -> String {
+    let parts: Vec<String> = per
+        .split('+')
+        .map(|p| match p.trim() {
+            "user" => match &req.user {
+                Some(u) => format!("user {u}"),
+                None => format!("key {}", req.key_name),
+            },
+            "team" => match &req.team {
+                Some(t) => format!("team {t}"),
+                None => format!("key {}", req.key_name),
+            },
+            "route" => format!("route {}", req.route),
+            "gateway" => "the gateway".to_string(),
+            _ => format!("key {}", req.key_name),
+        })
+        .collect();
+    parts.join(", ")
+}
+
+/// Why `per` is not a scope, if it is not.
+fn invalid_per(per: &str) -> Option<String> {
+    let mut seen = Vec::new();
+    for p in per.split('+').map(str::trim) {
+        if !["key", "user", "team", "route", "gateway"].contains(&p) {
+            return Some(format!(
+                "per must be key, user, team, route or gateway, or several joined by + (route+user), not {per:?}"
+            ));
+        }
+        if seen.contains(&p) {
+            return Some(format!("per names {p} twice"));
+        }
+        seen.push(p);
+    }
+    None
+}
 
 fn setting_u64(name: &str, default: u64) -> u64 {
     host::setting(name)
@@ -30,6 +71,11 @@ impl Guest for RequestLimit {
     fn validate_settings(settings: Vec<(String, String)>) -> Result<(), String> {
         for (name, value) in &settings {
             match name.as_str() {
+                "per" => {
+                    if let Some(e) = invalid_per(value.trim_matches('"')) {
+                        return Err(e);
+                    }
+                }
                 "limit" | "window_secs" => {
                     if value.trim().parse::<u64>().is_err() {
                         return Err(format!("{name} must be a whole number, not {value}"));
@@ -37,7 +83,7 @@ impl Guest for RequestLimit {
                 }
                 other => {
                     return Err(format!(
-                        "builtin:request-limit has no setting '{other}' (it has limit and window_secs)"
+                        "builtin:request-limit has no setting '{other}' (it has limit, window_secs and per)"
                     ));
                 }
             }
@@ -49,14 +95,26 @@ impl Guest for RequestLimit {
 impl admission_policy::Guest for RequestLimit {
     fn check(req: PolicyRequest) -> Decision {
         // Read from the host once per instance (a reload builds new instances).
-        static SETTINGS: std::sync::OnceLock<(i64, u64)> = std::sync::OnceLock::new();
-        let &(limit, window) = SETTINGS.get_or_init(|| {
+        static SETTINGS: std::sync::OnceLock<(i64, u64, String)> = std::sync::OnceLock::new();
+        let (limit, window, per) = SETTINGS.get_or_init(|| {
             (
                 setting_u64("limit", 60).min(i64::MAX as u64) as i64,
                 setting_u64("window_secs", 60).max(1),
+                host::setting("per")
+                    .unwrap_or_default()
+                    .trim()
+                    .trim_matches('"')
+                    .to_string(),
             )
         });
-        let key = format!("requests:{}", req.key_name);
+        let (limit, window) = (*limit, *window);
+        let who = scope(per, &req);
+        // A key keeps its old counter name, so a reload that adds `per` to other
+        // policies does not reset anyone's count.
+        let key = match per.as_str() {
+            "" | "key" => format!("requests:{}", req.key_name),
+            _ => format!("requests:{who}"),
+        };
         let used = host::counter_add(&key, 1, window);
         if used > limit {
             // Undo this request's increment so a denied request costs nothing.
@@ -64,10 +122,7 @@ impl admission_policy::Guest for RequestLimit {
             let wait = host::window_remaining_secs(window).max(1);
             return Decision::Deny(Denial {
                 status: 429,
-                message: format!(
-                    "rate limit reached for key '{}': {} requests per {}s",
-                    req.key_name, limit, window
-                ),
+                message: format!("rate limit reached for {who}: {limit} requests per {window}s"),
                 headers: vec![
                     header("retry-after", wait),
                     header("x-ratelimit-limit-requests", limit),

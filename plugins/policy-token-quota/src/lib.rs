@@ -1,5 +1,6 @@
 //! `builtin:token-quota`: at most `limit` tokens (prompt + completion) per
-//! `window_secs` per gateway key (or per `user`, team, route, or the whole gateway).
+//! `window_secs` per gateway key (or per `user`, team, route, the whole gateway, or a
+//! combination such as `route+user`).
 //!
 //! `check` reserves the request's estimate (its estimated prompt tokens plus
 //! `max_tokens`, or `default_output_tokens` when the client set none, times `n`
@@ -11,7 +12,8 @@
 //! admit a request whose reservation would cross the limit.
 //!
 //! Settings: `limit` (default 100000), `window_secs` (default 86400; 0 = never
-//! resets), `per` = `key` | `user` | `team` | `route` | `gateway` (default `key`;
+//! resets), `per` = `key` | `user` | `team` | `route` | `gateway`, or several joined by
+//! `+` such as `route+user` (each user on each route apart) (default `key`;
 //! `user` and `team` fall back to the key when a request has none),
 //! `default_output_tokens` (default 1024). Any other setting, or a value of the wrong
 //! kind, refuses the config (`validate-settings`).
@@ -53,6 +55,46 @@ fn settings() -> &'static Settings {
     })
 }
 
+/// Who a count is kept for, from `per`: `key`, `user`, `team`, `route`, `gateway`, or
+/// several joined by `+` (`route+user`: each user on each route apart). `user` and
+/// `team` fall back to the key when a request has none.
+fn scope(per: &str, req: &PolicyRequest) -> String {
+    let parts: Vec<String> = per
+        .split('+')
+        .map(|p| match p.trim() {
+            "user" => match &req.user {
+                Some(u) => format!("user {u}"),
+                None => format!("key {}", req.key_name),
+            },
+            "team" => match &req.team {
+                Some(t) => format!("team {t}"),
+                None => format!("key {}", req.key_name),
+            },
+            "route" => format!("route {}", req.route),
+            "gateway" => "the gateway".to_string(),
+            _ => format!("key {}", req.key_name),
+        })
+        .collect();
+    parts.join(", ")
+}
+
+/// Why `per` is not a scope, if it is not.
+fn invalid_per(per: &str) -> Option<String> {
+    let mut seen = Vec::new();
+    for p in per.split('+').map(str::trim) {
+        if !["key", "user", "team", "route", "gateway"].contains(&p) {
+            return Some(format!(
+                "per must be key, user, team, route or gateway, or several joined by + (route+user), not {per:?}"
+            ));
+        }
+        if seen.contains(&p) {
+            return Some(format!("per names {p} twice"));
+        }
+        seen.push(p);
+    }
+    None
+}
+
 fn header(name: &str, value: impl ToString) -> Header {
     Header {
         name: name.to_string(),
@@ -69,19 +111,7 @@ struct Quota {
 
 fn quota(req: &PolicyRequest) -> Quota {
     let s = settings();
-    let who = match s.per.as_str() {
-        "user" => match &req.user {
-            Some(u) => format!("user {u}"),
-            None => format!("key {}", req.key_name),
-        },
-        "team" => match &req.team {
-            Some(t) => format!("team {t}"),
-            None => format!("key {}", req.key_name),
-        },
-        "route" => format!("route {}", req.route),
-        "gateway" => "the gateway".to_string(),
-        _ => format!("key {}", req.key_name),
-    };
+    let who = scope(&s.per, req);
     Quota {
         limit: s.limit,
         window: s.window,
@@ -116,11 +146,8 @@ impl Guest for TokenQuota {
                     }
                 }
                 "per" => {
-                    let per = value.trim_matches('"');
-                    if !["key", "user", "team", "route", "gateway"].contains(&per) {
-                        return Err(format!(
-                            "per must be \"key\", \"user\", \"team\", \"route\" or \"gateway\", not {value}"
-                        ));
+                    if let Some(e) = invalid_per(value.trim_matches('"')) {
+                        return Err(e);
                     }
                 }
                 other => {
