@@ -246,6 +246,9 @@ pub struct Route {
     pub retry: RetryPolicy,
     /// Response caching of this route, when enabled.
     pub cache: Option<RouteCache>,
+    /// Whole answers carry `x-switchboard-cost` (what the answer cost at the target's
+    /// prices).
+    pub show_cost: bool,
 }
 
 /// Answers pass through the route's redactors, JSON answers whole and streams with

@@ -250,6 +250,8 @@ pub struct RawModel {
     /// What a translated request (`/v1/messages`, `/v1/responses`) does with a field its
     /// target cannot carry: `drop` it and name it (default), or refuse with an `error`.
     pub unsupported_fields: Option<super::UnsupportedFields>,
+    /// Whole answers say what they cost (`x-switchboard-cost`).
+    pub show_cost: Option<bool>,
     /// Labels policies see with each request of this route.
     #[serde(default)]
     pub tags: Vec<String>,

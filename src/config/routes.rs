@@ -84,6 +84,7 @@ impl RouteEnv<'_> {
             redactors,
             max_n: model.max_n.unwrap_or(8).max(1),
             unsupported_fields: model.unsupported_fields.unwrap_or_default(),
+            show_cost: model.show_cost.unwrap_or(false),
             tags: model.tags.clone(),
         })
     }

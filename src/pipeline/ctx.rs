@@ -90,6 +90,8 @@ struct State {
     head: Option<Duration>,
     streamed: bool,
     error: Option<&'static str>,
+    /// The route shows what an answer cost (`x-switchboard-cost`).
+    show_cost: bool,
 }
 
 pub struct RequestCtx {
@@ -108,14 +110,24 @@ pub struct RequestCtx {
 struct Closing {
     admitted: Option<(Pools, PolicyRequest)>,
     outcome: Outcome,
+    show_cost: bool,
 }
 
+/// The header an answer says its cost in.
+pub const COST_HEADER: &str = "x-switchboard-cost";
+
 impl Closing {
+    /// The policies' record; the headers they add, and the cost when the route shows it.
     async fn record(self) -> Vec<(String, String)> {
-        match self.admitted {
+        let mut headers = match self.admitted {
             Some((pools, preq)) => policies::record(&pools, &preq, &self.outcome).await,
             None => Vec::new(),
+        };
+        if self.show_cost {
+            let cost = self.outcome.cost_micros as f64 / 1e6;
+            headers.push((COST_HEADER.to_string(), format!("{cost:.6}")));
         }
+        headers
     }
 }
 
@@ -146,6 +158,11 @@ impl RequestCtx {
 
     pub fn route(&self, name: &str) {
         self.state.lock().route = Some(name.to_string());
+    }
+
+    /// The answer is to say what it cost.
+    pub fn show_cost(&self) {
+        self.state.lock().show_cost = true;
     }
 
     /// The policies that allowed the request: each is owed one `record`.
@@ -286,6 +303,7 @@ impl RequestCtx {
             });
         }
         Some(Closing {
+            show_cost: s.show_cost,
             admitted: s.admitted.take(),
             outcome: Outcome {
                 status,

@@ -241,6 +241,9 @@ async fn admit<'l>(
         .get(&facts.model)
         .ok_or_else(|| Error::ModelNotFound(facts.model.clone()))?;
     ctx.route(&route.route.name);
+    if route.route.show_cost {
+        ctx.show_cost();
+    }
     let p = req.principal;
     if let Some(models) = &p.models
         && !models.contains(&facts.model)

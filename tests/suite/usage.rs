@@ -270,3 +270,37 @@ async fn the_access_log_has_a_line_per_request() {
     let key = env_map()["PROVIDER_KEY"].clone();
     assert!(!text.contains(&key) && !text.contains(TEAM_KEY), "{text}");
 }
+
+#[tokio::test]
+async fn a_route_that_shows_cost_says_what_each_answer_cost() {
+    let mock = Mock::start().await;
+    let cfg = r#"
+[providers.p]
+adapter = "builtin:openai"
+base_url = "{mock}/p/v1"
+
+[models."priced"]
+targets = [{ provider = "p", model = "x", input_price = 3.0, output_price = 5.0 }]
+show_cost = true
+
+[models."quiet"]
+targets = [{ provider = "p", model = "x", input_price = 3.0, output_price = 5.0 }]
+"#;
+    let gw = start(&mock, cfg).await;
+    // The mock charges 11 prompt and 7 completion tokens: 11 × 3 + 7 × 5 = 68 millionths.
+    let r = gw
+        .post(
+            "/v1/chat/completions",
+            &json!({ "model": "priced", "messages": user("hi") }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchboard-cost"], "0.000068");
+    let r = gw
+        .post(
+            "/v1/chat/completions",
+            &json!({ "model": "quiet", "messages": user("hi") }),
+        )
+        .await;
+    assert!(r.headers().get("x-switchboard-cost").is_none());
+}
