@@ -59,17 +59,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         usage: Default::default(),
         access_log: Default::default(),
         responses: Default::default(),
+        vkeys: Default::default(),
     });
-    gateway
-        .usage
-        .configure(gateway.live.load().config.usage.as_ref())?;
-    gateway
-        .access_log
-        .configure(gateway.live.load().config.access_log.as_ref())?;
-    gateway
-        .responses
-        .configure(gateway.live.load().config.responses.as_ref())
-        .map_err(|e| anyhow::anyhow!("responses store: {e}"))?;
+    configure_parts(&gateway).await?;
 
     let tls = match &server_cfg.tls {
         Some(files) => Some(server::tls_acceptor(files)?),
@@ -123,7 +115,44 @@ async fn until_stopped(mut stop: watch::Receiver<bool>) {
 }
 
 /// Metric upkeep every 5 s until the gateway stops.
+/// The parts that follow the config (usage log, access log, response store, virtual
+/// keys), opened as the config says; the virtual keys read once.
+async fn configure_parts(gateway: &Gateway) -> anyhow::Result<()> {
+    let live = gateway.live.load_full();
+    gateway.usage.configure(live.config.usage.as_ref())?;
+    gateway
+        .access_log
+        .configure(live.config.access_log.as_ref())?;
+    gateway
+        .responses
+        .configure(live.config.responses.as_ref())
+        .map_err(|e| anyhow::anyhow!("responses store: {e}"))?;
+    gateway
+        .vkeys
+        .configure(live.config.store.as_ref())
+        .map_err(|e| anyhow::anyhow!("store: {e}"))?;
+    if let Err(e) = gateway.vkeys.refresh().await {
+        tracing::warn!(error = %e, "reading virtual keys failed; retried every second");
+    }
+    Ok(())
+}
+
 fn spawn_upkeep(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
+    let keys = gw.clone();
+    let mut keys_stop = stop.clone();
+    // Virtual keys made or revoked on another replica hold here within a second.
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = keys_stop.wait_for(|s| *s) => return,
+            }
+            if let Err(e) = keys.vkeys.refresh().await {
+                tracing::warn!(error = %e, "reading virtual keys failed");
+            }
+        }
+    });
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
         loop {

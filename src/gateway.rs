@@ -22,6 +22,7 @@ pub struct Gateway {
     pub usage: crate::usage::UsageLog,
     pub access_log: crate::access_log::AccessLog,
     pub responses: crate::response_store::ResponseStore,
+    pub vkeys: crate::vkeys::VirtualKeys,
 }
 
 /// Where the config comes from, and how reloads went.

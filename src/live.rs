@@ -51,6 +51,36 @@ pub struct Principal {
     pub tags: Vec<String>,
 }
 
+impl Principal {
+    /// A key's principal: the models it may use are its own list within its team's
+    /// (either absent: no limit from it), its tags then its team's.
+    pub fn of(
+        name: &str,
+        models: Option<Vec<String>>,
+        team: Option<String>,
+        tags: &[String],
+        teams: &std::collections::BTreeMap<String, crate::config::Team>,
+    ) -> Principal {
+        let t = team.as_ref().and_then(|t| teams.get(t));
+        let models = match (models, t.and_then(|t| t.models.as_ref())) {
+            (Some(own), Some(theirs)) => {
+                Some(own.into_iter().filter(|m| theirs.contains(m)).collect())
+            }
+            (Some(own), None) => Some(own),
+            (None, Some(theirs)) => Some(theirs.clone()),
+            (None, None) => None,
+        };
+        let mut tags = tags.to_vec();
+        tags.extend(t.iter().flat_map(|t| t.tags.iter().cloned()));
+        Principal {
+            key_name: name.to_string(),
+            models,
+            team,
+            tags,
+        }
+    }
+}
+
 pub struct LiveState {
     pub config: Arc<Config>,
     pub routes: HashMap<String, LiveRoute>,
@@ -189,15 +219,14 @@ impl LiveState {
             .keys
             .iter()
             .map(|k: &GatewayKey| {
-                (
-                    k.sha256,
-                    Principal {
-                        key_name: k.name.clone(),
-                        models: k.models.clone(),
-                        team: k.team.clone(),
-                        tags: k.tags.clone(),
-                    },
-                )
+                let p = Principal::of(
+                    &k.name,
+                    k.models.clone(),
+                    k.team.clone(),
+                    &k.tags,
+                    &config.teams,
+                );
+                (k.sha256, p)
             })
             .collect();
         let cache = if config.routes.values().any(|r| r.cache.is_some()) {

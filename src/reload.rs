@@ -75,6 +75,9 @@ pub async fn reload(gw: &Gateway) -> Result<Duration, String> {
         gw.responses
             .configure(new.config.responses.as_ref())
             .map_err(|e| format!("responses store: {e}"))?;
+        gw.vkeys
+            .configure(new.config.store.as_ref())
+            .map_err(|e| format!("store: {e}"))?;
         gw.live.store(Arc::new(new));
         Ok::<(), String>(())
     }

@@ -54,6 +54,11 @@ pub struct Config {
     pub usage: Option<UsageConfig>,
     pub access_log: Option<AccessLogConfig>,
     pub responses: Option<ResponsesConfig>,
+    /// `[[teams]]` by name.
+    pub teams: BTreeMap<String, Team>,
+    /// `[store]`: where virtual keys live (PostgreSQL shared by replicas, or a SQLite
+    /// file); `None` when not configured.
+    pub store: Option<StoreDb>,
     /// The route `/v1/files` uploads go to when the request names none
     /// (`x-switchboard-route`).
     pub files_route: Option<String>,
@@ -142,6 +147,15 @@ pub struct GatewayKey {
     /// Routes this key may use; `None` = all.
     pub models: Option<Vec<String>>,
     pub team: Option<String>,
+    pub tags: Vec<String>,
+}
+
+/// A team of keys: the models they may use (on top of each key's own list) and the
+/// labels policies see with their requests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Team {
+    pub name: String,
+    pub models: Option<Vec<String>>,
     pub tags: Vec<String>,
 }
 

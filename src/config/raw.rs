@@ -18,6 +18,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub keys: Vec<RawKey>,
     #[serde(default)]
+    pub teams: Vec<RawTeam>,
+    #[serde(default)]
     pub providers: BTreeMap<String, RawProvider>,
     #[serde(default)]
     pub models: BTreeMap<String, Spanned<RawModel>>,
@@ -52,10 +54,22 @@ pub struct RawResponses {
     pub retention_days: Option<u32>,
 }
 
+/// A team: the models its keys may use, the labels policies see with its requests.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTeam {
+    pub name: Spanned<String>,
+    pub models: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
 /// The store shared by replicas.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawStore {
+    /// This gateway's own SQLite file (when no PostgreSQL is named).
+    pub sqlite_path: Option<Spanned<String>>,
     /// The variable holding a PostgreSQL URL (it carries a password).
     pub postgres_url_env: Option<Spanned<String>>,
 }

@@ -72,6 +72,8 @@ pub(super) fn validate(
         },
         responses: responses(&cx, &raw, base)?,
         files_route,
+        teams: teams(&cx, &raw)?,
+        store: store(&cx, &raw, base)?,
         access_log: raw.access_log.as_ref().map(|a| AccessLogConfig {
             format: a.format.unwrap_or_default(),
             path: a.path.as_ref().map(|p| base.join(p.get_ref())),
@@ -346,4 +348,56 @@ fn responses(
         db,
         retention_days: r.retention_days.unwrap_or(30).clamp(1, 3650),
     }))
+}
+
+/// `[[teams]]`: each name once, its models routes that exist.
+fn teams(cx: &Ctx<'_>, raw: &RawConfig) -> Result<BTreeMap<String, Team>, ConfigError> {
+    let mut out = BTreeMap::new();
+    for t in &raw.teams {
+        let name = t.name.get_ref().clone();
+        let key = format!("teams ({name})");
+        if out.contains_key(&name) {
+            return cx.err(t.name.span(), key, "duplicate team name");
+        }
+        for m in t.models.iter().flatten() {
+            if !raw.models.contains_key(m.get_ref()) {
+                return cx.err(
+                    m.span(),
+                    format!("{key}.models"),
+                    format!("unknown model '{}'", m.get_ref()),
+                );
+            }
+        }
+        let models = t
+            .models
+            .as_ref()
+            .map(|m| m.iter().map(|s| s.get_ref().clone()).collect());
+        out.insert(
+            name.clone(),
+            Team {
+                name,
+                models,
+                tags: t.tags.clone(),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// `[store]`: PostgreSQL when it names one, else its SQLite file, else none.
+fn store(
+    cx: &Ctx<'_>,
+    raw: &RawConfig,
+    base: &std::path::Path,
+) -> Result<Option<StoreDb>, ConfigError> {
+    if let Some(url) = postgres(cx, raw)? {
+        return Ok(Some(StoreDb::Postgres(url)));
+    }
+    match raw.store.as_ref().and_then(|s| s.sqlite_path.as_ref()) {
+        Some(p) if p.get_ref().trim().is_empty() => {
+            cx.err(p.span(), "store.sqlite_path", "must not be empty")
+        }
+        Some(p) => Ok(Some(StoreDb::Sqlite(base.join(p.get_ref())))),
+        None => Ok(None),
+    }
 }

@@ -81,6 +81,20 @@ async fn respond(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Respon
     if !ok {
         return ApiError::unauthorized("admin token missing or wrong").into_response();
     }
+    if path == "/admin/keys" || path.starts_with("/admin/keys/") {
+        let method = req.method().clone();
+        let body = match super::routes::read_body(
+            req,
+            64 * 1024,
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        {
+            Ok(b) => b,
+            Err(e) => return e.into_response(),
+        };
+        return super::admin_keys::handle(&gw, &live, &method, path, body).await;
+    }
     let at = AdminReq {
         gw,
         live,

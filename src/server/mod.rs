@@ -2,6 +2,7 @@
 //! accepted socket, and graceful shutdown that lets in-flight requests finish.
 
 pub mod admin;
+mod admin_keys;
 mod routes;
 mod tls;
 

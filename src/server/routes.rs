@@ -60,10 +60,11 @@ pub fn bearer(req: &http::Request<Incoming>) -> Option<&str> {
 }
 
 fn authenticate(
+    gw: &Gateway,
     live: &LiveState,
     req: &http::Request<Incoming>,
 ) -> Result<Principal, Box<ApiError>> {
-    if live.keys.is_empty() {
+    if live.keys.is_empty() && !gw.vkeys.any() {
         return Ok(Principal {
             key_name: "anonymous".into(),
             models: None,
@@ -77,10 +78,24 @@ fn authenticate(
         ))
     })?;
     let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-    live.keys
-        .get(&digest)
-        .cloned()
-        .ok_or_else(|| Box::new(ApiError::unauthorized("Incorrect API key provided.")))
+    if let Some(p) = live.keys.get(&digest) {
+        return Ok(p.clone());
+    }
+    match gw.vkeys.find(&digest) {
+        Some(k) if k.usable(crate::vkeys::now_secs()) => Ok(Principal::of(
+            &k.name,
+            k.models.clone(),
+            k.team.clone(),
+            &k.tags,
+            &live.config.teams,
+        )),
+        Some(k) if k.revoked_at.is_none() => Err(Box::new(ApiError::unauthorized(
+            "This API key has expired.",
+        ))),
+        _ => Err(Box::new(ApiError::unauthorized(
+            "Incorrect API key provided.",
+        ))),
+    }
 }
 
 /// Reads a whole request body, refusing more than `limit` bytes and slow senders.
@@ -148,17 +163,9 @@ async fn openai_api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
         "/v1/embeddings" => Some(Endpoint::Embeddings),
         _ => None,
     };
-    if let Some(id) = path.strip_prefix("/v1/responses/") {
-        let principal = match authenticate(&live, &req) {
-            Ok(p) => p,
-            Err(e) => return e.into_response(),
-        };
+    if path.starts_with("/v1/responses/") || path == "/v1/me" || is_kept_object(&path) {
         drop(live);
-        return crate::responses::stored(&gw, &principal, &method, &percent_decode(id)).await;
-    }
-    if is_kept_object(&path) {
-        drop(live);
-        return files(gw, req, path).await;
+        return by_id(gw, req, path).await;
     }
     let is_models = path == "/v1/models" || path.starts_with("/v1/models/");
     let surface = path
@@ -171,7 +178,7 @@ async fn openai_api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
         ))
         .into_response();
     }
-    let principal = match authenticate(&live, &req) {
+    let principal = match authenticate(&gw, &live, &req) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
@@ -225,7 +232,7 @@ async fn files(
     path: String,
 ) -> http::Response<Body> {
     let live = gw.live.load_full();
-    let principal = match authenticate(&live, &req) {
+    let principal = match authenticate(&gw, &live, &req) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
@@ -316,6 +323,53 @@ async fn post(
         native: None,
     };
     pipeline::handle(gw, req).await
+}
+
+/// The paths that are not model requests: a response by id, the key itself, files
+/// and batches.
+async fn by_id(
+    gw: Arc<Gateway>,
+    req: http::Request<Incoming>,
+    path: String,
+) -> http::Response<Body> {
+    if is_kept_object(&path) {
+        return files(gw, req, path).await;
+    }
+    let live = gw.live.load_full();
+    let principal = match authenticate(&gw, &live, &req) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    drop(live);
+    match path.strip_prefix("/v1/responses/") {
+        Some(id) => {
+            crate::responses::stored(&gw, &principal, req.method(), &percent_decode(id)).await
+        }
+        None => me(&gw, &principal),
+    }
+}
+
+/// `GET /v1/me`: the calling key as the gateway sees it — its name, whether it is a
+/// config or a virtual key, its team, the models it may use (`null`: all), its tags,
+/// when it expires. No secret, no digest.
+fn me(gw: &Gateway, p: &Principal) -> http::Response<Body> {
+    let virtual_key = gw
+        .vkeys
+        .list()
+        .into_iter()
+        .find(|k| k.name == p.key_name && k.revoked_at.is_none());
+    json_response(
+        StatusCode::OK,
+        json!({
+            "object": "key",
+            "name": p.key_name,
+            "kind": if virtual_key.is_some() { "virtual" } else { "config" },
+            "team": p.team,
+            "models": p.models,
+            "tags": p.tags,
+            "expires_at": virtual_key.and_then(|k| k.expires_at),
+        }),
+    )
 }
 
 /// `GET /v1/models` and `GET /v1/models/{id}`: the routes this key may use.

@@ -19,6 +19,7 @@ mod contract;
 mod examples;
 mod files;
 mod fixtures;
+mod keys;
 mod layout;
 mod messages;
 mod metrics;

@@ -1,0 +1,228 @@
+//! `/admin/keys`: virtual keys made, read, changed, rotated and revoked at run time.
+//! `POST /admin/keys` makes one (the secret is in that answer only); `GET` lists them
+//! (never a secret or its digest); `GET|PATCH|DELETE /admin/keys/{id}` reads, changes
+//! or revokes one; `POST /admin/keys/{id}/rotate` gives it a new secret (the old one
+//! stops working at once here, within a second on other replicas).
+
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use super::Body;
+use super::routes::json_response;
+use crate::gateway::Gateway;
+use crate::live::LiveState;
+use crate::reply::ApiError;
+use crate::vkeys::{VKey, new_secret, now_secs};
+
+fn bad(message: impl Into<String>) -> http::Response<Body> {
+    ApiError::invalid(message, None).into_response()
+}
+
+fn plain(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+pub async fn handle(
+    gw: &Gateway,
+    live: &LiveState,
+    method: &Method,
+    path: &str,
+    body: Bytes,
+) -> http::Response<Body> {
+    if !gw.vkeys.enabled() {
+        return bad("virtual keys are kept in the store: configure [store]");
+    }
+    let rest: Vec<&str> = path
+        .trim_start_matches("/admin/keys")
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .collect();
+    let body: Value = if body.is_empty() {
+        Value::Object(Map::new())
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => return bad("the request body must be a JSON object"),
+        }
+    };
+    match (method, rest.as_slice()) {
+        (&Method::GET, []) => {
+            let keys: Vec<_> = gw.vkeys.list().iter().map(|k| json!(**k)).collect();
+            json_response(StatusCode::OK, json!({ "keys": keys }))
+        }
+        (&Method::POST, []) => create(gw, live, &body).await,
+        (&Method::GET, [id]) => match gw.vkeys.get(id) {
+            Some(k) => json_response(StatusCode::OK, json!({ "key": *k })),
+            None => not_found(id),
+        },
+        (&Method::PATCH, [id]) => change(gw, live, id, &body, Change::Fields).await,
+        (&Method::DELETE, [id]) => change(gw, live, id, &body, Change::Revoke).await,
+        (&Method::POST, [id, "rotate"]) => change(gw, live, id, &body, Change::Rotate).await,
+        _ => ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request_error",
+            format!("{method} is not allowed on {path}"),
+        )
+        .into_response(),
+    }
+}
+
+fn not_found(id: &str) -> http::Response<Body> {
+    ApiError::not_found(format!("no virtual key with id '{id}'")).into_response()
+}
+
+/// Sets on `k` the fields `body` names (a null clears one), checked.
+fn apply(live: &LiveState, k: &mut VKey, body: &Value) -> Result<(), String> {
+    let o = body.as_object().expect("checked to be an object");
+    if let Some(t) = o.get("team") {
+        k.team = match t {
+            Value::Null => None,
+            Value::String(s) if plain(s, 64) => Some(s.clone()),
+            _ => return Err("team must be a name of letters, digits, '.', '_' or '-'".into()),
+        };
+    }
+    if let Some(m) = o.get("models") {
+        k.models = match m {
+            Value::Null => None,
+            Value::Array(a) => {
+                let mut models = Vec::new();
+                for m in a {
+                    let m = m.as_str().ok_or("models must be route names")?;
+                    if !live.config.routes.contains_key(m) {
+                        return Err(format!("models: unknown model '{m}'"));
+                    }
+                    models.push(m.to_string());
+                }
+                Some(models)
+            }
+            _ => return Err("models must be a list of route names".into()),
+        };
+    }
+    if let Some(t) = o.get("tags") {
+        let tags: Vec<String> = serde_json::from_value(t.clone())
+            .map_err(|_| "tags must be a list of strings".to_string())?;
+        if tags.len() > 32 || tags.iter().any(|t| t.is_empty() || t.len() > 64) {
+            return Err("tags: at most 32, each 1 to 64 characters".into());
+        }
+        k.tags = tags;
+    }
+    if let Some(m) = o.get("metadata") {
+        if !m.is_object() || m.to_string().len() > 4096 {
+            return Err("metadata must be an object of at most 4096 bytes".into());
+        }
+        k.metadata = m.clone();
+    }
+    match (o.get("expires_at"), o.get("expires_in")) {
+        (Some(_), Some(_)) => return Err("set expires_at or expires_in, not both".into()),
+        (Some(Value::Null), None) => k.expires_at = None,
+        (Some(e), None) => {
+            k.expires_at = Some(e.as_u64().ok_or("expires_at must be unix seconds")?)
+        }
+        (None, Some(e)) => {
+            let secs = e.as_u64().ok_or("expires_in must be a number of seconds")?;
+            k.expires_at = Some(now_secs().saturating_add(secs));
+        }
+        (None, None) => {}
+    }
+    Ok(())
+}
+
+/// `POST /admin/keys`: a new key and its secret, shown this once.
+async fn create(gw: &Gateway, live: &LiveState, body: &Value) -> http::Response<Body> {
+    let name = body["name"].as_str().unwrap_or_default().to_string();
+    if !plain(&name, 64) {
+        return bad("name is required: 1 to 64 letters, digits, '.', '_' or '-'");
+    }
+    let taken = live.config.keys.iter().any(|k| k.name == name)
+        || gw
+            .vkeys
+            .list()
+            .iter()
+            .any(|k| k.name == name && k.revoked_at.is_none());
+    if taken {
+        return ApiError::new(
+            StatusCode::CONFLICT,
+            "invalid_request_error",
+            format!("a key named '{name}' exists"),
+        )
+        .into_response();
+    }
+    let secret = new_secret();
+    let mut k = VKey {
+        id: format!("vk_{}", hex::encode(rand::random::<[u8; 8]>())),
+        name,
+        hash: Sha256::digest(secret.as_bytes()).into(),
+        team: None,
+        models: None,
+        tags: Vec::new(),
+        metadata: json!({}),
+        expires_at: None,
+        created_at: now_secs(),
+        revoked_at: None,
+        updated: 0,
+    };
+    if let Err(e) = apply(live, &mut k, body) {
+        return bad(e);
+    }
+    match gw.vkeys.save(k).await {
+        Ok(k) => json_response(StatusCode::CREATED, json!({ "key": *k, "secret": secret })),
+        Err(e) => ApiError::internal(e).into_response(),
+    }
+}
+
+enum Change {
+    Fields,
+    Rotate,
+    Revoke,
+}
+
+/// `PATCH`, `rotate` or `DELETE` of key `id` (a revoked key stays revoked).
+async fn change(
+    gw: &Gateway,
+    live: &LiveState,
+    id: &str,
+    body: &Value,
+    what: Change,
+) -> http::Response<Body> {
+    let Some(current) = gw.vkeys.get(id) else {
+        return not_found(id);
+    };
+    if current.revoked_at.is_some() {
+        return ApiError::new(
+            StatusCode::CONFLICT,
+            "invalid_request_error",
+            format!("key '{id}' is revoked"),
+        )
+        .into_response();
+    }
+    let mut k = (*current).clone();
+    let mut secret = None;
+    match what {
+        Change::Fields => {
+            if let Err(e) = apply(live, &mut k, body) {
+                return bad(e);
+            }
+        }
+        Change::Rotate => {
+            let s = new_secret();
+            k.hash = Sha256::digest(s.as_bytes()).into();
+            secret = Some(s);
+        }
+        Change::Revoke => k.revoked_at = Some(now_secs()),
+    }
+    match gw.vkeys.save(k).await {
+        Ok(k) => {
+            let mut out = json!({ "key": *k });
+            if let Some(s) = secret {
+                out["secret"] = json!(s);
+            }
+            json_response(StatusCode::OK, out)
+        }
+        Err(e) => ApiError::internal(e).into_response(),
+    }
+}

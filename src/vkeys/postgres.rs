@@ -1,0 +1,114 @@
+//! Virtual keys in the PostgreSQL database of `[store]`, shared by every replica.
+
+use super::VKey;
+use crate::pg::{Pg, error};
+
+pub const SCHEMA: &str = "BEGIN;
+SELECT pg_advisory_xact_lock(7301201);
+CREATE TABLE IF NOT EXISTS switchboard_virtual_keys (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL, team TEXT,
+    models TEXT, tags TEXT NOT NULL, metadata TEXT NOT NULL, expires_at BIGINT,
+    created_at BIGINT NOT NULL, revoked_at BIGINT, updated BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS switchboard_virtual_keys_updated ON switchboard_virtual_keys (updated);
+COMMIT;";
+
+/// A stored row, as both stores read it.
+pub struct Row {
+    pub id: String,
+    pub name: String,
+    pub hash: String,
+    pub team: Option<String>,
+    pub models: Option<String>,
+    pub tags: String,
+    pub metadata: String,
+    pub expires_at: Option<i64>,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+    pub updated: i64,
+}
+
+impl Row {
+    /// The key, unless the row is damaged (then it is left out, and cannot authenticate).
+    pub fn key(self) -> Option<VKey> {
+        let hash: [u8; 32] = hex::decode(&self.hash).ok()?.try_into().ok()?;
+        Some(VKey {
+            id: self.id,
+            name: self.name,
+            hash,
+            team: self.team,
+            models: match self.models {
+                Some(m) => Some(serde_json::from_str(&m).ok()?),
+                None => None,
+            },
+            tags: serde_json::from_str(&self.tags).ok()?,
+            metadata: serde_json::from_str(&self.metadata).ok()?,
+            expires_at: self.expires_at.map(|e| e.max(0) as u64),
+            created_at: self.created_at.max(0) as u64,
+            revoked_at: self.revoked_at.map(|e| e.max(0) as u64),
+            updated: self.updated,
+        })
+    }
+}
+
+pub async fn put(pg: &Pg, k: &VKey) -> Result<(), String> {
+    let c = pg.client().await?;
+    let models = k
+        .models
+        .as_ref()
+        .map(|m| serde_json::to_string(m).unwrap_or_default());
+    let tags = serde_json::to_string(&k.tags).unwrap_or_default();
+    c.execute(
+        "INSERT INTO switchboard_virtual_keys (id, name, hash, team, models, tags, metadata, expires_at, created_at, revoked_at, updated)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (id) DO UPDATE SET name = $2, hash = $3, team = $4, models = $5, tags = $6,
+             metadata = $7, expires_at = $8, created_at = $9, revoked_at = $10, updated = $11",
+        &[
+            &k.id,
+            &k.name,
+            &hex::encode(k.hash),
+            &k.team,
+            &models,
+            &tags,
+            &k.metadata.to_string(),
+            &k.expires_at.map(|e| e as i64),
+            &(k.created_at as i64),
+            &k.revoked_at.map(|e| e as i64),
+            &k.updated,
+        ],
+    )
+    .await
+    .map(drop)
+    .map_err(error)
+}
+
+pub async fn changed(pg: &Pg, since: i64) -> Result<Vec<VKey>, String> {
+    let c = pg.client().await?;
+    let rows = c
+        .query(
+            "SELECT id, name, hash, team, models, tags, metadata, expires_at, created_at, revoked_at, updated
+             FROM switchboard_virtual_keys WHERE updated >= $1",
+            &[&since],
+        )
+        .await
+        .map_err(error)?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            Row {
+                id: r.get(0),
+                name: r.get(1),
+                hash: r.get(2),
+                team: r.get(3),
+                models: r.get(4),
+                tags: r.get(5),
+                metadata: r.get(6),
+                expires_at: r.get(7),
+                created_at: r.get(8),
+                revoked_at: r.get(9),
+                updated: r.get(10),
+            }
+            .key()
+        })
+        .collect())
+}

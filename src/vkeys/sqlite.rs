@@ -1,0 +1,82 @@
+//! Virtual keys in this gateway's SQLite file.
+
+use std::path::Path;
+
+use rusqlite::{Connection, params};
+
+use super::VKey;
+
+pub fn open(path: &Path) -> Result<Connection, String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let conn = Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         CREATE TABLE IF NOT EXISTS virtual_keys (
+             id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL, team TEXT,
+             models TEXT, tags TEXT NOT NULL, metadata TEXT NOT NULL, expires_at INTEGER,
+             created_at INTEGER NOT NULL, revoked_at INTEGER, updated INTEGER NOT NULL
+         );
+         CREATE INDEX IF NOT EXISTS virtual_keys_updated ON virtual_keys (updated);",
+    )
+    .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(conn)
+}
+
+pub fn put(c: &Connection, k: &VKey) -> Result<(), String> {
+    let models = k
+        .models
+        .as_ref()
+        .map(|m| serde_json::to_string(m).unwrap_or_default());
+    c.execute(
+        "INSERT OR REPLACE INTO virtual_keys (id, name, hash, team, models, tags, metadata, expires_at, created_at, revoked_at, updated)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            k.id,
+            k.name,
+            hex::encode(k.hash),
+            k.team,
+            models,
+            serde_json::to_string(&k.tags).unwrap_or_default(),
+            k.metadata.to_string(),
+            k.expires_at.map(|e| e as i64),
+            k.created_at as i64,
+            k.revoked_at.map(|e| e as i64),
+            k.updated,
+        ],
+    )
+    .map(drop)
+    .map_err(|e| e.to_string())
+}
+
+pub fn changed(c: &Connection, since: i64) -> Result<Vec<VKey>, String> {
+    let mut st = c
+        .prepare(
+            "SELECT id, name, hash, team, models, tags, metadata, expires_at, created_at, revoked_at, updated
+             FROM virtual_keys WHERE updated >= ?1",
+        )
+        .map_err(|e| e.to_string())?;
+    let rows = st
+        .query_map(params![since], |r| {
+            Ok(super::postgres::Row {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                hash: r.get(2)?,
+                team: r.get(3)?,
+                models: r.get(4)?,
+                tags: r.get(5)?,
+                metadata: r.get(6)?,
+                expires_at: r.get(7)?,
+                created_at: r.get(8)?,
+                revoked_at: r.get(9)?,
+                updated: r.get(10)?,
+            })
+        })
+        .map_err(|e| e.to_string())?;
+    let rows: Vec<_> = rows.collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+    Ok(rows
+        .into_iter()
+        .filter_map(super::postgres::Row::key)
+        .collect())
+}
