@@ -27,6 +27,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("strategy-usage-aware", "usage-aware"),
     ("policy-request-limit", "request-limit"),
     ("policy-token-quota", "token-quota"),
+    ("policy-budget", "budget"),
     ("redact-pii", "redact-pii"),
 ];
 

@@ -215,6 +215,20 @@ impl LiveState {
         for (name, r) in &config.routes {
             routes.insert(name.clone(), loader.route(name, r).await?);
         }
+        let prices = config
+            .routes
+            .iter()
+            .map(|(name, r)| {
+                let most = |f: fn(&crate::config::Target) -> f64| {
+                    r.targets.iter().map(f).fold(0.0, f64::max)
+                };
+                (
+                    name.clone(),
+                    (most(|t| t.input_price), most(|t| t.output_price)),
+                )
+            })
+            .collect();
+        runtime.route_prices().store(Arc::new(prices));
         let keys = config
             .keys
             .iter()

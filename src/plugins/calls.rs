@@ -67,6 +67,9 @@ const HOP_BY_HOP: &[&str] = &[
 /// Headers the host owns on requests to providers; an adapter may not set them.
 const UPSTREAM_RESERVED: &[&str] = &["authorization", "cookie"];
 
+/// The one `x-switchboard-` family a policy may set on answers: budget figures.
+const POLICY_PREFIX: &str = "x-switchboard-budget-";
+
 /// Headers the host owns on answers to clients; a policy may not set them.
 const CLIENT_RESERVED: &[&str] = &["x-request-id", "set-cookie"];
 
@@ -79,13 +82,14 @@ fn header_problem(h: &Header, reserved: &[&str]) -> Option<String> {
     if http::HeaderValue::from_str(&h.value).is_err() {
         return Some(format!("header {:?} has a malformed value", h.name));
     }
-    let prefix = "x-switchboard-";
-    if is_one_of(HOP_BY_HOP)
-        || is_one_of(reserved)
-        || h.name
+    let starts = |prefix: &str| {
+        h.name
             .get(..prefix.len())
             .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
-    {
+    };
+    // The host's own headers, but a policy's budget figures to a client.
+    let policy_owned = reserved == CLIENT_RESERVED && starts(POLICY_PREFIX);
+    if is_one_of(HOP_BY_HOP) || is_one_of(reserved) || (starts("x-switchboard-") && !policy_owned) {
         return Some(format!("header {:?} is reserved for the host", h.name));
     }
     None

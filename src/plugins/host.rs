@@ -123,6 +123,7 @@ pub struct HostState {
     pub stderr: GuestStderr,
     identity: Arc<PluginIdentity>,
     counters: Arc<Counters>,
+    prices: RoutePrices,
 }
 
 /// Bytes of guest stderr kept per instance (the last ones written).
@@ -184,7 +185,12 @@ impl wasmtime_wasi::cli::StdoutStream for GuestStderr {
 }
 
 impl HostState {
-    pub fn new(identity: Arc<PluginIdentity>, counters: Arc<Counters>, max_memory: usize) -> Self {
+    pub fn new(
+        identity: Arc<PluginIdentity>,
+        counters: Arc<Counters>,
+        prices: RoutePrices,
+        max_memory: usize,
+    ) -> Self {
         let stderr = GuestStderr::default();
         HostState {
             // Nothing inherited: no args, env, stdin, preopens or network; stderr
@@ -204,6 +210,7 @@ impl HostState {
             stderr,
             identity,
             counters,
+            prices,
         }
     }
 
@@ -282,9 +289,14 @@ impl HostState {
     }
 }
 
-/// The `host` interface of one contract version: the same capabilities in each.
+/// Every route's reservation prices (its highest input and output price per million
+/// tokens), set whenever a live state is built: what `host::route-prices` answers.
+pub type RoutePrices = Arc<arc_swap::ArcSwap<std::collections::HashMap<String, (f64, f64)>>>;
+
+/// The `host` interface of one contract version: the same capabilities in each, and
+/// what a version adds (`$($extra)*`).
 macro_rules! host_version {
-    ($v:ident) => {
+    ($v:ident $($extra:tt)*) => {
         impl $v::types::Host for HostState {}
 
         impl $v::host::Host for HostState {
@@ -316,11 +328,29 @@ macro_rules! host_version {
             fn window_remaining_secs(&mut self, window_secs: u64) -> u64 {
                 super::counters::window_remaining(window_secs)
             }
+
+            $($extra)*
         }
     };
 }
 host_version!(v0_1);
-host_version!(v0_2);
+host_version!(v0_2
+    fn plugin_name(&mut self) -> String {
+        self.identity.name.clone()
+    }
+
+    fn route_prices(&mut self, route: String) -> (f64, f64) {
+        self.prices.load().get(&route).copied().unwrap_or((0.0, 0.0))
+    }
+
+    fn calendar_period(
+        &mut self,
+        period: String,
+        zone: String,
+    ) -> Result<(String, u64, String), String> {
+        super::calendar::period(&period, &zone)
+    }
+);
 
 #[cfg(test)]
 mod tests {

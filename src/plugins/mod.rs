@@ -4,6 +4,7 @@
 
 pub mod bindings;
 
+pub mod calendar;
 pub mod calls;
 pub mod convert;
 pub mod counters;
@@ -92,6 +93,7 @@ pub struct PluginRuntime {
     linker: Linker<HostState>,
     cache_dir: PathBuf,
     counters: Arc<Counters>,
+    prices: host::RoutePrices,
     capacity: Arc<Semaphore>,
     config: EngineConfig,
     compiled: Mutex<HashMap<[u8; 32], Component>>,
@@ -197,6 +199,7 @@ impl PluginRuntime {
             linker,
             cache_dir: config.cache_dir.clone(),
             counters,
+            prices: Default::default(),
             capacity: Arc::new(Semaphore::new(n as usize)),
             config: config.clone(),
             compiled: Mutex::new(HashMap::new()),
@@ -208,6 +211,11 @@ impl PluginRuntime {
     /// Distinct components compiled (or loaded from the disk cache) so far.
     pub fn compiled_components(&self) -> usize {
         self.compiled.lock().len()
+    }
+
+    /// The routes' reservation prices plugins read (`host::route-prices`).
+    pub fn route_prices(&self) -> &host::RoutePrices {
+        &self.prices
     }
 
     pub fn counters(&self) -> &Arc<Counters> {
@@ -346,6 +354,7 @@ impl PluginRuntime {
                 log: host::LogBudget::new(iso.log_lines_per_sec),
             }),
             counters: self.counters.clone(),
+            prices: self.prices.clone(),
             limits,
             capacity: self.capacity.clone(),
             max_idle: self.config.max_idle as usize,

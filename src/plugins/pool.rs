@@ -79,6 +79,7 @@ pub struct InstancePool<W: World> {
     pub(super) pre: W::Pre,
     pub(super) identity: Arc<PluginIdentity>,
     pub(super) counters: Arc<Counters>,
+    pub(super) prices: super::host::RoutePrices,
     pub(super) limits: PluginLimits,
     pub(super) capacity: Arc<Semaphore>,
     pub(super) max_idle: usize,
@@ -159,6 +160,7 @@ impl<W: World> InstancePool<W> {
         let state = HostState::new(
             self.identity.clone(),
             self.counters.clone(),
+            self.prices.clone(),
             self.limits.memory_bytes,
         );
         let mut store = Store::new(&self.engine, state);

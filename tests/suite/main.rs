@@ -11,6 +11,7 @@ mod common;
 mod mock;
 
 mod balancing;
+mod budget;
 mod cache;
 mod cli;
 mod clients;

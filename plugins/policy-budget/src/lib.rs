@@ -1,0 +1,279 @@
+//! `builtin:budget`: a spend limit in money — the configured currency, as the routes'
+//! prices are — per key, user, team, route, the whole gateway, or a combination such
+//! as `team+route`, per calendar period (`day`, `week`, `month` in a time zone, reset at
+//! the period's start as people expect of a "monthly budget") or per `window_secs`.
+//!
+//! `check` reserves what the request may cost at most: its estimated prompt tokens at
+//! the route's highest input price plus `max_tokens` (or `default_output_tokens`) for
+//! each of `n` choices at the highest output price. The boundary rule, the same for
+//! every budget: a request whose reservation would take spend past the limit is denied
+//! (429, type `insufficient_quota`, code `budget_exceeded`, naming the budget, its
+//! scope, limit, spend and reset). `record` swaps the reservation for the answer's real
+//! cost. The counter lives in the host, so with Redis counters every replica holds the
+//! same budget exactly. From `warn_at` (default 0.8) of the limit, answers carry
+//! `x-switchboard-budget-warning` and a warning is logged.
+//!
+//! Settings: `limit` (required, > 0), `per` (default `key`), `period` (`day`, `week`,
+//! `month`; default `month`) or `window_secs`, `timezone` (default `UTC`; an IANA name
+//! or an offset such as `+05:30`), `warn_at` (0–1), `default_output_tokens` (1024).
+
+wit_bindgen::generate!({ world: "policy", path: "../../wit" });
+
+use exports::switchboard::plugin::admission_policy;
+use switchboard::plugin::host;
+use switchboard::plugin::types::{Decision, Denial, Header, LogLevel, Outcome, PolicyRequest};
+
+struct Budget;
+
+/// The settings, read from the host once per instance (a reload makes new instances).
+struct Settings {
+    name: String,
+    limit_micros: i64,
+    per: String,
+    period: Option<String>,
+    window: u64,
+    zone: String,
+    warn_at: f64,
+    default_output: u64,
+}
+
+fn text(name: &str) -> Option<String> {
+    host::setting(name).map(|v| v.trim().trim_matches('"').to_string())
+}
+
+fn settings() -> &'static Settings {
+    static S: std::sync::OnceLock<Settings> = std::sync::OnceLock::new();
+    S.get_or_init(|| {
+        let window = text("window_secs")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let limit: f64 = text("limit").and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        Settings {
+            name: host::plugin_name(),
+            limit_micros: (limit * 1e6).round().clamp(0.0, i64::MAX as f64) as i64,
+            per: text("per").unwrap_or_else(|| "key".into()),
+            period: (window == 0).then(|| text("period").unwrap_or_else(|| "month".into())),
+            window,
+            zone: text("timezone").unwrap_or_else(|| "UTC".into()),
+            warn_at: text("warn_at").and_then(|v| v.parse().ok()).unwrap_or(0.8),
+            default_output: text("default_output_tokens")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1024),
+        }
+    })
+}
+
+/// Who a budget is kept for, from `per` (parts joined by `+`); `user` and `team` fall
+/// back to the key when a request has none.
+fn scope(per: &str, req: &PolicyRequest) -> String {
+    let parts: Vec<String> = per
+        .split('+')
+        .map(|p| match p.trim() {
+            "user" => match &req.user {
+                Some(u) => format!("user {u}"),
+                None => format!("key {}", req.key_name),
+            },
+            "team" => match &req.team {
+                Some(t) => format!("team {t}"),
+                None => format!("key {}", req.key_name),
+            },
+            "route" => format!("route {}", req.route),
+            "gateway" => "the gateway".to_string(),
+            _ => format!("key {}", req.key_name),
+        })
+        .collect();
+    parts.join(", ")
+}
+
+/// The window a request's spend is counted in now.
+struct Window {
+    /// The counter's name.
+    counter: String,
+    /// `counter-add`'s window (0: the period's label keeps periods apart).
+    secs: u64,
+    /// Seconds until it resets, and when, as people read it.
+    left: u64,
+    resets: String,
+    what: String,
+}
+
+fn window(s: &Settings, who: &str) -> Window {
+    match &s.period {
+        Some(period) => match host::calendar_period(period, &s.zone) {
+            Ok((label, left, end)) => Window {
+                counter: format!("spend:{who}:{label}"),
+                secs: 0,
+                left,
+                resets: format!("at {end}"),
+                what: format!("per {period}"),
+            },
+            // Checked at load (`validate-settings`); a failure here counts per day.
+            Err(_) => Window {
+                counter: format!("spend:{who}:day"),
+                secs: 86_400,
+                left: host::window_remaining_secs(86_400),
+                resets: "tomorrow".into(),
+                what: "per day".into(),
+            },
+        },
+        None => {
+            let left = host::window_remaining_secs(s.window);
+            Window {
+                counter: format!("spend:{who}"),
+                secs: s.window,
+                left,
+                resets: format!("in {left}s"),
+                what: format!("per {}s", s.window),
+            }
+        }
+    }
+}
+
+/// The most this request may cost, in millionths: prices are per million tokens.
+fn reservation(s: &Settings, req: &PolicyRequest) -> i64 {
+    let (input_price, output_price) = host::route_prices(&req.route);
+    let output = req.max_output_tokens.unwrap_or(s.default_output) as f64 * f64::from(req.n.max(1));
+    let micros = req.estimated_input_tokens as f64 * input_price + output * output_price;
+    micros.ceil().clamp(0.0, i64::MAX as f64) as i64
+}
+
+fn money(micros: i64) -> String {
+    format!("{:.6}", micros as f64 / 1e6)
+}
+
+fn header(name: &str, value: impl ToString) -> Header {
+    Header {
+        name: name.to_string(),
+        value: value.to_string(),
+    }
+}
+
+/// The budget's figures for an answer, and its warning past `warn_at`.
+fn figures(s: &Settings, who: &str, w: &Window, spent: i64) -> Vec<Header> {
+    let mut h = vec![
+        header("x-switchboard-budget-limit", money(s.limit_micros)),
+        header(
+            "x-switchboard-budget-remaining",
+            money((s.limit_micros - spent).max(0)),
+        ),
+    ];
+    if s.limit_micros > 0 && spent as f64 >= s.warn_at * s.limit_micros as f64 {
+        let pct = spent as f64 * 100.0 / s.limit_micros as f64;
+        let said = format!("budget '{}' for {who} ({}) at {pct:.0}%", s.name, w.what);
+        host::log(LogLevel::Warn, &said);
+        h.push(header("x-switchboard-budget-warning", said));
+    }
+    h
+}
+
+fn check_settings(settings: &[(String, String)]) -> Result<(), String> {
+    let get = |k: &str| {
+        settings
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.trim().trim_matches('"').to_string())
+    };
+    match get("limit").map(|v| v.parse::<f64>()) {
+        Some(Ok(l)) if l > 0.0 && l.is_finite() => {}
+        _ => return Err("limit is required: an amount of money above 0".into()),
+    }
+    if let Some(per) = get("per") {
+        for p in per.split('+').map(str::trim) {
+            if !["key", "user", "team", "route", "gateway"].contains(&p) {
+                return Err(format!(
+                    "per must be key, user, team, route or gateway, or several joined by + (team+route), not {per:?}"
+                ));
+            }
+        }
+    }
+    match (get("period"), get("window_secs")) {
+        (Some(_), Some(_)) => return Err("set period or window_secs, not both".into()),
+        (None, Some(w)) if w.parse::<u64>().map_or(true, |w| w == 0) => {
+            return Err(format!(
+                "window_secs must be a whole number of seconds above 0, not {w}"
+            ));
+        }
+        (p, None) => {
+            let p = p.unwrap_or_else(|| "month".into());
+            host::calendar_period(&p, &get("timezone").unwrap_or_else(|| "UTC".into()))?;
+        }
+        _ => {}
+    }
+    if let Some(w) = get("warn_at")
+        && !w.parse::<f64>().is_ok_and(|f| (0.0..=1.0).contains(&f))
+    {
+        return Err(format!("warn_at must be a fraction from 0 to 1, not {w}"));
+    }
+    for (name, _) in settings {
+        if ![
+            "limit",
+            "per",
+            "period",
+            "window_secs",
+            "timezone",
+            "warn_at",
+            "default_output_tokens",
+        ]
+        .contains(&name.as_str())
+        {
+            return Err(format!(
+                "builtin:budget has no setting '{name}' (it has limit, per, period, window_secs, timezone, warn_at and default_output_tokens)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Guest for Budget {
+    fn validate_settings(settings: Vec<(String, String)>) -> Result<(), String> {
+        check_settings(&settings)
+    }
+}
+
+impl admission_policy::Guest for Budget {
+    fn check(req: PolicyRequest) -> Decision {
+        let s = settings();
+        let who = scope(&s.per, &req);
+        let w = window(s, &who);
+        let cost = reservation(s, &req);
+        let spent = host::counter_add(&w.counter, cost, w.secs);
+        if spent <= s.limit_micros {
+            return Decision::Allow(figures(s, &who, &w, spent));
+        }
+        // Denied: the reservation is given back, so a denied request costs nothing.
+        let before = host::counter_add(&w.counter, -cost, w.secs);
+        Decision::Deny(Denial {
+            status: 429,
+            message: format!(
+                "budget '{}' for {who} ({}) is spent: limit {}, spent {}, this request may cost up to {}; it resets {}",
+                s.name,
+                w.what,
+                money(s.limit_micros),
+                money(before),
+                money(cost),
+                w.resets
+            ),
+            headers: vec![
+                header("retry-after", w.left.max(1)),
+                header("x-switchboard-budget-limit", money(s.limit_micros)),
+                header(
+                    "x-switchboard-budget-remaining",
+                    money((s.limit_micros - before).max(0)),
+                ),
+            ],
+            error_type: Some("insufficient_quota".into()),
+            code: Some("budget_exceeded".into()),
+        })
+    }
+
+    fn record(req: PolicyRequest, outcome: Outcome) -> Vec<Header> {
+        let s = settings();
+        let who = scope(&s.per, &req);
+        let w = window(s, &who);
+        let real = outcome.cost_micros.min(i64::MAX as u64) as i64;
+        let spent = host::counter_add(&w.counter, real - reservation(s, &req), w.secs);
+        figures(s, &who, &w, spent)
+    }
+}
+
+export!(Budget);
