@@ -49,9 +49,22 @@ pub struct Principal {
     pub models: Option<Vec<String>>,
     pub team: Option<String>,
     pub tags: Vec<String>,
+    /// Policies its requests are checked by on every route: the key's, then its team's.
+    pub policies: Vec<String>,
 }
 
 impl Principal {
+    /// The caller of a gateway with no keys.
+    pub fn anonymous() -> Principal {
+        Principal {
+            key_name: "anonymous".into(),
+            models: None,
+            team: None,
+            tags: Vec::new(),
+            policies: Vec::new(),
+        }
+    }
+
     /// A key's principal: the models it may use are its own list within its team's
     /// (either absent: no limit from it), its tags then its team's.
     pub fn of(
@@ -59,6 +72,7 @@ impl Principal {
         models: Option<Vec<String>>,
         team: Option<String>,
         tags: &[String],
+        policies: &[String],
         teams: &std::collections::BTreeMap<String, crate::config::Team>,
     ) -> Principal {
         let t = team.as_ref().and_then(|t| teams.get(t));
@@ -72,16 +86,25 @@ impl Principal {
         };
         let mut tags = tags.to_vec();
         tags.extend(t.iter().flat_map(|t| t.tags.iter().cloned()));
+        let mut all = policies.to_vec();
+        for p in t.iter().flat_map(|t| t.policies.iter()) {
+            if !all.contains(p) {
+                all.push(p.clone());
+            }
+        }
         Principal {
             key_name: name.to_string(),
             models,
             team,
             tags,
+            policies: all,
         }
     }
 }
 
 pub struct LiveState {
+    /// Every `[policies.*]` entry loaded, for keys, teams and the gateway to name.
+    pub policies: HashMap<String, LivePlugin<crate::plugins::world::Policy>>,
     pub config: Arc<Config>,
     pub routes: HashMap<String, LiveRoute>,
     pub providers: HashMap<String, LiveProvider>,
@@ -99,7 +122,37 @@ struct Loader<'a> {
     redactors: HashMap<String, Arc<RedactorPool>>,
 }
 
+/// Each route's reservation prices: its targets' highest input and output prices.
+fn route_prices(config: &Config) -> HashMap<String, (f64, f64)> {
+    config
+        .routes
+        .iter()
+        .map(|(name, r)| {
+            let most =
+                |f: fn(&crate::config::Target) -> f64| r.targets.iter().map(f).fold(0.0, f64::max);
+            (
+                name.clone(),
+                (most(|t| t.input_price), most(|t| t.output_price)),
+            )
+        })
+        .collect()
+}
+
 impl Loader<'_> {
+    /// Every `[policies.*]` entry (the routes' own pools where they use them).
+    async fn named_policies(
+        &mut self,
+        config: &Config,
+    ) -> Result<HashMap<String, LivePlugin<crate::plugins::world::Policy>>, PluginError> {
+        let mut out = HashMap::new();
+        for (name, spec) in &config.named_policies {
+            let pool = load_cached(self.runtime, &mut self.policies, spec, name).await?;
+            let spec = spec.clone();
+            out.insert(name.clone(), LivePlugin { spec, pool });
+        }
+        Ok(out)
+    }
+
     /// One route's plugins (each loaded once however many routes use it) and fresh
     /// signals for its targets.
     async fn route(&mut self, name: &str, r: &Route) -> Result<LiveRoute, PluginError> {
@@ -215,20 +268,10 @@ impl LiveState {
         for (name, r) in &config.routes {
             routes.insert(name.clone(), loader.route(name, r).await?);
         }
-        let prices = config
-            .routes
-            .iter()
-            .map(|(name, r)| {
-                let most = |f: fn(&crate::config::Target) -> f64| {
-                    r.targets.iter().map(f).fold(0.0, f64::max)
-                };
-                (
-                    name.clone(),
-                    (most(|t| t.input_price), most(|t| t.output_price)),
-                )
-            })
-            .collect();
-        runtime.route_prices().store(Arc::new(prices));
+        let policies = loader.named_policies(&config).await?;
+        runtime
+            .route_prices()
+            .store(Arc::new(route_prices(&config)));
         let keys = config
             .keys
             .iter()
@@ -238,6 +281,7 @@ impl LiveState {
                     k.models.clone(),
                     k.team.clone(),
                     &k.tags,
+                    &k.policies,
                     &config.teams,
                 );
                 (k.sha256, p)
@@ -253,6 +297,7 @@ impl LiveState {
             None
         };
         Ok(LiveState {
+            policies,
             cache,
             config: Arc::new(config),
             routes,

@@ -56,6 +56,10 @@ pub struct Config {
     pub responses: Option<ResponsesConfig>,
     /// `[[teams]]` by name.
     pub teams: BTreeMap<String, Team>,
+    /// Every `[policies.*]` entry, for keys, teams and the gateway to name.
+    pub named_policies: BTreeMap<String, PluginSpec>,
+    /// `[gateway] policies`: checked for every request.
+    pub gateway_policies: Vec<String>,
     /// `[store]`: where virtual keys live (PostgreSQL shared by replicas, or a SQLite
     /// file); `None` when not configured.
     pub store: Option<StoreDb>,
@@ -148,6 +152,8 @@ pub struct GatewayKey {
     pub models: Option<Vec<String>>,
     pub team: Option<String>,
     pub tags: Vec<String>,
+    /// Policies its requests are checked by on every route (`[policies.*]` names).
+    pub policies: Vec<String>,
 }
 
 /// A team of keys: the models they may use (on top of each key's own list) and the
@@ -157,6 +163,8 @@ pub struct Team {
     pub name: String,
     pub models: Option<Vec<String>>,
     pub tags: Vec<String>,
+    /// Policies its keys' requests are checked by on every route.
+    pub policies: Vec<String>,
 }
 
 /// Where a plugin component comes from.

@@ -36,6 +36,16 @@ pub struct RawConfig {
     pub responses: Option<RawResponses>,
     pub store: Option<RawStore>,
     pub files: Option<RawFiles>,
+    pub gateway: Option<RawGateway>,
+}
+
+/// What holds for every request, whatever its route and key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGateway {
+    /// `[policies.*]` names every request is checked by (a gateway-wide budget).
+    #[serde(default)]
+    pub policies: Vec<Spanned<String>>,
 }
 
 /// Where `/v1/files` uploads go when the request names no route.
@@ -62,6 +72,9 @@ pub struct RawTeam {
     pub models: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// `[policies.*]` names its keys' requests are checked by, on every route.
+    #[serde(default)]
+    pub policies: Vec<Spanned<String>>,
 }
 
 /// The store shared by replicas.
@@ -209,6 +222,9 @@ pub struct RawKey {
     /// Labels policies see with each request of this key.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// `[policies.*]` names this key's requests are checked by, on every route.
+    #[serde(default)]
+    pub policies: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

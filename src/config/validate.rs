@@ -35,6 +35,7 @@ pub(super) fn validate(
     let providers = super::providers::providers(&cx, &raw, engine.default_limits, &mut warnings)?;
     let cache = super::cache::global(&cx, raw.cache.as_ref())?;
     let routes = super::routes::routes(&cx, &raw, engine.default_limits, &cache, &providers)?;
+    let named_policies = named_policies(&cx, &raw, engine.default_limits)?;
     let files_route = match &raw.files {
         Some(f) if !routes.contains_key(f.route.get_ref()) => {
             return cx.err(
@@ -73,6 +74,13 @@ pub(super) fn validate(
         responses: responses(&cx, &raw, base)?,
         files_route,
         teams: teams(&cx, &raw)?,
+        named_policies,
+        gateway_policies: policy_names(
+            &cx,
+            &raw,
+            "gateway.policies",
+            raw.gateway.as_ref().map_or(&[][..], |g| &g.policies),
+        )?,
         store: store(&cx, &raw, base)?,
         access_log: raw.access_log.as_ref().map(|a| AccessLogConfig {
             format: a.format.unwrap_or_default(),
@@ -246,6 +254,7 @@ fn keys(
             models,
             team: k.team.clone(),
             tags: k.tags.clone(),
+            policies: policy_names(cx, raw, &format!("{key}.policies"), &k.policies)?,
         });
     }
     if keys.is_empty() {
@@ -372,12 +381,14 @@ fn teams(cx: &Ctx<'_>, raw: &RawConfig) -> Result<BTreeMap<String, Team>, Config
             .models
             .as_ref()
             .map(|m| m.iter().map(|s| s.get_ref().clone()).collect());
+        let policies = policy_names(cx, raw, &format!("{key}.policies"), &t.policies)?;
         out.insert(
             name.clone(),
             Team {
                 name,
                 models,
                 tags: t.tags.clone(),
+                policies,
             },
         );
     }
@@ -400,4 +411,48 @@ fn store(
         Some(p) => Ok(Some(StoreDb::Sqlite(base.join(p.get_ref())))),
         None => Ok(None),
     }
+}
+
+/// Policy names a key, a team or the gateway lists: each a `[policies.*]` entry.
+fn policy_names(
+    cx: &Ctx<'_>,
+    raw: &RawConfig,
+    key: &str,
+    names: &[toml::Spanned<String>],
+) -> Result<Vec<String>, ConfigError> {
+    let mut out: Vec<String> = Vec::new();
+    for n in names {
+        if !raw.policies.contains_key(n.get_ref()) {
+            return cx.err(
+                n.span(),
+                key.to_string(),
+                format!("'{}' is not a [policies] entry", n.get_ref()),
+            );
+        }
+        if !out.contains(n.get_ref()) {
+            out.push(n.get_ref().clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Every `[policies.*]` entry as a plugin spec.
+fn named_policies(
+    cx: &Ctx<'_>,
+    raw: &RawConfig,
+    limits: PluginLimits,
+) -> Result<BTreeMap<String, PluginSpec>, ConfigError> {
+    raw.policies
+        .iter()
+        .map(|(name, p)| {
+            let spec = cx.plugin(
+                name,
+                p,
+                &format!("policies.{name}"),
+                limits,
+                OnError::FailClosed,
+            )?;
+            Ok((name.clone(), spec))
+        })
+        .collect()
 }

@@ -275,7 +275,14 @@ async fn admit<'l>(
         max_output_tokens: facts.max_output_tokens,
         stream: facts.stream,
     };
-    let policy_headers = policies::check(route, preq, ctx).await?;
+    let extra: Vec<_> = live
+        .config
+        .gateway_policies
+        .iter()
+        .chain(&p.policies)
+        .filter_map(|n| live.policies.get(n))
+        .collect();
+    let policy_headers = policies::check(route, &extra, preq, ctx).await?;
     Ok(Admitted {
         route,
         facts,

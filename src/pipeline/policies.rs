@@ -10,24 +10,33 @@ use std::sync::Arc;
 use super::ctx::RequestCtx;
 use super::error::Error;
 use crate::config::OnError;
-use crate::live::LiveRoute;
+use crate::live::{LivePlugin, LiveRoute};
 use crate::plugins::calls::{self, PolicyPool};
+use crate::plugins::world::Policy;
 use crate::types::{Decision, Outcome, PolicyRequest};
 
 pub type Pools = Vec<(Arc<PolicyPool>, OnError)>;
 
-/// Asks every policy; all must allow. The headers the policies add. The policies
-/// that allowed are handed to `ctx`, owed their record, whatever happens next (a
-/// later policy's denial included).
+/// Asks every policy — the route's, then those of the gateway, the key and its team
+/// (`extra`; one the route has already is asked once) — and all must allow. The
+/// headers the policies add. The policies that allowed are handed to `ctx`, owed their
+/// record, whatever happens next (a later policy's denial included).
 pub async fn check(
     route: &LiveRoute,
+    extra: &[&LivePlugin<Policy>],
     preq: PolicyRequest,
     ctx: &RequestCtx,
 ) -> Result<Vec<(String, String)>, Error> {
     let mut headers = Vec::new();
-    let mut allowed: Pools = Vec::with_capacity(route.policies.len());
+    let mut allowed: Pools = Vec::with_capacity(route.policies.len() + extra.len());
     let mut refused = None;
-    for p in &route.policies {
+    let mut all: Vec<&LivePlugin<Policy>> = route.policies.iter().collect();
+    for p in extra {
+        if !all.iter().any(|a| a.spec.name == p.spec.name) {
+            all.push(p);
+        }
+    }
+    for p in all {
         match calls::check(&p.pool, &preq).await {
             Ok(Decision::Allow(h)) => {
                 headers.extend(h.into_iter().map(|h| (h.name, h.value)));

@@ -111,6 +111,14 @@ fn apply(live: &LiveState, k: &mut VKey, body: &Value) -> Result<(), String> {
         }
         k.tags = tags;
     }
+    if let Some(p) = o.get("policies") {
+        let names: Vec<String> = serde_json::from_value(p.clone())
+            .map_err(|_| "policies must be a list of [policies] names".to_string())?;
+        if let Some(n) = names.iter().find(|n| !live.policies.contains_key(*n)) {
+            return Err(format!("policies: '{n}' is not a [policies] entry"));
+        }
+        k.policies = names;
+    }
     if let Some(m) = o.get("metadata") {
         if !m.is_object() || m.to_string().len() > 4096 {
             return Err("metadata must be an object of at most 4096 bytes".into());
@@ -160,6 +168,7 @@ async fn create(gw: &Gateway, live: &LiveState, body: &Value) -> http::Response<
         team: None,
         models: None,
         tags: Vec::new(),
+        policies: Vec::new(),
         metadata: json!({}),
         expires_at: None,
         created_at: now_secs(),

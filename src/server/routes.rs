@@ -65,12 +65,7 @@ fn authenticate(
     req: &http::Request<Incoming>,
 ) -> Result<Principal, Box<ApiError>> {
     if live.keys.is_empty() && !gw.vkeys.any() {
-        return Ok(Principal {
-            key_name: "anonymous".into(),
-            models: None,
-            team: None,
-            tags: Vec::new(),
-        });
+        return Ok(Principal::anonymous());
     }
     let token = bearer(req).ok_or_else(|| {
         Box::new(ApiError::unauthorized(
@@ -87,6 +82,7 @@ fn authenticate(
             k.models.clone(),
             k.team.clone(),
             &k.tags,
+            &k.policies,
             &live.config.teams,
         )),
         Some(k) if k.revoked_at.is_none() => Err(Box::new(ApiError::unauthorized(

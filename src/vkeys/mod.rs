@@ -28,6 +28,8 @@ pub struct VKey {
     pub team: Option<String>,
     pub models: Option<Vec<String>>,
     pub tags: Vec<String>,
+    /// Policies (`[policies.*]` names) its requests are checked by on every route.
+    pub policies: Vec<String>,
     pub metadata: Value,
     /// Unix seconds after which the key is refused.
     pub expires_at: Option<u64>,

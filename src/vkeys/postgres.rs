@@ -7,7 +7,7 @@ pub const SCHEMA: &str = "BEGIN;
 SELECT pg_advisory_xact_lock(7301201);
 CREATE TABLE IF NOT EXISTS switchboard_virtual_keys (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL, team TEXT,
-    models TEXT, tags TEXT NOT NULL, metadata TEXT NOT NULL, expires_at BIGINT,
+    models TEXT, tags TEXT NOT NULL, policies TEXT NOT NULL, metadata TEXT NOT NULL, expires_at BIGINT,
     created_at BIGINT NOT NULL, revoked_at BIGINT, updated BIGINT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS switchboard_virtual_keys_updated ON switchboard_virtual_keys (updated);
@@ -21,6 +21,7 @@ pub struct Row {
     pub team: Option<String>,
     pub models: Option<String>,
     pub tags: String,
+    pub policies: String,
     pub metadata: String,
     pub expires_at: Option<i64>,
     pub created_at: i64,
@@ -42,6 +43,7 @@ impl Row {
                 None => None,
             },
             tags: serde_json::from_str(&self.tags).ok()?,
+            policies: serde_json::from_str(&self.policies).ok()?,
             metadata: serde_json::from_str(&self.metadata).ok()?,
             expires_at: self.expires_at.map(|e| e.max(0) as u64),
             created_at: self.created_at.max(0) as u64,
@@ -58,11 +60,12 @@ pub async fn put(pg: &Pg, k: &VKey) -> Result<(), String> {
         .as_ref()
         .map(|m| serde_json::to_string(m).unwrap_or_default());
     let tags = serde_json::to_string(&k.tags).unwrap_or_default();
+    let policies = serde_json::to_string(&k.policies).unwrap_or_default();
     c.execute(
-        "INSERT INTO switchboard_virtual_keys (id, name, hash, team, models, tags, metadata, expires_at, created_at, revoked_at, updated)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+        "INSERT INTO switchboard_virtual_keys (id, name, hash, team, models, tags, policies, metadata, expires_at, created_at, revoked_at, updated)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          ON CONFLICT (id) DO UPDATE SET name = $2, hash = $3, team = $4, models = $5, tags = $6,
-             metadata = $7, expires_at = $8, created_at = $9, revoked_at = $10, updated = $11",
+             policies = $7, metadata = $8, expires_at = $9, created_at = $10, revoked_at = $11, updated = $12",
         &[
             &k.id,
             &k.name,
@@ -70,6 +73,7 @@ pub async fn put(pg: &Pg, k: &VKey) -> Result<(), String> {
             &k.team,
             &models,
             &tags,
+            &policies,
             &k.metadata.to_string(),
             &k.expires_at.map(|e| e as i64),
             &(k.created_at as i64),
@@ -86,7 +90,7 @@ pub async fn changed(pg: &Pg, since: i64) -> Result<Vec<VKey>, String> {
     let c = pg.client().await?;
     let rows = c
         .query(
-            "SELECT id, name, hash, team, models, tags, metadata, expires_at, created_at, revoked_at, updated
+            "SELECT id, name, hash, team, models, tags, policies, metadata, expires_at, created_at, revoked_at, updated
              FROM switchboard_virtual_keys WHERE updated >= $1",
             &[&since],
         )
@@ -102,11 +106,12 @@ pub async fn changed(pg: &Pg, since: i64) -> Result<Vec<VKey>, String> {
                 team: r.get(3),
                 models: r.get(4),
                 tags: r.get(5),
-                metadata: r.get(6),
-                expires_at: r.get(7),
-                created_at: r.get(8),
-                revoked_at: r.get(9),
-                updated: r.get(10),
+                policies: r.get(6),
+                metadata: r.get(7),
+                expires_at: r.get(8),
+                created_at: r.get(9),
+                revoked_at: r.get(10),
+                updated: r.get(11),
             }
             .key()
         })

@@ -15,7 +15,7 @@ pub fn open(path: &Path) -> Result<Connection, String> {
         "PRAGMA journal_mode = WAL;
          CREATE TABLE IF NOT EXISTS virtual_keys (
              id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL, team TEXT,
-             models TEXT, tags TEXT NOT NULL, metadata TEXT NOT NULL, expires_at INTEGER,
+             models TEXT, tags TEXT NOT NULL, policies TEXT NOT NULL, metadata TEXT NOT NULL, expires_at INTEGER,
              created_at INTEGER NOT NULL, revoked_at INTEGER, updated INTEGER NOT NULL
          );
          CREATE INDEX IF NOT EXISTS virtual_keys_updated ON virtual_keys (updated);",
@@ -30,8 +30,8 @@ pub fn put(c: &Connection, k: &VKey) -> Result<(), String> {
         .as_ref()
         .map(|m| serde_json::to_string(m).unwrap_or_default());
     c.execute(
-        "INSERT OR REPLACE INTO virtual_keys (id, name, hash, team, models, tags, metadata, expires_at, created_at, revoked_at, updated)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        "INSERT OR REPLACE INTO virtual_keys (id, name, hash, team, models, tags, policies, metadata, expires_at, created_at, revoked_at, updated)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
             k.id,
             k.name,
@@ -39,6 +39,7 @@ pub fn put(c: &Connection, k: &VKey) -> Result<(), String> {
             k.team,
             models,
             serde_json::to_string(&k.tags).unwrap_or_default(),
+            serde_json::to_string(&k.policies).unwrap_or_default(),
             k.metadata.to_string(),
             k.expires_at.map(|e| e as i64),
             k.created_at as i64,
@@ -53,7 +54,7 @@ pub fn put(c: &Connection, k: &VKey) -> Result<(), String> {
 pub fn changed(c: &Connection, since: i64) -> Result<Vec<VKey>, String> {
     let mut st = c
         .prepare(
-            "SELECT id, name, hash, team, models, tags, metadata, expires_at, created_at, revoked_at, updated
+            "SELECT id, name, hash, team, models, tags, policies, metadata, expires_at, created_at, revoked_at, updated
              FROM virtual_keys WHERE updated >= ?1",
         )
         .map_err(|e| e.to_string())?;
@@ -66,11 +67,12 @@ pub fn changed(c: &Connection, since: i64) -> Result<Vec<VKey>, String> {
                 team: r.get(3)?,
                 models: r.get(4)?,
                 tags: r.get(5)?,
-                metadata: r.get(6)?,
-                expires_at: r.get(7)?,
-                created_at: r.get(8)?,
-                revoked_at: r.get(9)?,
-                updated: r.get(10)?,
+                policies: r.get(6)?,
+                metadata: r.get(7)?,
+                expires_at: r.get(8)?,
+                created_at: r.get(9)?,
+                revoked_at: r.get(10)?,
+                updated: r.get(11)?,
             })
         })
         .map_err(|e| e.to_string())?;

@@ -242,3 +242,103 @@ async fn two_gateways_never_overspend_one_budget_through_redis() {
         .unwrap();
     assert_eq!(total, admitted * COST);
 }
+
+#[tokio::test]
+async fn budgets_follow_keys_teams_and_the_gateway_onto_every_route() {
+    let mock = Mock::start().await;
+    let second: String = sha2::Sha256::digest(SECOND.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let store = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("budget-keys-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&store);
+    let cfg = format!(
+        r#"
+[store]
+sqlite_path = {store:?}
+
+[gateway]
+policies = ["gateway-day"]
+
+[[teams]]
+name = "search"
+policies = ["team-day"]
+
+[[keys]]
+name = "team"
+secret_env = "TEAM_KEY"
+team = "search"
+
+[[keys]]
+name = "second"
+sha256 = "{second}"
+policies = ["second-cap"]
+
+[providers.p]
+adapter = "builtin:openai"
+base_url = "{{mock}}/p/v1"
+
+[policies.gateway-day]
+plugin = "builtin:budget"
+settings = {{ limit = 0.2, per = "gateway", period = "day" }}
+
+[policies.team-day]
+plugin = "builtin:budget"
+settings = {{ limit = 0.05, per = "team", period = "day" }}
+
+[policies.second-cap]
+plugin = "builtin:budget"
+settings = {{ limit = 0.05, per = "key", period = "day" }}
+
+[models."m"]
+targets = [{{ provider = "p", model = "x", input_price = 1000.0, output_price = 2000.0 }}]
+
+[models."n"]
+targets = [{{ provider = "p", model = "x", input_price = 1000.0, output_price = 2000.0 }}]
+policies = ["team-day"]
+"#,
+        store = store.display().to_string()
+    );
+    let gw = start(&mock, &cfg).await;
+    // The team's budget holds on a route that names no policy (one answer: 25 000 of
+    // 50 000, a second would reserve ~39 000), and once on a route that names it too.
+    assert_eq!(ask(&gw, TEAM_KEY, "m", "").await.status(), 200);
+    let r = ask(&gw, TEAM_KEY, "n", "").await;
+    assert_eq!(r.status(), 429);
+    let said = error_message(&r.json::<Value>().await.unwrap());
+    assert!(said.contains("budget 'team-day' for team search"), "{said}");
+    // The other key has its own cap, and both spend the gateway's.
+    assert_eq!(ask(&gw, SECOND, "m", "").await.status(), 200);
+    let r = ask(&gw, SECOND, "m", "").await;
+    assert!(
+        error_message(&r.json::<Value>().await.unwrap())
+            .contains("budget 'second-cap' for key second")
+    );
+    // A virtual key can be given budgets by name.
+    let made: Value = gw
+        .client
+        .post(format!("{}/admin/keys", gw.admin))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({ "name": "bot", "policies": ["second-cap"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bot = made["secret"].as_str().unwrap().to_string();
+    assert_eq!(ask(&gw, &bot, "m", "").await.status(), 200);
+    let r = ask(&gw, &bot, "m", "").await;
+    assert_eq!(r.status(), 429);
+    assert!(error_message(&r.json::<Value>().await.unwrap()).contains("for key bot"));
+    // The gateway's budget saw all three answers: 75 000 of 200 000 left 125 000.
+    let shown = gw.admin_get("/admin/counters").await;
+    let total = shown["counters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["plugin"] == "gateway-day")
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert_eq!(total["value"], 3 * COST);
+}
