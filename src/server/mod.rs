@@ -3,6 +3,7 @@
 
 pub mod admin;
 mod admin_keys;
+mod me;
 mod routes;
 mod tls;
 

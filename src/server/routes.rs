@@ -341,31 +341,8 @@ async fn by_id(
         Some(id) => {
             crate::responses::stored(&gw, &principal, req.method(), &percent_decode(id)).await
         }
-        None => me(&gw, &principal),
+        None => super::me::me(&gw, &principal).await,
     }
-}
-
-/// `GET /v1/me`: the calling key as the gateway sees it — its name, whether it is a
-/// config or a virtual key, its team, the models it may use (`null`: all), its tags,
-/// when it expires. No secret, no digest.
-fn me(gw: &Gateway, p: &Principal) -> http::Response<Body> {
-    let virtual_key = gw
-        .vkeys
-        .list()
-        .into_iter()
-        .find(|k| k.name == p.key_name && k.revoked_at.is_none());
-    json_response(
-        StatusCode::OK,
-        json!({
-            "object": "key",
-            "name": p.key_name,
-            "kind": if virtual_key.is_some() { "virtual" } else { "config" },
-            "team": p.team,
-            "models": p.models,
-            "tags": p.tags,
-            "expires_at": virtual_key.and_then(|k| k.expires_at),
-        }),
-    )
 }
 
 /// `GET /v1/models` and `GET /v1/models/{id}`: the routes this key may use.

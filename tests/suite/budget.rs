@@ -332,6 +332,30 @@ policies = ["team-day"]
     let r = ask(&gw, &bot, "m", "").await;
     assert_eq!(r.status(), 429);
     assert!(error_message(&r.json::<Value>().await.unwrap()).contains("for key bot"));
+    // A key sees the budgets that follow it, and what is left of each.
+    let me: Value = gw
+        .client
+        .get(format!("{}/v1/me", gw.url))
+        .bearer_auth(TEAM_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let budgets = me["budgets"].as_array().unwrap();
+    let names: Vec<&str> = budgets
+        .iter()
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["gateway-day", "team-day"], "{me}");
+    assert_eq!(budgets[1]["limit"], 0.05);
+    assert_eq!(budgets[1]["spent"], 0.025);
+    assert_eq!(budgets[1]["remaining"], 0.025);
+    assert!(
+        budgets[1]["resets"].as_str().unwrap().starts_with("at 20"),
+        "{me}"
+    );
     // The gateway's budget saw all three answers: 75 000 of 200 000 left 125 000.
     let shown = gw.admin_get("/admin/counters").await;
     let total = shown["counters"]

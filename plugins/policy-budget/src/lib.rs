@@ -156,6 +156,7 @@ fn figures(s: &Settings, who: &str, w: &Window, spent: i64) -> Vec<Header> {
             "x-switchboard-budget-remaining",
             money((s.limit_micros - spent).max(0)),
         ),
+        header("x-switchboard-budget-reset", &w.resets),
     ];
     if s.limit_micros > 0 && spent as f64 >= s.warn_at * s.limit_micros as f64 {
         let pct = spent as f64 * 100.0 / s.limit_micros as f64;
@@ -260,6 +261,7 @@ impl admission_policy::Guest for Budget {
                     "x-switchboard-budget-remaining",
                     money((s.limit_micros - before).max(0)),
                 ),
+                header("x-switchboard-budget-reset", &w.resets),
             ],
             error_type: Some("insufficient_quota".into()),
             code: Some("budget_exceeded".into()),
