@@ -218,6 +218,17 @@ fn main() {
             calls::check(&quota, &preq).await.unwrap();
             calls::record(&quota, &preq, &outcome).await.unwrap();
         }).await;
+        // A monthly budget in money: the same reserve + reconcile, plus the calendar
+        // period and the route's prices from the host.
+        let mut budget_spec = spec("budget");
+        budget_spec.settings.insert("limit".into(), "1000000000".into());
+        budget_spec.settings.insert("timezone".into(), "\"Europe/Paris\"".into());
+        let budget = runtime.load::<switchboard::plugins::world::Policy>(&budget_spec, "bench").await.unwrap();
+        let priced = Outcome { cost_micros: 1200, ..outcome.clone() };
+        time("policy budget check + record (memory counters)", || async {
+            calls::check(&budget, &preq).await.unwrap();
+            calls::record(&budget, &preq, &priced).await.unwrap();
+        }).await;
         if let Ok(url) = std::env::var("BENCH_REDIS_URL") {
             let redis = switchboard::config::RedisConfig {
                 url: switchboard::config::Secret::new(url),
@@ -228,6 +239,10 @@ fn main() {
             time("policy token-quota check + record (Redis counters)", || async {
                 calls::check(&quota, &preq).await.unwrap();
                 calls::record(&quota, &preq, &outcome).await.unwrap();
+            }).await;
+            time("policy budget check + record (Redis counters)", || async {
+                calls::check(&budget, &preq).await.unwrap();
+                calls::record(&budget, &preq, &priced).await.unwrap();
             }).await;
         }
     });
