@@ -40,6 +40,7 @@ pub mod translate;
 pub mod types;
 pub mod upstream;
 pub mod usage;
+pub mod usage_query;
 pub mod vkeys;
 
 #[cfg(test)]

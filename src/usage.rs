@@ -24,20 +24,44 @@ fn db_err(e: rusqlite::Error) -> UsageError {
     UsageError(e.to_string())
 }
 
-/// One routed request.
+/// One routed request, as the settle point closes it.
 #[derive(Debug, Clone, Default)]
 pub struct Record {
+    pub request_id: String,
+    /// The inbound API (`chat`, `messages`, `responses`, …).
+    pub api: String,
     pub route: String,
     pub key: String,
+    pub team: Option<String>,
+    pub user: Option<String>,
     /// `cache` for a hit; empty when no target answered.
     pub provider: String,
     pub model: String,
     pub status: u16,
+    /// The error's label, and what the last failed attempt said (keys scrubbed).
+    pub error: Option<String>,
+    pub error_message: Option<String>,
     pub prompt_tokens: u64,
+    pub cached_tokens: u64,
     pub completion_tokens: u64,
     pub cost_usd: f64,
+    pub ttft_ms: Option<u64>,
     pub duration_ms: u64,
+    pub attempts: u32,
 }
+
+/// Columns added after the first schema (a file made earlier gains them).
+const LATER_COLUMNS: &[(&str, &str)] = &[
+    ("request_id", "TEXT"),
+    ("api", "TEXT"),
+    ("team", "TEXT"),
+    ("user", "TEXT"),
+    ("error", "TEXT"),
+    ("error_message", "TEXT"),
+    ("cached_tokens", "INTEGER NOT NULL DEFAULT 0"),
+    ("ttft_ms", "INTEGER"),
+    ("attempts", "INTEGER NOT NULL DEFAULT 0"),
+];
 
 pub struct Writer {
     cfg: UsageConfig,
@@ -77,6 +101,16 @@ pub fn open(path: &PathBuf) -> Result<Connection, UsageError> {
          CREATE INDEX IF NOT EXISTS usage_ts ON usage (ts);",
     )
     .map_err(db_err)?;
+    let have: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('usage')")
+        .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+        .map_err(db_err)?;
+    for (name, kind) in LATER_COLUMNS {
+        if !have.iter().any(|h| h == name) {
+            conn.execute_batch(&format!("ALTER TABLE usage ADD COLUMN {name} {kind}"))
+                .map_err(db_err)?;
+        }
+    }
     Ok(conn)
 }
 
@@ -84,7 +118,12 @@ fn write(conn: &mut Connection, batch: &[(u64, Record)]) -> Result<(), UsageErro
     let tx = conn.transaction().map_err(db_err)?;
     {
         let mut put = tx
-            .prepare_cached("INSERT INTO usage VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
+            .prepare_cached(
+                "INSERT INTO usage (ts, route, key, provider, model, status, prompt_tokens,
+                     completion_tokens, cost_usd, duration_ms, request_id, api, team, user, error,
+                     error_message, cached_tokens, ttft_ms, attempts)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+            )
             .map_err(db_err)?;
         for (ts, r) in batch {
             put.execute(params![
@@ -97,7 +136,16 @@ fn write(conn: &mut Connection, batch: &[(u64, Record)]) -> Result<(), UsageErro
                 r.prompt_tokens as i64,
                 r.completion_tokens as i64,
                 r.cost_usd,
-                r.duration_ms as i64
+                r.duration_ms as i64,
+                r.request_id,
+                r.api,
+                r.team,
+                r.user,
+                r.error,
+                r.error_message,
+                r.cached_tokens as i64,
+                r.ttft_ms.map(|t| t as i64),
+                r.attempts,
             ])
             .map_err(db_err)?;
         }
@@ -146,34 +194,13 @@ impl Writer {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Requests, errors, tokens and cost per day (UTC), route, key, provider and
-    /// model over the last `days` days, newest first.
-    pub fn summary(&self, days: u32) -> Result<Vec<serde_json::Value>, UsageError> {
+    /// The records of `q`, summed by its groups (see `crate::usage_query`).
+    pub fn query(
+        &self,
+        q: &crate::usage_query::Query,
+    ) -> Result<Vec<serde_json::Value>, UsageError> {
         let conn = open(&self.cfg.sqlite_path)?;
-        let since = now_secs().saturating_sub(u64::from(days) * 86_400);
-        let mut stmt = conn
-            .prepare(
-                "SELECT date(ts, 'unixepoch') AS day, route, key, provider, model, COUNT(*),
-                        SUM(status >= 400), SUM(provider = 'cache'), SUM(prompt_tokens),
-                        SUM(completion_tokens), SUM(cost_usd), AVG(duration_ms)
-                 FROM usage WHERE ts >= ?1
-                 GROUP BY day, route, key, provider, model
-                 ORDER BY day DESC, route, key, provider, model",
-            )
-            .map_err(db_err)?;
-        let rows = stmt
-            .query_map(params![since as i64], |r| {
-                Ok(serde_json::json!({
-                    "day": r.get::<_, String>(0)?, "route": r.get::<_, String>(1)?,
-                    "key": r.get::<_, String>(2)?, "provider": r.get::<_, String>(3)?,
-                    "model": r.get::<_, String>(4)?, "requests": r.get::<_, i64>(5)?,
-                    "errors": r.get::<_, i64>(6)?, "cache_hits": r.get::<_, i64>(7)?,
-                    "prompt_tokens": r.get::<_, i64>(8)?, "completion_tokens": r.get::<_, i64>(9)?,
-                    "cost_usd": r.get::<_, f64>(10)?, "mean_duration_ms": r.get::<_, f64>(11)?,
-                }))
-            })
-            .map_err(db_err)?;
-        rows.collect::<Result<_, _>>().map_err(db_err)
+        crate::usage_query::run(&conn, q).map_err(db_err)
     }
 }
 

@@ -92,6 +92,9 @@ struct State {
     error: Option<&'static str>,
     /// The route shows what an answer cost (`x-switchboard-cost`).
     show_cost: bool,
+    /// The key's team and the request's `user`, for the usage record.
+    team: Option<String>,
+    user: Option<String>,
 }
 
 pub struct RequestCtx {
@@ -158,6 +161,13 @@ impl RequestCtx {
 
     pub fn route(&self, name: &str) {
         self.state.lock().route = Some(name.to_string());
+    }
+
+    /// Who asked, beyond the key: its team and the request's `user`.
+    pub fn who(&self, team: Option<String>, user: Option<String>) {
+        let mut s = self.state.lock();
+        s.team = team;
+        s.user = user;
     }
 
     /// The answer is to say what it cost.
@@ -287,20 +297,18 @@ impl RequestCtx {
                 error: s.error.unwrap_or(""),
             });
         }
-        if let Some(w) = &self.usage_log
-            && routed
-        {
-            w.record(crate::usage::Record {
-                route,
-                key: self.key.clone(),
-                provider: provider_label.to_string(),
-                model: model.to_string(),
-                status,
-                prompt_tokens: s.usage.prompt,
-                completion_tokens: s.usage.completion,
-                cost_usd: cost_micros as f64 / 1e6,
-                duration_ms: elapsed.as_millis() as u64,
-            });
+        if routed {
+            self.record_usage(
+                &mut s,
+                Closed {
+                    route,
+                    provider: provider_label,
+                    model,
+                    status,
+                    cost_micros,
+                    elapsed,
+                },
+            );
         }
         Some(Closing {
             show_cost: s.show_cost,
@@ -315,6 +323,43 @@ impl RequestCtx {
                 duration_ms: elapsed.as_millis() as u64,
             },
         })
+    }
+}
+
+/// What a closed request amounted to, for its usage record.
+struct Closed<'a> {
+    route: String,
+    provider: &'a str,
+    model: &'a str,
+    status: u16,
+    cost_micros: u64,
+    elapsed: Duration,
+}
+
+impl RequestCtx {
+    /// The request's usage record, handed to the writer (when usage is recorded).
+    fn record_usage(&self, s: &mut State, c: Closed<'_>) {
+        let Some(w) = &self.usage_log else { return };
+        w.record(crate::usage::Record {
+            request_id: self.id.clone(),
+            api: self.protocol.label().to_string(),
+            route: c.route,
+            key: self.key.clone(),
+            team: s.team.take(),
+            user: s.user.take(),
+            provider: c.provider.to_string(),
+            model: c.model.to_string(),
+            status: c.status,
+            error: s.error.map(str::to_string),
+            error_message: s.attempts.iter().rev().find_map(|a| a.failure.clone()),
+            prompt_tokens: s.usage.prompt,
+            cached_tokens: s.usage.cached_prompt,
+            completion_tokens: s.usage.completion,
+            cost_usd: c.cost_micros as f64 / 1e6,
+            ttft_ms: s.first_byte.map(|t| t.as_millis() as u64),
+            duration_ms: c.elapsed.as_millis() as u64,
+            attempts: s.attempts.len() as u32,
+        });
     }
 }
 

@@ -414,36 +414,43 @@ async fn counters(gw: &Gateway, path: &str, req: http::Request<Incoming>) -> htt
 
 /// `GET /admin/usage?days=N` (default 7): requests, errors, cache hits, tokens, cost
 /// and mean duration per day, route, key, provider and model, from the usage log.
+/// `GET /admin/usage`: the usage records of a time range, filtered and summed by the
+/// groups asked (`crate::usage_query`), as JSON or (`format=csv`) CSV.
 async fn usage(gw: &Gateway, query: Option<&str>) -> http::Response<Body> {
     let Some(w) = gw.usage.sink() else {
         return json_response(StatusCode::OK, json!({ "enabled": false }));
     };
-    let days = query
-        .into_iter()
-        .flat_map(|q| q.split('&'))
-        .find_map(|kv| kv.strip_prefix("days="))
-        .map(str::parse::<u32>);
-    let days = match days {
-        None => 7,
-        Some(Ok(d)) if (1..=3650).contains(&d) => d,
-        Some(_) => {
-            return ApiError::invalid("days must be a whole number from 1 to 3650", None)
-                .into_response();
-        }
+    let now = crate::vkeys::now_secs();
+    let q = match crate::usage_query::Query::parse(query, now) {
+        Ok(q) => q,
+        Err(e) => return ApiError::invalid(e, None).into_response(),
     };
+    let csv = query.is_some_and(|q| q.split('&').any(|kv| kv == "format=csv"));
     let dropped = w.dropped();
+    let asked = q.clone();
     let rows = tokio::task::spawn_blocking(move || {
         // Everything handed over so far is in the file before it is read.
         w.flush();
-        w.summary(days)
+        w.query(&asked)
     })
     .await;
-    match rows {
-        Ok(Ok(rows)) => json_response(
-            StatusCode::OK,
-            json!({ "enabled": true, "days": days, "dropped": dropped, "rows": rows }),
-        ),
-        Ok(Err(e)) => ApiError::internal(e.to_string()).into_response(),
-        Err(e) => ApiError::internal(e.to_string()).into_response(),
+    let rows = match rows {
+        Ok(Ok(rows)) => rows,
+        Ok(Err(e)) => return ApiError::internal(e.to_string()).into_response(),
+        Err(e) => return ApiError::internal(e.to_string()).into_response(),
+    };
+    if csv {
+        let mut resp = http::Response::new(super::full(crate::usage_query::csv(&q, &rows)));
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/csv; charset=utf-8"),
+        );
+        return resp;
     }
+    let days = (now.saturating_sub(q.from)).div_ceil(86_400);
+    json_response(
+        StatusCode::OK,
+        json!({ "enabled": true, "from": q.from, "to": q.to, "days": days, "group": q.group,
+                "dropped": dropped, "rows": rows }),
+    )
 }

@@ -180,7 +180,12 @@ async fn a_reload_turns_usage_records_and_saved_counters_on_and_off() {
     let w = g.usage.sink().expect("the reload turned usage records on");
     let rows = tokio::task::spawn_blocking(move || {
         w.flush();
-        w.summary(1).unwrap()
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let q = switchboard::usage_query::Query::parse(Some("days=1"), now).unwrap();
+        w.query(&q).unwrap()
     })
     .await
     .unwrap();
@@ -303,4 +308,60 @@ targets = [{ provider = "p", model = "x", input_price = 3.0, output_price = 5.0 
         )
         .await;
     assert!(r.headers().get("x-switchboard-cost").is_none());
+}
+
+#[tokio::test]
+async fn usage_is_filtered_grouped_ranked_and_exported() {
+    let mock = Mock::start().await;
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("usage-query-{}.sqlite", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let gw = start(&mock, &config(path.to_str().unwrap())).await;
+    let other = "123456";
+    let ask =
+        |user: &str| json!({ "model": "m", "messages": crate::common::user("hi"), "user": user });
+    assert_eq!(send(&gw, TEAM_KEY, ask("ann")).await, 200);
+    assert_eq!(send(&gw, TEAM_KEY, ask("ann")).await, 200);
+    assert_eq!(send(&gw, other, ask("bob")).await, 200);
+    mock.push_fault("p", crate::mock::Fault::Status(500, "{}".into()));
+    assert_eq!(send(&gw, other, ask("bob")).await, 502);
+    let get = |q: &str| {
+        let url = format!("{}/admin/usage?{q}", gw.admin);
+        let c = gw.client.get(url).bearer_auth(ADMIN_TOKEN);
+        async move { c.send().await.unwrap() }
+    };
+    let v: Value = get("group=key").await.json().await.unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{v}");
+    let team = rows.iter().find(|r| r["key"] == "team").unwrap();
+    assert_eq!(
+        (team["requests"].as_i64(), team["errors"].as_i64()),
+        (Some(2), Some(0))
+    );
+    assert_eq!(team["prompt_tokens"], 22);
+    assert!((team["cost_usd"].as_f64().unwrap() - 2.0 * (11.0 + 14.0) / 1e6).abs() < 1e-12);
+    let v: Value = get("group=user&status=error").await.json().await.unwrap();
+    assert_eq!(
+        v["rows"],
+        json!([{ "user": "bob", "requests": 1, "errors": 1, "cache_hits": 0,
+        "prompt_tokens": 0, "cached_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
+        "mean_duration_ms": v["rows"][0]["mean_duration_ms"], "mean_ttft_ms": null }])
+    );
+    let v: Value = get("group=user&key=team").await.json().await.unwrap();
+    assert_eq!(v["rows"].as_array().unwrap().len(), 1);
+    assert_eq!(v["rows"][0]["user"], "ann");
+    let v: Value = get("group=key&top=1").await.json().await.unwrap();
+    assert_eq!(v["rows"].as_array().unwrap().len(), 1);
+    assert_eq!(v["rows"][0]["key"], "team", "the most spent first");
+    let r = get("group=key&format=csv").await;
+    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = r.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(
+        lines[0].starts_with("key,requests,errors,cache_hits,prompt_tokens"),
+        "{csv}"
+    );
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert_eq!(get("group=route;x").await.status(), 400);
+    assert_eq!(get("from=yesterday").await.status(), 400);
 }

@@ -1,0 +1,278 @@
+//! What `GET /admin/usage` asks of the usage records: a time range, filters (route,
+//! key, team, user, provider, model, status), the groups to sum by (hour, day, route,
+//! provider, model, key, team, user, api) and optionally only the top N groups by spend
+//! — turned into one SQL statement whose every column and operator comes from a fixed
+//! list (the client's values only ever bind as parameters) — and the rows as JSON or CSV.
+
+use rusqlite::{Connection, ToSql};
+use serde_json::{Map, Value, json};
+
+/// A group the records can be summed by, and its SQL.
+const GROUPS: &[(&str, &str)] = &[
+    ("hour", "strftime('%Y-%m-%dT%H:00:00Z', ts, 'unixepoch')"),
+    ("day", "date(ts, 'unixepoch')"),
+    ("route", "route"),
+    ("provider", "provider"),
+    ("model", "model"),
+    ("key", "key"),
+    ("team", "COALESCE(team, '')"),
+    ("user", "COALESCE(user, '')"),
+    ("api", "COALESCE(api, '')"),
+];
+
+/// Columns a filter may name (exact match).
+const FILTERS: &[&str] = &["route", "key", "team", "user", "provider", "model", "api"];
+
+/// The sums of each group.
+const SUMS: &[(&str, &str)] = &[
+    ("requests", "COUNT(*)"),
+    ("errors", "SUM(status >= 400)"),
+    ("cache_hits", "SUM(provider = 'cache')"),
+    ("prompt_tokens", "SUM(prompt_tokens)"),
+    ("cached_tokens", "SUM(COALESCE(cached_tokens, 0))"),
+    ("completion_tokens", "SUM(completion_tokens)"),
+    ("cost_usd", "SUM(cost_usd)"),
+    ("mean_duration_ms", "AVG(duration_ms)"),
+    ("mean_ttft_ms", "AVG(ttft_ms)"),
+];
+
+/// Which statuses a query keeps.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    Ok,
+    Error,
+    Is(u16),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    /// Unix seconds, inclusive / exclusive.
+    pub from: u64,
+    pub to: Option<u64>,
+    pub filters: Vec<(&'static str, String)>,
+    pub status: Option<Status>,
+    pub group: Vec<&'static str>,
+    pub top: Option<u32>,
+}
+
+/// Unix seconds from `1733200000` or a date `2026-12-03` (UTC midnight).
+fn instant(v: &str) -> Result<u64, String> {
+    if let Ok(n) = v.parse::<u64>() {
+        return Ok(n);
+    }
+    v.parse::<jiff::civil::Date>()
+        .ok()
+        .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+        .map(|z| z.timestamp().as_second().max(0) as u64)
+        .ok_or_else(|| format!("'{v}' is not unix seconds or a date like 2026-12-03"))
+}
+
+impl Query {
+    /// Reads the query string of `/admin/usage` (`days` kept for the older form).
+    pub fn parse(query: Option<&str>, now: u64) -> Result<Query, String> {
+        let mut q = Query {
+            from: now.saturating_sub(7 * 86_400),
+            to: None,
+            filters: Vec::new(),
+            status: None,
+            group: vec!["day", "route", "key", "provider", "model"],
+            top: None,
+        };
+        for kv in query
+            .into_iter()
+            .flat_map(|q| q.split('&'))
+            .filter(|kv| !kv.is_empty())
+        {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            let v = String::from_utf8_lossy(&crate::percent::decode(v.as_bytes())).into_owned();
+            match k {
+                "days" => match v.parse::<u64>() {
+                    Ok(d) if (1..=3650).contains(&d) => q.from = now.saturating_sub(d * 86_400),
+                    _ => return Err("days must be a whole number from 1 to 3650".into()),
+                },
+                "from" => q.from = instant(&v)?,
+                "to" => q.to = Some(instant(&v)?),
+                "status" => {
+                    q.status = Some(match v.as_str() {
+                        "ok" => Status::Ok,
+                        "error" => Status::Error,
+                        n => Status::Is(n.parse().map_err(|_| {
+                            format!("status must be ok, error or a status code, not '{n}'")
+                        })?),
+                    })
+                }
+                "group" => {
+                    q.group = Vec::new();
+                    for g in v.split(',').filter(|g| !g.is_empty()) {
+                        let known = GROUPS.iter().find(|(n, _)| *n == g).ok_or_else(|| {
+                            format!("group: '{g}' is not one of hour, day, route, provider, model, key, team, user, api")
+                        })?;
+                        if !q.group.contains(&known.0) {
+                            q.group.push(known.0);
+                        }
+                    }
+                }
+                "top" => match v.parse::<u32>() {
+                    Ok(n) if (1..=10_000).contains(&n) => q.top = Some(n),
+                    _ => return Err("top must be a whole number from 1 to 10000".into()),
+                },
+                "format" => {}
+                f => match FILTERS.iter().find(|c| **c == f) {
+                    Some(c) => q.filters.push((c, v)),
+                    None => return Err(format!("'{f}' is not a filter of /admin/usage")),
+                },
+            }
+        }
+        Ok(q)
+    }
+}
+
+/// The rows of `q`: one object per group with the group's values and its sums.
+pub fn run(conn: &Connection, q: &Query) -> rusqlite::Result<Vec<Value>> {
+    let cols: Vec<&str> = q
+        .group
+        .iter()
+        .map(|g| {
+            GROUPS
+                .iter()
+                .find(|(n, _)| n == g)
+                .map_or("''", |(_, sql)| *sql)
+        })
+        .collect();
+    let mut sql = String::from("SELECT ");
+    for (i, c) in cols.iter().enumerate() {
+        sql.push_str(&format!("{c} AS g{i}, "));
+    }
+    let sums: Vec<String> = SUMS.iter().map(|(_, s)| s.to_string()).collect();
+    sql.push_str(&sums.join(", "));
+    sql.push_str(" FROM usage WHERE ts >= ?1");
+    let mut params: Vec<Box<dyn ToSql>> = vec![Box::new(q.from as i64)];
+    if let Some(to) = q.to {
+        params.push(Box::new(to as i64));
+        sql.push_str(&format!(" AND ts < ?{}", params.len()));
+    }
+    for (col, v) in &q.filters {
+        params.push(Box::new(v.clone()));
+        sql.push_str(&format!(" AND {col} = ?{}", params.len()));
+    }
+    match &q.status {
+        Some(Status::Ok) => sql.push_str(" AND status < 400"),
+        Some(Status::Error) => sql.push_str(" AND status >= 400"),
+        Some(Status::Is(n)) => {
+            params.push(Box::new(*n));
+            sql.push_str(&format!(" AND status = ?{}", params.len()));
+        }
+        None => {}
+    }
+    if !cols.is_empty() {
+        let by: Vec<String> = (0..cols.len()).map(|i| format!("g{i}")).collect();
+        sql.push_str(&format!(" GROUP BY {}", by.join(", ")));
+        match q.top {
+            Some(n) => sql.push_str(&format!(
+                " ORDER BY SUM(cost_usd) DESC, COUNT(*) DESC LIMIT {n}"
+            )),
+            None => {
+                let order: Vec<String> = q
+                    .group
+                    .iter()
+                    .enumerate()
+                    .map(|(i, g)| match *g {
+                        "hour" | "day" => format!("g{i} DESC"),
+                        _ => format!("g{i}"),
+                    })
+                    .collect();
+                sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
+            }
+        }
+    }
+    let mut st = conn.prepare(&sql)?;
+    let refs: Vec<&dyn ToSql> = params.iter().map(|p| p.as_ref()).collect();
+    let rows = st.query_map(refs.as_slice(), |r| {
+        let mut o = Map::new();
+        for (i, g) in q.group.iter().enumerate() {
+            o.insert(g.to_string(), json!(r.get::<_, Option<String>>(i)?));
+        }
+        let base = q.group.len();
+        for (j, (name, _)) in SUMS.iter().enumerate() {
+            let v: Option<f64> = r.get(base + j)?;
+            o.insert(name.to_string(), number(name, v));
+        }
+        Ok(Value::Object(o))
+    })?;
+    rows.collect()
+}
+
+/// Counts as integers, means and money as decimals; no rows' mean is `null`.
+fn number(name: &str, v: Option<f64>) -> Value {
+    match v {
+        None if name.starts_with("mean") => Value::Null,
+        None => json!(0),
+        Some(v) if name.starts_with("mean") || name == "cost_usd" => json!(v),
+        Some(v) => json!(v as i64),
+    }
+}
+
+/// The rows as CSV: a header line of the groups then the sums, one line per row.
+pub fn csv(q: &Query, rows: &[Value]) -> String {
+    let names: Vec<&str> = q
+        .group
+        .iter()
+        .copied()
+        .chain(SUMS.iter().map(|(n, _)| *n))
+        .collect();
+    let mut out = names.join(",");
+    out.push('\n');
+    for r in rows {
+        let cells: Vec<String> = names
+            .iter()
+            .map(|n| match &r[*n] {
+                Value::Null => String::new(),
+                Value::String(s) => field(s),
+                v => v.to_string(),
+            })
+            .collect();
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// A CSV field, quoted when it must be; a leading `=`, `+`, `-` or `@` is prefixed so
+/// a spreadsheet does not run it as a formula.
+fn field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_string_becomes_a_query_or_says_what_is_wrong() {
+        let q = Query::parse(
+            Some("from=2026-12-01&to=1796100000&team=search&status=error&group=hour,model&top=5"),
+            2_000_000_000,
+        )
+        .unwrap();
+        assert_eq!(q.from, 1_796_083_200);
+        assert_eq!(q.to, Some(1_796_100_000));
+        assert_eq!(q.filters, vec![("team", "search".to_string())]);
+        assert_eq!(q.status, Some(Status::Error));
+        assert_eq!(q.group, vec!["hour", "model"]);
+        assert_eq!(q.top, Some(5));
+        assert!(Query::parse(Some("group=route;drop"), 0).is_err());
+        assert!(Query::parse(Some("ts=1"), 0).is_err());
+        assert!(Query::parse(Some("days=0"), 0).is_err());
+        assert_eq!(field("=cmd()"), "'=cmd()");
+        assert_eq!(field("a,\"b\""), "\"a,\"\"b\"\"\"");
+    }
+}
