@@ -52,7 +52,19 @@ pub async fn handle(
     };
     match (method, rest.as_slice()) {
         (&Method::GET, []) => {
-            let keys: Vec<_> = gw.vkeys.list().iter().map(|k| json!(**k)).collect();
+            let spend = spend_by_key(gw).await;
+            let keys: Vec<_> = gw
+                .vkeys
+                .list()
+                .iter()
+                .map(|k| {
+                    let mut v = json!(**k);
+                    v["spend_30d"] = spend.as_ref().map_or(Value::Null, |s| {
+                        json!(s.get(&k.name).copied().unwrap_or(0.0))
+                    });
+                    v
+                })
+                .collect();
             json_response(StatusCode::OK, json!({ "keys": keys }))
         }
         (&Method::POST, []) => create(gw, live, &body).await,
@@ -70,6 +82,25 @@ pub async fn handle(
         )
         .into_response(),
     }
+}
+
+/// What each key spent over the last 30 days, from the usage records (`None` when
+/// usage is not recorded).
+async fn spend_by_key(gw: &Gateway) -> Option<std::collections::HashMap<String, f64>> {
+    let w = gw.usage.sink()?;
+    let q = crate::usage_query::Query::parse(Some("days=30&group=key"), now_secs()).ok()?;
+    let rows = tokio::task::spawn_blocking(move || {
+        w.flush();
+        w.query(&q)
+    })
+    .await
+    .ok()?
+    .ok()?;
+    Some(
+        rows.iter()
+            .filter_map(|r| Some((r["key"].as_str()?.to_string(), r["cost_usd"].as_f64()?)))
+            .collect(),
+    )
 }
 
 fn not_found(id: &str) -> http::Response<Body> {

@@ -11,9 +11,20 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 fn config(store: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let usage = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "vkeys-usage-{}-{}.db",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_file(&usage);
     format!(
         r#"
 {store}
+
+[usage]
+sqlite_path = {usage:?}
 
 [[keys]]
 name = "team"
@@ -29,11 +40,12 @@ adapter = "builtin:openai"
 base_url = "{{mock}}/p/v1"
 
 [models."m"]
-targets = [{{ provider = "p", model = "x" }}]
+targets = [{{ provider = "p", model = "x", input_price = 1000.0, output_price = 2000.0 }}]
 
 [models."other"]
 targets = [{{ provider = "p", model = "x" }}]
-"#
+"#,
+        usage = usage.display().to_string()
     )
 }
 
@@ -105,8 +117,11 @@ async fn virtual_keys_are_made_used_rotated_and_revoked() {
         !listed.contains(&secret) && !listed.contains("hash"),
         "{listed}"
     );
-    // Used: its team narrows its models and adds its tags.
+    assert_eq!(list["keys"][0]["spend_30d"], 0.0);
+    // Used: its team narrows its models and adds its tags; its spend is listed.
     assert_eq!(chat(&gw, Some(&secret), "m").await.0, 200);
+    let (_, list) = admin(&gw, Method::GET, "/admin/keys", None).await;
+    assert_eq!(list["keys"][0]["spend_30d"], 0.025, "{list}");
     assert_eq!(chat(&gw, Some(&secret), "other").await.0, 403);
     let v = me(&gw, &secret).await;
     assert_eq!(v["name"], "ci-bot");
