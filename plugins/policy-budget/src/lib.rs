@@ -25,6 +25,16 @@ use switchboard::plugin::types::{Decision, Denial, Header, LogLevel, Outcome, Po
 
 struct Budget;
 
+/// The request's facts a scope is made of.
+fn who(req: &PolicyRequest) -> policy_scope::Who<'_> {
+    policy_scope::Who {
+        key: &req.key_name,
+        user: req.user.as_deref(),
+        team: req.team.as_deref(),
+        route: &req.route,
+    }
+}
+
 /// The settings, read from the host once per instance (a reload makes new instances).
 struct Settings {
     name: String,
@@ -61,28 +71,6 @@ fn settings() -> &'static Settings {
                 .unwrap_or(1024),
         }
     })
-}
-
-/// Who a budget is kept for, from `per` (parts joined by `+`); `user` and `team` fall
-/// back to the key when a request has none.
-fn scope(per: &str, req: &PolicyRequest) -> String {
-    let parts: Vec<String> = per
-        .split('+')
-        .map(|p| match p.trim() {
-            "user" => match &req.user {
-                Some(u) => format!("user {u}"),
-                None => format!("key {}", req.key_name),
-            },
-            "team" => match &req.team {
-                Some(t) => format!("team {t}"),
-                None => format!("key {}", req.key_name),
-            },
-            "route" => format!("route {}", req.route),
-            "gateway" => "the gateway".to_string(),
-            _ => format!("key {}", req.key_name),
-        })
-        .collect();
-    parts.join(", ")
 }
 
 /// The window a request's spend is counted in now.
@@ -178,14 +166,8 @@ fn check_settings(settings: &[(String, String)]) -> Result<(), String> {
         Some(Ok(l)) if l > 0.0 && l.is_finite() => {}
         _ => return Err("limit is required: an amount of money above 0".into()),
     }
-    if let Some(per) = get("per") {
-        for p in per.split('+').map(str::trim) {
-            if !["key", "user", "team", "route", "gateway"].contains(&p) {
-                return Err(format!(
-                    "per must be key, user, team, route or gateway, or several joined by + (team+route), not {per:?}"
-                ));
-            }
-        }
+    if let Some(e) = get("per").and_then(|per| policy_scope::invalid(&per)) {
+        return Err(e);
     }
     match (get("period"), get("window_secs")) {
         (Some(_), Some(_)) => return Err("set period or window_secs, not both".into()),
@@ -234,7 +216,7 @@ impl Guest for Budget {
 impl admission_policy::Guest for Budget {
     fn check(req: PolicyRequest) -> Decision {
         let s = settings();
-        let who = scope(&s.per, &req);
+        let who = policy_scope::scope(&s.per, &who(&req));
         let w = window(s, &who);
         let cost = reservation(s, &req);
         let spent = host::counter_add(&w.counter, cost, w.secs);
@@ -270,7 +252,7 @@ impl admission_policy::Guest for Budget {
 
     fn record(req: PolicyRequest, outcome: Outcome) -> Vec<Header> {
         let s = settings();
-        let who = scope(&s.per, &req);
+        let who = policy_scope::scope(&s.per, &who(&req));
         let w = window(s, &who);
         let real = outcome.cost_micros.min(i64::MAX as u64) as i64;
         let spent = host::counter_add(&w.counter, real - reservation(s, &req), w.secs);

@@ -14,44 +14,14 @@ use switchboard::plugin::types::{Decision, Denial, Header, Outcome, PolicyReques
 
 struct RequestLimit;
 
-/// Who a count is kept for, from `per`: `key`, `user`, `team`, `route`, `gateway`, or
-/// several joined by `+` (`route+user`: each user on each route apart). `user` and
-/// `team` fall back to the key when a request has none.
-fn scope(per: &str, req: &PolicyRequest) -> String {
-    let parts: Vec<String> = per
-        .split('+')
-        .map(|p| match p.trim() {
-            "user" => match &req.user {
-                Some(u) => format!("user {u}"),
-                None => format!("key {}", req.key_name),
-            },
-            "team" => match &req.team {
-                Some(t) => format!("team {t}"),
-                None => format!("key {}", req.key_name),
-            },
-            "route" => format!("route {}", req.route),
-            "gateway" => "the gateway".to_string(),
-            _ => format!("key {}", req.key_name),
-        })
-        .collect();
-    parts.join(", ")
-}
-
-/// Why `per` is not a scope, if it is not.
-fn invalid_per(per: &str) -> Option<String> {
-    let mut seen = Vec::new();
-    for p in per.split('+').map(str::trim) {
-        if !["key", "user", "team", "route", "gateway"].contains(&p) {
-            return Some(format!(
-                "per must be key, user, team, route or gateway, or several joined by + (route+user), not {per:?}"
-            ));
-        }
-        if seen.contains(&p) {
-            return Some(format!("per names {p} twice"));
-        }
-        seen.push(p);
+/// The request's facts a scope is made of.
+fn who(req: &PolicyRequest) -> policy_scope::Who<'_> {
+    policy_scope::Who {
+        key: &req.key_name,
+        user: req.user.as_deref(),
+        team: req.team.as_deref(),
+        route: &req.route,
     }
-    None
 }
 
 fn setting_u64(name: &str, default: u64) -> u64 {
@@ -72,7 +42,7 @@ impl Guest for RequestLimit {
         for (name, value) in &settings {
             match name.as_str() {
                 "per" => {
-                    if let Some(e) = invalid_per(value.trim_matches('"')) {
+                    if let Some(e) = policy_scope::invalid(value.trim_matches('"')) {
                         return Err(e);
                     }
                 }
@@ -108,7 +78,7 @@ impl admission_policy::Guest for RequestLimit {
             )
         });
         let (limit, window) = (*limit, *window);
-        let who = scope(per, &req);
+        let who = policy_scope::scope(per, &who(&req));
         // A key keeps its old counter name, so a reload that adds `per` to other
         // policies does not reset anyone's count.
         let key = match per.as_str() {

@@ -26,6 +26,16 @@ use switchboard::plugin::types::{Decision, Denial, Header, Outcome, PolicyReques
 
 struct TokenQuota;
 
+/// The request's facts a scope is made of.
+fn who(req: &PolicyRequest) -> policy_scope::Who<'_> {
+    policy_scope::Who {
+        key: &req.key_name,
+        user: req.user.as_deref(),
+        team: req.team.as_deref(),
+        route: &req.route,
+    }
+}
+
 fn setting_u64(name: &str, default: u64) -> u64 {
     host::setting(name)
         .and_then(|v| v.trim().parse::<u64>().ok())
@@ -55,46 +65,6 @@ fn settings() -> &'static Settings {
     })
 }
 
-/// Who a count is kept for, from `per`: `key`, `user`, `team`, `route`, `gateway`, or
-/// several joined by `+` (`route+user`: each user on each route apart). `user` and
-/// `team` fall back to the key when a request has none.
-fn scope(per: &str, req: &PolicyRequest) -> String {
-    let parts: Vec<String> = per
-        .split('+')
-        .map(|p| match p.trim() {
-            "user" => match &req.user {
-                Some(u) => format!("user {u}"),
-                None => format!("key {}", req.key_name),
-            },
-            "team" => match &req.team {
-                Some(t) => format!("team {t}"),
-                None => format!("key {}", req.key_name),
-            },
-            "route" => format!("route {}", req.route),
-            "gateway" => "the gateway".to_string(),
-            _ => format!("key {}", req.key_name),
-        })
-        .collect();
-    parts.join(", ")
-}
-
-/// Why `per` is not a scope, if it is not.
-fn invalid_per(per: &str) -> Option<String> {
-    let mut seen = Vec::new();
-    for p in per.split('+').map(str::trim) {
-        if !["key", "user", "team", "route", "gateway"].contains(&p) {
-            return Some(format!(
-                "per must be key, user, team, route or gateway, or several joined by + (route+user), not {per:?}"
-            ));
-        }
-        if seen.contains(&p) {
-            return Some(format!("per names {p} twice"));
-        }
-        seen.push(p);
-    }
-    None
-}
-
 fn header(name: &str, value: impl ToString) -> Header {
     Header {
         name: name.to_string(),
@@ -111,7 +81,7 @@ struct Quota {
 
 fn quota(req: &PolicyRequest) -> Quota {
     let s = settings();
-    let who = scope(&s.per, req);
+    let who = policy_scope::scope(&s.per, &who(req));
     Quota {
         limit: s.limit,
         window: s.window,
@@ -146,7 +116,7 @@ impl Guest for TokenQuota {
                     }
                 }
                 "per" => {
-                    if let Some(e) = invalid_per(value.trim_matches('"')) {
+                    if let Some(e) = policy_scope::invalid(value.trim_matches('"')) {
                         return Err(e);
                     }
                 }
