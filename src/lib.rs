@@ -35,6 +35,7 @@ pub mod responses;
 pub mod secrets;
 pub mod server;
 pub mod signals;
+pub mod sqlite_file;
 pub mod surface;
 pub mod translate;
 pub mod types;

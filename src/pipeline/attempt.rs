@@ -162,6 +162,20 @@ impl<'a> Attempt<'a> {
         }
     }
 
+    /// A successful status with a body that is not JSON: the target failed.
+    pub(super) fn not_json(
+        &self,
+        status: u16,
+        e: serde_json::Error,
+        elapsed: std::time::Duration,
+    ) -> Outcome {
+        self.target.signals.record(false, elapsed);
+        self.failover(
+            format!("answered HTTP {status} with invalid JSON: {e}"),
+            None,
+        )
+    }
+
     /// The adapter failed; the provider was not at fault (or not reached).
     fn plugin_failover(&self, reason: String) -> Outcome {
         Outcome::Failover {
@@ -374,13 +388,7 @@ impl<'a> Attempt<'a> {
             Ok(u) => {
                 reported.unwrap_or_else(|| u.usage.map(UsageFields::usage).unwrap_or_default())
             }
-            Err(e) => {
-                signals.record(false, elapsed);
-                return self.failover(
-                    format!("answered HTTP {status} with invalid JSON: {e}"),
-                    None,
-                );
-            }
+            Err(e) => return self.not_json(status, e, elapsed),
         };
         signals.record(true, elapsed);
         // The tokens are spent whatever happens next.

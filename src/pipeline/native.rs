@@ -138,13 +138,7 @@ impl Attempt<'_> {
         }
         let usage = match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
             Ok(_) => api.usage(&body).unwrap_or_default(),
-            Err(e) => {
-                signals.record(false, elapsed);
-                return self.failover(
-                    format!("answered HTTP {status} with invalid JSON: {e}"),
-                    None,
-                );
-            }
+            Err(e) => return self.not_json(status, e, elapsed),
         };
         signals.record(true, elapsed);
         // The tokens are spent whatever happens next.

@@ -10,14 +10,9 @@ use super::{Stored, cutoff, now_secs};
 
 /// Opens (creating) the store file.
 pub fn open(path: &Path) -> Result<Connection, String> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    let conn = Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = NORMAL;
-         CREATE TABLE IF NOT EXISTS responses (
+    crate::sqlite_file::open(
+        path,
+        "CREATE TABLE IF NOT EXISTS responses (
              id TEXT PRIMARY KEY, key TEXT NOT NULL, created INTEGER NOT NULL,
              response TEXT NOT NULL, input TEXT NOT NULL
          );
@@ -33,8 +28,6 @@ pub fn open(path: &Path) -> Result<Connection, String> {
          );
          CREATE INDEX IF NOT EXISTS kept_key ON kept (key, kind);",
     )
-    .map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(conn)
 }
 
 fn err(e: rusqlite::Error) -> String {

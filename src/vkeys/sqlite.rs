@@ -7,21 +7,15 @@ use rusqlite::{Connection, params};
 use super::VKey;
 
 pub fn open(path: &Path) -> Result<Connection, String> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    let conn = Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL;
-         CREATE TABLE IF NOT EXISTS virtual_keys (
+    crate::sqlite_file::open(
+        path,
+        "CREATE TABLE IF NOT EXISTS virtual_keys (
              id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL, team TEXT,
              models TEXT, tags TEXT NOT NULL, policies TEXT NOT NULL, metadata TEXT NOT NULL, expires_at INTEGER,
              created_at INTEGER NOT NULL, revoked_at INTEGER, updated INTEGER NOT NULL
          );
          CREATE INDEX IF NOT EXISTS virtual_keys_updated ON virtual_keys (updated);",
     )
-    .map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(conn)
 }
 
 pub fn put(c: &Connection, k: &VKey) -> Result<(), String> {
