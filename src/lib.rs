@@ -42,6 +42,7 @@ pub mod types;
 pub mod upstream;
 pub mod usage;
 pub mod usage_query;
+pub mod usage_stats;
 pub mod vkeys;
 
 #[cfg(test)]

@@ -194,6 +194,18 @@ impl Writer {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Per route and target, the `secs` before `now` against the `secs` before those
+    /// (see `crate::usage_stats`).
+    pub fn stats(
+        &self,
+        now: u64,
+        secs: u64,
+        grades: crate::usage_stats::Grades,
+    ) -> Result<serde_json::Value, UsageError> {
+        let conn = open(&self.cfg.sqlite_path)?;
+        crate::usage_stats::stats(&conn, now, secs, grades).map_err(db_err)
+    }
+
     /// The records of `q`, summed by its groups (see `crate::usage_query`).
     pub fn query(
         &self,

@@ -127,6 +127,7 @@ const ROUTES: &[(&str, Handler)] = &[
     ("/admin/counters", |a| Box::pin(counters_endpoint(a))),
     ("/admin/counters/reset", |a| Box::pin(counters_endpoint(a))),
     ("/admin/usage", |a| Box::pin(usage_endpoint(a))),
+    ("/admin/stats", |a| Box::pin(stats_endpoint(a))),
     ("/admin/config", |a| Box::pin(config(a))),
     ("/admin/health", |a| Box::pin(health(a))),
     ("/admin/routes", |a| Box::pin(routes(a))),
@@ -194,6 +195,50 @@ async fn counters_endpoint(a: AdminReq) -> http::Response<Body> {
 
 async fn usage_endpoint(a: AdminReq) -> http::Response<Body> {
     usage(&a.gw, a.req.uri().query()).await
+}
+
+async fn stats_endpoint(a: AdminReq) -> http::Response<Body> {
+    stats(&a.gw, a.req.uri().query()).await
+}
+
+/// `GET /admin/stats?hours=24` (or `days=N`; thresholds `ok`, `failing`, `slow_ms`): per
+/// route and target, the period against the one before it, and each target's grade.
+async fn stats(gw: &Gateway, query: Option<&str>) -> http::Response<Body> {
+    let Some(w) = gw.usage.sink() else {
+        return json_response(StatusCode::OK, json!({ "enabled": false }));
+    };
+    let mut secs = 86_400u64;
+    let mut grades = crate::usage_stats::Grades::default();
+    for kv in query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .filter(|kv| !kv.is_empty())
+    {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        let bad = || {
+            ApiError::invalid(format!("{k}={v} is not a valid stats parameter"), None)
+                .into_response()
+        };
+        match (k, v.parse::<f64>()) {
+            ("hours", Ok(h)) if (1.0..=87_600.0).contains(&h) => secs = (h * 3600.0) as u64,
+            ("days", Ok(d)) if (1.0..=3650.0).contains(&d) => secs = (d * 86_400.0) as u64,
+            ("ok", Ok(f)) if (0.0..=1.0).contains(&f) => grades.ok = f,
+            ("failing", Ok(f)) if (0.0..=1.0).contains(&f) => grades.failing = f,
+            ("slow_ms", Ok(ms)) if ms > 0.0 => grades.slow_ms = ms,
+            _ => return bad(),
+        }
+    }
+    let now = crate::vkeys::now_secs();
+    let out = tokio::task::spawn_blocking(move || {
+        w.flush();
+        w.stats(now, secs, grades)
+    })
+    .await;
+    match out {
+        Ok(Ok(v)) => json_response(StatusCode::OK, v),
+        Ok(Err(e)) => ApiError::internal(e.to_string()).into_response(),
+        Err(e) => ApiError::internal(e.to_string()).into_response(),
+    }
 }
 
 /// `GET /admin/config`: the config in force, secrets masked, and how reloads went.

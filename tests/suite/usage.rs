@@ -365,3 +365,47 @@ async fn usage_is_filtered_grouped_ranked_and_exported() {
     assert_eq!(get("group=route;x").await.status(), 400);
     assert_eq!(get("from=yesterday").await.status(), 400);
 }
+
+#[tokio::test]
+async fn stats_grade_each_target_against_the_period_before() {
+    let mock = Mock::start().await;
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("usage-stats-{}.sqlite", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let gw = start(&mock, &config(path.to_str().unwrap())).await;
+    let ask = json!({ "model": "m", "messages": user("hi") });
+    for _ in 0..3 {
+        assert_eq!(send(&gw, TEAM_KEY, ask.clone()).await, 200);
+    }
+    mock.push_fault("p", crate::mock::Fault::Status(500, "{}".into()));
+    assert_eq!(send(&gw, TEAM_KEY, ask.clone()).await, 502);
+    let get = |q: &str| {
+        let c = gw
+            .client
+            .get(format!("{}/admin/stats?{q}", gw.admin))
+            .bearer_auth(ADMIN_TOKEN);
+        async move { c.send().await.unwrap() }
+    };
+    let v: Value = get("hours=1").await.json().await.unwrap();
+    let route = &v["routes"][0];
+    assert_eq!(route["route"], "m");
+    assert_eq!(route["requests"], 4);
+    assert_eq!(route["success_rate"], 0.75);
+    assert!(route["p95_ms"].as_f64().is_some());
+    assert_eq!(route["previous"], Value::Null, "nothing in the hour before");
+    let target = &v["targets"][0];
+    assert_eq!(
+        (target["provider"].as_str(), target["model"].as_str()),
+        (Some("p"), Some("x"))
+    );
+    assert_eq!(
+        target["requests"], 3,
+        "the failed request reached no target that answered"
+    );
+    assert_eq!(target["grade"], "healthy");
+    // A stricter threshold grades the same target degraded; bad parameters are refused.
+    let v: Value = get("hours=1&slow_ms=0.001").await.json().await.unwrap();
+    assert_eq!(v["targets"][0]["grade"], "degraded");
+    assert_eq!(get("hours=0").await.status(), 400);
+    assert_eq!(get("minutes=5").await.status(), 400);
+}
