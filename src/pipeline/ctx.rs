@@ -163,11 +163,15 @@ impl RequestCtx {
         self.state.lock().route = Some(name.to_string());
     }
 
-    /// Who asked, beyond the key: its team and the request's `user`.
-    pub fn who(&self, team: Option<String>, user: Option<String>) {
+    /// Who asked, beyond the key: its team and the request's `user` (kept only for the
+    /// usage record, so nothing is copied when usage is not recorded).
+    pub fn who(&self, team: Option<&String>, user: Option<&String>) {
+        if self.usage_log.is_none() {
+            return;
+        }
         let mut s = self.state.lock();
-        s.team = team;
-        s.user = user;
+        s.team = team.cloned();
+        s.user = user.cloned();
     }
 
     /// The answer is to say what it cost.

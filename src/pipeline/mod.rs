@@ -241,7 +241,7 @@ async fn admit<'l>(
         .get(&facts.model)
         .ok_or_else(|| Error::ModelNotFound(facts.model.clone()))?;
     ctx.route(&route.route.name);
-    ctx.who(req.principal.team.clone(), facts.user.clone());
+    ctx.who(req.principal.team.as_ref(), facts.user.as_ref());
     if route.route.show_cost {
         ctx.show_cost();
     }

@@ -96,14 +96,8 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> reqwest::Response {
-    let mut req = gw
-        .client
-        .request(method, format!("{}/v1/{path}", gw.url))
-        .bearer_auth(key);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    req.send().await.unwrap()
+    let url = format!("{}/v1/{path}", gw.url);
+    gw.ask(method, &url, key, body.as_ref()).await
 }
 
 #[tokio::test]

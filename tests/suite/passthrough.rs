@@ -499,13 +499,9 @@ fn native_apis_are_checked_against_the_adapter() {
 }
 
 async fn bearer_post(gw: &Gw, path: &str, body: &Value) -> reqwest::Response {
-    gw.client
-        .post(format!("{}{path}", gw.url))
-        .bearer_auth(TEAM_KEY)
-        .json(body)
-        .send()
+    let url = format!("{}{path}", gw.url);
+    gw.ask(reqwest::Method::POST, &url, TEAM_KEY, Some(body))
         .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -645,13 +641,7 @@ async fn responses_kept_at_openai_belong_to_the_key_that_made_them() {
     assert_eq!(made["id"], "resp_mock");
     let url = format!("{}/v1/responses/resp_mock", gw.url);
     // Read through the gateway: forwarded to the provider that keeps it, for its key only.
-    let r = gw
-        .client
-        .get(&url)
-        .bearer_auth(TEAM_KEY)
-        .send()
-        .await
-        .unwrap();
+    let r = gw.ask(reqwest::Method::GET, &url, TEAM_KEY, None).await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["output"][0]["content"][0]["text"], "kept at openai");
@@ -662,7 +652,7 @@ async fn responses_kept_at_openai_belong_to_the_key_that_made_them() {
         format!("Bearer {PROVIDER_KEY}")
     );
     let before = mock.count("oa");
-    let r = gw.client.get(&url).bearer_auth(other).send().await.unwrap();
+    let r = gw.ask(reqwest::Method::GET, &url, other, None).await;
     assert_eq!(r.status(), 404, "another key does not see it");
     let r = post(
         other,
@@ -686,22 +676,10 @@ async fn responses_kept_at_openai_belong_to_the_key_that_made_them() {
         "resp_mock"
     );
     // Deleted there; then it is no one's.
-    let r = gw
-        .client
-        .delete(&url)
-        .bearer_auth(TEAM_KEY)
-        .send()
-        .await
-        .unwrap();
+    let r = gw.ask(reqwest::Method::DELETE, &url, TEAM_KEY, None).await;
     assert_eq!(r.status(), 200);
     let n = mock.count("oa");
-    let r = gw
-        .client
-        .get(&url)
-        .bearer_auth(TEAM_KEY)
-        .send()
-        .await
-        .unwrap();
+    let r = gw.ask(reqwest::Method::GET, &url, TEAM_KEY, None).await;
     assert_eq!(r.status(), 404);
     assert_eq!(mock.count("oa"), n);
 }

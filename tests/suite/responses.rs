@@ -286,13 +286,7 @@ async fn what_a_translated_route_cannot_do_is_refused_by_name() {
     );
     // No [responses] store: a clear 404, after authentication.
     let url = format!("{}/v1/responses/resp_1", gw.url);
-    let r = gw
-        .client
-        .get(&url)
-        .bearer_auth(TEAM_KEY)
-        .send()
-        .await
-        .unwrap();
+    let r = gw.ask(reqwest::Method::GET, &url, TEAM_KEY, None).await;
     assert_eq!(r.status(), 404);
     let msg = r.json::<Value>().await.unwrap()["error"]["message"]
         .as_str()
@@ -413,17 +407,13 @@ async fn stored_responses_continue_a_conversation_for_their_key_only() {
     let id = first["id"].as_str().unwrap().to_string();
     let url = format!("{}/v1/responses/{id}", gw.url);
     let got: Value = gw
-        .client
-        .get(&url)
-        .bearer_auth(TEAM_KEY)
-        .send()
+        .ask(reqwest::Method::GET, &url, TEAM_KEY, None)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     assert_eq!(got, first);
-    let r = gw.client.get(&url).bearer_auth(other).send().await.unwrap();
+    let r = gw.ask(reqwest::Method::GET, &url, other, None).await;
     assert_eq!(r.status(), 404, "another key does not see it");
 
     // Continued, streamed: the provider gets the stored turn, then the new one.
@@ -517,22 +507,10 @@ async fn stored_responses_continue_a_conversation_for_their_key_only() {
         r.json::<Value>().await.unwrap()["error"]["param"],
         "previous_response_id"
     );
-    let r = gw
-        .client
-        .delete(&url)
-        .bearer_auth(TEAM_KEY)
-        .send()
-        .await
-        .unwrap();
+    let r = gw.ask(reqwest::Method::DELETE, &url, TEAM_KEY, None).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["deleted"], true);
-    let r = gw
-        .client
-        .get(&url)
-        .bearer_auth(TEAM_KEY)
-        .send()
-        .await
-        .unwrap();
+    let r = gw.ask(reqwest::Method::GET, &url, TEAM_KEY, None).await;
     assert_eq!(r.status(), 404);
 }
 

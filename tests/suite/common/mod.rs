@@ -100,6 +100,21 @@ impl Gw {
             .unwrap()
     }
 
+    /// `method url` with `key` as the bearer token (and a JSON body, if any).
+    pub async fn ask(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        key: &str,
+        body: Option<&Value>,
+    ) -> reqwest::Response {
+        let mut req = self.client.request(method, url).bearer_auth(key);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        req.send().await.unwrap()
+    }
+
     pub async fn chat(&self, body: &Value) -> (u16, Value) {
         let r = self.post("/v1/chat/completions", body).await;
         let status = r.status().as_u16();
