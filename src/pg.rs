@@ -1,8 +1,10 @@
 //! The PostgreSQL connection of the shared store (`[store] postgres_url_env`): one
 //! pipelining `tokio-postgres` client, made on first use (TLS by rustls with the
-//! platform's roots, as the URL's `sslmode` asks), its schema created then, and made
-//! again after the connection breaks. Nothing here waits long: a connection attempt
-//! is bounded, and a failure is the caller's error to report.
+//! platform's roots, as the URL's `sslmode` asks), the schema brought up to date then
+//! by the versioned migrations of `migrations/postgres` (refinery, under an advisory
+//! lock so replicas that start together take turns), and made again after the
+//! connection breaks. Nothing here waits long: a connection attempt is bounded, and a
+//! failure is the caller's error to report.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,10 +17,13 @@ use crate::config::Secret;
 /// How long making a connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+refinery::embed_migrations!("migrations/postgres");
+
+/// The advisory lock replicas take while migrating.
+const MIGRATION_LOCK: i64 = 7_301_200;
+
 pub struct Pg {
     url: Secret,
-    /// Statements run once per new connection (the schema).
-    schema: &'static str,
     client: Mutex<Option<Arc<Client>>>,
 }
 
@@ -44,10 +49,9 @@ pub fn error(e: tokio_postgres::Error) -> String {
 }
 
 impl Pg {
-    pub fn new(url: Secret, schema: &'static str) -> Pg {
+    pub fn new(url: Secret) -> Pg {
         Pg {
             url,
-            schema,
             client: Mutex::new(None),
         }
     }
@@ -69,9 +73,31 @@ impl Pg {
                 tracing::warn!(error = %error(e), "the store's PostgreSQL connection closed");
             }
         });
-        client.batch_execute(self.schema).await.map_err(error)?;
+        let mut client = client;
+        migrate(&mut client).await?;
         let client = Arc::new(client);
         *slot = Some(client.clone());
         Ok(client)
     }
+}
+
+/// Applies the migrations this database has not had yet, one replica at a time.
+async fn migrate(client: &mut Client) -> Result<(), String> {
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(error)?;
+    let ran = migrations::runner()
+        .set_migration_table_name("switchboard_migrations")
+        .run_async(client)
+        .await;
+    let unlocked = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await;
+    let report =
+        ran.map_err(|e| crate::secrets::scrub_owned(format!("postgres migrations: {e}")))?;
+    for m in report.applied_migrations() {
+        tracing::info!(migration = %m, "store migration applied");
+    }
+    unlocked.map(|_| ()).map_err(error)
 }

@@ -88,7 +88,7 @@ impl Store {
     fn open(cfg: &ResponsesConfig) -> Result<Store, String> {
         let db = match &cfg.db {
             StoreDb::Sqlite(path) => Db::Sqlite(Mutex::new(open(path)?)),
-            StoreDb::Postgres(url) => Db::Postgres(Pg::new(url.clone(), postgres::SCHEMA)),
+            StoreDb::Postgres(url) => Db::Postgres(Pg::new(url.clone())),
         };
         Ok(Store {
             cfg: cfg.clone(),

@@ -6,27 +6,6 @@ use serde_json::Value;
 use super::{Stored, cutoff, now_secs};
 use crate::pg::{Pg, error};
 
-/// The tables, made once per new connection; the advisory lock keeps replicas that
-/// start together from creating them at once.
-pub const SCHEMA: &str = "BEGIN;
-SELECT pg_advisory_xact_lock(7301200);
-CREATE TABLE IF NOT EXISTS switchboard_responses (
-    id TEXT PRIMARY KEY, key TEXT NOT NULL, created BIGINT NOT NULL,
-    response TEXT NOT NULL, input TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS switchboard_responses_created ON switchboard_responses (created);
-CREATE TABLE IF NOT EXISTS switchboard_response_items (
-    id TEXT NOT NULL, key TEXT NOT NULL, response_id TEXT NOT NULL,
-    created BIGINT NOT NULL, item TEXT NOT NULL, PRIMARY KEY (id, key)
-);
-CREATE INDEX IF NOT EXISTS switchboard_response_items_created ON switchboard_response_items (created);
-CREATE TABLE IF NOT EXISTS switchboard_kept (
-    id TEXT PRIMARY KEY, kind TEXT NOT NULL, key TEXT NOT NULL,
-    provider TEXT NOT NULL, created BIGINT NOT NULL, seq BIGSERIAL
-);
-CREATE INDEX IF NOT EXISTS switchboard_kept_key ON switchboard_kept (key, kind);
-COMMIT;";
-
 pub async fn save(
     pg: &Pg,
     key: &str,

@@ -107,7 +107,7 @@ impl Store {
     fn open(db: &StoreDb) -> Result<Store, String> {
         let conn = match db {
             StoreDb::Sqlite(path) => Db::Sqlite(Mutex::new(sqlite::open(path)?)),
-            StoreDb::Postgres(url) => Db::Postgres(Pg::new(url.clone(), postgres::SCHEMA)),
+            StoreDb::Postgres(url) => Db::Postgres(Pg::new(url.clone())),
         };
         Ok(Store {
             db: db.clone(),

@@ -3,16 +3,6 @@
 use super::VKey;
 use crate::pg::{Pg, error};
 
-pub const SCHEMA: &str = "BEGIN;
-SELECT pg_advisory_xact_lock(7301201);
-CREATE TABLE IF NOT EXISTS switchboard_virtual_keys (
-    id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL, team TEXT,
-    models TEXT, tags TEXT NOT NULL, policies TEXT NOT NULL, metadata TEXT NOT NULL, expires_at BIGINT,
-    created_at BIGINT NOT NULL, revoked_at BIGINT, updated BIGINT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS switchboard_virtual_keys_updated ON switchboard_virtual_keys (updated);
-COMMIT;";
-
 /// A stored row, as both stores read it.
 pub struct Row {
     pub id: String,
