@@ -41,8 +41,6 @@ pub mod translate;
 pub mod types;
 pub mod upstream;
 pub mod usage;
-pub mod usage_query;
-pub mod usage_stats;
 pub mod vkeys;
 
 #[cfg(test)]

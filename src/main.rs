@@ -79,7 +79,8 @@ fn unwritable_files(config: &Config) -> Vec<String> {
         unwritable.push(format!("[counters] sqlite_path cannot be written: {e}"));
     }
     if let Some(u) = &config.usage
-        && let Err(e) = switchboard::usage::open(&u.sqlite_path)
+        && let switchboard::config::StoreDb::Sqlite(path) = &u.db
+        && let Err(e) = switchboard::usage::open(path)
     {
         unwritable.push(format!("[usage] sqlite_path cannot be written: {e}"));
     }
@@ -121,20 +122,14 @@ fn check(config: Config, path: &std::path::Path) -> ExitCode {
         (None, Some(p)) => format!("memory, saved to {}", p.display()),
         (None, None) => "memory".to_string(),
     };
-    let usage = config.usage.as_ref().map(|u| {
-        format!(
-            "{} (kept {} days)",
-            u.sqlite_path.display(),
-            u.retention_days
-        )
-    });
-    let responses = config.responses.as_ref().map(|r| {
-        format!(
-            "{} (kept {} days)",
-            switchboard::response_store::Store::describe(r),
-            r.retention_days
-        )
-    });
+    let usage = config
+        .usage
+        .as_ref()
+        .map(|u| format!("{} (kept {} days)", u.db.describe(), u.retention_days));
+    let responses = config
+        .responses
+        .as_ref()
+        .map(|r| format!("{} (kept {} days)", r.db.describe(), r.retention_days));
     let unwritable = unwritable_files(&config);
     if !unwritable.is_empty() {
         for u in &unwritable {

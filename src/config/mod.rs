@@ -310,6 +310,16 @@ pub enum StoreDb {
     Postgres(Secret),
 }
 
+impl StoreDb {
+    /// Where, in words (the URL, which carries a password, never shown).
+    pub fn describe(&self) -> String {
+        match self {
+            StoreDb::Sqlite(p) => p.display().to_string(),
+            StoreDb::Postgres(_) => "PostgreSQL ([store])".into(),
+        }
+    }
+}
+
 /// `[access_log]`: one line per request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccessLogConfig {
@@ -329,10 +339,11 @@ pub enum AccessLogFormat {
     Json,
 }
 
-/// `[usage]`: one row per routed request in a SQLite file, kept `retention_days`.
+/// `[usage]`: one row per routed request in `[store]`'s PostgreSQL when it names one,
+/// else a SQLite file; kept `retention_days`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UsageConfig {
-    pub sqlite_path: std::path::PathBuf,
+    pub db: StoreDb,
     pub retention_days: u32,
 }
 

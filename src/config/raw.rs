@@ -95,11 +95,12 @@ pub struct RawAccessLog {
     pub path: Option<Spanned<String>>,
 }
 
-/// Usage records in a SQLite file.
+/// Usage records: in `[store]`'s PostgreSQL when it names one, else a SQLite file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawUsage {
-    pub sqlite_path: Spanned<String>,
+    /// Required unless `[store]` names PostgreSQL.
+    pub sqlite_path: Option<Spanned<String>>,
     pub retention_days: Option<u32>,
 }
 

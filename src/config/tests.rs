@@ -189,7 +189,7 @@ fn counters_live_in_memory_sqlite_or_redis() {
 }
 
 #[test]
-fn stored_responses_go_to_postgres_when_the_store_names_it() {
+fn stored_responses_and_usage_go_to_postgres_when_the_store_names_it() {
     let url = "postgres://sb:pw-9f8e7d@127.0.0.1:5432/switchboard";
     let env = |k: &str| (k == "PG").then(|| url.to_string());
     let text = "[store]\npostgres_url_env = \"PG\"\n\n[responses]\nretention_days = 3\n";
@@ -198,6 +198,18 @@ fn stored_responses_go_to_postgres_when_the_store_names_it() {
     assert_eq!(r.db, StoreDb::Postgres(Secret::new(url.into())));
     assert_eq!(r.retention_days, 3);
     assert!(!format!("{:?}", r.db).contains("pw-9f8e7d"));
+    let text = "[store]\npostgres_url_env = \"PG\"\n\n[usage]\nretention_days = 9\n";
+    let u = Config::parse(text, Path::new("."), &env)
+        .unwrap()
+        .usage
+        .unwrap();
+    assert_eq!(u.db, StoreDb::Postgres(Secret::new(url.into())));
+    assert_eq!(u.retention_days, 9);
+    let e = err("\n[usage]\n");
+    assert!(
+        e.contains("usage.sqlite_path") && e.contains("line 2"),
+        "{e}"
+    );
     // Without PostgreSQL a file is needed; a bad or missing URL is refused by name.
     let e = err("[responses]\nretention_days = 3\n");
     assert!(

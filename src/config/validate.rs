@@ -57,20 +57,7 @@ pub(super) fn validate(
         routes,
         cache,
         counters: super::cache::counters(&cx, raw.counters.as_ref())?,
-        usage: match &raw.usage {
-            None => None,
-            Some(u) if u.sqlite_path.get_ref().trim().is_empty() => {
-                return cx.err(
-                    u.sqlite_path.span(),
-                    "usage.sqlite_path",
-                    "must not be empty",
-                );
-            }
-            Some(u) => Some(UsageConfig {
-                sqlite_path: base.join(u.sqlite_path.get_ref()),
-                retention_days: u.retention_days.unwrap_or(30).clamp(1, 3650),
-            }),
-        },
+        usage: usage(&cx, &raw, base)?,
         responses: responses(&cx, &raw, base)?,
         files_route,
         teams: teams(&cx, &raw)?,
@@ -329,6 +316,49 @@ fn postgres(cx: &Ctx<'_>, raw: &RawConfig) -> Result<Option<Secret>, ConfigError
     }
 }
 
+/// Where a table of `section` lives: `[store]`'s PostgreSQL when it names one, else the
+/// section's SQLite file (then required).
+fn db_of(
+    cx: &Ctx<'_>,
+    raw: &RawConfig,
+    base: &std::path::Path,
+    section: &'static str,
+    sqlite_path: Option<&toml::Spanned<String>>,
+) -> Result<StoreDb, ConfigError> {
+    match (postgres(cx, raw)?, sqlite_path) {
+        (Some(url), _) => Ok(StoreDb::Postgres(url)),
+        (None, Some(p)) if p.get_ref().trim().is_empty() => cx.err(
+            p.span(),
+            format!("{section}.sqlite_path"),
+            "must not be empty",
+        ),
+        (None, Some(p)) => Ok(StoreDb::Sqlite(base.join(p.get_ref()))),
+        (None, None) => {
+            let at = cx.text.find(&format!("[{section}]")).unwrap_or(0);
+            cx.err(
+                at..at,
+                format!("{section}.sqlite_path"),
+                "is required unless [store] names a PostgreSQL database",
+            )
+        }
+    }
+}
+
+/// `[usage]`: usage records, kept `retention_days` (30).
+fn usage(
+    cx: &Ctx<'_>,
+    raw: &RawConfig,
+    base: &std::path::Path,
+) -> Result<Option<UsageConfig>, ConfigError> {
+    let Some(u) = &raw.usage else {
+        return Ok(None);
+    };
+    Ok(Some(UsageConfig {
+        db: db_of(cx, raw, base, "usage", u.sqlite_path.as_ref())?,
+        retention_days: u.retention_days.unwrap_or(30).clamp(1, 3650),
+    }))
+}
+
 /// `[responses]`: in `[store]`'s PostgreSQL when it names one, else the SQLite file.
 fn responses(
     cx: &Ctx<'_>,
@@ -338,21 +368,7 @@ fn responses(
     let Some(r) = &raw.responses else {
         return Ok(None);
     };
-    let db = match (postgres(cx, raw)?, &r.sqlite_path) {
-        (Some(url), _) => StoreDb::Postgres(url),
-        (None, Some(p)) if p.get_ref().trim().is_empty() => {
-            return cx.err(p.span(), "responses.sqlite_path", "must not be empty");
-        }
-        (None, Some(p)) => StoreDb::Sqlite(base.join(p.get_ref())),
-        (None, None) => {
-            let at = cx.text.find("[responses]").unwrap_or(0);
-            return cx.err(
-                at..at,
-                "responses.sqlite_path",
-                "is required unless [store] names a PostgreSQL database",
-            );
-        }
-    };
+    let db = db_of(cx, raw, base, "responses", r.sqlite_path.as_ref())?;
     Ok(Some(ResponsesConfig {
         db,
         retention_days: r.retention_days.unwrap_or(30).clamp(1, 3650),

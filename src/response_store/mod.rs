@@ -98,14 +98,6 @@ impl Store {
         })
     }
 
-    /// Where this store keeps its tables, for `switchboard check`.
-    pub fn describe(cfg: &ResponsesConfig) -> String {
-        match &cfg.db {
-            StoreDb::Sqlite(p) => p.display().to_string(),
-            StoreDb::Postgres(_) => "PostgreSQL ([store])".into(),
-        }
-    }
-
     /// Whether the store can be reached: its file opened, or its database connected
     /// (the tables made), for `switchboard check`.
     pub async fn reachable(cfg: &ResponsesConfig) -> Result<(), String> {

@@ -208,7 +208,7 @@ async fn stats(gw: &Gateway, query: Option<&str>) -> http::Response<Body> {
         return json_response(StatusCode::OK, json!({ "enabled": false }));
     };
     let mut secs = 86_400u64;
-    let mut grades = crate::usage_stats::Grades::default();
+    let mut grades = crate::usage::stats::Grades::default();
     for kv in query
         .into_iter()
         .flat_map(|q| q.split('&'))
@@ -229,14 +229,8 @@ async fn stats(gw: &Gateway, query: Option<&str>) -> http::Response<Body> {
         }
     }
     let now = crate::vkeys::now_secs();
-    let out = tokio::task::spawn_blocking(move || {
-        w.flush();
-        w.stats(now, secs, grades)
-    })
-    .await;
-    match out {
-        Ok(Ok(v)) => json_response(StatusCode::OK, v),
-        Ok(Err(e)) => ApiError::internal(e.to_string()).into_response(),
+    match w.stats(now, secs, grades).await {
+        Ok(v) => json_response(StatusCode::OK, v),
         Err(e) => ApiError::internal(e.to_string()).into_response(),
     }
 }
@@ -457,8 +451,6 @@ async fn counters(gw: &Gateway, path: &str, req: http::Request<Incoming>) -> htt
     }
 }
 
-/// `GET /admin/usage?days=N` (default 7): requests, errors, cache hits, tokens, cost
-/// and mean duration per day, route, key, provider and model, from the usage log.
 /// `GET /admin/usage`: the usage records of a time range, filtered and summed by the
 /// groups asked (`crate::usage_query`), as JSON or (`format=csv`) CSV.
 async fn usage(gw: &Gateway, query: Option<&str>) -> http::Response<Body> {
@@ -466,26 +458,18 @@ async fn usage(gw: &Gateway, query: Option<&str>) -> http::Response<Body> {
         return json_response(StatusCode::OK, json!({ "enabled": false }));
     };
     let now = crate::vkeys::now_secs();
-    let q = match crate::usage_query::Query::parse(query, now) {
+    let q = match crate::usage::query::Query::parse(query, now) {
         Ok(q) => q,
         Err(e) => return ApiError::invalid(e, None).into_response(),
     };
     let csv = query.is_some_and(|q| q.split('&').any(|kv| kv == "format=csv"));
     let dropped = w.dropped();
-    let asked = q.clone();
-    let rows = tokio::task::spawn_blocking(move || {
-        // Everything handed over so far is in the file before it is read.
-        w.flush();
-        w.query(&asked)
-    })
-    .await;
-    let rows = match rows {
-        Ok(Ok(rows)) => rows,
-        Ok(Err(e)) => return ApiError::internal(e.to_string()).into_response(),
+    let rows = match w.query(&q).await {
+        Ok(rows) => rows,
         Err(e) => return ApiError::internal(e.to_string()).into_response(),
     };
     if csv {
-        let mut resp = http::Response::new(super::full(crate::usage_query::csv(&q, &rows)));
+        let mut resp = http::Response::new(super::full(crate::usage::query::csv(&q, &rows)));
         resp.headers_mut().insert(
             http::header::CONTENT_TYPE,
             http::HeaderValue::from_static("text/csv; charset=utf-8"),

@@ -88,14 +88,8 @@ pub async fn handle(
 /// usage is not recorded).
 async fn spend_by_key(gw: &Gateway) -> Option<std::collections::HashMap<String, f64>> {
     let w = gw.usage.sink()?;
-    let q = crate::usage_query::Query::parse(Some("days=30&group=key"), now_secs()).ok()?;
-    let rows = tokio::task::spawn_blocking(move || {
-        w.flush();
-        w.query(&q)
-    })
-    .await
-    .ok()?
-    .ok()?;
+    let q = crate::usage::query::Query::parse(Some("days=30&group=key"), now_secs()).ok()?;
+    let rows = w.query(&q).await.ok()?;
     Some(
         rows.iter()
             .filter_map(|r| Some((r["key"].as_str()?.to_string(), r["cost_usd"].as_f64()?)))

@@ -30,6 +30,7 @@ mod plugin_host;
 mod proxy;
 mod quota;
 mod redaction;
+mod replicas;
 mod responses;
 mod routing;
 mod sandbox;

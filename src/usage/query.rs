@@ -1,33 +1,60 @@
 //! What `GET /admin/usage` asks of the usage records: a time range, filters (route,
 //! key, team, user, provider, model, status), the groups to sum by (hour, day, route,
 //! provider, model, key, team, user, api) and optionally only the top N groups by spend
-//! — turned into one SQL statement whose every column and operator comes from a fixed
-//! list (the client's values only ever bind as parameters) — and the rows as JSON or CSV.
+//! — turned into one SQL statement, for SQLite or PostgreSQL, whose every column and
+//! operator comes from a fixed list (the client's values only ever bind as parameters)
+//! — and the rows as JSON or CSV.
 
 use rusqlite::{Connection, ToSql};
 use serde_json::{Map, Value, json};
 
-/// A group the records can be summed by, and its SQL.
-const GROUPS: &[(&str, &str)] = &[
-    ("hour", "strftime('%Y-%m-%dT%H:00:00Z', ts, 'unixepoch')"),
-    ("day", "date(ts, 'unixepoch')"),
-    ("route", "route"),
-    ("provider", "provider"),
-    ("model", "model"),
-    ("key", "key"),
-    ("team", "COALESCE(team, '')"),
-    ("user", "COALESCE(user, '')"),
-    ("api", "COALESCE(api, '')"),
+/// The SQL a statement is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// A group the records can be summed by, and its SQL in SQLite and in PostgreSQL.
+const GROUPS: &[(&str, &str, &str)] = &[
+    (
+        "hour",
+        "strftime('%Y-%m-%dT%H:00:00Z', ts, 'unixepoch')",
+        "to_char(to_timestamp(ts) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:00:00\"Z\"')",
+    ),
+    (
+        "day",
+        "date(ts, 'unixepoch')",
+        "to_char(to_timestamp(ts) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+    ),
+    ("route", "route", "route"),
+    ("provider", "provider", "provider"),
+    ("model", "model", "model"),
+    ("key", "key", "key"),
+    ("team", "COALESCE(team, '')", "COALESCE(team, '')"),
+    ("user", "COALESCE(\"user\", '')", "COALESCE(\"user\", '')"),
+    ("api", "COALESCE(api, '')", "COALESCE(api, '')"),
 ];
 
-/// Columns a filter may name (exact match).
-const FILTERS: &[&str] = &["route", "key", "team", "user", "provider", "model", "api"];
+/// Columns a filter may name (exact match), and their SQL.
+const FILTERS: &[(&str, &str)] = &[
+    ("route", "route"),
+    ("key", "key"),
+    ("team", "team"),
+    ("user", "\"user\""),
+    ("provider", "provider"),
+    ("model", "model"),
+    ("api", "api"),
+];
 
-/// The sums of each group.
+/// The sums of each group (as floating point in both dialects).
 const SUMS: &[(&str, &str)] = &[
     ("requests", "COUNT(*)"),
-    ("errors", "SUM(status >= 400)"),
-    ("cache_hits", "SUM(provider = 'cache')"),
+    ("errors", "SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END)"),
+    (
+        "cache_hits",
+        "SUM(CASE WHEN provider = 'cache' THEN 1 ELSE 0 END)",
+    ),
     ("prompt_tokens", "SUM(prompt_tokens)"),
     ("cached_tokens", "SUM(COALESCE(cached_tokens, 0))"),
     ("completion_tokens", "SUM(completion_tokens)"),
@@ -35,6 +62,13 @@ const SUMS: &[(&str, &str)] = &[
     ("mean_duration_ms", "AVG(duration_ms)"),
     ("mean_ttft_ms", "AVG(ttft_ms)"),
 ];
+
+/// A value bound into a statement.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    Int(i64),
+    Text(String),
+}
 
 /// Which statuses a query keeps.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,7 +138,7 @@ impl Query {
                 "group" => {
                     q.group = Vec::new();
                     for g in v.split(',').filter(|g| !g.is_empty()) {
-                        let known = GROUPS.iter().find(|(n, _)| *n == g).ok_or_else(|| {
+                        let known = GROUPS.iter().find(|(n, _, _)| *n == g).ok_or_else(|| {
                             format!("group: '{g}' is not one of hour, day, route, provider, model, key, team, user, api")
                         })?;
                         if !q.group.contains(&known.0) {
@@ -117,8 +151,8 @@ impl Query {
                     _ => return Err("top must be a whole number from 1 to 10000".into()),
                 },
                 "format" => {}
-                f => match FILTERS.iter().find(|c| **c == f) {
-                    Some(c) => q.filters.push((c, v)),
+                f => match FILTERS.iter().find(|(c, _)| *c == f) {
+                    Some((c, _)) => q.filters.push((c, v)),
                     None => return Err(format!("'{f}' is not a filter of /admin/usage")),
                 },
             }
@@ -127,80 +161,139 @@ impl Query {
     }
 }
 
-/// The rows of `q`: one object per group with the group's values and its sums.
-pub fn run(conn: &Connection, q: &Query) -> rusqlite::Result<Vec<Value>> {
+/// The statement of `q` in `dialect` and its parameters: the group values first (as
+/// text), then the sums in `SUMS` order.
+pub fn sql(q: &Query, dialect: Dialect) -> (String, Vec<Param>) {
     let cols: Vec<&str> = q
         .group
         .iter()
-        .map(|g| {
-            GROUPS
-                .iter()
-                .find(|(n, _)| n == g)
-                .map_or("''", |(_, sql)| *sql)
+        .filter_map(|g| GROUPS.iter().find(|(n, _, _)| n == g))
+        .map(|(_, lite, pg)| {
+            if dialect == Dialect::Sqlite {
+                *lite
+            } else {
+                *pg
+            }
         })
         .collect();
+    let mut params = vec![Param::Int(q.from as i64)];
+    let bind = |p: Param, params: &mut Vec<Param>| {
+        params.push(p);
+        match dialect {
+            Dialect::Sqlite => format!("?{}", params.len()),
+            Dialect::Postgres => format!("${}", params.len()),
+        }
+    };
     let mut sql = String::from("SELECT ");
     for (i, c) in cols.iter().enumerate() {
         sql.push_str(&format!("{c} AS g{i}, "));
     }
-    let sums: Vec<String> = SUMS.iter().map(|(_, s)| s.to_string()).collect();
+    let sums: Vec<String> = SUMS
+        .iter()
+        .map(|(_, s)| format!("CAST({s} AS DOUBLE PRECISION)"))
+        .collect();
     sql.push_str(&sums.join(", "));
-    sql.push_str(" FROM usage WHERE ts >= ?1");
-    let mut params: Vec<Box<dyn ToSql>> = vec![Box::new(q.from as i64)];
+    let table = match dialect {
+        Dialect::Sqlite => "usage",
+        Dialect::Postgres => "switchboard_usage",
+    };
+    let first = if dialect == Dialect::Sqlite {
+        "?1"
+    } else {
+        "$1"
+    };
+    sql.push_str(&format!(" FROM {table} WHERE ts >= {first}"));
     if let Some(to) = q.to {
-        params.push(Box::new(to as i64));
-        sql.push_str(&format!(" AND ts < ?{}", params.len()));
+        let at = bind(Param::Int(to as i64), &mut params);
+        sql.push_str(&format!(" AND ts < {at}"));
     }
-    for (col, v) in &q.filters {
-        params.push(Box::new(v.clone()));
-        sql.push_str(&format!(" AND {col} = ?{}", params.len()));
+    for (name, v) in &q.filters {
+        let col = FILTERS
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or("''", |f| f.1);
+        let at = bind(Param::Text(v.clone()), &mut params);
+        sql.push_str(&format!(" AND {col} = {at}"));
     }
     match &q.status {
         Some(Status::Ok) => sql.push_str(" AND status < 400"),
         Some(Status::Error) => sql.push_str(" AND status >= 400"),
         Some(Status::Is(n)) => {
-            params.push(Box::new(*n));
-            sql.push_str(&format!(" AND status = ?{}", params.len()));
+            let at = bind(Param::Int(i64::from(*n)), &mut params);
+            sql.push_str(&format!(" AND status = {at}"));
         }
         None => {}
     }
-    if !cols.is_empty() {
-        let by: Vec<String> = (0..cols.len()).map(|i| format!("g{i}")).collect();
-        sql.push_str(&format!(" GROUP BY {}", by.join(", ")));
-        match q.top {
-            Some(n) => sql.push_str(&format!(
-                " ORDER BY SUM(cost_usd) DESC, COUNT(*) DESC LIMIT {n}"
-            )),
-            None => {
-                let order: Vec<String> = q
-                    .group
-                    .iter()
-                    .enumerate()
-                    .map(|(i, g)| match *g {
-                        "hour" | "day" => format!("g{i} DESC"),
-                        _ => format!("g{i}"),
-                    })
-                    .collect();
-                sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
-            }
+    sql.push_str(&grouping(q, cols.len()));
+    (sql, params)
+}
+
+/// The `GROUP BY` and `ORDER BY` (and `LIMIT` for top N) of `q` over `n` group columns.
+fn grouping(q: &Query, n: usize) -> String {
+    if n == 0 {
+        return String::new();
+    }
+    let by: Vec<String> = (0..n).map(|i| format!("g{i}")).collect();
+    let mut sql = format!(" GROUP BY {}", by.join(", "));
+    match q.top {
+        Some(top) => sql.push_str(&format!(
+            " ORDER BY SUM(cost_usd) DESC, COUNT(*) DESC LIMIT {top}"
+        )),
+        None => {
+            let order: Vec<String> = q
+                .group
+                .iter()
+                .enumerate()
+                .map(|(i, g)| match *g {
+                    "hour" | "day" => format!("g{i} DESC"),
+                    _ => format!("g{i}"),
+                })
+                .collect();
+            sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
         }
     }
+    sql
+}
+
+/// One result row as JSON: the group values, then the sums.
+pub fn row(q: &Query, groups: Vec<Option<String>>, sums: Vec<Option<f64>>) -> Value {
+    let mut o = Map::new();
+    for (g, v) in q.group.iter().zip(groups) {
+        o.insert(g.to_string(), json!(v));
+    }
+    for ((name, _), v) in SUMS.iter().zip(sums) {
+        o.insert(name.to_string(), number(name, v));
+    }
+    Value::Object(o)
+}
+
+/// The rows of `q` from a SQLite usage file: one object per group.
+pub fn run_sqlite(conn: &Connection, q: &Query) -> rusqlite::Result<Vec<Value>> {
+    let (sql, params) = sql(q, Dialect::Sqlite);
     let mut st = conn.prepare(&sql)?;
+    let params: Vec<Box<dyn ToSql>> = params
+        .into_iter()
+        .map(|p| -> Box<dyn ToSql> {
+            match p {
+                Param::Int(i) => Box::new(i),
+                Param::Text(t) => Box::new(t),
+            }
+        })
+        .collect();
     let refs: Vec<&dyn ToSql> = params.iter().map(|p| p.as_ref()).collect();
+    let n = q.group.len();
     let rows = st.query_map(refs.as_slice(), |r| {
-        let mut o = Map::new();
-        for (i, g) in q.group.iter().enumerate() {
-            o.insert(g.to_string(), json!(r.get::<_, Option<String>>(i)?));
-        }
-        let base = q.group.len();
-        for (j, (name, _)) in SUMS.iter().enumerate() {
-            let v: Option<f64> = r.get(base + j)?;
-            o.insert(name.to_string(), number(name, v));
-        }
-        Ok(Value::Object(o))
+        let groups = (0..n).map(|i| r.get(i)).collect::<rusqlite::Result<_>>()?;
+        let sums = (0..SUMS.len())
+            .map(|j| r.get(n + j))
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(row(q, groups, sums))
     })?;
     rows.collect()
 }
+
+/// How many sums a row carries after its groups.
+pub const SUM_COUNT: usize = SUMS.len();
 
 /// Counts as integers, means and money as decimals; no rows' mean is `null`.
 fn number(name: &str, v: Option<f64>) -> Value {

@@ -2,7 +2,8 @@
 //! period — requests, success rate, p50/p95 of duration and of time to first token,
 //! tokens, spend — beside the same figures for the period before it (the change), and a
 //! health grade per target: `healthy`, `degraded` or `failing` from its success rate
-//! and p95 latency against thresholds the query may set. Read from the usage records.
+//! and p95 latency against thresholds the query may set. Read from the usage records
+//! (a SQLite file here, PostgreSQL in `super::postgres`).
 
 use std::collections::BTreeMap;
 
@@ -70,53 +71,93 @@ impl Acc {
     }
 }
 
+/// One usage record, as far as the stats read it.
+pub struct Row {
+    pub route: String,
+    pub provider: String,
+    pub model: String,
+    pub status: i64,
+    pub duration_ms: i64,
+    pub ttft_ms: Option<i64>,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub cost_usd: f64,
+}
+
+/// The columns a period reads, newest first, at most `MAX_ROWS + 1` (`?3` / `$3`).
+pub const COLUMNS: &str = "route, provider, model, status, duration_ms, ttft_ms, prompt_tokens, completion_tokens, cost_usd";
+
 /// A period's figures: by route, by target (route, provider, model), and whether
 /// records were left out.
-struct Period {
+#[derive(Default)]
+pub struct Period {
     routes: BTreeMap<String, Acc>,
     targets: BTreeMap<(String, String, String), Acc>,
+    seen: i64,
     cut: bool,
 }
 
-/// Figures by route and by target over `[from, to)`.
-fn period(conn: &Connection, from: u64, to: u64) -> rusqlite::Result<Period> {
-    let mut st = conn.prepare(
-        "SELECT route, provider, model, status, duration_ms, ttft_ms, prompt_tokens, completion_tokens, cost_usd
-         FROM usage WHERE ts >= ?1 AND ts < ?2 ORDER BY ts DESC LIMIT ?3",
-    )?;
-    let (mut routes, mut targets) = (BTreeMap::new(), BTreeMap::new());
-    let mut n = 0i64;
+impl Acc {
+    fn add(&mut self, r: &Row) {
+        self.requests += 1;
+        self.ok += u64::from(r.status < 400);
+        self.durations.push(r.duration_ms as f64);
+        if let Some(t) = r.ttft_ms {
+            self.ttfts.push(t as f64);
+        }
+        self.prompt += r.prompt_tokens.max(0) as u64;
+        self.completion += r.completion_tokens.max(0) as u64;
+        self.cost += r.cost_usd;
+    }
+}
+
+impl Period {
+    /// Counts one record; false once `MAX_ROWS` have been (the rest are left out).
+    pub fn add(&mut self, r: Row) -> bool {
+        self.seen += 1;
+        if self.seen > MAX_ROWS {
+            self.cut = true;
+            return false;
+        }
+        self.routes.entry(r.route.clone()).or_default().add(&r);
+        if !r.provider.is_empty() && r.provider != "cache" {
+            self.targets
+                .entry((r.route.clone(), r.provider.clone(), r.model.clone()))
+                .or_default()
+                .add(&r);
+        }
+        true
+    }
+}
+
+/// The period `[from, to)` of a SQLite usage file.
+pub fn period_sqlite(conn: &Connection, from: u64, to: u64) -> rusqlite::Result<Period> {
+    let mut st = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM usage WHERE ts >= ?1 AND ts < ?2 ORDER BY ts DESC LIMIT ?3"
+    ))?;
+    let mut p = Period::default();
     let mut rows = st.query(params![from as i64, to as i64, MAX_ROWS + 1])?;
     while let Some(r) = rows.next()? {
-        n += 1;
-        if n > MAX_ROWS {
+        let row = Row {
+            route: r.get(0)?,
+            provider: r.get(1)?,
+            model: r.get(2)?,
+            status: r.get(3)?,
+            duration_ms: r.get(4)?,
+            ttft_ms: r.get(5)?,
+            prompt_tokens: r.get(6)?,
+            completion_tokens: r.get(7)?,
+            cost_usd: r.get(8)?,
+        };
+        if !p.add(row) {
             break;
         }
-        let (route, provider, model): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
-        let status: i64 = r.get(3)?;
-        let add = |a: &mut Acc| -> rusqlite::Result<()> {
-            a.requests += 1;
-            a.ok += u64::from(status < 400);
-            a.durations.push(r.get::<_, i64>(4)? as f64);
-            if let Some(t) = r.get::<_, Option<i64>>(5)? {
-                a.ttfts.push(t as f64);
-            }
-            a.prompt += r.get::<_, i64>(6)?.max(0) as u64;
-            a.completion += r.get::<_, i64>(7)?.max(0) as u64;
-            a.cost += r.get::<_, f64>(8)?;
-            Ok(())
-        };
-        add(routes.entry(route.clone()).or_default())?;
-        if !provider.is_empty() && provider != "cache" {
-            add(targets.entry((route, provider, model)).or_default())?;
-        }
     }
-    Ok(Period {
-        routes,
-        targets,
-        cut: n > MAX_ROWS,
-    })
+    Ok(p)
 }
+
+/// The row limit a period's statement binds.
+pub const LIMIT: i64 = MAX_ROWS + 1;
 
 /// The grade of a target's figures.
 fn grade(f: &Value, g: Grades) -> &'static str {
@@ -138,11 +179,16 @@ fn paired(now: &mut Acc, before: Option<&mut Acc>) -> Value {
     v
 }
 
-/// The stats of the `secs` seconds before `now`, against the `secs` before those.
-pub fn stats(conn: &Connection, now: u64, secs: u64, g: Grades) -> rusqlite::Result<Value> {
+/// The two periods `stats` compares: the `secs` seconds before `now` (inclusive) and
+/// the `secs` before those, as `[from, to)` ranges.
+pub fn periods(now: u64, secs: u64) -> [(u64, u64); 2] {
     let from = now.saturating_sub(secs);
-    let mut this = period(conn, from, now + 1)?;
-    let mut before = period(conn, from.saturating_sub(secs), from)?;
+    [(from, now + 1), (from.saturating_sub(secs), from)]
+}
+
+/// The stats of `this` period (from `periods`), against the one `before` it.
+pub fn stats(now: u64, secs: u64, mut this: Period, mut before: Period, g: Grades) -> Value {
+    let from = now.saturating_sub(secs);
     let routes: Vec<Value> = this
         .routes
         .iter_mut()
@@ -164,9 +210,7 @@ pub fn stats(conn: &Connection, now: u64, secs: u64, g: Grades) -> rusqlite::Res
             v
         })
         .collect();
-    Ok(
-        json!({ "from": from, "to": now, "routes": routes, "targets": targets, "truncated": this.cut }),
-    )
+    json!({ "from": from, "to": now, "routes": routes, "targets": targets, "truncated": this.cut })
 }
 
 #[cfg(test)]

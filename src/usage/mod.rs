@@ -1,0 +1,209 @@
+//! Usage records: one row per routed request (when, request id, API, route, key,
+//! team, user, provider and model that answered, status, error, tokens, cost, time to
+//! first token, duration, attempts), written by a background thread in batches to this
+//! gateway's SQLite file (`sqlite.rs`) or to the PostgreSQL database every replica
+//! shares (`postgres.rs`), kept for `retention_days`, and read by `GET /admin/usage`
+//! (`query.rs`) and `GET /admin/stats` (`stats.rs`). The request path only appends a
+//! record to a bounded buffer (no wake-up of another thread per request: the writer
+//! takes the buffer on a tick); when the writer falls behind, records are dropped and
+//! counted, never waited for.
+
+pub mod postgres;
+pub mod query;
+pub mod sqlite;
+pub mod stats;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwapOption;
+
+use crate::batch::Batcher;
+use crate::config::{StoreDb, UsageConfig};
+use crate::pg::Pg;
+
+#[derive(Debug, thiserror::Error)]
+#[error("usage log: {0}")]
+pub struct UsageError(String);
+
+fn db_err(e: rusqlite::Error) -> UsageError {
+    UsageError(e.to_string())
+}
+
+/// One routed request, as the settle point closes it.
+#[derive(Debug, Clone, Default)]
+pub struct Record {
+    pub request_id: String,
+    /// The inbound API (`chat`, `messages`, `responses`, …).
+    pub api: String,
+    pub route: String,
+    pub key: String,
+    pub team: Option<String>,
+    pub user: Option<String>,
+    /// `cache` for a hit; empty when no target answered.
+    pub provider: String,
+    pub model: String,
+    pub status: u16,
+    /// The error's label, and what the last failed attempt said (keys scrubbed).
+    pub error: Option<String>,
+    pub error_message: Option<String>,
+    pub prompt_tokens: u64,
+    pub cached_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost_usd: f64,
+    pub ttft_ms: Option<u64>,
+    pub duration_ms: u64,
+    pub attempts: u32,
+}
+
+pub struct Writer {
+    cfg: UsageConfig,
+    batch: Batcher<(u64, Record)>,
+    /// The reading side's PostgreSQL connection (the writer thread has its own).
+    reader: Option<Pg>,
+}
+
+/// The gateway's usage log; empty unless `[usage]` is configured.
+#[derive(Default)]
+pub struct UsageLog {
+    writer: ArcSwapOption<Writer>,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Opens (creating) a usage file, as `serve` does; `check` uses it to say early that
+/// a path cannot be written.
+pub fn open(path: &std::path::PathBuf) -> Result<rusqlite::Connection, UsageError> {
+    sqlite::open(path)
+}
+
+/// Runs `f` on a blocking thread.
+async fn blocking<R: Send + 'static>(
+    f: impl FnOnce() -> Result<R, UsageError> + Send + 'static,
+) -> Result<R, UsageError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(UsageError(e.to_string())))
+}
+
+impl Writer {
+    /// Hands a record to the writer; never blocks on it and never wakes it.
+    pub fn record(&self, r: Record) {
+        self.batch.push((now_secs(), r));
+    }
+
+    /// Waits (up to 10 s) until everything handed over so far is written.
+    pub fn flush(&self) {
+        self.batch.flush();
+    }
+
+    /// Records dropped because the writer fell behind.
+    pub fn dropped(&self) -> u64 {
+        self.batch
+            .dropped
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Everything handed over so far written, so that a read sees it.
+    async fn flushed(self: &Arc<Self>) -> Result<(), UsageError> {
+        let me = self.clone();
+        blocking(move || {
+            me.flush();
+            Ok(())
+        })
+        .await
+    }
+
+    /// Per route and target, the `secs` before `now` against the `secs` before those
+    /// (see `stats`).
+    pub async fn stats(
+        self: &Arc<Self>,
+        now: u64,
+        secs: u64,
+        grades: stats::Grades,
+    ) -> Result<serde_json::Value, UsageError> {
+        self.flushed().await?;
+        let [this, before] = stats::periods(now, secs);
+        let (a, b) = match (&self.cfg.db, &self.reader) {
+            (_, Some(pg)) => (
+                postgres::period(pg, this).await?,
+                postgres::period(pg, before).await?,
+            ),
+            (StoreDb::Sqlite(path), None) => {
+                let path = path.clone();
+                blocking(move || {
+                    let conn = open(&path)?;
+                    let a = stats::period_sqlite(&conn, this.0, this.1).map_err(db_err)?;
+                    let b = stats::period_sqlite(&conn, before.0, before.1).map_err(db_err)?;
+                    Ok((a, b))
+                })
+                .await?
+            }
+            (StoreDb::Postgres(_), None) => return Err(UsageError("no reader".into())),
+        };
+        Ok(stats::stats(now, secs, a, b, grades))
+    }
+
+    /// The records of `q`, summed by its groups (see `query`).
+    pub async fn query(
+        self: &Arc<Self>,
+        q: &query::Query,
+    ) -> Result<Vec<serde_json::Value>, UsageError> {
+        self.flushed().await?;
+        match (&self.cfg.db, &self.reader) {
+            (_, Some(pg)) => postgres::query(pg, q).await,
+            (StoreDb::Sqlite(path), None) => {
+                let (path, q) = (path.clone(), q.clone());
+                blocking(move || query::run_sqlite(&open(&path)?, &q).map_err(db_err)).await
+            }
+            (StoreDb::Postgres(_), None) => Err(UsageError("no reader".into())),
+        }
+    }
+}
+
+impl UsageLog {
+    /// Follows `[usage]`: starts a writer for a newly named store, stops one no longer
+    /// named (it writes what it holds first); unchanged settings keep the writer.
+    pub fn configure(&self, cfg: Option<&UsageConfig>) -> Result<(), UsageError> {
+        crate::configured::follow(&self.writer, cfg, |want| {
+            let (batch, reader) = match &want.db {
+                StoreDb::Sqlite(path) => (
+                    Batcher::start(
+                        "usage-writer",
+                        sqlite::writer(open(path)?, want.retention_days),
+                    ),
+                    None,
+                ),
+                StoreDb::Postgres(url) => (
+                    Batcher::start(
+                        "usage-writer",
+                        postgres::writer(Pg::new(url.clone()), want.retention_days)?,
+                    ),
+                    Some(Pg::new(url.clone())),
+                ),
+            };
+            Ok(Writer {
+                cfg: want.clone(),
+                batch: batch.map_err(|e| UsageError(e.to_string()))?,
+                reader,
+            })
+        })
+    }
+
+    /// The writer, when usage is recorded.
+    pub fn sink(&self) -> Option<Arc<Writer>> {
+        self.writer.load_full()
+    }
+}
+
+impl crate::configured::Configured for Writer {
+    type Config = UsageConfig;
+    fn config(&self) -> &UsageConfig {
+        &self.cfg
+    }
+}

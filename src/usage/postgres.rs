@@ -1,0 +1,168 @@
+//! Usage records in the PostgreSQL database of `[store]`, shared by every replica:
+//! the writer thread inserts each batch as one statement (arrays unnested into rows)
+//! on its own connection and runtime, and prunes past the retention hourly; reads are
+//! the same statements as SQLite's in PostgreSQL's dialect.
+
+use tokio_postgres::types::ToSql;
+
+use super::query::{self, Dialect, Param};
+use super::stats::{self, Period, Row};
+use super::{Record, UsageError, now_secs};
+use crate::pg::{Pg, error};
+
+fn pg_err(e: tokio_postgres::Error) -> UsageError {
+    UsageError(error(e))
+}
+
+const INSERT: &str = "INSERT INTO switchboard_usage (ts, request_id, api, route, key, team, \"user\",
+    provider, model, status, error, error_message, prompt_tokens, cached_tokens, completion_tokens,
+    cost_usd, ttft_ms, duration_ms, attempts)
+ SELECT * FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[],
+    $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::BIGINT[], $11::TEXT[], $12::TEXT[], $13::BIGINT[],
+    $14::BIGINT[], $15::BIGINT[], $16::DOUBLE PRECISION[], $17::BIGINT[], $18::BIGINT[], $19::BIGINT[])";
+
+/// A batch as one insert.
+async fn write(pg: &Pg, batch: &[(u64, Record)]) -> Result<(), UsageError> {
+    let c = pg.client().await.map_err(UsageError)?;
+    let int = |f: &dyn Fn(&(u64, Record)) -> i64| batch.iter().map(f).collect::<Vec<i64>>();
+    let text = |f: &dyn Fn(&Record) -> String| batch.iter().map(|(_, r)| f(r)).collect::<Vec<_>>();
+    let opt =
+        |f: &dyn Fn(&Record) -> Option<String>| batch.iter().map(|(_, r)| f(r)).collect::<Vec<_>>();
+    let ts = int(&|(t, _)| *t as i64);
+    let (request_id, api) = (text(&|r| r.request_id.clone()), text(&|r| r.api.clone()));
+    let (route, key) = (text(&|r| r.route.clone()), text(&|r| r.key.clone()));
+    let (team, user) = (opt(&|r| r.team.clone()), opt(&|r| r.user.clone()));
+    let (provider, model) = (text(&|r| r.provider.clone()), text(&|r| r.model.clone()));
+    let status = int(&|(_, r)| i64::from(r.status));
+    let (err, message) = (opt(&|r| r.error.clone()), opt(&|r| r.error_message.clone()));
+    let prompt = int(&|(_, r)| r.prompt_tokens as i64);
+    let cached = int(&|(_, r)| r.cached_tokens as i64);
+    let completion = int(&|(_, r)| r.completion_tokens as i64);
+    let cost: Vec<f64> = batch.iter().map(|(_, r)| r.cost_usd).collect();
+    let ttft: Vec<Option<i64>> = batch
+        .iter()
+        .map(|(_, r)| r.ttft_ms.map(|t| t as i64))
+        .collect();
+    let duration = int(&|(_, r)| r.duration_ms as i64);
+    let attempts = int(&|(_, r)| i64::from(r.attempts));
+    let params: [&(dyn ToSql + Sync); 19] = [
+        &ts,
+        &request_id,
+        &api,
+        &route,
+        &key,
+        &team,
+        &user,
+        &provider,
+        &model,
+        &status,
+        &err,
+        &message,
+        &prompt,
+        &cached,
+        &completion,
+        &cost,
+        &ttft,
+        &duration,
+        &attempts,
+    ];
+    c.execute(INSERT, &params).await.map_err(pg_err)?;
+    Ok(())
+}
+
+/// The writer thread's work each tick (see `super::sqlite::writer`), on a runtime of
+/// the thread's own.
+pub fn writer(
+    pg: Pg,
+    retention_days: u32,
+) -> Result<impl FnMut(&mut Vec<(u64, Record)>), UsageError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| UsageError(e.to_string()))?;
+    let mut pruned_at = 0u64;
+    Ok(move |batch: &mut Vec<(u64, Record)>| {
+        if !batch.is_empty() {
+            match rt.block_on(write(&pg, batch)) {
+                Ok(()) => batch.clear(),
+                Err(e) => tracing::warn!(error = %e, "writing usage records failed; retrying"),
+            }
+        }
+        let now = now_secs();
+        if now >= pruned_at + 3600 {
+            pruned_at = now;
+            let cutoff = now.saturating_sub(u64::from(retention_days) * 86_400) as i64;
+            let pruned = rt.block_on(async {
+                let c = pg.client().await.map_err(UsageError)?;
+                c.execute("DELETE FROM switchboard_usage WHERE ts < $1", &[&cutoff])
+                    .await
+                    .map_err(pg_err)
+            });
+            if let Err(e) = pruned {
+                tracing::warn!(error = %e, "pruning usage records failed");
+            }
+        }
+    })
+}
+
+/// The rows of `q`, summed by its groups.
+pub async fn query(pg: &Pg, q: &query::Query) -> Result<Vec<serde_json::Value>, UsageError> {
+    let (sql, params) = query::sql(q, Dialect::Postgres);
+    let params: Vec<Box<dyn ToSql + Sync + Send>> = params
+        .into_iter()
+        .map(|p| -> Box<dyn ToSql + Sync + Send> {
+            match p {
+                Param::Int(i) => Box::new(i),
+                Param::Text(t) => Box::new(t),
+            }
+        })
+        .collect();
+    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
+    let c = pg.client().await.map_err(UsageError)?;
+    let rows = c.query(&sql, &refs).await.map_err(pg_err)?;
+    let n = q.group.len();
+    rows.iter()
+        .map(|r| {
+            let groups = (0..n).map(|i| r.try_get(i)).collect::<Result<_, _>>();
+            let sums = (0..query::SUM_COUNT)
+                .map(|j| r.try_get(n + j))
+                .collect::<Result<_, _>>();
+            Ok(query::row(
+                q,
+                groups.map_err(pg_err)?,
+                sums.map_err(pg_err)?,
+            ))
+        })
+        .collect()
+}
+
+/// The records of `[from, to)` for the stats, newest first.
+pub async fn period(pg: &Pg, (from, to): (u64, u64)) -> Result<Period, UsageError> {
+    let c = pg.client().await.map_err(UsageError)?;
+    let sql = format!(
+        "SELECT {} FROM switchboard_usage WHERE ts >= $1 AND ts < $2 ORDER BY ts DESC LIMIT $3",
+        stats::COLUMNS
+    );
+    let rows = c
+        .query(&sql, &[&(from as i64), &(to as i64), &stats::LIMIT])
+        .await
+        .map_err(pg_err)?;
+    let mut p = Period::default();
+    for r in rows {
+        let row = Row {
+            route: r.try_get(0).map_err(pg_err)?,
+            provider: r.try_get(1).map_err(pg_err)?,
+            model: r.try_get(2).map_err(pg_err)?,
+            status: r.try_get(3).map_err(pg_err)?,
+            duration_ms: r.try_get(4).map_err(pg_err)?,
+            ttft_ms: r.try_get(5).map_err(pg_err)?,
+            prompt_tokens: r.try_get(6).map_err(pg_err)?,
+            completion_tokens: r.try_get(7).map_err(pg_err)?,
+            cost_usd: r.try_get(8).map_err(pg_err)?,
+        };
+        if !p.add(row) {
+            break;
+        }
+    }
+    Ok(p)
+}
