@@ -60,6 +60,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         access_log: Default::default(),
         responses: Default::default(),
         vkeys: Default::default(),
+        alerts: Default::default(),
     });
     configure_parts(&gateway).await?;
 
@@ -138,6 +139,24 @@ async fn configure_parts(gateway: &Gateway) -> anyhow::Result<()> {
 }
 
 fn spawn_upkeep(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
+    let alerts = gw.clone();
+    let mut alerts_stop = stop.clone();
+    // The alert rules, evaluated every second.
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = alerts_stop.wait_for(|s| *s) => return,
+            }
+            let refused = alerts.reload.last_error.lock().clone();
+            let live = alerts.live.load_full();
+            alerts
+                .alerts
+                .tick(&live, &alerts.metrics, refused.as_deref());
+        }
+    });
     let keys = gw.clone();
     let mut keys_stop = stop.clone();
     // Virtual keys made or revoked on another replica hold here within a second.

@@ -23,6 +23,7 @@ pub struct Gateway {
     pub access_log: crate::access_log::AccessLog,
     pub responses: crate::response_store::ResponseStore,
     pub vkeys: crate::vkeys::VirtualKeys,
+    pub alerts: crate::alerts::Alerts,
 }
 
 /// Where the config comes from, and how reloads went.

@@ -5,6 +5,7 @@
 //! one part of it.
 
 pub mod access_log;
+pub mod alerts;
 pub mod app;
 pub mod batch;
 pub mod builtin;
@@ -22,6 +23,7 @@ pub mod messages;
 pub mod metrics;
 pub mod multipart;
 pub mod native;
+pub mod outcomes;
 pub mod percent;
 pub mod pg;
 pub mod pipeline;

@@ -30,6 +30,8 @@ pub struct LiveRoute {
     pub redactors: Arc<[LivePlugin<crate::plugins::world::Redactor>]>,
     pub sequence: AtomicU64,
     pub retry_budget: crate::signals::RetryBudget,
+    /// What its requests came to, for alert rules.
+    pub outcomes: Arc<crate::outcomes::Outcomes>,
     /// The strategy asked (at load) for the request's text.
     pub wants_text: bool,
 }
@@ -189,6 +191,7 @@ impl Loader<'_> {
             redactors: redactors.into(),
             sequence: AtomicU64::new(0),
             retry_budget: crate::signals::RetryBudget::new(r.retry.budget_percent),
+            outcomes: Default::default(),
             wants_text,
         })
     }

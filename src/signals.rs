@@ -17,6 +17,8 @@ pub struct TargetSignals {
     pub requests: AtomicU64,
     pub failures: AtomicU64,
     pub breaker: Breaker,
+    /// What its attempts came to, for alert rules.
+    pub outcomes: crate::outcomes::Outcomes,
     latency: Mutex<Ewma>,
     /// Last `x-ratelimit-remaining-*` seen; `u64::MAX` = never reported.
     remaining_requests: AtomicU64,
@@ -71,6 +73,7 @@ impl TargetSignals {
             requests: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             breaker: Breaker::new(breaker),
+            outcomes: Default::default(),
             latency: Mutex::new(Ewma::default()),
             remaining_requests: AtomicU64::new(UNKNOWN),
             remaining_tokens: AtomicU64::new(UNKNOWN),
@@ -89,6 +92,7 @@ impl TargetSignals {
     /// One attempt ended: feeds the EWMAs and the circuit breaker.
     pub fn record(&self, ok: bool, latency: Duration) {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        self.outcomes.record(ok, latency);
         if ok {
             self.breaker.success();
         } else {
@@ -114,6 +118,7 @@ impl TargetSignals {
     }
 
     pub fn record_ttft(&self, ttft: Duration) {
+        self.outcomes.first_token(ttft);
         let mut e = self.latency.lock();
         e.ttft_us = blend(e.ttft_us, ttft.as_micros() as f64);
     }

@@ -4,6 +4,7 @@
 //! `ConfigError` that names the key and the line. Secrets are read from the
 //! environment here and never stored in the config text.
 
+pub mod alerts;
 mod cache;
 mod fields;
 mod providers;
@@ -66,6 +67,8 @@ pub struct Config {
     /// The route `/v1/files` uploads go to when the request names none
     /// (`x-switchboard-route`).
     pub files_route: Option<String>,
+    /// `[[alerts]]` rules.
+    pub alerts: Vec<alerts::AlertRule>,
     /// Warnings to log at start (open gateway, providers without keys...).
     pub warnings: Vec<String>,
 }

@@ -37,6 +37,8 @@ pub struct RawConfig {
     pub store: Option<RawStore>,
     pub files: Option<RawFiles>,
     pub gateway: Option<RawGateway>,
+    #[serde(default)]
+    pub alerts: Vec<super::alerts::RawAlert>,
 }
 
 /// What holds for every request, whatever its route and key.

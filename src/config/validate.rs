@@ -47,6 +47,7 @@ pub(super) fn validate(
         Some(f) => Some(f.route.get_ref().clone()),
         None => None,
     };
+    let alerts = super::alerts::rules(&cx, &raw, &routes)?;
     Ok(Config {
         server,
         admin,
@@ -58,6 +59,7 @@ pub(super) fn validate(
         cache,
         counters: super::cache::counters(&cx, raw.counters.as_ref())?,
         usage: usage(&cx, &raw, base)?,
+        alerts,
         responses: responses(&cx, &raw, base)?,
         files_route,
         teams: teams(&cx, &raw)?,

@@ -29,6 +29,8 @@ pub struct Metrics {
     /// The request-path handles of each route × provider × model, registered once
     /// (`request::Handles`): a request's figures cost no registry lookup.
     handles: request::HandleCache,
+    /// Events policies report, for alert rules.
+    pub events: crate::outcomes::Events,
 }
 
 /// Buckets of the request-path histograms (seconds, tokens, dollars).
@@ -56,12 +58,22 @@ impl Default for Metrics {
             recorder,
             handle,
             handles: Default::default(),
+            events: Default::default(),
         }
     }
 }
 
 const META: metrics::Metadata<'static> =
     metrics::Metadata::new(module_path!(), metrics::Level::INFO, None);
+
+/// What the alerts have done: transitions by rule and state, alerts firing by rule,
+/// notices never delivered.
+#[derive(Debug, Default)]
+pub struct AlertFigures {
+    pub transitions: Vec<(String, &'static str, u64)>,
+    pub firing: BTreeMap<String, u64>,
+    pub failed: u64,
+}
 
 /// Counts kept outside the metrics recorder, read at scrape time.
 #[derive(Debug, Default, Clone, Copy)]
@@ -224,6 +236,19 @@ impl Metrics {
             &[],
             c.reload_last_duration_us as f64 / 1e6,
         );
+    }
+
+    /// The alerts' figures (`crate::alerts::Alerts::figures`): transitions by rule and
+    /// state, alerts firing by rule, notices never delivered.
+    pub fn alerts(&self, f: AlertFigures) {
+        for (rule, state, n) in f.transitions {
+            let l = [("rule", rule), ("state", state.to_string())];
+            self.counter("switchboard_alerts_total", &l, n);
+        }
+        for (rule, n) in f.firing {
+            self.gauge("switchboard_alerts_firing", &[("rule", rule)], n as f64);
+        }
+        self.counter("switchboard_alert_notices_failed_total", &[], f.failed);
     }
 
     fn cache(&self, c: &crate::cache::ResponseCache) {

@@ -257,6 +257,8 @@ impl Metrics {
     pub fn denied(&self, route: &str, policy: &str) {
         let l = [("route", route), ("policy", policy)];
         self.add("switchboard_policy_denials_total", &l, 1);
+        self.events
+            .add(crate::outcomes::Event::Denied, policy, route);
     }
 }
 

@@ -76,6 +76,8 @@ impl CacheResult {
 #[derive(Default)]
 struct State {
     route: Option<String>,
+    /// The route's outcome counts (alert rules read them).
+    outcomes: Option<Arc<crate::outcomes::Outcomes>>,
     admitted: Option<(Pools, PolicyRequest)>,
     attempts: Vec<AttemptRecord>,
     /// (provider, target) that answered.
@@ -97,6 +99,18 @@ struct State {
     user: Option<String>,
 }
 
+impl State {
+    /// The route's outcome counts: a 5xx is a failure.
+    fn outcome(&self, status: u16, elapsed: Duration) {
+        if let Some(o) = &self.outcomes {
+            o.record(status < 500, elapsed);
+            if let Some(t) = self.first_byte {
+                o.first_token(t);
+            }
+        }
+    }
+}
+
 pub struct RequestCtx {
     pub id: String,
     pub started: Instant,
@@ -111,6 +125,7 @@ pub struct RequestCtx {
 
 /// What is left to do of a close-out after its synchronous part: the policies' record.
 struct Closing {
+    metrics: Arc<Metrics>,
     admitted: Option<(Pools, PolicyRequest)>,
     outcome: Outcome,
     show_cost: bool,
@@ -123,7 +138,9 @@ impl Closing {
     /// The policies' record; the headers they add, and the cost when the route shows it.
     async fn record(self) -> Vec<(String, String)> {
         let mut headers = match self.admitted {
-            Some((pools, preq)) => policies::record(&pools, &preq, &self.outcome).await,
+            Some((pools, preq)) => {
+                policies::record(&self.metrics, &pools, &preq, &self.outcome).await
+            }
             None => Vec::new(),
         };
         if self.show_cost {
@@ -159,8 +176,10 @@ impl RequestCtx {
         &self.metrics
     }
 
-    pub fn route(&self, name: &str) {
-        self.state.lock().route = Some(name.to_string());
+    pub fn route(&self, name: &str, outcomes: &Arc<crate::outcomes::Outcomes>) {
+        let mut s = self.state.lock();
+        s.route = Some(name.to_string());
+        s.outcomes = Some(outcomes.clone());
     }
 
     /// Who asked, beyond the key: its team and the request's `user` (kept only for the
@@ -271,6 +290,7 @@ impl RequestCtx {
             provider.as_deref().unwrap_or("")
         };
         let model = target.map_or("", |t| t.model.as_str());
+        s.outcome(status, elapsed);
         self.metrics.finished(&Finished {
             route: &route,
             provider: provider_label,
@@ -315,6 +335,7 @@ impl RequestCtx {
             );
         }
         Some(Closing {
+            metrics: self.metrics.clone(),
             show_cost: s.show_cost,
             admitted: s.admitted.take(),
             outcome: Outcome {

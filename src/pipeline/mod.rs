@@ -240,7 +240,7 @@ async fn admit<'l>(
         .routes
         .get(&facts.model)
         .ok_or_else(|| Error::ModelNotFound(facts.model.clone()))?;
-    ctx.route(&route.route.name);
+    ctx.route(&route.route.name, &route.outcomes);
     ctx.who(req.principal.team.as_ref(), facts.user.as_ref());
     if route.route.show_cost {
         ctx.show_cost();

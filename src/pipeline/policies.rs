@@ -11,6 +11,7 @@ use super::ctx::RequestCtx;
 use super::error::Error;
 use crate::config::OnError;
 use crate::live::{LivePlugin, LiveRoute};
+use crate::outcomes::Event;
 use crate::plugins::calls::{self, PolicyPool};
 use crate::plugins::world::Policy;
 use crate::types::{Decision, Outcome, PolicyRequest};
@@ -39,11 +40,16 @@ pub async fn check(
     for p in all {
         match calls::check(&p.pool, &preq).await {
             Ok(Decision::Allow(h)) => {
+                warned(ctx.metrics(), &p.spec.name, &h);
                 headers.extend(h.into_iter().map(|h| (h.name, h.value)));
                 allowed.push((p.pool.clone(), p.spec.on_error));
             }
             Ok(Decision::Deny(denial)) => {
                 ctx.metrics().denied(&route.route.name, &p.spec.name);
+                if denial.code.as_deref() == Some(BUDGET_SPENT) {
+                    let e = &ctx.metrics().events;
+                    e.add(Event::BudgetSpent, &p.spec.name, &route.route.name);
+                }
                 refused = Some(Error::Denied {
                     policy: p.spec.name.clone(),
                     denial: Box::new(denial),
@@ -66,8 +72,23 @@ pub async fn check(
     }
 }
 
+/// The code of a budget's denial, and the header of its warning.
+const BUDGET_SPENT: &str = "budget_exceeded";
+const BUDGET_WARNING: &str = "x-switchboard-budget-warning";
+
+/// Counts a budget's warning among a policy's headers, for alert rules.
+fn warned(metrics: &crate::metrics::Metrics, policy: &str, headers: &[crate::types::Header]) {
+    if headers
+        .iter()
+        .any(|h| h.name.eq_ignore_ascii_case(BUDGET_WARNING))
+    {
+        metrics.events.add(Event::BudgetWarning, policy, "");
+    }
+}
+
 /// Tells each policy how the request ended; returns the headers they add.
 pub async fn record(
+    metrics: &crate::metrics::Metrics,
     pools: &Pools,
     preq: &PolicyRequest,
     outcome: &Outcome,
@@ -75,7 +96,10 @@ pub async fn record(
     let mut headers = Vec::new();
     for (pool, _) in pools {
         match calls::record(pool, preq, outcome).await {
-            Ok(h) => headers.extend(h.into_iter().map(|h| (h.name, h.value))),
+            Ok(h) => {
+                warned(metrics, pool.label(), &h);
+                headers.extend(h.into_iter().map(|h| (h.name, h.value)));
+            }
             Err(e) => tracing::warn!(error = %e, "policy record failed"),
         }
     }

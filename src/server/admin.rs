@@ -57,6 +57,7 @@ async fn respond(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Respon
     }
     if path == "/metrics" {
         let live = gw.live.load_full();
+        gw.metrics.alerts(gw.alerts.figures());
         let mut resp = http::Response::new(super::full(gw.metrics.render(&live, &gw.counts())));
         resp.headers_mut().insert(
             http::header::CONTENT_TYPE,
@@ -128,6 +129,7 @@ const ROUTES: &[(&str, Handler)] = &[
     ("/admin/counters/reset", |a| Box::pin(counters_endpoint(a))),
     ("/admin/usage", |a| Box::pin(usage_endpoint(a))),
     ("/admin/stats", |a| Box::pin(stats_endpoint(a))),
+    ("/admin/alerts", |a| Box::pin(alerts_endpoint(a))),
     ("/admin/config", |a| Box::pin(config(a))),
     ("/admin/health", |a| Box::pin(health(a))),
     ("/admin/routes", |a| Box::pin(routes(a))),
@@ -195,6 +197,28 @@ async fn counters_endpoint(a: AdminReq) -> http::Response<Body> {
 
 async fn usage_endpoint(a: AdminReq) -> http::Response<Body> {
     usage(&a.gw, a.req.uri().query()).await
+}
+
+/// `GET /admin/alerts?limit=N` (default 100): the rules, what is firing, the history.
+async fn alerts_endpoint(a: AdminReq) -> http::Response<Body> {
+    let limit = a
+        .req
+        .uri()
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("limit=")))
+        .map(|v| v.parse::<usize>());
+    let limit = match limit {
+        None => 100,
+        Some(Ok(n)) if (1..=1000).contains(&n) => n,
+        Some(_) => {
+            return ApiError::invalid("limit must be a whole number from 1 to 1000", None)
+                .into_response();
+        }
+    };
+    json_response(
+        StatusCode::OK,
+        a.gw.alerts.view(&a.gw.live.load_full(), limit).await,
+    )
 }
 
 async fn stats_endpoint(a: AdminReq) -> http::Response<Body> {
