@@ -15,19 +15,23 @@ use crate::pg::{Pg, error};
 /// Transitions kept longer than this are pruned as new ones are written.
 const KEEP_SECS: i64 = 30 * 86_400;
 
-#[derive(Default)]
 pub struct Shared {
     /// The database and its connection, made when the store first names one.
     pg: Mutex<Option<(crate::config::Secret, Arc<Pg>)>>,
+    /// This gateway, as the shared history names it: host, process, and a random part
+    /// (gateways in one process stay apart).
+    replica: Arc<str>,
 }
 
-/// This replica, as the shared history names it.
-fn replica() -> &'static str {
-    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    ID.get_or_init(|| {
+impl Default for Shared {
+    fn default() -> Self {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "gateway".into());
-        format!("{host}-{}", std::process::id())
-    })
+        let tag = rand::random::<u16>();
+        Shared {
+            pg: Mutex::new(None),
+            replica: format!("{host}-{}-{tag:04x}", std::process::id()).into(),
+        }
+    }
 }
 
 impl Shared {
@@ -52,8 +56,9 @@ impl Shared {
             return;
         }
         let Some(pg) = self.pg(store) else { return };
+        let replica = self.replica.clone();
         tokio::spawn(async move {
-            if let Err(e) = write(&pg, &ts).await {
+            if let Err(e) = write(&pg, &ts, &replica).await {
                 tracing::warn!(error = %e, "writing the shared alert history failed");
             }
         });
@@ -70,7 +75,7 @@ impl Shared {
     }
 }
 
-async fn write(pg: &Pg, ts: &[Transition]) -> Result<(), String> {
+async fn write(pg: &Pg, ts: &[Transition], replica: &str) -> Result<(), String> {
     let c = pg.client().await?;
     for t in ts {
         c.execute(
@@ -85,7 +90,7 @@ async fn write(pg: &Pg, ts: &[Transition]) -> Result<(), String> {
                 &t.value,
                 &t.message,
                 &t.notified,
-                &replica(),
+                &replica,
             ],
         )
         .await

@@ -24,10 +24,13 @@ struct Ring<T> {
     last: Option<T>,
 }
 
-impl<T: Clone> Ring<T> {
-    fn new() -> Self {
+impl<T: Clone + Default> Ring<T> {
+    /// A ring for a series first seen `now`: its counts began at zero (they are
+    /// cumulative since the gateway, route or plugin began), so what it already holds
+    /// happened within any window.
+    fn new(now: Instant) -> Self {
         Ring {
-            samples: VecDeque::new(),
+            samples: VecDeque::from([(now, T::default())]),
             last: None,
         }
     }
@@ -128,7 +131,7 @@ impl Series {
             streaks.insert(key.clone(), s.worst_streak);
             self.outcomes
                 .entry(key)
-                .or_insert_with(Ring::new)
+                .or_insert_with(|| Ring::new(now))
                 .push(now, s, spacing, longest);
         };
         for r in live.routes.values() {
@@ -148,14 +151,14 @@ impl Series {
         }
         for ((kind, policy, route), n) in events {
             let key = format!("{kind:?}:{policy}:{route}");
-            let ring = self.counts.entry(key).or_insert_with(Ring::new);
+            let ring = self.counts.entry(key).or_insert_with(|| Ring::new(now));
             ring.push(now, *n, spacing, longest);
         }
         for (label, (_, failures)) in plugins(live) {
             let ring = self
                 .counts
                 .entry(format!("plugin:{label}"))
-                .or_insert_with(Ring::new);
+                .or_insert_with(|| Ring::new(now));
             ring.push(now, failures, spacing, longest);
         }
     }

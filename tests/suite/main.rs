@@ -10,6 +10,7 @@
 mod common;
 mod mock;
 
+mod alerts;
 mod balancing;
 mod budget;
 mod cache;

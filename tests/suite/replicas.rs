@@ -1,7 +1,7 @@
 //! Several gateways behind one load balancer: two replicas share one PostgreSQL (virtual
 //! keys, usage records) and one Redis (plugin counters). A key made on one works on the
-//! other, the usage of both is one `/admin/usage` and one `/admin/stats`, and a team's
-//! budget holds across both under concurrency.
+//! other, the usage of both is one `/admin/usage` and one `/admin/stats`, a team's
+//! budget holds across both under concurrency, and the alerts both raise are one history.
 
 use std::time::Duration;
 
@@ -40,6 +40,12 @@ policies = ["team-budget"]
 [policies.team-budget]
 plugin = "builtin:budget"
 settings = {{ limit = 0.2, per = "team", period = "day" }}
+
+[[alerts]]
+name = "team-spent"
+kind = "budget"
+at = "exhausted"
+window = "1h"
 
 [providers.p]
 adapter = "builtin:openai"
@@ -165,4 +171,26 @@ async fn two_replicas_share_keys_usage_and_a_team_budget() {
         (admitted + 1) as u64,
         "{stats}"
     );
+
+    // Both replicas saw the budget deny: each raised the alert, and either shows both.
+    let mut history = Value::Null;
+    for _ in 0..50 {
+        let (_, view) = admin(&b, Method::GET, "/admin/alerts", None).await;
+        assert_eq!(view["shared_history"], true, "{view}");
+        history = view["history"].clone();
+        let mut replicas: Vec<&str> = history
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| h["rule"] == "team-spent" && h["state"] == "firing")
+            .filter_map(|h| h["replica"].as_str())
+            .collect();
+        replicas.sort();
+        replicas.dedup();
+        if replicas.len() == 2 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the shared history never showed both replicas: {history}");
 }

@@ -7,6 +7,7 @@
 
 mod anthropic;
 mod files;
+pub mod hook;
 mod openai;
 mod responses;
 pub mod surface;
