@@ -1,4 +1,4 @@
-//! `[[alerts]]`: rules the gateway evaluates on itself (see `crate::alerts`) — what is
+//! `[[alerts]]`: rules the gateway evaluates on itself (the alert evaluator) — what is
 //! watched (`kind`), on which route, target, budget or plugin, over which window, above
 //! which threshold — and where a firing or resolved alert is told (a webhook, JSON or
 //! Slack-shaped, and the log). Checked here: names unique, routes and targets known,

@@ -238,7 +238,7 @@ impl Metrics {
         );
     }
 
-    /// The alerts' figures (`crate::alerts::Alerts::figures`): transitions by rule and
+    /// The alerts' figures (what the alert evaluator reports): transitions by rule and
     /// state, alerts firing by rule, notices never delivered.
     pub fn alerts(&self, f: AlertFigures) {
         for (rule, state, n) in f.transitions {
