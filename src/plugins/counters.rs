@@ -13,7 +13,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
 use parking_lot::Mutex;
-use redis::aio::ConnectionManager;
 
 use super::counters_db::{CounterDb, Row};
 use crate::config::{CountersConfig, RedisConfig};
@@ -104,7 +103,7 @@ pub struct Counters {
 
 struct RedisCounters {
     cfg: RedisConfig,
-    conn: ConnectionManager,
+    conns: crate::redis_conn::PerThread,
     add: redis::Script,
     /// When the keys this replica created expire, per plugin (`u64::MAX`: never):
     /// how many live keys a plugin holds, held to the same limit as memory.
@@ -112,6 +111,11 @@ struct RedisCounters {
 }
 
 impl RedisCounters {
+    /// This thread's connection to the counters' Redis.
+    fn conn(&self) -> Result<redis::aio::ConnectionManager, CounterError> {
+        self.conns.get().map_err(CounterError::Redis)
+    }
+
     /// Live keys `plugin` created through this replica, expired ones forgotten.
     fn live(&self, plugin: &str, now_ms: u64) -> usize {
         let mut c = self.created.lock();
@@ -153,10 +157,10 @@ impl Counters {
             (None, _) => self.redis.store(None),
             (Some(want), Some(have)) if have.cfg == *want => {}
             (Some(want), _) => {
-                let conn = crate::redis_conn::connect(want).map_err(CounterError::Redis)?;
+                let conns = crate::redis_conn::PerThread::new(want).map_err(CounterError::Redis)?;
                 self.redis.store(Some(Arc::new(RedisCounters {
                     cfg: want.clone(),
-                    conn,
+                    conns,
                     add: redis::Script::new(ADD),
                     created: Mutex::new(HashMap::new()),
                 })));
@@ -204,7 +208,7 @@ impl Counters {
                 (start + window - now) * 1000 + GRACE_MS
             };
             let name = r.name(&key, window, start);
-            let mut conn = r.conn.clone();
+            let mut conn = r.conn()?;
             let now_ms = now * 1000;
             let max = self.max_per_plugin.load(Ordering::Relaxed) as usize;
             if max > 0 && r.live(plugin, now_ms) >= max {
@@ -297,7 +301,7 @@ impl Counters {
         let start = window_start(now_secs(), window);
         if let Some(r) = self.redis.load_full() {
             let name = r.name(&key, window, start);
-            let mut conn = r.conn.clone();
+            let mut conn = r.conn()?;
             let v: Result<Option<i64>, _> = r
                 .bounded(redis::cmd("GET").arg(name).query_async(&mut conn))
                 .await;
@@ -370,7 +374,7 @@ impl Counters {
         let mut out = Vec::new();
         if let Some(r) = self.redis.load_full() {
             let names = r.scan().await?;
-            let mut conn = r.conn.clone();
+            let mut conn = r.conn()?;
             for chunk in names.chunks(500) {
                 let values: Vec<Option<i64>> = r
                     .bounded(redis::cmd("MGET").arg(chunk).query_async(&mut conn))
@@ -420,7 +424,7 @@ impl Counters {
                     None => created.clear(),
                 }
             }
-            let mut conn = r.conn.clone();
+            let mut conn = r.conn()?;
             let mut removed = 0;
             for chunk in doomed.chunks(500) {
                 removed += r
@@ -471,7 +475,7 @@ fn entry(full: &str, window: u64, value: i64, now: u64) -> CounterEntry {
 impl RedisCounters {
     /// Every counter key under the prefix (at most `MAX_LISTED`).
     async fn scan(&self) -> Result<Vec<String>, CounterError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn()?;
         let pattern = format!("{}*", self.cfg.prefix);
         let mut cursor = 0u64;
         let mut names = Vec::new();
