@@ -1,4 +1,4 @@
-//! The PostgreSQL connection of the shared store (`[store] postgres_url_env`): one
+//! The PostgreSQL connection of the shared store (`[store] postgres_url[_env]`): one
 //! pipelining `tokio-postgres` client, made on first use (TLS by rustls with the
 //! platform's roots, as the URL's `sslmode` asks), the schema brought up to date then
 //! by the versioned migrations of `migrations/postgres` (refinery, under an advisory

@@ -85,6 +85,9 @@ pub struct RawTeam {
 pub struct RawStore {
     /// This gateway's own SQLite file (when no PostgreSQL is named).
     pub sqlite_path: Option<Spanned<String>>,
+    /// A PostgreSQL URL; better without a password (peer or certificate auth), else
+    /// named by `postgres_url_env`.
+    pub postgres_url: Option<Spanned<String>>,
     /// The variable holding a PostgreSQL URL (it carries a password).
     pub postgres_url_env: Option<Spanned<String>>,
 }

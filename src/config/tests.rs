@@ -216,6 +216,14 @@ fn stored_responses_and_usage_go_to_postgres_when_the_store_names_it() {
         e.contains("responses.sqlite_path") && e.contains("line 1"),
         "{e}"
     );
+    let c = parse("[store]\npostgres_url = \"postgres://sb@db.internal/switchboard\"\n[usage]\n")
+        .unwrap();
+    assert!(matches!(c.usage.unwrap().db, StoreDb::Postgres(_)));
+    let e = err("[store]\npostgres_url = \"mysql:/x y\"\n");
+    assert!(
+        e.contains("store.postgres_url") && e.contains("not a PostgreSQL URL"),
+        "{e}"
+    );
     let e = err("[store]\npostgres_url_env = \"SET\"\n[responses]\n");
     assert!(e.contains("does not hold a PostgreSQL URL"), "{e}");
     let e = err("[store]\npostgres_url_env = \"UNSET\"\n[responses]\n");

@@ -292,30 +292,45 @@ fn isolation(
     })
 }
 
-/// `[store] postgres_url_env`: the shared PostgreSQL database, if named.
+/// `[store] postgres_url` or `postgres_url_env`: the shared PostgreSQL database, if named.
 fn postgres(cx: &Ctx<'_>, raw: &RawConfig) -> Result<Option<Secret>, ConfigError> {
-    let Some(var) = raw.store.as_ref().and_then(|s| s.postgres_url_env.as_ref()) else {
+    let Some(store) = raw.store.as_ref() else {
         return Ok(None);
     };
-    match (cx.env)(var.get_ref()) {
-        Some(url) if url.parse::<tokio_postgres::Config>().is_ok() => {
-            crate::secrets::register(&url);
-            Ok(Some(Secret::new(url)))
+    let (url, at, key) = match (&store.postgres_url, &store.postgres_url_env) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(e)) => {
+            return cx.err(
+                e.span(),
+                "store.postgres_url_env",
+                "set postgres_url or postgres_url_env, not both",
+            );
         }
-        Some(_) => cx.err(
-            var.span(),
-            "store.postgres_url_env",
-            format!(
-                "{} does not hold a PostgreSQL URL (postgres://user:password@host:port/db)",
-                var.get_ref()
-            ),
-        ),
-        None => cx.err(
-            var.span(),
-            "store.postgres_url_env",
-            format!("environment variable {} is not set", var.get_ref()),
-        ),
+        (Some(u), None) => (u.get_ref().clone(), u.span(), "store.postgres_url"),
+        (None, Some(var)) => match (cx.env)(var.get_ref()) {
+            Some(url) => (url, var.span(), "store.postgres_url_env"),
+            None => {
+                return cx.err(
+                    var.span(),
+                    "store.postgres_url_env",
+                    format!("environment variable {} is not set", var.get_ref()),
+                );
+            }
+        },
+    };
+    if url.parse::<tokio_postgres::Config>().is_err() {
+        let what = match &store.postgres_url_env {
+            Some(var) => format!("{} does not hold", var.get_ref()),
+            None => "this is not".into(),
+        };
+        return cx.err(
+            at,
+            key,
+            format!("{what} a PostgreSQL URL (postgres://user:password@host:port/db)"),
+        );
     }
+    crate::secrets::register(&url);
+    Ok(Some(Secret::new(url)))
 }
 
 /// Where a table of `section` lives: `[store]`'s PostgreSQL when it names one, else the

@@ -372,3 +372,41 @@ async fn a_rule_that_names_what_is_not_there_is_refused() {
             .contains("no other alert")
     );
 }
+
+#[tokio::test]
+async fn a_failing_plugin_fires() {
+    let mock = Mock::start().await;
+    let hostile = env!("SWITCHBOARD_GUEST_TEST_HOSTILE");
+    let body = format!(
+        r#"
+[providers.p]
+adapter = "builtin:openai"
+base_url = "{{mock}}/p/v1"
+
+[strategies.hostile]
+plugin = {hostile:?}
+
+[models."trap"]
+strategy = "hostile"
+targets = [{{ provider = "p", model = "x" }}, {{ provider = "p", model = "y" }}]
+
+[[alerts]]
+name = "plugins"
+kind = "plugin"
+window = "1h"
+"#
+    );
+    let gw = start(&mock, &body).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(active(&alerts(&gw).await), Vec::<String>::new());
+    chat(&gw, "trap").await;
+    let view = until_firing(&gw, "plugins", true).await;
+    assert_eq!(active(&view), ["plugins hostile@trap"], "{view}");
+    assert!(
+        view["active"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 failures"),
+        "{view}"
+    );
+}
