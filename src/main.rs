@@ -142,10 +142,12 @@ fn check(config: Config, path: &std::path::Path) -> ExitCode {
         .build()
     {
         Ok(rt) => rt.block_on(async {
-            if let Some(r) = &config.responses {
-                switchboard::response_store::Store::reachable(r)
+            // The shared store answers, and its schema is (made) up to date.
+            if let Some(url) = shared_store(&config) {
+                switchboard::pg::Pg::new(url)
+                    .client()
                     .await
-                    .map_err(|e| anyhow::anyhow!("[responses]: {e}"))?;
+                    .map_err(|e| anyhow::anyhow!("[store]: {e}"))?;
             }
             app::build_state(config, &runtime).await
         }),
@@ -164,6 +166,22 @@ fn check(config: Config, path: &std::path::Path) -> ExitCode {
         responses.as_deref().unwrap_or("off")
     );
     ExitCode::SUCCESS
+}
+
+/// The PostgreSQL database the config keeps anything in, if any.
+fn shared_store(config: &switchboard::config::Config) -> Option<switchboard::config::Secret> {
+    use switchboard::config::StoreDb;
+    [
+        config.store.clone(),
+        config.responses.as_ref().map(|r| r.db.clone()),
+        config.usage.as_ref().map(|u| u.db.clone()),
+    ]
+    .into_iter()
+    .flatten()
+    .find_map(|d| match d {
+        StoreDb::Postgres(url) => Some(url),
+        StoreDb::Sqlite(_) => None,
+    })
 }
 
 /// What `check` says of each route: targets, strategy, policies, cache, redaction.

@@ -22,6 +22,8 @@ struct Ring<T> {
     samples: VecDeque<(Instant, T)>,
     /// The newest sample, kept even when the ring skips it (for `latest`).
     last: Option<T>,
+    /// When it was last sampled (a series no longer sampled is forgotten).
+    seen: Instant,
 }
 
 impl<T: Clone + Default> Ring<T> {
@@ -32,11 +34,13 @@ impl<T: Clone + Default> Ring<T> {
         Ring {
             samples: VecDeque::from([(now, T::default())]),
             last: None,
+            seen: now,
         }
     }
 
     fn push(&mut self, now: Instant, v: T, spacing: Duration, keep: Duration) {
         self.last = Some(v.clone());
+        self.seen = now;
         if self
             .samples
             .back()
@@ -161,6 +165,10 @@ impl Series {
                 .or_insert_with(|| Ring::new(now));
             ring.push(now, failures, spacing, longest);
         }
+        // Routes, targets and plugins a reload removed take their series with them.
+        self.outcomes.retain(|_, r| r.seen == now);
+        self.counts.retain(|_, r| r.seen == now);
+        self.streaks.retain(|k, _| self.outcomes.contains_key(k));
     }
 
     /// What `key`'s outcomes came to over `window`.

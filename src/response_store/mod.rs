@@ -98,15 +98,6 @@ impl Store {
         })
     }
 
-    /// Whether the store can be reached: its file opened, or its database connected
-    /// (the tables made), for `switchboard check`.
-    pub async fn reachable(cfg: &ResponsesConfig) -> Result<(), String> {
-        match Store::open(cfg)?.db {
-            Db::Sqlite(_) => Ok(()),
-            Db::Postgres(pg) => pg.client().await.map(drop),
-        }
-    }
-
     /// Whether the hourly prune is due now (then it is done with this save).
     fn prune_due(&self) -> Option<u64> {
         let now = now_secs();

@@ -374,3 +374,37 @@ async fn distinct_huge_users_do_not_grow_the_gateway() {
     eprintln!("RSS grew by {grown} KiB after 200 x 1 MB users and 2000 distinct users");
     assert!(grown < 64 * 1024, "RSS grew by {grown} KiB");
 }
+
+#[tokio::test]
+async fn check_connects_to_the_shared_store_and_migrates_it() {
+    let text = "[store]\npostgres_url = \"postgres://sb@127.0.0.1:1/none\"\n\n[usage]\n";
+    let path = write_config("store-down.toml", text);
+    let out = command()
+        .args(["check", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("[store]: postgres"), "{stderr}");
+
+    let pg = crate::common::Postgres::start().await;
+    let text = format!("[store]\npostgres_url = \"{}\"\n\n[usage]\n", pg.url());
+    let path = write_config("store-up.toml", &text);
+    let out = command()
+        .args(["check", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("usage records: PostgreSQL ([store])"),
+        "{stdout}"
+    );
+    // The migrations ran: the tables are there.
+    let tables = pg.psql("SELECT count(*) FROM switchboard_migrations");
+    assert_eq!(tables.trim(), "3", "{tables}");
+}

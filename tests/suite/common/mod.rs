@@ -486,6 +486,32 @@ impl Postgres {
             self.port
         )
     }
+
+    /// What `psql` prints for `sql` (unaligned, tuples only).
+    pub fn psql(&self, sql: &str) -> String {
+        let out = self
+            .command("psql")
+            .arg("-h")
+            .arg(&self.dir)
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-At",
+                "-c",
+                sql,
+                "postgres",
+            ])
+            .output()
+            .expect("psql runs");
+        assert!(
+            out.status.success(),
+            "psql: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
 }
 
 impl Drop for Postgres {
