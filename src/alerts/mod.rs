@@ -254,3 +254,63 @@ impl Alerts {
                 "notices_failed": self.notifier.failed() })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::alerts::AlertKind;
+    use std::time::Duration;
+
+    fn rule(cooldown: u64) -> AlertRule {
+        AlertRule {
+            name: "r".into(),
+            kind: AlertKind::ErrorRate,
+            route: None,
+            target: None,
+            window: Duration::from_secs(60),
+            above: 0.5,
+            min_requests: 1,
+            quantile: 0.95,
+            budget: None,
+            exhausted: false,
+            plugin: None,
+            cooldown: Duration::from_secs(cooldown),
+            webhook: None,
+            log: false,
+        }
+    }
+
+    fn seen(firing: bool) -> watch::Observation {
+        watch::Observation {
+            subject: "m".into(),
+            firing,
+            value: Some(if firing { 1.0 } else { 0.0 }),
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn transitions_are_noticed_once_per_cooldown() {
+        let mut e = Engine::default();
+        let (r, t0) = (rule(600), Instant::now());
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        assert!(e.apply(&r, seen(false), at(0)).is_none());
+        let fired = e.apply(&r, seen(true), at(1)).unwrap();
+        assert_eq!((fired.state, fired.notified), ("firing", true));
+        assert!(
+            e.apply(&r, seen(true), at(2)).is_none(),
+            "still firing: no transition"
+        );
+        let resolved = e.apply(&r, seen(false), at(3)).unwrap();
+        assert_eq!((resolved.state, resolved.notified), ("resolved", true));
+        // Flapping within the cooldown: recorded, not noticed, resolution included.
+        let again = e.apply(&r, seen(true), at(60)).unwrap();
+        assert_eq!((again.state, again.notified), ("firing", false));
+        let quiet = e.apply(&r, seen(false), at(61)).unwrap();
+        assert!(!quiet.notified);
+        // After the cooldown it is told again.
+        assert!(e.apply(&r, seen(true), at(700)).unwrap().notified);
+        assert_eq!(e.counts[&("r".to_string(), "firing")], 3);
+        assert_eq!(e.history.len(), 5);
+    }
+}

@@ -423,3 +423,32 @@ pub fn observe(
         }],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_reads_back_to_its_start_and_forgets_what_is_older() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut r: Ring<u64> = Ring::new(t0);
+        for s in 1..=100 {
+            r.push(
+                at(s),
+                s * 10,
+                Duration::from_secs(1),
+                Duration::from_secs(30),
+            );
+        }
+        // The newest sample at least 10 s old is the one of second 90.
+        assert_eq!(r.start(at(100), Duration::from_secs(10)), Some(&900));
+        // Older than the longest window (and a spacing) is gone.
+        assert_eq!(r.samples.front().map(|(_, v)| *v), Some(690));
+        // A window longer than what is kept starts at the oldest kept.
+        assert_eq!(r.start(at(100), Duration::from_secs(3600)), Some(&690));
+        // A new series counts from zero.
+        let fresh: Ring<u64> = Ring::new(t0);
+        assert_eq!(fresh.start(t0, Duration::from_secs(60)), Some(&0));
+    }
+}
