@@ -48,9 +48,10 @@ pub struct Store {
     cfg: ResponsesConfig,
     db: Db,
     pruned_at: Mutex<u64>,
-    /// Responses whose save is under way: a continuation that arrives meanwhile waits
-    /// for it instead of missing it.
-    saving: Mutex<std::collections::HashSet<String>>,
+    /// Saves under way (responses, kept objects' owners): id → (the key saving it, how
+    /// many saves of that id). A read that arrives meanwhile — a continuation, a lookup,
+    /// a list, a delete — waits for them instead of missing them or being overtaken.
+    saving: Mutex<std::collections::HashMap<String, (String, u32)>>,
 }
 
 /// The gateway's response store; none unless `[responses]` is configured.
@@ -140,10 +141,7 @@ impl Store {
         let until = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
         loop {
             let found = self.load_now(key, id).await?;
-            if found.is_some()
-                || !self.saving.lock().contains(id)
-                || tokio::time::Instant::now() >= until
-            {
+            if found.is_some() || !self.pending(id) || tokio::time::Instant::now() >= until {
                 return Ok(found);
             }
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
@@ -162,6 +160,7 @@ impl Store {
     }
 
     async fn delete(self: &Arc<Self>, key: String, id: String) -> Result<bool, String> {
+        self.settle(|s| s.pending(&id)).await;
         match &self.db {
             Db::Sqlite(_) => blocking(self, move |c, _| sqlite::delete(c, &key, &id)).await,
             Db::Postgres(pg) => postgres::delete(pg, &key, &id).await,
@@ -179,13 +178,46 @@ pub struct Kept {
     pub provider: String,
 }
 
+/// Saves under way.
+impl Store {
+    fn begin(&self, id: &str, key: &str) {
+        let mut s = self.saving.lock();
+        let e = s
+            .entry(id.to_string())
+            .or_insert_with(|| (key.to_string(), 0));
+        e.1 += 1;
+    }
+
+    fn end(&self, id: &str) {
+        let mut s = self.saving.lock();
+        if let Some(e) = s.get_mut(id) {
+            e.1 -= 1;
+            if e.1 == 0 {
+                s.remove(id);
+            }
+        }
+    }
+
+    fn pending(&self, id: &str) -> bool {
+        self.saving.lock().contains_key(id)
+    }
+
+    /// Waits (up to 2 s) while `busy` holds.
+    async fn settle(&self, busy: impl Fn(&Self) -> bool) {
+        let until = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+        while busy(self) && tokio::time::Instant::now() < until {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+}
+
 /// Objects kept at providers: which key made each, and at which provider, so only
 /// that key reads, continues or deletes it, there.
 impl Store {
     /// Records a kept object; detached like a save (a lookup meanwhile waits for it).
     pub fn own_detached(self: &Arc<Self>, kept: Kept) {
         let store = self.clone();
-        store.saving.lock().insert(kept.id.clone());
+        store.begin(&kept.id, &kept.key);
         tokio::spawn(async move {
             let saved = match &store.db {
                 Db::Sqlite(_) => {
@@ -197,7 +229,7 @@ impl Store {
             if let Err(e) = saved {
                 tracing::warn!(error = %e, "recording a kept object's owner failed");
             }
-            store.saving.lock().remove(&kept.id);
+            store.end(&kept.id);
         });
     }
 
@@ -216,22 +248,22 @@ impl Store {
         let until = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
         loop {
             let found = self.owner_now(id).await?;
-            if found.is_some()
-                || !self.saving.lock().contains(id)
-                || tokio::time::Instant::now() >= until
-            {
+            if found.is_some() || !self.pending(id) || tokio::time::Instant::now() >= until {
                 return Ok(found);
             }
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
     }
 
-    /// (id, provider) of each object of `kind` `key` keeps, newest first (≤ 10 000).
+    /// (id, provider) of each object of `kind` `key` keeps, newest first (≤ 10 000);
+    /// the key's records under way are waited for (up to 2 s).
     pub async fn owned(
         self: &Arc<Self>,
         key: &str,
         kind: &str,
     ) -> Result<Vec<(String, String)>, String> {
+        self.settle(|s| s.saving.lock().values().any(|(k, _)| k == key))
+            .await;
         match &self.db {
             Db::Sqlite(_) => {
                 let (key, kind) = (key.to_string(), kind.to_string());
@@ -241,7 +273,9 @@ impl Store {
         }
     }
 
+    /// Forgets `id`'s owner, after any record of it under way (which would bring it back).
     pub async fn disown(self: &Arc<Self>, id: &str) -> Result<(), String> {
+        self.settle(|s| s.pending(id)).await;
         match &self.db {
             Db::Sqlite(_) => {
                 let id = id.to_string();
@@ -292,10 +326,10 @@ impl ResponseStore {
 /// before the save is done waits for it.
 pub fn save_detached(store: Arc<Store>, key: String, response: Value, input: Vec<Value>) {
     let id = response["id"].as_str().unwrap_or_default().to_string();
-    store.saving.lock().insert(id.clone());
+    store.begin(&id, &key);
     tokio::spawn(async move {
         store.save(key, response, input).await;
-        store.saving.lock().remove(&id);
+        store.end(&id);
     });
 }
 
@@ -303,5 +337,44 @@ impl crate::configured::Configured for Store {
     type Config = ResponsesConfig;
     fn config(&self) -> &ResponsesConfig {
         &self.cfg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(name: &str) -> Arc<Store> {
+        let path = std::env::temp_dir().join(format!("sb-kept-{}-{name}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let cfg = ResponsesConfig {
+            db: StoreDb::Sqlite(path),
+            retention_days: 1,
+        };
+        Arc::new(Store::open(&cfg).unwrap())
+    }
+
+    fn kept(id: &str) -> Kept {
+        Kept {
+            id: id.into(),
+            kind: "file".into(),
+            key: "k".into(),
+            provider: "p".into(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_and_deletes_wait_for_the_records_under_way() {
+        let s = store("settle");
+        for i in 0..20 {
+            s.own_detached(kept(&format!("file-{i}")));
+        }
+        // A list right after the uploads has them all.
+        assert_eq!(s.owned("k", "file").await.unwrap().len(), 20);
+        // A delete that overtakes the record of the same id would be undone by it.
+        s.own_detached(kept("file-x"));
+        s.disown("file-x").await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(s.owner("file-x").await.unwrap(), None);
     }
 }
