@@ -61,6 +61,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         responses: Default::default(),
         vkeys: Default::default(),
         alerts: Default::default(),
+        control: Default::default(),
     });
     configure_parts(&gateway).await?;
 
@@ -135,6 +136,20 @@ async fn configure_parts(gateway: &Gateway) -> anyhow::Result<()> {
     if let Err(e) = gateway.vkeys.refresh().await {
         tracing::warn!(error = %e, "reading virtual keys failed; retried every second");
     }
+    gateway
+        .control
+        .configure(live.config.store.as_ref())
+        .map_err(|e| anyhow::anyhow!("store: {e}"))?;
+    *gateway.reload.base.lock() = Some(live.config.clone());
+    match gateway.control.refresh().await {
+        Ok(true) => crate::reload::rebuild(gateway)
+            .await
+            .map_err(|e| anyhow::anyhow!("applying the runtime overrides: {e}"))?,
+        Ok(false) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the runtime overrides failed; retried every second")
+        }
+    }
     Ok(())
 }
 
@@ -169,6 +184,16 @@ fn spawn_upkeep(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
             }
             if let Err(e) = keys.vkeys.refresh().await {
                 tracing::warn!(error = %e, "reading virtual keys failed");
+            }
+            // Overrides made through another replica.
+            match keys.control.refresh().await {
+                Ok(true) => {
+                    if let Err(e) = crate::reload::rebuild(&keys).await {
+                        tracing::warn!(error = %e, "applying the runtime overrides failed");
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "reading the runtime overrides failed"),
             }
         }
     });

@@ -117,6 +117,7 @@ async fn upload(gw: &Gateway, principal: &Principal, req: Request<'_>) -> http::
         directive: req.directive,
         body: Bytes::from(chat.to_string()),
         native: Some(native),
+        pin: None,
     };
     pipeline::handle(gw, req).await
 }

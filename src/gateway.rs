@@ -24,6 +24,7 @@ pub struct Gateway {
     pub responses: crate::response_store::ResponseStore,
     pub vkeys: crate::vkeys::VirtualKeys,
     pub alerts: crate::alerts::Alerts,
+    pub control: crate::control::Control,
 }
 
 /// Where the config comes from, and how reloads went.
@@ -36,6 +37,17 @@ pub struct ReloadState {
     pub last_error: Mutex<Option<String>>,
     /// How long the last reload took, in microseconds (built, checked and swapped).
     pub last_duration_us: AtomicU64,
+    /// The config as read, before the runtime overrides were layered on it.
+    pub base: Mutex<Option<Arc<crate::config::Config>>>,
+    /// Held while a new live state is built (a reload, or overrides applied), so two
+    /// builds never race to be the last stored.
+    pub building: tokio::sync::Mutex<()>,
+}
+
+impl ReloadState {
+    pub fn base_config(&self) -> Option<Arc<crate::config::Config>> {
+        self.base.lock().clone()
+    }
 }
 
 impl Gateway {

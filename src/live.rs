@@ -178,6 +178,7 @@ impl Loader<'_> {
         let targets = r
             .targets
             .iter()
+            .filter(|t| t.enabled)
             .map(|t| LiveTarget {
                 target: t.clone(),
                 signals: Arc::new(TargetSignals::new(r.breaker)),

@@ -48,9 +48,14 @@ pub async fn reload(gw: &Gateway) -> Result<Duration, String> {
     let Some(path) = gw.reload.path.lock().clone() else {
         return Err("this gateway was not started from a config file".into());
     };
+    let _building = gw.reload.building.lock().await;
     let started = std::time::Instant::now();
     let result = async {
-        let config = Config::load(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let base = Arc::new(Config::load(&path).map_err(|e| format!("{}: {e}", path.display()))?);
+        let mut config = (*base).clone();
+        for o in crate::control::apply(&mut config, &gw.control.overrides()) {
+            tracing::warn!(target = %o, "a runtime override names a target the config no longer has");
+        }
         let old = gw.live.load_full();
         if config.server.listen != old.config.server.listen
             || config.server.workers != old.config.server.workers
@@ -78,6 +83,10 @@ pub async fn reload(gw: &Gateway) -> Result<Duration, String> {
         gw.vkeys
             .configure(new.config.store.as_ref())
             .map_err(|e| format!("store: {e}"))?;
+        gw.control
+            .configure(new.config.store.as_ref())
+            .map_err(|e| format!("store: {e}"))?;
+        *gw.reload.base.lock() = Some(base);
         gw.live.store(Arc::new(new));
         Ok::<(), String>(())
     }
@@ -99,6 +108,25 @@ pub async fn reload(gw: &Gateway) -> Result<Duration, String> {
         }
     }
     result.map(|()| took)
+}
+
+/// Builds the live state again from the config in force with the runtime overrides
+/// layered on it (an override was set or reverted, here or on another replica).
+pub async fn rebuild(gw: &Gateway) -> Result<(), String> {
+    let _building = gw.reload.building.lock().await;
+    let old = gw.live.load_full();
+    let base = gw
+        .reload
+        .base_config()
+        .unwrap_or_else(|| old.config.clone());
+    let mut config = (*base).clone();
+    crate::control::apply(&mut config, &gw.control.overrides());
+    let mut new = LiveState::build(config, &gw.runtime)
+        .await
+        .map_err(|e| e.to_string())?;
+    carry_over(&old, &mut new);
+    gw.live.store(Arc::new(new));
+    Ok(())
 }
 
 fn modified(path: &PathBuf) -> Option<SystemTime> {

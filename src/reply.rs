@@ -120,3 +120,24 @@ impl ApiError {
         resp
     }
 }
+
+/// A body fed by `rx` as it sends (server-sent events, a forwarded stream).
+pub fn channel(rx: tokio::sync::mpsc::Receiver<Bytes>) -> Body {
+    Body::new(ChannelBody(rx))
+}
+
+struct ChannelBody(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::convert::Infallible>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|o| o.map(|b| Ok(hyper::body::Frame::data(b))))
+    }
+}

@@ -101,6 +101,7 @@ pub async fn handle(
         directive,
         body: Bytes::from(chat.to_string()),
         native: Some(native),
+        pin: None,
     };
     pipeline::handle(gw, req).await
 }

@@ -9,6 +9,7 @@ mod cache;
 mod fields;
 mod providers;
 mod raw;
+pub mod route_params;
 mod routes;
 #[cfg(test)]
 mod tests;
@@ -274,6 +275,11 @@ pub struct Route {
     /// Whole answers carry `x-switchboard-cost` (what the answer cost at the target's
     /// prices).
     pub show_cost: bool,
+    /// Request parameters set when the client sets none, and upper bounds of numeric
+    /// ones (see `route_params`).
+    pub params: route_params::Params,
+    /// What `/v1/models` says of the route beyond its name.
+    pub meta: route_params::Meta,
 }
 
 /// Answers pass through the route's redactors, JSON answers whole and streams with
@@ -411,6 +417,8 @@ pub struct Target {
     pub priority: u32,
     pub input_price: f64,
     pub output_price: f64,
+    /// Routed to (config `enabled`, or a runtime override).
+    pub enabled: bool,
 }
 
 /// A secret that never prints.

@@ -294,6 +294,15 @@ pub struct RawModel {
     pub breaker: Option<RawBreaker>,
     pub retry: Option<RawRetry>,
     pub cache: Option<Spanned<RawModelCache>>,
+    /// Request parameters applied when the client sets none (`temperature = 0.3`).
+    pub defaults: Option<Spanned<toml::Table>>,
+    /// Upper bounds of numeric request parameters (`max_tokens = 4096`).
+    pub limits: Option<Spanned<BTreeMap<String, f64>>>,
+    /// What `/v1/models` says of the route.
+    pub context_window: Option<u64>,
+    #[serde(default)]
+    pub capabilities: Vec<Spanned<String>>,
+    pub description: Option<String>,
 }
 
 /// Circuit breaker per target of a route.
@@ -329,6 +338,8 @@ pub struct RawTarget {
     /// Prices per million tokens.
     pub input_price: Option<f64>,
     pub output_price: Option<f64>,
+    /// `false`: kept in the config but not routed to (an override may turn it on).
+    pub enabled: Option<bool>,
 }
 
 /// A configured strategy, policy or redactor.

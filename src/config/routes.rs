@@ -86,6 +86,8 @@ impl RouteEnv<'_> {
             unsupported_fields: model.unsupported_fields.unwrap_or_default(),
             show_cost: model.show_cost.unwrap_or(false),
             tags: model.tags.clone(),
+            params: super::route_params::params(cx, model, key)?,
+            meta: super::route_params::meta(cx, model, key)?,
         })
     }
 
@@ -172,6 +174,7 @@ impl RouteEnv<'_> {
                 priority: tv.priority.unwrap_or(targets.len() as u32),
                 input_price: tv.input_price.unwrap_or(0.0),
                 output_price: tv.output_price.unwrap_or(0.0),
+                enabled: tv.enabled.unwrap_or(true),
             });
         }
         Ok(targets)

@@ -74,6 +74,7 @@ pub async fn handle(
         directive,
         body: Bytes::from(chat.to_string()),
         native,
+        pin: None,
     };
     let resp = pipeline::handle(gw, req).await;
     let mut resp = if pipeline::is_native(&resp) {

@@ -10,6 +10,7 @@ pub mod ctx;
 pub mod error;
 mod failover;
 mod native;
+mod params;
 mod policies;
 pub mod redact;
 mod stream;
@@ -100,6 +101,8 @@ pub struct Request<'a> {
     pub body: Bytes,
     /// The client's own request, for targets that speak its API.
     pub native: Option<Native>,
+    /// (provider, model): only this target of the route is asked (a comparison).
+    pub pin: Option<(String, String)>,
 }
 
 /// A request in the client's own API, passed through to targets that speak it (the
@@ -233,14 +236,20 @@ struct Admitted<'l> {
 async fn admit<'l>(
     live: &'l LiveState,
     ctx: &RequestCtx,
-    req: &Request<'_>,
+    req: &mut Request<'_>,
 ) -> Result<Admitted<'l>, Error> {
-    let facts: RequestFacts = body::parse(&req.body, req.endpoint)?;
+    let mut facts: RequestFacts = body::parse(&req.body, req.endpoint)?;
     let route = live
         .routes
         .get(&facts.model)
         .ok_or_else(|| Error::ModelNotFound(facts.model.clone()))?;
     ctx.route(&route.route.name, &route.outcomes);
+    if route.targets.is_empty() {
+        return Err(Error::NoTarget {
+            code: "targets_disabled",
+            message: format!("every target of model `{}` is disabled", facts.model),
+        });
+    }
     ctx.who(req.principal.team.as_ref(), facts.user.as_ref());
     if route.route.show_cost {
         ctx.show_cost();
@@ -253,6 +262,9 @@ async fn admit<'l>(
             key: p.key_name.clone(),
             model: facts.model.clone(),
         });
+    }
+    if let Some(b) = params::apply(&route.route, &req.body, &mut facts)? {
+        req.body = b;
     }
     if facts.n > route.route.max_n {
         return Err(Error::invalid(
@@ -297,11 +309,12 @@ async fn run(
     mut req: Request<'_>,
 ) -> Result<http::Response<Body>, Error> {
     let live = gw.live.load_full();
+    let pin = req.pin.take();
     let Admitted {
         route,
         facts,
         policy_headers,
-    } = admit(&live, ctx, &req).await?;
+    } = admit(&live, ctx, &mut req).await?;
     let native = native_plan(&live, route, req.native.take())?;
     let (store, cache_header) = match from_cache(
         &live,
@@ -334,7 +347,7 @@ async fn run(
         }
     };
     let native = redact_native(route, native).await?;
-    let order = select(route, &facts, &body).await?;
+    let order = order(route, &facts, &body, pin.as_ref()).await?;
     let shared = failover::Shared {
         operation: match req.endpoint {
             Endpoint::Chat => Operation::ChatCompletions,
@@ -444,6 +457,29 @@ async fn from_cache(
         },
         cached::Lookup::Miss { store, result } => Cached::Go(store, result),
     }
+}
+
+/// The targets to try, in order: the one pinned (a comparison), or the strategy's order.
+async fn order(
+    route: &LiveRoute,
+    facts: &RequestFacts,
+    body: &[u8],
+    pin: Option<&(String, String)>,
+) -> Result<Vec<usize>, Error> {
+    let Some((provider, model)) = pin else {
+        return select(route, facts, body).await;
+    };
+    let at = route
+        .targets
+        .iter()
+        .position(|t| t.target.provider == *provider && t.target.model == *model);
+    at.map(|i| vec![i]).ok_or_else(|| Error::NoTarget {
+        code: "target_not_found",
+        message: format!(
+            "route `{}` has no enabled target {provider}/{model}",
+            facts.model
+        ),
+    })
 }
 
 /// The strategy's order of the route's targets. A route with one target has nothing

@@ -3,14 +3,12 @@
 //! task feeds the client through a bounded channel. When the client goes away the
 //! task ends and drops the upstream response, which cancels the upstream request.
 
-use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hyper::body::Frame;
+
 use tokio::sync::mpsc;
 
 use super::attempt::{InFlight, usage_of};
@@ -351,7 +349,7 @@ pub fn spawn(mut pump: Pump, first: Bytes, finish: Finish) -> Body {
         }
         pump.close().await;
     });
-    Body::new(ChannelBody(rx))
+    crate::reply::channel(rx)
 }
 
 /// A binary answer (audio) forwarded as it arrives, never held whole: each chunk
@@ -372,19 +370,5 @@ pub fn binary(
             }
         }
     });
-    Body::new(ChannelBody(rx))
-}
-
-struct ChannelBody(mpsc::Receiver<Bytes>);
-
-impl hyper::body::Body for ChannelBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.0.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b))))
-    }
+    crate::reply::channel(rx)
 }

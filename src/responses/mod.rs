@@ -298,6 +298,7 @@ pub async fn handle(
         directive,
         body: Bytes::from(translated.chat.to_string()),
         native,
+        pin: None,
     };
     let resp = pipeline::handle(gw, pipeline_req).await;
     if pipeline::is_native(&resp) {

@@ -82,19 +82,27 @@ async fn respond(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Respon
     if !ok {
         return ApiError::unauthorized("admin token missing or wrong").into_response();
     }
-    if path == "/admin/keys" || path.starts_with("/admin/keys/") {
+    if let Some(kind) = with_body(path) {
         let method = req.method().clone();
-        let body = match super::routes::read_body(
-            req,
-            64 * 1024,
-            std::time::Duration::from_secs(10),
-        )
-        .await
-        {
-            Ok(b) => b,
-            Err(e) => return e.into_response(),
+        let limit = if kind == WithBody::Compare {
+            256 * 1024
+        } else {
+            64 * 1024
         };
-        return super::admin_keys::handle(&gw, &live, &method, path, body).await;
+        let body =
+            match super::routes::read_body(req, limit, std::time::Duration::from_secs(10)).await {
+                Ok(b) => b,
+                Err(e) => return e.into_response(),
+            };
+        return match kind {
+            WithBody::Keys => super::admin_keys::handle(&gw, &live, &method, path, body).await,
+            WithBody::Overrides => {
+                super::admin_control::handle(&gw, &live, &method, path, body, ADMIN).await
+            }
+            WithBody::Compare => {
+                super::admin_compare::handle(&gw, &method, path, body, ADMIN).await
+            }
+        };
     }
     let at = AdminReq {
         gw,
@@ -105,6 +113,23 @@ async fn respond(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Respon
     match ROUTES.iter().find(|(p, _)| *p == at.path) {
         Some((_, handler)) => handler(at).await,
         None => ApiError::not_found(format!("Unknown admin URL: {}", at.path)).into_response(),
+    }
+}
+
+/// The endpoints that read a request body.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WithBody {
+    Keys,
+    Overrides,
+    Compare,
+}
+
+fn with_body(path: &str) -> Option<WithBody> {
+    match path {
+        "/admin/overrides" | "/admin/overrides/revert" => Some(WithBody::Overrides),
+        p if p == "/admin/keys" || p.starts_with("/admin/keys/") => Some(WithBody::Keys),
+        p if p == "/admin/compare" || p.starts_with("/admin/compare/") => Some(WithBody::Compare),
+        _ => None,
     }
 }
 
@@ -119,6 +144,9 @@ struct AdminReq {
 type Reply = std::pin::Pin<Box<dyn Future<Output = http::Response<Body>> + Send>>;
 type Handler = fn(AdminReq) -> Reply;
 
+/// Who the audit log says made a change through the admin token.
+pub const ADMIN: &str = "admin-token";
+
 /// The admin API: one function per endpoint.
 const ROUTES: &[(&str, Handler)] = &[
     ("/admin/plugins", |a| Box::pin(plugins(a))),
@@ -130,6 +158,7 @@ const ROUTES: &[(&str, Handler)] = &[
     ("/admin/usage", |a| Box::pin(usage_endpoint(a))),
     ("/admin/stats", |a| Box::pin(stats_endpoint(a))),
     ("/admin/alerts", |a| Box::pin(alerts_endpoint(a))),
+    ("/admin/audit", |a| Box::pin(audit_endpoint(a))),
     ("/admin/config", |a| Box::pin(config(a))),
     ("/admin/health", |a| Box::pin(health(a))),
     ("/admin/routes", |a| Box::pin(routes(a))),
@@ -175,7 +204,13 @@ async fn reload(a: AdminReq) -> http::Response<Body> {
         .into_response();
     }
     drop(live);
-    match crate::reload::reload(&gw).await {
+    let result = crate::reload::reload(&gw).await;
+    let outcome = match &result {
+        Ok(_) => json!("reloaded"),
+        Err(e) => json!({ "refused": e }),
+    };
+    super::admin_control::audit(&gw, ADMIN, "config.reload", "config", None, Some(outcome)).await;
+    match result {
         Ok(took) => json_response(
             StatusCode::OK,
             json!({ "status": "reloaded", "took_ms": took.as_secs_f64() * 1e3 }),
@@ -197,6 +232,10 @@ async fn counters_endpoint(a: AdminReq) -> http::Response<Body> {
 
 async fn usage_endpoint(a: AdminReq) -> http::Response<Body> {
     usage(&a.gw, a.req.uri().query()).await
+}
+
+async fn audit_endpoint(a: AdminReq) -> http::Response<Body> {
+    super::admin_control::audit_log(&a.gw, a.req.uri().query()).await
 }
 
 /// `GET /admin/alerts?limit=N` (default 100): the rules, what is firing, the history.
@@ -360,7 +399,7 @@ async fn routes(a: AdminReq) -> http::Response<Body> {
     let routes: Vec<_> = live.config.routes.values().map(|r| json!({
             "model": r.name,
             "strategy": r.strategy.name,
-            "targets": r.targets.iter().map(|t| json!({ "provider": t.provider, "model": t.model, "weight": t.weight, "priority": t.priority })).collect::<Vec<_>>(),
+            "targets": r.targets.iter().map(|t| json!({ "provider": t.provider, "model": t.model, "weight": t.weight, "priority": t.priority, "enabled": t.enabled })).collect::<Vec<_>>(),
             "policies": r.policies.iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
             "redactors": r.redactors.iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
         })).collect();

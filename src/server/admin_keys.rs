@@ -204,7 +204,12 @@ async fn create(gw: &Gateway, live: &LiveState, body: &Value) -> http::Response<
         return bad(e);
     }
     match gw.vkeys.save(k).await {
-        Ok(k) => json_response(StatusCode::CREATED, json!({ "key": *k, "secret": secret })),
+        Ok(k) => {
+            let after = Some(json!(*k));
+            super::admin_control::audit(gw, super::admin::ADMIN, "key.create", &k.id, None, after)
+                .await;
+            json_response(StatusCode::CREATED, json!({ "key": *k, "secret": secret }))
+        }
         Err(e) => ApiError::internal(e).into_response(),
     }
 }
@@ -236,6 +241,11 @@ async fn change(
     }
     let mut k = (*current).clone();
     let mut secret = None;
+    let action = match what {
+        Change::Fields => "key.update",
+        Change::Rotate => "key.rotate",
+        Change::Revoke => "key.revoke",
+    };
     match what {
         Change::Fields => {
             if let Err(e) = apply(live, &mut k, body) {
@@ -251,6 +261,8 @@ async fn change(
     }
     match gw.vkeys.save(k).await {
         Ok(k) => {
+            let (before, after) = (Some(json!(*current)), Some(json!(*k)));
+            super::admin_control::audit(gw, super::admin::ADMIN, action, id, before, after).await;
             let mut out = json!({ "key": *k });
             if let Some(s) = secret {
                 out["secret"] = json!(s);

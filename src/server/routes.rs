@@ -129,8 +129,24 @@ pub async fn read_body(
     }
 }
 
-fn model_object(id: &str, created: u64) -> serde_json::Value {
-    json!({ "id": id, "object": "model", "created": created, "owned_by": "switchboard" })
+/// A route as OpenAI's model object, with what its config says of it beyond that.
+fn model_object(id: &str, created: u64, route: &crate::config::Route) -> serde_json::Value {
+    let mut m =
+        json!({ "id": id, "object": "model", "created": created, "owned_by": "switchboard" });
+    let meta = &route.meta;
+    if let Some(w) = meta.context_window {
+        m["context_window"] = json!(w);
+    }
+    if !meta.capabilities.is_empty() {
+        m["capabilities"] = json!(meta.capabilities);
+    }
+    if let Some(d) = &meta.description {
+        m["description"] = json!(d);
+    }
+    if !route.tags.is_empty() {
+        m["tags"] = json!(route.tags);
+    }
+    m
 }
 
 async fn api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Response<Body> {
@@ -317,6 +333,7 @@ async fn post(
         directive,
         body,
         native: None,
+        pin: None,
     };
     pipeline::handle(gw, req).await
 }
@@ -366,15 +383,15 @@ fn models(
         let data: Vec<_> = live
             .config
             .routes
-            .keys()
-            .filter(|m| allowed(m))
-            .map(|m| model_object(m, created))
+            .iter()
+            .filter(|(m, _)| allowed(m))
+            .map(|(m, r)| model_object(m, created, r))
             .collect();
         return json_response(StatusCode::OK, json!({ "object": "list", "data": data }));
     }
     let id = percent_decode(&path["/v1/models/".len()..]);
-    if live.config.routes.contains_key(&id) && allowed(&id) {
-        return json_response(StatusCode::OK, model_object(&id, created));
+    if let Some(r) = live.config.routes.get(&id).filter(|_| allowed(&id)) {
+        return json_response(StatusCode::OK, model_object(&id, created, r));
     }
     ApiError::model_not_found(&id).into_response()
 }

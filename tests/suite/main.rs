@@ -18,6 +18,7 @@ mod cli;
 mod clients;
 mod conformance;
 mod contract;
+mod control;
 mod examples;
 mod files;
 mod fixtures;

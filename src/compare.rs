@@ -1,0 +1,200 @@
+//! Model comparison (`POST /admin/compare`): one prompt sent at once to several routes
+//! (or single targets of a route, `route/provider/model`) through the normal request
+//! path — policies and budgets apply, charged to the admin — and the answers side by
+//! side: text, finish reason, latency, time to first token, tokens, cost, or the error.
+//! Whole (`stream: false`) or as server-sent events, one `result` event per entry as
+//! it finishes, then `done` with the whole comparison. Comparisons are kept in the
+//! control store (`crate::control`) to be reopened.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::gateway::Gateway;
+use crate::live::Principal;
+
+/// Most entries one comparison may have.
+pub const MAX_ENTRIES: usize = 8;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ask {
+    #[serde(default)]
+    pub prompt: Option<String>,
+    #[serde(default)]
+    pub messages: Option<Vec<Value>>,
+    #[serde(default)]
+    pub routes: Vec<String>,
+    /// `route/provider/model`: one target of a route, alone.
+    #[serde(default)]
+    pub targets: Vec<String>,
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    #[serde(default)]
+    pub top_p: Option<f64>,
+    #[serde(default)]
+    pub stream: bool,
+}
+
+/// One entry to ask: the route, and the target it is pinned to.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub label: String,
+    pub route: String,
+    pub pin: Option<(String, String)>,
+}
+
+impl Ask {
+    /// The entries and the chat messages, or what is wrong.
+    pub fn plan(&self, gw: &Gateway) -> Result<(Vec<Entry>, Vec<Value>), String> {
+        let messages = match (&self.messages, &self.prompt) {
+            (Some(m), None) if !m.is_empty() => m.clone(),
+            (None, Some(p)) if !p.trim().is_empty() => {
+                vec![json!({ "role": "user", "content": p })]
+            }
+            _ => return Err("give either a prompt or messages".into()),
+        };
+        let live = gw.live.load_full();
+        let mut entries = Vec::new();
+        for r in &self.routes {
+            if !live.routes.contains_key(r) {
+                return Err(format!("no route '{r}'"));
+            }
+            entries.push(Entry {
+                label: r.clone(),
+                route: r.clone(),
+                pin: None,
+            });
+        }
+        for t in &self.targets {
+            let mut parts = t.splitn(3, '/');
+            let (Some(route), Some(provider), Some(model)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                return Err(format!("'{t}' is not route/provider/model"));
+            };
+            let known = live.routes.get(route).is_some_and(|r| {
+                r.targets
+                    .iter()
+                    .any(|x| x.target.provider == provider && x.target.model == model)
+            });
+            if !known {
+                return Err(format!("'{t}' is no enabled target of route '{route}'"));
+            }
+            entries.push(Entry {
+                label: t.clone(),
+                route: route.to_string(),
+                pin: Some((provider.to_string(), model.to_string())),
+            });
+        }
+        if entries.is_empty() || entries.len() > MAX_ENTRIES {
+            return Err(format!("compare 1 to {MAX_ENTRIES} routes or targets"));
+        }
+        Ok((entries, messages))
+    }
+
+    fn body(&self, route: &str, messages: &[Value]) -> Bytes {
+        let mut b = json!({ "model": route, "messages": messages });
+        if let Some(m) = self.max_tokens {
+            b["max_tokens"] = json!(m);
+        }
+        if let Some(t) = self.temperature {
+            b["temperature"] = json!(t);
+        }
+        if let Some(p) = self.top_p {
+            b["top_p"] = json!(p);
+        }
+        Bytes::from(b.to_string())
+    }
+}
+
+/// The principal comparisons are charged to.
+pub fn admin_principal() -> Principal {
+    Principal {
+        key_name: "admin".into(),
+        models: None,
+        team: None,
+        tags: vec!["compare".into()],
+        policies: Vec::new(),
+    }
+}
+
+/// Asks one entry; its result.
+pub async fn run_one(gw: &Gateway, ask: &Ask, entry: &Entry, messages: &[Value]) -> Value {
+    let principal = admin_principal();
+    let req = crate::pipeline::Request {
+        protocol: crate::pipeline::Protocol::ChatCompletions,
+        principal: &principal,
+        endpoint: crate::types::Endpoint::Chat,
+        directive: crate::cache::Directive::Bypass,
+        body: ask.body(&entry.route, messages),
+        native: None,
+        pin: entry.pin.clone(),
+    };
+    let started = Instant::now();
+    let resp = crate::pipeline::handle(gw, req).await;
+    let status = resp.status().as_u16();
+    let provider = resp
+        .headers()
+        .get("x-switchboard-provider")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mut out =
+        json!({ "label": entry.label, "route": entry.route, "status": status, "latency_ms": ms });
+    if status >= 400 {
+        out["error"] = v["error"].clone();
+        return out;
+    }
+    let model = v["model"].as_str().unwrap_or_default().to_string();
+    out["provider"] = json!(provider);
+    out["model"] = json!(model);
+    out["answer"] = v["choices"][0]["message"]["content"].clone();
+    out["finish_reason"] = v["choices"][0]["finish_reason"].clone();
+    out["usage"] = v["usage"].clone();
+    // A whole answer's first token arrives with the rest.
+    out["ttft_ms"] = json!(ms);
+    out["cost_usd"] = json!(cost(
+        gw,
+        &entry.route,
+        provider.as_deref(),
+        &model,
+        &v["usage"]
+    ));
+    out
+}
+
+/// What an answer cost at its target's prices.
+fn cost(gw: &Gateway, route: &str, provider: Option<&str>, model: &str, usage: &Value) -> f64 {
+    let live = gw.live.load_full();
+    let Some(t) = live.routes.get(route).and_then(|r| {
+        r.targets
+            .iter()
+            .find(|t| {
+                Some(t.target.provider.as_str()) == provider
+                    && (model.is_empty() || t.target.model == model)
+            })
+            .or_else(|| {
+                r.targets
+                    .iter()
+                    .find(|t| Some(t.target.provider.as_str()) == provider)
+            })
+    }) else {
+        return 0.0;
+    };
+    let p = usage["prompt_tokens"].as_f64().unwrap_or(0.0);
+    let c = usage["completion_tokens"].as_f64().unwrap_or(0.0);
+    (p * t.target.input_price + c * t.target.output_price) / 1e6
+}

@@ -1,0 +1,108 @@
+//! `POST /admin/compare` (whole, or `stream: true` as server-sent events: a `result`
+//! per entry as it finishes, then `done`), `GET /admin/compare` (the kept comparisons,
+//! newest first) and `GET /admin/compare/{id}` (one reopened). See `crate::compare`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::StatusCode;
+use serde_json::{Value, json};
+
+use super::Body;
+use super::routes::json_response;
+use crate::compare::{Ask, run_one};
+use crate::gateway::Gateway;
+use crate::reply::ApiError;
+
+fn event(name: &str, v: &Value) -> Bytes {
+    Bytes::from(format!("event: {name}\ndata: {v}\n\n"))
+}
+
+pub async fn handle(
+    gw: &Arc<Gateway>,
+    method: &http::Method,
+    path: &str,
+    body: Bytes,
+    actor: &str,
+) -> http::Response<Body> {
+    let rest = path
+        .trim_start_matches("/admin/compare")
+        .trim_start_matches('/');
+    match (method, rest) {
+        (&http::Method::GET, "") => match gw.control.comparisons(50).await {
+            Ok(list) => json_response(StatusCode::OK, json!({ "comparisons": list })),
+            Err(e) => ApiError::internal(e).into_response(),
+        },
+        (&http::Method::GET, id) => match gw.control.comparison(id).await {
+            Ok(Some(c)) => json_response(StatusCode::OK, c),
+            Ok(None) => ApiError::not_found(format!("no comparison '{id}'")).into_response(),
+            Err(e) => ApiError::internal(e).into_response(),
+        },
+        (&http::Method::POST, "") => compare(gw, body, actor).await,
+        _ => ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request_error",
+            format!("{method} is not allowed on {path}"),
+        )
+        .into_response(),
+    }
+}
+
+async fn compare(gw: &Arc<Gateway>, body: Bytes, actor: &str) -> http::Response<Body> {
+    let ask: Ask = match serde_json::from_slice(&body) {
+        Ok(a) => a,
+        Err(e) => {
+            return ApiError::invalid(format!("invalid comparison: {e}"), None).into_response();
+        }
+    };
+    let (entries, messages) = match ask.plan(gw) {
+        Ok(p) => p,
+        Err(e) => return ApiError::invalid(e, None).into_response(),
+    };
+    let id = format!("cmp_{:016x}", rand::random::<u64>());
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if !ask.stream {
+        let runs = entries.iter().map(|e| run_one(gw, &ask, e, &messages));
+        let results = futures_util::future::join_all(runs).await;
+        let kept = gw
+            .control
+            .keep_comparison(&id, actor, &request, &results)
+            .await;
+        return json_response(StatusCode::OK, kept);
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let (gw, actor) = (gw.clone(), actor.to_string());
+    tokio::spawn(async move {
+        let _ = tx.send(event("start", &json!({ "id": id, "entries": entries.iter().map(|e| &e.label).collect::<Vec<_>>() }))).await;
+        let mut runs: futures_util::stream::FuturesUnordered<_> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let (gw, ask, messages) = (&gw, &ask, &messages);
+                async move { (i, run_one(gw, ask, e, messages).await) }
+            })
+            .collect();
+        let mut results = vec![Value::Null; entries.len()];
+        while let Some((i, mut r)) = futures_util::StreamExt::next(&mut runs).await {
+            r["index"] = json!(i);
+            let _ = tx.send(event("result", &r)).await;
+            results[i] = r;
+        }
+        drop(runs);
+        let kept = gw
+            .control
+            .keep_comparison(&id, &actor, &request, &results)
+            .await;
+        let _ = tx.send(event("done", &kept)).await;
+    });
+    let mut resp = http::Response::new(crate::reply::channel(rx));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/event-stream"),
+    );
+    resp.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-cache"),
+    );
+    resp
+}

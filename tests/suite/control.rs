@@ -1,0 +1,259 @@
+//! Runtime control through the admin API: a route's parameter defaults and limits and
+//! its description in `/v1/models`; targets disabled and re-weighted by overrides kept
+//! in the store (and reaching another replica through PostgreSQL); comparisons of
+//! routes and targets, whole and streamed, kept and reopened; the audit log.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::common::*;
+use crate::mock::Mock;
+
+async fn admin(gw: &Gw, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = gw
+        .client
+        .request(method, format!("{}{path}", gw.admin))
+        .bearer_auth(ADMIN_TOKEN);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+async fn chat(gw: &Gw, model: &str, extra: Value) -> (u16, Value) {
+    let mut body = json!({ "model": model, "messages": user("hi") });
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    gw.chat(&body).await
+}
+
+fn store(name: &str) -> String {
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("control-{name}-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    format!("[store]\nsqlite_path = {:?}\n", path.display().to_string())
+}
+
+const ROUTES: &str = r#"
+[providers.p]
+adapter = "builtin:openai"
+base_url = "{mock}/p/v1"
+
+[providers.q]
+adapter = "builtin:openai"
+base_url = "{mock}/q/v1"
+
+[models."m"]
+targets = [{ provider = "p", model = "x", input_price = 1.0, output_price = 2.0 }, { provider = "q", model = "y" }]
+defaults = { temperature = 0.3, max_tokens = 64 }
+limits = { max_tokens = 1000, temperature = 1.0 }
+context_window = 128000
+capabilities = ["chat", "tools"]
+description = "two providers"
+tags = ["general"]
+
+[models."solo"]
+targets = [{ provider = "p", model = "z" }]
+
+[models."other"]
+targets = [{ provider = "q", model = "w" }]
+"#;
+
+#[tokio::test]
+async fn defaults_limits_and_what_models_say() {
+    let mock = Mock::start().await;
+    let gw = start(&mock, ROUTES).await;
+    assert_eq!(chat(&gw, "m", json!({ "temperature": 0.9 })).await.0, 200);
+    let sent = mock
+        .seen("p")
+        .into_iter()
+        .chain(mock.seen("q"))
+        .last()
+        .unwrap()
+        .body;
+    assert_eq!(
+        (sent["temperature"].clone(), sent["max_tokens"].clone()),
+        (json!(0.9), json!(64))
+    );
+    let (s, e) = chat(&gw, "m", json!({ "max_completion_tokens": 5000 })).await;
+    assert_eq!(s, 400, "{e}");
+    assert_eq!(e["error"]["param"], "max_completion_tokens");
+    let url = format!("{}/v1/models", gw.url);
+    let models: Value = gw
+        .client
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let m = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "m")
+        .unwrap()
+        .clone();
+    assert_eq!(m["context_window"], 128000);
+    assert_eq!(m["capabilities"], json!(["chat", "tools"]));
+    assert_eq!(m["description"], "two providers");
+    assert_eq!(m["tags"], json!(["general"]));
+    let bad = parse(
+        &mock,
+        "[providers.p]\nadapter = \"builtin:openai\"\nbase_url = \"{mock}/p/v1\"\n[models.\"m\"]\ntargets = [{ provider = \"p\", model = \"x\" }]\ncapabilities = [\"telepathy\"]\n",
+    );
+    assert!(bad.unwrap_err().to_string().contains("telepathy"));
+}
+
+#[tokio::test]
+async fn an_override_disables_a_target_until_reverted_and_is_audited() {
+    let mock = Mock::start().await;
+    let gw = start(&mock, &format!("{}{ROUTES}", store("overrides"))).await;
+    let off = json!({ "route": "m", "provider": "q", "model": "y", "enabled": false });
+    let (s, v) = admin(&gw, Method::POST, "/admin/overrides", Some(off)).await;
+    assert_eq!(s, 200, "{v}");
+    let before = mock.count("q");
+    for _ in 0..6 {
+        assert_eq!(chat(&gw, "m", json!({})).await.0, 200);
+    }
+    assert_eq!(mock.count("q"), before, "the disabled target took requests");
+    let (_, list) = admin(&gw, Method::GET, "/admin/overrides", None).await;
+    assert_eq!(list["overrides"][0]["enabled"], false, "{list}");
+    // The last one off: the route says so.
+    let p_off = json!({ "route": "m", "provider": "p", "model": "x", "enabled": false });
+    admin(&gw, Method::POST, "/admin/overrides", Some(p_off)).await;
+    let (s, e) = chat(&gw, "m", json!({})).await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (503, Some("targets_disabled")),
+        "{e}"
+    );
+    for t in [("p", "x"), ("q", "y")] {
+        let back = json!({ "route": "m", "provider": t.0, "model": t.1 });
+        assert_eq!(
+            admin(&gw, Method::POST, "/admin/overrides/revert", Some(back))
+                .await
+                .0,
+            200
+        );
+    }
+    for _ in 0..4 {
+        chat(&gw, "m", json!({})).await;
+    }
+    assert!(
+        mock.count("q") > before,
+        "reverted, the target takes requests again"
+    );
+    // Unknown targets are refused; every change is in the audit log.
+    let (s, _) = admin(
+        &gw,
+        Method::POST,
+        "/admin/overrides",
+        Some(json!({ "route": "m", "provider": "zz", "model": "y", "enabled": false })),
+    )
+    .await;
+    assert_eq!(s, 404);
+    let (_, audit) = admin(&gw, Method::GET, "/admin/audit", None).await;
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "override.revert",
+            "override.revert",
+            "override.set",
+            "override.set"
+        ],
+        "{audit}"
+    );
+    assert_eq!(audit["entries"][3]["subject"], "m/q/y");
+    assert_eq!(audit["entries"][3]["after"]["enabled"], false);
+    assert_eq!(audit["entries"][0]["before"]["enabled"], false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overrides_reach_another_replica_through_postgres() {
+    let (pg, mock) = (Postgres::start().await, Mock::start().await);
+    let url = pg.url();
+    let env = [("PG_URL", url.as_str())];
+    let cfg = format!("[store]\npostgres_url_env = \"PG_URL\"\n{ROUTES}");
+    let a = start_env(&mock, "", &cfg, &env).await;
+    let b = start_env(&mock, "", &cfg, &env).await;
+    let off = json!({ "route": "m", "provider": "q", "model": "y", "enabled": false });
+    assert_eq!(
+        admin(&a, Method::POST, "/admin/overrides", Some(off))
+            .await
+            .0,
+        200
+    );
+    let mut applied = false;
+    for _ in 0..40 {
+        let (_, routes) = admin(&b, Method::GET, "/admin/routes", None).await;
+        if routes.to_string().contains("\"enabled\":false") {
+            applied = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(applied, "the override never reached the other replica");
+    let before = mock.count("q");
+    for _ in 0..4 {
+        assert_eq!(chat(&b, "m", json!({})).await.0, 200);
+    }
+    assert_eq!(mock.count("q"), before);
+}
+
+#[tokio::test]
+async fn a_comparison_shows_each_answer_and_is_kept() {
+    let mock = Mock::start().await;
+    let gw = start(&mock, &format!("{}{ROUTES}", store("compare"))).await;
+    let ask = json!({ "prompt": "hello", "routes": ["m", "solo"], "targets": ["m/q/y"], "max_tokens": 5 });
+    let (s, c) = admin(&gw, Method::POST, "/admin/compare", Some(ask)).await;
+    assert_eq!(s, 200, "{c}");
+    let results = c["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    for r in results {
+        assert_eq!(r["status"], 200, "{r}");
+        assert!(r["answer"].as_str().is_some_and(|a| !a.is_empty()), "{r}");
+        assert!(r["latency_ms"].as_f64().unwrap() > 0.0);
+        assert_eq!(r["usage"]["completion_tokens"], 7);
+    }
+    assert_eq!(results[2]["provider"], "q", "the pinned target answered");
+    // Kept, and reopened.
+    let id = c["id"].as_str().unwrap();
+    let (_, again) = admin(&gw, Method::GET, &format!("/admin/compare/{id}"), None).await;
+    assert_eq!(again["results"], c["results"]);
+    let (_, list) = admin(&gw, Method::GET, "/admin/compare", None).await;
+    assert_eq!(list["comparisons"][0]["id"], id);
+    // Streamed: a result per entry, then done.
+    let r = gw
+        .client
+        .post(format!("{}/admin/compare", gw.admin))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({ "prompt": "hi", "routes": ["m", "other"], "stream": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    let text = r.text().await.unwrap();
+    assert_eq!(text.matches("event: result").count(), 2, "{text}");
+    assert!(text.contains("event: done"), "{text}");
+    // What cannot be compared is refused.
+    let (s, e) = admin(
+        &gw,
+        Method::POST,
+        "/admin/compare",
+        Some(json!({ "prompt": "x", "routes": ["nope"] })),
+    )
+    .await;
+    assert_eq!(s, 400, "{e}");
+}
