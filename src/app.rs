@@ -62,6 +62,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         vkeys: Default::default(),
         alerts: Default::default(),
         control: Default::default(),
+        console: Default::default(),
     });
     configure_parts(&gateway).await?;
 

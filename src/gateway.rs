@@ -25,6 +25,8 @@ pub struct Gateway {
     pub vkeys: crate::vkeys::VirtualKeys,
     pub alerts: crate::alerts::Alerts,
     pub control: crate::control::Control,
+    /// Console sessions signed in on this gateway's admin listener.
+    pub console: crate::console::Sessions,
 }
 
 /// Where the config comes from, and how reloads went.

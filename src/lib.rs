@@ -13,6 +13,7 @@ pub mod cache;
 pub mod compare;
 pub mod config;
 pub mod configured;
+pub mod console;
 pub mod control;
 pub mod demo;
 pub mod files;

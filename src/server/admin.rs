@@ -7,10 +7,9 @@ use std::sync::Arc;
 use http::StatusCode;
 use hyper::body::Incoming;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use super::Body;
-use super::routes::{bearer, json_response};
+use super::routes::json_response;
 use crate::gateway::Gateway;
 use crate::live::LiveState;
 use crate::plugins::FailureKind;
@@ -65,23 +64,21 @@ async fn respond(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Respon
         );
         return resp;
     }
+    let req = match super::admin_auth::console_path(&gw, req, path).await {
+        Ok(resp) => return resp,
+        Err(req) => req,
+    };
     if !path.starts_with("/admin/") {
         return ApiError::not_found(format!("Unknown admin URL: {path}")).into_response();
     }
-    let live = gw.live.load_full();
-    let Some(expected) = live.config.admin.as_ref().and_then(|a| a.token_sha256) else {
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "permission_error",
-            "the admin API is disabled: set admin.token_env",
-        )
-        .into_response();
+    let actor = match super::admin_auth::gate(&gw, &req) {
+        Ok(a) => a,
+        Err(resp) => return *resp,
     };
-    let ok =
-        bearer(&req).is_some_and(|t| <[u8; 32]>::from(Sha256::digest(t.as_bytes())) == expected);
-    if !ok {
-        return ApiError::unauthorized("admin token missing or wrong").into_response();
+    if path == "/admin/session" {
+        return super::admin_auth::session(&gw, &req, &actor);
     }
+    let live = gw.live.load_full();
     if let Some(kind) = with_body(path) {
         let method = req.method().clone();
         let limit = if kind == WithBody::Compare {
@@ -95,12 +92,14 @@ async fn respond(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Respon
                 Err(e) => return e.into_response(),
             };
         return match kind {
-            WithBody::Keys => super::admin_keys::handle(&gw, &live, &method, path, body).await,
+            WithBody::Keys => {
+                super::admin_keys::handle(&gw, &live, &method, path, body, &actor).await
+            }
             WithBody::Overrides => {
-                super::admin_control::handle(&gw, &live, &method, path, body, ADMIN).await
+                super::admin_control::handle(&gw, &live, &method, path, body, &actor).await
             }
             WithBody::Compare => {
-                super::admin_compare::handle(&gw, &method, path, body, ADMIN).await
+                super::admin_compare::handle(&gw, &method, path, body, &actor).await
             }
         };
     }
@@ -109,6 +108,7 @@ async fn respond(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Respon
         live,
         path: path.to_string(),
         req,
+        actor,
     };
     match ROUTES.iter().find(|(p, _)| *p == at.path) {
         Some((_, handler)) => handler(at).await,
@@ -139,13 +139,12 @@ struct AdminReq {
     live: Arc<crate::live::LiveState>,
     path: String,
     req: http::Request<Incoming>,
+    /// Who asks (`admin-token`, or a console session), for the audit log.
+    actor: String,
 }
 
 type Reply = std::pin::Pin<Box<dyn Future<Output = http::Response<Body>> + Send>>;
 type Handler = fn(AdminReq) -> Reply;
-
-/// Who the audit log says made a change through the admin token.
-pub const ADMIN: &str = "admin-token";
 
 /// The admin API: one function per endpoint.
 const ROUTES: &[(&str, Handler)] = &[
@@ -194,7 +193,13 @@ async fn plugins(a: AdminReq) -> http::Response<Body> {
 
 /// `POST /admin/reload`: reads the config file again; refused configs keep the old one.
 async fn reload(a: AdminReq) -> http::Response<Body> {
-    let AdminReq { gw, live, req, .. } = a;
+    let AdminReq {
+        gw,
+        live,
+        req,
+        actor,
+        ..
+    } = a;
     if req.method() != http::Method::POST {
         return ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -209,7 +214,7 @@ async fn reload(a: AdminReq) -> http::Response<Body> {
         Ok(_) => json!("reloaded"),
         Err(e) => json!({ "refused": e }),
     };
-    super::admin_control::audit(&gw, ADMIN, "config.reload", "config", None, Some(outcome)).await;
+    super::admin_control::audit(&gw, &actor, "config.reload", "config", None, Some(outcome)).await;
     match result {
         Ok(took) => json_response(
             StatusCode::OK,
@@ -337,6 +342,8 @@ async fn config(a: AdminReq) -> http::Response<Body> {
                 "backend": gw.runtime.counters().backend(),
                 "redis": c.counters.redis.as_ref().map(masked_redis),
             },
+            "overrides": *gw.control.overrides(),
+            "teams": c.teams.values().map(|t| json!({ "name": t.name, "models": t.models, "tags": t.tags, "policies": t.policies })).collect::<Vec<_>>(),
             "reloads": {
                 "succeeded": r.succeeded.load(std::sync::atomic::Ordering::Relaxed),
                 "failed": r.failed.load(std::sync::atomic::Ordering::Relaxed),

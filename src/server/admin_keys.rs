@@ -33,6 +33,7 @@ pub async fn handle(
     method: &Method,
     path: &str,
     body: Bytes,
+    actor: &str,
 ) -> http::Response<Body> {
     if !gw.vkeys.enabled() {
         return bad("virtual keys are kept in the store: configure [store]");
@@ -67,14 +68,16 @@ pub async fn handle(
                 .collect();
             json_response(StatusCode::OK, json!({ "keys": keys }))
         }
-        (&Method::POST, []) => create(gw, live, &body).await,
+        (&Method::POST, []) => create(gw, live, &body, actor).await,
         (&Method::GET, [id]) => match gw.vkeys.get(id) {
             Some(k) => json_response(StatusCode::OK, json!({ "key": *k })),
             None => not_found(id),
         },
-        (&Method::PATCH, [id]) => change(gw, live, id, &body, Change::Fields).await,
-        (&Method::DELETE, [id]) => change(gw, live, id, &body, Change::Revoke).await,
-        (&Method::POST, [id, "rotate"]) => change(gw, live, id, &body, Change::Rotate).await,
+        (&Method::PATCH, [id]) => change(gw, live, id, &body, (Change::Fields, actor)).await,
+        (&Method::DELETE, [id]) => change(gw, live, id, &body, (Change::Revoke, actor)).await,
+        (&Method::POST, [id, "rotate"]) => {
+            change(gw, live, id, &body, (Change::Rotate, actor)).await
+        }
         _ => ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "invalid_request_error",
@@ -166,7 +169,7 @@ fn apply(live: &LiveState, k: &mut VKey, body: &Value) -> Result<(), String> {
 }
 
 /// `POST /admin/keys`: a new key and its secret, shown this once.
-async fn create(gw: &Gateway, live: &LiveState, body: &Value) -> http::Response<Body> {
+async fn create(gw: &Gateway, live: &LiveState, body: &Value, actor: &str) -> http::Response<Body> {
     let name = body["name"].as_str().unwrap_or_default().to_string();
     if !plain(&name, 64) {
         return bad("name is required: 1 to 64 letters, digits, '.', '_' or '-'");
@@ -206,8 +209,7 @@ async fn create(gw: &Gateway, live: &LiveState, body: &Value) -> http::Response<
     match gw.vkeys.save(k).await {
         Ok(k) => {
             let after = Some(json!(*k));
-            super::admin_control::audit(gw, super::admin::ADMIN, "key.create", &k.id, None, after)
-                .await;
+            super::admin_control::audit(gw, actor, "key.create", &k.id, None, after).await;
             json_response(StatusCode::CREATED, json!({ "key": *k, "secret": secret }))
         }
         Err(e) => ApiError::internal(e).into_response(),
@@ -226,7 +228,7 @@ async fn change(
     live: &LiveState,
     id: &str,
     body: &Value,
-    what: Change,
+    (what, actor): (Change, &str),
 ) -> http::Response<Body> {
     let Some(current) = gw.vkeys.get(id) else {
         return not_found(id);
@@ -262,7 +264,7 @@ async fn change(
     match gw.vkeys.save(k).await {
         Ok(k) => {
             let (before, after) = (Some(json!(*current)), Some(json!(*k)));
-            super::admin_control::audit(gw, super::admin::ADMIN, action, id, before, after).await;
+            super::admin_control::audit(gw, actor, action, id, before, after).await;
             let mut out = json!({ "key": *k });
             if let Some(s) = secret {
                 out["secret"] = json!(s);

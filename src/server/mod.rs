@@ -2,6 +2,7 @@
 //! accepted socket, and graceful shutdown that lets in-flight requests finish.
 
 pub mod admin;
+mod admin_auth;
 mod admin_compare;
 mod admin_control;
 mod admin_keys;

@@ -17,6 +17,7 @@ mod cache;
 mod cli;
 mod clients;
 mod conformance;
+mod console;
 mod contract;
 mod control;
 mod examples;

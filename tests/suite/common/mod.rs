@@ -207,7 +207,10 @@ fn make_python_venv() -> std::path::PathBuf {
     let python = venv.join("bin").join("python3");
     let ready = |p: &std::path::PathBuf| {
         Command::new(p)
-            .args(["-c", "import openai, anthropic, prometheus_client"])
+            .args([
+                "-c",
+                "import openai, anthropic, prometheus_client, playwright",
+            ])
             .status()
             .is_ok_and(|s| s.success())
     };
@@ -238,6 +241,7 @@ fn make_python_venv() -> std::path::PathBuf {
             "openai>=1.66,<3",
             "anthropic>=0.40,<1",
             "prometheus_client>=0.20,<1",
+            "playwright>=1.40,<2",
         ])
         .status()
         .expect("pip runs");

@@ -1,0 +1,331 @@
+// The switchboard console: one page, its views drawn from the admin API. Everything
+// shown is set as text (never parsed as HTML); changes carry the session's CSRF token.
+"use strict";
+
+let CSRF = null;
+let refresh = null;
+
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else if (k === "text") e.textContent = v;
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const k of kids.flat()) if (k !== null && k !== undefined) e.append(k instanceof Node ? k : String(k));
+  return e;
+}
+
+async function api(path, opts = {}) {
+  const init = { method: opts.method || "GET", credentials: "same-origin", headers: {} };
+  if (init.method !== "GET") init.headers["x-csrf-token"] = CSRF || "";
+  if (opts.body !== undefined) {
+    init.headers["content-type"] = "application/json";
+    init.body = JSON.stringify(opts.body);
+  }
+  const r = await fetch(path, init);
+  if (opts.raw) return r;
+  const v = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error((v.error && v.error.message) || `${r.status}`);
+  return v;
+}
+
+const num = (v, d = 0) => (v === null || v === undefined || Number.isNaN(v) ? "–" : Number(v).toLocaleString("en-US", { maximumFractionDigits: d }));
+const money = (v) => (v === null || v === undefined ? "–" : "$" + Number(v).toFixed(4));
+const pct = (v) => (v === null || v === undefined ? "–" : (v * 100).toFixed(1) + "%");
+const when = (s) => (s ? new Date(s * 1000).toISOString().replace("T", " ").slice(0, 19) : "–");
+
+function figure(id, key, value) {
+  return el("div", { class: "figure" }, el("div", { class: "v", id, text: value }), el("div", { class: "k", text: key }));
+}
+
+function table(cols, rows) {
+  return el("table", {},
+    el("thead", {}, el("tr", {}, cols.map((c) => el("th", { text: c[0] })))),
+    el("tbody", {}, rows.map((r) => el("tr", {}, cols.map((c) => {
+      const v = c[1](r);
+      return v instanceof Node ? el("td", {}, v) : el("td", { class: c[2] || "", text: v });
+    })))));
+}
+
+function chart(title, points) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 300 100");
+  svg.setAttribute("preserveAspectRatio", "none");
+  const axis = document.createElementNS(ns, "line");
+  for (const [k, v] of Object.entries({ x1: 0, y1: 99, x2: 300, y2: 99, class: "axis" })) axis.setAttribute(k, v);
+  svg.append(axis);
+  const max = Math.max(1e-9, ...points.map((p) => p[1]));
+  // One bar per point (an hour of a day has too few points for a line).
+  const w = 300 / Math.max(points.length, 1);
+  points.forEach((p, i) => {
+    const h = (p[1] / max) * 90;
+    const bar = document.createElementNS(ns, "rect");
+    for (const [k, v] of Object.entries({ x: (i * w + w * 0.1).toFixed(1), y: (98 - h).toFixed(1), width: (w * 0.8).toFixed(1), height: h.toFixed(1), class: "bar" })) bar.setAttribute(k, v);
+    const tip = document.createElementNS(ns, "title");
+    tip.textContent = `${p[0]}: ${num(p[1], 4)}`;
+    bar.append(tip);
+    svg.append(bar);
+  });
+  const last = points.length ? points[points.length - 1][1] : null;
+  return el("div", { class: "card chart" }, el("div", { class: "muted", text: `${title} — max ${num(max, 4)}, last ${num(last, 4)}` }), svg);
+}
+
+// ---- views ----
+
+async function overview(page) {
+  const now = Math.floor(Date.now() / 1000);
+  const day = now - (now % 86400);
+  const d = new Date();
+  const month = Math.floor(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1) / 1000);
+  const [hours, today, monthly, all, stats] = await Promise.all([
+    api(`/admin/usage?from=${now - 86400}&group=hour`),
+    api(`/admin/usage?from=${day}&group=`),
+    api(`/admin/usage?from=${month}&group=`),
+    api(`/admin/usage?from=${now - 86400}&group=`),
+    api("/admin/stats?hours=24"),
+  ]);
+  if (hours.enabled === false) {
+    page.append(el("p", { class: "card", text: "Usage records are off: configure [usage] to see the overview." }));
+    return;
+  }
+  const t = (all.rows && all.rows[0]) || {};
+  const routes = stats.routes || [];
+  const worst = (k) => Math.max(0, ...routes.map((r) => r[k] || 0));
+  page.append(
+    el("h1", { text: "Overview — last 24 hours" }),
+    el("div", { class: "figures" },
+      figure("ov-requests", "requests", num(t.requests)),
+      figure("ov-rps", "requests/s (mean)", num((t.requests || 0) / 86400, 4)),
+      figure("ov-errors", "error rate", pct(t.requests ? t.errors / t.requests : null)),
+      figure("ov-p50", "p50 latency (worst route)", num(worst("p50_ms")) + " ms"),
+      figure("ov-p95", "p95 latency (worst route)", num(worst("p95_ms")) + " ms"),
+      figure("ov-ttft", "p95 time to first token", num(worst("ttft_p95_ms")) + " ms"),
+      figure("ov-today", "spend today", money(today.rows && today.rows[0] ? today.rows[0].cost_usd : 0)),
+      figure("ov-month", "spend this month", money(monthly.rows && monthly.rows[0] ? monthly.rows[0].cost_usd : 0)),
+      figure("ov-cache", "cache hit rate", pct(t.requests ? t.cache_hits / t.requests : null)),
+      figure("ov-tokens", "tokens", num((t.prompt_tokens || 0) + (t.completion_tokens || 0)))));
+  const rows = (hours.rows || []).slice().reverse();
+  const series = (f) => rows.map((r) => [r.hour, f(r)]);
+  page.append(el("h2", { text: "By hour" }), el("div", { class: "charts" },
+    chart("requests", series((r) => r.requests)),
+    chart("errors", series((r) => r.errors)),
+    chart("mean latency (ms)", series((r) => r.mean_duration_ms || 0)),
+    chart("spend ($)", series((r) => r.cost_usd)),
+    chart("tokens", series((r) => r.prompt_tokens + r.completion_tokens))));
+  refresh = setTimeout(() => show(), 10000);
+}
+
+async function routesView(page) {
+  const [routes, stats] = await Promise.all([api("/admin/routes"), api("/admin/stats?hours=1")]);
+  const grade = {};
+  for (const t of stats.targets || []) grade[`${t.route}/${t.provider}/${t.model}`] = t.grade;
+  const health = await api("/admin/health").catch(() => ({}));
+  page.append(el("h1", { text: "Routes & targets" }));
+  for (const r of routes.routes) {
+    const out = el("div", { class: "muted" });
+    const test = el("button", { text: "Test", onclick: async () => {
+      out.textContent = "testing…";
+      const c = await api("/admin/compare", { method: "POST", body: { prompt: "Say OK.", targets: r.targets.filter((t) => t.enabled).map((t) => `${r.model}/${t.provider}/${t.model}`), max_tokens: 8 } }).catch((e) => ({ error: e.message }));
+      out.textContent = c.error ? c.error : c.results.map((x) => `${x.label}: ${x.status} in ${num(x.latency_ms)} ms${x.answer ? " — " + x.answer : ""}`).join("  |  ");
+    } });
+    const set = async (t, change) => {
+      await api(`/admin/overrides${change === null ? "/revert" : ""}`, { method: "POST", body: Object.assign({ route: r.model, provider: t.provider, model: t.model }, change || {}) });
+      show();
+    };
+    page.append(el("div", { class: "card" },
+      el("div", { class: "row" }, el("h2", { text: r.model }), el("span", { class: "muted", text: `strategy ${r.strategy}` }), test),
+      out,
+      table([
+        ["target", (t) => `${t.provider}/${t.model}`],
+        ["enabled", (t) => (t.enabled ? "yes" : "no")],
+        ["weight", (t) => String(t.weight), "num"],
+        ["circuit", (t) => {
+          const hr = (health.routes || []).find((h) => h.model === r.model) || { targets: [] };
+          return (hr.targets.find((h) => h.provider === t.provider && h.model === t.model) || {}).health || (t.enabled ? "–" : "disabled");
+        }],
+        ["grade (1 h)", (t) => grade[`${r.model}/${t.provider}/${t.model}`] || "–"],
+        ["", (t) => {
+          const w = el("input", { type: "number", min: "0", value: String(t.weight), class: "weight" });
+          return el("span", {},
+            el("button", { class: t.enabled ? "danger" : "", "data-target": `${r.model}/${t.provider}/${t.model}`, text: t.enabled ? "Disable" : "Enable", onclick: () => set(t, { enabled: !t.enabled }) }),
+            " ", w, " ", el("button", { text: "Set weight", onclick: () => set(t, { weight: Number(w.value) }) }),
+            " ", el("button", { text: "Revert", onclick: () => set(t, null) }));
+        }],
+      ], r.targets)));
+  }
+}
+
+async function usageView(page) {
+  const q = new URLSearchParams(location.hash.split("?")[1] || "");
+  const group = q.get("group") || "day,route,model";
+  const days = q.get("days") || "7";
+  const query = `days=${encodeURIComponent(days)}&group=${encodeURIComponent(group)}`;
+  const u = await api(`/admin/usage?${query}`);
+  const g = el("input", { value: group, id: "usage-group" });
+  const d = el("input", { value: days, id: "usage-days", type: "number", min: "1" });
+  page.append(el("h1", { text: "Usage & spend" }),
+    el("div", { class: "row" }, el("label", {}, "group (hour day route provider model key team user api)", g), el("label", {}, "days", d),
+      el("button", { class: "primary", text: "Show", onclick: () => { location.hash = `#usage?group=${encodeURIComponent(g.value)}&days=${encodeURIComponent(d.value)}`; } }),
+      el("a", { href: `/admin/usage?${query}&format=csv`, download: "usage.csv", text: "Download CSV" })));
+  if (u.enabled === false) { page.append(el("p", { text: "Usage records are off." })); return; }
+  const groups = u.group || [];
+  page.append(table([
+    ...groups.map((k) => [k, (r) => r[k] || "–"]),
+    ["requests", (r) => num(r.requests), "num"], ["errors", (r) => num(r.errors), "num"],
+    ["prompt", (r) => num(r.prompt_tokens), "num"], ["completion", (r) => num(r.completion_tokens), "num"],
+    ["spend", (r) => money(r.cost_usd), "num"], ["mean ms", (r) => num(r.mean_duration_ms), "num"],
+  ], u.rows || []));
+  const top = groups.includes("route") ? (u.rows || []).slice(0, 30) : [];
+  if (top.length) page.append(chart("spend by row", top.map((r) => [r.route, r.cost_usd])));
+}
+
+async function budgetsView(page) {
+  const c = await api("/admin/counters");
+  page.append(el("h1", { text: "Budgets & quotas" }), el("p", { class: "muted", text: `counters in ${c.backend}` }),
+    table([
+      ["plugin", (r) => r.plugin], ["counter", (r) => r.key], ["value", (r) => num(r.value), "num"],
+      ["window", (r) => (r.window_secs ? `${r.window_secs} s` : "period")], ["resets in", (r) => (r.resets_in_secs !== undefined ? `${num(r.resets_in_secs)} s` : "–")],
+      ["", (r) => el("button", { class: "danger", text: "Reset", onclick: async () => { await api("/admin/counters/reset", { method: "POST", body: { plugin: r.plugin, key: r.key } }); show(); } })],
+    ], c.counters || []));
+}
+
+async function keysView(page) {
+  const [k, cfg] = await Promise.all([api("/admin/keys").catch((e) => ({ error: e.message })), api("/admin/config")]);
+  page.append(el("h1", { text: "Keys & teams" }));
+  const out = el("div", { id: "key-secret" });
+  const name = el("input", { id: "key-name", placeholder: "name" });
+  const team = el("select", { id: "key-team" }, el("option", { value: "", text: "(no team)" }), (cfg.teams || []).map((t) => el("option", { value: t.name, text: t.name })));
+  const models = el("input", { id: "key-models", placeholder: "models, comma separated (all when empty)" });
+  page.append(el("div", { class: "card" }, el("h2", { text: "New virtual key" }),
+    el("div", { class: "row" }, el("label", {}, "name", name), el("label", {}, "team", team), el("label", {}, "models", models),
+      el("button", { class: "primary", id: "key-create", text: "Create", onclick: async () => {
+        const body = { name: name.value };
+        if (team.value) body.team = team.value;
+        if (models.value.trim()) body.models = models.value.split(",").map((m) => m.trim()).filter(Boolean);
+        try {
+          const made = await api("/admin/keys", { method: "POST", body });
+          out.replaceChildren(el("p", { text: "The secret, shown this once:" }), el("div", { class: "secret", id: "new-secret", text: made.secret }));
+        } catch (e) { out.replaceChildren(el("p", { class: "error", text: e.message })); }
+      } })), out));
+  if (k.error) page.append(el("p", { class: "error", text: k.error }));
+  else page.append(table([
+    ["id", (r) => r.id], ["name", (r) => r.name], ["team", (r) => r.team || "–"], ["models", (r) => (r.models ? r.models.join(", ") : "all")],
+    ["spend 30 d", (r) => money(r.spend_30d), "num"], ["expires", (r) => when(r.expires_at)], ["revoked", (r) => when(r.revoked_at)],
+    ["", (r) => (r.revoked_at ? "" : el("span", {},
+      el("button", { text: "Rotate", onclick: async () => { const v = await api(`/admin/keys/${r.id}/rotate`, { method: "POST" }); out.replaceChildren(el("div", { class: "secret", text: v.secret })); } }), " ",
+      el("button", { class: "danger", text: "Revoke", onclick: async () => { await api(`/admin/keys/${r.id}`, { method: "DELETE" }); show(); } })))],
+  ], k.keys || []));
+  page.append(el("h2", { text: "Teams" }), table([["team", (t) => t.name], ["models", (t) => (t.models ? t.models.join(", ") : "all")], ["tags", (t) => t.tags.join(", ")], ["policies", (t) => t.policies.join(", ")]], cfg.teams || []));
+}
+
+async function alertsView(page) {
+  const a = await api("/admin/alerts");
+  page.append(el("h1", { text: "Alerts" }), el("h2", { text: "Firing" }),
+    table([["rule", (r) => r.rule], ["subject", (r) => r.subject], ["since", (r) => when(r.since)], ["message", (r) => r.message]], a.active || []),
+    el("h2", { text: "History" }),
+    table([["at", (r) => when(r.at)], ["rule", (r) => r.rule], ["state", (r) => r.state], ["subject", (r) => r.subject], ["message", (r) => r.message], ["notified", (r) => (r.notified ? "yes" : "no")]], a.history || []),
+    el("h2", { text: "Rules" }),
+    table([["name", (r) => r.name], ["kind", (r) => r.kind], ["route", (r) => r.route || "any"], ["target", (r) => r.target || "–"], ["above", (r) => String(r.above)], ["window", (r) => `${r.window_secs} s`], ["webhook", (r) => (r.webhook ? "yes" : "no")]], a.rules || []));
+}
+
+async function pluginsView(page) {
+  const p = await api("/admin/plugins");
+  page.append(el("h1", { text: "Plugins" }), table([
+    ["plugin", (r) => r.name], ["kind", (r) => r.kind], ["contract", (r) => r.contract || r.version || "–"],
+    ["calls", (r) => num(r.calls), "num"], ["failures", (r) => Object.entries(r.failures || {}).filter((e) => e[1]).map((e) => `${e[0]} ${e[1]}`).join(", ") || "none"],
+    ["quarantined", (r) => (r.quarantine && r.quarantine.quarantined ? "yes" : "no")], ["last error", (r) => r.last_error || "–"],
+  ], p.plugins || []));
+}
+
+async function configView(page) {
+  const [c, audit] = await Promise.all([api("/admin/config"), api("/admin/audit?limit=50")]);
+  const msg = el("span", { class: "muted" });
+  page.append(el("h1", { text: "Config" }),
+    el("div", { class: "row" }, el("button", { class: "primary", text: "Reload config.toml", onclick: async () => {
+      const r = await api("/admin/reload", { method: "POST", raw: true }); const v = await r.json(); msg.textContent = v.status === "reloaded" ? "reloaded" : `refused: ${v.error}`;
+    } }), msg),
+    el("p", { class: c.reloads && c.reloads.last_error ? "error" : "muted", text: c.reloads && c.reloads.last_error ? `last reload refused: ${c.reloads.last_error}` : "the last reload was accepted" }),
+    el("h2", { text: "Overrides" }),
+    table([["target", (o) => `${o.route}/${o.provider}/${o.model}`], ["enabled", (o) => (o.enabled === null ? "–" : String(o.enabled))], ["weight", (o) => (o.weight === null ? "–" : String(o.weight))], ["by", (o) => o.actor], ["at", (o) => when(o.updated)],
+      ["", (o) => el("button", { text: "Revert", onclick: async () => { await api("/admin/overrides/revert", { method: "POST", body: { route: o.route, provider: o.provider, model: o.model } }); show(); } })]], c.overrides || []),
+    el("h2", { text: "In force (secrets masked)" }), el("pre", { text: JSON.stringify(c, null, 2) }),
+    el("h2", { text: "Audit log" }),
+    table([["at", (e) => when(e.at)], ["who", (e) => e.actor], ["what", (e) => e.action], ["subject", (e) => e.subject], ["after", (e) => (e.after ? JSON.stringify(e.after).slice(0, 120) : "–")]], audit.entries || []));
+}
+
+async function compareView(page) {
+  const routes = await api("/admin/routes");
+  const prompt = el("textarea", { id: "compare-prompt", text: "Explain a hash map in one sentence." });
+  const boxes = routes.routes.map((r) => el("label", {}, r.model, el("input", { type: "checkbox", value: r.model, class: "compare-route" })));
+  const max = el("input", { id: "compare-max", type: "number", value: "64" });
+  const temp = el("input", { id: "compare-temp", type: "number", step: "0.1", value: "0.2" });
+  const cols = el("div", { class: "columns", id: "compare-results" });
+  const past = await api("/admin/compare").catch(() => ({ comparisons: [] }));
+  const column = (r) => el("div", { class: "card result" },
+    el("h2", { text: r.label }),
+    el("div", { class: "muted", text: `${r.status} · ${num(r.latency_ms)} ms · ${r.usage ? num(r.usage.prompt_tokens) + "+" + num(r.usage.completion_tokens) + " tokens" : ""} · ${money(r.cost_usd)} · ${r.finish_reason || ""}` }),
+    el("div", { class: r.error ? "error answer" : "answer", text: r.error ? (r.error.message || JSON.stringify(r.error)) : r.answer }));
+  const run = async () => {
+    const chosen = boxes.map((b) => b.querySelector("input")).filter((i) => i.checked).map((i) => i.value);
+    cols.replaceChildren(...chosen.map((c) => el("div", { class: "card", "data-pending": c, text: `${c}: waiting…` })));
+    const r = await api("/admin/compare", { method: "POST", raw: true, body: { prompt: prompt.value, routes: chosen, max_tokens: Number(max.value), temperature: Number(temp.value), stream: true } });
+    if (!r.ok) { cols.replaceChildren(el("p", { class: "error", text: (await r.json()).error.message })); return; }
+    const reader = r.body.getReader();
+    const dec = new TextDecoder();
+    let buf = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += dec.decode(value, { stream: true });
+      let i;
+      while ((i = buf.indexOf("\n\n")) >= 0) {
+        const ev = buf.slice(0, i); buf = buf.slice(i + 2);
+        const name = (ev.match(/^event: (.*)$/m) || [])[1];
+        const data = JSON.parse((ev.match(/^data: (.*)$/m) || [])[1] || "null");
+        if (name === "result") {
+          const slot = [...cols.children].find((c) => c.dataset.pending === data.label);
+          if (slot) slot.replaceWith(column(data)); else cols.append(column(data));
+        }
+      }
+    }
+  };
+  page.append(el("h1", { text: "Compare" }), el("div", { class: "card" }, prompt,
+    el("div", { class: "row" }, boxes, el("label", {}, "max tokens", max), el("label", {}, "temperature", temp),
+      el("button", { class: "primary", id: "compare-run", text: "Compare", onclick: run }))), cols,
+    el("h2", { text: "Earlier comparisons" }),
+    table([["at", (c) => when(c.at)], ["by", (c) => c.actor], ["prompt", (c) => (c.request.prompt || "").slice(0, 80)],
+      ["", (c) => el("button", { text: "Reopen", onclick: async () => { const v = await api(`/admin/compare/${c.id}`); cols.replaceChildren(...v.results.map(column)); } })]], past.comparisons || []));
+}
+
+const VIEWS = { overview, routes: routesView, usage: usageView, budgets: budgetsView, keys: keysView, alerts: alertsView, plugins: pluginsView, config: configView, compare: compareView };
+
+async function show() {
+  clearTimeout(refresh);
+  const name = (location.hash.slice(1).split("?")[0]) || "overview";
+  for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("on", a.getAttribute("href") === `#${name}`);
+  const page = el("div", { id: `view-${name}` });
+  try { await (VIEWS[name] || overview)(page); } catch (e) { page.append(el("p", { class: "error", text: e.message })); }
+  document.getElementById("page").replaceChildren(page);
+  document.body.dataset.view = name;
+}
+
+async function boot() {
+  const r = await fetch("/admin/session", { credentials: "same-origin" });
+  if (!r.ok) {
+    document.getElementById("signin").hidden = false;
+    document.getElementById("signin-error").hidden = !location.search.includes("denied");
+    return;
+  }
+  const s = await r.json();
+  CSRF = s.csrf;
+  document.getElementById("signout-csrf").value = CSRF || "";
+  document.getElementById("actor").textContent = s.actor;
+  document.getElementById("app").hidden = false;
+  window.addEventListener("hashchange", show);
+  await show();
+}
+
+document.addEventListener("DOMContentLoaded", boot);
