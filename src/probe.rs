@@ -1,8 +1,10 @@
-//! Active health checks: for each provider with `health_check`, a GET of a cheap path
-//! on an interval, sent with the provider's headers and credentials the way its
-//! adapter asks for them. A failed probe counts as a failure on every target of that
-//! provider (so enough of them open the circuit before a client request fails); a
-//! good probe closes a circuit whose cooldown is over.
+//! Active health checks: for each provider with `health_check`, on an interval, a GET
+//! of a cheap path (`mode = "get"`) or a one-token chat call to each model its targets
+//! use (`mode = "chat"`: what a request does, through the adapter), sent with the
+//! provider's headers and credentials the way its adapter asks for them. A failed
+//! probe counts as a failure on every target it stands for — the provider's, or that
+//! model's — (so enough of them open the circuit before a client request fails); a good
+//! probe closes a circuit whose cooldown is over.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -43,14 +45,69 @@ async fn credentials(gw: &Gateway, provider: &str) -> Option<(AuthScheme, Vec<(S
     ))
 }
 
-/// One probe: true if the provider answered 2xx in time.
-async fn probe(gw: &Gateway, provider: &str) -> Option<bool> {
+/// One probe of `provider`: (the model it stands for, `None` for all, and whether the
+/// provider answered 2xx in time) for each call made.
+async fn probe(gw: &Gateway, provider: &str) -> Vec<(Option<String>, bool)> {
     let live = gw.live.load_full();
-    let p = live.providers.get(provider)?;
-    let check = p.provider.health_check.as_ref()?;
+    let Some(p) = live.providers.get(provider) else {
+        return Vec::new();
+    };
+    let Some(check) = p.provider.health_check.as_ref() else {
+        return Vec::new();
+    };
     if p.provider.inactive.is_some() {
-        return None;
+        return Vec::new();
     }
+    if !check.chat {
+        return vec![(None, get(gw, provider, check).await)];
+    }
+    let mut models: Vec<String> = live
+        .routes
+        .values()
+        .flat_map(|r| &r.targets)
+        .filter(|t| t.target.provider == provider)
+        .map(|t| t.target.model.clone())
+        .collect();
+    models.sort();
+    models.dedup();
+    let mut out = Vec::with_capacity(models.len());
+    for m in models {
+        let ok = chat(gw, provider, &m, check.timeout).await;
+        out.push((Some(m), ok));
+    }
+    out
+}
+
+/// Sends `up` (with `body`) to `provider` within `timeout`: whether it answered 2xx.
+async fn send(
+    gw: &Gateway,
+    provider: &str,
+    up: &crate::types::UpstreamRequest,
+    body: bytes::Bytes,
+    timeout: Duration,
+) -> bool {
+    let live = gw.live.load_full();
+    let Some(p) = live.providers.get(provider) else {
+        return false;
+    };
+    let req = crate::upstream::request::build(crate::upstream::request::Outbound {
+        base: &p.base_url,
+        up,
+        provider_headers: &p.provider.headers,
+        key: p.provider.api_key.as_ref().map(|k| k.expose()),
+        aws: p.provider.aws.as_ref(),
+        body,
+        now: crate::pipeline::now_secs(),
+    });
+    let Ok(req) = req else {
+        return false;
+    };
+    let sent = tokio::time::timeout(timeout, crate::upstream::client().send(req)).await;
+    matches!(sent, Ok(Ok(r)) if r.status().is_success())
+}
+
+/// `mode = "get"`: a GET of the check's path.
+async fn get(gw: &Gateway, provider: &str, check: &crate::config::HealthCheck) -> bool {
     let (auth, headers) = credentials(gw, provider)
         .await
         .unwrap_or((AuthScheme::None, Vec::new()));
@@ -67,29 +124,46 @@ async fn probe(gw: &Gateway, provider: &str) -> Option<bool> {
         translate_response: false,
         stream_format: crate::types::StreamFormat::Sse,
     };
-    let req = crate::upstream::request::build(crate::upstream::request::Outbound {
-        base: &p.base_url,
-        up: &up,
-        provider_headers: &p.provider.headers,
-        key: p.provider.api_key.as_ref().map(|k| k.expose()),
-        aws: p.provider.aws.as_ref(),
-        body: bytes::Bytes::new(),
-        now: crate::pipeline::now_secs(),
-    });
-    let Ok(req) = req else {
-        return Some(false);
-    };
-    let sent = tokio::time::timeout(check.timeout, crate::upstream::client().send(req)).await;
-    Some(matches!(sent, Ok(Ok(r)) if r.status().is_success()))
+    send(gw, provider, &up, bytes::Bytes::new(), check.timeout).await
 }
 
-fn apply(gw: &Gateway, provider: &str, ok: bool) {
+/// `mode = "chat"`: a one-token chat call to `model`, made by the provider's adapter.
+async fn chat(gw: &Gateway, provider: &str, model: &str, timeout: Duration) -> bool {
+    let live = gw.live.load_full();
+    let Some(p) = live.providers.get(provider) else {
+        return false;
+    };
+    let ctx = RequestContext {
+        request_id: "health-check".into(),
+        operation: Operation::ChatCompletions,
+        route: String::new(),
+        provider: provider.to_string(),
+        target_model: model.to_string(),
+        stream: false,
+        include_usage: false,
+        created: 0,
+    };
+    let body = serde_json::json!({ "model": model, "max_tokens": 1,
+        "messages": [{ "role": "user", "content": "ping" }] })
+    .to_string();
+    let Ok(Ok(up)) = calls::to_upstream(&p.adapter, &ctx, body.as_bytes()).await else {
+        return false;
+    };
+    let sent = match &up.body {
+        crate::types::BodyEdit::Replace(b) => bytes::Bytes::from(b.clone()),
+        _ => bytes::Bytes::from(body),
+    };
+    send(gw, provider, &up, sent, timeout).await
+}
+
+fn apply(gw: &Gateway, provider: &str, model: Option<&str>, ok: bool) {
     let live = gw.live.load_full();
     for route in live.routes.values() {
         for t in route
             .targets
             .iter()
             .filter(|t| t.target.provider == provider)
+            .filter(|t| model.is_none_or(|m| t.target.model == m))
         {
             let b = &t.signals.breaker;
             if !ok {
@@ -136,11 +210,11 @@ pub fn spawn(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
                 *next = now + check.interval.max(Duration::from_millis(10));
                 let (gw, name, running) = (gw.clone(), name.clone(), running.clone());
                 tokio::spawn(async move {
-                    if let Some(ok) = probe(&gw, &name).await {
+                    for (model, ok) in probe(&gw, &name).await {
                         if !ok {
-                            tracing::warn!(provider = %name, "health check failed");
+                            tracing::warn!(provider = %name, model = ?model, "health check failed");
                         }
-                        apply(&gw, &name, ok);
+                        apply(&gw, &name, model.as_deref(), ok);
                     }
                     running.lock().remove(&name);
                 });

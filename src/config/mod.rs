@@ -236,6 +236,8 @@ pub struct Provider {
 /// every target on that provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthCheck {
+    /// `get` a cheap path, or a one-token `chat` call per target model.
+    pub chat: bool,
     pub interval: Duration,
     /// GET this path under `base_url` (default `/models`).
     pub path: String,

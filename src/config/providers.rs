@@ -196,7 +196,20 @@ fn health_check(
             message: "must start with '/'".into(),
         });
     }
+    let chat = match h.mode.as_ref().map(|m| m.get_ref().as_str()) {
+        None | Some("get") => false,
+        Some("chat") => true,
+        Some(other) => {
+            let at = h.mode.as_ref().map_or(0, |m| m.span().start);
+            return Err(ConfigError::Invalid {
+                line: line_of(cx.text, at),
+                key: format!("{key}.health_check.mode"),
+                message: format!("must be \"get\" or \"chat\", not '{other}'"),
+            });
+        }
+    };
     Ok(Some(HealthCheck {
+        chat,
         interval: d(&h.interval, "interval", 10)?,
         path,
         timeout: d(&h.timeout, "timeout", 5)?,

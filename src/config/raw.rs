@@ -262,6 +262,8 @@ pub struct RawProvider {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHealthCheck {
+    /// `get` (default: a GET of `path`) or `chat` (a one-token chat call per target).
+    pub mode: Option<Spanned<String>>,
     pub interval: Option<Spanned<String>>,
     pub path: Option<String>,
     pub timeout: Option<Spanned<String>>,

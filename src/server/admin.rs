@@ -78,6 +78,13 @@ async fn respond(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Respon
     if path == "/admin/session" {
         return super::admin_auth::session(&gw, &req, &actor);
     }
+    if let Some(name) = path
+        .strip_prefix("/admin/routes/")
+        .and_then(|r| r.strip_suffix("/test"))
+        .filter(|_| req.method() == http::Method::POST)
+    {
+        return super::admin_compare::test_route(&gw, name).await;
+    }
     let live = gw.live.load_full();
     if let Some(kind) = with_body(path) {
         let method = req.method().clone();

@@ -106,3 +106,34 @@ async fn compare(gw: &Arc<Gateway>, body: Bytes, actor: &str) -> http::Response<
     );
     resp
 }
+
+/// `POST /admin/routes/{name}/test`: one short real call through each enabled target
+/// of the route (the normal path, pinned to the target): status, latency, answer.
+pub async fn test_route(gw: &Arc<Gateway>, name: &str) -> http::Response<Body> {
+    let live = gw.live.load_full();
+    let Some(route) = live.routes.get(name) else {
+        return ApiError::not_found(format!("no route '{name}'")).into_response();
+    };
+    let ask = Ask {
+        prompt: Some("Say OK.".into()),
+        messages: None,
+        routes: Vec::new(),
+        targets: route
+            .targets
+            .iter()
+            .map(|t| format!("{name}/{}/{}", t.target.provider, t.target.model))
+            .collect(),
+        max_tokens: Some(8),
+        temperature: None,
+        top_p: None,
+        stream: false,
+    };
+    drop(live);
+    let (entries, messages) = match ask.plan(gw) {
+        Ok(p) => p,
+        Err(e) => return ApiError::invalid(e, None).into_response(),
+    };
+    let runs = entries.iter().map(|e| run_one(gw, &ask, e, &messages));
+    let results = futures_util::future::join_all(runs).await;
+    json_response(StatusCode::OK, json!({ "route": name, "targets": results }))
+}

@@ -257,3 +257,59 @@ async fn a_comparison_shows_each_answer_and_is_kept() {
     .await;
     assert_eq!(s, 400, "{e}");
 }
+
+#[tokio::test]
+async fn a_route_test_calls_each_target() {
+    let mock = Mock::start().await;
+    let gw = start(&mock, ROUTES).await;
+    let (s, t) = admin(&gw, Method::POST, "/admin/routes/m/test", None).await;
+    assert_eq!(s, 200, "{t}");
+    let targets = t["targets"].as_array().unwrap();
+    let providers: Vec<&str> = targets
+        .iter()
+        .map(|r| r["provider"].as_str().unwrap())
+        .collect();
+    assert_eq!(providers, ["p", "q"], "{t}");
+    assert!(
+        targets
+            .iter()
+            .all(|r| r["status"] == 200 && r["answer"].is_string()),
+        "{t}"
+    );
+    assert_eq!(
+        admin(&gw, Method::POST, "/admin/routes/nope/test", None)
+            .await
+            .0,
+        404
+    );
+}
+
+#[tokio::test]
+async fn chat_health_checks_probe_each_target_model() {
+    let mock = Mock::start().await;
+    let body = ROUTES.replace(
+        "[providers.q]\nadapter = \"builtin:openai\"\nbase_url = \"{mock}/q/v1\"\n",
+        "[providers.q]\nadapter = \"builtin:openai\"\nbase_url = \"{mock}/q/v1\"\nhealth_check = { mode = \"chat\", interval = \"100ms\", timeout = \"1s\" }\n",
+    );
+    mock.set_fault("q", Some(crate::mock::Fault::Status(500, "{}".into())));
+    let gw = start(&mock, &body).await;
+    let mut open = false;
+    for _ in 0..60 {
+        let (_, h) = admin(&gw, Method::GET, "/admin/health", None).await;
+        let text = h.to_string();
+        if text.matches("\"health\":\"open\"").count() == 2 {
+            open = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(open, "the probes never opened both of q's targets");
+    let probes: Vec<Value> = mock.seen("q").into_iter().map(|s| s.body).collect();
+    let mut models: Vec<&str> = probes.iter().filter_map(|b| b["model"].as_str()).collect();
+    models.sort();
+    models.dedup();
+    assert_eq!(models, ["w", "y"]);
+    assert!(probes.iter().all(|b| b["max_tokens"] == 1), "{probes:?}");
+    // The provider's other model is not reached by client requests any more, p still is.
+    assert_eq!(chat(&gw, "m", json!({})).await.0, 200);
+}

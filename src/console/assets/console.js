@@ -128,8 +128,8 @@ async function routesView(page) {
     const out = el("div", { class: "muted" });
     const test = el("button", { text: "Test", onclick: async () => {
       out.textContent = "testing…";
-      const c = await api("/admin/compare", { method: "POST", body: { prompt: "Say OK.", targets: r.targets.filter((t) => t.enabled).map((t) => `${r.model}/${t.provider}/${t.model}`), max_tokens: 8 } }).catch((e) => ({ error: e.message }));
-      out.textContent = c.error ? c.error : c.results.map((x) => `${x.label}: ${x.status} in ${num(x.latency_ms)} ms${x.answer ? " — " + x.answer : ""}`).join("  |  ");
+      const c = await api(`/admin/routes/${encodeURIComponent(r.model)}/test`, { method: "POST" }).catch((e) => ({ error: e.message }));
+      out.textContent = c.error ? c.error : c.targets.map((x) => `${x.label}: ${x.status} in ${num(x.latency_ms)} ms${x.answer ? " — " + x.answer : ""}`).join("  |  ");
     } });
     const set = async (t, change) => {
       await api(`/admin/overrides${change === null ? "/revert" : ""}`, { method: "POST", body: Object.assign({ route: r.model, provider: t.provider, model: t.model }, change || {}) });
