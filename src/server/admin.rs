@@ -350,6 +350,14 @@ async fn config(a: AdminReq) -> http::Response<Body> {
                 "redis": c.counters.redis.as_ref().map(masked_redis),
             },
             "overrides": *gw.control.overrides(),
+            "policies": c.named_policies.values().map(|p| json!({
+                "name": p.name,
+                "plugin": match &p.source {
+                    crate::config::PluginSource::Builtin(b) => format!("builtin:{b}"),
+                    _ => "component".to_string(),
+                },
+                "settings": p.settings,
+            })).collect::<Vec<_>>(),
             "teams": c.teams.values().map(|t| json!({ "name": t.name, "models": t.models, "tags": t.tags, "policies": t.policies })).collect::<Vec<_>>(),
             "reloads": {
                 "succeeded": r.succeeded.load(std::sync::atomic::Ordering::Relaxed),

@@ -123,6 +123,12 @@ with sync_playwright() as p:
     assert status == 200, (status, body)
     shot(page, "keys")
 
+    # The gateway's budget: its limit and what the traffic so far spent of it.
+    page.goto(ADMIN + "/#budgets")
+    page.wait_for_selector("#view-budgets")
+    text = page.inner_text("#view-budgets")
+    assert "monthly" in text and "$5.0000" in text, text
+
     for view in ["usage", "budgets", "alerts", "plugins", "config"]:
         page.goto(f"{ADMIN}/#{view}")
         page.wait_for_selector(f"#view-{view}")

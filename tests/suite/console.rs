@@ -22,6 +22,13 @@ sqlite_path = {store:?}
 [usage]
 sqlite_path = {usage:?}
 
+[gateway]
+policies = ["monthly"]
+
+[policies.monthly]
+plugin = "builtin:budget"
+settings = {{ limit = 5, per = "gateway" }}
+
 [providers.p]
 adapter = "builtin:openai"
 base_url = "{{mock}}/p/v1"

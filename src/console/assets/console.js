@@ -183,13 +183,32 @@ async function usageView(page) {
 }
 
 async function budgetsView(page) {
-  const c = await api("/admin/counters");
-  page.append(el("h1", { text: "Budgets & quotas" }), el("p", { class: "muted", text: `counters in ${c.backend}` }),
+  const [c, cfg] = await Promise.all([api("/admin/counters"), api("/admin/config")]);
+  const counters = c.counters || [];
+  const budgets = (cfg.policies || []).filter((p) => p.plugin === "builtin:budget");
+  const setting = (p, k, d) => (p.settings[k] === undefined ? d : String(p.settings[k]).replace(/"/g, ""));
+  const spend = [];
+  for (const b of budgets) {
+    const limit = Number(setting(b, "limit", "0"));
+    for (const k of counters.filter((x) => x.plugin === b.name && x.key.startsWith("spend:"))) {
+      const spent = k.value / 1e6;
+      spend.push({ budget: b.name, per: setting(b, "per", "key"), period: setting(b, "period", setting(b, "window_secs", "month")), who: k.key.split(":").slice(1, -1).join(":") || k.key, limit, spent, k });
+    }
+    if (!counters.some((x) => x.plugin === b.name)) spend.push({ budget: b.name, per: setting(b, "per", "key"), period: setting(b, "period", "month"), who: "(nothing spent yet)", limit, spent: 0, k: null });
+  }
+  const reset = (k) => el("button", { class: "danger", text: "Reset", onclick: async () => { await api("/admin/counters/reset", { method: "POST", body: { plugin: k.plugin, key: k.key } }); show(); } });
+  page.append(el("h1", { text: "Budgets & quotas" }), el("h2", { text: "Budgets" }),
+    table([
+      ["budget", (r) => r.budget], ["per", (r) => r.per], ["period", (r) => r.period], ["for", (r) => r.who],
+      ["limit", (r) => money(r.limit), "num"], ["spent", (r) => money(r.spent), "num"], ["remaining", (r) => money(Math.max(0, r.limit - r.spent)), "num"],
+      ["used", (r) => pct(r.limit ? r.spent / r.limit : null), "num"], ["", (r) => (r.k ? reset(r.k) : "")],
+    ], spend),
+    el("h2", { text: "Every counter" }), el("p", { class: "muted", text: `counters in ${c.backend}` }),
     table([
       ["plugin", (r) => r.plugin], ["counter", (r) => r.key], ["value", (r) => num(r.value), "num"],
-      ["window", (r) => (r.window_secs ? `${r.window_secs} s` : "period")], ["resets in", (r) => (r.resets_in_secs !== undefined ? `${num(r.resets_in_secs)} s` : "–")],
-      ["", (r) => el("button", { class: "danger", text: "Reset", onclick: async () => { await api("/admin/counters/reset", { method: "POST", body: { plugin: r.plugin, key: r.key } }); show(); } })],
-    ], c.counters || []));
+      ["window", (r) => (r.window_secs ? `${r.window_secs} s` : "period")], ["resets in", (r) => (r.resets_in_secs ? `${num(r.resets_in_secs)} s` : "at the period's end")],
+      ["", (r) => reset(r)],
+    ], counters));
 }
 
 async function keysView(page) {
