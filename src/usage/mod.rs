@@ -10,6 +10,7 @@
 
 pub mod postgres;
 pub mod query;
+pub mod rollup;
 pub mod sqlite;
 pub mod stats;
 
@@ -159,7 +160,8 @@ impl Writer {
             (_, Some(pg)) => postgres::query(pg, q).await,
             (StoreDb::Sqlite(path), None) => {
                 let (path, q) = (path.clone(), q.clone());
-                blocking(move || query::run_sqlite(&open(&path)?, &q).map_err(db_err)).await
+                let now = now_secs();
+                blocking(move || sqlite::run(&open(&path)?, &q, now).map_err(db_err)).await
             }
             (StoreDb::Postgres(_), None) => Err(UsageError("no reader".into())),
         }

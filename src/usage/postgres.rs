@@ -6,6 +6,7 @@
 use tokio_postgres::types::ToSql;
 
 use super::query::{self, Dialect, Param};
+use super::rollup;
 use super::stats::{self, Period, Row};
 use super::{Record, UsageError, now_secs};
 use crate::pg::{Pg, error};
@@ -66,7 +67,117 @@ async fn write(pg: &Pg, batch: &[(u64, Record)]) -> Result<(), UsageError> {
         &duration,
         &attempts,
     ];
-    c.execute(INSERT, &params).await.map_err(pg_err)?;
+    // The writer's connection is its own: the records and their hourly sums go in one
+    // transaction, so a retried batch is never counted twice.
+    c.batch_execute("BEGIN").await.map_err(pg_err)?;
+    let done = async {
+        c.execute(INSERT, &params).await.map_err(pg_err)?;
+        add_hourly(&c, batch).await
+    }
+    .await;
+    match done {
+        Ok(()) => c.batch_execute("COMMIT").await.map_err(pg_err),
+        Err(e) => {
+            let _ = c.batch_execute("ROLLBACK").await;
+            Err(e)
+        }
+    }
+}
+
+const ADD_HOURLY: &str = "INSERT INTO switchboard_usage_hourly AS h (hour, route, key, team, \"user\",
+    provider, model, api, status, requests, prompt_tokens, cached_tokens, completion_tokens,
+    cost_usd, duration_ms, ttft_ms, ttft_count)
+ SELECT * FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[],
+    $7::TEXT[], $8::TEXT[], $9::BIGINT[], $10::BIGINT[], $11::BIGINT[], $12::BIGINT[], $13::BIGINT[],
+    $14::DOUBLE PRECISION[], $15::BIGINT[], $16::BIGINT[], $17::BIGINT[])
+ ON CONFLICT (hour, route, key, team, \"user\", provider, model, api, status) DO UPDATE SET
+    requests = h.requests + EXCLUDED.requests, prompt_tokens = h.prompt_tokens + EXCLUDED.prompt_tokens,
+    cached_tokens = h.cached_tokens + EXCLUDED.cached_tokens,
+    completion_tokens = h.completion_tokens + EXCLUDED.completion_tokens,
+    cost_usd = h.cost_usd + EXCLUDED.cost_usd, duration_ms = h.duration_ms + EXCLUDED.duration_ms,
+    ttft_ms = h.ttft_ms + EXCLUDED.ttft_ms, ttft_count = h.ttft_count + EXCLUDED.ttft_count";
+
+type HourKey = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+);
+
+/// The batch summed per hour and dimensions (one statement may not touch a row twice).
+async fn add_hourly(c: &tokio_postgres::Client, batch: &[(u64, Record)]) -> Result<(), UsageError> {
+    let mut sums: std::collections::HashMap<HourKey, [f64; 8]> = Default::default();
+    for (ts, r) in batch {
+        let k = (
+            (*ts - *ts % 3600) as i64,
+            r.route.clone(),
+            r.key.clone(),
+            r.team.clone().unwrap_or_default(),
+            r.user.clone().unwrap_or_default(),
+            r.provider.clone(),
+            r.model.clone(),
+            r.api.clone(),
+            i64::from(r.status),
+        );
+        let s = sums.entry(k).or_default();
+        let add = [
+            1.0,
+            r.prompt_tokens as f64,
+            r.cached_tokens as f64,
+            r.completion_tokens as f64,
+            r.cost_usd,
+            r.duration_ms as f64,
+            r.ttft_ms.unwrap_or(0) as f64,
+            f64::from(u8::from(r.ttft_ms.is_some())),
+        ];
+        for (x, a) in s.iter_mut().zip(add) {
+            *x += a;
+        }
+    }
+    let rows: Vec<(HourKey, [f64; 8])> = sums.into_iter().collect();
+    let int = |i: usize| rows.iter().map(|(_, v)| v[i] as i64).collect::<Vec<i64>>();
+    let text = |f: &dyn Fn(&HourKey) -> String| rows.iter().map(|(k, _)| f(k)).collect::<Vec<_>>();
+    let hour: Vec<i64> = rows.iter().map(|(k, _)| k.0).collect();
+    let status: Vec<i64> = rows.iter().map(|(k, _)| k.8).collect();
+    let (route, key, team) = (
+        text(&|k| k.1.clone()),
+        text(&|k| k.2.clone()),
+        text(&|k| k.3.clone()),
+    );
+    let (user, provider, model) = (
+        text(&|k| k.4.clone()),
+        text(&|k| k.5.clone()),
+        text(&|k| k.6.clone()),
+    );
+    let api = text(&|k| k.7.clone());
+    let cost: Vec<f64> = rows.iter().map(|(_, v)| v[4]).collect();
+    let (requests, prompt, cached, completion) = (int(0), int(1), int(2), int(3));
+    let (duration, ttft, ttft_count) = (int(5), int(6), int(7));
+    let params: [&(dyn ToSql + Sync); 17] = [
+        &hour,
+        &route,
+        &key,
+        &team,
+        &user,
+        &provider,
+        &model,
+        &api,
+        &status,
+        &requests,
+        &prompt,
+        &cached,
+        &completion,
+        &cost,
+        &duration,
+        &ttft,
+        &ttft_count,
+    ];
+    c.execute(ADD_HOURLY, &params).await.map_err(pg_err)?;
     Ok(())
 }
 
@@ -96,7 +207,14 @@ pub fn writer(
                 let c = pg.client().await.map_err(UsageError)?;
                 c.execute("DELETE FROM switchboard_usage WHERE ts < $1", &[&cutoff])
                     .await
-                    .map_err(pg_err)
+                    .map_err(pg_err)?;
+                let hour = cutoff - 3600;
+                c.execute(
+                    "DELETE FROM switchboard_usage_hourly WHERE hour < $1",
+                    &[&hour],
+                )
+                .await
+                .map_err(pg_err)
             });
             if let Err(e) = pruned {
                 tracing::warn!(error = %e, "pruning usage records failed");
@@ -105,35 +223,37 @@ pub fn writer(
     })
 }
 
-/// The rows of `q`, summed by its groups.
+/// The rows of `q`: its parts (whole hours from the hourly sums, the rest from the
+/// records) merged by group.
 pub async fn query(pg: &Pg, q: &query::Query) -> Result<Vec<serde_json::Value>, UsageError> {
-    let (sql, params) = query::sql(q, Dialect::Postgres);
-    let params: Vec<Box<dyn ToSql + Sync + Send>> = params
-        .into_iter()
-        .map(|p| -> Box<dyn ToSql + Sync + Send> {
-            match p {
-                Param::Int(i) => Box::new(i),
-                Param::Text(t) => Box::new(t),
-            }
-        })
-        .collect();
-    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
     let c = pg.client().await.map_err(UsageError)?;
-    let rows = c.query(&sql, &refs).await.map_err(pg_err)?;
-    let n = q.group.len();
-    rows.iter()
-        .map(|r| {
+    let mut parts: Vec<rollup::Part> = Vec::new();
+    for range in rollup::ranges(q, now_secs()) {
+        let (sql, params) = rollup::part_sql(q, Dialect::Postgres, range);
+        let params: Vec<Box<dyn ToSql + Sync + Send>> = params
+            .into_iter()
+            .map(|p| -> Box<dyn ToSql + Sync + Send> {
+                match p {
+                    Param::Int(i) => Box::new(i),
+                    Param::Text(t) => Box::new(t),
+                }
+            })
+            .collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
+        let n = q.group.len();
+        for r in c.query(&sql, &refs).await.map_err(pg_err)? {
             let groups = (0..n).map(|i| r.try_get(i)).collect::<Result<_, _>>();
-            let sums = (0..query::SUM_COUNT)
-                .map(|j| r.try_get(n + j))
-                .collect::<Result<_, _>>();
-            Ok(query::row(
-                q,
-                groups.map_err(pg_err)?,
-                sums.map_err(pg_err)?,
-            ))
-        })
-        .collect()
+            let mut v = [0.0; rollup::PART_COUNT];
+            for (j, x) in v.iter_mut().enumerate() {
+                *x = r
+                    .try_get::<_, Option<f64>>(n + j)
+                    .map_err(pg_err)?
+                    .unwrap_or(0.0);
+            }
+            parts.push((groups.map_err(pg_err)?, v));
+        }
+    }
+    Ok(rollup::finish(q, parts))
 }
 
 /// The records of `[from, to)` for the stats, newest first.

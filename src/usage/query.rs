@@ -5,8 +5,7 @@
 //! operator comes from a fixed list (the client's values only ever bind as parameters)
 //! — and the rows as JSON or CSV.
 
-use rusqlite::{Connection, ToSql};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 /// The SQL a statement is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,16 +15,17 @@ pub enum Dialect {
 }
 
 /// A group the records can be summed by, and its SQL in SQLite and in PostgreSQL.
-const GROUPS: &[(&str, &str, &str)] = &[
+/// (`{t}` is the time column: `ts` of a record, `hour` of an hourly sum.)
+pub(super) const GROUPS: &[(&str, &str, &str)] = &[
     (
         "hour",
-        "strftime('%Y-%m-%dT%H:00:00Z', ts, 'unixepoch')",
-        "to_char(to_timestamp(ts) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:00:00\"Z\"')",
+        "strftime('%Y-%m-%dT%H:00:00Z', {t}, 'unixepoch')",
+        "to_char(to_timestamp({t}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:00:00\"Z\"')",
     ),
     (
         "day",
-        "date(ts, 'unixepoch')",
-        "to_char(to_timestamp(ts) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+        "date({t}, 'unixepoch')",
+        "to_char(to_timestamp({t}) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
     ),
     ("route", "route", "route"),
     ("provider", "provider", "provider"),
@@ -37,7 +37,7 @@ const GROUPS: &[(&str, &str, &str)] = &[
 ];
 
 /// Columns a filter may name (exact match), and their SQL.
-const FILTERS: &[(&str, &str)] = &[
+pub(super) const FILTERS: &[(&str, &str)] = &[
     ("route", "route"),
     ("key", "key"),
     ("team", "team"),
@@ -47,20 +47,17 @@ const FILTERS: &[(&str, &str)] = &[
     ("api", "api"),
 ];
 
-/// The sums of each group (as floating point in both dialects).
-const SUMS: &[(&str, &str)] = &[
-    ("requests", "COUNT(*)"),
-    ("errors", "SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END)"),
-    (
-        "cache_hits",
-        "SUM(CASE WHEN provider = 'cache' THEN 1 ELSE 0 END)",
-    ),
-    ("prompt_tokens", "SUM(prompt_tokens)"),
-    ("cached_tokens", "SUM(COALESCE(cached_tokens, 0))"),
-    ("completion_tokens", "SUM(completion_tokens)"),
-    ("cost_usd", "SUM(cost_usd)"),
-    ("mean_duration_ms", "AVG(duration_ms)"),
-    ("mean_ttft_ms", "AVG(ttft_ms)"),
+/// What each row says beyond its groups, in this order.
+pub(super) const NAMES: &[&str] = &[
+    "requests",
+    "errors",
+    "cache_hits",
+    "prompt_tokens",
+    "cached_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "mean_duration_ms",
+    "mean_ttft_ms",
 ];
 
 /// A value bound into a statement.
@@ -161,142 +158,8 @@ impl Query {
     }
 }
 
-/// The statement of `q` in `dialect` and its parameters: the group values first (as
-/// text), then the sums in `SUMS` order.
-pub fn sql(q: &Query, dialect: Dialect) -> (String, Vec<Param>) {
-    let cols: Vec<&str> = q
-        .group
-        .iter()
-        .filter_map(|g| GROUPS.iter().find(|(n, _, _)| n == g))
-        .map(|(_, lite, pg)| {
-            if dialect == Dialect::Sqlite {
-                *lite
-            } else {
-                *pg
-            }
-        })
-        .collect();
-    let mut params = vec![Param::Int(q.from as i64)];
-    let bind = |p: Param, params: &mut Vec<Param>| {
-        params.push(p);
-        match dialect {
-            Dialect::Sqlite => format!("?{}", params.len()),
-            Dialect::Postgres => format!("${}", params.len()),
-        }
-    };
-    let mut sql = String::from("SELECT ");
-    for (i, c) in cols.iter().enumerate() {
-        sql.push_str(&format!("{c} AS g{i}, "));
-    }
-    let sums: Vec<String> = SUMS
-        .iter()
-        .map(|(_, s)| format!("CAST({s} AS DOUBLE PRECISION)"))
-        .collect();
-    sql.push_str(&sums.join(", "));
-    let table = match dialect {
-        Dialect::Sqlite => "usage",
-        Dialect::Postgres => "switchboard_usage",
-    };
-    let first = if dialect == Dialect::Sqlite {
-        "?1"
-    } else {
-        "$1"
-    };
-    sql.push_str(&format!(" FROM {table} WHERE ts >= {first}"));
-    if let Some(to) = q.to {
-        let at = bind(Param::Int(to as i64), &mut params);
-        sql.push_str(&format!(" AND ts < {at}"));
-    }
-    for (name, v) in &q.filters {
-        let col = FILTERS
-            .iter()
-            .find(|(n, _)| n == name)
-            .map_or("''", |f| f.1);
-        let at = bind(Param::Text(v.clone()), &mut params);
-        sql.push_str(&format!(" AND {col} = {at}"));
-    }
-    match &q.status {
-        Some(Status::Ok) => sql.push_str(" AND status < 400"),
-        Some(Status::Error) => sql.push_str(" AND status >= 400"),
-        Some(Status::Is(n)) => {
-            let at = bind(Param::Int(i64::from(*n)), &mut params);
-            sql.push_str(&format!(" AND status = {at}"));
-        }
-        None => {}
-    }
-    sql.push_str(&grouping(q, cols.len()));
-    (sql, params)
-}
-
-/// The `GROUP BY` and `ORDER BY` (and `LIMIT` for top N) of `q` over `n` group columns.
-fn grouping(q: &Query, n: usize) -> String {
-    if n == 0 {
-        return String::new();
-    }
-    let by: Vec<String> = (0..n).map(|i| format!("g{i}")).collect();
-    let mut sql = format!(" GROUP BY {}", by.join(", "));
-    match q.top {
-        Some(top) => sql.push_str(&format!(
-            " ORDER BY SUM(cost_usd) DESC, COUNT(*) DESC LIMIT {top}"
-        )),
-        None => {
-            let order: Vec<String> = q
-                .group
-                .iter()
-                .enumerate()
-                .map(|(i, g)| match *g {
-                    "hour" | "day" => format!("g{i} DESC"),
-                    _ => format!("g{i}"),
-                })
-                .collect();
-            sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
-        }
-    }
-    sql
-}
-
-/// One result row as JSON: the group values, then the sums.
-pub fn row(q: &Query, groups: Vec<Option<String>>, sums: Vec<Option<f64>>) -> Value {
-    let mut o = Map::new();
-    for (g, v) in q.group.iter().zip(groups) {
-        o.insert(g.to_string(), json!(v));
-    }
-    for ((name, _), v) in SUMS.iter().zip(sums) {
-        o.insert(name.to_string(), number(name, v));
-    }
-    Value::Object(o)
-}
-
-/// The rows of `q` from a SQLite usage file: one object per group.
-pub fn run_sqlite(conn: &Connection, q: &Query) -> rusqlite::Result<Vec<Value>> {
-    let (sql, params) = sql(q, Dialect::Sqlite);
-    let mut st = conn.prepare(&sql)?;
-    let params: Vec<Box<dyn ToSql>> = params
-        .into_iter()
-        .map(|p| -> Box<dyn ToSql> {
-            match p {
-                Param::Int(i) => Box::new(i),
-                Param::Text(t) => Box::new(t),
-            }
-        })
-        .collect();
-    let refs: Vec<&dyn ToSql> = params.iter().map(|p| p.as_ref()).collect();
-    let n = q.group.len();
-    let rows = st.query_map(refs.as_slice(), |r| {
-        let groups = (0..n).map(|i| r.get(i)).collect::<rusqlite::Result<_>>()?;
-        let sums = (0..SUMS.len())
-            .map(|j| r.get(n + j))
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(row(q, groups, sums))
-    })?;
-    rows.collect()
-}
-
-/// How many sums a row carries after its groups.
-pub const SUM_COUNT: usize = SUMS.len();
-
 /// Counts as integers, means and money as decimals; no rows' mean is `null`.
-fn number(name: &str, v: Option<f64>) -> Value {
+pub(super) fn number(name: &str, v: Option<f64>) -> Value {
     match v {
         None if name.starts_with("mean") => Value::Null,
         None => json!(0),
@@ -311,7 +174,7 @@ pub fn csv(q: &Query, rows: &[Value]) -> String {
         .group
         .iter()
         .copied()
-        .chain(SUMS.iter().map(|(n, _)| *n))
+        .chain(NAMES.iter().copied())
         .collect();
     let mut out = names.join(",");
     out.push('\n');

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use rusqlite::{Connection, params};
 
+use super::query::{self, Dialect, Param};
+use super::rollup::{self, Part};
 use super::{Record, UsageError, db_err, now_secs};
 
 /// Columns added after the first schema (a file made earlier gains them).
@@ -50,6 +52,18 @@ pub fn open(path: &PathBuf) -> Result<Connection, UsageError> {
                 .map_err(db_err)?;
         }
     }
+    let had: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'usage_hourly')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(db_err)?;
+    conn.execute_batch(rollup::SQLITE_TABLE).map_err(db_err)?;
+    if !had {
+        conn.execute_batch(rollup::SQLITE_BACKFILL)
+            .map_err(db_err)?;
+    }
     Ok(conn)
 }
 
@@ -64,7 +78,27 @@ pub fn write(conn: &mut Connection, batch: &[(u64, Record)]) -> Result<(), Usage
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
             )
             .map_err(db_err)?;
+        let mut add = tx.prepare_cached(rollup::SQLITE_ADD).map_err(db_err)?;
         for (ts, r) in batch {
+            add.execute(params![
+                (*ts - *ts % 3600) as i64,
+                r.route,
+                r.key,
+                r.team.as_deref().unwrap_or(""),
+                r.user.as_deref().unwrap_or(""),
+                r.provider,
+                r.model,
+                r.api,
+                r.status,
+                r.prompt_tokens as i64,
+                r.cached_tokens as i64,
+                r.completion_tokens as i64,
+                r.cost_usd,
+                r.duration_ms as i64,
+                r.ttft_ms.unwrap_or(0) as i64,
+                i64::from(r.ttft_ms.is_some()),
+            ])
+            .map_err(db_err)?;
             put.execute(params![
                 *ts as i64,
                 r.route,
@@ -107,10 +141,124 @@ pub fn writer(mut conn: Connection, retention_days: u32) -> impl FnMut(&mut Vec<
         if now >= pruned_at + 3600 {
             pruned_at = now;
             let cutoff = now.saturating_sub(u64::from(retention_days) * 86_400);
-            if let Err(e) = conn.execute("DELETE FROM usage WHERE ts < ?1", params![cutoff as i64])
-            {
+            let pruned = conn
+                .execute("DELETE FROM usage WHERE ts < ?1", params![cutoff as i64])
+                .and_then(|_| {
+                    let hour = cutoff.saturating_sub(3600) as i64;
+                    conn.execute("DELETE FROM usage_hourly WHERE hour < ?1", params![hour])
+                });
+            if let Err(e) = pruned {
                 tracing::warn!(error = %e, "pruning usage records failed");
             }
         }
+    }
+}
+
+/// The rows of `q` from a SQLite usage file: its parts (whole hours from the hourly
+/// sums, the rest from the records) merged by group.
+pub fn run(
+    conn: &Connection,
+    q: &query::Query,
+    now: u64,
+) -> rusqlite::Result<Vec<serde_json::Value>> {
+    let mut parts: Vec<Part> = Vec::new();
+    for range in rollup::ranges(q, now) {
+        let (sql, params) = rollup::part_sql(q, Dialect::Sqlite, range);
+        let mut st = conn.prepare_cached(&sql)?;
+        let params: Vec<Box<dyn rusqlite::ToSql>> = params
+            .into_iter()
+            .map(|p| -> Box<dyn rusqlite::ToSql> {
+                match p {
+                    Param::Int(i) => Box::new(i),
+                    Param::Text(t) => Box::new(t),
+                }
+            })
+            .collect();
+        let refs: Vec<&dyn rusqlite::ToSql> = params.iter().map(|p| p.as_ref()).collect();
+        let n = q.group.len();
+        let rows = st.query_map(refs.as_slice(), |r| {
+            let groups = (0..n).map(|i| r.get(i)).collect::<rusqlite::Result<_>>()?;
+            let mut v = [0.0; rollup::PART_COUNT];
+            for (j, x) in v.iter_mut().enumerate() {
+                *x = r.get::<_, Option<f64>>(n + j)?.unwrap_or(0.0);
+            }
+            Ok((groups, v))
+        })?;
+        for r in rows {
+            parts.push(r?);
+        }
+    }
+    Ok(rollup::finish(q, parts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(route: &str, cost: f64) -> Record {
+        Record {
+            route: route.into(),
+            key: "k".into(),
+            provider: "p".into(),
+            model: "x".into(),
+            status: 200,
+            prompt_tokens: 10,
+            completion_tokens: 5,
+            cost_usd: cost,
+            duration_ms: 100,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn whole_hours_read_the_sums_and_equal_the_records() {
+        let path = std::env::temp_dir().join(format!("sb-usage-rollup-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let mut conn = open(&path).unwrap();
+        let h = 1_796_000_400; // an hour's start
+        write(
+            &mut conn,
+            &[
+                (h + 10, record("a", 0.5)),
+                (h + 20, record("a", 0.25)),
+                (h + 3_700, record("b", 1.0)),
+                (h + 7_300, record("a", 2.0)),
+            ],
+        )
+        .unwrap();
+        let q = query::Query::parse(
+            Some(&format!("from={h}&to={}&group=hour,route", h + 7_400)),
+            0,
+        )
+        .unwrap();
+        let rows = run(&conn, &q, h + 7_400).unwrap();
+        let got: Vec<(String, String, i64, f64)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r["hour"].as_str().unwrap().into(),
+                    r["route"].as_str().unwrap().into(),
+                    r["requests"].as_i64().unwrap(),
+                    r["cost_usd"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(got.len(), 3, "{rows:?}");
+        assert_eq!(
+            (got[2].2, got[2].3),
+            (2, 0.75),
+            "the first hour, from the sums: {got:?}"
+        );
+        assert_eq!(
+            (got[0].1.as_str(), got[0].2),
+            ("a", 1),
+            "the partial hour, from the records"
+        );
+        // A file made before the sums: they are filled from its records when it opens.
+        conn.execute_batch("DROP TABLE usage_hourly").unwrap();
+        drop(conn);
+        let conn = open(&path).unwrap();
+        assert_eq!(run(&conn, &q, h + 7_400).unwrap(), rows);
+        let _ = std::fs::remove_file(&path);
     }
 }
