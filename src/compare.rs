@@ -2,8 +2,10 @@
 //! (or single targets of a route, `route/provider/model`) through the normal request
 //! path — policies and budgets apply, charged to the admin — and the answers side by
 //! side: text, finish reason, latency, time to first token, tokens, cost, or the error.
-//! Whole (`stream: false`) or as server-sent events, one `result` event per entry as
-//! it finishes, then `done` with the whole comparison. Comparisons are kept in the
+//! Whole (`stream: false`), or as server-sent events: each entry is asked to stream, its
+//! text forwarded as `delta` events as it arrives (so the answers grow side by side and
+//! the time to first token is real), a `result` event per entry when it ends, then
+//! `done` with the whole comparison. Comparisons are kept in the
 //! control store (`crate::control`) to be reopened.
 
 use std::time::Instant;
@@ -98,8 +100,12 @@ impl Ask {
         Ok((entries, messages))
     }
 
-    fn body(&self, route: &str, messages: &[Value]) -> Bytes {
+    fn body(&self, route: &str, messages: &[Value], stream: bool) -> Bytes {
         let mut b = json!({ "model": route, "messages": messages });
+        if stream {
+            b["stream"] = json!(true);
+            b["stream_options"] = json!({ "include_usage": true });
+        }
         if let Some(m) = self.max_tokens {
             b["max_tokens"] = json!(m);
         }
@@ -124,34 +130,34 @@ pub fn admin_principal() -> Principal {
     }
 }
 
-/// Asks one entry; its result.
-pub async fn run_one(gw: &Gateway, ask: &Ask, entry: &Entry, messages: &[Value]) -> Value {
-    let principal = admin_principal();
-    let req = crate::pipeline::Request {
+fn request<'a>(
+    ask: &Ask,
+    entry: &Entry,
+    messages: &[Value],
+    principal: &'a Principal,
+    stream: bool,
+) -> crate::pipeline::Request<'a> {
+    crate::pipeline::Request {
         protocol: crate::pipeline::Protocol::ChatCompletions,
-        principal: &principal,
+        principal,
         endpoint: crate::types::Endpoint::Chat,
         directive: crate::cache::Directive::Bypass,
-        body: ask.body(&entry.route, messages),
+        body: ask.body(&entry.route, messages, stream),
         native: None,
         pin: entry.pin.clone(),
-    };
-    let started = Instant::now();
-    let resp = crate::pipeline::handle(gw, req).await;
-    let status = resp.status().as_u16();
-    let provider = resp
-        .headers()
-        .get("x-switchboard-provider")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let ms = started.elapsed().as_secs_f64() * 1e3;
-    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    }
+}
+
+/// What an entry came to, from its answer (whole, or the fold of a stream).
+fn result(
+    gw: &Gateway,
+    entry: &Entry,
+    status: u16,
+    provider: Option<String>,
+    v: &Value,
+    ms: f64,
+    ttft: Option<f64>,
+) -> Value {
     let mut out =
         json!({ "label": entry.label, "route": entry.route, "status": status, "latency_ms": ms });
     if status >= 400 {
@@ -159,13 +165,12 @@ pub async fn run_one(gw: &Gateway, ask: &Ask, entry: &Entry, messages: &[Value])
         return out;
     }
     let model = v["model"].as_str().unwrap_or_default().to_string();
-    out["provider"] = json!(provider);
     out["model"] = json!(model);
     out["answer"] = v["choices"][0]["message"]["content"].clone();
     out["finish_reason"] = v["choices"][0]["finish_reason"].clone();
     out["usage"] = v["usage"].clone();
     // A whole answer's first token arrives with the rest.
-    out["ttft_ms"] = json!(ms);
+    out["ttft_ms"] = json!(ttft.unwrap_or(ms));
     out["cost_usd"] = json!(cost(
         gw,
         &entry.route,
@@ -173,7 +178,118 @@ pub async fn run_one(gw: &Gateway, ask: &Ask, entry: &Entry, messages: &[Value])
         &model,
         &v["usage"]
     ));
+    out["provider"] = json!(provider);
     out
+}
+
+/// Asks one entry; its result.
+pub async fn run_one(gw: &Gateway, ask: &Ask, entry: &Entry, messages: &[Value]) -> Value {
+    let principal = admin_principal();
+    let started = Instant::now();
+    let resp = crate::pipeline::handle(gw, request(ask, entry, messages, &principal, false)).await;
+    let status = resp.status().as_u16();
+    let provider = header(&resp, "x-switchboard-provider");
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    result(
+        gw,
+        entry,
+        status,
+        provider,
+        &v,
+        started.elapsed().as_secs_f64() * 1e3,
+        None,
+    )
+}
+
+fn header(resp: &http::Response<crate::reply::Body>, name: &str) -> Option<String> {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Asks one entry as a stream, handing each piece of its text to `delta` as it comes;
+/// its result.
+pub async fn run_streaming(
+    gw: &Gateway,
+    ask: &Ask,
+    entry: &Entry,
+    messages: &[Value],
+    mut delta: impl FnMut(&str),
+) -> Value {
+    let principal = admin_principal();
+    let started = Instant::now();
+    let resp = crate::pipeline::handle(gw, request(ask, entry, messages, &principal, true)).await;
+    let status = resp.status().as_u16();
+    let provider = header(&resp, "x-switchboard-provider");
+    let mut body = resp.into_body();
+    if status >= 400 {
+        let bytes = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        return result(
+            gw,
+            entry,
+            status,
+            provider,
+            &v,
+            started.elapsed().as_secs_f64() * 1e3,
+            None,
+        );
+    }
+    let (mut text, mut buf, mut ttft) = (String::new(), String::new(), None);
+    let mut folded = json!({ "choices": [{ "message": {}, "finish_reason": null }] });
+    while let Some(Ok(frame)) = body.frame().await {
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        buf.push_str(&String::from_utf8_lossy(&data));
+        while let Some(end) = buf.find('\n') {
+            let line: String = buf.drain(..=end).collect();
+            let Some(chunk) = line.trim().strip_prefix("data:").map(str::trim) else {
+                continue;
+            };
+            let Ok(c) = serde_json::from_str::<Value>(chunk) else {
+                continue;
+            };
+            if let Some(piece) = c["choices"][0]["delta"]["content"]
+                .as_str()
+                .filter(|p| !p.is_empty())
+            {
+                ttft.get_or_insert_with(|| started.elapsed().as_secs_f64() * 1e3);
+                text.push_str(piece);
+                delta(piece);
+            }
+            if let Some(f) = c["choices"][0]["finish_reason"].as_str() {
+                folded["choices"][0]["finish_reason"] = json!(f);
+            }
+            if c["usage"].is_object() {
+                folded["usage"] = c["usage"].clone();
+            }
+            if let Some(m) = c["model"].as_str() {
+                folded["model"] = json!(m);
+            }
+        }
+    }
+    folded["choices"][0]["message"]["content"] = json!(text);
+    result(
+        gw,
+        entry,
+        status,
+        provider,
+        &folded,
+        started.elapsed().as_secs_f64() * 1e3,
+        ttft,
+    )
 }
 
 /// What an answer cost at its target's prices.

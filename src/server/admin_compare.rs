@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::Body;
 use super::routes::json_response;
-use crate::compare::{Ask, run_one};
+use crate::compare::{Ask, run_one, run_streaming};
 use crate::gateway::Gateway;
 use crate::reply::ApiError;
 
@@ -70,7 +70,7 @@ async fn compare(gw: &Arc<Gateway>, body: Bytes, actor: &str) -> http::Response<
             .await;
         return json_response(StatusCode::OK, kept);
     }
-    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(256);
     let (gw, actor) = (gw.clone(), actor.to_string());
     tokio::spawn(async move {
         let _ = tx.send(event("start", &json!({ "id": id, "entries": entries.iter().map(|e| &e.label).collect::<Vec<_>>() }))).await;
@@ -78,8 +78,14 @@ async fn compare(gw: &Arc<Gateway>, body: Bytes, actor: &str) -> http::Response<
             .iter()
             .enumerate()
             .map(|(i, e)| {
-                let (gw, ask, messages) = (&gw, &ask, &messages);
-                async move { (i, run_one(gw, ask, e, messages).await) }
+                let (gw, ask, messages, tx) = (&gw, &ask, &messages, tx.clone());
+                async move {
+                    let delta = |text: &str| {
+                        // A slow reader loses deltas, never the result.
+                        let _ = tx.try_send(event("delta", &json!({ "index": i, "text": text })));
+                    };
+                    (i, run_streaming(gw, ask, e, messages, delta).await)
+                }
             })
             .collect();
         let mut results = vec![Value::Null; entries.len()];

@@ -246,6 +246,18 @@ async fn a_comparison_shows_each_answer_and_is_kept() {
     assert_eq!(r.headers()["content-type"], "text/event-stream");
     let text = r.text().await.unwrap();
     assert_eq!(text.matches("event: result").count(), 2, "{text}");
+    assert!(
+        text.matches("event: delta").count() >= 2,
+        "the answers arrive as they stream: {text}"
+    );
+    let done: Value =
+        serde_json::from_str(text.split("event: done\ndata: ").nth(1).unwrap().trim()).unwrap();
+    for r in done["results"].as_array().unwrap() {
+        assert_eq!(r["status"], 200, "{r}");
+        assert!(r["answer"].as_str().is_some_and(|a| !a.is_empty()), "{r}");
+        assert_eq!(r["usage"]["completion_tokens"], 7, "{r}");
+        assert!(r["ttft_ms"].as_f64().unwrap() <= r["latency_ms"].as_f64().unwrap());
+    }
     assert!(text.contains("event: done"), "{text}");
     // What cannot be compared is refused.
     let (s, e) = admin(

@@ -304,8 +304,13 @@ async function compareView(page) {
         const ev = buf.slice(0, i); buf = buf.slice(i + 2);
         const name = (ev.match(/^event: (.*)$/m) || [])[1];
         const data = JSON.parse((ev.match(/^data: (.*)$/m) || [])[1] || "null");
-        if (name === "result") {
-          const slot = [...cols.children].find((c) => c.dataset.pending === data.label);
+        if (name === "start") {
+          cols.replaceChildren(...data.entries.map((label) => el("div", { class: "card growing" }, el("h2", { text: label }), el("div", { class: "muted", text: "answering…" }), el("div", { class: "answer" }))));
+        } else if (name === "delta") {
+          const slot = cols.children[data.index];
+          if (slot) slot.querySelector(".answer").textContent += data.text;
+        } else if (name === "result") {
+          const slot = cols.children[data.index];
           if (slot) slot.replaceWith(column(data)); else cols.append(column(data));
         }
       }
