@@ -235,11 +235,39 @@ async fn reload(a: AdminReq) -> http::Response<Body> {
 }
 
 async fn cache_endpoint(a: AdminReq) -> http::Response<Body> {
-    cache(&a.live, &a.path, a.req.method()).await
+    let changes = a.req.method() == http::Method::POST;
+    let resp = cache(&a.live, &a.path, a.req.method()).await;
+    audited(&a.gw, &a.actor, changes, "cache.clear", "cache", resp).await
 }
 
 async fn counters_endpoint(a: AdminReq) -> http::Response<Body> {
-    counters(&a.gw, &a.path, a.req).await
+    let changes = a.req.method() == http::Method::POST;
+    let resp = counters(&a.gw, &a.path, a.req).await;
+    audited(&a.gw, &a.actor, changes, "counters.reset", "counters", resp).await
+}
+
+/// `resp`, after writing a successful change to the audit log with what it answered.
+async fn audited(
+    gw: &Gateway,
+    actor: &str,
+    changes: bool,
+    action: &str,
+    subject: &str,
+    resp: http::Response<Body>,
+) -> http::Response<Body> {
+    use http_body_util::BodyExt;
+    if !changes || !resp.status().is_success() {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let after = serde_json::from_slice(&bytes).ok();
+    super::admin_control::audit(gw, actor, action, subject, None, after).await;
+    http::Response::from_parts(parts, super::full(bytes))
 }
 
 async fn usage_endpoint(a: AdminReq) -> http::Response<Body> {

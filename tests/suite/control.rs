@@ -11,18 +11,6 @@ use serde_json::{Value, json};
 use crate::common::*;
 use crate::mock::Mock;
 
-async fn admin(gw: &Gw, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = gw
-        .client
-        .request(method, format!("{}{path}", gw.admin))
-        .bearer_auth(ADMIN_TOKEN);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
-
 async fn chat(gw: &Gw, model: &str, extra: Value) -> (u16, Value) {
     let mut body = json!({ "model": model, "messages": user("hi") });
     for (k, v) in extra.as_object().unwrap() {
@@ -115,18 +103,21 @@ async fn an_override_disables_a_target_until_reverted_and_is_audited() {
     let mock = Mock::start().await;
     let gw = start(&mock, &format!("{}{ROUTES}", store("overrides"))).await;
     let off = json!({ "route": "m", "provider": "q", "model": "y", "enabled": false });
-    let (s, v) = admin(&gw, Method::POST, "/admin/overrides", Some(off)).await;
+    let (s, v) = gw
+        .admin_json(Method::POST, "/admin/overrides", Some(off))
+        .await;
     assert_eq!(s, 200, "{v}");
     let before = mock.count("q");
     for _ in 0..6 {
         assert_eq!(chat(&gw, "m", json!({})).await.0, 200);
     }
     assert_eq!(mock.count("q"), before, "the disabled target took requests");
-    let (_, list) = admin(&gw, Method::GET, "/admin/overrides", None).await;
+    let (_, list) = gw.admin_json(Method::GET, "/admin/overrides", None).await;
     assert_eq!(list["overrides"][0]["enabled"], false, "{list}");
     // The last one off: the route says so.
     let p_off = json!({ "route": "m", "provider": "p", "model": "x", "enabled": false });
-    admin(&gw, Method::POST, "/admin/overrides", Some(p_off)).await;
+    gw.admin_json(Method::POST, "/admin/overrides", Some(p_off))
+        .await;
     let (s, e) = chat(&gw, "m", json!({})).await;
     assert_eq!(
         (s, e["error"]["code"].as_str()),
@@ -136,7 +127,7 @@ async fn an_override_disables_a_target_until_reverted_and_is_audited() {
     for t in [("p", "x"), ("q", "y")] {
         let back = json!({ "route": "m", "provider": t.0, "model": t.1 });
         assert_eq!(
-            admin(&gw, Method::POST, "/admin/overrides/revert", Some(back))
+            gw.admin_json(Method::POST, "/admin/overrides/revert", Some(back))
                 .await
                 .0,
             200
@@ -150,15 +141,15 @@ async fn an_override_disables_a_target_until_reverted_and_is_audited() {
         "reverted, the target takes requests again"
     );
     // Unknown targets are refused; every change is in the audit log.
-    let (s, _) = admin(
-        &gw,
-        Method::POST,
-        "/admin/overrides",
-        Some(json!({ "route": "m", "provider": "zz", "model": "y", "enabled": false })),
-    )
-    .await;
+    let (s, _) = gw
+        .admin_json(
+            Method::POST,
+            "/admin/overrides",
+            Some(json!({ "route": "m", "provider": "zz", "model": "y", "enabled": false })),
+        )
+        .await;
     assert_eq!(s, 404);
-    let (_, audit) = admin(&gw, Method::GET, "/admin/audit", None).await;
+    let (_, audit) = gw.admin_json(Method::GET, "/admin/audit", None).await;
     let actions: Vec<&str> = audit["entries"]
         .as_array()
         .unwrap()
@@ -178,6 +169,18 @@ async fn an_override_disables_a_target_until_reverted_and_is_audited() {
     assert_eq!(audit["entries"][3]["subject"], "m/q/y");
     assert_eq!(audit["entries"][3]["after"]["enabled"], false);
     assert_eq!(audit["entries"][0]["before"]["enabled"], false);
+    // A counter reset and a cache clear are changes too.
+    assert_eq!(
+        gw.admin_json(Method::POST, "/admin/counters/reset", None)
+            .await
+            .0,
+        200
+    );
+    let (_, audit) = gw
+        .admin_json(Method::GET, "/admin/audit?limit=1", None)
+        .await;
+    assert_eq!(audit["entries"][0]["action"], "counters.reset", "{audit}");
+    assert_eq!(audit["entries"][0]["actor"], "admin-token");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,14 +193,14 @@ async fn overrides_reach_another_replica_through_postgres() {
     let b = start_env(&mock, "", &cfg, &env).await;
     let off = json!({ "route": "m", "provider": "q", "model": "y", "enabled": false });
     assert_eq!(
-        admin(&a, Method::POST, "/admin/overrides", Some(off))
+        a.admin_json(Method::POST, "/admin/overrides", Some(off))
             .await
             .0,
         200
     );
     let mut applied = false;
     for _ in 0..40 {
-        let (_, routes) = admin(&b, Method::GET, "/admin/routes", None).await;
+        let (_, routes) = b.admin_json(Method::GET, "/admin/routes", None).await;
         if routes.to_string().contains("\"enabled\":false") {
             applied = true;
             break;
@@ -217,7 +220,9 @@ async fn a_comparison_shows_each_answer_and_is_kept() {
     let mock = Mock::start().await;
     let gw = start(&mock, &format!("{}{ROUTES}", store("compare"))).await;
     let ask = json!({ "prompt": "hello", "routes": ["m", "solo"], "targets": ["m/q/y"], "max_tokens": 5 });
-    let (s, c) = admin(&gw, Method::POST, "/admin/compare", Some(ask)).await;
+    let (s, c) = gw
+        .admin_json(Method::POST, "/admin/compare", Some(ask))
+        .await;
     assert_eq!(s, 200, "{c}");
     let results = c["results"].as_array().unwrap();
     assert_eq!(results.len(), 3);
@@ -230,9 +235,11 @@ async fn a_comparison_shows_each_answer_and_is_kept() {
     assert_eq!(results[2]["provider"], "q", "the pinned target answered");
     // Kept, and reopened.
     let id = c["id"].as_str().unwrap();
-    let (_, again) = admin(&gw, Method::GET, &format!("/admin/compare/{id}"), None).await;
+    let (_, again) = gw
+        .admin_json(Method::GET, &format!("/admin/compare/{id}"), None)
+        .await;
     assert_eq!(again["results"], c["results"]);
-    let (_, list) = admin(&gw, Method::GET, "/admin/compare", None).await;
+    let (_, list) = gw.admin_json(Method::GET, "/admin/compare", None).await;
     assert_eq!(list["comparisons"][0]["id"], id);
     // Streamed: a result per entry, then done.
     let r = gw
@@ -260,13 +267,13 @@ async fn a_comparison_shows_each_answer_and_is_kept() {
     }
     assert!(text.contains("event: done"), "{text}");
     // What cannot be compared is refused.
-    let (s, e) = admin(
-        &gw,
-        Method::POST,
-        "/admin/compare",
-        Some(json!({ "prompt": "x", "routes": ["nope"] })),
-    )
-    .await;
+    let (s, e) = gw
+        .admin_json(
+            Method::POST,
+            "/admin/compare",
+            Some(json!({ "prompt": "x", "routes": ["nope"] })),
+        )
+        .await;
     assert_eq!(s, 400, "{e}");
 }
 
@@ -274,7 +281,9 @@ async fn a_comparison_shows_each_answer_and_is_kept() {
 async fn a_route_test_calls_each_target() {
     let mock = Mock::start().await;
     let gw = start(&mock, ROUTES).await;
-    let (s, t) = admin(&gw, Method::POST, "/admin/routes/m/test", None).await;
+    let (s, t) = gw
+        .admin_json(Method::POST, "/admin/routes/m/test", None)
+        .await;
     assert_eq!(s, 200, "{t}");
     let targets = t["targets"].as_array().unwrap();
     let providers: Vec<&str> = targets
@@ -289,7 +298,7 @@ async fn a_route_test_calls_each_target() {
         "{t}"
     );
     assert_eq!(
-        admin(&gw, Method::POST, "/admin/routes/nope/test", None)
+        gw.admin_json(Method::POST, "/admin/routes/nope/test", None)
             .await
             .0,
         404
@@ -307,7 +316,7 @@ async fn chat_health_checks_probe_each_target_model() {
     let gw = start(&mock, &body).await;
     let mut open = false;
     for _ in 0..60 {
-        let (_, h) = admin(&gw, Method::GET, "/admin/health", None).await;
+        let (_, h) = gw.admin_json(Method::GET, "/admin/health", None).await;
         let text = h.to_string();
         if text.matches("\"health\":\"open\"").count() == 2 {
             open = true;

@@ -49,18 +49,6 @@ targets = [{{ provider = "p", model = "x" }}]
     )
 }
 
-async fn admin(gw: &Gw, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = gw
-        .client
-        .request(method, format!("{}{path}", gw.admin))
-        .bearer_auth(ADMIN_TOKEN);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
-
 async fn chat(gw: &Gw, key: Option<&str>, model: &str) -> (u16, Value) {
     let mut req = gw
         .client
@@ -96,21 +84,21 @@ fn sqlite_store(name: &str) -> String {
 async fn virtual_keys_are_made_used_rotated_and_revoked() {
     let mock = Mock::start().await;
     let gw = start(&mock, &config(&sqlite_store("vkeys"))).await;
-    let (s, made) = admin(
-        &gw,
-        Method::POST,
-        "/admin/keys",
-        Some(json!({
+    let (s, made) = gw
+        .admin_json(
+            Method::POST,
+            "/admin/keys",
+            Some(json!({
         "name": "ci-bot", "team": "search", "models": ["m", "other"], "tags": ["bot"],
         "metadata": { "owner": "qa" }, "expires_in": 3600 })),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(s, 201, "{made}");
     let id = made["key"]["id"].as_str().unwrap().to_string();
     let secret = made["secret"].as_str().unwrap().to_string();
     assert!(secret.starts_with("sk-sb-") && secret.len() > 40);
     // Listed without its secret or digest.
-    let (_, list) = admin(&gw, Method::GET, "/admin/keys", None).await;
+    let (_, list) = gw.admin_json(Method::GET, "/admin/keys", None).await;
     assert_eq!(list["keys"][0]["name"], "ci-bot");
     let listed = list.to_string();
     assert!(
@@ -120,7 +108,7 @@ async fn virtual_keys_are_made_used_rotated_and_revoked() {
     assert_eq!(list["keys"][0]["spend_30d"], 0.0);
     // Used: its team narrows its models and adds its tags; its spend is listed.
     assert_eq!(chat(&gw, Some(&secret), "m").await.0, 200);
-    let (_, list) = admin(&gw, Method::GET, "/admin/keys", None).await;
+    let (_, list) = gw.admin_json(Method::GET, "/admin/keys", None).await;
     assert_eq!(list["keys"][0]["spend_30d"], 0.025, "{list}");
     assert_eq!(chat(&gw, Some(&secret), "other").await.0, 403);
     let v = me(&gw, &secret).await;
@@ -133,25 +121,26 @@ async fn virtual_keys_are_made_used_rotated_and_revoked() {
     assert!(!v.to_string().contains(&secret));
     assert_eq!(me(&gw, TEAM_KEY).await["kind"], "config");
     // Rotated: the old secret stops at once.
-    let (s, rotated) = admin(&gw, Method::POST, &format!("/admin/keys/{id}/rotate"), None).await;
+    let (s, rotated) = gw
+        .admin_json(Method::POST, &format!("/admin/keys/{id}/rotate"), None)
+        .await;
     assert_eq!(s, 200);
     let fresh = rotated["secret"].as_str().unwrap().to_string();
     assert_eq!(chat(&gw, Some(&secret), "m").await.0, 401);
     assert_eq!(chat(&gw, Some(&fresh), "m").await.0, 200);
     // Expired, then not.
-    let (s, _) = admin(
-        &gw,
-        Method::PATCH,
-        &format!("/admin/keys/{id}"),
-        Some(json!({ "expires_at": 1 })),
-    )
-    .await;
+    let (s, _) = gw
+        .admin_json(
+            Method::PATCH,
+            &format!("/admin/keys/{id}"),
+            Some(json!({ "expires_at": 1 })),
+        )
+        .await;
     assert_eq!(s, 200);
     let (s, v) = chat(&gw, Some(&fresh), "m").await;
     assert_eq!(s, 401);
     assert!(error_message(&v).contains("expired"), "{v}");
-    admin(
-        &gw,
+    gw.admin_json(
         Method::PATCH,
         &format!("/admin/keys/{id}"),
         Some(json!({ "expires_at": null })),
@@ -159,17 +148,19 @@ async fn virtual_keys_are_made_used_rotated_and_revoked() {
     .await;
     assert_eq!(chat(&gw, Some(&fresh), "m").await.0, 200);
     // Revoked: refused, listed as revoked, no longer changeable.
-    let (s, v) = admin(&gw, Method::DELETE, &format!("/admin/keys/{id}"), None).await;
+    let (s, v) = gw
+        .admin_json(Method::DELETE, &format!("/admin/keys/{id}"), None)
+        .await;
     assert_eq!(s, 200);
     assert!(v["key"]["revoked_at"].as_u64().is_some());
     assert_eq!(chat(&gw, Some(&fresh), "m").await.0, 401);
-    let (s, _) = admin(
-        &gw,
-        Method::PATCH,
-        &format!("/admin/keys/{id}"),
-        Some(json!({ "tags": [] })),
-    )
-    .await;
+    let (s, _) = gw
+        .admin_json(
+            Method::PATCH,
+            &format!("/admin/keys/{id}"),
+            Some(json!({ "tags": [] })),
+        )
+        .await;
     assert_eq!(s, 409);
     // What a key may not be.
     for (body, want) in [
@@ -179,7 +170,7 @@ async fn virtual_keys_are_made_used_rotated_and_revoked() {
         (json!({ "name": "x", "metadata": "text" }), 400),
     ] {
         assert_eq!(
-            admin(&gw, Method::POST, "/admin/keys", Some(body.clone()))
+            gw.admin_json(Method::POST, "/admin/keys", Some(body.clone()))
                 .await
                 .0,
             want,
@@ -197,13 +188,13 @@ async fn an_open_gateway_closes_once_it_has_a_virtual_key() {
     );
     let gw = start(&mock, &cfg).await;
     assert_eq!(chat(&gw, None, "m").await.0, 200);
-    let (_, made) = admin(
-        &gw,
-        Method::POST,
-        "/admin/keys",
-        Some(json!({ "name": "first" })),
-    )
-    .await;
+    let (_, made) = gw
+        .admin_json(
+            Method::POST,
+            "/admin/keys",
+            Some(json!({ "name": "first" })),
+        )
+        .await;
     let secret = made["secret"].as_str().unwrap();
     assert_eq!(chat(&gw, None, "m").await.0, 401);
     assert_eq!(chat(&gw, Some(secret), "m").await.0, 200);
@@ -218,13 +209,13 @@ async fn replicas_share_virtual_keys_through_postgres() {
     let env = [("PG_URL", url.as_str())];
     let a = start_env(&mock, "", &cfg, &env).await;
     let b = start_env(&mock, "", &cfg, &env).await;
-    let (s, made) = admin(
-        &a,
-        Method::POST,
-        "/admin/keys",
-        Some(json!({ "name": "shared" })),
-    )
-    .await;
+    let (s, made) = a
+        .admin_json(
+            Method::POST,
+            "/admin/keys",
+            Some(json!({ "name": "shared" })),
+        )
+        .await;
     assert_eq!(s, 201, "{made}");
     let secret = made["secret"].as_str().unwrap().to_string();
     let id = made["key"]["id"].as_str().unwrap().to_string();
@@ -242,11 +233,12 @@ async fn replicas_share_virtual_keys_through_postgres() {
         }
     };
     assert!(until(200).await, "the key never held on the other replica");
-    admin(&a, Method::DELETE, &format!("/admin/keys/{id}"), None).await;
+    a.admin_json(Method::DELETE, &format!("/admin/keys/{id}"), None)
+        .await;
     assert!(
         until(401).await,
         "the revocation never reached the other replica"
     );
-    let (_, list) = admin(&b, Method::GET, "/admin/keys", None).await;
+    let (_, list) = b.admin_json(Method::GET, "/admin/keys", None).await;
     assert!(list["keys"][0]["revoked_at"].as_u64().is_some(), "{list}");
 }

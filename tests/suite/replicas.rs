@@ -64,18 +64,6 @@ async fn chat(gw: &Gw, key: &str) -> u16 {
     r.status().as_u16()
 }
 
-async fn admin(gw: &Gw, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = gw
-        .client
-        .request(method, format!("{}{path}", gw.admin))
-        .bearer_auth(ADMIN_TOKEN);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_share_keys_usage_and_a_team_budget() {
     let (pg, redis, mock) = (
@@ -90,13 +78,13 @@ async fn two_replicas_share_keys_usage_and_a_team_budget() {
     let b = start_env(&mock, "", &cfg, &env).await;
 
     // A key of the team, made on one replica, works on the other within a second.
-    let (s, made) = admin(
-        &a,
-        Method::POST,
-        "/admin/keys",
-        Some(json!({ "name": "shared", "team": "search" })),
-    )
-    .await;
+    let (s, made) = a
+        .admin_json(
+            Method::POST,
+            "/admin/keys",
+            Some(json!({ "name": "shared", "team": "search" })),
+        )
+        .await;
     assert_eq!(s, 201, "{made}");
     let secret = made["secret"].as_str().unwrap().to_string();
     let mut held = false;
@@ -135,7 +123,9 @@ async fn two_replicas_share_keys_usage_and_a_team_budget() {
     // writer hands its batch over on its own tick).
     let mut usage = Value::Null;
     for _ in 0..50 {
-        let (s, u) = admin(&a, Method::GET, "/admin/usage?group=team", None).await;
+        let (s, u) = a
+            .admin_json(Method::GET, "/admin/usage?group=team", None)
+            .await;
         assert_eq!(s, 200, "{u}");
         usage = u;
         if usage["rows"][0]["requests"] == 25 {
@@ -153,7 +143,9 @@ async fn two_replicas_share_keys_usage_and_a_team_budget() {
         (spent - (admitted + 1) as f64 * COST).abs() < 1e-9,
         "{usage}"
     );
-    let (_, by_key) = admin(&b, Method::GET, "/admin/usage?group=key&status=ok", None).await;
+    let (_, by_key) = b
+        .admin_json(Method::GET, "/admin/usage?group=key&status=ok", None)
+        .await;
     let keys: Vec<&str> = by_key["rows"]
         .as_array()
         .unwrap()
@@ -164,7 +156,9 @@ async fn two_replicas_share_keys_usage_and_a_team_budget() {
         keys.contains(&"shared") && keys.contains(&"team"),
         "{by_key}"
     );
-    let (_, stats) = admin(&b, Method::GET, "/admin/stats?hours=1", None).await;
+    let (_, stats) = b
+        .admin_json(Method::GET, "/admin/stats?hours=1", None)
+        .await;
     assert_eq!(stats["routes"][0]["requests"], 25, "{stats}");
     assert_eq!(
         stats["targets"][0]["requests"],
@@ -175,7 +169,7 @@ async fn two_replicas_share_keys_usage_and_a_team_budget() {
     // Both replicas saw the budget deny: each raised the alert, and either shows both.
     let mut history = Value::Null;
     for _ in 0..50 {
-        let (_, view) = admin(&b, Method::GET, "/admin/alerts", None).await;
+        let (_, view) = b.admin_json(Method::GET, "/admin/alerts", None).await;
         assert_eq!(view["shared_history"], true, "{view}");
         history = view["history"].clone();
         let mut replicas: Vec<&str> = history

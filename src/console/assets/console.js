@@ -131,6 +131,8 @@ async function routesView(page) {
       const c = await api(`/admin/routes/${encodeURIComponent(r.model)}/test`, { method: "POST" }).catch((e) => ({ error: e.message }));
       out.textContent = c.error ? c.error : c.targets.map((x) => `${x.label}: ${x.status} in ${num(x.latency_ms)} ms${x.answer ? " — " + x.answer : ""}`).join("  |  ");
     } });
+    const hr = (health.routes || []).find((h) => h.model === r.model) || { targets: [] };
+    const live = (t) => hr.targets.find((h) => h.provider === t.provider && h.model === t.model);
     const set = async (t, change) => {
       await api(`/admin/overrides${change === null ? "/revert" : ""}`, { method: "POST", body: Object.assign({ route: r.model, provider: t.provider, model: t.model }, change || {}) });
       show();
@@ -142,11 +144,11 @@ async function routesView(page) {
         ["target", (t) => `${t.provider}/${t.model}`],
         ["enabled", (t) => (t.enabled ? "yes" : "no")],
         ["weight", (t) => String(t.weight), "num"],
-        ["circuit", (t) => {
-          const hr = (health.routes || []).find((h) => h.model === r.model) || { targets: [] };
-          return (hr.targets.find((h) => h.provider === t.provider && h.model === t.model) || {}).health || (t.enabled ? "–" : "disabled");
-        }],
+        ["circuit", (t) => (live(t) || {}).health || (t.enabled ? "–" : "disabled")],
         ["grade (1 h)", (t) => grade[`${r.model}/${t.provider}/${t.model}`] || "–"],
+        ["latency (EWMA)", (t) => { const h = live(t); return h ? `${num(h.latency_ewma_us / 1000, 1)} ms` : "–"; }, "num"],
+        ["error rate", (t) => { const h = live(t); return h ? pct(h.error_rate) : "–"; }, "num"],
+        ["in flight", (t) => { const h = live(t); return h ? String(h.in_flight) : "–"; }, "num"],
         ["", (t) => {
           const w = el("input", { type: "number", min: "0", value: String(t.weight), class: "weight" });
           return el("span", {},

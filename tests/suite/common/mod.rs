@@ -129,6 +129,24 @@ impl Gw {
         (status, data_lines(&text))
     }
 
+    /// An admin API call with the admin token: its status and JSON body (`Null` if none).
+    pub async fn admin_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.admin))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn admin_health(&self) -> Value {
         self.admin_get("/admin/health").await
     }
