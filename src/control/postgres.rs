@@ -130,6 +130,14 @@ pub async fn keep_comparison(pg: &Pg, v: &serde_json::Value) -> Result<(), Strin
     )
     .await
     .map_err(error)?;
+    // The newest thousand are kept, as in SQLite.
+    c.execute(
+        "DELETE FROM switchboard_comparisons WHERE id NOT IN
+         (SELECT id FROM switchboard_comparisons ORDER BY ts DESC LIMIT 1000)",
+        &[],
+    )
+    .await
+    .map_err(error)?;
     Ok(())
 }
 
