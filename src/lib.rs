@@ -10,6 +10,7 @@ pub mod app;
 pub mod batch;
 pub mod builtin;
 pub mod cache;
+pub mod client;
 pub mod compare;
 pub mod config;
 pub mod configured;

@@ -1,9 +1,12 @@
-//! The `switchboard` command: `serve` runs the gateway, `check` validates a config
-//! (every reference resolves, every plugin loads as the right world) and prints routes.
+//! The `switchboard` command (clap): `serve` runs the gateway, `check` validates a
+//! config (every reference resolves, every plugin loads as the right world) and prints
+//! routes, `demo` runs the demo provider alone, `completions` prints shell completions,
+//! and `models`, `chat`, `usage`, `compare` talk to a running gateway.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{CommandFactory, Parser, Subcommand};
 use switchboard::app;
 
 /// mimalloc: a request allocates and frees many small buffers across hyper, the
@@ -12,60 +15,175 @@ use switchboard::app;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use switchboard::config::Config;
 
-const USAGE: &str = "usage: switchboard serve [--config FILE]\n       switchboard check [--config FILE]\n       switchboard demo --listen ADDR   (only the demo provider, e.g. as a benchmark upstream)\n(default FILE: config.toml)";
+/// switchboard: an LLM gateway in front of provider APIs, with WebAssembly plugins.
+#[derive(Parser)]
+#[command(name = "switchboard", version, about, long_about = None)]
+struct Cli {
+    /// How log lines are written: text (no colour when not on a terminal) or json.
+    #[arg(long, global = true, value_enum, env = "SWITCHBOARD_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn config_path(args: &[String]) -> Result<PathBuf, String> {
-    let mut path = PathBuf::from("config.toml");
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--config" | "-c" => path = PathBuf::from(it.next().ok_or("--config needs a file")?),
-            other => return Err(format!("unknown argument '{other}'")),
-        }
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args)]
+struct ConfigArg {
+    /// The config file.
+    #[arg(short, long, env = "SWITCHBOARD_CONFIG", default_value = "config.toml")]
+    config: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct ApiArgs {
+    /// The gateway's API listener.
+    #[arg(long, env = "SWITCHBOARD_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// A gateway key.
+    #[arg(long, env = "SWITCHBOARD_API_KEY", hide_env_values = true)]
+    key: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct AdminArgs {
+    /// The gateway's admin listener.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_ADMIN_URL",
+        default_value = "http://127.0.0.1:9090"
+    )]
+    admin_url: String,
+    /// The admin token.
+    #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve(ConfigArg),
+    /// Check a config: every reference resolves, every plugin loads; list the routes.
+    Check(ConfigArg),
+    /// Run only the demo provider (e.g. as a benchmark upstream).
+    Demo {
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+    },
+    /// Print shell completions.
+    Completions { shell: clap_complete::Shell },
+    /// List the models a key may use (of a running gateway).
+    Models(ApiArgs),
+    /// Ask a model; the answer streams to the terminal.
+    Chat {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[arg(short, long)]
+        model: String,
+        /// The prompt (words joined by spaces).
+        #[arg(required = true)]
+        prompt: Vec<String>,
+    },
+    /// Requests, tokens and spend of a running gateway, by the groups asked.
+    Usage {
+        #[command(flatten)]
+        admin: AdminArgs,
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        /// Any of hour, day, route, provider, model, key, team, user, api.
+        #[arg(long, default_value = "route,model")]
+        group: String,
+    },
+    /// One prompt to several routes of a running gateway, side by side.
+    Compare {
+        #[command(flatten)]
+        admin: AdminArgs,
+        #[arg(long, value_delimiter = ',', required = true)]
+        routes: Vec<String>,
+        #[arg(required = true)]
+        prompt: Vec<String>,
+    },
+}
+
+fn logs(format: LogFormat) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
+        .unwrap_or_else(|_| "info".into());
+    // Provider keys are masked in every line, whatever logged them.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(switchboard::secrets::StderrLogs);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
     }
-    Ok(path)
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        // Provider keys are masked in every line, whatever logged them.
-        .with_writer(switchboard::secrets::StderrLogs)
-        .init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (cmd, rest) = match args.split_first() {
-        Some((c, r)) => (c.as_str(), r),
-        None => {
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
+    let cli = Cli::parse();
+    logs(cli.log_format);
+    let client = |f: std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>>>>| {
+        let Some(rt) = runtime() else {
+            return ExitCode::FAILURE;
+        };
+        match rt.block_on(f) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
         }
     };
-    if cmd == "demo" {
-        return demo(rest);
+    match cli.command {
+        Command::Demo { listen } => demo(listen),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "switchboard",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Serve(c) => with_config(&c.config, serve),
+        Command::Check(c) => with_config(&c.config, check),
+        Command::Models(a) => client(Box::pin(async move {
+            switchboard::client::models(&a.url, a.key.as_deref()).await
+        })),
+        Command::Chat { api, model, prompt } => client(Box::pin(async move {
+            switchboard::client::chat(&api.url, api.key.as_deref(), &model, &prompt.join(" ")).await
+        })),
+        Command::Usage { admin, days, group } => client(Box::pin(async move {
+            switchboard::client::usage(&admin.admin_url, admin.admin_token.as_deref(), days, &group)
+                .await
+        })),
+        Command::Compare {
+            admin,
+            routes,
+            prompt,
+        } => client(Box::pin(async move {
+            switchboard::client::compare(
+                &admin.admin_url,
+                admin.admin_token.as_deref(),
+                &routes,
+                &prompt.join(" "),
+            )
+            .await
+        })),
     }
-    let path = match config_path(rest) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("{e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let config = match Config::load(&path) {
-        Ok(c) => c,
+}
+
+/// Loads the config at `path` and hands it to `run`.
+fn with_config(path: &std::path::Path, run: fn(Config, &std::path::Path) -> ExitCode) -> ExitCode {
+    match Config::load(path) {
+        Ok(c) => run(c, path),
         Err(e) => {
             eprintln!("error: {}: {e}", path.display());
-            return ExitCode::FAILURE;
-        }
-    };
-    match cmd {
-        "check" => check(config, &path),
-        "serve" => serve(config, &path),
-        _ => {
-            eprintln!("unknown command '{cmd}'\n{USAGE}");
-            ExitCode::from(2)
+            ExitCode::FAILURE
         }
     }
 }
@@ -217,18 +335,7 @@ fn print_routes(routes: &std::collections::BTreeMap<String, switchboard::config:
     }
 }
 
-fn demo(args: &[String]) -> ExitCode {
-    let addr = match args {
-        [flag, addr] if flag == "--listen" => addr.parse::<std::net::SocketAddr>(),
-        _ => {
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let Ok(addr) = addr else {
-        eprintln!("error: --listen needs an address such as 127.0.0.1:8089");
-        return ExitCode::from(2);
-    };
+fn demo(addr: std::net::SocketAddr) -> ExitCode {
     let Some(rt) = runtime() else {
         return ExitCode::FAILURE;
     };

@@ -408,3 +408,96 @@ async fn check_connects_to_the_shared_store_and_migrates_it() {
     let tables = pg.psql("SELECT count(*) FROM switchboard_migrations");
     assert_eq!(tables.trim(), "5", "{tables}");
 }
+
+#[test]
+fn help_and_version_need_no_config() {
+    let dir = std::env::temp_dir();
+    for args in [
+        &["--help"][..],
+        &["--version"],
+        &["serve", "--help"],
+        &["completions", "bash"],
+    ] {
+        let out = command().current_dir(&dir).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.stdout.is_empty(), "{args:?}");
+    }
+    let out = command()
+        .current_dir(&dir)
+        .arg("frobnicate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unrecognized subcommand"));
+}
+
+#[tokio::test]
+async fn the_client_subcommands_talk_to_a_running_gateway() {
+    let api = free_port();
+    let admin = free_port();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml"))
+        .unwrap()
+        .replace("127.0.0.1:8080", &format!("127.0.0.1:{api}"))
+        .replace("127.0.0.1:8089", &format!("127.0.0.1:{}", free_port()))
+        .replace("127.0.0.1:9090", &format!("127.0.0.1:{admin}"));
+    let usage =
+        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-usage-{api}.db"));
+    let text = format!(
+        "{text}\n[usage]\nsqlite_path = {:?}\n",
+        usage.display().to_string()
+    );
+    let path = write_config(&format!("cli-client-{api}.toml"), &text);
+    let log =
+        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-log-{api}.txt"));
+    // The config from SWITCHBOARD_CONFIG, logs as JSON.
+    let child = command()
+        .args(["--log-format", "json", "serve"])
+        .env("SWITCHBOARD_CONFIG", &path)
+        .env("SWITCHBOARD_ADMIN_TOKEN", "cli-admin-token")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let _server = Server(child);
+    wait_healthy(api).await;
+    let run = |args: Vec<String>| {
+        let out = command()
+            .env("SWITCHBOARD_URL", format!("http://127.0.0.1:{api}"))
+            .env("SWITCHBOARD_ADMIN_URL", format!("http://127.0.0.1:{admin}"))
+            .env("SWITCHBOARD_ADMIN_TOKEN", "cli-admin-token")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let args = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
+    assert!(run(args("models")).lines().any(|l| l.starts_with("demo")));
+    let said = run(args("chat --model demo hello there"));
+    assert!(said.trim().len() > 2, "{said}");
+    let compared = run(args("compare --routes demo,demo-claude hi"));
+    assert!(
+        compared.contains("== demo ") && compared.contains("== demo-claude "),
+        "{compared}"
+    );
+    let table = run(args("usage --group route"));
+    let demo = table
+        .lines()
+        .find(|l| l.starts_with("demo "))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(
+        table.starts_with("route") && demo.split_whitespace().nth(1) == Some("2"),
+        "{table}"
+    );
+    let first = std::fs::read_to_string(&log).unwrap();
+    let line = first.lines().next().unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert!(v["fields"].is_object(), "{v}");
+}
