@@ -3,7 +3,8 @@
 //! with. Unchanged plugins are not recompiled (the engine keeps compiled components
 //! by content hash), and targets that survive keep their live signals. A bad config
 //! is refused with its reason, counted, and the running state keeps serving.
-//! Triggers: `POST /admin/reload`, SIGHUP, and a change of the file (polled).
+//! Triggers: `POST /admin/reload`, SIGHUP, and a change of the file or of a plugin
+//! component it names (polled).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -133,23 +134,62 @@ fn modified(path: &PathBuf) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
-/// Watches the config file (polling its modification time) and reloads on change.
+/// The component files `config` loads plugins from.
+fn plugin_files(config: &Config) -> Vec<PathBuf> {
+    use crate::config::PluginSource;
+    let specs = config
+        .providers
+        .values()
+        .map(|p| &p.adapter)
+        .chain(config.routes.values().flat_map(|r| {
+            std::iter::once(&r.strategy)
+                .chain(r.policies.iter())
+                .chain(r.redactors.iter())
+        }))
+        .chain(config.named_policies.values());
+    let mut files: Vec<PathBuf> = specs
+        .filter_map(|s| match &s.source {
+            PluginSource::File(p) => Some(p.clone()),
+            PluginSource::Builtin(_) => None,
+        })
+        .collect();
+    files.sort();
+    files.dedup();
+    files
+}
+
+/// What the watcher compares: the config file's and every plugin file's modification
+/// time (a rebuilt `.wasm` is picked up like an edited config).
+fn fingerprint(gw: &Gateway, path: &std::path::Path) -> Vec<(PathBuf, Option<SystemTime>)> {
+    let live = gw.live.load_full();
+    std::iter::once(path.to_path_buf())
+        .chain(plugin_files(&live.config))
+        .map(|p| {
+            let m = modified(&p);
+            (p, m)
+        })
+        .collect()
+}
+
+/// Watches the config file and the plugin files it names (polling their modification
+/// times) and reloads on a change; a broken rebuild is refused like a bad config.
 pub fn watch(gw: Arc<Gateway>, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
     tokio::spawn(async move {
         let Some(path) = gw.reload.path.lock().clone() else {
             return;
         };
-        let mut seen = modified(&path);
+        let mut seen = fingerprint(&gw, &path);
         let mut tick = tokio::time::interval(every);
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
                 _ = stop.wait_for(|s| *s) => return,
             }
-            let now = modified(&path);
-            if now.is_some() && now != seen {
-                seen = now;
+            let now = fingerprint(&gw, &path);
+            if now != seen && now[0].1.is_some() {
                 let _ = reload(&gw).await;
+                // The files of the state now in force (a reload may name others).
+                seen = fingerprint(&gw, &path);
             }
         }
     });

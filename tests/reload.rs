@@ -166,5 +166,53 @@ async fn fifty_reloads_under_load_drop_nothing() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(served_by, "b", "the file change was not picked up");
+
+    // A plugin component the config names is watched too: a broken rebuild is refused
+    // (the old one keeps serving), a good one is taken, without touching the config.
+    let wasm = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("reload-canary-{}.wasm", std::process::id()));
+    std::fs::copy(env!("SWITCHBOARD_GUEST_STRATEGY_CANARY"), &wasm).unwrap();
+    let with_plugin = format!(
+        "{}[strategies.canary]\nplugin = {:?}\nsettings = {{ percent = 0 }}\n",
+        config(&mock, "b").replace("builtin:priority", "canary"),
+        wasm.display().to_string()
+    );
+    let counts = || {
+        (
+            gw.reload.succeeded.load(Ordering::Relaxed),
+            gw.reload.failed.load(Ordering::Relaxed),
+        )
+    };
+    let until = |want: Box<dyn Fn((u64, u64)) -> bool>| {
+        let counts = &counts;
+        async move {
+            for _ in 0..100 {
+                if want(counts()) {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            false
+        }
+    };
+    let (ok, failed) = counts();
+    std::fs::write(&path, with_plugin).unwrap();
+    assert!(
+        until(Box::new(move |c| c.0 > ok)).await,
+        "the config naming the plugin was not loaded"
+    );
+    let (ok, _) = counts();
+    std::fs::write(&wasm, b"not a component").unwrap();
+    assert!(
+        until(Box::new(move |c| c.1 > failed)).await,
+        "the broken rebuild was not noticed"
+    );
+    let r = client.post(&url).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the old plugin keeps serving");
+    std::fs::copy(env!("SWITCHBOARD_GUEST_STRATEGY_CANARY"), &wasm).unwrap();
+    assert!(
+        until(Box::new(move |c| c.0 > ok)).await,
+        "the good rebuild was not taken"
+    );
     running.shutdown().await;
 }
