@@ -76,6 +76,9 @@ enum Command {
     },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
+    /// Work with plugin components.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
     /// List the models a key may use (of a running gateway).
     Models(ApiArgs),
     /// Ask a model; the answer streams to the terminal.
@@ -107,6 +110,79 @@ enum Command {
         #[arg(required = true)]
         prompt: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// What a component is: world, contract version, imports, size, compile time, and
+    /// whether this host can link it.
+    Inspect {
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `switchboard plugin inspect`.
+fn inspect(file: &std::path::Path, as_json: bool) -> ExitCode {
+    let engine = match Config::parse("", std::path::Path::new("."), &|_| None) {
+        Ok(c) => c.engine,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match switchboard::plugins::PluginRuntime::new(&engine) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let v = match runtime.inspect(file) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if as_json {
+        println!("{v:#}");
+    } else {
+        let list = |k: &str| {
+            v[k].as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default()
+        };
+        println!("file:      {}", v["file"].as_str().unwrap_or_default());
+        println!(
+            "world:     {}",
+            v["world"].as_str().unwrap_or("none of switchboard's")
+        );
+        println!("contract:  {}", v["contract"].as_str().unwrap_or("-"));
+        println!("size:      {} bytes", v["bytes"]);
+        println!(
+            "compile:   {:.1} ms",
+            v["compile_ms"].as_f64().unwrap_or(0.0)
+        );
+        println!("exports:   {}", list("exports"));
+        println!("imports:   {}", list("imports"));
+        match v["link_error"].as_str() {
+            None => println!("links:     yes"),
+            Some(e) => println!("links:     no — {e}"),
+        }
+    }
+    if v["links"] == true && v["world"].is_string() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 fn logs(format: LogFormat) {
@@ -149,6 +225,7 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Command::Plugin(PluginCommand::Inspect { file, json }) => inspect(&file, json),
         Command::Serve(c) => with_config(&c.config, serve),
         Command::Check(c) => with_config(&c.config, check),
         Command::Models(a) => client(Box::pin(async move {

@@ -10,6 +10,7 @@ pub mod convert;
 pub mod counters;
 pub mod counters_db;
 pub mod host;
+pub mod inspect;
 pub mod pool;
 pub mod quarantine;
 pub mod world;

@@ -501,3 +501,44 @@ async fn the_client_subcommands_talk_to_a_running_gateway() {
     let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
     assert!(v["fields"].is_object(), "{v}");
 }
+
+#[test]
+fn plugin_inspect_says_what_a_component_is() {
+    let canary = env!("SWITCHBOARD_GUEST_STRATEGY_CANARY");
+    let out = command()
+        .args(["plugin", "inspect", canary])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("world:     switchboard:plugin/strategy"),
+        "{text}"
+    );
+    assert!(
+        text.contains("contract:  0.2.0") && text.contains("links:     yes"),
+        "{text}"
+    );
+    let out = command()
+        .args(["plugin", "inspect", "--json", canary])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["exports"].to_string().contains("load-balancer@0.2.0"),
+        "{v}"
+    );
+    assert!(v["compile_ms"].as_f64().unwrap() > 0.0 && v["bytes"].as_u64().unwrap() > 1000);
+    let junk = write_config("not-a-component.wasm", "garbage");
+    let out = command()
+        .args(["plugin", "inspect"])
+        .arg(&junk)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid WebAssembly component"));
+}
