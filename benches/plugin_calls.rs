@@ -109,6 +109,7 @@ fn main() {
         let dir = std::env::temp_dir().join("switchboard-bench-cache");
         let engine = EngineConfig {
             cache_dir: dir,
+            cache_max_bytes: 512 << 20,
             max_instances: 100,
             max_idle: 8,
             recycle_after: 1_000_000,

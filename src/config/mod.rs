@@ -100,6 +100,8 @@ pub struct AdminConfig {
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub cache_dir: PathBuf,
+    /// Most bytes the compile cache keeps on disk.
+    pub cache_max_bytes: u64,
     pub max_instances: u32,
     pub max_idle: u32,
     pub recycle_after: u32,

@@ -182,6 +182,8 @@ pub struct RawAdmin {
 pub struct RawPluginEngine {
     /// Where compiled plugin artifacts are cached.
     pub cache_dir: Option<String>,
+    /// Most the compile cache may hold, in MiB (least recently used evicted).
+    pub cache_max_mib: Option<u64>,
     /// Defaults for every plugin; each plugin may override.
     pub deadline: Option<Spanned<String>>,
     pub memory_mib: Option<u64>,

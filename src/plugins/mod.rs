@@ -267,18 +267,34 @@ impl PluginRuntime {
         }
     }
 
-    /// Compiles `bytes`, or takes the compiled form from memory or the disk cache.
+    /// Compiles `bytes`, or takes the compiled form from memory or the disk cache. A
+    /// component file is cached under its path (so rebuilding it, reproducibly or not,
+    /// replaces its entry instead of adding one); a built-in under its content. Each
+    /// entry starts with the digest of what it was compiled from, and the cache is kept
+    /// under `cache_max_bytes`, least recently used first out.
     fn compile(
         &self,
         name: &str,
         bytes: &[u8],
         digest: [u8; 32],
+        source: &PluginSource,
     ) -> Result<Component, PluginError> {
         if let Some(c) = self.compiled.lock().get(&digest) {
             return Ok(c.clone());
         }
         let mut h = Sha256::new();
-        h.update(digest);
+        match source {
+            PluginSource::File(p) => {
+                h.update(b"file:");
+                h.update(
+                    p.canonicalize()
+                        .unwrap_or_else(|_| p.clone())
+                        .as_os_str()
+                        .as_encoded_bytes(),
+                );
+            }
+            PluginSource::Builtin(_) => h.update(digest),
+        }
         std::hash::Hash::hash(
             &self.engine.precompile_compatibility_hash(),
             &mut HashWriter(&mut h),
@@ -289,12 +305,15 @@ impl PluginRuntime {
         // Read into memory rather than mapping the file: another process may
         // rewrite or truncate the cache while we run, and a mapped file that
         // shrinks under us is a SIGBUS.
-        let cached = std::fs::read(&file).ok().and_then(|artifact| {
+        let cached = std::fs::read(&file).ok().and_then(|entry| {
+            let artifact = entry.strip_prefix(&digest[..])?;
             // SAFETY: the artifact comes from our own cache directory, under a name
             // that includes this engine's compatibility hash, and was written by
             // `precompile_component`; wasmtime checks its header and version, and a
             // corrupt entry fails here and is compiled again.
-            unsafe { Component::deserialize(&self.engine, &artifact) }.ok()
+            let c = unsafe { Component::deserialize(&self.engine, artifact) }.ok()?;
+            touch(&file);
+            Some(c)
         });
         let component = match cached {
             Some(c) => c,
@@ -302,12 +321,7 @@ impl PluginRuntime {
                 let compiled = self.engine.precompile_component(bytes).map_err(|e| {
                     load_err(name, format!("is not a valid WebAssembly component: {e:#}"))
                 })?;
-                if std::fs::create_dir_all(&self.cache_dir).is_ok() {
-                    let tmp = file.with_extension(format!("tmp{}", std::process::id()));
-                    if std::fs::write(&tmp, &compiled).is_ok() {
-                        let _ = std::fs::rename(&tmp, &file);
-                    }
-                }
+                self.keep(&file, &digest, &compiled);
                 // SAFETY: `compiled` was produced just now by this engine.
                 unsafe { Component::deserialize(&self.engine, &compiled) }
                     .map_err(|e| load_err(name, format!("{e:#}")))?
@@ -315,6 +329,22 @@ impl PluginRuntime {
         };
         self.compiled.lock().insert(digest, component.clone());
         Ok(component)
+    }
+
+    /// Writes a cache entry (atomically), then evicts the least recently used entries
+    /// past the cache's bound.
+    fn keep(&self, file: &std::path::Path, digest: &[u8; 32], compiled: &[u8]) {
+        if std::fs::create_dir_all(&self.cache_dir).is_err() {
+            return;
+        }
+        let tmp = file.with_extension(format!("tmp{}", std::process::id()));
+        let mut entry = Vec::with_capacity(32 + compiled.len());
+        entry.extend_from_slice(digest);
+        entry.extend_from_slice(compiled);
+        if std::fs::write(&tmp, &entry).is_ok() {
+            let _ = std::fs::rename(&tmp, file);
+        }
+        evict(&self.cache_dir, self.config.cache_max_bytes);
     }
 
     /// Loads a configured plugin as world `W`: compile (cached), check the world,
@@ -328,7 +358,7 @@ impl PluginRuntime {
         let iso = self.config.isolation;
         let bytes = Self::bytes(spec, iso.max_component_bytes)?;
         let digest: [u8; 32] = Sha256::digest(&bytes).into();
-        let component = self.compile(&spec.name, &bytes, digest)?;
+        let component = self.compile(&spec.name, &bytes, digest, &spec.source)?;
         let version = world::check(&self.engine, &component, W::KIND)
             .map_err(|m| load_err(&spec.name, format!("({}) {m}", spec.source)))?;
         let pre = self.linker.instantiate_pre(&component).map_err(|e| {
@@ -401,5 +431,39 @@ impl std::hash::Hasher for HashWriter<'_> {
     }
     fn write(&mut self, bytes: &[u8]) {
         self.0.update(bytes);
+    }
+}
+
+/// Marks a cache entry as just used (its modification time orders eviction).
+fn touch(file: &std::path::Path) {
+    if let Ok(f) = std::fs::File::options().write(true).open(file) {
+        let _ = f.set_modified(std::time::SystemTime::now());
+    }
+}
+
+/// Removes the least recently used `.cwasm` entries of `dir` until it holds at most
+/// `max_bytes`.
+fn evict(dir: &std::path::Path, max_bytes: u64) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<(std::time::SystemTime, u64, std::path::PathBuf)> = entries
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let p = e.path();
+            (p.extension()? == "cwasm").then_some(())?;
+            let m = e.metadata().ok()?;
+            Some((m.modified().ok()?, m.len(), p))
+        })
+        .collect();
+    let mut total: u64 = files.iter().map(|f| f.1).sum();
+    files.sort();
+    for (_, len, path) in files {
+        if total <= max_bytes {
+            break;
+        }
+        if std::fs::remove_file(&path).is_ok() {
+            total -= len;
+        }
     }
 }

@@ -14,6 +14,7 @@ use switchboard::types::{Health, RouteRequest, TargetStats};
 fn engine(dir: &std::path::Path, recycle_after: u32) -> EngineConfig {
     EngineConfig {
         cache_dir: dir.to_path_buf(),
+        cache_max_bytes: 512 << 20,
         max_instances: 32,
         max_idle: 4,
         recycle_after,
@@ -81,7 +82,8 @@ async fn compiled_components_are_cached_by_content_and_a_corrupt_entry_is_redone
         .unwrap();
     let files = cached_files(&dir);
     assert_eq!(files.len(), 1, "one compiled artifact for one component");
-    let first = std::fs::metadata(&files[0]).unwrap().modified().unwrap();
+    use std::os::unix::fs::MetadataExt;
+    let first = std::fs::metadata(&files[0]).unwrap().ino();
 
     // A second engine (a restart) uses the cached artifact instead of compiling.
     let rt2 = PluginRuntime::new(&engine(&dir, 100)).unwrap();
@@ -89,8 +91,9 @@ async fn compiled_components_are_cached_by_content_and_a_corrupt_entry_is_redone
         .await
         .unwrap();
     assert_eq!(
-        std::fs::metadata(&files[0]).unwrap().modified().unwrap(),
-        first
+        std::fs::metadata(&files[0]).unwrap().ino(),
+        first,
+        "the entry was written again"
     );
 
     // Corrupt it: the next engine recompiles and rewrites it, and the plugin works.
@@ -123,6 +126,47 @@ async fn compiled_components_are_cached_by_content_and_a_corrupt_entry_is_redone
         .await
         .unwrap();
     assert_eq!(cached_files(&dir).len(), 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_rebuilt_file_replaces_its_entry_and_the_cache_stays_bounded() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cache-bound-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let wasm = dir.join("mine.wasm");
+    let file_spec = || PluginSpec {
+        name: "mine".into(),
+        source: PluginSource::File(wasm.clone()),
+        ..spec("priority")
+    };
+    // Two different builds of one file (non-reproducible rebuilds differ like this):
+    // one entry, replaced, never two.
+    std::fs::copy(env!("SWITCHBOARD_GUEST_STRATEGY_CANARY"), &wasm).unwrap();
+    let rt = PluginRuntime::new(&engine(&dir, 100)).unwrap();
+    rt.load::<Strategy>(&file_spec(), "a").await.unwrap();
+    let mut rebuilt = std::fs::read(&wasm).unwrap();
+    // A custom section appended: another build of the same component.
+    rebuilt.extend_from_slice(&[0, 6, 4, b'n', b'o', b't', b'e', 1]);
+    std::fs::write(&wasm, &rebuilt).unwrap();
+    let rt = PluginRuntime::new(&engine(&dir, 100)).unwrap();
+    rt.load::<Strategy>(&file_spec(), "a").await.unwrap();
+    assert_eq!(
+        cached_files(&dir).len(),
+        1,
+        "a rebuild piled up a second entry"
+    );
+    // Past the bound, the least recently used entry goes.
+    let oldest = cached_files(&dir)[0].clone();
+    let one = std::fs::metadata(&oldest).unwrap().len();
+    let mut small = engine(&dir, 100);
+    small.cache_max_bytes = one + one / 2;
+    let rt = PluginRuntime::new(&small).unwrap();
+    rt.load::<Strategy>(&spec("weighted"), "b").await.unwrap();
+    let left = cached_files(&dir);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(!oldest.exists(), "the least recently used entry stayed");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
