@@ -122,6 +122,88 @@ enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Run a strategy, policy or redactor on the cases of a JSON file in the real
+    /// engine: each output, its call time, and whether it is what the case expects.
+    Test {
+        file: PathBuf,
+        /// The cases: {"settings": {..}, "cases": [..]} (see the plugin guide).
+        #[arg(long)]
+        cases: PathBuf,
+    },
+}
+
+/// `switchboard plugin test`.
+fn plugin_test(file: &std::path::Path, cases: &std::path::Path) -> ExitCode {
+    let fail = |e: String| {
+        eprintln!("error: {e}");
+        ExitCode::FAILURE
+    };
+    let text = match std::fs::read_to_string(cases) {
+        Ok(t) => t,
+        Err(e) => return fail(format!("{}: {e}", cases.display())),
+    };
+    let doc: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => return fail(format!("{}: {e}", cases.display())),
+    };
+    let list = doc["cases"]
+        .as_array()
+        .or(doc.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let settings = doc["settings"]
+        .as_object()
+        .map(|o| o.iter().map(|(k, v)| (k.clone(), v.to_string())).collect())
+        .unwrap_or_default();
+    let Some(rt) = runtime() else {
+        return ExitCode::FAILURE;
+    };
+    let engine = match Config::parse("", std::path::Path::new("."), &|_| None) {
+        Ok(c) => c.engine,
+        Err(e) => return fail(e.to_string()),
+    };
+    let runtime = match switchboard::plugins::PluginRuntime::new(&engine) {
+        Ok(r) => r,
+        Err(e) => return fail(e.to_string()),
+    };
+    let kind = match runtime
+        .inspect(file)
+        .map(|v| v["world"].as_str().map(str::to_string))
+    {
+        Ok(Some(w)) => switchboard::plugins::world::Kind::ALL
+            .into_iter()
+            .find(|k| w.ends_with(k.world())),
+        Ok(None) => None,
+        Err(e) => return fail(e.to_string()),
+    };
+    let Some(kind) = kind else {
+        return fail(format!("{} is no switchboard plugin", file.display()));
+    };
+    let outcomes = match rt.block_on(switchboard::plugins::testing::run(
+        &runtime, file, kind, settings, &list,
+    )) {
+        Ok(o) => o,
+        Err(e) => return fail(e),
+    };
+    let mut failed = 0;
+    for (i, (case, o)) in list.iter().zip(&outcomes).enumerate() {
+        let name = case["name"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("case {i}"));
+        let mark = if o.ok { "ok  " } else { "FAIL" };
+        println!("{mark} {name}: {} ({:.1} µs)", o.output, o.micros);
+        if !o.ok {
+            failed += 1;
+            println!("     expected {}", case["expect"]);
+        }
+    }
+    println!("{} cases, {failed} failed", outcomes.len());
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// `switchboard plugin inspect`.
@@ -226,6 +308,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Plugin(PluginCommand::Inspect { file, json }) => inspect(&file, json),
+        Command::Plugin(PluginCommand::Test { file, cases }) => plugin_test(&file, &cases),
         Command::Serve(c) => with_config(&c.config, serve),
         Command::Check(c) => with_config(&c.config, check),
         Command::Models(a) => client(Box::pin(async move {

@@ -13,6 +13,7 @@ pub mod host;
 pub mod inspect;
 pub mod pool;
 pub mod quarantine;
+pub mod testing;
 pub mod world;
 
 use std::collections::HashMap;

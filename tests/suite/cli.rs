@@ -542,3 +542,53 @@ fn plugin_inspect_says_what_a_component_is() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid WebAssembly component"));
 }
+
+#[test]
+fn plugin_test_runs_cases_in_the_real_engine() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let run = |wasm: &std::path::Path, cases: &str, name: &str| {
+        let path = write_config(name, cases);
+        command()
+            .args(["plugin", "test"])
+            .arg(wasm)
+            .arg("--cases")
+            .arg(path)
+            .output()
+            .unwrap()
+    };
+    // A strategy: one case as expected, one not (exit 1, the difference shown).
+    let canary = std::path::Path::new(env!("SWITCHBOARD_GUEST_STRATEGY_CANARY"));
+    let two = r#"[{"provider": "stable", "model": "v1"}, {"provider": "canary", "model": "v2"}]"#;
+    let cases = format!(
+        r#"{{"settings": {{"percent": 0}}, "cases": [{{"name": "stable first", "targets": {two}, "expect": [0, 1]}}, {{"name": "wrong", "targets": {two}, "expect": [1, 0]}}]}}"#
+    );
+    let out = run(canary, &cases, "cases-strategy.json");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("ok   stable first: [0,1]") && text.contains("FAIL wrong: [0,1]"),
+        "{text}"
+    );
+    assert!(text.contains("2 cases, 1 failed"), "{text}");
+    // A policy and a redactor, from the built-in components.
+    for (name, file) in [("budget", "budget.wasm"), ("redact-pii", "redact.wasm")] {
+        std::fs::write(dir.join(file), switchboard::builtin::bytes(name).unwrap()).unwrap();
+    }
+    let out = run(
+        &dir.join("budget.wasm"),
+        r#"{"settings": {"limit": 100}, "cases": [{"name": "fits", "request": {"key": "k"}, "expect": "allow"}]}"#,
+        "cases-policy.json",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = run(
+        &dir.join("redact.wasm"),
+        r#"[{"name": "mail", "texts": ["mail ann@example.com"], "expect": ["mail [EMAIL]"]}]"#,
+        "cases-redactor.json",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("ok   mail"), "{text}");
+}
