@@ -122,6 +122,22 @@ enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Make a standalone plugin project: `plugin new strategy my-router --lang rust`.
+    New {
+        /// strategy, policy or redactor.
+        world: String,
+        name: String,
+        #[arg(long, default_value = "rust")]
+        lang: String,
+        /// Where the project's folder is made.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Build a project made by `plugin new` (wasm32-wasip2, release), then inspect it.
+    Build {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
     /// Run a strategy, policy or redactor on the cases of a JSON file in the real
     /// engine: each output, its call time, and whether it is what the case expects.
     Test {
@@ -130,6 +146,40 @@ enum PluginCommand {
         #[arg(long)]
         cases: PathBuf,
     },
+}
+
+/// `switchboard plugin …`.
+fn plugin(cmd: PluginCommand) -> ExitCode {
+    match cmd {
+        PluginCommand::Inspect { file, json } => inspect(&file, json),
+        PluginCommand::Test { file, cases } => plugin_test(&file, &cases),
+        PluginCommand::New {
+            world,
+            name,
+            lang,
+            dir,
+        } => match switchboard::plugins::scaffold::new(&dir, &world, &name, &lang) {
+            Ok(root) => {
+                println!(
+                    "made {}; build it with: switchboard plugin build {}",
+                    root.display(),
+                    root.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        PluginCommand::Build { dir } => match switchboard::plugins::scaffold::build(&dir) {
+            Ok(wasm) => inspect(&wasm, false),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
 }
 
 /// `switchboard plugin test`.
@@ -307,8 +357,7 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Command::Plugin(PluginCommand::Inspect { file, json }) => inspect(&file, json),
-        Command::Plugin(PluginCommand::Test { file, cases }) => plugin_test(&file, &cases),
+        Command::Plugin(p) => plugin(p),
         Command::Serve(c) => with_config(&c.config, serve),
         Command::Check(c) => with_config(&c.config, check),
         Command::Models(a) => client(Box::pin(async move {

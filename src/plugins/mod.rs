@@ -13,6 +13,7 @@ pub mod host;
 pub mod inspect;
 pub mod pool;
 pub mod quarantine;
+pub mod scaffold;
 pub mod testing;
 pub mod world;
 

@@ -592,3 +592,78 @@ fn plugin_test_runs_cases_in_the_real_engine() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && text.contains("ok   mail"), "{text}");
 }
+
+#[test]
+fn a_new_plugin_project_builds_and_tests_on_its_own() {
+    let root = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("plugin-kit-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let new = |args: &[&str]| {
+        command()
+            .args(["plugin", "new"])
+            .args(args)
+            .arg("--dir")
+            .arg(&root)
+            .output()
+            .unwrap()
+    };
+    assert!(new(&["strategy", "my-router"]).status.success());
+    let again = new(&["strategy", "my-router"]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    for (args, says) in [
+        (&["adapter", "x"][..], "adapter-openai"),
+        (&["strategy", "9lives"], "not a crate name"),
+        (&["strategy", "y", "--lang", "cobol"], "Rust"),
+    ] {
+        let out = new(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(says),
+            "{args:?}"
+        );
+    }
+    // Its own project: its own workspace, the WIT beside it. Built with a shared target
+    // dir so a second run of the suite does not compile wit-bindgen again.
+    let project = root.join("my-router");
+    assert!(
+        std::fs::read_to_string(project.join("Cargo.toml"))
+            .unwrap()
+            .contains("[workspace]")
+    );
+    let target = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("plugin-kit-target");
+    let built = command()
+        .args(["plugin", "build"])
+        .current_dir(&project)
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&built.stdout);
+    assert!(
+        built.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    assert!(
+        text.contains("world:     switchboard:plugin/strategy") && text.contains("links:     yes"),
+        "{text}"
+    );
+    let wasm = target.join("wasm32-wasip2/release/my_router.wasm");
+    let cases = write_config(
+        "kit-cases.json",
+        r#"{"settings": {"slow_ms": 100}, "cases": [{"name": "the slow one last", "targets": [{"provider": "a", "model": "x", "latency_ms": 500}, {"provider": "b", "model": "y", "latency_ms": 20}], "expect": [1, 0]}]}"#,
+    );
+    let out = command()
+        .args(["plugin", "test"])
+        .arg(&wasm)
+        .arg("--cases")
+        .arg(&cases)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("ok   the slow one last: [1,0]"),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
