@@ -182,139 +182,35 @@ fn plugin(cmd: PluginCommand) -> ExitCode {
     }
 }
 
+/// Prints what a `plugin` command made; its exit code.
+fn report(made: Result<(String, bool), String>) -> ExitCode {
+    match made {
+        Ok((text, ok)) => {
+            print!("{text}");
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// `switchboard plugin test`.
 fn plugin_test(file: &std::path::Path, cases: &std::path::Path) -> ExitCode {
-    let fail = |e: String| {
-        eprintln!("error: {e}");
-        ExitCode::FAILURE
-    };
-    let text = match std::fs::read_to_string(cases) {
-        Ok(t) => t,
-        Err(e) => return fail(format!("{}: {e}", cases.display())),
-    };
-    let doc: serde_json::Value = match serde_json::from_str(&text) {
-        Ok(v) => v,
-        Err(e) => return fail(format!("{}: {e}", cases.display())),
-    };
-    let list = doc["cases"]
-        .as_array()
-        .or(doc.as_array())
-        .cloned()
-        .unwrap_or_default();
-    let settings = doc["settings"]
-        .as_object()
-        .map(|o| o.iter().map(|(k, v)| (k.clone(), v.to_string())).collect())
-        .unwrap_or_default();
     let Some(rt) = runtime() else {
         return ExitCode::FAILURE;
     };
-    let engine = match Config::parse("", std::path::Path::new("."), &|_| None) {
-        Ok(c) => c.engine,
-        Err(e) => return fail(e.to_string()),
-    };
-    let runtime = match switchboard::plugins::PluginRuntime::new(&engine) {
-        Ok(r) => r,
-        Err(e) => return fail(e.to_string()),
-    };
-    let kind = match runtime
-        .inspect(file)
-        .map(|v| v["world"].as_str().map(str::to_string))
-    {
-        Ok(Some(w)) => switchboard::plugins::world::Kind::ALL
-            .into_iter()
-            .find(|k| w.ends_with(k.world())),
-        Ok(None) => None,
-        Err(e) => return fail(e.to_string()),
-    };
-    let Some(kind) = kind else {
-        return fail(format!("{} is no switchboard plugin", file.display()));
-    };
-    let outcomes = match rt.block_on(switchboard::plugins::testing::run(
-        &runtime, file, kind, settings, &list,
-    )) {
-        Ok(o) => o,
-        Err(e) => return fail(e),
-    };
-    let mut failed = 0;
-    for (i, (case, o)) in list.iter().zip(&outcomes).enumerate() {
-        let name = case["name"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("case {i}"));
-        let mark = if o.ok { "ok  " } else { "FAIL" };
-        println!("{mark} {name}: {} ({:.1} µs)", o.output, o.micros);
-        if !o.ok {
-            failed += 1;
-            println!("     expected {}", case["expect"]);
-        }
-    }
-    println!("{} cases, {failed} failed", outcomes.len());
-    if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    report(rt.block_on(switchboard::plugins::cli::test(file, cases)))
 }
 
 /// `switchboard plugin inspect`.
 fn inspect(file: &std::path::Path, as_json: bool) -> ExitCode {
-    let engine = match Config::parse("", std::path::Path::new("."), &|_| None) {
-        Ok(c) => c.engine,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let runtime = match switchboard::plugins::PluginRuntime::new(&engine) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let v = match runtime.inspect(file) {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if as_json {
-        println!("{v:#}");
-    } else {
-        let list = |k: &str| {
-            v[k].as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| x.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default()
-        };
-        println!("file:      {}", v["file"].as_str().unwrap_or_default());
-        println!(
-            "world:     {}",
-            v["world"].as_str().unwrap_or("none of switchboard's")
-        );
-        println!("contract:  {}", v["contract"].as_str().unwrap_or("-"));
-        println!("size:      {} bytes", v["bytes"]);
-        println!(
-            "compile:   {:.1} ms",
-            v["compile_ms"].as_f64().unwrap_or(0.0)
-        );
-        println!("exports:   {}", list("exports"));
-        println!("imports:   {}", list("imports"));
-        match v["link_error"].as_str() {
-            None => println!("links:     yes"),
-            Some(e) => println!("links:     no — {e}"),
-        }
-    }
-    if v["links"] == true && v["world"].is_string() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    report(switchboard::plugins::cli::inspect(file, as_json))
 }
 
 fn logs(format: LogFormat) {

@@ -6,6 +6,7 @@ pub mod bindings;
 
 pub mod calendar;
 pub mod calls;
+pub mod cli;
 pub mod convert;
 pub mod counters;
 pub mod counters_db;
