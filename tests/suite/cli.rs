@@ -49,14 +49,19 @@ fn write_config(name: &str, text: &str) -> std::path::PathBuf {
 
 /// The shipped config with its three fixed ports moved to free ones.
 fn shipped_config_on_free_ports() -> (std::path::PathBuf, u16) {
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml")).unwrap();
     let api = free_port();
-    let text = text
+    let text = shipped_config_text(api, free_port());
+    (write_config(&format!("shipped-{api}.toml"), &text), api)
+}
+
+/// The shipped config's text with its API and admin listeners on `api` and `admin`
+/// and its demo provider on a free port.
+fn shipped_config_text(api: u16, admin: u16) -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml"))
+        .unwrap()
         .replace("127.0.0.1:8080", &format!("127.0.0.1:{api}"))
         .replace("127.0.0.1:8089", &format!("127.0.0.1:{}", free_port()))
-        .replace("127.0.0.1:9090", &format!("127.0.0.1:{}", free_port()));
-    (write_config(&format!("shipped-{api}.toml"), &text), api)
+        .replace("127.0.0.1:9090", &format!("127.0.0.1:{admin}"))
 }
 
 struct Server(Child);
@@ -439,11 +444,7 @@ fn help_and_version_need_no_config() {
 async fn the_client_subcommands_talk_to_a_running_gateway() {
     let api = free_port();
     let admin = free_port();
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml"))
-        .unwrap()
-        .replace("127.0.0.1:8080", &format!("127.0.0.1:{api}"))
-        .replace("127.0.0.1:8089", &format!("127.0.0.1:{}", free_port()))
-        .replace("127.0.0.1:9090", &format!("127.0.0.1:{admin}"));
+    let text = shipped_config_text(api, admin);
     let usage =
         std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-usage-{api}.db"));
     let text = format!(
