@@ -25,6 +25,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("strategy-ttft", "ttft"),
     ("strategy-cost", "cost"),
     ("strategy-usage-aware", "usage-aware"),
+    ("strategy-content-router", "content-router"),
     ("policy-request-limit", "request-limit"),
     ("policy-token-quota", "token-quota"),
     ("policy-budget", "budget"),
@@ -48,6 +49,7 @@ fn main() {
     println!("cargo:rerun-if-changed=wit");
     println!("cargo:rerun-if-changed=plugins");
     println!("cargo:rerun-if-changed=examples/plugins");
+    println!("cargo:rerun-if-changed=sdk/rust");
     println!("cargo:rerun-if-env-changed=SWITCHBOARD_SKIP_GUEST_BUILD");
 
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());

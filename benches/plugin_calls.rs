@@ -145,7 +145,7 @@ fn main() {
         let mut seq = 0u64;
         let mut req = move || {
             seq += 1;
-            RouteRequest { route: "m".into(), sequence: seq, random: seq * 7919, estimated_input_tokens: 300, max_output_tokens: Some(100), stream: false, text: None }
+            RouteRequest { route: "m".into(), sequence: seq, random: seq * 7919, estimated_input_tokens: 300, max_output_tokens: Some(100), stream: false, text: None, shape: Default::default() }
         };
         println!("# plugin calls, {N} each after 1000 warm-up, one thread, warm instance pool");
         for (name, pool) in &strategies {

@@ -124,18 +124,26 @@ struct Loader<'a> {
     redactors: HashMap<String, Arc<RedactorPool>>,
 }
 
-/// Each route's reservation prices: its targets' highest input and output prices.
-fn route_prices(config: &Config) -> HashMap<String, (f64, f64)> {
+/// What plugins read of each route: its reservation prices (its targets' highest
+/// input and output prices) and its targets' tags.
+fn route_table(config: &Config) -> HashMap<String, crate::plugins::RouteFacts> {
     config
         .routes
         .iter()
         .map(|(name, r)| {
             let most =
                 |f: fn(&crate::config::Target) -> f64| r.targets.iter().map(f).fold(0.0, f64::max);
-            (
-                name.clone(),
-                (most(|t| t.input_price), most(|t| t.output_price)),
-            )
+            let tags = r
+                .targets
+                .iter()
+                .filter(|t| !t.tags.is_empty())
+                .map(|t| (t.provider.clone(), t.model.clone(), t.tags.clone()))
+                .collect();
+            let facts = crate::plugins::RouteFacts {
+                prices: (most(|t| t.input_price), most(|t| t.output_price)),
+                tags,
+            };
+            (name.clone(), facts)
         })
         .collect()
 }
@@ -273,9 +281,7 @@ impl LiveState {
             routes.insert(name.clone(), loader.route(name, r).await?);
         }
         let policies = loader.named_policies(&config).await?;
-        runtime
-            .route_prices()
-            .store(Arc::new(route_prices(&config)));
+        runtime.route_table().store(Arc::new(route_table(&config)));
         let keys = config
             .keys
             .iter()

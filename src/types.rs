@@ -208,6 +208,18 @@ pub struct RouteRequest {
     pub max_output_tokens: Option<u64>,
     pub stream: bool,
     pub text: Option<String>,
+    /// Read only for strategies that want the text (`host::current-request-shape`).
+    pub shape: RequestShape,
+}
+
+/// What a request carries besides its text, for strategies that route by content.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestShape {
+    pub images: bool,
+    pub audio: bool,
+    pub tools: bool,
+    pub json_output: bool,
+    pub messages: u32,
 }
 
 /// Who is asking, and about what, for policies.

@@ -423,6 +423,8 @@ pub struct Target {
     pub output_price: f64,
     /// Routed to (config `enabled`, or a runtime override).
     pub enabled: bool,
+    /// Labels a strategy may route by (`host::target-tags`; `builtin:content-router`).
+    pub tags: Vec<String>,
 }
 
 /// A secret that never prints.

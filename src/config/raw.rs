@@ -344,6 +344,9 @@ pub struct RawTarget {
     pub output_price: Option<f64>,
     /// `false`: kept in the config but not routed to (an override may turn it on).
     pub enabled: Option<bool>,
+    /// Labels for strategies that route by them (`builtin:content-router`).
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 /// A configured strategy, policy or redactor.

@@ -167,6 +167,16 @@ impl RouteEnv<'_> {
                     );
                 }
             }
+            if let Some(bad) = tv.tags.iter().find(|t| !valid_tag(t)) {
+                return cx.err(
+                    t.span(),
+                    format!("{key}.targets.tags"),
+                    format!("'{bad}' is not a tag (1 to 64 letters, digits, '-', '_', '.' or ':')"),
+                );
+            }
+            if tv.tags.len() > 32 {
+                return cx.err(t.span(), format!("{key}.targets.tags"), "at most 32 tags");
+            }
             targets.push(Target {
                 provider: tv.provider.get_ref().clone(),
                 model: tv.model.clone(),
@@ -175,6 +185,7 @@ impl RouteEnv<'_> {
                 input_price: tv.input_price.unwrap_or(0.0),
                 output_price: tv.output_price.unwrap_or(0.0),
                 enabled: tv.enabled.unwrap_or(true),
+                tags: tv.tags.clone(),
             });
         }
         Ok(targets)
@@ -267,4 +278,11 @@ fn redact_response(
     };
     let on = model.redact_response.unwrap_or(true);
     Ok((on && has_redactors).then_some(RedactResponse { window }))
+}
+
+/// A target tag: what a content router's rule names.
+fn valid_tag(t: &str) -> bool {
+    (1..=64).contains(&t.len())
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
 }

@@ -189,6 +189,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn request_shape_sees_images_audio_tools_and_json() {
+        let body = br#"{"messages":[{"role":"system","content":"be brief"},{"role":"user","content":[{"type":"text","text":"what is this"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AA"}}]}],"tools":[{"type":"function","function":{"name":"f"}}],"response_format":{"type":"json_object"}}"#;
+        let s = request_shape(body);
+        assert!(s.images && s.tools && s.json_output && !s.audio, "{s:?}");
+        assert_eq!(s.messages, 2);
+        let plain = request_shape(br#"{"messages":[{"role":"user","content":"hi"}],"tools":[]}"#);
+        assert_eq!(
+            plain,
+            crate::types::RequestShape {
+                messages: 1,
+                ..Default::default()
+            }
+        );
+        assert_eq!(request_shape(b"not json"), Default::default());
+    }
+
+    #[test]
     fn model_is_rewritten_in_place() {
         let body = br#"{ "messages":[{"role":"user","content":"hi \"model\""}], "model" : "gpt-4o", "stream":true}"#;
         let f = parse(body, Endpoint::Chat).unwrap();
@@ -314,4 +331,44 @@ pub fn last_user_text(body: &[u8]) -> String {
         _ => String::new(),
     };
     text.chars().take(MAX_TEXT_CHARS).collect()
+}
+
+/// The parts of a request a content router reads besides its text.
+#[derive(Deserialize)]
+struct ShapeOnly {
+    #[serde(default)]
+    messages: Vec<TextMessage>,
+    #[serde(default)]
+    tools: serde_json::Value,
+    #[serde(default)]
+    functions: serde_json::Value,
+    #[serde(default)]
+    response_format: serde_json::Value,
+}
+
+/// Whether the request has images, audio, tools or asks for JSON, and its messages.
+pub fn request_shape(body: &[u8]) -> crate::types::RequestShape {
+    let Ok(b) = serde_json::from_slice::<ShapeOnly>(body) else {
+        return Default::default();
+    };
+    let has_part = |kinds: &[&str]| {
+        b.messages.iter().any(|m| {
+            m.content.as_array().is_some_and(|parts| {
+                parts
+                    .iter()
+                    .any(|p| p["type"].as_str().is_some_and(|t| kinds.contains(&t)))
+            })
+        })
+    };
+    let listed = |v: &serde_json::Value| v.as_array().is_some_and(|a| !a.is_empty());
+    crate::types::RequestShape {
+        images: has_part(&["image_url", "image"]),
+        audio: has_part(&["input_audio", "audio"]),
+        tools: listed(&b.tools) || listed(&b.functions),
+        json_output: matches!(
+            b.response_format["type"].as_str(),
+            Some("json_object" | "json_schema")
+        ),
+        messages: b.messages.len().min(u32::MAX as usize) as u32,
+    }
 }

@@ -498,6 +498,11 @@ async fn select(route: &LiveRoute, facts: &RequestFacts, body: &[u8]) -> Result<
         max_output_tokens: facts.max_output_tokens,
         stream: facts.stream,
         text: route.wants_text.then(|| body::last_user_text(body)),
+        shape: if route.wants_text {
+            body::request_shape(body)
+        } else {
+            Default::default()
+        },
     };
     calls::select(&route.strategy, &rr, &target_stats(route))
         .await

@@ -473,6 +473,7 @@ pub async fn select(
 ) -> Result<Vec<usize>, PluginError> {
     let mut lease = pool.lease().await?;
     let out = guest_call!(lease, |store, b| async {
+        store.data_mut().shape = req.shape;
         each_version!(b, Strategy, |b| b
             .switchboard_plugin_load_balancer()
             .call_select(store, &req.clone().conv(), &targets.to_vec().conv())

@@ -123,7 +123,9 @@ pub struct HostState {
     pub stderr: GuestStderr,
     identity: Arc<PluginIdentity>,
     counters: Arc<Counters>,
-    prices: RoutePrices,
+    prices: RouteTable,
+    /// The shape of the request a strategy is routing (set before `select`).
+    pub shape: crate::types::RequestShape,
 }
 
 /// Bytes of guest stderr kept per instance (the last ones written).
@@ -188,7 +190,7 @@ impl HostState {
     pub fn new(
         identity: Arc<PluginIdentity>,
         counters: Arc<Counters>,
-        prices: RoutePrices,
+        prices: RouteTable,
         max_memory: usize,
     ) -> Self {
         let stderr = GuestStderr::default();
@@ -211,6 +213,7 @@ impl HostState {
             identity,
             counters,
             prices,
+            shape: Default::default(),
         }
     }
 
@@ -289,9 +292,17 @@ impl HostState {
     }
 }
 
-/// Every route's reservation prices (its highest input and output price per million
-/// tokens), set whenever a live state is built: what `host::route-prices` answers.
-pub type RoutePrices = Arc<arc_swap::ArcSwap<std::collections::HashMap<String, (f64, f64)>>>;
+/// What a plugin may read of a route: its reservation prices (the highest input and
+/// output price per million tokens, `host::route-prices`) and its targets' tags
+/// (provider, model, tags: `host::target-tags`).
+#[derive(Debug, Default, Clone)]
+pub struct RouteFacts {
+    pub prices: (f64, f64),
+    pub tags: Vec<(String, String, Vec<String>)>,
+}
+
+/// Every route's facts, set whenever a live state is built.
+pub type RouteTable = Arc<arc_swap::ArcSwap<std::collections::HashMap<String, RouteFacts>>>;
 
 /// The `host` interface of one contract version: the same capabilities in each, and
 /// what a version adds (`$($extra)*`).
@@ -340,7 +351,27 @@ host_version!(v0_2
     }
 
     fn route_prices(&mut self, route: String) -> (f64, f64) {
-        self.prices.load().get(&route).copied().unwrap_or((0.0, 0.0))
+        self.prices.load().get(&route).map_or((0.0, 0.0), |f| f.prices)
+    }
+
+    fn target_tags(&mut self, route: String, provider: String, model: String) -> Vec<String> {
+        let table = self.prices.load();
+        let facts = table.get(&route);
+        facts
+            .and_then(|f| f.tags.iter().find(|(p, m, _)| *p == provider && *m == model))
+            .map(|(_, _, tags)| tags.clone())
+            .unwrap_or_default()
+    }
+
+    fn current_request_shape(&mut self) -> v0_2::types::RequestShape {
+        let s = self.shape;
+        v0_2::types::RequestShape {
+            images: s.images,
+            audio: s.audio,
+            tools: s.tools,
+            json_output: s.json_output,
+            messages: s.messages,
+        }
     }
 
     fn calendar_period(

@@ -32,7 +32,7 @@ use wasmtime::{Config as WasmConfig, Engine, InstanceAllocationStrategy, Pooling
 
 use crate::config::{EngineConfig, PluginSource, PluginSpec};
 pub use counters::{CounterError, Counters};
-pub use host::{HostState, PluginIdentity};
+pub use host::{HostState, PluginIdentity, RouteFacts};
 pub use pool::{InstancePool, Lease, World};
 pub use world::{Kind, Version};
 
@@ -97,7 +97,7 @@ pub struct PluginRuntime {
     linker: Linker<HostState>,
     cache_dir: PathBuf,
     counters: Arc<Counters>,
-    prices: host::RoutePrices,
+    prices: host::RouteTable,
     capacity: Arc<Semaphore>,
     config: EngineConfig,
     compiled: Mutex<HashMap<[u8; 32], Component>>,
@@ -218,7 +218,7 @@ impl PluginRuntime {
     }
 
     /// The routes' reservation prices plugins read (`host::route-prices`).
-    pub fn route_prices(&self) -> &host::RoutePrices {
+    pub fn route_table(&self) -> &host::RouteTable {
         &self.prices
     }
 

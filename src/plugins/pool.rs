@@ -79,7 +79,7 @@ pub struct InstancePool<W: World> {
     pub(super) pre: W::Pre,
     pub(super) identity: Arc<PluginIdentity>,
     pub(super) counters: Arc<Counters>,
-    pub(super) prices: super::host::RoutePrices,
+    pub(super) prices: super::host::RouteTable,
     pub(super) limits: PluginLimits,
     pub(super) capacity: Arc<Semaphore>,
     pub(super) max_idle: usize,

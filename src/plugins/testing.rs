@@ -5,8 +5,9 @@
 //!
 //! The file: `{"settings": {…}, "cases": [ … ]}` (or just the array). A case of a
 //! strategy: `{"targets": [{"provider": "a", "model": "x", "weight": 1, "latency_ms": 80,
-//! "error_rate": 0.1, "open": false}], "route": "m", "text": "…", "expect": [1, 0]}`; of
-//! a policy: `{"request": {"key": "k", "team": "t", "user": "u", "route": "m",
+//! "error_rate": 0.1, "open": false, "tags": ["code"]}], "route": "m", "text": "…",
+//! "shape": {"images": true}, "expect": [1, 0]}` (`tags` and `shape`: what
+//! `host::target-tags` and `host::current-request-shape` answer); of a policy: `{"request": {"key": "k", "team": "t", "user": "u", "route": "m",
 //! "estimated_input_tokens": 100, "max_output_tokens": 50, "n": 1}, "expect": "allow"}`;
 //! of a redactor: `{"texts": ["…"], "direction": "request", "expect": ["…"]}`.
 
@@ -18,7 +19,9 @@ use serde_json::{Value, json};
 use super::PluginRuntime;
 use super::world::{Kind, Policy, Redactor, Strategy};
 use crate::config::{OnError, PluginLimits, PluginSource, PluginSpec};
-use crate::types::{Decision, Direction, Health, PolicyRequest, RouteRequest, TargetStats};
+use crate::types::{
+    Decision, Direction, Health, PolicyRequest, RequestShape, RouteRequest, TargetStats,
+};
 
 /// One case's outcome: what came out, how long the call took, whether it was expected.
 pub struct Outcome {
@@ -55,6 +58,41 @@ fn targets(case: &Value) -> Vec<TargetStats> {
             retry_after_secs: None,
         })
         .collect()
+}
+
+/// What `host::target-tags` answers during a case: its targets' `tags`.
+fn route_facts(case: &Value) -> std::collections::HashMap<String, super::RouteFacts> {
+    let tags = case["targets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            let s = |k: &str, d: &str| t[k].as_str().unwrap_or(d).to_string();
+            let tags = t["tags"].as_array().into_iter().flatten();
+            let tags = tags
+                .filter_map(|t| t.as_str().map(str::to_string))
+                .collect();
+            (s("provider", "p"), s("model", "m"), tags)
+        })
+        .collect();
+    let route = case["route"].as_str().unwrap_or("m").to_string();
+    let facts = super::RouteFacts {
+        prices: (0.0, 0.0),
+        tags,
+    };
+    [(route, facts)].into_iter().collect()
+}
+
+/// A case's `"shape": {"images": true, "tools": true, "messages": 3}`.
+fn shape(case: &Value) -> RequestShape {
+    let s = &case["shape"];
+    RequestShape {
+        images: s["images"] == true,
+        audio: s["audio"] == true,
+        tools: s["tools"] == true,
+        json_output: s["json_output"] == true,
+        messages: s["messages"].as_u64().unwrap_or(1) as u32,
+    }
 }
 
 fn policy_request(case: &Value) -> PolicyRequest {
@@ -120,6 +158,7 @@ pub async fn run(
     }
     match kind {
         Kind::Strategy => each!(runtime.load::<Strategy>(&spec, "test").await, |case, i| |pool| async move {
+            runtime.route_table().store(std::sync::Arc::new(route_facts(case)));
             let req = RouteRequest {
                 route: case["route"].as_str().unwrap_or("m").to_string(),
                 sequence: i as u64,
@@ -128,6 +167,7 @@ pub async fn run(
                 max_output_tokens: case["max_output_tokens"].as_u64(),
                 stream: false,
                 text: case["text"].as_str().map(str::to_string),
+                shape: shape(case),
             };
             super::calls::select(pool, &req, &targets(case)).await.map(|o| json!(o))
         }),

@@ -37,5 +37,6 @@ mod replicas;
 mod responses;
 mod routing;
 mod sandbox;
+mod sdk;
 mod trust;
 mod usage;

@@ -115,6 +115,7 @@ async fn compiled_components_are_cached_by_content_and_a_corrupt_entry_is_redone
         max_output_tokens: None,
         stream: false,
         text: None,
+        shape: Default::default(),
     };
     assert_eq!(
         calls::select(&pool, &req, &targets(3)).await.unwrap(),
@@ -188,6 +189,7 @@ async fn instances_are_reused_then_recycled() {
             max_output_tokens: None,
             stream: false,
             text: None,
+            shape: Default::default(),
         };
         let order = calls::select(&pool, &req, &t).await.unwrap();
         assert_eq!(order[0], (seq % 2) as usize);
@@ -221,6 +223,7 @@ async fn an_instance_left_mid_call_is_not_reused() {
         max_output_tokens: None,
         stream: false,
         text: None,
+        shape: Default::default(),
     };
     for _ in 0..3 {
         let cut = tokio::time::timeout(

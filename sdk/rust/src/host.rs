@@ -1,0 +1,77 @@
+//! The host's capabilities as plain functions. In a component they call the
+//! gateway; in a test on the build machine they call the [`crate::testing`] fake host
+//! installed on the test's thread (and panic, saying so, when none is).
+
+use crate::types::LogLevel;
+
+#[cfg(target_arch = "wasm32")]
+use crate::bindings::strategy::switchboard::plugin::host as imp;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::testing::fake as imp;
+
+/// This plugin's setting `name` as JSON text (`None` when the config does not set it).
+/// [`crate::settings`] reads them all into a struct.
+pub fn setting(name: &str) -> Option<String> {
+    imp::setting(name)
+}
+
+/// Logs a line, attributed by the host to this plugin (and rate-limited by it).
+pub fn log(level: LogLevel, message: &str) {
+    imp::log(level, message)
+}
+
+/// Logs at `info`.
+pub fn info(message: &str) {
+    log(LogLevel::Info, message)
+}
+
+/// Logs at `warn`.
+pub fn warn(message: &str) {
+    log(LogLevel::Warn, message)
+}
+
+/// Adds `delta` to counter `key` in the window of `window_secs` seconds containing now
+/// (0: never resets); the new value. Shared by every instance of this configured
+/// plugin (and, with Redis counters, by every replica).
+pub fn counter_add(key: &str, delta: i64, window_secs: u64) -> i64 {
+    imp::counter_add(key, delta, window_secs)
+}
+
+/// Counter `key` in the current window, unchanged.
+pub fn counter_get(key: &str, window_secs: u64) -> i64 {
+    imp::counter_get(key, window_secs)
+}
+
+/// Seconds until the window of `window_secs` containing now ends.
+pub fn window_remaining_secs(window_secs: u64) -> u64 {
+    imp::window_remaining_secs(window_secs)
+}
+
+/// The name this plugin is configured under (`[strategies.NAME]`, …).
+pub fn plugin_name() -> String {
+    imp::plugin_name()
+}
+
+/// A route's highest input and output prices per million tokens (0 when unknown).
+pub fn route_prices(route: &str) -> (f64, f64) {
+    imp::route_prices(route)
+}
+
+/// The calendar period (`day`, `week`, `month`) containing now in `zone`: its label,
+/// the seconds until it ends and its end (RFC 3339).
+pub fn calendar_period(period: &str, zone: &str) -> Result<(String, u64, String), String> {
+    imp::calendar_period(period, zone)
+}
+
+/// The tags the config gives the target `provider`/`model` of `route` (empty when it
+/// gives none).
+pub fn target_tags(route: &str, provider: &str, model: &str) -> Vec<String> {
+    imp::target_tags(route, provider, model)
+}
+
+/// What the request being routed carries besides its text (images, audio, tools, a
+/// JSON answer, its message count): answered in `select` of a strategy whose
+/// `wants_request_text` says yes.
+pub fn request_shape() -> crate::types::RequestShape {
+    imp::current_request_shape()
+}
