@@ -122,7 +122,8 @@ enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Make a standalone plugin project: `plugin new strategy my-router --lang rust`.
+    /// Make a standalone plugin project: `plugin new strategy my-router --lang rust`
+    /// (or python, js).
     New {
         /// strategy, policy or redactor.
         world: String,
@@ -133,7 +134,8 @@ enum PluginCommand {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
-    /// Build a project made by `plugin new` (wasm32-wasip2, release), then inspect it.
+    /// Build a project made by `plugin new` with its language's toolchain (cargo,
+    /// componentize-py, componentize-js), then inspect the component.
     Build {
         #[arg(default_value = ".")]
         dir: PathBuf,
@@ -172,7 +174,7 @@ fn plugin(cmd: PluginCommand) -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        PluginCommand::Build { dir } => match switchboard::plugins::scaffold::build(&dir) {
+        PluginCommand::Build { dir } => match switchboard::plugins::building::build(&dir) {
             Ok(wasm) => inspect(&wasm, false),
             Err(e) => {
                 eprintln!("error: {e}");

@@ -40,7 +40,7 @@ pub fn inspect(file: &Path, json: bool) -> Result<(String, bool), String> {
     }
     let links = match v["link_error"].as_str() {
         None => "yes".to_string(),
-        Some(e) => format!("no — {e}"),
+        Some(e) => format!("no — {e}\n           {}", link_hint(e)),
     };
     let text = format!(
         "file:      {}\nworld:     {}\ncontract:  {}\nsize:      {} bytes\ncompile:   {:.1} ms\nexports:   {}\nimports:   {}\nlinks:     {links}\n",
@@ -55,7 +55,18 @@ pub fn inspect(file: &Path, json: bool) -> Result<(String, bool), String> {
     Ok((text, ok))
 }
 
-/// `plugin test`: each case's output and call time, and the summary.
+/// What to do about an import this host does not provide.
+pub fn link_hint(error: &str) -> &'static str {
+    if error.contains("wasi:http") {
+        "plugins get no wasi:http (no network): with componentize-js build with disableFeatures: ['http', 'fetch-event'] (the build.mjs of `plugin new --lang js` does); in Rust, drop the dependency that imports it"
+    } else if error.contains("switchboard:plugin") {
+        "built against a contract this gateway does not have: build against this gateway's wit/plugin.wit (`plugin new` writes it), or update the gateway"
+    } else {
+        "plugins get switchboard:plugin/host and WASI 0.2 (no files, sockets or environment): leave out what imports the rest"
+    }
+}
+
+/// `plugin test`: each case's output, call time and memory, and the summary.
 pub async fn test(file: &Path, cases: &Path) -> Result<(String, bool), String> {
     let text = std::fs::read_to_string(cases).map_err(|e| format!("{}: {e}", cases.display()))?;
     let doc: Value =
@@ -86,8 +97,10 @@ pub async fn test(file: &Path, cases: &Path) -> Result<(String, bool), String> {
             .unwrap_or_else(|| format!("case {i}"));
         let mark = if o.ok { "ok  " } else { "FAIL" };
         out.push_str(&format!(
-            "{mark} {name}: {} ({:.1} µs)\n",
-            o.output, o.micros
+            "{mark} {name}: {} ({:.1} µs, {} KiB)\n",
+            o.output,
+            o.micros,
+            o.memory >> 10
         ));
         if !o.ok {
             failed += 1;

@@ -88,6 +88,8 @@ impl CpuClock {
 pub struct MemoryCap {
     pub max_bytes: usize,
     pub exceeded: bool,
+    /// The most linear memory this instance has had (`plugin test` reports it).
+    pub peak: usize,
 }
 
 impl ResourceLimiter for MemoryCap {
@@ -101,6 +103,7 @@ impl ResourceLimiter for MemoryCap {
             self.exceeded = true;
             return Ok(false);
         }
+        self.peak = self.peak.max(desired);
         Ok(true)
     }
 
@@ -202,6 +205,7 @@ impl HostState {
             memory: MemoryCap {
                 max_bytes: max_memory,
                 exceeded: false,
+                peak: 0,
             },
             cpu: CpuClock {
                 used: std::time::Duration::ZERO,

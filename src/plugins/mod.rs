@@ -3,6 +3,7 @@
 //! plugin. `calls` wraps each world's functions with output validation.
 
 pub mod bindings;
+pub mod building;
 
 pub mod calendar;
 pub mod calls;

@@ -54,6 +54,8 @@ pub struct PluginStats {
     /// How long calls take, failed ones included.
     pub durations: crate::histogram::DurationHistogram,
     pub instantiations: AtomicU64,
+    /// The most linear memory any instance has had, in bytes.
+    pub peak_memory: AtomicU64,
     pub failures: [AtomicU64; FailureKind::COUNT],
     /// The last failure's message, with a trap's guest output and backtrace.
     pub last_error: Mutex<Option<String>>,
@@ -420,6 +422,13 @@ impl<W: World> Lease<W> {
         }
         if std::mem::take(&mut self.trial) {
             self.pool.quarantine.trial_over(matches!(r, Some(Ok(_))));
+        }
+        if let Some(w) = &self.warm {
+            let peak = w.store.data().memory.peak as u64;
+            self.pool
+                .stats
+                .peak_memory
+                .fetch_max(peak, Ordering::Relaxed);
         }
         let failed = match r {
             Some(Ok(v)) => return Ok(v),

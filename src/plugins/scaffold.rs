@@ -1,22 +1,82 @@
-//! `switchboard plugin new` and `plugin build`: a standalone plugin project (its own
-//! `Cargo.toml` with `[package]` and an empty `[workspace]`, so it builds wherever it is
-//! copied; the contract's WIT beside it; a commented example of the world) and its
-//! build with the right target and flags, followed by what `plugin inspect` says of the
-//! result. Rust today (`--lang rust`).
+//! `switchboard plugin new`: a standalone plugin project in Rust, Python or JavaScript,
+//! with the contract's WIT beside it, a commented example of the world, a test of its
+//! logic against a fake host, and cases for `plugin test`. A Rust project carries the
+//! guest SDK (`sdk/rust`) in `switchboard-sdk/` and its own `[workspace]`, so it builds
+//! wherever it is copied; a Python project the fake host for CPython
+//! (`sdk/python/fake_host.py`); a JavaScript project the fake host for Node.js and the
+//! componentize-js build script (`sdk/js`). `plugin build` is in `building.rs`.
 
 use std::path::{Path, PathBuf};
 
 const WIT: &str = include_str!("../../wit/plugin.wit");
-const STRATEGY: &str = include_str!("templates/strategy.rs.txt");
-const POLICY: &str = include_str!("templates/policy.rs.txt");
-const REDACTOR: &str = include_str!("templates/redactor.rs.txt");
+
+/// The guest SDK, vendored into Rust projects: (path in the project, text).
+const RUST_SDK: &[(&str, &str)] = &[
+    (
+        "switchboard-sdk/Cargo.toml",
+        include_str!("../../sdk/rust/Cargo.toml"),
+    ),
+    (
+        "switchboard-sdk/src/lib.rs",
+        include_str!("../../sdk/rust/src/lib.rs"),
+    ),
+    (
+        "switchboard-sdk/src/host.rs",
+        include_str!("../../sdk/rust/src/host.rs"),
+    ),
+    (
+        "switchboard-sdk/src/settings.rs",
+        include_str!("../../sdk/rust/src/settings.rs"),
+    ),
+    (
+        "switchboard-sdk/src/decision.rs",
+        include_str!("../../sdk/rust/src/decision.rs"),
+    ),
+    (
+        "switchboard-sdk/src/testing.rs",
+        include_str!("../../sdk/rust/src/testing.rs"),
+    ),
+    (
+        "switchboard-sdk/src/calendar.rs",
+        include_str!("../../sdk/rust/src/calendar.rs"),
+    ),
+    ("switchboard-sdk/wit/plugin.wit", WIT),
+];
+
+/// A world's texts: Rust lib, Python app and test, JS plugin and test, `plugin test` cases.
+type Template = [&'static str; 6];
+
+const STRATEGY: Template = [
+    include_str!("templates/rust/strategy.rs.txt"),
+    include_str!("templates/python/strategy.py.txt"),
+    include_str!("templates/python/test_strategy.py.txt"),
+    include_str!("templates/js/strategy.js.txt"),
+    include_str!("templates/js/strategy.test.mjs.txt"),
+    r#"{"settings": {"slow_ms": 100}, "cases": [{"name": "the slow one last", "targets": [{"provider": "a", "model": "x", "latency_ms": 500}, {"provider": "b", "model": "y", "latency_ms": 20}], "expect": [1, 0]}]}"#,
+];
+const POLICY: Template = [
+    include_str!("templates/rust/policy.rs.txt"),
+    include_str!("templates/python/policy.py.txt"),
+    include_str!("templates/python/test_policy.py.txt"),
+    include_str!("templates/js/policy.js.txt"),
+    include_str!("templates/js/policy.test.mjs.txt"),
+    r#"{"settings": {"max_input_tokens": 50}, "cases": [{"name": "short", "request": {"estimated_input_tokens": 20}, "expect": "allow"}, {"name": "long", "request": {"estimated_input_tokens": 200}, "expect": "deny"}]}"#,
+];
+const REDACTOR: Template = [
+    include_str!("templates/rust/redactor.rs.txt"),
+    include_str!("templates/python/redactor.py.txt"),
+    include_str!("templates/python/test_redactor.py.txt"),
+    include_str!("templates/js/redactor.js.txt"),
+    include_str!("templates/js/redactor.test.mjs.txt"),
+    r#"{"settings": {"words": ["secret"]}, "cases": [{"name": "masked", "texts": ["a secret plan"], "expect": ["a [REDACTED] plan"]}]}"#,
+];
 
 /// The template of `world`, or why there is none.
-fn template(world: &str) -> Result<&'static str, String> {
+fn template(world: &str) -> Result<&'static Template, String> {
     match world {
-        "strategy" => Ok(STRATEGY),
-        "policy" => Ok(POLICY),
-        "redactor" => Ok(REDACTOR),
+        "strategy" => Ok(&STRATEGY),
+        "policy" => Ok(&POLICY),
+        "redactor" => Ok(&REDACTOR),
         "adapter" => Err(
             "adapters are started from plugins/adapter-openai in the gateway's repository (an adapter maps a whole wire format); plugin new makes strategy, policy or redactor projects".into(),
         ),
@@ -24,13 +84,11 @@ fn template(world: &str) -> Result<&'static str, String> {
     }
 }
 
-/// Makes the project `name` of `world` in `dir/name`; its path.
+/// What a project is made of: (path in the project, text).
+type Files = Vec<(String, String)>;
+
+/// Makes the project `name` of `world` in `lang` in `dir/name`; its path.
 pub fn new(dir: &Path, world: &str, name: &str, lang: &str) -> Result<PathBuf, String> {
-    if lang != "rust" {
-        return Err(format!(
-            "--lang {lang}: plugin new makes Rust projects today (see the plugin guide for Python and JavaScript)"
-        ));
-    }
     if name.is_empty()
         || !name
             .chars()
@@ -38,19 +96,38 @@ pub fn new(dir: &Path, world: &str, name: &str, lang: &str) -> Result<PathBuf, S
         || name.starts_with(|c: char| c.is_ascii_digit())
     {
         return Err(format!(
-            "'{name}' is not a crate name (letters, digits, - and _, not starting with a digit)"
+            "'{name}' is not a plugin name (letters, digits, - and _, not starting with a digit)"
         ));
     }
-    let source = template(world)?;
+    let t = template(world)?;
     let root = dir.join(name);
+    let fill = |s: &str| {
+        s.replace("{{name}}", name)
+            .replace("{{crate}}", &name.replace('-', "_"))
+            .replace("{{dir}}", &root.display().to_string())
+    };
+    let mut files = match lang {
+        "rust" => rust(t, world, name, &fill),
+        "python" => python(t, world, name, &fill),
+        "js" | "javascript" => js(t, world, name, &fill),
+        other => return Err(format!("--lang {other}: rust, python or js")),
+    };
+    files.push(("cases.json".into(), t[5].to_string() + "\n"));
     if root.exists() {
         return Err(format!("{} already exists", root.display()));
     }
+    for (path, text) in files {
+        let p = root.join(&path);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))?;
+    }
+    Ok(root)
+}
+
+fn rust(t: &Template, world: &str, name: &str, fill: &dyn Fn(&str) -> String) -> Files {
     let krate = name.replace('-', "_");
-    let lib = source
-        .replace("{{name}}", name)
-        .replace("{{crate}}", &krate)
-        .replace("{{dir}}", &root.display().to_string());
     let cargo = format!(
         r#"[package]
 name = "{name}"
@@ -63,7 +140,9 @@ description = "A switchboard {world} plugin"
 crate-type = ["cdylib"]
 
 [dependencies]
-wit-bindgen = {{ version = "0.61", default-features = false, features = ["macros", "realloc", "std"] }}
+# The guest SDK, carried in this project (or `switchboard-sdk = "0.2"` from a registry).
+switchboard-sdk = {{ path = "switchboard-sdk" }}
+serde = {{ version = "1", features = ["derive"] }}
 
 # Small components: the gateway compiles and instantiates them.
 [profile.release]
@@ -78,50 +157,84 @@ panic = "abort"
 "#
     );
     let readme = format!(
-        "# {name}\n\nA switchboard {world} plugin.\n\n```sh\nswitchboard plugin build          # cargo build --release --target wasm32-wasip2, then inspect\nswitchboard plugin test target/wasm32-wasip2/release/{krate}.wasm --cases cases.json\n```\n\nName `target/wasm32-wasip2/release/{krate}.wasm` in the gateway's config (see `src/lib.rs`);\nthe gateway watches the file and takes each rebuild within a second.\n"
+        "# {name}\n\nA switchboard {world} plugin in Rust, on the guest SDK (`switchboard-sdk/`).\n\n```sh\ncargo test                        # the logic, against the SDK's fake host\nswitchboard plugin build          # cargo build --release --target wasm32-wasip2, then inspect\nswitchboard plugin test target/wasm32-wasip2/release/{krate}.wasm --cases cases.json\n```\n\nName `target/wasm32-wasip2/release/{krate}.wasm` in the gateway's config (see `src/lib.rs`);\nthe gateway watches the file and takes each rebuild within a second.\n"
     );
-    let write = |p: PathBuf, text: &str| {
-        std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))
-    };
-    std::fs::create_dir_all(root.join("src")).map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(root.join("wit")).map_err(|e| e.to_string())?;
-    write(root.join("Cargo.toml"), &cargo)?;
-    write(root.join("src/lib.rs"), &lib)?;
-    write(root.join("wit/plugin.wit"), WIT)?;
-    write(root.join("README.md"), &readme)?;
-    write(root.join(".gitignore"), "target/\n")?;
-    Ok(root)
+    let mut files: Files = RUST_SDK
+        .iter()
+        .map(|(p, s)| (p.to_string(), s.to_string()))
+        .collect();
+    files.extend([
+        ("Cargo.toml".into(), cargo),
+        ("src/lib.rs".into(), fill(t[0])),
+        ("wit/plugin.wit".into(), WIT.into()),
+        ("README.md".into(), readme),
+        (".gitignore".into(), "target/\n".into()),
+    ]);
+    files
 }
 
-/// Builds the project at `dir`: the component's path.
-pub fn build(dir: &Path) -> Result<PathBuf, String> {
-    let manifest = dir.join("Cargo.toml");
-    let text = std::fs::read_to_string(&manifest).map_err(|e| {
-        format!(
-            "{}: {e} (plugin build runs in a project made by plugin new)",
-            manifest.display()
-        )
-    })?;
-    let name = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("name = \"")?.strip_suffix('"'))
-        .ok_or("Cargo.toml names no package")?;
-    let status = std::process::Command::new("cargo")
-        .args(["build", "--release", "--target", "wasm32-wasip2"])
-        .current_dir(dir)
-        .status()
-        .map_err(|e| format!("cargo: {e}"))?;
-    if !status.success() {
-        return Err("cargo build failed (is the wasm32-wasip2 target installed? rustup target add wasm32-wasip2)".into());
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| dir.join("target"));
-    let out = target
-        .join("wasm32-wasip2/release")
-        .join(format!("{}.wasm", name.replace('-', "_")));
-    if !out.exists() {
-        return Err(format!("cargo built no {}", out.display()));
-    }
-    Ok(out)
+fn python(t: &Template, world: &str, name: &str, fill: &dyn Fn(&str) -> String) -> Files {
+    let krate = name.replace('-', "_");
+    let project = format!(
+        "[project]\nname = \"{name}\"\nversion = \"0.1.0\"\ndescription = \"A switchboard {world} plugin\"\nrequires-python = \">=3.11\"\n\n[project.optional-dependencies]\nbuild = [\"componentize-py==0.25.1\"]\n\n# What `switchboard plugin build` runs: componentize-py -d wit -w {world} componentize app -o {krate}.wasm\n[tool.switchboard]\nworld = \"{world}\"\ncomponent = \"{krate}.wasm\"\n"
+    );
+    let readme = format!(
+        "# {name}\n\nA switchboard {world} plugin in Python (componentize-py).\n\n```sh\npip install componentize-py==0.25.1\nswitchboard plugin build          # componentize-py -d wit -w {world} componentize app -o {krate}.wasm\ncomponentize-py -d wit -w {world} bindings gen\nPYTHONPATH=gen python3 -m unittest -v     # the logic in CPython, against fake_host.py\nswitchboard plugin test {krate}.wasm --cases cases.json\n```\n\nName `{krate}.wasm` in the gateway's config (see `app.py`); the gateway watches the\nfile and takes each rebuild within a second.\n"
+    );
+    vec![
+        ("app.py".into(), fill(t[1])),
+        ("test_app.py".into(), t[2].into()),
+        (
+            "fake_host.py".into(),
+            include_str!("../../sdk/python/fake_host.py").into(),
+        ),
+        ("wit/plugin.wit".into(), WIT.into()),
+        ("pyproject.toml".into(), project),
+        ("README.md".into(), readme),
+        (".gitignore".into(), "gen/\n__pycache__/\n*.wasm\n".into()),
+    ]
+}
+
+fn js(t: &Template, world: &str, name: &str, fill: &dyn Fn(&str) -> String) -> Files {
+    let krate = name.replace('-', "_");
+    let package = format!(
+        r#"{{
+  "name": "{name}",
+  "private": true,
+  "type": "module",
+  "description": "A switchboard {world} plugin",
+  "switchboard": {{ "world": "{world}", "component": "{krate}.wasm" }},
+  "scripts": {{
+    "build": "node build.mjs plugin.js {world} {krate}.wasm",
+    "test": "jco transpile {krate}.wasm --name plugin -o test/gen --map switchboard:plugin/host@0.2.0=../../fake-host.js && node --test test/*.test.mjs"
+  }},
+  "devDependencies": {{
+    "@bytecodealliance/componentize-js": "0.23.0",
+    "@bytecodealliance/jco": "1.35.0"
+  }}
+}}
+"#
+    );
+    let readme = format!(
+        "# {name}\n\nA switchboard {world} plugin in JavaScript (componentize-js).\n\n```sh\nnpm install\nswitchboard plugin build          # npm run build: node build.mjs plugin.js {world} {krate}.wasm\nnpm test                          # jco transpile with fake-host.js, then node --test\nswitchboard plugin test {krate}.wasm --cases cases.json\n```\n\nName `{krate}.wasm` in the gateway's config (see `plugin.js`); the gateway watches the\nfile and takes each rebuild within a second.\n"
+    );
+    vec![
+        ("plugin.js".into(), fill(t[3])),
+        (format!("test/{world}.test.mjs"), t[4].into()),
+        (
+            "fake-host.js".into(),
+            include_str!("../../sdk/js/fake-host.js").into(),
+        ),
+        (
+            "build.mjs".into(),
+            include_str!("../../sdk/js/build.mjs").into(),
+        ),
+        ("wit/plugin.wit".into(), WIT.into()),
+        ("package.json".into(), package),
+        ("README.md".into(), readme),
+        (
+            ".gitignore".into(),
+            "node_modules/\ntest/gen/\n*.wasm\n".into(),
+        ),
+    ]
 }

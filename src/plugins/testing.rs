@@ -27,6 +27,8 @@ use crate::types::{
 pub struct Outcome {
     pub output: Value,
     pub micros: f64,
+    /// The instance's linear memory after the call (its peak so far), bytes.
+    pub memory: u64,
     pub ok: bool,
 }
 
@@ -152,7 +154,8 @@ pub async fn run(
                 let micros = started.elapsed().as_secs_f64() * 1e6;
                 let output = output.unwrap_or_else(|e: crate::plugins::PluginError| json!({ "error": e.to_string() }));
                 let ok = expected($case, &output) && output.get("error").is_none();
-                out.push(Outcome { output, micros, ok });
+                let memory = pool.stats.peak_memory.load(std::sync::atomic::Ordering::Relaxed);
+                out.push(Outcome { output, micros, memory, ok });
             }
         }};
     }

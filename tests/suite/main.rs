@@ -30,6 +30,7 @@ mod metrics;
 mod openai_sdk;
 mod passthrough;
 mod plugin_host;
+mod plugin_kit;
 mod proxy;
 mod quota;
 mod redaction;

@@ -1,0 +1,318 @@
+//! The plugin kit as an author meets it, in each language: `plugin new` makes a project
+//! that `plugin build` builds with the language's toolchain (cargo; componentize-py
+//! 0.25.1 from PyPI; componentize-js 0.23.0 and jco 1.35.0 from npm, installed once
+//! under the target dir), whose own tests pass (cargo test, unittest in CPython, node
+//! --test on the component transpiled by jco) and whose cases pass `plugin test` in the
+//! real engine; the canary example, the same in the three languages, passes its tests
+//! and the cases they share.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::common::python_venv;
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+
+fn tmp(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name)
+}
+
+/// Runs `cmd`, failing the test with everything it said unless it succeeds.
+fn ok(cmd: &mut Command) -> String {
+    let out: Output = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{cmd:?} failed:\n{said}");
+    said
+}
+
+fn switchboard() -> Command {
+    Command::new(BIN)
+}
+
+/// A fresh folder for this test's projects.
+fn projects(name: &str) -> PathBuf {
+    let root = tmp(&format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    root
+}
+
+/// `plugin new WORLD NAME --lang LANG` in `root`: the project's folder.
+fn new(root: &Path, world: &str, name: &str, lang: &str) -> PathBuf {
+    ok(switchboard()
+        .args(["plugin", "new", world, name, "--lang", lang])
+        .arg("--dir")
+        .arg(root));
+    root.join(name)
+}
+
+/// `plugin test FILE --cases CASES` passes every case.
+fn cases_pass(wasm: &Path, cases: &Path) -> String {
+    let said = ok(switchboard()
+        .args(["plugin", "test"])
+        .arg(wasm)
+        .arg("--cases")
+        .arg(cases));
+    assert!(said.contains(", 0 failed"), "{said}");
+    said
+}
+
+/// Copies `from` into `to`, following symlinks (an example's shared files).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if std::fs::metadata(&src).unwrap().is_dir() {
+            copy_tree(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
+#[test]
+fn rust_projects_and_examples_build_and_pass_their_tests() {
+    let root = projects("kit-rust");
+    let again = switchboard()
+        .args(["plugin", "new", "strategy", "x"])
+        .arg("--dir")
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(again.status.success());
+    for (args, says) in [
+        (&["strategy", "x"][..], "already exists"),
+        (&["adapter", "y"], "adapter-openai"),
+        (&["strategy", "9lives"], "not a plugin name"),
+        (&["strategy", "y", "--lang", "cobol"], "rust, python or js"),
+    ] {
+        let out = switchboard()
+            .args(["plugin", "new"])
+            .args(args)
+            .arg("--dir")
+            .arg(&root)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(says),
+            "{args:?}"
+        );
+    }
+    // Shared target dirs, so a second run of the suite does not compile again.
+    let (wasm_target, host_target) = (tmp("kit-target"), tmp("kit-host-target"));
+    for world in ["strategy", "policy", "redactor"] {
+        let project = new(&root, world, &format!("rs-{world}"), "rust");
+        let cargo = std::fs::read_to_string(project.join("Cargo.toml")).unwrap();
+        assert!(cargo.contains("[workspace]") && cargo.contains("path = \"switchboard-sdk\""));
+        let built = ok(switchboard()
+            .args(["plugin", "build"])
+            .current_dir(&project)
+            .env("CARGO_TARGET_DIR", &wasm_target));
+        assert!(
+            built.contains(&format!("world:     switchboard:plugin/{world}"))
+                && built.contains("links:     yes"),
+            "{built}"
+        );
+        let tested = ok(Command::new("cargo")
+            .arg("test")
+            .current_dir(&project)
+            .env("CARGO_TARGET_DIR", &host_target));
+        assert!(tested.contains("test result: ok"), "{tested}");
+        let wasm = wasm_target.join(format!("wasm32-wasip2/release/rs_{world}.wasm"));
+        cases_pass(&wasm, &project.join("cases.json"));
+    }
+    // The examples written on the SDK in the repository: their own tests, on this machine.
+    let tested = ok(Command::new("cargo")
+        .args([
+            "test",
+            "-p",
+            "strategy-canary",
+            "-p",
+            "strategy-content-router",
+        ])
+        .arg("--manifest-path")
+        .arg(Path::new(REPO).join("plugins/Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &host_target));
+    assert!(tested.matches("test result: ok").count() >= 2, "{tested}");
+    let canary = env!("SWITCHBOARD_GUEST_STRATEGY_CANARY");
+    cases_pass(
+        Path::new(canary),
+        &Path::new(REPO).join("examples/plugins/canary-cases.json"),
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// componentize-py, in the test virtualenv.
+fn componentize_py() -> PathBuf {
+    let python = python_venv();
+    let bin = python.with_file_name("componentize-py");
+    if !bin.exists() {
+        ok(Command::new(&python).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "componentize-py==0.25.1",
+        ]));
+    }
+    bin
+}
+
+#[test]
+fn python_projects_and_the_example_build_and_pass_their_tests() {
+    let cpy = componentize_py();
+    let path = format!(
+        "{}:{}",
+        cpy.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let unittest = |dir: &Path, world: &str, extra: &str| {
+        ok(Command::new(&cpy)
+            .args(["-d", "wit", "-w", world, "bindings", "gen"])
+            .current_dir(dir));
+        let said = ok(Command::new("python3")
+            .args(["-m", "unittest", "-v"])
+            .current_dir(dir)
+            .env("PYTHONPATH", format!("gen{extra}")));
+        assert!(said.contains("\nOK"), "{said}");
+    };
+    let root = projects("kit-python");
+    for world in ["strategy", "policy", "redactor"] {
+        let project = new(&root, world, &format!("py-{world}"), "python");
+        let built = ok(switchboard()
+            .args(["plugin", "build"])
+            .current_dir(&project)
+            .env("PATH", &path));
+        assert!(
+            built.contains(&format!("world:     switchboard:plugin/{world}"))
+                && built.contains("links:     yes"),
+            "{built}"
+        );
+        unittest(&project, world, "");
+        cases_pass(
+            &project.join(format!("py_{world}.wasm")),
+            &project.join("cases.json"),
+        );
+    }
+    // Without componentize-py, plugin build says what to install.
+    let out = switchboard()
+        .args(["plugin", "build"])
+        .current_dir(root.join("py-strategy"))
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("pip install componentize-py"),
+        "{out:?}"
+    );
+
+    let example = root.join("canary-python");
+    copy_tree(
+        &Path::new(REPO).join("examples/plugins/canary-python"),
+        &example,
+    );
+    ok(Command::new(&cpy)
+        .args([
+            "-d",
+            "wit",
+            "-w",
+            "strategy",
+            "componentize",
+            "app",
+            "-o",
+            "canary.wasm",
+        ])
+        .current_dir(&example));
+    unittest(&example, "strategy", &format!(":{REPO}/sdk/python"));
+    cases_pass(
+        &example.join("canary.wasm"),
+        &Path::new(REPO).join("examples/plugins/canary-cases.json"),
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// componentize-js and jco, installed once under the target dir.
+fn node_modules() -> PathBuf {
+    let dir = tmp("plugin-kit-node");
+    let modules = dir.join("node_modules");
+    if !modules
+        .join("@bytecodealliance/componentize-js/package.json")
+        .exists()
+        || !modules.join(".bin/jco").exists()
+    {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("package.json"),
+            r#"{ "private": true, "type": "module" }"#,
+        )
+        .unwrap();
+        ok(Command::new("npm")
+            .args(["install", "--silent", "--no-audit", "--no-fund"])
+            .args([
+                "@bytecodealliance/componentize-js@0.23.0",
+                "@bytecodealliance/jco@1.35.0",
+            ])
+            .current_dir(&dir));
+    }
+    modules
+}
+
+#[test]
+fn js_projects_and_the_example_build_and_pass_their_tests() {
+    let modules = node_modules();
+    let link = |dir: &Path| std::os::unix::fs::symlink(&modules, dir.join("node_modules")).unwrap();
+    let node_test = |dir: &Path| {
+        let said = ok(Command::new("npm").args(["test"]).current_dir(dir));
+        assert!(
+            said.contains("# fail 0") && !said.contains("# pass 0"),
+            "{said}"
+        );
+    };
+    let root = projects("kit-js");
+    for world in ["strategy", "policy", "redactor"] {
+        let project = new(&root, world, &format!("js-{world}"), "js");
+        let out = switchboard()
+            .args(["plugin", "build"])
+            .current_dir(&project)
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("run npm install first"),
+            "{out:?}"
+        );
+        link(&project);
+        let built = ok(switchboard()
+            .args(["plugin", "build"])
+            .current_dir(&project));
+        assert!(
+            built.contains(&format!("world:     switchboard:plugin/{world}"))
+                && built.contains("links:     yes"),
+            "{built}"
+        );
+        node_test(&project);
+        cases_pass(
+            &project.join(format!("js_{world}.wasm")),
+            &project.join("cases.json"),
+        );
+    }
+    let example = root.join("canary-js");
+    copy_tree(
+        &Path::new(REPO).join("examples/plugins/canary-js"),
+        &example,
+    );
+    link(&example);
+    ok(Command::new("npm")
+        .args(["run", "build"])
+        .current_dir(&example));
+    node_test(&example);
+    cases_pass(
+        &example.join("canary.wasm"),
+        &Path::new(REPO).join("examples/plugins/canary-cases.json"),
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
