@@ -49,6 +49,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     };
     let server_cfg = config.server.clone();
     let admin_cfg = config.admin.clone();
+    let telemetry = match &config.telemetry {
+        Some(t) => Some(crate::telemetry::Telemetry::start(t).map_err(|e| anyhow::anyhow!(e))?),
+        None => None,
+    };
     let live = build_state(config, &runtime).await?;
     runtime.counters().configure(&live.config.counters)?;
     let gateway = Arc::new(Gateway {
@@ -63,6 +67,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         alerts: Default::default(),
         control: Default::default(),
         console: Default::default(),
+        telemetry,
     });
     configure_parts(&gateway).await?;
 
@@ -263,6 +268,10 @@ impl Running {
         }
         if let Err(e) = self.gateway.runtime.counters().flush() {
             tracing::error!(error = %e, "saving counters at shutdown failed");
+        }
+        // The spans still queued are sent (the exporter blocks: off the runtime).
+        if let Some(t) = self.gateway.telemetry.clone() {
+            let _ = tokio::task::spawn_blocking(move || t.shutdown()).await;
         }
     }
 }

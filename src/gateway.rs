@@ -27,6 +27,8 @@ pub struct Gateway {
     pub control: crate::control::Control,
     /// Console sessions signed in on this gateway's admin listener.
     pub console: crate::console::Sessions,
+    /// `[telemetry]`'s tracer, set at start (a reload does not change it).
+    pub telemetry: Option<Arc<crate::telemetry::Telemetry>>,
 }
 
 /// Where the config comes from, and how reloads went.

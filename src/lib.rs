@@ -43,6 +43,7 @@ pub mod server;
 pub mod signals;
 pub mod sqlite_file;
 pub mod surface;
+pub mod telemetry;
 pub mod translate;
 pub mod types;
 pub mod upstream;

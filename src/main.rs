@@ -20,8 +20,9 @@ use switchboard::config::Config;
 #[command(name = "switchboard", version, about, long_about = None)]
 struct Cli {
     /// How log lines are written: text (no colour when not on a terminal) or json.
-    #[arg(long, global = true, value_enum, env = "SWITCHBOARD_LOG_FORMAT", default_value_t = LogFormat::Text)]
-    log_format: LogFormat,
+    /// Default: the config's `[log] format`, else text.
+    #[arg(long, global = true, value_enum, env = "SWITCHBOARD_LOG_FORMAT")]
+    log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -215,6 +216,17 @@ fn inspect(file: &std::path::Path, as_json: bool) -> ExitCode {
     report(switchboard::plugins::cli::inspect(file, as_json))
 }
 
+/// `[log] format` of the config file, read before logging starts (the whole config is
+/// checked after, with its errors logged in the format chosen).
+fn configured_log_format(path: &std::path::Path) -> Option<LogFormat> {
+    let doc: toml::Table = std::fs::read_to_string(path).ok()?.parse().ok()?;
+    match doc.get("log")?.get("format")?.as_str()? {
+        "json" => Some(LogFormat::Json),
+        "text" => Some(LogFormat::Text),
+        _ => None,
+    }
+}
+
 fn logs(format: LogFormat) {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
@@ -231,7 +243,11 @@ fn logs(format: LogFormat) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logs(cli.log_format);
+    let format = cli.log_format.or_else(|| match &cli.command {
+        Command::Serve(c) | Command::Check(c) => configured_log_format(&c.config),
+        _ => None,
+    });
+    logs(format.unwrap_or(LogFormat::Text));
     let client = |f: std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>>>>| {
         let Some(rt) = runtime() else {
             return ExitCode::FAILURE;

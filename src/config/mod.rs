@@ -11,6 +11,7 @@ mod providers;
 mod raw;
 pub mod route_params;
 mod routes;
+pub mod telemetry;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -55,6 +56,10 @@ pub struct Config {
     /// Usage records, when `[usage]` names a file.
     pub usage: Option<UsageConfig>,
     pub access_log: Option<AccessLogConfig>,
+    /// `[log] format`: how the gateway's log lines are written (a flag wins).
+    pub log_format: Option<AccessLogFormat>,
+    /// `[telemetry]`: traces over OTLP.
+    pub telemetry: Option<telemetry::TelemetryConfig>,
     pub responses: Option<ResponsesConfig>,
     /// `[[teams]]` by name.
     pub teams: BTreeMap<String, Team>,

@@ -39,6 +39,8 @@ pub struct RawConfig {
     pub gateway: Option<RawGateway>,
     #[serde(default)]
     pub alerts: Vec<super::alerts::RawAlert>,
+    pub log: Option<super::telemetry::RawLog>,
+    pub telemetry: Option<super::telemetry::RawTelemetry>,
 }
 
 /// What holds for every request, whatever its route and key.

@@ -71,6 +71,8 @@ pub(super) fn validate(
             raw.gateway.as_ref().map_or(&[][..], |g| &g.policies),
         )?,
         store: store(&cx, &raw, base)?,
+        log_format: super::telemetry::log_format(&raw),
+        telemetry: super::telemetry::telemetry(&cx, &raw)?,
         access_log: raw.access_log.as_ref().map(|a| AccessLogConfig {
             format: a.format.unwrap_or_default(),
             path: a.path.as_ref().map(|p| base.join(p.get_ref())),

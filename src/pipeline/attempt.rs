@@ -392,9 +392,13 @@ impl<'a> Attempt<'a> {
         };
         signals.record(true, elapsed);
         // The tokens are spent whatever happens next.
-        self.shared
-            .ctx
-            .answered(&p.name, &self.target.target, usage);
+        let ctx = &self.shared.ctx;
+        ctx.answered(&p.name, &self.target.target, usage);
+        if ctx.traced()
+            && let Some(f) = super::body::finish_reason(&out)
+        {
+            ctx.finish_reason(&f);
+        }
         self.deliver(out).await
     }
 
@@ -554,6 +558,7 @@ impl<'a> Attempt<'a> {
             None
         };
         let mut pump = Pump::new(resp, format, translator, p.timeout);
+        pump.trace_finish = self.shared.ctx.traced();
         self.set_up(&mut pump, native);
         // Nothing has reached the client yet: a failure before the first event
         // still fails over to the next target.

@@ -189,6 +189,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn finish_reason_is_read_without_a_parse() {
+        let chunk = br#"{"choices":[{"index":0,"delta":{},"finish_reason" : "tool_calls"}]}"#;
+        assert_eq!(finish_reason(chunk).as_deref(), Some("tool_calls"));
+        assert_eq!(
+            finish_reason(br#"{"choices":[{"finish_reason":null}]}"#),
+            None
+        );
+        assert_eq!(finish_reason(b"{}"), None);
+    }
+
+    #[test]
     fn request_shape_sees_images_audio_tools_and_json() {
         let body = br#"{"messages":[{"role":"system","content":"be brief"},{"role":"user","content":[{"type":"text","text":"what is this"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AA"}}]}],"tools":[{"type":"function","function":{"name":"f"}}],"response_format":{"type":"json_object"}}"#;
         let s = request_shape(body);
@@ -371,4 +382,20 @@ pub fn request_shape(body: &[u8]) -> crate::types::RequestShape {
         ),
         messages: b.messages.len().min(u32::MAX as usize) as u32,
     }
+}
+
+/// The first `"finish_reason": "…"` string of an answer or chunk (a cheap scan, no
+/// parse), for the request's trace.
+pub fn finish_reason(bytes: &[u8]) -> Option<String> {
+    const KEY: &[u8] = b"\"finish_reason\"";
+    let at = memchr::memmem::find(bytes, KEY)? + KEY.len();
+    let rest = &bytes[at..];
+    let colon = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+    let rest = rest[colon..].strip_prefix(b":")?;
+    let open = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+    let rest = rest[open..].strip_prefix(b"\"")?;
+    let end = memchr::memchr(b'"', rest)?;
+    std::str::from_utf8(&rest[..end.min(32)])
+        .ok()
+        .map(str::to_string)
 }

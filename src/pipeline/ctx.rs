@@ -50,6 +50,7 @@ pub struct AttemptRecord {
     pub model: String,
     /// What the provider's answer amounted to (`None`: not reached).
     pub status: Option<u16>,
+    pub started: Instant,
     pub took: Duration,
     /// Why it failed over; `None` for the attempt that answered.
     pub failure: Option<String>,
@@ -97,6 +98,8 @@ struct State {
     /// The key's team and the request's `user`, for the usage record.
     team: Option<String>,
     user: Option<String>,
+    /// The answer's `finish_reason` (read only when the request is traced).
+    finish: Option<String>,
 }
 
 impl State {
@@ -119,6 +122,11 @@ pub struct RequestCtx {
     metrics: Arc<Metrics>,
     usage_log: Option<Arc<crate::usage::Writer>>,
     access_log: Option<Arc<crate::access_log::Writer>>,
+    /// `[telemetry]`'s tracer and this request's plugin calls, when it is traced.
+    trace: Option<(
+        Arc<crate::telemetry::Telemetry>,
+        Arc<crate::telemetry::CallLog>,
+    )>,
     state: Mutex<State>,
     settled: AtomicBool,
 }
@@ -158,6 +166,7 @@ impl RequestCtx {
         metrics: Arc<Metrics>,
         usage_log: Option<Arc<crate::usage::Writer>>,
         access_log: Option<Arc<crate::access_log::Writer>>,
+        telemetry: Option<Arc<crate::telemetry::Telemetry>>,
     ) -> Arc<Self> {
         Arc::new(RequestCtx {
             id: format!("req_{:016x}", rand::random::<u64>()),
@@ -167,9 +176,27 @@ impl RequestCtx {
             metrics,
             usage_log,
             access_log,
+            trace: telemetry.map(|t| (t, Default::default())),
             state: Mutex::new(State::default()),
             settled: AtomicBool::new(false),
         })
+    }
+
+    /// Where this request's plugin calls are noted (`telemetry::scope`), if traced.
+    pub fn call_log(&self) -> Option<Arc<crate::telemetry::CallLog>> {
+        self.trace.as_ref().map(|(_, log)| log.clone())
+    }
+
+    /// Whether the request's spans are kept (then its finish reason is read).
+    pub fn traced(&self) -> bool {
+        self.trace.is_some()
+    }
+
+    /// The answer's finish reason (`stop`, `length`, `tool_calls`, …).
+    pub fn finish_reason(&self, reason: &str) {
+        if self.trace.is_some() {
+            self.state.lock().finish = Some(reason.chars().take(32).collect());
+        }
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -321,6 +348,9 @@ impl RequestCtx {
                 error: s.error.unwrap_or(""),
             });
         }
+        if let Some((t, log)) = &self.trace {
+            self.trace(t, log, &s, status, (&route, provider_label, model));
+        }
         if routed {
             self.record_usage(
                 &mut s,
@@ -348,6 +378,49 @@ impl RequestCtx {
                 duration_ms: elapsed.as_millis() as u64,
             },
         })
+    }
+}
+
+impl RequestCtx {
+    /// The request's spans: route, provider and model as the metrics name them.
+    fn trace(
+        &self,
+        t: &crate::telemetry::Telemetry,
+        log: &crate::telemetry::CallLog,
+        s: &State,
+        status: u16,
+        (route, provider, model): (&str, &str, &str),
+    ) {
+        let operation = match self.protocol {
+            Protocol::Embeddings => "embeddings",
+            Protocol::Forwarded(api) => api.name(),
+            _ => "chat",
+        };
+        let attempts = s.attempts.iter().map(|a| crate::telemetry::Attempt {
+            provider: &a.provider,
+            model: &a.model,
+            status: a.status,
+            started: a.started,
+            took: a.took,
+            failure: a.failure.as_deref(),
+        });
+        t.record(crate::telemetry::RequestTrace {
+            id: &self.id,
+            operation,
+            api: self.protocol.label(),
+            key: &self.key,
+            route,
+            provider,
+            model,
+            status,
+            started: self.started,
+            usage: s.usage,
+            finish_reason: s.finish.as_deref(),
+            cache: s.cache.map(CacheResult::label),
+            error: s.error,
+            attempts: attempts.collect(),
+            calls: log.take(),
+        });
     }
 }
 

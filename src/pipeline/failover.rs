@@ -255,6 +255,7 @@ async fn one(
         provider: provider_name.clone(),
         model: model.clone(),
         status,
+        started: began,
         took: began.elapsed(),
         failure,
     };

@@ -209,8 +209,10 @@ pub async fn handle(gw: &Gateway, req: Request<'_>) -> http::Response<Body> {
         gw.metrics.clone(),
         gw.usage.sink(),
         gw.access_log.sink(),
+        gw.telemetry.clone(),
     );
-    let mut resp = match run(gw, &ctx, req).await {
+    let run = crate::telemetry::scope(ctx.call_log(), run(gw, &ctx, req));
+    let mut resp = match run.await {
         Ok(resp) => resp,
         Err(e) => {
             ctx.failed(e.label());

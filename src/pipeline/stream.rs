@@ -75,6 +75,9 @@ pub struct Pump {
     pub raw_limit: usize,
     /// Told the id a passed-through Responses stream announces, with the provider.
     pub on_id: Option<(super::OnId, String)>,
+    /// The request is traced: the chunks' `finish_reason` is kept for its span.
+    pub trace_finish: bool,
+    finish: Option<String>,
 }
 
 impl Pump {
@@ -100,6 +103,8 @@ impl Pump {
             raw: None,
             raw_limit: 0,
             on_id: None,
+            trace_finish: false,
+            finish: None,
         }
     }
 
@@ -182,6 +187,11 @@ impl Pump {
             for (i, ev) in out.iter().enumerate() {
                 if let Some(a) = &mut self.assembler {
                     a.push(&ev.data);
+                }
+                if self.trace_finish
+                    && let Some(f) = super::body::finish_reason(ev.data.as_bytes())
+                {
+                    self.finish = Some(f);
                 }
                 if ev.data == "[DONE]" {
                     self.saw_done = true;
@@ -294,6 +304,9 @@ impl Finish {
         }
         self.ctx
             .spent(pump.reported.or(pump.usage).unwrap_or_default());
+        if let Some(f) = &pump.finish {
+            self.ctx.finish_reason(f);
+        }
         drop(self.in_flight);
         self.ctx.settle(200).await;
     }
@@ -317,7 +330,8 @@ fn error_event(message: String) -> Bytes {
 /// record before the client sees the stream end.
 pub fn spawn(mut pump: Pump, first: Bytes, finish: Finish) -> Body {
     let (tx, rx) = mpsc::channel::<Bytes>(16);
-    tokio::spawn(async move {
+    let calls = finish.ctx.call_log();
+    tokio::spawn(crate::telemetry::scope(calls, async move {
         let mut ok = tx.send(first).await.is_ok();
         let mut plugin_broke = false;
         let mut last = None;
@@ -348,7 +362,7 @@ pub fn spawn(mut pump: Pump, first: Bytes, finish: Finish) -> Body {
             let _ = tx.send(bytes).await;
         }
         pump.close().await;
-    });
+    }));
     crate::reply::channel(rx)
 }
 

@@ -419,6 +419,8 @@ impl<W: World> Lease<W> {
         self.slot = None;
         if let Some(t) = self.call_started.take() {
             self.pool.stats.durations.observe(t.elapsed());
+            let failed = !matches!(r, Some(Ok(_)));
+            crate::telemetry::plugin_call(&self.pool.identity.label, W::KIND.world(), t, failed);
         }
         if std::mem::take(&mut self.trial) {
             self.pool.quarantine.trial_over(matches!(r, Some(Ok(_))));

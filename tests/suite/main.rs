@@ -39,5 +39,6 @@ mod responses;
 mod routing;
 mod sandbox;
 mod sdk;
+mod telemetry;
 mod trust;
 mod usage;
