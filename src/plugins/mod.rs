@@ -2,6 +2,7 @@
 //! cache on disk keyed by content hash, and a pool of warm instances per configured
 //! plugin. `calls` wraps each world's functions with output validation.
 
+pub mod adapter_cases;
 pub mod bindings;
 pub mod building;
 

@@ -316,3 +316,41 @@ fn js_projects_and_the_example_build_and_pass_their_tests() {
     );
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn plugin_test_runs_an_adapter_on_requests_answers_and_streams() {
+    let anthropic = Path::new(env!("SWITCHBOARD_GUEST_TEST_HOSTILE_ADAPTER"))
+        .with_file_name("adapter_anthropic.wasm");
+    let cases = r#"{"cases": [
+ {"name": "request", "provider": "anthropic", "model": "claude-x", "request": {"model": "m", "max_tokens": 50, "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]}, "expect": {"method": "POST", "path": "/messages", "auth": {"header": "x-api-key"}, "body": {"model": "claude-x", "system": [{"text": "be brief"}]}}},
+ {"name": "answer", "model": "claude-x", "response": {"status": 200, "body": {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x", "content": [{"type": "text", "text": "hello"}], "stop_reason": "end_turn", "usage": {"input_tokens": 9, "output_tokens": 2}}}, "expect": {"body": {"choices": [{"message": {"content": "hello"}, "finish_reason": "stop"}]}, "usage": {"prompt": 9, "completion": 2}}},
+ {"name": "429", "response": {"status": 429, "headers": {"retry-after": "3"}, "body": {"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}}, "expect": {"adapter_error": {"status": 429, "kind": "RateLimit"}}},
+ {"name": "stream", "events": [{"event": "message_start", "data": "{\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"model\":\"claude-x\",\"usage\":{\"input_tokens\":5,\"output_tokens\":0}}}"}, {"event": "content_block_delta", "data": "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"hi\"}}"}, {"event": "message_delta", "data": "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":1}}"}, {"event": "message_stop", "data": "{\"type\":\"message_stop\"}"}], "expect": {"usage": {"prompt": 5, "completion": 1}}}
+]}"#;
+    let path = tmp(&format!("adapter-cases-{}.json", std::process::id()));
+    std::fs::write(&path, cases).unwrap();
+    let said = cases_pass(&anthropic, &path);
+    assert!(
+        said.contains("ok   stream: {\"events\":[") && said.contains("\"content\":\"hi\""),
+        "{said}"
+    );
+    // A case whose expectation is not met fails the run, and shows what was expected.
+    std::fs::write(
+        &path,
+        cases.replace("\"status\": 429, \"kind\"", "\"status\": 503, \"kind\""),
+    )
+    .unwrap();
+    let out = switchboard()
+        .args(["plugin", "test"])
+        .arg(&anthropic)
+        .arg("--cases")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success() && text.contains("FAIL 429") && text.contains("expected"),
+        "{text}"
+    );
+    let _ = std::fs::remove_file(&path);
+}
