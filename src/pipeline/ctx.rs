@@ -332,22 +332,7 @@ impl RequestCtx {
             saved: s.saved,
             error: s.error,
         });
-        if let Some(w) = &self.access_log {
-            w.log(&crate::access_log::Entry {
-                request_id: &self.id,
-                api: self.protocol.label(),
-                key: &self.key,
-                route: &route,
-                provider: provider_label,
-                model,
-                status,
-                duration_ms: elapsed.as_millis() as u64,
-                prompt_tokens: s.usage.prompt,
-                completion_tokens: s.usage.completion,
-                cache: s.cache.map_or("", CacheResult::label),
-                error: s.error.unwrap_or(""),
-            });
-        }
+        self.access(&s, status, elapsed, (&route, provider_label, model));
         if let Some((t, log)) = &self.trace {
             self.trace(t, log, &s, status, (&route, provider_label, model));
         }
@@ -382,6 +367,26 @@ impl RequestCtx {
 }
 
 impl RequestCtx {
+    /// The request's access-log line, when the gateway writes one.
+    fn access(&self, s: &State, status: u16, elapsed: Duration, names: (&str, &str, &str)) {
+        let Some(w) = &self.access_log else { return };
+        let (route, provider, model) = names;
+        w.log(&crate::access_log::Entry {
+            request_id: &self.id,
+            api: self.protocol.label(),
+            key: &self.key,
+            route,
+            provider,
+            model,
+            status,
+            duration_ms: elapsed.as_millis() as u64,
+            prompt_tokens: s.usage.prompt,
+            completion_tokens: s.usage.completion,
+            cache: s.cache.map_or("", CacheResult::label),
+            error: s.error.unwrap_or(""),
+        });
+    }
+
     /// The request's spans: route, provider and model as the metrics name them.
     fn trace(
         &self,

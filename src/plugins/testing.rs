@@ -86,6 +86,20 @@ fn route_facts(case: &Value) -> std::collections::HashMap<String, super::RouteFa
     [(route, facts)].into_iter().collect()
 }
 
+/// A strategy case's request (the `i`th of the file).
+fn route_request(case: &Value, i: usize) -> RouteRequest {
+    RouteRequest {
+        route: case["route"].as_str().unwrap_or("m").to_string(),
+        sequence: i as u64,
+        random: case["random"].as_u64().unwrap_or(i as u64 * 7919),
+        estimated_input_tokens: case["estimated_input_tokens"].as_u64().unwrap_or(100),
+        max_output_tokens: case["max_output_tokens"].as_u64(),
+        stream: false,
+        text: case["text"].as_str().map(str::to_string),
+        shape: shape(case),
+    }
+}
+
 /// A case's `"shape": {"images": true, "tools": true, "messages": 3}`.
 fn shape(case: &Value) -> RequestShape {
     let s = &case["shape"];
@@ -170,33 +184,22 @@ pub async fn run(
                 runtime
                     .route_table()
                     .store(std::sync::Arc::new(route_facts(case)));
-                let req = RouteRequest {
-                    route: case["route"].as_str().unwrap_or("m").to_string(),
-                    sequence: i as u64,
-                    random: case["random"].as_u64().unwrap_or(i as u64 * 7919),
-                    estimated_input_tokens: case["estimated_input_tokens"].as_u64().unwrap_or(100),
-                    max_output_tokens: case["max_output_tokens"].as_u64(),
-                    stream: false,
-                    text: case["text"].as_str().map(str::to_string),
-                    shape: shape(case),
-                };
+                let req = route_request(case, i);
                 super::calls::select(pool, &req, &targets(case))
                     .await
                     .map(|o| json!(o))
             }
         }),
-        Kind::Policy => each!(runtime.load::<Policy>(&spec, "test").await, |case, i| {
+        Kind::Policy => each!(runtime.load::<Policy>(&spec, "test").await, |case, _i| {
             |pool| async move {
-                let _ = i;
                 super::calls::check(pool, &policy_request(case)).await.map(|d| match d {
                 Decision::Allow(h) => json!({ "decision": "allow", "headers": h.iter().map(|h| [&h.name, &h.value]).collect::<Vec<_>>() }),
                 Decision::Deny(d) => json!({ "decision": "deny", "status": d.status, "message": d.message, "code": d.code }),
             })
             }
         }),
-        Kind::Redactor => each!(runtime.load::<Redactor>(&spec, "test").await, |case, i| {
+        Kind::Redactor => each!(runtime.load::<Redactor>(&spec, "test").await, |case, _i| {
             |pool| async move {
-                let _ = i;
                 let texts: Vec<String> = case["texts"]
                     .as_array()
                     .into_iter()
@@ -213,11 +216,8 @@ pub async fn run(
                     .map(|o| json!(o))
             }
         }),
-        Kind::Adapter => each!(runtime.load::<Adapter>(&spec, "test").await, |case, i| {
-            |pool| async move {
-                let _ = i;
-                super::adapter_cases::run(pool, case).await
-            }
+        Kind::Adapter => each!(runtime.load::<Adapter>(&spec, "test").await, |case, _i| {
+            |pool| async move { super::adapter_cases::run(pool, case).await }
         }),
     }
     Ok(out)
