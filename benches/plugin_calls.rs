@@ -110,6 +110,7 @@ fn main() {
         let engine = EngineConfig {
             cache_dir: dir,
             cache_max_bytes: 512 << 20,
+            function_cache_bytes: 0,
             max_instances: 100,
             max_idle: 8,
             recycle_after: 1_000_000,

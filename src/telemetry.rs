@@ -26,6 +26,9 @@ use crate::types::Usage;
 pub struct Telemetry {
     provider: SdkTracerProvider,
     tracer: opentelemetry_sdk::trace::SdkTracer,
+    /// The share of requests traced, decided when a request arrives (an untraced one
+    /// records nothing for its spans).
+    sample_ratio: f64,
 }
 
 /// One plugin call of a request: which plugin, of which world, when and how long.
@@ -134,11 +137,20 @@ impl Telemetry {
             .build();
         let provider = SdkTracerProvider::builder()
             .with_span_processor(processor)
-            .with_sampler(Sampler::TraceIdRatioBased(config.sample_ratio))
+            .with_sampler(Sampler::AlwaysOn)
             .with_resource(resource)
             .build();
         let tracer = provider.tracer("switchboard");
-        Ok(Arc::new(Telemetry { provider, tracer }))
+        Ok(Arc::new(Telemetry {
+            provider,
+            tracer,
+            sample_ratio: config.sample_ratio,
+        }))
+    }
+
+    /// Whether a request arriving now is traced.
+    pub fn sampled(&self) -> bool {
+        self.sample_ratio >= 1.0 || rand::random::<f64>() < self.sample_ratio
     }
 
     /// Sends what is queued and stops the exporter (blocking: not on a runtime thread).

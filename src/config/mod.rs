@@ -107,6 +107,8 @@ pub struct EngineConfig {
     pub cache_dir: PathBuf,
     /// Most bytes the compile cache keeps on disk.
     pub cache_max_bytes: u64,
+    /// Most bytes of compiled functions kept in memory for recompiles (0: none).
+    pub function_cache_bytes: u64,
     pub max_instances: u32,
     pub max_idle: u32,
     pub recycle_after: u32,

@@ -186,6 +186,9 @@ pub struct RawPluginEngine {
     pub cache_dir: Option<String>,
     /// Most the compile cache may hold, in MiB (least recently used evicted).
     pub cache_max_mib: Option<u64>,
+    /// Compiled functions kept in memory so a rebuilt plugin recompiles only what
+    /// changed, in MiB (0: none).
+    pub function_cache_mib: Option<u64>,
     /// Defaults for every plugin; each plugin may override.
     pub deadline: Option<Spanned<String>>,
     pub memory_mib: Option<u64>,

@@ -179,6 +179,7 @@ fn engine(cx: &Ctx<'_>, raw: &RawConfig) -> Result<EngineConfig, ConfigError> {
             .map(|d| base.join(d))
             .unwrap_or_else(default_cache_dir),
         cache_max_bytes: raw.plugins.cache_max_mib.unwrap_or(512).clamp(16, 1 << 20) << 20,
+        function_cache_bytes: raw.plugins.function_cache_mib.unwrap_or(256).min(1 << 20) << 20,
         max_instances,
         max_idle: raw.plugins.max_idle.unwrap_or(32),
         recycle_after: raw.plugins.recycle_after.unwrap_or(10_000).max(1),

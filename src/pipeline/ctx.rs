@@ -176,7 +176,9 @@ impl RequestCtx {
             metrics,
             usage_log,
             access_log,
-            trace: telemetry.map(|t| (t, Default::default())),
+            trace: telemetry
+                .filter(|t| t.sampled())
+                .map(|t| (t, Default::default())),
             state: Mutex::new(State::default()),
             settled: AtomicBool::new(false),
         })

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod convert;
 pub mod counters;
 pub mod counters_db;
+pub mod functions;
 pub mod host;
 pub mod inspect;
 pub mod pool;
@@ -178,6 +179,11 @@ impl PluginRuntime {
             .memory_guard_size(2 << 20)
             .memory_reservation_for_growth(0)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        if config.function_cache_bytes > 0 {
+            let cache = functions::FunctionCache::new(config.function_cache_bytes);
+            wc.enable_incremental_compilation(Arc::new(cache))
+                .map_err(|e| load_err("engine", format!("{e:#}")))?;
+        }
         let engine = Engine::new(&wc).map_err(|e| load_err("engine", format!("{e:#}")))?;
 
         let mut linker: Linker<HostState> = Linker::new(&engine);

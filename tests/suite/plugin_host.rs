@@ -15,6 +15,7 @@ fn engine(dir: &std::path::Path, recycle_after: u32) -> EngineConfig {
     EngineConfig {
         cache_dir: dir.to_path_buf(),
         cache_max_bytes: 512 << 20,
+        function_cache_bytes: 64 << 20,
         max_instances: 32,
         max_idle: 4,
         recycle_after,
