@@ -41,7 +41,10 @@ const RUST_SDK: &[(&str, &str)] = &[
         include_str!("../../sdk/rust/src/calendar.rs"),
     ),
     ("switchboard-sdk/wit/plugin.wit", WIT),
-    ("switchboard-sdk/README.md", include_str!("../../sdk/rust/README.md")),
+    (
+        "switchboard-sdk/README.md",
+        include_str!("../../sdk/rust/README.md"),
+    ),
 ];
 
 /// A world's texts: Rust lib, Python app and test, JS plugin and test, `plugin test` cases.
