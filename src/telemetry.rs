@@ -49,6 +49,44 @@ const MAX_CALLS: usize = 128;
 
 tokio::task_local! {
     static CALLS: Arc<CallLog>;
+    static PARENT: Option<Parent>;
+}
+
+/// A client's trace the request's spans continue (its W3C `traceparent`).
+pub type Parent = opentelemetry::trace::SpanContext;
+
+/// Runs `f` (a client request) under the trace its `traceparent` header names, if any.
+pub async fn with_traceparent<F: std::future::Future>(header: Option<&str>, f: F) -> F::Output {
+    match header.and_then(traceparent) {
+        Some(p) => PARENT.scope(Some(p), f).await,
+        None => f.await,
+    }
+}
+
+/// The trace the current request continues, if its client sent one.
+pub fn incoming_parent() -> Option<Parent> {
+    PARENT.try_with(Clone::clone).ok().flatten()
+}
+
+/// A W3C `traceparent` (`00-<32 hex trace id>-<16 hex span id>-<2 hex flags>`).
+fn traceparent(v: &str) -> Option<Parent> {
+    use opentelemetry::trace::{SpanId, TraceFlags, TraceId, TraceState};
+    let parts: Vec<&str> = v.trim().split('-').collect();
+    let [version, trace, span, flags, ..] = parts[..] else {
+        return None;
+    };
+    let sizes = (version.len(), trace.len(), span.len(), flags.len());
+    if sizes != (2, 32, 16, 2) || version == "ff" || (version == "00" && parts.len() != 4) {
+        return None;
+    }
+    let trace = TraceId::from_hex(trace)
+        .ok()
+        .filter(|t| *t != TraceId::INVALID)?;
+    let span = SpanId::from_hex(span)
+        .ok()
+        .filter(|s| *s != SpanId::INVALID)?;
+    let flags = TraceFlags::new(u8::from_str_radix(flags, 16).ok()?);
+    Some(Parent::new(trace, span, flags, true, TraceState::default()))
 }
 
 impl CallLog {
@@ -109,6 +147,7 @@ pub struct RequestTrace<'a> {
     pub error: Option<&'static str>,
     pub attempts: Vec<Attempt<'a>>,
     pub calls: Vec<PluginCall>,
+    pub parent: Option<Parent>,
 }
 
 impl Telemetry {
@@ -198,13 +237,17 @@ impl Telemetry {
         if let Some(e) = r.error {
             attrs.push(KeyValue::new("error.type", e));
         }
+        let parent = match r.parent {
+            Some(p) => Context::new().with_remote_span_context(p),
+            None => Context::new(),
+        };
         let mut span = self
             .tracer
             .span_builder(format!("{} {}", r.operation, r.route))
             .with_kind(SpanKind::Server)
             .with_start_time(at(r.started))
             .with_attributes(attrs)
-            .start(&self.tracer);
+            .start_with_context(&self.tracer, &parent);
         if r.status >= 500 {
             span.set_status(Status::error(r.error.unwrap_or("server error")));
         }
@@ -303,5 +346,27 @@ impl opentelemetry_http::HttpClient for Sender {
                 Err(e) => Err(e.to_string().into()),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn traceparent_is_read_as_w3c_writes_it() {
+        let p =
+            super::traceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01").unwrap();
+        assert_eq!(p.trace_id().to_string(), "0af7651916cd43dd8448eb211c80319c");
+        assert_eq!(p.span_id().to_string(), "b7ad6b7169203331");
+        assert!(p.is_sampled() && p.is_remote());
+        for bad in [
+            "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+            "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra",
+            "00-0af7651916cd43dd-b7ad6b7169203331-01",
+            "garbage",
+        ] {
+            assert!(super::traceparent(bad).is_none(), "{bad}");
+        }
     }
 }

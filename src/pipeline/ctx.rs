@@ -114,6 +114,12 @@ impl State {
     }
 }
 
+type Traced = (
+    Arc<crate::telemetry::Telemetry>,
+    Arc<crate::telemetry::CallLog>,
+    Option<crate::telemetry::Parent>,
+);
+
 pub struct RequestCtx {
     pub id: String,
     pub started: Instant,
@@ -122,11 +128,9 @@ pub struct RequestCtx {
     metrics: Arc<Metrics>,
     usage_log: Option<Arc<crate::usage::Writer>>,
     access_log: Option<Arc<crate::access_log::Writer>>,
-    /// `[telemetry]`'s tracer and this request's plugin calls, when it is traced.
-    trace: Option<(
-        Arc<crate::telemetry::Telemetry>,
-        Arc<crate::telemetry::CallLog>,
-    )>,
+    /// `[telemetry]`'s tracer, this request's plugin calls and the client's trace it
+    /// continues, when it is traced.
+    trace: Option<Traced>,
     state: Mutex<State>,
     settled: AtomicBool,
 }
@@ -178,7 +182,7 @@ impl RequestCtx {
             access_log,
             trace: telemetry
                 .filter(|t| t.sampled())
-                .map(|t| (t, Default::default())),
+                .map(|t| (t, Default::default(), crate::telemetry::incoming_parent())),
             state: Mutex::new(State::default()),
             settled: AtomicBool::new(false),
         })
@@ -186,7 +190,7 @@ impl RequestCtx {
 
     /// Where this request's plugin calls are noted (`telemetry::scope`), if traced.
     pub fn call_log(&self) -> Option<Arc<crate::telemetry::CallLog>> {
-        self.trace.as_ref().map(|(_, log)| log.clone())
+        self.trace.as_ref().map(|(_, log, _)| log.clone())
     }
 
     /// Whether the request's spans are kept (then its finish reason is read).
@@ -335,8 +339,8 @@ impl RequestCtx {
             error: s.error,
         });
         self.access(&s, status, elapsed, (&route, provider_label, model));
-        if let Some((t, log)) = &self.trace {
-            self.trace(t, log, &s, status, (&route, provider_label, model));
+        if let Some(traced) = &self.trace {
+            self.trace(traced, &s, status, (&route, provider_label, model));
         }
         if routed {
             self.record_usage(
@@ -392,8 +396,7 @@ impl RequestCtx {
     /// The request's spans: route, provider and model as the metrics name them.
     fn trace(
         &self,
-        t: &crate::telemetry::Telemetry,
-        log: &crate::telemetry::CallLog,
+        (t, log, parent): &Traced,
         s: &State,
         status: u16,
         (route, provider, model): (&str, &str, &str),
@@ -427,6 +430,7 @@ impl RequestCtx {
             error: s.error,
             attempts: attempts.collect(),
             calls: log.take(),
+            parent: parent.clone(),
         });
     }
 }

@@ -150,6 +150,20 @@ fn model_object(id: &str, created: u64, route: &crate::config::Route) -> serde_j
 }
 
 async fn api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Response<Body> {
+    // A traced gateway continues the client's trace, when it names one.
+    if gw.telemetry.is_some()
+        && let Some(tp) = req
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+    {
+        let tp = tp.to_string();
+        return crate::telemetry::with_traceparent(Some(&tp), api_in_trace(gw, req)).await;
+    }
+    api_in_trace(gw, req).await
+}
+
+async fn api_in_trace(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Response<Body> {
     // Anthropic clients get every error in Anthropic's shape, auth errors included.
     if req.uri().path().starts_with("/v1/messages") {
         let resp = openai_api(gw, req).await;

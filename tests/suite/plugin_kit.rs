@@ -73,6 +73,16 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// `cargo` for plugin tests on this machine: no debug info or incremental state, so the
+/// shared target dir stays small.
+fn host_cargo(target: &Path) -> Command {
+    let mut c = Command::new("cargo");
+    c.env("CARGO_TARGET_DIR", target)
+        .env("CARGO_PROFILE_DEV_DEBUG", "0")
+        .env("CARGO_INCREMENTAL", "0");
+    c
+}
+
 #[test]
 fn rust_projects_and_examples_build_and_pass_their_tests() {
     let root = projects("kit-rust");
@@ -102,7 +112,7 @@ fn rust_projects_and_examples_build_and_pass_their_tests() {
             "{args:?}"
         );
     }
-    // Shared target dirs, so a second run of the suite does not compile again.
+    // Target dirs shared by the projects, so dependencies compile once.
     let (wasm_target, host_target) = (tmp("kit-target"), tmp("kit-host-target"));
     for world in ["strategy", "policy", "redactor"] {
         let project = new(&root, world, &format!("rs-{world}"), "rust");
@@ -117,16 +127,13 @@ fn rust_projects_and_examples_build_and_pass_their_tests() {
                 && built.contains("links:     yes"),
             "{built}"
         );
-        let tested = ok(Command::new("cargo")
-            .arg("test")
-            .current_dir(&project)
-            .env("CARGO_TARGET_DIR", &host_target));
+        let tested = ok(host_cargo(&host_target).arg("test").current_dir(&project));
         assert!(tested.contains("test result: ok"), "{tested}");
         let wasm = wasm_target.join(format!("wasm32-wasip2/release/rs_{world}.wasm"));
         cases_pass(&wasm, &project.join("cases.json"));
     }
     // The examples written on the SDK in the repository: their own tests, on this machine.
-    let tested = ok(Command::new("cargo")
+    let tested = ok(host_cargo(&host_target)
         .args([
             "test",
             "-p",
@@ -135,14 +142,16 @@ fn rust_projects_and_examples_build_and_pass_their_tests() {
             "strategy-content-router",
         ])
         .arg("--manifest-path")
-        .arg(Path::new(REPO).join("plugins/Cargo.toml"))
-        .env("CARGO_TARGET_DIR", &host_target));
+        .arg(Path::new(REPO).join("plugins/Cargo.toml")));
     assert!(tested.matches("test result: ok").count() >= 2, "{tested}");
     let canary = env!("SWITCHBOARD_GUEST_STRATEGY_CANARY");
     cases_pass(
         Path::new(canary),
         &Path::new(REPO).join("examples/plugins/canary-cases.json"),
     );
+    // Their builds are half a gigabyte: not kept (a second run compiles them again).
+    let _ = std::fs::remove_dir_all(&wasm_target);
+    let _ = std::fs::remove_dir_all(&host_target);
     let _ = std::fs::remove_dir_all(&root);
 }
 

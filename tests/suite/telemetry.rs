@@ -172,14 +172,19 @@ async fn each_request_is_a_trace_with_its_attempts_and_plugin_calls() {
         );
     }
 
-    // A streamed answer: its finish reason is read from the chunks.
+    // A streamed answer, in the client's trace: its finish reason is read from the chunks.
     mock.set_fault("down", None);
     let r = gw
-        .post(
-            "/v1/chat/completions",
-            &json!({ "model": "m", "stream": true, "messages": user("hi") }),
+        .client
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .header(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
         )
-        .await;
+        .json(&json!({ "model": "m", "stream": true, "messages": user("hi") }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let _ = r.text().await.unwrap();
     let all = wait_spans(&hook, 2).await;
@@ -192,6 +197,8 @@ async fn each_request_is_a_trace_with_its_attempts_and_plugin_calls() {
         attr(streamed, "gen_ai.provider.name")["stringValue"],
         "down"
     );
+    assert_eq!(streamed["traceId"], "0af7651916cd43dd8448eb211c80319c");
+    assert_eq!(streamed["parentSpanId"], "b7ad6b7169203331");
     gw.running.shutdown().await;
 }
 
