@@ -8,7 +8,6 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
-use serde::Deserialize;
 
 use super::Outcome;
 use super::body;
@@ -25,48 +24,6 @@ use crate::types::{
 use crate::upstream::{self, MAX_UPSTREAM_BODY, UpstreamError};
 
 pub use crate::types::Usage;
-
-#[derive(Deserialize)]
-struct UsageOnly {
-    usage: Option<UsageFields>,
-}
-
-#[derive(Deserialize)]
-struct UsageFields {
-    prompt_tokens: Option<u64>,
-    completion_tokens: Option<u64>,
-    prompt_tokens_details: Option<PromptDetails>,
-}
-
-#[derive(Deserialize)]
-struct PromptDetails {
-    cached_tokens: Option<u64>,
-}
-
-impl UsageFields {
-    fn usage(self) -> Usage {
-        let prompt = self.prompt_tokens.unwrap_or(0);
-        Usage {
-            prompt,
-            completion: self.completion_tokens.unwrap_or(0),
-            cached_prompt: self
-                .prompt_tokens_details
-                .and_then(|d| d.cached_tokens)
-                .unwrap_or(0)
-                .min(prompt),
-        }
-    }
-}
-
-/// Usage of an OpenAI-shaped answer or chunk, if it says.
-pub fn usage_of(json: &[u8]) -> Option<Usage> {
-    Some(
-        serde_json::from_slice::<UsageOnly>(json)
-            .ok()?
-            .usage?
-            .usage(),
-    )
-}
 
 /// An answer's headers as the adapter sees them (those that are text).
 fn header_list(headers: &http::HeaderMap) -> Vec<crate::types::Header> {
@@ -384,10 +341,12 @@ impl<'a> Attempt<'a> {
         };
         // The answer goes to the client as it is, but it must at least be JSON:
         // a provider that answers 200 with garbage is a failed target.
-        let usage = match serde_json::from_slice::<UsageOnly>(&out) {
-            Ok(u) => {
-                reported.unwrap_or_else(|| u.usage.map(UsageFields::usage).unwrap_or_default())
-            }
+        let usage = match serde_json::from_slice::<super::body::UsageOnly>(&out) {
+            Ok(u) => reported.unwrap_or_else(|| {
+                u.usage
+                    .map(super::body::UsageFields::usage)
+                    .unwrap_or_default()
+            }),
             Err(e) => return self.not_json(status, e, elapsed),
         };
         signals.record(true, elapsed);

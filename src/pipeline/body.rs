@@ -1,6 +1,7 @@
 //! What routing needs from a client body, parsed without copying it: the model
 //! (and where its value sits, so it can be rewritten in place), the stream flags,
-//! and the sizes used to estimate tokens.
+//! and the sizes used to estimate tokens; and what the host reads of an answer (its
+//! usage, its finish reason) the same way.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -182,6 +183,49 @@ pub fn with_stream_usage(body: &[u8], has_stream_options: bool) -> Vec<u8> {
         }
         Err(_) => body.to_vec(),
     }
+}
+
+/// The `usage` of an OpenAI-shaped answer, read without the rest.
+#[derive(Deserialize)]
+pub(super) struct UsageOnly {
+    pub(super) usage: Option<UsageFields>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct UsageFields {
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+    prompt_tokens_details: Option<PromptDetails>,
+}
+
+#[derive(Deserialize)]
+struct PromptDetails {
+    cached_tokens: Option<u64>,
+}
+
+impl UsageFields {
+    pub(super) fn usage(self) -> crate::types::Usage {
+        let prompt = self.prompt_tokens.unwrap_or(0);
+        crate::types::Usage {
+            prompt,
+            completion: self.completion_tokens.unwrap_or(0),
+            cached_prompt: self
+                .prompt_tokens_details
+                .and_then(|d| d.cached_tokens)
+                .unwrap_or(0)
+                .min(prompt),
+        }
+    }
+}
+
+/// Usage of an OpenAI-shaped answer or chunk, if it says.
+pub fn usage_of(json: &[u8]) -> Option<crate::types::Usage> {
+    Some(
+        serde_json::from_slice::<UsageOnly>(json)
+            .ok()?
+            .usage?
+            .usage(),
+    )
 }
 
 #[cfg(test)]

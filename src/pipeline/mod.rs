@@ -446,7 +446,7 @@ async fn from_cache(
                 ))
             }
             None => {
-                let saved = attempt::usage_of(&stored);
+                let saved = body::usage_of(&stored);
                 match cached::hit_response(stored, facts, &ctx.id, policy_headers) {
                     Some(resp) => {
                         ctx.cache(ctx::CacheResult::Hit, saved);

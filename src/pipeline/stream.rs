@@ -11,7 +11,8 @@ use bytes::Bytes;
 
 use tokio::sync::mpsc;
 
-use super::attempt::{InFlight, usage_of};
+use super::attempt::InFlight;
+use super::body::usage_of;
 use super::ctx::RequestCtx;
 use super::redact::StreamRedactor;
 use crate::cache::Store;
