@@ -4,6 +4,10 @@
 //! The request lifecycle is drawn in `docs/architecture.md`; each module below owns
 //! one part of it.
 
+// A request's future nests every layer it passes (server, trace, pipeline, attempt,
+// stream); computing its layout goes deeper than the default 128.
+#![recursion_limit = "256"]
+
 pub mod access_log;
 pub mod alerts;
 pub mod app;

@@ -55,12 +55,9 @@ tokio::task_local! {
 /// A client's trace the request's spans continue (its W3C `traceparent`).
 pub type Parent = opentelemetry::trace::SpanContext;
 
-/// Runs `f` (a client request) under the trace its `traceparent` header names, if any.
-pub async fn with_traceparent<F: std::future::Future>(header: Option<&str>, f: F) -> F::Output {
-    match header.and_then(traceparent) {
-        Some(p) => PARENT.scope(Some(p), f).await,
-        None => f.await,
-    }
+/// Runs `f` (a client request) in the client's trace `parent`.
+pub async fn continuing<F: std::future::Future>(parent: Parent, f: F) -> F::Output {
+    PARENT.scope(Some(parent), f).await
 }
 
 /// The trace the current request continues, if its client sent one.
@@ -69,7 +66,7 @@ pub fn incoming_parent() -> Option<Parent> {
 }
 
 /// A W3C `traceparent` (`00-<32 hex trace id>-<16 hex span id>-<2 hex flags>`).
-fn traceparent(v: &str) -> Option<Parent> {
+pub fn traceparent(v: &str) -> Option<Parent> {
     use opentelemetry::trace::{SpanId, TraceFlags, TraceId, TraceState};
     let parts: Vec<&str> = v.trim().split('-').collect();
     let [version, trace, span, flags, ..] = parts[..] else {

@@ -151,14 +151,15 @@ fn model_object(id: &str, created: u64, route: &crate::config::Route) -> serde_j
 
 async fn api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Response<Body> {
     // A traced gateway continues the client's trace, when it names one.
-    if gw.telemetry.is_some()
-        && let Some(tp) = req
+    let parent = match gw.telemetry {
+        Some(_) => req
             .headers()
             .get("traceparent")
-            .and_then(|v| v.to_str().ok())
-    {
-        let tp = tp.to_string();
-        return crate::telemetry::with_traceparent(Some(&tp), api_in_trace(gw, req)).await;
+            .and_then(|v| v.to_str().ok()),
+        None => None,
+    };
+    if let Some(parent) = parent.and_then(crate::telemetry::traceparent) {
+        return crate::telemetry::continuing(parent, api_in_trace(gw, req)).await;
     }
     api_in_trace(gw, req).await
 }
