@@ -85,6 +85,7 @@ fn host_cargo(target: &Path) -> Command {
 
 #[test]
 fn rust_projects_and_examples_build_and_pass_their_tests() {
+    let _cpu = crate::common::cpu_heavy();
     let root = projects("kit-rust");
     let again = switchboard()
         .args(["plugin", "new", "strategy", "x"])
@@ -174,6 +175,7 @@ fn componentize_py() -> PathBuf {
 
 #[test]
 fn python_projects_and_the_example_build_and_pass_their_tests() {
+    let _cpu = crate::common::cpu_heavy();
     let cpy = componentize_py();
     let path = format!(
         "{}:{}",
@@ -273,6 +275,7 @@ fn node_modules() -> PathBuf {
 
 #[test]
 fn js_projects_and_the_example_build_and_pass_their_tests() {
+    let _cpu = crate::common::cpu_heavy();
     let modules = node_modules();
     let link = |dir: &Path| std::os::unix::fs::symlink(&modules, dir.join("node_modules")).unwrap();
     let node_test = |dir: &Path| {

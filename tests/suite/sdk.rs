@@ -60,6 +60,7 @@ fn ask(content: Value) -> Value {
 
 #[tokio::test]
 async fn the_content_router_sends_each_request_to_the_targets_it_needs() {
+    let _cpu = crate::common::cpu_heavy_async().await;
     let mock = Mock::start().await;
     let gw = start(&mock, ROUTER).await;
     assert_eq!(
@@ -106,6 +107,7 @@ async fn the_content_router_sends_each_request_to_the_targets_it_needs() {
 
 #[tokio::test]
 async fn bad_rules_and_tags_are_refused_with_their_place() {
+    let _cpu = crate::common::cpu_heavy_async().await;
     let mock = Mock::start().await;
     let bad_rule = ROUTER.replace(
         "{ tag = \"long\", min_tokens = 2000 }",

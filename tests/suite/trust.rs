@@ -367,6 +367,7 @@ async fn status_codes_say_what_happened() {
 
 #[tokio::test]
 async fn a_looping_plugin_degrades_its_own_route_only() {
+    let _quiet = crate::common::timing_sensitive().await;
     let mock = Mock::start().await;
     let cfg = format!(
         "[providers.p]\nadapter = \"builtin:openai\"\nbase_url = \"{{mock}}/p/v1\"\n\n[strategies.hostile]\nplugin = {STRATEGY:?}\ndeadline = \"50ms\"\n\n[models.\"loop\"]\nstrategy = \"hostile\"\ntargets = [{{ provider = \"p\", model = \"x\" }}, {{ provider = \"p\", model = \"x2\" }}]\n\n[models.\"fine\"]\ntargets = [{{ provider = \"p\", model = \"y\" }}]\n"

@@ -580,3 +580,22 @@ targets = [{ provider = "oa", model = "gpt-x" }]
 [models."claude"]
 targets = [{ provider = "an", model = "claude-x" }]
 "#;
+
+/// Tests that load both cores for minutes (nested toolchain builds) hold this shared;
+/// a test that measures latency holds it exclusively, so it is not measuring them.
+static CPU: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// Held by a (synchronous) test that runs toolchains; many may run together.
+pub fn cpu_heavy() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    CPU.blocking_read()
+}
+
+/// `cpu_heavy` for an async test (one compiling large components, say).
+pub async fn cpu_heavy_async() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    CPU.read().await
+}
+
+/// Held by a test whose assertions depend on timing: no toolchain runs meanwhile.
+pub async fn timing_sensitive() -> tokio::sync::RwLockWriteGuard<'static, ()> {
+    CPU.write().await
+}
