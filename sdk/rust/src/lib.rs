@@ -10,6 +10,8 @@
 //! - [`settings`]: a plugin's `settings` table read into a serde struct, and
 //!   `validate-settings` implemented from the same struct;
 //! - [`decision`]: a policy's allow and deny answers and their headers;
+//! - [`openai`]: OpenAI's chat and embeddings wire format read and written, for
+//!   adapters (requests typed, answers, stream chunks, errors by status);
 //! - [`testing`] (not on wasm): a fake host — settings, counters with windows on a
 //!   clock the test moves, captured log lines — and builders for the records the host
 //!   passes in, so plugin logic is tested with plain `cargo test`.
@@ -47,6 +49,7 @@ extern crate self as switchboard_sdk;
 mod calendar;
 pub mod decision;
 pub mod host;
+pub mod openai;
 pub mod settings;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
