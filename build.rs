@@ -16,6 +16,11 @@ use std::process::Command;
 const EMBEDDED: &[(&str, &str)] = &[
     ("adapter-openai", "openai"),
     ("adapter-anthropic", "anthropic"),
+    ("adapter-gemini", "gemini"),
+    ("adapter-azure-openai", "azure-openai"),
+    ("adapter-bedrock", "bedrock"),
+    ("adapter-cohere", "cohere"),
+    ("adapter-ollama", "ollama"),
     ("strategy-round-robin", "round-robin"),
     ("strategy-weighted", "weighted"),
     ("strategy-priority", "priority"),

@@ -1,46 +1,61 @@
 //! `builtin:openai`: the adapter for OpenAI and every OpenAI-compatible API.
 //!
-//! The client already speaks this wire format, so the adapter never rebuilds the
-//! body: it asks the host to rewrite `model` in place, and successful answers and
-//! streams are forwarded untouched (`translate-response: false`). Only error answers
-//! reach this component, to give the client the provider's own message.
+//! The client already speaks this wire format, so by default the adapter never
+//! rebuilds the body: it asks the host to rewrite `model` in place, and successful
+//! answers and streams are forwarded untouched (`translate-response: false`). Only
+//! error answers reach this component, to give the client the provider's own message.
+//!
+//! Settings, for compatible endpoints that differ (the catalog's presets set them):
+//! - `drop = ["field", …]`: top-level fields never sent;
+//! - `rename = { max_completion_tokens = "max_tokens" }`: fields sent under another name;
+//! - `stream_options = false`: never send `stream_options` (Mistral, Cohere's
+//!   compatibility API refuse it);
+//! - `stream_usage = "choice"`: the stream's usage comes inside `choices[0].usage`
+//!   (Moonshot); it is moved to the chunk's top-level `usage` and counted;
+//! - `query = { name = "value" }`: query parameters added to every request.
 
-wit_bindgen::generate!({ world: "adapter", path: "../../wit" });
+mod quirks;
 
-use exports::switchboard::plugin::provider_adapter::{self as adapter, GuestStreamTranslator};
-use switchboard::plugin::types::{
-    AdapterError, AuthScheme, BodyEdit, ErrorKind, HttpMethod, Operation, RequestContext, SseEvent,
+use switchboard_sdk::adapter::{self, ProviderAdapter, StreamTranslator};
+use switchboard_sdk::openai;
+use switchboard_sdk::types::{
+    AdapterError, AuthScheme, BodyEdit, HttpMethod, Operation, RequestContext, SseEvent,
     StreamFormat, TranslatedAnswer, TranslatedEvents, UpstreamRequest, UpstreamResponse,
 };
 
-struct OpenAi;
+use quirks::Quirks;
 
-impl Guest for OpenAi {
-    /// This adapter has no settings: any is a mistake worth saying.
+pub struct OpenAi;
+
+impl adapter::Guest for OpenAi {
     fn validate_settings(settings: Vec<(String, String)>) -> Result<(), String> {
-        match settings.first() {
-            Some((name, _)) => Err(format!("builtin:openai has no setting '{name}'")),
-            None => Ok(()),
-        }
+        switchboard_sdk::settings::validate::<Quirks>(&settings)
+            .map_err(|e| format!("builtin:openai: {e}"))
     }
 }
 
-impl adapter::Guest for OpenAi {
-    type StreamTranslator = PassThrough;
+impl ProviderAdapter for OpenAi {
+    type StreamTranslator = quirks::UsageMover;
 
-    fn to_upstream(ctx: RequestContext, _body: Vec<u8>) -> Result<UpstreamRequest, AdapterError> {
+    fn to_upstream(ctx: RequestContext, body: Vec<u8>) -> Result<UpstreamRequest, AdapterError> {
+        let q: Quirks = switchboard_sdk::settings::load().unwrap_or_default();
         let path = match ctx.operation {
             Operation::ChatCompletions => "/chat/completions",
             Operation::Embeddings => "/embeddings",
         };
+        let body = if q.edits_body() {
+            BodyEdit::Replace(q.edit(&ctx, &body)?)
+        } else {
+            BodyEdit::SetModel(ctx.target_model.clone())
+        };
         Ok(UpstreamRequest {
             method: HttpMethod::Post,
             path: path.to_string(),
-            query: Vec::new(),
+            query: q.query.clone().into_iter().collect(),
             headers: Vec::new(),
             auth: AuthScheme::Bearer,
-            body: BodyEdit::SetModel(ctx.target_model),
-            translate_response: false,
+            body,
+            translate_response: ctx.stream && q.usage_in_choice(),
             stream_format: StreamFormat::Sse,
         })
     }
@@ -56,74 +71,25 @@ impl adapter::Guest for OpenAi {
                 usage: None,
             });
         }
-        Err(upstream_error(resp.status, &resp.body))
+        Err(openai::upstream_error(resp.status, &resp.body))
     }
 }
 
-/// Maps an OpenAI-style error answer to the contract's error.
-fn upstream_error(status: u16, body: &[u8]) -> AdapterError {
-    let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
-    let error = parsed.as_ref().and_then(|v| v.get("error"));
-    let message = error
-        .and_then(|e| e.get("message").or(Some(e)))
-        .and_then(|m| m.as_str())
-        .map(str::to_string)
-        .unwrap_or_else(|| {
-            let text = String::from_utf8_lossy(body);
-            let text: String = text.chars().take(200).collect();
-            if text.trim().is_empty() {
-                format!("upstream answered HTTP {status}")
-            } else {
-                format!("upstream answered HTTP {status}: {text}")
-            }
-        });
-    let param = error
-        .and_then(|e| e.get("param"))
-        .and_then(|p| p.as_str())
-        .map(str::to_string);
-    AdapterError {
-        status,
-        kind: kind_for_status(status),
-        message,
-        param,
-    }
-}
-
-fn kind_for_status(status: u16) -> ErrorKind {
-    match status {
-        400 | 413 | 422 => ErrorKind::InvalidRequest,
-        401 => ErrorKind::Authentication,
-        403 => ErrorKind::Permission,
-        404 => ErrorKind::NotFound,
-        408 | 504 => ErrorKind::Timeout,
-        429 => ErrorKind::RateLimit,
-        503 | 529 => ErrorKind::Overloaded,
-        _ => ErrorKind::Upstream,
-    }
-}
-
-/// Never constructed by the host for this adapter (`translate-response` is false),
-/// but kept correct: it forwards every event as it came.
-struct PassThrough;
-
-impl GuestStreamTranslator for PassThrough {
+impl StreamTranslator for quirks::UsageMover {
     fn new(_ctx: RequestContext) -> Self {
-        PassThrough
+        quirks::UsageMover::default()
     }
 
     fn on_event(&self, ev: SseEvent) -> Result<TranslatedEvents, AdapterError> {
-        Ok(TranslatedEvents {
-            events: vec![ev],
-            usage: None,
-        })
+        Ok(self.event(ev))
     }
 
     fn finish(&self) -> Result<TranslatedEvents, AdapterError> {
         Ok(TranslatedEvents {
             events: Vec::new(),
-            usage: None,
+            usage: self.usage(),
         })
     }
 }
 
-export!(OpenAi);
+switchboard_sdk::export_adapter!(OpenAi);

@@ -1,0 +1,159 @@
+//! `builtin:bedrock`: OpenAI chat completions over Amazon Bedrock's Converse API —
+//! `/model/{id}/converse` and `/model/{id}/converse-stream`, signed with AWS SigV4 by
+//! the host (the provider's `aws_credentials_env`; this component never sees them),
+//! the stream's binary `application/vnd.amazon.eventstream` framing decoded by the
+//! host into events named by `:event-type`. Content blocks, `system`,
+//! `inferenceConfig`, tool use and results both ways, `inputTokens`/`outputTokens`
+//! (and cache reads) as usage, Bedrock's exceptions as OpenAI's errors.
+//!
+//! Settings: `region` (the SigV4 scope; default `us-east-1`: it must match the
+//! provider's `base_url`).
+
+mod convert;
+
+use std::cell::RefCell;
+
+use serde::Deserialize;
+use switchboard_sdk::adapter::{self, ProviderAdapter, StreamTranslator};
+use switchboard_sdk::openai::{self, ChunkWriter};
+use switchboard_sdk::settings::Settings;
+use switchboard_sdk::types::{
+    AdapterError, AuthScheme, BodyEdit, HttpMethod, Operation, RequestContext, Sigv4Scope,
+    SseEvent, StreamFormat, TranslatedAnswer, TranslatedEvents, UpstreamRequest, UpstreamResponse,
+};
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub region: Option<String>,
+}
+
+impl Settings for Config {
+    fn check(&self) -> Result<(), String> {
+        match self.region.as_deref() {
+            Some(r)
+                if r.is_empty()
+                    || !r
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') =>
+            {
+                Err(format!(
+                    "region \"{r}\" is not an AWS region (e.g. us-east-1)"
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Percent-encodes a model id or ARN as one path segment (`:` and `/` included).
+fn segment(id: &str) -> String {
+    let mut out = String::new();
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+pub struct Bedrock;
+
+impl adapter::Guest for Bedrock {
+    fn validate_settings(settings: Vec<(String, String)>) -> Result<(), String> {
+        switchboard_sdk::settings::validate::<Config>(&settings)
+            .map_err(|e| format!("builtin:bedrock: {e}"))
+    }
+}
+
+impl ProviderAdapter for Bedrock {
+    type StreamTranslator = Translator;
+
+    fn to_upstream(ctx: RequestContext, body: Vec<u8>) -> Result<UpstreamRequest, AdapterError> {
+        if ctx.operation != Operation::ChatCompletions {
+            return Err(openai::invalid(
+                format!(
+                    "provider '{}' (Bedrock Converse) offers chat only: embeddings are not translated",
+                    ctx.provider
+                ),
+                Some("model"),
+            ));
+        }
+        let config: Config = switchboard_sdk::settings::load().unwrap_or_default();
+        let action = if ctx.stream {
+            "converse-stream"
+        } else {
+            "converse"
+        };
+        Ok(UpstreamRequest {
+            method: HttpMethod::Post,
+            path: format!("/model/{}/{action}", segment(&ctx.target_model)),
+            query: Vec::new(),
+            headers: Vec::new(),
+            auth: AuthScheme::AwsSigv4(Sigv4Scope {
+                region: config.region.unwrap_or_else(|| "us-east-1".to_string()),
+                service: "bedrock".to_string(),
+            }),
+            body: BodyEdit::Replace(convert::converse(&body)?),
+            translate_response: true,
+            stream_format: StreamFormat::AwsEventstream,
+        })
+    }
+
+    fn from_upstream(
+        ctx: RequestContext,
+        resp: UpstreamResponse,
+    ) -> Result<TranslatedAnswer, AdapterError> {
+        if !(200..300).contains(&resp.status) {
+            return Err(openai::upstream_error(resp.status, &resp.body));
+        }
+        let (body, usage) = convert::answer(&ctx, &resp.body)?;
+        Ok(TranslatedAnswer {
+            body: Some(body),
+            usage: Some(usage),
+        })
+    }
+}
+
+/// One ConverseStream: events named by their `:event-type`.
+pub struct Translator {
+    writer: RefCell<ChunkWriter>,
+}
+
+impl StreamTranslator for Translator {
+    fn new(ctx: RequestContext) -> Self {
+        Translator {
+            writer: RefCell::new(ChunkWriter::new(&ctx)),
+        }
+    }
+
+    fn on_event(&self, ev: SseEvent) -> Result<TranslatedEvents, AdapterError> {
+        let mut w = self.writer.borrow_mut();
+        let mut events = Vec::new();
+        convert::stream_event(&mut w, &ev, &mut events)?;
+        Ok(TranslatedEvents {
+            events,
+            usage: None,
+        })
+    }
+
+    /// `metadata` (usage) follows `messageStop`: the stream closes at its end.
+    fn finish(&self) -> Result<TranslatedEvents, AdapterError> {
+        let mut w = self.writer.borrow_mut();
+        if !w.finished() {
+            return Err(openai::broken(
+                "Bedrock's stream ended before its messageStop event",
+            ));
+        }
+        let mut events = Vec::new();
+        w.close(&mut events);
+        Ok(TranslatedEvents {
+            events,
+            usage: w.token_usage(),
+        })
+    }
+}
+
+switchboard_sdk::export_adapter!(Bedrock);

@@ -1,0 +1,126 @@
+//! `builtin:gemini`: OpenAI chat completions and embeddings over Google's Gemini API —
+//! `models/{m}:generateContent`, `:streamGenerateContent?alt=sse` and
+//! `:batchEmbedContents`, the key in `x-goog-api-key`. Messages become `contents` of
+//! `parts` (role `model` for the assistant), system messages `system_instruction`,
+//! sampling `generationConfig`, tools `functionDeclarations`; function calls and
+//! responses go both ways; finish and safety reasons, `usageMetadata` and Gemini's
+//! errors come back in OpenAI's shape. No settings.
+
+mod request;
+mod response;
+
+use std::cell::RefCell;
+
+use switchboard_sdk::adapter::{self, ProviderAdapter, StreamTranslator};
+use switchboard_sdk::openai::{self, ChunkWriter};
+use switchboard_sdk::types::{
+    AdapterError, AuthScheme, BodyEdit, HttpMethod, Operation, RequestContext, SseEvent,
+    StreamFormat, TranslatedAnswer, TranslatedEvents, UpstreamRequest, UpstreamResponse,
+};
+
+pub struct Gemini;
+
+impl adapter::Guest for Gemini {
+    fn validate_settings(settings: Vec<(String, String)>) -> Result<(), String> {
+        switchboard_sdk::settings::validate::<switchboard_sdk::settings::None>(&settings)
+            .map_err(|e| format!("builtin:gemini: {e}"))
+    }
+}
+
+/// The model as a path segment: `gemini-2.5-flash` or `models/gemini-2.5-flash`.
+fn model_path(model: &str) -> String {
+    let m = model.strip_prefix("models/").unwrap_or(model);
+    format!("/models/{m}")
+}
+
+impl ProviderAdapter for Gemini {
+    type StreamTranslator = Translator;
+
+    fn to_upstream(ctx: RequestContext, body: Vec<u8>) -> Result<UpstreamRequest, AdapterError> {
+        let model = model_path(&ctx.target_model);
+        let (path, query, body) = match ctx.operation {
+            Operation::Embeddings => (
+                format!("{model}:batchEmbedContents"),
+                Vec::new(),
+                request::embeddings(&ctx, &body)?,
+            ),
+            Operation::ChatCompletions if ctx.stream => (
+                format!("{model}:streamGenerateContent"),
+                vec![("alt".to_string(), "sse".to_string())],
+                request::chat(&body)?,
+            ),
+            Operation::ChatCompletions => (
+                format!("{model}:generateContent"),
+                Vec::new(),
+                request::chat(&body)?,
+            ),
+        };
+        Ok(UpstreamRequest {
+            method: HttpMethod::Post,
+            path,
+            query,
+            headers: Vec::new(),
+            auth: AuthScheme::Header("x-goog-api-key".to_string()),
+            body: BodyEdit::Replace(body),
+            translate_response: true,
+            stream_format: StreamFormat::Sse,
+        })
+    }
+
+    fn from_upstream(
+        ctx: RequestContext,
+        resp: UpstreamResponse,
+    ) -> Result<TranslatedAnswer, AdapterError> {
+        if !(200..300).contains(&resp.status) {
+            return Err(openai::upstream_error(resp.status, &resp.body));
+        }
+        let (body, usage) = match ctx.operation {
+            Operation::Embeddings => response::embeddings(&ctx, &resp.body)?,
+            Operation::ChatCompletions => response::answer(&ctx, &resp.body)?,
+        };
+        Ok(TranslatedAnswer {
+            body: Some(body),
+            usage: Some(usage),
+        })
+    }
+}
+
+/// One stream: each SSE event is a whole `GenerateContentResponse`.
+pub struct Translator {
+    ctx: RequestContext,
+    writer: RefCell<ChunkWriter>,
+}
+
+impl StreamTranslator for Translator {
+    fn new(ctx: RequestContext) -> Self {
+        let writer = RefCell::new(ChunkWriter::new(&ctx));
+        Translator { ctx, writer }
+    }
+
+    fn on_event(&self, ev: SseEvent) -> Result<TranslatedEvents, AdapterError> {
+        let mut w = self.writer.borrow_mut();
+        let mut events = Vec::new();
+        response::stream_event(&self.ctx, &mut w, &ev.data, &mut events)?;
+        Ok(TranslatedEvents {
+            events,
+            usage: w.token_usage(),
+        })
+    }
+
+    fn finish(&self) -> Result<TranslatedEvents, AdapterError> {
+        let mut w = self.writer.borrow_mut();
+        if !w.finished() {
+            return Err(openai::broken(
+                "Gemini's stream ended before its answer was complete",
+            ));
+        }
+        let mut events = Vec::new();
+        w.close(&mut events);
+        Ok(TranslatedEvents {
+            events,
+            usage: w.token_usage(),
+        })
+    }
+}
+
+switchboard_sdk::export_adapter!(Gemini);
