@@ -14,6 +14,7 @@ pub mod app;
 pub mod batch;
 pub mod builtin;
 pub mod cache;
+pub mod catalog;
 pub mod client;
 pub mod compare;
 pub mod config;

@@ -7,6 +7,7 @@
 pub mod alerts;
 mod cache;
 mod fields;
+mod presets;
 mod providers;
 mod raw;
 pub mod route_params;
@@ -239,6 +240,8 @@ pub struct Provider {
     pub stream_usage: bool,
     /// Client APIs this provider is given as the client sent them (pass-through).
     pub native: Vec<crate::native::NativeApi>,
+    /// The catalog preset it starts from, if any.
+    pub preset: Option<String>,
 }
 
 /// A cheap probe of a provider on an interval; results feed the circuit breakers of
@@ -428,10 +431,24 @@ pub struct Target {
     pub priority: u32,
     pub input_price: f64,
     pub output_price: f64,
+    /// Prompt-cache reads, per million tokens.
+    pub cached_input_price: f64,
+    /// Where the prices came from: the target, the catalog (preset and date), or none.
+    pub price_source: PriceSource,
     /// Routed to (config `enabled`, or a runtime override).
     pub enabled: bool,
     /// Labels a strategy may route by (`host::target-tags`; `builtin:content-router`).
     pub tags: Vec<String>,
+}
+
+/// Where a target's prices come from (`switchboard check` says).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PriceSource {
+    Config,
+    /// The catalog: preset name and the date its prices were checked.
+    Catalog { preset: String, checked: String },
+    /// No price anywhere: the target counts as free.
+    Unknown,
 }
 
 /// A secret that never prints.

@@ -77,6 +77,7 @@ pub(super) fn providers(
                 health_check,
                 stream_usage: p.stream_usage.unwrap_or(true),
                 native,
+                preset: p.preset.as_ref().map(|s| s.get_ref().clone()),
             },
         );
     }

@@ -240,10 +240,19 @@ pub struct RawKey {
     pub policies: Vec<Spanned<String>>,
 }
 
+fn unset() -> Spanned<String> {
+    Spanned::new(0..0, String::new())
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawProvider {
+    /// A catalog preset (`catalog/providers.toml`) filling what is not set here.
+    pub preset: Option<Spanned<String>>,
+    /// Empty when not set (then the preset's).
+    #[serde(default = "unset")]
     pub adapter: Spanned<String>,
+    #[serde(default = "unset")]
     pub base_url: Spanned<String>,
     pub api_key_env: Option<String>,
     /// Environment variables of the AWS credentials for adapters that ask the host
@@ -347,6 +356,8 @@ pub struct RawTarget {
     /// Prices per million tokens.
     pub input_price: Option<f64>,
     pub output_price: Option<f64>,
+    /// Input served from the provider's prompt cache (the input price when unset).
+    pub cached_input_price: Option<f64>,
     /// `false`: kept in the config but not routed to (an override may turn it on).
     pub enabled: Option<bool>,
     /// Labels for strategies that route by them (`builtin:content-router`).

@@ -156,6 +156,7 @@ impl RouteEnv<'_> {
             for (what, price) in [
                 ("input_price", tv.input_price),
                 ("output_price", tv.output_price),
+                ("cached_input_price", tv.cached_input_price),
             ] {
                 if let Some(p) = price
                     && !(p.is_finite() && p >= 0.0)
@@ -177,13 +178,17 @@ impl RouteEnv<'_> {
             if tv.tags.len() > 32 {
                 return cx.err(t.span(), format!("{key}.targets.tags"), "at most 32 tags");
             }
+            let (input_price, output_price, cached_input_price, price_source) =
+                prices(tv, &providers[tv.provider.get_ref()]);
             targets.push(Target {
                 provider: tv.provider.get_ref().clone(),
                 model: tv.model.clone(),
                 weight: tv.weight.unwrap_or(1),
                 priority: tv.priority.unwrap_or(targets.len() as u32),
-                input_price: tv.input_price.unwrap_or(0.0),
-                output_price: tv.output_price.unwrap_or(0.0),
+                input_price,
+                output_price,
+                cached_input_price,
+                price_source,
                 enabled: tv.enabled.unwrap_or(true),
                 tags: tv.tags.clone(),
             });
@@ -285,4 +290,31 @@ fn valid_tag(t: &str) -> bool {
     (1..=64).contains(&t.len())
         && t.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+}
+
+/// A target's prices: its own (any one set means the config prices it, the rest 0),
+/// else its preset's for its model, else none (free).
+fn prices(tv: &super::raw::RawTarget, p: &Provider) -> (f64, f64, f64, PriceSource) {
+    if tv.input_price.is_some() || tv.output_price.is_some() {
+        let input = tv.input_price.unwrap_or(0.0);
+        return (
+            input,
+            tv.output_price.unwrap_or(0.0),
+            tv.cached_input_price.unwrap_or(input),
+            PriceSource::Config,
+        );
+    }
+    let preset = p.preset.as_deref().and_then(|n| Some((n, crate::catalog::preset(n)?)));
+    match preset.and_then(|(n, pr)| Some((n, pr, pr.models.get(&tv.model)?))) {
+        Some((name, preset, m)) => (
+            m.input,
+            m.output,
+            tv.cached_input_price.or(m.cached_input).unwrap_or(m.input),
+            PriceSource::Catalog {
+                preset: name.to_string(),
+                checked: preset.checked.clone(),
+            },
+        ),
+        None => (0.0, 0.0, 0.0, PriceSource::Unknown),
+    }
 }

@@ -15,7 +15,7 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_MAX_BODY: u64 = 16 * 1024 * 1024;
 
 pub(super) fn validate(
-    raw: RawConfig,
+    mut raw: RawConfig,
     text: &str,
     base: &Path,
     env: &dyn Fn(&str) -> Option<String>,
@@ -32,6 +32,7 @@ pub(super) fn validate(
     };
 
     let keys = keys(&cx, &raw, &mut warnings)?;
+    super::presets::apply(&cx, &mut raw.providers)?;
     let providers = super::providers::providers(&cx, &raw, engine.default_limits, &mut warnings)?;
     let cache = super::cache::global(&cx, raw.cache.as_ref())?;
     let routes = super::routes::routes(&cx, &raw, engine.default_limits, &cache, &providers)?;

@@ -474,8 +474,10 @@ impl RequestCtx {
 
 /// What an answer cost at the target's prices (per million tokens), in millionths.
 pub fn cost_micros(target: &Target, usage: Usage) -> u64 {
-    let c =
-        usage.prompt as f64 * target.input_price + usage.completion as f64 * target.output_price;
+    let cached = usage.cached_prompt.min(usage.prompt);
+    let c = (usage.prompt - cached) as f64 * target.input_price
+        + cached as f64 * target.cached_input_price
+        + usage.completion as f64 * target.output_price;
     if c.is_finite() && c > 0.0 {
         c.round() as u64
     } else {

@@ -6,6 +6,11 @@
 #![allow(dead_code)]
 
 mod anthropic;
+mod bedrock;
+mod cohere;
+mod gemini;
+mod native;
+mod ollama;
 mod files;
 pub mod hook;
 mod openai;
@@ -127,6 +132,18 @@ fn sse_resp(
     events: Vec<String>,
     fault: Option<Fault>,
 ) -> http::Response<MockBody> {
+    let frames = events.into_iter().map(String::into_bytes).collect();
+    frames_resp(state, frames, "text/event-stream", fault)
+}
+
+/// Streams `frames` (SSE events, NDJSON lines, eventstream messages) one write each,
+/// with the fault's pacing or cut.
+fn frames_resp(
+    state: Arc<State>,
+    events: Vec<Vec<u8>>,
+    content_type: &str,
+    fault: Option<Fault>,
+) -> http::Response<MockBody> {
     let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {
         let (cut, pause) = match fault {
@@ -160,7 +177,7 @@ fn sse_resp(
     });
     let mut r = http::Response::new(ChanBody(rx).boxed_unsync());
     r.headers_mut()
-        .insert("content-type", "text/event-stream".parse().unwrap());
+        .insert("content-type", content_type.parse().unwrap());
     r
 }
 
@@ -288,6 +305,7 @@ async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> http::Respon
                     .into(),
             ),
         };
+    let unsigned = native::check_signature(&method, &path, query.as_deref(), &rest, &headers, &body);
     state.seen.lock().push(Seen {
         provider: provider.clone(),
         path: rest.clone(),
@@ -295,6 +313,9 @@ async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> http::Respon
         query,
         body: json.clone(),
     });
+    if let Some(r) = unsigned {
+        return r;
+    }
     let fault = {
         let queued = state
             .queued
@@ -364,6 +385,9 @@ async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> http::Respon
     }
     if let Some(id) = rest.strip_prefix("/v1/responses/") {
         return responses::by_id(&method, id);
+    }
+    if let Some(r) = native::route(&state, &provider, &rest, &json, &says, stream_fault.clone()) {
+        return r;
     }
     let mut resp = match rest.as_str() {
         "/v1/chat/completions" if streaming => {

@@ -23,20 +23,31 @@ fn a_request_is_read_into_typed_parts() {
     assert_eq!(r.max_tokens, Some(9));
     assert_eq!(r.stop, ["END"]);
     assert_eq!(r.system_text().as_deref(), Some("Be brief."));
-    assert_eq!(r.messages[1].content[1], Part::Image("data:image/png;base64,AAA".into()));
-    assert_eq!(Part::image_data("data:image/png;base64,AAA"), Some(("image/png", "AAA")));
+    assert_eq!(
+        r.messages[1].content[1],
+        Part::Image("data:image/png;base64,AAA".into())
+    );
+    assert_eq!(
+        Part::image_data("data:image/png;base64,AAA"),
+        Some(("image/png", "AAA"))
+    );
     assert_eq!(r.messages[2].tool_calls[0].arguments, json!({ "a": 1 }));
     assert_eq!(r.tool_name("c1"), Some("f"));
     assert_eq!(r.tools[0].parameters["type"], "object");
     assert_eq!(r.tool_choice, ToolChoice::Function("f".into()));
     assert!(!r.parallel_tool_calls);
-    assert!(matches!(r.response_format, ResponseFormat::JsonSchema { .. }));
+    assert!(matches!(
+        r.response_format,
+        ResponseFormat::JsonSchema { .. }
+    ));
 }
 
 #[test]
 fn what_would_mislead_a_provider_is_refused_by_field() {
     let bad = |b: serde_json::Value| parse(b.to_string().as_bytes()).unwrap_err();
-    let e = bad(json!({ "messages": [{ "role": "assistant", "tool_calls": [{ "id": "c", "function": { "name": "f", "arguments": "{x" } }] }] }));
+    let e = bad(
+        json!({ "messages": [{ "role": "assistant", "tool_calls": [{ "id": "c", "function": { "name": "f", "arguments": "{x" } }] }] }),
+    );
     assert_eq!(e.param.as_deref(), Some("messages[0].tool_calls[0]"));
     let e = bad(json!({ "messages": [{ "role": "robot", "content": "x" }] }));
     assert_eq!(e.param.as_deref(), Some("messages[0]"));
@@ -48,7 +59,12 @@ fn what_would_mislead_a_provider_is_refused_by_field() {
     assert_eq!(e.param.as_deref(), Some("temperature"));
     assert_eq!(parse(b"{").unwrap_err().status, 400);
     assert!(parse_embeddings(br#"{"input":[[1,2]]}"#).is_err());
-    assert_eq!(parse_embeddings(br#"{"input":"x","encoding_format":"base64"}"#).unwrap().inputs, ["x"]);
+    assert_eq!(
+        parse_embeddings(br#"{"input":"x","encoding_format":"base64"}"#)
+            .unwrap()
+            .inputs,
+        ["x"]
+    );
 }
 
 #[test]
@@ -64,14 +80,24 @@ fn a_stream_is_written_in_openais_order() {
     w.tool_arguments(i, "{}", &mut out);
     w.finish(Finish::ToolCalls, &mut out);
     w.finish(Finish::Stop, &mut out);
-    w.usage = Usage { prompt: 3, completion: 2, cached: 1 };
-    assert!(w.token_usage().is_none(), "usage is told once the stream is complete");
+    w.usage = Usage {
+        prompt: 3,
+        completion: 2,
+        cached: 1,
+    };
+    assert!(
+        w.token_usage().is_none(),
+        "usage is told once the stream is complete"
+    );
     w.close(&mut out);
     w.close(&mut out);
     let data: Vec<&str> = out.iter().map(|e| e.data.as_str()).collect();
     assert_eq!(data.len(), 6, "{data:?}");
     let first: serde_json::Value = serde_json::from_str(data[0]).unwrap();
-    assert_eq!(first["choices"][0]["delta"], json!({ "role": "assistant", "content": "hé" }));
+    assert_eq!(
+        first["choices"][0]["delta"],
+        json!({ "role": "assistant", "content": "hé" })
+    );
     let fin: serde_json::Value = serde_json::from_str(data[3]).unwrap();
     assert_eq!(fin["choices"][0]["finish_reason"], "tool_calls");
     let usage: serde_json::Value = serde_json::from_str(data[4]).unwrap();
@@ -85,20 +111,37 @@ fn a_stream_is_written_in_openais_order() {
 fn answers_and_errors() {
     let ctx = request_context("r", "p", "m");
     let a = Answer {
-        id: "x".into(), model: "m".into(), text: String::new(),
+        id: "x".into(),
+        model: "m".into(),
+        text: String::new(),
         tool_calls: vec![("c".into(), "f".into(), "{}".into())],
-        finish: Finish::ToolCalls, usage: Usage { prompt: 1, completion: 1, cached: 0 },
+        finish: Finish::ToolCalls,
+        usage: Usage {
+            prompt: 1,
+            completion: 1,
+            cached: 0,
+        },
     };
     let v: serde_json::Value = serde_json::from_slice(&answer(&ctx, &a)).unwrap();
     assert!(v["choices"][0]["message"]["content"].is_null());
-    assert_eq!(v["choices"][0]["message"]["tool_calls"][0]["function"]["name"], "f");
-    let e = upstream_error(429, br#"{"error":{"code":429,"message":"slow down","status":"RESOURCE_EXHAUSTED"}}"#);
+    assert_eq!(
+        v["choices"][0]["message"]["tool_calls"][0]["function"]["name"],
+        "f"
+    );
+    let e = upstream_error(
+        429,
+        br#"{"error":{"code":429,"message":"slow down","status":"RESOURCE_EXHAUSTED"}}"#,
+    );
     assert_eq!((e.status, e.message.as_str()), (429, "slow down"));
     assert!(matches!(e.kind, crate::types::ErrorKind::RateLimit));
-    assert_eq!(upstream_error(404, br#"{"error":"model 'x' not found"}"#).message, "model 'x' not found");
+    assert_eq!(
+        upstream_error(404, br#"{"error":"model 'x' not found"}"#).message,
+        "model 'x' not found"
+    );
     assert_eq!(upstream_error(400, br#"{"message":"bad"}"#).message, "bad");
     assert!(upstream_error(500, b"").message.contains("500"));
     assert_eq!(answer::base64_for_tests(b"hello"), "aGVsbG8=");
-    let e: serde_json::Value = serde_json::from_slice(&embeddings_answer(&ctx, &[vec![1.0]], 2, true)).unwrap();
+    let e: serde_json::Value =
+        serde_json::from_slice(&embeddings_answer(&ctx, &[vec![1.0]], 2, true)).unwrap();
     assert_eq!(e["data"][0]["embedding"], "AACAPw==");
 }

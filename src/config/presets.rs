@@ -1,0 +1,74 @@
+//! `preset = "<name>"` on a provider: what the catalog (`crate::catalog`) gives is
+//! filled into the raw provider before it is validated — adapter, base URL, key
+//! variable, AWS credential variables, settings and headers — each only where the
+//! config leaves it unset (settings and headers key by key). Prices are read per
+//! target later (`routes`), also only where the target sets none.
+
+use std::collections::BTreeMap;
+
+use toml::Spanned;
+
+use super::fields::Ctx;
+use super::raw::RawProvider;
+use super::*;
+
+pub(super) fn apply(
+    cx: &Ctx<'_>,
+    providers: &mut BTreeMap<String, RawProvider>,
+) -> Result<(), ConfigError> {
+    for (name, p) in providers.iter_mut() {
+        let key = format!("providers.{name}");
+        let Some(preset_name) = &p.preset else {
+            for (what, v) in [("adapter", &p.adapter), ("base_url", &p.base_url)] {
+                if v.get_ref().is_empty() {
+                    return Err(ConfigError::Invalid {
+                        line: 0,
+                        key: format!("{key}.{what}"),
+                        message: format!(
+                            "is required (or set preset = one of {})",
+                            crate::catalog::names().collect::<Vec<_>>().join(", ")
+                        ),
+                    });
+                }
+            }
+            continue;
+        };
+        let Some(preset) = crate::catalog::preset(preset_name.get_ref()) else {
+            return cx.err(
+                preset_name.span(),
+                format!("{key}.preset"),
+                format!(
+                    "unknown preset '{}'; the catalog has {}",
+                    preset_name.get_ref(),
+                    crate::catalog::names().collect::<Vec<_>>().join(", ")
+                ),
+            );
+        };
+        let span = preset_name.span();
+        if p.adapter.get_ref().is_empty() {
+            p.adapter = Spanned::new(span.clone(), preset.adapter.clone());
+        }
+        if p.base_url.get_ref().is_empty() {
+            p.base_url = Spanned::new(span.clone(), preset.base_url.clone());
+        }
+        if p.api_key_env.is_none() {
+            p.api_key_env = preset.api_key_env.clone();
+        }
+        if p.aws_credentials_env.is_none() {
+            p.aws_credentials_env = preset
+                .aws_credentials_env
+                .clone()
+                .map(|v| Spanned::new(span.clone(), v));
+        }
+        // A preset's settings belong to its adapter: another adapter gets none of them.
+        if p.adapter.get_ref() == &preset.adapter {
+            for (k, v) in &preset.settings {
+                p.settings.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+        for (k, v) in &preset.headers {
+            p.headers.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    Ok(())
+}
