@@ -39,9 +39,14 @@ pub enum Error {
     /// No target could be tried (no key, open circuits, broken adapters); `code` says why.
     #[error("{message}")]
     NoTarget { code: &'static str, message: String },
-    /// Every target tried failed; `status` is what their failures amount to.
+    /// Every target tried failed; `status` is what their failures amount to;
+    /// `retry_after` (seconds) how long the providers that limited the rate asked to wait.
     #[error("{message}")]
-    AllFailed { status: u16, message: String },
+    AllFailed {
+        status: u16,
+        message: String,
+        retry_after: Option<u64>,
+    },
 }
 
 impl Error {
@@ -101,6 +106,7 @@ fn denial_type(status: u16) -> &'static str {
 fn all_failed_type(status: u16) -> (&'static str, &'static str) {
     match status {
         429 => ("rate_limit_error", "upstream_rate_limited"),
+        503 => ("upstream_error", "upstream_overloaded"),
         504 => ("timeout_error", "upstream_timeout"),
         _ => ("upstream_error", "upstream_failed"),
     }
@@ -135,9 +141,18 @@ impl From<Error> for ApiError {
             Error::Provider(a) => (a.kind.error_type(), None, a.param),
             Error::Deadline(_) => ("timeout_error", Some("deadline_exceeded"), None),
             Error::NoTarget { code, .. } => ("server_error", Some(code), None),
-            Error::AllFailed { status, .. } => {
-                let (kind, code) = all_failed_type(status);
-                (kind, Some(code), None)
+            Error::AllFailed {
+                status: code,
+                retry_after,
+                ..
+            } => {
+                let (kind, code) = all_failed_type(code);
+                let mut api = ApiError::new(status, kind, message);
+                api.code = Some(code.into());
+                if let Some(secs) = retry_after {
+                    api.headers.push(("retry-after".into(), secs.to_string()));
+                }
+                return api;
             }
         };
         let mut api = ApiError::new(status, kind, message);
@@ -221,6 +236,7 @@ mod tests {
             Error::AllFailed {
                 status: 502,
                 message: "m".into(),
+                retry_after: None,
             },
         ];
         let labels: std::collections::BTreeSet<_> = all.iter().map(Error::label).collect();

@@ -202,7 +202,21 @@ pub async fn try_targets(
             reasons(&walk.failures)
         ))
     } else {
-        all_failed(&s.facts.model, &walk.failures)
+        let mut e = all_failed(&s.facts.model, &walk.failures);
+        if let Error::AllFailed {
+            status: 429 | 503,
+            retry_after,
+            ..
+        } = &mut e
+        {
+            // The soonest any target of the route may be asked again.
+            *retry_after = order
+                .iter()
+                .filter_map(|i| route.targets[*i].signals.cooling())
+                .min()
+                .map(|d| d.as_secs_f64().ceil() as u64);
+        }
+        e
     })
 }
 
@@ -343,8 +357,9 @@ fn reasons(failures: &[TargetFailure]) -> String {
 }
 
 /// One error for the client when every target failed, saying what happened to each:
-/// 429 or 504 when every provider that answered said so, 503 when nothing reached a
-/// provider because a plugin failed or no target could be tried, 502 otherwise.
+/// 429 or 504 when every provider that answered said so, 503 when every one was
+/// overloaded (503, Anthropic's 529) or nothing reached a provider because a plugin
+/// failed or no target could be tried, 502 otherwise.
 fn all_failed(model: &str, failures: &[TargetFailure]) -> Error {
     let tried: Vec<u16> = failures.iter().filter_map(|f| f.status).collect();
     let detail = reasons(failures);
@@ -377,6 +392,8 @@ fn all_failed(model: &str, failures: &[TargetFailure]) -> Error {
         429
     } else if tried.iter().all(|s| *s == 504) {
         504
+    } else if tried.iter().all(|s| matches!(s, 503 | 529)) {
+        503
     } else {
         502
     };
@@ -385,6 +402,7 @@ fn all_failed(model: &str, failures: &[TargetFailure]) -> Error {
     Error::AllFailed {
         status,
         message: format!("all {n} {plural} for model `{model}` failed: {detail}"),
+        retry_after: None,
     }
 }
 

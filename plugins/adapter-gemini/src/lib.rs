@@ -8,6 +8,7 @@
 
 mod request;
 mod response;
+mod signature;
 
 use std::cell::RefCell;
 

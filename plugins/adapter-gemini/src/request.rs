@@ -54,7 +54,11 @@ fn contents(r: &Request) -> Result<Vec<Value>, AdapterError> {
                     })
                     .collect();
                 for c in &m.tool_calls {
-                    parts.push(json!({ "functionCall": { "name": c.name, "args": c.arguments } }));
+                    let mut part = json!({ "functionCall": { "name": c.name, "args": c.arguments } });
+                    if let Some(sig) = crate::signature::of(&c.id) {
+                        part["thoughtSignature"] = json!(sig);
+                    }
+                    parts.push(part);
                 }
                 ("model", parts)
             }

@@ -29,8 +29,12 @@ pub fn usage(u: Option<&Value>) -> Option<Usage> {
     })
 }
 
-/// Text (thought parts left out) and function calls `(name, args JSON)` of a candidate.
-fn parts(candidate: Option<&Value>) -> (String, Vec<(Option<String>, String, String)>) {
+/// A function call of a candidate: its id if Gemini gave one, name, arguments as JSON
+/// text, and its thought signature (Gemini 3 wants it back with the call).
+type Call = (Option<String>, String, String, Option<String>);
+
+/// Text (thought parts left out) and function calls of a candidate.
+fn parts(candidate: Option<&Value>) -> (String, Vec<Call>) {
     let mut text = String::new();
     let mut calls = Vec::new();
     let parts = candidate
@@ -56,6 +60,9 @@ fn parts(candidate: Option<&Value>) -> (String, Vec<(Option<String>, String, Str
                     .unwrap_or("")
                     .to_string(),
                 args.to_string(),
+                p.get("thoughtSignature")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
             ));
         }
     }
@@ -99,8 +106,9 @@ pub fn answer(ctx: &RequestContext, body: &[u8]) -> Result<(Vec<u8>, TokenUsage)
         tool_calls: calls
             .into_iter()
             .enumerate()
-            .map(|(i, (id, name, args))| {
-                (id.unwrap_or_else(|| openai::call_id(ctx, i)), name, args)
+            .map(|(i, (id, name, args, sig))| {
+                let id = id.unwrap_or_else(|| openai::call_id(ctx, i));
+                (crate::signature::attach(&id, sig.as_deref()), name, args)
             })
             .collect(),
         text,
@@ -132,8 +140,9 @@ pub fn stream_event(
     let (text, calls) = parts(candidate);
     w.start(out);
     w.text(&text, out);
-    for (id, name, args) in calls {
+    for (id, name, args, sig) in calls {
         let id = id.unwrap_or_else(|| openai::call_id(ctx, w.tool_count()));
+        let id = crate::signature::attach(&id, sig.as_deref());
         let i = w.tool_start(&id, &name, out);
         w.tool_arguments(i, &args, out);
     }

@@ -28,6 +28,14 @@ pub fn env_map() -> HashMap<String, String> {
         ("PROVIDER_KEY".to_string(), PROVIDER_KEY.to_string()),
         ("TEAM_KEY".to_string(), TEAM_KEY.to_string()),
         ("ADMIN_TOKEN".to_string(), ADMIN_TOKEN.to_string()),
+        (
+            "MOCK_AWS_ID".to_string(),
+            crate::mock::native::AWS_KEY_ID.to_string(),
+        ),
+        (
+            "MOCK_AWS_SECRET".to_string(),
+            crate::mock::native::AWS_SECRET.to_string(),
+        ),
     ])
 }
 

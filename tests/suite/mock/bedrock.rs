@@ -9,12 +9,12 @@
 //! The framing lives in `bedrock/eventstream.rs` and the signature check in
 //! `bedrock/sigv4.rs`; both are re-exported here.
 
-mod eventstream;
+pub mod eventstream;
 mod sigv4;
 
 use serde_json::{Value, json};
 
-pub use eventstream::{encode, exception};
+pub use eventstream::encode;
 pub use sigv4::verify_sigv4;
 
 const CALLS: [(&str, &str); 2] = [("tooluse_1", "Paris"), ("tooluse_2", "Oslo")];

@@ -5,15 +5,15 @@
 
 #![allow(dead_code)]
 
-mod anthropic;
-mod bedrock;
-mod cohere;
-mod gemini;
-mod native;
-mod ollama;
+pub mod anthropic;
+pub mod bedrock;
+pub mod cohere;
+pub mod gemini;
+pub mod native;
+pub mod ollama;
 mod files;
 pub mod hook;
-mod openai;
+pub mod openai;
 mod responses;
 pub mod surface;
 
@@ -55,6 +55,8 @@ pub enum Fault {
     Header(String, String),
     /// 429 with `retry-after: N`.
     RateLimited(u64),
+    /// This status and body, with `retry-after: N` (a provider's own error shape).
+    StatusRetry(u16, String, u64),
     /// Answer with this text instead of the echo; streams send it in pieces of this
     /// many characters (a provider whose answer carries what it should not).
     Says(String, usize),
@@ -333,6 +335,12 @@ async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> http::Respon
         Some(Fault::Hang) => std::future::pending::<()>().await,
         Some(Fault::Malformed) => return json_resp(200, "{\"id\": \"broken".into()),
         Some(Fault::Header(k, v)) => extra_header = Some((k, v)),
+        Some(Fault::StatusRetry(code, body, secs)) => {
+            let mut r = json_resp(code, body);
+            r.headers_mut()
+                .insert("retry-after", secs.to_string().parse().unwrap());
+            return r;
+        }
         Some(Fault::RateLimited(secs)) => {
             let mut r = json_resp(
                 429,

@@ -18,7 +18,7 @@ pub const AWS_KEY_ID: &str = "AKIDMOCKEXAMPLE";
 pub const AWS_SECRET: &str = "mock/secret/K7MDENG+bPxRfiCYEXAMPLEKEY";
 
 /// A Bedrock request whose signature does not verify gets Bedrock's 403.
-pub fn check_signature(
+pub(super) fn check_signature(
     method: &http::Method,
     full_path: &str,
     query: Option<&str>,
@@ -71,7 +71,7 @@ fn said(provider: &str, says: &Option<(String, usize)>, last: String) -> (String
 }
 
 /// The response for a native-format path, or `None` for the OpenAI/Anthropic routes.
-pub fn route(
+pub(super) fn route(
     state: &Arc<State>,
     provider: &str,
     rest: &str,

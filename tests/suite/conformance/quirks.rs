@@ -1,0 +1,141 @@
+//! Compatible endpoints that differ, through `builtin:openai`'s settings as their
+//! presets set them (Mistral refuses `stream_options` and `max_completion_tokens`;
+//! Moonshot streams its usage inside the choice), Azure's `/openai/v1` form, and the
+//! catalog's prices reaching cost.
+
+use crate::common::*;
+use crate::mock::Mock;
+use serde_json::{Value, json};
+
+async fn one(mock: &Mock, provider: &str, table: &str) -> Gw {
+    start(
+        mock,
+        &format!(
+            "[providers.{provider}]\n{table}\n[models.\"m\"]\ntargets = [{{ provider = \"{provider}\", model = \"upstream-model\" }}]\n"
+        ),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn mistral_is_not_sent_what_it_refuses() {
+    let mock = Mock::start().await;
+    let body = json!({ "model": "m", "messages": user("hi"), "max_completion_tokens": 20, "stream": true, "stream_options": { "include_usage": true } });
+    // Without the preset's settings Mistral refuses the request (as it does).
+    let plain = one(&mock, "mistral", "adapter = \"builtin:openai\"\nbase_url = \"{mock}/mistral/v1\"\napi_key_env = \"PROVIDER_KEY\"\n").await;
+    let r = plain.post("/v1/chat/completions", &body).await;
+    assert_eq!(r.status(), 422, "the provider's refusal, as it is");
+    drop(plain);
+    let gw = one(&mock, "mistral", "preset = \"mistral\"\nbase_url = \"{mock}/mistral/v1\"\napi_key_env = \"PROVIDER_KEY\"\n").await;
+    let (status, lines) = gw.chat_stream(&body).await;
+    assert_eq!(status, 200, "{lines:?}");
+    assert_eq!(crate::conformance::assemble(&lines).0, "mistral says: hi");
+    let sent = mock.seen("mistral").last().unwrap().body.clone();
+    assert!(sent.get("stream_options").is_none(), "{sent}");
+    assert_eq!(sent["max_tokens"], 20, "renamed: {sent}");
+    assert!(sent.get("max_completion_tokens").is_none());
+    assert_eq!(sent["model"], "upstream-model");
+}
+
+#[tokio::test]
+async fn moonshots_streamed_usage_is_counted() {
+    let mock = Mock::start().await;
+    let gw = one(&mock, "moonshot", "preset = \"moonshot\"\nbase_url = \"{mock}/moonshot/v1\"\napi_key_env = \"PROVIDER_KEY\"\n").await;
+    let (status, lines) = gw.chat_stream(&json!({ "model": "m", "messages": user("hi"), "stream": true, "stream_options": { "include_usage": true } })).await;
+    assert_eq!(status, 200);
+    let (text, _, finish, usage) = crate::conformance::assemble(&lines);
+    assert_eq!((text.as_str(), finish.as_deref()), ("moonshot says: hi", Some("stop")));
+    let usage = usage.expect("the usage, moved to where clients read it");
+    assert_eq!((usage["prompt_tokens"].as_u64(), usage["completion_tokens"].as_u64()), (Some(11), Some(7)));
+    let m = gw.metrics_text().await;
+    assert!(
+        m.lines().any(|l| l.starts_with("gen_ai_client_token_usage_sum{") && l.contains("\"output\"") && l.ends_with(" 7")),
+        "the stream's tokens are counted: {m}"
+    );
+}
+
+#[tokio::test]
+async fn azure_v1_takes_the_model_in_the_body_and_a_bearer_token() {
+    let mock = Mock::start().await;
+    let gw = one(&mock, "az", "preset = \"azure-openai\"\nbase_url = \"{mock}/az\"\napi_key_env = \"PROVIDER_KEY\"\nsettings = { api = \"v1\", auth = \"bearer\" }\n").await;
+    let (status, v) = gw.chat(&json!({ "model": "m", "messages": user("hi") })).await;
+    assert_eq!(status, 200, "{v}");
+    let seen = &mock.seen("az")[0];
+    assert_eq!(seen.path, "/openai/v1/chat/completions");
+    assert_eq!(seen.query.as_deref(), Some("api-version=2024-10-21"), "the preset's version, kept when set");
+    assert_eq!(seen.body["model"], "upstream-model");
+    assert_eq!(seen.headers["authorization"], format!("Bearer {PROVIDER_KEY}").as_str());
+    assert!(seen.headers.get("api-key").is_none());
+}
+
+#[tokio::test]
+async fn bad_quirk_settings_and_presets_are_refused_by_name() {
+    switchboard::app::init_crypto();
+    let parse = |table: &str| {
+        let text = format!("[providers.p]\n{table}\n[models.\"m\"]\ntargets = [{{ provider = \"p\", model = \"x\" }}]\n");
+        switchboard::config::Config::parse(&text, std::path::Path::new("."), &|_| Some("k".into()))
+    };
+    let e = parse("preset = \"nope\"").unwrap_err().to_string();
+    assert!(e.contains("unknown preset 'nope'") && e.contains("gemini"), "{e}");
+    let e = parse("adapter = \"builtin:openai\"").unwrap_err().to_string();
+    assert!(e.contains("base_url") && e.contains("preset"), "{e}");
+    // Adapter settings are the adapter's to check, as it loads.
+    let mut refused = Vec::new();
+    for table in [
+        "preset = \"mistral\"\nsettings = { stream_usage = \"elsewhere\" }",
+        "preset = \"bedrock\"\nsettings = { region = \"Mars 1\" }",
+        "preset = \"azure-openai\"\nsettings = { api = \"v2\" }",
+        "preset = \"cohere\"\nsettings = { input_type = \"poetry\" }",
+        "preset = \"gemini\"\nsettings = { temperature = 1 }",
+    ] {
+        let config = parse(table).expect("the config parses");
+        match switchboard::app::start(config).await {
+            Ok(_) => panic!("started with {table}"),
+            Err(e) => refused.push(e.to_string()),
+        }
+    }
+    let bad = |i: usize| refused[i].clone();
+    for (i, what) in ["stream_usage", "region", "api must be", "input_type", "temperature"]
+        .iter()
+        .enumerate()
+    {
+        assert!(bad(i).contains(what), "{}", bad(i));
+    }
+}
+
+/// A target without prices is priced from its preset's catalog entry (cached input
+/// at its own price); a target's own prices win.
+#[tokio::test]
+async fn catalog_prices_reach_the_cost() {
+    let mock = Mock::start().await;
+    let preset = switchboard::catalog::preset("gemini").unwrap();
+    let (model, prices) = preset
+        .models
+        .iter()
+        .find(|(_, p)| p.cached_input.is_some_and(|c| c != p.input))
+        .expect("a Gemini model with a cache price");
+    let gw = start(&mock, &format!(
+        "[providers.p]\npreset = \"gemini\"\nbase_url = \"{{mock}}/p/v1beta\"\napi_key_env = \"PROVIDER_KEY\"\n\n[models.\"m\"]\ntargets = [{{ provider = \"p\", model = \"{model}\" }}]\n\n[models.\"own\"]\ntargets = [{{ provider = \"p\", model = \"{model}\", input_price = 1.0, output_price = 2.0 }}]\n"
+    )).await;
+    let cost = |v: &Value| v["choices"][0].clone();
+    let (status, v) = gw.chat(&json!({ "model": "m", "messages": user("x") })).await;
+    assert_eq!(status, 200, "{v}");
+    let _ = cost(&v);
+    // The mock: 11 prompt tokens (2 cached), 7 completion tokens.
+    // Costs are kept in millionths of the currency, per request.
+    let expected = ((9.0 * prices.input + 2.0 * prices.cached_input.unwrap() + 7.0 * prices.output)
+        .round())
+        / 1e6;
+    let own = (11.0 * 1.0 + 7.0 * 2.0) / 1e6;
+    gw.chat(&json!({ "model": "own", "messages": user("x") })).await;
+    let m = gw.metrics_text().await;
+    let sum = |route: &str| -> f64 {
+        m.lines()
+            .find(|l| l.starts_with("switchboard_request_cost_usd_sum{") && l.contains(&format!("route=\"{route}\"")))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no cost for {route}: {m}"))
+    };
+    assert!((sum("m") - expected).abs() < 1e-9, "{} vs {expected}", sum("m"));
+    assert!((sum("own") - own).abs() < 1e-9, "{} vs {own}", sum("own"));
+}
