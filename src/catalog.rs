@@ -94,9 +94,28 @@ mod tests {
             }
         }
         for must in [
-            "openai", "anthropic", "azure-openai", "gemini", "bedrock", "cohere", "mistral",
-            "deepseek", "qwen", "qianfan", "hunyuan", "zhipu", "moonshot", "groq", "together",
-            "fireworks", "openrouter", "xai", "huggingface", "ollama", "vllm", "lmstudio",
+            "openai",
+            "anthropic",
+            "azure-openai",
+            "gemini",
+            "bedrock",
+            "cohere",
+            "mistral",
+            "deepseek",
+            "qwen",
+            "qianfan",
+            "hunyuan",
+            "zhipu",
+            "moonshot",
+            "groq",
+            "together",
+            "fireworks",
+            "openrouter",
+            "xai",
+            "huggingface",
+            "ollama",
+            "vllm",
+            "lmstudio",
         ] {
             assert!(preset(must).is_some(), "no preset {must}");
         }

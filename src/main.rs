@@ -358,6 +358,11 @@ fn check(config: Config, path: &std::path::Path) -> ExitCode {
         }
     };
     let routes = config.routes.clone();
+    let presets: std::collections::BTreeMap<String, String> = config
+        .providers
+        .iter()
+        .filter_map(|(n, p)| Some((n.clone(), p.preset.clone()?)))
+        .collect();
     let counters = match (&config.counters.redis, &config.counters.sqlite_path) {
         (Some(r), _) => format!("Redis (prefix {})", r.prefix),
         (None, Some(p)) => format!("memory, saved to {}", p.display()),
@@ -400,6 +405,7 @@ fn check(config: Config, path: &std::path::Path) -> ExitCode {
     }
     println!("{}: ok, {} route(s)", path.display(), routes.len());
     print_routes(&routes);
+    print_prices(&routes, &presets);
     println!("counters: {counters}");
     println!("usage records: {}", usage.as_deref().unwrap_or("off"));
     println!(
@@ -454,6 +460,42 @@ fn print_routes(routes: &std::collections::BTreeMap<String, switchboard::config:
         }
         if let Some(rr) = &r.redact_response {
             println!("      answers redacted (stream window {} chars)", rr.window);
+        }
+    }
+}
+
+/// Each provider's preset, and where each target's prices come from.
+fn print_prices(
+    routes: &std::collections::BTreeMap<String, switchboard::config::Route>,
+    presets: &std::collections::BTreeMap<String, String>,
+) {
+    use switchboard::config::PriceSource;
+    for (provider, preset) in presets {
+        println!(
+            "provider {provider}: preset {preset} (catalog {})",
+            switchboard::catalog::version()
+        );
+    }
+    println!("prices per million tokens (input / cached input / output):");
+    for r in routes.values() {
+        for t in &r.targets {
+            let from = match &t.price_source {
+                PriceSource::Config => "set in config".to_string(),
+                PriceSource::Catalog { preset, checked } => {
+                    format!("catalog preset {preset}, checked {checked}")
+                }
+                PriceSource::Unknown => {
+                    println!(
+                        "  {} {}/{}: no price (counted as free)",
+                        r.name, t.provider, t.model
+                    );
+                    continue;
+                }
+            };
+            println!(
+                "  {} {}/{}: {} / {} / {} ({from})",
+                r.name, t.provider, t.model, t.input_price, t.cached_input_price, t.output_price
+            );
         }
     }
 }

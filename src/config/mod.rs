@@ -446,7 +446,10 @@ pub struct Target {
 pub enum PriceSource {
     Config,
     /// The catalog: preset name and the date its prices were checked.
-    Catalog { preset: String, checked: String },
+    Catalog {
+        preset: String,
+        checked: String,
+    },
     /// No price anywhere: the target counts as free.
     Unknown,
 }

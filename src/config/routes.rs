@@ -304,7 +304,10 @@ fn prices(tv: &super::raw::RawTarget, p: &Provider) -> (f64, f64, f64, PriceSour
             PriceSource::Config,
         );
     }
-    let preset = p.preset.as_deref().and_then(|n| Some((n, crate::catalog::preset(n)?)));
+    let preset = p
+        .preset
+        .as_deref()
+        .and_then(|n| Some((n, crate::catalog::preset(n)?)));
     match preset.and_then(|(n, pr)| Some((n, pr, pr.models.get(&tv.model)?))) {
         Some((name, preset, m)) => (
             m.input,

@@ -25,7 +25,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn command() -> Command {
+pub fn command() -> Command {
     let mut c = Command::new(BIN);
     for k in [
         "OPENAI_API_KEY",
@@ -41,7 +41,7 @@ fn command() -> Command {
     c
 }
 
-fn write_config(name: &str, text: &str) -> std::path::PathBuf {
+pub fn write_config(name: &str, text: &str) -> std::path::PathBuf {
     let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
     std::fs::write(&path, text).unwrap();
     path

@@ -141,10 +141,14 @@ fn rust_projects_and_examples_build_and_pass_their_tests() {
             "strategy-canary",
             "-p",
             "strategy-content-router",
+            "-p",
+            "adapter-gemini",
+            "-p",
+            "adapter-bedrock",
         ])
         .arg("--manifest-path")
         .arg(Path::new(REPO).join("plugins/Cargo.toml")));
-    assert!(tested.matches("test result: ok").count() >= 2, "{tested}");
+    assert!(tested.matches("test result: ok").count() >= 4, "{tested}");
     let canary = env!("SWITCHBOARD_GUEST_STRATEGY_CANARY");
     cases_pass(
         Path::new(canary),

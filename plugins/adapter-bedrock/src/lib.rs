@@ -157,3 +157,38 @@ impl StreamTranslator for Translator {
 }
 
 switchboard_sdk::export_adapter!(Bedrock);
+
+#[cfg(test)]
+mod tests {
+    use switchboard_sdk::openai::ChunkWriter;
+    use switchboard_sdk::testing::request_context;
+    use switchboard_sdk::types::SseEvent;
+
+    #[test]
+    fn model_ids_are_one_path_segment() {
+        assert_eq!(
+            super::segment("anthropic.claude-3-5-haiku-20241022-v1:0"),
+            "anthropic.claude-3-5-haiku-20241022-v1%3A0"
+        );
+        assert_eq!(
+            super::segment("arn:aws:bedrock:us-east-1:1:inference-profile/x"),
+            "arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Ainference-profile%2Fx"
+        );
+    }
+
+    #[test]
+    fn stream_exceptions_are_errors_with_their_status() {
+        let mut w = ChunkWriter::new(&request_context("r", "p", "m"));
+        let ev = |name: &str| SseEvent {
+            event: Some(name.into()),
+            data: r#"{"message":"slow down"}"#.into(),
+        };
+        let e = crate::convert::stream_event(&mut w, &ev("throttlingException"), &mut Vec::new())
+            .unwrap_err();
+        assert_eq!((e.status, e.message.as_str()), (429, "slow down"));
+        let e =
+            crate::convert::stream_event(&mut w, &ev("modelStreamErrorException"), &mut Vec::new())
+                .unwrap_err();
+        assert_eq!(e.status, 500);
+    }
+}

@@ -125,3 +125,63 @@ impl StreamTranslator for Translator {
 }
 
 switchboard_sdk::export_adapter!(Gemini);
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+    use switchboard_sdk::testing::request_context;
+
+    fn answer(v: Value) -> Value {
+        let ctx = request_context("r", "p", "gemini-x");
+        let (body, _) = crate::response::answer(&ctx, v.to_string().as_bytes()).unwrap();
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    #[test]
+    fn safety_stops_are_content_filters() {
+        let v = answer(
+            json!({ "candidates": [{ "content": { "parts": [] }, "finishReason": "SAFETY" }] }),
+        );
+        assert_eq!(v["choices"][0]["finish_reason"], "content_filter");
+        let v = answer(json!({ "promptFeedback": { "blockReason": "PROHIBITED_CONTENT" } }));
+        assert_eq!(v["choices"][0]["finish_reason"], "content_filter");
+        let v = answer(
+            json!({ "candidates": [{ "content": { "parts": [{ "text": "thinking", "thought": true }, { "text": "hi" }] },
+            "finishReason": "MAX_TOKENS" }], "usageMetadata": { "promptTokenCount": 5, "candidatesTokenCount": 2, "thoughtsTokenCount": 3 } }),
+        );
+        assert_eq!(
+            v["choices"][0]["message"]["content"], "hi",
+            "thoughts are not the answer"
+        );
+        assert_eq!(v["choices"][0]["finish_reason"], "length");
+        assert_eq!(
+            v["usage"]["completion_tokens"], 5,
+            "thinking tokens are output tokens"
+        );
+    }
+
+    #[test]
+    fn a_thought_signature_goes_back_with_its_call() {
+        let v = answer(json!({ "candidates": [{ "content": { "parts": [
+            { "functionCall": { "name": "f", "args": { "a": 1 } }, "thoughtSignature": "U0lH" }] }, "finishReason": "STOP" }] }));
+        let call = v["choices"][0]["message"]["tool_calls"][0].clone();
+        assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
+        let next = json!({ "messages": [
+            { "role": "user", "content": "x" },
+            { "role": "assistant", "content": null, "tool_calls": [call.clone()] },
+            { "role": "tool", "tool_call_id": call["id"], "content": "ok" },
+        ]});
+        let sent: Value =
+            serde_json::from_slice(&crate::request::chat(next.to_string().as_bytes()).unwrap())
+                .unwrap();
+        assert_eq!(sent["contents"][1]["parts"][0]["thoughtSignature"], "U0lH");
+        assert_eq!(
+            sent["contents"][2]["parts"][0]["functionResponse"]["name"],
+            "f"
+        );
+        let orphan =
+            json!({ "messages": [{ "role": "tool", "tool_call_id": "nope", "content": "x" }] });
+        let e = crate::request::chat(orphan.to_string().as_bytes()).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("messages[0].tool_call_id"));
+    }
+}

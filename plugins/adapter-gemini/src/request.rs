@@ -54,7 +54,8 @@ fn contents(r: &Request) -> Result<Vec<Value>, AdapterError> {
                     })
                     .collect();
                 for c in &m.tool_calls {
-                    let mut part = json!({ "functionCall": { "name": c.name, "args": c.arguments } });
+                    let mut part =
+                        json!({ "functionCall": { "name": c.name, "args": c.arguments } });
                     if let Some(sig) = crate::signature::of(&c.id) {
                         part["thoughtSignature"] = json!(sig);
                     }

@@ -16,7 +16,9 @@ pub fn attach(id: &str, sig: Option<&str>) -> String {
 
 /// The signature a client's tool call id carries, if any.
 pub fn of(id: &str) -> Option<&str> {
-    id.split_once(MARK).map(|(_, s)| s).filter(|s| !s.is_empty())
+    id.split_once(MARK)
+        .map(|(_, s)| s)
+        .filter(|s| !s.is_empty())
 }
 
 #[cfg(test)]

@@ -22,7 +22,10 @@ pub async fn text_answer(a: Adapter) {
     assert_eq!(v["usage"]["completion_tokens"], 7);
     assert_eq!(v["usage"]["total_tokens"], 18);
     if let Some(cached) = a.cached() {
-        assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], cached, "{v}");
+        assert_eq!(
+            v["usage"]["prompt_tokens_details"]["cached_tokens"], cached,
+            "{v}"
+        );
     }
     wire::text_request(a, &mock.seen("p")[0]);
 }
@@ -157,7 +160,9 @@ pub async fn stop_reasons(a: Adapter) {
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["choices"][0]["finish_reason"], "length", "{v}");
     let (_, lines) = gw
-        .chat_stream(&json!({ "model": "m", "messages": user("long"), "max_tokens": 2, "stream": true }))
+        .chat_stream(
+            &json!({ "model": "m", "messages": user("long"), "max_tokens": 2, "stream": true }),
+        )
         .await;
     assert_eq!(super::assemble(&lines).2.as_deref(), Some("length"));
     let (_, v) = gw

@@ -32,7 +32,10 @@ pub async fn provider_errors(a: Adapter) {
         };
         mock.push_fault("p", fault);
         let r = gw
-            .post("/v1/chat/completions", &json!({ "model": "m", "messages": user("x") }))
+            .post(
+                "/v1/chat/completions",
+                &json!({ "model": "m", "messages": user("x") }),
+            )
             .await;
         assert_eq!(r.status().as_u16(), client, "provider {up}");
         let retry_after = r.headers().get("retry-after").cloned();

@@ -21,7 +21,9 @@ fn decode(format: StreamFormat, chunks: &[&[u8]], finish: bool) -> Vec<SseEvent>
 
 /// (name, format, bytes) of each provider's stream, with tool calls and without.
 fn streams() -> Vec<(&'static str, StreamFormat, Vec<u8>)> {
-    let pieces: Vec<String> = ["p ", "says: ", "héllo ", "世界 🚀"].map(String::from).to_vec();
+    let pieces: Vec<String> = ["p ", "says: ", "héllo ", "世界 🚀"]
+        .map(String::from)
+        .to_vec();
     let text = json!({ "model": "m", "messages": [{ "role": "user", "content": "x" }], "stream": true,
         "stream_options": { "include_usage": true } });
     let tools = {
@@ -52,14 +54,38 @@ fn streams() -> Vec<(&'static str, StreamFormat, Vec<u8>)> {
             r["max_tokens"] = json!(100);
             r
         };
-        out.push(("openai", StreamFormat::Sse, strings(openai::stream(req, &pieces))));
-        out.push(("anthropic", StreamFormat::Sse, strings(anthropic::stream(&anthropic_req, &pieces).unwrap())));
+        out.push((
+            "openai",
+            StreamFormat::Sse,
+            strings(openai::stream(req, &pieces)),
+        ));
+        out.push((
+            "anthropic",
+            StreamFormat::Sse,
+            strings(anthropic::stream(&anthropic_req, &pieces).unwrap()),
+        ));
         let mut cohere_req = req.clone();
         cohere_req.as_object_mut().unwrap().remove("stream_options");
-        out.push(("cohere", StreamFormat::Sse, join(cohere::stream(&cohere_req, &pieces).unwrap())));
-        out.push(("ollama", StreamFormat::Ndjson, join(ollama::stream(req, &pieces).unwrap())));
-        out.push(("gemini", StreamFormat::Sse, join(gemini::stream(&gemini_req(with_tools), &pieces).unwrap())));
-        out.push(("bedrock", StreamFormat::AwsEventstream, join(bedrock::stream(&bedrock_req(with_tools), &pieces).unwrap())));
+        out.push((
+            "cohere",
+            StreamFormat::Sse,
+            join(cohere::stream(&cohere_req, &pieces).unwrap()),
+        ));
+        out.push((
+            "ollama",
+            StreamFormat::Ndjson,
+            join(ollama::stream(req, &pieces).unwrap()),
+        ));
+        out.push((
+            "gemini",
+            StreamFormat::Sse,
+            join(gemini::stream(&gemini_req(with_tools), &pieces).unwrap()),
+        ));
+        out.push((
+            "bedrock",
+            StreamFormat::AwsEventstream,
+            join(bedrock::stream(&bedrock_req(with_tools), &pieces).unwrap()),
+        ));
     }
     out
 }
@@ -78,13 +104,21 @@ fn every_framing_decodes_the_same_however_a_stream_is_split() {
         }
         for at in 0..=bytes.len() {
             let (a, b) = bytes.split_at(at);
-            assert_eq!(decode(format, &[a, b], true), whole, "{name} split at byte {at}");
+            assert_eq!(
+                decode(format, &[a, b], true),
+                whole,
+                "{name} split at byte {at}"
+            );
             // Cut here: what was decoded is the start of the stream, nothing made up.
             let cut = decode(format, &[a], false);
             assert!(whole.starts_with(&cut), "{name} cut at byte {at}: {cut:?}");
         }
         let bytewise: Vec<&[u8]> = bytes.chunks(1).collect();
-        assert_eq!(decode(format, &bytewise, true), whole, "{name} byte by byte");
+        assert_eq!(
+            decode(format, &bytewise, true),
+            whole,
+            "{name} byte by byte"
+        );
     }
 }
 

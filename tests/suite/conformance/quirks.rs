@@ -26,7 +26,12 @@ async fn mistral_is_not_sent_what_it_refuses() {
     let r = plain.post("/v1/chat/completions", &body).await;
     assert_eq!(r.status(), 422, "the provider's refusal, as it is");
     drop(plain);
-    let gw = one(&mock, "mistral", "preset = \"mistral\"\nbase_url = \"{mock}/mistral/v1\"\napi_key_env = \"PROVIDER_KEY\"\n").await;
+    let gw = one(
+        &mock,
+        "mistral",
+        "preset = \"mistral\"\nbase_url = \"{mock}/mistral/v1\"\napi_key_env = \"PROVIDER_KEY\"\n",
+    )
+    .await;
     let (status, lines) = gw.chat_stream(&body).await;
     assert_eq!(status, 200, "{lines:?}");
     assert_eq!(crate::conformance::assemble(&lines).0, "mistral says: hi");
@@ -44,12 +49,24 @@ async fn moonshots_streamed_usage_is_counted() {
     let (status, lines) = gw.chat_stream(&json!({ "model": "m", "messages": user("hi"), "stream": true, "stream_options": { "include_usage": true } })).await;
     assert_eq!(status, 200);
     let (text, _, finish, usage) = crate::conformance::assemble(&lines);
-    assert_eq!((text.as_str(), finish.as_deref()), ("moonshot says: hi", Some("stop")));
+    assert_eq!(
+        (text.as_str(), finish.as_deref()),
+        ("moonshot says: hi", Some("stop"))
+    );
     let usage = usage.expect("the usage, moved to where clients read it");
-    assert_eq!((usage["prompt_tokens"].as_u64(), usage["completion_tokens"].as_u64()), (Some(11), Some(7)));
+    assert_eq!(
+        (
+            usage["prompt_tokens"].as_u64(),
+            usage["completion_tokens"].as_u64()
+        ),
+        (Some(11), Some(7))
+    );
     let m = gw.metrics_text().await;
     assert!(
-        m.lines().any(|l| l.starts_with("gen_ai_client_token_usage_sum{") && l.contains("\"output\"") && l.ends_with(" 7")),
+        m.lines()
+            .any(|l| l.starts_with("gen_ai_client_token_usage_sum{")
+                && l.contains("\"output\"")
+                && l.ends_with(" 7")),
         "the stream's tokens are counted: {m}"
     );
 }
@@ -58,13 +75,22 @@ async fn moonshots_streamed_usage_is_counted() {
 async fn azure_v1_takes_the_model_in_the_body_and_a_bearer_token() {
     let mock = Mock::start().await;
     let gw = one(&mock, "az", "preset = \"azure-openai\"\nbase_url = \"{mock}/az\"\napi_key_env = \"PROVIDER_KEY\"\nsettings = { api = \"v1\", auth = \"bearer\" }\n").await;
-    let (status, v) = gw.chat(&json!({ "model": "m", "messages": user("hi") })).await;
+    let (status, v) = gw
+        .chat(&json!({ "model": "m", "messages": user("hi") }))
+        .await;
     assert_eq!(status, 200, "{v}");
     let seen = &mock.seen("az")[0];
     assert_eq!(seen.path, "/openai/v1/chat/completions");
-    assert_eq!(seen.query.as_deref(), Some("api-version=2024-10-21"), "the preset's version, kept when set");
+    assert_eq!(
+        seen.query.as_deref(),
+        Some("api-version=2024-10-21"),
+        "the preset's version, kept when set"
+    );
     assert_eq!(seen.body["model"], "upstream-model");
-    assert_eq!(seen.headers["authorization"], format!("Bearer {PROVIDER_KEY}").as_str());
+    assert_eq!(
+        seen.headers["authorization"],
+        format!("Bearer {PROVIDER_KEY}").as_str()
+    );
     assert!(seen.headers.get("api-key").is_none());
 }
 
@@ -72,12 +98,19 @@ async fn azure_v1_takes_the_model_in_the_body_and_a_bearer_token() {
 async fn bad_quirk_settings_and_presets_are_refused_by_name() {
     switchboard::app::init_crypto();
     let parse = |table: &str| {
-        let text = format!("[providers.p]\n{table}\n[models.\"m\"]\ntargets = [{{ provider = \"p\", model = \"x\" }}]\n");
+        let text = format!(
+            "[providers.p]\n{table}\n[models.\"m\"]\ntargets = [{{ provider = \"p\", model = \"x\" }}]\n"
+        );
         switchboard::config::Config::parse(&text, std::path::Path::new("."), &|_| Some("k".into()))
     };
     let e = parse("preset = \"nope\"").unwrap_err().to_string();
-    assert!(e.contains("unknown preset 'nope'") && e.contains("gemini"), "{e}");
-    let e = parse("adapter = \"builtin:openai\"").unwrap_err().to_string();
+    assert!(
+        e.contains("unknown preset 'nope'") && e.contains("gemini"),
+        "{e}"
+    );
+    let e = parse("adapter = \"builtin:openai\"")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("base_url") && e.contains("preset"), "{e}");
     // Adapter settings are the adapter's to check, as it loads.
     let mut refused = Vec::new();
@@ -95,9 +128,15 @@ async fn bad_quirk_settings_and_presets_are_refused_by_name() {
         }
     }
     let bad = |i: usize| refused[i].clone();
-    for (i, what) in ["stream_usage", "region", "api must be", "input_type", "temperature"]
-        .iter()
-        .enumerate()
+    for (i, what) in [
+        "stream_usage",
+        "region",
+        "api must be",
+        "input_type",
+        "temperature",
+    ]
+    .iter()
+    .enumerate()
     {
         assert!(bad(i).contains(what), "{}", bad(i));
     }
@@ -118,24 +157,75 @@ async fn catalog_prices_reach_the_cost() {
         "[providers.p]\npreset = \"gemini\"\nbase_url = \"{{mock}}/p/v1beta\"\napi_key_env = \"PROVIDER_KEY\"\n\n[models.\"m\"]\ntargets = [{{ provider = \"p\", model = \"{model}\" }}]\n\n[models.\"own\"]\ntargets = [{{ provider = \"p\", model = \"{model}\", input_price = 1.0, output_price = 2.0 }}]\n"
     )).await;
     let cost = |v: &Value| v["choices"][0].clone();
-    let (status, v) = gw.chat(&json!({ "model": "m", "messages": user("x") })).await;
+    let (status, v) = gw
+        .chat(&json!({ "model": "m", "messages": user("x") }))
+        .await;
     assert_eq!(status, 200, "{v}");
     let _ = cost(&v);
     // The mock: 11 prompt tokens (2 cached), 7 completion tokens.
     // Costs are kept in millionths of the currency, per request.
-    let expected = ((9.0 * prices.input + 2.0 * prices.cached_input.unwrap() + 7.0 * prices.output)
-        .round())
-        / 1e6;
+    let expected =
+        ((9.0 * prices.input + 2.0 * prices.cached_input.unwrap() + 7.0 * prices.output).round())
+            / 1e6;
     let own = (11.0 * 1.0 + 7.0 * 2.0) / 1e6;
-    gw.chat(&json!({ "model": "own", "messages": user("x") })).await;
+    gw.chat(&json!({ "model": "own", "messages": user("x") }))
+        .await;
     let m = gw.metrics_text().await;
     let sum = |route: &str| -> f64 {
         m.lines()
-            .find(|l| l.starts_with("switchboard_request_cost_usd_sum{") && l.contains(&format!("route=\"{route}\"")))
+            .find(|l| {
+                l.starts_with("switchboard_request_cost_usd_sum{")
+                    && l.contains(&format!("route=\"{route}\""))
+            })
             .and_then(|l| l.rsplit(' ').next())
             .and_then(|n| n.parse().ok())
             .unwrap_or_else(|| panic!("no cost for {route}: {m}"))
     };
-    assert!((sum("m") - expected).abs() < 1e-9, "{} vs {expected}", sum("m"));
+    assert!(
+        (sum("m") - expected).abs() < 1e-9,
+        "{} vs {expected}",
+        sum("m")
+    );
     assert!((sum("own") - own).abs() < 1e-9, "{} vs {own}", sum("own"));
+}
+
+/// `switchboard check` says which preset a provider starts from and where each
+/// target's prices come from.
+#[test]
+fn check_names_presets_and_price_sources() {
+    let preset = switchboard::catalog::preset("deepseek").unwrap();
+    let (model, p) = preset.models.iter().next().unwrap();
+    let text = format!(
+        "[providers.ds]\npreset = \"deepseek\"\n\n[providers.local]\npreset = \"ollama\"\n\n[models.\"m\"]\ntargets = [{{ provider = \"ds\", model = \"{model}\" }}, {{ provider = \"ds\", model = \"custom\", input_price = 1.5, output_price = 3 }}, {{ provider = \"local\", model = \"llama3\" }}]\n"
+    );
+    let path = crate::cli::write_config("presets-check.toml", &text);
+    let out = crate::cli::command()
+        .args(["check", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("provider ds: preset deepseek"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "m ds/{model}: {} / {} / {} (catalog preset deepseek, checked {})",
+            p.input,
+            p.cached_input.unwrap_or(p.input),
+            p.output,
+            preset.checked
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("m ds/custom: 1.5 / 1.5 / 3 (set in config)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("m local/llama3: no price (counted as free)"),
+        "{stdout}"
+    );
 }

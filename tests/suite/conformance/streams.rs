@@ -73,7 +73,11 @@ pub async fn stream_cut_at_every_event(a: Adapter) {
         let lines = data_lines(&text);
         let whole = status == 200 && lines.last().map(String::as_str) == Some("[DONE]");
         if whole {
-            assert_eq!(assemble(&lines).0, "p says: a b c d", "cut after {n}: {text}");
+            assert_eq!(
+                assemble(&lines).0,
+                "p says: a b c d",
+                "cut after {n}: {text}"
+            );
             whole_at = Some(n);
             break;
         }

@@ -40,7 +40,10 @@ pub fn text_request(a: Adapter, seen: &Seen) {
             );
         }
         Adapter::Azure => {
-            assert_eq!(seen.path, "/openai/deployments/upstream-model/chat/completions");
+            assert_eq!(
+                seen.path,
+                "/openai/deployments/upstream-model/chat/completions"
+            );
             assert_eq!(seen.query.as_deref(), Some("api-version=2024-10-21"));
             assert_eq!(h["api-key"], PROVIDER_KEY);
             assert!(h.get("authorization").is_none());
@@ -63,7 +66,10 @@ pub fn text_request(a: Adapter, seen: &Seen) {
             assert_eq!(h["authorization"], bearer.as_str());
             assert_eq!(b["model"], "upstream-model");
             assert_eq!(b["stream"], false);
-            assert_eq!(b["messages"], json!([{ "role": "user", "content": "hello" }]));
+            assert_eq!(
+                b["messages"],
+                json!([{ "role": "user", "content": "hello" }])
+            );
         }
         Adapter::Ollama => {
             assert_eq!(seen.path, "/api/chat");
@@ -78,7 +84,10 @@ pub fn turns(a: Adapter, b: &Value, messages: &Value) {
     match a {
         Adapter::OpenAi | Adapter::Azure => assert_eq!(b["messages"], *messages),
         Adapter::Anthropic => {
-            assert_eq!(b["system"], json!([{ "type": "text", "text": "Be brief." }]));
+            assert_eq!(
+                b["system"],
+                json!([{ "type": "text", "text": "Be brief." }])
+            );
             assert_eq!(roles(&b["messages"], "role"), ["user", "assistant", "user"]);
             assert_eq!(b["max_tokens"], 50);
             assert_eq!(b["stop_sequences"], json!(["END"]));
@@ -101,7 +110,10 @@ pub fn turns(a: Adapter, b: &Value, messages: &Value) {
             );
         }
         Adapter::Cohere => {
-            assert_eq!(b["messages"][0], json!({ "role": "system", "content": "Be brief." }));
+            assert_eq!(
+                b["messages"][0],
+                json!({ "role": "system", "content": "Be brief." })
+            );
             assert_eq!(
                 roles(&b["messages"], "role"),
                 ["system", "user", "assistant", "user"]
@@ -137,7 +149,10 @@ pub fn tools(a: Adapter, b: &Value) {
             assert_eq!(d["name"], "get_weather");
             assert_eq!(d["description"], "Weather for a city");
             assert_eq!(d["parametersJsonSchema"]["required"], required);
-            assert_eq!(b["toolConfig"], json!({ "functionCallingConfig": { "mode": "AUTO" } }));
+            assert_eq!(
+                b["toolConfig"],
+                json!({ "functionCallingConfig": { "mode": "AUTO" } })
+            );
         }
         Adapter::Bedrock => {
             let spec = &b["toolConfig"]["tools"][0]["toolSpec"];
@@ -147,7 +162,10 @@ pub fn tools(a: Adapter, b: &Value) {
         }
         Adapter::Cohere | Adapter::Ollama => {
             assert_eq!(b["tools"][0]["function"]["name"], "get_weather");
-            assert_eq!(b["tools"][0]["function"]["parameters"]["required"], required);
+            assert_eq!(
+                b["tools"][0]["function"]["parameters"]["required"],
+                required
+            );
             assert!(b.get("tool_choice").is_none(), "auto is the default: {b}");
         }
     }
@@ -161,7 +179,11 @@ pub fn tool_results(a: Adapter, b: &Value) {
             assert_eq!(b["parallel_tool_calls"], false);
         }
         Adapter::Anthropic => {
-            assert_eq!(m.as_array().unwrap().len(), 3, "results merge into one turn: {b}");
+            assert_eq!(
+                m.as_array().unwrap().len(),
+                3,
+                "results merge into one turn: {b}"
+            );
             assert_eq!(
                 m[1]["content"][0],
                 json!({ "type": "tool_use", "id": "call_1", "name": "get_weather", "input": { "city": "Paris" } })
@@ -204,12 +226,19 @@ pub fn tool_results(a: Adapter, b: &Value) {
         Adapter::Cohere => {
             let call = &m[1]["tool_calls"][0];
             assert_eq!(call["id"], "call_1");
-            let args: Value = serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+            let args: Value =
+                serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
             assert_eq!(args, json!({ "city": "Paris" }));
-            assert_eq!(m[2], json!({ "role": "tool", "tool_call_id": "call_1", "content": "sunny" }));
+            assert_eq!(
+                m[2],
+                json!({ "role": "tool", "tool_call_id": "call_1", "content": "sunny" })
+            );
         }
         Adapter::Ollama => {
-            assert_eq!(m[1]["tool_calls"][1]["function"]["arguments"], json!({ "city": "Oslo" }));
+            assert_eq!(
+                m[1]["tool_calls"][1]["function"]["arguments"],
+                json!({ "city": "Oslo" })
+            );
             assert_eq!(m[2]["role"], "tool");
             assert_eq!(m[2]["tool_name"], "get_weather");
             assert_eq!(m[3]["content"], "{\"sky\":\"snow\"}");
@@ -223,7 +252,10 @@ pub fn embeddings(a: Adapter, seen: &Seen) {
         Adapter::OpenAi => assert_eq!(b["model"], "upstream-model"),
         Adapter::Azure => assert_eq!(seen.path, "/openai/deployments/upstream-model/embeddings"),
         Adapter::Gemini => {
-            assert_eq!(seen.path, "/v1beta/models/upstream-model:batchEmbedContents");
+            assert_eq!(
+                seen.path,
+                "/v1beta/models/upstream-model:batchEmbedContents"
+            );
             assert_eq!(
                 b["requests"][1],
                 json!({ "model": "models/upstream-model", "content": { "parts": [{ "text": "two three" }] } })

@@ -8,11 +8,11 @@
 pub mod anthropic;
 pub mod bedrock;
 pub mod cohere;
+mod files;
 pub mod gemini;
+pub mod hook;
 pub mod native;
 pub mod ollama;
-mod files;
-pub mod hook;
 pub mod openai;
 mod responses;
 pub mod surface;
@@ -307,7 +307,8 @@ async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> http::Respon
                     .into(),
             ),
         };
-    let unsigned = native::check_signature(&method, &path, query.as_deref(), &rest, &headers, &body);
+    let unsigned =
+        native::check_signature(&method, &path, query.as_deref(), &rest, &headers, &body);
     state.seen.lock().push(Seen {
         provider: provider.clone(),
         path: rest.clone(),

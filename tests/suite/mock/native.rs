@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::{Fault, State, bedrock, cohere, frames_resp, gemini, json_resp, ollama, openai, sse_resp};
+use super::{
+    Fault, State, bedrock, cohere, frames_resp, gemini, json_resp, ollama, openai, sse_resp,
+};
 
 /// The AWS credentials the tests give Bedrock providers.
 pub const AWS_KEY_ID: &str = "AKIDMOCKEXAMPLE";
@@ -31,11 +33,25 @@ pub(super) fn check_signature(
     }
     let region = "us-east-1";
     let checked = bedrock::verify_sigv4(
-        method.as_str(), full_path, query, headers, body, AWS_KEY_ID, AWS_SECRET, region, "bedrock",
+        method.as_str(),
+        full_path,
+        query,
+        headers,
+        body,
+        AWS_KEY_ID,
+        AWS_SECRET,
+        region,
+        "bedrock",
     );
     let e = checked.err()?;
-    let mut r = json_resp(403, bedrock::error_body(403, &format!("signature mismatch: {e}")));
-    r.headers_mut().insert("x-amzn-errortype", "InvalidSignatureException".parse().unwrap());
+    let mut r = json_resp(
+        403,
+        bedrock::error_body(403, &format!("signature mismatch: {e}")),
+    );
+    r.headers_mut().insert(
+        "x-amzn-errortype",
+        "InvalidSignatureException".parse().unwrap(),
+    );
     Some(r)
 }
 
@@ -48,7 +64,12 @@ fn answer(r: Result<Value, (u16, Value)>) -> Resp {
     }
 }
 
-fn frames(state: &Arc<State>, r: Result<Vec<Vec<u8>>, (u16, Value)>, ct: &str, fault: Option<Fault>) -> Resp {
+fn frames(
+    state: &Arc<State>,
+    r: Result<Vec<Vec<u8>>, (u16, Value)>,
+    ct: &str,
+    fault: Option<Fault>,
+) -> Resp {
     match r {
         Ok(f) => frames_resp(state.clone(), f, ct, fault),
         Err((code, e)) => json_resp(code, e.to_string()),
@@ -60,7 +81,13 @@ fn said(provider: &str, says: &Option<(String, usize)>, last: String) -> (String
     match says {
         Some((t, n)) => {
             let chars: Vec<char> = t.chars().collect();
-            (t.clone(), chars.chunks((*n).max(1)).map(|c| c.iter().collect()).collect())
+            (
+                t.clone(),
+                chars
+                    .chunks((*n).max(1))
+                    .map(|c| c.iter().collect())
+                    .collect(),
+            )
         }
         None => {
             let text = format!("{provider} says: {last}");
@@ -83,16 +110,35 @@ pub(super) fn route(
         let (text, pieces) = said(provider, says, gemini::last_user_text(json));
         return Some(match call.rsplit_once(':').map(|(_, m)| m) {
             Some("generateContent") => answer(gemini::reply(json, &text)),
-            Some("streamGenerateContent") => frames(state, gemini::stream(json, &pieces), "text/event-stream", fault),
+            Some("streamGenerateContent") => frames(
+                state,
+                gemini::stream(json, &pieces),
+                "text/event-stream",
+                fault,
+            ),
             Some("batchEmbedContents") => answer(gemini::embeddings(json)),
             _ => json_resp(404, gemini::error_body(404, "method not found")),
         });
     }
     if rest.starts_with("/model/") {
-        let (text, pieces) = said(provider, says, super::last_user_text(json["messages"].as_array().map(Vec::as_slice).unwrap_or(&[])));
+        let (text, pieces) = said(
+            provider,
+            says,
+            super::last_user_text(
+                json["messages"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]),
+            ),
+        );
         return Some(if rest.ends_with("/converse-stream") {
             match bedrock::stream(json, &pieces) {
-                Ok(f) => frames_resp(state.clone(), f, "application/vnd.amazon.eventstream", fault),
+                Ok(f) => frames_resp(
+                    state.clone(),
+                    f,
+                    "application/vnd.amazon.eventstream",
+                    fault,
+                ),
                 Err((code, e)) => json_resp(code, e.to_string()),
             }
         } else if rest.ends_with("/converse") {
@@ -104,14 +150,20 @@ pub(super) fn route(
     let cohere_text = || said(provider, says, cohere::last_user_text(json));
     let ollama_text = || said(provider, says, ollama::last_user_text(json));
     match rest {
-        "/v2/chat" if json["stream"] == true => {
-            Some(frames(state, cohere::stream(json, &cohere_text().1), "text/event-stream", fault))
-        }
+        "/v2/chat" if json["stream"] == true => Some(frames(
+            state,
+            cohere::stream(json, &cohere_text().1),
+            "text/event-stream",
+            fault,
+        )),
         "/v2/chat" => Some(answer(cohere::reply(json, &cohere_text().0))),
         "/v2/embed" => Some(answer(cohere::embeddings(json))),
-        "/api/chat" if ollama::streams(json) => {
-            Some(frames(state, ollama::stream(json, &ollama_text().1), "application/x-ndjson", fault))
-        }
+        "/api/chat" if ollama::streams(json) => Some(frames(
+            state,
+            ollama::stream(json, &ollama_text().1),
+            "application/x-ndjson",
+            fault,
+        )),
         "/api/chat" => Some(answer(ollama::reply(json, &ollama_text().0))),
         "/api/embed" => Some(answer(ollama::embeddings(json))),
         _ => openai_like(state, provider, rest, json, says, fault),
@@ -145,7 +197,10 @@ fn openai_like(
             }
         }
     }
-    let messages = json["messages"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let messages = json["messages"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
     let (text, pieces) = said(provider, says, super::last_user_text(messages));
     if json["stream"] != true {
         return Some(json_resp(200, openai::reply(json, &text).to_string()));
@@ -162,7 +217,9 @@ fn moonshot_usage(events: Vec<String>) -> Vec<String> {
     let usage = json!({ "prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18, "cached_tokens": 2 });
     let mut out = Vec::new();
     for e in events {
-        let Some(data) = e.strip_prefix("data: ").map(str::trim) else { continue };
+        let Some(data) = e.strip_prefix("data: ").map(str::trim) else {
+            continue;
+        };
         let Ok(mut v) = serde_json::from_str::<Value>(data) else {
             out.push(e);
             continue;
