@@ -40,6 +40,22 @@ const RUST_SDK: &[(&str, &str)] = &[
         "switchboard-sdk/src/calendar.rs",
         include_str!("../../sdk/rust/src/calendar.rs"),
     ),
+    (
+        "switchboard-sdk/src/openai/mod.rs",
+        include_str!("../../sdk/rust/src/openai/mod.rs"),
+    ),
+    (
+        "switchboard-sdk/src/openai/answer.rs",
+        include_str!("../../sdk/rust/src/openai/answer.rs"),
+    ),
+    (
+        "switchboard-sdk/src/openai/errors.rs",
+        include_str!("../../sdk/rust/src/openai/errors.rs"),
+    ),
+    (
+        "switchboard-sdk/src/openai/tests.rs",
+        include_str!("../../sdk/rust/src/openai/tests.rs"),
+    ),
     ("switchboard-sdk/wit/plugin.wit", WIT),
     (
         "switchboard-sdk/README.md",
@@ -241,4 +257,30 @@ fn js(t: &Template, world: &str, name: &str, fill: &dyn Fn(&str) -> String) -> F
             "node_modules/\ntest/gen/\n*.wasm\n".into(),
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every source file of the SDK is vendored (a new module would break new projects).
+    #[test]
+    fn the_vendored_sdk_is_the_whole_sdk() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sdk/rust/src");
+        let mut missing = Vec::new();
+        let mut dirs = vec![root.clone()];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    dirs.push(p);
+                    continue;
+                }
+                let rel = p.strip_prefix(&root).unwrap().to_string_lossy().to_string();
+                let vendored = format!("switchboard-sdk/src/{rel}");
+                if !super::RUST_SDK.iter().any(|(path, _)| *path == vendored) {
+                    missing.push(vendored);
+                }
+            }
+        }
+        assert!(missing.is_empty(), "not vendored: {missing:?}");
+    }
 }

@@ -247,7 +247,10 @@ async fn the_breaker_opens_and_keeps_traffic_off_a_failing_target() {
     }
     let before = mock.count("bad") + mock.count("good");
     let (status, v) = gw.chat(&req()).await;
-    assert_eq!(status, 502, "{v}");
+    assert_eq!(
+        status, 503,
+        "every provider unavailable: 503, as they said: {v}"
+    );
     assert!(mock.count("bad") + mock.count("good") > before, "{v}");
     // The provider is fine again: the very next request is answered.
     mock.set_fault("good", None);

@@ -177,7 +177,8 @@ async fn when_all_targets_fail_the_client_gets_one_clear_error() {
         );
     }
     let (status, v) = gw.chat(&req()).await;
-    assert_eq!(status, 502);
+    assert_eq!(status, 503, "every provider unavailable: 503, as they said");
+    assert_eq!(v["error"]["code"], "upstream_overloaded");
     let msg = error_message(&v);
     assert!(msg.contains("all 3 targets"), "{msg}");
     for p in ["a is down", "b is down", "c is down"] {
