@@ -1,0 +1,173 @@
+//! What each provider adapter's translation costs, through the real host (wasmtime,
+//! warm instance pool) with the built-in components: building the upstream request
+//! from a 1.2 KB chat body, mapping a whole answer, and translating one streamed text
+//! event. Bounded: a fixed number of calls each.
+//!
+//! Run: `cargo bench --bench adapters`
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use switchboard::config::{EngineConfig, PluginLimits, PluginSource, PluginSpec};
+use switchboard::plugins::{PluginRuntime, calls};
+use switchboard::types::*;
+
+const N: usize = 10_000;
+
+fn spec(name: &str, settings: &[(&str, &str)]) -> PluginSpec {
+    PluginSpec {
+        name: format!("builtin:{name}"),
+        source: PluginSource::Builtin(name.to_string()),
+        settings: settings.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
+        limits: PluginLimits { deadline: Duration::from_millis(100), memory_bytes: 64 << 20 },
+        on_error: switchboard::config::OnError::FailClosed,
+    }
+}
+
+fn ctx(stream: bool) -> RequestContext {
+    RequestContext {
+        request_id: "req_1".into(),
+        operation: Operation::ChatCompletions,
+        route: "m".into(),
+        provider: "p".into(),
+        target_model: "model-x".into(),
+        stream,
+        include_usage: true,
+        created: 1,
+    }
+}
+
+fn chat_body() -> Vec<u8> {
+    let filler = "The quick brown fox jumps over the lazy dog. ".repeat(24);
+    serde_json::to_vec(&serde_json::json!({
+        "model": "m",
+        "messages": [{ "role": "system", "content": "You are terse." }, { "role": "user", "content": filler }],
+        "temperature": 0.2, "max_tokens": 100
+    }))
+    .unwrap()
+}
+
+/// (adapter, settings, a whole answer, a stream's opening events, one text event).
+struct Case {
+    name: &'static str,
+    settings: &'static [(&'static str, &'static str)],
+    answer: &'static str,
+    opening: Vec<SseEvent>,
+    text: SseEvent,
+}
+
+fn ev(event: Option<&str>, data: &str) -> SseEvent {
+    SseEvent { event: event.map(str::to_string), data: data.to_string() }
+}
+
+fn cases() -> Vec<Case> {
+    let openai_answer = r#"{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Hamlet avenges his father and nearly everyone dies."},"finish_reason":"stop"}],"usage":{"prompt_tokens":30,"completion_tokens":12,"total_tokens":42}}"#;
+    let openai_chunk = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}]}"#;
+    vec![
+        Case { name: "openai", settings: &[], answer: openai_answer, opening: vec![], text: ev(None, openai_chunk) },
+        Case {
+            name: "openai",
+            settings: &[("stream_options", "false"), ("rename", r#"{"max_completion_tokens":"max_tokens"}"#), ("stream_usage", r#""choice""#)],
+            answer: openai_answer, opening: vec![], text: ev(None, openai_chunk),
+        },
+        Case {
+            name: "anthropic", settings: &[],
+            answer: r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude","content":[{"type":"text","text":"Hamlet avenges his father and nearly everyone dies."}],"stop_reason":"end_turn","usage":{"input_tokens":30,"output_tokens":12}}"#,
+            opening: vec![ev(Some("message_start"), r#"{"type":"message_start","message":{"id":"msg_1","model":"claude","usage":{"input_tokens":10,"output_tokens":1}}}"#)],
+            text: ev(Some("content_block_delta"), r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}"#),
+        },
+        Case {
+            name: "gemini", settings: &[],
+            answer: r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"Hamlet avenges his father and nearly everyone dies."}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":30,"candidatesTokenCount":12,"totalTokenCount":42},"modelVersion":"gemini-x","responseId":"r1"}"#,
+            opening: vec![],
+            text: ev(None, r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"Hello"}]}}],"usageMetadata":{"promptTokenCount":30},"modelVersion":"gemini-x","responseId":"r1"}"#),
+        },
+        Case { name: "azure-openai", settings: &[], answer: openai_answer, opening: vec![], text: ev(None, openai_chunk) },
+        Case {
+            name: "bedrock", settings: &[],
+            answer: r#"{"output":{"message":{"role":"assistant","content":[{"text":"Hamlet avenges his father and nearly everyone dies."}]}},"stopReason":"end_turn","usage":{"inputTokens":30,"outputTokens":12,"totalTokens":42}}"#,
+            opening: vec![ev(Some("messageStart"), r#"{"role":"assistant","p":"abc"}"#)],
+            text: ev(Some("contentBlockDelta"), r#"{"contentBlockIndex":0,"delta":{"text":"Hello"},"p":"abcdef"}"#),
+        },
+        Case {
+            name: "cohere", settings: &[],
+            answer: r#"{"id":"c1","finish_reason":"COMPLETE","message":{"role":"assistant","content":[{"type":"text","text":"Hamlet avenges his father and nearly everyone dies."}]},"usage":{"billed_units":{"input_tokens":30,"output_tokens":12},"tokens":{"input_tokens":30,"output_tokens":12}}}"#,
+            opening: vec![ev(Some("message-start"), r#"{"type":"message-start","id":"c1","delta":{"message":{"role":"assistant"}}}"#)],
+            text: ev(Some("content-delta"), r#"{"type":"content-delta","index":0,"delta":{"message":{"content":{"text":"Hello"}}}}"#),
+        },
+        Case {
+            name: "ollama", settings: &[],
+            answer: r#"{"model":"llama3","created_at":"2026-12-03T00:00:00Z","message":{"role":"assistant","content":"Hamlet avenges his father and nearly everyone dies."},"done":true,"done_reason":"stop","prompt_eval_count":30,"eval_count":12}"#,
+            opening: vec![],
+            text: ev(None, r#"{"model":"llama3","created_at":"2026-12-03T00:00:00Z","message":{"role":"assistant","content":"Hello"},"done":false}"#),
+        },
+    ]
+}
+
+async fn time<F, Fut>(name: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for _ in 0..500 {
+        f().await;
+    }
+    let mut samples = Vec::with_capacity(N);
+    for _ in 0..N {
+        let t = Instant::now();
+        f().await;
+        samples.push(t.elapsed());
+    }
+    report(name, samples);
+}
+
+fn report(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let us = |d: Duration| d.as_nanos() as f64 / 1000.0;
+    let mean = samples.iter().sum::<Duration>() / samples.len() as u32;
+    let p = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+    println!("{name:<52} mean {:>7.2} µs   p50 {:>7.2} µs   p99 {:>7.2} µs", us(mean), us(p(0.5)), us(p(0.99)));
+}
+
+fn main() {
+    switchboard::app::init_crypto();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let engine = EngineConfig {
+            cache_dir: std::env::temp_dir().join("switchboard-bench-cache"),
+            cache_max_bytes: 512 << 20,
+            function_cache_bytes: 0,
+            max_instances: 100,
+            max_idle: 8,
+            recycle_after: 1_000_000,
+            default_limits: PluginLimits { deadline: Duration::from_millis(100), memory_bytes: 64 << 20 },
+            isolation: Default::default(),
+        };
+        let runtime = PluginRuntime::new(&engine).unwrap();
+        let body = chat_body();
+        println!("# adapter translation, {N} calls each after 500 warm-up, one thread, warm instance pool; chat body {} bytes", body.len());
+        for case in cases() {
+            let label = if case.settings.is_empty() { case.name.to_string() } else { format!("{} (quirk settings)", case.name) };
+            let pool = runtime.load::<switchboard::plugins::world::Adapter>(&spec(case.name, case.settings), "bench").await.unwrap();
+            let c = ctx(false);
+            time(&format!("{label} to-upstream"), || async { calls::to_upstream(&pool, &c, &body).await.unwrap().unwrap(); }).await;
+            let answer = UpstreamResponse { status: 200, headers: vec![], body: case.answer.as_bytes().to_vec() };
+            time(&format!("{label} from-upstream"), || async { calls::from_upstream(&pool, &c, answer.clone()).await.unwrap().unwrap(); }).await;
+            let sc = ctx(true);
+            let mut tr = calls::StreamTranslation::new(&pool, &sc).await.unwrap();
+            for e in &case.opening {
+                tr.on_event(e).await.unwrap().unwrap();
+            }
+            let mut samples = Vec::with_capacity(N);
+            for i in 0..N + 500 {
+                let t = Instant::now();
+                tr.on_event(&case.text).await.unwrap().unwrap();
+                if i >= 500 {
+                    samples.push(t.elapsed());
+                }
+            }
+            report(&format!("{label} stream event (text delta)"), samples);
+            tr.close().await;
+        }
+    });
+}
