@@ -89,7 +89,7 @@ impl ProviderAdapter for AzureOpenAi {
     type StreamTranslator = PassThrough;
 
     fn to_upstream(ctx: RequestContext, _body: Vec<u8>) -> Result<UpstreamRequest, AdapterError> {
-        let config: Config = switchboard_sdk::settings::load().unwrap_or_default();
+        let config = switchboard_sdk::settings::load_once::<Config>().unwrap_or_default();
         let op = match ctx.operation {
             Operation::ChatCompletions => "chat/completions",
             Operation::Embeddings => "embeddings",

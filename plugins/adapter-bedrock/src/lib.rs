@@ -81,7 +81,7 @@ impl ProviderAdapter for Bedrock {
                 Some("model"),
             ));
         }
-        let config: Config = switchboard_sdk::settings::load().unwrap_or_default();
+        let config = switchboard_sdk::settings::load_once::<Config>().unwrap_or_default();
         let action = if ctx.stream {
             "converse-stream"
         } else {
@@ -93,7 +93,7 @@ impl ProviderAdapter for Bedrock {
             query: Vec::new(),
             headers: Vec::new(),
             auth: AuthScheme::AwsSigv4(Sigv4Scope {
-                region: config.region.unwrap_or_else(|| "us-east-1".to_string()),
+                region: config.region.clone().unwrap_or_else(|| "us-east-1".to_string()),
                 service: "bedrock".to_string(),
             }),
             body: BodyEdit::Replace(convert::converse(&body)?),

@@ -60,7 +60,7 @@ impl ProviderAdapter for Cohere {
         let (path, body) = match ctx.operation {
             Operation::ChatCompletions => ("/chat", convert::chat(&ctx, &body)?),
             Operation::Embeddings => {
-                let config: Config = switchboard_sdk::settings::load().unwrap_or_default();
+                let config = switchboard_sdk::settings::load_once::<Config>().unwrap_or_default();
                 ("/embed", convert::embed(&ctx, &config, &body)?)
             }
         };

@@ -49,7 +49,7 @@ impl ProviderAdapter for Ollama {
     type StreamTranslator = Translator;
 
     fn to_upstream(ctx: RequestContext, body: Vec<u8>) -> Result<UpstreamRequest, AdapterError> {
-        let config: Config = switchboard_sdk::settings::load().unwrap_or_default();
+        let config = switchboard_sdk::settings::load_once::<Config>().unwrap_or_default();
         let (path, body) = match ctx.operation {
             Operation::ChatCompletions => ("/api/chat", convert::chat(&ctx, &config, &body)?),
             Operation::Embeddings => ("/api/embed", convert::embed(&ctx, &config, &body)?),

@@ -38,7 +38,7 @@ impl ProviderAdapter for OpenAi {
     type StreamTranslator = quirks::UsageMover;
 
     fn to_upstream(ctx: RequestContext, body: Vec<u8>) -> Result<UpstreamRequest, AdapterError> {
-        let q: Quirks = switchboard_sdk::settings::load().unwrap_or_default();
+        let q = switchboard_sdk::settings::load_once::<Quirks>().unwrap_or_default();
         let path = match ctx.operation {
             Operation::ChatCompletions => "/chat/completions",
             Operation::Embeddings => "/embeddings",

@@ -71,6 +71,24 @@ pub fn load<T: DeserializeOwned>() -> Result<T, String> {
     from_pairs(&pairs)
 }
 
+thread_local! {
+    static LOADED: std::cell::RefCell<Vec<std::rc::Rc<dyn std::any::Any>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// [`load`], asked of the host once per instance and kept: a plugin's settings do not
+/// change while an instance lives (new settings come with new instances), and a
+/// plugin on the request path saves a host call per field per request.
+pub fn load_once<T: DeserializeOwned + 'static>() -> Result<std::rc::Rc<T>, String> {
+    let kept = LOADED.with_borrow(|l| l.iter().find_map(|v| v.clone().downcast::<T>().ok()));
+    if let Some(t) = kept {
+        return Ok(t);
+    }
+    let t = std::rc::Rc::new(load::<T>()?);
+    LOADED.with_borrow_mut(|l| l.push(t.clone()));
+    Ok(t)
+}
+
 /// The field names serde reads `T` by: a deserializer that stops at the struct.
 fn field_names<T: DeserializeOwned>() -> Result<&'static [&'static str], String> {
     match T::deserialize(Fields) {
