@@ -18,8 +18,14 @@ fn spec(name: &str, settings: &[(&str, &str)]) -> PluginSpec {
     PluginSpec {
         name: format!("builtin:{name}"),
         source: PluginSource::Builtin(name.to_string()),
-        settings: settings.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
-        limits: PluginLimits { deadline: Duration::from_millis(100), memory_bytes: 64 << 20 },
+        settings: settings
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<BTreeMap<_, _>>(),
+        limits: PluginLimits {
+            deadline: Duration::from_millis(100),
+            memory_bytes: 64 << 20,
+        },
         on_error: switchboard::config::OnError::FailClosed,
     }
 }
@@ -57,49 +63,99 @@ struct Case {
 }
 
 fn ev(event: Option<&str>, data: &str) -> SseEvent {
-    SseEvent { event: event.map(str::to_string), data: data.to_string() }
+    SseEvent {
+        event: event.map(str::to_string),
+        data: data.to_string(),
+    }
 }
 
 fn cases() -> Vec<Case> {
     let openai_answer = r#"{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Hamlet avenges his father and nearly everyone dies."},"finish_reason":"stop"}],"usage":{"prompt_tokens":30,"completion_tokens":12,"total_tokens":42}}"#;
     let openai_chunk = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}]}"#;
     vec![
-        Case { name: "openai", settings: &[], answer: openai_answer, opening: vec![], text: ev(None, openai_chunk) },
         Case {
             name: "openai",
-            settings: &[("stream_options", "false"), ("rename", r#"{"max_completion_tokens":"max_tokens"}"#), ("stream_usage", r#""choice""#)],
-            answer: openai_answer, opening: vec![], text: ev(None, openai_chunk),
+            settings: &[],
+            answer: openai_answer,
+            opening: vec![],
+            text: ev(None, openai_chunk),
         },
         Case {
-            name: "anthropic", settings: &[],
+            name: "openai",
+            settings: &[
+                ("stream_options", "false"),
+                ("rename", r#"{"max_completion_tokens":"max_tokens"}"#),
+                ("stream_usage", r#""choice""#),
+            ],
+            answer: openai_answer,
+            opening: vec![],
+            text: ev(None, openai_chunk),
+        },
+        Case {
+            name: "anthropic",
+            settings: &[],
             answer: r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude","content":[{"type":"text","text":"Hamlet avenges his father and nearly everyone dies."}],"stop_reason":"end_turn","usage":{"input_tokens":30,"output_tokens":12}}"#,
-            opening: vec![ev(Some("message_start"), r#"{"type":"message_start","message":{"id":"msg_1","model":"claude","usage":{"input_tokens":10,"output_tokens":1}}}"#)],
-            text: ev(Some("content_block_delta"), r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}"#),
+            opening: vec![ev(
+                Some("message_start"),
+                r#"{"type":"message_start","message":{"id":"msg_1","model":"claude","usage":{"input_tokens":10,"output_tokens":1}}}"#,
+            )],
+            text: ev(
+                Some("content_block_delta"),
+                r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}"#,
+            ),
         },
         Case {
-            name: "gemini", settings: &[],
+            name: "gemini",
+            settings: &[],
             answer: r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"Hamlet avenges his father and nearly everyone dies."}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":30,"candidatesTokenCount":12,"totalTokenCount":42},"modelVersion":"gemini-x","responseId":"r1"}"#,
             opening: vec![],
-            text: ev(None, r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"Hello"}]}}],"usageMetadata":{"promptTokenCount":30},"modelVersion":"gemini-x","responseId":"r1"}"#),
+            text: ev(
+                None,
+                r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"Hello"}]}}],"usageMetadata":{"promptTokenCount":30},"modelVersion":"gemini-x","responseId":"r1"}"#,
+            ),
         },
-        Case { name: "azure-openai", settings: &[], answer: openai_answer, opening: vec![], text: ev(None, openai_chunk) },
         Case {
-            name: "bedrock", settings: &[],
+            name: "azure-openai",
+            settings: &[],
+            answer: openai_answer,
+            opening: vec![],
+            text: ev(None, openai_chunk),
+        },
+        Case {
+            name: "bedrock",
+            settings: &[],
             answer: r#"{"output":{"message":{"role":"assistant","content":[{"text":"Hamlet avenges his father and nearly everyone dies."}]}},"stopReason":"end_turn","usage":{"inputTokens":30,"outputTokens":12,"totalTokens":42}}"#,
-            opening: vec![ev(Some("messageStart"), r#"{"role":"assistant","p":"abc"}"#)],
-            text: ev(Some("contentBlockDelta"), r#"{"contentBlockIndex":0,"delta":{"text":"Hello"},"p":"abcdef"}"#),
+            opening: vec![ev(
+                Some("messageStart"),
+                r#"{"role":"assistant","p":"abc"}"#,
+            )],
+            text: ev(
+                Some("contentBlockDelta"),
+                r#"{"contentBlockIndex":0,"delta":{"text":"Hello"},"p":"abcdef"}"#,
+            ),
         },
         Case {
-            name: "cohere", settings: &[],
+            name: "cohere",
+            settings: &[],
             answer: r#"{"id":"c1","finish_reason":"COMPLETE","message":{"role":"assistant","content":[{"type":"text","text":"Hamlet avenges his father and nearly everyone dies."}]},"usage":{"billed_units":{"input_tokens":30,"output_tokens":12},"tokens":{"input_tokens":30,"output_tokens":12}}}"#,
-            opening: vec![ev(Some("message-start"), r#"{"type":"message-start","id":"c1","delta":{"message":{"role":"assistant"}}}"#)],
-            text: ev(Some("content-delta"), r#"{"type":"content-delta","index":0,"delta":{"message":{"content":{"text":"Hello"}}}}"#),
+            opening: vec![ev(
+                Some("message-start"),
+                r#"{"type":"message-start","id":"c1","delta":{"message":{"role":"assistant"}}}"#,
+            )],
+            text: ev(
+                Some("content-delta"),
+                r#"{"type":"content-delta","index":0,"delta":{"message":{"content":{"text":"Hello"}}}}"#,
+            ),
         },
         Case {
-            name: "ollama", settings: &[],
+            name: "ollama",
+            settings: &[],
             answer: r#"{"model":"llama3","created_at":"2026-12-03T00:00:00Z","message":{"role":"assistant","content":"Hamlet avenges his father and nearly everyone dies."},"done":true,"done_reason":"stop","prompt_eval_count":30,"eval_count":12}"#,
             opening: vec![],
-            text: ev(None, r#"{"model":"llama3","created_at":"2026-12-03T00:00:00Z","message":{"role":"assistant","content":"Hello"},"done":false}"#),
+            text: ev(
+                None,
+                r#"{"model":"llama3","created_at":"2026-12-03T00:00:00Z","message":{"role":"assistant","content":"Hello"},"done":false}"#,
+            ),
         },
     ]
 }
@@ -126,12 +182,20 @@ fn report(name: &str, mut samples: Vec<Duration>) {
     let us = |d: Duration| d.as_nanos() as f64 / 1000.0;
     let mean = samples.iter().sum::<Duration>() / samples.len() as u32;
     let p = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
-    println!("{name:<52} mean {:>7.2} µs   p50 {:>7.2} µs   p99 {:>7.2} µs", us(mean), us(p(0.5)), us(p(0.99)));
+    println!(
+        "{name:<52} mean {:>7.2} µs   p50 {:>7.2} µs   p99 {:>7.2} µs",
+        us(mean),
+        us(p(0.5)),
+        us(p(0.99))
+    );
 }
 
 fn main() {
     switchboard::app::init_crypto();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let engine = EngineConfig {
             cache_dir: std::env::temp_dir().join("switchboard-bench-cache"),

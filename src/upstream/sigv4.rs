@@ -179,6 +179,93 @@ mod tests {
         );
     }
 
+    /// More of AWS's SigV4 test suite: POST, a query, a sorted extra header, a path of
+    /// every unreserved character, query keys sorted.
+    #[test]
+    fn more_vectors_of_the_aws_suite() {
+        let unreserved =
+            "/-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".to_string();
+        let pairs = |p: &[(&str, &str)]| -> Vec<(String, String)> {
+            p.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let cases: [(
+            &str,
+            &str,
+            &str,
+            Vec<(String, String)>,
+            Option<(&str, &str)>,
+            &str,
+        ); 5] = [
+            (
+                "post-vanilla",
+                "POST",
+                "/",
+                vec![],
+                None,
+                "host;x-amz-date, Signature=5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b",
+            ),
+            (
+                "post-vanilla-query",
+                "POST",
+                "/",
+                pairs(&[("Param1", "value1")]),
+                None,
+                "host;x-amz-date, Signature=28038455d6de14eafc1f9222cf5aa6f1a96197d7deb8263271d420d138af7f11",
+            ),
+            (
+                "post-header-key-sort",
+                "POST",
+                "/",
+                vec![],
+                Some(("My-Header1", "value1")),
+                "host;my-header1;x-amz-date, Signature=c5410059b04c1ee005303aed430f6e6645f61f4dc9e1461ec8f8916fdf18852c",
+            ),
+            (
+                "get-unreserved",
+                "GET",
+                &unreserved,
+                vec![],
+                None,
+                "host;x-amz-date, Signature=07ef7494c76fa4850883e2b006601f940f8a34d404d0cfa977f52a65bbf5f24f",
+            ),
+            (
+                "get-vanilla-query-order-key-case",
+                "GET",
+                "/",
+                pairs(&[("Param2", "value2"), ("Param1", "value1")]),
+                None,
+                "host;x-amz-date, Signature=b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500",
+            ),
+        ];
+        for (name, method, path, query, extra, expected) in cases {
+            let mut headers = vec![
+                ("Host".to_string(), "example.amazonaws.com".to_string()),
+                ("X-Amz-Date".to_string(), "20150830T123600Z".to_string()),
+            ];
+            if let Some((k, v)) = extra {
+                headers.push((k.to_string(), v.to_string()));
+            }
+            let s = Signing {
+                method,
+                path,
+                query: &query,
+                headers: &headers,
+                payload_sha256: &sha256_hex(b""),
+                amz_date: "20150830T123600Z",
+                region: "us-east-1",
+                service: "service",
+                encode_path_again: true,
+            };
+            let got = authorization(&s, &creds("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"));
+            assert!(
+                got.ends_with(&format!("SignedHeaders={expected}")),
+                "{name}: {got}"
+            );
+        }
+    }
+
     /// The S3 documentation's "GET Object" example (path encoded once, extra headers).
     #[test]
     fn the_s3_get_object_example() {
