@@ -179,6 +179,16 @@ mod tests {
         );
     }
 
+    /// (name, method, path, query, an extra header, signed headers and signature).
+    type Vector<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        Vec<(String, String)>,
+        Option<(&'a str, &'a str)>,
+        &'a str,
+    );
+
     /// More of AWS's SigV4 test suite: POST, a query, a sorted extra header, a path of
     /// every unreserved character, query keys sorted.
     #[test]
@@ -190,14 +200,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect()
         };
-        let cases: [(
-            &str,
-            &str,
-            &str,
-            Vec<(String, String)>,
-            Option<(&str, &str)>,
-            &str,
-        ); 5] = [
+        let cases: [Vector; 5] = [
             (
                 "post-vanilla",
                 "POST",

@@ -93,7 +93,10 @@ impl ProviderAdapter for Bedrock {
             query: Vec::new(),
             headers: Vec::new(),
             auth: AuthScheme::AwsSigv4(Sigv4Scope {
-                region: config.region.clone().unwrap_or_else(|| "us-east-1".to_string()),
+                region: config
+                    .region
+                    .clone()
+                    .unwrap_or_else(|| "us-east-1".to_string()),
                 service: "bedrock".to_string(),
             }),
             body: BodyEdit::Replace(convert::converse(&body)?),

@@ -36,7 +36,7 @@ pub fn last_user_text(req: &Value) -> String {
 
 /// Standard base64 (what Go decodes into `[]byte`): a `data:` URL is refused.
 fn is_base64(s: &str) -> bool {
-    s.len() % 4 == 0
+    s.len().is_multiple_of(4)
         && s.trim_end_matches('=')
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
