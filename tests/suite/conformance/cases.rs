@@ -197,3 +197,31 @@ pub async fn through_messages_api(a: Adapter) {
     assert_eq!(said, "p says: hi", "{text}");
     assert!(text.contains("message_stop"), "{text}");
 }
+
+/// An image (as a `data:` URL) and a JSON answer asked for reach the provider in its
+/// own terms; a provider that cannot carry one refuses with the field named.
+pub async fn images_and_json_output(a: Adapter) {
+    let mock = Mock::start().await;
+    let gw = gateway(&mock, a).await;
+    let image = "data:image/png;base64,iVBORw0KGgo=";
+    let (status, v) = gw
+        .chat(&json!({ "model": "m", "messages": [{ "role": "user", "content": [
+            { "type": "text", "text": "what is this?" },
+            { "type": "image_url", "image_url": { "url": image } },
+        ]}]}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    wire::image(a, &mock.seen("p")[0].body);
+    let schema = json!({ "type": "object", "properties": { "a": { "type": "string" } } });
+    let (status, v) = gw
+        .chat(&json!({ "model": "m", "messages": user("x"),
+            "response_format": { "type": "json_schema", "json_schema": { "name": "out", "schema": schema } } }))
+        .await;
+    if a == Adapter::Bedrock {
+        assert_eq!(status, 400, "{v}");
+        assert_eq!(v["error"]["param"], "response_format");
+        return;
+    }
+    assert_eq!(status, 200, "{v}");
+    wire::json_output(a, &mock.seen("p")[1].body, &schema);
+}

@@ -187,6 +187,7 @@ macro_rules! conformance {
                 #[tokio::test] async fn provider_errors() { super::errors::provider_errors(A).await }
                 #[tokio::test] async fn stop_reasons() { super::cases::stop_reasons(A).await }
                 #[tokio::test] async fn through_messages_api() { super::cases::through_messages_api(A).await }
+                #[tokio::test] async fn images_and_json_output() { super::cases::images_and_json_output(A).await }
             }
         )*
     };

@@ -274,3 +274,48 @@ pub fn embeddings(a: Adapter, seen: &Seen) {
         Adapter::Anthropic | Adapter::Bedrock => unreachable!("no embeddings"),
     }
 }
+
+pub fn image(a: Adapter, b: &Value) {
+    let data = "iVBORw0KGgo=";
+    let part = match a {
+        Adapter::OpenAi | Adapter::Azure => b["messages"][0]["content"][1].clone(),
+        Adapter::Anthropic => b["messages"][0]["content"][1].clone(),
+        Adapter::Gemini => b["contents"][0]["parts"][1].clone(),
+        Adapter::Bedrock => b["messages"][0]["content"][1].clone(),
+        Adapter::Cohere => b["messages"][0]["content"][1].clone(),
+        Adapter::Ollama => b["messages"][0]["images"][0].clone(),
+    };
+    let expected = match a {
+        Adapter::OpenAi | Adapter::Azure | Adapter::Cohere => {
+            json!({ "type": "image_url", "image_url": { "url": format!("data:image/png;base64,{data}") } })
+        }
+        Adapter::Anthropic => {
+            json!({ "type": "image", "source": { "type": "base64", "media_type": "image/png", "data": data } })
+        }
+        Adapter::Gemini => json!({ "inline_data": { "mime_type": "image/png", "data": data } }),
+        Adapter::Bedrock => json!({ "image": { "format": "png", "source": { "bytes": data } } }),
+        Adapter::Ollama => json!(data),
+    };
+    assert_eq!(part, expected, "{b}");
+}
+
+pub fn json_output(a: Adapter, b: &Value, schema: &Value) {
+    match a {
+        Adapter::OpenAi | Adapter::Azure => {
+            assert_eq!(b["response_format"]["json_schema"]["schema"], *schema)
+        }
+        Adapter::Anthropic => {
+            assert_eq!(b["output_config"]["format"]["schema"], *schema)
+        }
+        Adapter::Gemini => {
+            assert_eq!(b["generationConfig"]["responseMimeType"], "application/json");
+            assert_eq!(b["generationConfig"]["responseJsonSchema"], *schema);
+        }
+        Adapter::Cohere => assert_eq!(
+            b["response_format"],
+            json!({ "type": "json_object", "json_schema": schema })
+        ),
+        Adapter::Ollama => assert_eq!(b["format"], *schema),
+        Adapter::Bedrock => unreachable!("refused"),
+    }
+}
