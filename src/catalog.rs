@@ -93,6 +93,13 @@ mod tests {
                 }
             }
         }
+        let doc = include_str!("../docs/providers.md");
+        for name in names() {
+            assert!(
+                doc.contains(&format!("preset = \"{name}\"")),
+                "docs/providers.md has no snippet for {name}"
+            );
+        }
         for must in [
             "openai",
             "anthropic",

@@ -28,6 +28,14 @@ pub async fn text_answer(a: Adapter) {
         );
     }
     wire::text_request(a, &mock.seen("p")[0]);
+    if !matches!(a, Adapter::OpenAi | Adapter::Azure) {
+        let (status, v) = gw
+            .chat(&json!({ "model": "m", "messages": user("x"), "n": 2 }))
+            .await;
+        assert_eq!(status, 400, "one choice only: {v}");
+        assert_eq!(v["error"]["param"], "n");
+        assert_eq!(mock.count("p"), 1, "refused before the provider");
+    }
 }
 
 pub async fn system_prompt_and_turns(a: Adapter) {
