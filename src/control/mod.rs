@@ -62,6 +62,9 @@ struct Store {
 pub struct Control {
     store: ArcSwapOption<Store>,
     overrides: ArcSwap<Vec<Override>>,
+    /// Local changes made (`set`): a `refresh` whose read began before one does not
+    /// put back what it read (it would undo the change until the next refresh).
+    changes: Mutex<u64>,
     audit: Mutex<VecDeque<AuditEntry>>,
     comparisons: Mutex<VecDeque<Value>>,
 }
@@ -143,11 +146,13 @@ impl Control {
         let Some(store) = self.store.load_full() else {
             return Ok(false);
         };
+        let seen = *self.changes.lock();
         let list = match &store.db {
             Db::Sqlite(_) => blocking(&store, sqlite::overrides).await?,
             Db::Postgres(pg) => postgres::overrides(pg).await?,
         };
-        if *self.overrides.load_full() == list {
+        let changes = self.changes.lock();
+        if *changes != seen || *self.overrides.load_full() == list {
             return Ok(false);
         }
         self.overrides.store(Arc::new(list));
@@ -181,6 +186,8 @@ impl Control {
         list.sort_by(|a, b| {
             (&a.route, &a.provider, &a.model).cmp(&(&b.route, &b.provider, &b.model))
         });
+        let mut changes = self.changes.lock();
+        *changes += 1;
         self.overrides.store(Arc::new(list));
         Ok(before)
     }

@@ -409,7 +409,10 @@ async fn a_looping_plugin_degrades_its_own_route_only() {
         times.last().unwrap()
     );
     assert_eq!(failures, 0);
-    assert!(median < Duration::from_millis(50), "median {median:?}");
+    // Isolation, not speed: with the looping plugin's calls not contained, the healthy
+    // route waits behind 50 ms loops on both cores (seconds). Loaded, shared 2-core
+    // machines put the contained case at 35–70 ms.
+    assert!(median < Duration::from_millis(100), "median {median:?}");
     // The looping plugin was quarantined, and says so.
     let plugins = gw.admin_plugins().await;
     let hostile = plugins["plugins"]

@@ -213,10 +213,12 @@ pub async fn images_and_json_output(a: Adapter) {
     let gw = gateway(&mock, a).await;
     let image = "data:image/png;base64,iVBORw0KGgo=";
     let (status, v) = gw
-        .chat(&json!({ "model": "m", "messages": [{ "role": "user", "content": [
-            { "type": "text", "text": "what is this?" },
-            { "type": "image_url", "image_url": { "url": image } },
-        ]}]}))
+        .chat(
+            &json!({ "model": "m", "messages": [{ "role": "user", "content": [
+                { "type": "text", "text": "what is this?" },
+                { "type": "image_url", "image_url": { "url": image } },
+            ]}]}),
+        )
         .await;
     assert_eq!(status, 200, "{v}");
     wire::image(a, &mock.seen("p")[0].body);

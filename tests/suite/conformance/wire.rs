@@ -308,7 +308,10 @@ pub fn json_output(a: Adapter, b: &Value, schema: &Value) {
             assert_eq!(b["output_config"]["format"]["schema"], *schema)
         }
         Adapter::Gemini => {
-            assert_eq!(b["generationConfig"]["responseMimeType"], "application/json");
+            assert_eq!(
+                b["generationConfig"]["responseMimeType"],
+                "application/json"
+            );
             assert_eq!(b["generationConfig"]["responseJsonSchema"], *schema);
         }
         Adapter::Cohere => assert_eq!(
