@@ -5,53 +5,15 @@
 //!
 //! Run: `cargo bench --bench adapters`
 
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+mod common;
 
-use switchboard::config::{EngineConfig, PluginLimits, PluginSource, PluginSpec};
+use std::time::Instant;
+
+use common::{chat_body, ctx, report, spec};
 use switchboard::plugins::{PluginRuntime, calls};
 use switchboard::types::*;
 
 const N: usize = 10_000;
-
-fn spec(name: &str, settings: &[(&str, &str)]) -> PluginSpec {
-    PluginSpec {
-        name: format!("builtin:{name}"),
-        source: PluginSource::Builtin(name.to_string()),
-        settings: settings
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect::<BTreeMap<_, _>>(),
-        limits: PluginLimits {
-            deadline: Duration::from_millis(100),
-            memory_bytes: 64 << 20,
-        },
-        on_error: switchboard::config::OnError::FailClosed,
-    }
-}
-
-fn ctx(stream: bool) -> RequestContext {
-    RequestContext {
-        request_id: "req_1".into(),
-        operation: Operation::ChatCompletions,
-        route: "m".into(),
-        provider: "p".into(),
-        target_model: "model-x".into(),
-        stream,
-        include_usage: true,
-        created: 1,
-    }
-}
-
-fn chat_body() -> Vec<u8> {
-    let filler = "The quick brown fox jumps over the lazy dog. ".repeat(24);
-    serde_json::to_vec(&serde_json::json!({
-        "model": "m",
-        "messages": [{ "role": "system", "content": "You are terse." }, { "role": "user", "content": filler }],
-        "temperature": 0.2, "max_tokens": 100
-    }))
-    .unwrap()
-}
 
 /// (adapter, settings, a whole answer, a stream's opening events, one text event).
 struct Case {
@@ -160,36 +122,6 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-async fn time<F, Fut>(name: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    for _ in 0..500 {
-        f().await;
-    }
-    let mut samples = Vec::with_capacity(N);
-    for _ in 0..N {
-        let t = Instant::now();
-        f().await;
-        samples.push(t.elapsed());
-    }
-    report(name, samples);
-}
-
-fn report(name: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    let us = |d: Duration| d.as_nanos() as f64 / 1000.0;
-    let mean = samples.iter().sum::<Duration>() / samples.len() as u32;
-    let p = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
-    println!(
-        "{name:<52} mean {:>7.2} µs   p50 {:>7.2} µs   p99 {:>7.2} µs",
-        us(mean),
-        us(p(0.5)),
-        us(p(0.99))
-    );
-}
-
 fn main() {
     switchboard::app::init_crypto();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -197,16 +129,7 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let engine = EngineConfig {
-            cache_dir: std::env::temp_dir().join("switchboard-bench-cache"),
-            cache_max_bytes: 512 << 20,
-            function_cache_bytes: 0,
-            max_instances: 100,
-            max_idle: 8,
-            recycle_after: 1_000_000,
-            default_limits: PluginLimits { deadline: Duration::from_millis(100), memory_bytes: 64 << 20 },
-            isolation: Default::default(),
-        };
+        let engine = common::engine();
         let runtime = PluginRuntime::new(&engine).unwrap();
         let body = chat_body();
         println!("# adapter translation, {N} calls each after 500 warm-up, one thread, warm instance pool; chat body {} bytes", body.len());
@@ -214,9 +137,9 @@ fn main() {
             let label = if case.settings.is_empty() { case.name.to_string() } else { format!("{} (quirk settings)", case.name) };
             let pool = runtime.load::<switchboard::plugins::world::Adapter>(&spec(case.name, case.settings), "bench").await.unwrap();
             let c = ctx(false);
-            time(&format!("{label} to-upstream"), || async { calls::to_upstream(&pool, &c, &body).await.unwrap().unwrap(); }).await;
+            common::time(&format!("{label} to-upstream"), N, 500, || async { calls::to_upstream(&pool, &c, &body).await.unwrap().unwrap(); }).await;
             let answer = UpstreamResponse { status: 200, headers: vec![], body: case.answer.as_bytes().to_vec() };
-            time(&format!("{label} from-upstream"), || async { calls::from_upstream(&pool, &c, answer.clone()).await.unwrap().unwrap(); }).await;
+            common::time(&format!("{label} from-upstream"), N, 500, || async { calls::from_upstream(&pool, &c, answer.clone()).await.unwrap().unwrap(); }).await;
             let sc = ctx(true);
             let mut tr = calls::StreamTranslation::new(&pool, &sc).await.unwrap();
             for e in &case.opening {

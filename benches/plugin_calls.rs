@@ -4,44 +4,16 @@
 //!
 //! Run: `cargo bench --bench plugin_calls`
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use switchboard::config::{EngineConfig, OnError, PluginLimits, PluginSource, PluginSpec};
+mod common;
+
+use common::{chat_body, ctx, report};
 use switchboard::plugins::PluginRuntime;
 use switchboard::plugins::calls;
 use switchboard::types::*;
 
 const N: usize = 20_000;
-
-fn spec(name: &str) -> PluginSpec {
-    PluginSpec {
-        name: format!("builtin:{name}"),
-        source: PluginSource::Builtin(name.to_string()),
-        settings: BTreeMap::new(),
-        limits: PluginLimits {
-            deadline: Duration::from_millis(100),
-            memory_bytes: 64 << 20,
-        },
-        on_error: OnError::FailClosed,
-    }
-}
-
-fn report(name: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    let p = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
-    let mean = samples.iter().sum::<Duration>() / samples.len() as u32;
-    println!(
-        "{name:<44} mean {:>7.2} µs   p50 {:>7.2} µs   p99 {:>7.2} µs",
-        us(mean),
-        us(p(0.5)),
-        us(p(0.99))
-    );
-}
-
-fn us(d: Duration) -> f64 {
-    d.as_nanos() as f64 / 1000.0
-}
 
 async fn time<F, Fut>(name: &str, mut f: F)
 where
@@ -76,29 +48,6 @@ async fn stream_samples(
     samples
 }
 
-fn ctx(stream: bool) -> RequestContext {
-    RequestContext {
-        request_id: "req_1".into(),
-        operation: Operation::ChatCompletions,
-        route: "m".into(),
-        provider: "p".into(),
-        target_model: "model-x".into(),
-        stream,
-        include_usage: true,
-        created: 1,
-    }
-}
-
-fn chat_body() -> Vec<u8> {
-    let filler = "The quick brown fox jumps over the lazy dog. ".repeat(24);
-    serde_json::to_vec(&serde_json::json!({
-        "model": "m",
-        "messages": [{ "role": "system", "content": "You are terse." }, { "role": "user", "content": filler }],
-        "temperature": 0.2, "max_tokens": 100
-    }))
-    .unwrap()
-}
-
 fn main() {
     switchboard::app::init_crypto();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -106,25 +55,15 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let dir = std::env::temp_dir().join("switchboard-bench-cache");
-        let engine = EngineConfig {
-            cache_dir: dir,
-            cache_max_bytes: 512 << 20,
-            function_cache_bytes: 0,
-            max_instances: 100,
-            max_idle: 8,
-            recycle_after: 1_000_000,
-            default_limits: PluginLimits { deadline: Duration::from_millis(100), memory_bytes: 64 << 20 },
-        isolation: Default::default(),
-        };
+        let engine = common::engine();
         let runtime = PluginRuntime::new(&engine).unwrap();
         let mut strategies = Vec::new();
         for name in ["round-robin", "weighted", "priority", "random", "least-connections", "latency", "ttft", "cost", "usage-aware"] {
-            strategies.push((name, runtime.load::<switchboard::plugins::world::Strategy>(&spec(name), "bench").await.unwrap()));
+            strategies.push((name, runtime.load::<switchboard::plugins::world::Strategy>(&common::spec(name, &[]), "bench").await.unwrap()));
         }
-        let openai = runtime.load::<switchboard::plugins::world::Adapter>(&spec("openai"), "bench").await.unwrap();
-        let anthropic = runtime.load::<switchboard::plugins::world::Adapter>(&spec("anthropic"), "bench").await.unwrap();
-        let redact = runtime.load::<switchboard::plugins::world::Redactor>(&spec("redact-pii"), "bench").await.unwrap();
+        let openai = runtime.load::<switchboard::plugins::world::Adapter>(&common::spec("openai", &[]), "bench").await.unwrap();
+        let anthropic = runtime.load::<switchboard::plugins::world::Adapter>(&common::spec("anthropic", &[]), "bench").await.unwrap();
+        let redact = runtime.load::<switchboard::plugins::world::Redactor>(&common::spec("redact-pii", &[]), "bench").await.unwrap();
         let targets: Vec<TargetStats> = (0..3)
             .map(|i| TargetStats {
                 provider: format!("p{i}"),
@@ -192,7 +131,7 @@ fn main() {
         // A streamed answer through the held-back window (64 characters): one content
         // chunk of ~6 characters in, what may be sent out. Past the window each chunk
         // costs one redactor call over three texts and a JSON re-encode.
-        let chain: switchboard::pipeline::redact::Chain = vec![switchboard::live::LivePlugin { spec: spec("redact-pii"), pool: redact.clone() }].into();
+        let chain: switchboard::pipeline::redact::Chain = vec![switchboard::live::LivePlugin { spec: common::spec("redact-pii", &[]), pool: redact.clone() }].into();
         let mut sr = switchboard::pipeline::redact::StreamRedactor::new(switchboard::pipeline::redact::Masks { chain: Some(chain) }, 64);
         let chunk = SseEvent { event: None, data: r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"word, "},"finish_reason":null}]}"#.into() };
         report("stream redaction, per content chunk (window 64)", stream_samples(&mut sr, &chunk).await);
@@ -211,7 +150,7 @@ fn main() {
         // A token quota's check (reserve) + record (reconcile) per request, with the
         // counters in memory, then in Redis when BENCH_REDIS_URL names one
         // (e.g. a local `redis-server`: redis://127.0.0.1:6379/0).
-        let mut quota_spec = spec("token-quota");
+        let mut quota_spec = common::spec("token-quota", &[]);
         quota_spec.settings.insert("limit".into(), i64::MAX.to_string());
         let quota = runtime.load::<switchboard::plugins::world::Policy>(&quota_spec, "bench").await.unwrap();
         let preq = PolicyRequest { request_id: "r".into(), key_name: "team".into(), team: None, user: None, route: "m".into(), tags: Vec::new(), n: 1, estimated_input_tokens: 300, max_output_tokens: Some(100), stream: false };
@@ -222,7 +161,7 @@ fn main() {
         }).await;
         // A monthly budget in money: the same reserve + reconcile, plus the calendar
         // period and the route's prices from the host.
-        let mut budget_spec = spec("budget");
+        let mut budget_spec = common::spec("budget", &[]);
         budget_spec.settings.insert("limit".into(), "1000000000".into());
         budget_spec.settings.insert("timezone".into(), "\"Europe/Paris\"".into());
         let budget = runtime.load::<switchboard::plugins::world::Policy>(&budget_spec, "bench").await.unwrap();

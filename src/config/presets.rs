@@ -21,8 +21,12 @@ pub(super) fn apply(
         let Some(preset_name) = &p.preset else {
             for (what, v) in [("adapter", &p.adapter), ("base_url", &p.base_url)] {
                 if v.get_ref().is_empty() {
+                    // The provider's table header (`[providers.x]` or `[providers."x"]`).
+                    let header = [format!("[{key}]"), format!("[providers.\"{name}\"]")]
+                        .iter()
+                        .find_map(|h| cx.text.find(h.as_str()));
                     return Err(ConfigError::Invalid {
-                        line: 0,
+                        line: header.map_or(0, |at| super::fields::line_of(cx.text, at)),
                         key: format!("{key}.{what}"),
                         message: format!(
                             "is required (or set preset = one of {})",

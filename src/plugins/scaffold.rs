@@ -53,6 +53,10 @@ const RUST_SDK: &[(&str, &str)] = &[
         include_str!("../../sdk/rust/src/openai/errors.rs"),
     ),
     (
+        "switchboard-sdk/src/openai/translate.rs",
+        include_str!("../../sdk/rust/src/openai/translate.rs"),
+    ),
+    (
         "switchboard-sdk/src/openai/tests.rs",
         include_str!("../../sdk/rust/src/openai/tests.rs"),
     ),

@@ -11,11 +11,9 @@
 
 mod convert;
 
-use std::cell::RefCell;
-
 use serde::Deserialize;
 use switchboard_sdk::adapter::{self, ProviderAdapter, StreamTranslator};
-use switchboard_sdk::openai::{self, ChunkWriter};
+use switchboard_sdk::openai::{self, Translation};
 use switchboard_sdk::settings::Settings;
 use switchboard_sdk::types::{
     AdapterError, AuthScheme, BodyEdit, HttpMethod, Operation, RequestContext, Sigv4Scope,
@@ -109,53 +107,25 @@ impl ProviderAdapter for Bedrock {
         ctx: RequestContext,
         resp: UpstreamResponse,
     ) -> Result<TranslatedAnswer, AdapterError> {
-        if !(200..300).contains(&resp.status) {
-            return Err(openai::upstream_error(resp.status, &resp.body));
-        }
-        let (body, usage) = convert::answer(&ctx, &resp.body)?;
-        Ok(TranslatedAnswer {
-            body: Some(body),
-            usage: Some(usage),
-        })
+        openai::answered(resp, |body| convert::answer(&ctx, body))
     }
 }
 
-/// One ConverseStream: events named by their `:event-type`.
-pub struct Translator {
-    writer: RefCell<ChunkWriter>,
-}
+/// One ConverseStream: events named by their `:event-type`; `metadata` (the usage)
+/// follows `messageStop`, so the stream closes when the upstream ends.
+pub struct Translator(Translation);
 
 impl StreamTranslator for Translator {
     fn new(ctx: RequestContext) -> Self {
-        Translator {
-            writer: RefCell::new(ChunkWriter::new(&ctx)),
-        }
+        Translator(Translation::new(ctx))
     }
 
     fn on_event(&self, ev: SseEvent) -> Result<TranslatedEvents, AdapterError> {
-        let mut w = self.writer.borrow_mut();
-        let mut events = Vec::new();
-        convert::stream_event(&mut w, &ev, &mut events)?;
-        Ok(TranslatedEvents {
-            events,
-            usage: None,
-        })
+        self.0.event(|_, w, out| convert::stream_event(w, &ev, out))
     }
 
-    /// `metadata` (usage) follows `messageStop`: the stream closes at its end.
     fn finish(&self) -> Result<TranslatedEvents, AdapterError> {
-        let mut w = self.writer.borrow_mut();
-        if !w.finished() {
-            return Err(openai::broken(
-                "Bedrock's stream ended before its messageStop event",
-            ));
-        }
-        let mut events = Vec::new();
-        w.close(&mut events);
-        Ok(TranslatedEvents {
-            events,
-            usage: w.token_usage(),
-        })
+        self.0.end("Bedrock")
     }
 }
 

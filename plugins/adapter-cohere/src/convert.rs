@@ -285,18 +285,7 @@ pub fn embeddings(
     body: &[u8],
 ) -> Result<(Vec<u8>, TokenUsage), AdapterError> {
     let v = parse(body)?;
-    let vectors = v
-        .get("embeddings")
-        .and_then(|e| e.get("float"))
-        .and_then(Value::as_array)
-        .ok_or_else(|| openai::broken("Cohere answered no float embeddings"))?
-        .iter()
-        .map(|e| {
-            e.as_array()
-                .map(|a| a.iter().filter_map(Value::as_f64).collect::<Vec<f64>>())
-                .ok_or_else(|| openai::broken("a Cohere embedding is not a list of numbers"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let vectors = openai::vectors(v.pointer("/embeddings/float"), "Cohere")?;
     let prompt = v
         .pointer("/meta/billed_units/input_tokens")
         .and_then(Value::as_f64)

@@ -10,10 +10,8 @@ mod request;
 mod response;
 mod signature;
 
-use std::cell::RefCell;
-
 use switchboard_sdk::adapter::{self, ProviderAdapter, StreamTranslator};
-use switchboard_sdk::openai::{self, ChunkWriter};
+use switchboard_sdk::openai::{self, Translation};
 use switchboard_sdk::types::{
     AdapterError, AuthScheme, BodyEdit, HttpMethod, Operation, RequestContext, SseEvent,
     StreamFormat, TranslatedAnswer, TranslatedEvents, UpstreamRequest, UpstreamResponse,
@@ -72,55 +70,28 @@ impl ProviderAdapter for Gemini {
         ctx: RequestContext,
         resp: UpstreamResponse,
     ) -> Result<TranslatedAnswer, AdapterError> {
-        if !(200..300).contains(&resp.status) {
-            return Err(openai::upstream_error(resp.status, &resp.body));
-        }
-        let (body, usage) = match ctx.operation {
-            Operation::Embeddings => response::embeddings(&ctx, &resp.body)?,
-            Operation::ChatCompletions => response::answer(&ctx, &resp.body)?,
-        };
-        Ok(TranslatedAnswer {
-            body: Some(body),
-            usage: Some(usage),
+        openai::answered(resp, |body| match ctx.operation {
+            Operation::Embeddings => response::embeddings(&ctx, body),
+            Operation::ChatCompletions => response::answer(&ctx, body),
         })
     }
 }
 
 /// One stream: each SSE event is a whole `GenerateContentResponse`.
-pub struct Translator {
-    ctx: RequestContext,
-    writer: RefCell<ChunkWriter>,
-}
+pub struct Translator(Translation);
 
 impl StreamTranslator for Translator {
     fn new(ctx: RequestContext) -> Self {
-        let writer = RefCell::new(ChunkWriter::new(&ctx));
-        Translator { ctx, writer }
+        Translator(Translation::new(ctx))
     }
 
     fn on_event(&self, ev: SseEvent) -> Result<TranslatedEvents, AdapterError> {
-        let mut w = self.writer.borrow_mut();
-        let mut events = Vec::new();
-        response::stream_event(&self.ctx, &mut w, &ev.data, &mut events)?;
-        Ok(TranslatedEvents {
-            events,
-            usage: w.token_usage(),
-        })
+        self.0
+            .event(|ctx, w, out| response::stream_event(ctx, w, &ev.data, out))
     }
 
     fn finish(&self) -> Result<TranslatedEvents, AdapterError> {
-        let mut w = self.writer.borrow_mut();
-        if !w.finished() {
-            return Err(openai::broken(
-                "Gemini's stream ended before its answer was complete",
-            ));
-        }
-        let mut events = Vec::new();
-        w.close(&mut events);
-        Ok(TranslatedEvents {
-            events,
-            usage: w.token_usage(),
-        })
+        self.0.end("Gemini")
     }
 }
 

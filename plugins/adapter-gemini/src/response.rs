@@ -166,18 +166,7 @@ pub fn embeddings(
     body: &[u8],
 ) -> Result<(Vec<u8>, TokenUsage), AdapterError> {
     let v = parse(body)?;
-    let vectors = v
-        .get("embeddings")
-        .and_then(Value::as_array)
-        .ok_or_else(|| openai::broken("Gemini answered no embeddings"))?
-        .iter()
-        .map(|e| {
-            e.get("values")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_f64).collect::<Vec<f64>>())
-                .ok_or_else(|| openai::broken("a Gemini embedding has no values"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let vectors = openai::vectors(v.get("embeddings"), "Gemini")?;
     let usage = Usage::default();
     Ok((
         openai::embeddings_answer(ctx, &vectors, 0, false),

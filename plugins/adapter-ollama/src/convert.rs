@@ -229,17 +229,7 @@ pub fn embeddings(
     body: &[u8],
 ) -> Result<(Vec<u8>, TokenUsage), AdapterError> {
     let v = parse(body)?;
-    let vectors = v
-        .get("embeddings")
-        .and_then(Value::as_array)
-        .ok_or_else(|| openai::broken("Ollama answered no embeddings"))?
-        .iter()
-        .map(|e| {
-            e.as_array()
-                .map(|a| a.iter().filter_map(Value::as_f64).collect::<Vec<f64>>())
-                .ok_or_else(|| openai::broken("an Ollama embedding is not a list of numbers"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let vectors = openai::vectors(v.get("embeddings"), "Ollama")?;
     let usage = Usage {
         prompt: v
             .get("prompt_eval_count")

@@ -9,11 +9,9 @@
 
 mod convert;
 
-use std::cell::RefCell;
-
 use serde::Deserialize;
 use switchboard_sdk::adapter::{self, ProviderAdapter, StreamTranslator};
-use switchboard_sdk::openai::{self, ChunkWriter};
+use switchboard_sdk::openai::{self, Translation};
 use switchboard_sdk::settings::Settings;
 use switchboard_sdk::types::{
     AdapterError, AuthScheme, BodyEdit, HttpMethod, Operation, RequestContext, SseEvent,
@@ -70,53 +68,28 @@ impl ProviderAdapter for Ollama {
         ctx: RequestContext,
         resp: UpstreamResponse,
     ) -> Result<TranslatedAnswer, AdapterError> {
-        if !(200..300).contains(&resp.status) {
-            return Err(openai::upstream_error(resp.status, &resp.body));
-        }
-        let (body, usage) = match ctx.operation {
-            Operation::ChatCompletions => convert::answer(&ctx, &resp.body)?,
-            Operation::Embeddings => convert::embeddings(&ctx, &resp.body)?,
-        };
-        Ok(TranslatedAnswer {
-            body: Some(body),
-            usage: Some(usage),
+        openai::answered(resp, |body| match ctx.operation {
+            Operation::ChatCompletions => convert::answer(&ctx, body),
+            Operation::Embeddings => convert::embeddings(&ctx, body),
         })
     }
 }
 
 /// One stream: each line is a partial answer; the last says `done: true`.
-pub struct Translator {
-    ctx: RequestContext,
-    writer: RefCell<ChunkWriter>,
-}
+pub struct Translator(Translation);
 
 impl StreamTranslator for Translator {
     fn new(ctx: RequestContext) -> Self {
-        let writer = RefCell::new(ChunkWriter::new(&ctx));
-        Translator { ctx, writer }
+        Translator(Translation::new(ctx))
     }
 
     fn on_event(&self, ev: SseEvent) -> Result<TranslatedEvents, AdapterError> {
-        let mut w = self.writer.borrow_mut();
-        let mut events = Vec::new();
-        convert::stream_line(&self.ctx, &mut w, &ev.data, &mut events)?;
-        Ok(TranslatedEvents {
-            events,
-            usage: w.token_usage(),
-        })
+        self.0
+            .event(|ctx, w, out| convert::stream_line(ctx, w, &ev.data, out))
     }
 
     fn finish(&self) -> Result<TranslatedEvents, AdapterError> {
-        let w = self.writer.borrow_mut();
-        if !w.done() {
-            return Err(openai::broken(
-                "Ollama's stream ended before its `done` line",
-            ));
-        }
-        Ok(TranslatedEvents {
-            events: Vec::new(),
-            usage: w.token_usage(),
-        })
+        self.0.end("Ollama")
     }
 }
 

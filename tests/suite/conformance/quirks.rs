@@ -111,7 +111,10 @@ async fn bad_quirk_settings_and_presets_are_refused_by_name() {
     let e = parse("adapter = \"builtin:openai\"")
         .unwrap_err()
         .to_string();
-    assert!(e.contains("base_url") && e.contains("preset"), "{e}");
+    assert!(
+        e.contains("line 1:") && e.contains("base_url") && e.contains("preset"),
+        "{e}"
+    );
     // Adapter settings are the adapter's to check, as it loads.
     let mut refused = Vec::new();
     for table in [

@@ -11,9 +11,11 @@
 
 mod answer;
 pub mod errors;
+mod translate;
 
 pub use answer::{Answer, ChunkWriter, Finish, Usage, answer, call_id, embeddings_answer};
 pub use errors::{broken, invalid, status_error, upstream_error};
+pub use translate::{Translation, answered, vectors};
 
 use serde_json::{Map, Value};
 
