@@ -130,13 +130,7 @@ impl ProviderAdapter for AzureOpenAi {
         _ctx: RequestContext,
         resp: UpstreamResponse,
     ) -> Result<TranslatedAnswer, AdapterError> {
-        if (200..300).contains(&resp.status) {
-            return Ok(TranslatedAnswer {
-                body: None,
-                usage: None,
-            });
-        }
-        Err(openai::upstream_error(resp.status, &resp.body))
+        openai::forwarded(resp)
     }
 }
 

@@ -64,14 +64,7 @@ impl ProviderAdapter for OpenAi {
         _ctx: RequestContext,
         resp: UpstreamResponse,
     ) -> Result<TranslatedAnswer, AdapterError> {
-        if (200..300).contains(&resp.status) {
-            // Forwarded as it is; the host reads its OpenAI `usage`.
-            return Ok(TranslatedAnswer {
-                body: None,
-                usage: None,
-            });
-        }
-        Err(openai::upstream_error(resp.status, &resp.body))
+        openai::forwarded(resp)
     }
 }
 

@@ -15,7 +15,7 @@ mod translate;
 
 pub use answer::{Answer, ChunkWriter, Finish, Usage, answer, call_id, embeddings_answer};
 pub use errors::{broken, invalid, status_error, upstream_error};
-pub use translate::{Translation, answered, vectors};
+pub use translate::{Translation, answered, forwarded, vectors};
 
 use serde_json::{Map, Value};
 

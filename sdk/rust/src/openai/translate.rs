@@ -1,5 +1,5 @@
 //! What every translating adapter has around its own format: a whole answer's status
-//! checked before its body is read ([`answered`]), a stream translator's state kept
+//! checked before its body is read ([`answered`]; [`forwarded`] when it is OpenAI's already), a stream translator's state kept
 //! between the host's calls ([`Translation`]), and embedding vectors read
 //! ([`vectors`]).
 
@@ -28,6 +28,19 @@ pub fn answered(
         body: Some(body),
         usage: Some(usage),
     })
+}
+
+/// `from-upstream` of an adapter whose provider answers in OpenAI's format: a 2xx is
+/// forwarded as it is (the host reads its `usage`), anything else is the provider's
+/// error.
+pub fn forwarded(resp: UpstreamResponse) -> Result<TranslatedAnswer, AdapterError> {
+    if (200..300).contains(&resp.status) {
+        return Ok(TranslatedAnswer {
+            body: None,
+            usage: None,
+        });
+    }
+    Err(upstream_error(resp.status, &resp.body))
 }
 
 /// A stream translator's state: the request, and the [`ChunkWriter`] the upstream's
