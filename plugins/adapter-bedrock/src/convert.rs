@@ -248,8 +248,14 @@ pub fn stream_event(
                 w.tool_arguments(i, input, out);
             }
         }
-        "messageStop" => w.finish(finish(v.get("stopReason").and_then(Value::as_str)), out),
-        "metadata" => w.usage = usage(v.get("usage")),
+        // The stream is complete with its usage, which `metadata` brings after.
+        "messageStop" => w.pending = Some(finish(v.get("stopReason").and_then(Value::as_str))),
+        "metadata" => {
+            w.usage = usage(v.get("usage"));
+            if let Some(f) = w.pending.take() {
+                w.finish(f, out);
+            }
+        }
         _ => {}
     }
     Ok(())

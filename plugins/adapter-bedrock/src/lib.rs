@@ -111,8 +111,8 @@ impl ProviderAdapter for Bedrock {
     }
 }
 
-/// One ConverseStream: events named by their `:event-type`; `metadata` (the usage)
-/// follows `messageStop`, so the stream closes when the upstream ends.
+/// One ConverseStream: events named by their `:event-type`; it is complete with
+/// `metadata` (the usage), which follows `messageStop`.
 pub struct Translator(Translation);
 
 impl StreamTranslator for Translator {

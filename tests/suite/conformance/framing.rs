@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use switchboard::types::{SseEvent, StreamFormat};
 use switchboard::upstream::framing::Framer;
 
-fn decode(format: StreamFormat, chunks: &[&[u8]], finish: bool) -> Vec<SseEvent> {
+pub fn decode(format: StreamFormat, chunks: &[&[u8]], finish: bool) -> Vec<SseEvent> {
     let mut f = Framer::new(format);
     let mut out = Vec::new();
     for c in chunks {
@@ -20,7 +20,7 @@ fn decode(format: StreamFormat, chunks: &[&[u8]], finish: bool) -> Vec<SseEvent>
 }
 
 /// (name, format, bytes) of each provider's stream, with tool calls and without.
-fn streams() -> Vec<(&'static str, StreamFormat, Vec<u8>)> {
+pub fn streams() -> Vec<(&'static str, StreamFormat, Vec<u8>)> {
     let pieces: Vec<String> = ["p ", "says: ", "héllo ", "世界 🚀"]
         .map(String::from)
         .to_vec();

@@ -6,6 +6,7 @@
 
 mod anthropic;
 mod cases;
+mod cuts;
 mod errors;
 mod framing;
 mod quirks;

@@ -119,6 +119,9 @@ pub struct ChunkWriter {
     done: bool,
     /// The usage told so far (the last report wins).
     pub usage: Usage,
+    /// A finish reason told before the event that completes the stream (Bedrock's
+    /// `messageStop` comes before its usage): the adapter finishes with it then.
+    pub pending: Option<Finish>,
 }
 
 impl ChunkWriter {
@@ -133,6 +136,7 @@ impl ChunkWriter {
             finished: false,
             done: false,
             usage: Usage::default(),
+            pending: None,
         }
     }
 
