@@ -457,6 +457,13 @@ impl<'a> Attempt<'a> {
             Some(TranslatedAnswer {
                 body: Some(b),
                 usage,
+            }) if self.shared.facts.base64_embeddings => {
+                let b = super::body::embeddings_as_base64(&b).unwrap_or(b);
+                (Bytes::from(b), usage)
+            }
+            Some(TranslatedAnswer {
+                body: Some(b),
+                usage,
             }) => (Bytes::from(b), usage),
             Some(TranslatedAnswer { body: None, usage }) => (secrets::scrub_json_body(body), usage),
             None => (secrets::scrub_json_body(body), None),

@@ -22,6 +22,7 @@ struct Facts<'a> {
     max_completion_tokens: Option<u64>,
     user: Option<String>,
     n: Option<u64>,
+    encoding_format: Option<String>,
 }
 
 /// Longest `user` accepted: it can become a quota key, so it is bounded.
@@ -48,6 +49,8 @@ pub struct RequestFacts {
     pub n: u64,
     /// A rough estimate (bytes / 4) of the prompt tokens.
     pub estimated_input_tokens: u64,
+    /// Embeddings asked for as base64 (`encoding_format`).
+    pub base64_embeddings: bool,
 }
 
 pub use crate::types::Endpoint;
@@ -128,7 +131,32 @@ pub fn parse(body: &[u8], endpoint: Endpoint) -> Result<RequestFacts, Error> {
         user: facts.user,
         n: facts.n.unwrap_or(1),
         estimated_input_tokens: (body.len() as u64).div_ceil(4),
+        base64_embeddings: endpoint == Endpoint::Embeddings
+            && facts.encoding_format.as_deref() == Some("base64"),
     })
+}
+
+/// A translated embeddings answer with each vector in OpenAI's `base64` encoding
+/// (little-endian f32s), for a client that asked for it: adapters write numbers, and
+/// OpenAI's SDKs ask for base64 by default (the JavaScript one then decodes whatever
+/// it gets as base64). `None` when the answer is not a list of embeddings.
+pub fn embeddings_as_base64(body: &[u8]) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let mut v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    for d in v.get_mut("data")?.as_array_mut()? {
+        let Some(e) = d.get_mut("embedding") else {
+            continue;
+        };
+        if let Some(list) = e.as_array() {
+            let bytes: Vec<u8> = list
+                .iter()
+                .filter_map(serde_json::Value::as_f64)
+                .flat_map(|x| (x as f32).to_le_bytes())
+                .collect();
+            *e = serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
+        }
+    }
+    serde_json::to_vec(&v).ok()
 }
 
 /// Where a string `model` value sits in a JSON object body (with its quotes).

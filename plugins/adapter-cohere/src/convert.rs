@@ -296,7 +296,7 @@ pub fn embeddings(
         cached: 0,
     };
     Ok((
-        openai::embeddings_answer(ctx, &vectors, prompt, false),
+        openai::embeddings_answer(ctx, &vectors, prompt),
         usage.to_token_usage(),
     ))
 }

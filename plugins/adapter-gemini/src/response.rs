@@ -169,7 +169,7 @@ pub fn embeddings(
     let vectors = openai::vectors(v.get("embeddings"), "Gemini")?;
     let usage = Usage::default();
     Ok((
-        openai::embeddings_answer(ctx, &vectors, 0, false),
+        openai::embeddings_answer(ctx, &vectors, 0),
         usage.to_token_usage(),
     ))
 }

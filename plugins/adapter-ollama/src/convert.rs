@@ -239,7 +239,7 @@ pub fn embeddings(
         cached: 0,
     };
     Ok((
-        openai::embeddings_answer(ctx, &vectors, usage.prompt, false),
+        openai::embeddings_answer(ctx, &vectors, usage.prompt),
         usage.to_token_usage(),
     ))
 }

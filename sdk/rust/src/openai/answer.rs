@@ -241,45 +241,17 @@ impl ChunkWriter {
     }
 }
 
-/// Standard base64 of bytes (for `encoding_format = "base64"`).
-fn base64(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for c in bytes.chunks(3) {
-        let n = (c[0] as u32) << 16
-            | (*c.get(1).unwrap_or(&0) as u32) << 8
-            | *c.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// The embeddings list body: one vector per input, in order (as little-endian f32
-/// base64 when asked).
+/// The embeddings list body: one vector per input, in order. (A client that asked for
+/// `encoding_format = "base64"` gets them encoded by the host.)
 pub fn embeddings_answer(
     ctx: &RequestContext,
     vectors: &[Vec<f64>],
     prompt_tokens: u64,
-    as_base64: bool,
 ) -> Vec<u8> {
     let data: Vec<Value> = vectors
         .iter()
         .enumerate()
-        .map(|(i, v)| {
-            let embedding = if as_base64 {
-                let bytes: Vec<u8> = v.iter().flat_map(|x| (*x as f32).to_le_bytes()).collect();
-                json!(base64(&bytes))
-            } else {
-                json!(v)
-            };
-            json!({ "object": "embedding", "index": i, "embedding": embedding })
-        })
+        .map(|(i, v)| json!({ "object": "embedding", "index": i, "embedding": v }))
         .collect();
     json!({
         "object": "list",
@@ -289,9 +261,4 @@ pub fn embeddings_answer(
     })
     .to_string()
     .into_bytes()
-}
-
-#[cfg(test)]
-pub(super) fn base64_for_tests(b: &[u8]) -> String {
-    base64(b)
 }

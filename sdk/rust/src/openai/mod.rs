@@ -426,8 +426,6 @@ pub struct Embeddings {
     /// The texts to embed, in order.
     pub inputs: Vec<String>,
     pub dimensions: Option<u64>,
-    /// `encoding_format = "base64"` asked for.
-    pub base64: bool,
 }
 
 /// Reads an embeddings body (`input` a string or strings; token arrays are refused:
@@ -457,7 +455,6 @@ pub fn parse_embeddings(body: &[u8]) -> Result<Embeddings, AdapterError> {
     Ok(Embeddings {
         inputs,
         dimensions: v.get("dimensions").and_then(Value::as_u64),
-        base64: v.get("encoding_format").and_then(Value::as_str) == Some("base64"),
     })
 }
 
