@@ -232,3 +232,26 @@ fn check_names_presets_and_price_sources() {
         "{stdout}"
     );
 }
+
+/// A budget reserves and charges at the catalog's prices for a target that sets none:
+/// a budget smaller than one answer's reservation refuses a priced route and lets a
+/// route the catalog does not price through (it counts as free).
+#[tokio::test]
+async fn budgets_use_catalog_prices() {
+    let mock = Mock::start().await;
+    let preset = switchboard::catalog::preset("gemini").unwrap();
+    let (model, _) = preset.models.iter().find(|(_, p)| p.input > 0.0).unwrap();
+    let gw = start(&mock, &format!(
+        "[policies.tiny]\nplugin = \"builtin:budget\"\nsettings = {{ limit = 0.000001, period = \"month\" }}\n\n[providers.p]\npreset = \"gemini\"\nbase_url = \"{{mock}}/p/v1beta\"\napi_key_env = \"PROVIDER_KEY\"\n\n[models.\"priced\"]\ntargets = [{{ provider = \"p\", model = \"{model}\" }}]\npolicies = [\"tiny\"]\n\n[models.\"unpriced\"]\ntargets = [{{ provider = \"p\", model = \"not-in-the-catalog\" }}]\npolicies = [\"tiny\"]\n"
+    )).await;
+    let (status, v) = gw
+        .chat(&json!({ "model": "priced", "messages": user("x"), "max_tokens": 100 }))
+        .await;
+    assert_eq!(status, 429, "{v}");
+    assert!(error_message(&v).contains("tiny"), "{v}");
+    assert_eq!(mock.count("p"), 0);
+    let (status, v) = gw
+        .chat(&json!({ "model": "unpriced", "messages": user("x"), "max_tokens": 100 }))
+        .await;
+    assert_eq!(status, 200, "{v}");
+}

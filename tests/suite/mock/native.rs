@@ -1,7 +1,8 @@
 //! Routing of the native wire formats in the mock: Gemini (`/v1beta/models/{m}:…`),
 //! Cohere v2 (`/v2/chat`, `/v2/embed`), Ollama (`/api/chat`, `/api/embed`), Bedrock
 //! (`/model/{id}/converse[-stream]`, every request's SigV4 signature checked), Azure
-//! OpenAI (`/openai/deployments/{d}/…`, `/openai/v1/…`), and the quirks of two
+//! OpenAI (`/openai/deployments/{d}/…?api-version=`, `/openai/v1/…`, as its REST
+//! reference at learn.microsoft.com describes them, checked 2026-12), and the quirks of two
 //! OpenAI-compatible providers, chosen by the provider's name: `mistral…` refuses
 //! `stream_options` and `max_completion_tokens` with 422 (as Mistral's API did,
 //! checked 2026-12 against docs.mistral.ai), `moonshot…` streams its usage inside
