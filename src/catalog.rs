@@ -35,6 +35,10 @@ pub struct Preset {
     pub headers: BTreeMap<String, String>,
     /// What the user must still set, or where the numbers came from.
     pub note: Option<String>,
+    /// Fields the provider must set itself (the preset's value is a placeholder, such as
+    /// Azure's resource name in `base_url`).
+    #[serde(default)]
+    pub must_set: Vec<String>,
     /// Where the prices came from.
     pub source: String,
     /// When they were checked.
@@ -87,6 +91,12 @@ mod tests {
                 p.checked
             );
             assert!(p.source.starts_with("https://"), "{name}");
+            for f in &p.must_set {
+                assert!(
+                    ["base_url", "api_key_env"].contains(&f.as_str()),
+                    "{name}: {f}"
+                );
+            }
             for (model, price) in &p.models {
                 for x in [price.input, price.output, price.cached_input.unwrap_or(0.0)] {
                     assert!(x.is_finite() && x >= 0.0, "{name}/{model}");

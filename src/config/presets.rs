@@ -49,6 +49,23 @@ pub(super) fn apply(
             );
         };
         let span = preset_name.span();
+        for field in &preset.must_set {
+            let unset = match field.as_str() {
+                "base_url" => p.base_url.get_ref().is_empty(),
+                _ => p.api_key_env.is_none(),
+            };
+            if unset {
+                return cx.err(
+                    span,
+                    format!("{key}.{field}"),
+                    format!(
+                        "preset '{}' needs {field} set: {}",
+                        preset_name.get_ref(),
+                        preset.note.as_deref().unwrap_or("its value is your own")
+                    ),
+                );
+            }
+        }
         if p.adapter.get_ref().is_empty() {
             p.adapter = Spanned::new(span.clone(), preset.adapter.clone());
         }

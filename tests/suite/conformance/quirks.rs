@@ -108,6 +108,11 @@ async fn bad_quirk_settings_and_presets_are_refused_by_name() {
         e.contains("unknown preset 'nope'") && e.contains("gemini"),
         "{e}"
     );
+    let e = parse("preset = \"azure-openai\"").unwrap_err().to_string();
+    assert!(
+        e.contains("providers.p.base_url") && e.contains("your own resource"),
+        "{e}"
+    );
     let e = parse("adapter = \"builtin:openai\"")
         .unwrap_err()
         .to_string();
@@ -120,7 +125,7 @@ async fn bad_quirk_settings_and_presets_are_refused_by_name() {
     for table in [
         "preset = \"mistral\"\nsettings = { stream_usage = \"elsewhere\" }",
         "preset = \"bedrock\"\nsettings = { region = \"Mars 1\" }",
-        "preset = \"azure-openai\"\nsettings = { api = \"v2\" }",
+        "preset = \"azure-openai\"\nbase_url = \"https://r.openai.azure.com\"\nsettings = { api = \"v2\" }",
         "preset = \"cohere\"\nsettings = { input_type = \"poetry\" }",
         "preset = \"gemini\"\nsettings = { temperature = 1 }",
     ] {
