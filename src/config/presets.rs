@@ -19,22 +19,7 @@ pub(super) fn apply(
     for (name, p) in providers.iter_mut() {
         let key = format!("providers.{name}");
         let Some(preset_name) = &p.preset else {
-            for (what, v) in [("adapter", &p.adapter), ("base_url", &p.base_url)] {
-                if v.get_ref().is_empty() {
-                    // The provider's table header (`[providers.x]` or `[providers."x"]`).
-                    let header = [format!("[{key}]"), format!("[providers.\"{name}\"]")]
-                        .iter()
-                        .find_map(|h| cx.text.find(h.as_str()));
-                    return Err(ConfigError::Invalid {
-                        line: header.map_or(0, |at| super::fields::line_of(cx.text, at)),
-                        key: format!("{key}.{what}"),
-                        message: format!(
-                            "is required (or set preset = one of {})",
-                            crate::catalog::names().collect::<Vec<_>>().join(", ")
-                        ),
-                    });
-                }
-            }
+            without_preset(cx, name, p)?;
             continue;
         };
         let Some(preset) = crate::catalog::preset(preset_name.get_ref()) else {
@@ -89,6 +74,28 @@ pub(super) fn apply(
         }
         for (k, v) in &preset.headers {
             p.headers.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    Ok(())
+}
+
+/// A provider without a preset names its adapter and base URL itself.
+fn without_preset(cx: &Ctx<'_>, name: &str, p: &RawProvider) -> Result<(), ConfigError> {
+    let key = format!("providers.{name}");
+    for (what, v) in [("adapter", &p.adapter), ("base_url", &p.base_url)] {
+        if v.get_ref().is_empty() {
+            // The provider's table header (`[providers.x]` or `[providers."x"]`).
+            let header = [format!("[{key}]"), format!("[providers.\"{name}\"]")]
+                .iter()
+                .find_map(|h| cx.text.find(h.as_str()));
+            return Err(ConfigError::Invalid {
+                line: header.map_or(0, |at| super::fields::line_of(cx.text, at)),
+                key: format!("{key}.{what}"),
+                message: format!(
+                    "is required (or set preset = one of {})",
+                    crate::catalog::names().collect::<Vec<_>>().join(", ")
+                ),
+            });
         }
     }
     Ok(())
