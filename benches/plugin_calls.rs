@@ -154,10 +154,11 @@ fn main() {
         quota_spec.settings.insert("limit".into(), i64::MAX.to_string());
         let quota = runtime.load::<switchboard::plugins::world::Policy>(&quota_spec, "bench").await.unwrap();
         let preq = PolicyRequest { request_id: "r".into(), key_name: "team".into(), team: None, user: None, route: "m".into(), tags: Vec::new(), n: 1, estimated_input_tokens: 300, max_output_tokens: Some(100), stream: false };
+        let counting = calls::Counting { at: switchboard::plugins::counters::now_secs(), caller: "team".into() };
         let outcome = Outcome { status: 200, usage: Usage { prompt: 280, completion: 90, cached_prompt: 0 }, ..Outcome::default() };
         time("policy token-quota check + record (memory counters)", || async {
-            calls::check(&quota, &preq).await.unwrap();
-            calls::record(&quota, &preq, &outcome).await.unwrap();
+            calls::check(&quota, &preq, &counting).await.unwrap();
+            calls::record(&quota, &preq, &outcome, &counting).await.unwrap();
         }).await;
         // A monthly budget in money: the same reserve + reconcile, plus the calendar
         // period and the route's prices from the host.
@@ -167,8 +168,8 @@ fn main() {
         let budget = runtime.load::<switchboard::plugins::world::Policy>(&budget_spec, "bench").await.unwrap();
         let priced = Outcome { cost_micros: 1200, ..outcome.clone() };
         time("policy budget check + record (memory counters)", || async {
-            calls::check(&budget, &preq).await.unwrap();
-            calls::record(&budget, &preq, &priced).await.unwrap();
+            calls::check(&budget, &preq, &counting).await.unwrap();
+            calls::record(&budget, &preq, &priced, &counting).await.unwrap();
         }).await;
         if let Ok(url) = std::env::var("BENCH_REDIS_URL") {
             let redis = switchboard::config::RedisConfig {
@@ -178,12 +179,12 @@ fn main() {
             };
             runtime.counters().configure(&switchboard::config::CountersConfig { redis: Some(redis), sqlite_path: None }).unwrap();
             time("policy token-quota check + record (Redis counters)", || async {
-                calls::check(&quota, &preq).await.unwrap();
-                calls::record(&quota, &preq, &outcome).await.unwrap();
+                calls::check(&quota, &preq, &counting).await.unwrap();
+                calls::record(&quota, &preq, &outcome, &counting).await.unwrap();
             }).await;
             time("policy budget check + record (Redis counters)", || async {
-                calls::check(&budget, &preq).await.unwrap();
-                calls::record(&budget, &preq, &priced).await.unwrap();
+                calls::check(&budget, &preq, &counting).await.unwrap();
+                calls::record(&budget, &preq, &priced, &counting).await.unwrap();
             }).await;
         }
     });

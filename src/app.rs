@@ -67,6 +67,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         alerts: Default::default(),
         control: Default::default(),
         console: Default::default(),
+        auth_throttle: Default::default(),
         telemetry,
     });
     configure_parts(&gateway).await?;

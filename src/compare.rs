@@ -123,6 +123,7 @@ impl Ask {
 pub fn admin_principal() -> Principal {
     Principal {
         key_name: "admin".into(),
+        owner: "admin".into(),
         models: None,
         team: None,
         tags: vec!["compare".into()],

@@ -52,7 +52,7 @@ pub async fn handle(gw: &Gateway, principal: &Principal, req: Request<'_>) -> ht
         .into_response();
     }
     let parts: Vec<&str> = req.path.split('/').collect();
-    let key = principal.key_name.as_str();
+    let key = principal.owner.as_str();
     match (&req.method, parts.as_slice()) {
         (&Method::POST, ["files"]) => upload(gw, principal, req).await,
         (&Method::GET, ["files"]) => list(gw, key, "file").await,
@@ -99,7 +99,7 @@ async fn upload(gw: &Gateway, principal: &Principal, req: Request<'_>) -> http::
     native.only = Some("/v1/files has no chat form".into());
     native.content_type = req.content_type;
     let store = gw.responses.current();
-    let key = principal.key_name.clone();
+    let key = principal.owner.clone();
     native.on_id = store.map(|store| -> pipeline::OnId {
         std::sync::Arc::new(move |id: &str, provider: &str| {
             store.own_detached(crate::response_store::Kept {
@@ -183,7 +183,7 @@ async fn create_batch(gw: &Gateway, principal: &Principal, body: Bytes) -> http:
         }
     };
     let file = v["input_file_id"].as_str().unwrap_or_default();
-    let provider = match access(gw, &principal.key_name, file, "file").await {
+    let provider = match access(gw, &principal.owner, file, "file").await {
         Access::Mine(p) => p,
         _ => {
             return ApiError::invalid(
@@ -209,7 +209,7 @@ async fn create_batch(gw: &Gateway, principal: &Principal, body: Bytes) -> http:
     if parts.status.is_success()
         && let Some(id) = crate::native::answer_id(&bytes).filter(|i| plain(i))
     {
-        own(gw, &id, "batch", &principal.key_name, &provider);
+        own(gw, &id, "batch", &principal.owner, &provider);
     }
     http::Response::from_parts(parts, crate::reply::full(bytes))
 }

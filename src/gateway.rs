@@ -27,6 +27,8 @@ pub struct Gateway {
     pub control: crate::control::Control,
     /// Console sessions signed in on this gateway's admin listener.
     pub console: crate::console::Sessions,
+    /// Failed admin authentication per address and overall.
+    pub auth_throttle: crate::server::auth_throttle::AuthThrottle,
     /// `[telemetry]`'s tracer, set at start (a reload does not change it).
     pub telemetry: Option<Arc<crate::telemetry::Telemetry>>,
 }
@@ -62,6 +64,9 @@ impl Gateway {
         crate::metrics::Counts {
             counter_store_errors: counters.errors.load(Relaxed),
             counters_refused: counters.refused.load(Relaxed),
+            counters_shed: counters.shed.load(Relaxed),
+            admin_auth_failures: self.auth_throttle.failures.load(Relaxed),
+            admin_auth_throttled: self.auth_throttle.throttled.load(Relaxed),
             usage_records_dropped: self.usage.sink().map(|w| w.dropped()),
             access_log_lines_dropped: self.access_log.sink().map(|w| w.dropped()),
             reloads_ok: self.reload.succeeded.load(Relaxed),

@@ -47,6 +47,10 @@ pub struct LiveProvider {
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub key_name: String,
+    /// Whose the objects it keeps are (files, batches, stored responses): a config
+    /// key's name, a virtual key's id — never a virtual key's name, which a revoked
+    /// key leaves free for a new key to take.
+    pub owner: String,
     /// Routes this key may use; `None` = all.
     pub models: Option<Vec<String>>,
     pub team: Option<String>,
@@ -56,10 +60,17 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The principal of virtual key `id`: what it keeps is its id's.
+    pub fn owned_by_virtual_key(mut self, id: &str) -> Principal {
+        self.owner = format!("vkey:{id}");
+        self
+    }
+
     /// The caller of a gateway with no keys.
     pub fn anonymous() -> Principal {
         Principal {
             key_name: "anonymous".into(),
+            owner: "anonymous".into(),
             models: None,
             team: None,
             tags: Vec::new(),
@@ -96,6 +107,7 @@ impl Principal {
         }
         Principal {
             key_name: name.to_string(),
+            owner: name.to_string(),
             models,
             team,
             tags,

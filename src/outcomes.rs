@@ -150,6 +150,8 @@ pub enum Event {
     BudgetWarning,
     /// A budget denied a request: it is spent (by policy).
     BudgetSpent,
+    /// An admin bearer token or console sign-in failed.
+    AdminAuthFailed,
 }
 
 /// Event counts by kind and names from config (so the map stays small).

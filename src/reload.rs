@@ -91,7 +91,9 @@ pub async fn reload(gw: &Gateway) -> Result<Duration, String> {
         gw.live.store(Arc::new(new));
         Ok::<(), String>(())
     }
-    .await;
+    .await
+    // Whatever part refused it, the reason may quote a secret (a store's URL).
+    .map_err(|e| crate::config::masked::masked(&e));
     let took = started.elapsed();
     gw.reload
         .last_duration_us

@@ -50,6 +50,11 @@ impl ApiError {
         e
     }
 
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.headers.push(("retry-after".into(), secs.to_string()));
+        self
+    }
+
     pub fn with_code(mut self, code: &'static str) -> Self {
         self.code = Some(Cow::Borrowed(code));
         self

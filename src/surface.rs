@@ -55,7 +55,17 @@ fn model_of(
                     None,
                 ))
             })?;
-        let span = crate::multipart::field(body, boundary, "model").ok_or_else(missing)?;
+        let mut spans = crate::multipart::fields(body, boundary, "model");
+        if spans.len() > 1 {
+            return Err(Box::new(ApiError::invalid(
+                format!(
+                    "the form has {} 'model' fields: send exactly one",
+                    spans.len()
+                ),
+                Some("model"),
+            )));
+        }
+        let span = spans.pop().ok_or_else(missing)?;
         return String::from_utf8(body[span].to_vec())
             .map(|m| m.trim().to_string())
             .map_err(|_| Box::new(ApiError::invalid("'model' must be text", Some("model"))));

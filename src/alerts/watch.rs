@@ -328,6 +328,7 @@ fn on_events(
                     policy.clone(),
                 )
             }
+            AlertKind::AdminAuth => (*kind == Event::AdminAuthFailed, "admin".to_string()),
             _ => (
                 *kind == Event::Denied && rule.route.as_ref().is_none_or(|r| r == route),
                 route.clone(),
@@ -353,8 +354,13 @@ fn on_events(
                 )
             } else {
                 let per_min = n as f64 * 60.0 / rule.window.as_secs_f64();
+                let what = if rule.kind == AlertKind::AdminAuth {
+                    "failed sign-ins"
+                } else {
+                    "policy denials"
+                };
                 let m = format!(
-                    "{subject}: {per_min:.1} policy denials a minute over {w}, alert above {}",
+                    "{subject}: {per_min:.1} {what} a minute over {w}, alert above {}",
                     rule.above
                 );
                 (per_min, per_min > rule.above, m)
@@ -410,7 +416,9 @@ pub fn observe(
             on_outcomes(rule, s, live, now)
         }
         AlertKind::Circuit => circuits(rule, live),
-        AlertKind::Budget | AlertKind::Denials => on_events(rule, s, events, now),
+        AlertKind::Budget | AlertKind::Denials | AlertKind::AdminAuth => {
+            on_events(rule, s, events, now)
+        }
         AlertKind::Plugin => on_plugins(rule, s, live, now),
         AlertKind::Reload => vec![Observation {
             subject: "config".into(),

@@ -60,6 +60,8 @@ pub enum AlertKind {
     Plugin,
     /// The last reload was refused.
     Reload,
+    /// Failed admin sign-ins (bearer tokens or the console's form) per minute.
+    AdminAuth,
 }
 
 const KINDS: &[(&str, AlertKind)] = &[
@@ -72,6 +74,7 @@ const KINDS: &[(&str, AlertKind)] = &[
     ("denials", AlertKind::Denials),
     ("plugin", AlertKind::Plugin),
     ("reload", AlertKind::Reload),
+    ("admin_auth", AlertKind::AdminAuth),
 ];
 
 impl AlertKind {
@@ -130,6 +133,11 @@ fn threshold(kind: AlertKind) -> (Option<f64>, std::ops::RangeInclusive<f64>, &'
         AlertKind::Failures => (Some(3.0), 1.0..=1e6, "a number of failures, at least 1"),
         AlertKind::Latency | AlertKind::Ttft => (None, 1.0..=3.6e6, "milliseconds, at least 1"),
         AlertKind::Denials => (None, 0.0..=1e9, "denials per minute, 0 or more"),
+        AlertKind::AdminAuth => (
+            Some(10.0),
+            0.0..=1e9,
+            "failed sign-ins per minute, 0 or more",
+        ),
         AlertKind::Plugin => (Some(0.0), 0.0..=1e9, "failures in the window, 0 or more"),
         _ => (Some(0.0), 0.0..=0.0, "not used by this kind"),
     }

@@ -7,6 +7,7 @@
 pub mod alerts;
 mod cache;
 mod fields;
+pub mod masked;
 mod presets;
 mod providers;
 mod raw;
@@ -32,9 +33,9 @@ pub enum ConfigError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{0}")]
+    #[error("{}", masked::masked(.0))]
     Syntax(String),
-    #[error("line {line}: {key}: {message}")]
+    #[error("line {line}: {key}: {}", masked::masked(message))]
     Invalid {
         line: usize,
         key: String,
@@ -131,6 +132,9 @@ pub struct Isolation {
     pub max_component_bytes: u64,
     pub log_lines_per_sec: u32,
     pub max_counters: u64,
+    /// Live counters of one plugin that one gateway key's requests may make (its
+    /// fair share of `max_counters`).
+    pub max_counters_per_key: u64,
 }
 
 impl Default for Isolation {
@@ -144,6 +148,7 @@ impl Default for Isolation {
             max_component_bytes: 64 << 20,
             log_lines_per_sec: 100,
             max_counters: 100_000,
+            max_counters_per_key: 10_000,
         }
     }
 }
@@ -232,6 +237,8 @@ pub struct Provider {
     /// AWS credentials for SigV4-signing adapters, when `aws_credentials_env` is set.
     pub aws: Option<crate::upstream::sigv4::AwsCredentials>,
     pub timeout: Duration,
+    /// The longest a stream may run (a provider that trickles forever ends there).
+    pub max_stream_duration: Duration,
     pub headers: Vec<(String, String)>,
     pub health_check: Option<HealthCheck>,
     /// Every stream asks the provider for its usage (so tokens are counted even when the

@@ -56,6 +56,10 @@ pub(super) fn providers(
             Some(t) => cx.duration(t, &format!("{key}.timeout"))?,
             None => Duration::from_secs(60),
         };
+        let max_stream_duration = match &p.max_stream_duration {
+            Some(t) => cx.duration(t, &format!("{key}.max_stream_duration"))?,
+            None => DEFAULT_MAX_STREAM,
+        };
         let headers = p
             .headers
             .iter()
@@ -73,6 +77,7 @@ pub(super) fn providers(
                 inactive,
                 aws,
                 timeout,
+                max_stream_duration,
                 headers,
                 health_check,
                 stream_usage: p.stream_usage.unwrap_or(true),
@@ -83,6 +88,11 @@ pub(super) fn providers(
     }
     Ok(providers)
 }
+
+/// How long a stream may run when its provider sets no `max_stream_duration`: longer
+/// than any answer a model writes, short enough that a trickling upstream cannot hold
+/// a connection, an instance and a reservation for ever.
+const DEFAULT_MAX_STREAM: Duration = Duration::from_secs(30 * 60);
 
 /// The client APIs a provider serves natively: as configured, else Anthropic's
 /// Messages API for `builtin:anthropic` and the Responses API for `builtin:openai`

@@ -214,6 +214,9 @@ pub struct RawPluginEngine {
     pub log_lines_per_sec: Option<u32>,
     /// Live counter keys one plugin may hold (in memory or Redis).
     pub max_counters: Option<u64>,
+    /// Live counter keys of one plugin one gateway key may make (default a tenth of
+    /// `max_counters`): past it that key's oldest are shed, no one else's.
+    pub max_counters_per_key: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -260,6 +263,8 @@ pub struct RawProvider {
     /// session token.
     pub aws_credentials_env: Option<Spanned<Vec<String>>>,
     pub timeout: Option<Spanned<String>>,
+    /// The longest a stream from this provider may run, however steadily it flows.
+    pub max_stream_duration: Option<Spanned<String>>,
     /// Extra headers sent on every upstream request.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,

@@ -294,6 +294,10 @@ fn isolation(
             .map_or(d.max_component_bytes, |m| m.max(1) << 20),
         log_lines_per_sec: p.log_lines_per_sec.unwrap_or(d.log_lines_per_sec),
         max_counters: p.max_counters.unwrap_or(d.max_counters).max(1),
+        max_counters_per_key: p
+            .max_counters_per_key
+            .unwrap_or(p.max_counters.unwrap_or(d.max_counters) / 10)
+            .max(1),
     })
 }
 

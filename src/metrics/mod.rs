@@ -54,6 +54,9 @@ impl Default for Metrics {
             .expect("bucket lists are not empty")
             .build_recorder();
         let handle = recorder.handle();
+        // Exported from the start, at 0: an alert on its rate needs the series.
+        let key = metrics::Key::from_static_name("switchboard_request_panics_total");
+        recorder.register_counter(&key, &META).increment(0);
         Metrics {
             recorder,
             handle,
@@ -80,6 +83,11 @@ pub struct AlertFigures {
 pub struct Counts {
     pub counter_store_errors: u64,
     pub counters_refused: u64,
+    /// Counters shed to make room (a key past its share of a plugin's table).
+    pub counters_shed: u64,
+    /// Failed admin authentications, and attempts refused by the throttle.
+    pub admin_auth_failures: u64,
+    pub admin_auth_throttled: u64,
     /// `None` when no usage log is kept.
     pub usage_records_dropped: Option<u64>,
     /// Access-log lines dropped because its writer fell behind (when the log is on).
@@ -221,6 +229,17 @@ impl Metrics {
             "switchboard_counters_refused_total",
             &[],
             c.counters_refused,
+        );
+        self.counter("switchboard_counters_shed_total", &[], c.counters_shed);
+        self.counter(
+            "switchboard_admin_auth_failures_total",
+            &[],
+            c.admin_auth_failures,
+        );
+        self.counter(
+            "switchboard_admin_auth_throttled_total",
+            &[],
+            c.admin_auth_throttled,
         );
         if let Some(dropped) = c.usage_records_dropped {
             self.counter("switchboard_usage_records_dropped_total", &[], dropped);

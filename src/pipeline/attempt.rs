@@ -523,7 +523,7 @@ impl<'a> Attempt<'a> {
         } else {
             None
         };
-        let mut pump = Pump::new(resp, format, translator, p.timeout);
+        let mut pump = Pump::new(resp, format, translator, (p.timeout, p.max_stream_duration));
         pump.trace_finish = self.shared.ctx.traced();
         self.set_up(&mut pump, native);
         // Nothing has reached the client yet: a failure before the first event

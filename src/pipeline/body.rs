@@ -25,6 +25,11 @@ struct Facts<'a> {
     encoding_format: Option<String>,
 }
 
+/// Most output tokens a request may ask for: beyond any model's output (the largest
+/// are 128k–200k), so a larger `max_tokens` is a mistake or an attack on a budget's
+/// arithmetic, refused before anything reserves for it.
+pub const MAX_OUTPUT_TOKENS: u64 = 1_000_000;
+
 /// Longest `user` accepted: it can become a quota key, so it is bounded.
 pub const MAX_USER_BYTES: usize = 256;
 
@@ -112,6 +117,19 @@ pub fn parse(body: &[u8], endpoint: Endpoint) -> Result<RequestFacts, Error> {
             Some("user"),
         ));
     }
+    for (name, v) in [
+        ("max_tokens", facts.max_tokens),
+        ("max_completion_tokens", facts.max_completion_tokens),
+    ] {
+        if let Some(v) = v.filter(|v| *v > MAX_OUTPUT_TOKENS) {
+            return Err(Error::invalid(
+                format!(
+                    "'{name}' is {v}, more than any model writes (at most {MAX_OUTPUT_TOKENS})"
+                ),
+                Some(name),
+            ));
+        }
+    }
     if facts.n == Some(0) {
         return Err(Error::invalid("'n' must be at least 1", Some("n")));
     }
@@ -172,6 +190,36 @@ pub fn model_span(body: &[u8]) -> Option<std::ops::Range<usize>> {
     }
     let start = raw.get().as_ptr() as usize - body.as_ptr() as usize;
     Some(start..start + raw.get().len())
+}
+
+/// Characters of answer text in one streamed event, in any API's shape: the string
+/// values of the fields that carry generated text (a chat delta's `content`, tool
+/// call `arguments`, Anthropic's `text`/`partial_json`/`thinking`, a Responses
+/// `delta`), wherever they sit. Events that carry a whole answer again at their end
+/// come with usage, so the count is only used for streams that never got there.
+pub fn text_chars(data: &str) -> u64 {
+    fn walk(v: &serde_json::Value, key: &str) -> u64 {
+        match v {
+            serde_json::Value::String(s) => match key {
+                "content" | "text" | "delta" | "arguments" | "partial_json" | "thinking"
+                | "reasoning_content" | "refusal" => s.chars().count() as u64,
+                _ => 0,
+            },
+            serde_json::Value::Array(a) => a.iter().map(|v| walk(v, key)).sum(),
+            serde_json::Value::Object(m) => m.iter().map(|(k, v)| walk(v, k)).sum(),
+            _ => 0,
+        }
+    }
+    if !data.starts_with('{') {
+        return 0;
+    }
+    serde_json::from_str::<serde_json::Value>(data).map_or(0, |v| walk(&v, ""))
+}
+
+/// Whether JSON object `body` has a top-level field `name`.
+pub fn has_field(body: &[u8], name: &str) -> bool {
+    serde_json::from_slice::<std::collections::HashMap<String, serde::de::IgnoredAny>>(body)
+        .is_ok_and(|m| m.contains_key(name))
 }
 
 /// `body` with the `model` value replaced by `model`, everything else untouched.

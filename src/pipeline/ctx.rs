@@ -79,7 +79,7 @@ struct State {
     route: Option<String>,
     /// The route's outcome counts (alert rules read them).
     outcomes: Option<Arc<crate::outcomes::Outcomes>>,
-    admitted: Option<(Pools, PolicyRequest)>,
+    admitted: Option<Admission>,
     attempts: Vec<AttemptRecord>,
     /// (provider, target) that answered.
     answered: Option<(String, Target)>,
@@ -100,6 +100,10 @@ struct State {
     user: Option<String>,
     /// The answer's `finish_reason` (read only when the request is traced).
     finish: Option<String>,
+    /// The prompt's estimated tokens: the least an abandoned stream is charged.
+    prompt_estimate: u64,
+    /// The usage is an estimate (the stream ended before the provider told it).
+    estimated: bool,
 }
 
 impl State {
@@ -138,10 +142,14 @@ pub struct RequestCtx {
 /// What is left to do of a close-out after its synchronous part: the policies' record.
 struct Closing {
     metrics: Arc<Metrics>,
-    admitted: Option<(Pools, PolicyRequest)>,
+    admitted: Option<Admission>,
     outcome: Outcome,
     show_cost: bool,
 }
+
+/// The policies that admitted a request, what they were asked, and whose request at
+/// which instant their counters count.
+type Admission = (Pools, PolicyRequest, crate::plugins::calls::Counting);
 
 /// The header an answer says its cost in.
 pub const COST_HEADER: &str = "x-switchboard-cost";
@@ -150,8 +158,9 @@ impl Closing {
     /// The policies' record; the headers they add, and the cost when the route shows it.
     async fn record(self) -> Vec<(String, String)> {
         let mut headers = match self.admitted {
-            Some((pools, preq)) => {
-                policies::record(&self.metrics, &pools, &preq, &self.outcome).await
+            Some((pools, preq, counting)) => {
+                let m = &self.metrics;
+                policies::record(m, &pools, &preq, &self.outcome, &counting).await
             }
             None => Vec::new(),
         };
@@ -232,9 +241,14 @@ impl RequestCtx {
     }
 
     /// The policies that allowed the request: each is owed one `record`.
-    pub fn admitted(&self, pools: Pools, preq: PolicyRequest) {
+    pub fn admitted(
+        &self,
+        pools: Pools,
+        preq: PolicyRequest,
+        counting: crate::plugins::calls::Counting,
+    ) {
         if !pools.is_empty() {
-            self.state.lock().admitted = Some((pools, preq));
+            self.state.lock().admitted = Some((pools, preq, counting));
         }
     }
 
@@ -255,6 +269,30 @@ impl RequestCtx {
 
     pub fn spent(&self, usage: Usage) {
         self.state.lock().usage = usage;
+    }
+
+    /// The prompt's estimated tokens (what an abandoned stream is charged at least).
+    pub fn prompt_estimate(&self, tokens: u64) {
+        self.state.lock().prompt_estimate = tokens;
+    }
+
+    /// A stream ended before it was complete (its client left, its provider broke
+    /// off): it is charged the usage the provider told, but never less than the
+    /// estimate of what it used — the prompt and the text streamed (4 characters a
+    /// token) — and its record says when the estimate was used.
+    pub fn spent_at_least(&self, told: Usage, streamed_chars: u64) {
+        let mut s = self.state.lock();
+        let estimate = Usage {
+            prompt: s.prompt_estimate,
+            completion: streamed_chars.div_ceil(4),
+            cached_prompt: 0,
+        };
+        s.estimated = told.prompt < estimate.prompt || told.completion < estimate.completion;
+        s.usage = Usage {
+            prompt: told.prompt.max(estimate.prompt),
+            completion: told.completion.max(estimate.completion),
+            cached_prompt: told.cached_prompt,
+        };
     }
 
     pub fn cache(&self, result: CacheResult, saved: Option<Usage>) {
@@ -468,6 +506,7 @@ impl RequestCtx {
             ttft_ms: s.first_byte.map(|t| t.as_millis() as u64),
             duration_ms: c.elapsed.as_millis() as u64,
             attempts: s.attempts.len() as u32,
+            estimated: s.estimated,
         });
     }
 }

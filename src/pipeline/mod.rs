@@ -253,6 +253,7 @@ async fn admit<'l>(
         });
     }
     ctx.who(req.principal.team.as_ref(), facts.user.as_ref());
+    ctx.prompt_estimate(facts.estimated_input_tokens);
     if route.route.show_cost {
         ctx.show_cost();
     }
@@ -297,12 +298,36 @@ async fn admit<'l>(
         .chain(&p.policies)
         .filter_map(|n| live.policies.get(n))
         .collect();
-    let policy_headers = policies::check(route, &extra, preq, ctx).await?;
+    let checked = policies::check(route, &extra, preq, ctx).await?;
+    if let Some(cap) = checked.output_cap
+        && facts.max_output_tokens.is_none()
+        && req.endpoint == Endpoint::Chat
+    {
+        cap_output(req, cap);
+    }
+    let policy_headers = checked.headers;
     Ok(Admitted {
         route,
         facts,
         policy_headers,
     })
+}
+
+/// Sends the output tokens a policy reserved upstream as the request's maximum (it
+/// set none): in the chat form, and in the client's own API where it is passed
+/// through (`max_tokens` for Messages, `max_output_tokens` for Responses).
+fn cap_output(req: &mut Request<'_>, cap: u64) {
+    req.body = params::insert_field(&req.body, "max_tokens", &cap.to_string());
+    if let Some(n) = &mut req.native {
+        let field = match n.api {
+            NativeApi::Messages => "max_tokens",
+            NativeApi::Responses => "max_output_tokens",
+            _ => return,
+        };
+        if n.content_type.is_none() && !body::has_field(&n.body, field) {
+            n.body = params::insert_field(&n.body, field, &cap.to_string());
+        }
+    }
 }
 
 async fn run(

@@ -63,17 +63,35 @@ pub fn apply(route: &Route, body: &[u8], facts: &mut RequestFacts) -> Result<Opt
     if let Some((_, v)) = added.iter().find(|(n, _)| *n == "max_tokens") {
         facts.max_output_tokens = v.parse().ok();
     }
+    Ok(Some(insert_fields(body, &added)))
+}
+
+/// `body` (a JSON object) with `fields` (name, JSON value) added before its closing
+/// brace: nothing before it moves.
+fn insert_fields(body: &[u8], fields: &[(&str, String)]) -> Bytes {
     let end = body.iter().rposition(|b| *b == b'}').unwrap_or(body.len());
-    let mut out = Vec::with_capacity(body.len() + 32 * added.len());
+    let mut out = Vec::with_capacity(body.len() + 32 * fields.len());
     out.extend_from_slice(&body[..end]);
-    for (name, v) in added {
-        out.push(b',');
-        out.extend_from_slice(serde_json::Value::from(name).to_string().as_bytes());
+    let empty = body[..end]
+        .iter()
+        .rev()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_none_or(|b| *b == b'{');
+    for (i, (name, v)) in fields.iter().enumerate() {
+        if i > 0 || !empty {
+            out.push(b',');
+        }
+        out.extend_from_slice(serde_json::Value::from(*name).to_string().as_bytes());
         out.push(b':');
         out.extend_from_slice(v.as_bytes());
     }
     out.extend_from_slice(&body[end..]);
-    Ok(Some(out.into()))
+    out.into()
+}
+
+/// `body` with one more field (`value` is JSON).
+pub fn insert_field(body: &[u8], name: &str, value: &str) -> Bytes {
+    insert_fields(body, &[(name, value.to_string())])
 }
 
 #[cfg(test)]

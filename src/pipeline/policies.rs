@@ -12,23 +12,42 @@ use super::error::Error;
 use crate::config::OnError;
 use crate::live::{LivePlugin, LiveRoute};
 use crate::outcomes::Event;
-use crate::plugins::calls::{self, PolicyPool};
+use crate::plugins::calls::{self, Counting, PolicyPool};
 use crate::plugins::world::Policy;
 use crate::types::{Decision, Outcome, PolicyRequest};
 
 pub type Pools = Vec<(Arc<PolicyPool>, OnError)>;
 
+/// What the policies that admitted a request said.
+#[derive(Debug, Default)]
+pub struct Checked {
+    /// Headers for the client's answer.
+    pub headers: Vec<(String, String)>,
+    /// The fewest output tokens (per choice) a policy reserved for a request that set
+    /// no maximum: sent upstream as its maximum, so spend cannot pass the reservation.
+    pub output_cap: Option<u64>,
+}
+
+/// The header a policy names the output tokens it reserved with (per choice, for a
+/// request that set no maximum). The host's: never shown to the client.
+pub const RESERVED_OUTPUT: &str = "x-switchboard-budget-reserved-output-tokens";
+
 /// Asks every policy — the route's, then those of the gateway, the key and its team
 /// (`extra`; one the route has already is asked once) — and all must allow. The
 /// headers the policies add. The policies that allowed are handed to `ctx`, owed their
-/// record, whatever happens next (a later policy's denial included).
+/// record, whatever happens next (a later policy's denial included). Every policy
+/// counts at the same instant, the admission's, and so will their records.
 pub async fn check(
     route: &LiveRoute,
     extra: &[&LivePlugin<Policy>],
     preq: PolicyRequest,
     ctx: &RequestCtx,
-) -> Result<Vec<(String, String)>, Error> {
-    let mut headers = Vec::new();
+) -> Result<Checked, Error> {
+    let counting = Counting {
+        at: super::now_secs(),
+        caller: ctx.key.as_str().into(),
+    };
+    let mut checked = Checked::default();
     let mut allowed: Pools = Vec::with_capacity(route.policies.len() + extra.len());
     let mut refused = None;
     let mut all: Vec<&LivePlugin<Policy>> = route.policies.iter().collect();
@@ -38,10 +57,20 @@ pub async fn check(
         }
     }
     for p in all {
-        match calls::check(&p.pool, &preq).await {
+        match calls::check(&p.pool, &preq, &counting).await {
             Ok(Decision::Allow(h)) => {
                 warned(ctx.metrics(), &p.spec.name, &h);
-                headers.extend(h.into_iter().map(|h| (h.name, h.value)));
+                for h in h {
+                    if h.name.eq_ignore_ascii_case(RESERVED_OUTPUT) {
+                        let n = h.value.trim().parse::<u64>().ok();
+                        checked.output_cap = match (checked.output_cap, n) {
+                            (Some(a), Some(b)) => Some(a.min(b)),
+                            (a, b) => a.or(b),
+                        };
+                    } else {
+                        checked.headers.push((h.name, h.value));
+                    }
+                }
                 allowed.push((p.pool.clone(), p.spec.on_error));
             }
             Ok(Decision::Deny(denial)) => {
@@ -65,10 +94,10 @@ pub async fn check(
             }
         }
     }
-    ctx.admitted(allowed, preq);
+    ctx.admitted(allowed, preq, counting);
     match refused {
         Some(e) => Err(e),
-        None => Ok(headers),
+        None => Ok(checked),
     }
 }
 
@@ -92,13 +121,17 @@ pub async fn record(
     pools: &Pools,
     preq: &PolicyRequest,
     outcome: &Outcome,
+    counting: &Counting,
 ) -> Vec<(String, String)> {
     let mut headers = Vec::new();
     for (pool, _) in pools {
-        match calls::record(pool, preq, outcome).await {
+        match calls::record(pool, preq, outcome, counting).await {
             Ok(h) => {
                 warned(metrics, pool.label(), &h);
-                headers.extend(h.into_iter().map(|h| (h.name, h.value)));
+                let shown = h
+                    .into_iter()
+                    .filter(|h| !h.name.eq_ignore_ascii_case(RESERVED_OUTPUT));
+                headers.extend(shown.map(|h| (h.name, h.value)));
             }
             Err(e) => tracing::warn!(error = %e, "policy record failed"),
         }

@@ -39,6 +39,8 @@ pub enum StreamError {
     Plugin(#[from] PluginError),
     #[error("upstream stream ended before it was complete")]
     Truncated,
+    #[error("upstream stream ran longer than the provider's max_stream_duration ({0:?})")]
+    TooLong(Duration),
 }
 
 impl StreamError {
@@ -56,6 +58,9 @@ pub struct Pump {
     framer: Framer,
     translator: Option<StreamTranslation>,
     idle_timeout: Duration,
+    /// When the stream must be over (`max_stream_duration` from its start).
+    deadline: Instant,
+    max_duration: Duration,
     ended: bool,
     saw_done: bool,
     pub usage: Option<Usage>,
@@ -79,6 +84,9 @@ pub struct Pump {
     /// The request is traced: the chunks' `finish_reason` is kept for its span.
     pub trace_finish: bool,
     finish: Option<String>,
+    /// Characters of answer text the client was sent (what an abandoned stream is
+    /// charged for when the provider never says its usage).
+    streamed_chars: u64,
 }
 
 impl Pump {
@@ -86,13 +94,15 @@ impl Pump {
         resp: crate::upstream::Answer,
         format: StreamFormat,
         translator: Option<StreamTranslation>,
-        idle_timeout: Duration,
+        (idle_timeout, max_duration): (Duration, Duration),
     ) -> Self {
         Pump {
             body: resp.into_body(),
             framer: Framer::new(format),
             translator,
             idle_timeout,
+            deadline: Instant::now() + max_duration,
+            max_duration,
             ended: false,
             saw_done: false,
             usage: None,
@@ -106,6 +116,7 @@ impl Pump {
             on_id: None,
             trace_finish: false,
             finish: None,
+            streamed_chars: 0,
         }
     }
 
@@ -150,7 +161,11 @@ impl Pump {
             }
             let mut events = Vec::new();
             let next = crate::upstream::next_data(&mut self.body);
-            match tokio::time::timeout(self.idle_timeout, next).await {
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(self.idle_timeout.min(left), next).await {
+                Err(_) if left <= self.idle_timeout => {
+                    return Err(StreamError::TooLong(self.max_duration));
+                }
                 Err(_) => return Err(UpstreamError::Timeout(self.idle_timeout).into()),
                 Ok(Some(Err(e))) => return Err(e.into()),
                 Ok(Some(Ok(chunk))) => self.framer.push(&chunk, &mut events)?,
@@ -186,6 +201,7 @@ impl Pump {
             }
             let mut usage_only = None;
             for (i, ev) in out.iter().enumerate() {
+                self.streamed_chars += super::body::text_chars(&ev.data);
                 if let Some(a) = &mut self.assembler {
                     a.push(&ev.data);
                 }
@@ -234,6 +250,7 @@ impl Pump {
                 self.on_id = None;
             }
             n.observe(ev);
+            self.streamed_chars += super::body::text_chars(&ev.data);
             if n.api.is_end(ev) {
                 self.saw_done = true;
                 self.ended = true;
@@ -303,8 +320,12 @@ impl Finish {
         if complete && let (Some(store), Some(raw)) = (&self.store, pump.raw.take()) {
             store.put(Bytes::from(raw));
         }
-        self.ctx
-            .spent(pump.reported.or(pump.usage).unwrap_or_default());
+        let told = pump.reported.or(pump.usage).unwrap_or_default();
+        if pump.is_done() {
+            self.ctx.spent(told);
+        } else {
+            self.ctx.spent_at_least(told, pump.streamed_chars);
+        }
         if let Some(f) = &pump.finish {
             self.ctx.finish_reason(f);
         }

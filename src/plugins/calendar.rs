@@ -62,6 +62,18 @@ pub fn period_at(period: &str, now: &Zoned) -> Result<(String, u64, String), Str
     ))
 }
 
+/// The period containing `secs` (unix seconds) in zone `zone`.
+pub fn period_at_secs(
+    period: &str,
+    zone_name: &str,
+    secs: u64,
+) -> Result<(String, u64, String), String> {
+    let tz = zone(zone_name)?;
+    let at = jiff::Timestamp::from_second(secs.min(i64::MAX as u64) as i64)
+        .map_err(|e| e.to_string())?;
+    period_at(period, &at.to_zoned(tz))
+}
+
 /// The period containing now in zone `zone`.
 pub fn period(period: &str, zone_name: &str) -> Result<(String, u64, String), String> {
     let tz = zone(zone_name)?;

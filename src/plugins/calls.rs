@@ -505,9 +505,30 @@ pub async fn select(
     Ok(order.into_iter().map(|i| i as usize).collect())
 }
 
-pub async fn check(pool: &Arc<PolicyPool>, req: &PolicyRequest) -> Result<Decision, PluginError> {
+/// Whose request a policy call serves, and the time its counters count at: the
+/// request's admission, for `check` and `record` alike.
+#[derive(Debug, Clone)]
+pub struct Counting {
+    pub at: u64,
+    pub caller: Arc<str>,
+}
+
+impl Counting {
+    fn pin(&self, store: &mut wasmtime::Store<super::host::HostState>) {
+        let data = store.data_mut();
+        data.clock = Some(self.at);
+        data.caller = Some(self.caller.clone());
+    }
+}
+
+pub async fn check(
+    pool: &Arc<PolicyPool>,
+    req: &PolicyRequest,
+    counting: &Counting,
+) -> Result<Decision, PluginError> {
     let mut lease = pool.lease().await?;
     let d: Decision = guest_call!(lease, |store, b| async {
+        counting.pin(store);
         each_version!(b, Policy, |b| b
             .switchboard_plugin_admission_policy()
             .call_check(store, &req.clone().conv())
@@ -532,19 +553,42 @@ pub async fn check(pool: &Arc<PolicyPool>, req: &PolicyRequest) -> Result<Decisi
                 .then(|| "denial error type or code is not 1-64 letters, digits or '_'".to_string())
         }),
     };
-    match problem {
-        Some(p) => Err(lease.invalid_output(p)),
-        None => Ok(d),
+    match (problem, d) {
+        (Some(p), _) => Err(lease.invalid_output(p)),
+        (None, Decision::Deny(mut den)) => {
+            den.message = bounded_message(den.message);
+            Ok(Decision::Deny(den))
+        }
+        (None, d) => Ok(d),
     }
+}
+
+/// Longest denial message a client is shown, in bytes.
+pub const MAX_DENIAL_MESSAGE: usize = 2048;
+
+/// A policy's denial message cut to `MAX_DENIAL_MESSAGE` bytes (at a character
+/// boundary, marked): a plugin's text never becomes an answer of its own size.
+fn bounded_message(mut m: String) -> String {
+    if m.len() > MAX_DENIAL_MESSAGE {
+        let mut end = MAX_DENIAL_MESSAGE - 3;
+        while !m.is_char_boundary(end) {
+            end -= 1;
+        }
+        m.truncate(end);
+        m.push('…');
+    }
+    m
 }
 
 pub async fn record(
     pool: &Arc<PolicyPool>,
     req: &PolicyRequest,
     outcome: &Outcome,
+    counting: &Counting,
 ) -> Result<Vec<Header>, PluginError> {
     let mut lease = pool.lease().await?;
     let h: Vec<Header> = guest_call!(lease, |store, b| async {
+        counting.pin(store);
         match b {
             Policy::V0_1(b) => b
                 .switchboard_plugin_admission_policy()

@@ -14,6 +14,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwapOption;
 use parking_lot::Mutex;
 
+pub use super::counter_owners::Caller;
+use super::counter_owners::Owners;
 use super::counters_db::{CounterDb, Row};
 use crate::config::{CountersConfig, RedisConfig};
 use crate::redis_conn::describe;
@@ -28,6 +30,8 @@ pub enum CounterError {
     Db(String),
     #[error("plugin '{0}' holds {1} live counters, its limit (plugins.max_counters)")]
     Full(String, u64),
+    #[error("counter update would overflow")]
+    Overflow,
 }
 
 /// Keys longer than this are kept as a digest: a client's text (a `user` field, say)
@@ -49,9 +53,16 @@ const SWEEP_EVERY: u64 = 4096;
 /// Redis keeps a window's counter this long after the window ends.
 const GRACE_MS: u64 = 60_000;
 
+// An update that would overflow changes nothing and fails; one that would take the
+// counter below zero (a release after a reset) takes it to zero.
 const ADD: &str = r"
 local created = redis.call('EXISTS', KEYS[1]) == 0
-local v = redis.call('INCRBY', KEYS[1], ARGV[1])
+local ok, v = pcall(redis.call, 'INCRBY', KEYS[1], ARGV[1])
+if not ok then return redis.error_reply('overflow') end
+if v < 0 then
+  redis.call('SET', KEYS[1], 0, 'KEEPTTL')
+  v = 0
+end
 local ttl = tonumber(ARGV[2])
 if ttl > 0 and redis.call('PTTL', KEYS[1]) < 0 then
   redis.call('PEXPIRE', KEYS[1], ttl)
@@ -60,7 +71,7 @@ if created then return {v, 1} end
 return {v, 0}
 ";
 
-fn now_secs() -> u64 {
+pub fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -73,11 +84,12 @@ pub fn window_start(now: u64, window: u64) -> u64 {
 
 /// Seconds left in the current window of `window` seconds (0 for no window).
 pub fn window_remaining(window: u64) -> u64 {
-    if window == 0 {
-        0
-    } else {
-        window - now_secs() % window
-    }
+    window_remaining_at(window, now_secs())
+}
+
+/// Seconds left at `at` in its window of `window` seconds (0 for no window).
+pub fn window_remaining_at(window: u64, at: u64) -> u64 {
+    if window == 0 { 0 } else { window - at % window }
 }
 
 /// Shared by all instances of all plugins; keys arrive namespaced by plugin.
@@ -88,6 +100,13 @@ pub struct Counters {
     live: Mutex<HashMap<String, u64>>,
     /// Most live counters one plugin may hold (0 = not yet configured: no limit).
     pub max_per_plugin: AtomicU64,
+    /// Most live counters of one plugin one caller (gateway key) may make: its share
+    /// (0 = no share). Past it its own oldest are shed (memory) or refused (Redis).
+    pub max_per_key: AtomicU64,
+    /// Which caller made which memory counter.
+    owners: Mutex<Owners<(String, u64)>>,
+    /// Counters shed to make room (a caller past its share, or a full table).
+    pub shed: AtomicU64,
     /// Counter creations refused because a plugin was at its limit.
     pub refused: AtomicU64,
     /// When (unix seconds) a refusal last swept ended windows.
@@ -108,6 +127,8 @@ struct RedisCounters {
     /// When the keys this replica created expire, per plugin (`u64::MAX`: never):
     /// how many live keys a plugin holds, held to the same limit as memory.
     created: Mutex<HashMap<String, std::collections::BinaryHeap<std::cmp::Reverse<u64>>>>,
+    /// The keys each caller made through this replica, with when they expire.
+    owners: Mutex<Owners<(String, u64)>>,
 }
 
 impl RedisCounters {
@@ -163,6 +184,7 @@ impl Counters {
                     conns,
                     add: redis::Script::new(ADD),
                     created: Mutex::new(HashMap::new()),
+                    owners: Mutex::default(),
                 })));
             }
         }
@@ -192,6 +214,8 @@ impl Counters {
         }
     }
 
+    /// Adds `delta` to `plugin`'s counter `key` in the window of `window` seconds
+    /// containing now (no caller: such a counter is never shed).
     pub async fn add(
         &self,
         plugin: &str,
@@ -199,77 +223,184 @@ impl Counters {
         delta: i64,
         window: u64,
     ) -> Result<i64, CounterError> {
-        let now = now_secs();
-        let start = window_start(now, window);
+        let caller = Caller { plugin, key: None };
+        self.add_at(caller, key, delta, window, now_secs()).await
+    }
+
+    /// Adds `delta` to counter `key` in the window containing `at` (unix seconds): a
+    /// policy's `record` settles in the window its `check` reserved in, even when
+    /// that window has ended since (then a memory counter that moved on is left
+    /// alone). Arithmetic is checked: a counter never wraps, and never goes below
+    /// zero (a release after an operator's reset takes it to zero, not under).
+    pub async fn add_at(
+        &self,
+        caller: Caller<'_>,
+        key: String,
+        delta: i64,
+        window: u64,
+        at: u64,
+    ) -> Result<i64, CounterError> {
         if let Some(r) = self.redis.load_full() {
-            let ttl = if window == 0 {
-                0
-            } else {
-                (start + window - now) * 1000 + GRACE_MS
-            };
-            let name = r.name(&key, window, start);
-            let mut conn = r.conn()?;
-            let now_ms = now * 1000;
-            let max = self.max_per_plugin.load(Ordering::Relaxed) as usize;
-            if max > 0 && r.live(plugin, now_ms) >= max {
-                // At the limit only keys that already exist may change.
-                let exists = r
-                    .bounded(
-                        redis::cmd("EXISTS")
-                            .arg(&name)
-                            .query_async::<bool>(&mut conn),
-                    )
-                    .await;
-                if !exists.inspect_err(|_| self.count_error())? {
-                    self.refused.fetch_add(1, Ordering::Relaxed);
-                    return Err(CounterError::Full(plugin.to_string(), max as u64));
-                }
-            }
-            let mut call = r.add.key(name);
-            call.arg(delta).arg(ttl);
-            let (v, created) = r
-                .bounded(call.invoke_async::<(i64, i64)>(&mut conn))
-                .await
-                .inspect_err(|_| self.count_error())?;
-            if created == 1 {
-                let expires = if ttl == 0 { u64::MAX } else { now_ms + ttl };
-                let mut c = r.created.lock();
-                c.entry(plugin.to_string())
-                    .or_default()
-                    .push(std::cmp::Reverse(expires));
-            }
-            return Ok(v);
+            return self.add_redis(&r, caller, key, delta, window, at).await;
         }
+        let now = now_secs();
         if self.updates.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.sweep(now);
         }
-        if self.db.load().is_some() {
-            self.dirty.lock().insert((key.clone(), window));
-        }
+        let start = window_start(at, window);
+        let name = (key, window);
         let mut map = self.memory.lock();
-        if !map.contains_key(&(key.clone(), window)) {
-            let max = self.max_per_plugin.load(Ordering::Relaxed);
-            let count = |c: &Self| c.live.lock().get(plugin).copied().unwrap_or(0);
-            if max > 0 && count(self) >= max {
-                // Ended windows may still be counted: sweep before refusing, at most
-                // once a second (a plugin at its limit must not stall the others).
-                if self.last_full_sweep.swap(now, Ordering::Relaxed) != now {
-                    map.retain(|(_, w), (s, _)| *s == window_start(now, *w));
-                    self.recount(&map);
+        if let Some(entry) = map.get(&name)
+            && entry.0 > start
+        {
+            // The reservation's window ended and its counter moved on: nothing of
+            // this update belongs to the new window.
+            return Ok(entry.1);
+        }
+        if !map.contains_key(&name) {
+            let shed = self.make_room(&mut map, caller, now)?;
+            if let Some(c) = caller.key {
+                self.owners
+                    .lock()
+                    .made(caller.plugin, &Arc::from(c), name.clone());
+            }
+            *self
+                .live
+                .lock()
+                .entry(caller.plugin.to_string())
+                .or_insert(0) += 1;
+            if let (Some(db), false) = (self.db.load_full(), shed.is_empty()) {
+                let names: Vec<String> = shed.into_iter().map(|(n, _)| n).collect();
+                drop(map);
+                db.remove(&names)?;
+                map = self.memory.lock();
+            }
+        }
+        if self.db.load().is_some() {
+            self.dirty.lock().insert(name.clone());
+        }
+        let entry = map.entry(name).or_insert((start, 0));
+        if entry.0 != start {
+            *entry = (start, 0);
+        }
+        let v = entry.1.checked_add(delta).ok_or(CounterError::Overflow)?;
+        entry.1 = v.max(0);
+        Ok(entry.1)
+    }
+
+    /// Makes room for one more counter of `caller`'s plugin: past the caller's share,
+    /// or with the plugin's table full, the oldest counter of the caller holding the
+    /// most goes (a caller-less update at a full table is refused). The names shed.
+    fn make_room(
+        &self,
+        map: &mut HashMap<(String, u64), (u64, i64)>,
+        caller: Caller<'_>,
+        now: u64,
+    ) -> Result<Vec<(String, u64)>, CounterError> {
+        let plugin = caller.plugin;
+        let max = self.max_per_plugin.load(Ordering::Relaxed);
+        let share = self.max_per_key.load(Ordering::Relaxed);
+        let count = |c: &Self| c.live.lock().get(plugin).copied().unwrap_or(0);
+        let mut shed = Vec::new();
+        let mut owners = self.owners.lock();
+        if let Some(k) = caller.key
+            && share > 0
+            && owners.count(plugin, k) as u64 >= share
+        {
+            shed_one(map, &mut owners, plugin, k, &mut shed);
+        }
+        if max > 0 && count(self) >= max && shed.is_empty() {
+            // Ended windows may still be counted: sweep before shedding or refusing,
+            // at most once a second (a plugin at its limit must not stall the others).
+            if self.last_full_sweep.swap(now, Ordering::Relaxed) != now {
+                map.retain(|(_, w), (s, _)| *s == window_start(now, *w));
+                self.recount_with(map, &mut owners);
+            }
+            if count(self) >= max {
+                let largest = owners.largest(plugin);
+                if let (Some(_), Some(l)) = (caller.key, largest) {
+                    shed_one(map, &mut owners, plugin, &l, &mut shed);
                 }
-                if count(self) >= max {
+                if shed.is_empty() {
                     self.refused.fetch_add(1, Ordering::Relaxed);
                     return Err(CounterError::Full(plugin.to_string(), max));
                 }
             }
-            *self.live.lock().entry(plugin.to_string()).or_insert(0) += 1;
         }
-        let entry = map.entry((key, window)).or_insert((start, 0));
-        if entry.0 != start {
-            *entry = (start, 0);
+        if !shed.is_empty() {
+            self.shed.fetch_add(shed.len() as u64, Ordering::Relaxed);
+            let mut live = self.live.lock();
+            if let Some(n) = live.get_mut(plugin) {
+                *n = n.saturating_sub(shed.len() as u64);
+            }
+            let mut dirty = self.dirty.lock();
+            for k in &shed {
+                dirty.remove(k);
+            }
         }
-        entry.1 = entry.1.saturating_add(delta);
-        Ok(entry.1)
+        Ok(shed)
+    }
+
+    /// A Redis counter update: one atomic script.
+    async fn add_redis(
+        &self,
+        r: &RedisCounters,
+        caller: Caller<'_>,
+        key: String,
+        delta: i64,
+        window: u64,
+        at: u64,
+    ) -> Result<i64, CounterError> {
+        let now = now_secs();
+        let start = window_start(at, window);
+        let ttl = if window == 0 {
+            0
+        } else {
+            (start + window).saturating_sub(now) * 1000 + GRACE_MS
+        };
+        let name = r.name(&key, window, start);
+        let mut conn = r.conn()?;
+        let now_ms = now * 1000;
+        let plugin = caller.plugin;
+        let max = self.max_per_plugin.load(Ordering::Relaxed) as usize;
+        let share = self.max_per_key.load(Ordering::Relaxed) as usize;
+        let over_share = caller.key.is_some_and(|k| {
+            let mut o = r.owners.lock();
+            o.prune(plugin, k, |(_, expires)| *expires <= now_ms);
+            share > 0 && o.count(plugin, k) >= share
+        });
+        if over_share || (max > 0 && r.live(plugin, now_ms) >= max) {
+            // At a limit only keys that already exist may change: a caller past its
+            // share is refused new ones, and no one else is.
+            let exists = r
+                .bounded(
+                    redis::cmd("EXISTS")
+                        .arg(&name)
+                        .query_async::<bool>(&mut conn),
+                )
+                .await;
+            if !exists.inspect_err(|_| self.count_error())? {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                return Err(CounterError::Full(plugin.to_string(), max as u64));
+            }
+        }
+        let mut call = r.add.key(&name);
+        call.arg(delta).arg(ttl);
+        let (v, created) = r
+            .bounded(call.invoke_async::<(i64, i64)>(&mut conn))
+            .await
+            .inspect_err(|_| self.count_error())?;
+        if created == 1 {
+            let expires = if ttl == 0 { u64::MAX } else { now_ms + ttl };
+            let mut c = r.created.lock();
+            c.entry(plugin.to_string())
+                .or_default()
+                .push(std::cmp::Reverse(expires));
+            if let Some(k) = caller.key {
+                r.owners.lock().made(plugin, &Arc::from(k), (name, expires));
+            }
+        }
+        Ok(v)
     }
 
     /// Saves the memory counters changed since the last save (with a SQLite file).
@@ -298,7 +429,12 @@ impl Counters {
     }
 
     pub async fn get(&self, key: String, window: u64) -> Result<i64, CounterError> {
-        let start = window_start(now_secs(), window);
+        self.get_at(key, window, now_secs()).await
+    }
+
+    /// The counter's value in the window containing `at`.
+    pub async fn get_at(&self, key: String, window: u64, at: u64) -> Result<i64, CounterError> {
+        let start = window_start(at, window);
         if let Some(r) = self.redis.load_full() {
             let name = r.name(&key, window, start);
             let mut conn = r.conn()?;
@@ -325,6 +461,16 @@ impl Counters {
 
     /// Counts live memory counters per plugin again (after a sweep, reset or load).
     fn recount(&self, map: &HashMap<(String, u64), (u64, i64)>) {
+        self.recount_with(map, &mut self.owners.lock());
+    }
+
+    /// `recount`, with the owners' lock already held.
+    fn recount_with(
+        &self,
+        map: &HashMap<(String, u64), (u64, i64)>,
+        owners: &mut Owners<(String, u64)>,
+    ) {
+        owners.retain(|k| map.contains_key(k));
         let mut live = self.live.lock();
         live.clear();
         for (full, _) in map.keys() {
@@ -417,11 +563,16 @@ impl Counters {
             if filter.key.is_none() {
                 // The keys this replica created are gone with them.
                 let mut created = r.created.lock();
+                let mut owners = r.owners.lock();
                 match &filter.plugin {
                     Some(p) => {
                         created.remove(p);
+                        owners.clear_plugin(p);
                     }
-                    None => created.clear(),
+                    None => {
+                        created.clear();
+                        owners.clear();
+                    }
                 }
             }
             let mut conn = r.conn()?;
@@ -454,6 +605,23 @@ impl Counters {
             db.remove(&removed)?;
         }
         Ok(removed.len() as u64)
+    }
+}
+
+/// Sheds the oldest live counter `caller` made for `plugin` (skipping those already
+/// gone), noting its name in `shed`.
+fn shed_one(
+    map: &mut HashMap<(String, u64), (u64, i64)>,
+    owners: &mut Owners<(String, u64)>,
+    plugin: &str,
+    caller: &str,
+    shed: &mut Vec<(String, u64)>,
+) {
+    while let Some(k) = owners.shed(plugin, caller) {
+        if map.remove(&k).is_some() {
+            shed.push(k);
+            return;
+        }
     }
 }
 

@@ -129,6 +129,12 @@ pub struct HostState {
     prices: RouteTable,
     /// The shape of the request a strategy is routing (set before `select`).
     pub shape: crate::types::RequestShape,
+    /// The time (unix seconds) a policy call counts at: its request's admission, so a
+    /// `record` settles in the window its `check` reserved in (`None`: now).
+    pub clock: Option<u64>,
+    /// The gateway key whose request the call serves: whose share of the counter
+    /// table a new counter takes.
+    pub caller: Option<Arc<str>>,
 }
 
 /// Bytes of guest stderr kept per instance (the last ones written).
@@ -218,6 +224,8 @@ impl HostState {
             counters,
             prices,
             shape: Default::default(),
+            clock: None,
+            caller: None,
         }
     }
 
@@ -225,6 +233,11 @@ impl HostState {
     /// are kept as a digest, so no client text of any size becomes host state.
     fn counter_key(&self, key: &str) -> String {
         super::counters::namespaced(&self.identity.name, key)
+    }
+
+    /// The time the call counts at (unix seconds).
+    fn now(&self) -> u64 {
+        self.clock.unwrap_or_else(super::counters::now_secs)
     }
 
     /// A host call begins: the guest's time since it last resumed is its CPU time.
@@ -279,9 +292,14 @@ impl HostState {
     ) -> wasmtime::Result<i64> {
         self.charge();
         let key = self.counter_key(&key);
+        let caller = super::counters::Caller {
+            plugin: &self.identity.name,
+            key: self.caller.as_deref(),
+        };
+        let at = self.now();
         let r = self
             .counters
-            .add(&self.identity.name, key, delta, window_secs)
+            .add_at(caller, key, delta, window_secs, at)
             .await;
         self.resumed();
         Ok(r?)
@@ -290,7 +308,7 @@ impl HostState {
     async fn counter_get(&mut self, key: String, window_secs: u64) -> wasmtime::Result<i64> {
         self.charge();
         let key = self.counter_key(&key);
-        let r = self.counters.get(key, window_secs).await;
+        let r = self.counters.get_at(key, window_secs, self.now()).await;
         self.resumed();
         Ok(r?)
     }
@@ -341,7 +359,7 @@ macro_rules! host_version {
             }
 
             fn window_remaining_secs(&mut self, window_secs: u64) -> u64 {
-                super::counters::window_remaining(window_secs)
+                super::counters::window_remaining_at(window_secs, self.now())
             }
 
             $($extra)*
@@ -383,7 +401,7 @@ host_version!(v0_2
         period: String,
         zone: String,
     ) -> Result<(String, u64, String), String> {
-        super::calendar::period(&period, &zone)
+        super::calendar::period_at_secs(&period, &zone, self.now())
     }
 );
 

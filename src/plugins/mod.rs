@@ -10,6 +10,7 @@ pub mod calendar;
 pub mod calls;
 pub mod cli;
 pub mod convert;
+pub mod counter_owners;
 pub mod counters;
 pub mod counters_db;
 pub mod functions;
@@ -204,6 +205,9 @@ impl PluginRuntime {
         counters
             .max_per_plugin
             .store(config.isolation.max_counters, Ordering::Relaxed);
+        counters
+            .max_per_key
+            .store(config.isolation.max_counters_per_key, Ordering::Relaxed);
         spawn_tickers(&engine, &counters, &ticker_stop)
             .map_err(|e| load_err("engine", e.to_string()))?;
         Ok(Arc::new(PluginRuntime {

@@ -409,6 +409,8 @@ impl<W: World> Lease<W> {
         data.memory.exceeded = false;
         data.cpu.restart(pool.limits.deadline, now);
         data.stderr.clear();
+        data.clock = None;
+        data.caller = None;
         warm.store.set_epoch_deadline(1);
         Ok((&mut warm.store, &warm.bindings))
     }

@@ -192,7 +192,11 @@ pub async fn run(
         }),
         Kind::Policy => each!(runtime.load::<Policy>(&spec, "test").await, |case, _i| {
             |pool| async move {
-                super::calls::check(pool, &policy_request(case)).await.map(|d| match d {
+                let counting = super::calls::Counting {
+                    at: super::counters::now_secs(),
+                    caller: "test".into(),
+                };
+                super::calls::check(pool, &policy_request(case), &counting).await.map(|d| match d {
                 Decision::Allow(h) => json!({ "decision": "allow", "headers": h.iter().map(|h| [&h.name, &h.value]).collect::<Vec<_>>() }),
                 Decision::Deny(d) => json!({ "decision": "deny", "status": d.status, "message": d.message, "code": d.code }),
             })

@@ -140,8 +140,11 @@ impl Store {
     async fn load(self: &Arc<Self>, key: &str, id: &str) -> Result<Option<Stored>, String> {
         let until = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
         loop {
+            // Whether a save was pending is read before the store is: a save that
+            // lands between the read and the check must not look like no save at all.
+            let was_pending = self.pending(id);
             let found = self.load_now(key, id).await?;
-            if found.is_some() || !self.pending(id) || tokio::time::Instant::now() >= until {
+            if found.is_some() || !was_pending || tokio::time::Instant::now() >= until {
                 return Ok(found);
             }
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
@@ -247,8 +250,9 @@ impl Store {
     pub async fn owner(self: &Arc<Self>, id: &str) -> Result<Option<Kept>, String> {
         let until = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
         loop {
+            let was_pending = self.pending(id);
             let found = self.owner_now(id).await?;
-            if found.is_some() || !self.pending(id) || tokio::time::Instant::now() >= until {
+            if found.is_some() || !was_pending || tokio::time::Instant::now() >= until {
                 return Ok(found);
             }
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;

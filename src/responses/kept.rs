@@ -14,7 +14,7 @@ use crate::reply::{ApiError, Body};
 /// made by this key at provider `p`, `Ok(None)` not made through this gateway,
 /// `Err(())` made by another key (then it does not exist for this one).
 pub async fn keeper(gw: &Gateway, principal: &Principal, id: &str) -> Result<Option<String>, ()> {
-    match access(gw, &principal.key_name, id, "response").await {
+    match access(gw, &principal.owner, id, "response").await {
         Access::Mine(p) => Ok(Some(p)),
         Access::Not => Err(()),
         Access::Unknown => Ok(None),
@@ -37,7 +37,7 @@ pub async fn stored(
         )
         .into_response();
     }
-    let (key, owned) = (principal.key_name.clone(), id.to_string());
+    let (key, owned) = (principal.owner.clone(), id.to_string());
     let ours = if *method == http::Method::GET {
         gw.responses
             .load(key, owned)

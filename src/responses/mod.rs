@@ -59,11 +59,7 @@ async fn continued(
     let id = prev.as_str().unwrap_or_default().to_string();
     let refuse =
         |m: String| Box::new(ApiError::invalid(m, Some("previous_response_id")).into_response());
-    let stored = match gw
-        .responses
-        .load(principal.key_name.clone(), id.clone())
-        .await
-    {
+    let stored = match gw.responses.load(principal.owner.clone(), id.clone()).await {
         None => {
             return Err(refuse(
                 "previous_response_id: this gateway keeps no responses (configure [responses] to continue a conversation by id)"
@@ -120,7 +116,7 @@ async fn resolve_references(
         return Ok(items);
     }
     let refuse = |m: String| Box::new(ApiError::invalid(m, Some("input")).into_response());
-    let found = match gw.responses.items(principal.key_name.clone(), ids).await {
+    let found = match gw.responses.items(principal.owner.clone(), ids).await {
         None => {
             return Err(refuse(
                 "item_reference: this gateway keeps no responses (configure [responses], or send the items themselves)"
@@ -187,7 +183,7 @@ fn owner_hook(gw: &Gateway, principal: &Principal, req: &Value) -> Option<pipeli
     if req.get("store") == Some(&Value::Bool(false)) {
         return None;
     }
-    let key = principal.key_name.clone();
+    let key = principal.owner.clone();
     Some(std::sync::Arc::new(move |id: &str, provider: &str| {
         store.own_detached(crate::response_store::Kept {
             id: id.to_string(),
@@ -304,7 +300,7 @@ pub async fn handle(
     if pipeline::is_native(&resp) {
         return resp;
     }
-    let key = principal.key_name.clone();
+    let key = principal.owner.clone();
     let mut resp = if !resp.status().is_success() {
         resp
     } else if is_stream(&resp) {

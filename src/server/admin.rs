@@ -35,8 +35,12 @@ fn plugin_json<W: World>(pool: &InstancePool<W>) -> serde_json::Value {
 }
 
 /// Serves one admin request; whatever the page, no provider key leaves in it.
-pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Response<Body> {
-    let resp = respond(gw, req).await;
+pub async fn handle(
+    gw: Arc<Gateway>,
+    peer: std::net::IpAddr,
+    req: http::Request<Incoming>,
+) -> http::Response<Body> {
+    let resp = respond(gw, peer, req).await;
     let (parts, body) = resp.into_parts();
     let bytes = match http_body_util::BodyExt::collect(body).await {
         Ok(c) => c.to_bytes(),
@@ -48,7 +52,11 @@ pub async fn handle(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
     resp
 }
 
-async fn respond(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Response<Body> {
+async fn respond(
+    gw: Arc<Gateway>,
+    peer: std::net::IpAddr,
+    req: http::Request<Incoming>,
+) -> http::Response<Body> {
     let path = req.uri().path().to_owned();
     let path = path.as_str();
     if path == "/health" {
@@ -64,14 +72,14 @@ async fn respond(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Respon
         );
         return resp;
     }
-    let req = match super::admin_auth::console_path(&gw, req, path).await {
+    let req = match super::admin_auth::console_path(&gw, req, path, peer).await {
         Ok(resp) => return resp,
         Err(req) => req,
     };
     if !path.starts_with("/admin/") {
         return ApiError::not_found(format!("Unknown admin URL: {path}")).into_response();
     }
-    let actor = match super::admin_auth::gate(&gw, &req) {
+    let actor = match super::admin_auth::gate(&gw, &req, peer) {
         Ok(a) => a,
         Err(resp) => return *resp,
     };

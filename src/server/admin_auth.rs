@@ -3,6 +3,7 @@
 //! console's sign-in (`POST /console/login`, a form with the token) and sign-out
 //! (`POST /console/logout`); `GET /admin/session` tells the page its CSRF token.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use http::StatusCode;
@@ -46,14 +47,47 @@ fn https(req: &http::Request<Incoming>) -> bool {
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
 }
 
+/// The answer refusing a peer that failed too often lately, if it did.
+fn throttled(gw: &Gateway, peer: IpAddr) -> Result<(), Box<http::Response<Body>>> {
+    gw.auth_throttle.admit(peer).map_err(|wait| {
+        Box::new(
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                format!("too many failed admin sign-ins from this address; try again in {wait}s"),
+            )
+            .with_code("auth_throttled")
+            .with_retry_after(wait)
+            .into_response(),
+        )
+    })
+}
+
+/// `peer` failed to authenticate: counted, and seen by alert rules.
+fn failed(gw: &Gateway, peer: IpAddr) {
+    gw.auth_throttle.failed(peer);
+    gw.metrics
+        .events
+        .add(crate::outcomes::Event::AdminAuthFailed, "", "");
+}
+
 /// The actor of an `/admin/*` request, or the answer refusing it.
 pub fn gate(
     gw: &Gateway,
     req: &http::Request<Incoming>,
+    peer: IpAddr,
 ) -> Result<String, Box<http::Response<Body>>> {
     let expected = expected(gw)?;
-    if bearer(req).is_some_and(|t| matches(t, &expected)) {
-        return Ok(TOKEN_ACTOR.to_string());
+    throttled(gw, peer)?;
+    match bearer(req) {
+        Some(t) if matches(t, &expected) => return Ok(TOKEN_ACTOR.to_string()),
+        Some(_) => {
+            failed(gw, peer);
+            return Err(Box::new(
+                ApiError::unauthorized("admin token missing or wrong").into_response(),
+            ));
+        }
+        None => {}
     }
     let Some(signed) = console::cookie(req.headers()).and_then(|c| gw.console.check(&c)) else {
         return Err(Box::new(
@@ -94,6 +128,7 @@ pub async fn console_path(
     gw: &Arc<Gateway>,
     req: http::Request<Incoming>,
     path: &str,
+    peer: IpAddr,
 ) -> Result<http::Response<Body>, http::Request<Incoming>> {
     let method = req.method().clone();
     if method == http::Method::GET
@@ -127,6 +162,9 @@ pub async fn console_path(
     let Ok(expected) = expected(gw) else {
         return Ok(console::redirect("/?disabled", None));
     };
+    if let Err(resp) = throttled(gw, peer) {
+        return Ok(*resp);
+    }
     match console::form_field(&body, "token") {
         Some(t) if matches(t.trim(), &expected) => {
             let secret = gw.console.open();
@@ -136,6 +174,7 @@ pub async fn console_path(
             ))
         }
         _ => {
+            failed(gw, peer);
             // Slows guessing; the token is long and random anyway.
             tokio::time::sleep(std::time::Duration::from_millis(250)).await;
             Ok(console::redirect("/?denied", None))

@@ -31,7 +31,10 @@ fn figures(name: &str, headers: &[crate::types::Header]) -> Value {
     json!({
         "name": name,
         "limit": limit,
-        "spent": limit.zip(remaining).map(|(l, r)| ((l - r) * 1e6).round() / 1e6),
+        // What was really spent, over the limit if it ever is (a budget that says
+        // so); else what the remaining amount implies.
+        "spent": num("x-switchboard-budget-spent")
+            .or_else(|| limit.zip(remaining).map(|(l, r)| ((l - r) * 1e6).round() / 1e6)),
         "remaining": remaining,
         "resets": get("x-switchboard-budget-reset"),
     })
@@ -52,6 +55,10 @@ async fn budgets(gw: &Gateway, p: &Principal) -> Vec<Value> {
         max_output_tokens: Some(0),
         stream: false,
     };
+    let counting = calls::Counting {
+        at: crate::pipeline::now_secs(),
+        caller: p.key_name.as_str().into(),
+    };
     let mut out = Vec::new();
     for name in live.config.gateway_policies.iter().chain(&p.policies) {
         let Some(policy) = live.policies.get(name) else {
@@ -60,7 +67,7 @@ async fn budgets(gw: &Gateway, p: &Principal) -> Vec<Value> {
         if policy.spec.source != PluginSource::Builtin("budget".into()) {
             continue;
         }
-        let headers = match calls::check(&policy.pool, &probe).await {
+        let headers = match calls::check(&policy.pool, &probe, &counting).await {
             Ok(Decision::Allow(h)) => h,
             Ok(Decision::Deny(d)) => d.headers,
             Err(e) => {

@@ -21,12 +21,12 @@ use crate::types::Endpoint;
 pub async fn handle(
     gw: Arc<Gateway>,
     kind: Listener,
-    _peer: SocketAddr,
+    peer: SocketAddr,
     req: http::Request<Incoming>,
 ) -> http::Response<Body> {
     match kind {
         Listener::Api => api(gw, req).await,
-        Listener::Admin => admin::handle(gw, req).await,
+        Listener::Admin => admin::handle(gw, peer.ip(), req).await,
     }
 }
 
@@ -64,6 +64,23 @@ fn authenticate(
     live: &LiveState,
     req: &http::Request<Incoming>,
 ) -> Result<Principal, Box<ApiError>> {
+    // Until the key store has been read, no one can say which keys exist: a virtual
+    // key cannot be checked, and the gateway must not fall open.
+    let unavailable = || {
+        Box::new(
+            ApiError::new(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "api_error",
+                "the gateway's key store has not been read yet; try again shortly",
+            )
+            .with_code("key_store_unavailable")
+            .with_retry_after(1),
+        )
+    };
+    let loaded = gw.vkeys.loaded();
+    if live.keys.is_empty() && !loaded {
+        return Err(unavailable());
+    }
     if live.keys.is_empty() && !gw.vkeys.any() {
         return Ok(Principal::anonymous());
     }
@@ -76,6 +93,9 @@ fn authenticate(
     if let Some(p) = live.keys.get(&digest) {
         return Ok(p.clone());
     }
+    if !loaded {
+        return Err(unavailable());
+    }
     match gw.vkeys.find(&digest) {
         Some(k) if k.usable(crate::vkeys::now_secs()) => Ok(Principal::of(
             &k.name,
@@ -84,7 +104,8 @@ fn authenticate(
             &k.tags,
             &k.policies,
             &live.config.teams,
-        )),
+        )
+        .owned_by_virtual_key(&k.id)),
         Some(k) if k.revoked_at.is_none() => Err(Box::new(ApiError::unauthorized(
             "This API key has expired.",
         ))),

@@ -55,6 +55,9 @@ pub struct Record {
     pub ttft_ms: Option<u64>,
     pub duration_ms: u64,
     pub attempts: u32,
+    /// The usage is the gateway's estimate: the client left before the provider said
+    /// it (the prompt and what was streamed, counted as tokens).
+    pub estimated: bool,
 }
 
 pub struct Writer {

@@ -20,6 +20,7 @@ const LATER_COLUMNS: &[(&str, &str)] = &[
     ("cached_tokens", "INTEGER NOT NULL DEFAULT 0"),
     ("ttft_ms", "INTEGER"),
     ("attempts", "INTEGER NOT NULL DEFAULT 0"),
+    ("estimated", "INTEGER NOT NULL DEFAULT 0"),
 ];
 
 /// Opens (creating) the usage file, as `serve` does; `check` uses it to say early
@@ -74,8 +75,8 @@ pub fn write(conn: &mut Connection, batch: &[(u64, Record)]) -> Result<(), Usage
             .prepare_cached(
                 "INSERT INTO usage (ts, route, key, provider, model, status, prompt_tokens,
                      completion_tokens, cost_usd, duration_ms, request_id, api, team, user, error,
-                     error_message, cached_tokens, ttft_ms, attempts)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+                     error_message, cached_tokens, ttft_ms, attempts, estimated)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
             )
             .map_err(db_err)?;
         let mut add = tx.prepare_cached(rollup::SQLITE_ADD).map_err(db_err)?;
@@ -119,6 +120,7 @@ pub fn write(conn: &mut Connection, batch: &[(u64, Record)]) -> Result<(), Usage
                 r.cached_tokens as i64,
                 r.ttft_ms.map(|t| t as i64),
                 r.attempts,
+                r.estimated,
             ])
             .map_err(db_err)?;
         }

@@ -63,6 +63,9 @@ struct Store {
 struct Cache {
     by_hash: HashMap<[u8; 32], Arc<VKey>>,
     by_id: HashMap<String, Arc<VKey>>,
+    /// The store has been read at least once: until then no one can say which keys
+    /// exist, and the gateway is not open.
+    loaded: bool,
 }
 
 /// The gateway's virtual keys; none unless `[store]` is configured.
@@ -155,6 +158,12 @@ impl VirtualKeys {
         self.store.load().is_some()
     }
 
+    /// Whether the store (when there is one) has been read at least once: until then
+    /// API requests cannot be authenticated (nor let in as anonymous).
+    pub fn loaded(&self) -> bool {
+        !self.enabled() || self.cache.load().loaded
+    }
+
     /// Whether any virtual key exists (then the gateway is not open).
     pub fn any(&self) -> bool {
         !self.cache.load().by_id.is_empty()
@@ -185,6 +194,14 @@ impl VirtualKeys {
         let since = *store.seen.lock() - 2000;
         let changed = store.changed(since).await?;
         if changed.is_empty() {
+            if !self.cache.load().loaded {
+                let old = self.cache.load_full();
+                self.cache.store(Arc::new(Cache {
+                    by_hash: old.by_hash.clone(),
+                    by_id: old.by_id.clone(),
+                    loaded: true,
+                }));
+            }
             return Ok(());
         }
         self.apply(changed);
@@ -202,7 +219,11 @@ impl VirtualKeys {
             by_id.insert(k.id.clone(), Arc::new(k));
         }
         let by_hash = by_id.values().map(|k| (k.hash, k.clone())).collect();
-        self.cache.store(Arc::new(Cache { by_hash, by_id }));
+        self.cache.store(Arc::new(Cache {
+            by_hash,
+            by_id,
+            loaded: true,
+        }));
     }
 
     /// Writes `k` (made or changed) to the store, then to this gateway's cache.

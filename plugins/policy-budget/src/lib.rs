@@ -125,6 +125,10 @@ fn reservation(s: &Settings, req: &PolicyRequest) -> i64 {
     micros.ceil().clamp(0.0, i64::MAX as f64) as i64
 }
 
+/// The header that tells the host how many output tokens (per choice) were reserved
+/// for a request that set no maximum: the host sends it upstream as the maximum.
+const RESERVED_OUTPUT: &str = "x-switchboard-budget-reserved-output-tokens";
+
 fn money(micros: i64) -> String {
     format!("{:.6}", micros as f64 / 1e6)
 }
@@ -144,6 +148,8 @@ fn figures(s: &Settings, who: &str, w: &Window, spent: i64) -> Vec<Header> {
             "x-switchboard-budget-remaining",
             money((s.limit_micros - spent).max(0)),
         ),
+        // Real spend, over the limit if it ever is.
+        header("x-switchboard-budget-spent", money(spent)),
         header("x-switchboard-budget-reset", &w.resets),
     ];
     if s.limit_micros > 0 && spent as f64 >= s.warn_at * s.limit_micros as f64 {
@@ -219,12 +225,21 @@ impl admission_policy::Guest for Budget {
         let who = policy_scope::scope(&s.per, &who(&req));
         let w = window(s, &who);
         let cost = reservation(s, &req);
-        let spent = host::counter_add(&w.counter, cost, w.secs);
-        if spent <= s.limit_micros {
-            return Decision::Allow(figures(s, &who, &w, spent));
-        }
-        // Denied: the reservation is given back, so a denied request costs nothing.
-        let before = host::counter_add(&w.counter, -cost, w.secs);
+        // A reservation beyond the whole limit is denied without touching the counter.
+        let before = if cost > s.limit_micros {
+            host::counter_get(&w.counter, w.secs)
+        } else {
+            let spent = host::counter_add(&w.counter, cost, w.secs);
+            if spent <= s.limit_micros {
+                let mut h = figures(s, &who, &w, spent);
+                if req.max_output_tokens.is_none() {
+                    h.push(header(RESERVED_OUTPUT, s.default_output));
+                }
+                return Decision::Allow(h);
+            }
+            // Denied: the reservation is given back, so a denied request costs nothing.
+            host::counter_add(&w.counter, -cost, w.secs)
+        };
         Decision::Deny(Denial {
             status: 429,
             message: format!(

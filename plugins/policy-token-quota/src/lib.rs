@@ -135,9 +135,17 @@ impl admission_policy::Guest for TokenQuota {
     fn check(req: PolicyRequest) -> Decision {
         let q = quota(&req);
         let want = reservation(&req);
-        let used = host::counter_add(&q.counter, want, q.window);
-        if used > q.limit {
-            let before = host::counter_add(&q.counter, -want, q.window);
+        // A reservation beyond the whole limit is denied without touching the counter.
+        let used = if want > q.limit {
+            None
+        } else {
+            Some(host::counter_add(&q.counter, want, q.window))
+        };
+        if used.is_none_or(|u| u > q.limit) {
+            let before = match used {
+                Some(_) => host::counter_add(&q.counter, -want, q.window),
+                None => host::counter_get(&q.counter, q.window),
+            };
             let mut headers = remaining(&q, before);
             if q.window > 0 {
                 headers.push(header(
@@ -164,7 +172,14 @@ impl admission_policy::Guest for TokenQuota {
                 code: None,
             });
         }
-        Decision::Allow(remaining(&q, used))
+        let mut h = remaining(&q, used.unwrap_or(0));
+        if req.max_output_tokens.is_none() {
+            h.push(header(
+                "x-switchboard-budget-reserved-output-tokens",
+                settings().default_output,
+            ));
+        }
+        Decision::Allow(h)
     }
 
     fn record(req: PolicyRequest, outcome: Outcome) -> Vec<Header> {

@@ -5,7 +5,8 @@
 //!   `set-cookie`, `x-switchboard-provider`);
 //! - `counters`: adds to fresh counter keys in a loop (a host that does not cap live
 //!   counters grows without bound);
-//! - `loud`: writes 1,000 log lines per call.
+//! - `loud`: writes 1,000 log lines per call;
+//! - `essay`: denies with a 3 MB message.
 //!
 //! Anything else allows with no headers.
 
@@ -13,7 +14,7 @@ wit_bindgen::generate!({ world: "policy", path: "../../wit/v0.1" });
 
 use exports::switchboard::plugin::admission_policy::Guest;
 use switchboard::plugin::host;
-use switchboard::plugin::types::{Decision, Header, LogLevel, PolicyRequest, TokenUsage};
+use switchboard::plugin::types::{Decision, Denial, Header, LogLevel, PolicyRequest, TokenUsage};
 
 struct Hostile;
 
@@ -44,6 +45,11 @@ impl Guest for Hostile {
                 }
                 Decision::Allow(Vec::new())
             }
+            Some("essay") => Decision::Deny(Denial {
+                status: 429,
+                message: "no ".repeat(1 << 20),
+                headers: Vec::new(),
+            }),
             _ => Decision::Allow(Vec::new()),
         }
     }
