@@ -193,6 +193,10 @@ async fn create_batch(gw: &Gateway, principal: &Principal, body: Bytes) -> http:
             .into_response();
         }
     };
+    let reservation = match reserve_batch(gw, principal, &provider, file).await {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
     let resp = forward(
         gw,
         Forward {
@@ -206,12 +210,52 @@ async fn create_batch(gw: &Gateway, principal: &Principal, body: Bytes) -> http:
     .await;
     let (parts, body) = resp.into_parts();
     let bytes = crate::translate::collect(body).await;
+    if let Some(r) = reservation {
+        match parts.status.is_success() {
+            true => r.charge().await,
+            false => r.release(parts.status.as_u16()).await,
+        }
+    }
     if parts.status.is_success()
         && let Some(id) = crate::native::answer_id(&bytes).filter(|i| plain(i))
     {
         own(gw, &id, "batch", &principal.owner, &provider);
     }
     http::Response::from_parts(parts, crate::reply::full(bytes))
+}
+
+/// Largest batch input file read to count and price its requests.
+const MAX_BATCH_FILE: usize = 64 << 20;
+
+/// A batch's reservation, when any policy could apply to it: its input file read
+/// from the provider, its requests counted and priced per route, and the policies
+/// asked (`pipeline::offline`); the refusal as the client's answer.
+async fn reserve_batch(
+    gw: &Gateway,
+    principal: &Principal,
+    provider: &str,
+    file: &str,
+) -> Result<Option<pipeline::offline::Reservation>, Box<http::Response<Body>>> {
+    let live = gw.live.load_full();
+    let policed = !live.config.gateway_policies.is_empty()
+        || !principal.policies.is_empty()
+        || live.routes.values().any(|r| !r.policies.is_empty());
+    drop(live);
+    if !policed {
+        return Ok(None);
+    }
+    let content = crate::kept::fetch(gw, provider, format!("/files/{file}/content"), MAX_BATCH_FILE)
+        .await
+        .map_err(|e| {
+            let why = format!("the batch's input file cannot be read to reserve for it: {e}");
+            Box::new(ApiError::new(StatusCode::BAD_GATEWAY, "upstream_error", why).into_response())
+        })?;
+    let asks = crate::batch_file::asks(&content)
+        .map_err(|e| Box::new(ApiError::invalid(e, Some("input_file_id")).into_response()))?;
+    pipeline::offline::reserve(gw, principal, &asks)
+        .await
+        .map(Some)
+        .map_err(|e| Box::new(e.into_response()))
 }
 
 /// `GET /v1/files` or `/v1/batches`: this key's objects, newest first, each as its

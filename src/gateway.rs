@@ -27,8 +27,10 @@ pub struct Gateway {
     pub control: crate::control::Control,
     /// Console sessions signed in on this gateway's admin listener.
     pub console: crate::console::Sessions,
+    /// The memory request translations in flight may hold (`server.translation_memory_mib`).
+    pub translations: Mutex<Arc<crate::request_limits::TranslationBudget>>,
     /// Failed admin authentication per address and overall.
-    pub auth_throttle: crate::server::auth_throttle::AuthThrottle,
+    pub auth_throttle: crate::auth_throttle::AuthThrottle,
     /// `[telemetry]`'s tracer, set at start (a reload does not change it).
     pub telemetry: Option<Arc<crate::telemetry::Telemetry>>,
 }
@@ -57,6 +59,15 @@ impl ReloadState {
 }
 
 impl Gateway {
+    /// The translation budget of `bytes` (made anew when a reload changed its size).
+    pub fn translation_budget(&self, bytes: usize) -> Arc<crate::request_limits::TranslationBudget> {
+        let mut b = self.translations.lock();
+        if b.bytes() != (bytes >> 10).max(1) << 10 {
+            *b = Arc::new(crate::request_limits::TranslationBudget::new(bytes));
+        }
+        b.clone()
+    }
+
     /// The counts `/metrics` shows that live outside the metrics recorder.
     pub fn counts(&self) -> crate::metrics::Counts {
         use std::sync::atomic::Ordering::Relaxed;

@@ -89,9 +89,63 @@ pub struct Forward<'a> {
 /// Sends `f` with the provider's key: its answer (status and body, keys scrubbed from
 /// JSON), or a 502 saying the provider could not be reached.
 pub async fn forward(gw: &Gateway, f: Forward<'_>) -> http::Response<Body> {
+    let binary = f.binary;
+    let provider = f.provider;
+    let (head, timeout) = match send(gw, f).await {
+        Ok(sent) => sent,
+        Err(resp) => return resp,
+    };
+    let status = head.status();
+    if binary && status.is_success() {
+        let content_type = head.headers().get(http::header::CONTENT_TYPE).cloned();
+        let mut resp =
+            http::Response::new(crate::pipeline::binary(head.into_body(), timeout, None));
+        if let Some(ct) = content_type {
+            resp.headers_mut().insert(http::header::CONTENT_TYPE, ct);
+        }
+        return resp;
+    }
+    let read = crate::upstream::read_body(head, crate::upstream::MAX_UPSTREAM_BODY);
+    match tokio::time::timeout(timeout, read).await {
+        Ok(Ok(b)) => json_answer(status, crate::secrets::scrub_json_body(b)),
+        Ok(Err(e)) => unreachable(provider, &e.to_string()),
+        Err(_) => unreachable(provider, "no answer in time"),
+    }
+}
+
+/// The bytes of a kept object at its provider (a file's content), at most `limit`;
+/// the reason when they cannot be had.
+pub async fn fetch(gw: &Gateway, provider: &str, path: String, limit: usize) -> Result<Bytes, String> {
+    let f = Forward {
+        provider,
+        method: Method::GET,
+        path,
+        body: None,
+        binary: true,
+    };
+    let (head, timeout) = send(gw, f)
+        .await
+        .map_err(|_| format!("provider {provider} could not be reached"))?;
+    if !head.status().is_success() {
+        return Err(format!("provider {provider} answered HTTP {}", head.status()));
+    }
+    let read = crate::upstream::read_body(head, limit);
+    match tokio::time::timeout(timeout, read).await {
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("provider {provider} gave no answer in time")),
+    }
+}
+
+/// Sends `f` with the provider's key: the answer's head and the provider's timeout,
+/// or the 502 saying the provider could not be reached.
+async fn send(
+    gw: &Gateway,
+    f: Forward<'_>,
+) -> Result<(crate::upstream::Answer, std::time::Duration), http::Response<Body>> {
     let live = gw.live.load_full();
     let Some(p) = live.providers.get(f.provider) else {
-        return unreachable(f.provider, "it is no longer configured");
+        return Err(unreachable(f.provider, "it is no longer configured"));
     };
     let url = format!("{}{}", p.base_url.as_str().trim_end_matches('/'), f.path);
     let mut req = http::Request::builder().method(f.method).uri(url);
@@ -112,29 +166,13 @@ pub async fn forward(gw: &Gateway, f: Forward<'_>) -> http::Response<Body> {
         None => Bytes::new(),
     };
     let Ok(req) = req.body(http_body_util::Full::new(body)) else {
-        return unreachable(f.provider, "the request could not be made");
+        return Err(unreachable(f.provider, "the request could not be made"));
     };
     let timeout = p.provider.timeout;
-    let head = match tokio::time::timeout(timeout, crate::upstream::client().send(req)).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => return unreachable(f.provider, &e.to_string()),
-        Err(_) => return unreachable(f.provider, "no answer in time"),
-    };
-    let status = head.status();
-    if f.binary && status.is_success() {
-        let content_type = head.headers().get(http::header::CONTENT_TYPE).cloned();
-        let mut resp =
-            http::Response::new(crate::pipeline::binary(head.into_body(), timeout, None));
-        if let Some(ct) = content_type {
-            resp.headers_mut().insert(http::header::CONTENT_TYPE, ct);
-        }
-        return resp;
-    }
-    let read = crate::upstream::read_body(head, crate::upstream::MAX_UPSTREAM_BODY);
-    match tokio::time::timeout(timeout, read).await {
-        Ok(Ok(b)) => json_answer(status, crate::secrets::scrub_json_body(b)),
-        Ok(Err(e)) => unreachable(f.provider, &e.to_string()),
-        Err(_) => unreachable(f.provider, "no answer in time"),
+    match tokio::time::timeout(timeout, crate::upstream::client().send(req)).await {
+        Ok(Ok(r)) => Ok((r, timeout)),
+        Ok(Err(e)) => Err(unreachable(f.provider, &e.to_string())),
+        Err(_) => Err(unreachable(f.provider, "no answer in time")),
     }
 }
 

@@ -11,7 +11,9 @@
 pub mod access_log;
 pub mod alerts;
 pub mod app;
+pub mod auth_throttle;
 pub mod batch;
+pub mod batch_file;
 pub mod builtin;
 pub mod cache;
 pub mod catalog;
@@ -41,6 +43,7 @@ pub mod probe;
 pub mod redis_conn;
 pub mod reload;
 pub mod reply;
+pub mod request_limits;
 pub mod response_store;
 pub mod responses;
 pub mod secrets;

@@ -85,6 +85,12 @@ pub struct Config {
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
+    /// Most array elements (messages, content blocks, parts, input items, at any
+    /// depth) one model request may hold.
+    pub max_items: usize,
+    /// Memory all in-flight request translations (Messages, Responses, count_tokens
+    /// into the chat form) may hold together, in bytes.
+    pub translation_memory_bytes: usize,
     pub tls: Option<TlsFiles>,
     pub shutdown_grace: Duration,
     pub client_timeout: Duration,
@@ -330,6 +336,10 @@ pub struct CountersConfig {
 pub struct ResponsesConfig {
     pub db: StoreDb,
     pub retention_days: u32,
+    /// Most bytes of stored responses (answers and their inputs) one key keeps: past
+    /// it its oldest are removed as a new one is saved (a chain stores its whole
+    /// conversation at every turn).
+    pub max_bytes_per_key: u64,
 }
 
 /// Where a store keeps its tables: a SQLite file of this gateway, or the PostgreSQL

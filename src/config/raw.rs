@@ -66,6 +66,8 @@ pub struct RawResponses {
     /// Required unless `[store]` names PostgreSQL.
     pub sqlite_path: Option<Spanned<String>>,
     pub retention_days: Option<u32>,
+    /// Most MiB of stored responses one key keeps; past it its oldest go.
+    pub max_mib_per_key: Option<u64>,
 }
 
 /// A team: the models its keys may use, the labels policies see with its requests.
@@ -156,6 +158,10 @@ pub struct RawServer {
     pub listen: Option<Spanned<String>>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: Option<u64>,
+    /// Most array elements (messages, blocks, parts, items) in one model request.
+    pub max_items: Option<u64>,
+    /// Memory all in-flight request translations may hold together, in MiB.
+    pub translation_memory_mib: Option<u64>,
     pub tls: Option<RawTls>,
     /// Server threads (each its own single-threaded runtime); default: one per core.
     pub workers: Option<usize>,

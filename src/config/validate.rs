@@ -112,6 +112,9 @@ fn server(cx: &Ctx<'_>, raw: &RawConfig) -> Result<ServerConfig, ConfigError> {
     Ok(ServerConfig {
         listen,
         max_body_bytes: max_body as usize,
+        max_items: raw.server.max_items.unwrap_or(100_000).clamp(16, 10_000_000) as usize,
+        translation_memory_bytes: (raw.server.translation_memory_mib.unwrap_or(1024).clamp(16, 1 << 20)
+            << 20) as usize,
         tls,
         shutdown_grace,
         client_timeout,
@@ -398,6 +401,7 @@ fn responses(
     Ok(Some(ResponsesConfig {
         db,
         retention_days: r.retention_days.unwrap_or(30).clamp(1, 3650),
+        max_bytes_per_key: r.max_mib_per_key.unwrap_or(256).clamp(1, 1 << 20) << 20,
     }))
 }
 

@@ -47,6 +47,9 @@ pub async fn count_tokens(
     {
         return error(403, &format!("this key may not use model {model}"));
     }
+    if let Some(denied) = rate_limited(live, principal, route).await {
+        return denied;
+    }
     let (tokens, estimate) = match native(live, route, req, anthropic_beta).await {
         Some(n) => (n, false),
         None => ((translated.chat.to_string().len() as u64).div_ceil(4), true),
@@ -63,6 +66,63 @@ pub async fn count_tokens(
         );
     }
     resp
+}
+
+/// A count is a request like any other to the route's rate limits: each
+/// `builtin:request-limit` policy that applies (the route's, the gateway's, the key's
+/// and its team's) counts it, and a denial is the answer (429, its headers kept).
+async fn rate_limited(
+    live: &LiveState,
+    principal: &Principal,
+    route: &crate::live::LiveRoute,
+) -> Option<http::Response<Body>> {
+    let limit = crate::config::PluginSource::Builtin("request-limit".into());
+    let extra = live
+        .config
+        .gateway_policies
+        .iter()
+        .chain(&principal.policies)
+        .filter_map(|n| live.policies.get(n));
+    let mut seen = Vec::new();
+    let preq = crate::types::PolicyRequest {
+        request_id: "count_tokens".into(),
+        key_name: principal.key_name.clone(),
+        team: principal.team.clone(),
+        user: None,
+        route: route.route.name.clone(),
+        tags: principal.tags.clone(),
+        n: 1,
+        estimated_input_tokens: 0,
+        max_output_tokens: Some(0),
+        stream: false,
+    };
+    let counting = crate::plugins::calls::Counting {
+        at: crate::plugins::counters::now_secs(),
+        caller: principal.key_name.as_str().into(),
+    };
+    for p in route.policies.iter().chain(extra) {
+        if p.spec.source != limit || seen.contains(&&p.spec.name) {
+            continue;
+        }
+        seen.push(&p.spec.name);
+        match crate::plugins::calls::check(&p.pool, &preq, &counting).await {
+            Ok(crate::types::Decision::Deny(d)) => {
+                let mut resp = error(d.status, &d.message);
+                for h in d.headers {
+                    if let (Ok(n), Ok(v)) = (
+                        http::HeaderName::from_bytes(h.name.as_bytes()),
+                        http::HeaderValue::from_str(&h.value),
+                    ) {
+                        resp.headers_mut().insert(n, v);
+                    }
+                }
+                return Some(resp);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "a request limit failed on count_tokens"),
+        }
+    }
+    None
 }
 
 /// The count of the route's first target, when it is an Anthropic provider with a key;

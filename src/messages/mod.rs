@@ -31,6 +31,7 @@ pub async fn handle(
     directive: Directive,
     body: Bytes,
     forwarded: Vec<(String, String)>,
+    held: Option<crate::request_limits::Held>,
 ) -> http::Response<Body> {
     let req: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
@@ -65,14 +66,17 @@ pub async fn handle(
         crate::translate::finish_dropped(&gw.metrics, "messages", &translated, &mut resp);
         return resp;
     }
-    let chat = &translated.chat;
-    let model = chat["model"].as_str().unwrap_or_default().to_string();
+    let model = translated.chat["model"].as_str().unwrap_or_default().to_string();
+    let chat = Bytes::from(std::mem::take(&mut translated.chat).to_string());
+    // Translated: the parsed request and its budget are let go before the wait on
+    // the provider (only the texts stay).
+    drop((req, held));
     let req = pipeline::Request {
         protocol: pipeline::Protocol::AnthropicMessages,
         principal,
         endpoint: Endpoint::Chat,
         directive,
-        body: Bytes::from(chat.to_string()),
+        body: chat,
         native,
         pin: None,
     };

@@ -191,6 +191,17 @@ impl<'a> Attempt<'a> {
         let mut up = match calls::to_upstream(adapter, &self.ctx, self.shared.body).await {
             Ok(Ok(up)) => up,
             Ok(Err(e)) => return self.adapter_error(e),
+            Err(crate::plugins::PluginError::Call {
+                kind: crate::plugins::FailureKind::Oversize,
+                message,
+                plugin,
+            }) => {
+                // The client's request, not the adapter: another target would fare
+                // no better, and nothing is held against the adapter.
+                let e = super::Error::TooLarge(format!("{plugin}: {message}"));
+                self.shared.ctx.failed(e.label());
+                return Outcome::Respond(e.into_response());
+            }
             Err(e) => return self.plugin_failover(format!("adapter failed: {e}")),
         };
         let translate = up.translate_response;

@@ -28,6 +28,8 @@ pub enum Protocol {
     Responses,
     /// An OpenAI endpoint with no chat form, forwarded as it is.
     Forwarded(crate::native::NativeApi),
+    /// A batch's reservation (`/v1/batches`): run later by the provider.
+    Batch,
 }
 
 impl Protocol {
@@ -39,6 +41,7 @@ impl Protocol {
             Protocol::AnthropicMessages => "messages",
             Protocol::Responses => "responses",
             Protocol::Forwarded(api) => api.name(),
+            Protocol::Batch => "batches",
         }
     }
 }
@@ -276,6 +279,13 @@ impl RequestCtx {
         self.state.lock().prompt_estimate = tokens;
     }
 
+    /// The usage is the gateway's estimate, charged as it is (a batch's reservation).
+    pub fn spent_estimate(&self, usage: Usage) {
+        let mut s = self.state.lock();
+        s.usage = usage;
+        s.estimated = true;
+    }
+
     /// A stream ended before it was complete (its client left, its provider broke
     /// off): it is charged the usage the provider told, but never less than the
     /// estimate of what it used — the prompt and the text streamed (4 characters a
@@ -442,6 +452,7 @@ impl RequestCtx {
         let operation = match self.protocol {
             Protocol::Embeddings => "embeddings",
             Protocol::Forwarded(api) => api.name(),
+            Protocol::Batch => "batches",
             _ => "chat",
         };
         let attempts = s.attempts.iter().map(|a| crate::telemetry::Attempt {

@@ -36,6 +36,10 @@ pub enum Error {
     /// The route's deadline passed before any target answered.
     #[error("{0}")]
     Deadline(String),
+    /// The request is too large for what must handle it (a plugin's memory, the
+    /// gateway's translation budget): the client's to shrink.
+    #[error("{0}")]
+    TooLarge(String),
     /// No target could be tried (no key, open circuits, broken adapters); `code` says why.
     #[error("{message}")]
     NoTarget { code: &'static str, message: String },
@@ -72,6 +76,7 @@ impl Error {
             Error::Plugin { .. } => "plugin_failed",
             Error::Provider(_) => "provider_refused",
             Error::Deadline(_) => "deadline_exceeded",
+            Error::TooLarge(_) => "request_too_large",
             Error::NoTarget { .. } => "no_target",
             Error::AllFailed { .. } => "upstream_failed",
         }
@@ -87,6 +92,7 @@ impl Error {
             Error::Plugin { .. } | Error::NoTarget { .. } => 503,
             Error::Provider(e) => e.status,
             Error::Deadline(_) => 504,
+            Error::TooLarge(_) => 413,
             Error::AllFailed { status, .. } => *status,
         }
     }
@@ -140,6 +146,7 @@ impl From<Error> for ApiError {
             Error::Plugin { .. } => ("server_error", Some("plugin_failed"), None),
             Error::Provider(a) => (a.kind.error_type(), None, a.param),
             Error::Deadline(_) => ("timeout_error", Some("deadline_exceeded"), None),
+            Error::TooLarge(_) => ("invalid_request_error", Some("request_too_large"), None),
             Error::NoTarget { code, .. } => ("server_error", Some(code), None),
             Error::AllFailed {
                 status: code,

@@ -10,6 +10,7 @@ pub mod ctx;
 pub mod error;
 mod failover;
 mod native;
+pub mod offline;
 mod params;
 mod policies;
 pub mod redact;

@@ -230,7 +230,11 @@ pub async fn to_upstream(
     ctx: &RequestContext,
     body: &[u8],
 ) -> Result<Result<UpstreamRequest, AdapterError>, PluginError> {
-    let mut lease = pool.lease().await?;
+    if let Some(e) = pool.oversize(body.len()) {
+        return Err(e);
+    }
+    let mut lease = pool.lease(&ctx.route).await?;
+    lease.input(body.len());
     let out: Result<UpstreamRequest, AdapterError> = guest_call!(lease, |store, b| async {
         each_version!(b, Adapter, |b| b
             .switchboard_plugin_provider_adapter()
@@ -253,7 +257,7 @@ pub async fn from_upstream(
     ctx: &RequestContext,
     resp: UpstreamResponse,
 ) -> Result<Result<TranslatedAnswer, AdapterError>, PluginError> {
-    let mut lease = pool.lease().await?;
+    let mut lease = pool.lease(&ctx.route).await?;
     let out: Result<TranslatedAnswer, AdapterError> = guest_call!(lease, |store, b| async {
         match b {
             Adapter::V0_1(b) => b
@@ -288,7 +292,7 @@ pub async fn validate_settings<W: World>(
     if pool.version() == super::Version::V0_1 {
         return Ok(Ok(()));
     }
-    let mut lease = pool.lease().await?;
+    let mut lease = pool.lease("").await?;
     guest_call!(lease, |store, b| b.validate_settings(store, settings))
 }
 
@@ -297,7 +301,7 @@ pub async fn wants_request_text(pool: &Arc<StrategyPool>) -> Result<bool, Plugin
     if pool.version() == super::Version::V0_1 {
         return Ok(false);
     }
-    let mut lease = pool.lease().await?;
+    let mut lease = pool.lease("").await?;
     guest_call!(lease, |store, b| async {
         match b {
             Strategy::V0_1(_) => Ok(false),
@@ -339,7 +343,7 @@ pub struct StreamTranslation {
 
 impl StreamTranslation {
     pub async fn new(pool: &Arc<AdapterPool>, ctx: &RequestContext) -> Result<Self, PluginError> {
-        let mut lease = pool.lease().await?;
+        let mut lease = pool.lease(&ctx.route).await?;
         let resource = guest_call!(lease, |store, b| async {
             each_version!(b, Adapter, |b| b
                 .switchboard_plugin_provider_adapter()
@@ -471,7 +475,7 @@ pub async fn select(
     req: &RouteRequest,
     targets: &[TargetStats],
 ) -> Result<Vec<usize>, PluginError> {
-    let mut lease = pool.lease().await?;
+    let mut lease = pool.lease(&req.route).await?;
     let out = guest_call!(lease, |store, b| async {
         store.data_mut().shape = req.shape;
         each_version!(b, Strategy, |b| b
@@ -526,7 +530,7 @@ pub async fn check(
     req: &PolicyRequest,
     counting: &Counting,
 ) -> Result<Decision, PluginError> {
-    let mut lease = pool.lease().await?;
+    let mut lease = pool.lease(&req.route).await?;
     let d: Decision = guest_call!(lease, |store, b| async {
         counting.pin(store);
         each_version!(b, Policy, |b| b
@@ -586,7 +590,7 @@ pub async fn record(
     outcome: &Outcome,
     counting: &Counting,
 ) -> Result<Vec<Header>, PluginError> {
-    let mut lease = pool.lease().await?;
+    let mut lease = pool.lease(&req.route).await?;
     let h: Vec<Header> = guest_call!(lease, |store, b| async {
         counting.pin(store);
         match b {
@@ -613,7 +617,7 @@ pub async fn redact(
     dir: Direction,
     texts: &[String],
 ) -> Result<Vec<String>, PluginError> {
-    let mut lease = pool.lease().await?;
+    let mut lease = pool.lease("").await?;
     let out = guest_call!(lease, |store, b| async {
         each_version!(b, Redactor, |b| b
             .switchboard_plugin_text_redactor()

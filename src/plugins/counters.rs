@@ -32,6 +32,8 @@ pub enum CounterError {
     Full(String, u64),
     #[error("counter update would overflow")]
     Overflow,
+    #[error("key '{1}' made {2} live counters of plugin '{0}', its share (plugins.max_counters_per_key)")]
+    Share(String, String, u64),
 }
 
 /// Keys longer than this are kept as a digest: a client's text (a `user` field, say)
@@ -381,7 +383,12 @@ impl Counters {
                 .await;
             if !exists.inspect_err(|_| self.count_error())? {
                 self.refused.fetch_add(1, Ordering::Relaxed);
-                return Err(CounterError::Full(plugin.to_string(), max as u64));
+                return Err(match (over_share, caller.key) {
+                    (true, Some(k)) => {
+                        CounterError::Share(plugin.to_string(), k.to_string(), share as u64)
+                    }
+                    _ => CounterError::Full(plugin.to_string(), max as u64),
+                });
             }
         }
         let mut call = r.add.key(&name);

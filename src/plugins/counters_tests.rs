@@ -108,3 +108,119 @@ async fn fresh_keys_stop_at_the_plugin_limit_and_long_keys_are_digests() {
     assert!(name.len() < 100, "{}", name.len());
     assert_eq!(name, namespaced("q", &long));
 }
+
+#[tokio::test]
+async fn a_settle_counts_in_the_window_its_reservation_was_made_in() {
+    let c = Counters::default();
+    let who = Caller {
+        plugin: "p",
+        key: Some("k"),
+    };
+    let t0 = window_start(now_secs(), 60) - 120;
+    // Reserved 900 in a window two minutes ago; a request of the current window adds 100.
+    assert_eq!(c.add_at(who, "b".into(), 900, 60, t0).await.unwrap(), 900);
+    assert_eq!(c.add("p", "b".into(), 100, 60).await.unwrap(), 100);
+    // The old reservation settles (real 0): the current window is not credited.
+    c.add_at(who, "b".into(), -900, 60, t0).await.unwrap();
+    assert_eq!(c.get("b".into(), 60).await.unwrap(), 100);
+}
+
+#[tokio::test]
+async fn counters_never_wrap_and_never_go_below_zero() {
+    let c = Counters::default();
+    assert_eq!(c.add("p", "a".into(), i64::MAX, 0).await.unwrap(), i64::MAX);
+    let err = c.add("p", "a".into(), 1, 0).await.unwrap_err();
+    assert!(matches!(err, CounterError::Overflow), "{err}");
+    assert_eq!(c.get("a".into(), 0).await.unwrap(), i64::MAX, "unchanged");
+    // A release larger than what is counted (after an operator's reset) stops at zero.
+    assert_eq!(c.add("p", "z".into(), -5, 0).await.unwrap(), 0);
+    assert_eq!(c.add("p", "z".into(), 3, 0).await.unwrap(), 3);
+}
+
+#[tokio::test]
+async fn one_key_past_its_share_sheds_its_own_oldest_and_no_one_else_is_refused() {
+    let c = Counters::default();
+    c.max_per_plugin.store(100, Ordering::Relaxed);
+    c.max_per_key.store(10, Ordering::Relaxed);
+    let loud = Caller {
+        plugin: "p",
+        key: Some("loud"),
+    };
+    let quiet = Caller {
+        plugin: "p",
+        key: Some("quiet"),
+    };
+    let now = now_secs();
+    for i in 0..1000 {
+        c.add_at(loud, format!("u{i}"), 1, 3600, now).await.unwrap();
+    }
+    // The loud key holds its share, its newest; its oldest were shed.
+    assert_eq!(c.owners.lock().count("p", "loud"), 10);
+    assert_eq!(c.get("u999".into(), 3600).await.unwrap(), 1);
+    assert_eq!(c.get("u0".into(), 3600).await.unwrap(), 0);
+    assert_eq!(c.shed.load(Ordering::Relaxed), 990);
+    for i in 0..10 {
+        c.add_at(quiet, format!("q{i}"), 1, 3600, now).await.unwrap();
+    }
+    assert_eq!(c.refused.load(Ordering::Relaxed), 0);
+}
+
+/// The counter-arithmetic fuzz target: random reserve / settle / release sequences
+/// with extreme values against random limits, as a budget makes them. After every
+/// step the counter equals the real usage settled plus the reservations outstanding,
+/// and is never below zero; a step that would overflow changes nothing.
+#[tokio::test]
+async fn fuzz_counter_arithmetic_keeps_its_invariant() {
+    use rand::{Rng, SeedableRng};
+    let cases: usize = std::env::var("SWITCHBOARD_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5000);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(23);
+    let extreme = [0, 1, i64::MAX, i64::MAX - 1, i64::MAX / 2, 1 << 62, 999_999];
+    let mut pick = |rng: &mut rand::rngs::StdRng| match rng.random_range(0..3) {
+        0 => extreme[rng.random_range(0..extreme.len())],
+        1 => rng.random_range(0..1_000_000),
+        _ => rng.random_range(0..i64::MAX),
+    };
+    for round in 0..(cases / 100).max(1) {
+        let c = Counters::default();
+        let key = format!("b{round}");
+        let (mut settled, mut out): (i128, Vec<i64>) = (0, Vec::new());
+        for _ in 0..100 {
+            let limit = pick(&mut rng);
+            match rng.random_range(0..3) {
+                0 => {
+                    let r = pick(&mut rng);
+                    if r <= limit
+                        && let Ok(v) = c.add("p", key.clone(), r, 0).await
+                    {
+                        if v > limit {
+                            c.add("p", key.clone(), -r, 0).await.unwrap();
+                        } else {
+                            out.push(r);
+                        }
+                    }
+                }
+                1 if !out.is_empty() => {
+                    let r = out.swap_remove(rng.random_range(0..out.len()));
+                    let real = pick(&mut rng);
+                    match c.add("p", key.clone(), real - r, 0).await {
+                        Ok(_) => settled += i128::from(real),
+                        Err(CounterError::Overflow) => out.push(r),
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                _ if !out.is_empty() => {
+                    let r = out.swap_remove(rng.random_range(0..out.len()));
+                    c.add("p", key.clone(), -r, 0).await.unwrap();
+                }
+                _ => {}
+            }
+            let want = settled + out.iter().map(|r| i128::from(*r)).sum::<i128>();
+            let have = c.get(key.clone(), 0).await.unwrap();
+            assert!(have >= 0);
+            assert_eq!(i128::from(have), want, "round {round}");
+        }
+    }
+}

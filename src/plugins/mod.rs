@@ -54,10 +54,13 @@ pub enum FailureKind {
     Quarantined = 5,
     /// The counter store failed or refused (Redis down, `max_counters` reached).
     Store = 6,
+    /// The client's request was too large for the plugin's memory: the client's
+    /// failure (413), never the plugin's, never counted toward its quarantine.
+    Oversize = 7,
 }
 
 impl FailureKind {
-    pub const COUNT: usize = 7;
+    pub const COUNT: usize = 8;
     pub const ALL: [FailureKind; Self::COUNT] = [
         FailureKind::Trap,
         FailureKind::Deadline,
@@ -66,6 +69,7 @@ impl FailureKind {
         FailureKind::Capacity,
         FailureKind::Quarantined,
         FailureKind::Store,
+        FailureKind::Oversize,
     ];
 
     pub fn label(self) -> &'static str {
@@ -77,6 +81,7 @@ impl FailureKind {
             FailureKind::Capacity => "capacity",
             FailureKind::Quarantined => "quarantined",
             FailureKind::Store => "store",
+            FailureKind::Oversize => "oversize",
         }
     }
 }

@@ -128,12 +128,29 @@ impl<W: World> InstancePool<W> {
         self.isolation_calls
     }
 
-    fn fail(&self, kind: FailureKind, message: String) -> PluginError {
+    /// A call's input of `bytes` the client sent is too large for this plugin: more
+    /// than a quarter of its memory cap, which no parse of it could fit in. Answered
+    /// 413 before the plugin runs, and not the plugin's failure.
+    pub fn oversize(&self, bytes: usize) -> Option<PluginError> {
+        (bytes.saturating_mul(4) > self.limits.memory_bytes).then(|| {
+            self.fail(
+                "",
+                FailureKind::Oversize,
+                format!(
+                    "the request ({} KiB) is too large for this plugin's memory ({} MiB); send a smaller one",
+                    bytes >> 10,
+                    self.limits.memory_bytes >> 20
+                ),
+            )
+        })
+    }
+
+    fn fail(&self, route: &str, kind: FailureKind, message: String) -> PluginError {
         self.stats.failures[kind as usize].fetch_add(1, Ordering::Relaxed);
-        if kind != FailureKind::Quarantined {
+        if !matches!(kind, FailureKind::Quarantined | FailureKind::Oversize) {
             *self.stats.last_error.lock() = Some(crate::secrets::scrub_owned(message.clone()));
         }
-        if let Some(q) = self.quarantine.failed(kind) {
+        if let Some(q) = self.quarantine.failed(route, kind) {
             tracing::warn!(plugin = %self.identity.label, "{q}");
         }
         PluginError::Call {
@@ -146,6 +163,7 @@ impl<W: World> InstancePool<W> {
     async fn instantiate(&self) -> Result<Warm<W>, PluginError> {
         let share = self.instances.clone().try_acquire_owned().map_err(|_| {
             self.fail(
+                "",
                 FailureKind::Capacity,
                 format!(
                     "all {} instances this plugin may hold are in use (plugins.max_instances_per_plugin)",
@@ -155,6 +173,7 @@ impl<W: World> InstancePool<W> {
         })?;
         let permit = self.capacity.clone().try_acquire_owned().map_err(|_| {
             self.fail(
+                "",
                 FailureKind::Capacity,
                 "all plugin instance slots are in use".to_string(),
             )
@@ -175,6 +194,7 @@ impl<W: World> InstancePool<W> {
         store.epoch_deadline_callback(on_tick);
         let bindings = W::instantiate(&self.pre, &mut store).await.map_err(|e| {
             self.fail(
+                "",
                 classify(&e, &store),
                 format!("instantiation failed: {}", summary(&e, None)),
             )
@@ -189,16 +209,16 @@ impl<W: World> InstancePool<W> {
         })
     }
 
-    /// Takes a warm instance (or makes one) for one or more calls; fails fast while
-    /// the plugin is quarantined.
-    pub async fn lease(self: &Arc<Self>) -> Result<Lease<W>, PluginError> {
-        let trial = match self.quarantine.admit() {
+    /// Takes a warm instance (or makes one) for one or more calls made for `route`
+    /// (empty outside a request); fails fast while the plugin is quarantined there.
+    pub async fn lease(self: &Arc<Self>, route: &str) -> Result<Lease<W>, PluginError> {
+        let trial = match self.quarantine.admit(route) {
             Ok(trial) => trial,
-            Err(why) => return Err(self.fail(FailureKind::Quarantined, why)),
+            Err(why) => return Err(self.fail(route, FailureKind::Quarantined, why)),
         };
         // A trial whose lease never comes to be (cancelled while waiting below)
         // decided nothing: let the next request try.
-        let mut undecided = Undecided(&self.quarantine, trial);
+        let mut undecided = Undecided(&self.quarantine, route, trial);
         // The first call's bulkhead slot is taken before an instance: a burst waits
         // for slots instead of making instances it cannot use yet.
         let slot = self.call_slot(wall_limit(self)).await?;
@@ -208,20 +228,22 @@ impl<W: World> InstancePool<W> {
             None => match self.instantiate().await {
                 Ok(w) => w,
                 Err(e) => {
-                    undecided.1 = false;
+                    undecided.2 = false;
                     if trial {
-                        self.quarantine.trial_over(false);
+                        self.quarantine.trial_over(route, false);
                     }
                     return Err(e);
                 }
             },
         };
-        undecided.1 = false;
+        undecided.2 = false;
         Ok(Lease {
             pool: self.clone(),
             warm: Some(warm),
             call_started: None,
             trial,
+            route: route.into(),
+            input_bytes: 0,
             slot: Some(slot),
         })
     }
@@ -235,6 +257,7 @@ impl<W: World> InstancePool<W> {
         match tokio::time::timeout(wait, self.calls.clone().acquire_owned()).await {
             Ok(Ok(p)) => Ok(p),
             _ => Err(self.fail(
+                "",
                 FailureKind::Capacity,
                 format!(
                     "{} calls of this plugin were already running (plugins.max_concurrent_calls)",
@@ -360,6 +383,10 @@ pub struct Lease<W: World> {
     call_started: Option<std::time::Instant>,
     /// This lease is a quarantined plugin's trial: its first call decides.
     trial: bool,
+    /// The route its calls are made for (what a quarantine is kept per).
+    route: Box<str>,
+    /// Bytes of client input the call in progress takes.
+    input_bytes: usize,
     /// The bulkhead slot of the call in progress.
     slot: Option<OwnedSemaphorePermit>,
 }
@@ -397,6 +424,7 @@ impl<W: World> Lease<W> {
         let pool = &self.pool;
         let Some(warm) = self.warm.as_mut() else {
             return Err(pool.fail(
+                &self.route,
                 FailureKind::Trap,
                 "instance was discarded after an earlier failure".into(),
             ));
@@ -424,8 +452,9 @@ impl<W: World> Lease<W> {
             let failed = !matches!(r, Some(Ok(_)));
             crate::telemetry::plugin_call(&self.pool.identity.label, W::KIND.world(), t, failed);
         }
-        if std::mem::take(&mut self.trial) {
-            self.pool.quarantine.trial_over(matches!(r, Some(Ok(_))));
+        let trial = std::mem::take(&mut self.trial);
+        if trial && matches!(r, Some(Ok(_))) {
+            self.pool.quarantine.trial_over(&self.route, true);
         }
         if let Some(w) = &self.warm {
             let peak = w.store.data().memory.peak as u64;
@@ -444,7 +473,11 @@ impl<W: World> Lease<W> {
             Some(e) => e,
             None => {
                 self.warm = None;
+                if trial {
+                    pool.quarantine.trial_over(&self.route, false);
+                }
                 return Err(pool.fail(
+                    &self.route,
                     FailureKind::Deadline,
                     format!("did not answer within {:?}", self.wall_limit()),
                 ));
@@ -454,12 +487,31 @@ impl<W: World> Lease<W> {
             Some(w) => classify(&e, &w.store),
             None => FailureKind::Trap,
         };
+        // Out of memory on an input the client made that large: the client's failure.
+        let kind = if kind == FailureKind::Memory
+            && self.input_bytes.saturating_mul(CLIENT_SHARE) >= pool.limits.memory_bytes
+        {
+            FailureKind::Oversize
+        } else {
+            kind
+        };
+        if trial {
+            match kind {
+                FailureKind::Oversize => pool.quarantine.trial_over_undecided(&self.route),
+                _ => pool.quarantine.trial_over(&self.route, false),
+            }
+        }
         let message = match kind {
             FailureKind::Deadline => {
                 format!("exceeded its CPU deadline of {:?}", pool.limits.deadline)
             }
             FailureKind::Memory => format!(
                 "exceeded its memory limit of {} MiB",
+                pool.limits.memory_bytes >> 20
+            ),
+            FailureKind::Oversize => format!(
+                "the request ({} KiB) is too large for this plugin's memory ({} MiB); send a smaller one",
+                self.input_bytes >> 10,
                 pool.limits.memory_bytes >> 20
             ),
             _ if e.downcast_ref::<super::CounterError>().is_some() => summary(&e, None),
@@ -471,7 +523,13 @@ impl<W: World> Lease<W> {
             }
         };
         self.warm = None;
-        Err(pool.fail(kind, message))
+        Err(pool.fail(&self.route, kind, message))
+    }
+
+    /// The call about to be made takes `bytes` the client sent: a memory failure on
+    /// an input that large is the client's.
+    pub fn input(&mut self, bytes: usize) {
+        self.input_bytes = bytes;
     }
 
     /// Throws the instance away instead of returning it to the pool.
@@ -482,7 +540,7 @@ impl<W: World> Lease<W> {
     /// Records an output that failed validation; the instance is discarded.
     pub fn invalid_output(&mut self, message: String) -> PluginError {
         self.warm = None;
-        self.pool.fail(FailureKind::InvalidOutput, message)
+        self.pool.fail(&self.route, FailureKind::InvalidOutput, message)
     }
 }
 
@@ -490,7 +548,7 @@ impl<W: World> Drop for Lease<W> {
     fn drop(&mut self) {
         if self.trial {
             // A trial that never made its call decided nothing.
-            self.pool.quarantine.trial_over_undecided();
+            self.pool.quarantine.trial_over_undecided(&self.route);
         }
         // An instance left mid-call (the call's future was dropped at a yield) is
         // not returned to the pool.
@@ -502,16 +560,20 @@ impl<W: World> Drop for Lease<W> {
     }
 }
 
-/// Releases a quarantine trial that was admitted but never became a lease.
-struct Undecided<'a>(&'a super::quarantine::Quarantine, bool);
+/// Releases a quarantine trial (on a route) that was admitted but never became a lease.
+struct Undecided<'a>(&'a super::quarantine::Quarantine, &'a str, bool);
 
 impl Drop for Undecided<'_> {
     fn drop(&mut self) {
-        if self.1 {
-            self.0.trial_over_undecided();
+        if self.2 {
+            self.0.trial_over_undecided(self.1);
         }
     }
 }
+
+/// An input the client sent that is at least this fraction of a plugin's memory cap
+/// makes a memory failure on it the client's (`FailureKind::Oversize`).
+const CLIENT_SHARE: usize = 32;
 
 /// `f`'s output, or `None` once `limit` has passed. Most guest calls finish at their
 /// first poll (a guest yields only at an epoch tick or in an async host call), so the
@@ -568,14 +630,14 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_trial_that_never_became_a_lease_lets_the_next_request_try() {
         let q = Quarantine::new(1, Duration::from_secs(10), Duration::from_secs(5));
-        assert!(q.failed(FailureKind::Trap).is_some());
+        assert!(q.failed("r", FailureKind::Trap).is_some());
         tokio::time::advance(Duration::from_secs(5)).await;
-        assert_eq!(q.admit(), Ok(true));
+        assert_eq!(q.admit("r"), Ok(true));
         // The lease was cancelled while its instance was being made.
-        drop(Undecided(&q, true));
-        assert_eq!(q.admit(), Ok(true), "the trial slot was freed");
+        drop(Undecided(&q, "r", true));
+        assert_eq!(q.admit("r"), Ok(true), "the trial slot was freed");
         // A disarmed guard (the lease took over) leaves the trial out.
-        drop(Undecided(&q, false));
-        assert!(q.admit().is_err());
+        drop(Undecided(&q, "r", false));
+        assert!(q.admit("r").is_err());
     }
 }

@@ -111,14 +111,19 @@ impl Store {
 
     async fn save(self: &Arc<Self>, key: String, response: Value, input: Vec<Value>) {
         let prune = self.prune_due();
+        let quota = self.cfg.max_bytes_per_key as i64;
         let saved = match &self.db {
             Db::Sqlite(_) => {
                 blocking(self, move |c, _| {
-                    sqlite::save(c, &key, &response, &input, prune)
+                    sqlite::save(c, &key, &response, &input, prune)?;
+                    sqlite::hold_to(c, &key, quota)
                 })
                 .await
             }
-            Db::Postgres(pg) => postgres::save(pg, &key, &response, &input, prune).await,
+            Db::Postgres(pg) => match postgres::save(pg, &key, &response, &input, prune).await {
+                Ok(()) => postgres::hold_to(pg, &key, quota).await,
+                Err(e) => Err(e),
+            },
         };
         if let Err(e) = saved {
             tracing::warn!(error = %e, "storing a response failed");
@@ -354,6 +359,7 @@ mod tests {
         let cfg = ResponsesConfig {
             db: StoreDb::Sqlite(path),
             retention_days: 1,
+            max_bytes_per_key: 1 << 20,
         };
         Arc::new(Store::open(&cfg).unwrap())
     }

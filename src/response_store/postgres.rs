@@ -6,6 +6,32 @@ use serde_json::Value;
 use super::{Stored, cutoff, now_secs};
 use crate::pg::{Pg, error};
 
+/// Removes `key`'s oldest stored responses (and their items) past `quota` bytes,
+/// keeping its newest whatever its size.
+pub async fn hold_to(pg: &Pg, key: &str, quota: i64) -> Result<(), String> {
+    let c = pg.client().await?;
+    let doomed = "SELECT id FROM (
+             SELECT id, SUM(octet_length(response) + octet_length(input))
+                 OVER (ORDER BY seq DESC) AS running,
+                 ROW_NUMBER() OVER (ORDER BY seq DESC) AS n
+             FROM switchboard_responses WHERE key = $1
+         ) t WHERE running > $2 AND n > 1";
+    for table in ["switchboard_response_items", "switchboard_responses"] {
+        let column = if table == "switchboard_responses" {
+            "id"
+        } else {
+            "response_id"
+        };
+        c.execute(
+            &format!("DELETE FROM {table} WHERE key = $1 AND {column} IN ({doomed})"),
+            &[&key, &quota],
+        )
+        .await
+        .map_err(error)?;
+    }
+    Ok(())
+}
+
 pub async fn save(
     pg: &Pg,
     key: &str,

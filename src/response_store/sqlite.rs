@@ -17,6 +17,7 @@ pub fn open(path: &Path) -> Result<Connection, String> {
              response TEXT NOT NULL, input TEXT NOT NULL
          );
          CREATE INDEX IF NOT EXISTS responses_created ON responses (created);
+         CREATE INDEX IF NOT EXISTS responses_key ON responses (key, created);
          CREATE TABLE IF NOT EXISTS response_items (
              id TEXT NOT NULL, key TEXT NOT NULL, response_id TEXT NOT NULL,
              created INTEGER NOT NULL, item TEXT NOT NULL, PRIMARY KEY (id, key)
@@ -71,6 +72,28 @@ pub fn save(
         )
         .map_err(err)?;
     }
+    Ok(())
+}
+
+/// Removes `key`'s oldest stored responses (and their items) past `quota` bytes,
+/// keeping its newest whatever its size.
+pub fn hold_to(conn: &Connection, key: &str, quota: i64) -> Result<(), String> {
+    let doomed = "SELECT id FROM (
+             SELECT id, SUM(length(response) + length(input))
+                 OVER (ORDER BY created DESC, rowid DESC) AS running,
+                 ROW_NUMBER() OVER (ORDER BY created DESC, rowid DESC) AS n
+             FROM responses WHERE key = ?1
+         ) WHERE running > ?2 AND n > 1";
+    conn.execute(
+        &format!("DELETE FROM response_items WHERE key = ?1 AND response_id IN ({doomed})"),
+        params![key, quota],
+    )
+    .map_err(err)?;
+    conn.execute(
+        &format!("DELETE FROM responses WHERE key = ?1 AND id IN ({doomed})"),
+        params![key, quota],
+    )
+    .map_err(err)?;
     Ok(())
 }
 

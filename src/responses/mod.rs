@@ -260,6 +260,7 @@ pub async fn handle(
     principal: &Principal,
     directive: Directive,
     body: Bytes,
+    held: Option<crate::request_limits::Held>,
 ) -> http::Response<Body> {
     let mut req: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
@@ -270,7 +271,7 @@ pub async fn handle(
     };
     let previous = req.get("previous_response_id").cloned();
     let Prepared {
-        translated,
+        mut translated,
         native,
         items,
     } = match prepare(gw, principal, &mut req, body).await {
@@ -287,12 +288,16 @@ pub async fn handle(
     if let Some(p) = previous {
         echo.fields.insert("previous_response_id".into(), p);
     }
+    let chat = Bytes::from(std::mem::take(&mut translated.chat).to_string());
+    // Translated: the parsed request and its budget are let go before the wait on
+    // the provider (the input items stay, to be stored with the answer).
+    drop((req, held));
     let pipeline_req = pipeline::Request {
         protocol: pipeline::Protocol::Responses,
         principal,
         endpoint: Endpoint::Chat,
         directive,
-        body: Bytes::from(translated.chat.to_string()),
+        body: chat,
         native,
         pin: None,
     };

@@ -6,7 +6,6 @@ mod admin_auth;
 mod admin_compare;
 mod admin_control;
 mod admin_keys;
-pub mod auth_throttle;
 mod me;
 mod routes;
 mod tls;

@@ -328,6 +328,28 @@ struct Posted {
     body: Bytes,
 }
 
+/// A model request's shape within `server.max_items`, and for the APIs translated
+/// into the chat form, its share of the translation budget (held until translated).
+fn shaped(
+    gw: &Gateway,
+    path: &str,
+    body: &[u8],
+) -> Result<Option<crate::request_limits::Held>, Box<ApiError>> {
+    if path == "/v1/embeddings" {
+        return Ok(None);
+    }
+    let server = gw.live.load().config.server.clone();
+    let items = crate::request_limits::check_items(body, server.max_items)?;
+    if !matches!(
+        path,
+        "/v1/messages" | "/v1/messages/count_tokens" | "/v1/responses"
+    ) {
+        return Ok(None);
+    }
+    let budget = gw.translation_budget(server.translation_memory_bytes);
+    budget.hold(body, items).map(Some)
+}
+
 /// A POST to one of the model APIs: each inbound API to its handler.
 async fn post(
     gw: &Gateway,
@@ -342,6 +364,10 @@ async fn post(
         body,
         ..
     } = p;
+    let held = match shaped(gw, path, &body) {
+        Ok(held) => held,
+        Err(e) => return e.into_response(),
+    };
     match path {
         "/v1/messages/count_tokens" => {
             let beta = forwarded
@@ -352,9 +378,11 @@ async fn post(
             return crate::messages::count_tokens(&live, principal, &body, beta).await;
         }
         "/v1/messages" => {
-            return crate::messages::handle(gw, principal, directive, body, forwarded).await;
+            return crate::messages::handle(gw, principal, directive, body, forwarded, held).await;
         }
-        "/v1/responses" => return crate::responses::handle(gw, principal, directive, body).await,
+        "/v1/responses" => {
+            return crate::responses::handle(gw, principal, directive, body, held).await;
+        }
         _ => {}
     }
     let endpoint = endpoint.unwrap_or(Endpoint::Chat);

@@ -64,6 +64,11 @@ pub enum Fault {
     Redirect(u16, String),
     /// Send the headers of a 200, then break the connection.
     Reset,
+    /// Stream this text in pieces of this many characters, this long apart.
+    Drip(String, usize, Duration),
+    /// Answer (chat, not streamed) with this many completion tokens, or the request's
+    /// `max_tokens` / `max_completion_tokens` when it sets fewer (as providers do).
+    Verbose(u64),
 }
 
 /// One request the mock received.
@@ -353,6 +358,19 @@ async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> http::Respon
         }
         Some(f @ (Fault::CutAfter(_) | Fault::SlowEvents(_))) => stream_fault = Some(f),
         Some(Fault::Says(text, n)) => says = Some((text, n)),
+        Some(Fault::Drip(text, n, pause)) => {
+            says = Some((text, n));
+            stream_fault = Some(Fault::SlowEvents(pause));
+        }
+        Some(Fault::Verbose(n)) => {
+            let most = json["max_completion_tokens"]
+                .as_u64()
+                .or(json["max_tokens"].as_u64())
+                .unwrap_or(u64::MAX);
+            let mut v = openai::reply(&json, "verbose");
+            v["usage"]["completion_tokens"] = n.min(most).into();
+            return json_resp(200, v.to_string());
+        }
         Some(Fault::Redirect(code, to)) => {
             let mut r = json_resp(code, "{}".into());
             r.headers_mut().insert("location", to.parse().unwrap());
