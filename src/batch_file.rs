@@ -38,8 +38,12 @@ pub fn asks(content: &[u8]) -> Result<Vec<Ask>, String> {
         let bad = |e: serde_json::Error| format!("line {} of the batch's input file: {e}", i + 1);
         let l: Line = serde_json::from_slice(line).map_err(bad)?;
         let b: Body = serde_json::from_str(l.body.get()).map_err(bad)?;
-        let each = b.max_completion_tokens.or(b.max_tokens).unwrap_or(DEFAULT_OUTPUT);
-        let output = each.min(crate::pipeline::body::MAX_OUTPUT_TOKENS) * b.n.unwrap_or(1).clamp(1, 128);
+        let each = b
+            .max_completion_tokens
+            .or(b.max_tokens)
+            .unwrap_or(DEFAULT_OUTPUT);
+        let output =
+            each.min(crate::pipeline::body::MAX_OUTPUT_TOKENS) * b.n.unwrap_or(1).clamp(1, 128);
         let ask = by.entry(b.model.clone()).or_insert_with(|| Ask {
             route: b.model,
             ..Ask::default()
@@ -69,9 +73,27 @@ mod tests {
 "#;
         let asks = asks(file).unwrap();
         assert_eq!(asks.len(), 2);
-        assert_eq!((asks[0].route.as_str(), asks[0].requests, asks[0].output_tokens), ("k", 1, 10));
-        assert_eq!((asks[1].route.as_str(), asks[1].requests, asks[1].output_tokens), ("m", 2, 10 + DEFAULT_OUTPUT));
+        assert_eq!(
+            (
+                asks[0].route.as_str(),
+                asks[0].requests,
+                asks[0].output_tokens
+            ),
+            ("k", 1, 10)
+        );
+        assert_eq!(
+            (
+                asks[1].route.as_str(),
+                asks[1].requests,
+                asks[1].output_tokens
+            ),
+            ("m", 2, 10 + DEFAULT_OUTPUT)
+        );
         assert!(asks[1].prompt_tokens > 0);
-        assert!(super::asks(b"{\"custom_id\":1}\n").unwrap_err().contains("line 1"));
+        assert!(
+            super::asks(b"{\"custom_id\":1}\n")
+                .unwrap_err()
+                .contains("line 1")
+        );
     }
 }

@@ -244,12 +244,17 @@ async fn reserve_batch(
     if !policed {
         return Ok(None);
     }
-    let content = crate::kept::fetch(gw, provider, format!("/files/{file}/content"), MAX_BATCH_FILE)
-        .await
-        .map_err(|e| {
-            let why = format!("the batch's input file cannot be read to reserve for it: {e}");
-            Box::new(ApiError::new(StatusCode::BAD_GATEWAY, "upstream_error", why).into_response())
-        })?;
+    let content = crate::kept::fetch(
+        gw,
+        provider,
+        format!("/files/{file}/content"),
+        MAX_BATCH_FILE,
+    )
+    .await
+    .map_err(|e| {
+        let why = format!("the batch's input file cannot be read to reserve for it: {e}");
+        Box::new(ApiError::new(StatusCode::BAD_GATEWAY, "upstream_error", why).into_response())
+    })?;
     let asks = crate::batch_file::asks(&content)
         .map_err(|e| Box::new(ApiError::invalid(e, Some("input_file_id")).into_response()))?;
     pipeline::offline::reserve(gw, principal, &asks)

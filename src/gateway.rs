@@ -60,7 +60,10 @@ impl ReloadState {
 
 impl Gateway {
     /// The translation budget of `bytes` (made anew when a reload changed its size).
-    pub fn translation_budget(&self, bytes: usize) -> Arc<crate::request_limits::TranslationBudget> {
+    pub fn translation_budget(
+        &self,
+        bytes: usize,
+    ) -> Arc<crate::request_limits::TranslationBudget> {
         let mut b = self.translations.lock();
         if b.bytes() != (bytes >> 10).max(1) << 10 {
             *b = Arc::new(crate::request_limits::TranslationBudget::new(bytes));

@@ -115,7 +115,12 @@ pub async fn forward(gw: &Gateway, f: Forward<'_>) -> http::Response<Body> {
 
 /// The bytes of a kept object at its provider (a file's content), at most `limit`;
 /// the reason when they cannot be had.
-pub async fn fetch(gw: &Gateway, provider: &str, path: String, limit: usize) -> Result<Bytes, String> {
+pub async fn fetch(
+    gw: &Gateway,
+    provider: &str,
+    path: String,
+    limit: usize,
+) -> Result<Bytes, String> {
     let f = Forward {
         provider,
         method: Method::GET,
@@ -127,7 +132,10 @@ pub async fn fetch(gw: &Gateway, provider: &str, path: String, limit: usize) -> 
         .await
         .map_err(|_| format!("provider {provider} could not be reached"))?;
     if !head.status().is_success() {
-        return Err(format!("provider {provider} answered HTTP {}", head.status()));
+        return Err(format!(
+            "provider {provider} answered HTTP {}",
+            head.status()
+        ));
     }
     let read = crate::upstream::read_body(head, limit);
     match tokio::time::timeout(timeout, read).await {

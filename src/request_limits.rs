@@ -66,7 +66,8 @@ pub fn items(body: &[u8]) -> usize {
 /// take at most: the parsed values (about eight times the text, and a value's
 /// overhead per element) and the translated text.
 fn estimate(len: usize, items: usize) -> usize {
-    len.saturating_mul(8).saturating_add(items.saturating_mul(160))
+    len.saturating_mul(8)
+        .saturating_add(items.saturating_mul(160))
 }
 
 /// The memory all translations in flight may hold, in KiB permits.
@@ -135,7 +136,10 @@ mod tests {
         assert_eq!(items(br#"{"a":[]}"#), 0);
         assert_eq!(items(br#"{"a":[1, 2 ,3]}"#), 3);
         assert_eq!(items(br#"[{"b":[[1],[2,3]]}, "x,[y]", "q\"],["]"#), 7);
-        assert_eq!(items(br#"{"messages":[{"role":"user","content":[{"type":"text","text":"a,b"}]}]}"#), 2);
+        assert_eq!(
+            items(br#"{"messages":[{"role":"user","content":[{"type":"text","text":"a,b"}]}]}"#),
+            2
+        );
         let many = format!("{{\"input\":[{}]}}", vec!["{}"; 1000].join(","));
         assert_eq!(items(many.as_bytes()), 1000);
     }

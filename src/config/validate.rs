@@ -112,8 +112,16 @@ fn server(cx: &Ctx<'_>, raw: &RawConfig) -> Result<ServerConfig, ConfigError> {
     Ok(ServerConfig {
         listen,
         max_body_bytes: max_body as usize,
-        max_items: raw.server.max_items.unwrap_or(100_000).clamp(16, 10_000_000) as usize,
-        translation_memory_bytes: (raw.server.translation_memory_mib.unwrap_or(1024).clamp(16, 1 << 20)
+        max_items: raw
+            .server
+            .max_items
+            .unwrap_or(100_000)
+            .clamp(16, 10_000_000) as usize,
+        translation_memory_bytes: (raw
+            .server
+            .translation_memory_mib
+            .unwrap_or(1024)
+            .clamp(16, 1 << 20)
             << 20) as usize,
         tls,
         shutdown_grace,

@@ -66,7 +66,10 @@ pub async fn handle(
         crate::translate::finish_dropped(&gw.metrics, "messages", &translated, &mut resp);
         return resp;
     }
-    let model = translated.chat["model"].as_str().unwrap_or_default().to_string();
+    let model = translated.chat["model"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let chat = Bytes::from(std::mem::take(&mut translated.chat).to_string());
     // Translated: the parsed request and its budget are let go before the wait on
     // the provider (only the texts stay).

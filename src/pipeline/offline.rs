@@ -67,7 +67,12 @@ pub async fn reserve(
             team: principal.team.clone(),
             user: None,
             route: route.route.name.clone(),
-            tags: principal.tags.iter().chain(&route.route.tags).cloned().collect(),
+            tags: principal
+                .tags
+                .iter()
+                .chain(&route.route.tags)
+                .cloned()
+                .collect(),
             n: 1,
             estimated_input_tokens: ask.prompt_tokens,
             max_output_tokens: Some(ask.output_tokens),

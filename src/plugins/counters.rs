@@ -32,7 +32,9 @@ pub enum CounterError {
     Full(String, u64),
     #[error("counter update would overflow")]
     Overflow,
-    #[error("key '{1}' made {2} live counters of plugin '{0}', its share (plugins.max_counters_per_key)")]
+    #[error(
+        "key '{1}' made {2} live counters of plugin '{0}', its share (plugins.max_counters_per_key)"
+    )]
     Share(String, String, u64),
 }
 

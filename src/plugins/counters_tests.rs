@@ -160,7 +160,9 @@ async fn one_key_past_its_share_sheds_its_own_oldest_and_no_one_else_is_refused(
     assert_eq!(c.get("u0".into(), 3600).await.unwrap(), 0);
     assert_eq!(c.shed.load(Ordering::Relaxed), 990);
     for i in 0..10 {
-        c.add_at(quiet, format!("q{i}"), 1, 3600, now).await.unwrap();
+        c.add_at(quiet, format!("q{i}"), 1, 3600, now)
+            .await
+            .unwrap();
     }
     assert_eq!(c.refused.load(Ordering::Relaxed), 0);
 }
@@ -178,7 +180,7 @@ async fn fuzz_counter_arithmetic_keeps_its_invariant() {
         .unwrap_or(5000);
     let mut rng = rand::rngs::StdRng::seed_from_u64(23);
     let extreme = [0, 1, i64::MAX, i64::MAX - 1, i64::MAX / 2, 1 << 62, 999_999];
-    let mut pick = |rng: &mut rand::rngs::StdRng| match rng.random_range(0..3) {
+    let pick = |rng: &mut rand::rngs::StdRng| match rng.random_range(0..3) {
         0 => extreme[rng.random_range(0..extreme.len())],
         1 => rng.random_range(0..1_000_000),
         _ => rng.random_range(0..i64::MAX),

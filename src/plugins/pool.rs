@@ -540,7 +540,8 @@ impl<W: World> Lease<W> {
     /// Records an output that failed validation; the instance is discarded.
     pub fn invalid_output(&mut self, message: String) -> PluginError {
         self.warm = None;
-        self.pool.fail(&self.route, FailureKind::InvalidOutput, message)
+        self.pool
+            .fail(&self.route, FailureKind::InvalidOutput, message)
     }
 }
 

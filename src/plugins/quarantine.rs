@@ -174,7 +174,9 @@ impl Quarantine {
             if let Some(u) = s.until {
                 v.quarantined = true;
                 v.routes.push(route.clone());
-                let left = u.checked_duration_since(now).map_or(0, |d| d.as_secs().max(1));
+                let left = u
+                    .checked_duration_since(now)
+                    .map_or(0, |d| d.as_secs().max(1));
                 v.trial_in_secs = if v.routes.len() == 1 {
                     left
                 } else {

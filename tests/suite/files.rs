@@ -124,7 +124,8 @@ async fn files_and_batches_belong_to_the_key_that_made_them() {
             .unwrap()
             .contains("{\"custom_id\":\"1\"}")
     );
-    let (s, b) = upload(&gw, TEAM_KEY, Some("gpt2"), b"second").await;
+    let line = br#"{"custom_id":"2","method":"POST","url":"/v1/chat/completions","body":{"model":"gpt2","messages":[]}}"#;
+    let (s, b) = upload(&gw, TEAM_KEY, Some("gpt2"), line).await;
     assert_eq!((s, b["id"].as_str()), (200, Some("file-oa2-1")));
     // Lists: this key's own only.
     let v: Value = call(&gw, Method::GET, TEAM_KEY, "files", None)

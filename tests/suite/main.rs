@@ -23,6 +23,8 @@ mod control;
 mod examples;
 mod files;
 mod fixtures;
+mod guarantees;
+mod hostile;
 mod keys;
 mod layout;
 mod messages;

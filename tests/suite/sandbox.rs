@@ -76,7 +76,7 @@ async fn a_hostile_strategy_fails_one_call_at_a_time() {
     }
     assert_eq!(
         Value::Object(total),
-        json!({ "trap": 1, "deadline": 1, "memory": 1, "invalid_output": 3, "capacity": 0, "quarantined": 0, "store": 0 })
+        json!({ "trap": 1, "deadline": 1, "memory": 1, "invalid_output": 3, "capacity": 0, "quarantined": 0, "store": 0, "oversize": 0 })
     );
 }
 
