@@ -244,6 +244,22 @@ async fn load_cached<W: World>(
 }
 
 impl LiveState {
+    /// The policies that follow `p` onto every route: the gateway's, then the key's and
+    /// its team's (names no longer configured are left out).
+    pub fn principal_policies(
+        &self,
+        p: &Principal,
+    ) -> Vec<&LivePlugin<crate::plugins::world::Policy>> {
+        self.config
+            .gateway_policies
+            .iter()
+            .chain(&p.policies)
+            .filter_map(|n| self.policies.get(n))
+            .collect()
+    }
+}
+
+impl LiveState {
     /// Whether a request of `api` for route `model` can be passed through: some
     /// target's provider speaks `api`, and the route's redactors (if any) can read it
     /// (the Messages and Responses APIs; the rest of OpenAI's surface carries texts the

@@ -135,7 +135,7 @@ mod tests {
     fn array_elements_are_counted_at_any_depth_and_strings_are_skipped() {
         assert_eq!(items(br#"{"a":[]}"#), 0);
         assert_eq!(items(br#"{"a":[1, 2 ,3]}"#), 3);
-        assert_eq!(items(br#"[{"b":[[1],[2,3]]}, "x,[y]", "q\"],["]"#), 7);
+        assert_eq!(items(br#"[{"b":[[1],[2,3]]}, "x,[y]", "q\"],["]"#), 8);
         assert_eq!(
             items(br#"{"messages":[{"role":"user","content":[{"type":"text","text":"a,b"}]}]}"#),
             2

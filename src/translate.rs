@@ -22,6 +22,14 @@ pub struct Translated {
 }
 
 impl Translated {
+    /// The chat body as the pipeline is given it; the parsed form is let go, all but
+    /// its `model` (what `finish_dropped` names the route by).
+    pub fn take_body(&mut self) -> bytes::Bytes {
+        let body = bytes::Bytes::from(self.chat.to_string());
+        self.chat = serde_json::json!({ "model": self.chat["model"].take() });
+        body
+    }
+
     /// The translated chat body: a stream asks for the usage chunk, which the client's
     /// closing event (its usage) needs.
     pub fn finish(

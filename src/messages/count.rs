@@ -77,12 +77,7 @@ async fn rate_limited(
     route: &crate::live::LiveRoute,
 ) -> Option<http::Response<Body>> {
     let limit = crate::config::PluginSource::Builtin("request-limit".into());
-    let extra = live
-        .config
-        .gateway_policies
-        .iter()
-        .chain(&principal.policies)
-        .filter_map(|n| live.policies.get(n));
+    let extra = live.principal_policies(principal);
     let mut seen = Vec::new();
     let preq = crate::types::PolicyRequest {
         request_id: "count_tokens".into(),

@@ -70,7 +70,7 @@ pub async fn handle(
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let chat = Bytes::from(std::mem::take(&mut translated.chat).to_string());
+    let chat = translated.take_body();
     // Translated: the parsed request and its budget are let go before the wait on
     // the provider (only the texts stay).
     drop((req, held));

@@ -292,13 +292,7 @@ async fn admit<'l>(
         max_output_tokens: facts.max_output_tokens,
         stream: facts.stream,
     };
-    let extra: Vec<_> = live
-        .config
-        .gateway_policies
-        .iter()
-        .chain(&p.policies)
-        .filter_map(|n| live.policies.get(n))
-        .collect();
+    let extra = live.principal_policies(p);
     let checked = policies::check(route, &extra, preq, ctx).await?;
     if let Some(cap) = checked.output_cap
         && facts.max_output_tokens.is_none()

@@ -78,13 +78,7 @@ pub async fn reserve(
             max_output_tokens: Some(ask.output_tokens),
             stream: false,
         };
-        let extra: Vec<_> = live
-            .config
-            .gateway_policies
-            .iter()
-            .chain(&principal.policies)
-            .filter_map(|n| live.policies.get(n))
-            .collect();
+        let extra = live.principal_policies(principal);
         if let Err(e) = policies::check(route, &extra, preq, &ctx).await {
             ctx.failed(e.label());
             ctx.settle(e.status()).await;

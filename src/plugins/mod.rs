@@ -13,6 +13,7 @@ pub mod convert;
 pub mod counter_owners;
 pub mod counters;
 pub mod counters_db;
+pub mod failure;
 pub mod functions;
 pub mod host;
 pub mod inspect;

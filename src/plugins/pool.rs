@@ -20,7 +20,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::InstancePre;
-use wasmtime::{Engine, Store, Trap};
+use wasmtime::{Engine, Store};
 
 use super::counters::Counters;
 use super::host::{HostState, PluginIdentity};
@@ -310,70 +310,7 @@ fn on_tick(
     ))
 }
 
-/// What a failed call says: a host call's own error (the counter store), or the
-/// trap's cause with what the guest wrote to stderr (a panic message) and the wasm
-/// backtrace's frames, each bounded and on one line.
-fn summary(e: &wasmtime::Error, stderr: Option<&str>) -> String {
-    if let Some(c) = e.downcast_ref::<super::CounterError>() {
-        return c.to_string();
-    }
-    let one_line = |t: &str, max: usize| -> String {
-        let t = t.split_whitespace().collect::<Vec<_>>().join(" ");
-        let skip = t.chars().count().saturating_sub(max);
-        t.chars().skip(skip).collect()
-    };
-    let mut text = one_line(&e.root_cause().to_string(), 300);
-    if let Some(out) = stderr.filter(|s| !s.trim().is_empty()) {
-        text.push_str(&format!("; guest said: {}", one_line(out, 500)));
-    }
-    // wasmtime writes the backtrace as lines `N: 0xOFFSET - module!function`.
-    let full = format!("{e:#}");
-    // The panic machinery's own frames (std, core, alloc, the abort) say nothing.
-    let machinery = |f: &str| {
-        let krate = f.split(['[', ':']).next().unwrap_or(f);
-        ["std", "core", "alloc", "abort"].contains(&krate) || f.starts_with("__rust")
-    };
-    let frames: Vec<String> = full
-        .lines()
-        .map(str::trim)
-        .filter(|l| {
-            l.split(':')
-                .next()
-                .is_some_and(|n| n.parse::<u32>().is_ok())
-        })
-        .map(|l| {
-            let f = l.rsplit(" - ").next().unwrap_or(l);
-            let f = f.split_once(": ").map_or(f, |(f, _)| f);
-            f.split_once('!').map_or(f, |(_, name)| name).to_string()
-        })
-        .filter(|f| !machinery(f))
-        .take(8)
-        .map(|f| f.chars().take(160).collect())
-        .collect();
-    if !frames.is_empty() {
-        text.push_str(&format!("; wasm backtrace: {}", frames.join(" <- ")));
-    }
-    text
-}
-
-fn classify(e: &wasmtime::Error, store: &Store<HostState>) -> FailureKind {
-    // The counter store refused or failed: not the plugin's fault, and never a reason
-    // to quarantine it (a Redis outage, or clients' fresh `user` values at the cap).
-    if e.downcast_ref::<super::CounterError>().is_some() {
-        return FailureKind::Store;
-    }
-    if store.data().memory.exceeded {
-        return FailureKind::Memory;
-    }
-    if store.data().cpu.exceeded {
-        return FailureKind::Deadline;
-    }
-    match e.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => FailureKind::Deadline,
-        Some(_) => FailureKind::Trap,
-        None => FailureKind::Trap,
-    }
-}
+use super::failure::{classify, summary};
 
 /// An instance checked out of its pool; returned on drop unless a call failed.
 pub struct Lease<W: World> {
@@ -605,40 +542,5 @@ fn wall_limit<W: World>(pool: &InstancePool<W>) -> Duration {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::Undecided;
-    use crate::plugins::FailureKind;
-    use crate::plugins::quarantine::Quarantine;
-    use std::time::Duration;
-
-    #[tokio::test(start_paused = true)]
-    async fn a_call_is_bounded_in_wall_time_once_it_waits() {
-        use super::bounded;
-        let limit = Duration::from_millis(100);
-        assert_eq!(bounded(limit, async { 7 }).await, Some(7));
-        // Waits within the limit: the answer comes.
-        let slow = async {
-            tokio::time::sleep(Duration::from_millis(60)).await;
-            8
-        };
-        assert_eq!(bounded(limit, slow).await, Some(8));
-        // Never answers (a guest stuck in a host call): cut off at the limit.
-        let started = tokio::time::Instant::now();
-        assert_eq!(bounded(limit, std::future::pending::<u8>()).await, None);
-        assert_eq!(started.elapsed(), limit);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_trial_that_never_became_a_lease_lets_the_next_request_try() {
-        let q = Quarantine::new(1, Duration::from_secs(10), Duration::from_secs(5));
-        assert!(q.failed("r", FailureKind::Trap).is_some());
-        tokio::time::advance(Duration::from_secs(5)).await;
-        assert_eq!(q.admit("r"), Ok(true));
-        // The lease was cancelled while its instance was being made.
-        drop(Undecided(&q, "r", true));
-        assert_eq!(q.admit("r"), Ok(true), "the trial slot was freed");
-        // A disarmed guard (the lease took over) leaves the trial out.
-        drop(Undecided(&q, "r", false));
-        assert!(q.admit("r").is_err());
-    }
-}
+#[path = "pool_tests.rs"]
+mod tests;

@@ -288,7 +288,7 @@ pub async fn handle(
     if let Some(p) = previous {
         echo.fields.insert("previous_response_id".into(), p);
     }
-    let chat = Bytes::from(std::mem::take(&mut translated.chat).to_string());
+    let chat = translated.take_body();
     // Translated: the parsed request and its budget are let go before the wait on
     // the provider (the input items stay, to be stored with the answer).
     drop((req, held));

@@ -250,7 +250,7 @@ async fn cache_endpoint(a: AdminReq) -> http::Response<Body> {
 
 async fn counters_endpoint(a: AdminReq) -> http::Response<Body> {
     let changes = a.req.method() == http::Method::POST;
-    let resp = counters(&a.gw, &a.path, a.req).await;
+    let resp = super::admin_counters::counters(&a.gw, &a.path, a.req).await;
     audited(&a.gw, &a.actor, changes, "counters.reset", "counters", resp).await
 }
 
@@ -512,64 +512,6 @@ async fn cache(live: &LiveState, path: &str, method: &http::Method) -> http::Res
             "redis_cleared": redis_cleared,
         }),
     )
-}
-
-/// `GET /admin/counters`: the policies' live counters (quota state);
-/// `POST /admin/counters/reset` with an optional JSON body `{"plugin": .., "key": ..}`:
-/// forget them (all, one plugin's, or one key of one plugin).
-async fn counters(gw: &Gateway, path: &str, req: http::Request<Incoming>) -> http::Response<Body> {
-    use http_body_util::BodyExt;
-    let reset = path.ends_with("/reset");
-    if reset != (req.method() == http::Method::POST) {
-        return ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "invalid_request_error",
-            "use GET /admin/counters or POST /admin/counters/reset",
-        )
-        .into_response();
-    }
-    let c = gw.runtime.counters();
-    if reset {
-        let body = match http_body_util::Limited::new(req.into_body(), 64 << 10)
-            .collect()
-            .await
-        {
-            Ok(b) => b.to_bytes(),
-            Err(e) => {
-                return ApiError::invalid(format!("cannot read the body: {e}"), None)
-                    .into_response();
-            }
-        };
-        let filter: crate::plugins::counters::CounterFilter =
-            if body.iter().all(u8::is_ascii_whitespace) {
-                Default::default()
-            } else {
-                match serde_json::from_slice(&body) {
-                    Ok(f) => f,
-                    Err(e) => {
-                        return ApiError::invalid(
-                            format!("body must be {{\"plugin\": .., \"key\": ..}}: {e}"),
-                            None,
-                        )
-                        .into_response();
-                    }
-                }
-            };
-        return match c.reset(&filter).await {
-            Ok(n) => json_response(StatusCode::OK, json!({ "removed": n })),
-            Err(e) => ApiError::new(StatusCode::BAD_GATEWAY, "server_error", e.to_string())
-                .into_response(),
-        };
-    }
-    match c.list().await {
-        Ok(list) => json_response(
-            StatusCode::OK,
-            json!({ "backend": c.backend(), "counters": list }),
-        ),
-        Err(e) => {
-            ApiError::new(StatusCode::BAD_GATEWAY, "server_error", e.to_string()).into_response()
-        }
-    }
 }
 
 /// `GET /admin/usage`: the usage records of a time range, filtered and summed by the

@@ -60,10 +60,8 @@ async fn budgets(gw: &Gateway, p: &Principal) -> Vec<Value> {
         caller: p.key_name.as_str().into(),
     };
     let mut out = Vec::new();
-    for name in live.config.gateway_policies.iter().chain(&p.policies) {
-        let Some(policy) = live.policies.get(name) else {
-            continue;
-        };
+    for policy in live.principal_policies(p) {
+        let name = &policy.spec.name;
         if policy.spec.source != PluginSource::Builtin("budget".into()) {
             continue;
         }

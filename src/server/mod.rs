@@ -5,6 +5,7 @@ pub mod admin;
 mod admin_auth;
 mod admin_compare;
 mod admin_control;
+mod admin_counters;
 mod admin_keys;
 mod me;
 mod routes;

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use sha2::Digest;
 
 use crate::common::*;
 use crate::mock::{Fault, Mock};
@@ -18,10 +17,7 @@ const SECOND: &str = "second-key-0123456789";
 /// Two keys of team `search` on route `m` (input 1 000, output 2 000 per million), with
 /// `policies` (TOML tables) applying to the team.
 fn config(head: &str, policies: &str, team: &str) -> String {
-    let second: String = sha2::Sha256::digest(SECOND.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let second = sha256_hex(SECOND);
     format!(
         r#"
 {head}

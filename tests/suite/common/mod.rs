@@ -197,6 +197,15 @@ impl Gw {
     }
 }
 
+/// The hex SHA-256 of `s` (what `[[keys]] sha256` holds).
+pub fn sha256_hex(s: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 pub fn data_lines(text: &str) -> Vec<String> {
     text.lines()
         .filter_map(|l| l.strip_prefix("data: "))
