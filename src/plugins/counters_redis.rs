@@ -120,7 +120,14 @@ impl Counters {
         let (v, created) = r
             .bounded(call.invoke_async::<(i64, i64)>(&mut conn))
             .await
-            .inspect_err(|_| self.count_error())?;
+            .map_err(|e| match e {
+                // The script refused it: nothing changed.
+                CounterError::Redis(m) if m.contains("overflow") => CounterError::Overflow,
+                e => {
+                    self.count_error();
+                    e
+                }
+            })?;
         if created == 1 {
             let expires = if ttl == 0 { u64::MAX } else { now_ms + ttl };
             let mut c = r.created.lock();

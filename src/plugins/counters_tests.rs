@@ -167,62 +167,15 @@ async fn one_key_past_its_share_sheds_its_own_oldest_and_no_one_else_is_refused(
     assert_eq!(c.refused.load(Ordering::Relaxed), 0);
 }
 
-/// The counter-arithmetic fuzz target: random reserve / settle / release sequences
-/// with extreme values against random limits, as a budget makes them. After every
-/// step the counter equals the real usage settled plus the reservations outstanding,
-/// and is never below zero; a step that would overflow changes nothing.
+/// The counter-arithmetic fuzz target on memory counters (the suite runs it on Redis).
 #[tokio::test]
 async fn fuzz_counter_arithmetic_keeps_its_invariant() {
-    use rand::{Rng, SeedableRng};
     let cases: usize = std::env::var("SWITCHBOARD_FUZZ_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5000);
-    let mut rng = rand::rngs::StdRng::seed_from_u64(23);
-    let extreme = [0, 1, i64::MAX, i64::MAX - 1, i64::MAX / 2, 1 << 62, 999_999];
-    let pick = |rng: &mut rand::rngs::StdRng| match rng.random_range(0..3) {
-        0 => extreme[rng.random_range(0..extreme.len())],
-        1 => rng.random_range(0..1_000_000),
-        _ => rng.random_range(0..i64::MAX),
-    };
-    for round in 0..(cases / 100).max(1) {
-        let c = Counters::default();
-        let key = format!("b{round}");
-        let (mut settled, mut out): (i128, Vec<i64>) = (0, Vec::new());
-        for _ in 0..100 {
-            let limit = pick(&mut rng);
-            match rng.random_range(0..3) {
-                0 => {
-                    let r = pick(&mut rng);
-                    if r <= limit
-                        && let Ok(v) = c.add("p", key.clone(), r, 0).await
-                    {
-                        if v > limit {
-                            c.add("p", key.clone(), -r, 0).await.unwrap();
-                        } else {
-                            out.push(r);
-                        }
-                    }
-                }
-                1 if !out.is_empty() => {
-                    let r = out.swap_remove(rng.random_range(0..out.len()));
-                    let real = pick(&mut rng);
-                    match c.add("p", key.clone(), real - r, 0).await {
-                        Ok(_) => settled += i128::from(real),
-                        Err(CounterError::Overflow) => out.push(r),
-                        Err(e) => panic!("{e}"),
-                    }
-                }
-                _ if !out.is_empty() => {
-                    let r = out.swap_remove(rng.random_range(0..out.len()));
-                    c.add("p", key.clone(), -r, 0).await.unwrap();
-                }
-                _ => {}
-            }
-            let want = settled + out.iter().map(|r| i128::from(*r)).sum::<i128>();
-            let have = c.get(key.clone(), 0).await.unwrap();
-            assert!(have >= 0);
-            assert_eq!(i128::from(have), want, "round {round}");
-        }
-    }
+    let c = Counters::default();
+    super::super::counters_fuzz::run(&c, cases, 23)
+        .await
+        .unwrap();
 }

@@ -13,6 +13,7 @@ pub mod convert;
 pub mod counter_owners;
 pub mod counters;
 pub mod counters_db;
+pub mod counters_fuzz;
 pub mod failure;
 pub mod functions;
 pub mod host;

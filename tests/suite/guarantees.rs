@@ -457,3 +457,21 @@ async fn a_batch_is_made_only_when_its_policies_admit_it() {
     assert!(mock.count("p") > made, "the file was read to count it");
     assert_eq!(counter(gw, "small", "spend:key team").await, spent);
 }
+
+#[tokio::test]
+async fn the_counter_arithmetic_fuzz_target_holds_on_redis() {
+    let redis = Redis::start().await;
+    let c = switchboard::plugins::counters::Counters::default();
+    let cfg = switchboard::config::CountersConfig {
+        redis: Some(switchboard::config::RedisConfig {
+            url: switchboard::config::Secret::new(redis.url()),
+            prefix: "fuzz:".into(),
+            timeout: Duration::from_secs(2),
+        }),
+        sqlite_path: None,
+    };
+    c.configure(&cfg).unwrap();
+    switchboard::plugins::counters_fuzz::run(&c, 1000, 7)
+        .await
+        .unwrap();
+}
