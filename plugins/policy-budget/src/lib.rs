@@ -8,8 +8,11 @@
 //! each of `n` choices at the highest output price. The boundary rule, the same for
 //! every budget: a request whose reservation would take spend past the limit is denied
 //! (429, type `insufficient_quota`, code `budget_exceeded`, naming the budget, its
-//! scope, limit, spend and reset). `record` swaps the reservation for the answer's real
-//! cost. The counter lives in the host, so with Redis counters every replica holds the
+//! scope, limit, spend and reset); one larger than the whole limit is denied without
+//! touching the counter. A request that set no `max_tokens` is allowed with
+//! `x-switchboard-budget-reserved-output-tokens`, which the host sends upstream as its
+//! maximum. `record` swaps the reservation for the answer's real cost (the host pins both
+//! calls to the admission instant, so they count in the same period). The counter lives in the host, so with Redis counters every replica holds the
 //! same budget exactly. From `warn_at` (default 0.8) of the limit, answers carry
 //! `x-switchboard-budget-warning` and a warning is logged.
 //!

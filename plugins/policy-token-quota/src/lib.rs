@@ -5,7 +5,10 @@
 //! `check` reserves the request's estimate (its estimated prompt tokens plus
 //! `max_tokens`, or `default_output_tokens` when the client set none, times `n`
 //! choices) by adding it to
-//! the host counter, and takes it back at once if that crosses the limit; `record`
+//! the host counter, and takes it back at once if that crosses the limit (one larger than
+//! the whole limit is denied without touching the counter; one with no `max_tokens`
+//! names its reserved output in `x-switchboard-budget-reserved-output-tokens`, which the
+//! host sends upstream as the maximum); `record`
 //! replaces the reservation with what the provider reported (a failed request gives
 //! it all back). The add is atomic in the host's counter store, so with the counters
 //! in Redis every replica admits against the same total and together they never
