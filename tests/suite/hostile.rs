@@ -66,6 +66,8 @@ fn small(model: &str) -> Value {
 
 #[tokio::test]
 async fn oversized_requests_are_the_clients_and_never_quarantine_a_shared_adapter() {
+    // Megabytes through an adapter, a dozen times: not beside a test that measures latency.
+    let _cpu = cpu_heavy_async().await;
     let mock = Mock::start().await;
     let gw = start(&mock, &keyed("")).await;
     // 5 MB of text for an adapter with 16 MiB: refused before it runs.
@@ -93,6 +95,7 @@ async fn oversized_requests_are_the_clients_and_never_quarantine_a_shared_adapte
 
 #[tokio::test]
 async fn a_request_holds_no_more_items_than_the_cap_and_count_tokens_meets_rate_limits() {
+    let _cpu = cpu_heavy_async().await;
     let mock = Mock::start().await;
     let limit = "[policies.two]\nplugin = \"builtin:request-limit\"\nsettings = { limit = 2, window_secs = 3600 }\n\n[models.\"limited\"]\ntargets = [{ provider = \"an\", model = \"claude-x\" }]\npolicies = [\"two\"]\n";
     let gw = start(&mock, &keyed(limit)).await;
@@ -296,6 +299,7 @@ async fn failed_admin_sign_ins_are_throttled_per_address() {
 
 #[tokio::test]
 async fn a_continuation_right_after_its_answer_finds_it() {
+    let _cpu = cpu_heavy_async().await;
     let mock = Mock::start().await;
     let db = std::env::temp_dir().join(format!("sb-chain-{}.db", std::process::id()));
     let _ = std::fs::remove_file(&db);

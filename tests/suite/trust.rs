@@ -421,8 +421,9 @@ async fn a_looping_plugin_degrades_its_own_route_only() {
     assert_eq!(failures, 0);
     // Isolation, not speed: with the looping plugin's calls not contained, the healthy
     // route waits behind 50 ms loops on both cores (seconds). Loaded, shared 2-core
-    // machines put the contained case at 35–70 ms.
-    assert!(median < Duration::from_millis(100), "median {median:?}");
+    // machines put the contained case at 10–70 ms alone and up to ~105 ms beside the
+    // rest of the suite (2026-12-07): the bound sits well below seconds, above that.
+    assert!(median < Duration::from_millis(250), "median {median:?}");
     // The looping plugin was quarantined, and says so.
     let plugins = gw.admin_plugins().await;
     let hostile = plugins["plugins"]
