@@ -338,15 +338,19 @@ fn shaped(
     if path == "/v1/embeddings" {
         return Ok(None);
     }
-    let server = gw.live.load().config.server.clone();
-    let items = crate::request_limits::check_items(body, server.max_items)?;
+    let (max_items, memory) = {
+        let live = gw.live.load();
+        let s = &live.config.server;
+        (s.max_items, s.translation_memory_bytes)
+    };
+    let items = crate::request_limits::check_items(body, max_items)?;
     if !matches!(
         path,
         "/v1/messages" | "/v1/messages/count_tokens" | "/v1/responses"
     ) {
         return Ok(None);
     }
-    let budget = gw.translation_budget(server.translation_memory_bytes);
+    let budget = gw.translation_budget(memory);
     budget.hold(body, items).map(Some)
 }
 
