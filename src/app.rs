@@ -68,9 +68,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         control: Default::default(),
         console: Default::default(),
         auth_throttle: Default::default(),
-        translations: parking_lot::Mutex::new(std::sync::Arc::new(
-            crate::request_limits::TranslationBudget::new(server_cfg.translation_memory_bytes),
-        )),
+        translations: Default::default(),
         telemetry,
     });
     configure_parts(&gateway).await?;

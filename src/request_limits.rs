@@ -79,6 +79,14 @@ pub struct TranslationBudget {
 /// A translation's share of the budget, given back when dropped.
 pub type Held = OwnedSemaphorePermit;
 
+/// The default budget (`translation_memory_mib = 1024`); a gateway whose config says
+/// otherwise makes its own at its first translation.
+impl Default for TranslationBudget {
+    fn default() -> Self {
+        TranslationBudget::new(1 << 30)
+    }
+}
+
 impl TranslationBudget {
     pub fn new(bytes: usize) -> Self {
         let kib = (bytes >> 10).clamp(1, Semaphore::MAX_PERMITS);

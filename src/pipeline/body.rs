@@ -60,6 +60,38 @@ pub struct RequestFacts {
 
 pub use crate::types::Endpoint;
 
+/// What a request may ask for at most: a bounded `user`, a `max_tokens` within what any
+/// model writes, at least one choice.
+fn bounded(facts: &Facts<'_>) -> Result<(), Error> {
+    if facts
+        .user
+        .as_ref()
+        .is_some_and(|u| u.len() > MAX_USER_BYTES)
+    {
+        return Err(Error::invalid(
+            format!("'user' is longer than {MAX_USER_BYTES} bytes"),
+            Some("user"),
+        ));
+    }
+    for (name, v) in [
+        ("max_tokens", facts.max_tokens),
+        ("max_completion_tokens", facts.max_completion_tokens),
+    ] {
+        if let Some(v) = v.filter(|v| *v > MAX_OUTPUT_TOKENS) {
+            return Err(Error::invalid(
+                format!(
+                    "'{name}' is {v}, more than any model writes (at most {MAX_OUTPUT_TOKENS})"
+                ),
+                Some(name),
+            ));
+        }
+    }
+    if facts.n == Some(0) {
+        return Err(Error::invalid("'n' must be at least 1", Some("n")));
+    }
+    Ok(())
+}
+
 pub fn parse(body: &[u8], endpoint: Endpoint) -> Result<RequestFacts, Error> {
     // serde would also read a struct from an array; a request is an object.
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
@@ -107,32 +139,7 @@ pub fn parse(body: &[u8], endpoint: Endpoint) -> Result<RequestFacts, Error> {
             }
         }
     }
-    if facts
-        .user
-        .as_ref()
-        .is_some_and(|u| u.len() > MAX_USER_BYTES)
-    {
-        return Err(Error::invalid(
-            format!("'user' is longer than {MAX_USER_BYTES} bytes"),
-            Some("user"),
-        ));
-    }
-    for (name, v) in [
-        ("max_tokens", facts.max_tokens),
-        ("max_completion_tokens", facts.max_completion_tokens),
-    ] {
-        if let Some(v) = v.filter(|v| *v > MAX_OUTPUT_TOKENS) {
-            return Err(Error::invalid(
-                format!(
-                    "'{name}' is {v}, more than any model writes (at most {MAX_OUTPUT_TOKENS})"
-                ),
-                Some(name),
-            ));
-        }
-    }
-    if facts.n == Some(0) {
-        return Err(Error::invalid("'n' must be at least 1", Some("n")));
-    }
+    bounded(&facts)?;
     let stream = endpoint == Endpoint::Chat && facts.stream.unwrap_or(false);
     let has_stream_options = facts.stream_options.is_some();
     Ok(RequestFacts {
