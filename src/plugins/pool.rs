@@ -410,27 +410,23 @@ impl<W: World> Lease<W> {
             Some(e) => e,
             None => {
                 self.warm = None;
+                let kind = self.whose(FailureKind::Deadline);
                 if trial {
-                    pool.quarantine.trial_over(&self.route, false);
+                    match kind {
+                        FailureKind::Oversize => pool.quarantine.trial_over_undecided(&self.route),
+                        _ => pool.quarantine.trial_over(&self.route, false),
+                    }
                 }
-                return Err(pool.fail(
-                    &self.route,
-                    FailureKind::Deadline,
-                    format!("did not answer within {:?}", self.wall_limit()),
-                ));
+                let message = match kind {
+                    FailureKind::Oversize => self.oversize_message(),
+                    _ => format!("did not answer within {:?}", self.wall_limit()),
+                };
+                return Err(pool.fail(&self.route, kind, message));
             }
         };
         let kind = match &self.warm {
-            Some(w) => classify(&e, &w.store),
+            Some(w) => self.whose(classify(&e, &w.store)),
             None => FailureKind::Trap,
-        };
-        // Out of memory on an input the client made that large: the client's failure.
-        let kind = if kind == FailureKind::Memory
-            && self.input_bytes.saturating_mul(CLIENT_SHARE) >= pool.limits.memory_bytes
-        {
-            FailureKind::Oversize
-        } else {
-            kind
         };
         if trial {
             match kind {
@@ -446,11 +442,7 @@ impl<W: World> Lease<W> {
                 "exceeded its memory limit of {} MiB",
                 pool.limits.memory_bytes >> 20
             ),
-            FailureKind::Oversize => format!(
-                "the request ({} KiB) is too large for this plugin's memory ({} MiB); send a smaller one",
-                self.input_bytes >> 10,
-                pool.limits.memory_bytes >> 20
-            ),
+            FailureKind::Oversize => self.oversize_message(),
             _ if e.downcast_ref::<super::CounterError>().is_some() => summary(&e, None),
             _ => {
                 let said = self.warm.as_ref().map(|w| w.store.data().stderr.text());
@@ -463,10 +455,29 @@ impl<W: World> Lease<W> {
         Err(pool.fail(&self.route, kind, message))
     }
 
-    /// The call about to be made takes `bytes` the client sent: a memory failure on
-    /// an input that large is the client's.
+    /// The call about to be made takes `bytes` the client sent: a memory or deadline
+    /// failure on an input that large is the client's.
     pub fn input(&mut self, bytes: usize) {
         self.input_bytes = bytes;
+    }
+
+    /// Whose failure `kind` is: out of memory or CPU time on an input the client made
+    /// that large (at least 1/`CLIENT_SHARE` of the memory cap) is the client's.
+    fn whose(&self, kind: FailureKind) -> FailureKind {
+        let large = self.input_bytes.saturating_mul(CLIENT_SHARE) >= self.pool.limits.memory_bytes;
+        match kind {
+            FailureKind::Memory | FailureKind::Deadline if large => FailureKind::Oversize,
+            k => k,
+        }
+    }
+
+    fn oversize_message(&self) -> String {
+        format!(
+            "the request ({} KiB) is more than this plugin can take within its limits ({} MiB of memory, {:?} of CPU); send a smaller one",
+            self.input_bytes >> 10,
+            self.pool.limits.memory_bytes >> 20,
+            self.pool.limits.deadline
+        )
     }
 
     /// Throws the instance away instead of returning it to the pool.
