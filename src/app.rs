@@ -66,6 +66,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         vkeys: Default::default(),
         alerts: Default::default(),
         control: Default::default(),
+        registry: Default::default(),
         console: Default::default(),
         auth_throttle: Default::default(),
         translations: Default::default(),
@@ -149,14 +150,34 @@ async fn configure_parts(gateway: &Gateway) -> anyhow::Result<()> {
         .configure(live.config.store.as_ref())
         .map_err(|e| anyhow::anyhow!("store: {e}"))?;
     *gateway.reload.base.lock() = Some(live.config.clone());
-    match gateway.control.refresh().await {
-        Ok(true) => crate::reload::rebuild(gateway)
-            .await
-            .map_err(|e| anyhow::anyhow!("applying the runtime overrides: {e}"))?,
-        Ok(false) => {}
+    gateway
+        .registry
+        .configure(live.config.store.as_ref(), &live.config.registry)
+        .map_err(|e| anyhow::anyhow!("store: {e}"))?;
+    if live.config.store.is_none() {
+        tracing::warn!(
+            "no [store]: providers, models and prompts made through the admin API live in memory and are lost on restart"
+        );
+    }
+    let registry = match gateway.registry.refresh().await {
+        Ok(changed) => changed,
         Err(e) => {
-            tracing::warn!(error = %e, "reading the runtime overrides failed; retried every second")
+            tracing::warn!(error = %e, "reading the registry failed; retried every second");
+            false
         }
+    };
+    crate::registry::layer::record_file(&gateway.registry, &live.config).await;
+    let overrides = match gateway.control.refresh().await {
+        Ok(changed) => changed,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the runtime overrides failed; retried every second");
+            false
+        }
+    };
+    if registry || overrides || !gateway.registry.snapshot().is_empty() {
+        crate::reload::rebuild(gateway)
+            .await
+            .map_err(|e| anyhow::anyhow!("applying the registry and the runtime overrides: {e}"))?;
     }
     Ok(())
 }
@@ -193,15 +214,23 @@ fn spawn_upkeep(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
             if let Err(e) = keys.vkeys.refresh().await {
                 tracing::warn!(error = %e, "reading virtual keys failed");
             }
-            // Overrides made through another replica.
-            match keys.control.refresh().await {
-                Ok(true) => {
-                    if let Err(e) = crate::reload::rebuild(&keys).await {
-                        tracing::warn!(error = %e, "applying the runtime overrides failed");
-                    }
+            // Overrides and registry changes made through another replica.
+            let overrides = keys.control.refresh().await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "reading the runtime overrides failed");
+                false
+            });
+            let registry = keys.registry.refresh().await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "reading the registry failed");
+                false
+            });
+            let due = crate::reload::schedule_due(&keys);
+            if due {
+                crate::manage::scheduled(&keys).await;
+            }
+            if overrides || registry || due {
+                if let Err(e) = crate::reload::rebuild(&keys).await {
+                    tracing::warn!(error = %e, "applying the registry and the runtime overrides failed");
                 }
-                Ok(false) => {}
-                Err(e) => tracing::warn!(error = %e, "reading the runtime overrides failed"),
             }
         }
     });

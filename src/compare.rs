@@ -146,6 +146,9 @@ fn request<'a>(
         body: ask.body(&entry.route, messages, stream),
         native: None,
         pin: entry.pin.clone(),
+        prompt: None,
+        // Comparisons and route tests reach a draft or testing model.
+        admin: true,
     }
 }
 

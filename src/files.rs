@@ -118,6 +118,8 @@ async fn upload(gw: &Gateway, principal: &Principal, req: Request<'_>) -> http::
         body: Bytes::from(chat.to_string()),
         native: Some(native),
         pin: None,
+        prompt: None,
+        admin: false,
     };
     pipeline::handle(gw, req).await
 }

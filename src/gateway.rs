@@ -25,6 +25,8 @@ pub struct Gateway {
     pub vkeys: crate::vkeys::VirtualKeys,
     pub alerts: crate::alerts::Alerts,
     pub control: crate::control::Control,
+    /// Providers, models and prompts made at run time, and every version.
+    pub registry: crate::registry::Registry,
     /// Console sessions signed in on this gateway's admin listener.
     pub console: crate::console::Sessions,
     /// The memory request translations in flight may hold (`server.translation_memory_mib`).
@@ -45,7 +47,8 @@ pub struct ReloadState {
     pub last_error: Mutex<Option<String>>,
     /// How long the last reload took, in microseconds (built, checked and swapped).
     pub last_duration_us: AtomicU64,
-    /// The config as read, before the runtime overrides were layered on it.
+    /// The config file as read, before the registry and the runtime overrides were
+    /// layered on it.
     pub base: Mutex<Option<Arc<crate::config::Config>>>,
     /// Held while a new live state is built (a reload, or overrides applied), so two
     /// builds never race to be the last stored.

@@ -126,6 +126,9 @@ pub struct LiveState {
     pub keys: HashMap<[u8; 32], Principal>,
     /// The response cache, when any route caches.
     pub cache: Option<Arc<ResponseCache>>,
+    /// When it was built (Unix seconds): scheduled retirements that pass later make a
+    /// new one.
+    pub built_at: i64,
 }
 
 /// Loads each distinct plugin once per state, whatever number of routes use it.
@@ -341,6 +344,7 @@ impl LiveState {
             routes,
             providers,
             keys,
+            built_at: crate::pipeline::now_secs() as i64,
         })
     }
 }

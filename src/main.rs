@@ -102,6 +102,10 @@ enum Command {
         #[arg(long, default_value = "route,model")]
         group: String,
     },
+    /// The config file with the registry layered on it, as one `config.toml` (on
+    /// standard output): `switchboard config export`.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// One prompt to several routes of a running gateway, side by side.
     Compare {
         #[command(flatten)]
@@ -111,6 +115,13 @@ enum Command {
         #[arg(required = true)]
         prompt: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the live config (the file and the registry in its `[store]`) as TOML;
+    /// credentials given at run time become `*_env` variables to set.
+    Export(ConfigArg),
 }
 
 #[derive(Subcommand)]
@@ -274,6 +285,11 @@ fn main() -> ExitCode {
         Command::Plugin(p) => plugin(p),
         Command::Serve(c) => with_config(&c.config, serve),
         Command::Check(c) => with_config(&c.config, check),
+        Command::Config(ConfigCommand::Export(c)) => client(Box::pin(async move {
+            let text = switchboard::registry::layer::export_file(&c.config).await?;
+            print!("{text}");
+            Ok(())
+        })),
         Command::Models(a) => client(Box::pin(async move {
             switchboard::client::models(&a.url, a.key.as_deref()).await
         })),

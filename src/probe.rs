@@ -16,13 +16,16 @@ use tokio::time::Instant;
 use tokio::sync::watch;
 
 use crate::gateway::Gateway;
+use crate::live::LiveState;
 use crate::plugins::calls;
 use crate::types::{AuthScheme, Operation, RequestContext};
 
 /// The adapter's auth scheme and extra headers, learnt from a `to-upstream` call on a
 /// minimal request (adapters decide these without looking at the body).
-async fn credentials(gw: &Gateway, provider: &str) -> Option<(AuthScheme, Vec<(String, String)>)> {
-    let live = gw.live.load_full();
+async fn credentials(
+    live: &LiveState,
+    provider: &str,
+) -> Option<(AuthScheme, Vec<(String, String)>)> {
     let p = live.providers.get(provider)?;
     let ctx = RequestContext {
         request_id: "health-check".into(),
@@ -59,7 +62,8 @@ async fn probe(gw: &Gateway, provider: &str) -> Vec<(Option<String>, bool)> {
         return Vec::new();
     }
     if !check.chat {
-        return vec![(None, get(gw, provider, check).await)];
+        let ok = get(&live, provider, &check.path, check.timeout).await;
+        return vec![(None, ok.is_ok())];
     }
     let mut models: Vec<String> = live
         .routes
@@ -72,23 +76,23 @@ async fn probe(gw: &Gateway, provider: &str) -> Vec<(Option<String>, bool)> {
     models.dedup();
     let mut out = Vec::with_capacity(models.len());
     for m in models {
-        let ok = chat(gw, provider, &m, check.timeout).await;
-        out.push((Some(m), ok));
+        let ok = chat(&live, provider, &m, check.timeout).await;
+        out.push((Some(m), ok.is_ok()));
     }
     out
 }
 
-/// Sends `up` (with `body`) to `provider` within `timeout`: whether it answered 2xx.
+/// Sends `up` (with `body`) to `provider` within `timeout`: its 2xx status, or why
+/// not.
 async fn send(
-    gw: &Gateway,
+    live: &LiveState,
     provider: &str,
     up: &crate::types::UpstreamRequest,
     body: bytes::Bytes,
     timeout: Duration,
-) -> bool {
-    let live = gw.live.load_full();
+) -> Result<u16, String> {
     let Some(p) = live.providers.get(provider) else {
-        return false;
+        return Err(format!("no provider '{provider}'"));
     };
     let req = crate::upstream::request::build(crate::upstream::request::Outbound {
         base: &p.base_url,
@@ -99,21 +103,30 @@ async fn send(
         body,
         now: crate::pipeline::now_secs(),
     });
-    let Ok(req) = req else {
-        return false;
-    };
-    let sent = tokio::time::timeout(timeout, crate::upstream::client().send(req)).await;
-    matches!(sent, Ok(Ok(r)) if r.status().is_success())
+    let req = req.map_err(|e| format!("cannot build the request: {e}"))?;
+    match tokio::time::timeout(timeout, crate::upstream::client().send(req)).await {
+        Ok(Ok(r)) if r.status().is_success() => Ok(r.status().as_u16()),
+        Ok(Ok(r)) => Err(format!("the provider answered {}", r.status())),
+        Ok(Err(e)) => Err(crate::secrets::scrub_owned(format!(
+            "the provider could not be reached: {e}"
+        ))),
+        Err(_) => Err(format!("the provider did not answer within {timeout:?}")),
+    }
 }
 
-/// `mode = "get"`: a GET of the check's path.
-async fn get(gw: &Gateway, provider: &str, check: &crate::config::HealthCheck) -> bool {
-    let (auth, headers) = credentials(gw, provider)
+/// `mode = "get"`: a GET of `path`.
+async fn get(
+    live: &LiveState,
+    provider: &str,
+    path: &str,
+    timeout: Duration,
+) -> Result<u16, String> {
+    let (auth, headers) = credentials(live, provider)
         .await
         .unwrap_or((AuthScheme::None, Vec::new()));
     let up = crate::types::UpstreamRequest {
         method: crate::types::HttpMethod::Get,
-        path: check.path.clone(),
+        path: path.to_string(),
         query: Vec::new(),
         headers: headers
             .into_iter()
@@ -124,14 +137,41 @@ async fn get(gw: &Gateway, provider: &str, check: &crate::config::HealthCheck) -
         translate_response: false,
         stream_format: crate::types::StreamFormat::Sse,
     };
-    send(gw, provider, &up, bytes::Bytes::new(), check.timeout).await
+    send(live, provider, &up, bytes::Bytes::new(), timeout).await
+}
+
+/// One real call with a provider's key (registration's check): a one-token chat call
+/// to `model`, else a GET of `/models`. What answered, or why it failed.
+pub async fn verify(
+    live: &LiveState,
+    provider: &str,
+    model: Option<&str>,
+) -> Result<String, String> {
+    let timeout = Duration::from_secs(15);
+    if let Some(p) = live.providers.get(provider)
+        && let Some(why) = &p.provider.inactive
+    {
+        return Err(why.clone());
+    }
+    match model {
+        Some(m) => chat(live, provider, m, timeout)
+            .await
+            .map(|s| format!("a one-token chat call to '{m}' answered {s}")),
+        None => get(live, provider, "/models", timeout)
+            .await
+            .map(|s| format!("GET /models answered {s}")),
+    }
 }
 
 /// `mode = "chat"`: a one-token chat call to `model`, made by the provider's adapter.
-async fn chat(gw: &Gateway, provider: &str, model: &str, timeout: Duration) -> bool {
-    let live = gw.live.load_full();
+async fn chat(
+    live: &LiveState,
+    provider: &str,
+    model: &str,
+    timeout: Duration,
+) -> Result<u16, String> {
     let Some(p) = live.providers.get(provider) else {
-        return false;
+        return Err(format!("no provider '{provider}'"));
     };
     let ctx = RequestContext {
         request_id: "health-check".into(),
@@ -146,14 +186,16 @@ async fn chat(gw: &Gateway, provider: &str, model: &str, timeout: Duration) -> b
     let body = serde_json::json!({ "model": model, "max_tokens": 1,
         "messages": [{ "role": "user", "content": "ping" }] })
     .to_string();
-    let Ok(Ok(up)) = calls::to_upstream(&p.adapter, &ctx, body.as_bytes()).await else {
-        return false;
+    let up = match calls::to_upstream(&p.adapter, &ctx, body.as_bytes()).await {
+        Ok(Ok(up)) => up,
+        Ok(Err(e)) => return Err(format!("the adapter refused the request: {e:?}")),
+        Err(e) => return Err(format!("the adapter failed: {e}")),
     };
     let sent = match &up.body {
         crate::types::BodyEdit::Replace(b) => bytes::Bytes::from(b.clone()),
         _ => bytes::Bytes::from(body),
     };
-    send(gw, provider, &up, sent, timeout).await
+    send(live, provider, &up, sent, timeout).await
 }
 
 fn apply(gw: &Gateway, provider: &str, model: Option<&str>, ok: bool) {

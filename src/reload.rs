@@ -53,7 +53,8 @@ pub async fn reload(gw: &Gateway) -> Result<Duration, String> {
     let started = std::time::Instant::now();
     let result = async {
         let base = Arc::new(Config::load(&path).map_err(|e| format!("{}: {e}", path.display()))?);
-        let mut config = (*base).clone();
+        let mut config = crate::registry::layer::compose(&base, &gw.registry.snapshot())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         for o in crate::control::apply(&mut config, &gw.control.overrides()) {
             tracing::warn!(target = %o, "a runtime override names a target the config no longer has");
         }
@@ -87,6 +88,10 @@ pub async fn reload(gw: &Gateway) -> Result<Duration, String> {
         gw.control
             .configure(new.config.store.as_ref())
             .map_err(|e| format!("store: {e}"))?;
+        gw.registry
+            .configure(new.config.store.as_ref(), &new.config.registry)
+            .map_err(|e| format!("store: {e}"))?;
+        crate::registry::layer::record_file(&gw.registry, &base).await;
         *gw.reload.base.lock() = Some(base);
         gw.live.store(Arc::new(new));
         Ok::<(), String>(())
@@ -113,17 +118,35 @@ pub async fn reload(gw: &Gateway) -> Result<Duration, String> {
     result.map(|()| took)
 }
 
-/// Builds the live state again from the config in force with the runtime overrides
-/// layered on it (an override was set or reverted, here or on another replica).
-pub async fn rebuild(gw: &Gateway) -> Result<(), String> {
-    let _building = gw.reload.building.lock().await;
-    let old = gw.live.load_full();
+/// The config the file, the registry and the overrides make (what `rebuild` builds).
+pub fn layered(gw: &Gateway) -> Result<Config, String> {
     let base = gw
         .reload
         .base_config()
-        .unwrap_or_else(|| old.config.clone());
-    let mut config = (*base).clone();
+        .unwrap_or_else(|| gw.live.load().config.clone());
+    let mut config = crate::registry::layer::compose(&base, &gw.registry.snapshot())
+        .map_err(|e| e.to_string())?;
     crate::control::apply(&mut config, &gw.control.overrides());
+    Ok(config)
+}
+
+/// Whether a model's scheduled retirement passed since the live state was built (the
+/// state is rebuilt so `/v1/models` and the model's answers follow).
+pub fn schedule_due(gw: &Gateway) -> bool {
+    let live = gw.live.load();
+    let now = crate::pipeline::now_secs() as i64;
+    live.config
+        .routes
+        .values()
+        .any(|r| r.lifecycle.state_at(now) != r.lifecycle.state_at(live.built_at))
+}
+
+/// Builds the live state again from the config in force with the registry and the
+/// runtime overrides layered on it (changed here or on another replica).
+pub async fn rebuild(gw: &Gateway) -> Result<(), String> {
+    let _building = gw.reload.building.lock().await;
+    let old = gw.live.load_full();
+    let config = layered(gw)?;
     let mut new = LiveState::build(config, &gw.runtime)
         .await
         .map_err(|e| e.to_string())?;

@@ -55,6 +55,11 @@ impl ApiError {
         self
     }
 
+    pub fn with_param(mut self, param: &str) -> Self {
+        self.param = Some(param.to_string());
+        self
+    }
+
     pub fn with_code(mut self, code: &'static str) -> Self {
         self.code = Some(Cow::Borrowed(code));
         self

@@ -112,6 +112,8 @@ pub async fn handle(
         body: Bytes::from(chat.to_string()),
         native: Some(native),
         pin: None,
+        prompt: None,
+        admin: false,
     };
     pipeline::handle(gw, req).await
 }

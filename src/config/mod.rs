@@ -7,6 +7,7 @@
 pub mod alerts;
 mod cache;
 mod fields;
+pub mod lifecycle;
 pub mod masked;
 mod presets;
 mod providers;
@@ -77,8 +78,37 @@ pub struct Config {
     pub files_route: Option<String>,
     /// `[[alerts]]` rules.
     pub alerts: Vec<alerts::AlertRule>,
+    /// `[prompts.*]` (the file's and the registry's), pinned versions as `name@N`.
+    pub prompts: BTreeMap<String, lifecycle::Prompt>,
+    /// `[store]`'s master keys and how many versions the registry keeps.
+    pub registry: RegistryConfig,
+    /// The version in force of each model and prompt (`models/NAME`, `prompts/NAME`),
+    /// and when it was made: set by the registry's layering, empty for a bare file.
+    pub versions: BTreeMap<String, (u32, u64)>,
     /// Warnings to log at start (open gateway, providers without keys...).
     pub warnings: Vec<String>,
+    /// What it was read from, so the registry can layer on it again.
+    pub source: Option<std::sync::Arc<Source>>,
+}
+
+/// The text a config was read from, where its relative paths start, and the
+/// environment variables it read (their values as read).
+#[derive(Clone)]
+pub struct Source {
+    pub text: String,
+    pub base: PathBuf,
+    pub env: BTreeMap<String, Option<String>>,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Source({} bytes from {})",
+            self.text.len(),
+            self.base.display()
+        )
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -307,6 +337,31 @@ pub struct Route {
     pub params: route_params::Params,
     /// What `/v1/models` says of the route beyond its name.
     pub meta: route_params::Meta,
+    /// Draft, testing, active, deprecated or retired; successor, dates, testers.
+    pub lifecycle: lifecycle::Lifecycle,
+}
+
+/// The registry's settings in `[store]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistryConfig {
+    /// Provider credentials given at run time are sealed under this key.
+    pub master_key: Option<Secret>,
+    /// The key before a rotation (read, never written with).
+    pub previous_master_key: Option<Secret>,
+    /// Where the master key was to come from, for the message when it is missing.
+    pub master_key_source: Option<String>,
+    pub keep_versions: u32,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            master_key: None,
+            previous_master_key: None,
+            master_key_source: None,
+            keep_versions: 20,
+        }
+    }
 }
 
 /// Answers pass through the route's redactors, JSON answers whole and streams with
@@ -510,6 +565,18 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let raw: raw::RawConfig =
             toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
-        validate::validate(raw, text, base, env)
+        let seen = std::cell::RefCell::new(BTreeMap::new());
+        let recording = |k: &str| {
+            let v = env(k);
+            seen.borrow_mut().insert(k.to_string(), v.clone());
+            v
+        };
+        let mut config = validate::validate(raw, text, base, &recording)?;
+        config.source = Some(std::sync::Arc::new(Source {
+            text: text.to_string(),
+            base: base.to_path_buf(),
+            env: seen.into_inner(),
+        }));
+        Ok(config)
     }
 }

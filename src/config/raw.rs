@@ -23,6 +23,9 @@ pub struct RawConfig {
     pub providers: BTreeMap<String, RawProvider>,
     #[serde(default)]
     pub models: BTreeMap<String, Spanned<RawModel>>,
+    /// Prompt templates (`[prompts.NAME]`), named by requests.
+    #[serde(default)]
+    pub prompts: BTreeMap<String, Spanned<RawPrompt>>,
     #[serde(default)]
     pub strategies: BTreeMap<String, RawPlugin>,
     #[serde(default)]
@@ -94,6 +97,32 @@ pub struct RawStore {
     pub postgres_url: Option<Spanned<String>>,
     /// The variable holding a PostgreSQL URL (it carries a password).
     pub postgres_url_env: Option<Spanned<String>>,
+    /// The master key provider credentials given at run time are sealed under (32
+    /// bytes, base64 or hex), from this variable or file.
+    pub master_key_env: Option<Spanned<String>>,
+    pub master_key_file: Option<Spanned<String>>,
+    /// The master key before a rotation: still read, never written with.
+    pub previous_master_key_env: Option<Spanned<String>>,
+    /// Versions of each registry object kept (older ones are pruned; a pin on one
+    /// answers 404).
+    pub keep_versions: Option<u32>,
+}
+
+/// A prompt template: messages with `{{variables}}`, default parameters, a model.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrompt {
+    pub messages: Vec<RawPromptMessage>,
+    pub model: Option<Spanned<String>>,
+    pub defaults: Option<toml::Table>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPromptMessage {
+    pub role: Spanned<String>,
+    pub content: String,
 }
 
 /// One line per request, as text (logfmt) or JSON, to a file or stdout.
@@ -332,6 +361,23 @@ pub struct RawModel {
     #[serde(default)]
     pub capabilities: Vec<Spanned<String>>,
     pub description: Option<String>,
+    /// Lifecycle: `draft`, `testing`, `active` (default), `deprecated`, `retired`.
+    pub state: Option<Spanned<String>>,
+    /// The model that replaces this one (named in deprecation and retirement answers).
+    pub successor: Option<Spanned<String>>,
+    /// A deprecated model's requests go to its successor.
+    pub redirect: Option<bool>,
+    /// When a deprecated model stops being served (`Sunset`), a date or RFC 3339 time.
+    pub sunset: Option<Spanned<String>>,
+    /// When it was deprecated (`Deprecation`).
+    pub deprecated_at: Option<Spanned<String>>,
+    /// When it retires by itself.
+    pub retire_at: Option<Spanned<String>>,
+    /// Keys (by name) and teams (`team:NAME`) a `testing` model is served to.
+    #[serde(default)]
+    pub testers: Vec<String>,
+    /// The team that owns the model.
+    pub owner: Option<String>,
 }
 
 /// Circuit breaker per target of a route.

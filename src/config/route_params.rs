@@ -46,7 +46,7 @@ pub struct Meta {
 }
 
 /// A TOML value as JSON (dates become their text).
-fn json(v: &toml::Value) -> Value {
+pub fn json(v: &toml::Value) -> Value {
     match v {
         toml::Value::String(s) => Value::String(s.clone()),
         toml::Value::Integer(i) => Value::from(*i),

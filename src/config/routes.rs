@@ -88,6 +88,7 @@ impl RouteEnv<'_> {
             tags: model.tags.clone(),
             params: super::route_params::params(cx, model, key)?,
             meta: super::route_params::meta(cx, model, key)?,
+            lifecycle: super::lifecycle::lifecycle(cx, raw, name, m, key)?,
         })
     }
 
@@ -144,12 +145,12 @@ impl RouteEnv<'_> {
             );
         }
         let mut targets = Vec::new();
-        for t in &model.targets {
+        for (i, t) in model.targets.iter().enumerate() {
             let tv = t.get_ref();
             if !providers.contains_key(tv.provider.get_ref()) {
                 return cx.err(
                     tv.provider.span(),
-                    format!("{key}.targets.provider"),
+                    format!("{key}.targets[{i}].provider"),
                     format!("unknown provider '{}'", tv.provider.get_ref()),
                 );
             }
@@ -163,7 +164,7 @@ impl RouteEnv<'_> {
                 {
                     return cx.err(
                         t.span(),
-                        format!("{key}.targets.{what}"),
+                        format!("{key}.targets[{i}].{what}"),
                         "must be a non-negative number",
                     );
                 }
@@ -171,12 +172,16 @@ impl RouteEnv<'_> {
             if let Some(bad) = tv.tags.iter().find(|t| !valid_tag(t)) {
                 return cx.err(
                     t.span(),
-                    format!("{key}.targets.tags"),
+                    format!("{key}.targets[{i}].tags"),
                     format!("'{bad}' is not a tag (1 to 64 letters, digits, '-', '_', '.' or ':')"),
                 );
             }
             if tv.tags.len() > 32 {
-                return cx.err(t.span(), format!("{key}.targets.tags"), "at most 32 tags");
+                return cx.err(
+                    t.span(),
+                    format!("{key}.targets[{i}].tags"),
+                    "at most 32 tags",
+                );
             }
             let (input_price, output_price, cached_input_price, price_source) =
                 prices(tv, &providers[tv.provider.get_ref()]);

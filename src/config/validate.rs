@@ -72,6 +72,10 @@ pub(super) fn validate(
             raw.gateway.as_ref().map_or(&[][..], |g| &g.policies),
         )?,
         store: store(&cx, &raw, base)?,
+        prompts: super::lifecycle::prompts(&cx, &raw)?,
+        registry: registry(&cx, &raw, base)?,
+        versions: BTreeMap::new(),
+        source: None,
         log_format: super::telemetry::log_format(&raw),
         telemetry: super::telemetry::telemetry(&cx, &raw)?,
         access_log: raw.access_log.as_ref().map(|a| AccessLogConfig {
@@ -465,6 +469,59 @@ fn store(
         Some(p) => Ok(Some(StoreDb::Sqlite(base.join(p.get_ref())))),
         None => Ok(None),
     }
+}
+
+/// `[store]`'s master keys (from a variable or a file) and version bound.
+fn registry(
+    cx: &Ctx<'_>,
+    raw: &RawConfig,
+    base: &std::path::Path,
+) -> Result<RegistryConfig, ConfigError> {
+    let mut r = RegistryConfig::default();
+    let Some(s) = raw.store.as_ref() else {
+        return Ok(r);
+    };
+    if let Some(k) = s.keep_versions {
+        r.keep_versions = k.clamp(1, 1000);
+    }
+    let var = |v: &toml::Spanned<String>| (cx.env)(v.get_ref()).filter(|x| !x.trim().is_empty());
+    if let Some(v) = &s.master_key_env {
+        r.master_key_source = Some(format!("environment variable {}", v.get_ref()));
+        r.master_key = var(v).map(Secret::new);
+    }
+    if let Some(f) = &s.master_key_file {
+        let path = base.join(f.get_ref());
+        r.master_key_source = Some(format!("file {}", path.display()));
+        match std::fs::read_to_string(&path) {
+            Ok(text) => r.master_key = Some(Secret::new(text.trim().to_string())),
+            Err(e) => {
+                return cx.err(
+                    f.span(),
+                    "store.master_key_file",
+                    format!("cannot read {}: {e}", path.display()),
+                );
+            }
+        }
+    }
+    if let Some(v) = &s.previous_master_key_env {
+        r.previous_master_key = var(v).map(Secret::new);
+    }
+    for (k, field) in [
+        (&r.master_key, "store.master_key_env"),
+        (&r.previous_master_key, "store.previous_master_key_env"),
+    ] {
+        if let Some(k) = k {
+            crate::secrets::register(k.expose());
+            if crate::seal::decode_key(k.expose()).is_none() {
+                return cx.err(
+                    0..0,
+                    field,
+                    "a master key is 32 bytes, as 64 hex digits or base64",
+                );
+            }
+        }
+    }
+    Ok(r)
 }
 
 /// Policy names a key, a team or the gateway lists: each a `[policies.*]` entry.

@@ -25,6 +25,8 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 
 const INDEX: &[u8] = include_bytes!("assets/index.html");
 const SCRIPT: &[u8] = include_bytes!("assets/console.js");
+/// The registry's pages (models, providers, prompts).
+const REGISTRY: &[u8] = include_bytes!("assets/registry.js");
 const STYLE: &[u8] = include_bytes!("assets/console.css");
 
 struct Session {
@@ -133,6 +135,7 @@ pub fn asset(path: &str) -> Option<http::Response<Body>> {
     let (bytes, kind) = match path {
         "/" | "/console" | "/console/" => (INDEX, "text/html; charset=utf-8"),
         "/console/console.js" => (SCRIPT, "text/javascript; charset=utf-8"),
+        "/console/registry.js" => (REGISTRY, "text/javascript; charset=utf-8"),
         "/console/console.css" => (STYLE, "text/css; charset=utf-8"),
         _ => return None,
     };

@@ -82,6 +82,8 @@ pub async fn handle(
         body: chat,
         native,
         pin: None,
+        prompt: None,
+        admin: false,
     };
     let resp = pipeline::handle(gw, req).await;
     let mut resp = if pipeline::is_native(&resp) {

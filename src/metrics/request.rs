@@ -254,6 +254,12 @@ impl Metrics {
         self.add("switchboard_dropped_fields_total", &l, 1);
     }
 
+    /// A request for a deprecated model, by key (so its owners can be found).
+    pub fn deprecated_request(&self, model: &str, key: &str) {
+        let l = [("model", model), ("key", key)];
+        self.add("switchboard_deprecated_requests_total", &l, 1);
+    }
+
     pub fn denied(&self, route: &str, policy: &str) {
         let l = [("route", route), ("policy", policy)];
         self.add("switchboard_policy_denials_total", &l, 1);

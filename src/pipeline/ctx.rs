@@ -107,6 +107,10 @@ struct State {
     prompt_estimate: u64,
     /// The usage is an estimate (the stream ended before the provider told it).
     estimated: bool,
+    /// The prompt template it was made from (`name@version`), and the model the client
+    /// named when another served it (a deprecated model's redirect).
+    prompt: Option<String>,
+    requested: Option<String>,
 }
 
 impl State {
@@ -219,6 +223,16 @@ impl RequestCtx {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// What the usage record says beside the route: `prompt` (the template and its
+    /// version) or `requested` (the model the client named, when redirected).
+    pub fn note(&self, what: &str, value: &str) {
+        let mut s = self.state.lock();
+        match what {
+            "prompt" => s.prompt = Some(value.to_string()),
+            _ => s.requested = Some(value.to_string()),
+        }
     }
 
     pub fn route(&self, name: &str, outcomes: &Arc<crate::outcomes::Outcomes>) {
@@ -518,6 +532,8 @@ impl RequestCtx {
             duration_ms: c.elapsed.as_millis() as u64,
             attempts: s.attempts.len() as u32,
             estimated: s.estimated,
+            prompt: s.prompt.take(),
+            requested: s.requested.take(),
         });
     }
 }

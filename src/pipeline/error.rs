@@ -20,6 +20,15 @@ pub enum Error {
     ModelNotFound(String),
     #[error("key '{key}' may not use model `{model}`")]
     ModelNotAllowed { key: String, model: String },
+    /// The model is retired (its successor named, if it has one).
+    #[error("model `{model}` is retired{}", .successor.as_ref().map(|s| format!("; use `{s}` instead")).unwrap_or_default())]
+    Retired {
+        model: String,
+        successor: Option<String>,
+    },
+    /// `model@N` names a version that is not kept (or never was).
+    #[error("model `{model}` has no version {version} kept (kept versions are bounded)")]
+    VersionNotKept { model: String, version: u32 },
     /// A policy said no.
     #[error("{}", .denial.message)]
     Denied { policy: String, denial: Box<Denial> },
@@ -72,6 +81,8 @@ impl Error {
             Error::Invalid { .. } => "invalid_request",
             Error::ModelNotFound(_) => "model_not_found",
             Error::ModelNotAllowed { .. } => "model_not_allowed",
+            Error::Retired { .. } => "model_retired",
+            Error::VersionNotKept { .. } => "model_version_not_found",
             Error::Denied { .. } => "policy_denied",
             Error::Plugin { .. } => "plugin_failed",
             Error::Provider(_) => "provider_refused",
@@ -88,6 +99,8 @@ impl Error {
             Error::Invalid { .. } => 400,
             Error::ModelNotFound(_) => 404,
             Error::ModelNotAllowed { .. } => 403,
+            Error::Retired { .. } => 410,
+            Error::VersionNotKept { .. } => 404,
             Error::Denied { denial, .. } => denial.status,
             Error::Plugin { .. } | Error::NoTarget { .. } => 503,
             Error::Provider(e) => e.status,
@@ -130,6 +143,16 @@ impl From<Error> for ApiError {
                 Some("model".into()),
             ),
             Error::ModelNotAllowed { .. } => ("permission_error", Some("model_not_allowed"), None),
+            Error::Retired { .. } => (
+                "invalid_request_error",
+                Some("model_retired"),
+                Some("model".into()),
+            ),
+            Error::VersionNotKept { .. } => (
+                "invalid_request_error",
+                Some("model_version_not_found"),
+                Some("model".into()),
+            ),
             Error::Denied { denial, .. } => {
                 let mut api = ApiError::new(status, denial_type(denial.status), message);
                 if let Some(t) = denial.error_type {
@@ -231,6 +254,14 @@ mod tests {
         let all = [
             Error::invalid("x", None),
             Error::ModelNotFound("m".into()),
+            Error::Retired {
+                model: "m".into(),
+                successor: None,
+            },
+            Error::VersionNotKept {
+                model: "m".into(),
+                version: 3,
+            },
             Error::ModelNotAllowed {
                 key: "k".into(),
                 model: "m".into(),

@@ -9,6 +9,7 @@ mod cached;
 pub mod ctx;
 pub mod error;
 mod failover;
+pub mod lifecycle;
 mod native;
 pub mod offline;
 mod params;
@@ -104,6 +105,11 @@ pub struct Request<'a> {
     pub native: Option<Native>,
     /// (provider, model): only this target of the route is asked (a comparison).
     pub pin: Option<(String, String)>,
+    /// The prompt template the request was made from (`name@version`).
+    pub prompt: Option<String>,
+    /// Made by the admin API (a comparison, a route test): a model's lifecycle does
+    /// not hide it.
+    pub admin: bool,
 }
 
 /// A request in the client's own API, passed through to targets that speak it (the
@@ -242,10 +248,23 @@ async fn admit<'l>(
     req: &mut Request<'_>,
 ) -> Result<Admitted<'l>, Error> {
     let mut facts: RequestFacts = body::parse(&req.body, req.endpoint)?;
-    let route = live
-        .routes
-        .get(&facts.model)
-        .ok_or_else(|| Error::ModelNotFound(facts.model.clone()))?;
+    let (route, mut lifecycle_headers) = if req.admin {
+        let r = live
+            .routes
+            .get(&facts.model)
+            .ok_or_else(|| Error::ModelNotFound(facts.model.clone()))?;
+        (r, Vec::new())
+    } else {
+        let now = now_secs() as i64;
+        let served = lifecycle::serve(live, &facts.model, req.principal, now, ctx.metrics())?;
+        if let Some(from) = &served.redirected_from {
+            ctx.note("requested", from);
+        }
+        (served.route, served.headers)
+    };
+    if let Some(p) = &req.prompt {
+        ctx.note("prompt", p);
+    }
     ctx.route(&route.route.name, &route.outcomes);
     if route.targets.is_empty() {
         return Err(Error::NoTarget {
@@ -259,8 +278,9 @@ async fn admit<'l>(
         ctx.show_cost();
     }
     let p = req.principal;
+    let named = crate::config::lifecycle::pinned(&facts.model).map_or(&*facts.model, |(b, _)| b);
     if let Some(models) = &p.models
-        && !models.contains(&facts.model)
+        && !models.iter().any(|m| m == named)
     {
         return Err(Error::ModelNotAllowed {
             key: p.key_name.clone(),
@@ -300,7 +320,8 @@ async fn admit<'l>(
     {
         cap_output(req, cap);
     }
-    let policy_headers = checked.headers;
+    let mut policy_headers = checked.headers;
+    policy_headers.append(&mut lifecycle_headers);
     Ok(Admitted {
         route,
         facts,

@@ -269,6 +269,15 @@ pub async fn handle(
                 .into_response();
         }
     };
+    // A stored prompt (`prompt: {id, version, variables}`) becomes the input it makes.
+    let (prompt, body) = match crate::prompts::responses(&gw.live.load().config, &mut req) {
+        Ok(Some(label)) => (
+            Some(label),
+            Bytes::from(serde_json::to_vec(&req).unwrap_or_default()),
+        ),
+        Ok(None) => (None, body),
+        Err(e) => return e.into_response(),
+    };
     let previous = req.get("previous_response_id").cloned();
     let Prepared {
         mut translated,
@@ -300,6 +309,8 @@ pub async fn handle(
         body: chat,
         native,
         pin: None,
+        prompt,
+        admin: false,
     };
     let resp = pipeline::handle(gw, pipeline_req).await;
     if pipeline::is_native(&resp) {

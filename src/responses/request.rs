@@ -32,7 +32,6 @@ const REFUSED: &[(&str, &str)] = &[
         "conversation objects are not kept by this gateway; continue with `previous_response_id` or send the whole conversation as `input`",
     ),
     ("background", "background responses are not supported"),
-    ("prompt", "stored prompt templates are not supported"),
 ];
 
 fn text_part(text: &Value) -> Value {

@@ -116,6 +116,9 @@ async fn respond(
             WithBody::Compare => {
                 super::admin_compare::handle(&gw, &method, path, body, &actor).await
             }
+            WithBody::Registry => {
+                super::admin_registry::handle(&gw, &method, path, body, &actor).await
+            }
         };
     }
     let at = AdminReq {
@@ -137,6 +140,7 @@ enum WithBody {
     Keys,
     Overrides,
     Compare,
+    Registry,
 }
 
 fn with_body(path: &str) -> Option<WithBody> {
@@ -144,6 +148,7 @@ fn with_body(path: &str) -> Option<WithBody> {
         "/admin/overrides" | "/admin/overrides/revert" => Some(WithBody::Overrides),
         p if p == "/admin/keys" || p.starts_with("/admin/keys/") => Some(WithBody::Keys),
         p if p == "/admin/compare" || p.starts_with("/admin/compare/") => Some(WithBody::Compare),
+        p if super::admin_registry::serves(p) => Some(WithBody::Registry),
         _ => None,
     }
 }

@@ -7,6 +7,7 @@ mod admin_compare;
 mod admin_control;
 mod admin_counters;
 mod admin_keys;
+mod admin_registry;
 mod me;
 mod routes;
 mod tls;

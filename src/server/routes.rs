@@ -241,6 +241,11 @@ async fn openai_api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
     drop(live);
     let posted = Posted {
         directive: crate::cache::key::directive(req.headers()),
+        prompt: req
+            .headers()
+            .get("x-switchboard-prompt")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
         // An Anthropic client's headers: forwarded when its request is passed through.
         forwarded: crate::native::client_headers(crate::native::NativeApi::Messages, req.headers()),
         content_type: req
@@ -323,6 +328,8 @@ async fn files(
 /// A POST's parts the handlers read, taken before its body is.
 struct Posted {
     directive: crate::cache::Directive,
+    /// `x-switchboard-prompt`: the prompt template a chat request is made from.
+    prompt: Option<String>,
     forwarded: Vec<(String, String)>,
     content_type: Option<String>,
     body: Bytes,
@@ -365,7 +372,8 @@ async fn post(
     let Posted {
         directive,
         forwarded,
-        body,
+        mut body,
+        prompt,
         ..
     } = p;
     let held = match shaped(gw, path, &body) {
@@ -390,6 +398,18 @@ async fn post(
         _ => {}
     }
     let endpoint = endpoint.unwrap_or(Endpoint::Chat);
+    let prompt = match (prompt, endpoint) {
+        (Some(reference), Endpoint::Chat) => {
+            match crate::prompts::chat(&gw.live.load().config, &reference, &body) {
+                Ok((made, label)) => {
+                    body = Bytes::from(made);
+                    Some(label)
+                }
+                Err(e) => return e.into_response(),
+            }
+        }
+        _ => None,
+    };
     let protocol = match endpoint {
         Endpoint::Chat => pipeline::Protocol::ChatCompletions,
         Endpoint::Embeddings => pipeline::Protocol::Embeddings,
@@ -402,6 +422,8 @@ async fn post(
         body,
         native: None,
         pin: None,
+        prompt,
+        admin: false,
     };
     pipeline::handle(gw, req).await
 }
@@ -447,6 +469,8 @@ fn models(
             .is_none_or(|ms| ms.iter().any(|x| x == m))
     };
     let created = 0;
+    let now = pipeline::now_secs() as i64;
+    let allowed = |m: &str| allowed(m) && pipeline::lifecycle::visible(live, m, principal, now);
     if path == "/v1/models" {
         let data: Vec<_> = live
             .config

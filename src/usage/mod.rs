@@ -58,6 +58,10 @@ pub struct Record {
     /// The usage is the gateway's estimate: the client left before the provider said
     /// it (the prompt and what was streamed, counted as tokens).
     pub estimated: bool,
+    /// The prompt template (`name@version`) the request was made from.
+    pub prompt: Option<String>,
+    /// The model the client named, when another served it (a redirect).
+    pub requested: Option<String>,
 }
 
 pub struct Writer {

@@ -17,10 +17,11 @@ fn pg_err(e: tokio_postgres::Error) -> UsageError {
 
 const INSERT: &str = "INSERT INTO switchboard_usage (ts, request_id, api, route, key, team, \"user\",
     provider, model, status, error, error_message, prompt_tokens, cached_tokens, completion_tokens,
-    cost_usd, ttft_ms, duration_ms, attempts, estimated)
+    cost_usd, ttft_ms, duration_ms, attempts, estimated, prompt, requested)
  SELECT * FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[],
     $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::BIGINT[], $11::TEXT[], $12::TEXT[], $13::BIGINT[],
-    $14::BIGINT[], $15::BIGINT[], $16::DOUBLE PRECISION[], $17::BIGINT[], $18::BIGINT[], $19::BIGINT[], $20::BOOLEAN[])";
+    $14::BIGINT[], $15::BIGINT[], $16::DOUBLE PRECISION[], $17::BIGINT[], $18::BIGINT[], $19::BIGINT[], $20::BOOLEAN[],
+    $21::TEXT[], $22::TEXT[])";
 
 /// A batch as one insert.
 async fn write(pg: &Pg, batch: &[(u64, Record)]) -> Result<(), UsageError> {
@@ -47,7 +48,8 @@ async fn write(pg: &Pg, batch: &[(u64, Record)]) -> Result<(), UsageError> {
     let duration = int(&|(_, r)| r.duration_ms as i64);
     let attempts = int(&|(_, r)| i64::from(r.attempts));
     let estimated: Vec<bool> = batch.iter().map(|(_, r)| r.estimated).collect();
-    let params: [&(dyn ToSql + Sync); 20] = [
+    let (template, requested) = (opt(&|r| r.prompt.clone()), opt(&|r| r.requested.clone()));
+    let params: [&(dyn ToSql + Sync); 22] = [
         &ts,
         &request_id,
         &api,
@@ -68,6 +70,8 @@ async fn write(pg: &Pg, batch: &[(u64, Record)]) -> Result<(), UsageError> {
         &duration,
         &attempts,
         &estimated,
+        &template,
+        &requested,
     ];
     // The writer's connection is its own: the records and their hourly sums go in one
     // transaction, so a retried batch is never counted twice.

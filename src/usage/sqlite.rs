@@ -21,6 +21,8 @@ const LATER_COLUMNS: &[(&str, &str)] = &[
     ("ttft_ms", "INTEGER"),
     ("attempts", "INTEGER NOT NULL DEFAULT 0"),
     ("estimated", "INTEGER NOT NULL DEFAULT 0"),
+    ("prompt", "TEXT"),
+    ("requested", "TEXT"),
 ];
 
 /// Opens (creating) the usage file, as `serve` does; `check` uses it to say early
@@ -75,8 +77,8 @@ pub fn write(conn: &mut Connection, batch: &[(u64, Record)]) -> Result<(), Usage
             .prepare_cached(
                 "INSERT INTO usage (ts, route, key, provider, model, status, prompt_tokens,
                      completion_tokens, cost_usd, duration_ms, request_id, api, team, user, error,
-                     error_message, cached_tokens, ttft_ms, attempts, estimated)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+                     error_message, cached_tokens, ttft_ms, attempts, estimated, prompt, requested)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
             )
             .map_err(db_err)?;
         let mut add = tx.prepare_cached(rollup::SQLITE_ADD).map_err(db_err)?;
@@ -121,6 +123,8 @@ pub fn write(conn: &mut Connection, batch: &[(u64, Record)]) -> Result<(), Usage
                 r.ttft_ms.map(|t| t as i64),
                 r.attempts,
                 r.estimated,
+                r.prompt,
+                r.requested,
             ])
             .map_err(db_err)?;
         }

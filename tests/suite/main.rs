@@ -36,6 +36,7 @@ mod plugin_kit;
 mod proxy;
 mod quota;
 mod redaction;
+mod registry;
 mod replicas;
 mod responses;
 mod routing;

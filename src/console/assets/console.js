@@ -40,10 +40,11 @@ function figure(id, key, value) {
   return el("div", { class: "figure" }, el("div", { class: "v", id, text: value }), el("div", { class: "k", text: key }));
 }
 
-function table(cols, rows) {
+// `attrs(row)`, when given, are the attributes of the row's `tr` (ids for tests and links).
+function table(cols, rows, attrs) {
   return el("table", {},
     el("thead", {}, el("tr", {}, cols.map((c) => el("th", { text: c[0] })))),
-    el("tbody", {}, rows.map((r) => el("tr", {}, cols.map((c) => {
+    el("tbody", {}, rows.map((r) => el("tr", attrs ? attrs(r) : {}, cols.map((c) => {
       const v = c[1](r);
       return v instanceof Node ? el("td", {}, v) : el("td", { class: c[2] || "", text: v });
     })))));
@@ -333,7 +334,9 @@ async function show() {
   const name = (location.hash.slice(1).split("?")[0]) || "overview";
   for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("on", a.getAttribute("href") === `#${name}`);
   const page = el("div", { id: `view-${name}` });
-  try { await (VIEWS[name] || overview)(page); } catch (e) { page.append(el("p", { class: "error", text: e.message })); }
+  // The registry's views (models, prompts, providers) come from registry.js.
+  const view = VIEWS[name] || (window.REGISTRY_VIEWS || {})[name] || overview;
+  try { await view(page); } catch (e) { page.append(el("p", { class: "error", text: e.message })); }
   document.getElementById("page").replaceChildren(page);
   document.body.dataset.view = name;
 }

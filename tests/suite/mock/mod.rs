@@ -91,6 +91,8 @@ struct State {
     /// Uploaded files (id → bytes) and batches (id → (input file, output file)).
     files: Mutex<HashMap<String, Vec<u8>>>,
     batches: Mutex<HashMap<String, (String, String)>>,
+    /// The key each provider insists on (401 to any other).
+    keys: Mutex<HashMap<String, String>>,
 }
 
 pub struct Mock {
@@ -245,6 +247,15 @@ impl Mock {
         };
     }
 
+    /// Requests to `provider` without `key` (as a bearer token or `x-api-key`) get 401,
+    /// as a provider answers a wrong key.
+    pub fn require_key(&self, provider: &str, key: &str) {
+        self.state
+            .keys
+            .lock()
+            .insert(provider.to_string(), key.to_string());
+    }
+
     pub fn seen(&self, provider: &str) -> Vec<Seen> {
         self.state
             .seen
@@ -273,6 +284,26 @@ impl Mock {
         self.state.queued.lock().clear();
         self.state.sticky.lock().clear();
     }
+}
+
+/// 401 when `provider` insists on a key the last request seen did not carry.
+fn wrong_key(state: &State, provider: &str) -> Option<http::Response<MockBody>> {
+    let want = state.keys.lock().get(provider).cloned()?;
+    let seen = state.seen.lock();
+    let h = &seen.last()?.headers;
+    let given = |name: &str| {
+        h.get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let ok = given("authorization") == Some(format!("Bearer {want}"))
+        || given("x-api-key").as_deref() == Some(want.as_str());
+    (!ok).then(|| {
+        json_resp(
+            401,
+            r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}"#.into(),
+        )
+    })
 }
 
 async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> http::Response<MockBody> {
@@ -322,6 +353,9 @@ async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> http::Respon
         body: json.clone(),
     });
     if let Some(r) = unsigned {
+        return r;
+    }
+    if let Some(r) = wrong_key(&state, &provider) {
         return r;
     }
     let fault = {
