@@ -226,3 +226,57 @@ async fn the_console_in_a_real_browser() {
         );
     }
 }
+
+/// The registry's pages (issue "Model management"): an operator adds a provider with
+/// its key, makes a model on it, tests the draft, activates it, and a client is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_pages_in_a_real_browser() {
+    const KEY: &str = "sk-browser-acme-key-7788";
+    let python = python_venv();
+    let mock = Mock::start().await;
+    mock.require_key("acme", KEY);
+    let master = "a1".repeat(32);
+    let cfg = config("registry").replace(
+        "[store]\n",
+        "[store]\nmaster_key_env = \"MASTER_KEY\"\n",
+    );
+    let gw = start_env(&mock, "", &cfg, &[("MASTER_KEY", master.as_str())]).await;
+    let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("registry-screens");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/browser/registry_check.py"
+    );
+    let (admin, api, dir, base) = (
+        gw.admin.clone(),
+        gw.url.clone(),
+        shots.clone(),
+        mock.base_url("acme"),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&python)
+            .arg(script)
+            .args([&admin, &api, ADMIN_TOKEN])
+            .arg(&dir)
+            .args([&base, KEY, ""])
+            .output()
+            .expect("the browser check runs")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for page in ["providers", "models", "prompts"] {
+        assert!(
+            shots.join(format!("{page}.png")).exists(),
+            "no screenshot of {page}"
+        );
+    }
+    let (_, made) = gw
+        .admin_json(Method::GET, "/admin/models/acme-chat/versions", None)
+        .await;
+    assert!(made["versions"].as_array().unwrap().len() >= 2, "{made}");
+}
