@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -55,23 +54,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     };
     let live = build_state(config, &runtime).await?;
     runtime.counters().configure(&live.config.counters)?;
-    let gateway = Arc::new(Gateway {
-        live: ArcSwap::from_pointee(live),
-        runtime,
-        metrics: Arc::new(Default::default()),
-        reload: Default::default(),
-        usage: Default::default(),
-        access_log: Default::default(),
-        responses: Default::default(),
-        vkeys: Default::default(),
-        alerts: Default::default(),
-        control: Default::default(),
-        registry: Default::default(),
-        console: Default::default(),
-        auth_throttle: Default::default(),
-        translations: Default::default(),
-        telemetry,
-    });
+    let gateway = Arc::new(Gateway::new(live, runtime, telemetry));
     configure_parts(&gateway).await?;
 
     let tls = match &server_cfg.tls {
@@ -227,10 +210,10 @@ fn spawn_upkeep(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
             if due {
                 crate::manage::scheduled(&keys).await;
             }
-            if overrides || registry || due {
-                if let Err(e) = crate::reload::rebuild(&keys).await {
-                    tracing::warn!(error = %e, "applying the registry and the runtime overrides failed");
-                }
+            if (overrides || registry || due)
+                && let Err(e) = crate::reload::rebuild(&keys).await
+            {
+                tracing::warn!(error = %e, "applying the registry and the runtime overrides failed");
             }
         }
     });

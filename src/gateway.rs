@@ -62,6 +62,31 @@ impl ReloadState {
 }
 
 impl Gateway {
+    /// A gateway serving `live`, its other parts as yet unconfigured.
+    pub fn new(
+        live: LiveState,
+        runtime: Arc<PluginRuntime>,
+        telemetry: Option<Arc<crate::telemetry::Telemetry>>,
+    ) -> Gateway {
+        Gateway {
+            live: ArcSwap::from_pointee(live),
+            runtime,
+            metrics: Arc::new(Default::default()),
+            reload: Default::default(),
+            usage: Default::default(),
+            access_log: Default::default(),
+            responses: Default::default(),
+            vkeys: Default::default(),
+            alerts: Default::default(),
+            control: Default::default(),
+            registry: Default::default(),
+            console: Default::default(),
+            auth_throttle: Default::default(),
+            translations: Default::default(),
+            telemetry,
+        }
+    }
+
     /// The translation budget of `bytes` (made anew when a reload changed its size).
     pub fn translation_budget(
         &self,

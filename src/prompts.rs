@@ -11,6 +11,9 @@ use crate::config::Config;
 use crate::config::lifecycle::Prompt;
 use crate::reply::ApiError;
 
+/// A request the prompt cannot be applied to: the client's error.
+type Refused = Box<ApiError>;
+
 /// Most bytes one variable's value may hold.
 const MAX_VALUE: usize = 256 * 1024;
 
@@ -73,15 +76,17 @@ fn find<'c>(
     config: &'c Config,
     reference: &str,
     param: &str,
-) -> Result<(&'c Prompt, String), ApiError> {
+) -> Result<(&'c Prompt, String), Refused> {
     let (name, version) = match reference.rsplit_once('@') {
         Some((n, v)) => (n, Some(v)),
         None => (reference, None),
     };
     let unknown = || {
-        ApiError::not_found(format!("no prompt '{reference}'"))
-            .with_param(param)
-            .with_code("prompt_not_found")
+        Box::new(
+            ApiError::not_found(format!("no prompt '{reference}'"))
+                .with_param(param)
+                .with_code("prompt_not_found"),
+        )
     };
     let current = config.versions.get(&format!("prompts/{name}")).map(|v| v.0);
     let (key, n) = match version {
@@ -99,24 +104,20 @@ fn find<'c>(
     Ok((p, label))
 }
 
-fn variables(v: Option<&Value>, param: &str) -> Result<Map<String, Value>, ApiError> {
+fn variables(v: Option<&Value>, param: &str) -> Result<Map<String, Value>, Refused> {
     match v {
         None | Some(Value::Null) => Ok(Map::new()),
         Some(Value::Object(o)) => {
             if o.values()
                 .any(|v| v.as_str().is_some_and(|s| s.len() > MAX_VALUE))
             {
-                return Err(ApiError::invalid(
-                    "a prompt variable is at most 256 KiB",
-                    Some(param),
-                ));
+                return Err(
+                    ApiError::invalid("a prompt variable is at most 256 KiB", Some(param)).into(),
+                );
             }
             Ok(o.clone())
         }
-        Some(_) => Err(ApiError::invalid(
-            "prompt variables are an object",
-            Some(param),
-        )),
+        Some(_) => Err(ApiError::invalid("prompt variables are an object", Some(param)).into()),
     }
 }
 
@@ -124,16 +125,16 @@ fn rendered(
     p: &Prompt,
     vars: &Map<String, Value>,
     param: &str,
-) -> Result<Vec<(String, String)>, ApiError> {
+) -> Result<Vec<(String, String)>, Refused> {
     p.messages
         .iter()
         .map(|(role, text)| {
             fill(text, vars).map(|t| (role.clone(), t)).map_err(|missing| {
-                ApiError::invalid(
+                Box::new(ApiError::invalid(
                     format!("prompt '{}' uses the variable '{missing}', which the request does not give", p.name),
                     Some(&format!("{param}.{missing}")),
                 )
-                .with_code("missing_prompt_variable")
+                .with_code("missing_prompt_variable"))
             })
         })
         .collect()
@@ -151,11 +152,15 @@ fn defaults(p: &Prompt, o: &mut Map<String, Value>) {
 }
 
 /// A chat request with the prompt `reference` applied; the prompt's label.
-pub fn chat(config: &Config, reference: &str, body: &[u8]) -> Result<(Vec<u8>, String), ApiError> {
+pub fn chat(config: &Config, reference: &str, body: &[u8]) -> Result<(Vec<u8>, String), Refused> {
     let param = "x-switchboard-prompt";
     let (p, label) = find(config, reference.trim(), param)?;
-    let mut req: Map<String, Value> = serde_json::from_slice(body)
-        .map_err(|e| ApiError::invalid(format!("the body is not a JSON object: {e}"), None))?;
+    let mut req: Map<String, Value> = serde_json::from_slice(body).map_err(|e| {
+        Box::new(ApiError::invalid(
+            format!("the body is not a JSON object: {e}"),
+            None,
+        ))
+    })?;
     let vars = match req.get_mut("metadata").and_then(Value::as_object_mut) {
         Some(m) => variables(m.remove("variables").as_ref(), "metadata.variables")?,
         None => Map::new(),
@@ -181,7 +186,7 @@ pub fn chat(config: &Config, reference: &str, body: &[u8]) -> Result<(Vec<u8>, S
 
 /// A Responses request's `prompt` resolved: its messages ahead of the input; the
 /// prompt's label. `None` when the request names no prompt.
-pub fn responses(config: &Config, req: &mut Value) -> Result<Option<String>, ApiError> {
+pub fn responses(config: &Config, req: &mut Value) -> Result<Option<String>, Refused> {
     let Some(o) = req.as_object_mut() else {
         return Ok(None);
     };
@@ -189,10 +194,9 @@ pub fn responses(config: &Config, req: &mut Value) -> Result<Option<String>, Api
         return Ok(None);
     };
     let Some(id) = prompt.get("id").and_then(Value::as_str) else {
-        return Err(ApiError::invalid(
-            "prompt.id (a string) is required",
-            Some("prompt.id"),
-        ));
+        return Err(
+            ApiError::invalid("prompt.id (a string) is required", Some("prompt.id")).into(),
+        );
     };
     let reference = match prompt.get("version") {
         Some(Value::String(v)) => format!("{id}@{v}"),

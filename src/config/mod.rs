@@ -351,6 +351,9 @@ pub struct RegistryConfig {
     /// Where the master key was to come from, for the message when it is missing.
     pub master_key_source: Option<String>,
     pub keep_versions: u32,
+    /// Variables providers made at run time may read keys from, beside those the
+    /// file's providers read (`[store] registry_env`).
+    pub env: Vec<String>,
 }
 
 impl Default for RegistryConfig {
@@ -360,6 +363,7 @@ impl Default for RegistryConfig {
             previous_master_key: None,
             master_key_source: None,
             keep_versions: 20,
+            env: Vec::new(),
         }
     }
 }

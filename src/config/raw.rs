@@ -106,6 +106,10 @@ pub struct RawStore {
     /// Versions of each registry object kept (older ones are pruned; a pin on one
     /// answers 404).
     pub keep_versions: Option<u32>,
+    /// Variables providers made at run time may name in `api_key_env` (beside those
+    /// the file's providers use).
+    #[serde(default)]
+    pub registry_env: Vec<String>,
 }
 
 /// A prompt template: messages with `{{variables}}`, default parameters, a model.

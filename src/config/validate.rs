@@ -484,6 +484,7 @@ fn registry(
     if let Some(k) = s.keep_versions {
         r.keep_versions = k.clamp(1, 1000);
     }
+    r.env = s.registry_env.clone();
     let var = |v: &toml::Spanned<String>| (cx.env)(v.get_ref()).filter(|x| !x.trim().is_empty());
     if let Some(v) = &s.master_key_env {
         r.master_key_source = Some(format!("environment variable {}", v.get_ref()));

@@ -6,7 +6,10 @@
 //! audited, and built into the state every request after it sees (replicas follow
 //! within a second). The admin API and the console are two faces of it.
 
+mod rules;
 pub mod view;
+
+use rules::{file_refusal, trusted_env, users_of};
 
 use serde_json::{Value, json};
 
@@ -262,26 +265,17 @@ async fn audit(
         .await;
 }
 
-/// Validates, checks, writes, versions, audits and applies one change.
-async fn change(
-    gw: &Gateway,
+/// The one real call a provider's change makes with its key (unless `verify: false`).
+async fn check(
+    live: &LiveState,
     kind: Kind,
     name: &str,
-    body: Option<Value>,
-    actor: &str,
-    action: &str,
-    extras: Extras,
-) -> Result<Done, ManageError> {
-    let snap = gw.registry.snapshot();
-    let key = extras.api_key.as_deref().filter(|k| !k.is_empty());
-    if key.is_some() {
-        gw.registry.master_key()?;
-    }
-    let cand = candidate(&snap, kind, name, body.as_ref(), key);
-    let live = build(gw, &cand, kind, name).await?;
-    let verification = match extras.verify {
-        Some(true) if kind == Kind::Provider && body.is_some() => Some(
-            crate::probe::verify(&live, name, extras.verify_model.as_deref())
+    kept: bool,
+    extras: &Extras,
+) -> Result<Option<String>, ManageError> {
+    Ok(match extras.verify {
+        Some(true) if kind == Kind::Provider && kept => Some(
+            crate::probe::verify(live, name, extras.verify_model.as_deref())
                 .await
                 .map_err(|e| {
                     ManageError::Verification(format!(
@@ -293,7 +287,33 @@ async fn change(
             Some("not verified (\"verify\": false): no call was made with the key".into())
         }
         _ => None,
-    };
+    })
+}
+
+/// Validates, checks, writes, versions, audits and applies one change.
+async fn change(
+    gw: &Gateway,
+    kind: Kind,
+    name: &str,
+    body: Option<Value>,
+    actor: &str,
+    action: &str,
+    extras: Extras,
+) -> Result<Done, ManageError> {
+    let _one = gw.registry.changing.lock().await;
+    let snap = gw.registry.snapshot();
+    let key = extras.api_key.as_deref().filter(|k| !k.is_empty());
+    if key.is_some() {
+        gw.registry.master_key()?;
+    }
+    if kind == Kind::Provider
+        && let Some(b) = &body
+    {
+        trusted_env(gw, b)?;
+    }
+    let cand = candidate(&snap, kind, name, body.as_ref(), key);
+    let live = build(gw, &cand, kind, name).await?;
+    let verification = check(&live, kind, name, body.is_some(), &extras).await?;
     drop(live);
     if key.is_some() {
         gw.registry.set_credential(name, key).await?;
@@ -371,18 +391,6 @@ pub async fn create(
     change(gw, kind, name, Some(body), actor, "create", extras).await
 }
 
-fn file_refusal(gw: &Gateway, kind: Kind, name: &str) -> ManageError {
-    ManageError::Conflict {
-        code: "declared_in_file",
-        message: format!(
-            "{} '{name}' is declared in {}: change it there, or adopt it into the registry first (POST /admin/{}/{name}/adopt)",
-            kind.as_str(),
-            file_name(gw),
-            kind.table()
-        ),
-    }
-}
-
 /// `PATCH /admin/{kind}/{name}`: a JSON merge patch of the body.
 pub async fn patch(
     gw: &Gateway,
@@ -439,6 +447,17 @@ pub async fn delete(
             "no {} '{name}'",
             kind.as_str()
         )));
+    }
+    let users = users_of(gw, kind, name);
+    if !users.is_empty() {
+        return Err(ManageError::Conflict {
+            code: "in_use",
+            message: format!(
+                "{} '{name}' is in use by {}: change or delete them first",
+                kind.as_str(),
+                users.join(", ")
+            ),
+        });
     }
     change(gw, kind, name, None, actor, "delete", Extras::default()).await
 }

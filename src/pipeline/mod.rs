@@ -248,23 +248,11 @@ async fn admit<'l>(
     req: &mut Request<'_>,
 ) -> Result<Admitted<'l>, Error> {
     let mut facts: RequestFacts = body::parse(&req.body, req.endpoint)?;
-    let (route, mut lifecycle_headers) = if req.admin {
-        let r = live
-            .routes
-            .get(&facts.model)
-            .ok_or_else(|| Error::ModelNotFound(facts.model.clone()))?;
-        (r, Vec::new())
-    } else {
-        let now = now_secs() as i64;
-        let served = lifecycle::serve(live, &facts.model, req.principal, now, ctx.metrics())?;
-        if let Some(from) = &served.redirected_from {
-            ctx.note("requested", from);
-        }
-        (served.route, served.headers)
-    };
-    if let Some(p) = &req.prompt {
-        ctx.note("prompt", p);
-    }
+    let lifecycle::Served {
+        route,
+        headers: mut lifecycle_headers,
+        ..
+    } = route_of(live, ctx, req, &facts.model)?;
     ctx.route(&route.route.name, &route.outcomes);
     if route.targets.is_empty() {
         return Err(Error::NoTarget {
@@ -327,6 +315,36 @@ async fn admit<'l>(
         facts,
         policy_headers,
     })
+}
+
+/// The route serving `model`, as its lifecycle says (an admin request reaches any),
+/// and the headers its state adds.
+fn route_of<'l>(
+    live: &'l LiveState,
+    ctx: &RequestCtx,
+    req: &Request<'_>,
+    model: &str,
+) -> Result<lifecycle::Served<'l>, Error> {
+    if let Some(p) = &req.prompt {
+        ctx.note("prompt", p);
+    }
+    if req.admin {
+        let route = live
+            .routes
+            .get(model)
+            .ok_or_else(|| Error::ModelNotFound(model.to_string()))?;
+        return Ok(lifecycle::Served {
+            route,
+            headers: Vec::new(),
+            redirected_from: None,
+        });
+    }
+    let now = now_secs() as i64;
+    let served = lifecycle::serve(live, model, req.principal, now, ctx.metrics())?;
+    if let Some(from) = &served.redirected_from {
+        ctx.note("requested", from);
+    }
+    Ok(served)
 }
 
 /// Sends the output tokens a policy reserved upstream as the request's maximum (it

@@ -55,7 +55,7 @@ fn file_table(file: &Config) -> Result<toml::Table, ConfigError> {
     toml::from_str(&src.text).map_err(|e| ConfigError::Syntax(e.to_string()))
 }
 
-fn section<'t>(t: &'t mut toml::Table, kind: Kind) -> &'t mut toml::Table {
+fn section(t: &mut toml::Table, kind: Kind) -> &mut toml::Table {
     let v = t
         .entry(kind.table())
         .or_insert_with(|| toml::Value::Table(Default::default()));

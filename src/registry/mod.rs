@@ -130,6 +130,9 @@ pub struct Registry {
     /// Serializes this gateway's reads and writes (a refresh never stores a snapshot
     /// older than a commit made here).
     lock: tokio::sync::Mutex<()>,
+    /// Held by a change from its validation to its commit, so two changes made here
+    /// never validate against the same registry and both land.
+    pub changing: tokio::sync::Mutex<()>,
 }
 
 impl Default for Registry {
@@ -141,6 +144,7 @@ impl Default for Registry {
             keys: ArcSwap::from_pointee((None, None, None)),
             keep: std::sync::atomic::AtomicU32::new(20),
             lock: Default::default(),
+            changing: Default::default(),
         }
     }
 }

@@ -90,18 +90,22 @@ fn sq(e: rusqlite::Error) -> String {
     format!("store: {e}")
 }
 
-fn version_of(
-    kind: &str,
-    name: String,
-    n: i64,
-    at: i64,
-    actor: String,
-    origin: String,
-    body: Option<String>,
-    diff: String,
-) -> Option<Version> {
+/// A version row as read: kind, name, n, at, actor, origin, body, diff.
+type VersionRow = (
+    String,
+    String,
+    i64,
+    i64,
+    String,
+    String,
+    Option<String>,
+    String,
+);
+
+fn version_of(row: VersionRow) -> Option<Version> {
+    let (kind, name, n, at, actor, origin, body, diff) = row;
     Some(Version {
-        kind: Kind::parse(kind)?,
+        kind: Kind::parse(&kind)?,
         name,
         version: n.clamp(0, u32::MAX as i64) as u32,
         at: at.max(0) as u64,
@@ -269,8 +273,8 @@ fn sqlite_load(c: &mut Connection) -> Result<Tables, String> {
     let mut st = c.prepare_cached(VERSIONS).map_err(sq)?;
     let versions = st
         .query_map([], |r| {
-            Ok(version_of(
-                &r.get::<_, String>(0)?,
+            Ok(version_of((
+                r.get(0)?,
                 r.get(1)?,
                 r.get(2)?,
                 r.get(3)?,
@@ -278,7 +282,7 @@ fn sqlite_load(c: &mut Connection) -> Result<Tables, String> {
                 r.get(5)?,
                 r.get(6)?,
                 r.get(7)?,
-            ))
+            )))
         })
         .map_err(sq)?
         .filter_map(|r| r.ok().flatten())
@@ -373,8 +377,8 @@ async fn pg_load(pg: &Pg) -> Result<Tables, String> {
         .map_err(error)?
         .iter()
         .filter_map(|r| {
-            version_of(
-                &r.try_get::<_, String>(0).ok()?,
+            version_of((
+                r.try_get(0).ok()?,
                 r.try_get(1).ok()?,
                 r.try_get(2).ok()?,
                 r.try_get(3).ok()?,
@@ -382,7 +386,7 @@ async fn pg_load(pg: &Pg) -> Result<Tables, String> {
                 r.try_get(5).ok()?,
                 r.try_get(6).ok()?,
                 r.try_get(7).ok()?,
-            )
+            ))
         })
         .collect();
     let credentials = c

@@ -254,6 +254,24 @@ async fn prepare(
     })
 }
 
+/// A stored prompt (`prompt: {id, version, variables}`) made into the input it makes:
+/// its label, and the request's body as it now is.
+fn with_prompt(
+    gw: &Gateway,
+    req: &mut Value,
+    body: Bytes,
+) -> Result<(Option<String>, Bytes), Box<ApiError>> {
+    Ok(
+        match crate::prompts::responses(&gw.live.load().config, req)? {
+            Some(label) => (
+                Some(label),
+                Bytes::from(serde_json::to_vec(req).unwrap_or_default()),
+            ),
+            None => (None, body),
+        },
+    )
+}
+
 /// Runs a Responses API request through the pipeline.
 pub async fn handle(
     gw: &Gateway,
@@ -269,14 +287,9 @@ pub async fn handle(
                 .into_response();
         }
     };
-    // A stored prompt (`prompt: {id, version, variables}`) becomes the input it makes.
-    let (prompt, body) = match crate::prompts::responses(&gw.live.load().config, &mut req) {
-        Ok(Some(label)) => (
-            Some(label),
-            Bytes::from(serde_json::to_vec(&req).unwrap_or_default()),
-        ),
-        Ok(None) => (None, body),
-        Err(e) => return e.into_response(),
+    let (prompt, body) = match with_prompt(gw, &mut req, body) {
+        Ok(p) => p,
+        Err(e) => return (*e).into_response(),
     };
     let previous = req.get("previous_response_id").cloned();
     let Prepared {

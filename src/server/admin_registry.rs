@@ -72,37 +72,44 @@ fn not_allowed(method: &Method, path: &str) -> http::Response<Body> {
     .into_response()
 }
 
-fn json_body(body: &[u8]) -> Result<Value, ApiError> {
+fn json_body(body: &[u8]) -> Result<Value, Box<ApiError>> {
     if body.is_empty() {
         return Ok(json!({}));
     }
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::invalid(format!("the body is not JSON: {e}"), None))?;
+    let v: Value = serde_json::from_slice(body).map_err(|e| {
+        Box::new(ApiError::invalid(
+            format!("the body is not JSON: {e}"),
+            None,
+        ))
+    })?;
     if !v.is_object() {
-        return Err(ApiError::invalid("the body must be a JSON object", None));
+        return Err(Box::new(ApiError::invalid(
+            "the body must be a JSON object",
+            None,
+        )));
     }
     Ok(v)
 }
 
 /// The fields of a body that steer the change rather than describe the object.
-fn extras(body: &mut Value) -> Result<Extras, ApiError> {
+fn extras(body: &mut Value) -> Result<Extras, Box<ApiError>> {
     let o = body.as_object_mut().expect("checked an object");
     let text = |v: Option<Value>, field: &str| match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(ApiError::invalid(
+        Some(_) => Err(Box::new(ApiError::invalid(
             format!("'{field}' must be a string"),
             Some(field),
-        )),
+        ))),
     };
     let verify = match o.remove("verify") {
         None | Some(Value::Null) => None,
         Some(Value::Bool(b)) => Some(b),
         Some(_) => {
-            return Err(ApiError::invalid(
+            return Err(Box::new(ApiError::invalid(
                 "'verify' must be true or false",
                 Some("verify"),
-            ));
+            )));
         }
     };
     let api_key = text(o.remove("api_key"), "api_key")?;
@@ -110,7 +117,10 @@ fn extras(body: &mut Value) -> Result<Extras, ApiError> {
         .as_ref()
         .is_some_and(|k| k.len() > 8192 || k.chars().any(char::is_control))
     {
-        return Err(ApiError::invalid("'api_key' is not a key", Some("api_key")));
+        return Err(Box::new(ApiError::invalid(
+            "'api_key' is not a key",
+            Some("api_key"),
+        )));
     }
     Ok(Extras {
         api_key,
@@ -167,7 +177,7 @@ pub async fn handle(
     };
     let mut body = match json_body(&body) {
         Ok(b) => b,
-        Err(e) => return e.into_response(),
+        Err(e) => return (*e).into_response(),
     };
     let Some(name) = name else {
         return match *method {
@@ -178,19 +188,34 @@ pub async fn handle(
     };
     let ex = match extras(&mut body) {
         Ok(x) => x,
-        Err(e) => return e.into_response(),
+        Err(e) => return (*e).into_response(),
     };
+    one(gw, kind, &name, sub, method, path, body, ex, actor).await
+}
+
+/// What is asked of one object.
+#[allow(clippy::too_many_arguments)]
+async fn one(
+    gw: &Gateway,
+    kind: Kind,
+    name: &str,
+    sub: Sub,
+    method: &Method,
+    path: &str,
+    body: Value,
+    ex: Extras,
+    actor: &str,
+) -> http::Response<Body> {
+    let ok = |d| done(kind, gw, name, d, StatusCode::OK);
     match (sub, method.clone()) {
-        (Sub::Object, Method::GET) => match manage::current(gw, kind, &name) {
-            Some(b) => json_response(StatusCode::OK, view::object(gw, kind, &name, &b)),
+        (Sub::Object, Method::GET) => match manage::current(gw, kind, name) {
+            Some(b) => json_response(StatusCode::OK, view::object(gw, kind, name, &b)),
             None => ApiError::not_found(format!("no {} '{name}'", kind.as_str())).into_response(),
         },
-        (Sub::Object, Method::PATCH) => match manage::patch(gw, kind, &name, body, actor, ex).await
-        {
-            Ok(d) => done(kind, gw, &name, d, StatusCode::OK),
-            Err(e) => failed(e),
-        },
-        (Sub::Object, Method::DELETE) => match manage::delete(gw, kind, &name, actor).await {
+        (Sub::Object, Method::PATCH) => manage::patch(gw, kind, name, body, actor, ex)
+            .await
+            .map_or_else(failed, ok),
+        (Sub::Object, Method::DELETE) => match manage::delete(gw, kind, name, actor).await {
             Ok(d) => json_response(
                 StatusCode::OK,
                 json!({ "deleted": name, "version": view::version(&d.version, false) }),
@@ -198,30 +223,28 @@ pub async fn handle(
             Err(e) => failed(e),
         },
         (Sub::Versions, Method::GET) => {
-            json_response(StatusCode::OK, view::versions(gw, kind, &name))
+            json_response(StatusCode::OK, view::versions(gw, kind, name))
         }
-        (Sub::Version(n), Method::GET) => version(gw, kind, &name, n),
+        (Sub::Version(n), Method::GET) => version(gw, kind, name, n),
         (Sub::Rollback, Method::POST) => {
             let Some(n) = body.get("version").and_then(Value::as_u64) else {
                 return ApiError::invalid("'version' (a number) is required", Some("version"))
                     .into_response();
             };
             let n = u32::try_from(n).unwrap_or(u32::MAX);
-            match manage::rollback(gw, kind, &name, n, actor).await {
-                Ok(d) => done(kind, gw, &name, d, StatusCode::OK),
-                Err(e) => failed(e),
-            }
+            manage::rollback(gw, kind, name, n, actor)
+                .await
+                .map_or_else(failed, ok)
         }
-        (Sub::Adopt, Method::POST) => match manage::adopt(gw, kind, &name, actor).await {
-            Ok(d) => done(kind, gw, &name, d, StatusCode::OK),
-            Err(e) => failed(e),
-        },
+        (Sub::Adopt, Method::POST) => manage::adopt(gw, kind, name, actor)
+            .await
+            .map_or_else(failed, ok),
         (Sub::Verify, Method::POST) => {
             let model = body
                 .get("model")
                 .and_then(Value::as_str)
                 .or(ex.verify_model.as_deref());
-            match manage::verify(gw, &name, model).await {
+            match manage::verify(gw, name, model).await {
                 Ok(said) => json_response(
                     StatusCode::OK,
                     json!({ "verified": true, "verification": said }),
@@ -243,7 +266,7 @@ async fn create(gw: &Gateway, kind: Kind, mut body: Value, actor: &str) -> http:
     };
     let ex = match extras(&mut body) {
         Ok(x) => x,
-        Err(e) => return e.into_response(),
+        Err(e) => return (*e).into_response(),
     };
     match manage::create(gw, kind, &name, body, actor, ex).await {
         Ok(d) => done(kind, gw, &name, d, StatusCode::CREATED),

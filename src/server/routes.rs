@@ -405,7 +405,7 @@ async fn post(
                     body = Bytes::from(made);
                     Some(label)
                 }
-                Err(e) => return e.into_response(),
+                Err(e) => return (*e).into_response(),
             }
         }
         _ => None,

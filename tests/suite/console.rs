@@ -236,10 +236,7 @@ async fn the_registry_pages_in_a_real_browser() {
     let mock = Mock::start().await;
     mock.require_key("acme", KEY);
     let master = "a1".repeat(32);
-    let cfg = config("registry").replace(
-        "[store]\n",
-        "[store]\nmaster_key_env = \"MASTER_KEY\"\n",
-    );
+    let cfg = config("registry").replace("[store]\n", "[store]\nmaster_key_env = \"MASTER_KEY\"\n");
     let gw = start_env(&mock, "", &cfg, &[("MASTER_KEY", master.as_str())]).await;
     let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("registry-screens");
     let script = concat!(

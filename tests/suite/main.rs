@@ -37,6 +37,7 @@ mod proxy;
 mod quota;
 mod redaction;
 mod registry;
+mod registry_keys;
 mod replicas;
 mod responses;
 mod routing;

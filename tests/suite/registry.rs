@@ -12,11 +12,11 @@ use serde_json::{Value, json};
 use crate::common::*;
 use crate::mock::Mock;
 
-const ACME_KEY: &str = "sk-acme-registry-secret-4242";
-const MASTER: &str = "6d6173746572206b657920666f722074657374696e6720726567697374727921";
-const MASTER2: &str = "0f0e0d0c0b0a09080706050403020100f0e0d0c0b0a090807060504030201000";
+pub(crate) const ACME_KEY: &str = "sk-acme-registry-secret-4242";
+pub(crate) const MASTER: &str = "6d6173746572206b657920666f722074657374696e6720726567697374727921";
+pub(crate) const MASTER2: &str = "0f0e0d0c0b0a09080706050403020100f0e0d0c0b0a090807060504030201000";
 
-fn store(pg: Option<&str>, sqlite: Option<&str>) -> String {
+pub(crate) fn store(pg: Option<&str>, sqlite: Option<&str>) -> String {
     let db = match (pg, sqlite) {
         (Some(_), _) => "postgres_url_env = \"PG_URL\"".to_string(),
         (None, Some(p)) => format!("sqlite_path = {p:?}"),
@@ -27,7 +27,7 @@ fn store(pg: Option<&str>, sqlite: Option<&str>) -> String {
     )
 }
 
-fn config(store: &str) -> String {
+pub(crate) fn config(store: &str) -> String {
     format!(
         r#"{store}
 [providers.mockp]
@@ -41,7 +41,7 @@ targets = [{{ provider = "mockp", model = "file-model" }}]
     )
 }
 
-async fn chat_model(gw: &Gw, model: &str) -> reqwest::Response {
+pub(crate) async fn chat_model(gw: &Gw, model: &str) -> reqwest::Response {
     gw.post(
         "/v1/chat/completions",
         &json!({ "model": model, "messages": user("hi") }),
@@ -50,14 +50,14 @@ async fn chat_model(gw: &Gw, model: &str) -> reqwest::Response {
 }
 
 /// The upstream model the mock was last asked for by `provider`.
-fn last_model(mock: &Mock, provider: &str) -> String {
+pub(crate) fn last_model(mock: &Mock, provider: &str) -> String {
     mock.seen(provider)
         .last()
         .map(|s| s.body["model"].as_str().unwrap_or_default().to_string())
         .unwrap_or_default()
 }
 
-async fn provider(gw: &Gw, mock: &Mock, key: &str, verify: bool) -> (u16, Value) {
+pub(crate) async fn provider(gw: &Gw, mock: &Mock, key: &str, verify: bool) -> (u16, Value) {
     gw.admin_json(
         Method::POST,
         "/admin/providers",
@@ -68,7 +68,7 @@ async fn provider(gw: &Gw, mock: &Mock, key: &str, verify: bool) -> (u16, Value)
 }
 
 /// Waits up to `within` for `gw` to answer `model` with `status`.
-async fn serves(gw: &Gw, model: &str, status: u16, within: Duration) -> bool {
+pub(crate) async fn serves(gw: &Gw, model: &str, status: u16, within: Duration) -> bool {
     let until = Instant::now() + within;
     while Instant::now() < until {
         if chat_model(gw, model).await.status() == status {
@@ -219,10 +219,26 @@ async fn versions_rollback_and_pins(a: &Gw, b: &Gw, mock: &Mock) {
     let (s, v) = patch(json!({ "targets": [{ "provider": "acme", "model": "gpt-two" }] })).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["version"]["version"], 3, "{v}");
-    assert!(serves_upstream(b, mock, "acme-chat", "gpt-two").await);
-    // A pin keeps its version's targets after the change.
-    assert_eq!(chat_model(b, "acme-chat@2").await.status(), 200);
-    assert_eq!(last_model(mock, "acme"), "gpt-one");
+    assert!(
+        serves_upstream(b, "acme-chat", "gpt-two").await
+            && serves_upstream(a, "acme-chat", "gpt-two").await
+    );
+    // A pin keeps its version's targets after the change (the load above now goes to
+    // gpt-two on both replicas: only the pinned request can reach gpt-one).
+    let ones = || {
+        mock.seen("acme")
+            .iter()
+            .filter(|s| s.body["model"] == "gpt-one")
+            .count()
+    };
+    let r = chat_model(b, "acme-chat@2").await;
+    assert_eq!(r.status(), 200);
+    let pinned: Value = r.json().await.unwrap();
+    assert_eq!(
+        pinned["model"], "gpt-one",
+        "the pin did not keep version 2's target"
+    );
+    assert!(ones() > 0);
     let (s, v) = a
         .admin_json(
             Method::POST,
@@ -235,7 +251,7 @@ async fn versions_rollback_and_pins(a: &Gw, b: &Gw, mock: &Mock) {
         v["version"]["version"], 4,
         "a rollback is a new version: {v}"
     );
-    assert!(serves_upstream(b, mock, "acme-chat", "gpt-one").await);
+    assert!(serves_upstream(b, "acme-chat", "gpt-one").await);
     let (sent, failed) = load.await.unwrap();
     assert!(sent >= 2000, "{sent}");
     assert!(
@@ -266,10 +282,12 @@ async fn versions_rollback_and_pins(a: &Gw, b: &Gw, mock: &Mock) {
 }
 
 /// Whether `gw` routes `model` to `upstream` within 2 s.
-async fn serves_upstream(gw: &Gw, mock: &Mock, model: &str, upstream: &str) -> bool {
+async fn serves_upstream(gw: &Gw, model: &str, upstream: &str) -> bool {
     let until = Instant::now() + Duration::from_secs(2);
     while Instant::now() < until {
-        if chat_model(gw, model).await.status() == 200 && last_model(mock, "acme") == upstream {
+        // The answer names the upstream model that made it (what this replica routed to).
+        let r = chat_model(gw, model).await;
+        if r.status() == 200 && r.json::<Value>().await.unwrap()["model"] == upstream {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -469,152 +487,4 @@ async fn a_deprecated_model_redirects_and_a_scheduled_retirement_happens_by_itse
         .await;
     assert_eq!(s, 201);
     assert_eq!(chat_model(&gw, "trial").await.status(), 404);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn credentials_are_sealed_and_the_master_key_rotates() {
-    let mock = Mock::start().await;
-    mock.require_key("acme", ACME_KEY);
-    let dir = tempdir("registry-rotate");
-    let db = dir.join("store.db");
-    let cfg = config(&store(None, Some(db.to_str().unwrap())));
-    // No master key: the key is refused, and the answer says how to set one.
-    let gw = start(&mock, &cfg).await;
-    let (s, e) = provider(&gw, &mock, ACME_KEY, false).await;
-    assert_eq!(s, 400, "{e}");
-    assert_eq!(e["error"]["code"], "no_master_key", "{e}");
-    assert!(
-        e["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("MASTER_KEY"),
-        "{e}"
-    );
-    gw.running.shutdown().await;
-
-    let gw = start_env(&mock, "", &cfg, &[("MASTER_KEY", MASTER)]).await;
-    let (s, v) = provider(&gw, &mock, ACME_KEY, false).await;
-    assert_eq!(s, 201, "{v}");
-    assert!(
-        v["verification"].as_str().unwrap().contains("not verified"),
-        "{v}"
-    );
-    let (s, _) = gw
-        .admin_json(
-            Method::POST,
-            "/admin/models",
-            Some(json!({ "name": "acme-chat", "state": "active",
-                         "targets": [{ "provider": "acme", "model": "gpt-one" }] })),
-        )
-        .await;
-    assert_eq!(s, 201);
-    assert_eq!(chat_model(&gw, "acme-chat").await.status(), 200);
-    gw.running.shutdown().await;
-    let raw = std::fs::read(&db).unwrap();
-    assert!(
-        !raw.windows(ACME_KEY.len())
-            .any(|w| w == ACME_KEY.as_bytes()),
-        "the key is in the store in plain text"
-    );
-
-    // A new master key, the old one still read during the rotation.
-    let env = [("MASTER_KEY", MASTER2), ("OLD_MASTER_KEY", MASTER)];
-    let gw = start_env(&mock, "", &cfg, &env).await;
-    assert_eq!(chat_model(&gw, "acme-chat").await.status(), 200);
-    let (s, r) = gw
-        .admin_json(Method::POST, "/admin/credentials/rotate", None)
-        .await;
-    assert_eq!(s, 200, "{r}");
-    assert_eq!(r["resealed"], 1, "{r}");
-    gw.running.shutdown().await;
-    // The old key gone: what was re-sealed still opens.
-    let gw = start_env(&mock, "", &cfg, &[("MASTER_KEY", MASTER2)]).await;
-    assert_eq!(chat_model(&gw, "acme-chat").await.status(), 200);
-    let (_, p) = gw
-        .admin_json(Method::GET, "/admin/providers/acme", None)
-        .await;
-    assert_eq!(p["credential"]["status"], "set", "{p}");
-    gw.running.shutdown().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn prompt_templates_fill_chat_and_responses_requests() {
-    let mock = Mock::start().await;
-    let gw = start(&mock, &config("")).await;
-    let (s, v) = gw
-        .admin_json(
-            Method::POST,
-            "/admin/prompts",
-            Some(json!({ "name": "greet", "model": "m", "defaults": { "temperature": 0.2 },
-                         "messages": [{ "role": "system", "content": "Greet {{who}} in {{lang}}." }] })),
-        )
-        .await;
-    assert_eq!(s, 201, "{v}");
-    assert_eq!(v["prompt"]["variables"], json!(["who", "lang"]), "{v}");
-    let ask = |prompt: &'static str, vars: Value| {
-        gw.client
-            .post(format!("{}/v1/chat/completions", gw.url))
-            .header("x-switchboard-prompt", prompt)
-            .json(&json!({ "messages": user("now"), "metadata": { "variables": vars } }))
-            .send()
-    };
-    let r = ask("greet", json!({ "who": "Ada", "lang": "French" }))
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let seen = mock.seen("mockp").last().unwrap().body.clone();
-    assert_eq!(
-        seen["messages"][0]["content"], "Greet Ada in French.",
-        "{seen}"
-    );
-    assert_eq!(seen["messages"][1]["content"], "now", "{seen}");
-    assert_eq!(seen["temperature"], 0.2, "{seen}");
-    assert!(seen.get("metadata").is_none(), "{seen}");
-    let r = ask("greet", json!({ "who": "Ada" })).await.unwrap();
-    assert_eq!(r.status(), 400);
-    let e: Value = r.json().await.unwrap();
-    assert_eq!(e["error"]["param"], "metadata.variables.lang", "{e}");
-    // A second version; the first stays reachable by its number.
-    let (s, _) = gw
-        .admin_json(
-            Method::PATCH,
-            "/admin/prompts/greet",
-            Some(json!({ "messages": [{ "role": "system", "content": "Hello {{who}}!" }] })),
-        )
-        .await;
-    assert_eq!(s, 200);
-    let r = gw
-        .post(
-            "/v1/responses",
-            &json!({ "input": "now", "prompt": { "id": "greet", "version": "1",
-                     "variables": { "who": "Bo", "lang": "Welsh" } } }),
-        )
-        .await;
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    let seen = mock.seen("mockp").last().unwrap().body.clone();
-    assert!(seen.to_string().contains("Greet Bo in Welsh."), "{seen}");
-    let r = ask("greet", json!({ "who": "Cy" })).await.unwrap();
-    assert_eq!(r.status(), 200);
-    let seen = mock.seen("mockp").last().unwrap().body.clone();
-    assert_eq!(seen["messages"][0]["content"], "Hello Cy!", "{seen}");
-    let r = ask("nope", json!({})).await.unwrap();
-    assert_eq!(r.status(), 404);
-}
-
-fn tempdir(name: &str) -> std::path::PathBuf {
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "{name}-{}-{}",
-        std::process::id(),
-        rand_suffix()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn rand_suffix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        % 1_000_000_007
 }
