@@ -344,7 +344,9 @@ impl LiveState {
             routes,
             providers,
             keys,
-            built_at: crate::pipeline::now_secs() as i64,
+            built_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64),
         })
     }
 }

@@ -3,7 +3,7 @@
 //! under the master key. It lives in `[store]` (SQLite, or PostgreSQL shared by
 //! replicas — each reads it every second — or memory without a store) and is layered on
 //! `config.toml` at every build of the live state (`layer`). Every change goes through
-//! `Registry::commit`, which versions it; `crate::manage` validates and audits (the
+//! `Registry::commit`, which versions it; the `manage` module validates and audits (the
 //! admin API and the console are two faces of it).
 
 pub mod diff;
