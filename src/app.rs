@@ -157,10 +157,16 @@ async fn configure_parts(gateway: &Gateway) -> anyhow::Result<()> {
             false
         }
     };
-    if registry || overrides || !gateway.registry.snapshot().is_empty() {
-        crate::reload::rebuild(gateway)
-            .await
-            .map_err(|e| anyhow::anyhow!("applying the registry and the runtime overrides: {e}"))?;
+    // What the registry or the overrides cannot make serves as the file says (the
+    // upkeep loop tries again every second).
+    if (registry || overrides || !gateway.registry.snapshot().is_empty())
+        && let Err(e) = crate::reload::rebuild(gateway).await
+    {
+        tracing::error!(error = %e, "applying the registry and the runtime overrides failed; serving the file alone, retried every second");
+        gateway
+            .reload
+            .retry
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
     Ok(())
 }
@@ -207,13 +213,22 @@ fn spawn_upkeep(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
                 false
             });
             let due = crate::reload::schedule_due(&keys);
-            if due {
-                crate::manage::scheduled(&keys).await;
-            }
-            if (overrides || registry || due)
-                && let Err(e) = crate::reload::rebuild(&keys).await
-            {
-                tracing::warn!(error = %e, "applying the registry and the runtime overrides failed");
+            let retry = keys
+                .reload
+                .retry
+                .swap(false, std::sync::atomic::Ordering::Relaxed);
+            if overrides || registry || due || retry {
+                let before = keys.live.load_full();
+                match crate::reload::rebuild(&keys).await {
+                    Ok(()) if due => crate::manage::scheduled(&keys, &before).await,
+                    Ok(()) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "applying the registry and the runtime overrides failed; retried every second");
+                        keys.reload
+                            .retry
+                            .store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
             }
         }
     });

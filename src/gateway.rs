@@ -50,6 +50,8 @@ pub struct ReloadState {
     /// The config file as read, before the registry and the runtime overrides were
     /// layered on it.
     pub base: Mutex<Option<Arc<crate::config::Config>>>,
+    /// The last build from the registry and the overrides failed: try again.
+    pub retry: std::sync::atomic::AtomicBool,
     /// Held while a new live state is built (a reload, or overrides applied), so two
     /// builds never race to be the last stored.
     pub building: tokio::sync::Mutex<()>,

@@ -14,8 +14,10 @@ use crate::reply::ApiError;
 /// A request the prompt cannot be applied to: the client's error.
 type Refused = Box<ApiError>;
 
-/// Most bytes one variable's value may hold.
+/// Most bytes one variable's value may hold, and the rendered messages together (a
+/// variable used many times must not multiply a request past what a body may be).
 const MAX_VALUE: usize = 256 * 1024;
+const MAX_RENDERED: usize = 4 << 20;
 
 /// The `{{variables}}` a template's body uses, in order of first use.
 pub fn variables_of(body: &Value) -> Vec<String> {
@@ -126,18 +128,39 @@ fn rendered(
     vars: &Map<String, Value>,
     param: &str,
 ) -> Result<Vec<(String, String)>, Refused> {
-    p.messages
-        .iter()
-        .map(|(role, text)| {
-            fill(text, vars).map(|t| (role.clone(), t)).map_err(|missing| {
-                Box::new(ApiError::invalid(
-                    format!("prompt '{}' uses the variable '{missing}', which the request does not give", p.name),
+    let mut total = 0;
+    let mut out = Vec::with_capacity(p.messages.len());
+    for (role, text) in &p.messages {
+        let t = fill(text, vars).map_err(|missing| {
+            Box::new(
+                ApiError::invalid(
+                    format!(
+                        "prompt '{}' uses the variable '{missing}', which the request does not give",
+                        p.name
+                    ),
                     Some(&format!("{param}.{missing}")),
                 )
-                .with_code("missing_prompt_variable"))
-            })
-        })
-        .collect()
+                .with_code("missing_prompt_variable"),
+            )
+        })?;
+        total += t.len();
+        if total > MAX_RENDERED {
+            return Err(Box::new(
+                ApiError::new(
+                    http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "invalid_request_error",
+                    format!(
+                        "prompt '{}' filled with these variables is over 4 MiB",
+                        p.name
+                    ),
+                )
+                .with_param(param)
+                .with_code("request_too_large"),
+            ));
+        }
+        out.push((role.clone(), t));
+    }
+    Ok(out)
 }
 
 fn defaults(p: &Prompt, o: &mut Map<String, Value>) {

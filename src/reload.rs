@@ -53,6 +53,8 @@ pub async fn reload(gw: &Gateway) -> Result<Duration, String> {
     let started = std::time::Instant::now();
     let result = async {
         let base = Arc::new(Config::load(&path).map_err(|e| format!("{}: {e}", path.display()))?);
+        // The file's changed objects are versions first, so pins on them are current.
+        crate::registry::layer::record_file(&gw.registry, &base).await;
         let mut config = crate::registry::layer::compose(&base, &gw.registry.snapshot())
             .map_err(|e| format!("{}: {e}", path.display()))?;
         for o in crate::control::apply(&mut config, &gw.control.overrides()) {
@@ -91,7 +93,6 @@ pub async fn reload(gw: &Gateway) -> Result<Duration, String> {
         gw.registry
             .configure(new.config.store.as_ref(), &new.config.registry)
             .map_err(|e| format!("store: {e}"))?;
-        crate::registry::layer::record_file(&gw.registry, &base).await;
         *gw.reload.base.lock() = Some(base);
         gw.live.store(Arc::new(new));
         Ok::<(), String>(())

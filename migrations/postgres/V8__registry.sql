@@ -13,7 +13,8 @@ CREATE TABLE switchboard_registry_versions (
 );
 CREATE TABLE switchboard_registry_credentials (
     provider TEXT PRIMARY KEY, sealed BYTEA NOT NULL, key_id TEXT NOT NULL,
-    last4 TEXT NOT NULL, set_at BIGINT NOT NULL, verified_at BIGINT
+    last4 TEXT NOT NULL, set_at BIGINT NOT NULL, verified_at BIGINT,
+    rev BIGINT NOT NULL DEFAULT 0
 );
 -- The prompt (name@version) a request was made from.
 ALTER TABLE switchboard_usage ADD COLUMN prompt TEXT;

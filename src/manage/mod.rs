@@ -238,7 +238,7 @@ async fn build(
         .reload
         .base_config()
         .unwrap_or_else(|| gw.live.load().config.clone());
-    let mut config = layer::compose(&base, snap).map_err(|e| field_error(e, kind, name))?;
+    let mut config = layer::compose_checked(&base, snap).map_err(|e| field_error(e, kind, name))?;
     crate::control::apply(&mut config, &gw.control.overrides());
     LiveState::build(config, &gw.runtime)
         .await
@@ -303,35 +303,47 @@ async fn change(
     let _one = gw.registry.changing.lock().await;
     let snap = gw.registry.snapshot();
     let key = extras.api_key.as_deref().filter(|k| !k.is_empty());
-    if key.is_some() {
+    if let Some(k) = key {
         gw.registry.master_key()?;
+        // Scrubbed from here on: a failed check's message may quote the request it made.
+        crate::secrets::register(k);
     }
     if kind == Kind::Provider
         && let Some(b) = &body
     {
-        trusted_env(gw, b)?;
+        trusted_env(gw, b, key.is_some() || snap.credentials.contains_key(name))?;
     }
     let cand = candidate(&snap, kind, name, body.as_ref(), key);
     let live = build(gw, &cand, kind, name).await?;
     let verification = check(&live, kind, name, body.is_some(), &extras).await?;
     drop(live);
+    let before = snap.latest(kind, name).and_then(|v| v.body.clone());
+    let old_key = snap.credentials.get(name).cloned();
     if key.is_some() {
         gw.registry.set_credential(name, key).await?;
-    } else if body.is_none() && snap.credentials.contains_key(name) {
+    }
+    let write = crate::registry::Write {
+        kind,
+        name: name.to_string(),
+        body: body.clone(),
+        actor: actor.to_string(),
+        origin: "registry",
+        own: Some(body.is_some()),
+        expect: Some(snap.latest(kind, name).map_or(0, |v| v.version)),
+    };
+    let version = match gw.registry.commit(write).await {
+        Ok(v) => v,
+        Err(e) => {
+            // No version, no new key: the one before stays in force.
+            if key.is_some() {
+                gw.registry.restore_credential(name, old_key).await?;
+            }
+            return Err(e.into());
+        }
+    };
+    if body.is_none() && old_key.is_some() {
         gw.registry.set_credential(name, None).await?;
     }
-    let before = snap.latest(kind, name).and_then(|v| v.body.clone());
-    let version = gw
-        .registry
-        .commit(
-            kind,
-            name,
-            body.clone(),
-            actor,
-            "registry",
-            Some(body.is_some()),
-        )
-        .await?;
     if verification
         .as_deref()
         .is_some_and(|v| !v.starts_with("not verified"))
@@ -506,12 +518,24 @@ pub async fn rollback(
             kind.as_str()
         )));
     };
-    let Some(body) = v.body.clone() else {
+    let Some(mut body) = v.body.clone() else {
         return Err(ManageError::invalid(
             format!("version {n} is a deletion"),
             Some("version"),
         ));
     };
+    // A rollback restores what the model does, not where it is in its life: the
+    // lifecycle in force stays (move it with a PATCH of `state`).
+    if kind == Kind::Model
+        && let (Some(o), Some(Value::Object(now))) = (body.as_object_mut(), current(gw, kind, name))
+    {
+        for f in layer::LIFECYCLE {
+            match now.get(*f) {
+                Some(v) => o.insert(f.to_string(), v.clone()),
+                None => o.remove(*f),
+            };
+        }
+    }
     change(
         gw,
         kind,
@@ -555,14 +579,13 @@ pub async fn rotate(gw: &Gateway, actor: &str) -> Result<Value, ManageError> {
     Ok(json!({ "resealed": n, "key_id": key_id, "unreadable": shut }))
 }
 
-/// Models whose scheduled retirement passed since the live state was built, audited
-/// (actor `schedule`).
-pub async fn scheduled(gw: &Gateway) {
-    let live = gw.live.load_full();
+/// Models whose scheduled retirement passed between `before` and the state now in
+/// force, audited (actor `schedule`).
+pub async fn scheduled(gw: &Gateway, before: &LiveState) {
     let now = crate::pipeline::now_secs() as i64;
-    for r in live.config.routes.values() {
+    for r in before.config.routes.values() {
         let (was, is) = (
-            r.lifecycle.state_at(live.built_at),
+            r.lifecycle.state_at(before.built_at),
             r.lifecycle.state_at(now),
         );
         if was != is && crate::config::lifecycle::pinned(&r.name).is_none() {

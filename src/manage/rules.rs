@@ -1,7 +1,8 @@
 //! What a change to the registry must respect beyond the config's own validation: a
-//! provider made at run time reads keys only from variables the file already trusts
-//! for provider keys, an object in use is not deleted, and the file's objects are the
-//! file's until adopted.
+//! provider made at run time reads a key from a variable only where the file's own
+//! providers send that variable to the same host (or `[store] registry_env` lists it),
+//! an object in use is not deleted, and the file's objects are the file's until
+//! adopted.
 
 use serde_json::Value;
 
@@ -9,44 +10,102 @@ use super::{ManageError, file_name};
 use crate::gateway::Gateway;
 use crate::registry::{Kind, Snapshot, layer};
 
-/// A provider made at run time may read a key from a variable only where the file
-/// already reads provider keys from it (or `[store] registry_env` lists it): else
-/// naming `MASTER_KEY` and a base URL of one's own would hand out any secret of the
-/// gateway's environment.
-pub(super) fn trusted_env(gw: &Gateway, body: &Value) -> Result<(), ManageError> {
+/// A provider made at run time may read a key from a variable only where a provider of
+/// the file sends that variable to the same host (or `[store] registry_env` lists it):
+/// else naming `MASTER_KEY`, or `OPENAI_API_KEY` with a base URL of one's own, would
+/// hand out a secret of the gateway's environment.
+pub(super) fn trusted_env(gw: &Gateway, body: &Value, has_key: bool) -> Result<(), ManageError> {
     let Some(base) = gw.reload.base_config() else {
         return Ok(());
     };
-    let mut named: Vec<(&str, &str)> = Vec::new();
+    let mut named: Vec<(&str, String)> = Vec::new();
     if let Some(v) = body.get("api_key_env").and_then(Value::as_str) {
-        named.push(("api_key_env", v));
+        named.push(("api_key_env", v.to_string()));
     }
     if let Some(vs) = body.get("aws_credentials_env").and_then(Value::as_array) {
         named.extend(
             vs.iter()
                 .filter_map(Value::as_str)
-                .map(|v| ("aws_credentials_env", v)),
+                .map(|v| ("aws_credentials_env", v.to_string())),
         );
+    }
+    // A preset's own variables count as named: `{"preset": "openai", "base_url": …}`
+    // would otherwise read OPENAI_API_KEY for a URL of the caller's choosing.
+    if let Some(p) = body
+        .get("preset")
+        .and_then(Value::as_str)
+        .and_then(crate::catalog::preset)
+    {
+        if !has_key
+            && body.get("api_key_env").is_none()
+            && let Some(v) = &p.api_key_env
+        {
+            named.push(("preset", v.clone()));
+        }
+        if body.get("aws_credentials_env").is_none() {
+            for v in p.aws_credentials_env.iter().flatten() {
+                named.push(("preset", v.clone()));
+            }
+        }
     }
     let Ok(file) = layer::compose_table(&base, &Snapshot::default(), false) else {
         return Ok(());
     };
-    let mut trusted: Vec<String> = base.registry.env.clone();
+    let host = |url: &str| {
+        url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+    };
+    let preset_of = |p: &toml::Value| {
+        p.get("preset")
+            .and_then(|v| v.as_str())
+            .and_then(crate::catalog::preset)
+    };
+    // Each variable the file's providers read keys from, and the hosts it is sent to.
+    let mut trusted: Vec<(String, Option<String>)> = Vec::new();
     if let Some(toml::Value::Table(ps)) = file.get("providers") {
-        for p in ps.values() {
-            if let Some(v) = p.get("api_key_env").and_then(|v| v.as_str()) {
-                trusted.push(v.to_string());
-            }
-            if let Some(vs) = p.get("aws_credentials_env").and_then(|v| v.as_array()) {
-                trusted.extend(vs.iter().filter_map(|v| v.as_str()).map(str::to_string));
-            }
+        for (name, p) in ps {
+            let to = base.providers.get(name).and_then(|p| host(&p.base_url));
+            let preset = preset_of(p);
+            let key = p
+                .get("api_key_env")
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+                .or_else(|| preset.and_then(|x| x.api_key_env.clone()));
+            let aws = match p.get("aws_credentials_env").and_then(|v| v.as_array()) {
+                Some(vs) => vs
+                    .iter()
+                    .filter_map(|v| v.as_str())
+                    .map(str::to_string)
+                    .collect(),
+                None => preset
+                    .and_then(|x| x.aws_credentials_env.clone())
+                    .unwrap_or_default(),
+            };
+            trusted.extend(key.into_iter().chain(aws).map(|v| (v, to.clone())));
         }
     }
+    let theirs = body
+        .get("base_url")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| {
+            body.get("preset")
+                .and_then(Value::as_str)
+                .and_then(crate::catalog::preset)
+                .map(|p| p.base_url.clone())
+        })
+        .and_then(|u| host(&u));
     for (field, var) in named {
-        if !trusted.iter().any(|t| t == var) {
+        let listed = base.registry.env.contains(&var);
+        let same_host = trusted
+            .iter()
+            .any(|(v, to)| *v == var && to.is_some() && *to == theirs);
+        if !listed && !same_host {
             return Err(ManageError::invalid(
                 format!(
-                    "'{var}' is not a variable this gateway reads provider keys from (the file's providers' variables and [store] registry_env are); give the key as api_key instead"
+                    "'{var}' is not a variable this gateway sends to {}: a provider made at run time reads a variable only where the file's providers send it to the same host, or when [store] registry_env lists it; give the key as api_key instead",
+                    theirs.as_deref().unwrap_or("that URL")
                 ),
                 Some(field),
             ));

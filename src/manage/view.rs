@@ -20,13 +20,25 @@ pub fn bodies(gw: &Gateway, kind: Kind) -> BTreeMap<String, Value> {
     let Ok(t) = layer::compose_table(&base, &snap, false) else {
         return BTreeMap::new();
     };
-    match t.get(kind.table()) {
+    let mut out: BTreeMap<String, Value> = match t.get(kind.table()) {
         Some(toml::Value::Table(s)) => s
             .iter()
             .map(|(k, v)| (k.clone(), crate::config::route_params::json(v)))
             .collect(),
         _ => BTreeMap::new(),
+    };
+    // A sealed key is read through `@registry/NAME`: how it is read, not the object's
+    // own (a PATCH starts from the object as it was written).
+    for b in out.values_mut() {
+        let sealed = b
+            .get("api_key_env")
+            .and_then(Value::as_str)
+            .is_some_and(|v| v.starts_with(layer::CREDENTIAL_VAR));
+        if let (true, Some(o)) = (sealed, b.as_object_mut()) {
+            o.remove("api_key_env");
+        }
     }
+    out
 }
 
 fn credential(gw: &Gateway, snap: &Snapshot, name: &str, body: &Value) -> Value {

@@ -34,16 +34,23 @@ pub async fn count_tokens(
         Err(e) => return error(400, &e),
     };
     let model = translated.chat["model"].as_str().unwrap_or_default();
-    let Some(route) = live.routes.get(model) else {
-        return error(
-            404,
-            &format!("model: {model} is not a model of this gateway"),
-        );
+    // The model as its lifecycle says (a draft is not there, a retired one is gone).
+    let now = crate::pipeline::now_secs() as i64;
+    let route = match crate::pipeline::lifecycle::serve(live, model, principal, now, None) {
+        Ok(served) => served.route,
+        Err(crate::pipeline::Error::ModelNotFound(_)) => {
+            return error(
+                404,
+                &format!("model: {model} is not a model of this gateway"),
+            );
+        }
+        Err(e) => return error(e.status(), &e.to_string()),
     };
+    let named = crate::config::lifecycle::pinned(model).map_or(model, |(b, _)| b);
     if principal
         .models
         .as_ref()
-        .is_some_and(|ms| !ms.iter().any(|m| m == model))
+        .is_some_and(|ms| !ms.iter().any(|m| m == named))
     {
         return error(403, &format!("this key may not use model {model}"));
     }

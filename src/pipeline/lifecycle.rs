@@ -54,7 +54,7 @@ pub fn serve<'l>(
     model: &str,
     p: &Principal,
     now: i64,
-    metrics: &crate::metrics::Metrics,
+    metrics: Option<&crate::metrics::Metrics>,
 ) -> Result<Served<'l>, Error> {
     let (base, pin) = match pinned(model) {
         Some((b, n)) => (b, Some(n)),
@@ -89,7 +89,9 @@ pub fn serve<'l>(
             });
         }
         ModelState::Deprecated => {
-            metrics.deprecated_request(base, &p.key_name);
+            if let Some(m) = metrics {
+                m.deprecated_request(base, &p.key_name);
+            }
             let since = life.deprecated_at.or_else(|| {
                 live.config
                     .versions

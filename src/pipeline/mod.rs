@@ -340,7 +340,7 @@ fn route_of<'l>(
         });
     }
     let now = now_secs() as i64;
-    let served = lifecycle::serve(live, model, req.principal, now, ctx.metrics())?;
+    let served = lifecycle::serve(live, model, req.principal, now, Some(ctx.metrics()))?;
     if let Some(from) = &served.redirected_from {
         ctx.note("requested", from);
     }

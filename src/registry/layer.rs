@@ -15,7 +15,7 @@ use crate::config::{Config, ConfigError};
 pub const CREDENTIAL_VAR: &str = "@registry/";
 
 /// Fields of a model that belong to the model, not to a pinned version of it.
-const LIFECYCLE: &[&str] = &[
+pub const LIFECYCLE: &[&str] = &[
     "state",
     "successor",
     "redirect",
@@ -94,8 +94,11 @@ pub fn compose_table(
     Ok(t)
 }
 
-/// `NAME@N` for each kept version older than the one in force.
+/// `NAME@N` for each kept version older than the one in force — but one whose targets
+/// name a provider no longer there (it would not validate, and take every pin down
+/// with it).
 fn add_pins(t: &mut toml::Table, snap: &Snapshot, kind: Kind) {
+    let providers: Vec<String> = section(t, Kind::Provider).keys().cloned().collect();
     let sec = section(t, kind);
     let names: Vec<String> = sec.keys().cloned().collect();
     for name in names {
@@ -109,6 +112,16 @@ fn add_pins(t: &mut toml::Table, snap: &Snapshot, kind: Kind) {
             let Some(mut body) = v.body.clone() else {
                 continue;
             };
+            let gone = body["targets"].as_array().is_some_and(|ts| {
+                ts.iter().any(|t| {
+                    t["provider"]
+                        .as_str()
+                        .is_some_and(|p| !providers.iter().any(|x| x == p))
+                })
+            });
+            if gone {
+                continue;
+            }
             if let Some(o) = body.as_object_mut() {
                 o.retain(|k, _| !LIFECYCLE.contains(&k.as_str()));
             }
@@ -119,22 +132,16 @@ fn add_pins(t: &mut toml::Table, snap: &Snapshot, kind: Kind) {
     }
 }
 
-/// The live config: `file` with the registry layered on it.
+/// The live config: `file` with the registry layered on it. Only the file itself
+/// failing fails it: registry objects that no longer validate with it (a provider
+/// the file dropped, a change made on two replicas at once) are left out, each logged.
 pub fn compose(file: &Config, snap: &Snapshot) -> Result<Config, ConfigError> {
     let mut config = if snap.is_empty() || file.source.is_none() {
         file.clone()
     } else {
         match parse(file, snap, true) {
             Ok(c) => c,
-            // An old version that no longer validates (its provider is gone) must not
-            // keep the current ones from serving: without pins, said.
-            Err(e) => match parse(file, snap, false) {
-                Ok(c) => {
-                    tracing::warn!(error = %e, "the registry's kept versions do not validate; pins are off until they do");
-                    c
-                }
-                Err(e) => return Err(e),
-            },
+            Err(e) => tolerant(file, snap, e)?,
         }
     };
     config.versions = snap
@@ -147,6 +154,56 @@ pub fn compose(file: &Config, snap: &Snapshot) -> Result<Config, ConfigError> {
         .collect();
     config.source = file.source.clone();
     Ok(config)
+}
+
+/// `compose` for a change about to be made: every registry object must validate (only
+/// pins that do not are left out), else the error names the object's field.
+pub fn compose_checked(file: &Config, snap: &Snapshot) -> Result<Config, ConfigError> {
+    if snap.is_empty() || file.source.is_none() {
+        return compose(file, snap);
+    }
+    let mut config = parse(file, snap, true).or_else(|_| parse(file, snap, false))?;
+    config.source = file.source.clone();
+    Ok(config)
+}
+
+/// The registry's objects that validate with the file, added one at a time until no
+/// more can be (so one that names another comes after it), and their pins if those
+/// validate too.
+fn tolerant(file: &Config, snap: &Snapshot, first: ConfigError) -> Result<Config, ConfigError> {
+    if let Ok(c) = parse(file, snap, false) {
+        tracing::warn!(error = %first, "the registry's kept versions do not validate; pins are off until they do");
+        return Ok(c);
+    }
+    let mut keep = snap.clone();
+    keep.owned.clear();
+    let mut pending: Vec<_> = snap
+        .owned
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    loop {
+        let before = pending.len();
+        pending.retain(|(id, v)| {
+            let mut trial = keep.clone();
+            trial.owned.insert(id.clone(), v.clone());
+            let fits = parse(file, &trial, false).is_ok();
+            if fits {
+                keep = trial;
+            }
+            !fits
+        });
+        if pending.is_empty() || pending.len() == before {
+            break;
+        }
+    }
+    for ((kind, name), v) in &pending {
+        let mut trial = keep.clone();
+        trial.owned.insert((*kind, name.clone()), v.clone());
+        let why = parse(file, &trial, false).err().map(|e| e.to_string());
+        tracing::error!(object = %format!("{}/{name}", kind.table()), error = ?why, "a registry object does not validate with the config in force and is left out until it does (fix it, or the file)");
+    }
+    parse(file, &keep, true).or_else(|_| parse(file, &keep, false))
 }
 
 fn parse(file: &Config, snap: &Snapshot, pins: bool) -> Result<Config, ConfigError> {
@@ -253,10 +310,16 @@ pub async fn record_file(registry: &Registry, file: &Config) {
 }
 
 async fn note(registry: &Registry, kind: Kind, name: &str, body: Option<Value>) {
-    match registry
-        .commit(kind, name, body, "config", "file", None)
-        .await
-    {
+    let write = super::Write {
+        kind,
+        name: name.to_string(),
+        body,
+        actor: "config".into(),
+        origin: "file",
+        own: None,
+        expect: None,
+    };
+    match registry.commit(write).await {
         // Another replica reading the same file recorded it first.
         Ok(_) | Err(super::RegistryError::Conflict(_)) => {}
         Err(e) => {

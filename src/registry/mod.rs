@@ -72,6 +72,19 @@ pub struct Version {
     pub diff: Vec<diff::Change>,
 }
 
+/// One change to write: an object's new body (`None`: deleted), by whom, from where
+/// (`registry` or `file`), what becomes of the registry's own copy (`own`, as
+/// `Commit::own`), and the version it was made against (`None`: the newest).
+pub struct Write {
+    pub kind: Kind,
+    pub name: String,
+    pub body: Option<Value>,
+    pub actor: String,
+    pub origin: &'static str,
+    pub own: Option<bool>,
+    pub expect: Option<u32>,
+}
+
 /// A provider's key given at run time, sealed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Credential {
@@ -157,13 +170,27 @@ impl Registry {
     /// Follows `[store]`: opens a newly named database, takes the master keys.
     pub fn configure(&self, db: Option<&StoreDb>, cfg: &RegistryConfig) -> Result<(), String> {
         let key = |s: &Option<Secret>| s.as_ref().and_then(|k| MasterKey::from_text(k.expose()));
-        self.keys.store(Arc::new((
+        let next_keys = (
             key(&cfg.master_key),
             key(&cfg.previous_master_key),
             cfg.master_key_source.clone(),
-        )));
+        );
         self.keep
             .store(cfg.keep_versions, std::sync::atomic::Ordering::Relaxed);
+        // Credentials are opened anew with the keys now in force (a fixed or rotated
+        // master key takes effect at this reload, not at the next change).
+        let ids = |k: &(Option<MasterKey>, Option<MasterKey>, Option<String>)| {
+            (
+                k.0.as_ref().map(|k| k.id.clone()),
+                k.1.as_ref().map(|k| k.id.clone()),
+            )
+        };
+        if ids(&self.keys.load()) != ids(&next_keys) {
+            let mut stale = (*self.snap.load_full()).clone();
+            stale.fingerprint.clear();
+            self.snap.store(Arc::new(stale));
+        }
+        self.keys.store(Arc::new(next_keys));
         let mut current = self.db_cfg.lock();
         if current.as_ref() == db {
             return Ok(());
@@ -254,45 +281,46 @@ impl Registry {
                     crate::secrets::register(&p);
                     s.opened.insert(c.provider.clone(), Secret::new(p));
                 }
-                None => s.sealed_shut.push(c.provider.clone()),
+                None => {
+                    tracing::error!(provider = %c.provider, key_id = %c.key_id, "no master key in force opens this provider's key: set the key it was sealed under as [store] master_key_env or previous_master_key_env");
+                    s.sealed_shut.push(c.provider.clone())
+                }
             }
             s.credentials.insert(c.provider.clone(), c);
         }
         s
     }
 
-    /// Writes one version (and the registry's copy, as `own` says), then reads the
-    /// store again so this gateway sees it at once.
-    pub async fn commit(
-        &self,
-        kind: Kind,
-        name: &str,
-        body: Option<Value>,
-        actor: &str,
-        origin: &str,
-        own: Option<bool>,
-    ) -> Result<Version, RegistryError> {
+    /// Writes one version (and the registry's copy, as `w.own` says), then reads the
+    /// store again so this gateway sees it at once. A change made against another
+    /// version than the newest (`w.expect`) is refused as a conflict.
+    pub async fn commit(&self, w: Write) -> Result<Version, RegistryError> {
         let _one = self.lock.lock().await;
         let snap = self.snap.load_full();
-        let prev = snap.latest(kind, name);
-        let expect = prev.map_or(0, |v| v.version);
+        let prev = snap.latest(w.kind, &w.name);
+        let newest = prev.map_or(0, |v| v.version);
+        let expect = w.expect.unwrap_or(newest);
+        let conflict = || RegistryError::Conflict(format!("{} '{}'", w.kind.as_str(), w.name));
+        if expect != newest {
+            return Err(conflict());
+        }
         let version = Version {
-            kind,
-            name: name.to_string(),
+            kind: w.kind,
+            name: w.name.clone(),
             version: expect + 1,
             at: now_secs(),
-            actor: actor.to_string(),
-            origin: origin.to_string(),
+            actor: w.actor.clone(),
+            origin: w.origin.to_string(),
             diff: diff::diff(
                 prev.and_then(|p| p.body.as_ref()).unwrap_or(&Value::Null),
-                body.as_ref().unwrap_or(&Value::Null),
+                w.body.as_ref().unwrap_or(&Value::Null),
             ),
-            body,
+            body: w.body,
         };
         let c = Commit {
             version: version.clone(),
             expect,
-            own,
+            own: w.own,
             prune_to: (expect + 1).saturating_sub(self.keep()),
         };
         match self.db.load().commit(c).await {
@@ -300,15 +328,27 @@ impl Registry {
             Err(e) if e == "conflict" => {
                 // Read what the other change made, so a retry starts from it.
                 let _ = self.refresh_locked().await;
-                return Err(RegistryError::Conflict(format!(
-                    "{} '{name}'",
-                    kind.as_str()
-                )));
+                return Err(conflict());
             }
             Err(e) => return Err(RegistryError::Store(e)),
         }
         self.refresh_locked().await?;
         Ok(version)
+    }
+
+    /// Puts back a credential as it was (a change whose version could not be written).
+    pub async fn restore_credential(
+        &self,
+        provider: &str,
+        c: Option<Credential>,
+    ) -> Result<(), RegistryError> {
+        let _one = self.lock.lock().await;
+        self.db
+            .load()
+            .credential(provider, c)
+            .await
+            .map_err(RegistryError::Store)?;
+        self.refresh_locked().await.map(|_| ())
     }
 
     /// Seals and stores `key` as `provider`'s credential (`None` removes it).
@@ -370,7 +410,11 @@ impl Registry {
             let sealed = master.seal(provider, plain.expose().as_bytes());
             self.db
                 .load()
-                .touch(provider, Some((sealed, master.id.clone())), None)
+                .touch(
+                    provider,
+                    Some((sealed, master.id.clone(), c.sealed.clone())),
+                    None,
+                )
                 .await
                 .map_err(RegistryError::Store)?;
             n += 1;

@@ -22,15 +22,15 @@ CREATE TABLE IF NOT EXISTS switchboard_registry_versions (
     PRIMARY KEY (kind, name, n));
 CREATE TABLE IF NOT EXISTS switchboard_registry_credentials (
     provider TEXT PRIMARY KEY, sealed BLOB NOT NULL, key_id TEXT NOT NULL,
-    last4 TEXT NOT NULL, set_at INTEGER NOT NULL, verified_at INTEGER);";
+    last4 TEXT NOT NULL, set_at INTEGER NOT NULL, verified_at INTEGER,
+    rev INTEGER NOT NULL DEFAULT 0);";
 
 /// Changes whenever anything in the tables does (read every second by each replica).
 const FINGERPRINT: &str = "SELECT
   (SELECT COUNT(*) || ':' || COALESCE(SUM(n), 0) || ':' || COALESCE(MAX(at), 0)
      FROM switchboard_registry_versions) || '/' ||
   (SELECT COUNT(*) || ':' || COALESCE(SUM(version), 0) FROM switchboard_registry_objects) || '/' ||
-  (SELECT COUNT(*) || ':' || COALESCE(SUM(set_at), 0) || ':' || COALESCE(SUM(verified_at), 0)
-     || ':' || COALESCE(MIN(key_id), '') || ':' || COALESCE(MAX(key_id), '')
+  (SELECT COUNT(*) || ':' || COALESCE(SUM(rev), 0) || ':' || COALESCE(SUM(verified_at), 0)
      FROM switchboard_registry_credentials)";
 const OBJECTS: &str = "SELECT kind, name FROM switchboard_registry_objects";
 /// Every kept version (bodies included: pins are built from them).
@@ -51,11 +51,13 @@ const PRUNE: &str =
 const SET_CREDENTIAL: &str = "INSERT INTO switchboard_registry_credentials
   (provider, sealed, key_id, last4, set_at, verified_at) VALUES ($1, $2, $3, $4, $5, $6)
   ON CONFLICT (provider) DO UPDATE SET sealed = excluded.sealed, key_id = excluded.key_id,
-  last4 = excluded.last4, set_at = excluded.set_at, verified_at = excluded.verified_at";
+  last4 = excluded.last4, set_at = excluded.set_at, verified_at = excluded.verified_at,
+  rev = switchboard_registry_credentials.rev + 1";
 // SQLite numbers `$N` parameters in the order they first appear: each statement names
 // them in ascending order so both databases bind them alike.
-const RESEAL: &str =
-    "UPDATE switchboard_registry_credentials SET sealed = $1, key_id = $2 WHERE provider = $3";
+/// Only a credential still sealed as it was read: one set meanwhile is left alone.
+const RESEAL: &str = "UPDATE switchboard_registry_credentials SET sealed = $1, key_id = $2,
+  rev = rev + 1 WHERE provider = $3 AND sealed = $4";
 const VERIFIED: &str =
     "UPDATE switchboard_registry_credentials SET verified_at = $1 WHERE provider = $2";
 const DROP_CREDENTIAL: &str = "DELETE FROM switchboard_registry_credentials WHERE provider = $1";
@@ -220,19 +222,20 @@ impl Db {
         }
     }
 
-    /// A credential re-sealed under another key (rotation), or marked verified.
+    /// A credential re-sealed under another key (rotation: the new sealed bytes and key
+    /// id, written only over the `was` bytes), or marked verified.
     pub async fn touch(
         &self,
         provider: &str,
-        reseal: Option<(Vec<u8>, String)>,
+        reseal: Option<(Vec<u8>, String, Vec<u8>)>,
         verified: Option<u64>,
     ) -> Result<(), String> {
         let provider = provider.to_string();
         match self {
             Db::Sqlite(conn) => {
                 Self::sqlite_do(conn, move |conn| {
-                    if let Some((sealed, id)) = &reseal {
-                        conn.execute(RESEAL, rusqlite::params![sealed, id, provider])
+                    if let Some((sealed, id, was)) = &reseal {
+                        conn.execute(RESEAL, rusqlite::params![sealed, id, provider, was])
                             .map_err(sq)?;
                     }
                     if let Some(at) = verified {
@@ -245,8 +248,8 @@ impl Db {
             }
             Db::Postgres(pg) => {
                 let cl = pg.client().await?;
-                if let Some((sealed, id)) = &reseal {
-                    cl.execute(RESEAL, &[sealed, id, &provider])
+                if let Some((sealed, id, was)) = &reseal {
+                    cl.execute(RESEAL, &[sealed, id, &provider, was])
                         .await
                         .map_err(error)?;
                 }

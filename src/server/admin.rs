@@ -96,7 +96,7 @@ async fn respond(
     let live = gw.live.load_full();
     if let Some(kind) = with_body(path) {
         let method = req.method().clone();
-        let limit = if kind == WithBody::Compare {
+        let limit = if matches!(kind, WithBody::Compare | WithBody::Registry) {
             256 * 1024
         } else {
             64 * 1024

@@ -50,6 +50,30 @@ async fn credentials_are_sealed_and_the_master_key_rotates() {
         .await;
     assert_eq!(s, 201);
     assert_eq!(chat_model(&gw, "acme-chat").await.status(), 200);
+    // The provider rotates its key: a PATCH with the new one (checked, sealed) serves.
+    const NEW_KEY: &str = "sk-acme-registry-rotated-9191";
+    mock.require_key("acme", NEW_KEY);
+    let (s, v) = gw
+        .admin_json(
+            Method::PATCH,
+            "/admin/providers/acme",
+            Some(json!({ "api_key": NEW_KEY })),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["verified"], true, "{v}");
+    assert_eq!(v["provider"]["credential"]["last4"], "9191", "{v}");
+    assert!(v["provider"]["body"].get("api_key_env").is_none(), "{v}");
+    assert_eq!(chat_model(&gw, "acme-chat").await.status(), 200);
+    mock.require_key("acme", ACME_KEY);
+    let (s, _) = gw
+        .admin_json(
+            Method::PATCH,
+            "/admin/providers/acme",
+            Some(json!({ "api_key": ACME_KEY })),
+        )
+        .await;
+    assert_eq!(s, 200);
     gw.running.shutdown().await;
     let raw = std::fs::read(&db).unwrap();
     assert!(
@@ -332,6 +356,19 @@ async fn a_registry_provider_cannot_borrow_the_gateways_secrets() {
         assert_eq!(s, 400, "{e}");
         assert_eq!(e["error"]["param"], "api_key_env", "{e}");
     }
+    // A preset's own variable counts: OPENAI_API_KEY goes to OpenAI's host only.
+    let (s, e) = gw
+        .admin_json(
+            Method::POST,
+            "/admin/providers",
+            Some(
+                json!({ "name": "thief", "preset": "openai", "verify": false,
+                         "base_url": mock.base_url("thief") }),
+            ),
+        )
+        .await;
+    assert_eq!(s, 400, "{e}");
+    assert_eq!(e["error"]["param"], "preset", "{e}");
     assert_eq!(mock.count("thief"), 0);
     // The file's own variable is fine.
     let (s, e) = gw
@@ -366,4 +403,75 @@ async fn a_registry_provider_cannot_borrow_the_gateways_secrets() {
     assert_eq!(s, 200);
     let (_, list) = gw.admin_json(Method::GET, "/admin/providers", None).await;
     assert!(!list.to_string().contains("twin"), "{list}");
+}
+
+/// A reload that changes the file's model makes a version its pin serves at once; a
+/// file that drops what a registry model needs leaves that model out (logged) and
+/// serves the rest — on reload and at start; a draft is not counted either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_outlives_a_file_that_no_longer_fits_it() {
+    let mock = Mock::start().await;
+    let dir = tempdir("registry-fit");
+    let db = dir.join("store.db");
+    // Reloads read the process's environment: the provider needs no key here.
+    let cfg = config(&store(None, Some(db.to_str().unwrap())))
+        .replace("api_key_env = \"PROVIDER_KEY\"\n", "");
+    let gw = start(&mock, &cfg).await;
+    let path = dir.join("config.toml");
+    let write = |body: &str| std::fs::write(&path, config_text(&mock, body)).unwrap();
+    write(&cfg);
+    *gw.running.gateway.reload.path.lock() = Some(path.clone());
+    let (s, _) = gw
+        .admin_json(
+            Method::POST,
+            "/admin/models",
+            Some(json!({ "name": "r", "state": "active",
+                         "targets": [{ "provider": "mockp", "model": "reg-model" }] })),
+        )
+        .await;
+    assert_eq!(s, 201);
+    // A draft is not there for count_tokens either.
+    let (s, _) = gw
+        .admin_json(
+            Method::POST,
+            "/admin/models",
+            Some(json!({ "name": "d", "targets": [{ "provider": "mockp", "model": "x" }] })),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let r = gw
+        .post(
+            "/v1/messages/count_tokens",
+            &json!({ "model": "d", "messages": user("hi") }),
+        )
+        .await;
+    assert_eq!(r.status(), 404);
+    // The file's model changes: v2 serves, and `m@1` is v1 at once.
+    write(&cfg.replace("file-model", "file-model-2"));
+    // (Reloaded in-process: a reload reads the process's environment, where this
+    // test's admin token is not, so the admin API is off after it.)
+    switchboard::reload::reload(&gw.running.gateway)
+        .await
+        .unwrap();
+    let said =
+        |r: reqwest::Response| async move { r.json::<Value>().await.unwrap()["model"].clone() };
+    assert_eq!(said(chat_model(&gw, "m").await).await, "file-model-2");
+    assert_eq!(said(chat_model(&gw, "m@1").await).await, "file-model");
+    // The file drops the provider the registry's models stand on.
+    let moved = cfg
+        .replace("[providers.mockp]", "[providers.other]")
+        .replace("mockp/v1", "other/v1")
+        .replace("provider = \"mockp\"", "provider = \"other\"");
+    write(&moved);
+    switchboard::reload::reload(&gw.running.gateway)
+        .await
+        .expect("the reload is not refused for the registry's sake");
+    assert_eq!(chat_model(&gw, "m").await.status(), 200);
+    assert_eq!(chat_model(&gw, "r").await.status(), 404);
+    gw.running.shutdown().await;
+    // And a gateway starts on it.
+    let again = start(&mock, &moved).await;
+    assert_eq!(chat_model(&again, "m").await.status(), 200);
+    assert_eq!(chat_model(&again, "r").await.status(), 404);
+    again.running.shutdown().await;
 }
