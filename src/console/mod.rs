@@ -27,6 +27,8 @@ const INDEX: &[u8] = include_bytes!("assets/index.html");
 const SCRIPT: &[u8] = include_bytes!("assets/console.js");
 /// The registry's pages (models, providers, prompts).
 const REGISTRY: &[u8] = include_bytes!("assets/registry.js");
+/// Their edit forms (models, providers).
+const REGISTRY_EDIT: &[u8] = include_bytes!("assets/registry-edit.js");
 const STYLE: &[u8] = include_bytes!("assets/console.css");
 
 struct Session {
@@ -136,6 +138,7 @@ pub fn asset(path: &str) -> Option<http::Response<Body>> {
         "/" | "/console" | "/console/" => (INDEX, "text/html; charset=utf-8"),
         "/console/console.js" => (SCRIPT, "text/javascript; charset=utf-8"),
         "/console/registry.js" => (REGISTRY, "text/javascript; charset=utf-8"),
+        "/console/registry-edit.js" => (REGISTRY_EDIT, "text/javascript; charset=utf-8"),
         "/console/console.css" => (STYLE, "text/css; charset=utf-8"),
         _ => return None,
     };

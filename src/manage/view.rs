@@ -76,6 +76,13 @@ pub fn object(gw: &Gateway, kind: Kind, name: &str, body: &Value) -> Value {
         "body": body,
     });
     let live = gw.live.load();
+    // Whether the live state has it (a registry object that no longer validates with
+    // the file is left out until it does).
+    v["in_force"] = json!(match kind {
+        Kind::Provider => live.config.providers.contains_key(name),
+        Kind::Model => live.config.routes.contains_key(name),
+        Kind::Prompt => live.config.prompts.contains_key(name),
+    });
     match kind {
         Kind::Provider => {
             v["credential"] = credential(gw, &snap, name, body);

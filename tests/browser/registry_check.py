@@ -5,8 +5,10 @@ python3 registry_check.py ADMIN_URL API_URL ADMIN_TOKEN SCREENSHOT_DIR MOCK_BASE
 PROVIDER_KEY CLIENT_KEY — MOCK_BASE_URL and PROVIDER_KEY are the mock's (it answers 401 to
 any other bearer key), CLIENT_KEY is a gateway key for the chat call (empty: the gateway is
 open). An operator adds a provider with its key, makes a model on it, tests it as a draft,
-activates it and a client is served by it; then a prompt. Exits non-zero (an
-AssertionError) on the first expectation that does not hold.
+activates it and a client is served by it; edits it (a new version); edits the provider
+with a wrong key (refused at the field, the provider still serves) and the right one
+(verified); then a prompt. Exits non-zero (an AssertionError) on the first expectation
+that does not hold.
 """
 
 import json
@@ -162,6 +164,79 @@ with sync_playwright() as p:
     assert "state" in page.inner_text("#history"), page.inner_text("#history")
     shot(page, "history")
 
+    # Edited through its form, prefilled from the row: a successor that names no model is
+    # refused at its field; then only the description changes, as a new version whose diff
+    # says so (the open history is drawn again).
+    top = int(page.get_attribute("#history .version >> nth=0", "data-version"))
+    page.click(f'{row} button[data-action="edit"]')
+    page.wait_for_selector("#model-edit-form")
+    assert page.input_value("#model-edit-upstream") == "gpt-4o-mini", page.input_value("#model-edit-upstream")
+    assert page.input_value("#model-edit-provider") == "acme", page.input_value("#model-edit-provider")
+    assert float(page.input_value("#model-edit-input-price")) == 0.15, page.input_value("#model-edit-input-price")
+    assert page.input_value("#model-edit-tags") == "registry-check", page.input_value("#model-edit-tags")
+    assert page.input_value("#model-edit-description") == ""
+    page.fill("#model-edit-successor", "no-such-model-anywhere")
+    page.click("#model-edit-save")
+    page.wait_for_selector("#model-edit-successor-error.field-error")
+    assert page.get_attribute("#model-edit-successor", "aria-invalid") == "true"
+    assert "no-such-model-anywhere" in page.inner_text("#model-edit-successor-error"), page.inner_text("#model-edit-form")
+    page.fill("#model-edit-successor", "")
+    page.fill("#model-edit-description", "Support chat, answered by acme")
+    page.click("#model-edit-save")
+    page.wait_for_selector("#model-edit-form", state="detached")
+    page.wait_for_selector(f'{row}[data-state="active"]')
+    assert "Support chat, answered by acme" in page.inner_text(row), page.inner_text(row)
+    assert f"v{top + 1}" in page.inner_text(row), page.inner_text(row)
+    newest = f'#history [data-history="acme-chat"] .version[data-version="{top + 1}"]'
+    page.wait_for_selector(newest)
+    text = page.inner_text(newest)
+    assert "description" in text and "Support chat, answered by acme" in text, text
+    _, _, made = call(f"{ADMIN}/admin/models/acme-chat/versions", token=TOKEN)
+    assert [d["path"] for d in made["versions"][0]["diff"]] == ["description"], made["versions"][0]
+    status, _, body = chat("acme-chat")
+    assert status == 200 and body.get("choices"), (status, body)
+
+    # The provider's edit form: the key input is never prefilled. A wrong key with the
+    # check on is refused at the key input; nothing changes and the provider still serves.
+    open_view(page, "providers")
+    prow = 'tr[data-provider="acme"]'
+    _, _, before = call(f"{ADMIN}/admin/providers/acme", token=TOKEN)
+    page.click(f'{prow} button[data-action="edit"]')
+    page.wait_for_selector("#provider-edit-form")
+    assert page.input_value("#provider-edit-base-url") == MOCK, page.input_value("#provider-edit-base-url")
+    assert page.get_attribute("#provider-edit-key", "type") == "password"
+    assert page.input_value("#provider-edit-key") == ""
+    assert page.is_checked("#provider-edit-verify")
+    page.fill("#provider-edit-key", "sk-wrong-key-for-acme-0000")
+    page.click("#provider-edit-save")
+    page.wait_for_selector("#provider-edit-key-error.field-error")
+    assert page.get_attribute("#provider-edit-key", "aria-invalid") == "true"
+    result = page.inner_text("#provider-edit-result")
+    assert "not saved" in result, result
+    assert page.input_value("#provider-edit-key") == "", "the key input was not cleared"
+    _, _, after = call(f"{ADMIN}/admin/providers/acme", token=TOKEN)
+    assert after["version"] == before["version"], (before, after)
+    assert after["credential"]["last4"] == before["credential"]["last4"], (before, after)
+    status, _, body = chat("acme-chat")
+    assert status == 200 and body.get("choices"), ("a refused key changed the provider", status, body)
+    shot(page, "edit")
+
+    # The right key: verified with one call, saved as a new version, the input emptied.
+    page.fill("#provider-edit-key", PROVIDER_KEY)
+    page.click("#provider-edit-save")
+    page.wait_for_selector("#provider-edit-result.good")
+    result = page.inner_text("#provider-edit-result")
+    assert "verified" in result and "not verified" not in result, result
+    assert not page.query_selector("#provider-edit-form .field-error"), page.inner_text("#provider-edit-form")
+    assert page.input_value("#provider-edit-key") == "", "the key input was not cleared"
+    page.wait_for_selector(f'{prow}[data-credential="set"]')
+    _, _, after = call(f"{ADMIN}/admin/providers/acme", token=TOKEN)
+    assert after["version"] > before["version"], (before, after)
+    status, _, body = chat("acme-chat")
+    assert status == 200 and body.get("choices"), (status, body)
+    assert PROVIDER_KEY not in page.inner_text("body"), "the provider key is on the page"
+    assert PROVIDER_KEY not in page.content(), "the provider key is in the page's markup"
+
     # A prompt with its variables.
     open_view(page, "prompts")
     page.fill("#prompt-name", "greet")
@@ -175,6 +250,9 @@ with sync_playwright() as p:
     assert "acme-chat" in text and "name, language" in text, text
     shot(page, "prompts")
 
+    # Never, anywhere: the provider key is not on the page nor in its markup.
+    assert PROVIDER_KEY not in page.inner_text("body"), "the provider key is on the page"
+    assert PROVIDER_KEY not in page.content(), "the provider key is in the page's markup"
     assert not [e for e in errors if "Content Security Policy" in e], errors
     browser.close()
 print("registry ok")

@@ -266,7 +266,7 @@ async fn the_registry_pages_in_a_real_browser() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    for page in ["providers", "models", "prompts"] {
+    for page in ["providers", "models", "prompts", "edit"] {
         assert!(
             shots.join(format!("{page}.png")).exists(),
             "no screenshot of {page}"

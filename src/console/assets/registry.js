@@ -1,7 +1,9 @@
 // The registry's pages of the console: models (routes with a lifecycle), providers (with
 // their credentials) and prompts, each with its versions and a rollback. Drawn with
 // console.js's helpers (`el`, `api`, `table`, `num`, `money`, `when`); everything shown is
-// set as text. The views are handed to console.js's `show()` as `window.REGISTRY_VIEWS`.
+// set as text. The views are handed to console.js's `show()` as `window.REGISTRY_VIEWS`;
+// the edit forms are registry-edit.js's (`window.REGISTRY_EDIT`), which uses the helpers
+// this file hands it as `window.REGISTRY_KIT`.
 "use strict";
 
 (() => {
@@ -90,14 +92,16 @@
         (v.diff || []).length ? v.diff.map(diffRow) : el("div", { class: "muted", text: "no change of fields" })))));
   }
 
+  const editButton = (ctx, x) => el("button", { "data-action": "edit", text: "Edit", title: "Change it (a new version)", onclick: () => window.REGISTRY_EDIT[ctx.kind](ctx, x) });
   const historyButton = (ctx, name) => el("button", { "data-action": "history", text: "History", onclick: () => history(ctx, name) });
   const adoptButton = (ctx, x) => (x.origin === "file"
     ? el("button", { "data-action": "adopt", text: "Adopt", title: "Move it from the file into the registry, to change it here", onclick: () => act(ctx, () => call(`/admin/${ctx.kind}/${enc(x.name)}/adopt`, "POST"), `${x.name} adopted into the registry`) })
     : null);
 
-  // The skeleton every registry page has: a message line, its table, a history panel.
+  // The skeleton every registry page has: a message line, an edit panel, its table, a
+  // history panel.
   function skeleton(kind) {
-    return { kind, msg: el("p", { id: "registry-msg", role: "status" }), list: el("div", { id: `${kind}-list` }), hist: el("div", { id: "history" }) };
+    return { kind, msg: el("p", { id: "registry-msg", role: "status" }), edit: el("div", { id: "edit" }), list: el("div", { id: `${kind}-list` }), hist: el("div", { id: "history" }) };
   }
 
   // ---- models ----
@@ -145,7 +149,7 @@
   function modelActions(ctx, m) {
     const out = el("pre", { id: `test-result-${m.name}`, class: "test-result", hidden: true });
     return el("div", { class: "actions" },
-      testButton(m, out), lifecycle(ctx, m, "active", "Activate"), lifecycle(ctx, m, "deprecated", "Deprecate"),
+      testButton(m, out), editButton(ctx, m), lifecycle(ctx, m, "active", "Activate"), lifecycle(ctx, m, "deprecated", "Deprecate"),
       lifecycle(ctx, m, "retired", "Retire"), historyButton(ctx, m.name), adoptButton(ctx, m), out);
   }
 
@@ -224,12 +228,14 @@
     const ctx = skeleton("models");
     const providers = ((await call("/admin/providers").catch(() => ({}))).providers || []).map((p) => p.name);
     let models = [];
+    ctx.providers = providers;
+    ctx.names = () => models.map((m) => m.name);
     ctx.draw = () => {
       const shownModels = models.filter(matches);
       ctx.list.replaceChildren(el("p", { class: "muted", text: `${shownModels.length} of ${models.length} models` }), modelTable(ctx, shownModels));
     };
     ctx.load = async () => { models = (await call("/admin/models")).models || []; ctx.draw(); };
-    page.append(el("h1", { text: "Models" }), modelForm(ctx, providers), modelFilters(ctx, providers), ctx.msg, ctx.list, ctx.hist);
+    page.append(el("h1", { text: "Models" }), modelForm(ctx, providers), modelFilters(ctx, providers), ctx.msg, ctx.edit, ctx.list, ctx.hist);
     await ctx.load();
   }
 
@@ -265,7 +271,7 @@
       ["last four", (p) => (cred(p).last4 ? `…${cred(p).last4}` : "–")],
       ["last verified", (p) => when(cred(p).verified_at)],
       ["active", (p) => (p.active ? "yes" : `no — ${p.inactive || "inactive"}`)],
-      ["", (p) => el("div", { class: "actions" }, verifyButton(p), historyButton(ctx, p.name), adoptButton(ctx, p))],
+      ["", (p) => el("div", { class: "actions" }, verifyButton(p), editButton(ctx, p), historyButton(ctx, p.name), adoptButton(ctx, p))],
     ], providers, (p) => ({ "data-provider": p.name, "data-credential": (p.credential || {}).status || "" }));
   }
 
@@ -307,7 +313,7 @@
   async function providersView(page) {
     const ctx = skeleton("providers");
     ctx.load = async () => ctx.list.replaceChildren(providerTable(ctx, (await call("/admin/providers")).providers || []));
-    page.append(el("h1", { text: "Providers" }), providerForm(ctx), ctx.msg, ctx.list, ctx.hist);
+    page.append(el("h1", { text: "Providers" }), providerForm(ctx), ctx.msg, ctx.edit, ctx.list, ctx.hist);
     await ctx.load();
   }
 
@@ -381,5 +387,6 @@
     await ctx.load();
   }
 
+  window.REGISTRY_KIT = { call, field, say, clearErrors, showError, history };
   window.REGISTRY_VIEWS = { models: modelsView, prompts: promptsView, providers: providersView };
 })();
