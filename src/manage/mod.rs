@@ -82,6 +82,9 @@ pub struct Extras {
     pub verify: Option<bool>,
     /// The model that call asks (else `GET /models`).
     pub verify_model: Option<String>,
+    /// The version the change was made from (a PATCH's merge base): another made since
+    /// refuses it. `None`: the newest at the time of the change.
+    pub expect: Option<u32>,
 }
 
 /// What a change did: the object's new version, and what the check said.
@@ -329,7 +332,11 @@ async fn change(
         actor: actor.to_string(),
         origin: "registry",
         own: Some(body.is_some()),
-        expect: Some(snap.latest(kind, name).map_or(0, |v| v.version)),
+        expect: Some(
+            extras
+                .expect
+                .unwrap_or_else(|| snap.latest(kind, name).map_or(0, |v| v.version)),
+        ),
     };
     let version = match gw.registry.commit(write).await {
         Ok(v) => v,
@@ -415,6 +422,12 @@ pub async fn patch(
     if in_file(gw, kind, name) {
         return Err(file_refusal(gw, kind, name));
     }
+    extras.expect = Some(
+        gw.registry
+            .snapshot()
+            .latest(kind, name)
+            .map_or(0, |v| v.version),
+    );
     let Some(mut body) = current(gw, kind, name) else {
         return Err(ManageError::NotFound(format!(
             "no {} '{name}'",

@@ -126,6 +126,7 @@ fn extras(body: &mut Value) -> Result<Extras, Box<ApiError>> {
         api_key,
         verify,
         verify_model: text(o.remove("verify_model"), "verify_model")?,
+        expect: None,
     })
 }
 
