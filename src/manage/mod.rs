@@ -410,6 +410,15 @@ pub async fn create(
     change(gw, kind, name, Some(body), actor, "create", extras).await
 }
 
+/// The object's body, if the registry may change it (not the file's, and there).
+fn editable(gw: &Gateway, kind: Kind, name: &str) -> Result<Value, ManageError> {
+    if in_file(gw, kind, name) {
+        return Err(file_refusal(gw, kind, name));
+    }
+    current(gw, kind, name)
+        .ok_or_else(|| ManageError::NotFound(format!("no {} '{name}'", kind.as_str())))
+}
+
 /// `PATCH /admin/{kind}/{name}`: a JSON merge patch of the body.
 pub async fn patch(
     gw: &Gateway,
@@ -419,21 +428,13 @@ pub async fn patch(
     actor: &str,
     mut extras: Extras,
 ) -> Result<Done, ManageError> {
-    if in_file(gw, kind, name) {
-        return Err(file_refusal(gw, kind, name));
-    }
     extras.expect = Some(
         gw.registry
             .snapshot()
             .latest(kind, name)
             .map_or(0, |v| v.version),
     );
-    let Some(mut body) = current(gw, kind, name) else {
-        return Err(ManageError::NotFound(format!(
-            "no {} '{name}'",
-            kind.as_str()
-        )));
-    };
+    let mut body = editable(gw, kind, name)?;
     let before = body.clone();
     crate::registry::diff::merge_patch(&mut body, &patch);
     let mut body = clean(body)?;
@@ -464,15 +465,7 @@ pub async fn delete(
     name: &str,
     actor: &str,
 ) -> Result<Done, ManageError> {
-    if in_file(gw, kind, name) {
-        return Err(file_refusal(gw, kind, name));
-    }
-    if current(gw, kind, name).is_none() {
-        return Err(ManageError::NotFound(format!(
-            "no {} '{name}'",
-            kind.as_str()
-        )));
-    }
+    editable(gw, kind, name)?;
     let users = users_of(gw, kind, name);
     if !users.is_empty() {
         return Err(ManageError::Conflict {

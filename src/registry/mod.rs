@@ -336,7 +336,8 @@ impl Registry {
         Ok(version)
     }
 
-    /// Puts back a credential as it was (a change whose version could not be written).
+    /// Puts back a credential as it was (a change whose version could not be written),
+    /// or writes a new one; then reads the store again.
     pub async fn restore_credential(
         &self,
         provider: &str,
@@ -372,13 +373,7 @@ impl Registry {
             }
             None => None,
         };
-        let _one = self.lock.lock().await;
-        self.db
-            .load()
-            .credential(provider, c)
-            .await
-            .map_err(RegistryError::Store)?;
-        self.refresh_locked().await.map(|_| ())
+        self.restore_credential(provider, c).await
     }
 
     /// Notes that `provider`'s credential answered a real call.

@@ -14,27 +14,14 @@ that does not hold.
 import json
 import os
 import sys
-import urllib.request
 
 from playwright.sync_api import sync_playwright
 
+import browser_helpers as helpers
+from browser_helpers import call
+
 ADMIN, API, TOKEN, SHOTS, MOCK, PROVIDER_KEY, CLIENT_KEY = sys.argv[1:8]
 os.makedirs(SHOTS, exist_ok=True)
-
-
-def call(url, body=None, token=None, method=None):
-    req = urllib.request.Request(url, method=method or ("POST" if body is not None else "GET"))
-    if token:
-        req.add_header("authorization", f"Bearer {token}")
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        req.add_header("content-type", "application/json")
-    try:
-        with urllib.request.urlopen(req, data, timeout=30) as r:
-            return r.status, dict(r.headers), json.loads(r.read() or b"null")
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), json.loads(e.read() or b"null")
 
 
 def chat(model):
@@ -43,7 +30,7 @@ def chat(model):
 
 
 def shot(page, name):
-    page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
+    helpers.shot(page, SHOTS, name)
 
 
 def open_view(page, view):

@@ -184,14 +184,6 @@ fn rand_suffix() -> u64 {
         % 1_000_000_007
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The gateway binary at debug level: a key registered, used, refused (a wrong one)
 /// and rotated appears in no line it logs; a reload that changes the file's model is a
 /// version by `config`; the usage record names the prompt and the redirected model.

@@ -197,6 +197,15 @@ impl Gw {
     }
 }
 
+/// A loopback port free at the time of asking (for a gateway binary's listeners).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The hex SHA-256 of `s` (what `[[keys]] sha256` holds).
 pub fn sha256_hex(s: &str) -> String {
     use sha2::Digest;
