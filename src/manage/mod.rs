@@ -90,7 +90,13 @@ pub struct Extras {
 /// What a change did: the object's new version, and what the check said.
 pub struct Done {
     pub version: Version,
-    pub verification: Option<String>,
+    pub verification: Option<Checked>,
+}
+
+/// A provider's key tried with one real call (`verified`), or not (`"verify": false`).
+pub struct Checked {
+    pub verified: bool,
+    pub said: String,
 }
 
 fn valid_name(kind: Kind, name: &str) -> Result<(), ManageError> {
@@ -275,20 +281,22 @@ async fn check(
     name: &str,
     kept: bool,
     extras: &Extras,
-) -> Result<Option<String>, ManageError> {
+) -> Result<Option<Checked>, ManageError> {
     Ok(match extras.verify {
-        Some(true) if kind == Kind::Provider && kept => Some(
-            crate::probe::verify(live, name, extras.verify_model.as_deref())
+        Some(true) if kind == Kind::Provider && kept => Some(Checked {
+            verified: true,
+            said: crate::probe::verify(live, name, extras.verify_model.as_deref())
                 .await
                 .map_err(|e| {
                     ManageError::Verification(format!(
                         "provider '{name}' was not saved: one call with its key failed: {e}"
                     ))
                 })?,
-        ),
-        Some(false) if kind == Kind::Provider => {
-            Some("not verified (\"verify\": false): no call was made with the key".into())
-        }
+        }),
+        Some(false) if kind == Kind::Provider => Some(Checked {
+            verified: false,
+            said: "not verified (\"verify\": false): no call was made with the key".into(),
+        }),
         _ => None,
     })
 }
@@ -351,10 +359,7 @@ async fn change(
     if body.is_none() && old_key.is_some() {
         gw.registry.set_credential(name, None).await?;
     }
-    if verification
-        .as_deref()
-        .is_some_and(|v| !v.starts_with("not verified"))
-    {
+    if verification.as_ref().is_some_and(|c| c.verified) {
         gw.registry.verified(name).await?;
     }
     let mut after = body.clone();

@@ -325,12 +325,12 @@ impl Registry {
         };
         match self.db.load().commit(c).await {
             Ok(()) => {}
-            Err(e) if e == "conflict" => {
+            Err(store::Refused::Conflict) => {
                 // Read what the other change made, so a retry starts from it.
                 let _ = self.refresh_locked().await;
                 return Err(conflict());
             }
-            Err(e) => return Err(RegistryError::Store(e)),
+            Err(store::Refused::Store(e)) => return Err(RegistryError::Store(e)),
         }
         self.refresh_locked().await?;
         Ok(version)

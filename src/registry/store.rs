@@ -67,6 +67,19 @@ pub enum Db {
     Postgres(Pg),
 }
 
+/// Why a change was not written.
+pub enum Refused {
+    /// Another change to the object came first.
+    Conflict,
+    Store(String),
+}
+
+impl From<String> for Refused {
+    fn from(e: String) -> Refused {
+        Refused::Store(e)
+    }
+}
+
 /// What the tables hold.
 pub struct Tables {
     pub fingerprint: String,
@@ -164,10 +177,12 @@ impl Db {
         }
     }
 
-    /// Writes `c` atomically; `Err("conflict")` when another change came first.
-    pub async fn commit(&self, c: Commit) -> Result<(), String> {
+    /// Writes `c` atomically; `Conflict` when another change came first.
+    pub async fn commit(&self, c: Commit) -> Result<(), Refused> {
         match self {
-            Db::Sqlite(conn) => Self::sqlite_do(conn, move |conn| sqlite_commit(conn, &c)).await,
+            Db::Sqlite(conn) => {
+                Self::sqlite_do(conn, move |conn| Ok(sqlite_commit(conn, &c))).await?
+            }
             Db::Postgres(pg) => pg_commit(pg, &c).await,
         }
     }
@@ -313,7 +328,7 @@ fn sqlite_load(c: &mut Connection) -> Result<Tables, String> {
     })
 }
 
-fn sqlite_commit(conn: &mut Connection, c: &Commit) -> Result<(), String> {
+fn sqlite_commit(conn: &mut Connection, c: &Commit) -> Result<(), Refused> {
     let v = &c.version;
     let tx = conn.transaction().map_err(sq)?;
     let latest: i64 = tx
@@ -322,7 +337,7 @@ fn sqlite_commit(conn: &mut Connection, c: &Commit) -> Result<(), String> {
         })
         .map_err(sq)?;
     if latest != i64::from(c.expect) {
-        return Err("conflict".into());
+        return Err(Refused::Conflict);
     }
     let body = v.body.as_ref().map(|b| b.to_string());
     tx.execute(
@@ -353,7 +368,7 @@ fn sqlite_commit(conn: &mut Connection, c: &Commit) -> Result<(), String> {
         rusqlite::params![v.kind.as_str(), v.name, c.prune_to],
     )
     .map_err(sq)?;
-    tx.commit().map_err(sq)
+    tx.commit().map_err(|e| Refused::Store(sq(e)))
 }
 
 async fn pg_load(pg: &Pg) -> Result<Tables, String> {
@@ -422,7 +437,7 @@ async fn pg_load(pg: &Pg) -> Result<Tables, String> {
 /// One statement, so it is atomic without a transaction on the shared client: the
 /// version is inserted only when the newest is still `expect` (else nothing is written
 /// and no row comes back), the object follows it.
-async fn pg_commit(pg: &Pg, c: &Commit) -> Result<(), String> {
+async fn pg_commit(pg: &Pg, c: &Commit) -> Result<(), Refused> {
     let cl = pg.client().await?;
     let v = &c.version;
     let body = v.body.as_ref().map(|b| b.to_string());
@@ -468,13 +483,13 @@ async fn pg_commit(pg: &Pg, c: &Commit) -> Result<(), String> {
         .await
         .map_err(|e| {
             if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
-                "conflict".to_string()
+                Refused::Conflict
             } else {
-                error(e)
+                Refused::Store(error(e))
             }
         })?;
     if rows.is_empty() {
-        return Err("conflict".into());
+        return Err(Refused::Conflict);
     }
     cl.execute(PRUNE, &[&v.kind.as_str(), &v.name, &i64::from(c.prune_to)])
         .await

@@ -142,9 +142,9 @@ fn done(
         kind.as_str(): view::object(gw, kind, name, &body),
         "version": view::version(&d.version, false),
     });
-    if let Some(v) = d.verification {
-        out["verified"] = json!(!v.starts_with("not verified"));
-        out["verification"] = json!(v);
+    if let Some(c) = d.verification {
+        out["verified"] = json!(c.verified);
+        out["verification"] = json!(c.said);
     }
     json_response(status, out)
 }
