@@ -18,85 +18,17 @@ pub(super) fn trusted_env(gw: &Gateway, body: &Value, has_key: bool) -> Result<(
     let Some(base) = gw.reload.base_config() else {
         return Ok(());
     };
-    let mut named: Vec<(&str, String)> = Vec::new();
-    if let Some(v) = body.get("api_key_env").and_then(Value::as_str) {
-        named.push(("api_key_env", v.to_string()));
-    }
-    if let Some(vs) = body.get("aws_credentials_env").and_then(Value::as_array) {
-        named.extend(
-            vs.iter()
-                .filter_map(Value::as_str)
-                .map(|v| ("aws_credentials_env", v.to_string())),
-        );
-    }
-    // A preset's own variables count as named: `{"preset": "openai", "base_url": …}`
-    // would otherwise read OPENAI_API_KEY for a URL of the caller's choosing.
-    if let Some(p) = body
-        .get("preset")
-        .and_then(Value::as_str)
-        .and_then(crate::catalog::preset)
-    {
-        if !has_key
-            && body.get("api_key_env").is_none()
-            && let Some(v) = &p.api_key_env
-        {
-            named.push(("preset", v.clone()));
-        }
-        if body.get("aws_credentials_env").is_none() {
-            for v in p.aws_credentials_env.iter().flatten() {
-                named.push(("preset", v.clone()));
-            }
-        }
-    }
     let Ok(file) = layer::compose_table(&base, &Snapshot::default(), false) else {
         return Ok(());
     };
-    let host = |url: &str| {
-        url::Url::parse(url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string))
-    };
-    let preset_of = |p: &toml::Value| {
-        p.get("preset")
-            .and_then(|v| v.as_str())
-            .and_then(crate::catalog::preset)
-    };
-    // Each variable the file's providers read keys from, and the hosts it is sent to.
-    let mut trusted: Vec<(String, Option<String>)> = Vec::new();
-    if let Some(toml::Value::Table(ps)) = file.get("providers") {
-        for (name, p) in ps {
-            let to = base.providers.get(name).and_then(|p| host(&p.base_url));
-            let preset = preset_of(p);
-            let key = p
-                .get("api_key_env")
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-                .or_else(|| preset.and_then(|x| x.api_key_env.clone()));
-            let aws = match p.get("aws_credentials_env").and_then(|v| v.as_array()) {
-                Some(vs) => vs
-                    .iter()
-                    .filter_map(|v| v.as_str())
-                    .map(str::to_string)
-                    .collect(),
-                None => preset
-                    .and_then(|x| x.aws_credentials_env.clone())
-                    .unwrap_or_default(),
-            };
-            trusted.extend(key.into_iter().chain(aws).map(|v| (v, to.clone())));
-        }
-    }
+    let trusted = trusted(&base, &file);
     let theirs = body
         .get("base_url")
         .and_then(Value::as_str)
         .map(str::to_string)
-        .or_else(|| {
-            body.get("preset")
-                .and_then(Value::as_str)
-                .and_then(crate::catalog::preset)
-                .map(|p| p.base_url.clone())
-        })
+        .or_else(|| preset_of(body).map(|p| p.base_url.clone()))
         .and_then(|u| host(&u));
-    for (field, var) in named {
+    for (field, var) in named(body, has_key) {
         let listed = base.registry.env.contains(&var);
         let same_host = trusted
             .iter()
@@ -112,6 +44,65 @@ pub(super) fn trusted_env(gw: &Gateway, body: &Value, has_key: bool) -> Result<(
         }
     }
     Ok(())
+}
+
+fn host(url: &str) -> Option<String> {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+}
+
+/// The catalog preset a provider's table names.
+fn preset_of(p: &Value) -> Option<&'static crate::catalog::Preset> {
+    p.get("preset")
+        .and_then(Value::as_str)
+        .and_then(crate::catalog::preset)
+}
+
+/// The variables a provider's body reads keys from, with the field that names them —
+/// a preset's own count as named: `{"preset": "openai", "base_url": …}` would
+/// otherwise read OPENAI_API_KEY for a URL of the caller's choosing.
+fn named(body: &Value, has_key: bool) -> Vec<(&'static str, String)> {
+    let mut named = Vec::new();
+    if let Some(v) = body.get("api_key_env").and_then(Value::as_str) {
+        named.push(("api_key_env", v.to_string()));
+    }
+    if let Some(vs) = body.get("aws_credentials_env").and_then(Value::as_array) {
+        named.extend(
+            vs.iter()
+                .filter_map(Value::as_str)
+                .map(|v| ("aws_credentials_env", v.to_string())),
+        );
+    }
+    if let Some(p) = preset_of(body) {
+        if !has_key
+            && body.get("api_key_env").is_none()
+            && let Some(v) = &p.api_key_env
+        {
+            named.push(("preset", v.clone()));
+        }
+        if body.get("aws_credentials_env").is_none() {
+            for v in p.aws_credentials_env.iter().flatten() {
+                named.push(("preset", v.clone()));
+            }
+        }
+    }
+    named
+}
+
+/// Each variable the file's providers read keys from, and the host it is sent to.
+fn trusted(base: &crate::config::Config, file: &toml::Table) -> Vec<(String, Option<String>)> {
+    let mut trusted = Vec::new();
+    let Some(toml::Value::Table(ps)) = file.get("providers") else {
+        return trusted;
+    };
+    for (name, p) in ps {
+        let to = base.providers.get(name).and_then(|p| host(&p.base_url));
+        let p = crate::config::route_params::json(p);
+        // The file's own provider, read as a body: what it names, its preset's otherwise.
+        trusted.extend(named(&p, false).into_iter().map(|(_, v)| (v, to.clone())));
+    }
+    trusted
 }
 
 /// The models that name a provider (as a target) or a model (as successor or a

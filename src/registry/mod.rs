@@ -115,6 +115,14 @@ impl Snapshot {
     pub fn is_empty(&self) -> bool {
         self.owned.is_empty() && self.credentials.is_empty() && self.versions.is_empty()
     }
+    /// Version `n` of an object, while it is kept.
+    pub fn version(&self, kind: Kind, name: &str, n: u32) -> Option<&Version> {
+        self.versions
+            .get(&(kind, name.to_string()))?
+            .iter()
+            .find(|v| v.version == n)
+    }
+
     /// The newest version of an object, whoever owns it.
     pub fn latest(&self, kind: Kind, name: &str) -> Option<&Version> {
         self.versions.get(&(kind, name.to_string()))?.last()

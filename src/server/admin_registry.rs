@@ -277,11 +277,7 @@ async fn create(gw: &Gateway, kind: Kind, mut body: Value, actor: &str) -> http:
 
 fn version(gw: &Gateway, kind: Kind, name: &str, n: u32) -> http::Response<Body> {
     let snap = gw.registry.snapshot();
-    match snap
-        .versions
-        .get(&(kind, name.to_string()))
-        .and_then(|vs| vs.iter().find(|v| v.version == n))
-    {
+    match snap.version(kind, name, n) {
         Some(v) => json_response(StatusCode::OK, view::version(v, true)),
         None => ApiError::not_found(format!(
             "{} '{name}' has no version {n} (kept versions are bounded)",
