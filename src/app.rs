@@ -129,6 +129,13 @@ async fn configure_parts(gateway: &Gateway) -> anyhow::Result<()> {
         tracing::warn!(error = %e, "reading virtual keys failed; retried every second");
     }
     gateway
+        .people
+        .configure(live.config.store.as_ref())
+        .map_err(|e| anyhow::anyhow!("store: {e}"))?;
+    if let Err(e) = gateway.people.refresh().await {
+        tracing::warn!(error = %e, "reading the people store failed; retried every second");
+    }
+    gateway
         .control
         .configure(live.config.store.as_ref())
         .map_err(|e| anyhow::anyhow!("store: {e}"))?;
@@ -202,6 +209,10 @@ fn spawn_upkeep(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
             }
             if let Err(e) = keys.vkeys.refresh().await {
                 tracing::warn!(error = %e, "reading virtual keys failed");
+            }
+            // People, sessions and tokens changed or revoked through another replica.
+            if let Err(e) = keys.people.refresh().await {
+                tracing::warn!(error = %e, "reading the people store failed");
             }
             // Overrides and registry changes made through another replica.
             let overrides = keys.control.refresh().await.unwrap_or_else(|e| {

@@ -27,8 +27,10 @@ pub struct Gateway {
     pub control: crate::control::Control,
     /// Providers, models and prompts made at run time, and every version.
     pub registry: crate::registry::Registry,
-    /// Console sessions signed in on this gateway's admin listener.
-    pub console: crate::console::Sessions,
+    /// People who run the gateway, their sessions and tokens.
+    pub people: crate::people::People,
+    /// Single sign-on for the console (`[auth.oidc]`), discovered on first use.
+    pub sso: crate::people::sso::Sso,
     /// The memory request translations in flight may hold (`server.translation_memory_mib`).
     pub translations: Mutex<Arc<crate::request_limits::TranslationBudget>>,
     /// Failed admin authentication per address and overall.
@@ -82,7 +84,8 @@ impl Gateway {
             alerts: Default::default(),
             control: Default::default(),
             registry: Default::default(),
-            console: Default::default(),
+            people: Default::default(),
+            sso: Default::default(),
             auth_throttle: Default::default(),
             translations: Default::default(),
             telemetry,

@@ -90,6 +90,9 @@ pub async fn reload(gw: &Gateway) -> Result<Duration, String> {
         gw.control
             .configure(new.config.store.as_ref())
             .map_err(|e| format!("store: {e}"))?;
+        gw.people
+            .configure(new.config.store.as_ref())
+            .map_err(|e| format!("store: {e}"))?;
         gw.registry
             .configure(new.config.store.as_ref(), &new.config.registry)
             .map_err(|e| format!("store: {e}"))?;

@@ -5,6 +5,7 @@
 //! environment here and never stored in the config text.
 
 pub mod alerts;
+pub mod auth;
 mod cache;
 mod fields;
 pub mod lifecycle;
@@ -63,6 +64,8 @@ pub struct Config {
     pub log_format: Option<AccessLogFormat>,
     /// `[telemetry]`: traces over OTLP.
     pub telemetry: Option<telemetry::TelemetryConfig>,
+    /// `[auth]`: single sign-on for the console, end users proven by signed tokens.
+    pub auth: auth::AuthConfig,
     pub responses: Option<ResponsesConfig>,
     /// `[[teams]]` by name.
     pub teams: BTreeMap<String, Team>,

@@ -44,6 +44,7 @@ pub struct RawConfig {
     pub alerts: Vec<super::alerts::RawAlert>,
     pub log: Option<super::telemetry::RawLog>,
     pub telemetry: Option<super::telemetry::RawTelemetry>,
+    pub auth: Option<super::auth::RawAuth>,
 }
 
 /// What holds for every request, whatever its route and key.

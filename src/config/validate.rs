@@ -78,6 +78,7 @@ pub(super) fn validate(
         source: None,
         log_format: super::telemetry::log_format(&raw),
         telemetry: super::telemetry::telemetry(&cx, &raw)?,
+        auth: super::auth::auth(&cx, &raw)?,
         access_log: raw.access_log.as_ref().map(|a| AccessLogConfig {
             format: a.format.unwrap_or_default(),
             path: a.path.as_ref().map(|p| base.join(p.get_ref())),

@@ -1,25 +1,17 @@
 //! The operator console on the admin listener: the page and its script and styles
-//! (embedded in the binary; no build chain), sign-in with the admin token into a
-//! session cookie (`HttpOnly`, `SameSite=Strict`, `Secure` behind an HTTPS proxy), the
+//! (embedded in the binary; no build chain), the session cookie (the session itself is
+//! a grant in `people`) (`HttpOnly`, `SameSite=Strict`, `Secure` behind an HTTPS proxy), the
 //! CSRF token every change through a session must carry (`x-csrf-token`), and the
 //! Content-Security-Policy every console answer has (no inline script, nothing from
 //! elsewhere). The pages read and change the gateway through the admin API only.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
-
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
-use parking_lot::Mutex;
-use sha2::{Digest, Sha256};
 
 use crate::reply::{Body, full};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "sb_console";
-/// How long a session lasts without being used, and most sessions kept at once.
-const TTL: Duration = Duration::from_secs(12 * 3600);
-const MAX_SESSIONS: usize = 1000;
 
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
@@ -30,72 +22,6 @@ const REGISTRY: &[u8] = include_bytes!("assets/registry.js");
 /// Their edit forms (models, providers).
 const REGISTRY_EDIT: &[u8] = include_bytes!("assets/registry-edit.js");
 const STYLE: &[u8] = include_bytes!("assets/console.css");
-
-struct Session {
-    csrf: String,
-    /// Short id the audit log names the session by.
-    id: String,
-    used: Instant,
-}
-
-/// Who a signed-in request comes from.
-#[derive(Debug, Clone)]
-pub struct Signed {
-    pub actor: String,
-    pub csrf: String,
-}
-
-#[derive(Default)]
-pub struct Sessions(Mutex<HashMap<[u8; 32], Session>>);
-
-fn random_hex(bytes: usize) -> String {
-    (0..bytes)
-        .map(|_| format!("{:02x}", rand::random::<u8>()))
-        .collect()
-}
-
-impl Sessions {
-    /// A new session; the cookie value.
-    pub fn open(&self) -> String {
-        let secret = random_hex(32);
-        let mut m = self.0.lock();
-        m.retain(|_, s| s.used.elapsed() < TTL);
-        if m.len() >= MAX_SESSIONS
-            && let Some(oldest) = m.iter().min_by_key(|(_, s)| s.used).map(|(k, _)| *k)
-        {
-            m.remove(&oldest);
-        }
-        let s = Session {
-            csrf: random_hex(16),
-            id: random_hex(4),
-            used: Instant::now(),
-        };
-        m.insert(Sha256::digest(secret.as_bytes()).into(), s);
-        secret
-    }
-
-    /// The session of this cookie value, if it is live (its use renews it).
-    pub fn check(&self, secret: &str) -> Option<Signed> {
-        let mut m = self.0.lock();
-        let key: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
-        let s = m.get_mut(&key)?;
-        if s.used.elapsed() >= TTL {
-            m.remove(&key);
-            return None;
-        }
-        s.used = Instant::now();
-        Some(Signed {
-            actor: format!("console:{}", s.id),
-            csrf: s.csrf.clone(),
-        })
-    }
-
-    pub fn close(&self, secret: &str) {
-        self.0
-            .lock()
-            .remove(&<[u8; 32]>::from(Sha256::digest(secret.as_bytes())));
-    }
-}
 
 /// The session cookie's value in `headers`.
 pub fn cookie(headers: &http::HeaderMap) -> Option<String> {
@@ -151,10 +77,17 @@ pub fn asset(path: &str) -> Option<http::Response<Body>> {
 
 /// A redirect to `to`, setting `cookie` when given.
 pub fn redirect(to: &'static str, cookie: Option<String>) -> http::Response<Body> {
+    redirect_to(to, cookie)
+}
+
+/// A redirect to a URL made at run time (the IdP's sign-in or sign-out page).
+pub fn redirect_to(to: &str, cookie: Option<String>) -> http::Response<Body> {
     let mut resp = http::Response::new(full(Bytes::new()));
     *resp.status_mut() = StatusCode::SEE_OTHER;
     let h = resp.headers_mut();
-    h.insert(http::header::LOCATION, HeaderValue::from_static(to));
+    if let Ok(v) = HeaderValue::from_str(to) {
+        h.insert(http::header::LOCATION, v);
+    }
     if let Some(c) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
         h.insert(http::header::SET_COOKIE, c);
     }
@@ -164,7 +97,11 @@ pub fn redirect(to: &'static str, cookie: Option<String>) -> http::Response<Body
 
 /// The `Set-Cookie` value of a session (`secret` empty: the cookie cleared).
 pub fn set_cookie(secret: &str, https: bool) -> String {
-    let age = if secret.is_empty() { 0 } else { TTL.as_secs() };
+    let age = if secret.is_empty() {
+        0
+    } else {
+        crate::people::SESSION_SECS
+    };
     let secure = if https { "; Secure" } else { "" };
     format!("{COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict; Max-Age={age}{secure}")
 }

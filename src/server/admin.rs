@@ -79,12 +79,15 @@ async fn respond(
     if !path.starts_with("/admin/") {
         return ApiError::not_found(format!("Unknown admin URL: {path}")).into_response();
     }
-    let actor = match super::admin_auth::gate(&gw, &req, peer) {
+    let actor = match super::admin_auth::gate(&gw, &req, peer).await {
         Ok(a) => a,
         Err(resp) => return *resp,
     };
+    if let Err(resp) = super::admin_auth::permitted(&actor, &req) {
+        return *resp;
+    }
     if path == "/admin/session" {
-        return super::admin_auth::session(&gw, &req, &actor);
+        return super::admin_auth::session(&actor);
     }
     if let Some(name) = path
         .strip_prefix("/admin/routes/")
@@ -110,14 +113,16 @@ async fn respond(
             WithBody::Keys => {
                 super::admin_keys::handle(&gw, &live, &method, path, body, &actor).await
             }
+            WithBody::People => super::admin_people::handle(&gw, &method, path, body, &actor).await,
             WithBody::Overrides => {
+                let actor = actor.label();
                 super::admin_control::handle(&gw, &live, &method, path, body, &actor).await
             }
             WithBody::Compare => {
-                super::admin_compare::handle(&gw, &method, path, body, &actor).await
+                super::admin_compare::handle(&gw, &method, path, body, &actor.label()).await
             }
             WithBody::Registry => {
-                super::admin_registry::handle(&gw, &method, path, body, &actor).await
+                super::admin_registry::handle(&gw, &method, path, body, &actor.label()).await
             }
         };
     }
@@ -141,6 +146,7 @@ enum WithBody {
     Overrides,
     Compare,
     Registry,
+    People,
 }
 
 fn with_body(path: &str) -> Option<WithBody> {
@@ -149,6 +155,7 @@ fn with_body(path: &str) -> Option<WithBody> {
         p if p == "/admin/keys" || p.starts_with("/admin/keys/") => Some(WithBody::Keys),
         p if p == "/admin/compare" || p.starts_with("/admin/compare/") => Some(WithBody::Compare),
         p if super::admin_registry::serves(p) => Some(WithBody::Registry),
+        p if super::admin_people::serves(p) => Some(WithBody::People),
         _ => None,
     }
 }
@@ -159,8 +166,8 @@ struct AdminReq {
     live: Arc<crate::live::LiveState>,
     path: String,
     req: http::Request<Incoming>,
-    /// Who asks (`admin-token`, or a console session), for the audit log.
-    actor: String,
+    /// Who asks, with which role (the audit log names them).
+    actor: crate::people::Actor,
 }
 
 type Reply = std::pin::Pin<Box<dyn Future<Output = http::Response<Body>> + Send>>;
@@ -234,7 +241,15 @@ async fn reload(a: AdminReq) -> http::Response<Body> {
         Ok(_) => json!("reloaded"),
         Err(e) => json!({ "refused": e }),
     };
-    super::admin_control::audit(&gw, &actor, "config.reload", "config", None, Some(outcome)).await;
+    super::admin_control::audit(
+        &gw,
+        &actor.label(),
+        "config.reload",
+        "config",
+        None,
+        Some(outcome),
+    )
+    .await;
     match result {
         Ok(took) => json_response(
             StatusCode::OK,
@@ -250,13 +265,29 @@ async fn reload(a: AdminReq) -> http::Response<Body> {
 async fn cache_endpoint(a: AdminReq) -> http::Response<Body> {
     let changes = a.req.method() == http::Method::POST;
     let resp = cache(&a.live, &a.path, a.req.method()).await;
-    audited(&a.gw, &a.actor, changes, "cache.clear", "cache", resp).await
+    audited(
+        &a.gw,
+        &a.actor.label(),
+        changes,
+        "cache.clear",
+        "cache",
+        resp,
+    )
+    .await
 }
 
 async fn counters_endpoint(a: AdminReq) -> http::Response<Body> {
     let changes = a.req.method() == http::Method::POST;
     let resp = super::admin_counters::counters(&a.gw, &a.path, a.req).await;
-    audited(&a.gw, &a.actor, changes, "counters.reset", "counters", resp).await
+    audited(
+        &a.gw,
+        &a.actor.label(),
+        changes,
+        "counters.reset",
+        "counters",
+        resp,
+    )
+    .await
 }
 
 /// `resp`, after writing a successful change to the audit log with what it answered.
@@ -284,7 +315,38 @@ async fn audited(
 }
 
 async fn usage_endpoint(a: AdminReq) -> http::Response<Body> {
-    usage(&a.gw, a.req.uri().query()).await
+    usage(&a.gw, a.req.uri().query(), &a.actor).await
+}
+
+/// Narrows a usage query to what `actor`'s role sees: every record, its team's, or
+/// (a team member) its team's records of the keys the person made — then the keys
+/// to keep (grouped by key, so each row is one key's).
+fn scoped(
+    gw: &Gateway,
+    q: &mut crate::usage::query::Query,
+    actor: &crate::people::Actor,
+) -> Option<std::collections::HashSet<String>> {
+    use crate::people::Scope;
+    let team = match actor.role.scope() {
+        Scope::All => return None,
+        Scope::Team(t) | Scope::Own(t) => t,
+    };
+    q.filters.retain(|(c, _)| *c != "team");
+    q.filters.push(("team", team.clone()));
+    if !matches!(actor.role.scope(), Scope::Own(_)) {
+        return None;
+    }
+    if !q.group.contains(&"key") {
+        q.group.push("key");
+    }
+    Some(
+        gw.vkeys
+            .list()
+            .iter()
+            .filter(|k| k.team.as_deref() == Some(&team) && k.owner.as_deref() == actor.person())
+            .map(|k| k.name.clone())
+            .collect(),
+    )
 }
 
 async fn audit_endpoint(a: AdminReq) -> http::Response<Body> {
@@ -521,21 +583,29 @@ async fn cache(live: &LiveState, path: &str, method: &http::Method) -> http::Res
 
 /// `GET /admin/usage`: the usage records of a time range, filtered and summed by the
 /// groups asked (`crate::usage_query`), as JSON or (`format=csv`) CSV.
-async fn usage(gw: &Gateway, query: Option<&str>) -> http::Response<Body> {
+async fn usage(
+    gw: &Gateway,
+    query: Option<&str>,
+    actor: &crate::people::Actor,
+) -> http::Response<Body> {
     let Some(w) = gw.usage.sink() else {
         return json_response(StatusCode::OK, json!({ "enabled": false }));
     };
     let now = crate::vkeys::now_secs();
-    let q = match crate::usage::query::Query::parse(query, now) {
+    let mut q = match crate::usage::query::Query::parse(query, now) {
         Ok(q) => q,
         Err(e) => return ApiError::invalid(e, None).into_response(),
     };
+    let own_keys = scoped(gw, &mut q, actor);
     let csv = query.is_some_and(|q| q.split('&').any(|kv| kv == "format=csv"));
     let dropped = w.dropped();
-    let rows = match w.query(&q).await {
+    let mut rows = match w.query(&q).await {
         Ok(rows) => rows,
         Err(e) => return ApiError::internal(e.to_string()).into_response(),
     };
+    if let Some(keys) = own_keys {
+        rows.retain(|r| r["key"].as_str().is_some_and(|k| keys.contains(k)));
+    }
     if csv {
         let mut resp = http::Response::new(super::full(crate::usage::query::csv(&q, &rows)));
         resp.headers_mut().insert(

@@ -1,7 +1,11 @@
-//! Who may use the admin listener: the admin token as a bearer token, or a console
-//! session (its cookie, and for every change its CSRF token in `x-csrf-token`); the
-//! console's sign-in (`POST /console/login`, a form with the token) and sign-out
-//! (`POST /console/logout`); `GET /admin/session` tells the page its CSRF token.
+//! Who may use the admin listener, and as whom: the admin token as a bearer token
+//! (automation and bootstrap; off when `admin.token_env` is unset), a personal API
+//! token (`sbp_…`) as a bearer token, or a console session (its cookie, and for every
+//! change its CSRF token in `x-csrf-token`). The console's sign-in (`POST
+//! /console/login`: a name and password, or the admin token) and sign-out (`POST
+//! /console/logout`); `GET /admin/session` tells the page who is signed in, with which
+//! role, what it may do, and its CSRF token. Failed sign-ins are throttled per address
+//! here and per account in `people` (five in a row lock it for 15 minutes, audited).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -15,40 +19,48 @@ use super::Body;
 use super::routes::{bearer, json_response};
 use crate::console;
 use crate::gateway::Gateway;
+use crate::people::{Actor, GrantKind, Perm, Refusal, Role, SESSION_SECS, Via};
 use crate::reply::ApiError;
 
-/// Who the audit log says made a change through the admin token.
-pub const TOKEN_ACTOR: &str = "admin-token";
+type Refused = Box<http::Response<Body>>;
 
-/// The admin token's hash, or the answer saying the admin API is off.
-fn expected(gw: &Gateway) -> Result<[u8; 32], Box<http::Response<Body>>> {
-    let live = gw.live.load_full();
-    live.config
+/// The admin token's hash, if it is on.
+fn admin_token(gw: &Gateway) -> Option<[u8; 32]> {
+    gw.live
+        .load()
+        .config
         .admin
         .as_ref()
         .and_then(|a| a.token_sha256)
-        .ok_or_else(|| {
-            let e = ApiError::new(
-                StatusCode::FORBIDDEN,
-                "permission_error",
-                "the admin API is disabled: set admin.token_env",
-            );
-            Box::new(e.into_response())
-        })
+}
+
+/// Whether anyone can sign in at all: the admin token, accounts, or single sign-on.
+fn open(gw: &Gateway) -> Result<(), Refused> {
+    if admin_token(gw).is_some() || gw.people.any() || gw.live.load().config.auth.oidc.is_some() {
+        return Ok(());
+    }
+    Err(Box::new(
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            "the admin API is disabled: set admin.token_env, or add a person with `switchboard users add`",
+        )
+        .into_response(),
+    ))
 }
 
 fn matches(token: &str, expected: &[u8; 32]) -> bool {
     <[u8; 32]>::from(Sha256::digest(token.as_bytes())) == *expected
 }
 
-fn https(req: &http::Request<Incoming>) -> bool {
+pub(super) fn https(req: &http::Request<Incoming>) -> bool {
     req.headers()
         .get("x-forwarded-proto")
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
 }
 
 /// The answer refusing a peer that failed too often lately, if it did.
-fn throttled(gw: &Gateway, peer: IpAddr) -> Result<(), Box<http::Response<Body>>> {
+fn throttled(gw: &Gateway, peer: IpAddr) -> Result<(), Refused> {
     gw.auth_throttle.admit(peer).map_err(|wait| {
         Box::new(
             ApiError::new(
@@ -71,35 +83,54 @@ fn failed(gw: &Gateway, peer: IpAddr) {
         .add(crate::outcomes::Event::AdminAuthFailed, "", "");
 }
 
+fn unauthorized() -> Refused {
+    Box::new(
+        ApiError::unauthorized(
+            "sign in: an admin token, a personal API token or a console session",
+        )
+        .into_response(),
+    )
+}
+
 /// The actor of an `/admin/*` request, or the answer refusing it.
-pub fn gate(
+pub async fn gate(
     gw: &Gateway,
     req: &http::Request<Incoming>,
     peer: IpAddr,
-) -> Result<String, Box<http::Response<Body>>> {
-    let expected = expected(gw)?;
+) -> Result<Actor, Refused> {
+    open(gw)?;
     throttled(gw, peer)?;
-    match bearer(req) {
-        Some(t) if matches(t, &expected) => return Ok(TOKEN_ACTOR.to_string()),
-        Some(_) => {
-            failed(gw, peer);
-            return Err(Box::new(
-                ApiError::unauthorized("admin token missing or wrong").into_response(),
-            ));
+    let token_on = admin_token(gw);
+    if let Some(t) = bearer(req) {
+        if token_on.is_some_and(|e| matches(t, &e)) {
+            return Ok(Actor::admin_token());
         }
-        None => {}
+        if t.starts_with("sbp_")
+            && let Some(h) = gw.people.check(t, token_on.is_some()).await
+            && h.grant.kind == GrantKind::Token
+        {
+            return Ok(Actor::of(h));
+        }
+        failed(gw, peer);
+        return Err(unauthorized());
     }
-    let Some(signed) = console::cookie(req.headers()).and_then(|c| gw.console.check(&c)) else {
-        return Err(Box::new(
-            ApiError::unauthorized("admin token missing or wrong").into_response(),
-        ));
+    let Some(cookie) = console::cookie(req.headers()) else {
+        return Err(unauthorized());
+    };
+    let Some(holder) = gw
+        .people
+        .check(&cookie, token_on.is_some())
+        .await
+        .filter(|h| h.grant.kind == GrantKind::Session)
+    else {
+        return Err(unauthorized());
     };
     let reads = matches!(*req.method(), http::Method::GET | http::Method::HEAD);
     let csrf = req
         .headers()
         .get("x-csrf-token")
         .and_then(|v| v.to_str().ok());
-    if !reads && !csrf.is_some_and(|c| console::same(c, &signed.csrf)) {
+    if !reads && !csrf.is_some_and(|c| console::same(c, &holder.grant.csrf)) {
         return Err(Box::new(
             ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -110,20 +141,90 @@ pub fn gate(
             .into_response(),
         ));
     }
-    Ok(signed.actor)
+    Ok(Actor::of(holder))
 }
 
-/// `GET /admin/session`: the session's actor and CSRF token (or that the token signed in).
-pub fn session(gw: &Gateway, req: &http::Request<Incoming>, actor: &str) -> http::Response<Body> {
-    let csrf = console::cookie(req.headers())
-        .and_then(|c| gw.console.check(&c))
-        .map(|s| s.csrf);
-    let mut resp = json_response(StatusCode::OK, json!({ "actor": actor, "csrf": csrf }));
+/// Whether `actor` may do what the permission table says `req` needs; the answer
+/// refusing it otherwise (404 for an unknown endpoint, 405 for a known one asked with
+/// another method, 403 for a role without the permission).
+pub fn permitted(actor: &Actor, req: &http::Request<Incoming>) -> Result<(), Refused> {
+    let path = req.uri().path();
+    let refuse = |status, kind: &'static str, code: &'static str, msg: String| {
+        Box::new(
+            ApiError::new(status, kind, msg)
+                .with_code(code)
+                .into_response(),
+        )
+    };
+    match super::permissions::needed(req.method(), path) {
+        Ok(perm) if actor.role.may(perm) => Ok(()),
+        Ok(perm) => Err(refuse(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            "role_forbidden",
+            format!(
+                "{} {path} needs the {} permission, which the role {} does not have",
+                req.method(),
+                perm_name(perm),
+                actor.role
+            ),
+        )),
+        Err(true) => Err(refuse(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request_error",
+            "method_not_allowed",
+            format!("{} is not allowed on {path}", req.method()),
+        )),
+        Err(false) => Err(Box::new(
+            ApiError::not_found(format!("Unknown admin URL: {path}")).into_response(),
+        )),
+    }
+}
+
+pub fn perm_name(p: Perm) -> &'static str {
+    match p {
+        Perm::Own => "own",
+        Perm::Read => "read",
+        Perm::Operate => "operate",
+        Perm::Admin => "admin",
+        Perm::Keys => "keys",
+        Perm::KeysWrite => "keys-write",
+        Perm::Usage => "usage",
+    }
+}
+
+/// `GET /admin/session`: who is signed in, with which role and by what, what the role
+/// may do (the console hides the rest), and the session's CSRF token.
+pub fn session(actor: &Actor) -> http::Response<Body> {
+    let (via, csrf) = match &actor.via {
+        Via::AdminToken => ("admin-token", None),
+        Via::Session { csrf, .. } => ("session", Some(csrf.clone())),
+        Via::Token { .. } => ("token", None),
+    };
+    let may = |p| actor.role.may(p);
+    let mut resp = json_response(
+        StatusCode::OK,
+        json!({
+            "actor": actor.label(),
+            "name": actor.name,
+            "role": actor.role,
+            "team": actor.role.team(),
+            "via": via,
+            "csrf": csrf,
+            "can": {
+                "read": may(Perm::Read),
+                "operate": may(Perm::Operate),
+                "admin": may(Perm::Admin),
+                "keys_write": may(Perm::KeysWrite),
+            },
+        }),
+    );
     console::secure_headers(resp.headers_mut());
     resp
 }
 
-/// The console's pages and its sign-in and sign-out; `None` for any other path.
+/// The console's pages, its sign-in, sign-out and single sign-on; `Err(req)` for any
+/// other path.
 pub async fn console_path(
     gw: &Arc<Gateway>,
     req: http::Request<Incoming>,
@@ -131,10 +232,13 @@ pub async fn console_path(
     peer: IpAddr,
 ) -> Result<http::Response<Body>, http::Request<Incoming>> {
     let method = req.method().clone();
-    if method == http::Method::GET
-        && let Some(page) = console::asset(path)
-    {
-        return Ok(page);
+    if method == http::Method::GET {
+        if let Some(page) = console::asset(path) {
+            return Ok(page);
+        }
+        if path.starts_with("/console/sso") {
+            return Ok(super::sso::handle(gw, &req, path, peer).await);
+        }
     }
     if method != http::Method::POST || !matches!(path, "/console/login" | "/console/logout") {
         return Err(req);
@@ -146,38 +250,113 @@ pub async fn console_path(
         Err(e) => return Ok(e.into_response()),
     };
     if path == "/console/logout" {
-        // A sign-out is a change: it carries the session's CSRF token.
-        let signed = cookie.as_deref().and_then(|c| gw.console.check(c));
-        let sent = console::form_field(&body, "csrf");
-        if let (Some(s), Some(c), Some(sent)) = (signed, cookie, sent)
-            && console::same(&sent, &s.csrf)
-        {
-            gw.console.close(&c);
-        }
-        return Ok(console::redirect(
-            "/",
-            Some(console::set_cookie("", secure)),
-        ));
+        return Ok(logout(gw, cookie, &body, secure).await);
     }
-    let Ok(expected) = expected(gw) else {
+    if open(gw).is_err() {
         return Ok(console::redirect("/?disabled", None));
-    };
+    }
     if let Err(resp) = throttled(gw, peer) {
         return Ok(*resp);
     }
-    match console::form_field(&body, "token") {
-        Some(t) if matches(t.trim(), &expected) => {
-            let secret = gw.console.open();
-            Ok(console::redirect(
-                "/",
-                Some(console::set_cookie(&secret, secure)),
-            ))
+    Ok(login(gw, &body, peer, secure).await)
+}
+
+/// A sign-out is a change: it carries the session's CSRF token. It ends the session
+/// (on every replica), and after single sign-on, at the IdP too when it can.
+async fn logout(
+    gw: &Gateway,
+    cookie: Option<String>,
+    body: &[u8],
+    secure: bool,
+) -> http::Response<Body> {
+    let holder = match cookie.as_deref() {
+        Some(c) => gw.people.check(c, true).await,
+        None => None,
+    };
+    let sent = console::form_field(body, "csrf");
+    let mut to = "/".to_string();
+    if let (Some(h), Some(sent)) = (holder, sent)
+        && console::same(&sent, &h.grant.csrf)
+    {
+        let _ = gw.people.revoke(&h.grant.id).await;
+        if h.grant.origin == "sso"
+            && let Some(end) = gw.sso.end_session_url(gw).await
+        {
+            to = end;
         }
-        _ => {
+    }
+    console::redirect_to(&to, Some(console::set_cookie("", secure)))
+}
+
+/// Signs in with a name and password, or with the admin token.
+async fn login(gw: &Gateway, body: &[u8], peer: IpAddr, secure: bool) -> http::Response<Body> {
+    let user = console::form_field(body, "user").filter(|u| !u.trim().is_empty());
+    let opened = match (user, console::form_field(body, "token")) {
+        (Some(name), _) => {
+            let password = console::form_field(body, "password").unwrap_or_default();
+            match gw.people.sign_in(name.trim(), &password).await {
+                Ok(p) => {
+                    let opened = gw
+                        .people
+                        .open(
+                            GrantKind::Session,
+                            &p.name,
+                            &p.role,
+                            "password",
+                            None,
+                            SESSION_SECS,
+                        )
+                        .await;
+                    let actor = format!("{} ({})", p.name, p.role);
+                    super::admin_control::audit(gw, &actor, "session.open", &p.name, None, None)
+                        .await;
+                    opened.ok().map(|(s, _)| s)
+                }
+                Err(r) => return refused(gw, peer, name.trim(), r).await,
+            }
+        }
+        (None, Some(t)) if admin_token(gw).is_some_and(|e| matches(t.trim(), &e)) => gw
+            .people
+            .open(
+                GrantKind::Session,
+                "",
+                &Role::Admin,
+                "admin-token",
+                None,
+                SESSION_SECS,
+            )
+            .await
+            .ok()
+            .map(|(s, _)| s),
+        (None, _) => {
             failed(gw, peer);
             // Slows guessing; the token is long and random anyway.
             tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-            Ok(console::redirect("/?denied", None))
+            return console::redirect("/?denied", None);
+        }
+    };
+    match opened {
+        Some(secret) => console::redirect("/", Some(console::set_cookie(&secret, secure))),
+        None => console::redirect("/?unavailable", None),
+    }
+}
+
+/// A refused sign-in: counted against the address; a lock-out audited.
+async fn refused(gw: &Gateway, peer: IpAddr, name: &str, r: Refusal) -> http::Response<Body> {
+    failed(gw, peer);
+    match r {
+        Refusal::LockedNow => {
+            let after = json!({ "failures": crate::people::LOCK_AFTER,
+                "locked_for_secs": crate::people::LOCK_SECS, "address": peer.to_string() });
+            super::admin_control::audit(gw, "sign-in", "person.locked", name, None, Some(after))
+                .await;
+            console::redirect("/?locked", None)
+        }
+        Refusal::Locked(_) => console::redirect("/?locked", None),
+        Refusal::Wrong => console::redirect("/?denied", None),
+        Refusal::Store(e) => {
+            tracing::warn!(error = %e, "a sign-in could not be checked");
+            console::redirect("/?unavailable", None)
         }
     }
 }

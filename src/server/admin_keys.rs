@@ -13,11 +13,18 @@ use super::Body;
 use super::routes::json_response;
 use crate::gateway::Gateway;
 use crate::live::LiveState;
+use crate::people::{Actor, Scope};
 use crate::reply::ApiError;
 use crate::vkeys::{VKey, new_secret, now_secs};
 
 fn bad(message: impl Into<String>) -> http::Response<Body> {
     ApiError::invalid(message, None).into_response()
+}
+
+fn forbidden(message: impl Into<String>) -> http::Response<Body> {
+    ApiError::new(StatusCode::FORBIDDEN, "permission_error", message)
+        .with_code("role_forbidden")
+        .into_response()
 }
 
 fn plain(s: &str, max: usize) -> bool {
@@ -33,7 +40,7 @@ pub async fn handle(
     method: &Method,
     path: &str,
     body: Bytes,
-    actor: &str,
+    actor: &Actor,
 ) -> http::Response<Body> {
     if !gw.vkeys.enabled() {
         return bad("virtual keys are kept in the store: configure [store]");
@@ -58,6 +65,7 @@ pub async fn handle(
                 .vkeys
                 .list()
                 .iter()
+                .filter(|k| in_scope(actor, k))
                 .map(|k| {
                     let mut v = json!(**k);
                     v["spend_30d"] = spend.as_ref().map_or(Value::Null, |s| {
@@ -70,6 +78,7 @@ pub async fn handle(
         }
         (&Method::POST, []) => create(gw, live, &body, actor).await,
         (&Method::GET, [id]) => match gw.vkeys.get(id) {
+            Some(k) if !in_scope(actor, &k) => out_of_scope(actor, id),
             Some(k) => json_response(StatusCode::OK, json!({ "key": *k })),
             None => not_found(id),
         },
@@ -98,6 +107,59 @@ async fn spend_by_key(gw: &Gateway) -> Option<std::collections::HashMap<String, 
             .filter_map(|r| Some((r["key"].as_str()?.to_string(), r["cost_usd"].as_f64()?)))
             .collect(),
     )
+}
+
+/// Whether `actor`'s role reaches key `k`: every key, its team's, or its own.
+fn in_scope(actor: &Actor, k: &VKey) -> bool {
+    match actor.role.scope() {
+        Scope::All => true,
+        Scope::Team(t) => k.team.as_deref() == Some(&t),
+        Scope::Own(t) => k.team.as_deref() == Some(&t) && k.owner.as_deref() == actor.person(),
+    }
+}
+
+fn out_of_scope(actor: &Actor, id: &str) -> http::Response<Body> {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "permission_error",
+        format!(
+            "key '{id}' is not within what the role {} may manage",
+            actor.role
+        ),
+    )
+    .with_code("role_forbidden")
+    .into_response()
+}
+
+/// What a team role may set on a key of its team: the team (its own), models within
+/// the team's list (the team's list when none is given), no policies.
+fn team_bounds(live: &LiveState, actor: &Actor, k: &mut VKey, body: &Value) -> Result<(), String> {
+    let Some(team) = actor.role.team() else {
+        return Ok(());
+    };
+    if k.team.as_deref() != Some(team) {
+        return Err(format!(
+            "the role {} manages keys of team '{team}' only",
+            actor.role
+        ));
+    }
+    if body.get("policies").is_some() {
+        return Err("only an admin or operator sets a key's policies".into());
+    }
+    let allowed = live.config.teams.get(team).and_then(|t| t.models.clone());
+    if let Some(allowed) = allowed {
+        match &k.models {
+            None => k.models = Some(allowed),
+            Some(m) => {
+                if let Some(out) = m.iter().find(|m| !allowed.contains(m)) {
+                    return Err(format!(
+                        "model '{out}' is not in team '{team}''s model list"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn not_found(id: &str) -> http::Response<Body> {
@@ -147,6 +209,13 @@ fn apply(live: &LiveState, k: &mut VKey, body: &Value) -> Result<(), String> {
         }
         k.policies = names;
     }
+    if let Some(u) = o.get("user") {
+        k.user = match u {
+            Value::Null => None,
+            Value::String(s) if !s.is_empty() && s.len() <= 256 => Some(s.clone()),
+            _ => return Err("user must be the end user's id (1 to 256 characters) or null".into()),
+        };
+    }
     if let Some(m) = o.get("metadata") {
         if !m.is_object() || m.to_string().len() > 4096 {
             return Err("metadata must be an object of at most 4096 bytes".into());
@@ -169,7 +238,12 @@ fn apply(live: &LiveState, k: &mut VKey, body: &Value) -> Result<(), String> {
 }
 
 /// `POST /admin/keys`: a new key and its secret, shown this once.
-async fn create(gw: &Gateway, live: &LiveState, body: &Value, actor: &str) -> http::Response<Body> {
+async fn create(
+    gw: &Gateway,
+    live: &LiveState,
+    body: &Value,
+    actor: &Actor,
+) -> http::Response<Body> {
     let name = body["name"].as_str().unwrap_or_default().to_string();
     if !plain(&name, 64) {
         return bad("name is required: 1 to 64 letters, digits, '.', '_' or '-'");
@@ -202,14 +276,21 @@ async fn create(gw: &Gateway, live: &LiveState, body: &Value, actor: &str) -> ht
         created_at: now_secs(),
         revoked_at: None,
         updated: 0,
+        owner: actor.person().map(str::to_string),
+        user: None,
     };
+    k.team = actor.role.team().map(str::to_string);
     if let Err(e) = apply(live, &mut k, body) {
         return bad(e);
+    }
+    if let Err(e) = team_bounds(live, actor, &mut k, body) {
+        return forbidden(e);
     }
     match gw.vkeys.save(k).await {
         Ok(k) => {
             let after = Some(json!(*k));
-            super::admin_control::audit(gw, actor, "key.create", &k.id, None, after).await;
+            let label = actor.label();
+            super::admin_control::audit(gw, &label, "key.create", &k.id, None, after).await;
             json_response(StatusCode::CREATED, json!({ "key": *k, "secret": secret }))
         }
         Err(e) => ApiError::internal(e).into_response(),
@@ -228,11 +309,14 @@ async fn change(
     live: &LiveState,
     id: &str,
     body: &Value,
-    (what, actor): (Change, &str),
+    (what, actor): (Change, &Actor),
 ) -> http::Response<Body> {
     let Some(current) = gw.vkeys.get(id) else {
         return not_found(id);
     };
+    if !in_scope(actor, &current) {
+        return out_of_scope(actor, id);
+    }
     if current.revoked_at.is_some() {
         return ApiError::new(
             StatusCode::CONFLICT,
@@ -253,6 +337,9 @@ async fn change(
             if let Err(e) = apply(live, &mut k, body) {
                 return bad(e);
             }
+            if let Err(e) = team_bounds(live, actor, &mut k, body) {
+                return forbidden(e);
+            }
         }
         Change::Rotate => {
             let s = new_secret();
@@ -264,7 +351,7 @@ async fn change(
     match gw.vkeys.save(k).await {
         Ok(k) => {
             let (before, after) = (Some(json!(*current)), Some(json!(*k)));
-            super::admin_control::audit(gw, actor, action, id, before, after).await;
+            super::admin_control::audit(gw, &actor.label(), action, id, before, after).await;
             let mut out = json!({ "key": *k });
             if let Some(s) = secret {
                 out["secret"] = json!(s);

@@ -7,9 +7,12 @@ mod admin_compare;
 mod admin_control;
 mod admin_counters;
 mod admin_keys;
+mod admin_people;
 mod admin_registry;
 mod me;
+pub mod permissions;
 mod routes;
+mod sso;
 mod tls;
 
 use std::convert::Infallible;

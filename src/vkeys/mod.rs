@@ -38,6 +38,10 @@ pub struct VKey {
     /// Unix milliseconds of the last change (what replicas poll by).
     #[serde(skip)]
     pub updated: i64,
+    /// The person who made it (a team member sees and changes their own keys only).
+    pub owner: Option<String>,
+    /// The end user its requests are made for, whatever a request's `user` says.
+    pub user: Option<String>,
 }
 
 impl VKey {

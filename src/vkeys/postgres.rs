@@ -17,6 +17,8 @@ pub struct Row {
     pub created_at: i64,
     pub revoked_at: Option<i64>,
     pub updated: i64,
+    pub owner: Option<String>,
+    pub end_user: Option<String>,
 }
 
 impl Row {
@@ -39,6 +41,8 @@ impl Row {
             created_at: self.created_at.max(0) as u64,
             revoked_at: self.revoked_at.map(|e| e.max(0) as u64),
             updated: self.updated,
+            owner: self.owner,
+            user: self.end_user,
         })
     }
 }
@@ -52,10 +56,11 @@ pub async fn put(pg: &Pg, k: &VKey) -> Result<(), String> {
     let tags = serde_json::to_string(&k.tags).unwrap_or_default();
     let policies = serde_json::to_string(&k.policies).unwrap_or_default();
     c.execute(
-        "INSERT INTO switchboard_virtual_keys (id, name, hash, team, models, tags, policies, metadata, expires_at, created_at, revoked_at, updated)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+        "INSERT INTO switchboard_virtual_keys (id, name, hash, team, models, tags, policies, metadata, expires_at, created_at, revoked_at, updated, owner, end_user)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
          ON CONFLICT (id) DO UPDATE SET name = $2, hash = $3, team = $4, models = $5, tags = $6,
-             policies = $7, metadata = $8, expires_at = $9, created_at = $10, revoked_at = $11, updated = $12",
+             policies = $7, metadata = $8, expires_at = $9, created_at = $10, revoked_at = $11, updated = $12,
+             owner = $13, end_user = $14",
         &[
             &k.id,
             &k.name,
@@ -69,6 +74,8 @@ pub async fn put(pg: &Pg, k: &VKey) -> Result<(), String> {
             &(k.created_at as i64),
             &k.revoked_at.map(|e| e as i64),
             &k.updated,
+            &k.owner,
+            &k.user,
         ],
     )
     .await
@@ -80,7 +87,7 @@ pub async fn changed(pg: &Pg, since: i64) -> Result<Vec<VKey>, String> {
     let c = pg.client().await?;
     let rows = c
         .query(
-            "SELECT id, name, hash, team, models, tags, policies, metadata, expires_at, created_at, revoked_at, updated
+            "SELECT id, name, hash, team, models, tags, policies, metadata, expires_at, created_at, revoked_at, updated, owner, end_user
              FROM switchboard_virtual_keys WHERE updated >= $1",
             &[&since],
         )
@@ -102,6 +109,8 @@ pub async fn changed(pg: &Pg, since: i64) -> Result<Vec<VKey>, String> {
                 created_at: r.get(9),
                 revoked_at: r.get(10),
                 updated: r.get(11),
+                owner: r.get(12),
+                end_user: r.get(13),
             }
             .key()
         })

@@ -7,7 +7,7 @@ use rusqlite::{Connection, params};
 use super::VKey;
 
 pub fn open(path: &Path) -> Result<Connection, String> {
-    crate::sqlite_file::open(
+    let c = crate::sqlite_file::open(
         path,
         "CREATE TABLE IF NOT EXISTS virtual_keys (
              id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL, team TEXT,
@@ -15,7 +15,23 @@ pub fn open(path: &Path) -> Result<Connection, String> {
              created_at INTEGER NOT NULL, revoked_at INTEGER, updated INTEGER NOT NULL
          );
          CREATE INDEX IF NOT EXISTS virtual_keys_updated ON virtual_keys (updated);",
-    )
+    )?;
+    // Columns added since the table was first made.
+    for col in ["owner", "end_user"] {
+        let has: bool = c
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('virtual_keys') WHERE name = ?1",
+                [col],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+            .map_err(|e| e.to_string())?;
+        if !has {
+            c.execute_batch(&format!("ALTER TABLE virtual_keys ADD COLUMN {col} TEXT"))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(c)
 }
 
 pub fn put(c: &Connection, k: &VKey) -> Result<(), String> {
@@ -24,8 +40,8 @@ pub fn put(c: &Connection, k: &VKey) -> Result<(), String> {
         .as_ref()
         .map(|m| serde_json::to_string(m).unwrap_or_default());
     c.execute(
-        "INSERT OR REPLACE INTO virtual_keys (id, name, hash, team, models, tags, policies, metadata, expires_at, created_at, revoked_at, updated)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "INSERT OR REPLACE INTO virtual_keys (id, name, hash, team, models, tags, policies, metadata, expires_at, created_at, revoked_at, updated, owner, end_user)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         params![
             k.id,
             k.name,
@@ -39,6 +55,8 @@ pub fn put(c: &Connection, k: &VKey) -> Result<(), String> {
             k.created_at as i64,
             k.revoked_at.map(|e| e as i64),
             k.updated,
+            k.owner,
+            k.user,
         ],
     )
     .map(drop)
@@ -48,7 +66,7 @@ pub fn put(c: &Connection, k: &VKey) -> Result<(), String> {
 pub fn changed(c: &Connection, since: i64) -> Result<Vec<VKey>, String> {
     let mut st = c
         .prepare(
-            "SELECT id, name, hash, team, models, tags, policies, metadata, expires_at, created_at, revoked_at, updated
+            "SELECT id, name, hash, team, models, tags, policies, metadata, expires_at, created_at, revoked_at, updated, owner, end_user
              FROM virtual_keys WHERE updated >= ?1",
         )
         .map_err(|e| e.to_string())?;
@@ -67,6 +85,8 @@ pub fn changed(c: &Connection, since: i64) -> Result<Vec<VKey>, String> {
                 created_at: r.get(9)?,
                 revoked_at: r.get(10)?,
                 updated: r.get(11)?,
+                owner: r.get(12)?,
+                end_user: r.get(13)?,
             })
         })
         .map_err(|e| e.to_string())?;

@@ -1,0 +1,51 @@
+//! Passwords: Argon2id (RustCrypto's `argon2`, its default parameters — 19 MiB, two
+//! passes, one lane, OWASP's minimum) in the PHC string format, hashed and checked off
+//! the async threads.
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+
+/// Shortest password accepted.
+pub const MIN_LEN: usize = 12;
+
+pub async fn hash(password: &str) -> Result<String, String> {
+    if password.chars().count() < MIN_LEN || password.len() > 1024 {
+        return Err(format!("a password has {MIN_LEN} to 1024 characters"));
+    }
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| format!("hashing the password failed: {e}"))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// Whether `given` is the password `stored` hashes. Without a stored hash (no such
+/// account, or one that signs in through SSO) a hash is still computed, so that the
+/// answer takes as long either way.
+pub async fn verify(given: &str, stored: Option<&str>) -> bool {
+    const DECOY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$V4vWeCg4fE2Ixa9DNCm8Y0TZx1kYtV8yHf2K3jgd1nI";
+    let (given, stored, real) = (
+        given.to_string(),
+        stored.unwrap_or(DECOY).to_string(),
+        stored.is_some(),
+    );
+    if given.len() > 1024 {
+        return false;
+    }
+    tokio::task::spawn_blocking(move || {
+        let Ok(parsed) = PasswordHash::new(&stored) else {
+            return false;
+        };
+        Argon2::default()
+            .verify_password(given.as_bytes(), &parsed)
+            .is_ok()
+            && real
+    })
+    .await
+    .unwrap_or(false)
+}
