@@ -124,10 +124,8 @@ pub fn admin_principal() -> Principal {
     Principal {
         key_name: "admin".into(),
         owner: "admin".into(),
-        models: None,
-        team: None,
         tags: vec!["compare".into()],
-        policies: Vec::new(),
+        ..Principal::anonymous()
     }
 }
 

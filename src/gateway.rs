@@ -31,6 +31,8 @@ pub struct Gateway {
     pub people: crate::people::People,
     /// Single sign-on for the console (`[auth.oidc]`), discovered on first use.
     pub sso: crate::people::sso::Sso,
+    /// The JWKS end-user tokens are checked against (`[auth.end_users]`).
+    pub end_users: crate::end_users::EndUsers,
     /// The memory request translations in flight may hold (`server.translation_memory_mib`).
     pub translations: Mutex<Arc<crate::request_limits::TranslationBudget>>,
     /// Failed admin authentication per address and overall.
@@ -86,6 +88,7 @@ impl Gateway {
             registry: Default::default(),
             people: Default::default(),
             sso: Default::default(),
+            end_users: Default::default(),
             auth_throttle: Default::default(),
             translations: Default::default(),
             telemetry,

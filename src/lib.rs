@@ -24,6 +24,7 @@ pub mod configured;
 pub mod console;
 pub mod control;
 pub mod demo;
+pub mod end_users;
 pub mod files;
 pub mod gateway;
 pub mod health;

@@ -57,6 +57,12 @@ pub struct Principal {
     pub tags: Vec<String>,
     /// Policies its requests are checked by on every route: the key's, then its team's.
     pub policies: Vec<String>,
+    /// The end user the key is bound to (overrides the request's `user`).
+    pub user: Option<String>,
+    /// The key's requests must carry a verified end-user token.
+    pub user_from_jwt: bool,
+    /// The end user a verified token names (`[auth.end_users]`), when one came.
+    pub verified_user: Option<String>,
 }
 
 impl Principal {
@@ -75,6 +81,9 @@ impl Principal {
             team: None,
             tags: Vec::new(),
             policies: Vec::new(),
+            user: None,
+            user_from_jwt: false,
+            verified_user: None,
         }
     }
 
@@ -112,6 +121,9 @@ impl Principal {
             team,
             tags,
             policies: all,
+            user: None,
+            user_from_jwt: false,
+            verified_user: None,
         }
     }
 }
@@ -317,7 +329,7 @@ impl LiveState {
             .keys
             .iter()
             .map(|k: &GatewayKey| {
-                let p = Principal::of(
+                let mut p = Principal::of(
                     &k.name,
                     k.models.clone(),
                     k.team.clone(),
@@ -325,6 +337,8 @@ impl LiveState {
                     &k.policies,
                     &config.teams,
                 );
+                p.user = k.user.clone();
+                p.user_from_jwt = k.user_from == crate::config::UserFrom::Jwt;
                 (k.sha256, p)
             })
             .collect();

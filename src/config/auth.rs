@@ -197,3 +197,25 @@ fn end_users(cx: &Ctx<'_>, e: &RawEndUsers) -> Result<EndUsersConfig, ConfigErro
         leeway_secs: e.leeway_secs.unwrap_or(30).min(600),
     })
 }
+
+/// A route's or key's `user_from`, refused when it asks for tokens no `[auth.end_users]`
+/// can verify.
+pub(super) fn user_from(
+    cx: &Ctx<'_>,
+    raw: &RawConfig,
+    v: Option<&Spanned<super::UserFrom>>,
+    key: &str,
+) -> Result<super::UserFrom, ConfigError> {
+    let Some(v) = v else {
+        return Ok(super::UserFrom::Body);
+    };
+    let configured = raw.auth.as_ref().is_some_and(|a| a.end_users.is_some());
+    if *v.get_ref() == super::UserFrom::Jwt && !configured {
+        return cx.err(
+            v.span(),
+            format!("{key}.user_from"),
+            "\"jwt\" needs [auth.end_users] (the issuer, JWKS URL and audience of the tokens)",
+        );
+    }
+    Ok(*v.get_ref())
+}

@@ -212,6 +212,10 @@ pub struct GatewayKey {
     pub tags: Vec<String>,
     /// Policies its requests are checked by on every route (`[policies.*]` names).
     pub policies: Vec<String>,
+    /// The end user its requests are made for, whatever a request says.
+    pub user: Option<String>,
+    /// Where its requests' end user comes from.
+    pub user_from: UserFrom,
 }
 
 /// A team of keys: the models they may use (on top of each key's own list) and the
@@ -302,6 +306,16 @@ pub struct HealthCheck {
     pub timeout: Duration,
 }
 
+/// Where a request's end user comes from: the `user` field the client sends, or a
+/// signed token (`[auth.end_users]`) whose claim names them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UserFrom {
+    #[default]
+    Body,
+    Jwt,
+}
+
 /// What a translated request does with a field its target cannot carry.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -335,6 +349,8 @@ pub struct Route {
     /// Whole answers carry `x-switchboard-cost` (what the answer cost at the target's
     /// prices).
     pub show_cost: bool,
+    /// Where its requests' end user comes from (`jwt`: a verified token, required).
+    pub user_from: UserFrom,
     /// Request parameters set when the client sets none, and upper bounds of numeric
     /// ones (see `route_params`).
     pub params: route_params::Params,

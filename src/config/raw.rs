@@ -281,6 +281,10 @@ pub struct RawKey {
     /// `[policies.*]` names this key's requests are checked by, on every route.
     #[serde(default)]
     pub policies: Vec<Spanned<String>>,
+    /// The end user this key's requests are made for (overrides a request's `user`).
+    pub user: Option<String>,
+    /// `jwt`: the end user is the claim of a token `[auth.end_users]` verifies.
+    pub user_from: Option<Spanned<super::UserFrom>>,
 }
 
 fn unset() -> Spanned<String> {
@@ -351,6 +355,8 @@ pub struct RawModel {
     pub unsupported_fields: Option<super::UnsupportedFields>,
     /// Whole answers say what they cost (`x-switchboard-cost`).
     pub show_cost: Option<bool>,
+    /// `jwt`: the end user is the claim of a token `[auth.end_users]` verifies.
+    pub user_from: Option<Spanned<super::UserFrom>>,
     /// Labels policies see with each request of this route.
     #[serde(default)]
     pub tags: Vec<String>,

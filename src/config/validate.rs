@@ -265,6 +265,8 @@ fn keys(
             team: k.team.clone(),
             tags: k.tags.clone(),
             policies: policy_names(cx, raw, &format!("{key}.policies"), &k.policies)?,
+            user: k.user.clone().filter(|u| !u.is_empty()),
+            user_from: super::auth::user_from(cx, raw, k.user_from.as_ref(), &key)?,
         });
     }
     if keys.is_empty() {

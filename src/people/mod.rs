@@ -530,7 +530,7 @@ impl People {
         }
         if grant.person.is_empty() {
             // A console session opened with the admin token lasts while it is on.
-            return admin_token_on.then(|| Holder {
+            return admin_token_on.then_some(Holder {
                 role: Role::Admin,
                 grant,
             });

@@ -29,6 +29,12 @@ pub enum Error {
     /// `model@N` names a version that is not kept (or never was).
     #[error("model `{model}` has no version {version} kept (kept versions are bounded)")]
     VersionNotKept { model: String, version: u32 },
+    /// The route or key takes its end user from a signed token and none came.
+    #[error("{0}")]
+    UserTokenRequired(String),
+    /// The request's `user` is not the end user its verified token names.
+    #[error("the request's user '{sent}' is not the end user its token names")]
+    UserMismatch { sent: String },
     /// A policy said no.
     #[error("{}", .denial.message)]
     Denied { policy: String, denial: Box<Denial> },
@@ -83,6 +89,8 @@ impl Error {
             Error::ModelNotAllowed { .. } => "model_not_allowed",
             Error::Retired { .. } => "model_retired",
             Error::VersionNotKept { .. } => "model_version_not_found",
+            Error::UserTokenRequired(_) => "end_user_token_required",
+            Error::UserMismatch { .. } => "end_user_mismatch",
             Error::Denied { .. } => "policy_denied",
             Error::Plugin { .. } => "plugin_failed",
             Error::Provider(_) => "provider_refused",
@@ -101,6 +109,8 @@ impl Error {
             Error::ModelNotAllowed { .. } => 403,
             Error::Retired { .. } => 410,
             Error::VersionNotKept { .. } => 404,
+            Error::UserTokenRequired(_) => 401,
+            Error::UserMismatch { .. } => 400,
             Error::Denied { denial, .. } => denial.status,
             Error::Plugin { .. } | Error::NoTarget { .. } => 503,
             Error::Provider(e) => e.status,
@@ -152,6 +162,16 @@ impl From<Error> for ApiError {
                 "invalid_request_error",
                 Some("model_version_not_found"),
                 Some("model".into()),
+            ),
+            Error::UserTokenRequired(_) => (
+                "authentication_error",
+                Some("end_user_token_required"),
+                None,
+            ),
+            Error::UserMismatch { .. } => (
+                "invalid_request_error",
+                Some("end_user_mismatch"),
+                Some("user".into()),
             ),
             Error::Denied { denial, .. } => {
                 let mut api = ApiError::new(status, denial_type(denial.status), message);

@@ -234,6 +234,32 @@ pub async fn handle(gw: &Gateway, req: Request<'_>) -> http::Response<Body> {
     resp
 }
 
+/// The request's end user: the one its key is bound to, else the one a verified token
+/// names (a `user` field that disagrees is refused), else the `user` field — unless
+/// the route or key takes it from a token only.
+fn end_user(
+    p: &crate::live::Principal,
+    route: &LiveRoute,
+    sent: Option<String>,
+) -> Result<Option<String>, Error> {
+    if let Some(bound) = &p.user {
+        return Ok(Some(bound.clone()));
+    }
+    if let Some(verified) = &p.verified_user {
+        if let Some(s) = sent.filter(|s| s != verified) {
+            return Err(Error::UserMismatch { sent: s });
+        }
+        return Ok(Some(verified.clone()));
+    }
+    if p.user_from_jwt || route.route.user_from == crate::config::UserFrom::Jwt {
+        return Err(Error::UserTokenRequired(format!(
+            "model `{}` takes its end user from a signed token: send one (see [auth.end_users])",
+            route.route.name
+        )));
+    }
+    Ok(sent)
+}
+
 /// What admission decided: the route and the request's facts.
 struct Admitted<'l> {
     route: &'l LiveRoute,
@@ -260,6 +286,7 @@ async fn admit<'l>(
             message: format!("every target of model `{}` is disabled", facts.model),
         });
     }
+    facts.user = end_user(req.principal, route, facts.user.take())?;
     ctx.who(req.principal.team.as_ref(), facts.user.as_ref());
     ctx.prompt_estimate(facts.estimated_input_tokens);
     if route.route.show_cost {

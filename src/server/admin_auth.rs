@@ -239,6 +239,9 @@ pub async fn console_path(
         if path.starts_with("/console/sso") {
             return Ok(super::sso::handle(gw, &req, path, peer).await);
         }
+        if path == "/console/methods" {
+            return Ok(methods(gw));
+        }
     }
     if method != http::Method::POST || !matches!(path, "/console/login" | "/console/logout") {
         return Err(req);
@@ -259,6 +262,27 @@ pub async fn console_path(
         return Ok(*resp);
     }
     Ok(login(gw, &body, peer, secure).await)
+}
+
+/// `GET /console/methods`: how one may sign in here (the sign-in page shows those).
+fn methods(gw: &Gateway) -> http::Response<Body> {
+    let live = gw.live.load();
+    let sso = live
+        .config
+        .auth
+        .oidc
+        .as_ref()
+        .map(|o| json!({ "label": o.label, "url": "/console/sso" }));
+    let mut resp = json_response(
+        StatusCode::OK,
+        json!({
+            "password": gw.people.any(),
+            "sso": sso,
+            "token": admin_token(gw).is_some(),
+        }),
+    );
+    console::secure_headers(resp.headers_mut());
+    resp
 }
 
 /// A sign-out is a change: it carries the session's CSRF token. It ends the session

@@ -97,21 +97,73 @@ fn authenticate(
         return Err(unavailable());
     }
     match gw.vkeys.find(&digest) {
-        Some(k) if k.usable(crate::vkeys::now_secs()) => Ok(Principal::of(
-            &k.name,
-            k.models.clone(),
-            k.team.clone(),
-            &k.tags,
-            &k.policies,
-            &live.config.teams,
-        )
-        .owned_by_virtual_key(&k.id)),
+        Some(k) if k.usable(crate::vkeys::now_secs()) => {
+            let mut p = Principal::of(
+                &k.name,
+                k.models.clone(),
+                k.team.clone(),
+                &k.tags,
+                &k.policies,
+                &live.config.teams,
+            )
+            .owned_by_virtual_key(&k.id);
+            p.user = k.user.clone();
+            Ok(p)
+        }
         Some(k) if k.revoked_at.is_none() => Err(Box::new(ApiError::unauthorized(
             "This API key has expired.",
         ))),
         _ => Err(Box::new(ApiError::unauthorized(
             "Incorrect API key provided.",
         ))),
+    }
+}
+
+/// Checks the end-user token the request carries (`[auth.end_users]`), naming its end
+/// user on `p`; a key that takes its end user from tokens only needs one.
+async fn end_user(
+    gw: &Gateway,
+    live: &LiveState,
+    req: &http::Request<Incoming>,
+    p: &mut Principal,
+) -> Result<(), ApiError> {
+    let Some(cfg) = &live.config.auth.end_users else {
+        return Ok(());
+    };
+    let Some(token) = req.headers().get(&cfg.header) else {
+        if p.user_from_jwt && p.user.is_none() {
+            return Err(ApiError::new(
+                http::StatusCode::UNAUTHORIZED,
+                "authentication_error",
+                format!(
+                    "this key's requests carry a signed end-user token in {}",
+                    cfg.header
+                ),
+            )
+            .with_code("end_user_token_required"));
+        }
+        return Ok(());
+    };
+    let token = token.to_str().unwrap_or_default().trim();
+    let token = token.strip_prefix("Bearer ").unwrap_or(token);
+    match gw.end_users.verify(cfg, token).await {
+        Ok(user) => {
+            p.verified_user = Some(user);
+            Ok(())
+        }
+        Err(e @ crate::end_users::EndUserError::Invalid(_)) => Err(ApiError::new(
+            http::StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            e.to_string(),
+        )
+        .with_code("end_user_token_invalid")),
+        Err(e) => Err(ApiError::new(
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            "api_error",
+            e.to_string(),
+        )
+        .with_code("end_user_keys_unavailable")
+        .with_retry_after(1)),
     }
 }
 
@@ -226,10 +278,13 @@ async fn openai_api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
         ))
         .into_response();
     }
-    let principal = match authenticate(&gw, &live, &req) {
+    let mut principal = match authenticate(&gw, &live, &req) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
+    if let Err(e) = end_user(&gw, &live, &req, &mut principal).await {
+        return e.into_response();
+    }
     if is_models {
         return models(&live, &principal, &method, &path);
     }
@@ -439,10 +494,13 @@ async fn by_id(
         return files(gw, req, path).await;
     }
     let live = gw.live.load_full();
-    let principal = match authenticate(&gw, &live, &req) {
+    let mut principal = match authenticate(&gw, &live, &req) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
+    if let Err(e) = end_user(&gw, &live, &req, &mut principal).await {
+        return e.into_response();
+    }
     drop(live);
     match path.strip_prefix("/v1/responses/") {
         Some(id) => {

@@ -119,7 +119,7 @@ async fn sign_in_sessions_and_csrf() {
         .unwrap();
     let csrf = session["csrf"].as_str().unwrap().to_string();
     assert!(
-        session["actor"].as_str().unwrap().starts_with("console:"),
+        session["actor"] == "admin-token (admin)" && session["via"] == "session",
         "{session}"
     );
 

@@ -180,7 +180,7 @@ async fn an_override_disables_a_target_until_reverted_and_is_audited() {
         .admin_json(Method::GET, "/admin/audit?limit=1", None)
         .await;
     assert_eq!(audit["entries"][0]["action"], "counters.reset", "{audit}");
-    assert_eq!(audit["entries"][0]["actor"], "admin-token");
+    assert_eq!(audit["entries"][0]["actor"], "admin-token (admin)");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,8 @@
 //! shared counter store every replica, sees the same number. Settings:
 //! `limit` (default 60), `window_secs` (default 60) and `per` (default `key`); any
 //! other setting, or one that is not valid, refuses the config (`validate-settings`).
+//! A request asking for no choice (`n = 0`) is answered with the figures but not
+//! counted: how the host's `/v1/me` reads what is left.
 
 wit_bindgen::generate!({ world: "policy", path: "../../wit" });
 
@@ -85,11 +87,14 @@ impl admission_policy::Guest for RequestLimit {
             "" | "key" => format!("requests:{}", req.key_name),
             _ => format!("requests:{who}"),
         };
-        let used = host::counter_add(&key, 1, window);
-        if used > limit {
+        // A request asking for no choice (`n = 0`: the host's `/v1/me` reading the
+        // figures) is not counted.
+        let step = i64::from(req.n > 0);
+        let used = host::counter_add(&key, step, window);
+        let wait = host::window_remaining_secs(window).max(1);
+        if used > limit && step > 0 {
             // Undo this request's increment so a denied request costs nothing.
-            host::counter_add(&key, -1, window);
-            let wait = host::window_remaining_secs(window).max(1);
+            host::counter_add(&key, -step, window);
             return Decision::Deny(Denial {
                 status: 429,
                 message: format!("rate limit reached for {who}: {limit} requests per {window}s"),
@@ -97,6 +102,7 @@ impl admission_policy::Guest for RequestLimit {
                     header("retry-after", wait),
                     header("x-ratelimit-limit-requests", limit),
                     header("x-ratelimit-remaining-requests", 0),
+                    header("x-ratelimit-reset-requests", format!("{wait}s")),
                 ],
                 error_type: None,
                 code: None,
@@ -105,6 +111,7 @@ impl admission_policy::Guest for RequestLimit {
         Decision::Allow(vec![
             header("x-ratelimit-limit-requests", limit),
             header("x-ratelimit-remaining-requests", (limit - used).max(0)),
+            header("x-ratelimit-reset-requests", format!("{wait}s")),
         ])
     }
 

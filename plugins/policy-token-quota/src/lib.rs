@@ -102,10 +102,15 @@ fn reservation(req: &PolicyRequest) -> i64 {
 }
 
 fn remaining(q: &Quota, used: i64) -> Vec<Header> {
-    vec![
+    let mut h = vec![
         header("x-ratelimit-limit-tokens", q.limit),
         header("x-ratelimit-remaining-tokens", (q.limit - used).max(0)),
-    ]
+    ];
+    if q.window > 0 {
+        let secs = host::window_remaining_secs(q.window).max(1);
+        h.push(header("x-ratelimit-reset-tokens", format!("{secs}s")));
+    }
+    h
 }
 
 impl Guest for TokenQuota {

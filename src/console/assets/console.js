@@ -1,9 +1,27 @@
 // The switchboard console: one page, its views drawn from the admin API. Everything
 // shown is set as text (never parsed as HTML); changes carry the session's CSRF token.
+// What the signed-in role may not do is not shown: a page it may not read has no link
+// (`data-view-needs` on the nav) and is not drawn; a control that changes something
+// says what it needs (`data-needs="operate|admin|keys_write"`) and is hidden, by the
+// styles (keyed on the body's `data-can-*`) and by `gate()`, for a role without it.
 "use strict";
 
 let CSRF = null;
 let refresh = null;
+// `GET /admin/session`: name, role, team, via, csrf, can {read, operate, admin, keys_write}.
+let SESSION = null;
+
+// Whether the signed-in role may do `need` (nothing needed: anyone signed in).
+function may(need) {
+  return !need || !SESSION || !SESSION.can || SESSION.can[need] === true;
+}
+
+// Hides every control under `root` that needs what the role may not do.
+function gate(root) {
+  for (const e of (root || document).querySelectorAll("[data-needs], [data-view-needs]")) {
+    if (!may(e.dataset.needs || e.dataset.viewNeeds)) e.hidden = true;
+  }
+}
 
 function el(tag, attrs, ...kids) {
   const e = document.createElement(tag);
@@ -127,7 +145,7 @@ async function routesView(page) {
   page.append(el("h1", { text: "Routes & targets" }));
   for (const r of routes.routes) {
     const out = el("div", { class: "muted" });
-    const test = el("button", { text: "Test", onclick: async () => {
+    const test = el("button", { text: "Test", "data-needs": "operate", onclick: async () => {
       out.textContent = "testing…";
       const c = await api(`/admin/routes/${encodeURIComponent(r.model)}/test`, { method: "POST" }).catch((e) => ({ error: e.message }));
       out.textContent = c.error ? c.error : c.targets.map((x) => `${x.label}: ${x.status} in ${num(x.latency_ms)} ms${x.answer ? " — " + x.answer : ""}`).join("  |  ");
@@ -152,7 +170,7 @@ async function routesView(page) {
         ["in flight", (t) => { const h = live(t); return h ? String(h.in_flight) : "–"; }, "num"],
         ["", (t) => {
           const w = el("input", { type: "number", min: "0", value: String(t.weight), class: "weight" });
-          return el("span", {},
+          return el("span", { "data-needs": "operate" },
             el("button", { class: t.enabled ? "danger" : "", "data-target": `${r.model}/${t.provider}/${t.model}`, text: t.enabled ? "Disable" : "Enable", onclick: () => set(t, { enabled: !t.enabled }) }),
             " ", w, " ", el("button", { text: "Set weight", onclick: () => set(t, { weight: Number(w.value) }) }),
             " ", el("button", { text: "Revert", onclick: () => set(t, null) }));
@@ -199,7 +217,7 @@ async function budgetsView(page) {
     }
     if (!counters.some((x) => x.plugin === b.name)) spend.push({ budget: b.name, per: setting(b, "per", "key"), period: setting(b, "period", "month"), who: "(nothing spent yet)", limit, spent: 0, k: null });
   }
-  const reset = (k) => el("button", { class: "danger", text: "Reset", onclick: async () => { await api("/admin/counters/reset", { method: "POST", body: { plugin: k.plugin, key: k.key } }); show(); } });
+  const reset = (k) => el("button", { class: "danger", text: "Reset", "data-needs": "operate", onclick: async () => { await api("/admin/counters/reset", { method: "POST", body: { plugin: k.plugin, key: k.key } }); show(); } });
   page.append(el("h1", { text: "Budgets & quotas" }), el("h2", { text: "Budgets" }),
     table([
       ["budget", (r) => r.budget], ["per", (r) => r.per], ["period", (r) => r.period], ["for", (r) => r.who],
@@ -215,32 +233,55 @@ async function budgetsView(page) {
 }
 
 async function keysView(page) {
-  const [k, cfg] = await Promise.all([api("/admin/keys").catch((e) => ({ error: e.message })), api("/admin/config")]);
-  page.append(el("h1", { text: "Keys & teams" }));
+  // A team role sees and makes its team's keys only (the gateway fills the team in); it
+  // may not read the config, so its teams are not listed.
+  const mine = (SESSION && SESSION.team) || null;
+  const cfg = may("read") ? await api("/admin/config").catch(() => ({})) : {};
+  page.append(el("h1", { text: mine ? `Keys of team ${mine}` : "Keys & teams" }));
   const out = el("div", { id: "key-secret" });
+  const list = el("div", { id: "keys-list" });
   const name = el("input", { id: "key-name", placeholder: "name" });
-  const team = el("select", { id: "key-team" }, el("option", { value: "", text: "(no team)" }), (cfg.teams || []).map((t) => el("option", { value: t.name, text: t.name })));
+  const team = el("select", { id: "key-team", disabled: !!mine },
+    mine ? el("option", { value: mine, text: mine }) : el("option", { value: "", text: "(no team)" }),
+    mine ? null : (cfg.teams || []).map((t) => el("option", { value: t.name, text: t.name })));
   const models = el("input", { id: "key-models", placeholder: "models, comma separated (all when empty)" });
-  page.append(el("div", { class: "card" }, el("h2", { text: "New virtual key" }),
-    el("div", { class: "row" }, el("label", {}, "name", name), el("label", {}, "team", team), el("label", {}, "models", models),
+  const user = el("input", { id: "key-user", placeholder: "optional: the end user it is for" });
+  const load = async () => {
+    const k = await api("/admin/keys").catch((e) => ({ error: e.message }));
+    if (k.error) { list.replaceChildren(el("p", { class: "error", text: k.error })); return; }
+    list.replaceChildren(table([
+      ["id", (r) => r.id], ["name", (r) => r.name], ["team", (r) => r.team || "–"], ["models", (r) => (r.models ? r.models.join(", ") : "all")],
+      ["user", (r) => r.user || "–"], ["made by", (r) => r.owner || "–"],
+      ["spend 30 d", (r) => money(r.spend_30d), "num"], ["expires", (r) => when(r.expires_at)], ["revoked", (r) => when(r.revoked_at)],
+      ["", (r) => (r.revoked_at ? "" : el("span", { "data-needs": "keys_write" },
+        el("button", { text: "Rotate", "data-action": "rotate", onclick: async () => {
+          try {
+            const v = await api(`/admin/keys/${r.id}/rotate`, { method: "POST" });
+            out.replaceChildren(el("p", { text: `The new secret of ${r.name}, shown this once:` }), el("div", { class: "secret", text: v.secret }));
+          } catch (e) { out.replaceChildren(el("p", { class: "error", text: e.message })); }
+        } }), " ",
+        el("button", { class: "danger", text: "Revoke", "data-action": "revoke", onclick: async () => {
+          try { await api(`/admin/keys/${r.id}`, { method: "DELETE" }); await load(); } catch (e) { out.replaceChildren(el("p", { class: "error", text: e.message })); }
+        } })))],
+    ], k.keys || [], (r) => ({ "data-key": r.name, "data-key-id": r.id })));
+    gate(list);
+  };
+  page.append(el("div", { class: "card", "data-needs": "keys_write" }, el("h2", { text: "New virtual key" }),
+    el("div", { class: "row" }, el("label", {}, "name", name), el("label", {}, "team", team), el("label", {}, "models", models), el("label", {}, "end user", user),
       el("button", { class: "primary", id: "key-create", text: "Create", onclick: async () => {
         const body = { name: name.value };
-        if (team.value) body.team = team.value;
+        if (team.value && !mine) body.team = team.value;
         if (models.value.trim()) body.models = models.value.split(",").map((m) => m.trim()).filter(Boolean);
+        if (user.value.trim()) body.user = user.value.trim();
         try {
           const made = await api("/admin/keys", { method: "POST", body });
           out.replaceChildren(el("p", { text: "The secret, shown this once:" }), el("div", { class: "secret", id: "new-secret", text: made.secret }));
+          await load();
         } catch (e) { out.replaceChildren(el("p", { class: "error", text: e.message })); }
       } })), out));
-  if (k.error) page.append(el("p", { class: "error", text: k.error }));
-  else page.append(table([
-    ["id", (r) => r.id], ["name", (r) => r.name], ["team", (r) => r.team || "–"], ["models", (r) => (r.models ? r.models.join(", ") : "all")],
-    ["spend 30 d", (r) => money(r.spend_30d), "num"], ["expires", (r) => when(r.expires_at)], ["revoked", (r) => when(r.revoked_at)],
-    ["", (r) => (r.revoked_at ? "" : el("span", {},
-      el("button", { text: "Rotate", onclick: async () => { const v = await api(`/admin/keys/${r.id}/rotate`, { method: "POST" }); out.replaceChildren(el("div", { class: "secret", text: v.secret })); } }), " ",
-      el("button", { class: "danger", text: "Revoke", onclick: async () => { await api(`/admin/keys/${r.id}`, { method: "DELETE" }); show(); } })))],
-  ], k.keys || []));
-  page.append(el("h2", { text: "Teams" }), table([["team", (t) => t.name], ["models", (t) => (t.models ? t.models.join(", ") : "all")], ["tags", (t) => t.tags.join(", ")], ["policies", (t) => t.policies.join(", ")]], cfg.teams || []));
+  page.append(list);
+  await load();
+  if (cfg.teams) page.append(el("h2", { text: "Teams" }), table([["team", (t) => t.name], ["models", (t) => (t.models ? t.models.join(", ") : "all")], ["tags", (t) => t.tags.join(", ")], ["policies", (t) => t.policies.join(", ")]], cfg.teams));
 }
 
 async function alertsView(page) {
@@ -266,13 +307,13 @@ async function configView(page) {
   const [c, audit] = await Promise.all([api("/admin/config"), api("/admin/audit?limit=50")]);
   const msg = el("span", { class: "muted" });
   page.append(el("h1", { text: "Config" }),
-    el("div", { class: "row" }, el("button", { class: "primary", text: "Reload config.toml", onclick: async () => {
+    el("div", { class: "row" }, el("button", { class: "primary", text: "Reload config.toml", "data-needs": "operate", onclick: async () => {
       const r = await api("/admin/reload", { method: "POST", raw: true }); const v = await r.json(); msg.textContent = v.status === "reloaded" ? "reloaded" : `refused: ${v.error}`;
     } }), msg),
     el("p", { class: c.reloads && c.reloads.last_error ? "error" : "muted", text: c.reloads && c.reloads.last_error ? `last reload refused: ${c.reloads.last_error}` : "the last reload was accepted" }),
     el("h2", { text: "Overrides" }),
     table([["target", (o) => `${o.route}/${o.provider}/${o.model}`], ["enabled", (o) => (o.enabled === null ? "–" : String(o.enabled))], ["weight", (o) => (o.weight === null ? "–" : String(o.weight))], ["by", (o) => o.actor], ["at", (o) => when(o.updated)],
-      ["", (o) => el("button", { text: "Revert", onclick: async () => { await api("/admin/overrides/revert", { method: "POST", body: { route: o.route, provider: o.provider, model: o.model } }); show(); } })]], c.overrides || []),
+      ["", (o) => el("button", { text: "Revert", "data-needs": "operate", onclick: async () => { await api("/admin/overrides/revert", { method: "POST", body: { route: o.route, provider: o.provider, model: o.model } }); show(); } })]], c.overrides || []),
     el("h2", { text: "In force (secrets masked)" }), el("pre", { text: JSON.stringify(c, null, 2) }),
     el("h2", { text: "Audit log" }),
     table([["at", (e) => when(e.at)], ["who", (e) => e.actor], ["what", (e) => e.action], ["subject", (e) => e.subject], ["after", (e) => (e.after ? JSON.stringify(e.after).slice(0, 120) : "–")]], audit.entries || []));
@@ -319,7 +360,7 @@ async function compareView(page) {
       }
     }
   };
-  page.append(el("h1", { text: "Compare" }), el("div", { class: "card" }, prompt,
+  page.append(el("h1", { text: "Compare" }), el("div", { class: "card", "data-needs": "operate" }, prompt,
     el("div", { class: "row" }, boxes, el("label", {}, "max tokens", max), el("label", {}, "temperature", temp),
       el("button", { class: "primary", id: "compare-run", text: "Compare", onclick: run }))), cols,
     el("h2", { text: "Earlier comparisons" }),
@@ -328,30 +369,143 @@ async function compareView(page) {
 }
 
 const VIEWS = { overview, routes: routesView, usage: usageView, budgets: budgetsView, keys: keysView, alerts: alertsView, plugins: pluginsView, config: configView, compare: compareView };
+// What a page needs of the role to be read (every other page: `read`). A team role reads
+// its keys, its usage and its account only.
+const VIEW_NEEDS = { keys: null, usage: null, account: null, people: "admin" };
+const viewNeeds = (name) => (name in VIEW_NEEDS ? VIEW_NEEDS[name] : "read");
+// The registry's views (models, prompts, providers) come from registry.js; people and
+// the account page from people.js.
+const viewOf = (name) => VIEWS[name] || (window.REGISTRY_VIEWS || {})[name] || (window.PEOPLE_VIEWS || {})[name] || null;
+const home = () => (may("read") ? "overview" : "keys");
 
 async function show() {
   clearTimeout(refresh);
-  const name = (location.hash.slice(1).split("?")[0]) || "overview";
+  let name = (location.hash.slice(1).split("?")[0]) || home();
+  if (!viewOf(name) || !may(viewNeeds(name))) {
+    name = home();
+    history.replaceState(null, "", `#${name}`);
+  }
   for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("on", a.getAttribute("href") === `#${name}`);
   const page = el("div", { id: `view-${name}` });
-  // The registry's views (models, prompts, providers) come from registry.js.
-  const view = VIEWS[name] || (window.REGISTRY_VIEWS || {})[name] || overview;
-  try { await view(page); } catch (e) { page.append(el("p", { class: "error", text: e.message })); }
+  try { await viewOf(name)(page); } catch (e) { page.append(el("p", { class: "error", text: e.message })); }
+  gate(page);
   document.getElementById("page").replaceChildren(page);
   document.body.dataset.view = name;
+}
+
+// ---- sign-in ----
+
+const SIGNIN_ERRORS = {
+  locked: "This account is locked for 15 minutes after too many failed sign-ins.",
+  unavailable: "Signing in is unavailable right now (the gateway could not open a session): try again in a moment.",
+  disabled: "No way to sign in is configured on this gateway.",
+};
+const SSO_ERRORS = {
+  off: "Single sign-on is not configured on this gateway.",
+  idp_unreachable: "The identity provider could not be reached: try again in a moment, or sign in another way.",
+  state: "That single sign-on expired or was not started here: start it again.",
+  exchange: "The identity provider did not accept the sign-in: start it again.",
+  token: "The identity provider's answer could not be verified, so it was refused.",
+  no_name: "The identity provider did not say who you are: ask an admin to check the user claim.",
+  no_role: "You signed in at the identity provider, but none of your groups has a role here: ask an admin for one.",
+  refused: "This account may not sign in here (it is disabled): ask an admin.",
+  throttled: "Too many failed sign-ins from this address: wait a minute, then try again.",
+};
+// Which form was used last (for the message after a refusal), kept for this tab.
+const LAST = "switchboard-signin";
+
+function remember(via, user) {
+  try { sessionStorage.setItem(LAST, JSON.stringify({ via, user: user || "" })); } catch (e) { /* storage off: no matter */ }
+}
+
+function recalled() {
+  try { return JSON.parse(sessionStorage.getItem(LAST) || "{}") || {}; } catch (e) { return {}; }
+}
+
+// The sign-in page: the ways `/console/methods` offers (all of them when it cannot say),
+// and why the last attempt failed.
+async function signinPage() {
+  const $ = (id) => document.getElementById(id);
+  let m = null;
+  try {
+    const r = await fetch("/console/methods", { credentials: "same-origin" });
+    if (r.ok) m = await r.json();
+  } catch (e) { /* shown below: every way */ }
+  const methods = m || { password: true, sso: null, token: true };
+  const last = recalled();
+  const q = new URLSearchParams(location.search);
+  let error = null;
+  if (q.has("sso")) error = SSO_ERRORS[q.get("sso")] || `Single sign-on failed (${q.get("sso")}).`;
+  else if (q.has("denied")) error = last.via === "token" ? "That token is not the admin token." : (last.via === "password" ? "That name and password do not sign in." : "That did not sign in.");
+  else for (const k of Object.keys(SIGNIN_ERRORS)) if (q.has(k)) error = SIGNIN_ERRORS[k];
+  $("signin-error").textContent = error || "";
+  $("signin-error").hidden = !error;
+
+  $("password-form").hidden = !methods.password;
+  const sso = $("sso-link");
+  if (methods.sso) {
+    sso.textContent = methods.sso.label || "Sign in with single sign-on";
+    sso.setAttribute("href", methods.sso.url || "/console/sso");
+  }
+  sso.hidden = !methods.sso;
+  const token = $("token-signin");
+  token.hidden = !methods.token;
+  // Open at once when it is the only way, or when it was what was tried last.
+  token.open = methods.token && (!methods.password && !methods.sso || last.via === "token" || !m);
+  $("signin-none").hidden = !!(methods.password || methods.sso || methods.token);
+  $("password-form").addEventListener("submit", () => remember("password", $("login-user").value));
+  $("token-form").addEventListener("submit", () => remember("token"));
+  if (last.user && methods.password) $("login-user").value = last.user;
+  $("signin").hidden = false;
+  const first = token.open && !methods.password ? $("token") : (methods.password ? (last.user ? $("login-password") : $("login-user")) : null);
+  if (first) first.focus();
+}
+
+// Signing out is a change (with the CSRF token). It is sent by the script, not as the
+// form: after single sign-on the gateway sends the browser on to the IdP's sign-out
+// page, a redirect the page's `form-action 'self'` would block. When the answer says
+// where to go (`{"redirect": url}`), the browser goes there; else back to the sign-in
+// page.
+async function signOut(ev) {
+  ev.preventDefault();
+  let to = "/";
+  try {
+    const r = await fetch("/console/logout", {
+      method: "POST", credentials: "same-origin", redirect: "manual",
+      headers: { accept: "application/json", "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ csrf: CSRF || "" }).toString(),
+    });
+    if (r.ok && (r.headers.get("content-type") || "").includes("json")) {
+      const v = await r.json();
+      if (typeof v.redirect === "string" && /^(https?:\/\/|\/)/.test(v.redirect)) to = v.redirect;
+    }
+  } catch (e) { /* the page drawn again says whether the session lives on */ }
+  remember("");
+  location.assign(to);
 }
 
 async function boot() {
   const r = await fetch("/admin/session", { credentials: "same-origin" });
   if (!r.ok) {
-    document.getElementById("signin").hidden = false;
-    document.getElementById("signin-error").hidden = !location.search.includes("denied");
+    await signinPage();
     return;
   }
   const s = await r.json();
+  SESSION = s;
   CSRF = s.csrf;
+  const can = s.can || { read: true, operate: true, admin: true, keys_write: true };
+  SESSION.can = can;
+  const b = document.body.dataset;
+  b.role = s.role || "";
+  b.canRead = String(can.read === true);
+  b.canOperate = String(can.operate === true);
+  b.canAdmin = String(can.admin === true);
+  b.canKeysWrite = String(can.keys_write === true);
   document.getElementById("signout-csrf").value = CSRF || "";
-  document.getElementById("actor").textContent = s.actor;
+  document.getElementById("actor").textContent = s.name && s.role ? `${s.name} · ${s.role}` : s.actor;
+  document.getElementById("actor").title = s.actor || "";
+  document.getElementById("signout").addEventListener("submit", signOut);
+  gate(document.getElementById("nav"));
   document.getElementById("app").hidden = false;
   window.addEventListener("hashchange", show);
   await show();

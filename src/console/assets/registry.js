@@ -77,7 +77,7 @@
       ctx.hist.replaceChildren(el("p", { class: "error", text: e.message }));
       return;
     }
-    const rollback = (n) => el("button", { "data-action": "rollback", "data-version": String(n), text: `Rollback to v${n}`, onclick: async () => {
+    const rollback = (n) => el("button", { "data-action": "rollback", "data-needs": "operate", "data-version": String(n), text: `Rollback to v${n}`, onclick: async () => {
       await act(ctx, () => call(`/admin/${ctx.kind}/${enc(name)}/rollback`, "POST", { version: n }), `${name} rolled back to v${n}`);
       await history(ctx, name);
     } });
@@ -92,10 +92,10 @@
         (v.diff || []).length ? v.diff.map(diffRow) : el("div", { class: "muted", text: "no change of fields" })))));
   }
 
-  const editButton = (ctx, x) => el("button", { "data-action": "edit", text: "Edit", title: "Change it (a new version)", onclick: () => window.REGISTRY_EDIT[ctx.kind](ctx, x) });
+  const editButton = (ctx, x) => el("button", { "data-action": "edit", "data-needs": "operate", text: "Edit", title: "Change it (a new version)", onclick: () => window.REGISTRY_EDIT[ctx.kind](ctx, x) });
   const historyButton = (ctx, name) => el("button", { "data-action": "history", text: "History", onclick: () => history(ctx, name) });
   const adoptButton = (ctx, x) => (x.origin === "file"
-    ? el("button", { "data-action": "adopt", text: "Adopt", title: "Move it from the file into the registry, to change it here", onclick: () => act(ctx, () => call(`/admin/${ctx.kind}/${enc(x.name)}/adopt`, "POST"), `${x.name} adopted into the registry`) })
+    ? el("button", { "data-action": "adopt", "data-needs": "operate", text: "Adopt", title: "Move it from the file into the registry, to change it here", onclick: () => act(ctx, () => call(`/admin/${ctx.kind}/${enc(x.name)}/adopt`, "POST"), `${x.name} adopted into the registry`) })
     : null);
 
   // The skeleton every registry page has: a message line, an edit panel, its table, a
@@ -123,7 +123,7 @@
 
   function testButton(m, out) {
     const line = (t) => `${t.label}: ${t.status} in ${num(t.latency_ms)} ms — ${t.error ? t.error.message || JSON.stringify(t.error) : t.answer}`;
-    return el("button", { "data-action": "test", text: "Test", title: "One short request to each target (drafts too)", onclick: async () => {
+    return el("button", { "data-action": "test", "data-needs": "operate", text: "Test", title: "One short request to each target (drafts too)", onclick: async () => {
       out.hidden = false;
       delete out.dataset.status;
       out.textContent = "testing…";
@@ -140,7 +140,7 @@
   }
 
   function lifecycle(ctx, m, state, label) {
-    return el("button", { "data-action": label.toLowerCase(), text: label, disabled: m.state === state, class: state === "retired" ? "danger" : null, onclick: () => {
+    return el("button", { "data-action": label.toLowerCase(), "data-needs": "operate", text: label, disabled: m.state === state, class: state === "retired" ? "danger" : null, onclick: () => {
       if (state === "retired" && !confirm(`Retire ${m.name}? Clients asking for it will be refused.`)) return;
       return act(ctx, () => call(`/admin/models/${enc(m.name)}`, "PATCH", { state }), `${m.name} is ${state}`);
     } });
@@ -187,7 +187,7 @@
     const description = input("model-description", { placeholder: "what it is for" });
     const owner = input("model-owner", { placeholder: "team or person" });
     const tags = input("model-tags", { placeholder: "comma separated" });
-    const form = el("form", { id: "model-form", class: "card", novalidate: true, onsubmit: async (ev) => {
+    const form = el("form", { id: "model-form", class: "card", "data-needs": "operate", novalidate: true, onsubmit: async (ev) => {
       ev.preventDefault();
       clearErrors(form);
       const target = { provider: provider.value, model: upstream.value.trim() };
@@ -245,7 +245,7 @@
 
   function verifyButton(p) {
     const out = el("span", { id: `verify-result-${p.name}`, class: "muted" });
-    return [el("button", { "data-action": "verify", text: "Verify", title: "One real call with the stored key", onclick: async () => {
+    return [el("button", { "data-action": "verify", "data-needs": "operate", text: "Verify", title: "One real call with the stored key", onclick: async () => {
       out.className = "muted";
       out.textContent = "verifying…";
       try {
@@ -286,7 +286,7 @@
     const verify = input("provider-verify", { type: "checkbox", checked: true });
     const verifyModel = input("provider-verify-model", { placeholder: "optional: a one-token chat to it" });
     const answer = el("p", { id: "provider-verification", role: "status" });
-    const form = el("form", { id: "provider-form", class: "card", novalidate: true, onsubmit: async (ev) => {
+    const form = el("form", { id: "provider-form", class: "card", "data-needs": "operate", novalidate: true, onsubmit: async (ev) => {
       ev.preventDefault();
       clearErrors(form);
       answer.textContent = "";
@@ -357,7 +357,7 @@
       const m = p.match(/^messages(?:\[(\d+)\])?/);
       return m ? (hasSystem && m[1] === "0" ? "prompt-system" : "prompt-template") : null;
     };
-    const form = el("form", { id: "prompt-form", class: "card", novalidate: true, onsubmit: async (ev) => {
+    const form = el("form", { id: "prompt-form", class: "card", "data-needs": "operate", novalidate: true, onsubmit: async (ev) => {
       ev.preventDefault();
       clearErrors(form);
       hasSystem = system.value.trim() !== "";

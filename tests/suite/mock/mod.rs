@@ -11,6 +11,7 @@ pub mod cohere;
 mod files;
 pub mod gemini;
 pub mod hook;
+pub mod issuer;
 pub mod native;
 pub mod ollama;
 pub mod openai;
