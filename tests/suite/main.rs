@@ -46,6 +46,7 @@ mod responses;
 mod routing;
 mod sandbox;
 mod sdk;
+mod sso;
 mod telemetry;
 mod trust;
 mod usage;

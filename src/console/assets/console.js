@@ -452,6 +452,7 @@ async function signinPage() {
   token.hidden = !methods.token;
   // Open at once when it is the only way, or when it was what was tried last.
   token.open = methods.token && (!methods.password && !methods.sso || last.via === "token" || !m);
+  $("signin-button").classList.toggle("primary", !methods.password);
   $("signin-none").hidden = !!(methods.password || methods.sso || methods.token);
   $("password-form").addEventListener("submit", () => remember("password", $("login-user").value));
   $("token-form").addEventListener("submit", () => remember("token"));

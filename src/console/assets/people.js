@@ -230,7 +230,7 @@
           el("span", { class: "muted", text: s.via === "session" ? "signed in to the console" : `signed in with ${s.via || "–"}` })),
         el("p", { class: "muted", text: s.team ? `In team ${s.team}: the Keys and Usage pages show its keys and usage.` : "" })),
       msg,
-      el("div", { class: "row" }, field("show ended ones too", ended)),
+      el("div", { class: "row" }, el("label", { class: "inline" }, ended, "show ended ones too")),
       el("h2", { text: admin ? "Console sessions (everyone's: you are an admin)" : "My console sessions" }), sessions,
       el("h2", { text: admin ? "Personal API tokens (everyone's)" : "My personal API tokens" }),
       tokenless
