@@ -6,6 +6,7 @@
 //! second, so a revoked grant or person holds everywhere within a second; a grant
 //! made on another replica a moment ago is read through on first sight.
 
+mod actor;
 pub mod cli;
 mod password;
 pub mod sso;
@@ -20,6 +21,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 pub use crate::roles::{Perm, Role, Scope};
+pub use actor::{Actor, Via};
 use store::{Db, Ty, Val};
 
 use crate::config::StoreDb;
@@ -114,7 +116,13 @@ pub struct People {
     /// The `[store]` the database follows.
     configured: Mutex<Option<Option<StoreDb>>>,
     cache: ArcSwap<Cache>,
+    /// Secrets read through to the store in the current second (bounded: made-up
+    /// cookies cannot drive the database).
+    read_through: Mutex<(u64, u32)>,
 }
+
+/// Most unknown secrets read through to the store per second.
+const READ_THROUGH_PER_SEC: u32 = 20;
 
 pub fn now() -> u64 {
     crate::vkeys::now_secs()
@@ -502,6 +510,17 @@ impl People {
         }
     }
 
+    /// Whether one more unknown secret may be read through this second.
+    fn may_read_through(&self) -> bool {
+        let mut r = self.read_through.lock();
+        let second = now();
+        if r.0 != second {
+            *r = (second, 0);
+        }
+        r.1 += 1;
+        r.1 <= READ_THROUGH_PER_SEC
+    }
+
     /// Ends a grant; whether there was a live one.
     pub async fn revoke(&self, id: &str) -> Result<bool, String> {
         let params = vec![(now() as i64).into(), now_ms().into(), id.into()];
@@ -516,6 +535,12 @@ impl People {
         let grant = match cached {
             Some(g) => g,
             None => {
+                let well_formed = secret.len() == 68
+                    && (secret.starts_with("sbs_") || secret.starts_with("sbp_"))
+                    && secret[4..].bytes().all(|b| b.is_ascii_hexdigit());
+                if !well_formed || !self.may_read_through() {
+                    return None;
+                }
                 let rows = self
                     .db()
                     .ok()?
@@ -547,81 +572,5 @@ impl People {
             GrantKind::Token => return None,
         };
         Some(Holder { grant, role })
-    }
-}
-
-/// How an admin request was signed in.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Via {
-    /// The admin token as a bearer token (automation, bootstrap).
-    AdminToken,
-    /// A console session (its grant id and CSRF token).
-    Session { id: String, csrf: String },
-    /// A personal API token (its grant id and label).
-    Token { id: String, label: Option<String> },
-}
-
-/// Who asks the admin API, with which role: what the audit log names.
-#[derive(Clone, Debug)]
-pub struct Actor {
-    /// The person (`admin-token` for the admin token and its sessions).
-    pub name: String,
-    pub role: Role,
-    pub via: Via,
-}
-
-impl Actor {
-    pub fn admin_token() -> Actor {
-        Actor {
-            name: "admin-token".into(),
-            role: Role::Admin,
-            via: Via::AdminToken,
-        }
-    }
-
-    pub fn of(h: Holder) -> Actor {
-        let g = h.grant;
-        let name = if g.person.is_empty() {
-            "admin-token".to_string()
-        } else {
-            g.person
-        };
-        let via = match g.kind {
-            GrantKind::Session => Via::Session {
-                id: g.id,
-                csrf: g.csrf,
-            },
-            GrantKind::Token => Via::Token {
-                id: g.id,
-                label: g.label,
-            },
-        };
-        Actor {
-            name,
-            role: h.role,
-            via,
-        }
-    }
-
-    /// The person, or a token's id: whose own sessions and tokens these are.
-    pub fn person(&self) -> Option<&str> {
-        (self.via != Via::AdminToken && self.name != "admin-token").then_some(&self.name)
-    }
-
-    /// How the audit log names it: `alice (operator)`, `alice token ci-1a2b3c
-    /// (viewer)`, `admin-token (admin)`.
-    pub fn label(&self) -> String {
-        match &self.via {
-            Via::Token { id, label } => format!(
-                "{} token {}{id} ({})",
-                self.name,
-                label
-                    .as_deref()
-                    .map(|l| format!("{l}-"))
-                    .unwrap_or_default(),
-                self.role
-            ),
-            _ => format!("{} ({})", self.name, self.role),
-        }
     }
 }

@@ -72,7 +72,10 @@ impl Idp {
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        assert!(line.starts_with("IDP READY "), "the IdP did not start: {line}");
+        assert!(
+            line.starts_with("IDP READY "),
+            "the IdP did not start: {line}"
+        );
         Idp {
             child,
             issuer: line["IDP READY ".len()..].trim().to_string(),
@@ -93,7 +96,9 @@ async fn gateway(mock: &Mock, port: u16, body: &str) -> Gw {
         env.get(k).cloned()
     })
     .expect("test config is valid");
-    let running = switchboard::app::start(config).await.expect("gateway starts");
+    let running = switchboard::app::start(config)
+        .await
+        .expect("gateway starts");
     Gw {
         url: format!("http://{}", running.api_addr),
         admin: format!("http://{}", running.admin_addr.unwrap()),
@@ -161,7 +166,11 @@ targets = [{{ provider = "p", model = "x" }}]
         cases.to_string(),
     ];
     let out = tokio::task::spawn_blocking(move || {
-        Command::new(&python).arg(script).args(args).output().unwrap()
+        Command::new(&python)
+            .arg(script)
+            .args(args)
+            .output()
+            .unwrap()
     })
     .await
     .unwrap();
@@ -187,7 +196,9 @@ targets = [{{ provider = "p", model = "x" }}]
         ]
     );
     // Each sign-in is audited; every refused one left no session.
-    let (_, audit) = gw.admin_json(Method::GET, "/admin/audit?limit=50", None).await;
+    let (_, audit) = gw
+        .admin_json(Method::GET, "/admin/audit?limit=50", None)
+        .await;
     let opened = audit["entries"]
         .as_array()
         .unwrap()
