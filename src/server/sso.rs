@@ -87,6 +87,18 @@ pub async fn handle(
     if path != "/console/sso/callback" {
         return console::redirect("/", None);
     }
+    callback(gw, req, cfg, peer, secure).await
+}
+
+/// The IdP's answer: the code exchanged, the ID token checked, the person recorded
+/// with their role, a session opened.
+async fn callback(
+    gw: &Gateway,
+    req: &http::Request<Incoming>,
+    cfg: &crate::config::auth::OidcConfig,
+    peer: IpAddr,
+    secure: bool,
+) -> http::Response<Body> {
     if let Some(err) = query_param(req, "error") {
         tracing::warn!(error = %crate::secrets::scrub_owned(err), "the identity provider refused a sign-in");
         return console::redirect("/?sso=refused", None);
