@@ -21,6 +21,8 @@ const SCRIPT: &[u8] = include_bytes!("assets/console.js");
 const REGISTRY: &[u8] = include_bytes!("assets/registry.js");
 /// Their edit forms (models, providers).
 const REGISTRY_EDIT: &[u8] = include_bytes!("assets/registry-edit.js");
+/// The People and My account pages.
+const PEOPLE: &[u8] = include_bytes!("assets/people.js");
 const STYLE: &[u8] = include_bytes!("assets/console.css");
 
 /// The session cookie's value in `headers`.
@@ -65,6 +67,7 @@ pub fn asset(path: &str) -> Option<http::Response<Body>> {
         "/console/console.js" => (SCRIPT, "text/javascript; charset=utf-8"),
         "/console/registry.js" => (REGISTRY, "text/javascript; charset=utf-8"),
         "/console/registry-edit.js" => (REGISTRY_EDIT, "text/javascript; charset=utf-8"),
+        "/console/people.js" => (PEOPLE, "text/javascript; charset=utf-8"),
         "/console/console.css" => (STYLE, "text/css; charset=utf-8"),
         _ => return None,
     };

@@ -248,12 +248,20 @@ pub async fn console_path(
     }
     let secure = https(&req);
     let cookie = console::cookie(req.headers());
+    // The page's script signs out with `accept: application/json` and follows the
+    // answer's `redirect` itself: a form's redirect to the IdP would break the page's
+    // `form-action 'self'`.
+    let json = req
+        .headers()
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
     let body = match super::routes::read_body(req, 4096, std::time::Duration::from_secs(10)).await {
         Ok(b) => b,
         Err(e) => return Ok(e.into_response()),
     };
     if path == "/console/logout" {
-        return Ok(logout(gw, cookie, &body, secure).await);
+        return Ok(logout(gw, cookie, &body, secure, json).await);
     }
     if open(gw).is_err() {
         return Ok(console::redirect("/?disabled", None));
@@ -292,6 +300,7 @@ async fn logout(
     cookie: Option<String>,
     body: &[u8],
     secure: bool,
+    json: bool,
 ) -> http::Response<Body> {
     let holder = match cookie.as_deref() {
         Some(c) => gw.people.check(c, true).await,
@@ -309,7 +318,16 @@ async fn logout(
             to = end;
         }
     }
-    console::redirect_to(&to, Some(console::set_cookie("", secure)))
+    if !json {
+        return console::redirect_to(&to, Some(console::set_cookie("", secure)));
+    }
+    let mut resp = json_response(StatusCode::OK, json!({ "redirect": to }));
+    let h = resp.headers_mut();
+    if let Ok(v) = http::HeaderValue::from_str(&console::set_cookie("", secure)) {
+        h.insert(http::header::SET_COOKIE, v);
+    }
+    console::secure_headers(h);
+    resp
 }
 
 /// Signs in with a name and password, or with the admin token.

@@ -149,4 +149,6 @@ with sync_playwright() as p:
     assert not csp, csp
     browser.close()
 signed_in = [c for c in CASES if not c.get("error")]
+# Every sign-out after single sign-on ends the IdP's session too (RP-initiated logout).
+assert sum(reached) == len(signed_in), (sum(reached), len(signed_in))
 print(f"sso ok ({len(CASES)} cases; the IdP's sign-out reached after {sum(reached)} of {len(signed_in)} sign-ins)")

@@ -370,3 +370,64 @@ async fn team_roles_manage_only_their_teams_keys_and_see_only_their_usage() {
     let all = gw.admin_get("/admin/usage?group=key").await;
     assert_eq!(rows(&all).len(), 2, "{all}");
 }
+
+/// The People and My account pages, and a viewer's console, in a real Chromium
+/// (`tests/browser/people_check.py`): the viewer sees no change control and every
+/// change it forces is 403; an admin lists people, makes a viewer token (shown once)
+/// and revokes it; five wrong passwords lock an account and the page says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_people_pages_in_a_real_browser() {
+    let python = python_venv();
+    let mock = Mock::start().await;
+    let (text, _) = config("browser");
+    let gw = start(&mock, &text).await;
+    add_person(&gw, "vera", "viewer", PW).await;
+    add_person(&gw, "ada", "admin", PW).await;
+    let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("people-screens");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/people_check.py");
+    let args = vec![
+        gw.admin.clone(),
+        shots.display().to_string(),
+        "vera".to_string(),
+        PW.to_string(),
+        "ada".to_string(),
+        PW.to_string(),
+    ];
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&python)
+            .arg(script)
+            .args(args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("people ok"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // What the browser did is what the store says: the third account is locked, the
+    // token made and revoked.
+    let (_, people) = gw.admin_json(Method::GET, "/admin/people", None).await;
+    let locked = people["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["locked_until"].is_u64())
+        .count();
+    assert_eq!(locked, 1, "{people}");
+    let (_, tokens) = gw.admin_json(Method::GET, "/admin/tokens", None).await;
+    let all = tokens["tokens"].as_array().unwrap();
+    assert!(
+        !all.is_empty() && all.iter().all(|t| t["revoked_at"].is_u64()),
+        "{tokens}"
+    );
+    for page in ["people", "account", "locked", "viewer-routes"] {
+        assert!(
+            shots.join(format!("{page}.png")).exists(),
+            "no screenshot of {page}"
+        );
+    }
+}
