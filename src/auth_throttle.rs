@@ -79,6 +79,30 @@ impl AuthThrottle {
         Ok(())
     }
 
+    /// `peer` tries a password: the strike is counted before it is checked (so a
+    /// burst of parallel guesses meets the limit too) and given back by `forgive` when
+    /// the password was right.
+    pub fn attempt(&self, peer: IpAddr) {
+        self.failed(peer);
+        self.failures.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Gives back the strike of a right password (`attempt`).
+    pub fn forgive(&self, peer: IpAddr) {
+        let now = Instant::now();
+        let back = |s: &mut Strikes| {
+            if s.live(now) {
+                s.count = s.count.saturating_sub(1);
+            }
+        };
+        if let Some(s) = self.overall.lock().as_mut() {
+            back(s);
+        }
+        if let Some(s) = self.peers.lock().get_mut(&peer) {
+            back(s);
+        }
+    }
+
     /// `peer` failed to authenticate.
     pub fn failed(&self, peer: IpAddr) {
         let now = Instant::now();

@@ -5,7 +5,9 @@
 //! token names a key not yet known — a rotation by `kid` — but for such misses at most
 //! once every 30 s, so made-up `kid`s cannot drive fetches), its issuer,
 //! audience, expiry and not-before. The claim it names (`sub` by default) is then the
-//! request's end user: what per-user budgets, quotas, usage and `/v1/me` rest on.
+//! request's end user: what per-user budgets, quotas, usage and `/v1/me` rest on. When
+//! the JWKS cannot be fetched, the keys last held go on serving (fetches are retried
+//! every ten seconds); with none held, requests that carry a token are 503.
 
 use std::time::{Duration, Instant};
 
@@ -17,6 +19,7 @@ use crate::config::auth::EndUsersConfig;
 
 const KEEP: Duration = Duration::from_secs(600);
 const REFETCH_AFTER: Duration = Duration::from_secs(30);
+const BACKOFF: Duration = Duration::from_secs(10);
 const TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_JWKS: usize = 256 * 1024;
 /// Longest token read.
@@ -41,6 +44,8 @@ pub struct EndUsers {
     keys: Mutex<Option<std::sync::Arc<Keys>>>,
     /// When a token's unknown `kid` last made a fetch.
     last_miss: Mutex<Option<Instant>>,
+    /// When the last fetch failed (none is tried again for `BACKOFF` while keys are held).
+    failed_at: Mutex<Option<Instant>>,
     /// One fetch at a time.
     fetching: tokio::sync::Mutex<()>,
 }
@@ -95,7 +100,26 @@ impl EndUsers {
         } else if let Some(k) = self.keys.lock().clone().filter(|k| usable(k)) {
             return Ok(k);
         }
-        let set = fetch(url).await.map_err(EndUserError::Unavailable)?;
+        let stale = self.keys.lock().clone().filter(|k| k.url == *url);
+        // After a failed fetch, the keys held (however old) serve for a while rather
+        // than every request waiting on a JWKS that is down.
+        if let Some(k) = &stale
+            && self
+                .failed_at
+                .lock()
+                .is_some_and(|at| at.elapsed() < BACKOFF)
+        {
+            return Ok(k.clone());
+        }
+        let set = match fetch(url).await {
+            Ok(set) => set,
+            Err(e) => {
+                *self.failed_at.lock() = Some(Instant::now());
+                tracing::warn!(error = %e, "fetching the end users' JWKS failed");
+                return stale.ok_or(EndUserError::Unavailable(e));
+            }
+        };
+        *self.failed_at.lock() = None;
         let keys = std::sync::Arc::new(Keys {
             url: url.clone(),
             set,

@@ -117,6 +117,7 @@ impl Gateway {
             counters_shed: counters.shed.load(Relaxed),
             admin_auth_failures: self.auth_throttle.failures.load(Relaxed),
             admin_auth_throttled: self.auth_throttle.throttled.load(Relaxed),
+            password_checks: self.people.checks.load(Relaxed),
             usage_records_dropped: self.usage.sink().map(|w| w.dropped()),
             access_log_lines_dropped: self.access_log.sink().map(|w| w.dropped()),
             reloads_ok: self.reload.succeeded.load(Relaxed),

@@ -1,4 +1,6 @@
--- A virtual key's owner (the person who made it: a team member sees their own keys)
--- and the end user it is bound to (which then overrides the request's `user`).
+-- A virtual key's owner (the person who made it: a team member sees their own keys),
+-- the end user it is bound to (which then overrides the request's `user`), and where
+-- its requests' end user comes from otherwise (`jwt`: a verified token only).
 ALTER TABLE switchboard_virtual_keys ADD COLUMN IF NOT EXISTS owner TEXT;
 ALTER TABLE switchboard_virtual_keys ADD COLUMN IF NOT EXISTS end_user TEXT;
+ALTER TABLE switchboard_virtual_keys ADD COLUMN IF NOT EXISTS user_from TEXT;

@@ -4,6 +4,8 @@ CREATE TABLE IF NOT EXISTS switchboard_people (
     name TEXT PRIMARY KEY,
     role TEXT NOT NULL,
     origin TEXT NOT NULL,
+    -- Single sign-on's issuer and subject: the one identity this person is.
+    subject TEXT,
     password TEXT,
     failures BIGINT NOT NULL DEFAULT 0,
     locked_until BIGINT,

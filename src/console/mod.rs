@@ -98,13 +98,10 @@ pub fn redirect_to(to: &str, cookie: Option<String>) -> http::Response<Body> {
     resp
 }
 
-/// The `Set-Cookie` value of a session (`secret` empty: the cookie cleared).
-pub fn set_cookie(secret: &str, https: bool) -> String {
-    let age = if secret.is_empty() {
-        0
-    } else {
-        crate::people::SESSION_SECS
-    };
+/// The `Set-Cookie` value of a session lasting `max_age` seconds (`secret` empty: the
+/// cookie cleared).
+pub fn set_cookie(secret: &str, https: bool, max_age: u64) -> String {
+    let age = if secret.is_empty() { 0 } else { max_age };
     let secure = if https { "; Secure" } else { "" };
     format!("{COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict; Max-Age={age}{secure}")
 }

@@ -88,6 +88,8 @@ pub struct Counts {
     /// Failed admin authentications, and attempts refused by the throttle.
     pub admin_auth_failures: u64,
     pub admin_auth_throttled: u64,
+    /// Passwords hashed to check a sign-in (unknown names included).
+    pub password_checks: u64,
     /// `None` when no usage log is kept.
     pub usage_records_dropped: Option<u64>,
     /// Access-log lines dropped because its writer fell behind (when the log is on).
@@ -241,6 +243,7 @@ impl Metrics {
             &[],
             c.admin_auth_throttled,
         );
+        self.counter("switchboard_password_checks_total", &[], c.password_checks);
         if let Some(dropped) = c.usage_records_dropped {
             self.counter("switchboard_usage_records_dropped_total", &[], dropped);
         }

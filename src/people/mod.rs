@@ -8,7 +8,8 @@
 
 mod actor;
 pub mod cli;
-mod password;
+pub mod password;
+mod sql;
 pub mod sso;
 mod store;
 
@@ -22,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 pub use crate::roles::{Perm, Role, Scope};
 pub use actor::{Actor, Via};
+use sql::*;
 use store::{Db, Ty, Val};
 
 use crate::config::StoreDb;
@@ -119,6 +121,8 @@ pub struct People {
     /// Secrets read through to the store in the current second (bounded: made-up
     /// cookies cannot drive the database).
     read_through: Mutex<(u64, u32)>,
+    /// Passwords checked since start (`switchboard_password_checks_total`).
+    pub checks: std::sync::atomic::AtomicU64,
 }
 
 /// Most unknown secrets read through to the store per second.
@@ -134,6 +138,22 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Whether `s` may name a person: an email address or a plain name, and never the
+/// admin token's name.
+pub fn plain_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s != "admin-token"
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@' | b'+'))
+}
+
+/// What a console session opened with the admin token keeps of it: enough to tell the
+/// token in force from another, nothing to find it by.
+pub fn token_mark(token_sha256: &[u8; 32]) -> String {
+    hex::encode(&Sha256::digest(token_sha256)[..8])
+}
+
 pub fn digest(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
@@ -142,97 +162,6 @@ fn random_hex(bytes: usize) -> String {
     (0..bytes)
         .map(|_| format!("{:02x}", rand::random::<u8>()))
         .collect()
-}
-
-const FINGERPRINT: &str = "SELECT
-  (SELECT COUNT(*) || ':' || COALESCE(SUM(updated), 0) FROM switchboard_people) || '/' ||
-  (SELECT COUNT(*) || ':' || COALESCE(SUM(updated), 0) FROM switchboard_grants)";
-const PEOPLE: &str = "SELECT name, role, origin, password, created_at, disabled_at, locked_until
-  FROM switchboard_people";
-const PERSON_TYPES: &[Ty] = &[Ty::T, Ty::T, Ty::T, Ty::T, Ty::I, Ty::I, Ty::I];
-/// Grants still of use (revoked ones stay a day, to be listed).
-const GRANTS: &str = "SELECT id, kind, person, role, hash, csrf, label, origin, created_at,
-  expires_at, revoked_at FROM switchboard_grants WHERE expires_at > $1";
-const GRANT_BY_HASH: &str = "SELECT id, kind, person, role, hash, csrf, label, origin,
-  created_at, expires_at, revoked_at FROM switchboard_grants WHERE hash = $1";
-const GRANT_TYPES: &[Ty] = &[
-    Ty::T,
-    Ty::T,
-    Ty::T,
-    Ty::T,
-    Ty::T,
-    Ty::T,
-    Ty::T,
-    Ty::T,
-    Ty::I,
-    Ty::I,
-    Ty::I,
-];
-const ADD_PERSON: &str = "INSERT INTO switchboard_people
-  (name, role, origin, password, created_at, updated) VALUES ($1, $2, $3, $4, $5, $6)";
-const SSO_PERSON: &str = "INSERT INTO switchboard_people
-  (name, role, origin, created_at, updated) VALUES ($1, $2, 'sso', $3, $4)
-  ON CONFLICT (name) DO UPDATE SET role = excluded.role, updated = excluded.updated
-  WHERE switchboard_people.origin = 'sso'";
-const SET_ROLE: &str = "UPDATE switchboard_people SET role = $1, updated = $2 WHERE name = $3";
-const SET_PASSWORD: &str = "UPDATE switchboard_people SET password = $1, failures = 0,
-  locked_until = NULL, updated = $2 WHERE name = $3";
-const DISABLE: &str =
-    "UPDATE switchboard_people SET disabled_at = $1, updated = $2 WHERE name = $3";
-const ENABLE: &str = "UPDATE switchboard_people SET disabled_at = NULL, failures = 0,
-  locked_until = NULL, updated = $1 WHERE name = $2";
-const FAILED: &str = "UPDATE switchboard_people SET failures = failures + 1,
-  locked_until = CASE WHEN failures + 1 >= $1 THEN $2 ELSE locked_until END,
-  updated = $3 WHERE name = $4";
-const LOCK_STATE: &str = "SELECT failures, locked_until FROM switchboard_people WHERE name = $1";
-const SUCCEEDED: &str = "UPDATE switchboard_people SET failures = 0, locked_until = NULL
-  WHERE name = $1 AND (failures > 0 OR locked_until IS NOT NULL)";
-const ADD_GRANT: &str = "INSERT INTO switchboard_grants
-  (id, kind, person, role, hash, csrf, label, origin, created_at, expires_at, updated)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
-const REVOKE: &str = "UPDATE switchboard_grants SET revoked_at = $1, updated = $2
-  WHERE id = $3 AND revoked_at IS NULL";
-const REVOKE_ALL: &str = "UPDATE switchboard_grants SET revoked_at = $1, updated = $2
-  WHERE person = $3 AND revoked_at IS NULL";
-const FORGET: &str = "DELETE FROM switchboard_grants WHERE expires_at < $1";
-
-fn person_of(row: &[Val]) -> Option<Person> {
-    let secs = |v: &Val| v.int().map(|i| i.max(0) as u64);
-    Some(Person {
-        name: row[0].text()?.to_string(),
-        role: Role::parse(row[1].text()?)?,
-        origin: if row[2].text()? == "sso" {
-            Origin::Sso
-        } else {
-            Origin::Local
-        },
-        password: row[3].text().map(str::to_string),
-        created_at: secs(&row[4]).unwrap_or(0),
-        disabled_at: secs(&row[5]),
-        locked_until: secs(&row[6]),
-    })
-}
-
-fn grant_of(row: &[Val]) -> Option<Grant> {
-    let text = |i: usize| row[i].text().map(str::to_string);
-    let secs = |i: usize| row[i].int().map(|v| v.max(0) as u64);
-    Some(Grant {
-        id: text(0)?,
-        kind: if text(1)? == "token" {
-            GrantKind::Token
-        } else {
-            GrantKind::Session
-        },
-        person: text(2)?,
-        role: Role::parse(row[3].text()?)?,
-        hash: text(4)?,
-        csrf: text(5)?,
-        label: text(6),
-        origin: text(7)?,
-        created_at: secs(8)?,
-        expires_at: secs(9)?,
-        revoked_at: secs(10),
-    })
 }
 
 impl People {
@@ -334,6 +263,11 @@ impl People {
 
     /// A new local account (`password` hashed with Argon2id), or why not.
     pub async fn add(&self, name: &str, role: &Role, password: &str) -> Result<(), String> {
+        if !plain_name(name) {
+            return Err(format!(
+                "'{name}' cannot name a person: 1 to 128 letters, digits, '.', '_', '-', '@' or '+' (and not admin-token)"
+            ));
+        }
         let hash = password::hash(password).await?;
         let at = now() as i64;
         self.write(
@@ -358,13 +292,15 @@ impl People {
         })
     }
 
-    /// A person single sign-on vouches for, with the role their claims give (a local
-    /// account of that name is left alone: `false`).
-    pub async fn signed_on(&self, name: &str, role: &Role) -> Result<bool, String> {
+    /// A person single sign-on vouches for (`subject`: the IdP's issuer and `sub`),
+    /// with the role their claims give; `false` when the name is a local account's or
+    /// another subject's.
+    pub async fn signed_on(&self, name: &str, role: &Role, subject: &str) -> Result<bool, String> {
         let at = now() as i64;
         let params = vec![
             name.into(),
             role.to_string().into(),
+            subject.into(),
             at.into(),
             now_ms().into(),
         ];
@@ -398,50 +334,52 @@ impl People {
         }
     }
 
-    /// The person this name and password sign in, or why not. A locked account is
-    /// refused without its password being tried.
+    /// The person this name and password sign in, or why not. The strike is counted
+    /// in the store before the password is tried, so parallel guesses count too; a
+    /// locked account is refused without its password being tried; an unknown name
+    /// runs the same statements and costs the same hash as a known one.
     pub async fn sign_in(&self, name: &str, given: &str) -> Result<Person, Refusal> {
-        self.refresh().await.map_err(Refusal::Store)?;
-        let person = self.person(name);
-        if let Some(until) = person.as_ref().and_then(|p| p.locked_until)
-            && until > now()
-        {
-            return Err(Refusal::Locked(until - now()));
-        }
-        let hash = person.as_ref().and_then(|p| p.password.clone());
-        // An unknown name costs the same as a wrong password.
-        let ok = password::verify(given, hash.as_deref()).await;
-        let usable = person.as_ref().filter(|p| p.disabled_at.is_none());
-        match (ok, usable) {
-            (true, Some(p)) => {
-                let db = self.db().map_err(Refusal::Store)?;
-                let _ = db.execute(SUCCEEDED, vec![name.into()]).await;
-                Ok(p.clone())
-            }
-            _ if person.is_none() => Err(Refusal::Wrong),
-            _ => self.failed(name).await,
-        }
-    }
-
-    async fn failed(&self, name: &str) -> Result<Person, Refusal> {
         let db = self.db().map_err(Refusal::Store)?;
-        let until = (now() + LOCK_SECS) as i64;
+        let at = now();
+        let rows = db
+            .query(STRIKE, vec![(at as i64).into(), name.into()], STRIKE_TYPES)
+            .await
+            .map_err(Refusal::Store)?;
+        let person = rows.first().and_then(|r| person_of(r));
+        if let Some(until) = person.as_ref().and_then(|p| p.locked_until)
+            && until > at
+        {
+            return Err(Refusal::Locked(until - at));
+        }
+        // This attempt's place in the run of failures: past the lock's count, it is not
+        // tried (parallel guesses meet the lock before it is even written).
+        let strikes = rows.first().and_then(|r| r[7].int()).unwrap_or(0);
+        let ok = strikes <= LOCK_AFTER && {
+            self.checks
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let hash = person.as_ref().and_then(|p| p.password.clone());
+            password::verify(given, hash.as_deref()).await
+        };
+        if let Some(p) = person.filter(|p| ok && p.disabled_at.is_none()) {
+            let _ = db.execute(SUCCEEDED, vec![name.into()]).await;
+            return Ok(p);
+        }
+        let until = (at + LOCK_SECS) as i64;
         let params = vec![
-            LOCK_AFTER.into(),
             until.into(),
             now_ms().into(),
             name.into(),
+            LOCK_AFTER.into(),
         ];
-        db.execute(FAILED, params).await.map_err(Refusal::Store)?;
-        let rows = db
-            .query(LOCK_STATE, vec![name.into()], &[Ty::I, Ty::I])
-            .await
-            .map_err(Refusal::Store)?;
-        let _ = self.refresh().await;
-        match rows.first().map(|r| r[0].int().unwrap_or(0)) {
-            Some(n) if n == LOCK_AFTER => Err(Refusal::LockedNow),
-            _ => Err(Refusal::Wrong),
+        let locked = db.execute(LOCK, params).await.map_err(Refusal::Store)?;
+        if locked > 0 {
+            let _ = self.refresh().await;
+            return Err(Refusal::LockedNow);
         }
+        if strikes > LOCK_AFTER {
+            return Err(Refusal::Locked(LOCK_SECS));
+        }
+        Err(Refusal::Wrong)
     }
 
     /// A new grant; its secret (shown once) and what is kept of it.
@@ -529,7 +467,7 @@ impl People {
 
     /// The grant this secret is, if it is live, and the role it acts with now. One
     /// not yet read here (made on another replica within the second) is read through.
-    pub async fn check(&self, secret: &str, admin_token_on: bool) -> Option<Holder> {
+    pub async fn check(&self, secret: &str, admin_token: Option<&[u8; 32]>) -> Option<Holder> {
         let hash = digest(secret);
         let cached = self.cache.load().grants.get(&hash).cloned();
         let grant = match cached {
@@ -554,8 +492,10 @@ impl People {
             return None;
         }
         if grant.person.is_empty() {
-            // A console session opened with the admin token lasts while it is on.
-            return admin_token_on.then_some(Holder {
+            // A console session opened with the admin token lasts while that token is
+            // the one in force (turned off or changed: it ends).
+            let same = admin_token.is_some_and(|t| grant.label.as_deref() == Some(&token_mark(t)));
+            return same.then_some(Holder {
                 role: Role::Admin,
                 grant,
             });

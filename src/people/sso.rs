@@ -87,6 +87,8 @@ pub enum SsoError {
     NoName(String),
     #[error("no role maps from the person's '{0}' claim")]
     NoRole(String),
+    #[error("the name '{0}' is a local account's or another identity's")]
+    Taken(String),
 }
 
 impl SsoError {
@@ -100,6 +102,7 @@ impl SsoError {
             SsoError::Token(_) => "token",
             SsoError::NoName(_) => "no_name",
             SsoError::NoRole(_) => "no_role",
+            SsoError::Taken(_) => "taken",
         }
     }
 }
@@ -160,6 +163,8 @@ pub struct Pending {
 pub struct Identity {
     pub name: String,
     pub role: Role,
+    /// The issuer and `sub`: the one identity the name stays bound to.
+    pub subject: String,
 }
 
 #[derive(Default)]
@@ -286,15 +291,20 @@ impl Sso {
         let extra = &claims.additional_claims().claims;
         let name = match cfg.user_claim.as_str() {
             "sub" => Some(claims.subject().to_string()),
-            "email" => claims.email().map(|e| e.to_string()),
+            // An address the IdP has not verified names no one.
+            "email" => claims
+                .email()
+                .filter(|_| claims.email_verified() == Some(true))
+                .map(|e| e.to_string()),
             "preferred_username" => claims.preferred_username().map(|u| u.to_string()),
             other => extra
                 .get(other)
                 .and_then(|v| v.as_str())
                 .map(str::to_string),
         }
-        .filter(|n| !n.is_empty() && n.len() <= 128)
+        .filter(|n| super::plain_name(n))
         .ok_or_else(|| SsoError::NoName(cfg.user_claim.clone()))?;
+        let subject = format!("{} {}", cfg.issuer, claims.subject().as_str());
         let values: Vec<String> = match extra.get(&cfg.role_claim) {
             Some(serde_json::Value::Array(a)) => a
                 .iter()
@@ -311,14 +321,16 @@ impl Sso {
             .max_by_key(rank)
             .or_else(|| cfg.default_role.clone())
             .ok_or_else(|| SsoError::NoRole(cfg.role_claim.clone()))?;
-        Ok(Identity { name, role })
+        Ok(Identity {
+            name,
+            role,
+            subject,
+        })
     }
 
     /// Where the IdP ends its own session after ours (RP-initiated logout), back to
     /// the console's front page, if the IdP has such an endpoint.
-    pub async fn end_session_url(&self, gw: &crate::gateway::Gateway) -> Option<String> {
-        let live = gw.live.load_full();
-        let cfg = live.config.auth.oidc.as_ref()?;
+    pub async fn end_session_url(&self, cfg: &OidcConfig) -> Option<String> {
         let d = self.client(cfg, false).await.ok()?;
         let mut url = d.end_session.clone()?;
         let mut back = cfg.redirect_url.clone();

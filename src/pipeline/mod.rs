@@ -237,7 +237,7 @@ pub async fn handle(gw: &Gateway, req: Request<'_>) -> http::Response<Body> {
 /// The request's end user: the one its key is bound to, else the one a verified token
 /// names (a `user` field that disagrees is refused), else the `user` field — unless
 /// the route or key takes it from a token only.
-fn end_user(
+pub(crate) fn end_user(
     p: &crate::live::Principal,
     route: &LiveRoute,
     sent: Option<String>,

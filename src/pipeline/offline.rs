@@ -51,6 +51,15 @@ pub async fn reserve(
                 message: format!("every target of model `{}` is disabled", ask.route),
             });
         };
+        // The batch's end user: the key's, or a verified token's; a route or key that
+        // takes it from tokens only needs one here too.
+        let user = match super::end_user(principal, route, None) {
+            Ok(u) => u,
+            Err(e) => {
+                held.release(401).await;
+                return Err(e);
+            }
+        };
         let ctx = RequestCtx::new(
             Protocol::Batch,
             &principal.key_name,
@@ -60,12 +69,12 @@ pub async fn reserve(
             None,
         );
         ctx.route(&route.route.name, &route.outcomes);
-        ctx.who(principal.team.as_ref(), None);
+        ctx.who(principal.team.as_ref(), user.as_ref());
         let preq = PolicyRequest {
             request_id: ctx.id.clone(),
             key_name: principal.key_name.clone(),
             team: principal.team.clone(),
-            user: None,
+            user,
             route: route.route.name.clone(),
             tags: principal
                 .tags

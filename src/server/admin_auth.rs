@@ -106,7 +106,7 @@ pub async fn gate(
             return Ok(Actor::admin_token());
         }
         if t.starts_with("sbp_")
-            && let Some(h) = gw.people.check(t, token_on.is_some()).await
+            && let Some(h) = gw.people.check(t, token_on.as_ref()).await
             && h.grant.kind == GrantKind::Token
         {
             return Ok(Actor::of(h));
@@ -119,7 +119,7 @@ pub async fn gate(
     };
     let Some(holder) = gw
         .people
-        .check(&cookie, token_on.is_some())
+        .check(&cookie, token_on.as_ref())
         .await
         .filter(|h| h.grant.kind == GrantKind::Session)
     else {
@@ -246,6 +246,17 @@ pub async fn console_path(
     if method != http::Method::POST || !matches!(path, "/console/login" | "/console/logout") {
         return Err(req);
     }
+    if cross_site(&req) {
+        // Another site's form: no signing a browser in (to the attacker's account) or
+        // out behind its back.
+        return Ok(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            "sign-in and sign-out come from the console's own pages",
+        )
+        .with_code("cross_site")
+        .into_response());
+    }
     let secure = https(&req);
     let cookie = console::cookie(req.headers());
     // The page's script signs out with `accept: application/json` and follows the
@@ -270,6 +281,24 @@ pub async fn console_path(
         return Ok(*resp);
     }
     Ok(login(gw, &body, peer, secure).await)
+}
+
+/// Whether a browser says the request comes from another site: `Sec-Fetch-Site` when it
+/// sends one, else an `Origin` whose host is not the one asked (the console's
+/// `no-referrer` policy makes a browser send `Origin: null` for its own forms).
+fn cross_site(req: &http::Request<Incoming>) -> bool {
+    let h = req.headers();
+    if let Some(site) = h.get("sec-fetch-site") {
+        return site.as_bytes() == b"cross-site" || site.as_bytes() == b"same-site";
+    }
+    let host = h.get(http::header::HOST).and_then(|v| v.to_str().ok());
+    match h.get(http::header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        None | Some("null") => false,
+        Some(origin) => {
+            let theirs = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+            host.is_none_or(|host| !theirs.eq_ignore_ascii_case(host))
+        }
+    }
 }
 
 /// `GET /console/methods`: how one may sign in here (the sign-in page shows those).
@@ -303,27 +332,29 @@ async fn logout(
     json: bool,
 ) -> http::Response<Body> {
     let holder = match cookie.as_deref() {
-        Some(c) => gw.people.check(c, true).await,
+        Some(c) => gw.people.check(c, admin_token(gw).as_ref()).await,
         None => None,
     };
     let sent = console::form_field(body, "csrf");
     let mut to = "/".to_string();
-    if let (Some(h), Some(sent)) = (holder, sent)
-        && console::same(&sent, &h.grant.csrf)
+    let Some(h) = holder.filter(|h| sent.is_some_and(|s| console::same(&s, &h.grant.csrf))) else {
+        // Without the session's CSRF token nothing ends (the cookie stays too).
+        return console::redirect("/", None);
+    };
+    let _ = gw.people.revoke(&h.grant.id).await;
+    let live = gw.live.load_full();
+    if h.grant.origin == "sso"
+        && let Some(cfg) = live.config.auth.oidc.as_ref()
+        && let Some(end) = gw.sso.end_session_url(cfg).await
     {
-        let _ = gw.people.revoke(&h.grant.id).await;
-        if h.grant.origin == "sso"
-            && let Some(end) = gw.sso.end_session_url(gw).await
-        {
-            to = end;
-        }
+        to = end;
     }
     if !json {
-        return console::redirect_to(&to, Some(console::set_cookie("", secure)));
+        return console::redirect_to(&to, Some(console::set_cookie("", secure, 0)));
     }
     let mut resp = json_response(StatusCode::OK, json!({ "redirect": to }));
     let h = resp.headers_mut();
-    if let Ok(v) = http::HeaderValue::from_str(&console::set_cookie("", secure)) {
+    if let Ok(v) = http::HeaderValue::from_str(&console::set_cookie("", secure, 0)) {
         h.insert(http::header::SET_COOKIE, v);
     }
     console::secure_headers(h);
@@ -336,8 +367,11 @@ async fn login(gw: &Gateway, body: &[u8], peer: IpAddr, secure: bool) -> http::R
     let opened = match (user, console::form_field(body, "token")) {
         (Some(name), _) => {
             let password = console::form_field(body, "password").unwrap_or_default();
+            // Counted before the password is tried; given back when it was right.
+            gw.auth_throttle.attempt(peer);
             match gw.people.sign_in(name.trim(), &password).await {
                 Ok(p) => {
+                    gw.auth_throttle.forgive(peer);
                     let opened = gw
                         .people
                         .open(
@@ -357,19 +391,24 @@ async fn login(gw: &Gateway, body: &[u8], peer: IpAddr, secure: bool) -> http::R
                 Err(r) => return refused(gw, peer, name.trim(), r).await,
             }
         }
-        (None, Some(t)) if admin_token(gw).is_some_and(|e| matches(t.trim(), &e)) => gw
-            .people
-            .open(
-                GrantKind::Session,
-                "",
-                &Role::Admin,
-                "admin-token",
-                None,
-                SESSION_SECS,
-            )
-            .await
-            .ok()
-            .map(|(s, _)| s),
+        (None, Some(t)) if admin_token(gw).is_some_and(|e| matches(t.trim(), &e)) => {
+            let mark = admin_token(gw).map(|t| crate::people::token_mark(&t));
+            let opened = gw
+                .people
+                .open(
+                    GrantKind::Session,
+                    "",
+                    &Role::Admin,
+                    "admin-token",
+                    mark,
+                    SESSION_SECS,
+                )
+                .await;
+            let actor = Actor::admin_token().label();
+            super::admin_control::audit(gw, &actor, "session.open", "admin-token", None, None)
+                .await;
+            opened.ok().map(|(s, _)| s)
+        }
         (None, _) => {
             failed(gw, peer);
             // Slows guessing; the token is long and random anyway.
@@ -378,14 +417,23 @@ async fn login(gw: &Gateway, body: &[u8], peer: IpAddr, secure: bool) -> http::R
         }
     };
     match opened {
-        Some(secret) => console::redirect("/", Some(console::set_cookie(&secret, secure))),
+        Some(secret) => console::redirect(
+            "/",
+            Some(console::set_cookie(&secret, secure, SESSION_SECS)),
+        ),
         None => console::redirect("/?unavailable", None),
     }
 }
 
-/// A refused sign-in: counted against the address; a lock-out audited.
+/// A refused sign-in (its strike against the address already counted): seen by alert
+/// rules; a lock-out audited.
 async fn refused(gw: &Gateway, peer: IpAddr, name: &str, r: Refusal) -> http::Response<Body> {
-    failed(gw, peer);
+    gw.auth_throttle
+        .failures
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    gw.metrics
+        .events
+        .add(crate::outcomes::Event::AdminAuthFailed, "", "");
     match r {
         Refusal::LockedNow => {
             let after = json!({ "failures": crate::people::LOCK_AFTER,

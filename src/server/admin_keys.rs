@@ -2,7 +2,10 @@
 //! `POST /admin/keys` makes one (the secret is in that answer only); `GET` lists them
 //! (never a secret or its digest); `GET|PATCH|DELETE /admin/keys/{id}` reads, changes
 //! or revokes one; `POST /admin/keys/{id}/rotate` gives it a new secret (the old one
-//! stops working at once here, within a second on other replicas).
+//! stops working at once here, within a second on other replicas); `GET
+//! /admin/keys/{id}/limits` reads the budgets, quotas and limits that follow it (as
+//! `/v1/me` does for the key itself). A team role reaches its team's keys only (a
+//! member: the keys they made).
 
 use bytes::Bytes;
 use http::{Method, StatusCode};
@@ -84,6 +87,18 @@ pub async fn handle(
         },
         (&Method::PATCH, [id]) => change(gw, live, id, &body, (Change::Fields, actor)).await,
         (&Method::DELETE, [id]) => change(gw, live, id, &body, (Change::Revoke, actor)).await,
+        (&Method::GET, [id, "limits"]) => match gw.vkeys.get(id) {
+            Some(k) if !in_scope(actor, &k) => out_of_scope(actor, id),
+            Some(k) => {
+                let p = k.principal(&live.config.teams);
+                let policies = super::me::policies(gw, &p).await;
+                json_response(
+                    StatusCode::OK,
+                    json!({ "key": k.name, "user": k.user, "policies": policies }),
+                )
+            }
+            None => not_found(id),
+        },
         (&Method::POST, [id, "rotate"]) => {
             change(gw, live, id, &body, (Change::Rotate, actor)).await
         }
@@ -143,8 +158,12 @@ fn team_bounds(live: &LiveState, actor: &Actor, k: &mut VKey, body: &Value) -> R
             actor.role
         ));
     }
-    if body.get("policies").is_some() {
-        return Err("only an admin or operator sets a key's policies".into());
+    // What decides which policies hold and for whom: an admin's or operator's to set.
+    if let Some(f) = ["policies", "tags", "user", "user_from"]
+        .iter()
+        .find(|f| body.get(**f).is_some())
+    {
+        return Err(format!("only an admin or operator sets a key's {f}"));
     }
     let allowed = live.config.teams.get(team).and_then(|t| t.models.clone());
     if let Some(allowed) = allowed {
@@ -216,6 +235,16 @@ fn apply(live: &LiveState, k: &mut VKey, body: &Value) -> Result<(), String> {
             _ => return Err("user must be the end user's id (1 to 256 characters) or null".into()),
         };
     }
+    if let Some(u) = o.get("user_from") {
+        k.user_from_jwt = match u.as_str() {
+            Some("jwt") if live.config.auth.end_users.is_some() => true,
+            Some("jwt") => {
+                return Err("user_from \"jwt\" needs [auth.end_users] in the config".into());
+            }
+            Some("body") => false,
+            _ => return Err("user_from must be \"jwt\" or \"body\"".into()),
+        };
+    }
     if let Some(m) = o.get("metadata") {
         if !m.is_object() || m.to_string().len() > 4096 {
             return Err("metadata must be an object of at most 4096 bytes".into());
@@ -278,6 +307,7 @@ async fn create(
         updated: 0,
         owner: actor.person().map(str::to_string),
         user: None,
+        user_from_jwt: false,
     };
     k.team = actor.role.team().map(str::to_string);
     if let Err(e) = apply(live, &mut k, body) {

@@ -33,13 +33,7 @@ fn failed(e: String) -> http::Response<Body> {
     ApiError::internal(e).into_response()
 }
 
-/// A person's name: an email address or a plain name.
-fn plain_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@' | b'+'))
-}
+use crate::people::plain_name;
 
 pub async fn handle(
     gw: &Gateway,
@@ -177,19 +171,27 @@ async fn change(gw: &Gateway, name: &str, body: &Value, actor: &str) -> http::Re
     if password.is_some() && before.origin == Origin::Sso {
         return bad("this person signs in through single sign-on: no password is kept");
     }
+    // Everything checked before anything is written.
+    match password {
+        Some(None) => return bad("password must be a string"),
+        Some(Some(p)) => {
+            if let Err(e) = crate::people::password::acceptable(p) {
+                return bad(e);
+            }
+        }
+        None => {}
+    }
     let done = async {
         if let Some(r) = &role {
             gw.people.set_role(name, r).await?;
         }
-        match password {
-            Some(Some(p)) => gw.people.set_password(name, p).await?,
-            Some(None) => return Err("password must be a string".to_string()),
-            None => {}
+        if let Some(Some(p)) = password {
+            gw.people.set_password(name, p).await?;
         }
         if let Some(d) = disabled {
             gw.people.set_disabled(name, d).await?;
         }
-        Ok(())
+        Ok::<(), String>(())
     };
     if let Err(e) = done.await {
         return bad(e);
@@ -229,6 +231,16 @@ async fn new_token(gw: &Gateway, actor: &Actor, body: &Value) -> http::Response<
     let Some(person) = actor.person() else {
         return bad("personal tokens are a person's: sign in as one (the admin token has none)");
     };
+    // A token makes no tokens: a leaked one cannot outlive its own revocation.
+    if !matches!(actor.via, crate::people::Via::Session { .. }) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            "personal tokens are made in a console session, not with another token",
+        )
+        .with_code("role_forbidden")
+        .into_response();
+    }
     let role = match role_of(body) {
         Ok(r) => r.unwrap_or_else(|| actor.role.clone()),
         Err(e) => return bad(e),

@@ -83,7 +83,7 @@ fn figures(name: &str, kind: &str, names: [&str; 3], headers: &[crate::types::He
 
 /// The policies (budgets, token quotas, request limits) that follow this key onto
 /// every route, read for its end user.
-async fn policies(gw: &Gateway, p: &Principal) -> Vec<Value> {
+pub(super) async fn policies(gw: &Gateway, p: &Principal) -> Vec<Value> {
     let live = gw.live.load_full();
     let probe = PolicyRequest {
         request_id: "me".into(),

@@ -52,6 +52,7 @@ pub const TABLE: &[Entry] = table! {
     PATCH "/admin/keys/*" => KeysWrite,
     DELETE "/admin/keys/*" => KeysWrite,
     POST "/admin/keys/*/rotate" => KeysWrite,
+    GET "/admin/keys/*/limits" => Keys,
     GET "/admin/providers" => Read,
     POST "/admin/providers" => Operate,
     POST "/admin/providers/**/verify" => Operate,

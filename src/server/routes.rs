@@ -97,19 +97,7 @@ fn authenticate(
         return Err(unavailable());
     }
     match gw.vkeys.find(&digest) {
-        Some(k) if k.usable(crate::vkeys::now_secs()) => {
-            let mut p = Principal::of(
-                &k.name,
-                k.models.clone(),
-                k.team.clone(),
-                &k.tags,
-                &k.policies,
-                &live.config.teams,
-            )
-            .owned_by_virtual_key(&k.id);
-            p.user = k.user.clone();
-            Ok(p)
-        }
+        Some(k) if k.usable(crate::vkeys::now_secs()) => Ok(k.principal(&live.config.teams)),
         Some(k) if k.revoked_at.is_none() => Err(Box::new(ApiError::unauthorized(
             "This API key has expired.",
         ))),
@@ -340,10 +328,13 @@ async fn files(
     path: String,
 ) -> http::Response<Body> {
     let live = gw.live.load_full();
-    let principal = match authenticate(&gw, &live, &req) {
+    let mut principal = match authenticate(&gw, &live, &req) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
+    if let Err(e) = end_user(&gw, &live, &req, &mut principal).await {
+        return e.into_response();
+    }
     let (limit, timeout) = (
         live.config.server.max_body_bytes,
         live.config.server.client_timeout,

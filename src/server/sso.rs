@@ -114,11 +114,15 @@ async fn callback(
         Ok(who) => who,
         Err(e) => return failed(gw, peer, &e, secure),
     };
-    match gw.people.signed_on(&who.name, &who.role).await {
+    match gw
+        .people
+        .signed_on(&who.name, &who.role, &who.subject)
+        .await
+    {
         Ok(true) => {}
         Ok(false) => {
-            // A local account of that name: single sign-on does not take it over.
-            let e = SsoError::NoName("a local account has this name".into());
+            // A local account of that name, or another identity's: not taken over.
+            let e = SsoError::Taken(who.name.clone());
             return failed(gw, peer, &e, secure);
         }
         Err(e) => {
@@ -153,7 +157,10 @@ async fn callback(
     .await;
     match opened {
         Ok((secret, _)) => {
-            let mut resp = console::redirect("/", Some(console::set_cookie(&secret, secure)));
+            let mut resp = console::redirect(
+                "/",
+                Some(console::set_cookie(&secret, secure, SESSION_SECS)),
+            );
             if let Ok(v) = http::HeaderValue::from_str(&pending_cookie(None, secure)) {
                 resp.headers_mut().append(http::header::SET_COOKIE, v);
             }

@@ -42,11 +42,39 @@ pub struct VKey {
     pub owner: Option<String>,
     /// The end user its requests are made for, whatever a request's `user` says.
     pub user: Option<String>,
+    /// Its requests' end user comes from a verified token only (`user_from = "jwt"`).
+    #[serde(serialize_with = "user_from")]
+    #[serde(rename = "user_from")]
+    pub user_from_jwt: bool,
+}
+
+fn user_from<S: serde::Serializer>(jwt: &bool, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(if *jwt { "jwt" } else { "body" })
 }
 
 impl VKey {
     pub fn usable(&self, now: u64) -> bool {
         self.revoked_at.is_none() && self.expires_at.is_none_or(|e| now < e)
+    }
+
+    /// Who its requests come from: its models within its team's, its tags and
+    /// policies then its team's, its end user, what it keeps owned by its id.
+    pub fn principal(
+        &self,
+        teams: &std::collections::BTreeMap<String, crate::config::Team>,
+    ) -> crate::live::Principal {
+        let mut p = crate::live::Principal::of(
+            &self.name,
+            self.models.clone(),
+            self.team.clone(),
+            &self.tags,
+            &self.policies,
+            teams,
+        )
+        .owned_by_virtual_key(&self.id);
+        p.user = self.user.clone();
+        p.user_from_jwt = self.user_from_jwt;
+        p
     }
 }
 

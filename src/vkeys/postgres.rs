@@ -19,6 +19,7 @@ pub struct Row {
     pub updated: i64,
     pub owner: Option<String>,
     pub end_user: Option<String>,
+    pub user_from: Option<String>,
 }
 
 impl Row {
@@ -43,6 +44,7 @@ impl Row {
             updated: self.updated,
             owner: self.owner,
             user: self.end_user,
+            user_from_jwt: self.user_from.as_deref() == Some("jwt"),
         })
     }
 }
@@ -56,11 +58,11 @@ pub async fn put(pg: &Pg, k: &VKey) -> Result<(), String> {
     let tags = serde_json::to_string(&k.tags).unwrap_or_default();
     let policies = serde_json::to_string(&k.policies).unwrap_or_default();
     c.execute(
-        "INSERT INTO switchboard_virtual_keys (id, name, hash, team, models, tags, policies, metadata, expires_at, created_at, revoked_at, updated, owner, end_user)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+        "INSERT INTO switchboard_virtual_keys (id, name, hash, team, models, tags, policies, metadata, expires_at, created_at, revoked_at, updated, owner, end_user, user_from)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
          ON CONFLICT (id) DO UPDATE SET name = $2, hash = $3, team = $4, models = $5, tags = $6,
              policies = $7, metadata = $8, expires_at = $9, created_at = $10, revoked_at = $11, updated = $12,
-             owner = $13, end_user = $14",
+             owner = $13, end_user = $14, user_from = $15",
         &[
             &k.id,
             &k.name,
@@ -76,6 +78,7 @@ pub async fn put(pg: &Pg, k: &VKey) -> Result<(), String> {
             &k.updated,
             &k.owner,
             &k.user,
+            &k.user_from_jwt.then_some("jwt"),
         ],
     )
     .await
@@ -87,7 +90,7 @@ pub async fn changed(pg: &Pg, since: i64) -> Result<Vec<VKey>, String> {
     let c = pg.client().await?;
     let rows = c
         .query(
-            "SELECT id, name, hash, team, models, tags, policies, metadata, expires_at, created_at, revoked_at, updated, owner, end_user
+            "SELECT id, name, hash, team, models, tags, policies, metadata, expires_at, created_at, revoked_at, updated, owner, end_user, user_from
              FROM switchboard_virtual_keys WHERE updated >= $1",
             &[&since],
         )
@@ -111,6 +114,7 @@ pub async fn changed(pg: &Pg, since: i64) -> Result<Vec<VKey>, String> {
                 updated: r.get(11),
                 owner: r.get(12),
                 end_user: r.get(13),
+                user_from: r.get(14),
             }
             .key()
         })

@@ -17,7 +17,7 @@ pub fn open(path: &Path) -> Result<Connection, String> {
          CREATE INDEX IF NOT EXISTS virtual_keys_updated ON virtual_keys (updated);",
     )?;
     // Columns added since the table was first made.
-    for col in ["owner", "end_user"] {
+    for col in ["owner", "end_user", "user_from"] {
         let has: bool = c
             .query_row(
                 "SELECT COUNT(*) FROM pragma_table_info('virtual_keys') WHERE name = ?1",
@@ -40,8 +40,8 @@ pub fn put(c: &Connection, k: &VKey) -> Result<(), String> {
         .as_ref()
         .map(|m| serde_json::to_string(m).unwrap_or_default());
     c.execute(
-        "INSERT OR REPLACE INTO virtual_keys (id, name, hash, team, models, tags, policies, metadata, expires_at, created_at, revoked_at, updated, owner, end_user)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        "INSERT OR REPLACE INTO virtual_keys (id, name, hash, team, models, tags, policies, metadata, expires_at, created_at, revoked_at, updated, owner, end_user, user_from)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         params![
             k.id,
             k.name,
@@ -57,6 +57,7 @@ pub fn put(c: &Connection, k: &VKey) -> Result<(), String> {
             k.updated,
             k.owner,
             k.user,
+            k.user_from_jwt.then_some("jwt"),
         ],
     )
     .map(drop)
@@ -66,7 +67,7 @@ pub fn put(c: &Connection, k: &VKey) -> Result<(), String> {
 pub fn changed(c: &Connection, since: i64) -> Result<Vec<VKey>, String> {
     let mut st = c
         .prepare(
-            "SELECT id, name, hash, team, models, tags, policies, metadata, expires_at, created_at, revoked_at, updated, owner, end_user
+            "SELECT id, name, hash, team, models, tags, policies, metadata, expires_at, created_at, revoked_at, updated, owner, end_user, user_from
              FROM virtual_keys WHERE updated >= ?1",
         )
         .map_err(|e| e.to_string())?;
@@ -87,6 +88,7 @@ pub fn changed(c: &Connection, since: i64) -> Result<Vec<VKey>, String> {
                 updated: r.get(11)?,
                 owner: r.get(12)?,
                 end_user: r.get(13)?,
+                user_from: r.get(14)?,
             })
         })
         .map_err(|e| e.to_string())?;

@@ -405,7 +405,7 @@ async fn check_connects_to_the_shared_store_and_migrates_it() {
     );
     // The migrations ran: the tables are there.
     let tables = pg.psql("SELECT count(*) FROM switchboard_migrations");
-    assert_eq!(tables.trim(), "8", "{tables}");
+    assert_eq!(tables.trim(), "10", "{tables}");
 }
 
 #[test]

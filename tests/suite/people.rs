@@ -266,14 +266,19 @@ async fn team_roles_manage_only_their_teams_keys_and_see_only_their_usage() {
         )
         .await;
     assert_eq!(status, 403);
-    let (status, _) = lead
-        .ask(
-            Method::POST,
-            "/admin/keys",
-            Some(json!({ "name": "z", "policies": [] })),
-        )
-        .await;
-    assert_eq!(status, 403, "a team admin sets no policies");
+    for field in [
+        json!({ "policies": [] }),
+        json!({ "tags": ["vip"] }),
+        json!({ "user": "ceo" }),
+        json!({ "user_from": "body" }),
+    ] {
+        let mut body = json!({ "name": "z" });
+        body.as_object_mut()
+            .unwrap()
+            .extend(field.as_object().unwrap().clone());
+        let (status, v) = lead.ask(Method::POST, "/admin/keys", Some(body)).await;
+        assert_eq!(status, 403, "a team admin sets no {field}: {v}");
+    }
     // Another team's key: not listed, not readable, not changeable.
     let (_, list) = lead.ask(Method::GET, "/admin/keys", None).await;
     let names: Vec<_> = list["keys"]
@@ -319,6 +324,18 @@ async fn team_roles_manage_only_their_teams_keys_and_see_only_their_usage() {
         .ask(Method::DELETE, &format!("/admin/keys/{dev_id}"), None)
         .await;
     assert_eq!(status, 403);
+    let (status, _) = other
+        .ask(Method::GET, &format!("/admin/keys/{dev_id}/limits"), None)
+        .await;
+    assert_eq!(status, 403);
+    let (status, limits) = dev
+        .ask(Method::GET, &format!("/admin/keys/{dev_id}/limits"), None)
+        .await;
+    assert_eq!(
+        (status, limits["key"].clone()),
+        (200, json!("dev-1")),
+        "{limits}"
+    );
     let (_, list) = lead.ask(Method::GET, "/admin/keys", None).await;
     assert_eq!(list["keys"].as_array().unwrap().len(), 2, "{list}");
 

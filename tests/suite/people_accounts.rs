@@ -153,6 +153,16 @@ async fn the_first_admin_argon2_lockout_throttle_and_personal_tokens() {
         .ask(Method::POST, &admin_url("/admin/reload"), &secret, None)
         .await;
     assert_eq!(r.status(), 403);
+    // A token makes no tokens (a leaked one cannot outlive its revocation).
+    let r = gw
+        .ask(
+            Method::POST,
+            &admin_url("/admin/tokens"),
+            &secret,
+            Some(&json!({})),
+        )
+        .await;
+    assert_eq!(r.status(), 403);
     let (_, listed) = eve.ask(Method::GET, "/admin/tokens", None).await;
     assert_eq!(listed["tokens"][0]["id"], json!(id));
     assert!(listed.to_string().find(&secret).is_none());
@@ -273,4 +283,122 @@ targets = [{ provider = "p", model = "x" }]
     }
     let kept = pg.psql("SELECT count(*) FROM switchboard_grants WHERE revoked_at IS NOT NULL");
     assert_eq!(kept.trim(), "1");
+}
+
+/// Guesses sent all at once meet the lock as guesses sent one by one do: each is
+/// counted before its password is tried, and those past the fifth are not tried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_guesses_are_counted_before_they_are_tried() {
+    let mock = Mock::start().await;
+    let (text, _) = config("parallel");
+    let gw = start(&mock, &text).await;
+    add_person(&gw, "pat", "viewer", PW).await;
+    let checks = |text: String| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("switchboard_password_checks_total "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let before = checks(gw.metrics_text().await);
+    let tries: Vec<_> = (0..9)
+        .map(|i| {
+            let admin = gw.admin.clone();
+            tokio::spawn(async move { sign_in(&admin, "pat", &format!("wrong guess {i}")).await.0 })
+        })
+        .collect();
+    let mut said = Vec::new();
+    for t in tries {
+        said.push(t.await.unwrap());
+    }
+    let denied = said.iter().filter(|s| *s == "/?denied").count();
+    let locked = said.iter().filter(|s| *s == "/?locked").count();
+    assert_eq!(denied + locked, 9, "{said:?}");
+    // At most the five failures the lock allows were tried (one of them may say so).
+    assert!(
+        denied <= 5,
+        "{denied} guesses were tried past the lock: {said:?}"
+    );
+    let entries = audit(&gw).await;
+    let locks = entries
+        .iter()
+        .filter(|e| e["action"] == "person.locked")
+        .count();
+    assert_eq!(locks, 1, "{entries:?}");
+    let tried = checks(gw.metrics_text().await) - before;
+    assert!(
+        tried <= 5,
+        "{tried} passwords were checked for 9 parallel guesses"
+    );
+    assert_eq!(sign_in(&gw.admin, "pat", PW).await.0, "/?locked");
+}
+
+/// Sign-in comes from the console's own pages only, and a console session opened
+/// with the admin token ends when that token is no longer the one in force.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_is_same_origin_and_token_sessions_follow_the_token() {
+    let mock = Mock::start().await;
+    let (text, _) = config("origin");
+    let gw = start(&mock, &text).await;
+    add_person(&gw, "oli", "viewer", PW).await;
+    let login = |headers: Vec<(&'static str, String)>, body: String| {
+        let admin = gw.admin.clone();
+        async move {
+            let mut r = crate::people::no_redirects()
+                .post(format!("{admin}/console/login"))
+                .header("content-type", "application/x-www-form-urlencoded");
+            for (k, v) in headers {
+                r = r.header(k, v);
+            }
+            r.body(body).send().await.unwrap()
+        }
+    };
+    for (name, value) in [
+        ("origin", "http://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+    ] {
+        let r = login(
+            vec![(name, value.to_string())],
+            crate::people::form("oli", PW),
+        )
+        .await;
+        assert_eq!(r.status(), 403, "{name}: {value}");
+        assert!(r.headers().get("set-cookie").is_none());
+    }
+    let origin = format!("http://{}", gw.admin.trim_start_matches("http://"));
+    let same = vec![
+        ("origin", origin),
+        ("sec-fetch-site", "same-origin".to_string()),
+    ];
+    let r = login(same, crate::people::form("oli", PW)).await;
+    assert_eq!(r.headers()["location"], "/");
+
+    // Another replica on the same store with another admin token: a session the
+    // first one's token opened is not its.
+    let other = start_env(
+        &mock,
+        "",
+        &text,
+        &[("ADMIN_TOKEN", "a-different-admin-token")],
+    )
+    .await;
+    let r = login(vec![], format!("token={ADMIN_TOKEN}")).await;
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let status = |admin: String, cookie: String| async move {
+        crate::people::no_redirects()
+            .get(format!("{admin}/admin/session"))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(status(gw.admin.clone(), cookie.clone()).await, 200);
+    assert_eq!(status(other.admin.clone(), cookie.clone()).await, 401);
 }

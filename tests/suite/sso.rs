@@ -117,6 +117,8 @@ async fn the_console_signs_in_through_a_real_openid_provider() {
         "alice": { "password": "alice-pass", "groups": ["staff", "gw-admins"], "email": "alice@example.com" },
         "vic": { "password": "vic-pass", "groups": ["gw-viewers"], "email": "vic@example.com" },
         "nora": { "password": "nora-pass", "groups": ["staff"], "email": "nora@example.com" },
+        // Claims alice's address at the IdP: another subject, so not alice here.
+        "mallory": { "password": "mallory-pass", "groups": ["gw-admins"], "email": "alice@example.com" },
     });
     let idp = tokio::task::spawn_blocking(move || Idp::start(&callback, &users))
         .await
@@ -151,6 +153,7 @@ targets = [{{ provider = "p", model = "x" }}]
         { "login": "alice", "password": "alice-pass", "expect": "alice@example.com · admin", "wrong_first": true },
         { "login": "vic", "password": "vic-pass", "expect": "vic@example.com · viewer" },
         { "login": "nora", "password": "nora-pass", "error": "no_role" },
+        { "login": "mallory", "password": "mallory-pass", "error": "taken" },
         { "login": "alice", "password": "alice-pass", "fault": "badsig", "error": "token" },
         { "login": "alice", "password": "alice-pass", "fault": "otherkey", "error": "token" },
         { "login": "alice", "password": "alice-pass", "fault": "aud", "error": "token" },

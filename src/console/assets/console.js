@@ -408,6 +408,7 @@ const SSO_ERRORS = {
   token: "The identity provider's answer could not be verified, so it was refused.",
   no_name: "The identity provider did not say who you are: ask an admin to check the user claim.",
   no_role: "You signed in at the identity provider, but none of your groups has a role here: ask an admin for one.",
+  taken: "That name belongs to a local account or to another identity here: ask an admin.",
   refused: "This account may not sign in here (it is disabled): ask an admin.",
   throttled: "Too many failed sign-ins from this address: wait a minute, then try again.",
 };
