@@ -74,6 +74,20 @@ async fn chat(gw: &Gw, model: &str, token: Option<&str>, user: Option<&str>) -> 
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
+/// `/v1/me` of the config key, for the end user `token` names.
+async fn me_for(gw: &Gw, token: &str) -> Value {
+    gw.client
+        .get(format!("{}/v1/me", gw.url))
+        .bearer_auth(TEAM_KEY)
+        .header(HEADER, token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 fn user_msg() -> Value {
     user("hi")
 }
@@ -167,17 +181,7 @@ async fn a_verified_token_names_the_user_and_nothing_else_does() {
     assert_eq!(users, vec![json!("alice"), json!("bob"), json!("carol")]);
 
     // `/v1/me` reads every policy that follows the caller, for its verified user.
-    let me: Value = gw
-        .client
-        .get(format!("{}/v1/me", gw.url))
-        .bearer_auth(TEAM_KEY)
-        .header(HEADER, &alice)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = me_for(&gw, &alice).await;
     assert_eq!(me["user"], "alice");
     assert_eq!(me["user_from"], "token");
     let kinds: Vec<_> = me["policies"]
@@ -201,17 +205,7 @@ async fn a_verified_token_names_the_user_and_nothing_else_does() {
     // policies): asking is not one.
     assert_eq!(requests["used"], 2.0, "{me}");
     assert!(requests["resets"].as_str().unwrap().ends_with('s'), "{me}");
-    let again: Value = gw
-        .client
-        .get(format!("{}/v1/me", gw.url))
-        .bearer_auth(TEAM_KEY)
-        .header(HEADER, &alice)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let again = me_for(&gw, &alice).await;
     assert_eq!(again["policies"][2]["used"], 2.0);
     assert!(me["policies"][1]["used"].as_f64().unwrap() > 0.0, "{me}");
     assert!(me["policies"][0]["spent"].as_f64().unwrap() > 0.0, "{me}");
@@ -227,15 +221,13 @@ async fn virtual_keys_bound_to_a_user_or_to_tokens() {
     );
     let gw = start(&mock, &text).await;
     // A key whose requests carry a verified token, or are refused.
-    let r = gw
-        .ask(
+    let (_, web) = gw
+        .admin_json(
             Method::POST,
-            &format!("{}/admin/keys", gw.admin),
-            ADMIN_TOKEN,
-            Some(&json!({ "name": "web", "user_from": "jwt" })),
+            "/admin/keys",
+            Some(json!({ "name": "web", "user_from": "jwt" })),
         )
         .await;
-    let web: Value = r.json().await.unwrap();
     assert_eq!(web["key"]["user_from"], "jwt", "{web}");
     let web_secret = web["secret"].as_str().unwrap();
     let url = format!("{}/v1/chat/completions", gw.url);
@@ -254,15 +246,13 @@ async fn virtual_keys_bound_to_a_user_or_to_tokens() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let r = gw
-        .ask(
+    let (_, v) = gw
+        .admin_json(
             Method::POST,
-            &format!("{}/admin/keys", gw.admin),
-            ADMIN_TOKEN,
-            Some(&json!({ "name": "kiosk", "user": "kiosk-7" })),
+            "/admin/keys",
+            Some(json!({ "name": "kiosk", "user": "kiosk-7" })),
         )
         .await;
-    let v: Value = r.json().await.unwrap();
     let secret = v["secret"].as_str().unwrap().to_string();
     let body = json!({ "model": "m", "messages": user("hi"), "user": "someone-else" });
     let url = format!("{}/v1/chat/completions", gw.url);

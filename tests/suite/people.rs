@@ -127,15 +127,11 @@ impl Session {
 
 /// A person made through the admin token.
 pub async fn add_person(gw: &Gw, name: &str, role: &str, password: &str) {
-    let r = gw
-        .ask(
-            Method::POST,
-            &format!("{}/admin/people", gw.admin),
-            ADMIN_TOKEN,
-            Some(&json!({ "name": name, "role": role, "password": password })),
-        )
+    let body = json!({ "name": name, "role": role, "password": password });
+    let (status, v) = gw
+        .admin_json(Method::POST, "/admin/people", Some(body))
         .await;
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    assert_eq!(status, 201, "{v}");
 }
 
 const PW: &str = "correct horse battery";
@@ -223,15 +219,13 @@ async fn team_roles_manage_only_their_teams_keys_and_see_only_their_usage() {
     let dev = Session::open(&gw.admin, "dev", PW).await;
     let other = Session::open(&gw.admin, "other", PW).await;
     // The operator's key of another team.
-    let r = gw
-        .ask(
+    let (_, ops) = gw
+        .admin_json(
             Method::POST,
-            &format!("{}/admin/keys", gw.admin),
-            ADMIN_TOKEN,
-            Some(&json!({ "name": "ops-key", "team": "ops" })),
+            "/admin/keys",
+            Some(json!({ "name": "ops-key", "team": "ops" })),
         )
         .await;
-    let ops: Value = r.json().await.unwrap();
     let ops_id = ops["key"]["id"].as_str().unwrap().to_string();
 
     // A team admin's key is their team's, within the team's models.
@@ -394,14 +388,12 @@ async fn team_roles_manage_only_their_teams_keys_and_see_only_their_usage() {
 /// and revokes it; five wrong passwords lock an account and the page says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_people_pages_in_a_real_browser() {
-    let python = python_venv();
     let mock = Mock::start().await;
     let (text, _) = config("browser");
     let gw = start(&mock, &text).await;
     add_person(&gw, "vera", "viewer", PW).await;
     add_person(&gw, "ada", "admin", PW).await;
     let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("people-screens");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/people_check.py");
     let args = vec![
         gw.admin.clone(),
         shots.display().to_string(),
@@ -410,21 +402,8 @@ async fn the_people_pages_in_a_real_browser() {
         "ada".to_string(),
         PW.to_string(),
     ];
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(&python)
-            .arg(script)
-            .args(args)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("people ok"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = run_browser_check("people_check.py", args).await;
+    assert!(stdout.contains("people ok"), "{stdout}");
     // What the browser did is what the store says: the third account is locked, the
     // token made and revoked.
     let (_, people) = gw.admin_json(Method::GET, "/admin/people", None).await;

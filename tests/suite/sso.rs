@@ -109,7 +109,6 @@ async fn gateway(mock: &Mock, port: u16, body: &str) -> Gw {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_signs_in_through_a_real_openid_provider() {
-    let python = python_venv();
     let mock = Mock::start().await;
     let port = free_port();
     let callback = format!("http://127.0.0.1:{port}/console/sso/callback");
@@ -161,28 +160,14 @@ targets = [{{ provider = "p", model = "x" }}]
         { "login": "alice", "password": "alice-pass", "fault": "nonce", "error": "token" },
     ]);
     let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sso-screens");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/sso_check.py");
     let args = vec![
         gw.admin.clone(),
         idp.issuer.clone(),
         shots.display().to_string(),
         cases.to_string(),
     ];
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(&python)
-            .arg(script)
-            .args(args)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let said = run_browser_check("sso_check.py", args).await;
+    assert!(said.contains("sso ok"), "{said}");
     // The people single sign-on made, with the roles their groups map to.
     let (_, people) = gw.admin_json(Method::GET, "/admin/people", None).await;
     let seen: Vec<(Value, Value, Value)> = people["people"]

@@ -363,6 +363,29 @@ async fn run_json(program: std::path::PathBuf, script: String, args: Vec<String>
     serde_json::from_str(stdout.trim()).unwrap()
 }
 
+/// Runs `tests/browser/{script}` with the test virtualenv's Python and `args`; its
+/// standard output, once it has succeeded (the test fails with its output otherwise).
+pub async fn run_browser_check(script: &str, args: Vec<String>) -> String {
+    let python = tokio::task::spawn_blocking(python_venv).await.unwrap();
+    let path = format!("{}/tests/browser/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .arg(path)
+            .args(args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// Reassembles a streamed answer's text and says whether it ended with [DONE].
 pub fn streamed_text(lines: &[String]) -> (String, bool, Option<Value>) {
     let mut text = String::new();
