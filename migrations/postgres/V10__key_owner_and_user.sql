@@ -4,3 +4,5 @@
 ALTER TABLE switchboard_virtual_keys ADD COLUMN IF NOT EXISTS owner TEXT;
 ALTER TABLE switchboard_virtual_keys ADD COLUMN IF NOT EXISTS end_user TEXT;
 ALTER TABLE switchboard_virtual_keys ADD COLUMN IF NOT EXISTS user_from TEXT;
+-- Its own budget (money per the `key_limit` budget policy's period), when it has one.
+ALTER TABLE switchboard_virtual_keys ADD COLUMN IF NOT EXISTS budget DOUBLE PRECISION;

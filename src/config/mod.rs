@@ -227,6 +227,8 @@ pub struct Team {
     pub tags: Vec<String>,
     /// Policies its keys' requests are checked by on every route.
     pub policies: Vec<String>,
+    /// The most a team admin may give one of its keys as the key's own budget.
+    pub key_budget_cap: Option<f64>,
 }
 
 /// Where a plugin component comes from.

@@ -85,6 +85,8 @@ pub struct RawTeam {
     /// `[policies.*]` names its keys' requests are checked by, on every route.
     #[serde(default)]
     pub policies: Vec<Spanned<String>>,
+    /// The most a team admin may give one of the team's keys as its own budget.
+    pub key_budget_cap: Option<Spanned<f64>>,
 }
 
 /// The store shared by replicas.

@@ -263,9 +263,18 @@ fn keys(
             sha256,
             models,
             team: k.team.clone(),
-            tags: k.tags.clone(),
             policies: policy_names(cx, raw, &format!("{key}.policies"), &k.policies)?,
             user: k.user.clone().filter(|u| !u.is_empty()),
+            tags: match k.tags.iter().find(|g| g.starts_with("switchboard:")) {
+                Some(tag) => {
+                    return cx.err(
+                        k.name.span(),
+                        format!("{key}.tags"),
+                        format!("'{tag}': tags beginning with switchboard: are the gateway's own"),
+                    );
+                }
+                None => k.tags.clone(),
+            },
             user_from: super::auth::user_from(cx, raw, k.user_from.as_ref(), &key)?,
         });
     }
@@ -443,6 +452,23 @@ fn teams(cx: &Ctx<'_>, raw: &RawConfig) -> Result<BTreeMap<String, Team>, Config
             .as_ref()
             .map(|m| m.iter().map(|s| s.get_ref().clone()).collect());
         let policies = policy_names(cx, raw, &format!("{key}.policies"), &t.policies)?;
+        let key_budget_cap = match &t.key_budget_cap {
+            Some(c) if !(*c.get_ref() > 0.0 && c.get_ref().is_finite()) => {
+                return cx.err(
+                    c.span(),
+                    format!("{key}.key_budget_cap"),
+                    "must be an amount of money above 0",
+                );
+            }
+            c => c.as_ref().map(|c| *c.get_ref()),
+        };
+        if let Some(tag) = t.tags.iter().find(|g| g.starts_with("switchboard:")) {
+            return cx.err(
+                t.name.span(),
+                format!("{key}.tags"),
+                format!("'{tag}': tags beginning with switchboard: are the gateway's own"),
+            );
+        }
         out.insert(
             name.clone(),
             Team {
@@ -450,6 +476,7 @@ fn teams(cx: &Ctx<'_>, raw: &RawConfig) -> Result<BTreeMap<String, Team>, Config
                 models,
                 tags: t.tags.clone(),
                 policies,
+                key_budget_cap,
             },
         );
     }

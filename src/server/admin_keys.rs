@@ -165,6 +165,34 @@ fn team_bounds(live: &LiveState, actor: &Actor, k: &mut VKey, body: &Value) -> R
     {
         return Err(format!("only an admin or operator sets a key's {f}"));
     }
+    // A key's own budget: a team admin's to set within the team's cap (never to
+    // remove: the key would fall back to the policy's own limit).
+    if let Some(b) = body.get("budget") {
+        let cap = live.config.teams.get(team).and_then(|t| t.key_budget_cap);
+        let asked = k.budget.unwrap_or(0.0);
+        match cap {
+            _ if !matches!(actor.role, crate::people::Role::TeamAdmin(_)) => {
+                return Err("a team admin sets a key's budget, within the team's cap".into());
+            }
+            _ if b.is_null() => {
+                return Err(
+                    "a team admin changes a key's budget within the cap; an admin removes it"
+                        .into(),
+                );
+            }
+            None => {
+                return Err(format!(
+                    "team '{team}' has no key_budget_cap: an admin sets one first"
+                ));
+            }
+            Some(cap) if asked > cap => {
+                return Err(format!(
+                    "a budget of {asked} is above team '{team}''s cap of {cap}"
+                ));
+            }
+            Some(_) => {}
+        }
+    }
     let allowed = live.config.teams.get(team).and_then(|t| t.models.clone());
     if let Some(allowed) = allowed {
         match &k.models {
@@ -215,6 +243,11 @@ fn apply(live: &LiveState, k: &mut VKey, body: &Value) -> Result<(), String> {
     if let Some(t) = o.get("tags") {
         let tags: Vec<String> = serde_json::from_value(t.clone())
             .map_err(|_| "tags must be a list of strings".to_string())?;
+        if let Some(t) = tags.iter().find(|t| t.starts_with("switchboard:")) {
+            return Err(format!(
+                "tags: '{t}': tags beginning with switchboard: are the gateway's own"
+            ));
+        }
         if tags.len() > 32 || tags.iter().any(|t| t.is_empty() || t.len() > 64) {
             return Err("tags: at most 32, each 1 to 64 characters".into());
         }
@@ -233,6 +266,16 @@ fn apply(live: &LiveState, k: &mut VKey, body: &Value) -> Result<(), String> {
             Value::Null => None,
             Value::String(s) if !s.is_empty() && s.len() <= 256 => Some(s.clone()),
             _ => return Err("user must be the end user's id (1 to 256 characters) or null".into()),
+        };
+    }
+    if let Some(b) = o.get("budget") {
+        k.budget = match b {
+            Value::Null => None,
+            v => Some(
+                v.as_f64()
+                    .filter(|b| *b > 0.0 && b.is_finite())
+                    .ok_or("budget must be an amount of money above 0, or null")?,
+            ),
         };
     }
     if let Some(u) = o.get("user_from") {
@@ -308,6 +351,7 @@ async fn create(
         owner: actor.person().map(str::to_string),
         user: None,
         user_from_jwt: false,
+        budget: None,
     };
     k.team = actor.role.team().map(str::to_string);
     if let Err(e) = apply(live, &mut k, body) {

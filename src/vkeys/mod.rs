@@ -46,6 +46,9 @@ pub struct VKey {
     #[serde(serialize_with = "user_from")]
     #[serde(rename = "user_from")]
     pub user_from_jwt: bool,
+    /// Its own budget: what `key_limit` budget policies hold it to instead of their
+    /// `limit` (its requests carry the tag `switchboard:budget=AMOUNT`).
+    pub budget: Option<f64>,
 }
 
 fn user_from<S: serde::Serializer>(jwt: &bool, s: S) -> Result<S::Ok, S::Error> {
@@ -74,6 +77,9 @@ impl VKey {
         .owned_by_virtual_key(&self.id);
         p.user = self.user.clone();
         p.user_from_jwt = self.user_from_jwt;
+        if let Some(b) = self.budget {
+            p.tags.push(format!("switchboard:budget={b}"));
+        }
         p
     }
 }

@@ -20,6 +20,7 @@ pub struct Row {
     pub owner: Option<String>,
     pub end_user: Option<String>,
     pub user_from: Option<String>,
+    pub budget: Option<f64>,
 }
 
 impl Row {
@@ -45,6 +46,7 @@ impl Row {
             owner: self.owner,
             user: self.end_user,
             user_from_jwt: self.user_from.as_deref() == Some("jwt"),
+            budget: self.budget,
         })
     }
 }
@@ -58,11 +60,11 @@ pub async fn put(pg: &Pg, k: &VKey) -> Result<(), String> {
     let tags = serde_json::to_string(&k.tags).unwrap_or_default();
     let policies = serde_json::to_string(&k.policies).unwrap_or_default();
     c.execute(
-        "INSERT INTO switchboard_virtual_keys (id, name, hash, team, models, tags, policies, metadata, expires_at, created_at, revoked_at, updated, owner, end_user, user_from)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+        "INSERT INTO switchboard_virtual_keys (id, name, hash, team, models, tags, policies, metadata, expires_at, created_at, revoked_at, updated, owner, end_user, user_from, budget)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
          ON CONFLICT (id) DO UPDATE SET name = $2, hash = $3, team = $4, models = $5, tags = $6,
              policies = $7, metadata = $8, expires_at = $9, created_at = $10, revoked_at = $11, updated = $12,
-             owner = $13, end_user = $14, user_from = $15",
+             owner = $13, end_user = $14, user_from = $15, budget = $16",
         &[
             &k.id,
             &k.name,
@@ -79,6 +81,7 @@ pub async fn put(pg: &Pg, k: &VKey) -> Result<(), String> {
             &k.owner,
             &k.user,
             &k.user_from_jwt.then_some("jwt"),
+            &k.budget,
         ],
     )
     .await
@@ -90,7 +93,7 @@ pub async fn changed(pg: &Pg, since: i64) -> Result<Vec<VKey>, String> {
     let c = pg.client().await?;
     let rows = c
         .query(
-            "SELECT id, name, hash, team, models, tags, policies, metadata, expires_at, created_at, revoked_at, updated, owner, end_user, user_from
+            "SELECT id, name, hash, team, models, tags, policies, metadata, expires_at, created_at, revoked_at, updated, owner, end_user, user_from, budget
              FROM switchboard_virtual_keys WHERE updated >= $1",
             &[&since],
         )
@@ -115,6 +118,7 @@ pub async fn changed(pg: &Pg, since: i64) -> Result<Vec<VKey>, String> {
                 owner: r.get(12),
                 end_user: r.get(13),
                 user_from: r.get(14),
+                budget: r.get(15),
             }
             .key()
         })

@@ -17,7 +17,12 @@ pub fn open(path: &Path) -> Result<Connection, String> {
          CREATE INDEX IF NOT EXISTS virtual_keys_updated ON virtual_keys (updated);",
     )?;
     // Columns added since the table was first made.
-    for col in ["owner", "end_user", "user_from"] {
+    for (col, ty) in [
+        ("owner", "TEXT"),
+        ("end_user", "TEXT"),
+        ("user_from", "TEXT"),
+        ("budget", "REAL"),
+    ] {
         let has: bool = c
             .query_row(
                 "SELECT COUNT(*) FROM pragma_table_info('virtual_keys') WHERE name = ?1",
@@ -27,7 +32,7 @@ pub fn open(path: &Path) -> Result<Connection, String> {
             .map(|n| n > 0)
             .map_err(|e| e.to_string())?;
         if !has {
-            c.execute_batch(&format!("ALTER TABLE virtual_keys ADD COLUMN {col} TEXT"))
+            c.execute_batch(&format!("ALTER TABLE virtual_keys ADD COLUMN {col} {ty}"))
                 .map_err(|e| e.to_string())?;
         }
     }
@@ -40,8 +45,8 @@ pub fn put(c: &Connection, k: &VKey) -> Result<(), String> {
         .as_ref()
         .map(|m| serde_json::to_string(m).unwrap_or_default());
     c.execute(
-        "INSERT OR REPLACE INTO virtual_keys (id, name, hash, team, models, tags, policies, metadata, expires_at, created_at, revoked_at, updated, owner, end_user, user_from)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        "INSERT OR REPLACE INTO virtual_keys (id, name, hash, team, models, tags, policies, metadata, expires_at, created_at, revoked_at, updated, owner, end_user, user_from, budget)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         params![
             k.id,
             k.name,
@@ -58,6 +63,7 @@ pub fn put(c: &Connection, k: &VKey) -> Result<(), String> {
             k.owner,
             k.user,
             k.user_from_jwt.then_some("jwt"),
+            k.budget,
         ],
     )
     .map(drop)
@@ -67,7 +73,7 @@ pub fn put(c: &Connection, k: &VKey) -> Result<(), String> {
 pub fn changed(c: &Connection, since: i64) -> Result<Vec<VKey>, String> {
     let mut st = c
         .prepare(
-            "SELECT id, name, hash, team, models, tags, policies, metadata, expires_at, created_at, revoked_at, updated, owner, end_user, user_from
+            "SELECT id, name, hash, team, models, tags, policies, metadata, expires_at, created_at, revoked_at, updated, owner, end_user, user_from, budget
              FROM virtual_keys WHERE updated >= ?1",
         )
         .map_err(|e| e.to_string())?;
@@ -89,6 +95,7 @@ pub fn changed(c: &Connection, since: i64) -> Result<Vec<VKey>, String> {
                 owner: r.get(12)?,
                 end_user: r.get(13)?,
                 user_from: r.get(14)?,
+                budget: r.get(15)?,
             })
         })
         .map_err(|e| e.to_string())?;

@@ -427,3 +427,95 @@ async fn the_people_pages_in_a_real_browser() {
         );
     }
 }
+
+/// A team admin gives the team's keys budgets of their own, within the cap an admin
+/// set on the team; a `key_limit` budget policy holds each key to its own.
+#[tokio::test]
+async fn a_team_admin_gives_keys_budgets_within_the_teams_cap() {
+    let mock = Mock::start().await;
+    let (text, _) = config("budgets");
+    let text = text
+        .replace(
+            "[[teams]]\nname = \"pay\"\nmodels = [\"m\"]\n",
+            "[[teams]]\nname = \"pay\"\nmodels = [\"m\"]\nkey_budget_cap = 0.05\npolicies = [\"key-budget\"]\n\n[policies.key-budget]\nplugin = \"builtin:budget\"\nsettings = { limit = 1.0, per = \"key\", key_limit = true, period = \"day\" }\n",
+        )
+        .replace(
+            "targets = [{ provider = \"p\", model = \"x\" }]",
+            "targets = [{ provider = \"p\", model = \"x\", input_price = 1000.0, output_price = 2000.0 }]",
+        );
+    let gw = start(&mock, &text).await;
+    add_person(&gw, "lead", "team-admin:pay", PW).await;
+    add_person(&gw, "dev", "team-member:pay", PW).await;
+    let lead = Session::open(&gw.admin, "lead", PW).await;
+    let dev = Session::open(&gw.admin, "dev", PW).await;
+    let (status, v) = lead
+        .ask(
+            Method::POST,
+            "/admin/keys",
+            Some(json!({ "name": "big", "budget": 0.2 })),
+        )
+        .await;
+    assert_eq!(status, 403, "above the cap: {v}");
+    let (status, small) = lead
+        .ask(
+            Method::POST,
+            "/admin/keys",
+            Some(json!({ "name": "small", "budget": 0.04 })),
+        )
+        .await;
+    assert_eq!(status, 201, "{small}");
+    let (_, free) = lead
+        .ask(Method::POST, "/admin/keys", Some(json!({ "name": "free" })))
+        .await;
+    let id = small["key"]["id"].as_str().unwrap().to_string();
+    // A member sets no budget, and no one but an admin removes one.
+    let (status, _) = dev
+        .ask(
+            Method::POST,
+            "/admin/keys",
+            Some(json!({ "name": "mine", "budget": 0.01 })),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = lead
+        .ask(
+            Method::PATCH,
+            &format!("/admin/keys/{id}"),
+            Some(json!({ "budget": null })),
+        )
+        .await;
+    assert_eq!(status, 403);
+    // Each answer costs $0.025 and reserves ~$0.039 at max_tokens 7: the small key's
+    // $0.04 lets one through, the team's other key has the policy's $1.
+    let url = format!("{}/v1/chat/completions", gw.url);
+    let body = json!({ "model": "m", "messages": user("hi"), "max_tokens": 7 });
+    let ask = |secret: String| {
+        let (gw, url, body) = (&gw, url.clone(), body.clone());
+        async move {
+            gw.ask(Method::POST, &url, &secret, Some(&body))
+                .await
+                .status()
+                .as_u16()
+        }
+    };
+    let small_secret = small["secret"].as_str().unwrap().to_string();
+    let free_secret = free["secret"].as_str().unwrap().to_string();
+    assert_eq!(ask(small_secret.clone()).await, 200);
+    assert_eq!(ask(small_secret.clone()).await, 429);
+    for _ in 0..3 {
+        assert_eq!(ask(free_secret.clone()).await, 200);
+    }
+    let (_, limits) = lead
+        .ask(Method::GET, &format!("/admin/keys/{id}/limits"), None)
+        .await;
+    assert_eq!(limits["policies"][0]["limit"], 0.04, "{limits}");
+    // Tags are the gateway's to begin with switchboard: (a key cannot claim a budget).
+    let (status, _) = gw
+        .admin_json(
+            Method::POST,
+            "/admin/keys",
+            Some(json!({ "name": "sly", "team": "pay", "tags": ["switchboard:budget=1000"] })),
+        )
+        .await;
+    assert_eq!(status, 400);
+}

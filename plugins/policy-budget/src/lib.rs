@@ -16,7 +16,11 @@
 //! same budget exactly. From `warn_at` (default 0.8) of the limit, answers carry
 //! `x-switchboard-budget-warning` and a warning is logged.
 //!
-//! Settings: `limit` (required, > 0), `per` (default `key`), `period` (`day`, `week`,
+//! With `key_limit = true`, a key with a budget of its own (set on the virtual key, by
+//! an admin or within its team's cap by a team admin; the host tags its requests
+//! `switchboard:budget=AMOUNT`) is held to that amount instead of `limit`.
+//!
+//! Settings: `limit` (required, > 0), `key_limit`, `per` (default `key`), `period` (`day`, `week`,
 //! `month`; default `month`) or `window_secs`, `timezone` (default `UTC`; an IANA name
 //! or an offset such as `+05:30`), `warn_at` (0–1), `default_output_tokens` (1024).
 
@@ -39,9 +43,12 @@ fn who(req: &PolicyRequest) -> policy_scope::Who<'_> {
 }
 
 /// The settings, read from the host once per instance (a reload makes new instances).
+#[derive(Clone)]
 struct Settings {
     name: String,
     limit_micros: i64,
+    /// A key's own budget (the host's `switchboard:budget=AMOUNT` tag) replaces `limit`.
+    key_limit: bool,
     per: String,
     period: Option<String>,
     window: u64,
@@ -64,6 +71,7 @@ fn settings() -> &'static Settings {
         Settings {
             name: host::plugin_name(),
             limit_micros: (limit * 1e6).round().clamp(0.0, i64::MAX as f64) as i64,
+            key_limit: text("key_limit").as_deref() == Some("true"),
             per: text("per").unwrap_or_else(|| "key".into()),
             period: (window == 0).then(|| text("period").unwrap_or_else(|| "month".into())),
             window,
@@ -164,6 +172,33 @@ fn figures(s: &Settings, who: &str, w: &Window, spent: i64) -> Vec<Header> {
     h
 }
 
+/// The tag the host gives the requests of a key with a budget of its own.
+const KEY_BUDGET_TAG: &str = "switchboard:budget=";
+
+/// The settings as they hold for `req`: with `key_limit`, the limit of the request's
+/// key when it has one of its own.
+fn effective(req: &PolicyRequest) -> std::borrow::Cow<'static, Settings> {
+    let s = settings();
+    let own = s
+        .key_limit
+        .then(|| {
+            req.tags
+                .iter()
+                .find_map(|t| t.strip_prefix(KEY_BUDGET_TAG))
+                .and_then(|v| v.parse::<f64>().ok())
+                .filter(|v| *v > 0.0 && v.is_finite())
+        })
+        .flatten();
+    match own {
+        None => std::borrow::Cow::Borrowed(s),
+        Some(limit) => {
+            let mut e = s.clone();
+            e.limit_micros = (limit * 1e6).round().clamp(0.0, i64::MAX as f64) as i64;
+            std::borrow::Cow::Owned(e)
+        }
+    }
+}
+
 fn check_settings(settings: &[(String, String)]) -> Result<(), String> {
     let get = |k: &str| {
         settings
@@ -196,9 +231,16 @@ fn check_settings(settings: &[(String, String)]) -> Result<(), String> {
     {
         return Err(format!("warn_at must be a fraction from 0 to 1, not {w}"));
     }
+    if let Some(k) = get("key_limit")
+        && k != "true"
+        && k != "false"
+    {
+        return Err(format!("key_limit must be true or false, not {k}"));
+    }
     for (name, _) in settings {
         if ![
             "limit",
+            "key_limit",
             "per",
             "period",
             "window_secs",
@@ -209,7 +251,7 @@ fn check_settings(settings: &[(String, String)]) -> Result<(), String> {
         .contains(&name.as_str())
         {
             return Err(format!(
-                "builtin:budget has no setting '{name}' (it has limit, per, period, window_secs, timezone, warn_at and default_output_tokens)"
+                "builtin:budget has no setting '{name}' (it has limit, key_limit, per, period, window_secs, timezone, warn_at and default_output_tokens)"
             ));
         }
     }
@@ -224,7 +266,7 @@ impl Guest for Budget {
 
 impl admission_policy::Guest for Budget {
     fn check(req: PolicyRequest) -> Decision {
-        let s = settings();
+        let s = &*effective(&req);
         let who = policy_scope::scope(&s.per, &who(&req));
         let w = window(s, &who);
         let cost = reservation(s, &req);
@@ -269,7 +311,7 @@ impl admission_policy::Guest for Budget {
     }
 
     fn record(req: PolicyRequest, outcome: Outcome) -> Vec<Header> {
-        let s = settings();
+        let s = &*effective(&req);
         let who = policy_scope::scope(&s.per, &who(&req));
         let w = window(s, &who);
         let real = outcome.cost_micros.min(i64::MAX as u64) as i64;
