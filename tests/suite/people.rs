@@ -430,7 +430,7 @@ async fn the_people_pages_in_a_real_browser() {
 
 /// A team admin gives the team's keys budgets of their own, within the cap an admin
 /// set on the team; a `key_limit` budget policy holds each key to its own.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_team_admin_gives_keys_budgets_within_the_teams_cap() {
     let mock = Mock::start().await;
     let (text, _) = config("budgets");
@@ -518,4 +518,18 @@ async fn a_team_admin_gives_keys_budgets_within_the_teams_cap() {
         )
         .await;
     assert_eq!(status, 400);
+    // The console shows a team admin the key's limits and refuses a budget above
+    // the cap (Chromium, `tests/browser/limits_check.py`).
+    let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("limits-screens");
+    let args = [
+        &gw.admin,
+        &shots.display().to_string(),
+        "lead",
+        PW,
+        "small",
+        "0.0400",
+        "0.2",
+    ];
+    let said = run_browser_check("limits_check.py", args.map(str::to_string).to_vec()).await;
+    assert!(said.contains("limits ok"), "{said}");
 }

@@ -232,54 +232,99 @@ async function budgetsView(page) {
     ], counters));
 }
 
+// The budgets, token quotas and request limits that follow key `r`, in `card`
+// (`#key-limits`): money for budgets, counts for the others.
+async function keyLimits(card, r) {
+  card.hidden = false;
+  card.dataset.key = r.name;
+  card.replaceChildren(el("h2", { text: `Limits of key ${r.name}` }), el("p", { class: "muted", text: "reading…" }));
+  const v = await api(`/admin/keys/${encodeURIComponent(r.id)}/limits`).catch((e) => ({ error: e.message }));
+  if (card.dataset.key !== r.name) return; // another key's were asked for since
+  const head = el("h2", { text: `Limits of key ${r.name}${v.user ? ` (end user ${v.user})` : ""}` });
+  if (v.error) { card.replaceChildren(head, el("p", { class: "error", text: v.error })); return; }
+  const policies = v.policies || [];
+  if (!policies.length) { card.replaceChildren(head, el("p", { class: "muted", id: "key-limits-none", text: "No budget, token quota or request limit follows this key." })); return; }
+  const fig = (p, f) => (p.error ? "–" : (p.kind === "budget" ? money(p[f]) : num(p[f])));
+  card.replaceChildren(head, table([
+    ["policy", (p) => p.name], ["kind", (p) => String(p.kind || "–").replace(/_/g, " ")],
+    ["limit", (p) => (p.error ? el("span", { class: "error", text: p.error }) : fig(p, "limit")), "num"],
+    ["used", (p) => fig(p, "used"), "num"], ["remaining", (p) => fig(p, "remaining"), "num"], ["resets", (p) => p.resets || "–"],
+  ], policies, (p) => ({ "data-policy": p.name, "data-kind": p.kind })));
+}
+
 async function keysView(page) {
   // A team role sees and makes its team's keys only (the gateway fills the team in); it
-  // may not read the config, so its teams are not listed.
+  // may not read the config, so its teams are not listed. A key's own budget is set by
+  // an admin, an operator or a team admin (within the team's cap), not a team member.
   const mine = (SESSION && SESSION.team) || null;
+  const budgets = may("keys_write") && !/^team-member:/.test((SESSION && SESSION.role) || "");
   const cfg = may("read") ? await api("/admin/config").catch(() => ({})) : {};
   page.append(el("h1", { text: mine ? `Keys of team ${mine}` : "Keys & teams" }));
   const out = el("div", { id: "key-secret" });
   const list = el("div", { id: "keys-list" });
+  // What a change did, or why it was refused (the API's words).
+  const msg = el("p", { id: "keys-msg", role: "status", hidden: true });
+  const say = (text, bad) => { msg.textContent = text || ""; msg.className = bad ? "error" : "good"; msg.hidden = !text; };
+  const limits = el("div", { class: "card", id: "key-limits", hidden: true });
   const name = el("input", { id: "key-name", placeholder: "name" });
   const team = el("select", { id: "key-team", disabled: !!mine },
     mine ? el("option", { value: mine, text: mine }) : el("option", { value: "", text: "(no team)" }),
     mine ? null : (cfg.teams || []).map((t) => el("option", { value: t.name, text: t.name })));
   const models = el("input", { id: "key-models", placeholder: "models, comma separated (all when empty)" });
   const user = el("input", { id: "key-user", placeholder: "optional: the end user it is for" });
+  const budget = el("input", { id: "key-budget", type: "number", step: "0.01", min: "0", class: "price", placeholder: "optional, $" });
+  const setBudget = (r) => {
+    const amount = el("input", { type: "number", step: "0.01", min: "0", name: "budget", class: "price", value: r.budget === null || r.budget === undefined ? null : String(r.budget), "aria-label": `own budget of ${r.name}` });
+    return el("span", { "data-needs": "keys_write", hidden: !budgets }, amount, " ",
+      el("button", { text: "Set budget", "data-action": "budget", onclick: async () => {
+        if (!amount.value.trim() || !(Number(amount.value) > 0)) { say("a budget is an amount of money above 0", true); return; }
+        try {
+          await api(`/admin/keys/${encodeURIComponent(r.id)}`, { method: "PATCH", body: { budget: Number(amount.value) } });
+          say(`${r.name}'s own budget is now ${money(Number(amount.value))}`);
+          await load();
+          if (!limits.hidden && limits.dataset.key === r.name) await keyLimits(limits, r);
+        } catch (e) { say(e.message, true); }
+      } }));
+  };
   const load = async () => {
     const k = await api("/admin/keys").catch((e) => ({ error: e.message }));
     if (k.error) { list.replaceChildren(el("p", { class: "error", text: k.error })); return; }
     list.replaceChildren(table([
       ["id", (r) => r.id], ["name", (r) => r.name], ["team", (r) => r.team || "–"], ["models", (r) => (r.models ? r.models.join(", ") : "all")],
-      ["user", (r) => r.user || "–"], ["made by", (r) => r.owner || "–"],
+      ["user", (r) => r.user || "–"], ["made by", (r) => r.owner || "–"], ["own budget", (r) => money(r.budget), "num"],
       ["spend 30 d", (r) => money(r.spend_30d), "num"], ["expires", (r) => when(r.expires_at)], ["revoked", (r) => when(r.revoked_at)],
-      ["", (r) => (r.revoked_at ? "" : el("span", { "data-needs": "keys_write" },
-        el("button", { text: "Rotate", "data-action": "rotate", onclick: async () => {
-          try {
-            const v = await api(`/admin/keys/${r.id}/rotate`, { method: "POST" });
-            out.replaceChildren(el("p", { text: `The new secret of ${r.name}, shown this once:` }), el("div", { class: "secret", text: v.secret }));
-          } catch (e) { out.replaceChildren(el("p", { class: "error", text: e.message })); }
-        } }), " ",
-        el("button", { class: "danger", text: "Revoke", "data-action": "revoke", onclick: async () => {
-          try { await api(`/admin/keys/${r.id}`, { method: "DELETE" }); await load(); } catch (e) { out.replaceChildren(el("p", { class: "error", text: e.message })); }
-        } })))],
+      ["", (r) => el("span", { class: "actions" },
+        el("button", { text: "Limits", "data-action": "limits", onclick: () => keyLimits(limits, r) }),
+        r.revoked_at ? null : [" ", setBudget(r), " ", el("span", { "data-needs": "keys_write" },
+          el("button", { text: "Rotate", "data-action": "rotate", onclick: async () => {
+            try {
+              const v = await api(`/admin/keys/${r.id}/rotate`, { method: "POST" });
+              out.replaceChildren(el("p", { text: `The new secret of ${r.name}, shown this once:` }), el("div", { class: "secret", text: v.secret }));
+            } catch (e) { out.replaceChildren(el("p", { class: "error", text: e.message })); }
+          } }), " ",
+          el("button", { class: "danger", text: "Revoke", "data-action": "revoke", onclick: async () => {
+            try { await api(`/admin/keys/${r.id}`, { method: "DELETE" }); await load(); } catch (e) { out.replaceChildren(el("p", { class: "error", text: e.message })); }
+          } }))])],
     ], k.keys || [], (r) => ({ "data-key": r.name, "data-key-id": r.id })));
     gate(list);
   };
   page.append(el("div", { class: "card", "data-needs": "keys_write" }, el("h2", { text: "New virtual key" }),
-    el("div", { class: "row" }, el("label", {}, "name", name), el("label", {}, "team", team), el("label", {}, "models", models), el("label", {}, "end user", user),
+    el("div", { class: "row" }, el("label", {}, "name", name), el("label", {}, "team", team), el("label", {}, "models", models), /^team-/.test((SESSION && SESSION.role) || "") ? null : el("label", {}, "end user", user),
+      el("label", { hidden: !budgets }, "own budget", budget),
       el("button", { class: "primary", id: "key-create", text: "Create", onclick: async () => {
         const body = { name: name.value };
         if (team.value && !mine) body.team = team.value;
         if (models.value.trim()) body.models = models.value.split(",").map((m) => m.trim()).filter(Boolean);
         if (user.value.trim()) body.user = user.value.trim();
+        if (budgets && budget.value.trim()) body.budget = Number(budget.value);
         try {
           const made = await api("/admin/keys", { method: "POST", body });
           out.replaceChildren(el("p", { text: "The secret, shown this once:" }), el("div", { class: "secret", id: "new-secret", text: made.secret }));
           await load();
-        } catch (e) { out.replaceChildren(el("p", { class: "error", text: e.message })); }
+          say("");
+        } catch (e) { out.replaceChildren(); say(e.message, true); }
       } })), out));
-  page.append(list);
+  page.append(msg, list, limits);
   await load();
   if (cfg.teams) page.append(el("h2", { text: "Teams" }), table([["team", (t) => t.name], ["models", (t) => (t.models ? t.models.join(", ") : "all")], ["tags", (t) => t.tags.join(", ")], ["policies", (t) => t.policies.join(", ")]], cfg.teams));
 }
