@@ -50,15 +50,7 @@ def open_view(page, view):
 
 
 def sign_in(page, name, password):
-    """The password form, from the sign-in page; returns once the console is drawn."""
-    page.goto(ADMIN + "/")
-    page.wait_for_selector("#password-form:not([hidden])")
-    page.fill("#login-user", name)
-    page.fill("#login-password", password)
-    with page.expect_navigation():
-        page.click("#login-button")
-    page.wait_for_selector("#app:not([hidden])")
-    page.wait_for_selector("#page > [id^='view-']")
+    helpers.sign_in(page, ADMIN, name, password)
 
 
 def sign_out(page):
@@ -74,14 +66,8 @@ def visible_needs(page):
 
 
 with sync_playwright() as p:
-    browser = p.chromium.launch(
-        executable_path="/usr/bin/chromium",
-        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-              "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
-    )
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    errors = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    browser = helpers.launch(p)
+    page, errors = helpers.new_page(browser)
 
     # The sign-in page offers the password form first.
     page.goto(ADMIN + "/")

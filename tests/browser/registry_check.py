@@ -40,14 +40,8 @@ def open_view(page, view):
 
 
 with sync_playwright() as p:
-    browser = p.chromium.launch(
-        executable_path="/usr/bin/chromium",
-        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-              "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
-    )
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    errors = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    browser = helpers.launch(p)
+    page, errors = helpers.new_page(browser)
 
     page.goto(ADMIN + "/")
     page.wait_for_selector("#signin:not([hidden])")

@@ -138,11 +138,7 @@ def run(browser, n, case, errors):
 
 
 with sync_playwright() as p:
-    browser = p.chromium.launch(
-        executable_path="/usr/bin/chromium",
-        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-              "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
-    )
+    browser = helpers.launch(p)
     errors = []
     reached = [run(browser, n, case, errors) for n, case in enumerate(CASES)]
     csp = [e for e in errors if "Content Security Policy" in e]

@@ -185,7 +185,6 @@ async fn sign_in_sessions_and_csrf() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_in_a_real_browser() {
-    let python = python_venv();
     let mock = Mock::start().await;
     let gw = start(&mock, &config("browser")).await;
     // Known traffic for the overview.
@@ -196,27 +195,13 @@ async fn the_console_in_a_real_browser() {
         assert_eq!(s, 200);
     }
     let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screens");
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/browser/console_check.py"
-    );
-    let (admin, api, dir) = (gw.admin.clone(), gw.url.clone(), shots.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(&python)
-            .arg(script)
-            .args([&admin, &api, ADMIN_TOKEN])
-            .arg(&dir)
-            .output()
-            .expect("the browser check runs")
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let args = vec![
+        gw.admin.clone(),
+        gw.url.clone(),
+        ADMIN_TOKEN.to_string(),
+        shots.display().to_string(),
+    ];
+    run_browser_check("console_check.py", args).await;
     for page in [
         "signin", "overview", "routes", "compare", "keys", "usage", "config",
     ] {
@@ -232,40 +217,22 @@ async fn the_console_in_a_real_browser() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_registry_pages_in_a_real_browser() {
     const KEY: &str = "sk-browser-acme-key-7788";
-    let python = python_venv();
     let mock = Mock::start().await;
     mock.require_key("acme", KEY);
     let master = "a1".repeat(32);
     let cfg = config("registry").replace("[store]\n", "[store]\nmaster_key_env = \"MASTER_KEY\"\n");
     let gw = start_env(&mock, "", &cfg, &[("MASTER_KEY", master.as_str())]).await;
     let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("registry-screens");
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/browser/registry_check.py"
-    );
-    let (admin, api, dir, base) = (
+    let args = vec![
         gw.admin.clone(),
         gw.url.clone(),
-        shots.clone(),
+        ADMIN_TOKEN.to_string(),
+        shots.display().to_string(),
         mock.base_url("acme"),
-    );
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(&python)
-            .arg(script)
-            .args([&admin, &api, ADMIN_TOKEN])
-            .arg(&dir)
-            .args([&base, KEY, ""])
-            .output()
-            .expect("the browser check runs")
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+        KEY.to_string(),
+        String::new(),
+    ];
+    run_browser_check("registry_check.py", args).await;
     for page in ["providers", "models", "prompts", "edit"] {
         assert!(
             shots.join(format!("{page}.png")).exists(),
