@@ -88,6 +88,27 @@ async fn me_for(gw: &Gw, token: &str) -> Value {
         .unwrap()
 }
 
+/// The end users of the usage records (refused requests are recorded too, with none),
+/// once there are `at_least` (the writer is asynchronous).
+async fn users_in_usage(gw: &Gw, at_least: usize) -> Vec<Value> {
+    let mut users = Vec::new();
+    for _ in 0..50 {
+        let v = gw.admin_get("/admin/usage?group=user").await;
+        users = v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["user"].clone())
+            .filter(|u| u != "")
+            .collect();
+        if users.len() >= at_least {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    users
+}
+
 fn user_msg() -> Value {
     user("hi")
 }
@@ -161,22 +182,7 @@ async fn a_verified_token_names_the_user_and_nothing_else_does() {
     assert_eq!(status, 200, "{v}");
     assert_eq!(app.fetches(), before + 1);
     // Usage and budgets rest on the verified users.
-    let mut users = Vec::new();
-    for _ in 0..50 {
-        let v = gw.admin_get("/admin/usage?group=user").await;
-        // The refused requests are recorded too, with no user.
-        users = v["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["user"].clone())
-            .filter(|u| u != "")
-            .collect();
-        if users.len() >= 3 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let mut users = users_in_usage(&gw, 3).await;
     users.sort_by_key(|u| u.to_string());
     assert_eq!(users, vec![json!("alice"), json!("bob"), json!("carol")]);
 
@@ -272,20 +278,7 @@ async fn virtual_keys_bound_to_a_user_or_to_tokens() {
         (me["user"].clone(), me["user_from"].clone()),
         (json!("kiosk-7"), json!("key"))
     );
-    let mut users = Vec::new();
-    for _ in 0..50 {
-        let v = gw.admin_get("/admin/usage?group=user").await;
-        users = v["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["user"].clone())
-            .collect();
-        if users.len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let mut users = users_in_usage(&gw, 2).await;
     users.sort_by_key(|u| u.to_string());
     assert_eq!(users, vec![json!("kiosk-7"), json!("zoe")]);
 }
