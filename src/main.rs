@@ -109,7 +109,7 @@ enum Command {
     /// People who run the gateway, in the config's `[store]`: `switchboard users add
     /// alice --role admin` makes the first admin.
     #[command(subcommand)]
-    Users(UsersCommand),
+    Users(switchboard::people::cli::UsersCommand),
     /// One prompt to several routes of a running gateway, side by side.
     Compare {
         #[command(flatten)]
@@ -126,22 +126,6 @@ enum ConfigCommand {
     /// Print the live config (the file and the registry in its `[store]`) as TOML;
     /// credentials given at run time become `*_env` variables to set.
     Export(ConfigArg),
-}
-
-#[derive(Subcommand)]
-enum UsersCommand {
-    /// Add a local account. The password is read from standard input (one line), or
-    /// made and printed once when standard input is a terminal or empty.
-    Add {
-        #[command(flatten)]
-        config: ConfigArg,
-        name: String,
-        /// admin, operator, viewer, team-admin:TEAM or team-member:TEAM.
-        #[arg(long)]
-        role: String,
-    },
-    /// List the accounts (name, role, origin, state).
-    List(ConfigArg),
 }
 
 #[derive(Subcommand)]
@@ -310,13 +294,7 @@ fn main() -> ExitCode {
             print!("{text}");
             Ok(())
         })),
-        Command::Users(UsersCommand::Add { config, name, role }) => client(Box::pin(async move {
-            let password = switchboard::people::cli::password_from_stdin();
-            switchboard::people::cli::add(&config.config, &name, &role, password).await
-        })),
-        Command::Users(UsersCommand::List(c)) => client(Box::pin(async move {
-            switchboard::people::cli::list(&c.config).await
-        })),
+        Command::Users(u) => client(Box::pin(switchboard::people::cli::run(u))),
         Command::Models(a) => client(Box::pin(async move {
             switchboard::client::models(&a.url, a.key.as_deref()).await
         })),

@@ -14,6 +14,16 @@ use super::raw::RawConfig;
 use super::{ConfigError, Secret};
 use crate::roles::Role;
 
+/// Where a request's end user comes from: the `user` field the client sends, or a
+/// signed token (`[auth.end_users]`) whose claim names them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UserFrom {
+    #[default]
+    Body,
+    Jwt,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAuth {
@@ -203,14 +213,14 @@ fn end_users(cx: &Ctx<'_>, e: &RawEndUsers) -> Result<EndUsersConfig, ConfigErro
 pub(super) fn user_from(
     cx: &Ctx<'_>,
     raw: &RawConfig,
-    v: Option<&Spanned<super::UserFrom>>,
+    v: Option<&Spanned<UserFrom>>,
     key: &str,
-) -> Result<super::UserFrom, ConfigError> {
+) -> Result<UserFrom, ConfigError> {
     let Some(v) = v else {
-        return Ok(super::UserFrom::Body);
+        return Ok(UserFrom::Body);
     };
     let configured = raw.auth.as_ref().is_some_and(|a| a.end_users.is_some());
-    if *v.get_ref() == super::UserFrom::Jwt && !configured {
+    if *v.get_ref() == UserFrom::Jwt && !configured {
         return cx.err(
             v.span(),
             format!("{key}.user_from"),

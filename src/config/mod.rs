@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod auth;
+pub use auth::UserFrom;
 mod cache;
 mod fields;
 pub mod lifecycle;
@@ -306,16 +307,6 @@ pub struct HealthCheck {
     /// GET this path under `base_url` (default `/models`).
     pub path: String,
     pub timeout: Duration,
-}
-
-/// Where a request's end user comes from: the `user` field the client sends, or a
-/// signed token (`[auth.end_users]`) whose claim names them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum UserFrom {
-    #[default]
-    Body,
-    Jwt,
 }
 
 /// What a translated request does with a field its target cannot carry.

@@ -2,13 +2,46 @@
 //! (the first admin, before anyone can sign in to make one).
 
 use std::io::{BufRead, IsTerminal};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{People, Role};
 use crate::config::Config;
 
+#[derive(clap::Subcommand)]
+pub enum UsersCommand {
+    /// Add a local account. The password is read from standard input (one line), or
+    /// made and printed once when standard input is a terminal or empty.
+    Add {
+        #[command(flatten)]
+        config: ConfigPath,
+        name: String,
+        /// admin, operator, viewer, team-admin:TEAM or team-member:TEAM.
+        #[arg(long)]
+        role: String,
+    },
+    /// List the accounts (name, role, origin, state).
+    List(ConfigPath),
+}
+
+#[derive(clap::Args)]
+pub struct ConfigPath {
+    /// The config file.
+    #[arg(short, long, env = "SWITCHBOARD_CONFIG", default_value = "config.toml")]
+    config: PathBuf,
+}
+
+/// Runs `switchboard users …`.
+pub async fn run(command: UsersCommand) -> Result<(), String> {
+    match command {
+        UsersCommand::Add { config, name, role } => {
+            add(&config.config, &name, &role, password_from_stdin()).await
+        }
+        UsersCommand::List(c) => list(&c.config).await,
+    }
+}
+
 /// The password on standard input (one line), unless it is a terminal or empty.
-pub fn password_from_stdin() -> Option<String> {
+fn password_from_stdin() -> Option<String> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
         return None;

@@ -98,33 +98,7 @@ async fn respond(
     }
     let live = gw.live.load_full();
     if let Some(kind) = with_body(path) {
-        let method = req.method().clone();
-        let limit = if matches!(kind, WithBody::Compare | WithBody::Registry) {
-            256 * 1024
-        } else {
-            64 * 1024
-        };
-        let body =
-            match super::routes::read_body(req, limit, std::time::Duration::from_secs(10)).await {
-                Ok(b) => b,
-                Err(e) => return e.into_response(),
-            };
-        return match kind {
-            WithBody::Keys => {
-                super::admin_keys::handle(&gw, &live, &method, path, body, &actor).await
-            }
-            WithBody::People => super::admin_people::handle(&gw, &method, path, body, &actor).await,
-            WithBody::Overrides => {
-                let actor = actor.label();
-                super::admin_control::handle(&gw, &live, &method, path, body, &actor).await
-            }
-            WithBody::Compare => {
-                super::admin_compare::handle(&gw, &method, path, body, &actor.label()).await
-            }
-            WithBody::Registry => {
-                super::admin_registry::handle(&gw, &method, path, body, &actor.label()).await
-            }
-        };
+        return body_endpoint(kind, &gw, &live, path, req, &actor).await;
     }
     let at = AdminReq {
         gw,
@@ -136,6 +110,42 @@ async fn respond(
     match ROUTES.iter().find(|(p, _)| *p == at.path) {
         Some((_, handler)) => handler(at).await,
         None => ApiError::not_found(format!("Unknown admin URL: {}", at.path)).into_response(),
+    }
+}
+
+/// An endpoint that reads a request body: the body read (bounded), then its handler.
+async fn body_endpoint(
+    kind: WithBody,
+    gw: &Arc<Gateway>,
+    live: &LiveState,
+    path: &str,
+    req: http::Request<Incoming>,
+    actor: &crate::people::Actor,
+) -> http::Response<Body> {
+    let method = req.method().clone();
+    let limit = if matches!(kind, WithBody::Compare | WithBody::Registry) {
+        256 * 1024
+    } else {
+        64 * 1024
+    };
+    let body = match super::routes::read_body(req, limit, std::time::Duration::from_secs(10)).await
+    {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    match kind {
+        WithBody::Keys => super::admin_keys::handle(gw, live, &method, path, body, actor).await,
+        WithBody::People => super::admin_people::handle(gw, &method, path, body, actor).await,
+        WithBody::Overrides => {
+            let actor = actor.label();
+            super::admin_control::handle(gw, live, &method, path, body, &actor).await
+        }
+        WithBody::Compare => {
+            super::admin_compare::handle(gw, &method, path, body, &actor.label()).await
+        }
+        WithBody::Registry => {
+            super::admin_registry::handle(gw, &method, path, body, &actor.label()).await
+        }
     }
 }
 

@@ -213,6 +213,43 @@ fn not_found(id: &str) -> http::Response<Body> {
     ApiError::not_found(format!("no virtual key with id '{id}'")).into_response()
 }
 
+/// Sets on `k` whom its requests are for (`user`, `user_from`) and its own `budget`,
+/// as `body` names them (a null clears one), checked.
+fn apply_end_user_and_budget(
+    live: &LiveState,
+    k: &mut VKey,
+    o: &Map<String, Value>,
+) -> Result<(), String> {
+    if let Some(u) = o.get("user") {
+        k.user = match u {
+            Value::Null => None,
+            Value::String(s) if !s.is_empty() && s.len() <= 256 => Some(s.clone()),
+            _ => return Err("user must be the end user's id (1 to 256 characters) or null".into()),
+        };
+    }
+    if let Some(b) = o.get("budget") {
+        k.budget = match b {
+            Value::Null => None,
+            v => Some(
+                v.as_f64()
+                    .filter(|b| *b > 0.0 && b.is_finite())
+                    .ok_or("budget must be an amount of money above 0, or null")?,
+            ),
+        };
+    }
+    if let Some(u) = o.get("user_from") {
+        k.user_from_jwt = match u.as_str() {
+            Some("jwt") if live.config.auth.end_users.is_some() => true,
+            Some("jwt") => {
+                return Err("user_from \"jwt\" needs [auth.end_users] in the config".into());
+            }
+            Some("body") => false,
+            _ => return Err("user_from must be \"jwt\" or \"body\"".into()),
+        };
+    }
+    Ok(())
+}
+
 /// Sets on `k` the fields `body` names (a null clears one), checked.
 fn apply(live: &LiveState, k: &mut VKey, body: &Value) -> Result<(), String> {
     let o = body.as_object().expect("checked to be an object");
@@ -261,33 +298,7 @@ fn apply(live: &LiveState, k: &mut VKey, body: &Value) -> Result<(), String> {
         }
         k.policies = names;
     }
-    if let Some(u) = o.get("user") {
-        k.user = match u {
-            Value::Null => None,
-            Value::String(s) if !s.is_empty() && s.len() <= 256 => Some(s.clone()),
-            _ => return Err("user must be the end user's id (1 to 256 characters) or null".into()),
-        };
-    }
-    if let Some(b) = o.get("budget") {
-        k.budget = match b {
-            Value::Null => None,
-            v => Some(
-                v.as_f64()
-                    .filter(|b| *b > 0.0 && b.is_finite())
-                    .ok_or("budget must be an amount of money above 0, or null")?,
-            ),
-        };
-    }
-    if let Some(u) = o.get("user_from") {
-        k.user_from_jwt = match u.as_str() {
-            Some("jwt") if live.config.auth.end_users.is_some() => true,
-            Some("jwt") => {
-                return Err("user_from \"jwt\" needs [auth.end_users] in the config".into());
-            }
-            Some("body") => false,
-            _ => return Err("user_from must be \"jwt\" or \"body\"".into()),
-        };
-    }
+    apply_end_user_and_budget(live, k, o)?;
     if let Some(m) = o.get("metadata") {
         if !m.is_object() || m.to_string().len() > 4096 {
             return Err("metadata must be an object of at most 4096 bytes".into());

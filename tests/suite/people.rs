@@ -125,6 +125,18 @@ impl Session {
     }
 }
 
+/// What `GET /admin/session` answers this session cookie with.
+pub async fn session_status(admin: &str, cookie: &str) -> u16 {
+    no_redirects()
+        .get(format!("{admin}/admin/session"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 /// A person made through the admin token.
 pub async fn add_person(gw: &Gw, name: &str, role: &str, password: &str) {
     let body = json!({ "name": name, "role": role, "password": password });

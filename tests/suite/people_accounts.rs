@@ -249,16 +249,7 @@ targets = [{ provider = "p", model = "x" }]
     let cookie = signed.expect("sam signs in on the other replica");
     let on = |gw: &Gw| {
         let (admin, cookie) = (gw.admin.clone(), cookie.clone());
-        async move {
-            crate::people::no_redirects()
-                .get(format!("{admin}/admin/session"))
-                .header("cookie", cookie)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
+        async move { crate::people::session_status(&admin, &cookie).await }
     };
     // The session opened on B is good on A at once (read through).
     assert_eq!(on(&a).await, 200);
@@ -389,16 +380,7 @@ async fn sign_in_is_same_origin_and_token_sessions_follow_the_token() {
         .next()
         .unwrap()
         .to_string();
-    let status = |admin: String, cookie: String| async move {
-        crate::people::no_redirects()
-            .get(format!("{admin}/admin/session"))
-            .header("cookie", cookie)
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
-    };
-    assert_eq!(status(gw.admin.clone(), cookie.clone()).await, 200);
-    assert_eq!(status(other.admin.clone(), cookie.clone()).await, 401);
+    let status = crate::people::session_status;
+    assert_eq!(status(&gw.admin, &cookie).await, 200);
+    assert_eq!(status(&other.admin, &cookie).await, 401);
 }
