@@ -63,6 +63,8 @@ pub struct Principal {
     pub user_from_jwt: bool,
     /// The end user a verified token names (`[auth.end_users]`), when one came.
     pub verified_user: Option<String>,
+    /// The key's requests' bodies are kept (a sampled share), when set.
+    pub capture: Option<crate::config::Capture>,
 }
 
 impl Principal {
@@ -84,6 +86,7 @@ impl Principal {
             user: None,
             user_from_jwt: false,
             verified_user: None,
+            capture: None,
         }
     }
 
@@ -124,6 +127,7 @@ impl Principal {
             user: None,
             user_from_jwt: false,
             verified_user: None,
+            capture: None,
         }
     }
 }
@@ -339,6 +343,7 @@ impl LiveState {
                 );
                 p.user = k.user.clone();
                 p.user_from_jwt = k.user_from == crate::config::UserFrom::Jwt;
+                p.capture = k.capture;
                 (k.sha256, p)
             })
             .collect();

@@ -8,6 +8,8 @@ pub mod alerts;
 pub mod auth;
 pub use auth::UserFrom;
 mod cache;
+pub mod capture;
+pub use capture::Capture;
 mod fields;
 pub mod lifecycle;
 pub mod masked;
@@ -217,6 +219,8 @@ pub struct GatewayKey {
     pub user: Option<String>,
     /// Where its requests' end user comes from.
     pub user_from: UserFrom,
+    /// Its requests' bodies kept beside their records, when set.
+    pub capture: Option<Capture>,
 }
 
 /// A team of keys: the models they may use (on top of each key's own list) and the
@@ -344,6 +348,8 @@ pub struct Route {
     pub show_cost: bool,
     /// Where its requests' end user comes from (`jwt`: a verified token, required).
     pub user_from: UserFrom,
+    /// Its requests' bodies kept beside their records (a sampled share), when set.
+    pub capture: Option<Capture>,
     /// Request parameters set when the client sets none, and upper bounds of numeric
     /// ones (see `route_params`).
     pub params: route_params::Params,
@@ -456,6 +462,8 @@ pub enum AccessLogFormat {
 pub struct UsageConfig {
     pub db: StoreDb,
     pub retention_days: u32,
+    /// How long captured bodies are kept (at most as long as the records).
+    pub capture_retention_days: u32,
 }
 
 /// `[cache]`: bounds of the in-memory cache shared by all routes, and Redis.

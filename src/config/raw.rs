@@ -147,6 +147,8 @@ pub struct RawUsage {
     /// Required unless `[store]` names PostgreSQL.
     pub sqlite_path: Option<Spanned<String>>,
     pub retention_days: Option<u32>,
+    /// How long captured request and answer bodies are kept (default 7 days).
+    pub capture_retention_days: Option<u32>,
 }
 
 /// Where plugin counters live: memory unless a Redis is named.
@@ -287,6 +289,8 @@ pub struct RawKey {
     pub user: Option<String>,
     /// `jwt`: the end user is the claim of a token `[auth.end_users]` verifies.
     pub user_from: Option<Spanned<super::UserFrom>>,
+    /// Keep a sampled share of this key's request and answer bodies.
+    pub capture: Option<Spanned<super::capture::RawCapture>>,
 }
 
 fn unset() -> Spanned<String> {
@@ -359,6 +363,8 @@ pub struct RawModel {
     pub show_cost: Option<bool>,
     /// `jwt`: the end user is the claim of a token `[auth.end_users]` verifies.
     pub user_from: Option<Spanned<super::UserFrom>>,
+    /// Keep a sampled share of this route's request and answer bodies.
+    pub capture: Option<Spanned<super::capture::RawCapture>>,
     /// Labels policies see with each request of this route.
     #[serde(default)]
     pub tags: Vec<String>,

@@ -86,6 +86,7 @@ impl RouteEnv<'_> {
             unsupported_fields: model.unsupported_fields.unwrap_or_default(),
             show_cost: model.show_cost.unwrap_or(false),
             user_from: super::auth::user_from(cx, raw, model.user_from.as_ref(), key)?,
+            capture: super::capture::capture(cx, model.capture.as_ref(), key)?,
             tags: model.tags.clone(),
             params: super::route_params::params(cx, model, key)?,
             meta: super::route_params::meta(cx, model, key)?,

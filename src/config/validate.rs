@@ -276,6 +276,7 @@ fn keys(
                 None => k.tags.clone(),
             },
             user_from: super::auth::user_from(cx, raw, k.user_from.as_ref(), &key)?,
+            capture: super::capture::capture(cx, k.capture.as_ref(), &key)?,
         });
     }
     if keys.is_empty() {
@@ -409,6 +410,7 @@ fn usage(
     Ok(Some(UsageConfig {
         db: db_of(cx, raw, base, "usage", u.sqlite_path.as_ref())?,
         retention_days: u.retention_days.unwrap_or(30).clamp(1, 3650),
+        capture_retention_days: u.capture_retention_days.unwrap_or(7).clamp(1, 3650),
     }))
 }
 

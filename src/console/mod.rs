@@ -23,6 +23,13 @@ const REGISTRY: &[u8] = include_bytes!("assets/registry.js");
 const REGISTRY_EDIT: &[u8] = include_bytes!("assets/registry-edit.js");
 /// The People and My account pages.
 const PEOPLE: &[u8] = include_bytes!("assets/people.js");
+/// The Requests and Errors pages (a request's story, its captured bodies, replay).
+const REQUESTS: &[u8] = include_bytes!("assets/requests.js");
+/// The Trends page and the time charts (Usage too) drawn with uPlot.
+const TRENDS: &[u8] = include_bytes!("assets/trends.js");
+// uPlot 1.6.32 (https://github.com/leeoniya/uPlot), MIT licence: assets/vendor/uPlot.LICENSE.
+const UPLOT: &[u8] = include_bytes!("assets/vendor/uPlot.iife.min.js");
+const UPLOT_STYLE: &[u8] = include_bytes!("assets/vendor/uPlot.min.css");
 const STYLE: &[u8] = include_bytes!("assets/console.css");
 
 /// The session cookie's value in `headers`.
@@ -68,6 +75,10 @@ pub fn asset(path: &str) -> Option<http::Response<Body>> {
         "/console/registry.js" => (REGISTRY, "text/javascript; charset=utf-8"),
         "/console/registry-edit.js" => (REGISTRY_EDIT, "text/javascript; charset=utf-8"),
         "/console/people.js" => (PEOPLE, "text/javascript; charset=utf-8"),
+        "/console/requests.js" => (REQUESTS, "text/javascript; charset=utf-8"),
+        "/console/trends.js" => (TRENDS, "text/javascript; charset=utf-8"),
+        "/console/vendor/uPlot.iife.min.js" => (UPLOT, "text/javascript; charset=utf-8"),
+        "/console/vendor/uPlot.min.css" => (UPLOT_STYLE, "text/css; charset=utf-8"),
         "/console/console.css" => (STYLE, "text/css; charset=utf-8"),
         _ => return None,
     };

@@ -399,7 +399,16 @@ impl<'a> Attempt<'a> {
         let out = match self.shared.redact {
             None => out,
             Some((chain, _)) => match super::redact::answer(chain, &out).await {
-                Ok(b) => b,
+                Ok(b) => {
+                    if b != out {
+                        let lossy = String::from_utf8_lossy;
+                        let side = crate::usage::story::Side::Response;
+                        self.shared
+                            .ctx
+                            .story(|s| s.masked(side, &lossy(&out), &lossy(&b)));
+                    }
+                    b
+                }
                 // Fail-closed: the answer is not shown rather than shown unredacted.
                 Err(e) => {
                     let e = super::Error::plugin("redactor", e);
@@ -408,6 +417,7 @@ impl<'a> Attempt<'a> {
                 }
             },
         };
+        super::capture::response(self.shared.ctx, &out, false);
         // On a route that passes this API through, the cache keeps only the client's
         // own bytes (a passed-through answer).
         if let Some(store) = self.shared.cache
@@ -486,6 +496,9 @@ impl<'a> Attempt<'a> {
     /// kept from a client that did not ask, the chat cache, redaction.
     fn set_up(&self, pump: &mut Pump, native: Option<NativeApi>) {
         let p = &self.provider.provider;
+        let ctx = self.shared.ctx;
+        pump.told.count_masks = self.shared.redact.is_some() && ctx.recording();
+        pump.told.capture = ctx.capture_limit().map(stream::StreamCapture::new);
         match (native, self.shared.cache) {
             (Some(api), store) => {
                 pump.native = Some(StreamUsage::new(api));

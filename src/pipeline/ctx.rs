@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+mod records;
+
 use super::policies::{self, Pools};
 use crate::config::Target;
 use crate::metrics::Metrics;
@@ -111,6 +113,8 @@ struct State {
     /// named when another served it (a deprecated model's redirect).
     prompt: Option<String>,
     requested: Option<String>,
+    /// The story its usage record tells (when usage is recorded).
+    story: Option<Box<crate::usage::story::Story>>,
 }
 
 impl State {
@@ -188,6 +192,7 @@ impl RequestCtx {
         access_log: Option<Arc<crate::access_log::Writer>>,
         telemetry: Option<Arc<crate::telemetry::Telemetry>>,
     ) -> Arc<Self> {
+        let recorded = usage_log.is_some();
         Arc::new(RequestCtx {
             id: format!("req_{:016x}", rand::random::<u64>()),
             started: Instant::now(),
@@ -199,7 +204,10 @@ impl RequestCtx {
             trace: telemetry
                 .filter(|t| t.sampled())
                 .map(|t| (t, Default::default(), crate::telemetry::incoming_parent())),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                story: recorded.then(Default::default),
+                ..Default::default()
+            }),
             settled: AtomicBool::new(false),
         })
     }
@@ -250,6 +258,34 @@ impl RequestCtx {
         let mut s = self.state.lock();
         s.team = team.cloned();
         s.user = user.cloned();
+    }
+
+    /// Adds to the request's story (nothing happens when usage is not recorded).
+    pub fn story(&self, f: impl FnOnce(&mut crate::usage::story::Story)) {
+        if self.usage_log.is_some()
+            && let Some(s) = self.state.lock().story.as_deref_mut()
+        {
+            f(s);
+        }
+    }
+
+    /// Whether the request has a story (its usage is recorded).
+    pub fn recording(&self) -> bool {
+        self.usage_log.is_some()
+    }
+
+    /// How much of each body is kept, when this request's bodies are captured.
+    pub fn capture_limit(&self) -> Option<usize> {
+        self.usage_log.as_ref()?;
+        let s = self.state.lock();
+        s.story.as_ref()?.payload.as_ref().map(|p| p.limit)
+    }
+
+    /// The gateway's own time so far: to the answer's head, less waiting on providers.
+    pub fn overhead(&self) -> Duration {
+        let s = self.state.lock();
+        let head = s.head.unwrap_or_else(|| self.started.elapsed());
+        head.saturating_sub(s.waited)
     }
 
     /// The answer is to say what it cost.
@@ -385,6 +421,7 @@ impl RequestCtx {
             provider.as_deref().unwrap_or("")
         };
         let model = target.map_or("", |t| t.model.as_str());
+        let overhead = s.head.unwrap_or(elapsed).saturating_sub(s.waited);
         s.outcome(status, elapsed);
         self.metrics.finished(&Finished {
             route: &route,
@@ -392,7 +429,7 @@ impl RequestCtx {
             model,
             status,
             elapsed,
-            overhead: s.head.unwrap_or(elapsed).saturating_sub(s.waited),
+            overhead,
             ttft: s.first_byte,
             usage: target.map(|_| s.usage),
             cost: cost_micros as f64 / 1e6,
@@ -407,13 +444,14 @@ impl RequestCtx {
         if routed {
             self.record_usage(
                 &mut s,
-                Closed {
+                records::Closed {
                     route,
                     provider: provider_label,
                     model,
                     status,
                     cost_micros,
                     elapsed,
+                    overhead,
                 },
             );
         }
@@ -431,110 +469,6 @@ impl RequestCtx {
                 duration_ms: elapsed.as_millis() as u64,
             },
         })
-    }
-}
-
-impl RequestCtx {
-    /// The request's access-log line, when the gateway writes one.
-    fn access(&self, s: &State, status: u16, elapsed: Duration, names: (&str, &str, &str)) {
-        let Some(w) = &self.access_log else { return };
-        let (route, provider, model) = names;
-        w.log(&crate::access_log::Entry {
-            request_id: &self.id,
-            api: self.protocol.label(),
-            key: &self.key,
-            route,
-            provider,
-            model,
-            status,
-            duration_ms: elapsed.as_millis() as u64,
-            prompt_tokens: s.usage.prompt,
-            completion_tokens: s.usage.completion,
-            cache: s.cache.map_or("", CacheResult::label),
-            error: s.error.unwrap_or(""),
-        });
-    }
-
-    /// The request's spans: route, provider and model as the metrics name them.
-    fn trace(
-        &self,
-        (t, log, parent): &Traced,
-        s: &State,
-        status: u16,
-        (route, provider, model): (&str, &str, &str),
-    ) {
-        let operation = match self.protocol {
-            Protocol::Embeddings => "embeddings",
-            Protocol::Forwarded(api) => api.name(),
-            Protocol::Batch => "batches",
-            _ => "chat",
-        };
-        let attempts = s.attempts.iter().map(|a| crate::telemetry::Attempt {
-            provider: &a.provider,
-            model: &a.model,
-            status: a.status,
-            started: a.started,
-            took: a.took,
-            failure: a.failure.as_deref(),
-        });
-        t.record(crate::telemetry::RequestTrace {
-            id: &self.id,
-            operation,
-            api: self.protocol.label(),
-            key: &self.key,
-            route,
-            provider,
-            model,
-            status,
-            started: self.started,
-            usage: s.usage,
-            finish_reason: s.finish.as_deref(),
-            cache: s.cache.map(CacheResult::label),
-            error: s.error,
-            attempts: attempts.collect(),
-            calls: log.take(),
-            parent: parent.clone(),
-        });
-    }
-}
-
-/// What a closed request amounted to, for its usage record.
-struct Closed<'a> {
-    route: String,
-    provider: &'a str,
-    model: &'a str,
-    status: u16,
-    cost_micros: u64,
-    elapsed: Duration,
-}
-
-impl RequestCtx {
-    /// The request's usage record, handed to the writer (when usage is recorded).
-    fn record_usage(&self, s: &mut State, c: Closed<'_>) {
-        let Some(w) = &self.usage_log else { return };
-        w.record(crate::usage::Record {
-            request_id: self.id.clone(),
-            api: self.protocol.label().to_string(),
-            route: c.route,
-            key: self.key.clone(),
-            team: s.team.take(),
-            user: s.user.take(),
-            provider: c.provider.to_string(),
-            model: c.model.to_string(),
-            status: c.status,
-            error: s.error.map(str::to_string),
-            error_message: s.attempts.iter().rev().find_map(|a| a.failure.clone()),
-            prompt_tokens: s.usage.prompt,
-            cached_tokens: s.usage.cached_prompt,
-            completion_tokens: s.usage.completion,
-            cost_usd: c.cost_micros as f64 / 1e6,
-            ttft_ms: s.first_byte.map(|t| t.as_millis() as u64),
-            duration_ms: c.elapsed.as_millis() as u64,
-            attempts: s.attempts.len() as u32,
-            estimated: s.estimated,
-            prompt: s.prompt.take(),
-            requested: s.requested.take(),
-        });
     }
 }
 

@@ -160,6 +160,14 @@ pub async fn try_targets(
     s: Shared<'_>,
 ) -> Result<http::Response<Body>, Error> {
     let (order, panic) = plan(live, route, order);
+    s.ctx.story(|st| {
+        let target = |i: &usize| &route.targets[*i].target;
+        st.order(
+            order
+                .iter()
+                .map(|i| format!("{}/{}", target(i).provider, target(i).model)),
+        );
+    });
     let policy = route.route.retry;
     let started = Instant::now();
     let deadline = policy.deadline.map(|d| started + d);
@@ -180,6 +188,7 @@ pub async fn try_targets(
             Ok(a) => a,
             Err(reason) => {
                 if step <= order.len() {
+                    s.ctx.story(|st| st.skipped(&reason));
                     walk.failures.push(TargetFailure::unreached(reason));
                 }
                 idle_steps += 1;

@@ -6,6 +6,7 @@
 mod attempt;
 pub mod body;
 mod cached;
+mod capture;
 pub mod ctx;
 pub mod error;
 mod failover;
@@ -33,6 +34,7 @@ use crate::native::NativeApi;
 use crate::plugins::calls;
 use crate::reply::Body;
 use crate::types::{Operation, PolicyRequest, RouteRequest, TargetStats};
+use crate::usage::story::Side;
 
 pub use crate::gateway::Gateway;
 
@@ -207,6 +209,10 @@ fn native_plan(
     Ok(Some(n))
 }
 
+/// The header every answer says the gateway's own time on it in (milliseconds: to the
+/// answer's head, less the time spent waiting on providers).
+pub const OVERHEAD_HEADER: &str = "x-switchboard-overhead-ms";
+
 /// Runs one client request through the lifecycle and settles it, unless its answer
 /// is a stream (then the stream settles when it ends).
 pub async fn handle(gw: &Gateway, req: Request<'_>) -> http::Response<Body> {
@@ -227,6 +233,10 @@ pub async fn handle(gw: &Gateway, req: Request<'_>) -> http::Response<Body> {
         }
     };
     ctx.head_ready();
+    let overhead = ctx.overhead().as_secs_f64() * 1000.0;
+    if let Ok(v) = http::HeaderValue::from_str(&format!("{overhead:.3}")) {
+        resp.headers_mut().insert(OVERHEAD_HEADER, v);
+    }
     if !ctx.is_stream() {
         let extra = ctx.settle(resp.status().as_u16()).await;
         cached::insert_headers(resp.headers_mut(), &extra);
@@ -280,6 +290,7 @@ async fn admit<'l>(
         ..
     } = route_of(live, ctx, req, &facts.model)?;
     ctx.route(&route.route.name, &route.outcomes);
+    capture::begin(ctx, route, req.principal);
     if route.targets.is_empty() {
         return Err(Error::NoTarget {
             code: "targets_disabled",
@@ -403,6 +414,7 @@ async fn run(
         facts,
         policy_headers,
     } = admit(&live, ctx, &mut req).await?;
+    ctx.story(|s| s.headers(&policy_headers));
     let native = native_plan(&live, route, req.native.take())?;
     let (store, cache_header) = match from_cache(
         &live,
@@ -429,12 +441,14 @@ async fn run(
         match redact::request(route, &req.body).await? {
             None => (req.body, facts),
             Some(redacted) => {
+                ctx.story(|s| s.masked(Side::Request, &lossy(&req.body), &lossy(&redacted)));
                 let facts = body::parse(&redacted, req.endpoint)?;
                 (redacted, facts)
             }
         }
     };
-    let native = redact_native(route, native).await?;
+    let native = redact::passed_through(route, native, ctx).await?;
+    capture::request(ctx, &body, native.as_ref());
     let order = order(route, &facts, &body, pin.as_ref()).await?;
     let shared = failover::Shared {
         operation: match req.endpoint {
@@ -461,23 +475,8 @@ async fn run(
     Ok(resp)
 }
 
-/// A passed-through request's texts through the route's redactors, as the chat form's
-/// are (its `model` found again when its body changed).
-async fn redact_native(route: &LiveRoute, native: Option<Native>) -> Result<Option<Native>, Error> {
-    let Some(mut n) = native else {
-        return Ok(None);
-    };
-    if route.redactors.is_empty() {
-        return Ok(Some(n));
-    }
-    let redacted = redact::native::request(&route.redactors, n.api, &n.body)
-        .await
-        .map_err(|e| Error::plugin("redactor", e))?;
-    if let Some(body) = redacted {
-        n.model_span = body::model_span(&body);
-        n.body = body;
-    }
-    Ok(Some(n))
+pub(super) fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(b)
 }
 
 /// What the cache made of a request.

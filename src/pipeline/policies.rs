@@ -15,6 +15,7 @@ use crate::outcomes::Event;
 use crate::plugins::calls::{self, Counting, PolicyPool};
 use crate::plugins::world::Policy;
 use crate::types::{Decision, Outcome, PolicyRequest};
+use crate::usage::story::Verdict;
 
 pub type Pools = Vec<(Arc<PolicyPool>, OnError)>;
 
@@ -57,7 +58,9 @@ pub async fn check(
         }
     }
     for p in all {
-        match calls::check(&p.pool, &preq, &counting).await {
+        let decision = calls::check(&p.pool, &preq, &counting).await;
+        ctx.story(|s| s.verdict(verdict(&p.spec.name, &decision, p.spec.on_error)));
+        match decision {
             Ok(Decision::Allow(h)) => {
                 warned(ctx.metrics(), &p.spec.name, &h);
                 for h in h {
@@ -98,6 +101,39 @@ pub async fn check(
     match refused {
         Some(e) => Err(e),
         None => Ok(checked),
+    }
+}
+
+/// What the story says of a policy's decision.
+fn verdict(
+    name: &str,
+    d: &Result<Decision, crate::plugins::PluginError>,
+    on_error: OnError,
+) -> Verdict {
+    let pairs = |h: &[crate::types::Header]| {
+        h.iter()
+            .map(|h| (h.name.clone(), h.value.clone()))
+            .collect()
+    };
+    let (verdict, code, message, headers) = match d {
+        Ok(Decision::Allow(h)) => ("allow", None, None, pairs(h)),
+        Ok(Decision::Deny(d)) => (
+            "deny",
+            d.code.clone(),
+            Some(d.message.clone()),
+            pairs(&d.headers),
+        ),
+        Err(e) if on_error == OnError::FailOpen => {
+            ("skipped", None, Some(e.to_string()), Vec::new())
+        }
+        Err(e) => ("error", None, Some(e.to_string()), Vec::new()),
+    };
+    Verdict {
+        policy: name.to_string(),
+        verdict,
+        code,
+        message,
+        headers,
     }
 }
 

@@ -87,6 +87,63 @@ pub struct Pump {
     /// Characters of answer text the client was sent (what an abandoned stream is
     /// charged for when the provider never says its usage).
     streamed_chars: u64,
+    /// What the request's story keeps of the stream.
+    pub told: Told,
+}
+
+/// What a stream keeps for its request's story: the masks its redactors wrote (when
+/// `count_masks`), and where capture is on the answer, assembled, at most `limit` bytes.
+#[derive(Default)]
+pub struct Told {
+    pub count_masks: bool,
+    masked: std::collections::BTreeMap<String, u64>,
+    pub capture: Option<StreamCapture>,
+}
+
+pub struct StreamCapture {
+    limit: usize,
+    fed: usize,
+    cut: bool,
+    assembler: Assembler,
+    /// A passed-through stream's bytes as the client got them.
+    raw: Vec<u8>,
+}
+
+impl StreamCapture {
+    pub fn new(limit: usize) -> Self {
+        StreamCapture {
+            limit,
+            fed: 0,
+            cut: false,
+            assembler: Assembler::default(),
+            raw: Vec::new(),
+        }
+    }
+
+    fn event(&mut self, data: &str) {
+        self.fed += data.len();
+        match self.fed > self.limit {
+            true => self.cut = true,
+            false => self.assembler.push(data),
+        }
+    }
+
+    fn bytes(&mut self, b: &[u8]) {
+        let room = self.limit.saturating_sub(self.raw.len());
+        self.cut |= b.len() > room;
+        self.raw.extend_from_slice(&b[..b.len().min(room)]);
+    }
+
+    /// What was kept, and whether it is less than the whole answer.
+    fn finish(self) -> (Vec<u8>, bool) {
+        if !self.raw.is_empty() {
+            return (self.raw, self.cut);
+        }
+        match self.assembler.finish() {
+            Some(b) => (b.to_vec(), self.cut),
+            None => (Vec::new(), true),
+        }
+    }
 }
 
 impl Pump {
@@ -117,6 +174,7 @@ impl Pump {
             trace_finish: false,
             finish: None,
             streamed_chars: 0,
+            told: Told::default(),
         }
     }
 
@@ -186,7 +244,14 @@ impl Pump {
                 }
             }
             if let Some(r) = &mut self.redactor {
+                let before = self.told.count_masks.then(|| data_of(&out));
                 out = r.process(out).await?;
+                if let Some(before) = before {
+                    let masked = crate::usage::story::new_masks(&before, &data_of(&out));
+                    for (kind, n) in masked {
+                        *self.told.masked.entry(kind).or_default() += n;
+                    }
+                }
             }
             if self.native.is_some() {
                 if let Some(bytes) = self.native_events(&out)? {
@@ -204,6 +269,9 @@ impl Pump {
                 self.streamed_chars += super::body::text_chars(&ev.data);
                 if let Some(a) = &mut self.assembler {
                     a.push(&ev.data);
+                }
+                if let Some(c) = &mut self.told.capture {
+                    c.event(&ev.data);
                 }
                 if self.trace_finish
                     && let Some(f) = super::body::finish_reason(ev.data.as_bytes())
@@ -264,6 +332,9 @@ impl Pump {
             return Ok(None);
         }
         let bytes = crate::secrets::scrub_body(encode_all(out));
+        if let Some(c) = &mut self.told.capture {
+            c.bytes(&bytes);
+        }
         if let Some(raw) = &mut self.raw {
             if raw.len() + bytes.len() <= self.raw_limit {
                 raw.extend_from_slice(&bytes);
@@ -281,6 +352,15 @@ impl Pump {
             None => error_event(message),
         }
     }
+}
+
+/// The events' data, one after another (what mask counting reads).
+fn data_of(events: &[SseEvent]) -> String {
+    events
+        .iter()
+        .map(|e| e.data.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[derive(serde::Deserialize)]
@@ -328,6 +408,15 @@ impl Finish {
         }
         if let Some(f) = &pump.finish {
             self.ctx.finish_reason(f);
+        }
+        let told = std::mem::take(&mut pump.told);
+        if let Some(c) = told.capture {
+            let (kept, cut) = c.finish();
+            super::capture::response(&self.ctx, &kept, cut);
+        }
+        if !told.masked.is_empty() {
+            let side = crate::usage::story::Side::Response;
+            self.ctx.story(|s| s.add_masked(side, told.masked));
         }
         drop(self.in_flight);
         self.ctx.settle(200).await;

@@ -123,6 +123,7 @@ async fn body_endpoint(
     actor: &crate::people::Actor,
 ) -> http::Response<Body> {
     let method = req.method().clone();
+    let query = req.uri().query().map(str::to_string);
     let limit = if matches!(kind, WithBody::Compare | WithBody::Registry) {
         256 * 1024
     } else {
@@ -146,6 +147,10 @@ async fn body_endpoint(
         WithBody::Registry => {
             super::admin_registry::handle(gw, &method, path, body, &actor.label()).await
         }
+        WithBody::Requests => {
+            let q = query.as_deref();
+            super::admin_requests::handle(gw, &method, path, q, body, actor).await
+        }
     }
 }
 
@@ -157,6 +162,7 @@ enum WithBody {
     Compare,
     Registry,
     People,
+    Requests,
 }
 
 fn with_body(path: &str) -> Option<WithBody> {
@@ -166,6 +172,9 @@ fn with_body(path: &str) -> Option<WithBody> {
         p if p == "/admin/compare" || p.starts_with("/admin/compare/") => Some(WithBody::Compare),
         p if super::admin_registry::serves(p) => Some(WithBody::Registry),
         p if super::admin_people::serves(p) => Some(WithBody::People),
+        p if p == "/admin/requests" || p.starts_with("/admin/requests/") => {
+            Some(WithBody::Requests)
+        }
         _ => None,
     }
 }
@@ -196,6 +205,12 @@ const ROUTES: &[(&str, Handler)] = &[
     }),
     ("/admin/stats", |a| {
         Box::pin(super::admin_usage::stats_endpoint(a))
+    }),
+    ("/admin/trends", |a| {
+        Box::pin(super::admin_requests::trends_endpoint(a))
+    }),
+    ("/admin/errors", |a| {
+        Box::pin(super::admin_requests::errors_endpoint(a))
     }),
     ("/admin/alerts", |a| Box::pin(alerts_endpoint(a))),
     ("/admin/audit", |a| Box::pin(audit_endpoint(a))),

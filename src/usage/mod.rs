@@ -8,11 +8,17 @@
 //! takes the buffer on a tick); when the writer falls behind, records are dropped and
 //! counted, never waited for.
 
+pub mod db;
+pub mod errors;
+mod extras;
 pub mod postgres;
 pub mod query;
+pub mod requests;
 pub mod rollup;
 pub mod sqlite;
 pub mod stats;
+pub mod story;
+pub mod trends;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -62,6 +68,27 @@ pub struct Record {
     pub prompt: Option<String>,
     /// The model the client named, when another served it (a redirect).
     pub requested: Option<String>,
+    /// The gateway's own time on the request: to the answer's head, less the time spent
+    /// waiting on providers.
+    pub overhead_ms: Option<f64>,
+    /// Its story, and its captured bodies where capture is on.
+    pub story: Option<Box<story::Story>>,
+}
+
+/// How long records (and their trends) and captured bodies are kept, in days.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub days: u32,
+    pub capture_days: u32,
+}
+
+impl Retention {
+    fn of(cfg: &UsageConfig) -> Retention {
+        Retention {
+            days: cfg.retention_days,
+            capture_days: cfg.capture_retention_days,
+        }
+    }
 }
 
 pub struct Writer {
@@ -127,6 +154,37 @@ impl Writer {
         .await
     }
 
+    /// The rows of each statement (see `db`), run in order on the reading side once
+    /// everything handed over so far is written.
+    pub async fn rows(
+        self: &Arc<Self>,
+        statements: Vec<(String, Vec<query::Param>)>,
+    ) -> Result<Vec<Vec<Vec<db::Cell>>>, UsageError> {
+        self.flushed().await?;
+        match (&self.cfg.db, &self.reader) {
+            (_, Some(pg)) => {
+                let c = pg.client().await.map_err(UsageError)?;
+                let mut out = Vec::with_capacity(statements.len());
+                for (sql, params) in &statements {
+                    out.push(db::pg_rows(&c, sql, params).await?);
+                }
+                Ok(out)
+            }
+            (StoreDb::Sqlite(path), None) => {
+                let path = path.clone();
+                blocking(move || {
+                    let conn = open(&path)?;
+                    let run = |(sql, params): &(String, Vec<query::Param>)| {
+                        db::sqlite_rows(&conn, sql, params)
+                    };
+                    statements.iter().map(run).collect()
+                })
+                .await
+            }
+            (StoreDb::Postgres(_), None) => Err(UsageError("no reader".into())),
+        }
+    }
+
     /// Per route and target, the `secs` before `now` against the `secs` before those
     /// (see `stats`).
     pub async fn stats(
@@ -184,14 +242,14 @@ impl UsageLog {
                 StoreDb::Sqlite(path) => (
                     Batcher::start(
                         "usage-writer",
-                        sqlite::writer(open(path)?, want.retention_days),
+                        sqlite::writer(open(path)?, Retention::of(want)),
                     ),
                     None,
                 ),
                 StoreDb::Postgres(url) => (
                     Batcher::start(
                         "usage-writer",
-                        postgres::writer(Pg::new(url.clone()), want.retention_days)?,
+                        postgres::writer(Pg::new(url.clone()), Retention::of(want))?,
                     ),
                     Some(Pg::new(url.clone())),
                 ),

@@ -5,10 +5,10 @@
 
 use tokio_postgres::types::ToSql;
 
-use super::query::{self, Dialect, Param};
+use super::query::{self, Dialect};
 use super::rollup;
 use super::stats::{self, Period, Row};
-use super::{Record, UsageError, now_secs};
+use super::{Record, Retention, UsageError, now_secs};
 use crate::pg::{Pg, error};
 
 fn pg_err(e: tokio_postgres::Error) -> UsageError {
@@ -17,11 +17,13 @@ fn pg_err(e: tokio_postgres::Error) -> UsageError {
 
 const INSERT: &str = "INSERT INTO switchboard_usage (ts, request_id, api, route, key, team, \"user\",
     provider, model, status, error, error_message, prompt_tokens, cached_tokens, completion_tokens,
-    cost_usd, ttft_ms, duration_ms, attempts, estimated, prompt, requested)
+    cost_usd, ttft_ms, duration_ms, attempts, estimated, prompt, requested, overhead_ms, cache, story,
+    error_group, failed_provider, captured)
  SELECT * FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[],
     $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::BIGINT[], $11::TEXT[], $12::TEXT[], $13::BIGINT[],
     $14::BIGINT[], $15::BIGINT[], $16::DOUBLE PRECISION[], $17::BIGINT[], $18::BIGINT[], $19::BIGINT[], $20::BOOLEAN[],
-    $21::TEXT[], $22::TEXT[])";
+    $21::TEXT[], $22::TEXT[], $23::DOUBLE PRECISION[], $24::TEXT[], $25::TEXT[], $26::TEXT[], $27::TEXT[],
+    $28::BOOLEAN[])";
 
 /// A batch as one insert.
 async fn write(pg: &Pg, batch: &[(u64, Record)]) -> Result<(), UsageError> {
@@ -49,7 +51,21 @@ async fn write(pg: &Pg, batch: &[(u64, Record)]) -> Result<(), UsageError> {
     let attempts = int(&|(_, r)| i64::from(r.attempts));
     let estimated: Vec<bool> = batch.iter().map(|(_, r)| r.estimated).collect();
     let (template, requested) = (opt(&|r| r.prompt.clone()), opt(&|r| r.requested.clone()));
-    let params: [&(dyn ToSql + Sync); 22] = [
+    let overhead: Vec<Option<f64>> = batch.iter().map(|(_, r)| r.overhead_ms).collect();
+    let derived: Vec<_> = batch
+        .iter()
+        .map(|(_, r)| super::extras::derive(r))
+        .collect();
+    let col = |f: &dyn Fn(&super::extras::Derived) -> Option<String>| {
+        derived.iter().map(f).collect::<Vec<_>>()
+    };
+    let (cache, story) = (col(&|d| d.cache.clone()), col(&|d| d.story.clone()));
+    let (group, failed) = (
+        col(&|d| d.error_group.clone()),
+        col(&|d| d.failed_provider.clone()),
+    );
+    let captured: Vec<bool> = derived.iter().map(|d| d.captured).collect();
+    let params: [&(dyn ToSql + Sync); 28] = [
         &ts,
         &request_id,
         &api,
@@ -72,13 +88,26 @@ async fn write(pg: &Pg, batch: &[(u64, Record)]) -> Result<(), UsageError> {
         &estimated,
         &template,
         &requested,
+        &overhead,
+        &cache,
+        &story,
+        &group,
+        &failed,
+        &captured,
     ];
     // The writer's connection is its own: the records and their hourly sums go in one
     // transaction, so a retried batch is never counted twice.
     c.batch_execute("BEGIN").await.map_err(pg_err)?;
     let done = async {
         c.execute(INSERT, &params).await.map_err(pg_err)?;
-        add_hourly(&c, batch).await
+        add_hourly(&c, batch).await?;
+        for (sql, p) in super::extras::statements(batch) {
+            let sql = super::db::sql(Dialect::Postgres, sql);
+            c.execute(&sql, &super::db::pg_params(&p))
+                .await
+                .map_err(pg_err)?;
+        }
+        Ok(())
     }
     .await;
     match done {
@@ -189,10 +218,7 @@ async fn add_hourly(c: &tokio_postgres::Client, batch: &[(u64, Record)]) -> Resu
 
 /// The writer thread's work each tick (see `super::sqlite::writer`), on a runtime of
 /// the thread's own.
-pub fn writer(
-    pg: Pg,
-    retention_days: u32,
-) -> Result<impl FnMut(&mut Vec<(u64, Record)>), UsageError> {
+pub fn writer(pg: Pg, keep: Retention) -> Result<impl FnMut(&mut Vec<(u64, Record)>), UsageError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -208,25 +234,34 @@ pub fn writer(
         let now = now_secs();
         if now >= pruned_at + 3600 {
             pruned_at = now;
-            let cutoff = now.saturating_sub(u64::from(retention_days) * 86_400) as i64;
-            let pruned = rt.block_on(async {
-                let c = pg.client().await.map_err(UsageError)?;
-                c.execute("DELETE FROM switchboard_usage WHERE ts < $1", &[&cutoff])
-                    .await
-                    .map_err(pg_err)?;
-                let hour = cutoff - 3600;
-                c.execute(
-                    "DELETE FROM switchboard_usage_hourly WHERE hour < $1",
-                    &[&hour],
-                )
-                .await
-                .map_err(pg_err)
-            });
-            if let Err(e) = pruned {
+            if let Err(e) = rt.block_on(prune(&pg, now, keep)) {
                 tracing::warn!(error = %e, "pruning usage records failed");
             }
         }
     })
+}
+
+/// Removes what is past its retention: records, their hourly sums, captured bodies, trends.
+async fn prune(pg: &Pg, now: u64, keep: Retention) -> Result<(), UsageError> {
+    let c = pg.client().await.map_err(UsageError)?;
+    let cutoff = now.saturating_sub(u64::from(keep.days) * 86_400) as i64;
+    c.execute("DELETE FROM switchboard_usage WHERE ts < $1", &[&cutoff])
+        .await
+        .map_err(pg_err)?;
+    let hour = cutoff - 3600;
+    c.execute(
+        "DELETE FROM switchboard_usage_hourly WHERE hour < $1",
+        &[&hour],
+    )
+    .await
+    .map_err(pg_err)?;
+    for (sql, p) in super::extras::prunes(now, keep.days, keep.capture_days) {
+        let sql = super::db::sql(Dialect::Postgres, sql);
+        c.execute(&sql, &super::db::pg_params(&p))
+            .await
+            .map_err(pg_err)?;
+    }
+    Ok(())
 }
 
 /// The rows of `q`: its parts (whole hours from the hourly sums, the rest from the
@@ -236,16 +271,7 @@ pub async fn query(pg: &Pg, q: &query::Query) -> Result<Vec<serde_json::Value>, 
     let mut parts: Vec<rollup::Part> = Vec::new();
     for range in rollup::ranges(q, now_secs()) {
         let (sql, params) = rollup::part_sql(q, Dialect::Postgres, range);
-        let params: Vec<Box<dyn ToSql + Sync + Send>> = params
-            .into_iter()
-            .map(|p| -> Box<dyn ToSql + Sync + Send> {
-                match p {
-                    Param::Int(i) => Box::new(i),
-                    Param::Text(t) => Box::new(t),
-                }
-            })
-            .collect();
-        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
+        let refs = super::db::pg_params(&params);
         let n = q.group.len();
         for r in c.query(&sql, &refs).await.map_err(pg_err)? {
             let groups = (0..n).map(|i| r.try_get(i)).collect::<Result<_, _>>();

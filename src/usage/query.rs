@@ -64,7 +64,10 @@ pub(super) const NAMES: &[&str] = &[
 #[derive(Debug, Clone, PartialEq)]
 pub enum Param {
     Int(i64),
+    Real(f64),
     Text(String),
+    Bool(bool),
+    Null,
 }
 
 /// Which statuses a query keeps.
@@ -87,7 +90,7 @@ pub struct Query {
 }
 
 /// Unix seconds from `1733200000` or a date `2026-12-03` (UTC midnight).
-fn instant(v: &str) -> Result<u64, String> {
+pub(super) fn instant(v: &str) -> Result<u64, String> {
     if let Ok(n) = v.parse::<u64>() {
         return Ok(n);
     }
@@ -96,6 +99,22 @@ fn instant(v: &str) -> Result<u64, String> {
         .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
         .map(|z| z.timestamp().as_second().max(0) as u64)
         .ok_or_else(|| format!("'{v}' is not unix seconds or a date like 2026-12-03"))
+}
+
+/// The `key=value` pairs of a query string, values percent-decoded.
+pub(super) fn pairs(query: Option<&str>) -> impl Iterator<Item = (&str, String)> {
+    query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            let v = v.replace('+', " ");
+            (
+                k,
+                String::from_utf8_lossy(&crate::percent::decode(v.as_bytes())).into_owned(),
+            )
+        })
 }
 
 impl Query {

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use rusqlite::{Connection, params};
 
-use super::query::{self, Dialect, Param};
+use super::query::{self, Dialect};
 use super::rollup::{self, Part};
-use super::{Record, UsageError, db_err, now_secs};
+use super::{Record, Retention, UsageError, db_err, now_secs};
 
 /// Columns added after the first schema (a file made earlier gains them).
 const LATER_COLUMNS: &[(&str, &str)] = &[
@@ -23,7 +23,27 @@ const LATER_COLUMNS: &[(&str, &str)] = &[
     ("estimated", "INTEGER NOT NULL DEFAULT 0"),
     ("prompt", "TEXT"),
     ("requested", "TEXT"),
+    ("overhead_ms", "REAL"),
+    ("cache", "TEXT"),
+    ("story", "TEXT"),
+    ("error_group", "TEXT"),
+    ("failed_provider", "TEXT"),
+    ("captured", "INTEGER NOT NULL DEFAULT 0"),
 ];
+
+/// The request log's tables and indexes (`V11`), without its column additions (made
+/// above, as SQLite has no `ADD COLUMN IF NOT EXISTS`).
+fn request_log_schema() -> String {
+    let v11 = include_str!("../../migrations/postgres/V11__request_log.sql");
+    let kept: Vec<&str> = v11
+        .lines()
+        .filter(|l| !l.starts_with("ALTER TABLE") && !l.starts_with("--"))
+        .collect();
+    super::db::sql(
+        Dialect::Sqlite,
+        &kept.join("\n").replace("switchboard_usage", "{usage}"),
+    )
+}
 
 /// Opens (creating) the usage file, as `serve` does; `check` uses it to say early
 /// that a path cannot be written.
@@ -55,6 +75,7 @@ pub fn open(path: &PathBuf) -> Result<Connection, UsageError> {
                 .map_err(db_err)?;
         }
     }
+    conn.execute_batch(&request_log_schema()).map_err(db_err)?;
     let had: bool = conn
         .query_row(
             "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'usage_hourly')",
@@ -77,8 +98,10 @@ pub fn write(conn: &mut Connection, batch: &[(u64, Record)]) -> Result<(), Usage
             .prepare_cached(
                 "INSERT INTO usage (ts, route, key, provider, model, status, prompt_tokens,
                      completion_tokens, cost_usd, duration_ms, request_id, api, team, user, error,
-                     error_message, cached_tokens, ttft_ms, attempts, estimated, prompt, requested)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
+                     error_message, cached_tokens, ttft_ms, attempts, estimated, prompt, requested,
+                     overhead_ms, cache, story, error_group, failed_provider, captured)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
+                     ?23, ?24, ?25, ?26, ?27, ?28)",
             )
             .map_err(db_err)?;
         let mut add = tx.prepare_cached(rollup::SQLITE_ADD).map_err(db_err)?;
@@ -102,6 +125,7 @@ pub fn write(conn: &mut Connection, batch: &[(u64, Record)]) -> Result<(), Usage
                 i64::from(r.ttft_ms.is_some()),
             ])
             .map_err(db_err)?;
+            let d = super::extras::derive(r);
             put.execute(params![
                 *ts as i64,
                 r.route,
@@ -125,8 +149,19 @@ pub fn write(conn: &mut Connection, batch: &[(u64, Record)]) -> Result<(), Usage
                 r.estimated,
                 r.prompt,
                 r.requested,
+                r.overhead_ms,
+                d.cache,
+                d.story,
+                d.error_group,
+                d.failed_provider,
+                d.captured,
             ])
             .map_err(db_err)?;
+        }
+        for (sql, params) in super::extras::statements(batch) {
+            tx.prepare_cached(&super::db::sql(Dialect::Sqlite, sql))
+                .and_then(|mut st| st.execute(super::db::sqlite_params(&params).as_slice()))
+                .map_err(db_err)?;
         }
     }
     tx.commit().map_err(db_err)
@@ -134,7 +169,7 @@ pub fn write(conn: &mut Connection, batch: &[(u64, Record)]) -> Result<(), Usage
 
 /// The writer thread's work each tick: the batch into the file (kept for the next
 /// tick if that fails), and hourly the records past the retention removed.
-pub fn writer(mut conn: Connection, retention_days: u32) -> impl FnMut(&mut Vec<(u64, Record)>) {
+pub fn writer(mut conn: Connection, keep: Retention) -> impl FnMut(&mut Vec<(u64, Record)>) {
     let mut pruned_at = 0u64;
     move |batch| {
         if !batch.is_empty() {
@@ -146,18 +181,26 @@ pub fn writer(mut conn: Connection, retention_days: u32) -> impl FnMut(&mut Vec<
         let now = now_secs();
         if now >= pruned_at + 3600 {
             pruned_at = now;
-            let cutoff = now.saturating_sub(u64::from(retention_days) * 86_400);
-            let pruned = conn
-                .execute("DELETE FROM usage WHERE ts < ?1", params![cutoff as i64])
-                .and_then(|_| {
-                    let hour = cutoff.saturating_sub(3600) as i64;
-                    conn.execute("DELETE FROM usage_hourly WHERE hour < ?1", params![hour])
-                });
-            if let Err(e) = pruned {
+            if let Err(e) = prune(&conn, now, keep) {
                 tracing::warn!(error = %e, "pruning usage records failed");
             }
         }
     }
+}
+
+/// Removes what is past its retention: records, their hourly sums, captured bodies, trends.
+fn prune(conn: &Connection, now: u64, keep: Retention) -> rusqlite::Result<()> {
+    let cutoff = now.saturating_sub(u64::from(keep.days) * 86_400);
+    conn.execute("DELETE FROM usage WHERE ts < ?1", params![cutoff as i64])?;
+    let hour = cutoff.saturating_sub(3600) as i64;
+    conn.execute("DELETE FROM usage_hourly WHERE hour < ?1", params![hour])?;
+    for (sql, p) in super::extras::prunes(now, keep.days, keep.capture_days) {
+        conn.execute(
+            &super::db::sql(Dialect::Sqlite, sql),
+            super::db::sqlite_params(&p).as_slice(),
+        )?;
+    }
+    Ok(())
 }
 
 /// The rows of `q` from a SQLite usage file: its parts (whole hours from the hourly
@@ -171,16 +214,7 @@ pub fn run(
     for range in rollup::ranges(q, now) {
         let (sql, params) = rollup::part_sql(q, Dialect::Sqlite, range);
         let mut st = conn.prepare_cached(&sql)?;
-        let params: Vec<Box<dyn rusqlite::ToSql>> = params
-            .into_iter()
-            .map(|p| -> Box<dyn rusqlite::ToSql> {
-                match p {
-                    Param::Int(i) => Box::new(i),
-                    Param::Text(t) => Box::new(t),
-                }
-            })
-            .collect();
-        let refs: Vec<&dyn rusqlite::ToSql> = params.iter().map(|p| p.as_ref()).collect();
+        let refs = super::db::sqlite_params(&params);
         let n = q.group.len();
         let rows = st.query_map(refs.as_slice(), |r| {
             let groups = (0..n).map(|i| r.get(i)).collect::<rusqlite::Result<_>>()?;

@@ -163,6 +163,11 @@ pub const LIMIT: i64 = MAX_ROWS + 1;
 fn grade(f: &Value, g: Grades) -> &'static str {
     let rate = f["success_rate"].as_f64().unwrap_or(1.0);
     let p95 = f["p95_ms"].as_f64().unwrap_or(0.0);
+    grade_of(rate, p95, g)
+}
+
+/// The grade of a success rate and a p95 latency.
+pub fn grade_of(rate: f64, p95: f64, g: Grades) -> &'static str {
     if rate < g.failing {
         "failing"
     } else if rate < g.ok || p95 > g.slow_ms {

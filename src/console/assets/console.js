@@ -179,27 +179,38 @@ async function routesView(page) {
   }
 }
 
+// What the usage can be summed by (`group=`), offered as checkboxes.
+const USAGE_GROUPS = ["hour", "day", "route", "provider", "model", "key", "team", "user", "api"];
+
 async function usageView(page) {
   const q = new URLSearchParams(location.hash.split("?")[1] || "");
-  const group = q.get("group") || "day,route,model";
+  const group = q.has("group") ? q.get("group") : "day,route,model";
   const days = q.get("days") || "7";
   const query = `days=${encodeURIComponent(days)}&group=${encodeURIComponent(group)}`;
   const u = await api(`/admin/usage?${query}`);
-  const g = el("input", { value: group, id: "usage-group" });
+  const chosen = new Set(group.split(",").map((g) => g.trim()).filter(Boolean));
+  const boxes = USAGE_GROUPS.map((k) => el("input", { type: "checkbox", value: k, class: "usage-group", "data-group": k, checked: chosen.has(k) }));
   const d = el("input", { value: days, id: "usage-days", type: "number", min: "1" });
   page.append(el("h1", { text: "Usage & spend" }),
-    el("div", { class: "row" }, el("label", {}, "group (hour day route provider model key team user api)", g), el("label", {}, "days", d),
-      el("button", { class: "primary", text: "Show", onclick: () => { location.hash = `#usage?group=${encodeURIComponent(g.value)}&days=${encodeURIComponent(d.value)}`; } }),
+    el("div", { class: "row" },
+      el("fieldset", { id: "usage-group", class: "checks" }, el("legend", { text: "group by" }), boxes.map((b) => el("label", { class: "inline" }, b, b.value))),
+      el("label", {}, "days", d),
+      el("button", { class: "primary", id: "usage-show", text: "Show", onclick: () => {
+        const g = boxes.filter((b) => b.checked).map((b) => b.value).join(",");
+        location.hash = `#usage?group=${encodeURIComponent(g)}&days=${encodeURIComponent(d.value)}`;
+      } }),
       el("a", { href: `/admin/usage?${query}&format=csv`, download: "usage.csv", text: "Download CSV" })));
   if (u.enabled === false) { page.append(el("p", { text: "Usage records are off." })); return; }
   const groups = u.group || [];
+  const time = groups.includes("hour") ? "hour" : (groups.includes("day") ? "day" : null);
+  if (time && window.USAGE_CHART) page.append(window.USAGE_CHART(u.rows || [], time));
   page.append(table([
     ...groups.map((k) => [k, (r) => r[k] || "–"]),
     ["requests", (r) => num(r.requests), "num"], ["errors", (r) => num(r.errors), "num"],
     ["prompt", (r) => num(r.prompt_tokens), "num"], ["completion", (r) => num(r.completion_tokens), "num"],
     ["spend", (r) => money(r.cost_usd), "num"], ["mean ms", (r) => num(r.mean_duration_ms), "num"],
   ], u.rows || []));
-  const top = groups.includes("route") ? (u.rows || []).slice(0, 30) : [];
+  const top = !time && groups.includes("route") ? (u.rows || []).slice(0, 30) : [];
   if (top.length) page.append(chart("spend by row", top.map((r) => [r.route, r.cost_usd])));
 }
 
@@ -419,8 +430,9 @@ const VIEWS = { overview, routes: routesView, usage: usageView, budgets: budgets
 const VIEW_NEEDS = { keys: null, usage: null, account: null, people: "admin" };
 const viewNeeds = (name) => (name in VIEW_NEEDS ? VIEW_NEEDS[name] : "read");
 // The registry's views (models, prompts, providers) come from registry.js; people and
-// the account page from people.js.
-const viewOf = (name) => VIEWS[name] || (window.REGISTRY_VIEWS || {})[name] || (window.PEOPLE_VIEWS || {})[name] || null;
+// the account page from people.js; requests, errors (requests.js) and trends (trends.js)
+// from `INSIGHT_VIEWS`.
+const viewOf = (name) => VIEWS[name] || (window.REGISTRY_VIEWS || {})[name] || (window.PEOPLE_VIEWS || {})[name] || (window.INSIGHT_VIEWS || {})[name] || null;
 const home = () => (may("read") ? "overview" : "keys");
 
 async function show() {

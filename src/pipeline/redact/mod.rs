@@ -96,3 +96,33 @@ pub async fn request(route: &LiveRoute, body: &Bytes) -> Result<Option<Bytes>, E
     // A `Value` read from JSON always encodes.
     Ok(changed.then(|| Bytes::from(serde_json::to_vec(&v).unwrap_or_default())))
 }
+
+/// A passed-through request's texts through the route's redactors, as the chat form's
+/// are (its `model` found again when its body changed).
+pub async fn passed_through(
+    route: &LiveRoute,
+    native: Option<super::Native>,
+    ctx: &super::ctx::RequestCtx,
+) -> Result<Option<super::Native>, Error> {
+    let Some(mut n) = native else {
+        return Ok(None);
+    };
+    if route.redactors.is_empty() {
+        return Ok(Some(n));
+    }
+    let redacted = native::request(&route.redactors, n.api, &n.body)
+        .await
+        .map_err(|e| Error::plugin("redactor", e))?;
+    if let Some(body) = redacted {
+        ctx.story(|s| {
+            s.masked(
+                crate::usage::story::Side::Request,
+                &super::lossy(&n.body),
+                &super::lossy(&body),
+            )
+        });
+        n.model_span = super::body::model_span(&body);
+        n.body = body;
+    }
+    Ok(Some(n))
+}
