@@ -41,6 +41,7 @@ mod quota;
 mod redaction;
 mod registry;
 mod registry_keys;
+mod requests;
 mod replicas;
 mod responses;
 mod routing;
