@@ -422,3 +422,105 @@ async fn postgres_finds_a_keys_records_by_its_index() {
     assert_eq!(found["requests"].as_array().unwrap().len(), 500);
     assert!(found["next"].is_string());
 }
+
+/// 90 days of hourly trend sums for 50 models, written into the usage file as the
+/// writer would have: what the Trends page must stay usable with.
+fn ninety_days_of_fifty_models(path: &std::path::Path) {
+    let conn = switchboard::usage::sqlite::open(&path.to_path_buf()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let first = now - now % 3600 - 90 * 86_400;
+    conn.execute_batch("BEGIN").unwrap();
+    {
+        let mut put = conn
+            .prepare(
+                "INSERT INTO usage_trend (width, start, route, provider, model, requests, errors,
+                     prompt_tokens, completion_tokens, cost_usd, d5, d8, d11, t3, t6)
+                 VALUES (3600, ?1, ?2, 'gen', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )
+            .unwrap();
+        for m in 0..50i64 {
+            let model = format!("model-{m:02}");
+            for h in 0..90 * 24i64 {
+                let n = 20 + (h * 7 + m * 13) % 40;
+                let errors = if (h + m) % 97 == 0 { n / 2 } else { n / 50 };
+                let (fast, mid) = (n * 6 / 10, n * 3 / 10);
+                put.execute(rusqlite::params![
+                    first + h * 3600,
+                    model,
+                    n,
+                    errors,
+                    n * 300,
+                    n * 120,
+                    n as f64 * 0.0004 * (1 + m % 5) as f64,
+                    fast,
+                    mid,
+                    n - fast - mid,
+                    n - n / 3,
+                    n / 3,
+                ])
+                .unwrap();
+            }
+        }
+    }
+    conn.execute_batch("COMMIT").unwrap();
+}
+
+/// The Requests, Trends and Errors pages in a real Chromium
+/// (`tests/browser/insight_check.py`): a request found by its key and route, its story
+/// opened (two attempts), replayed to another route with both answers shown; the trends
+/// of 90 days of 50 models drawn with axes (the time it took printed); the top errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_trends_and_errors_in_a_real_browser() {
+    let mock = Mock::start().await;
+    mock.push_fault("bad", Fault::Status(500, r#"{"error":{"message":"boom"}}"#.into()));
+    let path = usage_path("browser");
+    ninety_days_of_fifty_models(&path);
+    let store = path.with_extension("store.sqlite");
+    let _ = std::fs::remove_file(&store);
+    let text = config(
+        &path,
+        &format!("retention_days = 120\n\n[store]\nsqlite_path = {store:?}\n"),
+    );
+    let gw = start(&mock, &text).await;
+    let (status, h, _) = chat(
+        &gw,
+        TEAM_KEY,
+        json!({ "model": "m", "messages": user("mail me at alice@example.com") }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let id = id_of(&h);
+    assert_eq!(record(&gw, &id).await["attempts"], 2);
+    let body = json!({ "name": "ada", "role": "admin", "password": "correct horse battery" });
+    let (status, v) = gw
+        .admin_json(reqwest::Method::POST, "/admin/people", Some(body))
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let cases = dir.join(format!("insight-cases-{}.json", std::process::id()));
+    let case = json!({
+        "find": { "key": "team", "route": "m" }, "expect_id": id, "attempts": 2,
+        "replay_route": "other", "replay_expect": "good says: mail me at [EMAIL]",
+        "trends_range": "90d", "min_series": 50,
+    });
+    std::fs::write(&cases, case.to_string()).unwrap();
+    let shots = dir.join("insight-screens");
+    let args = [
+        gw.admin.clone(),
+        "ada".into(),
+        "correct horse battery".into(),
+        cases.display().to_string(),
+        shots.display().to_string(),
+    ];
+    let said = run_browser_check("insight_check.py", args.to_vec()).await;
+    assert!(said.contains("insight ok"), "{said}");
+    let ms: f64 = said
+        .lines()
+        .find_map(|l| l.strip_prefix("TRENDS_MS="))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no TRENDS_MS in {said}"));
+    eprintln!("trends of 50 models × 90 days drawn in {ms} ms");
+}
