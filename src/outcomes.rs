@@ -48,6 +48,8 @@ pub struct Outcomes {
     worst_streak: AtomicU64,
     latency: [AtomicU64; N],
     ttft: [AtomicU64; N],
+    /// Spend, in millionths of a US dollar.
+    spent: AtomicU64,
 }
 
 /// The counts at one moment (or, from `since`, over an interval).
@@ -59,6 +61,8 @@ pub struct Sample {
     pub worst_streak: u64,
     pub latency: [u64; N],
     pub ttft: [u64; N],
+    /// Spend, in millionths of a US dollar.
+    pub spent: u64,
 }
 
 impl Outcomes {
@@ -75,6 +79,13 @@ impl Outcomes {
         }
     }
 
+    /// What an answer cost (millionths of a US dollar).
+    pub fn spend(&self, micros: u64) {
+        if micros > 0 {
+            self.spent.fetch_add(micros, Relaxed);
+        }
+    }
+
     pub fn first_token(&self, after: Duration) {
         self.ttft[bucket(after)].fetch_add(1, Relaxed);
     }
@@ -88,6 +99,7 @@ impl Outcomes {
             worst_streak: self.worst_streak.swap(self.streak.load(Relaxed), Relaxed),
             latency: load(&self.latency),
             ttft: load(&self.ttft),
+            spent: self.spent.load(Relaxed),
         }
     }
 }
@@ -104,6 +116,7 @@ impl Sample {
             worst_streak: self.worst_streak,
             latency: std::array::from_fn(|i| d(self.latency[i], earlier.latency[i])),
             ttft: std::array::from_fn(|i| d(self.ttft[i], earlier.ttft[i])),
+            spent: d(self.spent, earlier.spent),
         }
     }
 
@@ -111,6 +124,7 @@ impl Sample {
         self.requests += other.requests;
         self.failures += other.failures;
         self.worst_streak = self.worst_streak.max(other.worst_streak);
+        self.spent += other.spent;
         for i in 0..N {
             self.latency[i] += other.latency[i];
             self.ttft[i] += other.ttft[i];

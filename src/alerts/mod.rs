@@ -33,6 +33,8 @@ pub struct Transition {
     pub at: u64,
     pub rule: String,
     pub kind: &'static str,
+    /// `info`, `warning` or `critical`.
+    pub severity: &'static str,
     /// `firing` or `resolved`.
     pub state: &'static str,
     pub subject: String,
@@ -119,6 +121,7 @@ impl Engine {
             at: now_secs(),
             rule: rule.name.clone(),
             kind: rule.kind.label(),
+            severity: rule.severity.label(),
             state,
             subject: o.subject,
             value: o.value,
@@ -276,6 +279,7 @@ mod tests {
             plugin: None,
             cooldown: Duration::from_secs(cooldown),
             webhook: None,
+            severity: Default::default(),
             log: false,
         }
     }

@@ -40,7 +40,8 @@ pub fn body(format: WebhookFormat, t: &Transition) -> Value {
     match format {
         WebhookFormat::Json => json!({
             "source": "switchboard",
-            "rule": t.rule, "kind": t.kind, "state": t.state, "subject": t.subject,
+            "rule": t.rule, "kind": t.kind, "severity": t.severity, "state": t.state,
+            "subject": t.subject,
             "value": t.value, "message": t.message, "at": t.at,
         }),
         WebhookFormat::Slack => {
@@ -49,7 +50,7 @@ pub fn body(format: WebhookFormat, t: &Transition) -> Value {
             } else {
                 ":white_check_mark: *RESOLVED*"
             };
-            json!({ "text": format!("{mark} `{}` — {}", t.rule, t.message) })
+            json!({ "text": format!("{mark} [{}] `{}` — {}", t.severity, t.rule, t.message) })
         }
     }
 }

@@ -375,6 +375,28 @@ fn on_events(
         .collect()
 }
 
+/// Spend per hour over the window: the route's, or every route's together.
+fn spend_rate(rule: &AlertRule, s: &Series, live: &LiveState, now: Instant) -> Observation {
+    let mut spent = 0u64;
+    for (key, _) in watched(rule, live) {
+        if let Some(d) = s.outcomes_over(&key, now, rule.window) {
+            spent += d.spent;
+        }
+    }
+    let per_hour = spent as f64 / 1e6 * 3600.0 / rule.window.as_secs_f64().max(1.0);
+    let subject = rule.route.clone().unwrap_or_else(|| "gateway".into());
+    Observation {
+        message: format!(
+            "{subject}: spending ${per_hour:.4} an hour over {}, alert above ${}",
+            window_words(rule.window),
+            rule.above
+        ),
+        firing: per_hour > rule.above,
+        value: Some(per_hour),
+        subject,
+    }
+}
+
 /// Quarantined or failing plugins.
 fn on_plugins(rule: &AlertRule, s: &Series, live: &LiveState, now: Instant) -> Vec<Observation> {
     let w = window_words(rule.window);
@@ -420,6 +442,7 @@ pub fn observe(
             on_events(rule, s, events, now)
         }
         AlertKind::Plugin => on_plugins(rule, s, live, now),
+        AlertKind::SpendRate => vec![spend_rate(rule, s, live, now)],
         AlertKind::Reload => vec![Observation {
             subject: "config".into(),
             firing: refused.is_some(),

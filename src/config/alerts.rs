@@ -37,6 +37,49 @@ pub struct RawAlert {
     pub timeout: Option<Spanned<String>>,
     pub retries: Option<u32>,
     pub log: Option<bool>,
+    /// `info`, `warning` (default) or `critical`: which `[alerting]` webhook it goes to
+    /// when it names none of its own.
+    pub severity: Option<Severity>,
+}
+
+/// `[alerting]`: where alerts of each severity go when their rule names no webhook.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlerting {
+    pub info: Option<RawWebhook>,
+    pub warning: Option<RawWebhook>,
+    pub critical: Option<RawWebhook>,
+}
+
+/// A webhook as written (in `[alerting]`, or a report's).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhook {
+    pub webhook: Option<Spanned<String>>,
+    pub webhook_env: Option<Spanned<String>>,
+    pub format: Option<WebhookFormat>,
+    pub timeout: Option<Spanned<String>>,
+    pub retries: Option<u32>,
+}
+
+/// How urgent a rule's alerts are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    #[default]
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
 }
 
 /// What a rule watches.
@@ -62,6 +105,8 @@ pub enum AlertKind {
     Reload,
     /// Failed admin sign-ins (bearer tokens or the console's form) per minute.
     AdminAuth,
+    /// Spend per hour (USD) over the window, of a route or (no route) the gateway.
+    SpendRate,
 }
 
 const KINDS: &[(&str, AlertKind)] = &[
@@ -75,6 +120,7 @@ const KINDS: &[(&str, AlertKind)] = &[
     ("plugin", AlertKind::Plugin),
     ("reload", AlertKind::Reload),
     ("admin_auth", AlertKind::AdminAuth),
+    ("spend_rate", AlertKind::SpendRate),
 ];
 
 impl AlertKind {
@@ -122,7 +168,9 @@ pub struct AlertRule {
     pub exhausted: bool,
     pub plugin: Option<String>,
     pub cooldown: Duration,
+    /// Its own webhook, else its severity's in `[alerting]`.
     pub webhook: Option<Webhook>,
+    pub severity: Severity,
     pub log: bool,
 }
 
@@ -139,6 +187,7 @@ fn threshold(kind: AlertKind) -> (Option<f64>, std::ops::RangeInclusive<f64>, &'
             "failed sign-ins per minute, 0 or more",
         ),
         AlertKind::Plugin => (Some(0.0), 0.0..=1e9, "failures in the window, 0 or more"),
+        AlertKind::SpendRate => (None, 1e-9..=1e12, "US dollars per hour, more than 0"),
         _ => (Some(0.0), 0.0..=0.0, "not used by this kind"),
     }
 }
@@ -167,8 +216,24 @@ fn duration(
     Ok(d)
 }
 
-/// Where a rule's notifications go, if anywhere besides the log.
-fn webhook(cx: &Ctx<'_>, a: &RawAlert, key: &str) -> Result<Option<Webhook>, ConfigError> {
+impl RawAlert {
+    fn own_webhook(&self) -> RawWebhook {
+        RawWebhook {
+            webhook: self.webhook.clone(),
+            webhook_env: self.webhook_env.clone(),
+            format: self.format,
+            timeout: self.timeout.clone(),
+            retries: self.retries,
+        }
+    }
+}
+
+/// Where a rule's (or report's) notifications go, if anywhere besides the log.
+pub(super) fn webhook(
+    cx: &Ctx<'_>,
+    a: &RawWebhook,
+    key: &str,
+) -> Result<Option<Webhook>, ConfigError> {
     let (url, at) = match (&a.webhook, &a.webhook_env) {
         (Some(_), Some(e)) => {
             return cx.err(e.span(), key, "set webhook or webhook_env, not both");
@@ -244,10 +309,14 @@ fn scope(
     Ok((route, Some((provider, model))))
 }
 
+/// The webhook of each severity in `[alerting]`.
+type Routed = BTreeMap<Severity, Option<Webhook>>;
+
 fn rule(
     cx: &Ctx<'_>,
     a: &RawAlert,
     routes: &BTreeMap<String, Route>,
+    routed: &Routed,
 ) -> Result<AlertRule, ConfigError> {
     let name = a.name.get_ref().trim().to_string();
     let key = format!("alerts.{name}");
@@ -277,6 +346,18 @@ fn rule(
         (None, None) => return cx.err(a.kind.span(), &key, format!("above is required: {what}")),
     };
     let (route, target) = scope(cx, a, &key, routes)?;
+    if let (AlertKind::SpendRate, Some(t)) = (kind, &a.target) {
+        return cx.err(
+            t.span(),
+            &key,
+            "spend_rate watches a route or the gateway, not a target",
+        );
+    }
+    let severity = a.severity.unwrap_or_default();
+    let webhook = match webhook(cx, &a.own_webhook(), &key)? {
+        Some(w) => Some(w),
+        None => routed.get(&severity).cloned().flatten(),
+    };
     let exhausted = match a.at.as_ref().map(|s| s.get_ref().as_str()) {
         None | Some("warn") => false,
         Some("exhausted") => true,
@@ -313,7 +394,8 @@ fn rule(
             Duration::from_secs(600),
             Duration::ZERO..=Duration::from_secs(7 * 86_400),
         )?,
-        webhook: webhook(cx, a, &key)?,
+        webhook,
+        severity,
         log: a.log.unwrap_or(true),
         name,
     })
@@ -325,6 +407,18 @@ pub(super) fn rules(
     raw: &RawConfig,
     routes: &BTreeMap<String, Route>,
 ) -> Result<Vec<AlertRule>, ConfigError> {
+    let mut routed = Routed::new();
+    if let Some(by) = &raw.alerting {
+        for (sev, w) in [
+            (Severity::Info, &by.info),
+            (Severity::Warning, &by.warning),
+            (Severity::Critical, &by.critical),
+        ] {
+            if let Some(w) = w {
+                routed.insert(sev, webhook(cx, w, &format!("alerting.{}", sev.label()))?);
+            }
+        }
+    }
     let mut out: Vec<AlertRule> = Vec::new();
     for a in &raw.alerts {
         let name = a.name.get_ref().trim();
@@ -335,7 +429,7 @@ pub(super) fn rules(
                 format!("'{name}' must be a name no other alert has"),
             );
         }
-        out.push(rule(cx, a, routes)?);
+        out.push(rule(cx, a, routes, &routed)?);
     }
     Ok(out)
 }

@@ -42,6 +42,8 @@ pub struct RawConfig {
     pub gateway: Option<RawGateway>,
     #[serde(default)]
     pub alerts: Vec<super::alerts::RawAlert>,
+    /// Where alerts of each severity go when their rule names no webhook.
+    pub alerting: Option<super::alerts::RawAlerting>,
     pub log: Option<super::telemetry::RawLog>,
     pub telemetry: Option<super::telemetry::RawTelemetry>,
     pub auth: Option<super::auth::RawAuth>,

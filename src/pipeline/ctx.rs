@@ -119,9 +119,10 @@ struct State {
 
 impl State {
     /// The route's outcome counts: a 5xx is a failure.
-    fn outcome(&self, status: u16, elapsed: Duration) {
+    fn outcome(&self, status: u16, elapsed: Duration, cost_micros: u64) {
         if let Some(o) = &self.outcomes {
             o.record(status < 500, elapsed);
+            o.spend(cost_micros);
             if let Some(t) = self.first_byte {
                 o.first_token(t);
             }
@@ -422,7 +423,7 @@ impl RequestCtx {
         };
         let model = target.map_or("", |t| t.model.as_str());
         let overhead = s.head.unwrap_or(elapsed).saturating_sub(s.waited);
-        s.outcome(status, elapsed);
+        s.outcome(status, elapsed, cost_micros);
         self.metrics.finished(&Finished {
             route: &route,
             provider: provider_label,

@@ -410,3 +410,69 @@ window = "1h"
         "{view}"
     );
 }
+
+/// Severity routes a notice: a rule without a webhook of its own goes to its severity's
+/// in `[alerting]` (a critical spend rate to the pager, a warning to a Slack-shaped
+/// channel), and says its severity; `spend_rate` fires on spend per hour.
+#[tokio::test]
+async fn severities_route_notices_and_a_spend_rate_fires() {
+    let (mock, pager, channel) = (
+        Mock::start().await,
+        Hook::start().await,
+        Hook::start().await,
+    );
+    let text = format!(
+        r#"
+[providers.p]
+adapter = "builtin:openai"
+base_url = "{{mock}}/p/v1"
+
+[models."m"]
+targets = [{{ provider = "p", model = "x", input_price = 5000.0, output_price = 5000.0 }}]
+
+[alerting]
+critical = {{ webhook = "{}" }}
+warning = {{ webhook = "{}", format = "slack" }}
+
+[[alerts]]
+name = "burn"
+kind = "spend_rate"
+above = 1.0
+window = "1h"
+severity = "critical"
+
+[[alerts]]
+name = "errors"
+kind = "error_rate"
+route = "m"
+above = 0.5
+min_requests = 2
+"#,
+        pager.url, channel.url
+    );
+    let gw = start(&mock, &text).await;
+    // Answers of 18 tokens at $5000 per million: $0.09 each; forty of them are $3.60
+    // within the hour's window.
+    for _ in 0..40 {
+        assert_eq!(chat(&gw, "m").await, 200);
+    }
+    let got = pager.wait_for(1).await;
+    assert_eq!(got[0]["rule"], "burn", "{got:?}");
+    assert_eq!(
+        (got[0]["severity"].as_str(), got[0]["kind"].as_str()),
+        (Some("critical"), Some("spend_rate"))
+    );
+    assert_eq!(got[0]["subject"], "gateway");
+    assert!(got[0]["value"].as_f64().unwrap() > 1.0, "{got:?}");
+    mock.set_fault("p", Some(Fault::Status(500, "{}".into())));
+    for _ in 0..60 {
+        chat(&gw, "m").await;
+    }
+    let said = channel.wait_for(1).await;
+    let text = said[0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("[warning]") && text.contains("`errors`"),
+        "{said:?}"
+    );
+    assert_eq!(pager.bodies().len(), 1, "the warning went to the pager too");
+}

@@ -141,13 +141,19 @@ async fn a_failed_over_checked_redacted_stream_tells_its_whole_story() {
         .unwrap();
     let v = record(&gw, &id_of(&headers)).await;
     assert_eq!(v["route"], "m");
-    assert_eq!((v["provider"].as_str(), v["model"].as_str()), (Some("good"), Some("y")));
+    assert_eq!(
+        (v["provider"].as_str(), v["model"].as_str()),
+        (Some("good"), Some("y"))
+    );
     assert_eq!(v["attempts"], 2, "{v}");
     assert_eq!(v["captured"], true);
     assert!(v["ttft_ms"].is_u64(), "{v}");
     // The overhead the client was told is within the time the gateway measured.
     let duration = v["duration_ms"].as_f64().unwrap();
-    assert!(overhead >= 0.0 && overhead <= duration + 1.0, "{overhead} vs {duration}");
+    assert!(
+        overhead >= 0.0 && overhead <= duration + 1.0,
+        "{overhead} vs {duration}"
+    );
     assert!(v["overhead_ms"].as_f64().unwrap() <= duration + 1.0, "{v}");
     let story = &v["story"];
     assert_eq!(story["order"], json!(["bad/x", "good/y"]), "{story}");
@@ -167,7 +173,10 @@ async fn a_failed_over_checked_redacted_stream_tells_its_whole_story() {
         "{story}"
     );
     let policy = &story["policies"][0];
-    assert_eq!((policy["name"].as_str(), policy["verdict"].as_str()), (Some("hundred"), Some("allow")));
+    assert_eq!(
+        (policy["name"].as_str(), policy["verdict"].as_str()),
+        (Some("hundred"), Some("allow"))
+    );
     let remaining = policy["headers"]
         .as_array()
         .unwrap()
@@ -176,15 +185,26 @@ async fn a_failed_over_checked_redacted_stream_tells_its_whole_story() {
         .unwrap_or_else(|| panic!("the limit's numbers: {policy}"));
     assert_eq!(remaining[1], "99", "{policy}");
     assert_eq!(story["masked"]["request"], json!({ "EMAIL": 1 }), "{story}");
-    assert_eq!(story["masked"]["response"], json!({ "EMAIL": 2 }), "{story}");
+    assert_eq!(
+        story["masked"]["response"],
+        json!({ "EMAIL": 2 }),
+        "{story}"
+    );
     assert!(
-        story["headers"].as_array().unwrap().iter().any(|h| h[0] == "x-ratelimit-limit-requests"),
+        story["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h[0] == "x-ratelimit-limit-requests"),
         "{story}"
     );
     // The bodies as they left the redactors: masked, the stream assembled.
     let capture = &v["capture"];
     let sent = capture["request"].as_str().unwrap();
-    assert!(sent.contains("[EMAIL]") && !sent.contains("alice@"), "{sent}");
+    assert!(
+        sent.contains("[EMAIL]") && !sent.contains("alice@"),
+        "{sent}"
+    );
     let answer: Value = serde_json::from_str(capture["response"].as_str().unwrap()).unwrap();
     assert_eq!(answer["object"], "chat.completion", "{answer}");
     assert_eq!(
@@ -192,8 +212,13 @@ async fn a_failed_over_checked_redacted_stream_tells_its_whole_story() {
         "write to [EMAIL] or [EMAIL]"
     );
     // Found by its filters, and not by others.
-    let found = gw.admin_get("/admin/requests?key=team&route=m&status=2xx&provider=good").await;
-    assert_eq!(found["requests"][0]["request_id"], v["request_id"], "{found}");
+    let found = gw
+        .admin_get("/admin/requests?key=team&route=m&status=2xx&provider=good")
+        .await;
+    assert_eq!(
+        found["requests"][0]["request_id"], v["request_id"],
+        "{found}"
+    );
     let none = gw.admin_get("/admin/requests?key=team&status=5xx").await;
     assert_eq!(none["requests"], json!([]), "{none}");
     let text = gw.admin_get("/admin/requests?q=%5Bemail%5D").await;
@@ -209,19 +234,38 @@ async fn capture_keeps_what_it_is_told_and_nothing_else() {
     // No capture on the route or key: no bodies.
     let (_, h, _) = chat(&gw, TEAM_KEY, ask("plain", "nothing kept")).await;
     let v = record(&gw, &id_of(&h)).await;
-    assert_eq!((v["captured"].clone(), v["capture"].clone()), (json!(false), Value::Null), "{v}");
-    assert!(v["story"]["order"].is_array(), "the story is kept all the same: {v}");
+    assert_eq!(
+        (v["captured"].clone(), v["capture"].clone()),
+        (json!(false), Value::Null),
+        "{v}"
+    );
+    assert!(
+        v["story"]["order"].is_array(),
+        "the story is kept all the same: {v}"
+    );
     // A key with capture of its own, on a route without.
     let (_, h, _) = chat(&gw, "123456", ask("plain", "the key wants it")).await;
     let v = record(&gw, &id_of(&h)).await;
-    assert!(v["capture"]["request"].as_str().unwrap().contains("the key wants it"), "{v}");
+    assert!(
+        v["capture"]["request"]
+            .as_str()
+            .unwrap()
+            .contains("the key wants it"),
+        "{v}"
+    );
     // Each body cut at its cap.
     let long = "a".repeat(3000);
     let (_, h, _) = chat(&gw, TEAM_KEY, ask("small", &long)).await;
     let v = record(&gw, &id_of(&h)).await;
     let c = &v["capture"];
     assert_eq!(c["request"].as_str().unwrap().len(), 1024, "{c}");
-    assert_eq!((c["request_truncated"].clone(), c["response_truncated"].clone()), (json!(true), json!(true)));
+    assert_eq!(
+        (
+            c["request_truncated"].clone(),
+            c["response_truncated"].clone()
+        ),
+        (json!(true), json!(true))
+    );
     // A tenth of the requests, as drawn.
     let mut ids = Vec::new();
     for i in 0..300 {
@@ -229,11 +273,16 @@ async fn capture_keeps_what_it_is_told_and_nothing_else() {
         ids.push(id_of(&h));
     }
     record(&gw, ids.last().unwrap()).await;
-    let page = gw.admin_get("/admin/requests?route=sampled&limit=500").await;
+    let page = gw
+        .admin_get("/admin/requests?route=sampled&limit=500")
+        .await;
     let rows = page["requests"].as_array().unwrap();
     assert_eq!(rows.len(), 300, "{page}");
     let kept = rows.iter().filter(|r| r["captured"] == true).count();
-    assert!((10..=60).contains(&kept), "{kept} of 300 captured at sample = 0.1");
+    assert!(
+        (10..=60).contains(&kept),
+        "{kept} of 300 captured at sample = 0.1"
+    );
     // Pages follow the cursor without losing or repeating a record.
     let mut seen = std::collections::HashSet::new();
     let mut next = String::new();
@@ -277,10 +326,17 @@ async fn capture_keeps_what_it_is_told_and_nothing_else() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(v["capture"].is_null(), "a body 10 days old outlived capture_retention_days = 7: {v}");
+    assert!(
+        v["capture"].is_null(),
+        "a body 10 days old outlived capture_retention_days = 7: {v}"
+    );
     assert_eq!(v["ts"], old, "the record itself is kept 30 days: {v}");
     let young = record(&gw, &ids[1]).await;
-    assert_eq!(young["captured"] == true, !young["capture"].is_null(), "{young}");
+    assert_eq!(
+        young["captured"] == true,
+        !young["capture"].is_null(),
+        "{young}"
+    );
 }
 
 #[tokio::test]
@@ -307,12 +363,23 @@ async fn top_errors_group_one_error_whatever_its_ids_and_trends_add_up() {
     record(&gw, &id_of(&h)).await;
     let v = gw.admin_get("/admin/errors").await;
     let groups = v["errors"].as_array().unwrap();
-    assert_eq!(groups.len(), 1, "500 errors with different ids are one: {v}");
+    assert_eq!(
+        groups.len(),
+        1,
+        "500 errors with different ids are one: {v}"
+    );
     let g = &groups[0];
     assert_eq!(g["count"], 500, "{g}");
-    assert_eq!((g["route"].as_str(), g["provider"].as_str()), (Some("failing"), Some("bad")), "{g}");
+    assert_eq!(
+        (g["route"].as_str(), g["provider"].as_str()),
+        (Some("failing"), Some("bad")),
+        "{g}"
+    );
     let message = g["message"].as_str().unwrap();
-    assert!(message.contains("upstream failure in request # after # ms"), "{message}");
+    assert!(
+        message.contains("upstream failure in request # after # ms"),
+        "{message}"
+    );
     assert!(g["first"].as_i64() <= g["last"].as_i64());
     let sample = g["samples"][0].as_str().unwrap();
     assert_eq!(record(&gw, sample).await["route"], "failing");
@@ -320,7 +387,10 @@ async fn top_errors_group_one_error_whatever_its_ids_and_trends_add_up() {
     let trends = gw.admin_get("/admin/trends?by=target&range=1h").await;
     let all = gw.admin_get("/admin/requests?limit=500").await;
     let mut rest = gw
-        .admin_get(&format!("/admin/requests?limit=500&cursor={}", all["next"].as_str().unwrap()))
+        .admin_get(&format!(
+            "/admin/requests?limit=500&cursor={}",
+            all["next"].as_str().unwrap()
+        ))
         .await;
     let mut records = all["requests"].as_array().unwrap().clone();
     records.append(rest["requests"].as_array_mut().unwrap());
@@ -338,10 +408,18 @@ async fn top_errors_group_one_error_whatever_its_ids_and_trends_add_up() {
             })
             .collect();
         let sum = |col: &str| -> f64 {
-            series[col].as_array().unwrap().iter().filter_map(Value::as_f64).sum()
+            series[col]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(Value::as_f64)
+                .sum()
         };
         assert_eq!(sum("requests") as usize, mine.len(), "{name}");
-        let errors = mine.iter().filter(|r| r["status"].as_u64() >= Some(400)).count();
+        let errors = mine
+            .iter()
+            .filter(|r| r["status"].as_u64() >= Some(400))
+            .count();
         assert_eq!(sum("errors") as usize, errors, "{name}");
         let cost: f64 = mine.iter().map(|r| r["cost_usd"].as_f64().unwrap()).sum();
         assert!((sum("cost_usd") - cost).abs() < 1e-6, "{name}: {cost}");
@@ -353,7 +431,12 @@ async fn top_errors_group_one_error_whatever_its_ids_and_trends_add_up() {
                 .flat_map(|v| v.as_array().unwrap().iter().filter_map(Value::as_f64))
                 .sum();
             assert_eq!(by_label as usize, 500, "{series}");
-            assert!(series["grade"].as_array().unwrap().contains(&json!("failing")));
+            assert!(
+                series["grade"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!("failing"))
+            );
         }
     }
     assert_eq!(trends["series"].as_array().unwrap().len(), 3, "{trends}");
@@ -369,7 +452,10 @@ async fn postgres_finds_a_keys_records_by_its_index() {
     let url = pg.url();
     let text = config(std::path::Path::new("unused"), "")
         .replace("sqlite_path = \"unused\"\n", "")
-        .replace("[usage]", "[store]\npostgres_url_env = \"PG_URL\"\n\n[usage]");
+        .replace(
+            "[usage]",
+            "[store]\npostgres_url_env = \"PG_URL\"\n\n[usage]",
+        );
     let gw = start_env(&mock, "", &text, &[("PG_URL", url.as_str())]).await;
     let ask = |text: &str| json!({ "model": "plain", "messages": user(text) });
     for i in 0..3 {
@@ -381,16 +467,30 @@ async fn postgres_finds_a_keys_records_by_its_index() {
         last = id_of(&h);
     }
     let v = record(&gw, &last).await;
-    assert!(v["capture"]["request"].as_str().unwrap().contains("watched 1"), "{v}");
+    assert!(
+        v["capture"]["request"]
+            .as_str()
+            .unwrap()
+            .contains("watched 1"),
+        "{v}"
+    );
     assert_eq!(v["story"]["order"], json!(["good/y"]), "{v}");
     let found = gw.admin_get("/admin/requests?key=watched").await;
     let rows = found["requests"].as_array().unwrap();
     assert_eq!(rows.len(), 2, "{found}");
-    assert!(rows.iter().all(|r| r["key"] == "watched" && r["captured"] == true));
+    assert!(
+        rows.iter()
+            .all(|r| r["key"] == "watched" && r["captured"] == true)
+    );
     let trends = gw.admin_get("/admin/trends?range=1h&by=route").await;
     let plain = &trends["series"][0];
     assert_eq!(plain["name"], "plain", "{trends}");
-    let total: i64 = plain["requests"].as_array().unwrap().iter().filter_map(Value::as_i64).sum();
+    let total: i64 = plain["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_i64)
+        .sum();
     assert_eq!(total, 5, "{trends}");
     assert_eq!(gw.admin_get("/admin/errors").await["errors"], json!([]));
 
@@ -407,18 +507,28 @@ async fn postgres_finds_a_keys_records_by_its_index() {
         .as_secs();
     let q = RequestQuery::parse(Some("key=k7&from=2026-01-01"), now).unwrap();
     let (sql, params) = q.statement();
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(conn);
     let plan: Vec<String> = client
-        .query(&format!("EXPLAIN {}", db::sql(Dialect::Postgres, &sql)), &db::pg_params(&params))
+        .query(
+            &format!("EXPLAIN {}", db::sql(Dialect::Postgres, &sql)),
+            &db::pg_params(&params),
+        )
         .await
         .unwrap()
         .iter()
         .map(|r| r.get::<_, String>(0))
         .collect();
     let plan = plan.join("\n");
-    assert!(plan.contains("switchboard_usage_key_ts"), "a filter by key and time scans: {plan}");
-    let found = gw.admin_get("/admin/requests?key=k7&limit=500&from=2026-01-01").await;
+    assert!(
+        plan.contains("switchboard_usage_key_ts"),
+        "a filter by key and time scans: {plan}"
+    );
+    let found = gw
+        .admin_get("/admin/requests?key=k7&limit=500&from=2026-01-01")
+        .await;
     assert_eq!(found["requests"].as_array().unwrap().len(), 500);
     assert!(found["next"].is_string());
 }
@@ -475,7 +585,10 @@ fn ninety_days_of_fifty_models(path: &std::path::Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_trends_and_errors_in_a_real_browser() {
     let mock = Mock::start().await;
-    mock.push_fault("bad", Fault::Status(500, r#"{"error":{"message":"boom"}}"#.into()));
+    mock.push_fault(
+        "bad",
+        Fault::Status(500, r#"{"error":{"message":"boom"}}"#.into()),
+    );
     let path = usage_path("browser");
     ninety_days_of_fifty_models(&path);
     let store = path.with_extension("store.sqlite");
