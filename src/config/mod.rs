@@ -18,6 +18,8 @@ mod providers;
 mod raw;
 pub mod route_params;
 mod routes;
+mod stores;
+pub use stores::{ResponsesConfig, StoreDb, UsageConfig};
 pub mod telemetry;
 #[cfg(test)]
 mod tests;
@@ -408,35 +410,6 @@ pub struct CountersConfig {
     pub sqlite_path: Option<std::path::PathBuf>,
 }
 
-/// `[responses]`: stored Responses API answers, kept `retention_days`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ResponsesConfig {
-    pub db: StoreDb,
-    pub retention_days: u32,
-    /// Most bytes of stored responses (answers and their inputs) one key keeps: past
-    /// it its oldest are removed as a new one is saved (a chain stores its whole
-    /// conversation at every turn).
-    pub max_bytes_per_key: u64,
-}
-
-/// Where a store keeps its tables: a SQLite file of this gateway, or the PostgreSQL
-/// database of `[store]` that replicas share.
-#[derive(Debug, Clone, PartialEq)]
-pub enum StoreDb {
-    Sqlite(std::path::PathBuf),
-    Postgres(Secret),
-}
-
-impl StoreDb {
-    /// Where, in words (the URL, which carries a password, never shown).
-    pub fn describe(&self) -> String {
-        match self {
-            StoreDb::Sqlite(p) => p.display().to_string(),
-            StoreDb::Postgres(_) => "PostgreSQL ([store])".into(),
-        }
-    }
-}
-
 /// `[access_log]`: one line per request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccessLogConfig {
@@ -454,16 +427,6 @@ pub enum AccessLogFormat {
     Text,
     /// One JSON object.
     Json,
-}
-
-/// `[usage]`: one row per routed request in `[store]`'s PostgreSQL when it names one,
-/// else a SQLite file; kept `retention_days`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UsageConfig {
-    pub db: StoreDb,
-    pub retention_days: u32,
-    /// How long captured bodies are kept (at most as long as the records).
-    pub capture_retention_days: u32,
 }
 
 /// `[cache]`: bounds of the in-memory cache shared by all routes, and Redis.
