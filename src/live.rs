@@ -65,6 +65,10 @@ pub struct Principal {
     pub verified_user: Option<String>,
     /// The key's requests' bodies are kept (a sampled share), when set.
     pub capture: Option<crate::config::Capture>,
+    /// The only pages the key may be used from, when it names them.
+    pub cors_origins: Option<Arc<[String]>>,
+    /// The page (`Origin`) the request came from, when a browser sent it.
+    pub origin: Option<String>,
 }
 
 impl Principal {
@@ -87,6 +91,8 @@ impl Principal {
             user_from_jwt: false,
             verified_user: None,
             capture: None,
+            cors_origins: None,
+            origin: None,
         }
     }
 
@@ -128,6 +134,8 @@ impl Principal {
             user_from_jwt: false,
             verified_user: None,
             capture: None,
+            cors_origins: None,
+            origin: None,
         }
     }
 }
@@ -344,6 +352,7 @@ impl LiveState {
                 p.user = k.user.clone();
                 p.user_from_jwt = k.user_from == crate::config::UserFrom::Jwt;
                 p.capture = k.capture;
+                p.cors_origins = k.cors_origins.as_deref().map(Arc::from);
                 (k.sha256, p)
             })
             .collect();

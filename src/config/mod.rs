@@ -9,6 +9,7 @@ pub mod auth;
 pub use auth::UserFrom;
 mod cache;
 pub mod capture;
+pub mod cors;
 pub use capture::Capture;
 mod fields;
 pub mod lifecycle;
@@ -86,6 +87,8 @@ pub struct Config {
     pub files_route: Option<String>,
     /// `[[alerts]]` rules.
     pub alerts: Vec<alerts::AlertRule>,
+    /// `[server.cors]` with the keys' and routes' origins; `None`: no CORS.
+    pub cors: Option<cors::Cors>,
     /// `[prompts.*]` (the file's and the registry's), pinned versions as `name@N`.
     pub prompts: BTreeMap<String, lifecycle::Prompt>,
     /// `[store]`'s master keys and how many versions the registry keeps.
@@ -223,6 +226,8 @@ pub struct GatewayKey {
     pub user_from: UserFrom,
     /// Its requests' bodies kept beside their records, when set.
     pub capture: Option<Capture>,
+    /// The only pages (origins) it may be used from in a browser.
+    pub cors_origins: Option<Vec<String>>,
 }
 
 /// A team of keys: the models they may use (on top of each key's own list) and the
@@ -352,6 +357,8 @@ pub struct Route {
     pub user_from: UserFrom,
     /// Its requests' bodies kept beside their records (a sampled share), when set.
     pub capture: Option<Capture>,
+    /// The only pages (origins) it may be used from in a browser.
+    pub cors_origins: Option<Vec<String>>,
     /// Request parameters set when the client sets none, and upper bounds of numeric
     /// ones (see `route_params`).
     pub params: route_params::Params,

@@ -209,6 +209,8 @@ pub struct RawServer {
     pub client_timeout: Option<Spanned<String>>,
     /// How long in-flight requests may take to finish on shutdown.
     pub shutdown_grace: Option<Spanned<String>>,
+    /// Browser applications that call the gateway directly.
+    pub cors: Option<super::cors::RawCors>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -293,6 +295,8 @@ pub struct RawKey {
     pub user_from: Option<Spanned<super::UserFrom>>,
     /// Keep a sampled share of this key's request and answer bodies.
     pub capture: Option<Spanned<super::capture::RawCapture>>,
+    /// The only pages (origins) this key may be used from in a browser.
+    pub cors_origins: Option<Vec<Spanned<String>>>,
 }
 
 fn unset() -> Spanned<String> {
@@ -367,6 +371,8 @@ pub struct RawModel {
     pub user_from: Option<Spanned<super::UserFrom>>,
     /// Keep a sampled share of this route's request and answer bodies.
     pub capture: Option<Spanned<super::capture::RawCapture>>,
+    /// The only pages (origins) this model may be used from in a browser.
+    pub cors_origins: Option<Vec<Spanned<String>>>,
     /// Labels policies see with each request of this route.
     #[serde(default)]
     pub tags: Vec<String>,

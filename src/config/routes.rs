@@ -87,6 +87,10 @@ impl RouteEnv<'_> {
             show_cost: model.show_cost.unwrap_or(false),
             user_from: super::auth::user_from(cx, raw, model.user_from.as_ref(), key)?,
             capture: super::capture::capture(cx, model.capture.as_ref(), key)?,
+            cors_origins: match &model.cors_origins {
+                Some(l) => Some(super::cors::origins(cx, l, &format!("{key}.cors_origins"))?),
+                None => None,
+            },
             tags: model.tags.clone(),
             params: super::route_params::params(cx, model, key)?,
             meta: super::route_params::meta(cx, model, key)?,

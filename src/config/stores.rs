@@ -148,7 +148,6 @@ pub(super) fn responses(
     }))
 }
 
-
 /// `[store]`: PostgreSQL when it names one, else its SQLite file, else none.
 pub(super) fn store(
     cx: &Ctx<'_>,
@@ -220,4 +219,3 @@ pub(super) fn registry(
     }
     Ok(r)
 }
-

@@ -49,7 +49,15 @@ pub(super) fn validate(
         None => None,
     };
     let alerts = super::alerts::rules(&cx, &raw, &routes)?;
+    let named = keys.iter().filter_map(|k| k.cors_origins.as_ref());
+    let named = named.chain(routes.values().filter_map(|r| r.cors_origins.as_ref()));
+    let cors = super::cors::cors(
+        &cx,
+        raw.server.cors.as_ref(),
+        named.flatten().cloned().collect(),
+    )?;
     Ok(Config {
+        cors,
         server,
         admin,
         engine,
@@ -277,6 +285,10 @@ fn keys(
             },
             user_from: super::auth::user_from(cx, raw, k.user_from.as_ref(), &key)?,
             capture: super::capture::capture(cx, k.capture.as_ref(), &key)?,
+            cors_origins: match &k.cors_origins {
+                Some(l) => Some(super::cors::origins(cx, l, &format!("{key}.cors_origins"))?),
+                None => None,
+            },
         });
     }
     if keys.is_empty() {

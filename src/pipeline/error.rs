@@ -20,6 +20,9 @@ pub enum Error {
     ModelNotFound(String),
     #[error("key '{key}' may not use model `{model}`")]
     ModelNotAllowed { key: String, model: String },
+    /// The route takes requests from other pages only (`cors_origins`).
+    #[error("model `{model}` may not be used from the page at {origin}")]
+    OriginNotAllowed { model: String, origin: String },
     /// The model is retired (its successor named, if it has one).
     #[error("model `{model}` is retired{}", .successor.as_ref().map(|s| format!("; use `{s}` instead")).unwrap_or_default())]
     Retired {
@@ -87,6 +90,7 @@ impl Error {
             Error::Invalid { .. } => "invalid_request",
             Error::ModelNotFound(_) => "model_not_found",
             Error::ModelNotAllowed { .. } => "model_not_allowed",
+            Error::OriginNotAllowed { .. } => "origin_not_allowed",
             Error::Retired { .. } => "model_retired",
             Error::VersionNotKept { .. } => "model_version_not_found",
             Error::UserTokenRequired(_) => "end_user_token_required",
@@ -106,7 +110,7 @@ impl Error {
         match self {
             Error::Invalid { .. } => 400,
             Error::ModelNotFound(_) => 404,
-            Error::ModelNotAllowed { .. } => 403,
+            Error::ModelNotAllowed { .. } | Error::OriginNotAllowed { .. } => 403,
             Error::Retired { .. } => 410,
             Error::VersionNotKept { .. } => 404,
             Error::UserTokenRequired(_) => 401,
@@ -153,6 +157,9 @@ impl From<Error> for ApiError {
                 Some("model".into()),
             ),
             Error::ModelNotAllowed { .. } => ("permission_error", Some("model_not_allowed"), None),
+            Error::OriginNotAllowed { .. } => {
+                ("permission_error", Some("origin_not_allowed"), None)
+            }
             Error::Retired { .. } => (
                 "invalid_request_error",
                 Some("model_retired"),

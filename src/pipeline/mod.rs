@@ -304,6 +304,14 @@ async fn admit<'l>(
         ctx.show_cost();
     }
     let p = req.principal;
+    if let (Some(o), Some(allowed)) = (&p.origin, &route.route.cors_origins)
+        && !allowed.contains(o)
+    {
+        return Err(Error::OriginNotAllowed {
+            model: facts.model.clone(),
+            origin: o.clone(),
+        });
+    }
     let named = crate::config::lifecycle::pinned(&facts.model).map_or(&*facts.model, |(b, _)| b);
     if let Some(models) = &p.models
         && !models.iter().any(|m| m == named)

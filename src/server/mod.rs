@@ -11,6 +11,7 @@ mod admin_people;
 mod admin_registry;
 mod admin_requests;
 mod admin_usage;
+mod cors;
 mod me;
 pub mod permissions;
 mod routes;

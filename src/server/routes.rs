@@ -211,6 +211,21 @@ fn model_object(id: &str, created: u64, route: &crate::config::Route) -> serde_j
 }
 
 async fn api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Response<Body> {
+    if req.headers().contains_key(http::header::ORIGIN)
+        && let Some(cors) = gw.live.load().config.cors.clone()
+        && let Some(origin) = super::cors::origin_of(&req)
+    {
+        if let Some(resp) = super::cors::preflight(&cors, &origin, &req) {
+            return resp;
+        }
+        let mut resp = traced(gw, req).await;
+        super::cors::allow(&cors, &origin, resp.headers_mut());
+        return resp;
+    }
+    traced(gw, req).await
+}
+
+async fn traced(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Response<Body> {
     // A traced gateway continues the client's trace, when it names one.
     let parent = match gw.telemetry {
         Some(_) => req
@@ -272,6 +287,12 @@ async fn openai_api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
     };
     if let Err(e) = end_user(&gw, &live, &req, &mut principal).await {
         return e.into_response();
+    }
+    if let Some(cors) = &live.config.cors {
+        principal.origin = super::cors::origin_of(&req);
+        if let Err(refused) = super::cors::check(cors, &principal) {
+            return *refused;
+        }
     }
     if is_models {
         return models(&live, &principal, &method, &path);

@@ -20,6 +20,7 @@ mod conformance;
 mod console;
 mod contract;
 mod control;
+mod cors;
 mod end_users;
 mod examples;
 mod files;
