@@ -243,6 +243,19 @@ fn spawn_upkeep(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
             }
         }
     });
+    let reports = gw.clone();
+    let mut reports_stop = stop.clone();
+    // Reports whose period ended, sent once by whichever replica claims them first.
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = reports_stop.wait_for(|s| *s) => return,
+            }
+            crate::reports::due(&reports).await;
+        }
+    });
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
         loop {

@@ -103,11 +103,11 @@ mod tests {
                 }
             }
         }
-        let doc = include_str!("../docs/providers.md");
+        let doc = include_str!("../docs/src/providers.md");
         for name in names() {
             assert!(
                 doc.contains(&format!("preset = \"{name}\"")),
-                "docs/providers.md has no snippet for {name}"
+                "docs/src/providers.md has no snippet for {name}"
             );
         }
         for must in [

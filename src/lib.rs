@@ -1,7 +1,7 @@
 //! switchboard: an OpenAI-compatible LLM gateway whose provider adapters, routing
 //! strategies, policies and redactors are sandboxed WebAssembly components.
 //!
-//! The request lifecycle is drawn in `docs/architecture.md`; each module below owns
+//! The request lifecycle is drawn in `docs/src/architecture.md`; each module below owns
 //! one part of it.
 
 // A request's future nests every layer it passes (server, trace, pipeline, attempt,
@@ -48,6 +48,7 @@ pub mod redis_conn;
 pub mod registry;
 pub mod reload;
 pub mod reply;
+pub mod reports;
 pub mod request_limits;
 pub mod response_store;
 pub mod responses;

@@ -79,3 +79,7 @@ CREATE TABLE IF NOT EXISTS switchboard_usage_trend_errors (
     model TEXT NOT NULL, error TEXT NOT NULL, n BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (width, start, route, provider, model, error)
 );
+-- Which report periods were sent (the replica that inserts a period's row sends it).
+CREATE TABLE IF NOT EXISTS switchboard_usage_report_runs (
+    name TEXT NOT NULL, period BIGINT NOT NULL, at BIGINT NOT NULL, PRIMARY KEY (name, period)
+);

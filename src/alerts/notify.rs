@@ -84,7 +84,7 @@ async fn post(w: &Webhook, body: &Bytes) -> Result<(), (String, Option<Duration>
 }
 
 /// Delivers `body` to `w`, retrying; whether it arrived.
-async fn deliver(w: &Webhook, body: Bytes, rule: &str) -> bool {
+pub(crate) async fn deliver(w: &Webhook, body: Bytes, rule: &str) -> bool {
     let mut backoff = FIRST_BACKOFF;
     for attempt in 0..=w.retries {
         match post(w, &body).await {

@@ -17,6 +17,7 @@ pub mod masked;
 mod presets;
 mod providers;
 mod raw;
+pub mod reports;
 pub mod route_params;
 mod routes;
 mod stores;
@@ -87,6 +88,8 @@ pub struct Config {
     pub files_route: Option<String>,
     /// `[[alerts]]` rules.
     pub alerts: Vec<alerts::AlertRule>,
+    /// `[[reports]]`: spend and health reports, daily or weekly.
+    pub reports: Vec<reports::Report>,
     /// `[server.cors]` with the keys' and routes' origins; `None`: no CORS.
     pub cors: Option<cors::Cors>,
     /// `[prompts.*]` (the file's and the registry's), pinned versions as `name@N`.

@@ -44,6 +44,8 @@ pub struct RawConfig {
     pub alerts: Vec<super::alerts::RawAlert>,
     /// Where alerts of each severity go when their rule names no webhook.
     pub alerting: Option<super::alerts::RawAlerting>,
+    #[serde(default)]
+    pub reports: Vec<super::reports::RawReport>,
     pub log: Option<super::telemetry::RawLog>,
     pub telemetry: Option<super::telemetry::RawTelemetry>,
     pub auth: Option<super::auth::RawAuth>,

@@ -58,6 +58,7 @@ pub(super) fn validate(
     )?;
     Ok(Config {
         cors,
+        reports: super::reports::reports(&cx, &raw.reports)?,
         server,
         admin,
         engine,

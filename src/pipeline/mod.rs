@@ -1,7 +1,7 @@
 //! The request lifecycle for `/v1/chat/completions` and `/v1/embeddings` (and the
 //! inbound APIs translated onto them): a `RequestCtx` is made, then parse → route →
 //! policy check → cache → redact → strategy → attempts with failover, and one
-//! `settle` however it ends. The drawing is in `docs/architecture.md`.
+//! `settle` however it ends. The drawing is in `docs/src/architecture.md`.
 
 mod attempt;
 pub mod body;

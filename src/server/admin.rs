@@ -147,6 +147,10 @@ async fn body_endpoint(
         WithBody::Registry => {
             super::admin_registry::handle(gw, &method, path, body, &actor.label()).await
         }
+        WithBody::Reports => {
+            let q = query.as_deref();
+            super::admin_reports::handle(gw, &method, path, q, &actor.label()).await
+        }
         WithBody::Requests => {
             let q = query.as_deref();
             super::admin_requests::handle(gw, &method, path, q, body, actor).await
@@ -163,6 +167,7 @@ enum WithBody {
     Registry,
     People,
     Requests,
+    Reports,
 }
 
 fn with_body(path: &str) -> Option<WithBody> {
@@ -175,6 +180,7 @@ fn with_body(path: &str) -> Option<WithBody> {
         p if p == "/admin/requests" || p.starts_with("/admin/requests/") => {
             Some(WithBody::Requests)
         }
+        p if p == "/admin/reports" || p.starts_with("/admin/reports/") => Some(WithBody::Reports),
         _ => None,
     }
 }

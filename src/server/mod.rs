@@ -9,6 +9,7 @@ mod admin_counters;
 mod admin_keys;
 mod admin_people;
 mod admin_registry;
+mod admin_reports;
 mod admin_requests;
 mod admin_usage;
 mod cors;

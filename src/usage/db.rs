@@ -57,6 +57,11 @@ const TABLES: &[(&str, &str, &str)] = &[
     ("{payloads}", "usage_payloads", "switchboard_usage_payloads"),
     ("{trend}", "usage_trend", "switchboard_usage_trend"),
     (
+        "{report_runs}",
+        "usage_report_runs",
+        "switchboard_usage_report_runs",
+    ),
+    (
         "{trend_errors}",
         "usage_trend_errors",
         "switchboard_usage_trend_errors",
@@ -178,4 +183,29 @@ fn pg_row(r: &tokio_postgres::Row) -> Result<Vec<Cell>, UsageError> {
             .unwrap_or(Cell::Null))
         })
         .collect()
+}
+
+/// Runs a statement on a SQLite connection: the rows it changed.
+pub fn sqlite_exec(
+    conn: &rusqlite::Connection,
+    template: &str,
+    params: &[Param],
+) -> Result<u64, UsageError> {
+    conn.execute(
+        &sql(Dialect::Sqlite, template),
+        sqlite_params(params).as_slice(),
+    )
+    .map(|n| n as u64)
+    .map_err(db_err)
+}
+
+/// Runs a statement on a PostgreSQL connection: the rows it changed.
+pub async fn pg_exec(
+    c: &tokio_postgres::Client,
+    template: &str,
+    params: &[Param],
+) -> Result<u64, UsageError> {
+    c.execute(&sql(Dialect::Postgres, template), &pg_params(params))
+        .await
+        .map_err(|e| UsageError(crate::pg::error(e)))
 }

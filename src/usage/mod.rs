@@ -185,6 +185,30 @@ impl Writer {
         }
     }
 
+    /// Claims `period` of report `name` for this gateway: true for the first replica to
+    /// ask, false for every later one (so a period's report is sent once).
+    pub async fn claim(self: &Arc<Self>, name: &str, period: u64) -> Result<bool, UsageError> {
+        const CLAIM: &str = "INSERT INTO {report_runs} (name, period, at) VALUES (?1, ?2, ?3)
+            ON CONFLICT (name, period) DO NOTHING";
+        let params = vec![
+            query::Param::Text(name.to_string()),
+            query::Param::Int(period as i64),
+            query::Param::Int(now_secs() as i64),
+        ];
+        let changed = match (&self.cfg.db, &self.reader) {
+            (_, Some(pg)) => {
+                let c = pg.client().await.map_err(UsageError)?;
+                db::pg_exec(&c, CLAIM, &params).await?
+            }
+            (StoreDb::Sqlite(path), None) => {
+                let path = path.clone();
+                blocking(move || db::sqlite_exec(&open(&path)?, CLAIM, &params)).await?
+            }
+            (StoreDb::Postgres(_), None) => return Err(UsageError("no reader".into())),
+        };
+        Ok(changed == 1)
+    }
+
     /// Per route and target, the `secs` before `now` against the `secs` before those
     /// (see `stats`).
     pub async fn stats(

@@ -202,7 +202,7 @@ pub fn csv(q: &Query, rows: &[Value]) -> String {
             .iter()
             .map(|n| match &r[*n] {
                 Value::Null => String::new(),
-                Value::String(s) => field(s),
+                Value::String(s) => csv_field(s),
                 v => v.to_string(),
             })
             .collect();
@@ -214,7 +214,7 @@ pub fn csv(q: &Query, rows: &[Value]) -> String {
 
 /// A CSV field, quoted when it must be; a leading `=`, `+`, `-` or `@` is prefixed so
 /// a spreadsheet does not run it as a formula.
-fn field(s: &str) -> String {
+pub fn csv_field(s: &str) -> String {
     let s = if s.starts_with(['=', '+', '-', '@']) {
         format!("'{s}")
     } else {
@@ -247,7 +247,7 @@ mod tests {
         assert!(Query::parse(Some("group=route;drop"), 0).is_err());
         assert!(Query::parse(Some("ts=1"), 0).is_err());
         assert!(Query::parse(Some("days=0"), 0).is_err());
-        assert_eq!(field("=cmd()"), "'=cmd()");
-        assert_eq!(field("a,\"b\""), "\"a,\"\"b\"\"\"");
+        assert_eq!(csv_field("=cmd()"), "'=cmd()");
+        assert_eq!(csv_field("a,\"b\""), "\"a,\"\"b\"\"\"");
     }
 }

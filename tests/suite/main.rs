@@ -43,6 +43,7 @@ mod redaction;
 mod registry;
 mod registry_keys;
 mod replicas;
+mod reports;
 mod requests;
 mod responses;
 mod routing;

@@ -2,7 +2,8 @@
 //! case runs the real gateway with the adapter component (configured from its catalog
 //! preset where it has one) against the mock speaking that provider's wire format, and
 //! checks what the client got (always OpenAI's format) and what the provider received
-//! (`wire`). The README's provider × feature table is read from these cases.
+//! (`wire`). The provider × feature table of `docs/src/providers.md` is read from these
+//! cases.
 
 mod anthropic;
 mod cases;
