@@ -310,8 +310,20 @@ fn spawn_worker(
 }
 
 impl Running {
-    /// Stops accepting, lets in-flight requests finish (up to the grace period).
+    /// Says it is draining (`/ready`: 503) for `drain_delay`, then stops accepting and
+    /// lets in-flight requests finish (up to the grace period).
     pub async fn shutdown(self) {
+        self.gateway
+            .draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let delay = self.gateway.live.load().config.server.drain_delay;
+        if !delay.is_zero() {
+            tracing::info!(
+                ?delay,
+                "draining: /ready says 503; still accepting for the delay"
+            );
+            tokio::time::sleep(delay).await;
+        }
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = t.await;

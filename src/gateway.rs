@@ -39,6 +39,8 @@ pub struct Gateway {
     pub auth_throttle: crate::auth_throttle::AuthThrottle,
     /// `[telemetry]`'s tracer, set at start (a reload does not change it).
     pub telemetry: Option<Arc<crate::telemetry::Telemetry>>,
+    /// A shutdown has begun: `/ready` says 503 while requests drain.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 /// Where the config comes from, and how reloads went.
@@ -68,6 +70,18 @@ impl ReloadState {
 }
 
 impl Gateway {
+    /// Whether this replica should get traffic: its store read, no shutdown begun —
+    /// and if not, why (`GET /ready`).
+    pub fn ready(&self) -> Result<(), &'static str> {
+        if self.draining.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err("draining");
+        }
+        if !self.vkeys.loaded() {
+            return Err("starting");
+        }
+        Ok(())
+    }
+
     /// A gateway serving `live`, its other parts as yet unconfigured.
     pub fn new(
         live: LiveState,
@@ -92,6 +106,7 @@ impl Gateway {
             auth_throttle: Default::default(),
             translations: Default::default(),
             telemetry,
+            draining: Default::default(),
         }
     }
 

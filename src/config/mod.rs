@@ -137,6 +137,9 @@ pub struct ServerConfig {
     pub translation_memory_bytes: usize,
     pub tls: Option<TlsFiles>,
     pub shutdown_grace: Duration,
+    /// How long a stopping replica keeps accepting while `/ready` says 503, so a load
+    /// balancer's checks take it out of rotation first.
+    pub drain_delay: Duration,
     pub client_timeout: Duration,
     pub workers: usize,
 }

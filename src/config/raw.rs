@@ -211,6 +211,8 @@ pub struct RawServer {
     pub client_timeout: Option<Spanned<String>>,
     /// How long in-flight requests may take to finish on shutdown.
     pub shutdown_grace: Option<Spanned<String>>,
+    /// How long a stopping replica keeps accepting, `/ready` saying 503 (default 0s).
+    pub drain_delay: Option<Spanned<String>>,
     /// Browser applications that call the gateway directly.
     pub cors: Option<super::cors::RawCors>,
 }

@@ -139,6 +139,12 @@ fn server(cx: &Ctx<'_>, raw: &RawConfig) -> Result<ServerConfig, ConfigError> {
             << 20) as usize,
         tls,
         shutdown_grace,
+        drain_delay: match &raw.server.drain_delay {
+            Some(d) => cx
+                .duration(d, "server.drain_delay")?
+                .min(Duration::from_secs(300)),
+            None => Duration::ZERO,
+        },
         client_timeout,
         workers: raw
             .server

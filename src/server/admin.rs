@@ -62,6 +62,9 @@ async fn respond(
     if path == "/health" {
         return json_response(StatusCode::OK, json!({ "status": "ok" }));
     }
+    if path == "/ready" {
+        return super::routes::ready(&gw);
+    }
     if path == "/metrics" {
         let live = gw.live.load_full();
         gw.metrics.alerts(gw.alerts.figures());

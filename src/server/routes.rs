@@ -210,6 +210,14 @@ fn model_object(id: &str, created: u64, route: &crate::config::Route) -> serde_j
     m
 }
 
+/// `GET /ready`: 200 when this replica should get traffic, else 503 and why.
+pub(super) fn ready(gw: &Gateway) -> http::Response<Body> {
+    match gw.ready() {
+        Ok(()) => json_response(StatusCode::OK, json!({ "status": "ready" })),
+        Err(why) => json_response(StatusCode::SERVICE_UNAVAILABLE, json!({ "status": why })),
+    }
+}
+
 async fn api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Response<Body> {
     if req.headers().contains_key(http::header::ORIGIN)
         && let Some(cors) = gw.live.load().config.cors.clone()
@@ -257,6 +265,9 @@ async fn openai_api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
     let method = req.method().clone();
     if path == "/health" {
         return json_response(StatusCode::OK, json!({ "status": "ok" }));
+    }
+    if path == "/ready" {
+        return ready(&gw);
     }
     let live = gw.live.load_full();
     let endpoint = match path.as_str() {

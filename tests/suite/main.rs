@@ -49,6 +49,7 @@ mod responses;
 mod routing;
 mod sandbox;
 mod sdk;
+mod service;
 mod sso;
 mod telemetry;
 mod trust;
