@@ -19,7 +19,7 @@ WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 cargo build --release --quiet
-BIN=target/release/switchboard
+BIN=target/x86_64-unknown-linux-gnu/release/switchboard
 
 cat > "$WORK/chain.lua" <<LUA
 wrk.method = "POST"

@@ -12,7 +12,7 @@ export SB_BENCH_ADMIN=bench-admin-token
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 cargo build --release --quiet
-BIN=target/release/switchboard
+BIN=target/x86_64-unknown-linux-gnu/release/switchboard
 
 python3 - "$WORK/usage.db" "$N" <<'PY'
 import random, sqlite3, sys, time

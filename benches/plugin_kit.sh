@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 LANGS=("${@:-rust python js}")
 [ $# -eq 0 ] && LANGS=(rust python js)
 cargo build --release --quiet
-BIN=$PWD/target/release/switchboard
+BIN=$PWD/target/x86_64-unknown-linux-gnu/release/switchboard
 WORK=$(mktemp -d /tmp/plugin-kit.XXXXXX)
 GW_PID=""
 cleanup() { [ -n "$GW_PID" ] && kill "$GW_PID" 2>/dev/null; rm -rf "$WORK"; }

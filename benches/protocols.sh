@@ -22,7 +22,7 @@ if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null; then
   apt-get update -qq && apt-get install -y -qq wrk nginx-light >/dev/null
 fi
 cargo build --release --quiet
-BIN=target/release/switchboard
+BIN=target/x86_64-unknown-linux-gnu/release/switchboard
 . benches/measure.sh
 
 lua() { # file body

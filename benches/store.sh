@@ -34,7 +34,7 @@ command -v redis-server >/dev/null || need+=(redis-server)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null; fi
 cargo build --release --quiet
-BIN=target/release/switchboard
+BIN=target/x86_64-unknown-linux-gnu/release/switchboard
 
 cat > "$WORK/chat.lua" <<LUA
 wrk.method = "POST"

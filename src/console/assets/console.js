@@ -427,7 +427,7 @@ async function compareView(page) {
 const VIEWS = { overview, routes: routesView, usage: usageView, budgets: budgetsView, keys: keysView, alerts: alertsView, plugins: pluginsView, config: configView, compare: compareView };
 // What a page needs of the role to be read (every other page: `read`). A team role reads
 // its keys, its usage and its account only.
-const VIEW_NEEDS = { keys: null, usage: null, account: null, people: "admin" };
+const VIEW_NEEDS = { keys: null, usage: null, requests: null, account: null, people: "admin" };
 const viewNeeds = (name) => (name in VIEW_NEEDS ? VIEW_NEEDS[name] : "read");
 // The registry's views (models, prompts, providers) come from registry.js; people and
 // the account page from people.js; requests, errors (requests.js) and trends (trends.js)

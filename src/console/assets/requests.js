@@ -80,7 +80,7 @@
           .map(([v, t]) => el("option", { value: v, text: t, selected: v === (h.get("status") || "") })))),
       field("error", "error label"), field("min_ms", "min duration (ms)", { type: "number", min: "0", class: "short" }),
       field("min_cost", "min cost ($)", { type: "number", min: "0", step: "any", class: "short" }),
-      field("q", "search", { type: "search", placeholder: "id, message…" }),
+      field("q", "search", { type: "search", placeholder: "text in captured bodies" }),
       h.get("api") ? el("input", { type: "hidden", name: "api", value: h.get("api") }) : null,
       el("button", { type: "submit", class: "primary", id: "requests-apply", text: "Show" }),
       el("a", { href: "#requests", class: "button", text: "Clear" })));
