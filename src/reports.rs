@@ -101,7 +101,7 @@ pub fn slack(v: &Value) -> Value {
         })
         .unwrap_or_default();
     let mut text = format!(
-        "*{} report — {}* ({} to {})\nSpend ${:.4}{change}, {} requests, {:.1}% errors",
+        "*{} report — {}* ({} to {}, UTC)\nSpend ${:.4}{change}, {} requests, {:.1}% errors",
         if v["every"] == "week" {
             "Weekly"
         } else {
@@ -109,7 +109,7 @@ pub fn slack(v: &Value) -> Value {
         },
         v["scope"].as_str().unwrap_or(""),
         day(v["from"].as_u64().unwrap_or(0)),
-        day(v["to"].as_u64().unwrap_or(0)),
+        day(v["to"].as_u64().unwrap_or(1).saturating_sub(1)),
         num(t, "cost_usd"),
         t["requests"],
         num(t, "error_rate") * 100.0,

@@ -353,6 +353,14 @@ fn rule(
             "spend_rate watches a route or the gateway, not a target",
         );
     }
+    let own = a.webhook.is_some() || a.webhook_env.is_some();
+    if !own && (a.format.is_some() || a.timeout.is_some() || a.retries.is_some()) {
+        return cx.err(
+            a.name.span(),
+            &key,
+            "format, timeout and retries go with the rule's own webhook (or in [alerting])",
+        );
+    }
     let severity = a.severity.unwrap_or_default();
     let webhook = match webhook(cx, &a.own_webhook(), &key)? {
         Some(w) => Some(w),

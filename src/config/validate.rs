@@ -140,9 +140,10 @@ fn server(cx: &Ctx<'_>, raw: &RawConfig) -> Result<ServerConfig, ConfigError> {
         tls,
         shutdown_grace,
         drain_delay: match &raw.server.drain_delay {
-            Some(d) => cx
-                .duration(d, "server.drain_delay")?
-                .min(Duration::from_secs(300)),
+            Some(d) => match cx.duration(d, "server.drain_delay")? {
+                t if t <= Duration::from_secs(300) => t,
+                _ => return cx.err(d.span(), "server.drain_delay", "must be at most 300s"),
+            },
             None => Duration::ZERO,
         },
         client_timeout,

@@ -109,6 +109,24 @@ fn authenticate(
 
 /// Checks the end-user token the request carries (`[auth.end_users]`), naming its end
 /// user on `p`; a key that takes its end user from tokens only needs one.
+/// Who asks: the key (`authenticate`), the end user (`end_user`), and the page it came
+/// from, held to its key's origins when the gateway has CORS.
+async fn principal_of(
+    gw: &Gateway,
+    live: &LiveState,
+    req: &http::Request<Incoming>,
+) -> Result<Principal, Box<http::Response<Body>>> {
+    let mut principal = authenticate(gw, live, req).map_err(|e| Box::new(e.into_response()))?;
+    end_user(gw, live, req, &mut principal)
+        .await
+        .map_err(|e| Box::new(e.into_response()))?;
+    if let Some(cors) = &live.config.cors {
+        principal.origin = super::cors::origin_of(req);
+        super::cors::check(cors, &principal)?;
+    }
+    Ok(principal)
+}
+
 async fn end_user(
     gw: &Gateway,
     live: &LiveState,
@@ -292,19 +310,10 @@ async fn openai_api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
         ))
         .into_response();
     }
-    let mut principal = match authenticate(&gw, &live, &req) {
+    let principal = match principal_of(&gw, &live, &req).await {
         Ok(p) => p,
-        Err(e) => return e.into_response(),
+        Err(resp) => return *resp,
     };
-    if let Err(e) = end_user(&gw, &live, &req, &mut principal).await {
-        return e.into_response();
-    }
-    if let Some(cors) = &live.config.cors {
-        principal.origin = super::cors::origin_of(&req);
-        if let Err(refused) = super::cors::check(cors, &principal) {
-            return *refused;
-        }
-    }
     if is_models {
         return models(&live, &principal, &method, &path);
     }
@@ -360,13 +369,10 @@ async fn files(
     path: String,
 ) -> http::Response<Body> {
     let live = gw.live.load_full();
-    let mut principal = match authenticate(&gw, &live, &req) {
+    let principal = match principal_of(&gw, &live, &req).await {
         Ok(p) => p,
-        Err(e) => return e.into_response(),
+        Err(resp) => return *resp,
     };
-    if let Err(e) = end_user(&gw, &live, &req, &mut principal).await {
-        return e.into_response();
-    }
     let (limit, timeout) = (
         live.config.server.max_body_bytes,
         live.config.server.client_timeout,
@@ -517,13 +523,10 @@ async fn by_id(
         return files(gw, req, path).await;
     }
     let live = gw.live.load_full();
-    let mut principal = match authenticate(&gw, &live, &req) {
+    let principal = match principal_of(&gw, &live, &req).await {
         Ok(p) => p,
-        Err(e) => return e.into_response(),
+        Err(resp) => return *resp,
     };
-    if let Err(e) = end_user(&gw, &live, &req, &mut principal).await {
-        return e.into_response();
-    }
     drop(live);
     match path.strip_prefix("/v1/responses/") {
         Some(id) => {

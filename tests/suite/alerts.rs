@@ -356,6 +356,18 @@ async fn a_rule_that_names_what_is_not_there_is_refused() {
             "http",
         ),
         ("name = \"a\"\nkind = \"budget\"\nat = \"soon\"", "warn"),
+        (
+            "name = \"a\"\nkind = \"reload\"\nformat = \"slack\"",
+            "own webhook",
+        ),
+        (
+            "name = \"a\"\nkind = \"spend_rate\"\nabove = 1\ntarget = \"p\"",
+            "not a target",
+        ),
+        (
+            "name = \"a\"\nkind = \"reload\"\nseverity = \"dire\"",
+            "severity",
+        ),
     ] {
         let e = parse(&mock, &format!("{base}\n[[alerts]]\n{rule}\n"))
             .unwrap_err()

@@ -27,6 +27,13 @@ async fn ready_says_draining_before_the_listeners_close() {
     })
     .unwrap();
     assert_eq!(config.server.drain_delay, std::time::Duration::from_secs(1));
+    let env = env_map();
+    let long = switchboard::config::Config::parse(
+        &text.replace("drain_delay = \"1s\"", "drain_delay = \"10m\""),
+        std::path::Path::new("."),
+        &move |k| env.get(k).cloned(),
+    );
+    assert!(long.unwrap_err().to_string().contains("at most 300s"));
     let running = switchboard::app::start(config).await.unwrap();
     let (api, admin) = (
         format!("http://{}", running.api_addr),
