@@ -9,45 +9,69 @@ use toml::Spanned;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
+    /// The API listener: address, TLS, body and item bounds, shutdown, CORS.
     #[serde(default)]
     pub server: RawServer,
+    /// The admin listener (`/admin/*`, the console, `/metrics`) and its token.
     pub admin: Option<RawAdmin>,
+    /// The plugin engine: the compile cache and the sandbox's limits.
     #[serde(default)]
     pub plugins: RawPluginEngine,
+    /// The built-in local demo provider, started beside the gateway.
     pub demo: Option<RawDemo>,
+    /// Gateway keys clients present (none: the gateway is open).
     #[serde(default)]
     pub keys: Vec<RawKey>,
+    /// Teams of keys: models, labels, policies, the budget cap of their keys.
     #[serde(default)]
     pub teams: Vec<RawTeam>,
+    /// Upstream providers: adapter, base URL, key, limits (`[providers.NAME]`).
     #[serde(default)]
     pub providers: BTreeMap<String, RawProvider>,
+    /// The models clients name (routes): targets, strategy, policies, redactors.
     #[serde(default)]
     pub models: BTreeMap<String, Spanned<RawModel>>,
     /// Prompt templates (`[prompts.NAME]`), named by requests.
     #[serde(default)]
     pub prompts: BTreeMap<String, Spanned<RawPrompt>>,
+    /// Strategy plugins by name, for routes to use.
     #[serde(default)]
     pub strategies: BTreeMap<String, RawPlugin>,
+    /// Policy plugins by name, for routes, keys, teams and the gateway to use.
     #[serde(default)]
     pub policies: BTreeMap<String, RawPlugin>,
+    /// Redactor plugins by name, for routes to use.
     #[serde(default)]
     pub redactors: BTreeMap<String, RawPlugin>,
+    /// The response cache's bounds, and Redis to share answers between replicas.
     pub cache: Option<RawCache>,
+    /// Where plugins' counters live (memory, a SQLite file, or Redis).
     pub counters: Option<RawCounters>,
+    /// Usage records (the request log): where, and how long they are kept.
     pub usage: Option<RawUsage>,
+    /// One line per request, as text or JSON.
     pub access_log: Option<RawAccessLog>,
+    /// Stored Responses API answers (`previous_response_id`).
     pub responses: Option<RawResponses>,
+    /// Where virtual keys, people, overrides and the registry live.
     pub store: Option<RawStore>,
+    /// Where `/v1/files` uploads go.
     pub files: Option<RawFiles>,
+    /// Policies every request is checked by.
     pub gateway: Option<RawGateway>,
+    /// Alert rules the gateway evaluates on itself.
     #[serde(default)]
     pub alerts: Vec<super::alerts::RawAlert>,
     /// Where alerts of each severity go when their rule names no webhook.
     pub alerting: Option<super::alerts::RawAlerting>,
+    /// Daily or weekly spend and health reports.
     #[serde(default)]
     pub reports: Vec<super::reports::RawReport>,
+    /// How the gateway's own log lines are written.
     pub log: Option<super::telemetry::RawLog>,
+    /// Traces over OTLP.
     pub telemetry: Option<super::telemetry::RawTelemetry>,
+    /// Single sign-on for the console, and end users proven by signed tokens.
     pub auth: Option<super::auth::RawAuth>,
 }
 

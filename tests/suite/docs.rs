@@ -172,23 +172,37 @@ fn reference() -> String {
         let mut nested = Vec::new();
         for (key, ty, doc) in fields {
             let (kind, sub) = shape(ty);
-            out.push_str(&format!(
-                "| `{key}` | {} | {} | {} |\n",
-                cell(&kind),
-                cell(&default_of(doc)),
-                cell(doc)
-            ));
-            if let Some((sub, how)) = sub {
-                let p = match (how, path.is_empty()) {
-                    ("[[]]", true) => format!("[[{key}]]"),
-                    ("[[]]", false) => format!("{path}.{key}[]"),
-                    (".<name>", true) => format!("[{key}.<name>]"),
-                    (".<name>", false) => format!("{}.{key}.<name>]", path.trim_end_matches(']')),
-                    (_, true) => format!("[{key}]"),
-                    _ => format!("{}.{key}]", path.trim_end_matches(']')),
-                };
-                nested.push((p.replace("[[[", "[["), sub));
-            }
+            let row = |meaning: &str| {
+                format!(
+                    "| `{key}` | {} | {} | {} |\n",
+                    cell(&kind),
+                    cell(&default_of(doc)),
+                    cell(meaning)
+                )
+            };
+            let Some((sub, how)) = sub else {
+                out.push_str(&row(doc));
+                continue;
+            };
+            // Under an array of tables (`[[keys]]`) or an array (`targets[]`), a table is
+            // a key of each entry; under a table, a table of its own.
+            let entry = path.ends_with("]]") || path.ends_with("[]");
+            let p = match (how, path.is_empty()) {
+                ("[[]]", true) => format!("[[{key}]]"),
+                ("[[]]", false) => format!("{path}.{key}[]"),
+                (".<name>", true) => format!("[{key}.<name>]"),
+                (".<name>", false) if entry => format!("{path}.{key}.<name>"),
+                (".<name>", false) => format!("{}.{key}.<name>]", path.trim_end_matches(']')),
+                (_, true) => format!("[{key}]"),
+                _ if entry => format!("{path}.{key}"),
+                _ => format!("{}.{key}]", path.trim_end_matches(']')),
+            };
+            let what = match doc.is_empty() {
+                true => structs.get(&sub).map_or(String::new(), |(d, _)| d.clone()),
+                false => doc.clone(),
+            };
+            out.push_str(&row(format!("{what} (see `{p}` below)").trim()));
+            nested.push((p, sub));
         }
         todo.extend(nested.into_iter().rev());
     }
