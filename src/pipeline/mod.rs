@@ -352,7 +352,7 @@ async fn admit<'l>(
         && facts.max_output_tokens.is_none()
         && req.endpoint == Endpoint::Chat
     {
-        cap_output(req, cap);
+        params::cap_output(req, cap);
     }
     let mut policy_headers = checked.headers;
     policy_headers.append(&mut lifecycle_headers);
@@ -391,23 +391,6 @@ fn route_of<'l>(
         ctx.note("requested", from);
     }
     Ok(served)
-}
-
-/// Sends the output tokens a policy reserved upstream as the request's maximum (it
-/// set none): in the chat form, and in the client's own API where it is passed
-/// through (`max_tokens` for Messages, `max_output_tokens` for Responses).
-fn cap_output(req: &mut Request<'_>, cap: u64) {
-    req.body = params::insert_field(&req.body, "max_tokens", &cap.to_string());
-    if let Some(n) = &mut req.native {
-        let field = match n.api {
-            NativeApi::Messages => "max_tokens",
-            NativeApi::Responses => "max_output_tokens",
-            _ => return,
-        };
-        if n.content_type.is_none() && !body::has_field(&n.body, field) {
-            n.body = params::insert_field(&n.body, field, &cap.to_string());
-        }
-    }
 }
 
 async fn run(

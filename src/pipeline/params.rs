@@ -94,6 +94,23 @@ pub fn insert_field(body: &[u8], name: &str, value: &str) -> Bytes {
     insert_fields(body, &[(name, value.to_string())])
 }
 
+/// Sends the output tokens a policy reserved upstream as the request's maximum (it
+/// set none): in the chat form, and in the client's own API where it is passed
+/// through (`max_tokens` for Messages, `max_output_tokens` for Responses).
+pub(super) fn cap_output(req: &mut super::Request<'_>, cap: u64) {
+    req.body = insert_field(&req.body, "max_tokens", &cap.to_string());
+    if let Some(n) = &mut req.native {
+        let field = match n.api {
+            crate::native::NativeApi::Messages => "max_tokens",
+            crate::native::NativeApi::Responses => "max_output_tokens",
+            _ => return,
+        };
+        if n.content_type.is_none() && !super::body::has_field(&n.body, field) {
+            n.body = insert_field(&n.body, field, &cap.to_string());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,40 +51,10 @@ pub async fn handle(
         return ApiError::invalid("reports read the usage records: configure [usage]", None)
             .into_response();
     };
-    let (mut from, mut to) = reports::period(r.every, now);
-    let mut csv = false;
-    for kv in query.into_iter().flat_map(|q| q.split('&')) {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        let at =
-            || crate::usage::query::Query::parse(Some(&format!("from={v}")), now).map(|q| q.from);
-        match (k, v) {
-            ("format", "csv") => csv = true,
-            ("format", "json") | ("", _) => {}
-            ("from", _) => {
-                from = match at() {
-                    Ok(t) => t,
-                    Err(e) => return ApiError::invalid(e, Some("from")).into_response(),
-                }
-            }
-            ("to", _) => {
-                to = match at() {
-                    Ok(t) => t,
-                    Err(e) => return ApiError::invalid(e, Some("to")).into_response(),
-                }
-            }
-            _ => {
-                return ApiError::invalid(format!("'{k}' is not a parameter of a report"), None)
-                    .into_response();
-            }
-        }
-    }
-    if to <= from || to - from > 366 * 86_400 {
-        return ApiError::invalid(
-            "the period must end after it starts and span at most a year",
-            None,
-        )
-        .into_response();
-    }
+    let ((from, to), csv) = match asked(query, reports::period(r.every, now), now) {
+        Ok(a) => a,
+        Err(e) => return *e,
+    };
     let v = match reports::build(&w, r, (from, to)).await {
         Ok(v) => v,
         Err(e) => return ApiError::internal(e.to_string()).into_response(),
@@ -109,4 +79,34 @@ pub async fn handle(
         return resp;
     }
     json_response(StatusCode::OK, v)
+}
+
+/// A report's period, [from, to) in Unix seconds, and whether it is asked as CSV.
+type Asked = ((u64, u64), bool);
+
+/// The period a query string asks for (`from`, `to`; else `period`) and whether as CSV.
+fn asked(
+    query: Option<&str>,
+    (mut from, mut to): (u64, u64),
+    now: u64,
+) -> Result<Asked, Box<http::Response<Body>>> {
+    let bad = |e: String, p: Option<&str>| Box::new(ApiError::invalid(e, p).into_response());
+    let mut csv = false;
+    for kv in query.into_iter().flat_map(|q| q.split('&')) {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        let at =
+            || crate::usage::query::Query::parse(Some(&format!("from={v}")), now).map(|q| q.from);
+        match (k, v) {
+            ("format", "csv") => csv = true,
+            ("format", "json") | ("", _) => {}
+            ("from", _) => from = at().map_err(|e| bad(e, Some("from")))?,
+            ("to", _) => to = at().map_err(|e| bad(e, Some("to")))?,
+            _ => return Err(bad(format!("'{k}' is not a parameter of a report"), None)),
+        }
+    }
+    if to <= from || to - from > 366 * 86_400 {
+        let e = "the period must end after it starts and span at most a year";
+        return Err(bad(e.into(), None));
+    }
+    Ok(((from, to), csv))
 }
