@@ -5,17 +5,16 @@
 //! Settings: `default_max_tokens` (Anthropic requires `max_tokens`; default 4096) and
 //! `version` (the `anthropic-version` header; default `2023-06-01`).
 
-wit_bindgen::generate!({ world: "adapter", path: "../../wit" });
-
 mod request;
 mod response;
 mod stream;
 
-use exports::switchboard::plugin::provider_adapter::{self as adapter, GuestStreamTranslator};
-use switchboard::plugin::host;
-use switchboard::plugin::types::{
-    AdapterError, AuthScheme, BodyEdit, ErrorKind, Header, HttpMethod, Operation, RequestContext,
-    SseEvent, StreamFormat, TranslatedAnswer, TranslatedEvents, UpstreamRequest, UpstreamResponse,
+use switchboard_sdk::adapter::{self, ProviderAdapter, StreamTranslator};
+use switchboard_sdk::host;
+use switchboard_sdk::openai;
+use switchboard_sdk::types::{
+    AdapterError, AuthScheme, Header, Operation, RequestContext, SseEvent, StreamFormat,
+    TranslatedAnswer, TranslatedEvents, UpstreamRequest, UpstreamResponse,
 };
 
 const DEFAULT_VERSION: &str = "2023-06-01";
@@ -23,17 +22,7 @@ const DEFAULT_MAX_TOKENS: u64 = 4096;
 
 struct Anthropic;
 
-/// A client-side error (HTTP 400) about `param`.
-pub(crate) fn invalid(message: impl Into<String>, param: Option<&str>) -> AdapterError {
-    AdapterError {
-        status: 400,
-        kind: ErrorKind::InvalidRequest,
-        message: message.into(),
-        param: param.map(str::to_string),
-    }
-}
-
-impl Guest for Anthropic {
+impl adapter::Guest for Anthropic {
     fn validate_settings(settings: Vec<(String, String)>) -> Result<(), String> {
         for (name, value) in &settings {
             match name.as_str() {
@@ -61,20 +50,18 @@ impl Guest for Anthropic {
     }
 }
 
-impl adapter::Guest for Anthropic {
+impl ProviderAdapter for Anthropic {
     type StreamTranslator = stream::Translator;
 
     fn to_upstream(ctx: RequestContext, body: Vec<u8>) -> Result<UpstreamRequest, AdapterError> {
         if ctx.operation != Operation::ChatCompletions {
-            return Err(AdapterError {
-                status: 400,
-                kind: ErrorKind::InvalidRequest,
-                message: format!(
+            return Err(openai::invalid(
+                format!(
                     "provider '{}' (Anthropic) does not offer embeddings",
                     ctx.provider
                 ),
-                param: Some("model".to_string()),
-            });
+                Some("model"),
+            ));
         }
         let default_max_tokens = host::setting("default_max_tokens")
             .and_then(|v| v.trim().parse::<u64>().ok())
@@ -83,18 +70,13 @@ impl adapter::Guest for Anthropic {
             .and_then(|v| serde_json::from_str::<String>(&v).ok())
             .unwrap_or_else(|| DEFAULT_VERSION.to_string());
         let translated = request::translate(&ctx, &body, default_max_tokens)?;
+        let auth = AuthScheme::Header("x-api-key".to_string());
         Ok(UpstreamRequest {
-            method: HttpMethod::Post,
-            path: "/messages".to_string(),
-            query: Vec::new(),
             headers: vec![Header {
                 name: "anthropic-version".to_string(),
                 value: version,
             }],
-            auth: AuthScheme::Header("x-api-key".to_string()),
-            body: BodyEdit::Replace(translated),
-            translate_response: true,
-            stream_format: StreamFormat::Sse,
+            ..openai::translated_post("/messages", auth, translated, StreamFormat::Sse)
         })
     }
 
@@ -113,7 +95,7 @@ impl adapter::Guest for Anthropic {
     }
 }
 
-impl GuestStreamTranslator for stream::Translator {
+impl StreamTranslator for stream::Translator {
     fn new(ctx: RequestContext) -> Self {
         stream::Translator::new(ctx)
     }
@@ -135,4 +117,4 @@ impl GuestStreamTranslator for stream::Translator {
     }
 }
 
-export!(Anthropic);
+switchboard_sdk::export_adapter!(Anthropic);

@@ -1,9 +1,8 @@
 //! OpenAI chat request → Anthropic Messages request.
 
 use serde_json::{Map, Value, json};
-
-use crate::invalid;
-use crate::switchboard::plugin::types::{AdapterError, RequestContext};
+use switchboard_sdk::openai::{self, ResponseFormat, invalid};
+use switchboard_sdk::types::{AdapterError, RequestContext};
 
 /// Builds the Anthropic body for the OpenAI-shaped `body`.
 pub fn translate(
@@ -113,19 +112,9 @@ fn messages_to_anthropic(messages: &[Value]) -> Result<(Vec<Value>, Vec<Value>),
                 ));
             }
         };
-        if blocks.is_empty() {
-            continue;
-        }
-        // Anthropic wants alternating turns: merge consecutive turns of one role
+        // Anthropic wants alternating turns: consecutive turns of one role are merged
         // (e.g. several tool results answering parallel tool calls).
-        match turns.last_mut() {
-            Some(last) if last["role"] == role => {
-                if let Some(content) = last["content"].as_array_mut() {
-                    content.extend(blocks);
-                }
-            }
-            _ => turns.push(json!({ "role": role, "content": blocks })),
-        }
+        openai::push_turn(&mut turns, role, "content", blocks);
     }
     Ok((system, turns))
 }
@@ -313,26 +302,15 @@ fn tool_choice(choice: Option<&Value>, parallel_off: bool) -> Result<Option<Valu
 /// `response_format` as Anthropic's structured output: a JSON schema as it is, a
 /// JSON object as the schema of any object.
 fn output_format(format: Option<&Value>) -> Result<Option<Value>, AdapterError> {
-    let Some(f) = format.filter(|f| !f.is_null()) else {
-        return Ok(None);
-    };
-    match f["type"].as_str() {
-        Some("text") => Ok(None),
-        Some("json_object") => Ok(Some(
-            json!({ "type": "json_schema", "schema": { "type": "object" } }),
-        )),
-        Some("json_schema") => match f["json_schema"].get("schema") {
-            Some(schema) => Ok(Some(json!({ "type": "json_schema", "schema": schema }))),
-            None => Err(invalid(
-                "response_format.json_schema.schema is required",
-                Some("response_format"),
-            )),
-        },
-        _ => Err(invalid(
-            "response_format.type must be text, json_object or json_schema",
-            Some("response_format"),
-        )),
-    }
+    Ok(match openai::parse_response_format(format)? {
+        ResponseFormat::Text => None,
+        ResponseFormat::JsonObject => {
+            Some(json!({ "type": "json_schema", "schema": { "type": "object" } }))
+        }
+        ResponseFormat::JsonSchema { schema, .. } => {
+            Some(json!({ "type": "json_schema", "schema": schema }))
+        }
+    })
 }
 
 /// Whether Anthropic accepts thinking for this conversation: not with a forced tool

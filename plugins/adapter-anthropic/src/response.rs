@@ -2,8 +2,8 @@
 //! the contract's error. Shared pieces (finish reasons, usage) serve the stream too.
 
 use serde_json::{Value, json};
-
-use crate::switchboard::plugin::types::{AdapterError, ErrorKind, RequestContext, TokenUsage};
+use switchboard_sdk::openai::broken;
+use switchboard_sdk::types::{AdapterError, ErrorKind, RequestContext, TokenUsage};
 
 /// Anthropic `stop_reason` → OpenAI `finish_reason`.
 pub fn finish_reason(stop_reason: Option<&str>) -> &'static str {
@@ -52,23 +52,14 @@ pub fn usage_counts(u: Option<&Value>) -> [u64; 4] {
     ]
 }
 
-fn bad_upstream(message: String) -> AdapterError {
-    AdapterError {
-        status: 502,
-        kind: ErrorKind::Upstream,
-        message,
-        param: None,
-    }
-}
-
 /// The OpenAI answer, and the usage to report.
 pub fn translate(ctx: &RequestContext, body: &[u8]) -> Result<(Vec<u8>, TokenUsage), AdapterError> {
     let msg: Value = serde_json::from_slice(body)
-        .map_err(|e| bad_upstream(format!("Anthropic answered with invalid JSON: {e}")))?;
+        .map_err(|e| broken(format!("Anthropic answered with invalid JSON: {e}")))?;
     let blocks = msg
         .get("content")
         .and_then(Value::as_array)
-        .ok_or_else(|| bad_upstream("Anthropic answer has no 'content' array".to_string()))?;
+        .ok_or_else(|| broken("Anthropic answer has no 'content' array".to_string()))?;
     let mut text = String::new();
     let mut tool_calls = Vec::new();
     for block in blocks {
@@ -112,7 +103,7 @@ pub fn translate(ctx: &RequestContext, body: &[u8]) -> Result<(Vec<u8>, TokenUsa
     let tokens = token_usage([input, cache_write, cache_read, output]);
     serde_json::to_vec(&out)
         .map(|b| (b, tokens))
-        .map_err(|e| bad_upstream(format!("cannot encode answer: {e}")))
+        .map_err(|e| broken(format!("cannot encode answer: {e}")))
 }
 
 /// Maps an Anthropic error body (`{"type":"error","error":{"type","message"}}`).

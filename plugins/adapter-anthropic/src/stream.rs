@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use switchboard_sdk::openai::broken;
+use switchboard_sdk::types::{AdapterError, RequestContext, SseEvent, TokenUsage};
+
 use crate::response::{error_from, finish_reason, token_usage, usage, usage_counts};
-use crate::switchboard::plugin::types::{
-    AdapterError, ErrorKind, RequestContext, SseEvent, TokenUsage,
-};
 
 #[derive(Default)]
 struct State {
@@ -38,15 +38,6 @@ fn data_event(v: &Value) -> SseEvent {
     }
 }
 
-fn broken(message: String) -> AdapterError {
-    AdapterError {
-        status: 502,
-        kind: ErrorKind::Upstream,
-        message,
-        param: None,
-    }
-}
-
 impl Translator {
     pub fn new(ctx: RequestContext) -> Self {
         let state = State {
@@ -70,10 +61,7 @@ impl Translator {
         }))
     }
 
-    pub fn event(
-        &self,
-        ev: crate::switchboard::plugin::types::SseEvent,
-    ) -> Result<Vec<SseEvent>, AdapterError> {
+    pub fn event(&self, ev: SseEvent) -> Result<Vec<SseEvent>, AdapterError> {
         let data: Value = serde_json::from_str(&ev.data)
             .map_err(|e| broken(format!("Anthropic stream sent invalid JSON: {e}")))?;
         let kind = data

@@ -13,8 +13,8 @@ use switchboard_sdk::adapter::{self, ProviderAdapter, StreamTranslator};
 use switchboard_sdk::openai;
 use switchboard_sdk::settings::Settings;
 use switchboard_sdk::types::{
-    AdapterError, AuthScheme, BodyEdit, HttpMethod, Operation, RequestContext, SseEvent,
-    StreamFormat, TranslatedAnswer, TranslatedEvents, UpstreamRequest, UpstreamResponse,
+    AdapterError, AuthScheme, BodyEdit, Operation, RequestContext, SseEvent, TranslatedAnswer,
+    TranslatedEvents, UpstreamRequest, UpstreamResponse,
 };
 
 const DEFAULT_API_VERSION: &str = "2024-10-21";
@@ -80,8 +80,7 @@ pub struct AzureOpenAi;
 
 impl adapter::Guest for AzureOpenAi {
     fn validate_settings(settings: Vec<(String, String)>) -> Result<(), String> {
-        switchboard_sdk::settings::validate::<Config>(&settings)
-            .map_err(|e| format!("builtin:azure-openai: {e}"))
+        switchboard_sdk::settings::validate_as::<Config>("builtin:azure-openai", &settings)
     }
 }
 
@@ -108,21 +107,16 @@ impl ProviderAdapter for AzureOpenAi {
             (None, false) => Some(DEFAULT_API_VERSION.to_string()),
             (None, true) => None,
         };
+        let auth = match config.auth.as_deref() {
+            Some("bearer") => AuthScheme::Bearer,
+            _ => AuthScheme::Header("api-key".to_string()),
+        };
         Ok(UpstreamRequest {
-            method: HttpMethod::Post,
-            path,
             query: version
                 .map(|v| ("api-version".to_string(), v))
                 .into_iter()
                 .collect(),
-            headers: Vec::new(),
-            auth: match config.auth.as_deref() {
-                Some("bearer") => AuthScheme::Bearer,
-                _ => AuthScheme::Header("api-key".to_string()),
-            },
-            body: BodyEdit::SetModel(ctx.target_model),
-            translate_response: false,
-            stream_format: StreamFormat::Sse,
+            ..openai::forwarded_post(path, auth, BodyEdit::SetModel(ctx.target_model))
         })
     }
 

@@ -64,17 +64,7 @@ fn messages(r: &Request) -> Result<Vec<Value>, AdapterError> {
             Role::Assistant => "assistant",
         };
         let content = blocks(m, &format!("messages[{i}]"))?;
-        if content.is_empty() {
-            continue;
-        }
-        match out.last_mut() {
-            Some(last) if last["role"] == role => {
-                if let Some(c) = last["content"].as_array_mut() {
-                    c.extend(content);
-                }
-            }
-            _ => out.push(json!({ "role": role, "content": content })),
-        }
+        openai::push_turn(&mut out, role, "content", content);
     }
     Ok(out)
 }
@@ -168,13 +158,8 @@ fn usage(u: Option<&Value>) -> Usage {
     }
 }
 
-fn parse(body: &[u8]) -> Result<Value, AdapterError> {
-    serde_json::from_slice(body)
-        .map_err(|e| openai::broken(format!("Bedrock answered invalid JSON: {e}")))
-}
-
 pub fn answer(ctx: &RequestContext, body: &[u8]) -> Result<(Vec<u8>, TokenUsage), AdapterError> {
-    let v = parse(body)?;
+    let v = openai::provider_json(body, "Bedrock")?;
     let content = v
         .pointer("/output/message/content")
         .and_then(Value::as_array)
@@ -200,7 +185,7 @@ pub fn answer(ctx: &RequestContext, body: &[u8]) -> Result<(Vec<u8>, TokenUsage)
         finish: finish(v.get("stopReason").and_then(Value::as_str)),
         usage,
     };
-    Ok((openai::answer(ctx, &a), usage.to_token_usage()))
+    Ok(openai::answer_with_usage(ctx, &a))
 }
 
 /// An exception in the stream: its status by type, its message.
@@ -227,7 +212,7 @@ pub fn stream_event(
     if name.ends_with("Exception") {
         return Err(exception(name, &ev.data));
     }
-    let v = parse(ev.data.as_bytes())?;
+    let v = openai::provider_json(ev.data.as_bytes(), "Bedrock")?;
     match name {
         "messageStart" => w.start(out),
         "contentBlockStart" => {

@@ -12,12 +12,12 @@
 mod convert;
 
 use serde::Deserialize;
-use switchboard_sdk::adapter::{self, ProviderAdapter, StreamTranslator};
-use switchboard_sdk::openai::{self, Translation};
+use switchboard_sdk::adapter::{self, ProviderAdapter};
+use switchboard_sdk::openai::{self, TranslatedStream, UpstreamEvent, UpstreamEvents};
 use switchboard_sdk::settings::Settings;
 use switchboard_sdk::types::{
-    AdapterError, AuthScheme, BodyEdit, HttpMethod, Operation, RequestContext, Sigv4Scope,
-    SseEvent, StreamFormat, TranslatedAnswer, TranslatedEvents, UpstreamRequest, UpstreamResponse,
+    AdapterError, AuthScheme, Operation, RequestContext, Sigv4Scope, StreamFormat,
+    TranslatedAnswer, UpstreamRequest, UpstreamResponse,
 };
 
 #[derive(Default, Deserialize)]
@@ -61,13 +61,12 @@ pub struct Bedrock;
 
 impl adapter::Guest for Bedrock {
     fn validate_settings(settings: Vec<(String, String)>) -> Result<(), String> {
-        switchboard_sdk::settings::validate::<Config>(&settings)
-            .map_err(|e| format!("builtin:bedrock: {e}"))
+        switchboard_sdk::settings::validate_as::<Config>("builtin:bedrock", &settings)
     }
 }
 
 impl ProviderAdapter for Bedrock {
-    type StreamTranslator = Translator;
+    type StreamTranslator = TranslatedStream<Bedrock>;
 
     fn to_upstream(ctx: RequestContext, body: Vec<u8>) -> Result<UpstreamRequest, AdapterError> {
         if ctx.operation != Operation::ChatCompletions {
@@ -85,22 +84,19 @@ impl ProviderAdapter for Bedrock {
         } else {
             "converse"
         };
-        Ok(UpstreamRequest {
-            method: HttpMethod::Post,
-            path: format!("/model/{}/{action}", segment(&ctx.target_model)),
-            query: Vec::new(),
-            headers: Vec::new(),
-            auth: AuthScheme::AwsSigv4(Sigv4Scope {
-                region: config
-                    .region
-                    .clone()
-                    .unwrap_or_else(|| "us-east-1".to_string()),
-                service: "bedrock".to_string(),
-            }),
-            body: BodyEdit::Replace(convert::converse(&body)?),
-            translate_response: true,
-            stream_format: StreamFormat::AwsEventstream,
-        })
+        let auth = AuthScheme::AwsSigv4(Sigv4Scope {
+            region: config
+                .region
+                .clone()
+                .unwrap_or_else(|| "us-east-1".to_string()),
+            service: "bedrock".to_string(),
+        });
+        Ok(openai::translated_post(
+            format!("/model/{}/{action}", segment(&ctx.target_model)),
+            auth,
+            convert::converse(&body)?,
+            StreamFormat::AwsEventstream,
+        ))
     }
 
     fn from_upstream(
@@ -111,21 +107,13 @@ impl ProviderAdapter for Bedrock {
     }
 }
 
-/// One ConverseStream: events named by their `:event-type`; it is complete with
+/// A ConverseStream: events named by their `:event-type`; it is complete with
 /// `metadata` (the usage), which follows `messageStop`.
-pub struct Translator(Translation);
+impl UpstreamEvents for Bedrock {
+    const PROVIDER: &'static str = "Bedrock";
 
-impl StreamTranslator for Translator {
-    fn new(ctx: RequestContext) -> Self {
-        Translator(Translation::new(ctx))
-    }
-
-    fn on_event(&self, ev: SseEvent) -> Result<TranslatedEvents, AdapterError> {
-        self.0.event(|_, w, out| convert::stream_event(w, &ev, out))
-    }
-
-    fn finish(&self) -> Result<TranslatedEvents, AdapterError> {
-        self.0.end("Bedrock")
+    fn translate_event(e: UpstreamEvent<'_>) -> Result<(), AdapterError> {
+        convert::stream_event(e.writer, e.event, e.out)
     }
 }
 

@@ -127,11 +127,6 @@ pub fn embed(ctx: &RequestContext, config: &Config, body: &[u8]) -> Result<Vec<u
     Ok(out.to_string().into_bytes())
 }
 
-fn parse(body: &[u8]) -> Result<Value, AdapterError> {
-    serde_json::from_slice(body)
-        .map_err(|e| openai::broken(format!("Cohere answered invalid JSON: {e}")))
-}
-
 /// `usage.tokens` (what the model saw), else `billed_units`; `cached_tokens` if told.
 fn usage(u: Option<&Value>) -> Usage {
     let u = u.unwrap_or(&Value::Null);
@@ -161,7 +156,7 @@ fn finish(reason: Option<&str>) -> Finish {
 }
 
 pub fn answer(ctx: &RequestContext, body: &[u8]) -> Result<(Vec<u8>, TokenUsage), AdapterError> {
-    let v = parse(body)?;
+    let v = openai::provider_json(body, "Cohere")?;
     let m = v
         .get("message")
         .ok_or_else(|| openai::broken("Cohere answered no message"))?;
@@ -201,7 +196,7 @@ pub fn answer(ctx: &RequestContext, body: &[u8]) -> Result<(Vec<u8>, TokenUsage)
         tool_calls: calls,
         usage,
     };
-    Ok((openai::answer(ctx, &a), usage.to_token_usage()))
+    Ok(openai::answer_with_usage(ctx, &a))
 }
 
 /// One typed stream event.
@@ -210,7 +205,7 @@ pub fn stream_event(
     ev: &SseEvent,
     out: &mut Vec<SseEvent>,
 ) -> Result<(), AdapterError> {
-    let v = parse(ev.data.as_bytes())?;
+    let v = openai::provider_json(ev.data.as_bytes(), "Cohere")?;
     let kind = v
         .get("type")
         .and_then(Value::as_str)
@@ -284,19 +279,10 @@ pub fn embeddings(
     ctx: &RequestContext,
     body: &[u8],
 ) -> Result<(Vec<u8>, TokenUsage), AdapterError> {
-    let v = parse(body)?;
-    let vectors = openai::vectors(v.pointer("/embeddings/float"), "Cohere")?;
+    let v = openai::provider_json(body, "Cohere")?;
     let prompt = v
         .pointer("/meta/billed_units/input_tokens")
         .and_then(Value::as_f64)
         .unwrap_or(0.0) as u64;
-    let usage = Usage {
-        prompt,
-        completion: 0,
-        cached: 0,
-    };
-    Ok((
-        openai::embeddings_answer(ctx, &vectors, prompt),
-        usage.to_token_usage(),
-    ))
+    openai::translated_embeddings(ctx, v.pointer("/embeddings/float"), prompt, "Cohere")
 }

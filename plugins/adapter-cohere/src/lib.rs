@@ -9,12 +9,12 @@
 mod convert;
 
 use serde::Deserialize;
-use switchboard_sdk::adapter::{self, ProviderAdapter, StreamTranslator};
-use switchboard_sdk::openai::{self, Translation};
+use switchboard_sdk::adapter::{self, ProviderAdapter};
+use switchboard_sdk::openai::{self, TranslatedStream, UpstreamEvent, UpstreamEvents};
 use switchboard_sdk::settings::Settings;
 use switchboard_sdk::types::{
-    AdapterError, AuthScheme, BodyEdit, HttpMethod, Operation, RequestContext, SseEvent,
-    StreamFormat, TranslatedAnswer, TranslatedEvents, UpstreamRequest, UpstreamResponse,
+    AdapterError, AuthScheme, Operation, RequestContext, StreamFormat, TranslatedAnswer,
+    UpstreamRequest, UpstreamResponse,
 };
 
 const INPUT_TYPES: [&str; 4] = [
@@ -46,13 +46,12 @@ pub struct Cohere;
 
 impl adapter::Guest for Cohere {
     fn validate_settings(settings: Vec<(String, String)>) -> Result<(), String> {
-        switchboard_sdk::settings::validate::<Config>(&settings)
-            .map_err(|e| format!("builtin:cohere: {e}"))
+        switchboard_sdk::settings::validate_as::<Config>("builtin:cohere", &settings)
     }
 }
 
 impl ProviderAdapter for Cohere {
-    type StreamTranslator = Translator;
+    type StreamTranslator = TranslatedStream<Cohere>;
 
     fn to_upstream(ctx: RequestContext, body: Vec<u8>) -> Result<UpstreamRequest, AdapterError> {
         let (path, body) = match ctx.operation {
@@ -62,43 +61,28 @@ impl ProviderAdapter for Cohere {
                 ("/embed", convert::embed(&ctx, &config, &body)?)
             }
         };
-        Ok(UpstreamRequest {
-            method: HttpMethod::Post,
-            path: path.to_string(),
-            query: Vec::new(),
-            headers: Vec::new(),
-            auth: AuthScheme::Bearer,
-            body: BodyEdit::Replace(body),
-            translate_response: true,
-            stream_format: StreamFormat::Sse,
-        })
+        Ok(openai::translated_post(
+            path,
+            AuthScheme::Bearer,
+            body,
+            StreamFormat::Sse,
+        ))
     }
 
     fn from_upstream(
         ctx: RequestContext,
         resp: UpstreamResponse,
     ) -> Result<TranslatedAnswer, AdapterError> {
-        openai::answered(resp, |body| match ctx.operation {
-            Operation::ChatCompletions => convert::answer(&ctx, body),
-            Operation::Embeddings => convert::embeddings(&ctx, body),
-        })
+        openai::answered_by_operation(&ctx, resp, convert::answer, convert::embeddings)
     }
 }
 
-/// One stream of Cohere's typed events.
-pub struct Translator(Translation);
+/// A stream of Cohere's typed events.
+impl UpstreamEvents for Cohere {
+    const PROVIDER: &'static str = "Cohere";
 
-impl StreamTranslator for Translator {
-    fn new(ctx: RequestContext) -> Self {
-        Translator(Translation::new(ctx))
-    }
-
-    fn on_event(&self, ev: SseEvent) -> Result<TranslatedEvents, AdapterError> {
-        self.0.event(|_, w, out| convert::stream_event(w, &ev, out))
-    }
-
-    fn finish(&self) -> Result<TranslatedEvents, AdapterError> {
-        self.0.end("Cohere")
+    fn translate_event(e: UpstreamEvent<'_>) -> Result<(), AdapterError> {
+        convert::stream_event(e.writer, e.event, e.out)
     }
 }
 

@@ -10,19 +10,21 @@ mod request;
 mod response;
 mod signature;
 
-use switchboard_sdk::adapter::{self, ProviderAdapter, StreamTranslator};
-use switchboard_sdk::openai::{self, Translation};
+use switchboard_sdk::adapter::{self, ProviderAdapter};
+use switchboard_sdk::openai::{self, TranslatedStream, UpstreamEvent, UpstreamEvents};
 use switchboard_sdk::types::{
-    AdapterError, AuthScheme, BodyEdit, HttpMethod, Operation, RequestContext, SseEvent,
-    StreamFormat, TranslatedAnswer, TranslatedEvents, UpstreamRequest, UpstreamResponse,
+    AdapterError, AuthScheme, Operation, RequestContext, StreamFormat, TranslatedAnswer,
+    UpstreamRequest, UpstreamResponse,
 };
 
 pub struct Gemini;
 
 impl adapter::Guest for Gemini {
     fn validate_settings(settings: Vec<(String, String)>) -> Result<(), String> {
-        switchboard_sdk::settings::validate::<switchboard_sdk::settings::None>(&settings)
-            .map_err(|e| format!("builtin:gemini: {e}"))
+        switchboard_sdk::settings::validate_as::<switchboard_sdk::settings::None>(
+            "builtin:gemini",
+            &settings,
+        )
     }
 }
 
@@ -33,7 +35,7 @@ fn model_path(model: &str) -> String {
 }
 
 impl ProviderAdapter for Gemini {
-    type StreamTranslator = Translator;
+    type StreamTranslator = TranslatedStream<Gemini>;
 
     fn to_upstream(ctx: RequestContext, body: Vec<u8>) -> Result<UpstreamRequest, AdapterError> {
         let model = model_path(&ctx.target_model);
@@ -54,15 +56,10 @@ impl ProviderAdapter for Gemini {
                 request::chat(&body)?,
             ),
         };
+        let auth = AuthScheme::Header("x-goog-api-key".to_string());
         Ok(UpstreamRequest {
-            method: HttpMethod::Post,
-            path,
             query,
-            headers: Vec::new(),
-            auth: AuthScheme::Header("x-goog-api-key".to_string()),
-            body: BodyEdit::Replace(body),
-            translate_response: true,
-            stream_format: StreamFormat::Sse,
+            ..openai::translated_post(path, auth, body, StreamFormat::Sse)
         })
     }
 
@@ -70,28 +67,16 @@ impl ProviderAdapter for Gemini {
         ctx: RequestContext,
         resp: UpstreamResponse,
     ) -> Result<TranslatedAnswer, AdapterError> {
-        openai::answered(resp, |body| match ctx.operation {
-            Operation::Embeddings => response::embeddings(&ctx, body),
-            Operation::ChatCompletions => response::answer(&ctx, body),
-        })
+        openai::answered_by_operation(&ctx, resp, response::answer, response::embeddings)
     }
 }
 
-/// One stream: each SSE event is a whole `GenerateContentResponse`.
-pub struct Translator(Translation);
+/// A stream: each SSE event is a whole `GenerateContentResponse`.
+impl UpstreamEvents for Gemini {
+    const PROVIDER: &'static str = "Gemini";
 
-impl StreamTranslator for Translator {
-    fn new(ctx: RequestContext) -> Self {
-        Translator(Translation::new(ctx))
-    }
-
-    fn on_event(&self, ev: SseEvent) -> Result<TranslatedEvents, AdapterError> {
-        self.0
-            .event(|ctx, w, out| response::stream_event(ctx, w, &ev.data, out))
-    }
-
-    fn finish(&self) -> Result<TranslatedEvents, AdapterError> {
-        self.0.end("Gemini")
+    fn translate_event(e: UpstreamEvent<'_>) -> Result<(), AdapterError> {
+        response::stream_event(e.ctx, e.writer, &e.event.data, e.out)
     }
 }
 

@@ -64,17 +64,7 @@ fn contents(r: &Request) -> Result<Vec<Value>, AdapterError> {
                 ("model", parts)
             }
         };
-        if parts.is_empty() {
-            continue;
-        }
-        match out.last_mut() {
-            Some(last) if last["role"] == role => {
-                if let Some(p) = last["parts"].as_array_mut() {
-                    p.extend(parts);
-                }
-            }
-            _ => out.push(json!({ "role": role, "parts": parts })),
-        }
+        openai::push_turn(&mut out, role, "parts", parts);
     }
     Ok(out)
 }

@@ -69,18 +69,13 @@ fn parts(candidate: Option<&Value>) -> (String, Vec<Call>) {
     (text, calls)
 }
 
-fn parse(body: &[u8]) -> Result<Value, AdapterError> {
-    serde_json::from_slice(body)
-        .map_err(|e| openai::broken(format!("Gemini answered invalid JSON: {e}")))
-}
-
 /// A prompt Gemini blocked before answering says so in `promptFeedback`.
 fn blocked(v: &Value) -> Option<&str> {
     v.get("promptFeedback")?.get("blockReason")?.as_str()
 }
 
 pub fn answer(ctx: &RequestContext, body: &[u8]) -> Result<(Vec<u8>, TokenUsage), AdapterError> {
-    let v = parse(body)?;
+    let v = openai::provider_json(body, "Gemini")?;
     let candidate = v.get("candidates").and_then(|c| c.get(0));
     if candidate.is_none() && blocked(&v).is_none() {
         return Err(openai::broken("Gemini answered no candidate"));
@@ -114,7 +109,7 @@ pub fn answer(ctx: &RequestContext, body: &[u8]) -> Result<(Vec<u8>, TokenUsage)
         text,
         usage,
     };
-    Ok((openai::answer(ctx, &a), usage.to_token_usage()))
+    Ok(openai::answer_with_usage(ctx, &a))
 }
 
 /// One streamed `GenerateContentResponse`: its text and calls as chunks, its finish
@@ -125,7 +120,7 @@ pub fn stream_event(
     data: &str,
     out: &mut Vec<SseEvent>,
 ) -> Result<(), AdapterError> {
-    let v = parse(data.as_bytes())?;
+    let v = openai::provider_json(data.as_bytes(), "Gemini")?;
     if let Some(e) = v.get("error") {
         let status = e.get("code").and_then(Value::as_u64).unwrap_or(502) as u16;
         return Err(openai::upstream_error(status, data.as_bytes()));
@@ -165,11 +160,6 @@ pub fn embeddings(
     ctx: &RequestContext,
     body: &[u8],
 ) -> Result<(Vec<u8>, TokenUsage), AdapterError> {
-    let v = parse(body)?;
-    let vectors = openai::vectors(v.get("embeddings"), "Gemini")?;
-    let usage = Usage::default();
-    Ok((
-        openai::embeddings_answer(ctx, &vectors, 0),
-        usage.to_token_usage(),
-    ))
+    let v = openai::provider_json(body, "Gemini")?;
+    openai::translated_embeddings(ctx, v.get("embeddings"), 0, "Gemini")
 }

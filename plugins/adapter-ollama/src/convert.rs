@@ -118,11 +118,6 @@ pub fn embed(ctx: &RequestContext, config: &Config, body: &[u8]) -> Result<Vec<u
     Ok(out.to_string().into_bytes())
 }
 
-fn parse(body: &[u8]) -> Result<Value, AdapterError> {
-    serde_json::from_slice(body)
-        .map_err(|e| openai::broken(format!("Ollama answered invalid JSON: {e}")))
-}
-
 fn usage(v: &Value) -> Usage {
     let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
     Usage {
@@ -161,7 +156,7 @@ fn calls(m: Option<&Value>) -> Vec<(String, String)> {
 }
 
 pub fn answer(ctx: &RequestContext, body: &[u8]) -> Result<(Vec<u8>, TokenUsage), AdapterError> {
-    let v = parse(body)?;
+    let v = openai::provider_json(body, "Ollama")?;
     let m = v.get("message");
     let calls = calls(m);
     let usage = usage(&v);
@@ -185,7 +180,7 @@ pub fn answer(ctx: &RequestContext, body: &[u8]) -> Result<(Vec<u8>, TokenUsage)
             .collect(),
         usage,
     };
-    Ok((openai::answer(ctx, &a), usage.to_token_usage()))
+    Ok(openai::answer_with_usage(ctx, &a))
 }
 
 /// One NDJSON line of a stream.
@@ -195,7 +190,7 @@ pub fn stream_line(
     line: &str,
     out: &mut Vec<SseEvent>,
 ) -> Result<(), AdapterError> {
-    let v = parse(line.as_bytes())?;
+    let v = openai::provider_json(line.as_bytes(), "Ollama")?;
     if v.get("error").is_some() {
         return Err(openai::upstream_error(502, line.as_bytes()));
     }
@@ -228,18 +223,10 @@ pub fn embeddings(
     ctx: &RequestContext,
     body: &[u8],
 ) -> Result<(Vec<u8>, TokenUsage), AdapterError> {
-    let v = parse(body)?;
-    let vectors = openai::vectors(v.get("embeddings"), "Ollama")?;
-    let usage = Usage {
-        prompt: v
-            .get("prompt_eval_count")
-            .and_then(Value::as_u64)
-            .unwrap_or(0),
-        completion: 0,
-        cached: 0,
-    };
-    Ok((
-        openai::embeddings_answer(ctx, &vectors, usage.prompt),
-        usage.to_token_usage(),
-    ))
+    let v = openai::provider_json(body, "Ollama")?;
+    let prompt = v
+        .get("prompt_eval_count")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    openai::translated_embeddings(ctx, v.get("embeddings"), prompt, "Ollama")
 }

@@ -10,12 +10,12 @@
 mod convert;
 
 use serde::Deserialize;
-use switchboard_sdk::adapter::{self, ProviderAdapter, StreamTranslator};
-use switchboard_sdk::openai::{self, Translation};
+use switchboard_sdk::adapter::{self, ProviderAdapter};
+use switchboard_sdk::openai::{self, TranslatedStream, UpstreamEvent, UpstreamEvents};
 use switchboard_sdk::settings::Settings;
 use switchboard_sdk::types::{
-    AdapterError, AuthScheme, BodyEdit, HttpMethod, Operation, RequestContext, SseEvent,
-    StreamFormat, TranslatedAnswer, TranslatedEvents, UpstreamRequest, UpstreamResponse,
+    AdapterError, AuthScheme, Operation, RequestContext, StreamFormat, TranslatedAnswer,
+    UpstreamRequest, UpstreamResponse,
 };
 
 #[derive(Default, Deserialize)]
@@ -38,13 +38,12 @@ pub struct Ollama;
 
 impl adapter::Guest for Ollama {
     fn validate_settings(settings: Vec<(String, String)>) -> Result<(), String> {
-        switchboard_sdk::settings::validate::<Config>(&settings)
-            .map_err(|e| format!("builtin:ollama: {e}"))
+        switchboard_sdk::settings::validate_as::<Config>("builtin:ollama", &settings)
     }
 }
 
 impl ProviderAdapter for Ollama {
-    type StreamTranslator = Translator;
+    type StreamTranslator = TranslatedStream<Ollama>;
 
     fn to_upstream(ctx: RequestContext, body: Vec<u8>) -> Result<UpstreamRequest, AdapterError> {
         let config = switchboard_sdk::settings::load_once::<Config>().unwrap_or_default();
@@ -52,44 +51,28 @@ impl ProviderAdapter for Ollama {
             Operation::ChatCompletions => ("/api/chat", convert::chat(&ctx, &config, &body)?),
             Operation::Embeddings => ("/api/embed", convert::embed(&ctx, &config, &body)?),
         };
-        Ok(UpstreamRequest {
-            method: HttpMethod::Post,
-            path: path.to_string(),
-            query: Vec::new(),
-            headers: Vec::new(),
-            auth: AuthScheme::Bearer,
-            body: BodyEdit::Replace(body),
-            translate_response: true,
-            stream_format: StreamFormat::Ndjson,
-        })
+        Ok(openai::translated_post(
+            path,
+            AuthScheme::Bearer,
+            body,
+            StreamFormat::Ndjson,
+        ))
     }
 
     fn from_upstream(
         ctx: RequestContext,
         resp: UpstreamResponse,
     ) -> Result<TranslatedAnswer, AdapterError> {
-        openai::answered(resp, |body| match ctx.operation {
-            Operation::ChatCompletions => convert::answer(&ctx, body),
-            Operation::Embeddings => convert::embeddings(&ctx, body),
-        })
+        openai::answered_by_operation(&ctx, resp, convert::answer, convert::embeddings)
     }
 }
 
-/// One stream: each line is a partial answer; the last says `done: true`.
-pub struct Translator(Translation);
+/// A stream: each line is a partial answer; the last says `done: true`.
+impl UpstreamEvents for Ollama {
+    const PROVIDER: &'static str = "Ollama";
 
-impl StreamTranslator for Translator {
-    fn new(ctx: RequestContext) -> Self {
-        Translator(Translation::new(ctx))
-    }
-
-    fn on_event(&self, ev: SseEvent) -> Result<TranslatedEvents, AdapterError> {
-        self.0
-            .event(|ctx, w, out| convert::stream_line(ctx, w, &ev.data, out))
-    }
-
-    fn finish(&self) -> Result<TranslatedEvents, AdapterError> {
-        self.0.end("Ollama")
+    fn translate_event(e: UpstreamEvent<'_>) -> Result<(), AdapterError> {
+        convert::stream_line(e.ctx, e.writer, &e.event.data, e.out)
     }
 }
 

@@ -19,8 +19,8 @@ mod quirks;
 use switchboard_sdk::adapter::{self, ProviderAdapter, StreamTranslator};
 use switchboard_sdk::openai;
 use switchboard_sdk::types::{
-    AdapterError, AuthScheme, BodyEdit, HttpMethod, Operation, RequestContext, SseEvent,
-    StreamFormat, TranslatedAnswer, TranslatedEvents, UpstreamRequest, UpstreamResponse,
+    AdapterError, AuthScheme, BodyEdit, Operation, RequestContext, SseEvent, TranslatedAnswer,
+    TranslatedEvents, UpstreamRequest, UpstreamResponse,
 };
 
 use quirks::Quirks;
@@ -29,8 +29,7 @@ pub struct OpenAi;
 
 impl adapter::Guest for OpenAi {
     fn validate_settings(settings: Vec<(String, String)>) -> Result<(), String> {
-        switchboard_sdk::settings::validate::<Quirks>(&settings)
-            .map_err(|e| format!("builtin:openai: {e}"))
+        switchboard_sdk::settings::validate_as::<Quirks>("builtin:openai", &settings)
     }
 }
 
@@ -49,14 +48,9 @@ impl ProviderAdapter for OpenAi {
             BodyEdit::SetModel(ctx.target_model.clone())
         };
         Ok(UpstreamRequest {
-            method: HttpMethod::Post,
-            path: path.to_string(),
             query: q.query.clone().into_iter().collect(),
-            headers: Vec::new(),
-            auth: AuthScheme::Bearer,
-            body,
             translate_response: ctx.stream && q.usage_in_choice(),
-            stream_format: StreamFormat::Sse,
+            ..openai::forwarded_post(path, AuthScheme::Bearer, body)
         })
     }
 

@@ -24,23 +24,12 @@
 //! `month`; default `month`) or `window_secs`, `timezone` (default `UTC`; an IANA name
 //! or an offset such as `+05:30`), `warn_at` (0–1), `default_output_tokens` (1024).
 
-wit_bindgen::generate!({ world: "policy", path: "../../wit" });
-
-use exports::switchboard::plugin::admission_policy;
-use switchboard::plugin::host;
-use switchboard::plugin::types::{Decision, Denial, Header, LogLevel, Outcome, PolicyRequest};
+use switchboard_sdk::decision::header;
+use switchboard_sdk::host;
+use switchboard_sdk::policy::{AdmissionPolicy, Guest};
+use switchboard_sdk::types::{Decision, Denial, Header, LogLevel, Outcome, PolicyRequest};
 
 struct Budget;
-
-/// The request's facts a scope is made of.
-fn who(req: &PolicyRequest) -> policy_scope::Who<'_> {
-    policy_scope::Who {
-        key: &req.key_name,
-        user: req.user.as_deref(),
-        team: req.team.as_deref(),
-        route: &req.route,
-    }
-}
 
 /// The settings, read from the host once per instance (a reload makes new instances).
 #[derive(Clone)]
@@ -142,13 +131,6 @@ const RESERVED_OUTPUT: &str = "x-switchboard-budget-reserved-output-tokens";
 
 fn money(micros: i64) -> String {
     format!("{:.6}", micros as f64 / 1e6)
-}
-
-fn header(name: &str, value: impl ToString) -> Header {
-    Header {
-        name: name.to_string(),
-        value: value.to_string(),
-    }
 }
 
 /// The budget's figures for an answer, and its warning past `warn_at`.
@@ -264,10 +246,10 @@ impl Guest for Budget {
     }
 }
 
-impl admission_policy::Guest for Budget {
+impl AdmissionPolicy for Budget {
     fn check(req: PolicyRequest) -> Decision {
         let s = &*effective(&req);
-        let who = policy_scope::scope(&s.per, &who(&req));
+        let who = policy_scope::scope(&s.per, &policy_scope::Who::of(&req));
         let w = window(s, &who);
         let cost = reservation(s, &req);
         // A reservation beyond the whole limit is denied without touching the counter.
@@ -312,7 +294,7 @@ impl admission_policy::Guest for Budget {
 
     fn record(req: PolicyRequest, outcome: Outcome) -> Vec<Header> {
         let s = &*effective(&req);
-        let who = policy_scope::scope(&s.per, &who(&req));
+        let who = policy_scope::scope(&s.per, &policy_scope::Who::of(&req));
         let w = window(s, &who);
         let real = outcome.cost_micros.min(i64::MAX as u64) as i64;
         let spent = host::counter_add(&w.counter, real - reservation(s, &req), w.secs);
@@ -320,4 +302,4 @@ impl admission_policy::Guest for Budget {
     }
 }
 
-export!(Budget);
+switchboard_sdk::export_policy!(Budget);

@@ -8,36 +8,13 @@
 //! A request asking for no choice (`n = 0`) is answered with the figures but not
 //! counted: how the host's `/v1/me` reads what is left.
 
-wit_bindgen::generate!({ world: "policy", path: "../../wit" });
-
-use exports::switchboard::plugin::admission_policy;
-use switchboard::plugin::host;
-use switchboard::plugin::types::{Decision, Denial, Header, Outcome, PolicyRequest};
+use switchboard_sdk::decision::header;
+use switchboard_sdk::host;
+use switchboard_sdk::policy::{AdmissionPolicy, Guest};
+use switchboard_sdk::settings::u64_or;
+use switchboard_sdk::types::{Decision, Denial, Header, Outcome, PolicyRequest};
 
 struct RequestLimit;
-
-/// The request's facts a scope is made of.
-fn who(req: &PolicyRequest) -> policy_scope::Who<'_> {
-    policy_scope::Who {
-        key: &req.key_name,
-        user: req.user.as_deref(),
-        team: req.team.as_deref(),
-        route: &req.route,
-    }
-}
-
-fn setting_u64(name: &str, default: u64) -> u64 {
-    host::setting(name)
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(default)
-}
-
-fn header(name: &str, value: impl ToString) -> Header {
-    Header {
-        name: name.to_string(),
-        value: value.to_string(),
-    }
-}
 
 impl Guest for RequestLimit {
     fn validate_settings(settings: Vec<(String, String)>) -> Result<(), String> {
@@ -64,14 +41,14 @@ impl Guest for RequestLimit {
     }
 }
 
-impl admission_policy::Guest for RequestLimit {
+impl AdmissionPolicy for RequestLimit {
     fn check(req: PolicyRequest) -> Decision {
         // Read from the host once per instance (a reload builds new instances).
         static SETTINGS: std::sync::OnceLock<(i64, u64, String)> = std::sync::OnceLock::new();
         let (limit, window, per) = SETTINGS.get_or_init(|| {
             (
-                setting_u64("limit", 60).min(i64::MAX as u64) as i64,
-                setting_u64("window_secs", 60).max(1),
+                u64_or("limit", 60).min(i64::MAX as u64) as i64,
+                u64_or("window_secs", 60).max(1),
                 host::setting("per")
                     .unwrap_or_default()
                     .trim()
@@ -80,7 +57,7 @@ impl admission_policy::Guest for RequestLimit {
             )
         });
         let (limit, window) = (*limit, *window);
-        let who = policy_scope::scope(per, &who(&req));
+        let who = policy_scope::scope(per, &policy_scope::Who::of(&req));
         // A key keeps its old counter name, so a reload that adds `per` to other
         // policies does not reset anyone's count.
         let key = match per.as_str() {
@@ -120,4 +97,4 @@ impl admission_policy::Guest for RequestLimit {
     }
 }
 
-export!(RequestLimit);
+switchboard_sdk::export_policy!(RequestLimit);

@@ -1,7 +1,10 @@
 //! Who a first-party policy keeps its count for, from its `per` setting: `key`,
 //! `user`, `team`, `route`, `gateway`, or several joined by `+` (`route+user`: each
 //! user on each route apart). Shared by `builtin:request-limit`, `builtin:token-quota`
-//! and `builtin:budget`; plain strings in and out, so it needs no bindings of its own.
+//! and `builtin:budget`; plain strings in and out, read off the SDK's policy request
+//! by [`Who::of`].
+
+use switchboard_sdk::types::PolicyRequest;
 
 /// The request's facts a scope is made of.
 pub struct Who<'a> {
@@ -9,6 +12,18 @@ pub struct Who<'a> {
     pub user: Option<&'a str>,
     pub team: Option<&'a str>,
     pub route: &'a str,
+}
+
+impl<'a> Who<'a> {
+    /// The facts of a policy's request: its key, user, team and route.
+    pub fn of(req: &'a PolicyRequest) -> Self {
+        Who {
+            key: &req.key_name,
+            user: req.user.as_deref(),
+            team: req.team.as_deref(),
+            route: &req.route,
+        }
+    }
 }
 
 /// The scope's name (`route m, user ann`); `user` and `team` fall back to the key when
@@ -71,5 +86,15 @@ mod tests {
         );
         assert!(invalid("org").is_some());
         assert!(invalid("team+user").is_none());
+    }
+
+    #[test]
+    fn a_requests_facts_are_its_key_user_team_and_route() {
+        let mut req = switchboard_sdk::testing::policy_request("k", "m");
+        req.user = Some("ann".into());
+        assert_eq!(
+            scope("route+user+team", &Who::of(&req)),
+            "route m, user ann, key k"
+        );
     }
 }

@@ -21,29 +21,13 @@
 //! `default_output_tokens` (default 1024). Any other setting, or a value of the wrong
 //! kind, refuses the config (`validate-settings`).
 
-wit_bindgen::generate!({ world: "policy", path: "../../wit" });
-
-use exports::switchboard::plugin::admission_policy;
-use switchboard::plugin::host;
-use switchboard::plugin::types::{Decision, Denial, Header, Outcome, PolicyRequest};
+use switchboard_sdk::decision::header;
+use switchboard_sdk::host;
+use switchboard_sdk::policy::{AdmissionPolicy, Guest};
+use switchboard_sdk::settings::u64_or;
+use switchboard_sdk::types::{Decision, Denial, Header, Outcome, PolicyRequest};
 
 struct TokenQuota;
-
-/// The request's facts a scope is made of.
-fn who(req: &PolicyRequest) -> policy_scope::Who<'_> {
-    policy_scope::Who {
-        key: &req.key_name,
-        user: req.user.as_deref(),
-        team: req.team.as_deref(),
-        route: &req.route,
-    }
-}
-
-fn setting_u64(name: &str, default: u64) -> u64 {
-    host::setting(name)
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(default)
-}
 
 /// The settings, read from the host once per instance: they cannot change under it
 /// (a reload builds new instances), and each `host::setting` is a host call.
@@ -62,17 +46,10 @@ fn settings() -> &'static Settings {
             .trim()
             .trim_matches('"')
             .to_string(),
-        limit: setting_u64("limit", 100_000).min(i64::MAX as u64) as i64,
-        window: setting_u64("window_secs", 86_400),
-        default_output: setting_u64("default_output_tokens", 1024),
+        limit: u64_or("limit", 100_000).min(i64::MAX as u64) as i64,
+        window: u64_or("window_secs", 86_400),
+        default_output: u64_or("default_output_tokens", 1024),
     })
-}
-
-fn header(name: &str, value: impl ToString) -> Header {
-    Header {
-        name: name.to_string(),
-        value: value.to_string(),
-    }
 }
 
 struct Quota {
@@ -84,7 +61,7 @@ struct Quota {
 
 fn quota(req: &PolicyRequest) -> Quota {
     let s = settings();
-    let who = policy_scope::scope(&s.per, &who(req));
+    let who = policy_scope::scope(&s.per, &policy_scope::Who::of(req));
     Quota {
         limit: s.limit,
         window: s.window,
@@ -139,7 +116,7 @@ impl Guest for TokenQuota {
     }
 }
 
-impl admission_policy::Guest for TokenQuota {
+impl AdmissionPolicy for TokenQuota {
     fn check(req: PolicyRequest) -> Decision {
         let q = quota(&req);
         let want = reservation(&req);
@@ -202,4 +179,4 @@ impl admission_policy::Guest for TokenQuota {
     }
 }
 
-export!(TokenQuota);
+switchboard_sdk::export_policy!(TokenQuota);

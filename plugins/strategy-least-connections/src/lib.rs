@@ -13,22 +13,15 @@ struct LeastConnections;
 
 impl Guest for LeastConnections {
     fn select(req: RouteRequest, targets: Vec<TargetStats>) -> Result<Vec<u32>, String> {
-        let n = targets.len() as u64;
-        if n == 0 {
-            return Err("no targets".into());
-        }
-        let mut order: Vec<u32> = (0..targets.len() as u32).collect();
-        order.sort_by_key(|&i| {
-            let t = &targets[i as usize];
-            let rotation = (i as u64 + n - req.sequence % n) % n;
+        strategy_rotation::rotating_order(targets.len(), req.sequence, |i, rotation| {
+            let t = &targets[i];
             (
                 matches!(t.health, Health::Open),
                 t.in_flight,
                 Reverse(t.weight),
                 rotation,
             )
-        });
-        Ok(order)
+        })
     }
 }
 

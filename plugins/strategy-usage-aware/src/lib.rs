@@ -15,23 +15,16 @@ struct UsageAware;
 
 impl Guest for UsageAware {
     fn select(req: RouteRequest, targets: Vec<TargetStats>) -> Result<Vec<u32>, String> {
-        let n = targets.len() as u64;
-        if n == 0 {
-            return Err("no targets".into());
-        }
-        let mut order: Vec<u32> = (0..targets.len() as u32).collect();
-        order.sort_by_key(|&i| {
-            let t = &targets[i as usize];
+        strategy_rotation::rotating_order(targets.len(), req.sequence, |i, rotation| {
+            let t = &targets[i];
             let waiting = t.retry_after_secs.is_some_and(|s| s > 0);
-            let rotation = (i as u64 + n - req.sequence % n) % n;
             (
                 matches!(t.health, Health::Open) || waiting,
                 Reverse(t.ratelimit_remaining_tokens.unwrap_or(u64::MAX)),
                 Reverse(t.ratelimit_remaining_requests.unwrap_or(u64::MAX)),
                 rotation,
             )
-        });
-        Ok(order)
+        })
     }
 }
 

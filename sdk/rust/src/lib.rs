@@ -11,7 +11,9 @@
 //!   `validate-settings` implemented from the same struct;
 //! - [`decision`]: a policy's allow and deny answers and their headers;
 //! - [`openai`]: OpenAI's chat and embeddings wire format read and written, for
-//!   adapters (requests typed, answers, stream chunks, errors by status);
+//!   adapters (requests typed, answers, stream chunks, errors by status), and what a
+//!   translating adapter does around its provider's format (the upstream request, a
+//!   whole stream translator, embedding lists);
 //! - [`testing`] (not on wasm): a fake host — settings, counters with windows on a
 //!   clock the test moves, captured log lines — and builders for the records the host
 //!   passes in, so plugin logic is tested with plain `cargo test`.

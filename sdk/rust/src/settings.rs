@@ -59,6 +59,21 @@ pub fn validate<T: Settings>(pairs: &[(String, String)]) -> Result<(), String> {
     from_pairs::<T>(pairs)?.check()
 }
 
+/// [`validate`], its message prefixed with the plugin's name (`builtin:cohere: …`), as
+/// the gateway's first-party plugins say it.
+pub fn validate_as<T: Settings>(plugin: &str, pairs: &[(String, String)]) -> Result<(), String> {
+    validate::<T>(pairs).map_err(|e| format!("{plugin}: {e}"))
+}
+
+/// Setting `name` asked of the host alone and read as a whole number (its JSON text
+/// trimmed); `default` when it is not set or not one. For a plugin that reads a number
+/// or two on its own instead of a settings struct.
+pub fn u64_or(name: &str, default: u64) -> u64 {
+    crate::host::setting(name)
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(default)
+}
+
 /// This plugin's settings, asked of the host field by field.
 pub fn load<T: DeserializeOwned>() -> Result<T, String> {
     let fields = field_names::<T>()?;
@@ -177,6 +192,24 @@ mod tests {
         let e = super::validate::<S>(&pairs(&[("slow-ms", "90000")])).unwrap_err();
         assert_eq!(e, "slow-ms 90000 is over a minute");
         assert!(super::validate::<super::None>(&pairs(&[("x", "1")])).is_err());
+    }
+
+    #[test]
+    fn validate_as_names_the_plugin() {
+        assert!(super::validate_as::<S>("builtin:x", &pairs(&[("slow-ms", "5")])).is_ok());
+        let e = super::validate_as::<S>("builtin:x", &pairs(&[("slow-ms", "90000")]));
+        assert_eq!(e.unwrap_err(), "builtin:x: slow-ms 90000 is over a minute");
+    }
+
+    #[test]
+    fn u64_or_reads_a_number_or_falls_back() {
+        FakeHost::new()
+            .setting("limit", 7)
+            .setting("name", "seven")
+            .install();
+        assert_eq!(super::u64_or("limit", 60), 7);
+        assert_eq!(super::u64_or("name", 60), 60);
+        assert_eq!(super::u64_or("absent", 60), 60);
     }
 
     #[test]

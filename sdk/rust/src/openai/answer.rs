@@ -93,6 +93,12 @@ pub fn answer(ctx: &RequestContext, a: &Answer) -> Vec<u8> {
     .into_bytes()
 }
 
+/// What `from-upstream` gives for a whole chat answer: [`answer`]'s body of `a`, and
+/// its usage as the host is told it.
+pub fn answer_with_usage(ctx: &RequestContext, a: &Answer) -> (Vec<u8>, TokenUsage) {
+    (answer(ctx, a), a.usage.to_token_usage())
+}
+
 /// A tool call id for providers that give none (unique within a request).
 pub fn call_id(ctx: &RequestContext, n: usize) -> String {
     let tail: String = ctx

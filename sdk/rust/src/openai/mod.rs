@@ -13,9 +13,15 @@ mod answer;
 pub mod errors;
 mod translate;
 
-pub use answer::{Answer, ChunkWriter, Finish, Usage, answer, call_id, embeddings_answer};
+pub use answer::{
+    Answer, ChunkWriter, Finish, Usage, answer, answer_with_usage, call_id, embeddings_answer,
+};
 pub use errors::{broken, invalid, status_error, upstream_error};
-pub use translate::{Translation, answered, forwarded, vectors};
+pub use translate::{
+    TranslatedStream, Translation, UpstreamEvent, UpstreamEvents, answered, answered_by_operation,
+    forwarded, forwarded_post, provider_json, push_turn, translated_embeddings, translated_post,
+    vectors,
+};
 
 use serde_json::{Map, Value};
 
@@ -223,7 +229,7 @@ pub fn parse(body: &[u8]) -> Result<Request, AdapterError> {
         tools,
         tool_choice: tool_choice(raw.get("tool_choice"))?,
         parallel_tool_calls: raw.get("parallel_tool_calls") != Some(&Value::Bool(false)),
-        response_format: response_format(raw.get("response_format"))?,
+        response_format: parse_response_format(raw.get("response_format"))?,
         raw,
     })
 }
@@ -389,7 +395,9 @@ fn tool_choice(c: Option<&Value>) -> Result<ToolChoice, AdapterError> {
     })
 }
 
-fn response_format(f: Option<&Value>) -> Result<ResponseFormat, AdapterError> {
+/// Reads a chat request's `response_format` (absent or null: text), for an adapter
+/// that reads the rest of the body itself.
+pub fn parse_response_format(f: Option<&Value>) -> Result<ResponseFormat, AdapterError> {
     let Some(f) = f.filter(|f| !f.is_null()) else {
         return Ok(ResponseFormat::Text);
     };

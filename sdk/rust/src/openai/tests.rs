@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::testing::request_context;
+use crate::types::{AdapterError, RequestContext, SseEvent, TokenUsage};
 use serde_json::json;
 
 #[test]
@@ -144,4 +145,159 @@ fn answers_and_errors() {
         serde_json::from_slice(&embeddings_answer(&ctx, &[vec![1.0]], 2)).unwrap();
     assert_eq!(e["data"][0]["embedding"], json!([1.0]));
     assert_eq!(e["usage"]["prompt_tokens"], 2);
+}
+
+#[test]
+fn a_translating_adapters_request_and_answers() {
+    use crate::types::{AuthScheme, BodyEdit, Operation, StreamFormat, UpstreamResponse};
+    let r = translated_post(
+        "/chat",
+        AuthScheme::Bearer,
+        b"{}".to_vec(),
+        StreamFormat::Ndjson,
+    );
+    assert_eq!((r.path.as_str(), r.translate_response), ("/chat", true));
+    assert!(r.query.is_empty() && r.headers.is_empty());
+    assert!(matches!(r.body, BodyEdit::Replace(ref b) if b == b"{}"));
+    assert!(matches!(r.auth, AuthScheme::Bearer));
+    assert_eq!(r.stream_format, StreamFormat::Ndjson);
+    let r = forwarded_post("/embeddings", AuthScheme::Bearer, BodyEdit::Keep);
+    assert_eq!(
+        (r.path.as_str(), r.translate_response),
+        ("/embeddings", false)
+    );
+    assert!(r.query.is_empty() && r.headers.is_empty());
+    assert!(matches!(r.body, BodyEdit::Keep));
+    assert_eq!(r.stream_format, StreamFormat::Sse);
+
+    assert_eq!(provider_json(b"[1]", "P").unwrap(), json!([1]));
+    let e = provider_json(b"{", "P").unwrap_err();
+    assert_eq!(e.status, 502);
+    assert!(
+        e.message.starts_with("P answered invalid JSON: "),
+        "{}",
+        e.message
+    );
+
+    let mut ctx = request_context("r", "p", "m");
+    ctx.operation = Operation::Embeddings;
+    let ok = |body: &[u8]| UpstreamResponse {
+        status: 200,
+        headers: Vec::new(),
+        body: body.to_vec(),
+    };
+    let chat = |_: &RequestContext, _: &[u8]| -> Result<(Vec<u8>, TokenUsage), AdapterError> {
+        panic!("an embeddings request is not read as a chat answer")
+    };
+    let list = |c: &RequestContext, b: &[u8]| -> Result<(Vec<u8>, TokenUsage), AdapterError> {
+        let v = provider_json(b, "P")?;
+        translated_embeddings(c, v.get("data"), 4, "P")
+    };
+    let a = answered_by_operation(&ctx, ok(br#"{"data":[[0.5]]}"#), chat, list).unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&a.body.unwrap()).unwrap();
+    assert_eq!(body["data"][0]["embedding"], json!([0.5]));
+    assert_eq!(body["usage"]["prompt_tokens"], 4);
+    assert_eq!(a.usage.unwrap().prompt_tokens, 4);
+    let mut failed = ok(br#"{"message":"no"}"#);
+    failed.status = 404;
+    let e = answered_by_operation(&ctx, failed, chat, list).unwrap_err();
+    assert_eq!((e.status, e.message.as_str()), (404, "no"));
+}
+
+#[test]
+fn an_answer_with_its_usage_and_a_response_format_read_alone() {
+    let ctx = request_context("r", "p", "m");
+    let a = Answer {
+        id: "x".into(),
+        model: "m".into(),
+        text: "hi".into(),
+        tool_calls: Vec::new(),
+        finish: Finish::Stop,
+        usage: Usage {
+            prompt: 3,
+            completion: 2,
+            cached: 1,
+        },
+    };
+    let (body, usage) = answer_with_usage(&ctx, &a);
+    assert_eq!(body, answer(&ctx, &a));
+    assert_eq!(
+        (
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            usage.cached_prompt_tokens
+        ),
+        (3, 2, 1)
+    );
+    assert_eq!(parse_response_format(None).unwrap(), ResponseFormat::Text);
+    let f = json!({ "type": "json_schema", "json_schema": { "schema": { "type": "object" } } });
+    assert_eq!(
+        parse_response_format(Some(&f)).unwrap(),
+        ResponseFormat::JsonSchema {
+            name: "output".into(),
+            schema: json!({ "type": "object" })
+        }
+    );
+    let e = parse_response_format(Some(&json!({ "type": "json_schema" }))).unwrap_err();
+    assert_eq!(e.param.as_deref(), Some("response_format"));
+}
+
+/// A provider whose every event is text, and whose `end` event finishes the answer.
+struct Echo;
+
+impl UpstreamEvents for Echo {
+    const PROVIDER: &'static str = "Echo";
+
+    fn translate_event(e: UpstreamEvent<'_>) -> Result<(), AdapterError> {
+        e.writer.text(&e.event.data, e.out);
+        if e.event.event.as_deref() == Some("end") {
+            e.writer.finish(Finish::Stop, e.out);
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_translated_stream_writes_each_event_and_checks_its_end() {
+    use crate::adapter::StreamTranslator;
+    let ev = |event: Option<&str>, data: &str| SseEvent {
+        event: event.map(str::to_string),
+        data: data.to_string(),
+    };
+    let cut = <TranslatedStream<Echo> as StreamTranslator>::new(request_context("r", "p", "m"));
+    assert_eq!(cut.on_event(ev(None, "hi")).unwrap().events.len(), 1);
+    let e = cut.finish().unwrap_err();
+    assert_eq!(e.status, 502);
+    assert!(
+        e.message.starts_with("Echo's stream ended"),
+        "{}",
+        e.message
+    );
+    let whole = <TranslatedStream<Echo> as StreamTranslator>::new(request_context("r", "p", "m"));
+    assert!(
+        whole
+            .on_event(ev(Some("end"), "hi"))
+            .unwrap()
+            .usage
+            .is_none()
+    );
+    let end = whole.finish().unwrap();
+    assert_eq!(end.events.last().map(|e| e.data.as_str()), Some("[DONE]"));
+    assert!(end.usage.is_some(), "a complete stream tells its usage");
+}
+
+#[test]
+fn turns_alternate() {
+    let mut turns = Vec::new();
+    push_turn(&mut turns, "user", "parts", vec![json!({ "text": "a" })]);
+    push_turn(&mut turns, "user", "parts", vec![json!({ "text": "b" })]);
+    push_turn(&mut turns, "model", "parts", Vec::new());
+    push_turn(&mut turns, "model", "parts", vec![json!({ "text": "c" })]);
+    assert_eq!(
+        serde_json::Value::Array(turns),
+        json!([
+            { "role": "user", "parts": [{ "text": "a" }, { "text": "b" }] },
+            { "role": "model", "parts": [{ "text": "c" }] },
+        ])
+    );
 }
