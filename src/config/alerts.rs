@@ -11,7 +11,6 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::fields::Ctx;
-use super::raw::RawConfig;
 use super::{ConfigError, Route, Secret};
 
 /// One rule as written.
@@ -412,11 +411,11 @@ fn rule(
 /// Every `[[alerts]]` rule, checked.
 pub(super) fn rules(
     cx: &Ctx<'_>,
-    raw: &RawConfig,
+    (alerts, alerting): (&[RawAlert], Option<&RawAlerting>),
     routes: &BTreeMap<String, Route>,
 ) -> Result<Vec<AlertRule>, ConfigError> {
     let mut routed = Routed::new();
-    if let Some(by) = &raw.alerting {
+    if let Some(by) = alerting {
         for (sev, w) in [
             (Severity::Info, &by.info),
             (Severity::Warning, &by.warning),
@@ -428,7 +427,7 @@ pub(super) fn rules(
         }
     }
     let mut out: Vec<AlertRule> = Vec::new();
-    for a in &raw.alerts {
+    for a in alerts {
         let name = a.name.get_ref().trim();
         if name.is_empty() || out.iter().any(|r| r.name == name) {
             return cx.err(

@@ -10,7 +10,6 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::fields::Ctx;
-use super::raw::RawConfig;
 use super::{ConfigError, Secret};
 use crate::roles::Role;
 
@@ -125,8 +124,8 @@ fn http_url(cx: &Ctx<'_>, v: &Spanned<String>, key: &str) -> Result<url::Url, Co
     }
 }
 
-pub(super) fn auth(cx: &Ctx<'_>, raw: &RawConfig) -> Result<AuthConfig, ConfigError> {
-    let Some(a) = &raw.auth else {
+pub(super) fn auth(cx: &Ctx<'_>, raw: Option<&RawAuth>) -> Result<AuthConfig, ConfigError> {
+    let Some(a) = raw else {
         return Ok(AuthConfig::default());
     };
     Ok(AuthConfig {
@@ -212,14 +211,14 @@ fn end_users(cx: &Ctx<'_>, e: &RawEndUsers) -> Result<EndUsersConfig, ConfigErro
 /// can verify.
 pub(super) fn user_from(
     cx: &Ctx<'_>,
-    raw: &RawConfig,
+    raw: Option<&RawAuth>,
     v: Option<&Spanned<UserFrom>>,
     key: &str,
 ) -> Result<UserFrom, ConfigError> {
     let Some(v) = v else {
         return Ok(UserFrom::Body);
     };
-    let configured = raw.auth.as_ref().is_some_and(|a| a.end_users.is_some());
+    let configured = raw.is_some_and(|a| a.end_users.is_some());
     if *v.get_ref() == UserFrom::Jwt && !configured {
         return cx.err(
             v.span(),

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::Deserialize;
 use toml::Spanned;
 
-use super::raw::RawPlugin;
 use super::*;
 
 /// 1-based line number of byte `offset` in `text`.
@@ -191,4 +191,16 @@ pub(super) fn default_cache_dir() -> PathBuf {
 pub(super) fn parse_sha256(hex_text: &str) -> Option<[u8; 32]> {
     let bytes = hex::decode(hex_text.trim()).ok()?;
     bytes.try_into().ok()
+}
+
+/// A configured strategy, policy or redactor.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlugin {
+    pub plugin: Spanned<String>,
+    #[serde(default)]
+    pub settings: BTreeMap<String, toml::Value>,
+    pub on_error: Option<Spanned<String>>,
+    pub deadline: Option<Spanned<String>>,
+    pub memory_mib: Option<u64>,
 }

@@ -16,6 +16,7 @@ pub mod lifecycle;
 pub mod masked;
 mod presets;
 mod providers;
+pub use providers::Inactive;
 mod raw;
 pub mod reports;
 pub mod route_params;
@@ -296,7 +297,7 @@ pub struct Provider {
     pub api_key: Option<Secret>,
     /// Set when `api_key_env` names a variable that is not set: the provider is
     /// inactive and requests routed to it fail over or get this reason.
-    pub inactive: Option<String>,
+    pub inactive: Option<Inactive>,
     /// AWS credentials for SigV4-signing adapters, when `aws_credentials_env` is set.
     pub aws: Option<crate::upstream::sigv4::AwsCredentials>,
     pub timeout: Duration,

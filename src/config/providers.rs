@@ -43,7 +43,10 @@ pub(super) fn providers(
             warnings.push(format!(
                 "provider '{name}' is inactive: environment variable {var} is not set"
             ));
-            format!("provider '{name}' has no AWS credentials (set {var})")
+            Inactive::NoAwsCredentials {
+                provider: name.to_string(),
+                var,
+            }
         }));
         let adapter = PluginSpec {
             name: p.adapter.get_ref().clone(),
@@ -165,7 +168,7 @@ fn api_key(
     name: &str,
     var: Option<&str>,
     warnings: &mut Vec<String>,
-) -> (Option<Secret>, Option<String>) {
+) -> (Option<Secret>, Option<Inactive>) {
     let Some(var) = var else {
         return (None, None);
     };
@@ -180,7 +183,10 @@ fn api_key(
             ));
             (
                 None,
-                Some(format!("provider '{name}' has no API key (set {var})")),
+                Some(Inactive::NoApiKey {
+                    provider: name.to_string(),
+                    var: var.to_string(),
+                }),
             )
         }
     }
@@ -276,4 +282,35 @@ fn aws_credentials(
         }),
         None,
     ))
+}
+
+/// Why a provider takes no requests: a credential its config names is not set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inactive {
+    /// `api_key_env` names a variable that is not set.
+    NoApiKey { provider: String, var: String },
+    /// `aws_credentials_env` names a variable that is not set.
+    NoAwsCredentials { provider: String, var: String },
+}
+
+impl std::fmt::Display for Inactive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Inactive::NoApiKey { provider, var } => {
+                write!(f, "provider '{provider}' has no API key (set {var})")
+            }
+            Inactive::NoAwsCredentials { provider, var } => {
+                write!(
+                    f,
+                    "provider '{provider}' has no AWS credentials (set {var})"
+                )
+            }
+        }
+    }
+}
+
+impl serde::Serialize for Inactive {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }

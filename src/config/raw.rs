@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::fields::RawPlugin;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
@@ -475,16 +477,4 @@ pub struct RawTarget {
     /// Labels for strategies that route by them (`builtin:content-router`).
     #[serde(default)]
     pub tags: Vec<String>,
-}
-
-/// A configured strategy, policy or redactor.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawPlugin {
-    pub plugin: Spanned<String>,
-    #[serde(default)]
-    pub settings: BTreeMap<String, toml::Value>,
-    pub on_error: Option<Spanned<String>>,
-    pub deadline: Option<Spanned<String>>,
-    pub memory_mib: Option<u64>,
 }

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use toml::Spanned;
 
 use super::fields::Ctx;
-use super::raw::{RawConfig, RawModel, RawPlugin};
+use super::fields::RawPlugin;
+use super::raw::{RawConfig, RawModel};
 use super::*;
 
 const DEFAULT_STRATEGY: &str = "builtin:round-robin";
@@ -85,7 +86,12 @@ impl RouteEnv<'_> {
             max_n: model.max_n.unwrap_or(8).max(1),
             unsupported_fields: model.unsupported_fields.unwrap_or_default(),
             show_cost: model.show_cost.unwrap_or(false),
-            user_from: super::auth::user_from(cx, raw, model.user_from.as_ref(), key)?,
+            user_from: super::auth::user_from(
+                cx,
+                raw.auth.as_ref(),
+                model.user_from.as_ref(),
+                key,
+            )?,
             capture: super::capture::capture(cx, model.capture.as_ref(), key)?,
             cors_origins: match &model.cors_origins {
                 Some(l) => Some(super::cors::origins(cx, l, &format!("{key}.cors_origins"))?),

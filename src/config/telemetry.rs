@@ -8,7 +8,6 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::fields::Ctx;
-use super::raw::RawConfig;
 use super::{AccessLogFormat, ConfigError};
 
 /// `[log]` as written.
@@ -59,16 +58,16 @@ pub struct TelemetryConfig {
 }
 
 /// `[log] format`.
-pub(super) fn log_format(raw: &RawConfig) -> Option<AccessLogFormat> {
-    raw.log.as_ref().and_then(|l| l.format)
+pub(super) fn log_format(raw: Option<&RawLog>) -> Option<AccessLogFormat> {
+    raw.and_then(|l| l.format)
 }
 
 /// `[telemetry]`, when the config has one.
 pub(super) fn telemetry(
     cx: &Ctx<'_>,
-    raw: &RawConfig,
+    raw: Option<&RawTelemetry>,
 ) -> Result<Option<TelemetryConfig>, ConfigError> {
-    let Some(t) = &raw.telemetry else {
+    let Some(t) = raw else {
         return Ok(None);
     };
     let endpoint = t.otlp_endpoint.get_ref().trim_end_matches('/');

@@ -63,6 +63,7 @@ fn secrets_come_from_the_environment_and_never_print() {
             .inactive
             .as_ref()
             .unwrap()
+            .to_string()
             .contains("UNSET")
     );
     assert!(

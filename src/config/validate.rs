@@ -48,7 +48,7 @@ pub(super) fn validate(
         Some(f) => Some(f.route.get_ref().clone()),
         None => None,
     };
-    let alerts = super::alerts::rules(&cx, &raw, &routes)?;
+    let alerts = super::alerts::rules(&cx, (&raw.alerts, raw.alerting.as_ref()), &routes)?;
     let named = keys.iter().filter_map(|k| k.cors_origins.as_ref());
     let named = named.chain(routes.values().filter_map(|r| r.cors_origins.as_ref()));
     let cors = super::cors::cors(
@@ -85,9 +85,9 @@ pub(super) fn validate(
         registry: super::stores::registry(&cx, &raw, base)?,
         versions: BTreeMap::new(),
         source: None,
-        log_format: super::telemetry::log_format(&raw),
-        telemetry: super::telemetry::telemetry(&cx, &raw)?,
-        auth: super::auth::auth(&cx, &raw)?,
+        log_format: super::telemetry::log_format(raw.log.as_ref()),
+        telemetry: super::telemetry::telemetry(&cx, raw.telemetry.as_ref())?,
+        auth: super::auth::auth(&cx, raw.auth.as_ref())?,
         access_log: raw.access_log.as_ref().map(|a| AccessLogConfig {
             format: a.format.unwrap_or_default(),
             path: a.path.as_ref().map(|p| base.join(p.get_ref())),
@@ -291,7 +291,7 @@ fn keys(
                 }
                 None => k.tags.clone(),
             },
-            user_from: super::auth::user_from(cx, raw, k.user_from.as_ref(), &key)?,
+            user_from: super::auth::user_from(cx, raw.auth.as_ref(), k.user_from.as_ref(), &key)?,
             capture: super::capture::capture(cx, k.capture.as_ref(), &key)?,
             cors_origins: match &k.cors_origins {
                 Some(l) => Some(super::cors::origins(cx, l, &format!("{key}.cors_origins"))?),

@@ -19,33 +19,15 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wasmtime::component::InstancePre;
 use wasmtime::{Engine, Store};
 
 use super::counters::Counters;
 use super::host::{HostState, PluginIdentity};
-use super::world::{Kind, Version};
+use super::world::Version;
 use super::{FailureKind, PluginError};
 use crate::config::PluginLimits;
 
-/// A world's bindings (of every contract version), so one pool type serves all four
-/// worlds (`world.rs`).
-pub trait World: Sized + Send + Sync + 'static {
-    const KIND: Kind;
-    type Pre: Send + Sync + 'static;
-    fn pre(pre: InstancePre<HostState>, version: Version) -> wasmtime::Result<Self::Pre>;
-    fn version(pre: &Self::Pre) -> Version;
-    fn instantiate<'a>(
-        pre: &'a Self::Pre,
-        store: &'a mut Store<HostState>,
-    ) -> impl Future<Output = wasmtime::Result<Self>> + Send + 'a;
-    /// The component's `validate-settings` (0.2.0); 0.1.0 components accept any.
-    fn validate_settings<'a>(
-        &'a self,
-        store: &'a mut Store<HostState>,
-        settings: &'a [(String, String)],
-    ) -> impl Future<Output = wasmtime::Result<Result<(), String>>> + Send + 'a;
-}
+pub use super::world::World;
 
 /// Call and failure counts of one configured plugin, for metrics and tests.
 #[derive(Default, Debug)]

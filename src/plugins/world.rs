@@ -11,8 +11,26 @@ use wasmtime::{Engine, Store};
 
 use super::bindings::{v0_1, v0_2};
 use super::host::HostState;
-use super::pool::World;
 use wasmtime::component::Component;
+
+/// A world's bindings (of every contract version), so one pool type serves all four
+/// worlds (this file).
+pub trait World: Sized + Send + Sync + 'static {
+    const KIND: Kind;
+    type Pre: Send + Sync + 'static;
+    fn pre(pre: InstancePre<HostState>, version: Version) -> wasmtime::Result<Self::Pre>;
+    fn version(pre: &Self::Pre) -> Version;
+    fn instantiate<'a>(
+        pre: &'a Self::Pre,
+        store: &'a mut Store<HostState>,
+    ) -> impl Future<Output = wasmtime::Result<Self>> + Send + 'a;
+    /// The component's `validate-settings` (0.2.0); 0.1.0 components accept any.
+    fn validate_settings<'a>(
+        &'a self,
+        store: &'a mut Store<HostState>,
+        settings: &'a [(String, String)],
+    ) -> impl Future<Output = wasmtime::Result<Result<(), String>>> + Send + 'a;
+}
 
 /// The plugin kinds, one per WIT world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use parking_lot::Mutex;
 use rusqlite::{Connection, params};
 
-use super::counters::{CounterError, window_start};
+use super::{CounterError, window_start};
 
 /// One counter row: (namespaced key, window seconds, window start, value).
 pub type Row = (String, u64, u64, i64);

@@ -7,7 +7,7 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::counters::{CounterError, Counters};
+use super::{CounterError, Counters};
 
 /// A value as a client or a provider could make it: an extreme, a small one, any.
 fn pick(rng: &mut StdRng) -> i64 {

@@ -14,10 +14,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwapOption;
 use parking_lot::Mutex;
 
-pub use super::counter_owners::Caller;
-use super::counter_owners::Owners;
-use super::counters_db::{CounterDb, Row};
+pub mod db;
+pub mod fuzz;
+mod owners;
+
 use crate::config::CountersConfig;
+use db::{CounterDb, Row};
+pub use owners::Caller;
+use owners::Owners;
 use redis_store::{ADD, RedisCounters};
 
 #[derive(Debug, thiserror::Error)]
@@ -532,9 +536,7 @@ fn entry(full: &str, window: u64, value: i64, now: u64) -> CounterEntry {
     }
 }
 
-#[path = "counters_redis.rs"]
 mod redis_store;
 
 #[cfg(test)]
-#[path = "counters_tests.rs"]
 mod tests;

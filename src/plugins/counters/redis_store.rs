@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 
 use parking_lot::Mutex;
 
-use super::super::counter_owners::{Caller, Owners};
+use super::owners::{Caller, Owners};
 use super::{CounterError, Counters, MAX_LISTED, now_secs, window_start};
 use crate::config::RedisConfig;
 use crate::redis_conn::describe;

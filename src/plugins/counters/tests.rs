@@ -175,7 +175,5 @@ async fn fuzz_counter_arithmetic_keeps_its_invariant() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(5000);
     let c = Counters::default();
-    super::super::counters_fuzz::run(&c, cases, 23)
-        .await
-        .unwrap();
+    super::fuzz::run(&c, cases, 23).await.unwrap();
 }
