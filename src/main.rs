@@ -336,7 +336,7 @@ fn with_config(path: &std::path::Path, run: fn(Config, &std::path::Path) -> Exit
 fn unwritable_files(config: &Config) -> Vec<String> {
     let mut unwritable = Vec::new();
     if let (None, Some(p)) = (&config.counters.redis, &config.counters.sqlite_path)
-        && let Err(e) = switchboard::plugins::counters_db::CounterDb::open(p)
+        && let Err(e) = switchboard::plugins::counters::db::CounterDb::open(p)
     {
         unwritable.push(format!("[counters] sqlite_path cannot be written: {e}"));
     }

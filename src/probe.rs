@@ -151,7 +151,7 @@ pub async fn verify(
     if let Some(p) = live.providers.get(provider)
         && let Some(why) = &p.provider.inactive
     {
-        return Err(why.clone());
+        return Err(why.to_string());
     }
     match model {
         Some(m) => chat(live, provider, m, timeout)

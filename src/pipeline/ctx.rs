@@ -13,13 +13,14 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+pub(super) mod policies;
 mod records;
 
-use super::policies::{self, Pools};
 use crate::config::Target;
 use crate::metrics::Metrics;
 use crate::metrics::request::Finished;
 use crate::types::{Outcome, PolicyRequest, Usage};
+use policies::Pools;
 
 /// The API the client spoke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,51 +7,30 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::time::Instant;
 
-use super::body::RequestFacts;
-use super::ctx::{AttemptRecord, RequestCtx};
+use super::attempt::{self, Failure, Shared};
+use super::ctx::AttemptRecord;
 use super::error::Error;
-use super::{Outcome, attempt, now_secs};
+use super::{Outcome, now_secs};
 use crate::health::Admission;
 use crate::live::{LiveRoute, LiveState, LiveTarget};
 use crate::reply::Body;
-use crate::types::{Operation, RequestContext};
+use crate::types::RequestContext;
 
-/// What every attempt of one request shares.
-pub struct Shared<'a> {
-    pub operation: Operation,
-    pub facts: &'a RequestFacts,
-    pub body: &'a Bytes,
-    pub policy_headers: &'a [(String, String)],
-    /// Where the whole answer is kept, on a cached route.
-    pub cache: Option<&'a crate::cache::Store>,
-    /// The route's redactors and stream window, when answers are redacted.
-    pub redact: Option<(&'a super::redact::Chain, usize)>,
-    pub metrics: &'a Arc<crate::metrics::Metrics>,
-    /// The request's context: attempts, the answer and timings are told to it.
-    pub ctx: &'a Arc<RequestCtx>,
-    /// The client's own request, for targets that speak its API.
-    pub native: Option<&'a super::Native>,
-}
-
-/// Why one target did not answer (or could not be tried).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why one target did not answer (or could not be tried), and the words for it.
+#[derive(Debug)]
 pub struct TargetFailure {
+    pub failure: Failure,
     pub reason: String,
-    /// What the provider's failure amounts to; `None`: it was not reached.
-    pub status: Option<u16>,
-    /// The adapter failed, not the provider.
-    pub plugin: bool,
 }
 
 impl TargetFailure {
-    fn unreached(reason: String) -> Self {
+    /// `failure` at the target named `label` ("provider (model)").
+    fn new(label: &str, failure: Failure) -> Self {
         TargetFailure {
-            reason,
-            status: None,
-            plugin: false,
+            reason: failure.reason(label),
+            failure,
         }
     }
 }
@@ -98,47 +77,34 @@ fn admission(
     idx: usize,
     panic: bool,
     native: Option<&super::Native>,
-) -> Result<Admission, String> {
+) -> Result<Admission, Failure> {
     let target = &route.targets[idx];
     let Some(provider) = live.providers.get(&target.target.provider) else {
-        return Err(format!("provider '{}' is gone", target.target.provider));
+        return Err(Failure::Gone {
+            provider: target.target.provider.clone(),
+        });
     };
-    if let Some(reason) = &provider.provider.inactive {
-        return Err(reason.clone());
+    if let Some(why) = &provider.provider.inactive {
+        return Err(Failure::Unconfigured(why.clone()));
     }
     if let Some(n) = native
         && let Some(keeper) = &n.provider
         && *keeper != provider.provider.name
     {
-        return Err(format!(
-            "{} ({}): the request continues a response kept at provider '{keeper}'",
-            provider.provider.name, target.target.model
-        ));
+        return Err(Failure::KeptElsewhere {
+            keeper: keeper.clone(),
+        });
     }
     if let Some(n) = native.filter(|n| n.only.is_some())
         && !provider.provider.native.contains(&n.api)
     {
-        return Err(format!(
-            "{} ({}): does not take /v1/{} as it is",
-            provider.provider.name,
-            target.target.model,
-            n.api.name()
-        ));
+        return Err(Failure::ApiNotSpoken { api: n.api.name() });
     }
     match target.signals.breaker.admit() {
         Admission::Refused if panic => Ok(Admission::Allowed),
-        Admission::Refused => {
-            let wait = target
-                .signals
-                .breaker
-                .remaining()
-                .map(|d| format!(" for {}s", d.as_secs().max(1)))
-                .unwrap_or_default();
-            Err(format!(
-                "{} ({}): circuit open{wait}",
-                provider.provider.name, target.target.model
-            ))
-        }
+        Admission::Refused => Err(Failure::CircuitOpen {
+            wait: target.signals.breaker.remaining(),
+        }),
         a => Ok(a),
     }
 }
@@ -186,10 +152,12 @@ pub async fn try_targets(
         step += 1;
         let admission = match admission(live, route, idx, panic, s.native) {
             Ok(a) => a,
-            Err(reason) => {
+            Err(failure) => {
                 if step <= order.len() {
-                    s.ctx.story(|st| st.skipped(&reason));
-                    walk.failures.push(TargetFailure::unreached(reason));
+                    let t = &route.targets[idx].target;
+                    let f = TargetFailure::new(&format!("{} ({})", t.provider, t.model), failure);
+                    s.ctx.story(|st| st.skipped(&f.reason));
+                    walk.failures.push(f);
                 }
                 idle_steps += 1;
                 continue;
@@ -254,17 +222,16 @@ async fn one(
         shared: s,
     };
     let began = std::time::Instant::now();
+    // The attempt's state (adapter calls, the answer being read) is the largest part
+    // of a request's: boxed, the request's own future stays small to move.
+    let run = Box::pin(job.run());
     let outcome = match deadline {
-        None => job.run().await,
-        Some(d) => match tokio::time::timeout_at(d, job.run()).await {
+        None => run.await,
+        Some(d) => match tokio::time::timeout_at(d, run).await {
             Ok(o) => o,
             Err(_) => {
                 walk.deadline_hit = true;
-                Outcome::Failover {
-                    reason: "cut off by the deadline".into(),
-                    status: Some(504),
-                    plugin: false,
-                }
+                Outcome::Failover(Failure::Deadline)
             }
         },
     };
@@ -287,20 +254,14 @@ async fn one(
             s.ctx.attempt(record(Some(resp.status().as_u16()), None));
             Some(resp)
         }
-        Outcome::Failover {
-            reason,
-            status,
-            plugin,
-        } => {
-            s.ctx.attempt(record(status, Some(reason.clone())));
-            s.metrics.failover(&route.route.name, provider_name, model);
+        Outcome::Failover(failure) => {
             let label = format!("{provider_name} ({model})");
-            tracing::info!(target = %label, %reason, "attempt failed; trying the next");
-            walk.failures.push(TargetFailure {
-                reason: format!("{label}: {reason}"),
-                status,
-                plugin,
-            });
+            let f = TargetFailure::new(&label, failure);
+            s.ctx
+                .attempt(record(f.failure.status(), Some(f.reason.clone())));
+            s.metrics.failover(&route.route.name, provider_name, model);
+            tracing::info!(target = %label, reason = %f.reason, "attempt failed; trying the next");
+            walk.failures.push(f);
             None
         }
     }
@@ -327,9 +288,8 @@ impl Walk {
             if over {
                 self.deadline_hit = true;
             } else {
-                self.failures.push(TargetFailure::unreached(
-                    "retry budget of the route exhausted".into(),
-                ));
+                self.failures
+                    .push(TargetFailure::new("", Failure::RetryBudget));
                 self.stopped = true;
             }
             return false;
@@ -370,7 +330,7 @@ fn reasons(failures: &[TargetFailure]) -> String {
 /// overloaded (503, Anthropic's 529) or nothing reached a provider because a plugin
 /// failed or no target could be tried, 502 otherwise.
 fn all_failed(model: &str, failures: &[TargetFailure]) -> Error {
-    let tried: Vec<u16> = failures.iter().filter_map(|f| f.status).collect();
+    let tried: Vec<u16> = failures.iter().filter_map(|f| f.failure.status()).collect();
     let detail = reasons(failures);
     let no_target = |code, message| Error::NoTarget { code, message };
     if failures.is_empty() {
@@ -379,13 +339,17 @@ fn all_failed(model: &str, failures: &[TargetFailure]) -> Error {
             format!("model `{model}` has no usable target"),
         );
     }
-    if tried.is_empty() && failures.iter().all(|f| f.reason.contains("has no API key")) {
+    if tried.is_empty()
+        && failures
+            .iter()
+            .all(|f| matches!(f.failure, Failure::Unconfigured(_)))
+    {
         return no_target(
             "provider_not_configured",
             format!("no provider for model `{model}` is configured with a key: {detail}"),
         );
     }
-    if tried.is_empty() && failures.iter().any(|f| f.plugin) {
+    if tried.is_empty() && failures.iter().any(|f| f.failure.is_plugin()) {
         return no_target(
             "plugin_failed",
             format!("a plugin of model `{model}` failed: {detail}"),

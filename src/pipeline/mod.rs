@@ -11,14 +11,11 @@ pub mod ctx;
 pub mod error;
 mod failover;
 pub mod lifecycle;
-mod native;
 pub mod offline;
 mod params;
-mod policies;
 pub mod redact;
-mod stream;
 
-pub use stream::binary;
+pub use attempt::stream::binary;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -50,13 +47,7 @@ pub enum Outcome {
     /// An answer for the client (success, or an error that is the client's own).
     Respond(http::Response<Body>),
     /// This target failed in a way another target may not: try the next one.
-    /// `status` is what the provider's failure amounts to (`None`: it was not
-    /// reached); `plugin` says the adapter failed, not the provider.
-    Failover {
-        reason: String,
-        status: Option<u16>,
-        plugin: bool,
-    },
+    Failover(attempt::Failure),
 }
 
 fn target_stats(route: &LiveRoute) -> Vec<TargetStats> {
@@ -347,7 +338,7 @@ async fn admit<'l>(
         stream: facts.stream,
     };
     let extra = live.principal_policies(p);
-    let checked = policies::check(route, &extra, preq, ctx).await?;
+    let checked = ctx::policies::check(route, &extra, preq, ctx).await?;
     if let Some(cap) = checked.output_cap
         && facts.max_output_tokens.is_none()
         && req.endpoint == Endpoint::Chat
@@ -441,7 +432,7 @@ async fn run(
     let native = redact::passed_through(route, native, ctx).await?;
     capture::request(ctx, &body, native.as_ref());
     let order = order(route, &facts, &body, pin.as_ref()).await?;
-    let shared = failover::Shared {
+    let shared = attempt::Shared {
         operation: match req.endpoint {
             Endpoint::Chat => Operation::ChatCompletions,
             Endpoint::Embeddings => Operation::Embeddings,

@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use super::ctx::{Protocol, RequestCtx};
 use super::error::Error;
-use super::policies;
 use crate::gateway::Gateway;
 use crate::live::Principal;
 use crate::types::{PolicyRequest, Usage};
@@ -88,7 +87,7 @@ pub async fn reserve(
             stream: false,
         };
         let extra = live.principal_policies(principal);
-        if let Err(e) = policies::check(route, &extra, preq, &ctx).await {
+        if let Err(e) = super::ctx::policies::check(route, &extra, preq, &ctx).await {
             ctx.failed(e.label());
             ctx.settle(e.status()).await;
             held.release(e.status()).await;

@@ -9,7 +9,7 @@
 use serde_json::{Value, json};
 
 use super::Body;
-use super::routes::json_response;
+use super::wire::json_response;
 use crate::config::PluginSource;
 use crate::gateway::Gateway;
 use crate::live::Principal;

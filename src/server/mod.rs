@@ -2,22 +2,12 @@
 //! accepted socket, and graceful shutdown that lets in-flight requests finish.
 
 pub mod admin;
-mod admin_auth;
-mod admin_compare;
-mod admin_control;
-mod admin_counters;
-mod admin_keys;
-mod admin_people;
-mod admin_registry;
-mod admin_reports;
-mod admin_requests;
-mod admin_usage;
 mod cors;
 mod me;
 pub mod permissions;
 mod routes;
-mod sso;
 mod tls;
+mod wire;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -38,45 +28,74 @@ pub use crate::reply::{ApiError, Body, full};
 
 /// Runs one request; a panic anywhere in it is a 500 `internal_error` for this
 /// request (and a count in `/metrics`), never a dropped connection.
-async fn guarded(
+fn guarded(
     gw: Arc<Gateway>,
     kind: Listener,
     peer: SocketAddr,
     req: http::Request<hyper::body::Incoming>,
-) -> http::Response<Body> {
+) -> impl Future<Output = http::Response<Body>> {
     let metrics = gw.metrics.clone();
-    catch_panic(&metrics, handle(gw, kind, peer, req)).await
+    catch_panic(metrics, handle(gw, kind, peer, req))
 }
 
-/// `fut`'s response, or a 500 if it panicked.
-async fn catch_panic(
-    metrics: &crate::metrics::Metrics,
+/// `fut`'s response, or a 500 if it panicked. Not an `async fn`: that would hold `fut`
+/// twice (the argument and the awaited copy), and hyper moves this future by value.
+fn catch_panic(
+    metrics: Arc<crate::metrics::Metrics>,
     fut: impl Future<Output = http::Response<Body>>,
-) -> http::Response<Body> {
+) -> impl Future<Output = http::Response<Body>> {
     use futures_util::FutureExt;
-    match std::panic::AssertUnwindSafe(fut).catch_unwind().await {
-        Ok(resp) => resp,
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            tracing::error!(panic = %crate::secrets::scrub(&what), "a request panicked; answered 500");
-            metrics.panicked();
-            ApiError::internal("the gateway failed to handle this request")
-                .with_code("internal_error")
-                .into_response()
-        }
-    }
+    std::panic::AssertUnwindSafe(fut)
+        .catch_unwind()
+        .map(move |done| match done {
+            Ok(resp) => resp,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(panic = %crate::secrets::scrub(&what), "a request panicked; answered 500");
+                metrics.panicked();
+                ApiError::internal("the gateway failed to handle this request")
+                    .with_code("internal_error")
+                    .into_response()
+            }
+        })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    /// The size of the future `f` returns, without calling it.
+    pub(crate) fn future_size<F: Future>(_: impl FnOnce() -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// hyper moves the service's future by value when it makes and starts it, so its
+    /// size is copied for every request: the request's state lives in one box instead.
+    #[test]
+    #[allow(unreachable_code, clippy::diverging_sub_expression)]
+    fn the_future_each_request_moves_is_small() {
+        let service = future_size(|| {
+            super::guarded(
+                unreachable!(),
+                unreachable!(),
+                unreachable!(),
+                unreachable!(),
+            )
+        });
+        let api = future_size(|| super::routes::api(unreachable!(), unreachable!()));
+        let pipeline = future_size(|| crate::pipeline::handle(unreachable!(), unreachable!()));
+        eprintln!("futures: service {service} B, api {api} B, pipeline::handle {pipeline} B");
+        assert!(service <= 1024, "the service future is {service} bytes");
+    }
+
     #[tokio::test]
     async fn a_panicking_request_is_a_500_and_counted() {
-        let m = crate::metrics::Metrics::default();
-        let resp = super::catch_panic(&m, async {
+        let m = Arc::new(crate::metrics::Metrics::default());
+        let resp = super::catch_panic(m.clone(), async {
             if std::hint::black_box(true) {
                 panic!("boom");
             }
@@ -84,7 +103,10 @@ mod tests {
         })
         .await;
         assert_eq!(resp.status(), 500);
-        let ok = super::catch_panic(&m, async { http::Response::new(super::full("fine")) }).await;
+        let ok = super::catch_panic(m.clone(), async {
+            http::Response::new(super::full("fine"))
+        })
+        .await;
         assert_eq!(ok.status(), 200);
         assert!(
             m.text().contains("switchboard_request_panics_total 1"),
@@ -140,7 +162,7 @@ pub async fn serve(
         let gw = gw.clone();
         let svc = service_fn(move |req| {
             let gw = gw.clone();
-            async move { Ok::<_, Infallible>(guarded(gw, kind, peer, req).await) }
+            futures_util::FutureExt::map(guarded(gw, kind, peer, req), Ok::<_, Infallible>)
         });
         match &tls {
             None => {

@@ -3,16 +3,15 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{Body, Listener, admin, full};
+use super::wire::{bearer, json_response, read_body, ready};
+use super::{Body, Listener, admin};
 use crate::live::{LiveState, Principal};
 use crate::pipeline::{self, Gateway};
 use crate::reply::ApiError;
@@ -25,38 +24,9 @@ pub async fn handle(
     req: http::Request<Incoming>,
 ) -> http::Response<Body> {
     match kind {
-        Listener::Api => api(gw, req).await,
-        Listener::Admin => admin::handle(gw, peer.ip(), req).await,
+        Listener::Api => Box::pin(api(gw, req)).await,
+        Listener::Admin => Box::pin(admin::handle(gw, peer.ip(), req)).await,
     }
-}
-
-pub fn json_response(status: StatusCode, v: serde_json::Value) -> http::Response<Body> {
-    let mut resp = http::Response::new(full(v.to_string()));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
-}
-
-/// The bearer token of a request, if any (also `x-api-key`, as Anthropic clients send).
-pub fn bearer(req: &http::Request<Incoming>) -> Option<&str> {
-    if let Some(v) = req
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        let v = v.trim();
-        return v
-            .strip_prefix("Bearer ")
-            .or_else(|| v.strip_prefix("bearer "))
-            .map(str::trim);
-    }
-    req.headers()
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
 }
 
 fn authenticate(
@@ -173,41 +143,6 @@ async fn end_user(
     }
 }
 
-/// Reads a whole request body, refusing more than `limit` bytes and slow senders.
-pub async fn read_body(
-    req: http::Request<Incoming>,
-    limit: usize,
-    timeout: Duration,
-) -> Result<Bytes, ApiError> {
-    if let Some(len) = req
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        && len > limit as u64
-    {
-        return Err(ApiError::too_large(limit));
-    }
-    match tokio::time::timeout(timeout, Limited::new(req.into_body(), limit).collect()).await {
-        Err(_) => Err(ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "invalid_request_error",
-            "the request body did not arrive in time",
-        )),
-        Ok(Err(e))
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(ApiError::too_large(limit))
-        }
-        Ok(Err(_)) => Err(ApiError::invalid(
-            "the request body could not be read",
-            None,
-        )),
-        Ok(Ok(c)) => Ok(c.to_bytes()),
-    }
-}
-
 /// A route as OpenAI's model object, with what its config says of it beyond that.
 fn model_object(id: &str, created: u64, route: &crate::config::Route) -> serde_json::Value {
     let mut m =
@@ -228,15 +163,7 @@ fn model_object(id: &str, created: u64, route: &crate::config::Route) -> serde_j
     m
 }
 
-/// `GET /ready`: 200 when this replica should get traffic, else 503 and why.
-pub(super) fn ready(gw: &Gateway) -> http::Response<Body> {
-    match gw.ready() {
-        Ok(()) => json_response(StatusCode::OK, json!({ "status": "ready" })),
-        Err(why) => json_response(StatusCode::SERVICE_UNAVAILABLE, json!({ "status": why })),
-    }
-}
-
-async fn api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Response<Body> {
+pub(super) async fn api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Response<Body> {
     if req.headers().contains_key(http::header::ORIGIN)
         && let Some(cors) = gw.live.load().config.cors.clone()
         && let Some(origin) = super::cors::origin_of(&req)
@@ -297,7 +224,7 @@ async fn openai_api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
     };
     if path.starts_with("/v1/responses/") || path == "/v1/me" || is_kept_object(&path) {
         drop(live);
-        return by_id(gw, req, path).await;
+        return Box::pin(by_id(gw, req, path)).await;
     }
     let is_models = path == "/v1/models" || path.starts_with("/v1/models/");
     let surface = path
@@ -350,9 +277,17 @@ async fn openai_api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
                 body,
                 ..
             } = posted;
-            crate::surface::handle(&gw, &principal, api, directive, content_type, body).await
+            Box::pin(crate::surface::handle(
+                &gw,
+                &principal,
+                api,
+                directive,
+                content_type,
+                body,
+            ))
+            .await
         }
-        None => post(&gw, &principal, &path, endpoint, posted).await,
+        None => Box::pin(post(&gw, &principal, &path, endpoint, posted)).await,
     }
 }
 
@@ -406,7 +341,7 @@ async fn files(
         content_type,
         body,
     };
-    crate::files::handle(&gw, &principal, req).await
+    Box::pin(crate::files::handle(&gw, &principal, req)).await
 }
 
 /// A POST's parts the handlers read, taken before its body is.
@@ -471,13 +406,19 @@ async fn post(
                 .find(|(k, _)| k == "anthropic-beta")
                 .map(|(_, v)| v.clone());
             let live = gw.live.load_full();
-            return crate::messages::count_tokens(&live, principal, &body, beta).await;
+            return Box::pin(crate::messages::count_tokens(&live, principal, &body, beta)).await;
         }
         "/v1/messages" => {
-            return crate::messages::handle(gw, principal, directive, body, forwarded, held).await;
+            return Box::pin(crate::messages::handle(
+                gw, principal, directive, body, forwarded, held,
+            ))
+            .await;
         }
         "/v1/responses" => {
-            return crate::responses::handle(gw, principal, directive, body, held).await;
+            return Box::pin(crate::responses::handle(
+                gw, principal, directive, body, held,
+            ))
+            .await;
         }
         _ => {}
     }
@@ -520,7 +461,7 @@ async fn by_id(
     path: String,
 ) -> http::Response<Body> {
     if is_kept_object(&path) {
-        return files(gw, req, path).await;
+        return Box::pin(files(gw, req, path)).await;
     }
     let live = gw.live.load_full();
     let principal = match principal_of(&gw, &live, &req).await {
@@ -530,9 +471,15 @@ async fn by_id(
     drop(live);
     match path.strip_prefix("/v1/responses/") {
         Some(id) => {
-            crate::responses::stored(&gw, &principal, req.method(), &percent_decode(id)).await
+            Box::pin(crate::responses::stored(
+                &gw,
+                &principal,
+                req.method(),
+                &percent_decode(id),
+            ))
+            .await
         }
-        None => super::me::me(&gw, &principal).await,
+        None => Box::pin(super::me::me(&gw, &principal)).await,
     }
 }
 

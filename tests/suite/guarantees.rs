@@ -471,7 +471,7 @@ async fn the_counter_arithmetic_fuzz_target_holds_on_redis() {
         sqlite_path: None,
     };
     c.configure(&cfg).unwrap();
-    switchboard::plugins::counters_fuzz::run(&c, 1000, 7)
+    switchboard::plugins::counters::fuzz::run(&c, 1000, 7)
         .await
         .unwrap();
 }

@@ -9,19 +9,29 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
 
+mod failure;
+mod native;
+mod relay;
+pub(super) mod stream;
+
+pub use failure::Failure;
+
 use super::Outcome;
 use super::body;
+use super::body::RequestFacts;
+use super::ctx::RequestCtx;
 use super::redact::StreamRedactor;
-use super::stream::{self, Pump, StreamError};
 use crate::live::{LiveProvider, LiveTarget, TargetSignals};
 use crate::native::{NativeApi, StreamUsage};
 use crate::plugins::calls::{self, StreamTranslation};
 use crate::reply::{Body, full};
 use crate::secrets;
 use crate::types::{
-    AdapterError, BodyEdit, RequestContext, TranslatedAnswer, UpstreamRequest, UpstreamResponse,
+    AdapterError, BodyEdit, Operation, RequestContext, TranslatedAnswer, UpstreamRequest,
+    UpstreamResponse,
 };
 use crate::upstream::{self, MAX_UPSTREAM_BODY, UpstreamError};
+use stream::{Pump, StreamError};
 
 pub use crate::types::Usage;
 
@@ -96,12 +106,29 @@ pub(super) struct Answered<'a> {
     pub waiting: Waiting<'a>,
 }
 
+/// What every attempt of one request shares.
+pub struct Shared<'a> {
+    pub operation: Operation,
+    pub facts: &'a RequestFacts,
+    pub body: &'a Bytes,
+    pub policy_headers: &'a [(String, String)],
+    /// Where the whole answer is kept, on a cached route.
+    pub cache: Option<&'a crate::cache::Store>,
+    /// The route's redactors and stream window, when answers are redacted.
+    pub redact: Option<(&'a crate::pipeline::redact::Chain, usize)>,
+    pub metrics: &'a Arc<crate::metrics::Metrics>,
+    /// The request's context: attempts, the answer and timings are told to it.
+    pub ctx: &'a Arc<RequestCtx>,
+    /// The client's own request, for targets that speak its API.
+    pub native: Option<&'a crate::pipeline::Native>,
+}
+
 pub struct Attempt<'a> {
     pub provider: &'a LiveProvider,
     pub target: &'a LiveTarget,
     pub ctx: RequestContext,
     /// What every attempt of this request shares (body, facts, policies).
-    pub shared: &'a super::failover::Shared<'a>,
+    pub shared: &'a Shared<'a>,
 }
 
 /// Errors that are about the request itself: another target would refuse it too.
@@ -110,15 +137,6 @@ pub(super) fn is_client_error(status: u16) -> bool {
 }
 
 impl<'a> Attempt<'a> {
-    /// The provider failed: `status` is what it amounts to (502 unless it said).
-    pub(super) fn failover(&self, reason: String, status: Option<u16>) -> Outcome {
-        Outcome::Failover {
-            reason: secrets::scrub_owned(reason),
-            status: Some(status.unwrap_or(502)),
-            plugin: false,
-        }
-    }
-
     /// A successful status with a body that is not JSON: the target failed.
     pub(super) fn not_json(
         &self,
@@ -127,19 +145,10 @@ impl<'a> Attempt<'a> {
         elapsed: std::time::Duration,
     ) -> Outcome {
         self.target.signals.record(false, elapsed);
-        self.failover(
-            format!("answered HTTP {status} with invalid JSON: {e}"),
-            None,
-        )
-    }
-
-    /// The adapter failed; the provider was not at fault (or not reached).
-    fn plugin_failover(&self, reason: String) -> Outcome {
-        Outcome::Failover {
-            reason: secrets::scrub_owned(reason),
-            status: None,
-            plugin: true,
-        }
+        Outcome::Failover(Failure::InvalidJson {
+            status,
+            error: e.to_string(),
+        })
     }
 
     /// The adapter's error: the client's own (its `error-kind` says so) is answered,
@@ -151,11 +160,10 @@ impl<'a> Attempt<'a> {
             self.shared.ctx.failed(e.label());
             return Outcome::Respond(e.into_response());
         }
-        Outcome::Failover {
-            reason: format!("HTTP {}: {}", e.status, e.message),
-            status: Some(e.status),
-            plugin: false,
-        }
+        Outcome::Failover(Failure::Refused {
+            status: e.status,
+            message: e.message,
+        })
     }
 
     pub(super) fn respond(
@@ -202,12 +210,12 @@ impl<'a> Attempt<'a> {
                 self.shared.ctx.failed(e.label());
                 return Outcome::Respond(e.into_response());
             }
-            Err(e) => return self.plugin_failover(format!("adapter failed: {e}")),
+            Err(e) => return Outcome::Failover(Failure::Adapter(e)),
         };
         let translate = up.translate_response;
         let req = match self.outbound(&mut up) {
             Ok(r) => r,
-            Err(e) => return self.failover(e, None),
+            Err(e) => return Outcome::Failover(Failure::Outbound(e)),
         };
         // One timer for the whole attempt: the answer's head and (for a whole answer)
         // its body must both arrive within the provider's timeout.
@@ -243,11 +251,13 @@ impl<'a> Attempt<'a> {
         let resp = match within(timer, upstream::client().send(req)).await {
             None => {
                 signals.record(false, started.elapsed());
-                return Err(self.failover(UpstreamError::Timeout(timeout).to_string(), Some(504)));
+                return Err(Outcome::Failover(Failure::Unreachable(
+                    UpstreamError::Timeout(timeout),
+                )));
             }
             Some(Err(e)) => {
                 signals.record(false, started.elapsed());
-                return Err(self.failover(e.to_string(), None));
+                return Err(Outcome::Failover(Failure::Unreachable(e)));
             }
             Some(Ok(r)) => r,
         };
@@ -255,10 +265,7 @@ impl<'a> Attempt<'a> {
         signals.observe_headers(resp.headers(), status);
         if resp.status().is_redirection() {
             signals.record(false, started.elapsed());
-            return Err(self.failover(
-                format!("answered HTTP {status}, a redirect (not followed)"),
-                None,
-            ));
+            return Err(Outcome::Failover(Failure::Redirect(status)));
         }
         Ok(Answered {
             resp,
@@ -384,11 +391,13 @@ impl<'a> Attempt<'a> {
         match within(timer, upstream::read_body(resp, MAX_UPSTREAM_BODY)).await {
             None => {
                 signals.record(false, started.elapsed());
-                Err(self.failover(UpstreamError::Timeout(timeout).to_string(), Some(504)))
+                Err(Outcome::Failover(Failure::Unreachable(
+                    UpstreamError::Timeout(timeout),
+                )))
             }
             Some(Err(e)) => {
                 signals.record(false, started.elapsed());
-                Err(self.failover(e.to_string(), None))
+                Err(Outcome::Failover(Failure::Unreachable(e)))
             }
             Some(Ok(b)) => Ok(b),
         }
@@ -463,13 +472,13 @@ impl<'a> Attempt<'a> {
                         // The adapter broke, not the provider: the target is not blamed.
                         signals.record(true, elapsed);
                     }
-                    return Err(self.plugin_failover(format!("adapter failed: {e}")));
+                    return Err(Outcome::Failover(Failure::Adapter(e)));
                 }
             }
         };
         if !ok {
             // An adapter must map a non-2xx answer to an error; treat a mapping as one.
-            return Err(self.failover(format!("HTTP {status}"), Some(status)));
+            return Err(Outcome::Failover(Failure::Status(status)));
         }
         // A translated answer was made from the scrubbed one above; a pass-through
         // answer is scrubbed here. Usage is what the adapter reported (0.2), else
@@ -542,7 +551,7 @@ impl<'a> Attempt<'a> {
         let translator = if translate && native.is_none() {
             match StreamTranslation::new(&self.provider.adapter, &self.ctx).await {
                 Ok(t) => Some(t),
-                Err(e) => return self.plugin_failover(format!("adapter failed: {e}")),
+                Err(e) => return Outcome::Failover(Failure::Adapter(e)),
             }
         } else {
             None
@@ -556,16 +565,13 @@ impl<'a> Attempt<'a> {
             Ok(Some(bytes)) => bytes,
             Ok(None) => {
                 signals.record(false, started.elapsed());
-                return self.failover("stream ended before any event".into(), None);
+                return Outcome::Failover(Failure::EmptyStream);
             }
             Err(e) => {
                 // A broken translator is the adapter's failure, not the provider's.
                 let plugin = matches!(e, StreamError::Plugin(_));
                 signals.record(plugin, started.elapsed());
-                if plugin {
-                    return self.plugin_failover(e.to_string());
-                }
-                return self.failover(e.to_string(), e.status());
+                return Outcome::Failover(Failure::Stream(e));
             }
         };
         waiting.stop();
@@ -573,7 +579,7 @@ impl<'a> Attempt<'a> {
         let ctx = self.shared.ctx.clone();
         ctx.first_byte();
         ctx.answered(&p.name, &self.target.target, Usage::default());
-        let body = stream::spawn(
+        let body = relay::body(
             pump,
             first,
             stream::Finish {

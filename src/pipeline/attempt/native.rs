@@ -7,9 +7,9 @@
 use bytes::Bytes;
 use http::StatusCode;
 
-use super::attempt::{Answered, Attempt, is_client_error};
-use super::{Native, NativeAnswer, Outcome, body};
+use super::{Answered, Attempt, Failure, is_client_error};
 use crate::native::{ANTHROPIC_VERSION, NativeApi, error_message};
+use crate::pipeline::{Native, NativeAnswer, Outcome, body};
 use crate::reply::full;
 use crate::secrets;
 use crate::types::{BodyEdit, Header, HttpMethod, StreamFormat, UpstreamRequest};
@@ -82,7 +82,7 @@ impl Attempt<'_> {
         });
         let req = match req {
             Ok(r) => r,
-            Err(e) => return self.failover(e, None),
+            Err(e) => return Outcome::Failover(Failure::Outbound(e)),
         };
         let timer = tokio::time::sleep(p.timeout);
         tokio::pin!(timer);
@@ -134,7 +134,10 @@ impl Attempt<'_> {
                 let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
                 return Outcome::Respond(self.answer(code, "application/json", body));
             }
-            return self.failover(format!("HTTP {status}: {said}"), Some(status));
+            return Outcome::Failover(Failure::Refused {
+                status,
+                message: said,
+            });
         }
         let usage = match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
             Ok(_) => api.usage(&body).unwrap_or_default(),
@@ -148,15 +151,17 @@ impl Attempt<'_> {
             .answered(&p.name, &self.target.target, usage);
         let body = match self.shared.redact {
             None => body,
-            Some((chain, _)) => match super::redact::native::answer(chain, api, body).await {
-                Ok(b) => b,
-                // Fail-closed: the answer is not shown rather than shown unredacted.
-                Err(e) => {
-                    let e = super::Error::plugin("redactor", e);
-                    self.shared.ctx.failed(e.label());
-                    return Outcome::Respond(e.into_response());
+            Some((chain, _)) => {
+                match crate::pipeline::redact::native::answer(chain, api, body).await {
+                    Ok(b) => b,
+                    // Fail-closed: the answer is not shown rather than shown unredacted.
+                    Err(e) => {
+                        let e = crate::pipeline::Error::plugin("redactor", e);
+                        self.shared.ctx.failed(e.label());
+                        return Outcome::Respond(e.into_response());
+                    }
                 }
-            },
+            }
         };
         if let Some(store) = self.shared.cache {
             store.put(body.clone());

@@ -11,14 +11,14 @@ use bytes::Bytes;
 
 use tokio::sync::mpsc;
 
-use super::attempt::InFlight;
-use super::body::usage_of;
-use super::ctx::RequestCtx;
-use super::redact::StreamRedactor;
+use super::InFlight;
 use crate::cache::Store;
 use crate::cache::sse::Assembler;
 use crate::live::TargetSignals;
 use crate::native::StreamUsage;
+use crate::pipeline::body::usage_of;
+use crate::pipeline::ctx::RequestCtx;
+use crate::pipeline::redact::StreamRedactor;
 use crate::plugins::PluginError;
 use crate::plugins::calls::StreamTranslation;
 use crate::reply::Body;
@@ -80,7 +80,7 @@ pub struct Pump {
     /// The most bytes `raw` may hold (the route's cache entry bound).
     pub raw_limit: usize,
     /// Told the id a passed-through Responses stream announces, with the provider.
-    pub on_id: Option<(super::OnId, String)>,
+    pub on_id: Option<(crate::pipeline::OnId, String)>,
     /// The request is traced: the chunks' `finish_reason` is kept for its span.
     pub trace_finish: bool,
     finish: Option<String>,
@@ -205,8 +205,8 @@ impl Pump {
     }
 
     /// Ends the stream: returns the translator's instance to its pool.
-    pub async fn close(self) {
-        if let Some(t) = self.translator {
+    pub async fn close(&mut self) {
+        if let Some(t) = self.translator.take() {
             t.close().await;
         }
     }
@@ -266,7 +266,7 @@ impl Pump {
             }
             let mut usage_only = None;
             for (i, ev) in out.iter().enumerate() {
-                self.streamed_chars += super::body::text_chars(&ev.data);
+                self.streamed_chars += crate::pipeline::body::text_chars(&ev.data);
                 if let Some(a) = &mut self.assembler {
                     a.push(&ev.data);
                 }
@@ -274,7 +274,7 @@ impl Pump {
                     c.event(&ev.data);
                 }
                 if self.trace_finish
-                    && let Some(f) = super::body::finish_reason(ev.data.as_bytes())
+                    && let Some(f) = crate::pipeline::body::finish_reason(ev.data.as_bytes())
                 {
                     self.finish = Some(f);
                 }
@@ -318,7 +318,7 @@ impl Pump {
                 self.on_id = None;
             }
             n.observe(ev);
-            self.streamed_chars += super::body::text_chars(&ev.data);
+            self.streamed_chars += crate::pipeline::body::text_chars(&ev.data);
             if n.api.is_end(ev) {
                 self.saw_done = true;
                 self.ended = true;
@@ -346,7 +346,7 @@ impl Pump {
     }
 
     /// The event that tells the client its stream broke, in its own API.
-    fn error_event(&self, message: String) -> Bytes {
+    pub(super) fn error_event(&self, message: String) -> Bytes {
         match &self.native {
             Some(n) => encode_all(&[n.api.error_event(&message)]),
             None => error_event(message),
@@ -388,7 +388,7 @@ pub struct Finish {
 impl Finish {
     /// The stream is over (`complete`: it reached its end and the client took all of
     /// it): signals, the cache, then the request's one settle.
-    async fn close(self, pump: &mut Pump, complete: bool, plugin_broke: bool) {
+    pub(super) async fn close(self, pump: &mut Pump, complete: bool, plugin_broke: bool) {
         self.signals
             .record(complete || plugin_broke, self.started.elapsed());
         if complete
@@ -412,7 +412,7 @@ impl Finish {
         let told = std::mem::take(&mut pump.told);
         if let Some(c) = told.capture {
             let (kept, cut) = c.finish();
-            super::capture::response(&self.ctx, &kept, cut);
+            crate::pipeline::capture::response(&self.ctx, &kept, cut);
         }
         if !told.masked.is_empty() {
             let side = crate::usage::story::Side::Response;
@@ -434,47 +434,6 @@ fn error_event(message: String) -> Bytes {
         event: None,
         data: data.to_string(),
     }])
-}
-
-/// Starts the task that feeds the client and returns the response body. The last
-/// bytes are held until the request is settled, so its usage and metrics are on
-/// record before the client sees the stream end.
-pub fn spawn(mut pump: Pump, first: Bytes, finish: Finish) -> Body {
-    let (tx, rx) = mpsc::channel::<Bytes>(16);
-    let calls = finish.ctx.call_log();
-    tokio::spawn(crate::telemetry::scope(calls, async move {
-        let mut ok = tx.send(first).await.is_ok();
-        let mut plugin_broke = false;
-        let mut last = None;
-        while ok {
-            tokio::select! {
-                _ = tx.closed() => {
-                    ok = false;
-                }
-                next = pump.next() => match next {
-                    Ok(Some(bytes)) if pump.is_done() => {
-                        last = Some(bytes);
-                        break;
-                    }
-                    Ok(Some(bytes)) => ok = tx.send(bytes).await.is_ok(),
-                    Ok(None) => break,
-                    Err(e) => {
-                        plugin_broke = matches!(e, StreamError::Plugin(_));
-                        let message = crate::secrets::scrub_owned(e.to_string());
-                        tracing::warn!(error = %message, "stream failed after it started");
-                        let _ = tx.send(pump.error_event(message)).await;
-                        ok = false;
-                    }
-                }
-            }
-        }
-        finish.close(&mut pump, ok, plugin_broke).await;
-        if let Some(bytes) = last {
-            let _ = tx.send(bytes).await;
-        }
-        pump.close().await;
-    }));
-    crate::reply::channel(rx)
 }
 
 /// A binary answer (audio) forwarded as it arrives, never held whole: each chunk

@@ -7,11 +7,11 @@
 
 use std::sync::Arc;
 
-use super::ctx::RequestCtx;
-use super::error::Error;
+use super::RequestCtx;
 use crate::config::OnError;
 use crate::live::{LivePlugin, LiveRoute};
 use crate::outcomes::Event;
+use crate::pipeline::error::Error;
 use crate::plugins::calls::{self, Counting, PolicyPool};
 use crate::plugins::world::Policy;
 use crate::types::{Decision, Outcome, PolicyRequest};
@@ -45,7 +45,7 @@ pub async fn check(
     ctx: &RequestCtx,
 ) -> Result<Checked, Error> {
     let counting = Counting {
-        at: super::now_secs(),
+        at: crate::pipeline::now_secs(),
         caller: ctx.key.as_str().into(),
     };
     let mut checked = Checked::default();

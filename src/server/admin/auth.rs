@@ -15,12 +15,12 @@ use hyper::body::Incoming;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::Body;
-use super::routes::{bearer, json_response};
 use crate::console;
 use crate::gateway::Gateway;
 use crate::people::{Actor, GrantKind, Perm, Refusal, Role, SESSION_SECS, Via};
 use crate::reply::ApiError;
+use crate::server::Body;
+use crate::server::wire::{bearer, https, json_response};
 
 type Refused = Box<http::Response<Body>>;
 
@@ -51,12 +51,6 @@ fn open(gw: &Gateway) -> Result<(), Refused> {
 
 fn matches(token: &str, expected: &[u8; 32]) -> bool {
     <[u8; 32]>::from(Sha256::digest(token.as_bytes())) == *expected
-}
-
-pub(super) fn https(req: &http::Request<Incoming>) -> bool {
-    req.headers()
-        .get("x-forwarded-proto")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
 }
 
 /// The answer refusing a peer that failed too often lately, if it did.
@@ -156,7 +150,7 @@ pub fn permitted(actor: &Actor, req: &http::Request<Incoming>) -> Result<(), Ref
                 .into_response(),
         )
     };
-    match super::permissions::needed(req.method(), path) {
+    match crate::server::permissions::needed(req.method(), path) {
         Ok(perm) if actor.role.may(perm) => Ok(()),
         Ok(perm) => Err(refuse(
             StatusCode::FORBIDDEN,
@@ -267,10 +261,11 @@ pub async fn console_path(
         .get(http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/json"));
-    let body = match super::routes::read_body(req, 4096, std::time::Duration::from_secs(10)).await {
-        Ok(b) => b,
-        Err(e) => return Ok(e.into_response()),
-    };
+    let body =
+        match crate::server::wire::read_body(req, 4096, std::time::Duration::from_secs(10)).await {
+            Ok(b) => b,
+            Err(e) => return Ok(e.into_response()),
+        };
     if path == "/console/logout" {
         return Ok(logout(gw, cookie, &body, secure, json).await);
     }
@@ -384,8 +379,7 @@ async fn login(gw: &Gateway, body: &[u8], peer: IpAddr, secure: bool) -> http::R
                         )
                         .await;
                     let actor = format!("{} ({})", p.name, p.role);
-                    super::admin_control::audit(gw, &actor, "session.open", &p.name, None, None)
-                        .await;
+                    super::control::audit(gw, &actor, "session.open", &p.name, None, None).await;
                     opened.ok().map(|(s, _)| s)
                 }
                 Err(r) => return refused(gw, peer, name.trim(), r).await,
@@ -405,8 +399,7 @@ async fn login(gw: &Gateway, body: &[u8], peer: IpAddr, secure: bool) -> http::R
                 )
                 .await;
             let actor = Actor::admin_token().label();
-            super::admin_control::audit(gw, &actor, "session.open", "admin-token", None, None)
-                .await;
+            super::control::audit(gw, &actor, "session.open", "admin-token", None, None).await;
             opened.ok().map(|(s, _)| s)
         }
         (None, _) => {
@@ -438,8 +431,7 @@ async fn refused(gw: &Gateway, peer: IpAddr, name: &str, r: Refusal) -> http::Re
         Refusal::LockedNow => {
             let after = json!({ "failures": crate::people::LOCK_AFTER,
                 "locked_for_secs": crate::people::LOCK_SECS, "address": peer.to_string() });
-            super::admin_control::audit(gw, "sign-in", "person.locked", name, None, Some(after))
-                .await;
+            super::control::audit(gw, "sign-in", "person.locked", name, None, Some(after)).await;
             console::redirect("/?locked", None)
         }
         Refusal::Locked(_) => console::redirect("/?locked", None),

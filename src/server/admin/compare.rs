@@ -8,11 +8,11 @@ use bytes::Bytes;
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use super::Body;
-use super::routes::json_response;
 use crate::compare::{Ask, run_one, run_streaming};
 use crate::gateway::Gateway;
 use crate::reply::ApiError;
+use crate::server::Body;
+use crate::server::wire::json_response;
 
 fn event(name: &str, v: &Value) -> Bytes {
     Bytes::from(format!("event: {name}\ndata: {v}\n\n"))

@@ -8,12 +8,12 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::Body;
-use super::routes::json_response;
 use crate::control::{AuditEntry, Override, now_secs};
 use crate::gateway::Gateway;
 use crate::live::LiveState;
 use crate::reply::ApiError;
+use crate::server::Body;
+use crate::server::wire::json_response;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

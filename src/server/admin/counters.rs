@@ -5,10 +5,10 @@ use http::StatusCode;
 use hyper::body::Incoming;
 use serde_json::json;
 
-use super::Body;
-use super::routes::json_response;
 use crate::gateway::Gateway;
 use crate::reply::ApiError;
+use crate::server::Body;
+use crate::server::wire::json_response;
 
 /// `GET /admin/counters`: the policies' live counters (quota state);
 /// `POST /admin/counters/reset` with an optional JSON body `{"plugin": .., "key": ..}`:

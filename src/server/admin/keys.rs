@@ -12,12 +12,12 @@ use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::Body;
-use super::routes::json_response;
 use crate::gateway::Gateway;
 use crate::live::LiveState;
 use crate::people::{Actor, Scope};
 use crate::reply::ApiError;
+use crate::server::Body;
+use crate::server::wire::json_response;
 use crate::vkeys::{VKey, new_secret, now_secs};
 
 fn bad(message: impl Into<String>) -> http::Response<Body> {
@@ -91,7 +91,7 @@ pub async fn handle(
             Some(k) if !in_scope(actor, &k) => out_of_scope(actor, id),
             Some(k) => {
                 let p = k.principal(&live.config.teams);
-                let policies = super::me::policies(gw, &p).await;
+                let policies = crate::server::me::policies(gw, &p).await;
                 json_response(
                     StatusCode::OK,
                     json!({ "key": k.name, "user": k.user, "policies": policies }),
@@ -375,7 +375,7 @@ async fn create(
         Ok(k) => {
             let after = Some(json!(*k));
             let label = actor.label();
-            super::admin_control::audit(gw, &label, "key.create", &k.id, None, after).await;
+            super::control::audit(gw, &label, "key.create", &k.id, None, after).await;
             json_response(StatusCode::CREATED, json!({ "key": *k, "secret": secret }))
         }
         Err(e) => ApiError::internal(e).into_response(),
@@ -436,7 +436,7 @@ async fn change(
     match gw.vkeys.save(k).await {
         Ok(k) => {
             let (before, after) = (Some(json!(*current)), Some(json!(*k)));
-            super::admin_control::audit(gw, &actor.label(), action, id, before, after).await;
+            super::control::audit(gw, &actor.label(), action, id, before, after).await;
             let mut out = json!({ "key": *k });
             if let Some(s) = secret {
                 out["secret"] = json!(s);

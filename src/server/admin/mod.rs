@@ -1,5 +1,20 @@
 //! The admin listener: `/health` open, `/admin/*` behind the admin token.
-//! Reports plugin call and failure counts and the routes in force (no secrets).
+//! Reports plugin call and failure counts and the routes in force (no secrets). Its
+//! parts: sign-in and sessions (`auth`, `sso`), the control plane (`control`, `keys`,
+//! `people`, `registry`), and the read side (`usage`, `requests`, `reports`,
+//! `counters`, `compare`).
+
+mod auth;
+mod compare;
+mod control;
+mod counters;
+mod keys;
+mod people;
+mod registry;
+mod reports;
+mod requests;
+mod sso;
+mod usage;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -9,7 +24,7 @@ use hyper::body::Incoming;
 use serde_json::json;
 
 use super::Body;
-use super::routes::json_response;
+use super::wire::json_response;
 use crate::gateway::Gateway;
 use crate::live::LiveState;
 use crate::plugins::FailureKind;
@@ -63,7 +78,7 @@ async fn respond(
         return json_response(StatusCode::OK, json!({ "status": "ok" }));
     }
     if path == "/ready" {
-        return super::routes::ready(&gw);
+        return super::wire::ready(&gw);
     }
     if path == "/metrics" {
         let live = gw.live.load_full();
@@ -75,29 +90,29 @@ async fn respond(
         );
         return resp;
     }
-    let req = match super::admin_auth::console_path(&gw, req, path, peer).await {
+    let req = match self::auth::console_path(&gw, req, path, peer).await {
         Ok(resp) => return resp,
         Err(req) => req,
     };
     if !path.starts_with("/admin/") {
         return ApiError::not_found(format!("Unknown admin URL: {path}")).into_response();
     }
-    let actor = match super::admin_auth::gate(&gw, &req, peer).await {
+    let actor = match self::auth::gate(&gw, &req, peer).await {
         Ok(a) => a,
         Err(resp) => return *resp,
     };
-    if let Err(resp) = super::admin_auth::permitted(&actor, &req) {
+    if let Err(resp) = self::auth::permitted(&actor, &req) {
         return *resp;
     }
     if path == "/admin/session" {
-        return super::admin_auth::session(&actor);
+        return self::auth::session(&actor);
     }
     if let Some(name) = path
         .strip_prefix("/admin/routes/")
         .and_then(|r| r.strip_suffix("/test"))
         .filter(|_| req.method() == http::Method::POST)
     {
-        return super::admin_compare::test_route(&gw, name).await;
+        return self::compare::test_route(&gw, name).await;
     }
     let live = gw.live.load_full();
     if let Some(kind) = with_body(path) {
@@ -132,31 +147,26 @@ async fn body_endpoint(
     } else {
         64 * 1024
     };
-    let body = match super::routes::read_body(req, limit, std::time::Duration::from_secs(10)).await
-    {
+    let body = match super::wire::read_body(req, limit, std::time::Duration::from_secs(10)).await {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
     match kind {
-        WithBody::Keys => super::admin_keys::handle(gw, live, &method, path, body, actor).await,
-        WithBody::People => super::admin_people::handle(gw, &method, path, body, actor).await,
+        WithBody::Keys => self::keys::handle(gw, live, &method, path, body, actor).await,
+        WithBody::People => self::people::handle(gw, &method, path, body, actor).await,
         WithBody::Overrides => {
             let actor = actor.label();
-            super::admin_control::handle(gw, live, &method, path, body, &actor).await
+            self::control::handle(gw, live, &method, path, body, &actor).await
         }
-        WithBody::Compare => {
-            super::admin_compare::handle(gw, &method, path, body, &actor.label()).await
-        }
-        WithBody::Registry => {
-            super::admin_registry::handle(gw, &method, path, body, &actor.label()).await
-        }
+        WithBody::Compare => self::compare::handle(gw, &method, path, body, &actor.label()).await,
+        WithBody::Registry => self::registry::handle(gw, &method, path, body, &actor.label()).await,
         WithBody::Reports => {
             let q = query.as_deref();
-            super::admin_reports::handle(gw, &method, path, q, &actor.label()).await
+            self::reports::handle(gw, &method, path, q, &actor.label()).await
         }
         WithBody::Requests => {
             let q = query.as_deref();
-            super::admin_requests::handle(gw, &method, path, q, body, actor).await
+            self::requests::handle(gw, &method, path, q, body, actor).await
         }
     }
 }
@@ -178,8 +188,8 @@ fn with_body(path: &str) -> Option<WithBody> {
         "/admin/overrides" | "/admin/overrides/revert" => Some(WithBody::Overrides),
         p if p == "/admin/keys" || p.starts_with("/admin/keys/") => Some(WithBody::Keys),
         p if p == "/admin/compare" || p.starts_with("/admin/compare/") => Some(WithBody::Compare),
-        p if super::admin_registry::serves(p) => Some(WithBody::Registry),
-        p if super::admin_people::serves(p) => Some(WithBody::People),
+        p if self::registry::serves(p) => Some(WithBody::Registry),
+        p if self::people::serves(p) => Some(WithBody::People),
         p if p == "/admin/requests" || p.starts_with("/admin/requests/") => {
             Some(WithBody::Requests)
         }
@@ -209,17 +219,13 @@ const ROUTES: &[(&str, Handler)] = &[
     ("/admin/cache/clear", |a| Box::pin(cache_endpoint(a))),
     ("/admin/counters", |a| Box::pin(counters_endpoint(a))),
     ("/admin/counters/reset", |a| Box::pin(counters_endpoint(a))),
-    ("/admin/usage", |a| {
-        Box::pin(super::admin_usage::usage_endpoint(a))
-    }),
-    ("/admin/stats", |a| {
-        Box::pin(super::admin_usage::stats_endpoint(a))
-    }),
+    ("/admin/usage", |a| Box::pin(self::usage::usage_endpoint(a))),
+    ("/admin/stats", |a| Box::pin(self::usage::stats_endpoint(a))),
     ("/admin/trends", |a| {
-        Box::pin(super::admin_requests::trends_endpoint(a))
+        Box::pin(self::requests::trends_endpoint(a))
     }),
     ("/admin/errors", |a| {
-        Box::pin(super::admin_requests::errors_endpoint(a))
+        Box::pin(self::requests::errors_endpoint(a))
     }),
     ("/admin/alerts", |a| Box::pin(alerts_endpoint(a))),
     ("/admin/audit", |a| Box::pin(audit_endpoint(a))),
@@ -279,7 +285,7 @@ async fn reload(a: AdminReq) -> http::Response<Body> {
         Ok(_) => json!("reloaded"),
         Err(e) => json!({ "refused": e }),
     };
-    super::admin_control::audit(
+    self::control::audit(
         &gw,
         &actor.label(),
         "config.reload",
@@ -316,7 +322,7 @@ async fn cache_endpoint(a: AdminReq) -> http::Response<Body> {
 
 async fn counters_endpoint(a: AdminReq) -> http::Response<Body> {
     let changes = a.req.method() == http::Method::POST;
-    let resp = super::admin_counters::counters(&a.gw, &a.path, a.req).await;
+    let resp = self::counters::counters(&a.gw, &a.path, a.req).await;
     audited(
         &a.gw,
         &a.actor.label(),
@@ -348,12 +354,12 @@ async fn audited(
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     let after = serde_json::from_slice(&bytes).ok();
-    super::admin_control::audit(gw, actor, action, subject, None, after).await;
+    self::control::audit(gw, actor, action, subject, None, after).await;
     http::Response::from_parts(parts, super::full(bytes))
 }
 
 async fn audit_endpoint(a: AdminReq) -> http::Response<Body> {
-    super::admin_control::audit_log(&a.gw, a.req.uri().query()).await
+    self::control::audit_log(&a.gw, a.req.uri().query()).await
 }
 
 /// `GET /admin/alerts?limit=N` (default 100): the rules, what is firing, the history.

@@ -9,11 +9,11 @@ use bytes::Bytes;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::Body;
-use super::routes::json_response;
 use crate::gateway::Gateway;
 use crate::people::{Actor, GrantKind, MAX_TOKENS, Origin, Role};
 use crate::reply::ApiError;
+use crate::server::Body;
+use crate::server::wire::json_response;
 
 /// Longest a personal token may live, and its default.
 const TOKEN_MAX_SECS: u64 = 366 * 86_400;
@@ -146,7 +146,7 @@ async fn add(gw: &Gateway, body: &Value, actor: &str) -> http::Response<Body> {
         return bad(e);
     }
     let after = json!({ "name": name, "role": role });
-    super::admin_control::audit(gw, actor, "person.create", name, None, Some(after)).await;
+    super::control::audit(gw, actor, "person.create", name, None, Some(after)).await;
     match gw.people.person(name) {
         Some(p) => json_response(StatusCode::CREATED, json!({ "person": p })),
         None => failed("the person vanished".into()),
@@ -206,7 +206,7 @@ async fn change(gw: &Gateway, name: &str, body: &Value, actor: &str) -> http::Re
     if password.is_some() {
         said["password"] = json!("changed");
     }
-    super::admin_control::audit(gw, actor, action, name, Some(json!(before)), Some(said)).await;
+    super::control::audit(gw, actor, action, name, Some(json!(before)), Some(said)).await;
     json_response(StatusCode::OK, json!({ "person": after }))
 }
 
@@ -289,7 +289,7 @@ async fn new_token(gw: &Gateway, actor: &Actor, body: &Value) -> http::Response<
         Ok((secret, g)) => {
             let after = json!({ "id": g.id, "role": g.role, "expires_at": g.expires_at });
             let label = actor.label();
-            super::admin_control::audit(gw, &label, "token.create", &g.id, None, Some(after)).await;
+            super::control::audit(gw, &label, "token.create", &g.id, None, Some(after)).await;
             json_response(StatusCode::CREATED, json!({ "token": g, "secret": secret }))
         }
         Err(e) => failed(e),
@@ -323,7 +323,7 @@ async fn end(gw: &Gateway, actor: &Actor, kind: &str, id: &str) -> http::Respons
             } else {
                 "session.revoke"
             };
-            super::admin_control::audit(gw, &actor.label(), action, id, None, None).await;
+            super::control::audit(gw, &actor.label(), action, id, None, None).await;
             json_response(StatusCode::OK, json!({ "revoked": id }))
         }
         Err(e) => failed(e),

@@ -7,12 +7,12 @@
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::Body;
-use super::routes::json_response;
 use crate::gateway::Gateway;
 use crate::manage::{self, Extras, ManageError, view};
 use crate::registry::Kind;
 use crate::reply::ApiError;
+use crate::server::Body;
+use crate::server::wire::json_response;
 
 /// Whether `path` is one of these endpoints.
 pub fn serves(path: &str) -> bool {
@@ -297,7 +297,7 @@ fn export(gw: &Gateway, method: &Method) -> http::Response<Body> {
     };
     match crate::registry::layer::export(&base, &gw.registry.snapshot()) {
         Ok(text) => {
-            let mut r = http::Response::new(super::full(bytes::Bytes::from(text)));
+            let mut r = http::Response::new(crate::server::full(bytes::Bytes::from(text)));
             r.headers_mut().insert(
                 http::header::CONTENT_TYPE,
                 http::HeaderValue::from_static("application/toml; charset=utf-8"),

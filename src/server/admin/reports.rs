@@ -8,11 +8,11 @@ use std::sync::Arc;
 use http::StatusCode;
 use serde_json::json;
 
-use super::Body;
-use super::routes::json_response;
 use crate::gateway::Gateway;
 use crate::reply::ApiError;
 use crate::reports;
+use crate::server::Body;
+use crate::server::wire::json_response;
 
 pub async fn handle(
     gw: &Arc<Gateway>,
@@ -65,7 +65,7 @@ pub async fn handle(
         return json_response(StatusCode::OK, json!({ "sent": sent, "report": v }));
     }
     if csv {
-        let mut resp = http::Response::new(super::full(reports::csv(&v)));
+        let mut resp = http::Response::new(crate::server::full(reports::csv(&v)));
         let h = resp.headers_mut();
         h.insert(
             http::header::CONTENT_TYPE,

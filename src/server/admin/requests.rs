@@ -12,12 +12,12 @@ use http::StatusCode;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
-use super::Body;
-use super::admin::AdminReq;
-use super::routes::json_response;
+use super::AdminReq;
 use crate::gateway::Gateway;
 use crate::people::{Actor, Scope};
 use crate::reply::ApiError;
+use crate::server::Body;
+use crate::server::wire::json_response;
 use crate::usage::requests::{self, RequestQuery};
 use crate::usage::{Writer, errors, trends};
 

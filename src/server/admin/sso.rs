@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use hyper::body::Incoming;
 
-use super::Body;
 use crate::console;
 use crate::gateway::Gateway;
 use crate::people::sso::{Pending, SsoError};
 use crate::people::{GrantKind, SESSION_SECS};
+use crate::server::Body;
 
 const COOKIE: &str = "sb_sso";
 
@@ -68,7 +68,7 @@ pub async fn handle(
     path: &str,
     peer: IpAddr,
 ) -> http::Response<Body> {
-    let secure = super::admin_auth::https(req);
+    let secure = crate::server::wire::https(req);
     let live = gw.live.load_full();
     let Some(cfg) = live.config.auth.oidc.as_ref() else {
         return failed(gw, peer, &SsoError::Off, secure);
@@ -146,7 +146,7 @@ async fn callback(
         )
         .await;
     let actor = format!("{} ({})", who.name, who.role);
-    super::admin_control::audit(
+    super::control::audit(
         gw,
         &actor,
         "session.open",

@@ -5,11 +5,11 @@
 use http::StatusCode;
 use serde_json::json;
 
-use super::Body;
-use super::admin::AdminReq;
-use super::routes::json_response;
+use super::AdminReq;
 use crate::gateway::Gateway;
 use crate::reply::ApiError;
+use crate::server::Body;
+use crate::server::wire::json_response;
 
 pub(super) async fn usage_endpoint(a: AdminReq) -> http::Response<Body> {
     usage(&a.gw, a.req.uri().query(), &a.actor).await
@@ -110,7 +110,8 @@ async fn usage(
         rows.retain(|r| r["key"].as_str().is_some_and(|k| keys.contains(k)));
     }
     if csv {
-        let mut resp = http::Response::new(super::full(crate::usage::query::csv(&q, &rows)));
+        let mut resp =
+            http::Response::new(crate::server::full(crate::usage::query::csv(&q, &rows)));
         resp.headers_mut().insert(
             http::header::CONTENT_TYPE,
             http::HeaderValue::from_static("text/csv; charset=utf-8"),
