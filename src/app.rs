@@ -62,7 +62,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         None => None,
     };
     let (stop, stopped) = watch::channel(false);
-    crate::probe::spawn(gateway.clone(), stopped.clone());
+    crate::manage::probe::spawn(gateway.clone(), stopped.clone());
     spawn_upkeep(gateway.clone(), stopped.clone());
     let api = std::net::TcpListener::bind(server_cfg.listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {} for the API: {e}", server_cfg.listen))?;
@@ -167,7 +167,7 @@ async fn configure_parts(gateway: &Gateway) -> anyhow::Result<()> {
     // What the registry or the overrides cannot make serves as the file says (the
     // upkeep loop tries again every second).
     if (registry || overrides || !gateway.registry.snapshot().is_empty())
-        && let Err(e) = crate::reload::rebuild(gateway).await
+        && let Err(e) = crate::manage::reload::rebuild(gateway).await
     {
         tracing::error!(error = %e, "applying the registry and the runtime overrides failed; serving the file alone, retried every second");
         gateway
@@ -223,14 +223,14 @@ fn spawn_upkeep(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
                 tracing::warn!(error = %e, "reading the registry failed");
                 false
             });
-            let due = crate::reload::schedule_due(&keys);
+            let due = crate::manage::reload::schedule_due(&keys);
             let retry = keys
                 .reload
                 .retry
                 .swap(false, std::sync::atomic::Ordering::Relaxed);
             if overrides || registry || due || retry {
                 let before = keys.live.load_full();
-                match crate::reload::rebuild(&keys).await {
+                match crate::manage::reload::rebuild(&keys).await {
                     Ok(()) if due => crate::manage::scheduled(&keys, &before).await,
                     Ok(()) => {}
                     Err(e) => {
@@ -253,7 +253,7 @@ fn spawn_upkeep(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
                 _ = tick.tick() => {}
                 _ = reports_stop.wait_for(|s| *s) => return,
             }
-            crate::reports::due(&reports).await;
+            crate::manage::reports::due(&reports).await;
         }
     });
     tokio::spawn(async move {

@@ -153,7 +153,7 @@ fn messages_translation_never_panics() {
                 "tool_choice": value(&mut rng, 2),
             });
         }
-        let _ = crate::messages::request::to_chat(&v);
+        let _ = crate::api::messages::request::to_chat(&v);
     }
 }
 

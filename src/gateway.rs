@@ -21,22 +21,22 @@ pub struct Gateway {
     pub reload: ReloadState,
     pub usage: crate::usage::UsageLog,
     pub access_log: crate::access_log::AccessLog,
-    pub responses: crate::response_store::ResponseStore,
-    pub vkeys: crate::vkeys::VirtualKeys,
+    pub responses: crate::stores::response_store::ResponseStore,
+    pub vkeys: crate::access::vkeys::VirtualKeys,
     pub alerts: crate::alerts::Alerts,
     pub control: crate::control::Control,
     /// Providers, models and prompts made at run time, and every version.
     pub registry: crate::registry::Registry,
     /// People who run the gateway, their sessions and tokens.
-    pub people: crate::people::People,
+    pub people: crate::access::people::People,
     /// Single sign-on for the console (`[auth.oidc]`), discovered on first use.
-    pub sso: crate::people::sso::Sso,
+    pub sso: crate::access::people::sso::Sso,
     /// The JWKS end-user tokens are checked against (`[auth.end_users]`).
-    pub end_users: crate::end_users::EndUsers,
+    pub end_users: crate::access::end_users::EndUsers,
     /// The memory request translations in flight may hold (`server.translation_memory_mib`).
     pub translations: Mutex<Arc<crate::request_limits::TranslationBudget>>,
     /// Failed admin authentication per address and overall.
-    pub auth_throttle: crate::auth_throttle::AuthThrottle,
+    pub auth_throttle: crate::access::auth_throttle::AuthThrottle,
     /// `[telemetry]`'s tracer, set at start (a reload does not change it).
     pub telemetry: Option<Arc<crate::telemetry::Telemetry>>,
     /// A shutdown has begun: `/ready` says 503 while requests drain.

@@ -8,9 +8,9 @@ use std::sync::atomic::AtomicU64;
 
 use crate::cache::ResponseCache;
 use crate::config::{Config, GatewayKey, PluginSpec, Provider, Route, Target};
+pub use crate::health::signals::TargetSignals;
 use crate::plugins::calls::{AdapterPool, PolicyPool, RedactorPool, StrategyPool};
 use crate::plugins::{InstancePool, PluginError, PluginRuntime, World};
-pub use crate::signals::TargetSignals;
 
 pub struct LiveTarget {
     pub target: Target,
@@ -29,9 +29,9 @@ pub struct LiveRoute {
     pub policies: Vec<LivePlugin<crate::plugins::world::Policy>>,
     pub redactors: Arc<[LivePlugin<crate::plugins::world::Redactor>]>,
     pub sequence: AtomicU64,
-    pub retry_budget: crate::signals::RetryBudget,
+    pub retry_budget: crate::health::signals::RetryBudget,
     /// What its requests came to, for alert rules.
-    pub outcomes: Arc<crate::outcomes::Outcomes>,
+    pub outcomes: Arc<crate::health::outcomes::Outcomes>,
     /// The strategy asked (at load) for the request's text.
     pub wants_text: bool,
 }
@@ -238,7 +238,7 @@ impl Loader<'_> {
             policies,
             redactors: redactors.into(),
             sequence: AtomicU64::new(0),
-            retry_budget: crate::signals::RetryBudget::new(r.retry.budget_percent),
+            retry_budget: crate::health::signals::RetryBudget::new(r.retry.budget_percent),
             outcomes: Default::default(),
             wants_text,
         })

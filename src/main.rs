@@ -109,7 +109,7 @@ enum Command {
     /// People who run the gateway, in the config's `[store]`: `switchboard users add
     /// alice --role admin` makes the first admin.
     #[command(subcommand)]
-    Users(switchboard::people::cli::UsersCommand),
+    Users(switchboard::access::people::cli::UsersCommand),
     /// One prompt to several routes of a running gateway, side by side.
     Compare {
         #[command(flatten)]
@@ -294,7 +294,7 @@ fn main() -> ExitCode {
             print!("{text}");
             Ok(())
         })),
-        Command::Users(u) => client(Box::pin(switchboard::people::cli::run(u))),
+        Command::Users(u) => client(Box::pin(switchboard::access::people::cli::run(u))),
         Command::Models(a) => client(Box::pin(async move {
             switchboard::client::models(&a.url, a.key.as_deref()).await
         })),
@@ -348,7 +348,7 @@ fn unwritable_files(config: &Config) -> Vec<String> {
     }
     if let Some(r) = &config.responses
         && let switchboard::config::StoreDb::Sqlite(path) = &r.db
-        && let Err(e) = switchboard::response_store::open(path)
+        && let Err(e) = switchboard::stores::response_store::open(path)
     {
         unwritable.push(format!("[responses] sqlite_path cannot be written: {e}"));
     }
@@ -411,7 +411,7 @@ fn check(config: Config, path: &std::path::Path) -> ExitCode {
         Ok(rt) => rt.block_on(async {
             // The shared store answers, and its schema is (made) up to date.
             if let Some(url) = shared_store(&config) {
-                switchboard::pg::Pg::new(url)
+                switchboard::stores::pg::Pg::new(url)
                     .client()
                     .await
                     .map_err(|e| anyhow::anyhow!("[store]: {e}"))?;
@@ -566,12 +566,12 @@ fn serve(config: Config, path: &std::path::Path) -> ExitCode {
         tracing::info!(api = %running.api_addr, admin = ?running.admin_addr, demo = ?running.demo_addr, "switchboard is serving");
         let gw = running.gateway.clone();
         *gw.reload.path.lock() = Some(path.to_path_buf());
-        switchboard::reload::watch(gw.clone(), std::time::Duration::from_secs(1), running.stopped.clone());
+        switchboard::manage::reload::watch(gw.clone(), std::time::Duration::from_secs(1), running.stopped.clone());
         #[cfg(unix)]
         if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
             tokio::spawn(async move {
                 while hup.recv().await.is_some() {
-                    let _ = switchboard::reload::reload(&gw).await;
+                    let _ = switchboard::manage::reload::reload(&gw).await;
                 }
             });
         }

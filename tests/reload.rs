@@ -146,7 +146,7 @@ async fn fifty_reloads_under_load_drop_nothing() {
     );
 
     // The watcher picks up an edit of the file by itself.
-    switchboard::reload::watch(
+    switchboard::manage::reload::watch(
         gw.clone(),
         Duration::from_millis(50),
         running.stopped.clone(),

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::Transition;
 use crate::config::StoreDb;
-use crate::pg::{Pg, error};
+use crate::stores::pg::{Pg, error};
 
 /// Transitions kept longer than this are pruned as new ones are written.
 const KEEP_SECS: i64 = 30 * 86_400;
@@ -96,7 +96,7 @@ async fn write(pg: &Pg, ts: &[Transition], replica: &str) -> Result<(), String> 
         .await
         .map_err(error)?;
     }
-    let cutoff = crate::vkeys::now_secs() as i64 - KEEP_SECS;
+    let cutoff = crate::access::vkeys::now_secs() as i64 - KEEP_SECS;
     c.execute(
         "DELETE FROM switchboard_alert_events WHERE ts < $1",
         &[&cutoff],

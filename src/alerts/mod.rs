@@ -1,5 +1,5 @@
 //! Alerts: the `[[alerts]]` rules evaluated by the gateway on itself, once a second
-//! (`tick`), from counts the request path keeps anyway (`crate::outcomes`), the
+//! (`tick`), from counts the request path keeps anyway (`crate::health::outcomes`), the
 //! circuit breakers, the plugins' quarantine and the reload state (`watch`). Each rule
 //! × subject is `ok` or `firing`; a change is a transition, counted in
 //! `switchboard_alerts_total{rule,state}`, kept in the history (in memory, and in the
@@ -74,7 +74,7 @@ pub struct Alerts {
 }
 
 fn now_secs() -> u64 {
-    crate::vkeys::now_secs()
+    crate::access::vkeys::now_secs()
 }
 
 impl Engine {

@@ -78,7 +78,7 @@ async fn post(w: &Webhook, body: &Bytes) -> Result<(), (String, Option<Duration>
         Ok(Ok(r)) if r.status().is_success() => Ok(()),
         Ok(Ok(r)) => Err((
             format!("answered {}", r.status()),
-            crate::signals::retry_after(r.headers()),
+            crate::health::signals::retry_after(r.headers()),
         )),
     }
 }

@@ -1,4 +1,4 @@
-//! What each rule sees: the counts of `crate::outcomes` sampled once per tick into a
+//! What each rule sees: the counts of `crate::health::outcomes` sampled once per tick into a
 //! ring per series (route, target, event, plugin), and each rule's reading of its
 //! series over its window — one `Observation` per subject it watches (a route, a
 //! target, a budget, a plugin, the config), firing or not, with the value and a
@@ -8,8 +8,8 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::config::alerts::{AlertKind, AlertRule};
+use crate::health::outcomes::{Event, Sample, quantile};
 use crate::live::LiveState;
-use crate::outcomes::{Event, Sample, quantile};
 use crate::plugins::FailureKind;
 use crate::plugins::pool::{InstancePool, World};
 use crate::types::Health;

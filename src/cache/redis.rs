@@ -12,7 +12,7 @@ use redis::aio::ConnectionManager;
 use super::CacheError;
 use super::key::CacheKey;
 use crate::config::RedisConfig;
-use crate::redis_conn::describe;
+use crate::stores::redis_conn::describe;
 
 const BACKOFF: Duration = Duration::from_secs(1);
 
@@ -30,7 +30,7 @@ pub struct L2 {
 impl L2 {
     /// Connects lazily: a Redis that is down at start only means misses.
     pub fn new(cfg: &RedisConfig) -> Result<L2, CacheError> {
-        let conn = crate::redis_conn::connect(cfg).map_err(CacheError::Redis)?;
+        let conn = crate::stores::redis_conn::connect(cfg).map_err(CacheError::Redis)?;
         Ok(L2 {
             conn,
             prefix: cfg.prefix.clone(),

@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::{Config, StoreDb};
-use crate::pg::Pg;
+use crate::stores::pg::Pg;
 
 /// One runtime change to a target of a route.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -70,7 +70,7 @@ pub struct Control {
 }
 
 pub fn now_secs() -> u64 {
-    crate::vkeys::now_secs()
+    crate::access::vkeys::now_secs()
 }
 
 /// Runs `f` on a blocking thread with the SQLite connection.

@@ -2,7 +2,7 @@
 //! every replica.
 
 use super::{AuditEntry, Override};
-use crate::pg::{Pg, error};
+use crate::stores::pg::{Pg, error};
 
 pub async fn overrides(pg: &Pg) -> Result<Vec<Override>, String> {
     let c = pg.client().await?;

@@ -7,7 +7,7 @@ use rusqlite::{Connection, params};
 use super::{AuditEntry, Override};
 
 pub fn open(path: &Path) -> Result<Connection, String> {
-    crate::sqlite_file::open(
+    crate::stores::sqlite_file::open(
         path,
         "CREATE TABLE IF NOT EXISTS overrides (
              route TEXT NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL,

@@ -13,7 +13,7 @@ pub async fn verify(gw: &Gateway, name: &str, model: Option<&str>) -> Result<Str
     if !live.providers.contains_key(name) {
         return Err(ManageError::NotFound(format!("no provider '{name}'")));
     }
-    let said = crate::probe::verify(&live, name, model)
+    let said = crate::manage::probe::verify(&live, name, model)
         .await
         .map_err(|e| ManageError::Verification(format!("provider '{name}': {e}")))?;
     if gw.registry.snapshot().credentials.contains_key(name) {

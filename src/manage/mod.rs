@@ -5,8 +5,17 @@
 //! built into a live state, plugins loaded — before it is written, then versioned,
 //! audited, and built into the state every request after it sees (replicas follow
 //! within a second). The admin API and the console are two faces of it.
+//!
+//! Beside it, the rest of operating a running gateway: reloading the config
+//! (`reload`), probing providers' health (`probe`), prompt templates (`prompts`),
+//! comparing models side by side (`compare`) and scheduled reports (`reports`).
 
 mod checks;
+pub mod compare;
+pub mod probe;
+pub mod prompts;
+pub mod reload;
+pub mod reports;
 mod rules;
 pub mod view;
 
@@ -288,7 +297,7 @@ async fn check(
     Ok(match extras.verify {
         Some(true) if kind == Kind::Provider && kept => Some(Checked {
             verified: true,
-            said: crate::probe::verify(live, name, extras.verify_model.as_deref())
+            said: crate::manage::probe::verify(live, name, extras.verify_model.as_deref())
                 .await
                 .map_err(|e| {
                     ManageError::Verification(format!(
@@ -378,7 +387,7 @@ async fn change(
         after,
     )
     .await;
-    crate::reload::rebuild(gw)
+    crate::manage::reload::rebuild(gw)
         .await
         .map_err(|e| ManageError::invalid(e, None))?;
     Ok(Done {

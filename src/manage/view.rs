@@ -96,7 +96,7 @@ pub fn object(gw: &Gateway, kind: Kind, name: &str, body: &Value) -> Value {
             v["state"] = json!(r.map(|r| r.lifecycle.state_at(now).as_str()));
         }
         Kind::Prompt => {
-            v["variables"] = json!(crate::prompts::variables_of(body));
+            v["variables"] = json!(crate::manage::prompts::variables_of(body));
         }
     }
     v

@@ -30,7 +30,7 @@ pub struct Metrics {
     /// (`request::Handles`): a request's figures cost no registry lookup.
     handles: request::HandleCache,
     /// Events policies report, for alert rules.
-    pub events: crate::outcomes::Events,
+    pub events: crate::health::outcomes::Events,
 }
 
 /// Buckets of the request-path histograms (seconds, tokens, dollars).

@@ -264,7 +264,7 @@ impl Metrics {
         let l = [("route", route), ("policy", policy)];
         self.add("switchboard_policy_denials_total", &l, 1);
         self.events
-            .add(crate::outcomes::Event::Denied, policy, route);
+            .add(crate::health::outcomes::Event::Denied, policy, route);
     }
 }
 

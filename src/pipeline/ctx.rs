@@ -84,7 +84,7 @@ impl CacheResult {
 struct State {
     route: Option<String>,
     /// The route's outcome counts (alert rules read them).
-    outcomes: Option<Arc<crate::outcomes::Outcomes>>,
+    outcomes: Option<Arc<crate::health::outcomes::Outcomes>>,
     admitted: Option<Admission>,
     attempts: Vec<AttemptRecord>,
     /// (provider, target) that answered.
@@ -245,7 +245,7 @@ impl RequestCtx {
         }
     }
 
-    pub fn route(&self, name: &str, outcomes: &Arc<crate::outcomes::Outcomes>) {
+    pub fn route(&self, name: &str, outcomes: &Arc<crate::health::outcomes::Outcomes>) {
         let mut s = self.state.lock();
         s.route = Some(name.to_string());
         s.outcomes = Some(outcomes.clone());

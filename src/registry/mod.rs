@@ -171,7 +171,7 @@ impl Default for Registry {
 }
 
 pub fn now_secs() -> u64 {
-    crate::vkeys::now_secs()
+    crate::access::vkeys::now_secs()
 }
 
 impl Registry {
@@ -206,7 +206,7 @@ impl Registry {
         let next = match db {
             None => Db::sqlite(None)?,
             Some(StoreDb::Sqlite(path)) => Db::sqlite(Some(path))?,
-            Some(StoreDb::Postgres(url)) => Db::Postgres(crate::pg::Pg::new(url.clone())),
+            Some(StoreDb::Postgres(url)) => Db::Postgres(crate::stores::pg::Pg::new(url.clone())),
         };
         if db.is_none() && current.is_some() {
             tracing::warn!(

@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use rusqlite::Connection;
 
 use super::{Credential, Kind, Version};
-use crate::pg::{Pg, error};
+use crate::stores::pg::{Pg, error};
 
 const SQLITE_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS switchboard_registry_objects (
@@ -134,7 +134,7 @@ fn version_of(row: VersionRow) -> Option<Version> {
 impl Db {
     pub fn sqlite(path: Option<&std::path::Path>) -> Result<Db, String> {
         let conn = match path {
-            Some(p) => crate::sqlite_file::open(p, SQLITE_SCHEMA)?,
+            Some(p) => crate::stores::sqlite_file::open(p, SQLITE_SCHEMA)?,
             None => {
                 let c = Connection::open_in_memory().map_err(sq)?;
                 c.execute_batch(SQLITE_SCHEMA).map_err(sq)?;

@@ -8,7 +8,7 @@
 
 use http::Method;
 
-use crate::people::Perm;
+use crate::access::people::Perm;
 
 pub struct Entry {
     pub method: Method,

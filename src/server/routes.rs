@@ -67,7 +67,9 @@ fn authenticate(
         return Err(unavailable());
     }
     match gw.vkeys.find(&digest) {
-        Some(k) if k.usable(crate::vkeys::now_secs()) => Ok(k.principal(&live.config.teams)),
+        Some(k) if k.usable(crate::access::vkeys::now_secs()) => {
+            Ok(k.principal(&live.config.teams))
+        }
         Some(k) if k.revoked_at.is_none() => Err(Box::new(ApiError::unauthorized(
             "This API key has expired.",
         ))),
@@ -127,7 +129,7 @@ async fn end_user(
             p.verified_user = Some(user);
             Ok(())
         }
-        Err(e @ crate::end_users::EndUserError::Invalid(_)) => Err(ApiError::new(
+        Err(e @ crate::access::end_users::EndUserError::Invalid(_)) => Err(ApiError::new(
             http::StatusCode::UNAUTHORIZED,
             "authentication_error",
             e.to_string(),
@@ -200,7 +202,7 @@ async fn api_in_trace(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::R
         if resp.status().is_success() {
             return resp;
         }
-        return crate::messages::anthropic_error(resp).await;
+        return crate::api::messages::anthropic_error(resp).await;
     }
     openai_api(gw, req).await
 }
@@ -233,7 +235,7 @@ async fn openai_api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
     if endpoint.is_none() && !is_models && surface.is_none() {
         return ApiError::not_found(format!(
             "Unknown request URL: {method} {path}. Served: {}.",
-            crate::surface::supported()
+            crate::api::surface::supported()
         ))
         .into_response();
     }
@@ -277,7 +279,7 @@ async fn openai_api(gw: Arc<Gateway>, req: http::Request<Incoming>) -> http::Res
                 body,
                 ..
             } = posted;
-            Box::pin(crate::surface::handle(
+            Box::pin(crate::api::surface::handle(
                 &gw,
                 &principal,
                 api,
@@ -333,7 +335,7 @@ async fn files(
     } else {
         Bytes::new()
     };
-    let req = crate::files::Request {
+    let req = crate::api::files::Request {
         method,
         path: &path["/v1/".len()..],
         directive,
@@ -341,7 +343,7 @@ async fn files(
         content_type,
         body,
     };
-    Box::pin(crate::files::handle(&gw, &principal, req)).await
+    Box::pin(crate::api::files::handle(&gw, &principal, req)).await
 }
 
 /// A POST's parts the handlers read, taken before its body is.
@@ -406,16 +408,19 @@ async fn post(
                 .find(|(k, _)| k == "anthropic-beta")
                 .map(|(_, v)| v.clone());
             let live = gw.live.load_full();
-            return Box::pin(crate::messages::count_tokens(&live, principal, &body, beta)).await;
+            return Box::pin(crate::api::messages::count_tokens(
+                &live, principal, &body, beta,
+            ))
+            .await;
         }
         "/v1/messages" => {
-            return Box::pin(crate::messages::handle(
+            return Box::pin(crate::api::messages::handle(
                 gw, principal, directive, body, forwarded, held,
             ))
             .await;
         }
         "/v1/responses" => {
-            return Box::pin(crate::responses::handle(
+            return Box::pin(crate::api::responses::handle(
                 gw, principal, directive, body, held,
             ))
             .await;
@@ -425,7 +430,7 @@ async fn post(
     let endpoint = endpoint.unwrap_or(Endpoint::Chat);
     let prompt = match (prompt, endpoint) {
         (Some(reference), Endpoint::Chat) => {
-            match crate::prompts::chat(&gw.live.load().config, &reference, &body) {
+            match crate::manage::prompts::chat(&gw.live.load().config, &reference, &body) {
                 Ok((made, label)) => {
                     body = Bytes::from(made);
                     Some(label)
@@ -471,7 +476,7 @@ async fn by_id(
     drop(live);
     match path.strip_prefix("/v1/responses/") {
         Some(id) => {
-            Box::pin(crate::responses::stored(
+            Box::pin(crate::api::responses::stored(
                 &gw,
                 &principal,
                 req.method(),

@@ -154,12 +154,12 @@ pub async fn pg_rows(
     let rows = c
         .query(&sql(Dialect::Postgres, template), &pg_params(params))
         .await
-        .map_err(|e| UsageError(crate::pg::error(e)))?;
+        .map_err(|e| UsageError(crate::stores::pg::error(e)))?;
     rows.iter().map(pg_row).collect()
 }
 
 fn pg_row(r: &tokio_postgres::Row) -> Result<Vec<Cell>, UsageError> {
-    let err = |e: tokio_postgres::Error| UsageError(crate::pg::error(e));
+    let err = |e: tokio_postgres::Error| UsageError(crate::stores::pg::error(e));
     (0..r.len())
         .map(|i| {
             let t = r.columns()[i].type_();
@@ -207,5 +207,5 @@ pub async fn pg_exec(
 ) -> Result<u64, UsageError> {
     c.execute(&sql(Dialect::Postgres, template), &pg_params(params))
         .await
-        .map_err(|e| UsageError(crate::pg::error(e)))
+        .map_err(|e| UsageError(crate::stores::pg::error(e)))
 }

@@ -27,7 +27,7 @@ use arc_swap::ArcSwapOption;
 
 use crate::batch::Batcher;
 use crate::config::{StoreDb, UsageConfig};
-use crate::pg::Pg;
+use crate::stores::pg::Pg;
 
 #[derive(Debug, thiserror::Error)]
 #[error("usage log: {0}")]

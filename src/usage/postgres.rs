@@ -9,7 +9,7 @@ use super::query::{self, Dialect};
 use super::rollup;
 use super::stats::{self, Period, Row};
 use super::{Record, Retention, UsageError, now_secs};
-use crate::pg::{Pg, error};
+use crate::stores::pg::{Pg, error};
 
 fn pg_err(e: tokio_postgres::Error) -> UsageError {
     UsageError(error(e))

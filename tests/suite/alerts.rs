@@ -303,10 +303,10 @@ async fn budgets_denials_circuits_latency_and_reloads_fire() {
         .join(format!("alerts-reload-{}.toml", std::process::id()));
     *g.reload.path.lock() = Some(path.clone());
     std::fs::write(&path, "[models.\"broken\"\n").unwrap();
-    assert!(switchboard::reload::reload(&g).await.is_err());
+    assert!(switchboard::manage::reload::reload(&g).await.is_err());
     until_firing(&gw, "reload", true).await;
     std::fs::write(&path, config_text(&mock, &kinds_config())).unwrap();
-    switchboard::reload::reload(&g).await.unwrap();
+    switchboard::manage::reload::reload(&g).await.unwrap();
     // After the reload the admin token is read from the process environment, which the
     // tests leave alone: the gateway is asked directly.
     let mut view = Value::Null;

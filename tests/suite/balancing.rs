@@ -408,7 +408,7 @@ async fn health_checks_follow_reloads() {
 
     // A reload that adds a health check starts probing.
     std::fs::write(&path, config_text(&mock, &checked)).unwrap();
-    switchboard::reload::reload(&g).await.unwrap();
+    switchboard::manage::reload::reload(&g).await.unwrap();
     for _ in 0..100 {
         if probes() >= 2 {
             break;
@@ -419,7 +419,7 @@ async fn health_checks_follow_reloads() {
 
     // A reload that removes it stops probing.
     std::fs::write(&path, config_text(&mock, &plain)).unwrap();
-    switchboard::reload::reload(&g).await.unwrap();
+    switchboard::manage::reload::reload(&g).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let after = probes();
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -163,7 +163,7 @@ async fn a_wrong_setting_is_refused_by_the_plugin_at_check_start_and_reload() {
     let g = gw.running.gateway.clone();
     *g.reload.path.lock() = Some(path.clone());
     std::fs::write(&path, config_text(&mock, &refused("limits = 5"))).unwrap();
-    let err = switchboard::reload::reload(&g)
+    let err = switchboard::manage::reload::reload(&g)
         .await
         .unwrap_err()
         .to_string();

@@ -146,13 +146,13 @@ async fn a_verified_token_names_the_user_and_nothing_else_does() {
     );
     // Forged, expired, foreign, not yet valid, or for another audience: 401.
     let mut expired = claims("alice");
-    expired["exp"] = json!(switchboard::vkeys::now_secs() - 3600);
+    expired["exp"] = json!(switchboard::access::vkeys::now_secs() - 3600);
     let mut foreign = claims("alice");
     foreign["aud"] = json!("someone-else");
     let mut other_issuer = claims("alice");
     other_issuer["iss"] = json!("https://evil.example.com");
     let mut early = claims("alice");
-    early["nbf"] = json!(switchboard::vkeys::now_secs() + 3600);
+    early["nbf"] = json!(switchboard::access::vkeys::now_secs() + 3600);
     let mut forged = alice.clone();
     forged.replace_range(forged.len() - 6.., "AAAAAA");
     let stranger = Signer::new("k1").sign(&claims("alice"));

@@ -102,9 +102,9 @@ async fn the_exposition_parses_and_carries_every_figure() {
     std::fs::write(&path, config_text(&mock, CONFIG)).unwrap();
     let g = gw.running.gateway.clone();
     *g.reload.path.lock() = Some(path.clone());
-    switchboard::reload::reload(&g).await.unwrap();
+    switchboard::manage::reload::reload(&g).await.unwrap();
     std::fs::write(&path, "[models.broken\n").unwrap();
-    assert!(switchboard::reload::reload(&g).await.is_err());
+    assert!(switchboard::manage::reload::reload(&g).await.is_err());
     let _ = std::fs::remove_file(&path);
 
     let text = gw.metrics_text().await;

@@ -5,7 +5,7 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use switchboard::people::{Perm, Role};
+use switchboard::access::people::{Perm, Role};
 use switchboard::server::permissions::TABLE;
 
 use crate::common::*;

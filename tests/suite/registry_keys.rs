@@ -442,7 +442,7 @@ async fn the_registry_outlives_a_file_that_no_longer_fits_it() {
     write(&cfg.replace("file-model", "file-model-2"));
     // (Reloaded in-process: a reload reads the process's environment, where this
     // test's admin token is not, so the admin API is off after it.)
-    switchboard::reload::reload(&gw.running.gateway)
+    switchboard::manage::reload::reload(&gw.running.gateway)
         .await
         .unwrap();
     let said =
@@ -455,7 +455,7 @@ async fn the_registry_outlives_a_file_that_no_longer_fits_it() {
         .replace("mockp/v1", "other/v1")
         .replace("provider = \"mockp\"", "provider = \"other\"");
     write(&moved);
-    switchboard::reload::reload(&gw.running.gateway)
+    switchboard::manage::reload::reload(&gw.running.gateway)
         .await
         .expect("the reload is not refused for the registry's sake");
     assert_eq!(chat_model(&gw, "m").await.status(), 200);

@@ -48,7 +48,7 @@ async fn reports_are_sent_once_per_period_and_download_as_csv() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let (from, _) = switchboard::reports::period(Every::Day, now);
+    let (from, _) = switchboard::manage::reports::period(Every::Day, now);
     let mut conn = switchboard::usage::sqlite::open(&path).unwrap();
     switchboard::usage::sqlite::write(
         &mut conn,

@@ -175,7 +175,7 @@ async fn a_reload_turns_usage_records_and_saved_counters_on_and_off() {
     // After a reload the admin token would come from the process environment, where
     // the tests do not set it: the gateway's usage log is asked directly.
     std::fs::write(&path, config_text(&mock, &with_usage)).unwrap();
-    switchboard::reload::reload(&g).await.unwrap();
+    switchboard::manage::reload::reload(&g).await.unwrap();
     assert_eq!(send(&gw, TEAM_KEY, ask.clone()).await, 200);
     let w = g.usage.sink().expect("the reload turned usage records on");
     let now = std::time::SystemTime::now()
@@ -187,7 +187,7 @@ async fn a_reload_turns_usage_records_and_saved_counters_on_and_off() {
     assert_eq!(row(&json!(rows), "m", "team", "p")["requests"], 1);
 
     std::fs::write(&path, config_text(&mock, &saved)).unwrap();
-    switchboard::reload::reload(&g).await.unwrap();
+    switchboard::manage::reload::reload(&g).await.unwrap();
     assert!(g.usage.sink().is_none(), "and off again");
     assert_eq!(g.runtime.counters().backend(), "memory");
     assert!(

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use super::RequestCtx;
 use crate::config::OnError;
+use crate::health::outcomes::Event;
 use crate::live::{LivePlugin, LiveRoute};
-use crate::outcomes::Event;
 use crate::pipeline::error::Error;
 use crate::plugins::calls::{self, Counting, PolicyPool};
 use crate::plugins::world::Policy;

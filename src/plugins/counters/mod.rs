@@ -136,7 +136,8 @@ impl Counters {
             (None, _) => self.redis.store(None),
             (Some(want), Some(have)) if have.cfg == *want => {}
             (Some(want), _) => {
-                let conns = crate::redis_conn::PerThread::new(want).map_err(CounterError::Redis)?;
+                let conns =
+                    crate::stores::redis_conn::PerThread::new(want).map_err(CounterError::Redis)?;
                 self.redis.store(Some(Arc::new(RedisCounters {
                     cfg: want.clone(),
                     conns,

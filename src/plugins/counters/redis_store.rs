@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 use super::owners::{Caller, Owners};
 use super::{CounterError, Counters, MAX_LISTED, now_secs, window_start};
 use crate::config::RedisConfig;
-use crate::redis_conn::describe;
+use crate::stores::redis_conn::describe;
 
 /// Redis keeps a window's counter this long after the window ends.
 const GRACE_MS: u64 = 60_000;
@@ -37,7 +37,7 @@ return {v, 0}
 
 pub(super) struct RedisCounters {
     pub(super) cfg: RedisConfig,
-    pub(super) conns: crate::redis_conn::PerThread,
+    pub(super) conns: crate::stores::redis_conn::PerThread,
     pub(super) add: redis::Script,
     /// When the keys this replica created expire, per plugin (`u64::MAX`: never):
     /// how many live keys a plugin holds, held to the same limit as memory.

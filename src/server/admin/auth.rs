@@ -15,9 +15,9 @@ use hyper::body::Incoming;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use crate::access::people::{Actor, GrantKind, Perm, Refusal, Role, SESSION_SECS, Via};
 use crate::console;
 use crate::gateway::Gateway;
-use crate::people::{Actor, GrantKind, Perm, Refusal, Role, SESSION_SECS, Via};
 use crate::reply::ApiError;
 use crate::server::Body;
 use crate::server::wire::{bearer, https, json_response};
@@ -74,7 +74,7 @@ fn failed(gw: &Gateway, peer: IpAddr) {
     gw.auth_throttle.failed(peer);
     gw.metrics
         .events
-        .add(crate::outcomes::Event::AdminAuthFailed, "", "");
+        .add(crate::health::outcomes::Event::AdminAuthFailed, "", "");
 }
 
 fn unauthorized() -> Refused {
@@ -386,7 +386,7 @@ async fn login(gw: &Gateway, body: &[u8], peer: IpAddr, secure: bool) -> http::R
             }
         }
         (None, Some(t)) if admin_token(gw).is_some_and(|e| matches(t.trim(), &e)) => {
-            let mark = admin_token(gw).map(|t| crate::people::token_mark(&t));
+            let mark = admin_token(gw).map(|t| crate::access::people::token_mark(&t));
             let opened = gw
                 .people
                 .open(
@@ -426,11 +426,11 @@ async fn refused(gw: &Gateway, peer: IpAddr, name: &str, r: Refusal) -> http::Re
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     gw.metrics
         .events
-        .add(crate::outcomes::Event::AdminAuthFailed, "", "");
+        .add(crate::health::outcomes::Event::AdminAuthFailed, "", "");
     match r {
         Refusal::LockedNow => {
-            let after = json!({ "failures": crate::people::LOCK_AFTER,
-                "locked_for_secs": crate::people::LOCK_SECS, "address": peer.to_string() });
+            let after = json!({ "failures": crate::access::people::LOCK_AFTER,
+                "locked_for_secs": crate::access::people::LOCK_SECS, "address": peer.to_string() });
             super::control::audit(gw, "sign-in", "person.locked", name, None, Some(after)).await;
             console::redirect("/?locked", None)
         }

@@ -1,6 +1,6 @@
 //! `POST /admin/compare` (whole, or `stream: true` as server-sent events: a `result`
 //! per entry as it finishes, then `done`), `GET /admin/compare` (the kept comparisons,
-//! newest first) and `GET /admin/compare/{id}` (one reopened). See `crate::compare`.
+//! newest first) and `GET /admin/compare/{id}` (one reopened). See `crate::manage::compare`.
 
 use std::sync::Arc;
 
@@ -8,8 +8,8 @@ use bytes::Bytes;
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::compare::{Ask, run_one, run_streaming};
 use crate::gateway::Gateway;
+use crate::manage::compare::{Ask, run_one, run_streaming};
 use crate::reply::ApiError;
 use crate::server::Body;
 use crate::server::wire::json_response;

@@ -138,7 +138,7 @@ async fn change(
         Ok(b) => b,
         Err(e) => return ApiError::internal(e).into_response(),
     };
-    if let Err(e) = crate::reload::rebuild(gw).await {
+    if let Err(e) = crate::manage::reload::rebuild(gw).await {
         return ApiError::internal(format!(
             "the override is kept but the routes were not rebuilt: {e}"
         ))

@@ -12,13 +12,13 @@ use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::access::people::{Actor, Scope};
+use crate::access::vkeys::{VKey, new_secret, now_secs};
 use crate::gateway::Gateway;
 use crate::live::LiveState;
-use crate::people::{Actor, Scope};
 use crate::reply::ApiError;
 use crate::server::Body;
 use crate::server::wire::json_response;
-use crate::vkeys::{VKey, new_secret, now_secs};
 
 fn bad(message: impl Into<String>) -> http::Response<Body> {
     ApiError::invalid(message, None).into_response()
@@ -171,7 +171,7 @@ fn team_bounds(live: &LiveState, actor: &Actor, k: &mut VKey, body: &Value) -> R
         let cap = live.config.teams.get(team).and_then(|t| t.key_budget_cap);
         let asked = k.budget.unwrap_or(0.0);
         match cap {
-            _ if !matches!(actor.role, crate::people::Role::TeamAdmin(_)) => {
+            _ if !matches!(actor.role, crate::access::people::Role::TeamAdmin(_)) => {
                 return Err("a team admin sets a key's budget, within the team's cap".into());
             }
             _ if b.is_null() => {

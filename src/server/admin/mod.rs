@@ -138,7 +138,7 @@ async fn body_endpoint(
     live: &LiveState,
     path: &str,
     req: http::Request<Incoming>,
-    actor: &crate::people::Actor,
+    actor: &crate::access::people::Actor,
 ) -> http::Response<Body> {
     let method = req.method().clone();
     let query = req.uri().query().map(str::to_string);
@@ -205,7 +205,7 @@ pub(super) struct AdminReq {
     pub(super) path: String,
     pub(super) req: http::Request<Incoming>,
     /// Who asks, with which role (the audit log names them).
-    pub(super) actor: crate::people::Actor,
+    pub(super) actor: crate::access::people::Actor,
 }
 
 type Reply = std::pin::Pin<Box<dyn Future<Output = http::Response<Body>> + Send>>;
@@ -280,7 +280,7 @@ async fn reload(a: AdminReq) -> http::Response<Body> {
         .into_response();
     }
     drop(live);
-    let result = crate::reload::reload(&gw).await;
+    let result = crate::manage::reload::reload(&gw).await;
     let outcome = match &result {
         Ok(_) => json!("reloaded"),
         Err(e) => json!({ "refused": e }),

@@ -9,8 +9,8 @@ use bytes::Bytes;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::access::people::{Actor, GrantKind, MAX_TOKENS, Origin, Role};
 use crate::gateway::Gateway;
-use crate::people::{Actor, GrantKind, MAX_TOKENS, Origin, Role};
 use crate::reply::ApiError;
 use crate::server::Body;
 use crate::server::wire::json_response;
@@ -33,7 +33,7 @@ fn failed(e: String) -> http::Response<Body> {
     ApiError::internal(e).into_response()
 }
 
-use crate::people::plain_name;
+use crate::access::people::plain_name;
 
 pub async fn handle(
     gw: &Gateway,
@@ -84,12 +84,12 @@ fn no_person(name: &str) -> http::Response<Body> {
     ApiError::not_found(format!("no person named '{name}'")).into_response()
 }
 
-fn person_json(gw: &Gateway, p: &crate::people::Person) -> Value {
+fn person_json(gw: &Gateway, p: &crate::access::people::Person) -> Value {
     let live = |kind| {
         gw.people
             .grants(Some(&p.name), kind)
             .iter()
-            .filter(|g| g.revoked_at.is_none() && g.expires_at > crate::people::now())
+            .filter(|g| g.revoked_at.is_none() && g.expires_at > crate::access::people::now())
             .count()
     };
     let mut v = json!(p);
@@ -175,7 +175,7 @@ async fn change(gw: &Gateway, name: &str, body: &Value, actor: &str) -> http::Re
     match password {
         Some(None) => return bad("password must be a string"),
         Some(Some(p)) => {
-            if let Err(e) = crate::people::password::acceptable(p) {
+            if let Err(e) = crate::access::people::password::acceptable(p) {
                 return bad(e);
             }
         }
@@ -232,7 +232,7 @@ async fn new_token(gw: &Gateway, actor: &Actor, body: &Value) -> http::Response<
         return bad("personal tokens are a person's: sign in as one (the admin token has none)");
     };
     // A token makes no tokens: a leaked one cannot outlive its own revocation.
-    if !matches!(actor.via, crate::people::Via::Session { .. }) {
+    if !matches!(actor.via, crate::access::people::Via::Session { .. }) {
         return ApiError::new(
             StatusCode::FORBIDDEN,
             "permission_error",
@@ -273,7 +273,7 @@ async fn new_token(gw: &Gateway, actor: &Actor, body: &Value) -> http::Response<
         .people
         .grants(Some(person), GrantKind::Token)
         .iter()
-        .filter(|g| g.revoked_at.is_none() && g.expires_at > crate::people::now())
+        .filter(|g| g.revoked_at.is_none() && g.expires_at > crate::access::people::now())
         .count();
     if live >= MAX_TOKENS {
         return bad(format!(

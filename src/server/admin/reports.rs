@@ -9,8 +9,8 @@ use http::StatusCode;
 use serde_json::json;
 
 use crate::gateway::Gateway;
+use crate::manage::reports;
 use crate::reply::ApiError;
-use crate::reports;
 use crate::server::Body;
 use crate::server::wire::json_response;
 
@@ -22,7 +22,7 @@ pub async fn handle(
     actor: &str,
 ) -> http::Response<Body> {
     let live = gw.live.load_full();
-    let now = crate::vkeys::now_secs();
+    let now = crate::access::vkeys::now_secs();
     let rest = path
         .trim_start_matches("/admin/reports")
         .trim_start_matches('/');

@@ -13,8 +13,8 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
 use super::AdminReq;
+use crate::access::people::{Actor, Scope};
 use crate::gateway::Gateway;
-use crate::people::{Actor, Scope};
 use crate::reply::ApiError;
 use crate::server::Body;
 use crate::server::wire::json_response;
@@ -79,7 +79,7 @@ async fn list(
     query: Option<&str>,
     actor: &Actor,
 ) -> http::Response<Body> {
-    let mut q = match RequestQuery::parse(query, crate::vkeys::now_secs()) {
+    let mut q = match RequestQuery::parse(query, crate::access::vkeys::now_secs()) {
         Ok(q) => q,
         Err(e) => return ApiError::invalid(e, None).into_response(),
     };
@@ -182,7 +182,7 @@ async fn replay(
     if let Some(o) = ask.as_object_mut() {
         o.remove("stream_options");
     }
-    let principal = crate::compare::admin_principal();
+    let principal = crate::manage::compare::admin_principal();
     let started = std::time::Instant::now();
     let resp = crate::pipeline::handle(
         gw,
@@ -228,7 +228,7 @@ pub(super) async fn trends_endpoint(a: AdminReq) -> http::Response<Body> {
     let Some(w) = a.gw.usage.sink() else {
         return off();
     };
-    let q = match trends::TrendQuery::parse(a.req.uri().query(), crate::vkeys::now_secs()) {
+    let q = match trends::TrendQuery::parse(a.req.uri().query(), crate::access::vkeys::now_secs()) {
         Ok(q) => q,
         Err(e) => return ApiError::invalid(e, None).into_response(),
     };
@@ -247,7 +247,7 @@ pub(super) async fn errors_endpoint(a: AdminReq) -> http::Response<Body> {
     let Some(w) = a.gw.usage.sink() else {
         return off();
     };
-    let q = match errors::ErrorQuery::parse(a.req.uri().query(), crate::vkeys::now_secs()) {
+    let q = match errors::ErrorQuery::parse(a.req.uri().query(), crate::access::vkeys::now_secs()) {
         Ok(q) => q,
         Err(e) => return ApiError::invalid(e, None).into_response(),
     };

@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use hyper::body::Incoming;
 
+use crate::access::people::sso::{Pending, SsoError};
+use crate::access::people::{GrantKind, SESSION_SECS};
 use crate::console;
 use crate::gateway::Gateway;
-use crate::people::sso::{Pending, SsoError};
-use crate::people::{GrantKind, SESSION_SECS};
 use crate::server::Body;
 
 const COOKIE: &str = "sb_sso";

@@ -21,9 +21,9 @@ pub(super) async fn usage_endpoint(a: AdminReq) -> http::Response<Body> {
 fn scoped(
     gw: &Gateway,
     q: &mut crate::usage::query::Query,
-    actor: &crate::people::Actor,
+    actor: &crate::access::people::Actor,
 ) -> Option<std::collections::HashSet<String>> {
-    use crate::people::Scope;
+    use crate::access::people::Scope;
     let team = match actor.role.scope() {
         Scope::All => return None,
         Scope::Team(t) | Scope::Own(t) => t,
@@ -77,7 +77,7 @@ async fn stats(gw: &Gateway, query: Option<&str>) -> http::Response<Body> {
             _ => return bad(),
         }
     }
-    let now = crate::vkeys::now_secs();
+    let now = crate::access::vkeys::now_secs();
     match w.stats(now, secs, grades).await {
         Ok(v) => json_response(StatusCode::OK, v),
         Err(e) => ApiError::internal(e.to_string()).into_response(),
@@ -89,12 +89,12 @@ async fn stats(gw: &Gateway, query: Option<&str>) -> http::Response<Body> {
 async fn usage(
     gw: &Gateway,
     query: Option<&str>,
-    actor: &crate::people::Actor,
+    actor: &crate::access::people::Actor,
 ) -> http::Response<Body> {
     let Some(w) = gw.usage.sink() else {
         return json_response(StatusCode::OK, json!({ "enabled": false }));
     };
-    let now = crate::vkeys::now_secs();
+    let now = crate::access::vkeys::now_secs();
     let mut q = match crate::usage::query::Query::parse(query, now) {
         Ok(q) => q,
         Err(e) => return ApiError::invalid(e, None).into_response(),

@@ -60,7 +60,7 @@ pub struct Issuer {
 
 /// A token for `sub` that is good for an hour.
 pub fn claims(sub: &str) -> Value {
-    let now = switchboard::vkeys::now_secs();
+    let now = switchboard::access::vkeys::now_secs();
     json!({ "iss": ISSUER, "aud": AUDIENCE, "sub": sub, "iat": now, "exp": now + 3600 })
 }
 

@@ -13,12 +13,12 @@ pub use count::count_tokens;
 use bytes::Bytes;
 use serde_json::Value;
 
+use crate::api::translate::{Translated, Translating, collect, is_stream};
 use crate::cache::Directive;
 use crate::live::Principal;
 use crate::native::NativeApi;
 use crate::pipeline::{self, Gateway};
 use crate::reply::{Body, full};
-use crate::translate::{Translated, Translating, collect, is_stream};
 use crate::types::Endpoint;
 use response::StreamTranslator;
 
@@ -61,9 +61,9 @@ pub async fn handle(
     if anthropic_beta {
         Translated::drop_field(&mut translated.dropped, "anthropic-beta");
     }
-    if let Err(e) = crate::translate::check_dropped(&gw.live, &translated, native.as_mut()) {
+    if let Err(e) = crate::api::translate::check_dropped(&gw.live, &translated, native.as_mut()) {
         let mut resp = error(400, &e);
-        crate::translate::finish_dropped(&gw.metrics, "messages", &translated, &mut resp);
+        crate::api::translate::finish_dropped(&gw.metrics, "messages", &translated, &mut resp);
         return resp;
     }
     let model = translated.chat["model"]
@@ -102,7 +102,7 @@ pub async fn handle(
         let message = response::message(&completion, &model).to_string();
         http::Response::from_parts(parts, full(message))
     };
-    crate::translate::finish_dropped(&gw.metrics, "messages", &translated, &mut resp);
+    crate::api::translate::finish_dropped(&gw.metrics, "messages", &translated, &mut resp);
     resp
 }
 

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::{Stored, cutoff, now_secs};
-use crate::pg::{Pg, error};
+use crate::stores::pg::{Pg, error};
 
 /// Removes `key`'s oldest stored responses (and their items) past `quota` bytes,
 /// keeping its newest whatever its size.

@@ -11,8 +11,8 @@ use bytes::Bytes;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::api::kept::{Access, Forward, access, forward, json_answer, own, plain};
 use crate::cache::Directive;
-use crate::kept::{Access, Forward, access, forward, json_answer, own, plain};
 use crate::live::Principal;
 use crate::native::{NativeApi, facts_only};
 use crate::pipeline::{self, Gateway};
@@ -102,7 +102,7 @@ async fn upload(gw: &Gateway, principal: &Principal, req: Request<'_>) -> http::
     let key = principal.owner.clone();
     native.on_id = store.map(|store| -> pipeline::OnId {
         std::sync::Arc::new(move |id: &str, provider: &str| {
-            store.own_detached(crate::response_store::Kept {
+            store.own_detached(crate::stores::response_store::Kept {
                 id: id.to_string(),
                 kind: "file".into(),
                 key: key.clone(),
@@ -149,13 +149,13 @@ async fn by_id(
         },
     )
     .await;
-    crate::kept::forget_if_deleted(gw, &method, id, resp.status()).await;
+    crate::api::kept::forget_if_deleted(gw, &method, id, resp.status()).await;
     if kind != "batch" || !resp.status().is_success() {
         return resp;
     }
     // The files a batch made are its key's, where the batch ran.
     let (parts, body) = resp.into_parts();
-    let bytes = crate::translate::collect(body).await;
+    let bytes = crate::api::translate::collect(body).await;
     if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
         for field in ["output_file_id", "error_file_id"] {
             if let Some(file) = v[field].as_str().filter(|f| plain(f)) {
@@ -211,7 +211,7 @@ async fn create_batch(gw: &Gateway, principal: &Principal, body: Bytes) -> http:
     )
     .await;
     let (parts, body) = resp.into_parts();
-    let bytes = crate::translate::collect(body).await;
+    let bytes = crate::api::translate::collect(body).await;
     if let Some(r) = reservation {
         match parts.status.is_success() {
             true => r.charge().await,
@@ -246,7 +246,7 @@ async fn reserve_batch(
     if !policed {
         return Ok(None);
     }
-    let content = crate::kept::fetch(
+    let content = crate::api::kept::fetch(
         gw,
         provider,
         format!("/files/{file}/content"),
@@ -257,7 +257,7 @@ async fn reserve_batch(
         let why = format!("the batch's input file cannot be read to reserve for it: {e}");
         Box::new(ApiError::new(StatusCode::BAD_GATEWAY, "upstream_error", why).into_response())
     })?;
-    let asks = crate::batch_file::asks(&content)
+    let asks = crate::api::batch_file::asks(&content)
         .map_err(|e| Box::new(ApiError::invalid(e, Some("input_file_id")).into_response()))?;
     pipeline::offline::reserve(gw, principal, &asks)
         .await
@@ -298,7 +298,7 @@ async fn list(gw: &Gateway, key: &str, kind: &str) -> http::Response<Body> {
     let mut data = Vec::new();
     for resp in futures_util::future::join_all(asks).await {
         if resp.status().is_success() {
-            let bytes = crate::translate::collect(resp.into_body()).await;
+            let bytes = crate::api::translate::collect(resp.into_body()).await;
             if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
                 data.push(v);
             }

@@ -3,6 +3,9 @@
 //! the circuit, its failure opens it again. (A provider's `retry-after` only orders
 //! the target last: `signals.rs`.) Time is tokio's, so tests run on a paused clock.
 
+pub mod outcomes;
+pub mod signals;
+
 use std::time::Duration;
 
 use parking_lot::Mutex;

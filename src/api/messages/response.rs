@@ -181,7 +181,7 @@ impl StreamTranslator {
     }
 }
 
-impl crate::translate::EventTranslator for StreamTranslator {
+impl crate::api::translate::EventTranslator for StreamTranslator {
     /// The events for one upstream event; `[DONE]` ends the message.
     fn on_event(&mut self, ev: &SseEvent, out: &mut Vec<SseEvent>) {
         if self.ended {
@@ -242,7 +242,7 @@ impl crate::translate::EventTranslator for StreamTranslator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::translate::EventTranslator;
+    use crate::api::translate::EventTranslator;
 
     fn chunk(delta: Value, finish: Value) -> SseEvent {
         SseEvent {

@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::StoreDb;
-use crate::pg::Pg;
+use crate::stores::pg::Pg;
 
 /// One virtual key as stored (its secret only as a digest).
 #[derive(Debug, Clone, Serialize, PartialEq)]

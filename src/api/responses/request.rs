@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 
 pub type Invalid = String;
 
-pub use crate::translate::Translated;
+pub use crate::api::translate::Translated;
 
 /// Fields read here, or echoed back in the response object without reaching the
 /// provider (they change nothing it would do).

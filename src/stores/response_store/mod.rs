@@ -19,7 +19,7 @@ use rusqlite::Connection;
 use serde_json::Value;
 
 use crate::config::{ResponsesConfig, StoreDb};
-use crate::pg::Pg;
+use crate::stores::pg::Pg;
 
 pub use sqlite::open;
 

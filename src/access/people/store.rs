@@ -9,9 +9,9 @@ use parking_lot::Mutex;
 use rusqlite::Connection;
 
 use crate::config::StoreDb;
-use crate::pg::{Pg, error};
+use crate::stores::pg::{Pg, error};
 
-pub const SCHEMA: &str = include_str!("../../migrations/postgres/V9__people.sql");
+pub const SCHEMA: &str = include_str!("../../../migrations/postgres/V9__people.sql");
 
 /// A value bound to a statement or read from a row: an integer or a text, either
 /// possibly null (PostgreSQL types a null by its column).
@@ -97,7 +97,7 @@ impl Db {
         Ok(match db {
             Some(StoreDb::Postgres(url)) => Db::Postgres(Pg::new(url.clone())),
             Some(StoreDb::Sqlite(path)) => Db::Sqlite(Arc::new(Mutex::new(
-                crate::sqlite_file::open(path, SCHEMA)?,
+                crate::stores::sqlite_file::open(path, SCHEMA)?,
             ))),
             None => {
                 let c = Connection::open_in_memory().map_err(sq)?;

@@ -129,7 +129,7 @@ pub struct People {
 const READ_THROUGH_PER_SEC: u32 = 20;
 
 pub fn now() -> u64 {
-    crate::vkeys::now_secs()
+    crate::access::vkeys::now_secs()
 }
 
 fn now_ms() -> i64 {

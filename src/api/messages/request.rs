@@ -12,7 +12,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::translate::Translated;
+use crate::api::translate::Translated;
 
 /// Why a request cannot be translated: Anthropic's `invalid_request_error`.
 pub type Invalid = String;

@@ -10,7 +10,7 @@ use super::{Stored, cutoff, now_secs};
 
 /// Opens (creating) the store file.
 pub fn open(path: &Path) -> Result<Connection, String> {
-    crate::sqlite_file::open(
+    crate::stores::sqlite_file::open(
         path,
         "CREATE TABLE IF NOT EXISTS responses (
              id TEXT PRIMARY KEY, key TEXT NOT NULL, created INTEGER NOT NULL,

@@ -7,7 +7,7 @@ use rusqlite::{Connection, params};
 use super::VKey;
 
 pub fn open(path: &Path) -> Result<Connection, String> {
-    let c = crate::sqlite_file::open(
+    let c = crate::stores::sqlite_file::open(
         path,
         "CREATE TABLE IF NOT EXISTS virtual_keys (
              id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL, team TEXT,

@@ -285,7 +285,7 @@ impl StreamTranslator {
     }
 }
 
-impl crate::translate::EventTranslator for StreamTranslator {
+impl crate::api::translate::EventTranslator for StreamTranslator {
     fn on_event(&mut self, ev: &SseEvent, out: &mut Vec<SseEvent>) {
         if self.ended {
             return;
@@ -324,7 +324,7 @@ impl crate::translate::EventTranslator for StreamTranslator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::translate::EventTranslator;
+    use crate::api::translate::EventTranslator;
 
     fn chunk(delta: Value, finish: Value) -> SseEvent {
         SseEvent {

@@ -16,12 +16,12 @@ pub use kept::stored;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
+use crate::api::translate::{Translating, collect, is_stream};
 use crate::cache::Directive;
 use crate::live::Principal;
 use crate::native::NativeApi;
 use crate::pipeline::{self, Gateway, now_secs};
 use crate::reply::{ApiError, Body, full};
-use crate::translate::{Translating, collect, is_stream};
 use crate::types::Endpoint;
 
 /// An answer that refuses the request.
@@ -185,7 +185,7 @@ fn owner_hook(gw: &Gateway, principal: &Principal, req: &Value) -> Option<pipeli
     }
     let key = principal.owner.clone();
     Some(std::sync::Arc::new(move |id: &str, provider: &str| {
-        store.own_detached(crate::response_store::Kept {
+        store.own_detached(crate::stores::response_store::Kept {
             id: id.to_string(),
             kind: "response".into(),
             key: key.clone(),
@@ -242,9 +242,9 @@ async fn prepare(
         }
         (Err(e), None) => return Err(Box::new(ApiError::invalid(e, None).into_response())),
     };
-    if let Err(e) = crate::translate::check_dropped(&gw.live, &translated, native.as_mut()) {
+    if let Err(e) = crate::api::translate::check_dropped(&gw.live, &translated, native.as_mut()) {
         let mut resp = ApiError::invalid(e, None).into_response();
-        crate::translate::finish_dropped(&gw.metrics, "responses", &translated, &mut resp);
+        crate::api::translate::finish_dropped(&gw.metrics, "responses", &translated, &mut resp);
         return Err(Box::new(resp));
     }
     Ok(Prepared {
@@ -262,7 +262,7 @@ fn with_prompt(
     body: Bytes,
 ) -> Result<(Option<String>, Bytes), Box<ApiError>> {
     Ok(
-        match crate::prompts::responses(&gw.live.load().config, req)? {
+        match crate::manage::prompts::responses(&gw.live.load().config, req)? {
             Some(label) => (
                 Some(label),
                 Bytes::from(serde_json::to_vec(req).unwrap_or_default()),
@@ -337,7 +337,7 @@ pub async fn handle(
         let mut translator = stream::StreamTranslator::new(echo, now_secs());
         if let Some(store) = store {
             translator.on_done(Box::new(move |r| {
-                crate::response_store::save_detached(store, key, r, items)
+                crate::stores::response_store::save_detached(store, key, r, items)
             }));
         }
         http::Response::from_parts(parts, Translating::body(body, translator))
@@ -347,10 +347,10 @@ pub async fn handle(
         parts.headers.remove(http::header::CONTENT_LENGTH);
         let object = response::from_completion(&completion, &echo, now_secs());
         if let Some(store) = store {
-            crate::response_store::save_detached(store, key, object.clone(), items);
+            crate::stores::response_store::save_detached(store, key, object.clone(), items);
         }
         http::Response::from_parts(parts, full(object.to_string()))
     };
-    crate::translate::finish_dropped(&gw.metrics, "responses", &translated, &mut resp);
+    crate::api::translate::finish_dropped(&gw.metrics, "responses", &translated, &mut resp);
     resp
 }

@@ -1,7 +1,7 @@
 //! Virtual keys in the PostgreSQL database of `[store]`, shared by every replica.
 
 use super::VKey;
-use crate::pg::{Pg, error};
+use crate::stores::pg::{Pg, error};
 
 /// A stored row, as both stores read it.
 pub struct Row {

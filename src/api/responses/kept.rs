@@ -1,11 +1,11 @@
 //! Responses by id. Those this gateway keeps: `GET`/`DELETE /v1/responses/{id}` from its
 //! store, for the key that made them. Those kept at a provider after a pass-through
 //! (`store` at OpenAI): only the key that made them reads, continues or deletes them,
-//! at that provider (`crate::kept`). An id made elsewhere is the provider's to judge.
+//! at that provider (`crate::api::kept`). An id made elsewhere is the provider's to judge.
 
 use serde_json::json;
 
-use crate::kept::{Access, Forward, access, forward, json_answer, plain};
+use crate::api::kept::{Access, Forward, access, forward, json_answer, plain};
 use crate::live::Principal;
 use crate::pipeline::Gateway;
 use crate::reply::{ApiError, Body};
@@ -70,7 +70,7 @@ pub async fn stored(
                     },
                 )
                 .await;
-                crate::kept::forget_if_deleted(gw, method, id, resp.status()).await;
+                crate::api::kept::forget_if_deleted(gw, method, id, resp.status()).await;
                 resp
             }
             _ => not_found(),

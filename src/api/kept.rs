@@ -9,7 +9,7 @@ use http::{Method, StatusCode};
 
 use crate::pipeline::Gateway;
 use crate::reply::{ApiError, Body, full};
-use crate::response_store::Kept;
+use crate::stores::response_store::Kept;
 
 /// Whether an id may name a kept object (and go into a URL).
 pub fn plain(id: &str) -> bool {

@@ -166,7 +166,7 @@ pub async fn send(r: &Report, v: &Value) -> bool {
 /// Sends every report whose last period no replica has sent yet (run each minute).
 pub async fn due(gw: &crate::gateway::Gateway) {
     let Some(w) = gw.usage.sink() else { return };
-    let now = crate::vkeys::now_secs();
+    let now = crate::access::vkeys::now_secs();
     let live = gw.live.load_full();
     for r in live.config.reports.iter().filter(|r| r.webhook.is_some()) {
         let range = period(r.every, now);

@@ -18,7 +18,7 @@ pub struct TargetSignals {
     pub failures: AtomicU64,
     pub breaker: Breaker,
     /// What its attempts came to, for alert rules.
-    pub outcomes: crate::outcomes::Outcomes,
+    pub outcomes: crate::health::outcomes::Outcomes,
     latency: Mutex<Ewma>,
     /// Last `x-ratelimit-remaining-*` seen; `u64::MAX` = never reported.
     remaining_requests: AtomicU64,
