@@ -30,8 +30,9 @@ trap 'kill $(jobs -p) 2>/dev/null || true; [ -f "$WORK/nginx.pid" ] && kill "$(c
 if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null; then
   apt-get update -qq && apt-get install -y -qq wrk nginx-light >/dev/null
 fi
-cargo build --release --quiet
-BIN=target/x86_64-unknown-linux-gnu/release/switchboard
+# SB_BIN: a binary built before (to compare two builds of the gateway in one sitting).
+BIN=${SB_BIN:-target/x86_64-unknown-linux-gnu/release/switchboard}
+[ -n "${SB_BIN:-}" ] || cargo build --release --quiet
 
 cat > "$WORK/post.lua" <<'LUA'
 wrk.method = "POST"

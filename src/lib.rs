@@ -33,6 +33,7 @@ pub mod multipart;
 pub mod native;
 pub mod percent;
 pub mod pipeline;
+pub mod plugin_kit;
 pub mod plugins;
 pub mod registry;
 pub mod reply;

@@ -176,7 +176,7 @@ fn plugin(cmd: PluginCommand) -> ExitCode {
             name,
             lang,
             dir,
-        } => match switchboard::plugins::scaffold::new(&dir, &world, &name, &lang) {
+        } => match switchboard::plugin_kit::scaffold::new(&dir, &world, &name, &lang) {
             Ok(root) => {
                 println!(
                     "made {}; build it with: switchboard plugin build {}",
@@ -190,7 +190,7 @@ fn plugin(cmd: PluginCommand) -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        PluginCommand::Build { dir } => match switchboard::plugins::building::build(&dir) {
+        PluginCommand::Build { dir } => match switchboard::plugin_kit::building::build(&dir) {
             Ok(wasm) => inspect(&wasm, false),
             Err(e) => {
                 eprintln!("error: {e}");
@@ -223,12 +223,12 @@ fn plugin_test(file: &std::path::Path, cases: &std::path::Path) -> ExitCode {
     let Some(rt) = runtime() else {
         return ExitCode::FAILURE;
     };
-    report(rt.block_on(switchboard::plugins::cli::test(file, cases)))
+    report(rt.block_on(switchboard::plugin_kit::cli::test(file, cases)))
 }
 
 /// `switchboard plugin inspect`.
 fn inspect(file: &std::path::Path, as_json: bool) -> ExitCode {
-    report(switchboard::plugins::cli::inspect(file, as_json))
+    report(switchboard::plugin_kit::cli::inspect(file, as_json))
 }
 
 /// `[log] format` of the config file, read before logging starts (the whole config is

@@ -55,18 +55,54 @@ pub async fn handle(gw: &Gateway, principal: &Principal, req: Request<'_>) -> ht
     let key = principal.owner.as_str();
     match (&req.method, parts.as_slice()) {
         (&Method::POST, ["files"]) => upload(gw, principal, req).await,
-        (&Method::GET, ["files"]) => list(gw, key, "file").await,
+        (&Method::GET, ["files"]) => {
+            crate::api::kept::served(gw, principal, "files", |ctx| async move {
+                list(gw, &ctx, key, "file").await
+            })
+            .await
+        }
         (&Method::POST, ["batches"]) => create_batch(gw, principal, req.body).await,
-        (&Method::GET, ["batches"]) => list(gw, key, "batch").await,
+        (&Method::GET, ["batches"]) => {
+            crate::api::kept::served(gw, principal, "batches", |ctx| async move {
+                list(gw, &ctx, key, "batch").await
+            })
+            .await
+        }
         (m @ (&Method::GET | &Method::DELETE), ["files", id]) => {
-            by_id(gw, key, m.clone(), "file", id, "").await
+            let ask = ById {
+                method: m.clone(),
+                kind: "file",
+                id,
+                tail: "",
+            };
+            by_id(gw, principal, ask).await
         }
         (&Method::GET, ["files", id, "content"]) => {
-            by_id(gw, key, Method::GET, "file", id, "/content").await
+            let ask = ById {
+                method: Method::GET,
+                kind: "file",
+                id,
+                tail: "/content",
+            };
+            by_id(gw, principal, ask).await
         }
-        (&Method::GET, ["batches", id]) => by_id(gw, key, Method::GET, "batch", id, "").await,
+        (&Method::GET, ["batches", id]) => {
+            let ask = ById {
+                method: Method::GET,
+                kind: "batch",
+                id,
+                tail: "",
+            };
+            by_id(gw, principal, ask).await
+        }
         (&Method::POST, ["batches", id, "cancel"]) => {
-            by_id(gw, key, Method::POST, "batch", id, "/cancel").await
+            let ask = ById {
+                method: Method::POST,
+                kind: "batch",
+                id,
+                tail: "/cancel",
+            };
+            by_id(gw, principal, ask).await
         }
         _ => ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -124,14 +160,34 @@ async fn upload(gw: &Gateway, principal: &Principal, req: Request<'_>) -> http::
     pipeline::handle(gw, req).await
 }
 
-/// A kept object by id, at the provider that keeps it, for its key only.
-async fn by_id(
-    gw: &Gateway,
-    key: &str,
+/// What a request by id asks: `method` on object `id` of `kind`, and the path's tail
+/// after it (`/content`, `/cancel`).
+struct ById<'a> {
     method: Method,
-    kind: &str,
-    id: &str,
-    tail: &str,
+    kind: &'static str,
+    id: &'a str,
+    tail: &'a str,
+}
+
+/// A kept object by id, at the provider that keeps it, for its key only.
+async fn by_id(gw: &Gateway, principal: &Principal, ask: ById<'_>) -> http::Response<Body> {
+    let kind = plural(ask.kind);
+    crate::api::kept::served(gw, principal, kind, |ctx| async move {
+        by_id_in(gw, &ctx, &principal.owner, ask).await
+    })
+    .await
+}
+
+async fn by_id_in(
+    gw: &Gateway,
+    ctx: &pipeline::RequestCtx,
+    key: &str,
+    ById {
+        method,
+        kind,
+        id,
+        tail,
+    }: ById<'_>,
 ) -> http::Response<Body> {
     let label = if kind == "file" { "File" } else { "Batch" };
     let provider = match access(gw, key, id, kind).await {
@@ -141,6 +197,7 @@ async fn by_id(
     let resp = forward(
         gw,
         Forward {
+            ctx: Some(ctx),
             provider: &provider,
             method: method.clone(),
             path: format!("/{}/{id}{tail}", plural(kind)),
@@ -202,6 +259,7 @@ async fn create_batch(gw: &Gateway, principal: &Principal, body: Bytes) -> http:
     let resp = forward(
         gw,
         Forward {
+            ctx: None,
             provider: &provider,
             method: Method::POST,
             path: "/batches".into(),
@@ -267,7 +325,12 @@ async fn reserve_batch(
 
 /// `GET /v1/files` or `/v1/batches`: this key's objects, newest first, each as its
 /// provider describes it now (one that is gone is left out).
-async fn list(gw: &Gateway, key: &str, kind: &str) -> http::Response<Body> {
+async fn list(
+    gw: &Gateway,
+    ctx: &pipeline::RequestCtx,
+    key: &str,
+    kind: &str,
+) -> http::Response<Body> {
     let Some(store) = gw.responses.current() else {
         return json_answer(
             StatusCode::OK,
@@ -287,6 +350,7 @@ async fn list(gw: &Gateway, key: &str, kind: &str) -> http::Response<Body> {
             forward(
                 gw,
                 Forward {
+                    ctx: Some(ctx),
                     provider: p,
                     method: Method::GET,
                     path: format!("/{}/{id}", plural(kind)),

@@ -7,7 +7,10 @@
 use bytes::Bytes;
 use http::{Method, StatusCode};
 
-use crate::pipeline::Gateway;
+use std::sync::Arc;
+
+use crate::live::Principal;
+use crate::pipeline::{Gateway, Protocol, RequestCtx};
 use crate::reply::{ApiError, Body, full};
 use crate::stores::response_store::Kept;
 
@@ -75,8 +78,40 @@ fn unreachable(provider: &str, why: &str) -> http::Response<Body> {
     ApiError::new(StatusCode::BAD_GATEWAY, "upstream_error", message).into_response()
 }
 
+/// Serves a request for kept objects through the request context, as every request is
+/// served: `kind` (`files`, `batches`, `responses`) in the route's place, the provider
+/// that keeps the object as the one that answered, then the one settle — the request's
+/// metrics, access-log line and usage record (no tokens).
+pub async fn served<F, Fut>(
+    gw: &Gateway,
+    principal: &Principal,
+    kind: &'static str,
+    f: F,
+) -> http::Response<Body>
+where
+    F: FnOnce(Arc<RequestCtx>) -> Fut,
+    Fut: Future<Output = http::Response<Body>>,
+{
+    let ctx = RequestCtx::new(
+        Protocol::Kept(kind),
+        &principal.key_name,
+        gw.metrics.clone(),
+        gw.usage.sink(),
+        gw.access_log.sink(),
+        gw.telemetry.clone(),
+    );
+    ctx.unrouted(kind);
+    ctx.who(principal.team.as_ref(), None);
+    let resp = crate::telemetry::scope(ctx.call_log(), f(ctx.clone())).await;
+    ctx.head_ready();
+    ctx.settle(resp.status().as_u16()).await;
+    resp
+}
+
 /// One request to `provider` at `path` under its base URL.
 pub struct Forward<'a> {
+    /// The client's request it serves (none for the gateway's own reads).
+    pub ctx: Option<&'a RequestCtx>,
     pub provider: &'a str,
     pub method: Method,
     pub path: String,
@@ -90,11 +125,19 @@ pub struct Forward<'a> {
 /// JSON), or a 502 saying the provider could not be reached.
 pub async fn forward(gw: &Gateway, f: Forward<'_>) -> http::Response<Body> {
     let binary = f.binary;
-    let provider = f.provider;
+    let (provider, ctx) = (f.provider, f.ctx);
     let (head, timeout) = match send(gw, f).await {
         Ok(sent) => sent,
-        Err(resp) => return resp,
+        Err(resp) => {
+            if let Some(ctx) = ctx {
+                ctx.failed("upstream_error");
+            }
+            return resp;
+        }
     };
+    if let Some(ctx) = ctx {
+        ctx.kept_at(provider);
+    }
     let status = head.status();
     if binary && status.is_success() {
         let content_type = head.headers().get(http::header::CONTENT_TYPE).cloned();
@@ -122,6 +165,7 @@ pub async fn fetch(
     limit: usize,
 ) -> Result<Bytes, String> {
     let f = Forward {
+        ctx: None,
         provider,
         method: Method::GET,
         path,

@@ -33,6 +33,8 @@ pub enum Protocol {
     Forwarded(crate::native::NativeApi),
     /// A batch's reservation (`/v1/batches`): run later by the provider.
     Batch,
+    /// Objects a provider keeps (`files`, `batches`, `responses`), by id or listed.
+    Kept(&'static str),
 }
 
 impl Protocol {
@@ -45,6 +47,7 @@ impl Protocol {
             Protocol::Responses => "responses",
             Protocol::Forwarded(api) => api.name(),
             Protocol::Batch => "batches",
+            Protocol::Kept(kind) => kind,
         }
     }
 }
@@ -87,8 +90,8 @@ struct State {
     outcomes: Option<Arc<crate::health::outcomes::Outcomes>>,
     admitted: Option<Admission>,
     attempts: Vec<AttemptRecord>,
-    /// (provider, target) that answered.
-    answered: Option<(String, Target)>,
+    /// The provider that answered, and its target (none for an object it keeps).
+    answered: Option<(String, Option<Target>)>,
     usage: Usage,
     cache: Option<CacheResult>,
     saved: Option<Usage>,
@@ -318,8 +321,20 @@ impl RequestCtx {
     /// `provider`'s `target` answered, using `usage` (a stream tells its usage at its end).
     pub fn answered(&self, provider: &str, target: &Target, usage: Usage) {
         let mut s = self.state.lock();
-        s.answered = Some((provider.to_string(), target.clone()));
+        s.answered = Some((provider.to_string(), Some(target.clone())));
         s.usage = usage;
+    }
+
+    /// A request that no route serves — an object a provider keeps, by id — with
+    /// `kind` (`files`, `batches`, `responses`) in the route's place: its metrics,
+    /// access-log line and usage record name it so.
+    pub fn unrouted(&self, kind: &str) {
+        self.state.lock().route = Some(kind.to_string());
+    }
+
+    /// The provider that keeps the object answered (no model, no tokens).
+    pub fn kept_at(&self, provider: &str) {
+        self.state.lock().answered = Some((provider.to_string(), None));
     }
 
     pub fn spent(&self, usage: Usage) {
@@ -409,7 +424,7 @@ impl RequestCtx {
         let elapsed = self.started.elapsed();
         let mut s = std::mem::take(&mut *self.state.lock());
         let (provider, target) = match s.answered.take() {
-            Some((p, t)) => (Some(p), Some(t)),
+            Some((p, t)) => (Some(p), t),
             None => (None, None),
         };
         let target = target.as_ref();

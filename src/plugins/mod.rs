@@ -2,13 +2,10 @@
 //! cache on disk keyed by content hash, and a pool of warm instances per configured
 //! plugin. `calls` wraps each world's functions with output validation.
 
-pub mod adapter_cases;
 pub mod bindings;
-pub mod building;
 
 pub mod calendar;
 pub mod calls;
-pub mod cli;
 pub mod convert;
 pub mod counters;
 pub mod failure;
@@ -17,8 +14,6 @@ pub mod host;
 pub mod inspect;
 pub mod pool;
 pub mod quarantine;
-pub mod scaffold;
-pub mod testing;
 pub mod world;
 
 use std::collections::HashMap;

@@ -282,3 +282,68 @@ async fn uploads_are_requests_of_their_route() {
         .unwrap();
     assert_eq!(r.status(), 405);
 }
+
+#[tokio::test]
+async fn requests_by_id_are_settled_like_every_request() {
+    use reqwest::Method;
+    let mock = Mock::start().await;
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let (db, usage) = (
+        dir.join(format!("files-settled-{}.db", std::process::id())),
+        dir.join(format!("files-settled-usage-{}.db", std::process::id())),
+    );
+    let _ = (std::fs::remove_file(&db), std::fs::remove_file(&usage));
+    let text = format!(
+        "{}\n[usage]\nsqlite_path = {:?}\n",
+        config(&db),
+        usage.display().to_string()
+    );
+    let gw = start(&mock, &text).await;
+    assert_eq!(upload(&gw, TEAM_KEY, None, b"{}\n").await.0, 200);
+    let r = call(&gw, Method::GET, TEAM_KEY, "files/file-oa-0/content", None).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), b"{}\n");
+    assert_eq!(
+        call(&gw, Method::GET, OTHER, "files/file-oa-0", None)
+            .await
+            .status(),
+        404
+    );
+    // Metrics name the kind where a route would be, and the provider that keeps it.
+    let m = gw.metrics_text().await;
+    let line = |status: &str| {
+        format!(
+            r#"switchboard_requests_total{{route="files",provider="oa",model="",status="{status}"}} 1"#
+        )
+    };
+    assert!(m.contains(&line("200")), "{m}");
+    assert!(
+        m.contains(
+            r#"switchboard_requests_total{route="files",provider="",model="",status="404"} 1"#
+        ),
+        "{m}"
+    );
+    // And the request log has them, with the key that asked.
+    let mut found = Value::Null;
+    for _ in 0..100 {
+        found = gw.admin_get("/admin/requests?route=files").await;
+        if found["requests"].as_array().is_some_and(|r| r.len() == 2) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let records = found["requests"].as_array().expect("records");
+    assert_eq!(records.len(), 2, "{found}");
+    let who: Vec<(&str, &str, u64)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap(),
+                r["provider"].as_str().unwrap_or(""),
+                r["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(who.contains(&("team", "oa", 200)), "{found}");
+    assert!(who.contains(&("other", "", 404)), "{found}");
+}

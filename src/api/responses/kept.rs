@@ -29,6 +29,19 @@ pub async fn stored(
     method: &http::Method,
     id: &str,
 ) -> http::Response<Body> {
+    crate::api::kept::served(gw, principal, "responses", |ctx| async move {
+        stored_in(gw, &ctx, principal, method, id).await
+    })
+    .await
+}
+
+async fn stored_in(
+    gw: &Gateway,
+    ctx: &crate::pipeline::RequestCtx,
+    principal: &Principal,
+    method: &http::Method,
+    id: &str,
+) -> http::Response<Body> {
     if *method != http::Method::GET && *method != http::Method::DELETE {
         return ApiError::new(
             http::StatusCode::METHOD_NOT_ALLOWED,
@@ -62,6 +75,7 @@ pub async fn stored(
                 let resp = forward(
                     gw,
                     Forward {
+                        ctx: Some(ctx),
                         provider: &provider,
                         method: method.clone(),
                         path: format!("/responses/{id}"),

@@ -13,8 +13,10 @@ mod failure;
 mod native;
 mod relay;
 pub(super) mod stream;
+mod tally;
 
 pub use failure::Failure;
+use tally::Tally;
 
 use super::Outcome;
 use super::body;
@@ -102,7 +104,7 @@ impl Drop for Waiting<'_> {
 pub(super) struct Answered<'a> {
     pub resp: upstream::Answer,
     pub translate: bool,
-    pub in_flight: InFlight,
+    pub tally: Tally,
     pub waiting: Waiting<'a>,
 }
 
@@ -138,13 +140,8 @@ pub(super) fn is_client_error(status: u16) -> bool {
 
 impl<'a> Attempt<'a> {
     /// A successful status with a body that is not JSON: the target failed.
-    pub(super) fn not_json(
-        &self,
-        status: u16,
-        e: serde_json::Error,
-        elapsed: std::time::Duration,
-    ) -> Outcome {
-        self.target.signals.record(false, elapsed);
+    pub(super) fn not_json(&self, status: u16, e: serde_json::Error, tally: &mut Tally) -> Outcome {
+        tally.served(false);
         Outcome::Failover(Failure::InvalidJson {
             status,
             error: e.to_string(),
@@ -240,8 +237,8 @@ impl<'a> Attempt<'a> {
         timer: std::pin::Pin<&mut tokio::time::Sleep>,
     ) -> Result<Answered<'a>, Outcome> {
         let signals = &self.target.signals;
-        let in_flight = InFlight::new(signals);
-        let started = Instant::now();
+        let mut tally = Tally::sent(signals);
+        let started = tally.started();
         let waiting = Waiting {
             ctx: self.shared.ctx,
             started,
@@ -250,13 +247,13 @@ impl<'a> Attempt<'a> {
         let timeout = self.provider.provider.timeout;
         let resp = match within(timer, upstream::client().send(req)).await {
             None => {
-                signals.record(false, started.elapsed());
+                tally.served(false);
                 return Err(Outcome::Failover(Failure::Unreachable(
                     UpstreamError::Timeout(timeout),
                 )));
             }
             Some(Err(e)) => {
-                signals.record(false, started.elapsed());
+                tally.served(false);
                 return Err(Outcome::Failover(Failure::Unreachable(e)));
             }
             Some(Ok(r)) => r,
@@ -264,13 +261,13 @@ impl<'a> Attempt<'a> {
         let status = resp.status().as_u16();
         signals.observe_headers(resp.headers(), status);
         if resp.status().is_redirection() {
-            signals.record(false, started.elapsed());
+            tally.served(false);
             return Err(Outcome::Failover(Failure::Redirect(status)));
         }
         Ok(Answered {
             resp,
             translate,
-            in_flight,
+            tally,
             waiting,
         })
     }
@@ -324,12 +321,10 @@ impl<'a> Attempt<'a> {
         let Answered {
             resp,
             translate,
-            in_flight,
+            mut tally,
             mut waiting,
         } = a;
         let p = &self.provider.provider;
-        let signals = &self.target.signals;
-        let started = waiting.started;
         let status = resp.status().as_u16();
         let ok = resp.status().is_success();
         // Headers go to the adapter only when it will see this answer.
@@ -338,20 +333,19 @@ impl<'a> Attempt<'a> {
         } else {
             Vec::new()
         };
-        let body = match self.read(resp, timer, started).await {
+        let body = match self.read(resp, timer, &mut tally).await {
             Ok(b) => b,
             Err(outcome) => return outcome,
         };
         waiting.stop();
+        tally.answer_in();
         // A client error is an answer, not a failure of the target. A 2xx counts as a
         // success only once it proves to be a usable answer (below).
-        let elapsed = started.elapsed();
         if !ok {
-            signals.record(is_client_error(status), elapsed);
+            tally.served(is_client_error(status));
         }
-        drop(in_flight);
         let (out, reported) = match self
-            .mapped(ok, translate, status, headers, body, elapsed)
+            .mapped(ok, translate, status, headers, body, &mut tally)
             .await
         {
             Ok(m) => m,
@@ -365,9 +359,9 @@ impl<'a> Attempt<'a> {
                     .map(super::body::UsageFields::usage)
                     .unwrap_or_default()
             }),
-            Err(e) => return self.not_json(status, e, elapsed),
+            Err(e) => return self.not_json(status, e, &mut tally),
         };
-        signals.record(true, elapsed);
+        tally.served(true);
         // The tokens are spent whatever happens next.
         let ctx = &self.shared.ctx;
         ctx.answered(&p.name, &self.target.target, usage);
@@ -376,7 +370,7 @@ impl<'a> Attempt<'a> {
         {
             ctx.finish_reason(&f);
         }
-        self.deliver(out).await
+        self.deliver(out, &mut tally).await
     }
 
     /// A whole answer's body, read within the attempt's timer.
@@ -384,19 +378,18 @@ impl<'a> Attempt<'a> {
         &self,
         resp: upstream::Answer,
         timer: std::pin::Pin<&mut tokio::time::Sleep>,
-        started: Instant,
+        tally: &mut Tally,
     ) -> Result<Bytes, Outcome> {
-        let signals = &self.target.signals;
         let timeout = self.provider.provider.timeout;
         match within(timer, upstream::read_body(resp, MAX_UPSTREAM_BODY)).await {
             None => {
-                signals.record(false, started.elapsed());
+                tally.served(false);
                 Err(Outcome::Failover(Failure::Unreachable(
                     UpstreamError::Timeout(timeout),
                 )))
             }
             Some(Err(e)) => {
-                signals.record(false, started.elapsed());
+                tally.served(false);
                 Err(Outcome::Failover(Failure::Unreachable(e)))
             }
             Some(Ok(b)) => Ok(b),
@@ -404,7 +397,7 @@ impl<'a> Attempt<'a> {
     }
 
     /// A usable answer on its way to the client: redacted, cached, with its headers.
-    async fn deliver(self, out: Bytes) -> Outcome {
+    async fn deliver(self, out: Bytes, tally: &mut Tally) -> Outcome {
         let out = match self.shared.redact {
             None => out,
             Some((chain, _)) => match super::redact::answer(chain, &out).await {
@@ -432,7 +425,7 @@ impl<'a> Attempt<'a> {
         if let Some(store) = self.shared.cache
             && self.shared.native.is_none()
         {
-            store.put(out.clone());
+            tally.keep(store, out.clone());
         }
         Outcome::Respond(self.respond(StatusCode::OK, "application/json", full(out)))
     }
@@ -446,9 +439,8 @@ impl<'a> Attempt<'a> {
         status: u16,
         headers: Vec<crate::types::Header>,
         body: Bytes,
-        elapsed: std::time::Duration,
+        tally: &mut Tally,
     ) -> Result<(Bytes, Option<Usage>), Outcome> {
-        let signals = &self.target.signals;
         let translated = if ok && !translate {
             None
         } else {
@@ -463,14 +455,14 @@ impl<'a> Attempt<'a> {
                 Ok(Ok(t)) => Some(t),
                 Ok(Err(e)) => {
                     if ok {
-                        signals.record(false, elapsed);
+                        tally.served(false);
                     }
                     return Err(self.adapter_error(e));
                 }
                 Err(e) => {
                     if ok {
                         // The adapter broke, not the provider: the target is not blamed.
-                        signals.record(true, elapsed);
+                        tally.served(true);
                     }
                     return Err(Outcome::Failover(Failure::Adapter(e)));
                 }
@@ -542,12 +534,10 @@ impl<'a> Attempt<'a> {
         let Answered {
             resp,
             translate,
-            in_flight,
+            mut tally,
             mut waiting,
         } = answer;
-        let started = waiting.started;
         let p = &self.provider.provider;
-        let signals = self.target.signals.clone();
         let translator = if translate && native.is_none() {
             match StreamTranslation::new(&self.provider.adapter, &self.ctx).await {
                 Ok(t) => Some(t),
@@ -564,18 +554,17 @@ impl<'a> Attempt<'a> {
         let first = match pump.next().await {
             Ok(Some(bytes)) => bytes,
             Ok(None) => {
-                signals.record(false, started.elapsed());
+                tally.served(false);
                 return Outcome::Failover(Failure::EmptyStream);
             }
             Err(e) => {
                 // A broken translator is the adapter's failure, not the provider's.
-                let plugin = matches!(e, StreamError::Plugin(_));
-                signals.record(plugin, started.elapsed());
+                tally.served(matches!(e, StreamError::Plugin(_)));
                 return Outcome::Failover(Failure::Stream(e));
             }
         };
         waiting.stop();
-        signals.record_ttft(started.elapsed());
+        tally.first_byte();
         let ctx = self.shared.ctx.clone();
         ctx.first_byte();
         ctx.answered(&p.name, &self.target.target, Usage::default());
@@ -583,9 +572,7 @@ impl<'a> Attempt<'a> {
             pump,
             first,
             stream::Finish {
-                signals,
-                started,
-                in_flight,
+                tally,
                 store: self.shared.cache.cloned(),
                 ctx,
             },

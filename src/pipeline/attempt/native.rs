@@ -111,23 +111,20 @@ impl Attempt<'_> {
         let api = n.api;
         let Answered {
             resp,
-            in_flight,
+            mut tally,
             mut waiting,
             ..
         } = a;
-        let signals = &self.target.signals;
-        let started = waiting.started;
         let status = resp.status().as_u16();
-        let body = match self.read(resp, timer, started).await {
+        let body = match self.read(resp, timer, &mut tally).await {
             Ok(b) => b,
             Err(outcome) => return outcome,
         };
         waiting.stop();
-        let elapsed = started.elapsed();
-        drop(in_flight);
+        tally.answer_in();
         let body = secrets::scrub_json_body(body);
         if !(200..300).contains(&status) {
-            signals.record(is_client_error(status), elapsed);
+            tally.served(is_client_error(status));
             let said = error_message(&body).unwrap_or_default();
             if is_client_error(status) {
                 self.shared.ctx.failed("provider_error");
@@ -141,9 +138,9 @@ impl Attempt<'_> {
         }
         let usage = match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
             Ok(_) => api.usage(&body).unwrap_or_default(),
-            Err(e) => return self.not_json(status, e, elapsed),
+            Err(e) => return self.not_json(status, e, &mut tally),
         };
-        signals.record(true, elapsed);
+        tally.served(true);
         // The tokens are spent whatever happens next.
         let p = &self.provider.provider;
         self.shared
@@ -164,7 +161,7 @@ impl Attempt<'_> {
             }
         };
         if let Some(store) = self.shared.cache {
-            store.put(body.clone());
+            tally.keep(store, body.clone());
         }
         if let Some(on_id) = &n.on_id
             && let Some(id) = crate::native::answer_id(&body)
@@ -179,18 +176,18 @@ impl Attempt<'_> {
     fn native_binary(self, a: Answered<'_>) -> Outcome {
         let Answered {
             resp,
-            in_flight,
+            mut tally,
             mut waiting,
             ..
         } = a;
         waiting.stop();
         let p = &self.provider.provider;
-        self.target.signals.record(true, waiting.started.elapsed());
+        tally.served(true);
         self.shared
             .ctx
             .answered(&p.name, &self.target.target, Default::default());
         let content_type = resp.headers().get(http::header::CONTENT_TYPE).cloned();
-        let body = super::stream::binary(resp.into_body(), p.timeout, Some(in_flight));
+        let body = super::stream::binary(resp.into_body(), p.timeout, tally.hand_over());
         let mut out = self.respond(StatusCode::OK, "application/octet-stream", body);
         if let Some(ct) = content_type {
             out.headers_mut().insert(http::header::CONTENT_TYPE, ct);

@@ -14,7 +14,6 @@ use tokio::sync::mpsc;
 use super::InFlight;
 use crate::cache::Store;
 use crate::cache::sse::Assembler;
-use crate::live::TargetSignals;
 use crate::native::StreamUsage;
 use crate::pipeline::body::usage_of;
 use crate::pipeline::ctx::RequestCtx;
@@ -377,9 +376,8 @@ fn is_usage_only(data: &str) -> bool {
 
 /// What the stream's end closes out.
 pub struct Finish {
-    pub signals: Arc<TargetSignals>,
-    pub started: Instant,
-    pub in_flight: InFlight,
+    /// The attempt's own account: settled first.
+    pub tally: super::tally::Tally,
     pub store: Option<Store>,
     /// The request's context: settled when the stream ends.
     pub ctx: Arc<RequestCtx>,
@@ -388,18 +386,20 @@ pub struct Finish {
 impl Finish {
     /// The stream is over (`complete`: it reached its end and the client took all of
     /// it): signals, the cache, then the request's one settle.
-    pub(super) async fn close(self, pump: &mut Pump, complete: bool, plugin_broke: bool) {
-        self.signals
-            .record(complete || plugin_broke, self.started.elapsed());
+    pub(super) async fn close(mut self, pump: &mut Pump, complete: bool, plugin_broke: bool) {
+        let tally = &mut self.tally;
+        tally.served(complete || plugin_broke);
         if complete
             && let (Some(store), Some(a)) = (&self.store, pump.assembler.take())
             && let Some(completion) = a.finish()
         {
-            store.put(completion);
+            tally.keep(store, completion);
         }
         if complete && let (Some(store), Some(raw)) = (&self.store, pump.raw.take()) {
-            store.put(Bytes::from(raw));
+            tally.keep(store, Bytes::from(raw));
         }
+        // The attempt is settled before the request is.
+        drop(self.tally);
         let told = pump.reported.or(pump.usage).unwrap_or_default();
         if pump.is_done() {
             self.ctx.spent(told);
@@ -418,7 +418,6 @@ impl Finish {
             let side = crate::usage::story::Side::Response;
             self.ctx.story(|s| s.add_masked(side, told.masked));
         }
-        drop(self.in_flight);
         self.ctx.settle(200).await;
     }
 }

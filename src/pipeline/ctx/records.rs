@@ -44,6 +44,7 @@ impl RequestCtx {
             Protocol::Embeddings => "embeddings",
             Protocol::Forwarded(api) => api.name(),
             Protocol::Batch => "batches",
+            Protocol::Kept(kind) => kind,
             _ => "chat",
         };
         let attempts = s.attempts.iter().map(|a| crate::telemetry::Attempt {

@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::PluginRuntime;
-use super::world::{Adapter, Kind, Policy, Redactor, Strategy};
 use crate::config::{OnError, PluginLimits, PluginSource, PluginSpec};
+use crate::plugins::PluginRuntime;
+use crate::plugins::world::{Adapter, Kind, Policy, Redactor, Strategy};
 use crate::types::{
     Decision, Direction, Health, PolicyRequest, RequestShape, RouteRequest, TargetStats,
 };
@@ -64,7 +64,7 @@ fn targets(case: &Value) -> Vec<TargetStats> {
 }
 
 /// What `host::target-tags` answers during a case: its targets' `tags`.
-fn route_facts(case: &Value) -> std::collections::HashMap<String, super::RouteFacts> {
+fn route_facts(case: &Value) -> std::collections::HashMap<String, crate::plugins::RouteFacts> {
     let tags = case["targets"]
         .as_array()
         .into_iter()
@@ -79,7 +79,7 @@ fn route_facts(case: &Value) -> std::collections::HashMap<String, super::RouteFa
         })
         .collect();
     let route = case["route"].as_str().unwrap_or("m").to_string();
-    let facts = super::RouteFacts {
+    let facts = crate::plugins::RouteFacts {
         prices: (0.0, 0.0),
         tags,
     };
@@ -185,18 +185,18 @@ pub async fn run(
                     .route_table()
                     .store(std::sync::Arc::new(route_facts(case)));
                 let req = route_request(case, i);
-                super::calls::select(pool, &req, &targets(case))
+                crate::plugins::calls::select(pool, &req, &targets(case))
                     .await
                     .map(|o| json!(o))
             }
         }),
         Kind::Policy => each!(runtime.load::<Policy>(&spec, "test").await, |case, _i| {
             |pool| async move {
-                let counting = super::calls::Counting {
-                    at: super::counters::now_secs(),
+                let counting = crate::plugins::calls::Counting {
+                    at: crate::plugins::counters::now_secs(),
                     caller: "test".into(),
                 };
-                super::calls::check(pool, &policy_request(case), &counting).await.map(|d| match d {
+                crate::plugins::calls::check(pool, &policy_request(case), &counting).await.map(|d| match d {
                 Decision::Allow(h) => json!({ "decision": "allow", "headers": h.iter().map(|h| [&h.name, &h.value]).collect::<Vec<_>>() }),
                 Decision::Deny(d) => json!({ "decision": "deny", "status": d.status, "message": d.message, "code": d.code }),
             })
@@ -215,7 +215,7 @@ pub async fn run(
                 } else {
                     Direction::Request
                 };
-                super::calls::redact(pool, dir, &texts)
+                crate::plugins::calls::redact(pool, dir, &texts)
                     .await
                     .map(|o| json!(o))
             }

@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::PluginError;
-use super::calls::{self, AdapterPool, StreamTranslation};
+use crate::plugins::PluginError;
+use crate::plugins::calls::{self, AdapterPool, StreamTranslation};
 use crate::types::{
     AdapterError, AuthScheme, BodyEdit, Header, Operation, RequestContext, SseEvent, StreamFormat,
     TranslatedAnswer, TranslatedEvents, UpstreamRequest, UpstreamResponse, Usage,

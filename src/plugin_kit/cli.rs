@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::PluginRuntime;
-use super::world::Kind;
 use crate::config::Config;
+use crate::plugins::PluginRuntime;
+use crate::plugins::world::Kind;
 
 /// An engine with the default `[plugins]` settings.
 fn runtime() -> Result<Arc<PluginRuntime>, String> {
