@@ -73,24 +73,8 @@ targets = [{ provider = "up", model = "demo-echo" }]
 cache = { ttl = "1h" }
 TOML
 
-cat > "$WORK/nginx.conf" <<NGX
-worker_processes auto;   # one worker per core, as the gateway has
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  upstream up { server 127.0.0.1:$UP; keepalive 64; }
-  server {
-    listen 127.0.0.1:$NGX;
-    location / {
-      proxy_pass http://up;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
-}
-NGX
+. benches/measure.sh
+nginx_conf "$NGX" "$UP" "$WORK" > "$WORK/nginx.conf"
 
 SWITCHBOARD_LOG=warn "$BIN" demo --listen "127.0.0.1:$UP" &
 UP_PID=$!
@@ -102,8 +86,6 @@ nginx -c "$WORK/nginx.conf" -p "$WORK"
 for port in $UP $SB $NGX $CHAIN; do
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
 done
-
-. benches/measure.sh
 
 # The processes that serve a port: the gateway, nginx (master and workers) or the upstream.
 pids_of() {

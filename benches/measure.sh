@@ -28,3 +28,31 @@ wrk_run() {
   if grep -q "Non-2xx" <<<"$out"; then echo "WARNING: non-2xx answers in $name run" >&2; fi
   printf "%-34s c=%-3s %10s req/s   p50 %-9s p99 %-9s cpu %6s us/req\n" "$name" "$c" "$rps" "$p50" "$p99" "$cpu"
 }
+
+# nginx_conf LISTEN_PORT UPSTREAM_PORT WORK_DIR [DIRECTIVE…]: the nginx the gateway is
+# compared with — proxy_pass with upstream keep-alive, one worker per core — with any
+# extra directives for its location (streams: `proxy_buffering off;`).
+nginx_conf() {
+  local listen=$1 up=$2 work=$3
+  shift 3
+  cat <<NGX
+worker_processes auto;   # one worker per core, as the gateway has
+worker_rlimit_nofile 65536;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream up { server 127.0.0.1:$up; keepalive 1024; }
+  server {
+    listen 127.0.0.1:$listen;
+    location / {
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      $*
+    }
+  }
+}
+NGX
+}

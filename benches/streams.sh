@@ -55,26 +55,8 @@ redactors = ["builtin:redact-pii"]
 targets = [{ provider = "anthropic", model = "m" }]
 TOML
 
-cat > "$WORK/nginx.conf" <<NGX
-worker_processes auto;   # one worker per core, as the gateway has
-worker_rlimit_nofile 65536;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  upstream up { server 127.0.0.1:$UP; keepalive 1024; }
-  server {
-    listen 127.0.0.1:$NGX;
-    location / {
-      proxy_pass http://up;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_buffering off;
-    }
-  }
-}
-NGX
+. benches/measure.sh
+nginx_conf "$NGX" "$UP" "$WORK" "proxy_buffering off;" > "$WORK/nginx.conf"
 
 "$TOOL" upstream "127.0.0.1:$UP" $CHUNKS $GAP &
 SWITCHBOARD_LOG=warn "$BIN" serve --config "$WORK/switchboard.toml" &
