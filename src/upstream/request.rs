@@ -21,8 +21,21 @@ pub struct Outbound<'a> {
     pub now: u64,
 }
 
+/// Why an outbound request cannot be made from what the adapter and the config say.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboundError {
+    #[error("the adapter asks for AWS SigV4, but the provider has no aws_credentials_env")]
+    NoAwsCredentials,
+    #[error("the provider's base URL has no host")]
+    NoHost,
+    #[error("the upstream URL is not valid: {0}")]
+    Url(#[from] http::uri::InvalidUri),
+    #[error("the upstream request is not valid: {0}")]
+    Request(#[from] http::Error),
+}
+
 /// The request, or why it cannot be made (SigV4 without credentials).
-pub fn build(o: Outbound<'_>) -> Result<http::Request<super::OutBody>, String> {
+pub fn build(o: Outbound<'_>) -> Result<http::Request<super::OutBody>, OutboundError> {
     let up = o.up;
     let mut url = o.base.clone();
     let full_path = format!("{}{}", url.path().trim_end_matches('/'), up.path);
@@ -42,8 +55,7 @@ pub fn build(o: Outbound<'_>) -> Result<http::Request<super::OutBody>, String> {
         AuthScheme::AwsSigv4(scope) => Some(sign(&o, &url, verb, scope)?),
         _ => None,
     };
-    let uri = http::Uri::try_from(url.as_str())
-        .map_err(|e| format!("the upstream URL is not valid: {e}"))?;
+    let uri = http::Uri::try_from(url.as_str())?;
     let mut req = http::Request::builder().method(method).uri(uri);
     // JSON unless the request says otherwise (a forwarded upload).
     if !up
@@ -74,8 +86,7 @@ pub fn build(o: Outbound<'_>) -> Result<http::Request<super::OutBody>, String> {
         HttpMethod::Get => Bytes::new(),
     };
     // Header values were checked by the host (plugin output) or come from config.
-    req.body(http_body_util::Full::new(body))
-        .map_err(|e| format!("the upstream request is not valid: {e}"))
+    Ok(req.body(http_body_util::Full::new(body))?)
 }
 
 /// The SigV4 headers (`x-amz-date`, any session token, `authorization`) of a request
@@ -85,15 +96,13 @@ fn sign(
     url: &url::Url,
     verb: &str,
     scope: &Sigv4Scope,
-) -> Result<Vec<(String, String)>, String> {
+) -> Result<Vec<(String, String)>, OutboundError> {
     let up = o.up;
-    let creds = o.aws.ok_or_else(|| {
-        "the adapter asks for AWS SigV4, but the provider has no aws_credentials_env".to_string()
-    })?;
+    let creds = o.aws.ok_or(OutboundError::NoAwsCredentials)?;
     let host = match (url.host_str(), url.port()) {
         (Some(h), Some(p)) => format!("{h}:{p}"),
         (Some(h), None) => h.to_string(),
-        (None, _) => return Err("the provider's base URL has no host".into()),
+        (None, _) => return Err(OutboundError::NoHost),
     };
     let date = sigv4::amz_date(o.now);
     let mut headers = vec![

@@ -10,6 +10,7 @@ use super::stream::StreamError;
 use crate::config::Inactive;
 use crate::plugins::PluginError;
 use crate::upstream::UpstreamError;
+use crate::upstream::request::OutboundError;
 
 /// Why a target failed, or could not be tried.
 #[derive(Debug)]
@@ -27,7 +28,7 @@ pub enum Failure {
     /// Not tried: the route's retry budget is spent.
     RetryBudget,
     /// The request could not be made from what the adapter asked for.
-    Outbound(String),
+    Outbound(OutboundError),
     /// The provider was not reached, did not answer in time, or broke off.
     Unreachable(UpstreamError),
     /// The provider answered with a redirect, which is not followed.

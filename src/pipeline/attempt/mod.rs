@@ -278,7 +278,7 @@ impl<'a> Attempt<'a> {
     fn outbound(
         &self,
         up: &mut UpstreamRequest,
-    ) -> Result<http::Request<upstream::OutBody>, String> {
+    ) -> Result<http::Request<upstream::OutBody>, upstream::request::OutboundError> {
         let p = &self.provider.provider;
         let key = p.api_key.as_ref().map(|k| k.expose());
         let replaced = matches!(up.body, BodyEdit::Replace(_));
