@@ -53,20 +53,8 @@ targets = [{ provider = "oa", model = "demo-echo" }]
 targets = [{ provider = "an", model = "demo-echo" }]
 TOML
 
-cat > "$WORK/nginx.conf" <<NGX
-worker_processes auto;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  upstream up { server 127.0.0.1:$UP; keepalive 64; }
-  server {
-    listen 127.0.0.1:$NGX;
-    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }
-}
-NGX
+. benches/measure.sh
+nginx_conf "$NGX" "$UP" "$WORK" > "$WORK/nginx.conf"
 
 SWITCHBOARD_LOG=warn "$BIN" demo --listen "127.0.0.1:$UP" &
 SWITCHBOARD_LOG=warn "$BIN" serve --config "$WORK/gw.toml" &
