@@ -53,7 +53,6 @@ targets = [{ provider = "oa", model = "demo-echo" }]
 targets = [{ provider = "an", model = "demo-echo" }]
 TOML
 
-. benches/measure.sh
 nginx_conf "$NGX" "$UP" "$WORK" > "$WORK/nginx.conf"
 
 SWITCHBOARD_LOG=warn "$BIN" demo --listen "127.0.0.1:$UP" &
