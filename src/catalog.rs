@@ -33,6 +33,9 @@ pub struct Preset {
     pub settings: BTreeMap<String, toml::Value>,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// A credential the host obtains (`config::credentials`' table), filled under
+    /// the provider's own.
+    pub credential: Option<toml::Value>,
     /// What the user must still set, or where the numbers came from.
     pub note: Option<String>,
     /// Fields the provider must set itself (the preset's value is a placeholder, such as

@@ -24,11 +24,25 @@ pub const MIN_KEY_LEN: usize = 6;
 #[derive(Default)]
 struct Registry {
     keys: Vec<String>,
+    /// Tokens the host refreshes (`rotate`): the last two of each slot, so a token
+    /// replaced a moment ago is still masked while answers made with it go out.
+    rotating: std::collections::BTreeMap<String, [Option<String>; 2]>,
     /// Every byte form of every key (raw, JSON-escaped, percent-encoded), each with
     /// its searcher built once (building one costs more than a search of an answer).
     forms: Vec<memmem::Finder<'static>>,
     /// Length of the longest form (0: no key registered).
     longest: usize,
+}
+
+impl Registry {
+    fn add_forms(&mut self, key: &str) {
+        for f in forms(key) {
+            self.longest = self.longest.max(f.len());
+            if !self.forms.iter().any(|x| x.needle() == f) {
+                self.forms.push(memmem::Finder::new(&f).into_owned());
+            }
+        }
+    }
 }
 
 static REGISTRY: LazyLock<RwLock<Registry>> = LazyLock::new(Default::default);
@@ -43,11 +57,32 @@ pub fn register(key: &str) {
         return;
     }
     r.keys.push(key.to_string());
-    for f in forms(key) {
-        r.longest = r.longest.max(f.len());
-        if !r.forms.iter().any(|x| x.needle() == f) {
-            r.forms.push(memmem::Finder::new(&f).into_owned());
-        }
+    r.add_forms(key);
+}
+
+/// Makes `token` the newest secret of `slot` (a provider's refreshed token): the slot
+/// keeps its last two, so the registry stays as bounded as the config however often
+/// tokens are refreshed.
+pub fn rotate(slot: &str, token: &str) {
+    if token.len() < MIN_KEY_LEN {
+        return;
+    }
+    let mut r = REGISTRY.write();
+    let pair = r.rotating.entry(slot.to_string()).or_default();
+    if pair[0].as_deref() == Some(token) {
+        return;
+    }
+    pair[1] = pair[0].replace(token.to_string());
+    let all: Vec<String> = r
+        .keys
+        .iter()
+        .chain(r.rotating.values().flatten().flatten())
+        .cloned()
+        .collect();
+    r.forms.clear();
+    r.longest = 0;
+    for k in &all {
+        r.add_forms(k);
     }
 }
 
@@ -275,6 +310,21 @@ mod tests {
         let out = scrub_json(doc.as_bytes());
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["error"]["param"], REDACTED);
+    }
+
+    #[test]
+    fn a_rotated_token_is_masked_with_its_predecessor_and_no_older_one() {
+        let slot = "token:unit-rotation";
+        let t = |i: u32| format!("ya29.unit-rotating-token-{i}");
+        for i in 0..5 {
+            rotate(slot, &t(i));
+        }
+        let masked = |s: &str| scrub(s).contains(REDACTED);
+        assert!(masked(&t(4)) && masked(&t(3)), "the last two are masked");
+        assert!(!masked(&t(2)), "an older one is let go");
+        let r = REGISTRY.read();
+        let held = r.rotating[slot].iter().flatten().count();
+        assert_eq!(held, 2, "the slot holds two however often it turns");
     }
 
     #[test]

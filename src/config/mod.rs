@@ -11,6 +11,7 @@ mod cache;
 pub mod capture;
 pub mod cors;
 pub use capture::Capture;
+mod credentials;
 mod fields;
 pub mod lifecycle;
 pub mod masked;
@@ -300,6 +301,8 @@ pub struct Provider {
     pub inactive: Option<Inactive>,
     /// AWS credentials for SigV4-signing adapters, when `aws_credentials_env` is set.
     pub aws: Option<crate::upstream::sigv4::AwsCredentials>,
+    /// A token the host fetches, or a signature it computes (`credential = {…}`).
+    pub credential: Option<crate::upstream::credentials::ProviderCredential>,
     pub timeout: Duration,
     /// The longest a stream may run (a provider that trickles forever ends there).
     pub max_stream_duration: Duration,

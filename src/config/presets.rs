@@ -57,7 +57,24 @@ pub(super) fn apply(
         if p.base_url.get_ref().is_empty() {
             p.base_url = Spanned::new(span.clone(), preset.base_url.clone());
         }
-        if p.api_key_env.is_none() {
+        if let Some(c) = &preset.credential {
+            let theirs: super::credentials::RawCredential =
+                c.clone().try_into().map_err(|e| ConfigError::Invalid {
+                    line: 0,
+                    key: format!("catalog.{}.credential", preset_name.get_ref()),
+                    message: format!("{e}"),
+                })?;
+            // A key set in the config is the provider's choice over the preset's credential.
+            p.credential = match p.credential.take() {
+                Some(mine) => {
+                    let at = mine.span();
+                    Some(Spanned::new(at, mine.into_inner().or(&theirs)))
+                }
+                None if p.api_key_env.is_none() => Some(Spanned::new(span.clone(), theirs)),
+                None => None,
+            };
+        }
+        if p.api_key_env.is_none() && p.credential.is_none() {
             p.api_key_env = preset.api_key_env.clone();
         }
         if p.aws_credentials_env.is_none() {

@@ -48,6 +48,25 @@ pub(super) fn providers(
                 var,
             }
         }));
+        let (credential, inactive) = match &p.credential {
+            None => (None, inactive),
+            Some(c) => {
+                if p.api_key_env.is_some() {
+                    return cx.err(
+                        c.span(),
+                        format!("{key}.credential"),
+                        "is set beside api_key_env: a provider has one or the other",
+                    );
+                }
+                match super::credentials::build(cx, name, c.get_ref(), c.span(), &base_url)? {
+                    super::credentials::Built::Ready(c) => (Some(c), inactive),
+                    super::credentials::Built::Inactive(why) => {
+                        warnings.push(format!("{why}"));
+                        (None, inactive.or(Some(why)))
+                    }
+                }
+            }
+        };
         let adapter = PluginSpec {
             name: p.adapter.get_ref().clone(),
             source: cx.source(&p.adapter, &format!("{key}.adapter"))?,
@@ -79,6 +98,7 @@ pub(super) fn providers(
                 api_key,
                 inactive,
                 aws,
+                credential,
                 timeout,
                 max_stream_duration,
                 headers,
@@ -291,6 +311,8 @@ pub enum Inactive {
     NoApiKey { provider: String, var: String },
     /// `aws_credentials_env` names a variable that is not set.
     NoAwsCredentials { provider: String, var: String },
+    /// The `credential` table names a variable that is not set.
+    NoCredential { provider: String, var: String },
 }
 
 impl std::fmt::Display for Inactive {
@@ -304,6 +326,9 @@ impl std::fmt::Display for Inactive {
                     f,
                     "provider '{provider}' has no AWS credentials (set {var})"
                 )
+            }
+            Inactive::NoCredential { provider, var } => {
+                write!(f, "provider '{provider}' has no credential (set {var})")
             }
         }
     }

@@ -348,6 +348,8 @@ pub struct RawProvider {
     /// to sign with SigV4: access key id, secret access key, and optionally a
     /// session token.
     pub aws_credentials_env: Option<Spanned<Vec<String>>>,
+    /// A credential the host obtains or signs with (`config::credentials`).
+    pub credential: Option<Spanned<super::credentials::RawCredential>>,
     pub timeout: Option<Spanned<String>>,
     /// The longest a stream from this provider may run, however steadily it flows.
     pub max_stream_duration: Option<Spanned<String>>,

@@ -94,12 +94,18 @@ async fn send(
     let Some(p) = live.providers.get(provider) else {
         return Err(format!("no provider '{provider}'"));
     };
+    let credential = p.provider.credential.as_ref();
+    let token = crate::upstream::credentials::token_for(credential)
+        .await
+        .map_err(|e| format!("no credential: {e}"))?;
     let req = crate::upstream::request::build(crate::upstream::request::Outbound {
         base: &p.base_url,
         up,
         provider_headers: &p.provider.headers,
         key: p.provider.api_key.as_ref().map(|k| k.expose()),
+        token: token.as_ref().map(|(t, p)| (&**t, *p)),
         aws: p.provider.aws.as_ref(),
+        tc3: crate::upstream::credentials::tc3_of(credential),
         body,
         now: crate::pipeline::now_secs(),
     });

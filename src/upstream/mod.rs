@@ -2,10 +2,12 @@
 //! rustls with the platform's verifier, HTTP/2 where the provider offers it), the
 //! outbound request (`request`), SigV4 signing and the framing of their streams.
 
+pub mod credentials;
 pub mod framing;
 pub mod request;
 pub mod sigv4;
 pub mod sse;
+pub mod tc3;
 
 use std::time::Duration;
 

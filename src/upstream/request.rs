@@ -5,6 +5,7 @@
 
 use bytes::Bytes;
 
+use super::credentials::{Placement, Tc3};
 use super::sigv4::{self, AwsCredentials};
 use crate::types::{AuthScheme, HttpMethod, Sigv4Scope, UpstreamRequest};
 
@@ -15,7 +16,12 @@ pub struct Outbound<'a> {
     /// The provider's configured extra headers.
     pub provider_headers: &'a [(String, String)],
     pub key: Option<&'a str>,
+    /// A token the host fetched for a credential kind, and where it goes.
+    pub token: Option<(&'a str, Placement)>,
     pub aws: Option<&'a AwsCredentials>,
+    /// Tencent Cloud's credentials: the request is TC3-signed whatever the adapter's
+    /// scheme (other than `none`).
+    pub tc3: Option<&'a Tc3>,
     pub body: Bytes,
     /// Unix seconds (for SigV4's date).
     pub now: u64,
@@ -37,6 +43,20 @@ pub enum OutboundError {
 /// The request, or why it cannot be made (SigV4 without credentials).
 pub fn build(o: Outbound<'_>) -> Result<http::Request<super::OutBody>, OutboundError> {
     let up = o.up;
+    // A token placed as a key goes where a key would; a bearer token replaces it.
+    let (key, bearer) = match o.token {
+        Some((t, Placement::AsKey)) => (Some(t), None),
+        Some((t, Placement::Bearer)) => (None, Some(t)),
+        None => (o.key, None),
+    };
+    let signer = (!matches!(up.auth, AuthScheme::None))
+        .then_some(o.tc3)
+        .flatten();
+    let (key, bearer) = if signer.is_some() {
+        (None, None)
+    } else {
+        (key, bearer)
+    };
     let mut url = o.base.clone();
     let full_path = format!("{}{}", url.path().trim_end_matches('/'), up.path);
     url.set_path(&full_path);
@@ -44,7 +64,7 @@ pub fn build(o: Outbound<'_>) -> Result<http::Request<super::OutBody>, OutboundE
     if !up.query.is_empty() {
         url.query_pairs_mut().extend_pairs(up.query.iter());
     }
-    if let (AuthScheme::Query(name), Some(k)) = (&up.auth, o.key) {
+    if let (AuthScheme::Query(name), Some(k)) = (&up.auth, key) {
         url.query_pairs_mut().append_pair(name, k);
     }
     let (method, verb) = match up.method {
@@ -71,12 +91,19 @@ pub fn build(o: Outbound<'_>) -> Result<http::Request<super::OutBody>, OutboundE
     for h in &up.headers {
         req = req.header(&h.name, &h.value);
     }
-    match (&up.auth, o.key) {
-        (AuthScheme::Bearer, Some(k)) => {
+    match (&up.auth, key, bearer) {
+        (AuthScheme::None | AuthScheme::AwsSigv4(_), _, _) => {}
+        (_, _, Some(t)) => req = req.header(http::header::AUTHORIZATION, format!("Bearer {t}")),
+        (AuthScheme::Bearer, Some(k), _) => {
             req = req.header(http::header::AUTHORIZATION, format!("Bearer {k}"))
         }
-        (AuthScheme::Header(name), Some(k)) => req = req.header(name.as_str(), k),
+        (AuthScheme::Header(name), Some(k), _) => req = req.header(name.as_str(), k),
         _ => {}
+    }
+    if let Some(creds) = signer {
+        for (k, v) in tc3_headers(&o, &url, verb, creds)? {
+            req = req.header(k, v);
+        }
     }
     for (k, v) in signed.into_iter().flatten() {
         req = req.header(k, v);
@@ -89,6 +116,48 @@ pub fn build(o: Outbound<'_>) -> Result<http::Request<super::OutBody>, OutboundE
     Ok(req.body(http_body_util::Full::new(body))?)
 }
 
+/// The TC3 headers (`x-tc-timestamp`, `authorization`) of a request to `url`.
+fn tc3_headers(
+    o: &Outbound<'_>,
+    url: &url::Url,
+    verb: &str,
+    creds: &Tc3,
+) -> Result<Vec<(String, String)>, OutboundError> {
+    let host = host_of(url)?;
+    let header = |name: &str| {
+        let h = o.up.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name));
+        h.map(|h| h.value.as_str())
+    };
+    let payload: &[u8] = match o.up.method {
+        HttpMethod::Post => &o.body,
+        HttpMethod::Get => &[],
+    };
+    let signing = super::tc3::Signing {
+        method: verb,
+        host: &host,
+        path: url.path(),
+        query: url.query().unwrap_or(""),
+        content_type: header("content-type").unwrap_or("application/json"),
+        action: header("x-tc-action"),
+        payload,
+        service: &creds.service,
+        timestamp: o.now,
+    };
+    Ok(super::tc3::headers(&signing, &creds.creds)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect())
+}
+
+/// The `Host` header hyper sends for `url` (with the port when it has one).
+fn host_of(url: &url::Url) -> Result<String, OutboundError> {
+    match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => Ok(format!("{h}:{p}")),
+        (Some(h), None) => Ok(h.to_string()),
+        (None, _) => Err(OutboundError::NoHost),
+    }
+}
+
 /// The SigV4 headers (`x-amz-date`, any session token, `authorization`) of a request
 /// to `url`, signed with the provider's AWS credentials.
 fn sign(
@@ -99,11 +168,7 @@ fn sign(
 ) -> Result<Vec<(String, String)>, OutboundError> {
     let up = o.up;
     let creds = o.aws.ok_or(OutboundError::NoAwsCredentials)?;
-    let host = match (url.host_str(), url.port()) {
-        (Some(h), Some(p)) => format!("{h}:{p}"),
-        (Some(h), None) => h.to_string(),
-        (None, _) => return Err(OutboundError::NoHost),
-    };
+    let host = host_of(url)?;
     let date = sigv4::amz_date(o.now);
     let mut headers = vec![
         ("host".to_string(), host),
@@ -167,7 +232,9 @@ mod tests {
             up: &up(scope, HttpMethod::Post),
             provider_headers: &[],
             key: None,
+            token: None,
             aws: Some(&creds),
+            tc3: None,
             body: Bytes::from_static(b"{}"),
             now: 1_440_938_160,
         })
@@ -196,7 +263,9 @@ mod tests {
             up: &up(scope, HttpMethod::Post),
             provider_headers: &[],
             key: None,
+            token: None,
             aws: None,
+            tc3: None,
             body: Bytes::new(),
             now: 0,
         });
@@ -208,7 +277,9 @@ mod tests {
             up: &up(AuthScheme::Query("key".into()), HttpMethod::Get),
             provider_headers: &[],
             key: Some("k-123"),
+            token: None,
             aws: None,
+            tc3: None,
             body: Bytes::from_static(b"ignored"),
             now: 0,
         })

@@ -21,6 +21,7 @@ mod console;
 mod contract;
 mod control;
 mod cors;
+mod credentials;
 mod docs;
 mod end_users;
 mod examples;

@@ -10,6 +10,7 @@ use super::stream::StreamError;
 use crate::config::Inactive;
 use crate::plugins::PluginError;
 use crate::upstream::UpstreamError;
+use crate::upstream::credentials::CredentialError;
 use crate::upstream::request::OutboundError;
 
 /// Why a target failed, or could not be tried.
@@ -29,6 +30,8 @@ pub enum Failure {
     RetryBudget,
     /// The request could not be made from what the adapter asked for.
     Outbound(OutboundError),
+    /// The provider's credential (a token the host fetches) could not be had.
+    Credential(CredentialError),
     /// The provider was not reached, did not answer in time, or broke off.
     Unreachable(UpstreamError),
     /// The provider answered with a redirect, which is not followed.
@@ -66,6 +69,7 @@ impl Failure {
             Failure::Unreachable(UpstreamError::Timeout(_)) | Failure::Deadline => Some(504),
             Failure::Refused { status, .. } | Failure::Status(status) => Some(*status),
             Failure::Outbound(_)
+            | Failure::Credential(_)
             | Failure::Unreachable(_)
             | Failure::Redirect(_)
             | Failure::InvalidJson { .. }
@@ -116,6 +120,7 @@ impl fmt::Display for Failure {
             }
             Failure::RetryBudget => write!(f, "retry budget of the route exhausted"),
             Failure::Outbound(why) => write!(f, "{why}"),
+            Failure::Credential(why) => write!(f, "no credential: {why}"),
             Failure::Unreachable(e) => write!(f, "{e}"),
             Failure::Redirect(s) => write!(f, "answered HTTP {s}, a redirect (not followed)"),
             Failure::InvalidJson { status, error } => {

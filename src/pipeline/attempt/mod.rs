@@ -210,7 +210,12 @@ impl<'a> Attempt<'a> {
             Err(e) => return Outcome::Failover(Failure::Adapter(e)),
         };
         let translate = up.translate_response;
-        let req = match self.outbound(&mut up) {
+        let credential = self.provider.provider.credential.as_ref();
+        let token = match upstream::credentials::token_for(credential).await {
+            Ok(t) => t,
+            Err(e) => return self.no_credential(e),
+        };
+        let req = match self.outbound(&mut up, token.as_ref().map(|(t, p)| (&**t, *p))) {
             Ok(r) => r,
             Err(e) => return Outcome::Failover(Failure::Outbound(e)),
         };
@@ -278,6 +283,7 @@ impl<'a> Attempt<'a> {
     fn outbound(
         &self,
         up: &mut UpstreamRequest,
+        token: Option<(&str, upstream::credentials::Placement)>,
     ) -> Result<http::Request<upstream::OutBody>, upstream::request::OutboundError> {
         let p = &self.provider.provider;
         let key = p.api_key.as_ref().map(|k| k.expose());
@@ -305,10 +311,19 @@ impl<'a> Attempt<'a> {
             up,
             provider_headers: &p.headers,
             key,
+            token,
             aws: p.aws.as_ref(),
+            tc3: upstream::credentials::tc3_of(p.credential.as_ref()),
             body: payload,
             now: self.ctx.created,
         })
+    }
+
+    /// The provider's token could not be had: held against the target like an
+    /// unreachable provider, and the next target is tried.
+    pub(super) fn no_credential(&self, e: upstream::credentials::CredentialError) -> Outcome {
+        Tally::sent(&self.target.signals).served(false);
+        Outcome::Failover(Failure::Credential(e))
     }
 
     /// A whole (non-streamed) answer: read within the attempt's timer, mapped by the

@@ -71,12 +71,18 @@ impl Attempt<'_> {
             (Some(span), Some(_)) => crate::multipart::replace(&n.body, span, model),
             (Some(span), None) => body::set_model(&n.body, span, model),
         };
+        let token = match upstream::credentials::token_for(p.credential.as_ref()).await {
+            Ok(t) => t,
+            Err(e) => return self.no_credential(e),
+        };
         let req = upstream::request::build(upstream::request::Outbound {
             base: &self.provider.base_url,
             up: &up,
             provider_headers: &p.headers,
             key: p.api_key.as_ref().map(|k| k.expose()),
+            token: token.as_ref().map(|(t, p)| (&**t, *p)),
             aws: p.aws.as_ref(),
+            tc3: upstream::credentials::tc3_of(p.credential.as_ref()),
             body: Bytes::from(payload),
             now: self.ctx.created,
         });

@@ -17,6 +17,7 @@ pub mod ollama;
 pub mod openai;
 mod responses;
 pub mod surface;
+pub mod tokens;
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -94,6 +95,8 @@ struct State {
     batches: Mutex<HashMap<String, (String, String)>>,
     /// The key each provider insists on (401 to any other).
     keys: Mutex<HashMap<String, String>>,
+    /// The token endpoints' calls and faults.
+    tokens: Mutex<tokens::Tokens>,
 }
 
 pub struct Mock {
@@ -250,6 +253,27 @@ impl Mock {
 
     /// Requests to `provider` without `key` (as a bearer token or `x-api-key`) get 401,
     /// as a provider answers a wrong key.
+    /// How many times `provider`'s token endpoint was asked.
+    pub fn token_fetches(&self, provider: &str) -> usize {
+        let t = self.state.tokens.lock();
+        t.fetches.get(provider).copied().unwrap_or(0)
+    }
+
+    /// `provider`'s token endpoint answers `status` (`None`: it works again).
+    pub fn fail_tokens(&self, provider: &str, status: Option<u16>) {
+        let mut t = self.state.tokens.lock();
+        match status {
+            Some(s) => t.failing.insert(provider.to_string(), s),
+            None => t.failing.remove(provider),
+        };
+    }
+
+    /// The tokens `provider`'s endpoint issues live this long.
+    pub fn token_life(&self, provider: &str, secs: u64) {
+        let mut t = self.state.tokens.lock();
+        t.life.insert(provider.to_string(), secs);
+    }
+
     pub fn require_key(&self, provider: &str, key: &str) {
         self.state
             .keys
@@ -330,6 +354,11 @@ async fn handle(state: Arc<State>, req: http::Request<Incoming>) -> http::Respon
             body: Value::String(String::from_utf8_lossy(&body).into_owned()),
         });
         return files::upload(&state, &provider, &body);
+    }
+    if let Some(r) =
+        tokens::route(&state, &provider, &rest, query.as_deref(), &headers, &body).await
+    {
+        return r;
     }
     if rest == "/v1/audio/transcriptions" {
         return surface::transcription(&state, provider, rest, headers, query, &body);
