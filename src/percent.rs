@@ -1,7 +1,8 @@
 //! Percent-decoding of URL path text, byte by byte: a path may hold any bytes, not
 //! only whole UTF-8 characters (slicing the text at a byte offset once panicked on
 //! `%4é`), and an escape that is not two hex digits stays as it is. Also the pairs of
-//! a query string (contract 0.1 adapters put their query in the path).
+//! a query string (contract 0.1 adapters put their query in the path), and the
+//! encoding of one path segment.
 
 /// `%XX` escapes of `b` decoded.
 pub fn decode(b: &[u8]) -> Vec<u8> {
@@ -19,6 +20,20 @@ pub fn decode(b: &[u8]) -> Vec<u8> {
         }
         out.push(b[i]);
         i += 1;
+    }
+    out
+}
+
+/// `text` as one path segment: every byte but RFC 3986's unreserved ones escaped
+/// (`:` and `/` of a Bedrock model id or ARN included).
+pub fn encode_path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
     }
     out
 }

@@ -259,9 +259,8 @@ fn kind(
                     );
                 }
             };
-            let secret = |f: &str, v: &Option<String>| {
-                r.secret(f, v).map(|s| s.expose().to_string())
-            };
+            let secret =
+                |f: &str, v: &Option<String>| r.secret(f, v).map(|s| s.expose().to_string());
             let creds = crate::upstream::tc3::Tc3Credentials {
                 secret_id: secret("secret_id_env", &raw.secret_id_env)?,
                 secret_key: secret("secret_key_env", &raw.secret_key_env)?,

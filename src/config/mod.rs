@@ -316,6 +316,20 @@ pub struct Provider {
     pub native: Vec<crate::native::NativeApi>,
     /// The catalog preset it starts from, if any.
     pub preset: Option<String>,
+    /// Where a `builtin:anthropic` provider reaches Claude (its `platform` setting):
+    /// how a passed-through Messages request is sent.
+    pub claude: ClaudePlatform,
+}
+
+/// Where Claude is reached: Anthropic's API, Google Vertex AI or Amazon Bedrock.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ClaudePlatform {
+    #[default]
+    Anthropic,
+    Vertex,
+    Bedrock {
+        region: String,
+    },
 }
 
 /// A cheap probe of a provider on an interval; results feed the circuit breakers of

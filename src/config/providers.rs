@@ -74,6 +74,7 @@ pub(super) fn providers(
             limits: cx.limits(&p.deadline, p.memory_mib, &key, default_limits)?,
             on_error: OnError::FailClosed,
         };
+        let claude = claude_platform(&adapter);
         let timeout = match &p.timeout {
             Some(t) => cx.duration(t, &format!("{key}.timeout"))?,
             None => Duration::from_secs(60),
@@ -106,10 +107,28 @@ pub(super) fn providers(
                 stream_usage: p.stream_usage.unwrap_or(true),
                 native,
                 preset: p.preset.as_ref().map(|s| s.get_ref().clone()),
+                claude,
             },
         );
     }
     Ok(providers)
+}
+
+/// The platform a `builtin:anthropic` adapter's settings name (the adapter checks them
+/// at load; anything else is Anthropic's own API).
+fn claude_platform(adapter: &PluginSpec) -> ClaudePlatform {
+    if adapter.name != "builtin:anthropic" {
+        return ClaudePlatform::Anthropic;
+    }
+    let text = |k: &str| {
+        let v = adapter.settings.get(k)?;
+        serde_json::from_str::<String>(v).ok()
+    };
+    match (text("platform").as_deref(), text("region")) {
+        (Some("vertex"), _) => ClaudePlatform::Vertex,
+        (Some("bedrock"), Some(region)) => ClaudePlatform::Bedrock { region },
+        _ => ClaudePlatform::Anthropic,
+    }
 }
 
 /// How long a stream may run when its provider sets no `max_stream_duration`: longer

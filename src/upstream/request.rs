@@ -125,7 +125,10 @@ fn tc3_headers(
 ) -> Result<Vec<(String, String)>, OutboundError> {
     let host = host_of(url)?;
     let header = |name: &str| {
-        let h = o.up.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name));
+        let h =
+            o.up.headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case(name));
         h.map(|h| h.value.as_str())
     };
     let payload: &[u8] = match o.up.method {
@@ -135,7 +138,8 @@ fn tc3_headers(
     let signing = super::tc3::Signing {
         method: verb,
         host: &host,
-        path: url.path(),
+        // API 3.0's canonical URI is always `/` (the base URL's path is not signed).
+        path: "/",
         query: url.query().unwrap_or(""),
         content_type: header("content-type").unwrap_or("application/json"),
         action: header("x-tc-action"),

@@ -42,7 +42,8 @@ pub struct Signing<'a> {
     pub method: &'a str,
     /// The `Host` header as sent (with `:port` when the URL has one).
     pub host: &'a str,
-    /// The canonical URI: `/` for API 3.0.
+    /// The canonical URI: always `/` for API 3.0 (the documentation fixes it),
+    /// whatever the URL's path (a gateway or the test mock may add a prefix).
     pub path: &'a str,
     /// The query string as sent, already URL-encoded ("" for a POST).
     pub query: &'a str,
@@ -290,7 +291,10 @@ mod tests {
         assert!(!auth.contains("mock-secret-key-never-sent"));
         let (request, _) = canonical_request(&s);
         assert!(request.contains("\ncontent-type:application/json\nhost:127.0.0.1:8443\n"));
-        let other_body = Signing { payload: b"{}", ..s };
+        let other_body = Signing {
+            payload: b"{}",
+            ..s
+        };
         assert_ne!(signature(&other_body, &c), signature(&s, &c));
         let later = Signing {
             timestamp: 1_767_225_601,

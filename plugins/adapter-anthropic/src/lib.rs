@@ -2,9 +2,13 @@
 //! and back, including tools, parallel tool calls, stop sequences, usage, errors and
 //! streams (translated event by event into `chat.completion.chunk`s).
 //!
-//! Settings: `default_max_tokens` (Anthropic requires `max_tokens`; default 4096) and
-//! `version` (the `anthropic-version` header; default `2023-06-01`).
+//! Settings: `default_max_tokens` (Anthropic requires `max_tokens`; default 4096),
+//! `version` (the `anthropic-version` header; default `2023-06-01`), and where Claude
+//! is reached (`platform`): `anthropic` (default), `vertex` (Google Vertex AI: the
+//! provider's base URL ends in `…/locations/{region}/publishers/anthropic`) or `bedrock`
+//! (Amazon Bedrock's InvokeModel, with `region`).
 
+mod platform;
 mod request;
 mod response;
 mod stream;
@@ -13,8 +17,8 @@ use switchboard_sdk::adapter::{self, ProviderAdapter, StreamTranslator};
 use switchboard_sdk::host;
 use switchboard_sdk::openai;
 use switchboard_sdk::types::{
-    AdapterError, AuthScheme, Header, Operation, RequestContext, SseEvent, StreamFormat,
-    TranslatedAnswer, TranslatedEvents, UpstreamRequest, UpstreamResponse,
+    AdapterError, Operation, RequestContext, SseEvent, TranslatedAnswer, TranslatedEvents,
+    UpstreamRequest, UpstreamResponse,
 };
 
 const DEFAULT_VERSION: &str = "2023-06-01";
@@ -34,19 +38,24 @@ impl adapter::Guest for Anthropic {
                         ));
                     }
                 },
-                "version" => {
+                "version" | "platform" | "region" => {
                     if serde_json::from_str::<String>(value).is_err() {
-                        return Err(format!("version must be a string, not {value}"));
+                        return Err(format!("{name} must be a string, not {value}"));
                     }
                 }
                 other => {
                     return Err(format!(
-                        "builtin:anthropic has no setting '{other}' (it has default_max_tokens and version)"
+                        "builtin:anthropic has no setting '{other}' (it has default_max_tokens, version, platform and region)"
                     ));
                 }
             }
         }
-        Ok(())
+        let text = |k: &str| {
+            let v = settings.iter().find(|(n, _)| n == k)?;
+            serde_json::from_str::<String>(&v.1).ok()
+        };
+        platform::Platform::from_settings(text("platform").as_deref(), text("region").as_deref())
+            .map(|_| ())
     }
 }
 
@@ -70,14 +79,8 @@ impl ProviderAdapter for Anthropic {
             .and_then(|v| serde_json::from_str::<String>(&v).ok())
             .unwrap_or_else(|| DEFAULT_VERSION.to_string());
         let translated = request::translate(&ctx, &body, default_max_tokens)?;
-        let auth = AuthScheme::Header("x-api-key".to_string());
-        Ok(UpstreamRequest {
-            headers: vec![Header {
-                name: "anthropic-version".to_string(),
-                value: version,
-            }],
-            ..openai::translated_post("/messages", auth, translated, StreamFormat::Sse)
-        })
+        let platform = configured_platform().map_err(|e| openai::invalid(e, None))?;
+        platform.request(&ctx.target_model, ctx.stream, translated, version)
     }
 
     fn from_upstream(
@@ -101,7 +104,7 @@ impl StreamTranslator for stream::Translator {
     }
 
     fn on_event(&self, ev: SseEvent) -> Result<TranslatedEvents, AdapterError> {
-        let events = self.event(ev)?;
+        let events = self.event(platform::unwrap(ev)?)?;
         Ok(TranslatedEvents {
             events,
             usage: self.usage(),
@@ -115,6 +118,12 @@ impl StreamTranslator for stream::Translator {
             usage: self.usage(),
         })
     }
+}
+
+/// The platform the settings name.
+fn configured_platform() -> Result<platform::Platform, String> {
+    let text = |k: &str| host::setting(k).and_then(|v| serde_json::from_str::<String>(&v).ok());
+    platform::Platform::from_settings(text("platform").as_deref(), text("region").as_deref())
 }
 
 switchboard_sdk::export_adapter!(Anthropic);

@@ -4,7 +4,12 @@
 //! `parts` (role `model` for the assistant), system messages `system_instruction`,
 //! sampling `generationConfig`, tools `functionDeclarations`; function calls and
 //! responses go both ways; finish and safety reasons, `usageMetadata` and Gemini's
-//! errors come back in OpenAI's shape. No settings.
+//! errors come back in OpenAI's shape.
+//!
+//! Settings: `platform = "vertex"` for Gemini on Google Vertex AI (the provider's base
+//! URL ends in `…/locations/{region}/publishers/google`, the host's OAuth token replaces
+//! the key): the same `generateContent` paths, and embeddings through `:predict`
+//! (`instances[].content`, Vertex has no `batchEmbedContents`).
 
 mod request;
 mod response;
@@ -19,12 +24,31 @@ use switchboard_sdk::types::{
 
 pub struct Gemini;
 
+#[derive(Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    platform: Option<String>,
+}
+
+impl switchboard_sdk::settings::Settings for Config {
+    fn check(&self) -> Result<(), String> {
+        match self.platform.as_deref() {
+            None | Some("gemini" | "vertex") => Ok(()),
+            Some(other) => Err(format!(
+                "platform must be \"gemini\" or \"vertex\", not \"{other}\""
+            )),
+        }
+    }
+}
+
+fn on_vertex() -> bool {
+    let c = switchboard_sdk::settings::load_once::<Config>().unwrap_or_default();
+    c.platform.as_deref() == Some("vertex")
+}
+
 impl adapter::Guest for Gemini {
     fn validate_settings(settings: Vec<(String, String)>) -> Result<(), String> {
-        switchboard_sdk::settings::validate_as::<switchboard_sdk::settings::None>(
-            "builtin:gemini",
-            &settings,
-        )
+        switchboard_sdk::settings::validate_as::<Config>("builtin:gemini", &settings)
     }
 }
 
@@ -40,6 +64,11 @@ impl ProviderAdapter for Gemini {
     fn to_upstream(ctx: RequestContext, body: Vec<u8>) -> Result<UpstreamRequest, AdapterError> {
         let model = model_path(&ctx.target_model);
         let (path, query, body) = match ctx.operation {
+            Operation::Embeddings if on_vertex() => (
+                format!("{model}:predict"),
+                Vec::new(),
+                request::vertex_embeddings(&body)?,
+            ),
             Operation::Embeddings => (
                 format!("{model}:batchEmbedContents"),
                 Vec::new(),
@@ -67,7 +96,12 @@ impl ProviderAdapter for Gemini {
         ctx: RequestContext,
         resp: UpstreamResponse,
     ) -> Result<TranslatedAnswer, AdapterError> {
-        openai::answered_by_operation(&ctx, resp, response::answer, response::embeddings)
+        let embeddings = if on_vertex() {
+            response::vertex_embeddings
+        } else {
+            response::embeddings
+        };
+        openai::answered_by_operation(&ctx, resp, response::answer, embeddings)
     }
 }
 

@@ -167,3 +167,14 @@ pub fn embeddings(ctx: &RequestContext, body: &[u8]) -> Result<Vec<u8>, AdapterE
         .collect();
     Ok(json!({ "requests": requests }).to_string().into_bytes())
 }
+
+/// Vertex AI's `:predict` body for text embedding models: one instance per input.
+pub fn vertex_embeddings(body: &[u8]) -> Result<Vec<u8>, AdapterError> {
+    let e = openai::parse_embeddings(body)?;
+    let instances: Vec<Value> = e.inputs.iter().map(|t| json!({ "content": t })).collect();
+    let mut out = json!({ "instances": instances });
+    if let Some(d) = e.dimensions {
+        out["parameters"] = json!({ "outputDimensionality": d });
+    }
+    Ok(out.to_string().into_bytes())
+}

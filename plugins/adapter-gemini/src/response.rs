@@ -163,3 +163,25 @@ pub fn embeddings(
     let v = openai::provider_json(body, "Gemini")?;
     openai::translated_embeddings(ctx, v.get("embeddings"), 0, "Gemini")
 }
+
+/// Vertex AI's `:predict` answer: `predictions[].embeddings.values`, tokens counted per
+/// instance in `statistics.token_count`.
+pub fn vertex_embeddings(
+    ctx: &RequestContext,
+    body: &[u8],
+) -> Result<(Vec<u8>, TokenUsage), AdapterError> {
+    let v = openai::provider_json(body, "Vertex AI")?;
+    let predictions = v.get("predictions").and_then(Value::as_array);
+    let list: Vec<Value> = predictions
+        .into_iter()
+        .flatten()
+        .map(|p| p["embeddings"].clone())
+        .collect();
+    let tokens: u64 = list
+        .iter()
+        .filter_map(|e| e["statistics"]["token_count"].as_f64())
+        .map(|n| n as u64)
+        .sum();
+    let list = predictions.map(|_| Value::Array(list));
+    openai::translated_embeddings(ctx, list.as_ref(), tokens, "Vertex AI")
+}

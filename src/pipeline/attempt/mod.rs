@@ -9,6 +9,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
 
+mod claude;
 mod failure;
 mod native;
 mod relay;
@@ -562,6 +563,8 @@ impl<'a> Attempt<'a> {
             None
         };
         let mut pump = Pump::new(resp, format, translator, (p.timeout, p.max_stream_duration));
+        pump.bedrock_chunks =
+            native.is_some() && format == crate::types::StreamFormat::AwsEventstream;
         pump.trace_finish = self.shared.ctx.traced();
         self.set_up(&mut pump, native);
         // Nothing has reached the client yet: a failure before the first event

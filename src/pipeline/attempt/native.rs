@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use http::StatusCode;
 
-use super::{Answered, Attempt, Failure, is_client_error};
+use super::{Answered, Attempt, Failure, claude, is_client_error};
 use crate::native::{ANTHROPIC_VERSION, NativeApi, error_message};
 use crate::pipeline::{Native, NativeAnswer, Outcome, body};
 use crate::reply::full;
@@ -55,7 +55,7 @@ impl Attempt<'_> {
     /// Passes the client's request through to this target.
     pub(super) async fn native(self, n: &Native) -> Outcome {
         let p = &self.provider.provider;
-        let up = UpstreamRequest {
+        let mut up = UpstreamRequest {
             method: HttpMethod::Post,
             path: n.api.path(),
             query: Vec::new(),
@@ -66,10 +66,31 @@ impl Attempt<'_> {
             stream_format: StreamFormat::Sse,
         };
         let model = &self.target.target.model;
-        let payload = match (&n.model_span, &n.content_type) {
-            (None, _) => n.body.to_vec(),
-            (Some(span), Some(_)) => crate::multipart::replace(&n.body, span, model),
-            (Some(span), None) => body::set_model(&n.body, span, model),
+        let hosted = (n.api == NativeApi::Messages)
+            .then(|| {
+                let headers: Vec<(String, String)> = up
+                    .headers
+                    .iter()
+                    .map(|h| (h.name.clone(), h.value.clone()))
+                    .collect();
+                claude::hosted(&p.claude, &n.body, model, self.ctx.stream, &headers)
+            })
+            .flatten();
+        let payload = match (hosted, &n.model_span, &n.content_type) {
+            (Some(h), _, _) => {
+                up.path = h.path;
+                up.auth = h.auth;
+                up.stream_format = h.stream_format;
+                up.headers = h
+                    .headers
+                    .into_iter()
+                    .map(|(name, value)| Header { name, value })
+                    .collect();
+                h.body
+            }
+            (None, None, _) => n.body.to_vec(),
+            (None, Some(span), Some(_)) => crate::multipart::replace(&n.body, span, model),
+            (None, Some(span), None) => body::set_model(&n.body, span, model),
         };
         let token = match upstream::credentials::token_for(p.credential.as_ref()).await {
             Ok(t) => t,
@@ -100,7 +121,7 @@ impl Attempt<'_> {
             return self.native_binary(answer);
         }
         if answer.resp.status().is_success() && self.ctx.stream {
-            return self.stream(answer, StreamFormat::Sse, Some(n.api)).await;
+            return self.stream(answer, up.stream_format, Some(n.api)).await;
         }
         self.native_whole(answer, timer, n).await
     }

@@ -73,6 +73,8 @@ pub struct Pump {
     pub redactor: Option<StreamRedactor>,
     /// A passed-through stream: its API's end event and usage.
     pub native: Option<StreamUsage>,
+    /// A passed-through Bedrock stream: its `chunk` messages carry the API's events.
+    pub bedrock_chunks: bool,
     /// The bytes a passed-through stream gave the client, for the cache (dropped
     /// when they outgrow what the cache keeps).
     pub raw: Option<Vec<u8>>,
@@ -167,6 +169,7 @@ impl Pump {
             strip_usage: false,
             redactor: None,
             native: None,
+            bedrock_chunks: false,
             raw: None,
             raw_limit: 0,
             on_id: None,
@@ -230,6 +233,9 @@ impl Pump {
                     self.framer.finish(&mut events)?;
                     self.ended = true;
                 }
+            }
+            if self.bedrock_chunks {
+                events = super::claude::unwrap_chunks(events)?;
             }
             let mut out = Vec::with_capacity(events.len());
             self.translate(events, &mut out).await?;

@@ -27,6 +27,13 @@ pub enum Adapter {
     Bedrock,
     Cohere,
     Ollama,
+    /// Claude on Google Vertex AI (`builtin:anthropic`, platform vertex, a Google
+    /// service account's token).
+    VertexClaude,
+    /// Claude on Amazon Bedrock's InvokeModel (`builtin:anthropic`, platform bedrock).
+    BedrockClaude,
+    /// Gemini on Google Vertex AI (`builtin:gemini`, platform vertex).
+    VertexGemini,
 }
 
 impl Adapter {
@@ -52,28 +59,48 @@ impl Adapter {
                 "preset = \"cohere\"\nbase_url = \"{mock}/p/v2\"\napi_key_env = \"PROVIDER_KEY\"\n"
             }
             Adapter::Ollama => "preset = \"ollama\"\nbase_url = \"{mock}/p\"\n",
+            // A Google service account's token, from the mock's token endpoint.
+            Adapter::VertexClaude => {
+                "preset = \"vertex-anthropic\"\nbase_url = \"{mock}/p/v1/projects/proj/locations/us-east5/publishers/anthropic\"\ncredential = { key_file = \"tests/fixtures/google-service-account.json\", token_url = \"{mock}/p/google/token\" }\n"
+            }
+            Adapter::BedrockClaude => {
+                "preset = \"bedrock-anthropic\"\nbase_url = \"{mock}/p\"\naws_credentials_env = [\"MOCK_AWS_ID\", \"MOCK_AWS_SECRET\"]\n"
+            }
+            Adapter::VertexGemini => {
+                "preset = \"vertex-gemini\"\nbase_url = \"{mock}/p/v1/projects/proj/locations/global/publishers/google\"\ncredential = { key_file = \"tests/fixtures/google-service-account.json\", token_url = \"{mock}/p/google/token\" }\n"
+            }
+        }
+    }
+
+    /// The wire format this adapter's provider speaks, for the cases that read it.
+    pub fn like(self) -> Adapter {
+        match self {
+            Adapter::VertexClaude | Adapter::BedrockClaude => Adapter::Anthropic,
+            Adapter::VertexGemini => Adapter::Gemini,
+            a => a,
         }
     }
 
     /// Prompt tokens the mock says came from the provider's cache (where it reports them).
     fn cached(self) -> Option<u64> {
-        match self {
+        match self.like() {
             Adapter::Anthropic | Adapter::Gemini | Adapter::Bedrock => Some(2),
             Adapter::Cohere | Adapter::Ollama => Some(0),
             // Forwarded as the provider sent it (the OpenAI mock sends no details).
             Adapter::OpenAi | Adapter::Azure => None,
+            _ => unreachable!("like() names a base format"),
         }
     }
 
     /// Whether the provider has an embeddings API the adapter translates.
     fn embeddings(self) -> bool {
-        !matches!(self, Adapter::Anthropic | Adapter::Bedrock)
+        !matches!(self.like(), Adapter::Anthropic | Adapter::Bedrock)
     }
 
     /// The provider's own error body for `status`.
     fn error_body(self, status: u16, message: &str) -> String {
         use crate::mock::{bedrock, cohere, gemini, ollama};
-        match self {
+        match self.like() {
             Adapter::OpenAi | Adapter::Azure => {
                 json!({ "error": { "message": message, "type": "invalid_request_error", "param": null, "code": null } }).to_string()
             }
@@ -92,6 +119,7 @@ impl Adapter {
             Adapter::Bedrock => bedrock::error_body(status, message),
             Adapter::Cohere => cohere::error_body(status, message),
             Adapter::Ollama => ollama::error_body(status, message),
+            _ => unreachable!("like() names a base format"),
         }
     }
 }
@@ -203,4 +231,7 @@ conformance!(
     bedrock => Bedrock,
     cohere => Cohere,
     ollama => Ollama,
+    vertex_claude => VertexClaude,
+    bedrock_claude => BedrockClaude,
+    vertex_gemini => VertexGemini,
 );

@@ -77,11 +77,44 @@ pub fn text_request(a: Adapter, seen: &Seen) {
             assert_eq!(b["model"], "upstream-model");
             assert_eq!(b["stream"], false, "Ollama streams unless told not to");
         }
+        Adapter::VertexClaude => {
+            assert_eq!(
+                seen.path,
+                "/v1/projects/proj/locations/us-east5/publishers/anthropic/models/upstream-model:rawPredict"
+            );
+            let auth = h["authorization"].to_str().unwrap();
+            assert!(
+                auth.starts_with("Bearer ya29.c."),
+                "the service account's token: {auth}"
+            );
+            assert!(h.get("x-api-key").is_none() && h.get("anthropic-version").is_none());
+            assert_eq!(b["anthropic_version"], "vertex-2023-10-16");
+            assert!(b.get("model").is_none(), "the model is in the path");
+        }
+        Adapter::BedrockClaude => {
+            assert_eq!(seen.path, "/model/upstream-model/invoke");
+            let auth = h["authorization"].to_str().unwrap();
+            assert!(auth.contains("/us-east-1/bedrock/aws4_request"), "{auth}");
+            assert_eq!(b["anthropic_version"], "bedrock-2023-05-31");
+            assert!(b.get("model").is_none() && b.get("stream").is_none());
+        }
+        Adapter::VertexGemini => {
+            assert_eq!(
+                seen.path,
+                "/v1/projects/proj/locations/global/publishers/google/models/upstream-model:generateContent"
+            );
+            let auth = h["authorization"].to_str().unwrap();
+            assert!(auth.starts_with("Bearer ya29.c."), "{auth}");
+            assert!(h.get("x-goog-api-key").is_none());
+        }
     }
 }
 
 pub fn turns(a: Adapter, b: &Value, messages: &Value) {
-    match a {
+    match a.like() {
+        Adapter::VertexClaude | Adapter::BedrockClaude | Adapter::VertexGemini => {
+            unreachable!("like() names a base format")
+        }
         Adapter::OpenAi | Adapter::Azure => assert_eq!(b["messages"], *messages),
         Adapter::Anthropic => {
             assert_eq!(
@@ -137,7 +170,10 @@ pub fn turns(a: Adapter, b: &Value, messages: &Value) {
 
 pub fn tools(a: Adapter, b: &Value) {
     let required = json!(["city"]);
-    match a {
+    match a.like() {
+        Adapter::VertexClaude | Adapter::BedrockClaude | Adapter::VertexGemini => {
+            unreachable!("like() names a base format")
+        }
         Adapter::OpenAi | Adapter::Azure => assert_eq!(b["tools"], super::weather_tools()),
         Adapter::Anthropic => {
             assert_eq!(b["tools"][0]["name"], "get_weather");
@@ -173,7 +209,10 @@ pub fn tools(a: Adapter, b: &Value) {
 
 pub fn tool_results(a: Adapter, b: &Value) {
     let m = &b["messages"];
-    match a {
+    match a.like() {
+        Adapter::VertexClaude | Adapter::BedrockClaude | Adapter::VertexGemini => {
+            unreachable!("like() names a base format")
+        }
         Adapter::OpenAi | Adapter::Azure => {
             assert_eq!(m.as_array().unwrap().len(), 4);
             assert_eq!(b["parallel_tool_calls"], false);
@@ -248,7 +287,22 @@ pub fn tool_results(a: Adapter, b: &Value) {
 
 pub fn embeddings(a: Adapter, seen: &Seen) {
     let b = &seen.body;
-    match a {
+    if a == Adapter::VertexGemini {
+        assert!(
+            seen.path.ends_with("/models/upstream-model:predict"),
+            "{}",
+            seen.path
+        );
+        assert_eq!(
+            b["instances"],
+            json!([{ "content": "one" }, { "content": "two three" }])
+        );
+        return;
+    }
+    match a.like() {
+        Adapter::VertexClaude | Adapter::BedrockClaude | Adapter::VertexGemini => {
+            unreachable!("like() names a base format")
+        }
         Adapter::OpenAi => assert_eq!(b["model"], "upstream-model"),
         Adapter::Azure => assert_eq!(seen.path, "/openai/deployments/upstream-model/embeddings"),
         Adapter::Gemini => {
@@ -277,7 +331,10 @@ pub fn embeddings(a: Adapter, seen: &Seen) {
 
 pub fn image(a: Adapter, b: &Value) {
     let data = "iVBORw0KGgo=";
-    let part = match a {
+    let part = match a.like() {
+        Adapter::VertexClaude | Adapter::BedrockClaude | Adapter::VertexGemini => {
+            unreachable!("like() names a base format")
+        }
         Adapter::OpenAi | Adapter::Azure => b["messages"][0]["content"][1].clone(),
         Adapter::Anthropic => b["messages"][0]["content"][1].clone(),
         Adapter::Gemini => b["contents"][0]["parts"][1].clone(),
@@ -285,7 +342,10 @@ pub fn image(a: Adapter, b: &Value) {
         Adapter::Cohere => b["messages"][0]["content"][1].clone(),
         Adapter::Ollama => b["messages"][0]["images"][0].clone(),
     };
-    let expected = match a {
+    let expected = match a.like() {
+        Adapter::VertexClaude | Adapter::BedrockClaude | Adapter::VertexGemini => {
+            unreachable!("like() names a base format")
+        }
         Adapter::OpenAi | Adapter::Azure | Adapter::Cohere => {
             json!({ "type": "image_url", "image_url": { "url": format!("data:image/png;base64,{data}") } })
         }
@@ -300,7 +360,10 @@ pub fn image(a: Adapter, b: &Value) {
 }
 
 pub fn json_output(a: Adapter, b: &Value, schema: &Value) {
-    match a {
+    match a.like() {
+        Adapter::VertexClaude | Adapter::BedrockClaude | Adapter::VertexGemini => {
+            unreachable!("like() names a base format")
+        }
         Adapter::OpenAi | Adapter::Azure => {
             assert_eq!(b["response_format"]["json_schema"]["schema"], *schema)
         }

@@ -234,3 +234,23 @@ pub fn embeddings(req: &Value) -> Result<Value, (u16, Value)> {
     }
     Ok(json!({ "embeddings": out }))
 }
+
+/// Vertex AI's `:predict` for text embedding models (its "Text embeddings API"):
+/// `{instances:[{content}]}` → `{predictions:[{embeddings:{values, statistics:
+/// {token_count, truncated}}}]}`.
+pub fn vertex_embeddings(req: &Value) -> Result<Value, (u16, Value)> {
+    let instances = req["instances"]
+        .as_array()
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| bad("instances: must not be empty"))?;
+    let mut out = Vec::with_capacity(instances.len());
+    for i in instances {
+        let Some(text) = i["content"].as_str() else {
+            return Err(bad("instances[].content: must be a string"));
+        };
+        let tokens = text.split_whitespace().count();
+        out.push(json!({ "embeddings": { "values": vector(text),
+            "statistics": { "token_count": tokens, "truncated": false } } }));
+    }
+    Ok(json!({ "predictions": out }))
+}

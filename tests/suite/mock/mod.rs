@@ -7,6 +7,7 @@
 
 pub mod anthropic;
 pub mod bedrock;
+mod claude_hosted;
 pub mod cohere;
 mod files;
 pub mod gemini;

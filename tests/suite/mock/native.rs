@@ -107,7 +107,23 @@ pub(super) fn route(
     says: &Option<(String, usize)>,
     fault: Option<Fault>,
 ) -> Option<Resp> {
-    if let Some(call) = rest.strip_prefix("/v1beta/models/") {
+    let anthropic_text = || {
+        let messages = json["messages"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        said(provider, says, super::last_user_text(messages))
+    };
+    let (text, pieces) = anthropic_text();
+    if let Some(r) = super::claude_hosted::route(state, rest, json, &text, &pieces, fault.clone()) {
+        return Some(r);
+    }
+    // Gemini's API, or Gemini on Vertex AI (`…/publishers/google/models/{m}:{verb}`).
+    let gemini_call = rest.strip_prefix("/v1beta/models/").or_else(|| {
+        let i = rest.find("/publishers/google/models/")?;
+        Some(&rest[i + "/publishers/google/models/".len()..])
+    });
+    if let Some(call) = gemini_call {
         let (text, pieces) = said(provider, says, gemini::last_user_text(json));
         return Some(match call.rsplit_once(':').map(|(_, m)| m) {
             Some("generateContent") => answer(gemini::reply(json, &text)),
@@ -118,6 +134,7 @@ pub(super) fn route(
                 fault,
             ),
             Some("batchEmbedContents") => answer(gemini::embeddings(json)),
+            Some("predict") => answer(gemini::vertex_embeddings(json)),
             _ => json_resp(404, gemini::error_body(404, "method not found")),
         });
     }
