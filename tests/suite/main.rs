@@ -14,6 +14,7 @@ mod alerts;
 mod balancing;
 mod budget;
 mod cache;
+mod claude_clouds;
 mod cli;
 mod clients;
 mod conformance;
