@@ -42,6 +42,9 @@ pub struct Preset {
     /// Azure's resource name in `base_url`).
     #[serde(default)]
     pub must_set: Vec<String>,
+    /// The currency the prices are published in (US dollars when absent); converted
+    /// with the config's `[catalog] fx`.
+    pub currency: Option<String>,
     /// Where the prices came from.
     pub source: String,
     /// When they were checked.

@@ -27,6 +27,9 @@ pub struct RawConfig {
     /// Teams of keys: models, labels, policies, the budget cap of their keys.
     #[serde(default)]
     pub teams: Vec<RawTeam>,
+    /// The provider catalog's prices: exchange rates for presets priced in another
+    /// currency than US dollars.
+    pub catalog: Option<RawCatalog>,
     /// Upstream providers: adapter, base URL, key, limits (`[providers.NAME]`).
     #[serde(default)]
     pub providers: BTreeMap<String, RawProvider>,
@@ -327,6 +330,17 @@ pub struct RawKey {
     pub capture: Option<Spanned<super::capture::RawCapture>>,
     /// The only pages (origins) this key may be used from in a browser.
     pub cors_origins: Option<Vec<Spanned<String>>>,
+}
+
+/// How the catalog's prices become dollars.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCatalog {
+    /// US dollars per unit of each currency a preset prices in (`{ CNY = 0.14 }`): a
+    /// target priced by such a preset needs its currency here, so its costs are never
+    /// counted in the wrong unit.
+    #[serde(default)]
+    pub fx: BTreeMap<String, f64>,
 }
 
 fn unset() -> Spanned<String> {

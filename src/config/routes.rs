@@ -195,8 +195,14 @@ impl RouteEnv<'_> {
                     "at most 32 tags",
                 );
             }
+            let fx = self.raw.catalog.as_ref().map(|c| &c.fx);
             let (input_price, output_price, cached_input_price, price_source) =
-                prices(tv, &providers[tv.provider.get_ref()]);
+                match prices(tv, &providers[tv.provider.get_ref()], fx) {
+                    Ok(p) => p,
+                    Err(message) => {
+                        return cx.err(t.span(), format!("{key}.targets[{i}]"), message);
+                    }
+                };
             targets.push(Target {
                 provider: tv.provider.get_ref().clone(),
                 model: tv.model.clone(),
@@ -309,32 +315,56 @@ fn valid_tag(t: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
 }
 
-/// A target's prices: its own (any one set means the config prices it, the rest 0),
-/// else its preset's for its model, else none (free).
-fn prices(tv: &super::raw::RawTarget, p: &Provider) -> (f64, f64, f64, PriceSource) {
+type Prices = (f64, f64, f64, PriceSource);
+
+/// A target's prices in dollars: its own (any one set means the config prices it, the
+/// rest 0), else its preset's for its model (converted with `[catalog] fx` when the
+/// preset prices in another currency; an error when no rate is configured), else none
+/// (free).
+fn prices(
+    tv: &super::raw::RawTarget,
+    p: &Provider,
+    fx: Option<&BTreeMap<String, f64>>,
+) -> Result<Prices, String> {
     if tv.input_price.is_some() || tv.output_price.is_some() {
         let input = tv.input_price.unwrap_or(0.0);
-        return (
+        return Ok((
             input,
             tv.output_price.unwrap_or(0.0),
             tv.cached_input_price.unwrap_or(input),
             PriceSource::Config,
-        );
+        ));
     }
     let preset = p
         .preset
         .as_deref()
         .and_then(|n| Some((n, crate::catalog::preset(n)?)));
-    match preset.and_then(|(n, pr)| Some((n, pr, pr.models.get(&tv.model)?))) {
-        Some((name, preset, m)) => (
-            m.input,
-            m.output,
-            tv.cached_input_price.or(m.cached_input).unwrap_or(m.input),
-            PriceSource::Catalog {
-                preset: name.to_string(),
-                checked: preset.checked.clone(),
-            },
-        ),
-        None => (0.0, 0.0, 0.0, PriceSource::Unknown),
-    }
+    let Some((name, preset, m)) =
+        preset.and_then(|(n, pr)| Some((n, pr, pr.models.get(&tv.model)?)))
+    else {
+        return Ok((0.0, 0.0, 0.0, PriceSource::Unknown));
+    };
+    let rate = match preset.currency.as_deref() {
+        None | Some("USD") => 1.0,
+        Some(c) => match fx.and_then(|fx| fx.get(c)) {
+            Some(r) if r.is_finite() && *r > 0.0 => *r,
+            _ => {
+                return Err(format!(
+                    "preset '{name}' prices '{}' in {c}: set [catalog] fx = {{ {c} = <US dollars per {c}> }} (or the target's own prices)",
+                    tv.model
+                ));
+            }
+        },
+    };
+    // A target's own cached price is in dollars already.
+    let cached = m.cached_input.unwrap_or(m.input) * rate;
+    Ok((
+        m.input * rate,
+        m.output * rate,
+        tv.cached_input_price.unwrap_or(cached),
+        PriceSource::Catalog {
+            preset: name.to_string(),
+            checked: preset.checked.clone(),
+        },
+    ))
 }

@@ -89,14 +89,20 @@ async fn claude_code_reaches_bedrock_invoke_as_sent_but_for_model_and_auth() {
     assert!(seen.headers.get("x-api-key").is_none());
     // Anthropic's stream, unwrapped from Bedrock's chunks, event by event.
     let k = kinds(&text);
-    assert_eq!(k.first().map(String::as_str), Some("message_start"), "{text}");
+    assert_eq!(
+        k.first().map(String::as_str),
+        Some("message_start"),
+        "{text}"
+    );
     assert_eq!(k.last().map(String::as_str), Some("message_stop"), "{text}");
     assert!(text.contains("\"text_delta\""), "{text}");
     let m = gw.metrics_text().await;
     assert!(
-        m.lines().any(|l| l.starts_with("gen_ai_client_token_usage_sum{route=\"claude-bedrock\"")
-            && l.contains("gen_ai_token_type=\"output\"")
-            && l.ends_with(" 7")),
+        m.lines().any(
+            |l| l.starts_with("gen_ai_client_token_usage_sum{route=\"claude-bedrock\"")
+                && l.contains("gen_ai_token_type=\"output\"")
+                && l.ends_with(" 7")
+        ),
         "usage read from the unwrapped stream"
     );
     // A whole answer too.
@@ -126,12 +132,18 @@ async fn claude_code_reaches_vertex_raw_predict_as_sent_but_for_model_and_auth()
     obj.remove("model");
     obj.insert("anthropic_version".into(), json!("vertex-2023-10-16"));
     assert_eq!(seen.body, expected, "only the model moves; stream stays");
-    assert_eq!(seen.headers["anthropic-beta"], BETA, "Vertex takes betas as a header");
+    assert_eq!(
+        seen.headers["anthropic-beta"], BETA,
+        "Vertex takes betas as a header"
+    );
     assert!(seen.headers.get("anthropic-version").is_none());
     let auth = seen.headers["authorization"].to_str().unwrap();
     assert!(auth.starts_with("Bearer ya29.c."), "{auth}");
     assert!(seen.headers.get("x-api-key").is_none());
     let k = kinds(&text);
     assert_eq!(k.last().map(String::as_str), Some("message_stop"), "{text}");
-    assert!(!text.contains("ya29.c."), "the token never reaches the client");
+    assert!(
+        !text.contains("ya29.c."),
+        "the token never reaches the client"
+    );
 }

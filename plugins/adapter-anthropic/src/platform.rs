@@ -77,7 +77,7 @@ impl Platform {
                     "rawPredict"
                 };
                 openai::translated_post(
-                    &format!("/models/{model}:{verb}"),
+                    format!("/models/{model}:{verb}"),
                     AuthScheme::Bearer,
                     body,
                     StreamFormat::Sse,
@@ -98,7 +98,7 @@ impl Platform {
                     service: "bedrock".to_string(),
                 });
                 openai::translated_post(
-                    &format!("/model/{}/{verb}", segment(model)),
+                    format!("/model/{}/{verb}", segment(model)),
                     auth,
                     body,
                     StreamFormat::AwsEventstream,

@@ -228,7 +228,16 @@ impl<'a> Attempt<'a> {
             Ok(a) => a,
             Err(outcome) => return outcome,
         };
-        if answer.resp.status().is_success() && self.ctx.stream {
+        // A translated stream answered with one JSON document is a whole answer (Tencent
+        // Cloud sends its errors so, with 200): the adapter reads it.
+        let json_answer = translate
+            && answer
+                .resp
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|ct| ct.starts_with("application/json"));
+        if answer.resp.status().is_success() && self.ctx.stream && !json_answer {
             return self.stream(answer, up.stream_format, None).await;
         }
         self.whole(answer, timer).await

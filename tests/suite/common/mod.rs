@@ -27,6 +27,7 @@ pub struct Gw {
 }
 
 pub fn env_map() -> HashMap<String, String> {
+    use crate::mock::hunyuan::{TC_SECRET_ID, TC_SECRET_KEY};
     use crate::mock::native::{AWS_KEY_ID, AWS_SECRET};
     [
         ("PROVIDER_KEY", PROVIDER_KEY),
@@ -34,6 +35,10 @@ pub fn env_map() -> HashMap<String, String> {
         ("ADMIN_TOKEN", ADMIN_TOKEN),
         ("MOCK_AWS_ID", AWS_KEY_ID),
         ("MOCK_AWS_SECRET", AWS_SECRET),
+        ("MOCK_TC_ID", TC_SECRET_ID),
+        ("MOCK_TC_KEY", TC_SECRET_KEY),
+        ("QIANFAN_AK", crate::mock::tokens::QIANFAN_AK),
+        ("QIANFAN_SK", crate::mock::tokens::QIANFAN_SK),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

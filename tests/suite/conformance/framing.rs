@@ -2,7 +2,9 @@
 //! real streams split at every byte boundary, one byte at a time, and cut at every
 //! byte: the same events as the whole stream, or, when cut, a prefix of them.
 
-use crate::mock::{anthropic, bedrock, cohere, gemini, ollama, openai};
+use crate::mock::{
+    anthropic, bedrock, cohere, dashscope, gemini, hunyuan, ollama, openai, qianfan,
+};
 use serde_json::{Value, json};
 use switchboard::types::{SseEvent, StreamFormat};
 use switchboard::upstream::framing::Framer;
@@ -42,6 +44,29 @@ pub fn streams() -> Vec<(&'static str, StreamFormat, Vec<u8>)> {
         let mut r = json!({ "messages": [{ "role": "user", "content": [{ "text": "x" }] }] });
         if tools {
             r["toolConfig"] = json!({ "tools": [{ "toolSpec": { "name": "get_weather", "inputSchema": { "json": {} } } }] });
+        }
+        r
+    };
+    let hunyuan_req = |tools: bool| {
+        let mut r = json!({ "Model": "m", "Messages": [{ "Role": "user", "Content": "x" }], "Stream": true });
+        if tools {
+            r["Tools"] = json!([{ "Type": "function",
+                "Function": { "Name": "get_weather", "Parameters": "{\"type\":\"object\"}" } }]);
+        }
+        r
+    };
+    let dashscope_req = |tools: bool| {
+        let mut r = json!({ "model": "m", "input": { "messages": [{ "role": "user", "content": "x" }] },
+            "parameters": { "result_format": "message", "incremental_output": true } });
+        if tools {
+            r["parameters"]["tools"] = crate::conformance::weather_tools();
+        }
+        r
+    };
+    let qianfan_req = |tools: bool| {
+        let mut r = json!({ "messages": [{ "role": "user", "content": "x" }], "stream": true });
+        if tools {
+            r["functions"] = json!([{ "name": "get_weather", "description": "Weather for a city", "parameters": {} }]);
         }
         r
     };
@@ -85,6 +110,24 @@ pub fn streams() -> Vec<(&'static str, StreamFormat, Vec<u8>)> {
             "bedrock",
             StreamFormat::AwsEventstream,
             join(bedrock::stream(&bedrock_req(with_tools), &pieces).unwrap()),
+        ));
+        out.push((
+            "hunyuan",
+            StreamFormat::Sse,
+            join(hunyuan::stream(&hunyuan_req(with_tools), &pieces).unwrap()),
+        ));
+        out.push((
+            "dashscope",
+            StreamFormat::Sse,
+            join(dashscope::stream(&dashscope_req(with_tools), &pieces, false).unwrap()),
+        ));
+        // Framed here as SSE (each event's data is JSON, as this test wants); the adapter
+        // asks the host for lines, since Qianfan sends an error in a stream as a bare
+        // JSON line. Its translator reads both framings.
+        out.push((
+            "qianfan",
+            StreamFormat::Sse,
+            join(qianfan::stream(&qianfan_req(with_tools), &pieces).unwrap()),
         ));
     }
     out

@@ -34,6 +34,12 @@ pub enum Adapter {
     BedrockClaude,
     /// Gemini on Google Vertex AI (`builtin:gemini`, platform vertex).
     VertexGemini,
+    /// Tencent Hunyuan's own API (`builtin:hunyuan`, TC3-signed by the host).
+    Hunyuan,
+    /// Alibaba's native DashScope API (Qwen).
+    DashScope,
+    /// Baidu Qianfan's legacy ERNIE API (an access token the host exchanges for).
+    Qianfan,
 }
 
 impl Adapter {
@@ -66,6 +72,17 @@ impl Adapter {
             Adapter::BedrockClaude => {
                 "preset = \"bedrock-anthropic\"\nbase_url = \"{mock}/p\"\naws_credentials_env = [\"MOCK_AWS_ID\", \"MOCK_AWS_SECRET\"]\n"
             }
+            // The mock's host is not `hunyuan.tencentcloudapi.com`: the service is named.
+            Adapter::Hunyuan => {
+                "preset = \"hunyuan-native\"\nbase_url = \"{mock}/p\"\ncredential = { secret_id_env = \"MOCK_TC_ID\", secret_key_env = \"MOCK_TC_KEY\", service = \"hunyuan\" }\nsettings = { region = \"ap-guangzhou\" }\n"
+            }
+            Adapter::DashScope => {
+                "preset = \"dashscope\"\nbase_url = \"{mock}/p/api/v1\"\napi_key_env = \"PROVIDER_KEY\"\n"
+            }
+            // The host exchanges the preset's AK/SK at the mock's token endpoint.
+            Adapter::Qianfan => {
+                "preset = \"qianfan-legacy\"\nbase_url = \"{mock}/p\"\ncredential = { token_url = \"{mock}/p/oauth/2.0/token\" }\n"
+            }
             Adapter::VertexGemini => {
                 "preset = \"vertex-gemini\"\nbase_url = \"{mock}/p/v1/projects/proj/locations/global/publishers/google\"\ncredential = { key_file = \"tests/fixtures/google-service-account.json\", token_url = \"{mock}/p/google/token\" }\n"
             }
@@ -84,8 +101,12 @@ impl Adapter {
     /// Prompt tokens the mock says came from the provider's cache (where it reports them).
     fn cached(self) -> Option<u64> {
         match self.like() {
-            Adapter::Anthropic | Adapter::Gemini | Adapter::Bedrock => Some(2),
-            Adapter::Cohere | Adapter::Ollama => Some(0),
+            Adapter::Anthropic
+            | Adapter::Gemini
+            | Adapter::Bedrock
+            | Adapter::Hunyuan
+            | Adapter::DashScope => Some(2),
+            Adapter::Cohere | Adapter::Ollama | Adapter::Qianfan => Some(0),
             // Forwarded as the provider sent it (the OpenAI mock sends no details).
             Adapter::OpenAi | Adapter::Azure => None,
             _ => unreachable!("like() names a base format"),
@@ -99,7 +120,7 @@ impl Adapter {
 
     /// The provider's own error body for `status`.
     fn error_body(self, status: u16, message: &str) -> String {
-        use crate::mock::{bedrock, cohere, gemini, ollama};
+        use crate::mock::{bedrock, cohere, dashscope, gemini, hunyuan, ollama, qianfan};
         match self.like() {
             Adapter::OpenAi | Adapter::Azure => {
                 json!({ "error": { "message": message, "type": "invalid_request_error", "param": null, "code": null } }).to_string()
@@ -119,6 +140,9 @@ impl Adapter {
             Adapter::Bedrock => bedrock::error_body(status, message),
             Adapter::Cohere => cohere::error_body(status, message),
             Adapter::Ollama => ollama::error_body(status, message),
+            Adapter::Hunyuan => hunyuan::error_body(status, message),
+            Adapter::DashScope => dashscope::error_body(status, message),
+            Adapter::Qianfan => qianfan::error_body(status, message),
             _ => unreachable!("like() names a base format"),
         }
     }
@@ -234,4 +258,7 @@ conformance!(
     vertex_claude => VertexClaude,
     bedrock_claude => BedrockClaude,
     vertex_gemini => VertexGemini,
+    hunyuan => Hunyuan,
+    dashscope => DashScope,
+    qianfan => Qianfan,
 );

@@ -260,3 +260,90 @@ async fn budgets_use_catalog_prices() {
         .await;
     assert_eq!(status, 200, "{v}");
 }
+
+#[tokio::test]
+async fn dashscope_streams_when_its_header_asks_with_incremental_output() {
+    let mock = Mock::start().await;
+    let table =
+        "preset = \"dashscope\"\nbase_url = \"{mock}/ds/api/v1\"\napi_key_env = \"PROVIDER_KEY\"\n";
+    let gw = one(&mock, "ds", table).await;
+    let (status, lines) = gw
+        .chat_stream(&json!({ "model": "m", "messages": user("hi"), "stream": true }))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(crate::conformance::assemble(&lines).0, "ds says: hi");
+    let seen = &mock.seen("ds")[0];
+    assert_eq!(seen.headers["x-dashscope-sse"], "enable");
+    assert_eq!(seen.body["parameters"]["incremental_output"], true);
+    assert!(
+        seen.body.get("stream").is_none(),
+        "DashScope's body has no stream"
+    );
+}
+
+/// Qianfan and Tencent answer their errors with HTTP 200, a stream request's too (as
+/// one JSON document): each becomes the error its code says, never a broken stream.
+#[tokio::test]
+async fn errors_sent_with_200_are_errors_whole_or_streamed() {
+    use crate::mock::{Fault, hunyuan, qianfan};
+    let mock = Mock::start().await;
+    let table = "preset = \"qianfan-legacy\"\nbase_url = \"{mock}/qf\"\ncredential = { token_url = \"{mock}/qf/oauth/2.0/token\" }\n";
+    let gw = one(&mock, "qf", table).await;
+    let limited = qianfan::error_body(429, "Open api qps request limit reached");
+    mock.push_fault("qf", Fault::Status(200, limited));
+    let (status, v) = gw
+        .chat(&json!({ "model": "m", "messages": user("x") }))
+        .await;
+    assert_eq!(status, 429, "{v}");
+    assert!(error_message(&v).contains("qps request limit"), "{v}");
+    drop(gw);
+    let table = "preset = \"hunyuan-native\"\nbase_url = \"{mock}/hy\"\ncredential = { secret_id_env = \"MOCK_TC_ID\", secret_key_env = \"MOCK_TC_KEY\", service = \"hunyuan\" }\n";
+    let gw = one(&mock, "hy", table).await;
+    let limited = hunyuan::error_body(429, "request limit exceeded");
+    mock.push_fault("hy", Fault::Status(200, limited));
+    let r = gw
+        .post(
+            "/v1/chat/completions",
+            &json!({ "model": "m", "messages": user("x"), "stream": true }),
+        )
+        .await;
+    assert_eq!(r.status(), 429, "a streamed request refused with 200 JSON");
+    let v: Value = r.json().await.unwrap();
+    assert!(error_message(&v).contains("request limit exceeded"), "{v}");
+}
+
+/// A preset priced in yuan needs a rate to dollars, and its costs are converted with it.
+#[tokio::test]
+async fn cny_prices_need_a_rate_and_are_converted() {
+    let mock = Mock::start().await;
+    let preset = switchboard::catalog::preset("dashscope-cn").unwrap();
+    assert_eq!(preset.currency.as_deref(), Some("CNY"));
+    let (model, prices) = preset
+        .models
+        .iter()
+        .find(|(_, p)| p.input > 0.0)
+        .expect("a priced model");
+    let body = |fx: &str| {
+        format!(
+            "{fx}[providers.p]\npreset = \"dashscope-cn\"\nbase_url = \"{{mock}}/p/api/v1\"\napi_key_env = \"PROVIDER_KEY\"\n\n[models.\"m\"]\ntargets = [{{ provider = \"p\", model = \"{model}\" }}]\n"
+        )
+    };
+    let e = parse(&mock, &body("")).err().unwrap().to_string();
+    assert!(e.contains("in CNY") && e.contains("[catalog] fx"), "{e}");
+    let gw = start(&mock, &body("[catalog]\nfx = { CNY = 0.14 }\n\n")).await;
+    let (status, v) = gw
+        .chat(&json!({ "model": "m", "messages": user("x") }))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    // The mock: 11 prompt tokens (2 cached), 7 completion tokens; millionths per request.
+    let cached = prices.cached_input.unwrap_or(prices.input);
+    let cny = 9.0 * prices.input + 2.0 * cached + 7.0 * prices.output;
+    let expected = (cny * 0.14).round() / 1e6;
+    let m = gw.metrics_text().await;
+    let got: f64 = m
+        .lines()
+        .find(|l| l.starts_with("switchboard_request_cost_usd_sum{") && l.contains("route=\"m\""))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .expect("a cost");
+    assert!((got - expected).abs() < 1e-9, "{got} vs {expected}");
+}

@@ -5,6 +5,7 @@
 use super::Adapter;
 use crate::common::PROVIDER_KEY;
 use crate::mock::Seen;
+use crate::mock::hunyuan::TC_SECRET_ID;
 use serde_json::{Value, json};
 
 fn roles(list: &Value, field: &str) -> Vec<String> {
@@ -98,6 +99,56 @@ pub fn text_request(a: Adapter, seen: &Seen) {
             assert_eq!(b["anthropic_version"], "bedrock-2023-05-31");
             assert!(b.get("model").is_none() && b.get("stream").is_none());
         }
+        Adapter::Hunyuan => {
+            assert_eq!(seen.path, "/");
+            assert_eq!(h["x-tc-action"], "ChatCompletions");
+            assert_eq!(h["x-tc-version"], "2023-09-01");
+            assert_eq!(h["x-tc-region"], "ap-guangzhou");
+            assert!(h.get("x-tc-timestamp").is_some());
+            let auth = h["authorization"].to_str().unwrap();
+            assert!(
+                auth.starts_with(&format!("TC3-HMAC-SHA256 Credential={TC_SECRET_ID}/"))
+                    && auth.contains("/hunyuan/tc3_request, SignedHeaders=content-type;host"),
+                "{auth}"
+            );
+            assert!(!auth.contains("Bearer") && !auth.contains(PROVIDER_KEY));
+            assert_eq!(b["Model"], "upstream-model");
+            assert_eq!(b["Stream"], false);
+            assert_eq!(
+                b["Messages"],
+                json!([{ "Role": "user", "Content": "hello" }])
+            );
+        }
+        Adapter::DashScope => {
+            assert_eq!(
+                seen.path,
+                "/api/v1/services/aigc/text-generation/generation"
+            );
+            assert_eq!(h["authorization"], bearer.as_str());
+            assert!(h.get("x-dashscope-sse").is_none(), "a whole answer");
+            assert_eq!(b["model"], "upstream-model");
+            assert_eq!(
+                b["input"]["messages"],
+                json!([{ "role": "user", "content": "hello" }])
+            );
+            assert_eq!(b["parameters"]["result_format"], "message");
+        }
+        Adapter::Qianfan => {
+            assert_eq!(
+                seen.path,
+                "/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/upstream-model"
+            );
+            // The token the host exchanged the AK/SK for at the mock's token endpoint.
+            let query = seen.query.as_deref().unwrap_or("");
+            assert!(query.starts_with("access_token=24.c.p-"), "{query}");
+            assert!(h.get("authorization").is_none());
+            assert_eq!(
+                b["messages"],
+                json!([{ "role": "user", "content": "hello" }])
+            );
+            assert_eq!(b["stream"], false);
+            assert!(b.get("model").is_none(), "the model is the endpoint");
+        }
         Adapter::VertexGemini => {
             assert_eq!(
                 seen.path,
@@ -155,6 +206,40 @@ pub fn turns(a: Adapter, b: &Value, messages: &Value) {
             assert_eq!(b["stop_sequences"], json!(["END"]));
             assert_eq!(b["temperature"], 0.2);
         }
+        Adapter::DashScope => {
+            let m = &b["input"]["messages"];
+            assert_eq!(m[0], json!({ "role": "system", "content": "Be brief." }));
+            assert_eq!(roles(m, "role"), ["system", "user", "assistant", "user"]);
+            assert_eq!(m[3]["content"], "second", "text parts as a string");
+            let p = &b["parameters"];
+            assert_eq!(p["max_tokens"], 50);
+            assert_eq!(p["stop"], json!(["END"]));
+            assert_eq!(p["temperature"], 0.2);
+        }
+        Adapter::Qianfan => {
+            assert_eq!(b["system"], "Be brief.", "ERNIE has no system role");
+            assert_eq!(roles(&b["messages"], "role"), ["user", "assistant", "user"]);
+            assert_eq!(b["max_output_tokens"], 50);
+            assert_eq!(b["stop"], json!(["END"]));
+            assert_eq!(b["temperature"], 0.2);
+        }
+        Adapter::Hunyuan => {
+            assert_eq!(
+                b["Messages"][0],
+                json!({ "Role": "system", "Content": "Be brief." })
+            );
+            assert_eq!(
+                roles(&b["Messages"], "Role"),
+                ["system", "user", "assistant", "user"]
+            );
+            assert_eq!(
+                b["Messages"][3],
+                json!({ "Role": "user", "Content": "second" })
+            );
+            assert!(b.get("MaxTokens").is_none(), "no token-limit field: {b}");
+            assert_eq!(b["Stop"], json!(["END"]));
+            assert_eq!(b["Temperature"], 0.2);
+        }
         Adapter::Ollama => {
             assert_eq!(
                 roles(&b["messages"], "role"),
@@ -195,6 +280,37 @@ pub fn tools(a: Adapter, b: &Value) {
             assert_eq!(spec["name"], "get_weather");
             assert_eq!(spec["inputSchema"]["json"]["required"], required);
             assert_eq!(b["toolConfig"]["toolChoice"], json!({ "auto": {} }));
+        }
+        Adapter::DashScope => {
+            let p = &b["parameters"];
+            assert_eq!(p["tools"][0]["function"]["name"], "get_weather");
+            assert_eq!(
+                p["tools"][0]["function"]["parameters"]["required"],
+                required
+            );
+            assert!(p.get("tool_choice").is_none(), "auto is the default: {b}");
+            assert_eq!(
+                p["parallel_tool_calls"], true,
+                "DashScope's default is false"
+            );
+        }
+        Adapter::Qianfan => {
+            let f = &b["functions"][0];
+            assert_eq!(f["name"], "get_weather");
+            assert_eq!(f["description"], "Weather for a city");
+            assert_eq!(f["parameters"]["required"], required);
+            assert!(b.get("tool_choice").is_none(), "{b}");
+        }
+        Adapter::Hunyuan => {
+            let t = &b["Tools"][0];
+            assert_eq!(t["Type"], "function");
+            assert_eq!(t["Function"]["Name"], "get_weather");
+            assert_eq!(t["Function"]["Description"], "Weather for a city");
+            let parameters = t["Function"]["Parameters"].as_str();
+            let schema: Value =
+                serde_json::from_str(parameters.expect("Parameters is a JSON string")).unwrap();
+            assert_eq!(schema["required"], required);
+            assert!(b.get("ToolChoice").is_none(), "auto is the default: {b}");
         }
         Adapter::Cohere | Adapter::Ollama => {
             assert_eq!(b["tools"][0]["function"]["name"], "get_weather");
@@ -282,6 +398,57 @@ pub fn tool_results(a: Adapter, b: &Value) {
             assert_eq!(m[2]["tool_name"], "get_weather");
             assert_eq!(m[3]["content"], "{\"sky\":\"snow\"}");
         }
+        Adapter::DashScope => {
+            let m = &b["input"]["messages"];
+            assert_eq!(m[1]["tool_calls"][1]["id"], "call_2");
+            let args: Value = serde_json::from_str(
+                m[1]["tool_calls"][0]["function"]["arguments"]
+                    .as_str()
+                    .unwrap(),
+            )
+            .unwrap();
+            assert_eq!(args, json!({ "city": "Paris" }));
+            assert_eq!(
+                m[2],
+                json!({ "role": "tool", "content": "sunny", "tool_call_id": "call_1" })
+            );
+            assert_eq!(b["parameters"]["parallel_tool_calls"], false);
+        }
+        Adapter::Qianfan => {
+            // One function call a turn: the parallel calls as two pairs.
+            assert_eq!(
+                roles(m, "role"),
+                ["user", "assistant", "function", "assistant", "function"],
+                "{b}"
+            );
+            assert_eq!(
+                m[1]["function_call"],
+                json!({ "name": "get_weather", "arguments": "{\"city\":\"Paris\"}" })
+            );
+            assert_eq!(
+                m[2],
+                json!({ "role": "function", "name": "get_weather", "content": "{\"result\":\"sunny\"}" })
+            );
+            assert_eq!(m[4]["content"], "{\"sky\":\"snow\"}");
+        }
+        Adapter::Hunyuan => {
+            let m = &b["Messages"];
+            assert_eq!(
+                roles(m, "Role"),
+                ["user", "assistant", "tool", "tool"],
+                "{b}"
+            );
+            assert_eq!(
+                m[1]["ToolCalls"][1],
+                json!({ "Id": "call_2", "Type": "function",
+                        "Function": { "Name": "get_weather", "Arguments": "{\"city\":\"Oslo\"}" } })
+            );
+            assert!(m[1].get("Content").is_none(), "no empty Content: {b}");
+            assert_eq!(
+                m[3],
+                json!({ "Role": "tool", "Content": "{\"sky\":\"snow\"}", "ToolCallId": "call_2" })
+            );
+        }
     }
 }
 
@@ -325,6 +492,30 @@ pub fn embeddings(a: Adapter, seen: &Seen) {
             assert_eq!(seen.path, "/api/embed");
             assert_eq!(b["input"], json!(["one", "two three"]));
         }
+        Adapter::DashScope => {
+            assert_eq!(
+                seen.path,
+                "/api/v1/services/embeddings/text-embedding/text-embedding"
+            );
+            assert_eq!(b["model"], "upstream-model");
+            assert_eq!(b["input"]["texts"], json!(["one", "two three"]));
+        }
+        Adapter::Qianfan => {
+            assert_eq!(
+                seen.path,
+                "/rpc/2.0/ai_custom/v1/wenxinworkshop/embeddings/upstream-model"
+            );
+            assert_eq!(b["input"], json!(["one", "two three"]));
+        }
+        Adapter::Hunyuan => {
+            assert_eq!(seen.path, "/");
+            assert_eq!(seen.headers["x-tc-action"], "GetEmbedding");
+            assert_eq!(
+                *b,
+                json!({ "InputList": ["one", "two three"] }),
+                "no Model field"
+            );
+        }
         Adapter::Anthropic | Adapter::Bedrock => unreachable!("no embeddings"),
     }
 }
@@ -341,6 +532,9 @@ pub fn image(a: Adapter, b: &Value) {
         Adapter::Bedrock => b["messages"][0]["content"][1].clone(),
         Adapter::Cohere => b["messages"][0]["content"][1].clone(),
         Adapter::Ollama => b["messages"][0]["images"][0].clone(),
+        Adapter::DashScope => b["input"]["messages"][0]["content"][1].clone(),
+        Adapter::Qianfan => unreachable!("refused"),
+        Adapter::Hunyuan => b["Messages"][0]["Contents"][1].clone(),
     };
     let expected = match a.like() {
         Adapter::VertexClaude | Adapter::BedrockClaude | Adapter::VertexGemini => {
@@ -355,6 +549,11 @@ pub fn image(a: Adapter, b: &Value) {
         Adapter::Gemini => json!({ "inline_data": { "mime_type": "image/png", "data": data } }),
         Adapter::Bedrock => json!({ "image": { "format": "png", "source": { "bytes": data } } }),
         Adapter::Ollama => json!(data),
+        Adapter::DashScope => json!({ "image": format!("data:image/png;base64,{data}") }),
+        Adapter::Qianfan => unreachable!("refused"),
+        Adapter::Hunyuan => {
+            json!({ "Type": "image_url", "ImageUrl": { "Url": format!("data:image/png;base64,{data}") } })
+        }
     };
     assert_eq!(part, expected, "{b}");
 }
@@ -382,6 +581,11 @@ pub fn json_output(a: Adapter, b: &Value, schema: &Value) {
             json!({ "type": "json_object", "json_schema": schema })
         ),
         Adapter::Ollama => assert_eq!(b["format"], *schema),
-        Adapter::Bedrock => unreachable!("refused"),
+        Adapter::DashScope => assert_eq!(
+            b["parameters"]["response_format"],
+            json!({ "type": "json_schema", "json_schema": { "name": "out", "schema": schema } })
+        ),
+
+        Adapter::Bedrock | Adapter::Hunyuan | Adapter::Qianfan => unreachable!("refused"),
     }
 }

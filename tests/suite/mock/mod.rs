@@ -9,13 +9,16 @@ pub mod anthropic;
 pub mod bedrock;
 mod claude_hosted;
 pub mod cohere;
+pub mod dashscope;
 mod files;
 pub mod gemini;
 pub mod hook;
+pub mod hunyuan;
 pub mod issuer;
 pub mod native;
 pub mod ollama;
 pub mod openai;
+pub mod qianfan;
 mod responses;
 pub mod surface;
 pub mod tokens;
@@ -322,8 +325,13 @@ fn wrong_key(state: &State, provider: &str) -> Option<http::Response<MockBody>> 
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
+    let in_query = seen.last()?.query.as_deref().is_some_and(|q| {
+        q.split('&')
+            .any(|p| p.strip_prefix("access_token=") == Some(want.as_str()))
+    });
     let ok = given("authorization") == Some(format!("Bearer {want}"))
-        || given("x-api-key").as_deref() == Some(want.as_str());
+        || given("x-api-key").as_deref() == Some(want.as_str())
+        || in_query;
     (!ok).then(|| {
         json_resp(
             401,

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::{
-    Fault, State, bedrock, cohere, frames_resp, gemini, json_resp, ollama, openai, sse_resp,
+    Fault, State, bedrock, cohere, dashscope, frames_resp, gemini, hunyuan, json_resp, ollama,
+    openai, qianfan, sse_resp,
 };
 
 /// The AWS credentials the tests give Bedrock providers.
@@ -29,6 +30,12 @@ pub(super) fn check_signature(
     headers: &http::HeaderMap,
     body: &[u8],
 ) -> Option<http::Response<super::MockBody>> {
+    // Tencent answers a bad signature, action or version with 200 and `Response.Error`.
+    if rest == "/" {
+        return hunyuan::check(method.as_str(), query, headers, body)
+            .err()
+            .map(|e| json_resp(200, e.to_string()));
+    }
     if !rest.starts_with("/model/") {
         return None;
     }
@@ -168,6 +175,10 @@ pub(super) fn route(
     let cohere_text = || said(provider, says, cohere::last_user_text(json));
     let ollama_text = || said(provider, says, ollama::last_user_text(json));
     match rest {
+        "/" => {
+            let (text, pieces) = said(provider, says, hunyuan::last_user_text(json));
+            Some(hunyuan::route(state, json, &text, &pieces, fault))
+        }
         "/v2/chat" if json["stream"] == true => Some(frames(
             state,
             cohere::stream(json, &cohere_text().1),
@@ -184,10 +195,75 @@ pub(super) fn route(
         )),
         "/api/chat" => Some(answer(ollama::reply(json, &ollama_text().0))),
         "/api/embed" => Some(answer(ollama::embeddings(json))),
-        _ => openai_like(state, provider, rest, json, says, fault),
+        _ => dashscope_route(state, provider, rest, json, says, fault.clone())
+            .or_else(|| qianfan_route(state, provider, rest, json, says, fault.clone()))
+            .or_else(|| openai_like(state, provider, rest, json, says, fault)),
     }
 }
 
+/// DashScope's native endpoints; a chat streams when the request asked with its header
+/// (read from the request just seen, as `wrong_key` reads its key).
+fn dashscope_route(
+    state: &Arc<State>,
+    provider: &str,
+    rest: &str,
+    json: &Value,
+    says: &Option<(String, usize)>,
+    fault: Option<Fault>,
+) -> Option<Resp> {
+    let at = dashscope::endpoint(rest)?;
+    let sse = state
+        .seen
+        .lock()
+        .last()
+        .is_some_and(|s| dashscope::wants_sse(&s.headers));
+    let (text, pieces) = said(provider, says, dashscope::last_user_text(json));
+    Some(match at {
+        dashscope::Endpoint::Embeddings => answer(dashscope::embeddings(json)),
+        dashscope::Endpoint::Chat { multimodal } if sse => frames(
+            state,
+            dashscope::stream(json, &pieces, multimodal),
+            "text/event-stream;charset=UTF-8",
+            fault,
+        ),
+        dashscope::Endpoint::Chat { multimodal } => {
+            answer(dashscope::reply(json, &text, multimodal))
+        }
+    })
+}
+
+/// Qianfan's legacy endpoints: every answer 200 (its errors too), a request whose
+/// `access_token` is neither the tests' token nor one the token endpoint issued refused.
+fn qianfan_route(
+    state: &Arc<State>,
+    provider: &str,
+    rest: &str,
+    json: &Value,
+    says: &Option<(String, usize)>,
+    fault: Option<Fault>,
+) -> Option<Resp> {
+    let chat = rest.starts_with(qianfan::CHAT);
+    if !chat && !rest.starts_with(qianfan::EMBEDDINGS) {
+        return None;
+    }
+    let query = state.seen.lock().last().and_then(|s| s.query.clone());
+    let issued = state.keys.lock().get(provider).cloned();
+    let ok = |v: Value| json_resp(200, v.to_string());
+    if !qianfan::token_ok(query.as_deref(), issued.as_deref()) {
+        return Some(ok(qianfan::token_refused()));
+    }
+    if !chat {
+        return Some(ok(qianfan::embeddings(json)));
+    }
+    let (text, pieces) = said(provider, says, qianfan::last_user_text(json));
+    if json["stream"] != true {
+        return Some(ok(qianfan::reply(json, &text)));
+    }
+    Some(match qianfan::stream(json, &pieces) {
+        Ok(f) => frames_resp(state.clone(), f, "text/event-stream", fault),
+        Err(e) => ok(e),
+    })
+}
 /// Azure's paths and the compatible providers' quirks, over the OpenAI mock.
 fn openai_like(
     state: &Arc<State>,
