@@ -344,6 +344,17 @@ pub struct HealthCheck {
     pub timeout: Duration,
 }
 
+/// What a translated Responses request does with a built-in tool its target cannot run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BuiltinTools {
+    /// A 400 naming the tool.
+    #[default]
+    Refuse,
+    /// Dropped, and named in `x-switchboard-dropped`.
+    Drop,
+}
+
 /// What a translated request does with a field its target cannot carry.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -368,6 +379,8 @@ pub struct Route {
     pub max_n: u64,
     /// What a translated request does with a field its target cannot carry.
     pub unsupported_fields: UnsupportedFields,
+    /// What a translated Responses request does with OpenAI's built-in tools.
+    pub builtin_tools: BuiltinTools,
     /// Labels policies see with each request of this route.
     pub tags: Vec<String>,
     pub breaker: crate::health::BreakerConfig,

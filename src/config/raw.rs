@@ -411,6 +411,10 @@ pub struct RawModel {
     /// What a translated request (`/v1/messages`, `/v1/responses`) does with a field its
     /// target cannot carry: `drop` it and name it (default), or refuse with an `error`.
     pub unsupported_fields: Option<super::UnsupportedFields>,
+    /// A `/v1/responses` request with OpenAI's built-in tools (`web_search`, …) on a
+    /// route that must translate it: `refuse` it with a 400 naming the tool (default),
+    /// or `drop` the tools and name them in `x-switchboard-dropped`.
+    pub builtin_tools: Option<super::BuiltinTools>,
     /// Whole answers say what they cost (`x-switchboard-cost`).
     pub show_cost: Option<bool>,
     /// `jwt`: the end user is the claim of a token `[auth.end_users]` verifies.

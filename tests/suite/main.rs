@@ -26,6 +26,7 @@ mod credentials;
 mod docs;
 mod end_users;
 mod examples;
+mod fidelity;
 mod files;
 mod fixtures;
 mod guarantees;

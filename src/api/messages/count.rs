@@ -25,10 +25,15 @@ pub async fn count_tokens(
         Ok(v) => v,
         Err(e) => return error(400, &format!("the request body is not valid JSON: {e}")),
     };
+    // Refused here, not left to whatever the provider says of it.
+    if !req["messages"].is_array() {
+        return error(400, "messages: Field required");
+    }
     // count_tokens takes no max_tokens; the translation does not need one.
     if let Some(o) = req.as_object_mut() {
         o.remove("max_tokens");
     }
+    request::hoist_system(&mut req);
     let translated = match request::to_chat(&req) {
         Ok(c) => c,
         Err(e) => return error(400, &e),

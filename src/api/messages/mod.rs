@@ -33,10 +33,40 @@ pub async fn handle(
     forwarded: Vec<(String, String)>,
     held: Option<crate::request_limits::Held>,
 ) -> http::Response<Body> {
-    let req: Value = match serde_json::from_slice(&body) {
+    let mut req: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => return error(400, &format!("the request body is not valid JSON: {e}")),
     };
+    let hoisted = request::hoist_system(&mut req);
+    let body = if hoisted {
+        Bytes::from(req.to_string())
+    } else {
+        body
+    };
+    let resp = answer(gw, principal, directive, body, forwarded, held, req).await;
+    changed(resp, hoisted)
+}
+
+/// Says in `x-switchboard-changed` that system messages were hoisted into `system`.
+fn changed(mut resp: http::Response<Body>, hoisted: bool) -> http::Response<Body> {
+    if hoisted {
+        resp.headers_mut().insert(
+            request::CHANGED,
+            http::HeaderValue::from_static("messages.system"),
+        );
+    }
+    resp
+}
+
+async fn answer(
+    gw: &Gateway,
+    principal: &Principal,
+    directive: Directive,
+    body: Bytes,
+    forwarded: Vec<(String, String)>,
+    held: Option<crate::request_limits::Held>,
+    req: Value,
+) -> http::Response<Body> {
     let model = req["model"].as_str().unwrap_or_default();
     let anthropic_beta = forwarded.iter().any(|(k, _)| k == "anthropic-beta");
     let mut native = gw

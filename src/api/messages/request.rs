@@ -263,6 +263,43 @@ fn check_fields(obj: &Map<String, Value>) -> Result<(), Invalid> {
     }
 }
 
+/// The header naming what the gateway changed in a passed-through body.
+pub const CHANGED: &str = "x-switchboard-changed";
+
+/// Hoists `role: "system"` messages (OpenAI-minded clients put them in `messages`,
+/// which Anthropic refuses) into `system`, after what it already says; true when it
+/// moved any. The only change made to a body that is passed through.
+pub fn hoist_system(req: &mut Value) -> bool {
+    let Some(messages) = req.get_mut("messages").and_then(Value::as_array_mut) else {
+        return false;
+    };
+    if !messages.iter().any(|m| m["role"] == "system") {
+        return false;
+    }
+    let mut hoisted = Vec::new();
+    messages.retain(|m| {
+        let system = m["role"] == "system";
+        if system {
+            hoisted.push(m["content"].clone());
+        }
+        !system
+    });
+    let mut blocks = match req.get("system") {
+        Some(Value::String(s)) => vec![json!({ "type": "text", "text": s })],
+        Some(Value::Array(a)) => a.clone(),
+        _ => Vec::new(),
+    };
+    for content in hoisted {
+        match content {
+            Value::String(s) => blocks.push(json!({ "type": "text", "text": s })),
+            Value::Array(parts) => blocks.extend(parts.into_iter().filter(|p| p["type"] == "text")),
+            _ => {}
+        }
+    }
+    req["system"] = Value::Array(blocks);
+    true
+}
+
 /// The OpenAI chat body for an Anthropic Messages body.
 pub fn to_chat(req: &Value) -> Result<Translated, Invalid> {
     let Some(obj) = req.as_object() else {
@@ -325,6 +362,13 @@ pub fn to_chat(req: &Value) -> Result<Translated, Invalid> {
         }
     }
     output_options(obj, &mut chat);
+    // A reasoning request: OpenAI's reasoning models refuse `max_tokens` (and count
+    // reasoning in `max_completion_tokens`, as Anthropic's `max_tokens` does thinking).
+    if chat.contains_key("reasoning_effort")
+        && let Some(n) = chat.remove("max_tokens")
+    {
+        chat.insert("max_completion_tokens".into(), n);
+    }
     let stream = obj.get("stream").and_then(Value::as_bool) == Some(true);
     Ok(Translated::finish(stream, chat, dropped))
 }

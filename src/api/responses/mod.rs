@@ -234,7 +234,13 @@ async fn prepare(
     };
     // A continuation resolved here is ours: the provider has never seen its items.
     let mut native = (serves && !continues).then(|| native(None));
-    let translated = match (request::to_chat(req), native.as_mut()) {
+    let drop_builtin = gw
+        .live
+        .load()
+        .routes
+        .get(&model)
+        .is_some_and(|r| r.route.builtin_tools == crate::config::BuiltinTools::Drop);
+    let translated = match (request::to_chat(req, drop_builtin), native.as_mut()) {
         (Ok(t), _) => t,
         (Err(e), Some(n)) => {
             n.only = Some(format!("it cannot be translated: {e}"));

@@ -24,6 +24,24 @@ const ECHOED: &[&str] = &[
     // Hints about the provider's own prompt cache: nothing to carry on a translated route.
     "prompt_cache_key",
     "prompt_cache_retention",
+    // Codex's own metadata about itself (sent on every request): nothing for a model.
+    "client_metadata",
+];
+
+/// How a tool of a `namespace` (a group of client-side function tools, as Codex sends
+/// them) is named as a chat function: `<namespace>__<tool>`.
+pub const NAMESPACE_SEPARATOR: &str = "__";
+
+/// The built-in tools by name as `x-switchboard-dropped` names them when the route drops them.
+const BUILTIN: &[(&str, &str)] = &[
+    ("web_search", "tools.web_search"),
+    ("web_search_preview", "tools.web_search_preview"),
+    ("file_search", "tools.file_search"),
+    ("code_interpreter", "tools.code_interpreter"),
+    ("computer_use_preview", "tools.computer_use_preview"),
+    ("image_generation", "tools.image_generation"),
+    ("local_shell", "tools.local_shell"),
+    ("mcp", "tools.mcp"),
 ];
 /// Fields that mean something this gateway cannot do on a translated route.
 const REFUSED: &[(&str, &str)] = &[
@@ -102,9 +120,13 @@ fn item(it: &Value, out: &mut Vec<Value>, dropped: &mut Vec<&'static str>) -> Re
             out.push(json!({ "role": role, "content": content(role, &it["content"])? }));
         }
         "function_call" => {
+            let name = match (it["namespace"].as_str(), it["name"].as_str()) {
+                (Some(ns), Some(n)) => json!(spaced(ns, n)),
+                _ => it["name"].clone(),
+            };
             let call = json!({
                 "id": it["call_id"], "type": "function",
-                "function": { "name": it["name"], "arguments": it["arguments"].as_str().unwrap_or("{}") },
+                "function": { "name": name, "arguments": it["arguments"].as_str().unwrap_or("{}") },
             });
             // Calls in a row are one assistant turn.
             match out.last_mut() {
@@ -142,32 +164,78 @@ fn item(it: &Value, out: &mut Vec<Value>, dropped: &mut Vec<&'static str>) -> Re
     Ok(())
 }
 
-fn tools(list: &[Value]) -> Result<Vec<Value>, Invalid> {
-    list.iter()
-        .map(|t| match t["type"].as_str() {
-            Some("function") => {
-                let mut f = json!({ "name": t["name"], "parameters": t.get("parameters").cloned().unwrap_or(json!({ "type": "object" })) });
-                for k in ["description", "strict"] {
-                    if let Some(v) = t.get(k).filter(|v| !v.is_null()) {
-                        f[k] = v.clone();
+/// A function tool in chat's form, under `name`.
+fn function(t: &Value, name: Value) -> Value {
+    let parameters = t.get("parameters").cloned();
+    let mut f =
+        json!({ "name": name, "parameters": parameters.unwrap_or(json!({ "type": "object" })) });
+    for k in ["description", "strict"] {
+        if let Some(v) = t.get(k).filter(|v| !v.is_null()) {
+            f[k] = v.clone();
+        }
+    }
+    json!({ "type": "function", "function": f })
+}
+
+/// A namespaced tool's chat name.
+pub fn spaced(namespace: &str, name: &str) -> String {
+    format!("{namespace}{NAMESPACE_SEPARATOR}{name}")
+}
+
+/// The chat tools: function tools as they are, a namespace's function tools flattened
+/// under `<namespace>__<tool>`, built-in tools dropped (and named) when `drop_builtin`,
+/// else refused.
+fn tools(
+    list: &[Value],
+    drop_builtin: bool,
+    dropped: &mut Vec<&'static str>,
+) -> Result<Vec<Value>, Invalid> {
+    let mut out = Vec::new();
+    for t in list {
+        match t["type"].as_str() {
+            Some("function") => out.push(function(t, t["name"].clone())),
+            Some("namespace") => {
+                let ns = t["name"]
+                    .as_str()
+                    .ok_or("tools[].name: a namespace needs a name")?;
+                for sub in t["tools"].as_array().into_iter().flatten() {
+                    if sub["type"] != "function" {
+                        return Err(format!(
+                            "namespace `{ns}`: only function tools can be flattened on a route whose target does not speak the Responses API"
+                        ));
                     }
+                    let name = spaced(ns, sub["name"].as_str().unwrap_or_default());
+                    out.push(function(sub, json!(name)));
                 }
-                Ok(json!({ "type": "function", "function": f }))
             }
-            other => Err(format!(
-                "tool type `{}` is a built-in tool of OpenAI's Responses API; it is not supported on a route whose target does not speak that API",
-                other.unwrap_or("(none)")
-            )),
-        })
-        .collect()
+            other if drop_builtin => {
+                let label = BUILTIN
+                    .iter()
+                    .find(|(k, _)| Some(*k) == other)
+                    .map_or("tools.builtin", |(_, l)| l);
+                Translated::drop_field(dropped, label);
+            }
+            other => {
+                return Err(format!(
+                    "tool type `{}` is a built-in tool of OpenAI's Responses API; it is not supported on a route whose target does not speak that API (a route with builtin_tools = \"drop\" drops it)",
+                    other.unwrap_or("(none)")
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn tool_choice(c: &Value) -> Result<Value, Invalid> {
     match c {
         Value::String(s) if ["auto", "none", "required"].contains(&s.as_str()) => Ok(c.clone()),
-        Value::Object(o) if o.get("type").and_then(Value::as_str) == Some("function") => Ok(
-            json!({ "type": "function", "function": { "name": o.get("name").cloned().unwrap_or(Value::Null) } }),
-        ),
+        Value::Object(o) if o.get("type").and_then(Value::as_str) == Some("function") => {
+            let name = match (o.get("namespace").and_then(Value::as_str), o.get("name")) {
+                (Some(ns), Some(Value::String(n))) => json!(spaced(ns, n)),
+                (_, n) => n.cloned().unwrap_or(Value::Null),
+            };
+            Ok(json!({ "type": "function", "function": { "name": name } }))
+        }
         _ => Err("tool_choice: must be auto, none, required or a function".into()),
     }
 }
@@ -273,7 +341,7 @@ fn output_options(
 }
 
 /// The chat body for a Responses API body.
-pub fn to_chat(req: &Value) -> Result<Translated, Invalid> {
+pub fn to_chat(req: &Value, drop_builtin: bool) -> Result<Translated, Invalid> {
     let obj = req
         .as_object()
         .ok_or("the request body must be a JSON object")?;
@@ -308,7 +376,10 @@ pub fn to_chat(req: &Value) -> Result<Translated, Invalid> {
         .and_then(Value::as_array)
         .filter(|t| !t.is_empty())
     {
-        chat.insert("tools".into(), Value::Array(tools(t)?));
+        let list = tools(t, drop_builtin, &mut dropped)?;
+        if !list.is_empty() {
+            chat.insert("tools".into(), Value::Array(list));
+        }
     }
     if let Some(c) = obj.get("tool_choice").filter(|v| !v.is_null()) {
         chat.insert("tool_choice".into(), tool_choice(c)?);

@@ -11,6 +11,8 @@ use serde_json::{Map, Value, json};
 pub struct Echo {
     pub model: String,
     pub fields: Map<String, Value>,
+    /// The request's tool namespaces: a call to `<namespace>__<tool>` is that tool's.
+    pub namespaces: Vec<String>,
 }
 
 impl Echo {
@@ -35,10 +37,39 @@ impl Echo {
                 fields.insert(k.into(), v.clone());
             }
         }
+        let namespaces = req["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| t["type"] == "namespace")
+            .filter_map(|t| t["name"].as_str().map(str::to_string))
+            .collect();
         Echo {
             model: req["model"].as_str().unwrap_or_default().to_string(),
             fields,
+            namespaces,
         }
+    }
+
+    /// A `function_call` item; a call to a flattened namespace tool names its tool and
+    /// its `namespace`, as the client declared them.
+    pub fn call_item(
+        &self,
+        id: &str,
+        status: &str,
+        call_id: &str,
+        name: &str,
+        arguments: &str,
+    ) -> Value {
+        let split = self.namespaces.iter().find_map(|ns| {
+            let rest = name.strip_prefix(ns.as_str())?;
+            Some((ns, rest.strip_prefix(super::request::NAMESPACE_SEPARATOR)?))
+        });
+        let mut item = call_item(id, status, call_id, split.map_or(name, |s| s.1), arguments);
+        if let Some((ns, _)) = split {
+            item["namespace"] = json!(ns);
+        }
+        item
     }
 }
 
@@ -135,7 +166,7 @@ pub fn from_completion(c: &Value, echo: &Echo, created: u64) -> Value {
         output.push(message_item(&new_id("msg"), "completed", content));
     }
     for call in m["tool_calls"].as_array().into_iter().flatten() {
-        output.push(call_item(
+        output.push(echo.call_item(
             &new_id("fc"),
             "completed",
             call["id"].as_str().unwrap_or_default(),

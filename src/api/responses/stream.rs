@@ -10,8 +10,7 @@
 use serde_json::{Value, json};
 
 use super::response::{
-    Echo, call_item, incomplete_reason, message_item, new_id, object, refusal_part, text_part,
-    usage,
+    Echo, incomplete_reason, message_item, new_id, object, refusal_part, text_part, usage,
 };
 use crate::types::SseEvent;
 
@@ -154,7 +153,9 @@ impl StreamTranslator {
                     json!({ "item_id": id, "output_index": index, "arguments": args, "name": name }),
                     out,
                 );
-                let item = call_item(&id, "completed", &call_id, &name, &args);
+                let item = self
+                    .echo
+                    .call_item(&id, "completed", &call_id, &name, &args);
                 self.emit(
                     "response.output_item.done",
                     json!({ "output_index": index, "item": item }),
@@ -217,7 +218,7 @@ impl StreamTranslator {
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            let item = call_item(&id, "in_progress", &call_id, &name, "");
+            let item = self.echo.call_item(&id, "in_progress", &call_id, &name, "");
             self.emit(
                 "response.output_item.added",
                 json!({ "output_index": self.index(), "item": item }),

@@ -10,13 +10,25 @@ fn wants_tools(req: &Value) -> bool {
         && !answering_tool_results(req["messages"].as_array().map(Vec::as_slice).unwrap_or(&[]))
 }
 
+/// The tool the mock calls: `get_weather`, or the first offered tool whose name is
+/// namespaced (`<namespace>__<tool>`, as a gateway flattens a Responses namespace).
+fn called(req: &Value) -> String {
+    let names = req["tools"].as_array().into_iter().flatten();
+    names
+        .filter_map(|t| t["function"]["name"].as_str())
+        .find(|n| n.contains("__"))
+        .unwrap_or("get_weather")
+        .to_string()
+}
+
 /// `text`: what the model says (unless it calls tools).
 pub fn reply(req: &Value, text: &str) -> Value {
     let model = req["model"].clone();
+    let name = called(req);
     let message = if wants_tools(req) {
         json!({ "role": "assistant", "content": null, "tool_calls": [
-            { "id": "call_1", "type": "function", "function": { "name": "get_weather", "arguments": "{\"city\":\"Paris\"}" } },
-            { "id": "call_2", "type": "function", "function": { "name": "get_weather", "arguments": "{\"city\":\"Oslo\"}" } },
+            { "id": "call_1", "type": "function", "function": { "name": name, "arguments": "{\"city\":\"Paris\"}" } },
+            { "id": "call_2", "type": "function", "function": { "name": name, "arguments": "{\"city\":\"Oslo\"}" } },
         ]})
     } else {
         json!({ "role": "assistant", "content": text })
@@ -50,8 +62,9 @@ pub fn stream(req: &Value, pieces: &[String]) -> Vec<String> {
         Value::Null,
     )];
     if wants_tools(req) {
+        let name = called(req);
         for (i, (id, city)) in [("call_1", "Paris"), ("call_2", "Oslo")].iter().enumerate() {
-            out.push(chunk(json!({ "tool_calls": [{ "index": i, "id": id, "type": "function", "function": { "name": "get_weather", "arguments": "" } }] }), Value::Null));
+            out.push(chunk(json!({ "tool_calls": [{ "index": i, "id": id, "type": "function", "function": { "name": name, "arguments": "" } }] }), Value::Null));
             out.push(chunk(json!({ "tool_calls": [{ "index": i, "function": { "arguments": "{\"city\":" } }] }), Value::Null));
             out.push(chunk(json!({ "tool_calls": [{ "index": i, "function": { "arguments": format!("\"{city}\"}}") } }] }), Value::Null));
         }
