@@ -381,6 +381,8 @@ pub struct Route {
     pub unsupported_fields: UnsupportedFields,
     /// What a translated Responses request does with OpenAI's built-in tools.
     pub builtin_tools: BuiltinTools,
+    /// Targets whose provider says it cannot take the request go last.
+    pub steer_by_provider_limits: bool,
     /// Labels policies see with each request of this route.
     pub tags: Vec<String>,
     pub breaker: crate::health::BreakerConfig,

@@ -415,6 +415,10 @@ pub struct RawModel {
     /// route that must translate it: `refuse` it with a 400 naming the tool (default),
     /// or `drop` the tools and name them in `x-switchboard-dropped`.
     pub builtin_tools: Option<super::BuiltinTools>,
+    /// Before a 429: a target whose provider's own rate-limit headers say it cannot
+    /// take the request's estimated tokens (or any request) goes after those that can,
+    /// whatever the strategy ordered (default false).
+    pub steer_by_provider_limits: Option<bool>,
     /// Whole answers say what they cost (`x-switchboard-cost`).
     pub show_cost: Option<bool>,
     /// `jwt`: the end user is the claim of a token `[auth.end_users]` verifies.

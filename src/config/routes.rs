@@ -86,6 +86,7 @@ impl RouteEnv<'_> {
             max_n: model.max_n.unwrap_or(8).max(1),
             unsupported_fields: model.unsupported_fields.unwrap_or_default(),
             builtin_tools: model.builtin_tools.unwrap_or_default(),
+            steer_by_provider_limits: model.steer_by_provider_limits.unwrap_or(false),
             show_cost: model.show_cost.unwrap_or(false),
             user_from: super::auth::user_from(
                 cx,

@@ -23,6 +23,9 @@ pub struct TargetSignals {
     /// Last `x-ratelimit-remaining-*` seen; `u64::MAX` = never reported.
     remaining_requests: AtomicU64,
     remaining_tokens: AtomicU64,
+    /// When the provider said each window resets (`x-ratelimit-reset-*`,
+    /// `anthropic-ratelimit-*-reset`): past it, the remaining count is no longer known.
+    resets: Mutex<[Option<tokio::time::Instant>; 2]>,
     /// Until when the provider asked us to wait (`retry-after`): orders this target
     /// after the others, but does not refuse it on its own.
     cooling_until: Mutex<Option<tokio::time::Instant>>,
@@ -52,6 +55,35 @@ fn header_u64(headers: &http::HeaderMap, names: &[&str]) -> Option<u64> {
         .find_map(|n| headers.get(*n)?.to_str().ok()?.trim().parse::<u64>().ok())
 }
 
+/// How long until a rate-limit window resets: OpenAI's durations (`1s`, `6m0s`,
+/// `20ms`, `1h2m3.5s`) or Anthropic's RFC 3339 time.
+pub fn reset_in(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(t) = v.parse::<jiff::Timestamp>() {
+        let secs = t.as_millisecond() - jiff::Timestamp::now().as_millisecond();
+        return Some(Duration::from_millis(secs.max(0) as u64));
+    }
+    let mut total = 0f64;
+    let mut rest = v;
+    while !rest.is_empty() {
+        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let n: f64 = rest[..num_end].parse().ok()?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        total += n * match &rest[..unit_end] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            _ => return None,
+        };
+        rest = &rest[unit_end..];
+    }
+    (total.is_finite() && v != "").then(|| Duration::from_secs_f64(total.min(86_400.0)))
+}
+
 /// A provider's `retry-after` (seconds) or `retry-after-ms`.
 pub fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
     if let Some(ms) = header_u64(headers, &["retry-after-ms"]) {
@@ -77,6 +109,7 @@ impl TargetSignals {
             latency: Mutex::new(Ewma::default()),
             remaining_requests: AtomicU64::new(UNKNOWN),
             remaining_tokens: AtomicU64::new(UNKNOWN),
+            resets: Mutex::new([None, None]),
             cooling_until: Mutex::new(None),
         }
     }
@@ -123,26 +156,46 @@ impl TargetSignals {
         e.ttft_us = blend(e.ttft_us, ttft.as_micros() as f64);
     }
 
-    /// Reads the provider's rate-limit headers (OpenAI's and Anthropic's names) and
-    /// a `retry-after`, which cools the target for that long.
+    /// Reads the provider's rate-limit headers (OpenAI's and Anthropic's names: what
+    /// remains and when it resets) and a `retry-after`, which cools the target for
+    /// that long.
     pub fn observe_headers(&self, headers: &http::HeaderMap, status: u16) {
-        if let Some(v) = header_u64(
-            headers,
-            &[
-                "x-ratelimit-remaining-requests",
-                "anthropic-ratelimit-requests-remaining",
-            ],
-        ) {
-            self.remaining_requests.store(v, Ordering::Relaxed);
-        }
-        if let Some(v) = header_u64(
-            headers,
-            &[
-                "x-ratelimit-remaining-tokens",
-                "anthropic-ratelimit-tokens-remaining",
-            ],
-        ) {
-            self.remaining_tokens.store(v, Ordering::Relaxed);
+        let windows = [
+            (
+                &self.remaining_requests,
+                &[
+                    "x-ratelimit-remaining-requests",
+                    "anthropic-ratelimit-requests-remaining",
+                ],
+                &[
+                    "x-ratelimit-reset-requests",
+                    "anthropic-ratelimit-requests-reset",
+                ],
+            ),
+            (
+                &self.remaining_tokens,
+                // Anthropic's input-token window is the one a request's prompt meets.
+                &[
+                    "x-ratelimit-remaining-tokens",
+                    "anthropic-ratelimit-input-tokens-remaining",
+                ],
+                &[
+                    "x-ratelimit-reset-tokens",
+                    "anthropic-ratelimit-input-tokens-reset",
+                ],
+            ),
+        ];
+        for (i, (remaining, counts, resets)) in windows.into_iter().enumerate() {
+            let count = header_u64(headers, counts).or_else(|| {
+                (i == 1).then(|| header_u64(headers, &["anthropic-ratelimit-tokens-remaining"]))?
+            });
+            if let Some(v) = count {
+                remaining.store(v, Ordering::Relaxed);
+                let reset = resets
+                    .iter()
+                    .find_map(|n| reset_in(headers.get(*n)?.to_str().ok()?));
+                self.resets.lock()[i] = reset.map(|d| tokio::time::Instant::now() + d);
+            }
         }
         if (status == 429 || status == 503)
             && let Some(wait) = retry_after(headers)
@@ -161,9 +214,25 @@ impl TargetSignals {
         (e.latency_us as u64, e.ttft_us as u64, e.error_rate as f32)
     }
 
+    /// What the provider last said remains (requests, tokens), while its window lasts.
     pub fn remaining(&self) -> (Option<u64>, Option<u64>) {
-        let get = |a: &AtomicU64| Some(a.load(Ordering::Relaxed)).filter(|v| *v != UNKNOWN);
-        (get(&self.remaining_requests), get(&self.remaining_tokens))
+        let resets = *self.resets.lock();
+        let now = tokio::time::Instant::now();
+        let get = |a: &AtomicU64, i: usize| {
+            let v = a.load(Ordering::Relaxed);
+            (v != UNKNOWN && resets[i].is_none_or(|r| now < r)).then_some(v)
+        };
+        (
+            get(&self.remaining_requests, 0),
+            get(&self.remaining_tokens, 1),
+        )
+    }
+
+    /// Whether what the provider said remains can take a request of `tokens` (true
+    /// when it said nothing, or its window has reset).
+    pub fn can_hold(&self, tokens: u64) -> bool {
+        let (requests, left) = self.remaining();
+        requests != Some(0) && left.is_none_or(|l| l >= tokens)
     }
 
     /// The weight strategies see: the configured one, lowered by the recent error rate
@@ -239,6 +308,35 @@ mod tests {
         let mut ms = http::HeaderMap::new();
         ms.insert("retry-after-ms", "1500".parse().unwrap());
         assert_eq!(retry_after(&ms), Some(Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn reset_times_are_read_in_both_dialects() {
+        assert_eq!(reset_in("1s"), Some(Duration::from_secs(1)));
+        assert_eq!(reset_in("6m0s"), Some(Duration::from_secs(360)));
+        assert_eq!(reset_in("20ms"), Some(Duration::from_millis(20)));
+        assert_eq!(reset_in("1h2m3.5s"), Some(Duration::from_secs_f64(3723.5)));
+        assert_eq!(reset_in("soon"), None);
+        let later = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(90);
+        let d = reset_in(&later.to_string()).unwrap();
+        assert!((88..=90).contains(&d.as_secs()), "{d:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn what_remains_is_forgotten_when_its_window_resets() {
+        let s = TargetSignals::new(BreakerConfig::default());
+        let mut h = http::HeaderMap::new();
+        h.insert("x-ratelimit-remaining-tokens", "500".parse().unwrap());
+        h.insert("x-ratelimit-reset-tokens", "2s".parse().unwrap());
+        s.observe_headers(&h, 200);
+        assert!(s.can_hold(400) && !s.can_hold(600));
+        tokio::time::advance(Duration::from_millis(2100)).await;
+        assert_eq!(s.remaining().1, None, "the window has reset");
+        assert!(s.can_hold(600));
+        let mut h = http::HeaderMap::new();
+        h.insert("x-ratelimit-remaining-requests", "0".parse().unwrap());
+        s.observe_headers(&h, 200);
+        assert!(!s.can_hold(1), "no request left");
     }
 
     #[test]

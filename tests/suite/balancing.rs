@@ -540,3 +540,34 @@ async fn metrics_expose_the_same_figures() {
     }
     assert!(!text.contains(PROVIDER_KEY));
 }
+
+/// A provider whose remaining tokens shrink below what a request needs is passed over
+/// before it answers 429: by `steer_by_provider_limits` under any strategy.
+#[tokio::test]
+async fn a_target_whose_provider_cannot_hold_the_request_is_passed_over_first() {
+    let mock = Mock::start().await;
+    let gw = start(
+        &mock,
+        &(providers(&["cheap", "spare"])
+            + &route(
+                "builtin:priority",
+                &[("cheap", ""), ("spare", "")],
+                "steer_by_provider_limits = true",
+            )),
+    )
+    .await;
+    let body = json!({ "model": "m", "messages": user("hi"), "max_tokens": 1000 });
+    let ask = || gw.chat(&body);
+    // The budget shrinks: 5000 left, then 3000, then 500 — too little for 1000 tokens.
+    for left in ["5000", "3000", "500"] {
+        mock.push_fault(
+            "cheap",
+            Fault::Header("x-ratelimit-remaining-tokens".into(), left.into()),
+        );
+        assert_eq!(ask().await.0, 200);
+    }
+    assert_eq!((mock.count("cheap"), mock.count("spare")), (3, 0));
+    assert_eq!(ask().await.0, 200);
+    assert_eq!(mock.count("spare"), 1, "passed over before a 429");
+    assert_eq!(mock.count("cheap"), 3);
+}
