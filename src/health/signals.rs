@@ -81,7 +81,7 @@ pub fn reset_in(v: &str) -> Option<Duration> {
         };
         rest = &rest[unit_end..];
     }
-    (total.is_finite() && v != "").then(|| Duration::from_secs_f64(total.min(86_400.0)))
+    (total.is_finite() && !v.is_empty()).then(|| Duration::from_secs_f64(total.min(86_400.0)))
 }
 
 /// A provider's `retry-after` (seconds) or `retry-after-ms`.
