@@ -42,6 +42,11 @@ pub const SURFACE: &[NativeApi] = &[
 /// The `anthropic-version` sent when the client names none.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
+/// The `anthropic_version` Claude on Vertex AI takes in the body.
+pub const VERTEX_ANTHROPIC_VERSION: &str = "vertex-2023-10-16";
+/// The `anthropic_version` Claude on Bedrock's InvokeModel takes in the body.
+pub const BEDROCK_ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
+
 /// Client headers an Anthropic target is given as they are.
 pub const ANTHROPIC_FORWARDED: &[&str] = &["anthropic-beta", "anthropic-version"];
 

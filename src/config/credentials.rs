@@ -144,6 +144,10 @@ impl Reader<'_, '_> {
     }
 }
 
+fn hidden(s: Secret) -> crate::upstream::credentials::Hidden {
+    crate::upstream::credentials::Hidden(s.expose().to_string())
+}
+
 /// Builds a provider's credential from its (merged) table.
 pub(super) fn build(
     cx: &Ctx<'_>,
@@ -203,7 +207,7 @@ fn kind(
                     dialect,
                     token_url: r.url("token_url", &url)?,
                     client_id: r.plain("client_id", &raw.client_id, &raw.client_id_env)?,
-                    client_secret: r.secret("client_secret_env", &raw.client_secret_env)?,
+                    client_secret: hidden(r.secret("client_secret_env", &raw.client_secret_env)?),
                     scope,
                 }),
                 Placement::Bearer,
@@ -220,7 +224,7 @@ fn kind(
                     .secret("api_key_env", &raw.api_key_env)?
                     .expose()
                     .to_string(),
-                client_secret: r.secret("secret_key_env", &raw.secret_key_env)?,
+                client_secret: hidden(r.secret("secret_key_env", &raw.secret_key_env)?),
                 scope: None,
             }),
             Placement::AsKey,

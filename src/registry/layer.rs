@@ -79,7 +79,11 @@ pub fn compose_table(
         }
     }
     for provider in snap.credentials.keys() {
-        if let Some(toml::Value::Table(p)) = section(&mut t, Kind::Provider).get_mut(provider) {
+        // A provider whose `credential` table names its secrets reads this one as
+        // `@registry/<provider>` where it says, not as an API key.
+        if let Some(toml::Value::Table(p)) = section(&mut t, Kind::Provider).get_mut(provider)
+            && !p.contains_key("credential")
+        {
             p.insert(
                 "api_key_env".into(),
                 toml::Value::String(format!("{CREDENTIAL_VAR}{provider}")),

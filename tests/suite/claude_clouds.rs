@@ -147,3 +147,33 @@ async fn claude_code_reaches_vertex_raw_predict_as_sent_but_for_model_and_auth()
         "the token never reaches the client"
     );
 }
+
+#[tokio::test]
+async fn count_tokens_asks_vertex_and_estimates_for_bedrock() {
+    let mock = Mock::start().await;
+    let gw = start(&mock, CONFIG).await;
+    let count = |model: &str| {
+        let body = json!({ "model": model, "messages": [{ "role": "user", "content": "hi" }] });
+        gw.client
+            .post(format!("{}/v1/messages/count_tokens", gw.url))
+            .header("x-api-key", TEAM_KEY)
+            .json(&body)
+            .send()
+    };
+    let r = count("claude-vertex").await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("x-switchboard-estimate").is_none());
+    assert_eq!(r.json::<Value>().await.unwrap()["input_tokens"], 37);
+    let seen = &mock.seen("vx")[0];
+    assert!(
+        seen.path.ends_with("/models/count-tokens:rawPredict"),
+        "{}",
+        seen.path
+    );
+    assert_eq!(seen.body["model"], "claude-haiku-4-5@20251001");
+    // Bedrock has no count: the gateway's estimate, said so.
+    let r = count("claude-bedrock").await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchboard-estimate"], "true");
+    assert_eq!(mock.count("bk"), 0);
+}

@@ -79,7 +79,9 @@ async fn a_claude_code_request_arrives_as_sent_but_for_the_mappings() {
     assert_eq!(m.len(), 5);
     // The rest: model, limits, user, effort, the stream with its usage chunk.
     assert_eq!(sent["model"], "gpt-x");
-    assert_eq!(sent["max_tokens"], 32000);
+    // Thinking asks for reasoning: OpenAI's reasoning models take only this name.
+    assert_eq!(sent["max_completion_tokens"], 32000);
+    assert!(sent.get("max_tokens").is_none());
     assert_eq!(sent["user"], "user_abc_account_123_session_456");
     assert_eq!(sent["reasoning_effort"], "high");
     assert_eq!(sent["stream"], true);

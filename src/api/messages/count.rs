@@ -9,6 +9,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::{error, request};
+use crate::config::ClaudePlatform;
 use crate::live::{LiveState, Principal};
 use crate::reply::{Body, full};
 
@@ -132,8 +133,10 @@ async fn rate_limited(
     None
 }
 
-/// The count of the route's first target, when it is an Anthropic provider with a key;
-/// `None` (the caller estimates) otherwise or when the provider does not answer it.
+/// The count of the route's first target, when it is an Anthropic provider with a key
+/// (or Claude on Vertex AI, with its token: `count-tokens:rawPredict`, the model in the
+/// body); `None` (the caller estimates) otherwise — Bedrock has no count — or when the
+/// provider does not answer it.
 async fn native(
     live: &LiveState,
     route: &crate::live::LiveRoute,
@@ -146,16 +149,27 @@ async fn native(
     if p.adapter.name != "builtin:anthropic" || p.inactive.is_some() {
         return None;
     }
-    let key = p.api_key.as_ref()?.expose();
     req["model"] = json!(target.target.model);
-    let url = format!(
-        "{}/messages/count_tokens",
-        provider.base_url.as_str().trim_end_matches('/')
-    );
-    let mut out = http::Request::post(url)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .header("x-api-key", key)
-        .header("anthropic-version", "2023-06-01");
+    let base = provider.base_url.as_str().trim_end_matches('/');
+    let mut out = http::Request::post(match p.claude {
+        ClaudePlatform::Anthropic => format!("{base}/messages/count_tokens"),
+        ClaudePlatform::Vertex => format!("{base}/models/count-tokens:rawPredict"),
+        ClaudePlatform::Bedrock { .. } => return None,
+    })
+    .header(http::header::CONTENT_TYPE, "application/json");
+    if p.claude == ClaudePlatform::Vertex {
+        req["anthropic_version"] = json!(crate::native::VERTEX_ANTHROPIC_VERSION);
+        let credential = p.credential.as_ref();
+        let (token, _) = crate::upstream::credentials::token_for(credential)
+            .await
+            .ok()??;
+        out = out.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+    } else {
+        let key = p.api_key.as_ref()?.expose();
+        out = out
+            .header("x-api-key", key)
+            .header("anthropic-version", "2023-06-01");
+    }
     if let Some(beta) = anthropic_beta {
         out = out.header("anthropic-beta", beta);
     }

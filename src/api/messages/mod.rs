@@ -33,23 +33,31 @@ pub async fn handle(
     forwarded: Vec<(String, String)>,
     held: Option<crate::request_limits::Held>,
 ) -> http::Response<Body> {
-    let mut req: Value = match serde_json::from_slice(&body) {
+    let req: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => return error(400, &format!("the request body is not valid JSON: {e}")),
     };
-    let hoisted = request::hoist_system(&mut req);
-    let body = if hoisted {
-        Bytes::from(req.to_string())
-    } else {
-        body
-    };
+    // The body a target that speaks Anthropic is given has its system messages hoisted
+    // (Anthropic refuses them in `messages`); a translation keeps them where they are.
+    let mut hoisted = None;
+    if req["messages"]
+        .as_array()
+        .is_some_and(|m| m.iter().any(|m| m["role"] == "system"))
+    {
+        let mut native = req.clone();
+        request::hoist_system(&mut native);
+        hoisted = Some(Bytes::from(native.to_string()));
+    }
+    let changed_body = hoisted.is_some();
+    let body = hoisted.unwrap_or(body);
     let resp = answer(gw, principal, directive, body, forwarded, held, req).await;
-    changed(resp, hoisted)
+    changed(resp, changed_body)
 }
 
-/// Says in `x-switchboard-changed` that system messages were hoisted into `system`.
+/// Says in `x-switchboard-changed` that a passed-through body had its system messages
+/// hoisted into `system`.
 fn changed(mut resp: http::Response<Body>, hoisted: bool) -> http::Response<Body> {
-    if hoisted {
+    if hoisted && pipeline::is_native(&resp) {
         resp.headers_mut().insert(
             request::CHANGED,
             http::HeaderValue::from_static("messages.system"),

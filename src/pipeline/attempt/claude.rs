@@ -10,12 +10,12 @@
 use base64::Engine as _;
 use serde_json::Value;
 
-use super::stream::StreamError;
 use crate::config::ClaudePlatform;
 use crate::types::{AdapterError, AuthScheme, ErrorKind, Sigv4Scope, SseEvent, StreamFormat};
 
-pub const VERTEX_VERSION: &str = "vertex-2023-10-16";
-pub const BEDROCK_VERSION: &str = "bedrock-2023-05-31";
+use crate::native::{
+    BEDROCK_ANTHROPIC_VERSION as BEDROCK_VERSION, VERTEX_ANTHROPIC_VERSION as VERTEX_VERSION,
+};
 
 /// What the request to Claude on a cloud is: path, auth, body, headers kept, stream
 /// framing.
@@ -96,12 +96,12 @@ pub fn hosted(
 
 /// Bedrock's stream messages as Anthropic's events: a `chunk`'s `bytes` is one event's
 /// JSON (its `type` the event's name); an exception is the stream's error.
-pub fn unwrap_chunks(events: Vec<SseEvent>) -> Result<Vec<SseEvent>, StreamError> {
+pub fn unwrap_chunks(events: Vec<SseEvent>) -> Result<Vec<SseEvent>, AdapterError> {
     let mut out = Vec::with_capacity(events.len());
     for ev in events {
         let name = ev.event.as_deref().unwrap_or("");
         if name != "chunk" {
-            return Err(StreamError::Adapter(exception(name, &ev.data)));
+            return Err(exception(name, &ev.data));
         }
         let v: Value = serde_json::from_str(&ev.data).unwrap_or_default();
         let bytes = v["bytes"]
@@ -109,10 +109,7 @@ pub fn unwrap_chunks(events: Vec<SseEvent>) -> Result<Vec<SseEvent>, StreamError
             .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
             .and_then(|b| String::from_utf8(b).ok());
         let Some(data) = bytes else {
-            return Err(StreamError::Adapter(exception(
-                "malformed chunk",
-                "a chunk without base64 bytes",
-            )));
+            return Err(exception("malformed chunk", "a chunk without base64 bytes"));
         };
         let kind = serde_json::from_str::<Value>(&data)
             .ok()
@@ -192,6 +189,6 @@ mod tests {
             data: r#"{"message":"slow down"}"#.into(),
         };
         let e = unwrap_chunks(vec![ex]).unwrap_err();
-        assert_eq!(e.status(), Some(429));
+        assert_eq!(e.status, 429);
     }
 }

@@ -235,7 +235,7 @@ impl Pump {
                 }
             }
             if self.bedrock_chunks {
-                events = super::claude::unwrap_chunks(events)?;
+                events = super::claude::unwrap_chunks(events).map_err(StreamError::Adapter)?;
             }
             let mut out = Vec::with_capacity(events.len());
             self.translate(events, &mut out).await?;

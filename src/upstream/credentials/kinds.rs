@@ -7,8 +7,7 @@
 
 use bytes::Bytes;
 
-use super::{CredentialError, Token, exchange, form_post};
-use crate::config::Secret;
+use super::{CredentialError, Hidden, Token, exchange, form_post};
 
 /// Which endpoint's dialect a client-credentials exchange speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +26,7 @@ pub struct ClientCredentials {
     pub dialect: Dialect,
     pub token_url: url::Url,
     pub client_id: String,
-    pub client_secret: Secret,
+    pub client_secret: Hidden,
     pub scope: Option<String>,
 }
 

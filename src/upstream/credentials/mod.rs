@@ -62,6 +62,22 @@ impl CredentialError {
     }
 }
 
+/// A secret the host holds for a credential: never printed.
+#[derive(Clone)]
+pub struct Hidden(pub String);
+
+impl Hidden {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Hidden {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hidden(***)")
+    }
+}
+
 /// A provider's credential besides a static key.
 #[derive(Debug, Clone)]
 pub enum ProviderCredential {
