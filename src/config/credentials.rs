@@ -180,39 +180,11 @@ fn kind(
     let token = |kind: TokenKind, placement: Placement| {
         ProviderCredential::Token(Arc::new(TokenSource::new(r.provider, kind, placement)))
     };
-    let k = raw.kind.as_deref().unwrap_or("");
-    Ok(match k {
-        "oauth" | "entra" => {
-            let (dialect, url, scope) = if k == "entra" {
-                let url = match (&raw.token_url, &raw.tenant) {
-                    (Some(u), _) => u.clone(),
-                    (None, Some(t)) => {
-                        format!("https://login.microsoftonline.com/{t}/oauth2/v2.0/token")
-                    }
-                    (None, None) => return r.bad("tenant", "is needed (your directory id)"),
-                };
-                (
-                    Dialect::Entra,
-                    url,
-                    Some(raw.scope.clone().unwrap_or(ENTRA_SCOPE.into())),
-                )
-            } else {
-                let Some(url) = &raw.token_url else {
-                    return r.bad("token_url", "is needed");
-                };
-                (Dialect::OAuth, url.clone(), raw.scope.clone())
-            };
-            token(
-                TokenKind::ClientCredentials(ClientCredentials {
-                    dialect,
-                    token_url: r.url("token_url", &url)?,
-                    client_id: r.plain("client_id", &raw.client_id, &raw.client_id_env)?,
-                    client_secret: hidden(r.secret("client_secret_env", &raw.client_secret_env)?),
-                    scope,
-                }),
-                Placement::Bearer,
-            )
-        }
+    Ok(match raw.kind.as_deref().unwrap_or("") {
+        k @ ("oauth" | "entra") => token(
+            TokenKind::ClientCredentials(client_credentials(r, raw, k == "entra")?),
+            Placement::Bearer,
+        ),
         "qianfan" => token(
             TokenKind::ClientCredentials(ClientCredentials {
                 dialect: Dialect::Qianfan,
@@ -247,30 +219,7 @@ fn kind(
                 Placement::Bearer,
             )
         }
-        "tencent" => {
-            let host = url::Url::parse(base_url)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_string));
-            let service = match (&raw.service, host) {
-                (Some(s), _) => s.clone(),
-                (None, Some(h)) if h.ends_with(".tencentcloudapi.com") => {
-                    h.split('.').next().unwrap_or_default().to_string()
-                }
-                _ => {
-                    return r.bad(
-                        "service",
-                        "is needed when base_url is not <service>.tencentcloudapi.com",
-                    );
-                }
-            };
-            let secret =
-                |f: &str, v: &Option<String>| r.secret(f, v).map(|s| s.expose().to_string());
-            let creds = crate::upstream::tc3::Tc3Credentials {
-                secret_id: secret("secret_id_env", &raw.secret_id_env)?,
-                secret_key: secret("secret_key_env", &raw.secret_key_env)?,
-            };
-            ProviderCredential::Tc3(Arc::new(Tc3 { creds, service }))
-        }
+        "tencent" => ProviderCredential::Tc3(Arc::new(tencent(r, raw, base_url)?)),
         other => {
             return r.bad(
                 "kind",
@@ -278,6 +227,62 @@ fn kind(
             );
         }
     })
+}
+
+/// OAuth 2.0 client credentials, or Entra ID's (its token URL from the tenant, Azure
+/// OpenAI's scope unless another is set).
+fn client_credentials(
+    r: &Reader<'_, '_>,
+    raw: &RawCredential,
+    entra: bool,
+) -> Result<ClientCredentials, Missing> {
+    let (dialect, url, scope) = if entra {
+        let url = match (&raw.token_url, &raw.tenant) {
+            (Some(u), _) => u.clone(),
+            (None, Some(t)) => format!("https://login.microsoftonline.com/{t}/oauth2/v2.0/token"),
+            (None, None) => return r.bad("tenant", "is needed (your directory id)"),
+        };
+        let scope = raw.scope.clone().unwrap_or(ENTRA_SCOPE.into());
+        (Dialect::Entra, url, Some(scope))
+    } else {
+        let Some(url) = &raw.token_url else {
+            return r.bad("token_url", "is needed");
+        };
+        (Dialect::OAuth, url.clone(), raw.scope.clone())
+    };
+    Ok(ClientCredentials {
+        dialect,
+        token_url: r.url("token_url", &url)?,
+        client_id: r.plain("client_id", &raw.client_id, &raw.client_id_env)?,
+        client_secret: hidden(r.secret("client_secret_env", &raw.client_secret_env)?),
+        scope,
+    })
+}
+
+/// Tencent Cloud's key pair, and the service it signs for (named, or the first label
+/// of a `<service>.tencentcloudapi.com` base URL).
+fn tencent(r: &Reader<'_, '_>, raw: &RawCredential, base_url: &str) -> Result<Tc3, Missing> {
+    let host = url::Url::parse(base_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string));
+    let service = match (&raw.service, host) {
+        (Some(s), _) => s.clone(),
+        (None, Some(h)) if h.ends_with(".tencentcloudapi.com") => {
+            h.split('.').next().unwrap_or_default().to_string()
+        }
+        _ => {
+            return r.bad(
+                "service",
+                "is needed when base_url is not <service>.tencentcloudapi.com",
+            );
+        }
+    };
+    let secret = |f: &str, v: &Option<String>| r.secret(f, v).map(|s| s.expose().to_string());
+    let creds = crate::upstream::tc3::Tc3Credentials {
+        secret_id: secret("secret_id_env", &raw.secret_id_env)?,
+        secret_key: secret("secret_key_env", &raw.secret_key_env)?,
+    };
+    Ok(Tc3 { creds, service })
 }
 
 /// A Google service account from its key file or the variable holding it.

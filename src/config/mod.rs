@@ -7,6 +7,7 @@
 pub mod alerts;
 pub mod auth;
 pub use auth::UserFrom;
+pub use routes::BuiltinTools;
 mod cache;
 pub mod capture;
 pub mod cors;
@@ -17,7 +18,7 @@ pub mod lifecycle;
 pub mod masked;
 mod presets;
 mod providers;
-pub use providers::Inactive;
+pub use providers::{ClaudePlatform, Inactive};
 mod raw;
 pub mod reports;
 pub mod route_params;
@@ -321,17 +322,6 @@ pub struct Provider {
     pub claude: ClaudePlatform,
 }
 
-/// Where Claude is reached: Anthropic's API, Google Vertex AI or Amazon Bedrock.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum ClaudePlatform {
-    #[default]
-    Anthropic,
-    Vertex,
-    Bedrock {
-        region: String,
-    },
-}
-
 /// A cheap probe of a provider on an interval; results feed the circuit breakers of
 /// every target on that provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -342,17 +332,6 @@ pub struct HealthCheck {
     /// GET this path under `base_url` (default `/models`).
     pub path: String,
     pub timeout: Duration,
-}
-
-/// What a translated Responses request does with a built-in tool its target cannot run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BuiltinTools {
-    /// A 400 naming the tool.
-    #[default]
-    Refuse,
-    /// Dropped, and named in `x-switchboard-dropped`.
-    Drop,
 }
 
 /// What a translated request does with a field its target cannot carry.

@@ -12,6 +12,31 @@ use super::fields::Ctx;
 use super::raw::RawProvider;
 use super::*;
 
+/// The preset's credential under the provider's own (its fields filling the unset
+/// ones); none where the provider set a key instead.
+fn credential(
+    p: &mut RawProvider,
+    c: &toml::Value,
+    preset: &str,
+    span: std::ops::Range<usize>,
+) -> Result<(), ConfigError> {
+    let theirs: super::credentials::RawCredential =
+        c.clone().try_into().map_err(|e| ConfigError::Invalid {
+            line: 0,
+            key: format!("catalog.{preset}.credential"),
+            message: format!("{e}"),
+        })?;
+    p.credential = match p.credential.take() {
+        Some(mine) => {
+            let at = mine.span();
+            Some(Spanned::new(at, mine.into_inner().or(&theirs)))
+        }
+        None if p.api_key_env.is_none() => Some(Spanned::new(span, theirs)),
+        None => None,
+    };
+    Ok(())
+}
+
 pub(super) fn apply(
     cx: &Ctx<'_>,
     providers: &mut BTreeMap<String, RawProvider>,
@@ -58,21 +83,8 @@ pub(super) fn apply(
             p.base_url = Spanned::new(span.clone(), preset.base_url.clone());
         }
         if let Some(c) = &preset.credential {
-            let theirs: super::credentials::RawCredential =
-                c.clone().try_into().map_err(|e| ConfigError::Invalid {
-                    line: 0,
-                    key: format!("catalog.{}.credential", preset_name.get_ref()),
-                    message: format!("{e}"),
-                })?;
-            // A key set in the config is the provider's choice over the preset's credential.
-            p.credential = match p.credential.take() {
-                Some(mine) => {
-                    let at = mine.span();
-                    Some(Spanned::new(at, mine.into_inner().or(&theirs)))
-                }
-                None if p.api_key_env.is_none() => Some(Spanned::new(span.clone(), theirs)),
-                None => None,
-            };
+            let name = preset_name.get_ref().clone();
+            credential(p, c, &name, span.clone())?;
         }
         if p.api_key_env.is_none() && p.credential.is_none() {
             p.api_key_env = preset.api_key_env.clone();

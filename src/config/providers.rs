@@ -11,6 +11,7 @@ use super::fields::{Ctx, line_of};
 use super::raw::RawConfig;
 use super::*;
 use crate::native::NativeApi;
+use crate::upstream::credentials::ProviderCredential;
 
 pub(super) fn providers(
     cx: &Ctx<'_>,
@@ -22,21 +23,7 @@ pub(super) fn providers(
     let mut providers = BTreeMap::new();
     for (name, p) in &raw.providers {
         let key = format!("providers.{name}");
-        let base_url = p.base_url.get_ref().trim_end_matches('/').to_string();
-        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return cx.err(
-                p.base_url.span(),
-                format!("{key}.base_url"),
-                "must start with http:// or https://",
-            );
-        }
-        if let Err(e) = url::Url::parse(&base_url) {
-            return cx.err(
-                p.base_url.span(),
-                format!("{key}.base_url"),
-                format!("is not a valid URL: {e}"),
-            );
-        }
+        let base_url = base_url(cx, p, &key)?;
         let (api_key, inactive) = api_key(cx, name, p.api_key_env.as_deref(), warnings);
         let (aws, aws_missing) = aws_credentials(p.aws_credentials_env.as_ref(), cx, &key, text)?;
         let inactive = inactive.or(aws_missing.map(|var| {
@@ -48,25 +35,8 @@ pub(super) fn providers(
                 var,
             }
         }));
-        let (credential, inactive) = match &p.credential {
-            None => (None, inactive),
-            Some(c) => {
-                if p.api_key_env.is_some() {
-                    return cx.err(
-                        c.span(),
-                        format!("{key}.credential"),
-                        "is set beside api_key_env: a provider has one or the other",
-                    );
-                }
-                match super::credentials::build(cx, name, c.get_ref(), c.span(), &base_url)? {
-                    super::credentials::Built::Ready(c) => (Some(c), inactive),
-                    super::credentials::Built::Inactive(why) => {
-                        warnings.push(format!("{why}"));
-                        (None, inactive.or(Some(why)))
-                    }
-                }
-            }
-        };
+        let (credential, missing) = credential(cx, name, p, &base_url, warnings)?;
+        let inactive = inactive.or(missing);
         let adapter = PluginSpec {
             name: p.adapter.get_ref().clone(),
             source: cx.source(&p.adapter, &format!("{key}.adapter"))?,
@@ -112,6 +82,59 @@ pub(super) fn providers(
         );
     }
     Ok(providers)
+}
+
+/// The provider's base URL, without a trailing slash; an http(s) URL.
+fn base_url(
+    cx: &Ctx<'_>,
+    p: &super::raw::RawProvider,
+    key: &str,
+) -> Result<String, ConfigError> {
+    let base_url = p.base_url.get_ref().trim_end_matches('/').to_string();
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        return cx.err(
+            p.base_url.span(),
+            format!("{key}.base_url"),
+            "must start with http:// or https://",
+        );
+    }
+    if let Err(e) = url::Url::parse(&base_url) {
+        return cx.err(
+            p.base_url.span(),
+            format!("{key}.base_url"),
+            format!("is not a valid URL: {e}"),
+        );
+    }
+    Ok(base_url)
+}
+
+/// A provider's `credential` table built, or why it leaves the provider inactive.
+fn credential(
+    cx: &Ctx<'_>,
+    name: &str,
+    p: &super::raw::RawProvider,
+    base_url: &str,
+    warnings: &mut Vec<String>,
+) -> Result<(Option<ProviderCredential>, Option<Inactive>), ConfigError> {
+    let Some(c) = &p.credential else {
+        return Ok((None, None));
+    };
+    if p.api_key_env.is_some() {
+        return cx.err(
+            c.span(),
+            format!("providers.{name}.credential"),
+            "is set beside api_key_env: a provider has one or the other",
+        );
+    }
+    Ok(
+        match super::credentials::build(cx, name, c.get_ref(), c.span(), base_url)? {
+            super::credentials::Built::Ready(c) => (Some(c), None),
+            super::credentials::Built::Inactive(why) => {
+                warnings.push(format!("{why}"));
+                (None, Some(why))
+            }
+        },
+    )
 }
 
 /// The platform a `builtin:anthropic` adapter's settings name (the adapter checks them
@@ -321,6 +344,17 @@ fn aws_credentials(
         }),
         None,
     ))
+}
+
+/// Where Claude is reached: Anthropic's API, Google Vertex AI or Amazon Bedrock.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ClaudePlatform {
+    #[default]
+    Anthropic,
+    Vertex,
+    Bedrock {
+        region: String,
+    },
 }
 
 /// Why a provider takes no requests: a credential its config names is not set.

@@ -10,6 +10,17 @@ use super::fields::RawPlugin;
 use super::raw::{RawConfig, RawModel};
 use super::*;
 
+/// What a translated Responses request does with a built-in tool its target cannot run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BuiltinTools {
+    /// A 400 naming the tool.
+    #[default]
+    Refuse,
+    /// Dropped, and named in `x-switchboard-dropped`.
+    Drop,
+}
+
 const DEFAULT_STRATEGY: &str = "builtin:round-robin";
 
 pub(super) fn routes(

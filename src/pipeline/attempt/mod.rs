@@ -12,6 +12,7 @@ use http::{HeaderValue, StatusCode};
 mod claude;
 mod failure;
 mod native;
+mod outbound;
 mod relay;
 pub(super) mod stream;
 mod tally;
@@ -29,10 +30,7 @@ use crate::native::{NativeApi, StreamUsage};
 use crate::plugins::calls::{self, StreamTranslation};
 use crate::reply::{Body, full};
 use crate::secrets;
-use crate::types::{
-    AdapterError, BodyEdit, Operation, RequestContext, TranslatedAnswer, UpstreamRequest,
-    UpstreamResponse,
-};
+use crate::types::{AdapterError, Operation, RequestContext, TranslatedAnswer, UpstreamResponse};
 use crate::upstream::{self, MAX_UPSTREAM_BODY, UpstreamError};
 use stream::{Pump, StreamError};
 
@@ -285,55 +283,6 @@ impl<'a> Attempt<'a> {
             tally,
             waiting,
         })
-    }
-
-    /// The request to send: the body as the adapter asked (kept, model set, or
-    /// replaced; a pass-through stream asks for usage), under the provider's base URL
-    /// with its headers and credential.
-    fn outbound(
-        &self,
-        up: &mut UpstreamRequest,
-        token: Option<(&str, upstream::credentials::Placement)>,
-    ) -> Result<http::Request<upstream::OutBody>, upstream::request::OutboundError> {
-        let p = &self.provider.provider;
-        let key = p.api_key.as_ref().map(|k| k.expose());
-        let replaced = matches!(up.body, BodyEdit::Replace(_));
-        let payload: Bytes = match std::mem::replace(&mut up.body, BodyEdit::Keep) {
-            BodyEdit::Keep => self.shared.body.clone(),
-            BodyEdit::SetModel(m) => Bytes::from(body::set_model(
-                self.shared.body,
-                &self.shared.facts.model_span,
-                &m,
-            )),
-            BodyEdit::Replace(b) => Bytes::from(b),
-        };
-        // A pass-through body asks for the usage chunk the client did not ask for.
-        let payload = if self.ctx.include_usage && !self.shared.facts.include_usage && !replaced {
-            Bytes::from(body::with_stream_usage(
-                &payload,
-                self.shared.facts.has_stream_options,
-            ))
-        } else {
-            payload
-        };
-        upstream::request::build(upstream::request::Outbound {
-            base: &self.provider.base_url,
-            up,
-            provider_headers: &p.headers,
-            key,
-            token,
-            aws: p.aws.as_ref(),
-            tc3: upstream::credentials::tc3_of(p.credential.as_ref()),
-            body: payload,
-            now: self.ctx.created,
-        })
-    }
-
-    /// The provider's token could not be had: held against the target like an
-    /// unreachable provider, and the next target is tried.
-    pub(super) fn no_credential(&self, e: upstream::credentials::CredentialError) -> Outcome {
-        Tally::sent(&self.target.signals).served(false);
-        Outcome::Failover(Failure::Credential(e))
     }
 
     /// A whole (non-streamed) answer: read within the attempt's timer, mapped by the

@@ -185,6 +185,11 @@ impl Pump {
         events: Vec<SseEvent>,
         out: &mut Vec<SseEvent>,
     ) -> Result<(), StreamError> {
+        let events = if self.bedrock_chunks {
+            super::claude::unwrap_chunks(events).map_err(StreamError::Adapter)?
+        } else {
+            events
+        };
         match &mut self.translator {
             None => out.extend(events),
             Some(t) => {
@@ -233,9 +238,6 @@ impl Pump {
                     self.framer.finish(&mut events)?;
                     self.ended = true;
                 }
-            }
-            if self.bedrock_chunks {
-                events = super::claude::unwrap_chunks(events).map_err(StreamError::Adapter)?;
             }
             let mut out = Vec::with_capacity(events.len());
             self.translate(events, &mut out).await?;
