@@ -110,6 +110,36 @@ fn cases() -> Vec<Case> {
             ),
         },
         Case {
+            name: "hunyuan",
+            settings: &[],
+            answer: r#"{"Response":{"Id":"h1","Created":1,"Choices":[{"Message":{"Role":"assistant","Content":"Hamlet avenges his father and nearly everyone dies."},"FinishReason":"stop"}],"Usage":{"PromptTokens":30,"CompletionTokens":12,"TotalTokens":42},"RequestId":"h1"}}"#,
+            opening: vec![],
+            text: ev(
+                None,
+                r#"{"Choices":[{"Delta":{"Role":"assistant","Content":"Hello"},"FinishReason":""}],"Id":"h1","Usage":{"PromptTokens":30,"CompletionTokens":1,"TotalTokens":31}}"#,
+            ),
+        },
+        Case {
+            name: "dashscope",
+            settings: &[],
+            answer: r#"{"output":{"choices":[{"message":{"role":"assistant","content":"Hamlet avenges his father and nearly everyone dies."},"finish_reason":"stop"}]},"usage":{"input_tokens":30,"output_tokens":12,"total_tokens":42},"request_id":"d1"}"#,
+            opening: vec![],
+            text: ev(
+                Some("result"),
+                r#"{"output":{"choices":[{"message":{"role":"assistant","content":"Hello"},"finish_reason":"null"}]},"usage":{"input_tokens":30,"output_tokens":1,"total_tokens":31},"request_id":"d1"}"#,
+            ),
+        },
+        Case {
+            name: "qianfan",
+            settings: &[],
+            answer: r#"{"id":"as-1","object":"chat.completion","created":1,"result":"Hamlet avenges his father and nearly everyone dies.","is_truncated":false,"need_clear_history":false,"usage":{"prompt_tokens":30,"completion_tokens":12,"total_tokens":42}}"#,
+            opening: vec![],
+            text: ev(
+                None,
+                r#"{"id":"as-1","object":"chat.completion","created":1,"sentence_id":0,"is_end":false,"result":"Hello","usage":{"prompt_tokens":30,"completion_tokens":1,"total_tokens":31}}"#,
+            ),
+        },
+        Case {
             name: "ollama",
             settings: &[],
             answer: r#"{"model":"llama3","created_at":"2026-12-03T00:00:00Z","message":{"role":"assistant","content":"Hamlet avenges his father and nearly everyone dies."},"done":true,"done_reason":"stop","prompt_eval_count":30,"eval_count":12}"#,

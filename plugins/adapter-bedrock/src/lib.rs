@@ -28,19 +28,7 @@ pub struct Config {
 
 impl Settings for Config {
     fn check(&self) -> Result<(), String> {
-        match self.region.as_deref() {
-            Some(r)
-                if r.is_empty()
-                    || !r
-                        .chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') =>
-            {
-                Err(format!(
-                    "region \"{r}\" is not an AWS region (e.g. us-east-1)"
-                ))
-            }
-            _ => Ok(()),
-        }
+        switchboard_sdk::settings::check_region(self.region.as_deref(), "an AWS", "us-east-1")
     }
 }
 

@@ -387,24 +387,10 @@ pub fn embeddings(
     body: &[u8],
 ) -> Result<(Vec<u8>, TokenUsage), AdapterError> {
     let v = openai::provider_json(body, "DashScope")?;
-    let mut items: Vec<&Value> = v
-        .pointer("/output/embeddings")
-        .and_then(Value::as_array)
-        .ok_or_else(|| openai::broken("DashScope answered no output.embeddings"))?
-        .iter()
-        .collect();
-    items.sort_by_key(|e| {
-        e.get("text_index")
-            .and_then(Value::as_u64)
-            .unwrap_or(u64::MAX)
-    });
-    let list: Value = items
-        .iter()
-        .map(|e| e.get("embedding").cloned().unwrap_or(Value::Null))
-        .collect();
     let prompt = v
         .pointer("/usage/total_tokens")
         .and_then(Value::as_u64)
         .unwrap_or(0);
-    openai::translated_embeddings(ctx, Some(&list), prompt, "DashScope")
+    let list = v.pointer("/output/embeddings");
+    openai::indexed_embeddings(ctx, list, ("text_index", "embedding"), prompt, "DashScope")
 }

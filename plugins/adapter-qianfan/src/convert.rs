@@ -383,20 +383,15 @@ pub fn embeddings(
     body: &[u8],
 ) -> Result<(Vec<u8>, TokenUsage), AdapterError> {
     let v = openai::provider_json(body, "Qianfan")?;
-    let mut items: Vec<&Value> = v
-        .get("data")
-        .and_then(Value::as_array)
-        .ok_or_else(|| openai::broken("Qianfan answered no embedding data"))?
-        .iter()
-        .collect();
-    items.sort_by_key(|e| e.get("index").and_then(Value::as_u64).unwrap_or(u64::MAX));
-    let list: Value = items
-        .iter()
-        .map(|e| e.get("embedding").cloned().unwrap_or(Value::Null))
-        .collect();
     let prompt = v
         .pointer("/usage/prompt_tokens")
         .and_then(Value::as_u64)
         .unwrap_or(0);
-    openai::translated_embeddings(ctx, Some(&list), prompt, "Qianfan")
+    openai::indexed_embeddings(
+        ctx,
+        v.get("data"),
+        ("index", "embedding"),
+        prompt,
+        "Qianfan",
+    )
 }

@@ -65,6 +65,24 @@ pub fn validate_as<T: Settings>(plugin: &str, pairs: &[(String, String)]) -> Res
     validate::<T>(pairs).map_err(|e| format!("{plugin}: {e}"))
 }
 
+/// A cloud region setting: lower-case letters, digits and `-` (`us-east-1`,
+/// `ap-guangzhou`), or unset; `example` names one in the refusal.
+pub fn check_region(region: Option<&str>, cloud: &str, example: &str) -> Result<(), String> {
+    match region {
+        Some(r)
+            if r.is_empty()
+                || !r
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') =>
+        {
+            Err(format!(
+                "region \"{r}\" is not {cloud} region (e.g. {example})"
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Setting `name` asked of the host alone and read as a whole number (its JSON text
 /// trimmed); `default` when it is not set or not one. For a plugin that reads a number
 /// or two on its own instead of a settings struct.

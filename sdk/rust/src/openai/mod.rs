@@ -19,8 +19,8 @@ pub use answer::{
 pub use errors::{broken, invalid, status_error, upstream_error};
 pub use translate::{
     TranslatedStream, Translation, UpstreamEvent, UpstreamEvents, answered, answered_by_operation,
-    forwarded, forwarded_post, provider_json, push_turn, translated_embeddings, translated_post,
-    vectors,
+    forwarded, forwarded_post, indexed_embeddings, provider_json, push_turn, translated_embeddings,
+    translated_post, vectors,
 };
 
 use serde_json::{Map, Value};

@@ -254,6 +254,29 @@ pub fn vectors(list: Option<&Value>, provider: &str) -> Result<Vec<Vec<f64>>, Ad
         .collect()
 }
 
+/// `from-upstream`'s embeddings answer from a provider that numbers its vectors: the
+/// objects of `list` in the order of their `index` field, each one's `vector` field
+/// (read by [`vectors`]), with `prompt_tokens` as the usage.
+pub fn indexed_embeddings(
+    ctx: &RequestContext,
+    list: Option<&Value>,
+    (index, vector): (&str, &str),
+    prompt_tokens: u64,
+    provider: &str,
+) -> Result<(Vec<u8>, TokenUsage), AdapterError> {
+    let mut items: Vec<&Value> = list
+        .and_then(Value::as_array)
+        .ok_or_else(|| broken(format!("{provider} answered no embeddings")))?
+        .iter()
+        .collect();
+    items.sort_by_key(|e| e.get(index).and_then(Value::as_u64).unwrap_or(u64::MAX));
+    let vectors: Value = items
+        .iter()
+        .map(|e| e.get(vector).cloned().unwrap_or(Value::Null))
+        .collect();
+    translated_embeddings(ctx, Some(&vectors), prompt_tokens, provider)
+}
+
 /// `from-upstream`'s embeddings answer: the vectors of the provider's `list` (read by
 /// [`vectors`]) as OpenAI's list body, with `prompt_tokens` as its usage.
 pub fn translated_embeddings(
