@@ -1,7 +1,8 @@
 //! What each provider adapter's translation costs, through the real host (wasmtime,
 //! warm instance pool) with the built-in components: building the upstream request
 //! from a 1.2 KB chat body, mapping a whole answer, and translating one streamed text
-//! event. Bounded: a fixed number of calls each.
+//! event; and the host's TC3 signature of that body. Bounded: a fixed number of calls
+//! each.
 //!
 //! Run: `cargo bench --bench adapters`
 
@@ -186,5 +187,27 @@ fn main() {
             report(&format!("{label} stream event (text delta)"), samples);
             tr.close().await;
         }
+        // What a Tencent Cloud provider adds to each request: the host's TC3 signature
+        // over the body (what `hunyuan-native` requests carry instead of a key).
+        use switchboard::upstream::tc3;
+        let creds = tc3::Tc3Credentials {
+            secret_id: "AKIDbench".into(),
+            secret_key: "bench-secret-key".into(),
+        };
+        common::time("TC3 signature of the 1.2 KB body", N, 500, || async {
+            let s = tc3::Signing {
+                method: "POST",
+                host: "hunyuan.tencentcloudapi.com",
+                path: "/",
+                query: "",
+                content_type: "application/json",
+                action: Some("ChatCompletions"),
+                payload: &body,
+                service: "hunyuan",
+                timestamp: 1_765_000_000,
+            };
+            std::hint::black_box(tc3::authorization(&s, &creds));
+        })
+        .await;
     });
 }
