@@ -85,11 +85,7 @@ pub(super) fn providers(
 }
 
 /// The provider's base URL, without a trailing slash; an http(s) URL.
-fn base_url(
-    cx: &Ctx<'_>,
-    p: &super::raw::RawProvider,
-    key: &str,
-) -> Result<String, ConfigError> {
+fn base_url(cx: &Ctx<'_>, p: &super::raw::RawProvider, key: &str) -> Result<String, ConfigError> {
     let base_url = p.base_url.get_ref().trim_end_matches('/').to_string();
     if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
         return cx.err(
