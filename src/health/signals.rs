@@ -26,6 +26,8 @@ pub struct TargetSignals {
     /// When the provider said each window resets (`x-ratelimit-reset-*`,
     /// `anthropic-ratelimit-*-reset`): past it, the remaining count is no longer known.
     resets: Mutex<[Option<tokio::time::Instant>; 2]>,
+    /// The token count is of an input-only window (Anthropic's input tokens).
+    input_only: std::sync::atomic::AtomicBool,
     /// Until when the provider asked us to wait (`retry-after`): orders this target
     /// after the others, but does not refuse it on its own.
     cooling_until: Mutex<Option<tokio::time::Instant>>,
@@ -110,6 +112,7 @@ impl TargetSignals {
             remaining_requests: AtomicU64::new(UNKNOWN),
             remaining_tokens: AtomicU64::new(UNKNOWN),
             resets: Mutex::new([None, None]),
+            input_only: std::sync::atomic::AtomicBool::new(false),
             cooling_until: Mutex::new(None),
         }
     }
@@ -170,7 +173,7 @@ impl TargetSignals {
                 &[
                     "x-ratelimit-reset-requests",
                     "anthropic-ratelimit-requests-reset",
-                ],
+                ][..],
             ),
             (
                 &self.remaining_tokens,
@@ -182,7 +185,8 @@ impl TargetSignals {
                 &[
                     "x-ratelimit-reset-tokens",
                     "anthropic-ratelimit-input-tokens-reset",
-                ],
+                    "anthropic-ratelimit-tokens-reset",
+                ][..],
             ),
         ];
         for (i, (remaining, counts, resets)) in windows.into_iter().enumerate() {
@@ -190,6 +194,13 @@ impl TargetSignals {
                 (i == 1).then(|| header_u64(headers, &["anthropic-ratelimit-tokens-remaining"]))?
             });
             if let Some(v) = count {
+                if i == 1 {
+                    // OpenAI's token window counts `max_tokens` too; Anthropic's input one
+                    // only the prompt.
+                    let input_only =
+                        headers.contains_key("anthropic-ratelimit-input-tokens-remaining");
+                    self.input_only.store(input_only, Ordering::Relaxed);
+                }
                 remaining.store(v, Ordering::Relaxed);
                 let reset = resets
                     .iter()
@@ -228,11 +239,17 @@ impl TargetSignals {
         )
     }
 
-    /// Whether what the provider said remains can take a request of `tokens` (true
-    /// when it said nothing, or its window has reset).
-    pub fn can_hold(&self, tokens: u64) -> bool {
+    /// Whether what the provider said remains can take a request of `prompt` tokens
+    /// that may write `output` more (true when it said nothing, or its window has
+    /// reset); the output counts where the provider's window counts it.
+    pub fn can_hold(&self, prompt: u64, output: u64) -> bool {
         let (requests, left) = self.remaining();
-        requests != Some(0) && left.is_none_or(|l| l >= tokens)
+        let need = if self.input_only.load(Ordering::Relaxed) {
+            prompt
+        } else {
+            prompt.saturating_add(output)
+        };
+        requests != Some(0) && left.is_none_or(|l| l >= need)
     }
 
     /// The weight strategies see: the configured one, lowered by the recent error rate
@@ -329,14 +346,25 @@ mod tests {
         h.insert("x-ratelimit-remaining-tokens", "500".parse().unwrap());
         h.insert("x-ratelimit-reset-tokens", "2s".parse().unwrap());
         s.observe_headers(&h, 200);
-        assert!(s.can_hold(400) && !s.can_hold(600));
+        assert!(
+            s.can_hold(300, 100) && !s.can_hold(300, 300),
+            "prompt and output count"
+        );
         tokio::time::advance(Duration::from_millis(2100)).await;
         assert_eq!(s.remaining().1, None, "the window has reset");
-        assert!(s.can_hold(600));
+        assert!(s.can_hold(300, 300));
+        // Anthropic's input window meets only the prompt.
+        let mut a = http::HeaderMap::new();
+        a.insert(
+            "anthropic-ratelimit-input-tokens-remaining",
+            "500".parse().unwrap(),
+        );
+        s.observe_headers(&a, 200);
+        assert!(s.can_hold(400, 32_000) && !s.can_hold(600, 0));
         let mut h = http::HeaderMap::new();
         h.insert("x-ratelimit-remaining-requests", "0".parse().unwrap());
         s.observe_headers(&h, 200);
-        assert!(!s.can_hold(1), "no request left");
+        assert!(!s.can_hold(1, 0), "no request left");
     }
 
     #[test]

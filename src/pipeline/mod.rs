@@ -579,8 +579,12 @@ async fn select(route: &LiveRoute, facts: &RequestFacts, body: &[u8]) -> Result<
     if route.route.steer_by_provider_limits {
         // Before a 429: a target whose provider said it cannot take this many tokens
         // (or no more requests) goes after those that can, in the strategy's order.
-        let need = facts.estimated_input_tokens + facts.max_output_tokens.unwrap_or(0);
-        order.sort_by_key(|i| !route.targets[*i].signals.can_hold(need));
+        let (prompt, output) = (facts.estimated_input_tokens, facts.max_output_tokens);
+        order.sort_by_key(|i| {
+            !route.targets[*i]
+                .signals
+                .can_hold(prompt, output.unwrap_or(0))
+        });
     }
     Ok(order)
 }

@@ -77,12 +77,8 @@ pub fn build(o: Outbound<'_>) -> Result<http::Request<super::OutBody>, OutboundE
     };
     let uri = http::Uri::try_from(url.as_str())?;
     let mut req = http::Request::builder().method(method).uri(uri);
-    // JSON unless the request says otherwise (a forwarded upload).
-    if !up
-        .headers
-        .iter()
-        .any(|h| h.name.eq_ignore_ascii_case("content-type"))
-    {
+    // JSON unless the request or the provider's headers say otherwise (an upload).
+    if content_type(&o).is_none() {
         req = req.header(http::header::CONTENT_TYPE, "application/json");
     }
     for (k, v) in o.provider_headers {
@@ -141,7 +137,8 @@ fn tc3_headers(
         // API 3.0's canonical URI is always `/` (the base URL's path is not signed).
         path: "/",
         query: url.query().unwrap_or(""),
-        content_type: header("content-type").unwrap_or("application/json"),
+        // Signed as it is sent.
+        content_type: content_type(o).unwrap_or("application/json"),
         action: header("x-tc-action"),
         payload,
         service: &creds.service,
@@ -151,6 +148,21 @@ fn tc3_headers(
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect())
+}
+
+/// The content type the request sets itself (the adapter's, else the provider's).
+fn content_type<'a>(o: &'a Outbound<'_>) -> Option<&'a str> {
+    let adapter =
+        o.up.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case("content-type"));
+    let provider = o
+        .provider_headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+    adapter
+        .map(|h| h.value.as_str())
+        .or(provider.map(|(_, v)| v.as_str()))
 }
 
 /// The `Host` header hyper sends for `url` (with the port when it has one).

@@ -70,6 +70,70 @@ async fn a_token_is_refreshed_when_it_runs_out() {
     assert_eq!(mock.token_fetches("p"), 2, "refreshed once it ran out");
 }
 
+/// While one request refreshes, the others keep the token that has not expired yet
+/// rather than waiting on the token endpoint.
+#[tokio::test]
+async fn a_refresh_does_not_hold_up_requests_that_still_have_a_valid_token() {
+    let mock = Mock::start().await;
+    mock.token_life("p", 5);
+    let body = entra_provider("p") + &route("{ provider = \"p\", model = \"gpt-4o\" }");
+    let gw = std::sync::Arc::new(start_env(&mock, "", &body, SECRET_ENV).await);
+    assert_eq!(
+        gw.chat(&json!({ "model": "m", "messages": user("x") }))
+            .await
+            .0,
+        200
+    );
+    // The token was fetched before now: it is refreshed from 4.5 s after its fetch
+    // began, and expires at 5 s.
+    let fetched_by = tokio::time::Instant::now();
+    mock.token_delay("p", 1000);
+    tokio::time::sleep_until(fetched_by + std::time::Duration::from_millis(4550)).await;
+    let mut tasks = Vec::new();
+    for _ in 0..5 {
+        let gw = gw.clone();
+        tasks.push(tokio::spawn(async move {
+            gw.chat(&json!({ "model": "m", "messages": user("y") }))
+                .await
+                .0
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    let old: Vec<bool> = mock.seen("p")[1..]
+        .iter()
+        .map(|s| {
+            s.headers["authorization"]
+                .to_str()
+                .unwrap()
+                .contains(".p-1-")
+        })
+        .collect();
+    assert_eq!(
+        old.iter().filter(|o| **o).count(),
+        4,
+        "one refreshed, four went on: {old:?}"
+    );
+    assert_eq!(mock.token_fetches("p"), 2);
+}
+
+/// A provider that answers 401 has revoked the token: the next request fetches anew.
+#[tokio::test]
+async fn a_token_the_provider_refuses_is_not_sent_again() {
+    let mock = Mock::start().await;
+    let body = entra_provider("p") + &route("{ provider = \"p\", model = \"gpt-4o\" }");
+    let gw = start_env(&mock, "", &body, SECRET_ENV).await;
+    let body = json!({ "model": "m", "messages": user("x") });
+    let ask = || gw.chat(&body);
+    assert_eq!(ask().await.0, 200);
+    let revoked = r#"{"error":{"message":"token revoked","type":"invalid_request_error"}}"#;
+    mock.push_fault("p", Fault::Status(401, revoked.into()));
+    assert_eq!(ask().await.0, 502);
+    assert_eq!(ask().await.0, 200);
+    assert_eq!(mock.token_fetches("p"), 2, "refetched after the 401");
+}
+
 #[tokio::test]
 async fn a_failed_refresh_fails_over_and_names_no_secret() {
     let mock = Mock::start().await;
@@ -93,6 +157,8 @@ async fn a_failed_refresh_fails_over_and_names_no_secret() {
     assert_eq!(r.status(), 502);
     let text = r.text().await.unwrap();
     assert!(text.contains("token endpoint answered 503"), "{text}");
+    // Its code, not its description (which may name a tenant or a trace).
+    assert!(!text.contains("the token service is down"), "{text}");
     assert!(!text.contains(CLIENT_SECRET), "{text}");
     // A crowd inside the failure's hold does not hammer the endpoint.
     let before = mock.token_fetches("p");

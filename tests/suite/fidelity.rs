@@ -88,6 +88,19 @@ async fn codex_metadata_and_namespace_tools_are_taken_and_calls_map_back() {
         .expect("an item done");
     assert_eq!(done["item"]["namespace"], "collaboration", "{done}");
     assert_eq!(done["item"]["name"], "spawn_agent");
+    // A plain function whose name only looks namespaced stays as it was declared.
+    let plain = json!({ "model": "m", "input": "go", "tools": [
+        { "type": "function", "name": "collaboration__other", "parameters": { "type": "object" } },
+        { "type": "namespace", "name": "collaboration", "tools": [{ "type": "function", "name": "spawn_agent" }] },
+    ]});
+    let v: Value = post(&gw, "/v1/responses", &plain)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let call = &v["output"][0];
+    assert_eq!(call["name"], "collaboration__other", "{v}");
+    assert!(call.get("namespace").is_none(), "{v}");
 }
 
 #[tokio::test]

@@ -11,8 +11,8 @@ use serde_json::{Map, Value, json};
 pub struct Echo {
     pub model: String,
     pub fields: Map<String, Value>,
-    /// The request's tool namespaces: a call to `<namespace>__<tool>` is that tool's.
-    pub namespaces: Vec<String>,
+    /// The request's namespaced tools: (the flattened name, the namespace, the tool).
+    pub namespaced: Vec<(String, String, String)>,
 }
 
 impl Echo {
@@ -37,17 +37,31 @@ impl Echo {
                 fields.insert(k.into(), v.clone());
             }
         }
-        let namespaces = req["tools"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|t| t["type"] == "namespace")
-            .filter_map(|t| t["name"].as_str().map(str::to_string))
-            .collect();
+        let mut namespaced = Vec::new();
+        let namespaces = req["tools"].as_array().into_iter().flatten();
+        for ns in namespaces.filter(|t| t["type"] == "namespace") {
+            let Some(name) = ns["name"].as_str() else {
+                continue;
+            };
+            for tool in ns["tools"].as_array().into_iter().flatten() {
+                if let Some(t) = tool["name"].as_str() {
+                    let flat = super::request::spaced(name, t);
+                    namespaced.push((flat, name.to_string(), t.to_string()));
+                }
+            }
+        }
         Echo {
             model: req["model"].as_str().unwrap_or_default().to_string(),
             fields,
-            namespaces,
+            namespaced,
+        }
+    }
+
+    /// A chat tool name as the client declared it: (its namespace, its tool name).
+    pub fn declared<'a>(&'a self, name: &'a str) -> (Option<&'a str>, &'a str) {
+        match self.namespaced.iter().find(|(flat, _, _)| flat == name) {
+            Some((_, ns, tool)) => (Some(ns.as_str()), tool.as_str()),
+            None => (None, name),
         }
     }
 
@@ -61,12 +75,9 @@ impl Echo {
         name: &str,
         arguments: &str,
     ) -> Value {
-        let split = self.namespaces.iter().find_map(|ns| {
-            let rest = name.strip_prefix(ns.as_str())?;
-            Some((ns, rest.strip_prefix(super::request::NAMESPACE_SEPARATOR)?))
-        });
-        let mut item = call_item(id, status, call_id, split.map_or(name, |s| s.1), arguments);
-        if let Some((ns, _)) = split {
+        let (namespace, name) = self.declared(name);
+        let mut item = call_item(id, status, call_id, name, arguments);
+        if let Some(ns) = namespace {
             item["namespace"] = json!(ns);
         }
         item

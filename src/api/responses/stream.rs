@@ -148,9 +148,10 @@ impl StreamTranslator {
                 args,
                 ..
             }) => {
+                let declared = self.echo.declared(&name).1;
                 self.emit(
                     "response.function_call_arguments.done",
-                    json!({ "item_id": id, "output_index": index, "arguments": args, "name": name }),
+                    json!({ "item_id": id, "output_index": index, "arguments": args, "name": declared }),
                     out,
                 );
                 let item = self

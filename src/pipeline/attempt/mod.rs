@@ -226,6 +226,7 @@ impl<'a> Attempt<'a> {
             Ok(a) => a,
             Err(outcome) => return outcome,
         };
+        self.token_answered(&answer, token.as_ref());
         // A translated stream answered with one JSON document is a whole answer (Tencent
         // Cloud sends its errors so, with 200): the adapter reads it.
         let json_answer = translate
@@ -235,8 +236,20 @@ impl<'a> Attempt<'a> {
                 .get(http::header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|ct| ct.starts_with("application/json"));
-        if answer.resp.status().is_success() && self.ctx.stream && !json_answer {
-            return self.stream(answer, up.stream_format, None).await;
+        if answer.resp.status().is_success() && self.ctx.stream {
+            if !json_answer {
+                return self.stream(answer, up.stream_format, None).await;
+            }
+            // Only its error is an answer a stream's client can take.
+            return match self.whole(answer, timer).await {
+                Outcome::Respond(r) if r.status().is_success() => {
+                    Outcome::Failover(Failure::Refused {
+                        status: 502,
+                        message: "answered a stream request with a whole JSON answer".into(),
+                    })
+                }
+                other => other,
+            };
         }
         self.whole(answer, timer).await
     }

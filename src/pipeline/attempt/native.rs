@@ -117,6 +117,7 @@ impl Attempt<'_> {
             Ok(a) => a,
             Err(outcome) => return outcome,
         };
+        self.token_answered(&answer, token.as_ref());
         if answer.resp.status().is_success() && n.api.binary() {
             return self.native_binary(answer);
         }

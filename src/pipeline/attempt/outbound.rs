@@ -53,6 +53,21 @@ impl Attempt<'_> {
         })
     }
 
+    /// A provider that answers 401 to a token it was sent has revoked or rotated it:
+    /// the next request fetches a new one instead of failing until the token expires.
+    pub(super) fn token_answered(
+        &self,
+        answer: &super::Answered<'_>,
+        token: Option<&(std::sync::Arc<str>, upstream::credentials::Placement)>,
+    ) {
+        if answer.resp.status() == http::StatusCode::UNAUTHORIZED
+            && let Some((t, _)) = token
+        {
+            let credential = self.provider.provider.credential.as_ref();
+            upstream::credentials::rejected(credential, t);
+        }
+    }
+
     /// The provider's token could not be had: held against the target like an
     /// unreachable provider, and the next target is tried.
     pub(super) fn no_credential(&self, e: upstream::credentials::CredentialError) -> Outcome {

@@ -45,19 +45,26 @@ pub enum CredentialError {
 }
 
 impl CredentialError {
+    /// The endpoint's refusal: its error code for the client's eyes (a description may
+    /// name the tenant, the application or a trace); the description goes to the log.
     fn refused(status: u16, body: &[u8]) -> Self {
         let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-        let text = ["error_description", "error_msg", "error", "message"]
-            .iter()
-            .find_map(|k| match &v[*k] {
+        let said = |keys: &[&str]| {
+            keys.iter().find_map(|k| match &v[*k] {
                 serde_json::Value::String(s) => Some(s.clone()),
-                serde_json::Value::Object(o) => o.get("message")?.as_str().map(str::to_string),
+                serde_json::Value::Number(n) => Some(n.to_string()),
                 _ => None,
             })
-            .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into());
+        };
+        if let Some(d) = said(&["error_description", "error_msg", "message"]) {
+            tracing::warn!(status, description = %crate::secrets::scrub(&d), "token endpoint refused");
+        }
+        let code = said(&["error", "error_code"])
+            .filter(|c| c.len() <= 64 && c.bytes().all(|b| b.is_ascii_graphic()))
+            .unwrap_or_else(|| "no error code".into());
         CredentialError::Refused {
             status,
-            message: crate::secrets::scrub_owned(text),
+            message: crate::secrets::scrub_owned(code),
         }
     }
 }
@@ -105,6 +112,13 @@ pub async fn token_for(
     match credential {
         Some(ProviderCredential::Token(t)) => Ok(Some((t.token().await?, t.placement()))),
         _ => Ok(None),
+    }
+}
+
+/// The provider refused the token it was sent: the token kind forgets it.
+pub fn rejected(credential: Option<&ProviderCredential>, token: &str) {
+    if let Some(ProviderCredential::Token(t)) = credential {
+        t.rejected(token);
     }
 }
 
@@ -211,6 +225,15 @@ impl TokenSource {
         }
     }
 
+    /// The provider refused `token` (401): it is not used again; the next request
+    /// fetches a new one.
+    pub fn rejected(&self, token: &str) {
+        let mut c = self.current.write();
+        if c.as_ref().is_some_and(|c| &*c.value == token) {
+            *c = None;
+        }
+    }
+
     fn fresh(&self, now: Instant, usable_until: fn(&Cached) -> Instant) -> Option<Arc<str>> {
         let c = self.current.read();
         c.as_ref()
@@ -219,12 +242,21 @@ impl TokenSource {
     }
 
     /// A token to send: the cached one while it is fresh, else one refresh shared by
-    /// every caller; a still-valid old token outlives a failed refresh.
+    /// every caller; while one caller refreshes, the others keep using a token that has
+    /// not expired (they wait only when there is none); a still-valid old token outlives
+    /// a failed refresh.
     pub async fn token(&self) -> Result<Arc<str>, CredentialError> {
-        if let Some(t) = self.fresh(Instant::now(), |c| c.refresh_at) {
+        let now = Instant::now();
+        if let Some(t) = self.fresh(now, |c| c.refresh_at) {
             return Ok(t);
         }
-        let mut failed = self.refresh.lock().await;
+        let mut failed = match self.refresh.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => match self.fresh(now, |c| c.expires_at) {
+                Some(t) => return Ok(t),
+                None => self.refresh.lock().await,
+            },
+        };
         let now = Instant::now();
         if let Some(t) = self.fresh(now, |c| c.refresh_at) {
             return Ok(t);
@@ -257,8 +289,10 @@ impl TokenSource {
             }
             Err(e) => {
                 tracing::warn!(provider = %self.name, error = %e, "token refresh failed");
-                *failed = Some((now, e.clone()));
-                self.fresh(now, |c| c.expires_at).ok_or(e)
+                // Held from when the fetch ended, however long it took.
+                let ended = Instant::now();
+                *failed = Some((ended, e.clone()));
+                self.fresh(ended, |c| c.expires_at).ok_or(e)
             }
         }
     }

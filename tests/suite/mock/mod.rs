@@ -272,6 +272,12 @@ impl Mock {
         };
     }
 
+    /// `provider`'s token endpoint takes this much longer to answer.
+    pub fn token_delay(&self, provider: &str, ms: u64) {
+        let mut t = self.state.tokens.lock();
+        t.delay_ms.insert(provider.to_string(), ms);
+    }
+
     /// The tokens `provider`'s endpoint issues live this long.
     pub fn token_life(&self, provider: &str, secs: u64) {
         let mut t = self.state.tokens.lock();

@@ -38,6 +38,8 @@ pub struct Tokens {
     pub failing: std::collections::HashMap<String, u16>,
     /// Seconds the issued tokens live.
     pub life: std::collections::HashMap<String, u64>,
+    /// Extra milliseconds each token request takes.
+    pub delay_ms: std::collections::HashMap<String, u64>,
 }
 
 fn form(text: &str) -> std::collections::HashMap<String, String> {
@@ -62,20 +64,22 @@ pub(super) async fn route(
         "/oauth/2.0/token" => "qianfan",
         _ => return None,
     };
-    let (n, failing, life) = {
+    let (n, failing, life, delay) = {
         let mut t = state.tokens.lock();
         let n = {
             let c = t.fetches.entry(provider.to_string()).or_default();
             *c += 1;
             *c
         };
+        let delay = t.delay_ms.get(provider).copied().unwrap_or(0);
         (
             n,
             t.failing.get(provider).copied(),
             t.life.get(provider).copied(),
+            delay,
         )
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::sleep(Duration::from_millis(100 + delay)).await;
     if let Some(status) = failing {
         return Some(json_resp(
             status,
