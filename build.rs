@@ -38,6 +38,8 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("policy-token-quota", "token-quota"),
     ("policy-budget", "budget"),
     ("redact-pii", "redact-pii"),
+    ("guardrail-pii", "pii"),
+    ("guardrail-llm-judge", "llm-judge"),
 ];
 
 /// Guests built for the tests only, exposed by path through `SWITCHBOARD_GUEST_<NAME>`.

@@ -54,7 +54,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     };
     let live = build_state(config, &runtime).await?;
     runtime.counters().configure(&live.config.counters)?;
-    let gateway = Arc::new(Gateway::new(live, runtime, telemetry));
+    let gateway = Gateway::new(live, runtime, telemetry);
     configure_parts(&gateway).await?;
 
     let tls = match &server_cfg.tls {

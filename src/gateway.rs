@@ -41,6 +41,9 @@ pub struct Gateway {
     pub telemetry: Option<Arc<crate::telemetry::Telemetry>>,
     /// A shutdown has begun: `/ready` says 503 while requests drain.
     pub draining: std::sync::atomic::AtomicBool,
+    /// The gateway itself, for what outlives a borrow of it: a plugin's model call
+    /// (`models.infer`) runs a child request through it.
+    pub me: std::sync::Weak<Gateway>,
 }
 
 /// Where the config comes from, and how reloads went.
@@ -87,8 +90,8 @@ impl Gateway {
         live: LiveState,
         runtime: Arc<PluginRuntime>,
         telemetry: Option<Arc<crate::telemetry::Telemetry>>,
-    ) -> Gateway {
-        Gateway {
+    ) -> Arc<Gateway> {
+        Arc::new_cyclic(|me| Gateway {
             live: ArcSwap::from_pointee(live),
             runtime,
             metrics: Arc::new(Default::default()),
@@ -107,7 +110,8 @@ impl Gateway {
             translations: Default::default(),
             telemetry,
             draining: Default::default(),
-        }
+            me: me.clone(),
+        })
     }
 
     /// The translation budget of `bytes` (made anew when a reload changed its size).

@@ -22,12 +22,20 @@ pub struct LivePlugin<W: World> {
     pub pool: Arc<InstancePool<W>>,
 }
 
+/// A guardrail as a route runs it: its config, its pool and the checks it makes.
+pub struct LiveGuardrail {
+    pub spec: crate::config::guardrails::GuardrailSpec,
+    pub pool: Arc<crate::plugins::calls::GuardrailPool>,
+    pub phases: crate::types::GuardPhases,
+}
+
 pub struct LiveRoute {
     pub route: Route,
     pub strategy: Arc<StrategyPool>,
     pub targets: Vec<LiveTarget>,
     pub policies: Vec<LivePlugin<crate::plugins::world::Policy>>,
     pub redactors: Arc<[LivePlugin<crate::plugins::world::Redactor>]>,
+    pub guardrails: Arc<[LiveGuardrail]>,
     pub sequence: AtomicU64,
     pub retry_budget: crate::health::signals::RetryBudget,
     /// What its requests came to, for alert rules.
@@ -161,6 +169,7 @@ struct Loader<'a> {
     strategies: HashMap<String, Arc<StrategyPool>>,
     policies: HashMap<String, Arc<PolicyPool>>,
     redactors: HashMap<String, Arc<RedactorPool>>,
+    guardrails: HashMap<String, Arc<crate::plugins::calls::GuardrailPool>>,
 }
 
 /// What plugins read of each route: its reservation prices (its targets' highest
@@ -221,6 +230,16 @@ impl Loader<'_> {
                 pool: load_cached(self.runtime, &mut self.redactors, s, &s.name).await?,
             });
         }
+        let mut guardrails = Vec::new();
+        for g in &r.guardrails {
+            let s = &g.plugin;
+            let pool = load_cached(self.runtime, &mut self.guardrails, s, &s.name).await?;
+            guardrails.push(LiveGuardrail {
+                spec: g.clone(),
+                phases: crate::plugins::calls::phases(&pool).await?,
+                pool,
+            });
+        }
         let wants_text = crate::plugins::calls::wants_request_text(&strategy).await?;
         let targets = r
             .targets
@@ -237,6 +256,7 @@ impl Loader<'_> {
             targets,
             policies,
             redactors: redactors.into(),
+            guardrails: guardrails.into(),
             sequence: AtomicU64::new(0),
             retry_budget: crate::health::signals::RetryBudget::new(r.retry.budget_percent),
             outcomes: Default::default(),
@@ -297,7 +317,13 @@ impl LiveState {
             crate::native::NativeApi::Messages | crate::native::NativeApi::Responses
         );
         self.routes.get(model).is_some_and(|r| {
-            (redactable || r.redactors.is_empty())
+            // A guardrail judges answers in chat form: they are translated to it.
+            let judged = r
+                .guardrails
+                .iter()
+                .any(|g| g.phases.response || g.phases.stream);
+            !judged
+                && (redactable || r.redactors.is_empty())
                 && r.targets.iter().any(|t| {
                     self.providers
                         .get(&t.target.provider)
@@ -312,6 +338,7 @@ impl LiveState {
             strategies: HashMap::new(),
             policies: HashMap::new(),
             redactors: HashMap::new(),
+            guardrails: HashMap::new(),
         };
         let mut adapters: HashMap<String, Arc<AdapterPool>> = HashMap::new();
         let mut providers = HashMap::new();

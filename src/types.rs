@@ -278,3 +278,81 @@ pub enum LogLevel {
     Warn,
     Error,
 }
+
+/// A chat message as guardrails and `models.infer` see it: role and text.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ChatMessage {
+    pub role: String,
+    pub content: String,
+}
+
+/// How `models.infer` asks.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InferParams {
+    pub max_tokens: Option<u32>,
+    pub temperature: Option<f32>,
+    pub json: bool,
+}
+
+/// What `models.infer` answered.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InferAnswer {
+    pub text: String,
+    pub finish_reason: String,
+    pub model: String,
+    pub usage: Usage,
+}
+
+/// The request a guardrail judges.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuardRequest {
+    pub request_id: String,
+    pub key_name: String,
+    pub team: Option<String>,
+    pub user: Option<String>,
+    pub route: String,
+    pub messages: Vec<ChatMessage>,
+    pub response_schema: Option<String>,
+    pub json_output: bool,
+    pub stream: bool,
+}
+
+/// Why a guardrail refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardDenial {
+    pub message: String,
+    pub code: Option<String>,
+    pub status: Option<u16>,
+}
+
+/// A guardrail's verdict on a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RequestVerdict {
+    Allow,
+    Deny(GuardDenial),
+    Rewrite(Vec<ChatMessage>),
+}
+
+/// A guardrail's verdict on a whole answer (a rewrite: one text per choice).
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnswerVerdict {
+    Allow,
+    Deny(GuardDenial),
+    Rewrite(Vec<String>),
+}
+
+/// A guardrail's verdict on a window of streamed text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamVerdict {
+    Allow,
+    Mask(String),
+    Stop(String),
+}
+
+/// Which checks a guardrail makes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GuardPhases {
+    pub request: bool,
+    pub response: bool,
+    pub stream: bool,
+}

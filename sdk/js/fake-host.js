@@ -1,8 +1,8 @@
 // A fake switchboard host for testing a component of any language under Node.js.
 //
-// `jco transpile plugin.wasm -o gen --map switchboard:plugin/host@0.2.0=<this file>`
-// turns the component into a JavaScript module whose host imports are these
-// functions; a test (`node --test`) then calls its exports directly. Settings are kept
+// `jco transpile plugin.wasm -o gen --map switchboard:plugin/host@0.3.0=<this file>`
+// (and the same for `models@0.3.0` and `keyvalue@0.3.0`) turns the component into a
+// JavaScript module whose host imports are these functions; a test (`node --test`) then calls its exports directly. Settings are kept
 // as JSON text, counters per key and window on a clock the test moves (`advance`),
 // log lines captured. u64 values are BigInt, enums strings, as jco maps them.
 
@@ -15,6 +15,9 @@ export const state = {
   tags: new Map(),
   prices: new Map(),
   shape: { images: false, audio: false, tools: false, jsonOutput: false, messages: 1 },
+  answers: new Map(),
+  asked: [],
+  kv: new Map(),
 };
 
 /** Starts a test: these settings (plain values, stored as JSON), no counters or logs. */
@@ -25,6 +28,14 @@ export function reset(settings = {}) {
   state.tags.clear();
   state.prices.clear();
   state.shape = { images: false, audio: false, tools: false, jsonOutput: false, messages: 1 };
+  state.answers.clear();
+  state.asked.length = 0;
+  state.kv.clear();
+}
+
+/** What `infer` answers on `route` (a route without an answer fails the call). */
+export function answer(route, text) {
+  state.answers.set(route, text);
 }
 
 /** Moves the clock: counters whose window ended start again from zero. */
@@ -71,4 +82,34 @@ export function targetTags(route, provider, model) {
 }
 export function currentRequestShape() {
   return state.shape;
+}
+
+// `models` (contract 0.3.0): answers as the test set them; embeddings a deterministic
+// function of the text.
+export function infer(route, messages, params) {
+  state.asked.push([route, messages, params]);
+  if (!state.answers.has(route)) {
+    throw `the fake host has no answer for route \`${route}\`: call answer(route, text)`;
+  }
+  const usage = { promptTokens: 10n, completionTokens: 1n, cachedPromptTokens: 0n };
+  return { text: state.answers.get(route), finishReason: 'stop', model: route, usage };
+}
+export function embed(route, texts) {
+  return texts.map((t) => {
+    const v = new Array(16).fill(0);
+    [...new TextEncoder().encode(t)].forEach((b, i) => { v[(b + i) % 16] += 1; });
+    const n = Math.sqrt(v.reduce((a, x) => a + x * x, 0)) || 1;
+    return Float32Array.from(v.map((x) => x / n));
+  });
+}
+
+// `keyvalue` (contract 0.3.0), in memory.
+export function get(k) {
+  return state.kv.get(k);
+}
+export function set(k, value, ttl) {
+  state.kv.set(k, value);
+}
+export function remove(k) {
+  state.kv.delete(k);
 }

@@ -3,7 +3,8 @@
 `componentize-py bindings` writes the contract's Python types (dataclasses, enums)
 into `gen/`; the host's functions there are stubs. `install()` replaces them with this
 fake: settings (as JSON text), counters with windows on a clock the test moves,
-captured log lines, target tags and the request's shape.
+captured log lines, target tags and the request's shape; and (contract 0.3.0) model
+answers the test sets, deterministic embeddings and a key-value store.
 """
 import json
 
@@ -17,6 +18,7 @@ class FakeHost:
         self.name, self.now = name, now
         self.counters, self.logs, self.tags, self.prices = {}, [], {}, {}
         self.shape = types.RequestShape(images=False, audio=False, tools=False, json_output=False, messages=1)
+        self.answers, self.asked, self.kv = {}, [], {}
 
     def advance(self, secs):
         self.now += secs
@@ -49,4 +51,39 @@ class FakeHost:
         }
         for name, fn in fns.items():
             setattr(host, name, fn)
+        self._install_03()
         return self
+
+    def answer(self, route, text):
+        """What `models.infer` answers on `route` (others fail the call)."""
+        self.answers[route] = text
+        return self
+
+    def _install_03(self):
+        """`models` and `keyvalue` (contract 0.3.0), where the bindings have them."""
+        try:
+            from wit_world.imports import keyvalue, models
+        except ImportError:
+            return
+
+        def infer(route, messages, params):
+            self.asked.append((route, messages, params))
+            if route not in self.answers:
+                raise Err(f"the fake host has no answer for route `{route}`")
+            usage = types.TokenUsage(prompt_tokens=10, completion_tokens=1, cached_prompt_tokens=0)
+            return types.InferAnswer(text=self.answers[route], finish_reason="stop", model=route, usage=usage)
+
+        def embed(route, texts):
+            out = []
+            for t in texts:
+                v = [0.0] * 16
+                for i, b in enumerate(t.encode()):
+                    v[(b + i) % 16] += 1.0
+                n = sum(x * x for x in v) ** 0.5 or 1.0
+                out.append([x / n for x in v])
+            return out
+
+        models.infer, models.embed = infer, embed
+        keyvalue.get = lambda key: self.kv.get(key)
+        keyvalue.set = lambda key, value, ttl: self.kv.__setitem__(key, value)
+        keyvalue.remove = lambda key: self.kv.pop(key, None)

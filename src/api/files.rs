@@ -156,6 +156,7 @@ async fn upload(gw: &Gateway, principal: &Principal, req: Request<'_>) -> http::
         pin: None,
         prompt: None,
         admin: false,
+        parent: None,
     };
     pipeline::handle(gw, req).await
 }

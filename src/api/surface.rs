@@ -114,6 +114,7 @@ pub async fn handle(
         pin: None,
         prompt: None,
         admin: false,
+        parent: None,
     };
     pipeline::handle(gw, req).await
 }

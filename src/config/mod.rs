@@ -14,6 +14,7 @@ pub mod cors;
 pub use capture::Capture;
 mod credentials;
 mod fields;
+pub mod guardrails;
 pub mod lifecycle;
 pub mod masked;
 mod presets;
@@ -352,6 +353,8 @@ pub struct Route {
     pub targets: Vec<Target>,
     pub policies: Vec<PluginSpec>,
     pub redactors: Vec<PluginSpec>,
+    /// Guardrails, in order (`guardrails.rs`).
+    pub guardrails: Vec<guardrails::GuardrailSpec>,
     /// Redaction of answers; `None` when the route has no redactors or turned it off.
     pub redact_response: Option<RedactResponse>,
     /// Most choices (`n`) a request may ask for.

@@ -48,6 +48,9 @@ pub struct RawConfig {
     /// Redactor plugins by name, for routes to use.
     #[serde(default)]
     pub redactors: BTreeMap<String, RawPlugin>,
+    /// Guardrail plugins (contract 0.3.0) by name, for routes to use.
+    #[serde(default)]
+    pub guardrails: BTreeMap<String, super::guardrails::RawGuardrail>,
     /// The response cache's bounds, and Redis to share answers between replicas.
     pub cache: Option<RawCache>,
     /// Where plugins' counters live (memory, a SQLite file, or Redis).
@@ -401,6 +404,10 @@ pub struct RawModel {
     pub policies: Vec<Spanned<String>>,
     #[serde(default)]
     pub redactors: Vec<Spanned<String>>,
+    /// Guardrails that judge its requests, answers and streams, in order
+    /// (`[guardrails.*]` names, `builtin:` names or `.wasm` paths).
+    #[serde(default)]
+    pub guardrails: Vec<Spanned<String>>,
     /// Whether answers pass through the redactors too (default true).
     pub redact_response: Option<bool>,
     /// Characters of a streamed answer held back so a match split across chunks is

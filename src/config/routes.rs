@@ -94,6 +94,13 @@ impl RouteEnv<'_> {
             redact_response: redact_response(cx, model, !redactors.is_empty(), key)?,
             policies,
             redactors,
+            guardrails: super::guardrails::route(
+                cx,
+                &raw.guardrails,
+                &model.guardrails,
+                self.default_limits,
+                key,
+            )?,
             max_n: model.max_n.unwrap_or(8).max(1),
             unsupported_fields: model.unsupported_fields.unwrap_or_default(),
             builtin_tools: model.builtin_tools.unwrap_or_default(),

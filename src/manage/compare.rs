@@ -147,6 +147,7 @@ fn request<'a>(
         prompt: None,
         // Comparisons and route tests reach a draft or testing model.
         admin: true,
+        parent: None,
     }
 }
 

@@ -203,6 +203,9 @@ impl Metrics {
             for p in r.redactors.iter() {
                 self.plugin(&p.pool, &mut durations);
             }
+            for g in r.guardrails.iter() {
+                self.plugin(&g.pool, &mut durations);
+            }
         }
         for p in live.providers.values() {
             self.plugin(&p.adapter, &mut durations);

@@ -260,6 +260,19 @@ impl Metrics {
         self.add("switchboard_deprecated_requests_total", &l, 1);
     }
 
+    /// A guardrail's verdict (`mode`: enforce or monitor; `verdict`: allow, deny,
+    /// rewrite, mask, stop, error, skipped).
+    pub fn guardrail(&self, route: &str, guardrail: &str, phase: &str, mode: &str, verdict: &str) {
+        let l = [
+            ("route", route),
+            ("guardrail", guardrail),
+            ("phase", phase),
+            ("mode", mode),
+            ("verdict", verdict),
+        ];
+        self.add("switchboard_guardrail_verdicts_total", &l, 1);
+    }
+
     pub fn denied(&self, route: &str, policy: &str) {
         let l = [("route", route), ("policy", policy)];
         self.add("switchboard_policy_denials_total", &l, 1);

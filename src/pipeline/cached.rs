@@ -9,10 +9,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::HeaderValue;
 
-use super::body::RequestFacts;
-use super::ctx::CacheResult;
+use super::body::{self, Endpoint, RequestFacts};
+use super::ctx::{self, CacheResult, RequestCtx};
+use super::error::Error;
+use super::guard;
+use super::request::{Native, Request};
 use crate::cache::{Claim, Directive, ResponseCache, Store, key, sse};
-use crate::live::{LiveRoute, Principal};
+use crate::live::{LiveRoute, LiveState, Principal};
 use crate::reply::{Body, full};
 
 pub const HEADER: &str = "x-switchboard-cache";
@@ -156,4 +159,71 @@ pub fn insert_headers(h: &mut http::HeaderMap, headers: &[(String, String)]) {
             h.insert(k, v);
         }
     }
+}
+
+/// What the cache made of a request.
+pub(super) enum Cached {
+    /// A stored answer, ready for the client.
+    Served(http::Response<Body>),
+    /// Go to the providers: where the answer is kept, and the cache's header.
+    Go(Option<crate::cache::Store>, Option<ctx::CacheResult>),
+}
+
+/// Looks the request up in the route's cache: a passed-through request under its own
+/// API's bytes, any other in chat (or embeddings) form.
+pub(super) async fn from_cache(
+    live: &LiveState,
+    route: &LiveRoute,
+    ctx: &RequestCtx,
+    req: &Request<'_>,
+    (native, guards): (Option<&Native>, Option<&guard::Guards>),
+    facts: &RequestFacts,
+    policy_headers: &[(String, String)],
+) -> Result<Cached, Error> {
+    let kind;
+    let keyed: (&str, &[u8]) = match native {
+        Some(n) => {
+            kind = n.cache_kind(facts.stream);
+            (&kind, &n.body)
+        }
+        None => (req.endpoint.label(), &req.body),
+    };
+    let lookup = lookup(
+        live.cache.as_ref(),
+        route,
+        req.principal,
+        keyed,
+        req.directive,
+        facts.stream,
+    )
+    .await;
+    Ok(match lookup {
+        Lookup::Hit(stored) => match native {
+            Some(n) => {
+                let saved = match facts.stream {
+                    true => crate::native::stream_usage(n.api, &stored),
+                    false => n.api.usage(&stored),
+                };
+                ctx.cache(ctx::CacheResult::Hit, saved);
+                Cached::Served(native_hit(stored, facts.stream, &ctx.id, policy_headers))
+            }
+            None => {
+                let saved = body::usage_of(&stored);
+                // A stored answer is judged as a fresh one would be.
+                let stored = match guards {
+                    Some(g) if req.endpoint == Endpoint::Chat => g.answer(stored).await?,
+                    _ => stored,
+                };
+                match hit_response(stored, facts, &ctx.id, policy_headers) {
+                    Some(resp) => {
+                        ctx.cache(ctx::CacheResult::Hit, saved);
+                        Cached::Served(resp)
+                    }
+                    // Not servable to this client (a stream of a non-chat answer): go on.
+                    None => Cached::Go(None, Some(ctx::CacheResult::Miss)),
+                }
+            }
+        },
+        Lookup::Miss { store, result } => Cached::Go(store, result),
+    })
 }

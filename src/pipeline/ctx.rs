@@ -119,6 +119,11 @@ struct State {
     requested: Option<String>,
     /// The story its usage record tells (when usage is recorded).
     story: Option<Box<crate::usage::story::Story>>,
+    /// The request a guardrail's model call made this one for (`models.infer`).
+    parent: Option<String>,
+    /// Guardrails judging in `monitor` mode, still running: their verdicts join the
+    /// record when they end (the client does not wait for them).
+    monitors: Vec<tokio::task::JoinHandle<crate::usage::story::GuardNote>>,
 }
 
 impl State {

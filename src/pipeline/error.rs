@@ -41,6 +41,12 @@ pub enum Error {
     /// A policy said no.
     #[error("{}", .denial.message)]
     Denied { policy: String, denial: Box<Denial> },
+    /// A guardrail said no (to the request or to its answer).
+    #[error("{}", .denial.message)]
+    Guarded {
+        guardrail: String,
+        denial: Box<crate::types::GuardDenial>,
+    },
     /// A plugin of the route (strategy, policy, redactor) failed.
     #[error("the route's {kind} plugin failed: {source}")]
     Plugin {
@@ -96,6 +102,7 @@ impl Error {
             Error::UserTokenRequired(_) => "end_user_token_required",
             Error::UserMismatch { .. } => "end_user_mismatch",
             Error::Denied { .. } => "policy_denied",
+            Error::Guarded { .. } => "guardrail_denied",
             Error::Plugin { .. } => "plugin_failed",
             Error::Provider(_) => "provider_refused",
             Error::Deadline(_) => "deadline_exceeded",
@@ -116,6 +123,7 @@ impl Error {
             Error::UserTokenRequired(_) => 401,
             Error::UserMismatch { .. } => 400,
             Error::Denied { denial, .. } => denial.status,
+            Error::Guarded { denial, .. } => denial.status.unwrap_or(400),
             Error::Plugin { .. } | Error::NoTarget { .. } => 503,
             Error::Provider(e) => e.status,
             Error::Deadline(_) => 504,
@@ -191,6 +199,11 @@ impl From<Error> for ApiError {
                     .into_iter()
                     .map(|h| (h.name, h.value))
                     .collect();
+                return api;
+            }
+            Error::Guarded { denial, .. } => {
+                let mut api = ApiError::new(status, denial_type(status.as_u16()), message);
+                api.code = Some(denial.code.map_or("guardrail_denied".into(), Into::into));
                 return api;
             }
             Error::Plugin { .. } => ("server_error", Some("plugin_failed"), None),

@@ -7,13 +7,16 @@ mod attempt;
 pub mod body;
 mod cached;
 mod capture;
+mod child;
 pub mod ctx;
 pub mod error;
 mod failover;
+pub mod guard;
 pub mod lifecycle;
 pub mod offline;
 mod params;
 pub mod redact;
+mod request;
 
 pub use attempt::stream::binary;
 
@@ -24,10 +27,9 @@ use bytes::Bytes;
 use body::{Endpoint, RequestFacts};
 pub use ctx::{Protocol, RequestCtx};
 pub use error::Error;
+pub use request::{Native, NativeAnswer, OnId, Request, is_native};
 
-use crate::cache::Directive;
-use crate::live::{LiveRoute, LiveState, Principal};
-use crate::native::NativeApi;
+use crate::live::{LiveRoute, LiveState};
 use crate::plugins::calls;
 use crate::reply::Body;
 use crate::types::{Operation, PolicyRequest, RouteRequest, TargetStats};
@@ -85,121 +87,6 @@ fn target_stats(route: &LiveRoute) -> Vec<TargetStats> {
         .collect()
 }
 
-/// One client request, as the pipeline is given it.
-pub struct Request<'a> {
-    pub protocol: Protocol,
-    pub principal: &'a Principal,
-    pub endpoint: Endpoint,
-    pub directive: Directive,
-    /// The chat (or embeddings) request: what policies, the strategy and translating
-    /// targets read.
-    pub body: Bytes,
-    /// The client's own request, for targets that speak its API.
-    pub native: Option<Native>,
-    /// (provider, model): only this target of the route is asked (a comparison).
-    pub pin: Option<(String, String)>,
-    /// The prompt template the request was made from (`name@version`).
-    pub prompt: Option<String>,
-    /// Made by the admin API (a comparison, a route test): a model's lifecycle does
-    /// not hide it.
-    pub admin: bool,
-}
-
-/// A request in the client's own API, passed through to targets that speak it (the
-/// model set, the key swapped) instead of being translated.
-pub struct Native {
-    pub api: NativeApi,
-    pub body: Bytes,
-    /// The client's headers the provider is given (e.g. `anthropic-beta`).
-    pub headers: Vec<(String, String)>,
-    /// Set when only such targets may take the request, saying why (translating it
-    /// would lose what the client asked for).
-    pub only: Option<String>,
-    /// The client's content type, forwarded with a body that is not JSON (an upload).
-    pub content_type: Option<String>,
-    /// Only this provider may take the request (it keeps what the request continues).
-    pub provider: Option<String>,
-    /// Told (id, provider) of a passed-through Responses answer, to record who made it.
-    pub on_id: Option<OnId>,
-    /// Where the `model` value sits in `body` (found by the pipeline; none in an upload
-    /// that names no model).
-    model_span: Option<std::ops::Range<usize>>,
-}
-
-impl Native {
-    pub fn new(api: NativeApi, body: Bytes, headers: Vec<(String, String)>) -> Native {
-        Native {
-            api,
-            body,
-            headers,
-            only: None,
-            content_type: None,
-            provider: None,
-            on_id: None,
-            model_span: None,
-        }
-    }
-
-    /// What the cache keeps a passed-through answer under (a stream is kept as the
-    /// events the client got, so it is its own kind).
-    fn cache_kind(&self, stream: bool) -> String {
-        let tail = if stream { "-stream" } else { "" };
-        format!("native-{}{tail}", self.api.name())
-    }
-}
-
-/// What learns the id of a passed-through Responses answer, and where it was made.
-pub type OnId = std::sync::Arc<dyn Fn(&str, &str) + Send + Sync>;
-
-/// Marks an answer already in the client's own API (passed through, or a cached
-/// pass-through): the inbound layer gives it to the client as it is.
-#[derive(Debug, Clone, Copy)]
-pub struct NativeAnswer;
-
-/// Whether the pipeline passed this answer through in the client's own API.
-pub fn is_native(resp: &http::Response<Body>) -> bool {
-    resp.extensions().get::<NativeAnswer>().is_some()
-}
-
-/// The request's pass-through, if the route can take it: some target speaks its API
-/// and the route does not redact. A request that may only be passed through and
-/// cannot be is refused.
-fn native_plan(
-    live: &LiveState,
-    route: &LiveRoute,
-    native: Option<Native>,
-) -> Result<Option<Native>, Error> {
-    let Some(mut n) = native else { return Ok(None) };
-    if !live.serves_natively(&route.route.name, n.api) {
-        return match n.only {
-            Some(why) => Err(Error::invalid(
-                format!(
-                    "no target of model `{}` takes /v1/{} as it is (none speaks it, or the route redacts), and {why}",
-                    route.route.name,
-                    n.api.name()
-                ),
-                None,
-            )),
-            None => Ok(None),
-        };
-    }
-    if !n.api.has_model() {
-        return Ok(Some(n));
-    }
-    let span = match n
-        .content_type
-        .as_deref()
-        .and_then(crate::multipart::boundary)
-    {
-        Some(b) => crate::multipart::field(&n.body, b, "model"),
-        None => body::model_span(&n.body),
-    };
-    n.model_span = Some(
-        span.ok_or_else(|| Error::invalid("you must provide a model parameter", Some("model")))?,
-    );
-    Ok(Some(n))
-}
-
 /// The header every answer says the gateway's own time on it in (milliseconds: to the
 /// answer's head, less the time spent waiting on providers).
 pub const OVERHEAD_HEADER: &str = "x-switchboard-overhead-ms";
@@ -215,6 +102,9 @@ pub async fn handle(gw: &Gateway, req: Request<'_>) -> http::Response<Body> {
         gw.access_log.sink(),
         gw.telemetry.clone(),
     );
+    if let Some(p) = &req.parent {
+        ctx.child_of(p);
+    }
     let run = crate::telemetry::scope(ctx.call_log(), run(gw, &ctx, req));
     let mut resp = match run.await {
         Ok(resp) => resp,
@@ -224,6 +114,10 @@ pub async fn handle(gw: &Gateway, req: Request<'_>) -> http::Response<Body> {
         }
     };
     ctx.head_ready();
+    // Every answer names its request, errors too: its record can be found by it.
+    if let Ok(v) = http::HeaderValue::from_str(&ctx.id) {
+        resp.headers_mut().entry("x-request-id").or_insert(v);
+    }
     let overhead = ctx.overhead().as_secs_f64() * 1000.0;
     if let Ok(v) = http::HeaderValue::from_str(&format!("{overhead:.3}")) {
         resp.headers_mut().insert(OVERHEAD_HEADER, v);
@@ -397,38 +291,30 @@ async fn run(
         policy_headers,
     } = admit(&live, ctx, &mut req).await?;
     ctx.story(|s| s.headers(&policy_headers));
-    let native = native_plan(&live, route, req.native.take())?;
-    let (store, cache_header) = match from_cache(
+    let guards = match req.parent {
+        None => guard::Guards::new(gw, route, ctx, req.principal, &facts, &req.body),
+        Some(_) => None,
+    };
+    let (facts, native) = guard::guarded(&live, route, &mut req, guards.as_ref(), facts).await?;
+    let (store, cache_header) = match cached::from_cache(
         &live,
         route,
         ctx,
         &req,
-        native.as_ref(),
+        (native.as_ref(), guards.as_ref()),
         &facts,
         &policy_headers,
     )
-    .await
+    .await?
     {
-        Cached::Served(resp) => return Ok(resp),
-        Cached::Go(store, header) => (store, header),
+        cached::Cached::Served(resp) => return Ok(resp),
+        cached::Cached::Go(store, header) => (store, header),
     };
     if let Some(result) = cache_header {
         ctx.cache(result, None);
     }
 
-    // Redaction rewrites the body, so what routing read from it is read again.
-    let (body, facts) = if route.redactors.is_empty() || req.endpoint != Endpoint::Chat {
-        (req.body, facts)
-    } else {
-        match redact::request(route, &req.body).await? {
-            None => (req.body, facts),
-            Some(redacted) => {
-                ctx.story(|s| s.masked(Side::Request, &lossy(&req.body), &lossy(&redacted)));
-                let facts = body::parse(&redacted, req.endpoint)?;
-                (redacted, facts)
-            }
-        }
-    };
+    let (body, facts) = redacted(route, ctx, req.endpoint, req.body, facts).await?;
     let native = redact::passed_through(route, native, ctx).await?;
     capture::request(ctx, &body, native.as_ref());
     let order = order(route, &facts, &body, pin.as_ref()).await?;
@@ -448,8 +334,16 @@ async fn run(
         metrics: &gw.metrics,
         ctx,
         native: native.as_ref(),
+        guards: guards.as_ref(),
     };
     let mut resp = failover::try_targets(&live, route, &order, shared).await?;
+    if let Some(g) = &guards
+        && !facts.stream
+        && native.is_none()
+        && req.endpoint == Endpoint::Chat
+    {
+        resp = guard::guard_answer(g, resp).await?;
+    }
     if let Some(v) = cache_header {
         resp.headers_mut()
             .insert(cached::HEADER, http::HeaderValue::from_static(v.label()));
@@ -457,75 +351,30 @@ async fn run(
     Ok(resp)
 }
 
-pub(super) fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
-    String::from_utf8_lossy(b)
-}
-
-/// What the cache made of a request.
-enum Cached {
-    /// A stored answer, ready for the client.
-    Served(http::Response<Body>),
-    /// Go to the providers: where the answer is kept, and the cache's header.
-    Go(Option<crate::cache::Store>, Option<ctx::CacheResult>),
-}
-
-/// Looks the request up in the route's cache: a passed-through request under its own
-/// API's bytes, any other in chat (or embeddings) form.
-async fn from_cache(
-    live: &LiveState,
+/// The request through the route's redactors; what routing read from it is read
+/// again when they changed it.
+async fn redacted(
     route: &LiveRoute,
     ctx: &RequestCtx,
-    req: &Request<'_>,
-    native: Option<&Native>,
-    facts: &RequestFacts,
-    policy_headers: &[(String, String)],
-) -> Cached {
-    let kind;
-    let keyed: (&str, &[u8]) = match native {
-        Some(n) => {
-            kind = n.cache_kind(facts.stream);
-            (&kind, &n.body)
-        }
-        None => (req.endpoint.label(), &req.body),
-    };
-    let lookup = cached::lookup(
-        live.cache.as_ref(),
-        route,
-        req.principal,
-        keyed,
-        req.directive,
-        facts.stream,
-    )
-    .await;
-    match lookup {
-        cached::Lookup::Hit(stored) => match native {
-            Some(n) => {
-                let saved = match facts.stream {
-                    true => crate::native::stream_usage(n.api, &stored),
-                    false => n.api.usage(&stored),
-                };
-                ctx.cache(ctx::CacheResult::Hit, saved);
-                Cached::Served(cached::native_hit(
-                    stored,
-                    facts.stream,
-                    &ctx.id,
-                    policy_headers,
-                ))
-            }
-            None => {
-                let saved = body::usage_of(&stored);
-                match cached::hit_response(stored, facts, &ctx.id, policy_headers) {
-                    Some(resp) => {
-                        ctx.cache(ctx::CacheResult::Hit, saved);
-                        Cached::Served(resp)
-                    }
-                    // Not servable to this client (a stream of a non-chat answer): go on.
-                    None => Cached::Go(None, Some(ctx::CacheResult::Miss)),
-                }
-            }
-        },
-        cached::Lookup::Miss { store, result } => Cached::Go(store, result),
+    endpoint: Endpoint,
+    body: Bytes,
+    facts: RequestFacts,
+) -> Result<(Bytes, RequestFacts), Error> {
+    if route.redactors.is_empty() || endpoint != Endpoint::Chat {
+        return Ok((body, facts));
     }
+    match redact::request(route, &body).await? {
+        None => Ok((body, facts)),
+        Some(redacted) => {
+            ctx.story(|s| s.masked(Side::Request, &lossy(&body), &lossy(&redacted)));
+            let facts = body::parse(&redacted, endpoint)?;
+            Ok((redacted, facts))
+        }
+    }
+}
+
+pub(super) fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(b)
 }
 
 /// The targets to try, in order: the one pinned (a comparison), or the strategy's order.

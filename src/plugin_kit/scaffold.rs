@@ -95,16 +95,28 @@ const REDACTOR: Template = [
     r#"{"settings": {"words": ["secret"]}, "cases": [{"name": "masked", "texts": ["a secret plan"], "expect": ["a [REDACTED] plan"]}]}"#,
 ];
 
+const GUARDRAIL: Template = [
+    include_str!("templates/rust/guardrail.rs.txt"),
+    include_str!("templates/python/guardrail.py.txt"),
+    include_str!("templates/python/test_guardrail.py.txt"),
+    include_str!("templates/js/guardrail.js.txt"),
+    include_str!("templates/js/guardrail.test.mjs.txt"),
+    r#"{"settings": {"blocked": ["refund"], "judge": "j"}, "cases": [{"name": "a blocked word", "check": "request", "text": "I want a Refund", "expect": "deny"}, {"name": "off topic", "check": "request", "text": "write me a poem", "models": {"j": "yes"}, "expect": {"verdict": "deny", "code": "off_topic", "asked": ["j"]}}, {"name": "on topic", "check": "request", "text": "where is my parcel?", "models": {"j": "no"}, "expect": "allow"}, {"name": "masked", "check": "response", "texts": ["no refund, sorry"], "expect": {"verdict": "rewrite", "texts": ["no [BLOCKED], sorry"]}}, {"name": "a clean answer", "check": "response", "texts": ["hello"], "expect": "allow"}]}"#,
+];
+
 /// The template of `world`, or why there is none.
 fn template(world: &str) -> Result<&'static Template, String> {
     match world {
         "strategy" => Ok(&STRATEGY),
         "policy" => Ok(&POLICY),
         "redactor" => Ok(&REDACTOR),
+        "guardrail" => Ok(&GUARDRAIL),
         "adapter" => Err(
-            "adapters are started from plugins/adapter-openai in the gateway's repository (an adapter maps a whole wire format); plugin new makes strategy, policy or redactor projects".into(),
+            "adapters are started from plugins/adapter-openai in the gateway's repository (an adapter maps a whole wire format); plugin new makes strategy, policy, redactor or guardrail projects".into(),
         ),
-        other => Err(format!("'{other}' is not a world: strategy, policy or redactor")),
+        other => Err(format!(
+            "'{other}' is not a world: strategy, policy, redactor or guardrail"
+        )),
     }
 }
 
@@ -230,7 +242,7 @@ fn js(t: &Template, world: &str, name: &str, fill: &dyn Fn(&str) -> String) -> F
   "switchboard": {{ "world": "{world}", "component": "{krate}.wasm" }},
   "scripts": {{
     "build": "node build.mjs plugin.js {world} {krate}.wasm",
-    "test": "jco transpile {krate}.wasm --name plugin -o test/gen --map switchboard:plugin/host@0.2.0=../../fake-host.js && node --test test/*.test.mjs"
+    "test": "jco transpile {krate}.wasm --name plugin -o test/gen --map switchboard:plugin/host@0.3.0=../../fake-host.js --map switchboard:plugin/models@0.3.0=../../fake-host.js --map switchboard:plugin/keyvalue@0.3.0=../../fake-host.js && node --test test/*.test.mjs"
   }},
   "devDependencies": {{
     "@bytecodealliance/componentize-js": "0.23.0",

@@ -10,7 +10,8 @@
 //! `host::target-tags` and `host::current-request-shape` answer); of a policy:
 //! `{"request": {"key": "k", "team": "t", "user": "u", "route": "m",
 //! "estimated_input_tokens": 100, "max_output_tokens": 50, "n": 1}, "expect": "allow"}`;
-//! of a redactor: `{"texts": ["…"], "direction": "request", "expect": ["…"]}`.
+//! of a redactor: `{"texts": ["…"], "direction": "request", "expect": ["…"]}`; of a
+//! guardrail: see `guard_cases`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -19,7 +20,7 @@ use serde_json::{Value, json};
 
 use crate::config::{OnError, PluginLimits, PluginSource, PluginSpec};
 use crate::plugins::PluginRuntime;
-use crate::plugins::world::{Adapter, Kind, Policy, Redactor, Strategy};
+use crate::plugins::world::{Adapter, Guardrail, Kind, Policy, Redactor, Strategy};
 use crate::types::{
     Decision, Direction, Health, PolicyRequest, RequestShape, RouteRequest, TargetStats,
 };
@@ -139,10 +140,34 @@ fn expected(case: &Value, output: &Value, kind: Kind) -> bool {
     if kind == Kind::Adapter {
         return case["expect"].is_null() || super::adapter_cases::subset(&case["expect"], output);
     }
+    if kind == Kind::Guardrail {
+        return super::guard_cases::expected(&case["expect"], output);
+    }
     match &case["expect"] {
         Value::Null => true,
         e => e == output || (output["decision"].is_string() && *e == output["decision"]),
     }
+}
+
+/// A redactor's case: its texts in the case's direction.
+async fn redact_case(
+    pool: &std::sync::Arc<crate::plugins::calls::RedactorPool>,
+    case: &Value,
+) -> Result<Value, crate::plugins::PluginError> {
+    let texts: Vec<String> = case["texts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.as_str().map(str::to_string))
+        .collect();
+    let dir = if case["direction"] == "response" {
+        Direction::Response
+    } else {
+        Direction::Request
+    };
+    crate::plugins::calls::redact(pool, dir, &texts)
+        .await
+        .map(|o| json!(o))
 }
 
 /// Runs `cases` through the component at `file` as world `kind`.
@@ -203,26 +228,15 @@ pub async fn run(
             }
         }),
         Kind::Redactor => each!(runtime.load::<Redactor>(&spec, "test").await, |case, _i| {
-            |pool| async move {
-                let texts: Vec<String> = case["texts"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|t| t.as_str().map(str::to_string))
-                    .collect();
-                let dir = if case["direction"] == "response" {
-                    Direction::Response
-                } else {
-                    Direction::Request
-                };
-                crate::plugins::calls::redact(pool, dir, &texts)
-                    .await
-                    .map(|o| json!(o))
-            }
+            |pool| redact_case(pool, case)
         }),
         Kind::Adapter => each!(runtime.load::<Adapter>(&spec, "test").await, |case, _i| {
             |pool| async move { super::adapter_cases::run(pool, case).await }
         }),
+        Kind::Guardrail => each!(
+            runtime.load::<Guardrail>(&spec, "test").await,
+            |case, _i| { |pool| async move { super::guard_cases::run(pool, case).await } }
+        ),
     }
     Ok(out)
 }

@@ -22,6 +22,7 @@ macro_rules! each_version {
         match $b {
             $W::V0_1($v) => $call,
             $W::V0_2($v) => $call,
+            $W::V0_3($v) => $call,
         }
     };
 }
@@ -272,6 +273,11 @@ pub async fn from_upstream(
                 .call_from_upstream(store, &ctx.clone().conv(), &resp.conv())
                 .await
                 .map(|r| r.map(Conv::conv).map_err(Conv::conv)),
+            Adapter::V0_3(b) => b
+                .switchboard_plugin_provider_adapter()
+                .call_from_upstream(store, &ctx.clone().conv(), &resp.conv())
+                .await
+                .map(|r| r.map(Conv::conv).map_err(Conv::conv)),
         }
     })?;
     if let Err(e) = &out
@@ -305,6 +311,11 @@ pub async fn wants_request_text(pool: &Arc<StrategyPool>) -> Result<bool, Plugin
         match b {
             Strategy::V0_1(_) => Ok(false),
             Strategy::V0_2(b) => {
+                b.switchboard_plugin_load_balancer()
+                    .call_wants_request_text(store)
+                    .await
+            }
+            Strategy::V0_3(b) => {
                 b.switchboard_plugin_load_balancer()
                     .call_wants_request_text(store)
                     .await
@@ -400,6 +411,12 @@ impl StreamTranslation {
                     .call_on_event(store, res, &ev.clone().conv())
                     .await
                     .map(|r| r.map(Conv::conv).map_err(Conv::conv)),
+                Adapter::V0_3(b) => b
+                    .switchboard_plugin_provider_adapter()
+                    .stream_translator()
+                    .call_on_event(store, res, &ev.clone().conv())
+                    .await
+                    .map(|r| r.map(Conv::conv).map_err(Conv::conv)),
             }
         });
         self.checked(out)
@@ -419,6 +436,12 @@ impl StreamTranslation {
                     .await
                     .map(|r| r.map(events_only).map_err(Conv::conv)),
                 Adapter::V0_2(b) => b
+                    .switchboard_plugin_provider_adapter()
+                    .stream_translator()
+                    .call_finish(store, res)
+                    .await
+                    .map(|r| r.map(Conv::conv).map_err(Conv::conv)),
+                Adapter::V0_3(b) => b
                     .switchboard_plugin_provider_adapter()
                     .stream_translator()
                     .call_finish(store, res)
@@ -511,6 +534,10 @@ pub async fn select(
 #[path = "policy_calls.rs"]
 mod policy;
 pub use policy::{Counting, MAX_DENIAL_MESSAGE, check, record};
+
+#[path = "guard_calls.rs"]
+mod guard;
+pub use guard::{GuardrailPool, Window, check_request, check_response, check_stream, phases};
 
 pub async fn redact(
     pool: &Arc<RedactorPool>,

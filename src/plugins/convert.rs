@@ -1,10 +1,10 @@
 //! Conversions between the host's domain types (`crate::types`) and each contract
-//! version's generated types, at the plugin boundary. 0.2.0 carries everything the
-//! host knows; 0.1.0 gets what it always got (e.g. `max-output-tokens` already
+//! version's generated types, at the plugin boundary. 0.2.0 and 0.3.0 carry everything
+//! the host knows (0.3.0's additions are its own: `guard`); 0.1.0 gets what it always got (e.g. `max-output-tokens` already
 //! multiplied by `n`) and its answers are completed with 0.1's defaults (POST, SSE,
 //! usage read by the host).
 
-use super::bindings::{v0_1, v0_2};
+use super::bindings::{v0_1, v0_2, v0_3};
 use crate::types as d;
 
 /// A field-by-field conversion, also for lists and options of convertible types.
@@ -239,134 +239,147 @@ mod one {
     }
 }
 
+/// The conversions 0.2.0 brought, shared by every version since, for the version
+/// module `$w`.
+macro_rules! since_two {
+    ($w:path) => {
+        common!($w);
+
+        impl Conv<d::AuthScheme> for w::AuthScheme {
+            fn conv(self) -> d::AuthScheme {
+                match self {
+                    w::AuthScheme::None => d::AuthScheme::None,
+                    w::AuthScheme::Bearer => d::AuthScheme::Bearer,
+                    w::AuthScheme::Header(h) => d::AuthScheme::Header(h),
+                    w::AuthScheme::Query(q) => d::AuthScheme::Query(q),
+                    w::AuthScheme::AwsSigv4(s) => d::AuthScheme::AwsSigv4(d::Sigv4Scope {
+                        region: s.region,
+                        service: s.service,
+                    }),
+                }
+            }
+        }
+        cases!(w::HttpMethod => d::HttpMethod { Get, Post });
+        cases!(w::StreamFormat => d::StreamFormat { Sse, Ndjson, AwsEventstream });
+
+        impl Conv<d::UpstreamRequest> for w::UpstreamRequest {
+            fn conv(self) -> d::UpstreamRequest {
+                d::UpstreamRequest {
+                    method: self.method.conv(),
+                    path: self.path,
+                    query: self.query.conv(),
+                    headers: self.headers.conv(),
+                    auth: self.auth.conv(),
+                    body: self.body.conv(),
+                    translate_response: self.translate_response,
+                    stream_format: self.stream_format.conv(),
+                }
+            }
+        }
+
+        impl Conv<w::TokenUsage> for d::Usage {
+            fn conv(self) -> w::TokenUsage {
+                w::TokenUsage {
+                    prompt_tokens: self.prompt,
+                    completion_tokens: self.completion,
+                    cached_prompt_tokens: self.cached_prompt,
+                }
+            }
+        }
+        impl Conv<d::Usage> for w::TokenUsage {
+            fn conv(self) -> d::Usage {
+                d::Usage {
+                    prompt: self.prompt_tokens,
+                    completion: self.completion_tokens,
+                    cached_prompt: self.cached_prompt_tokens.min(self.prompt_tokens),
+                }
+            }
+        }
+        impl Conv<d::TranslatedAnswer> for w::TranslatedAnswer {
+            fn conv(self) -> d::TranslatedAnswer {
+                d::TranslatedAnswer {
+                    body: self.body,
+                    usage: self.usage.conv(),
+                }
+            }
+        }
+        impl Conv<d::TranslatedEvents> for w::TranslatedEvents {
+            fn conv(self) -> d::TranslatedEvents {
+                d::TranslatedEvents {
+                    events: self.events.conv(),
+                    usage: self.usage.conv(),
+                }
+            }
+        }
+
+        impl Conv<w::RouteRequest> for d::RouteRequest {
+            fn conv(self) -> w::RouteRequest {
+                w::RouteRequest {
+                    route: self.route,
+                    sequence: self.sequence,
+                    random: self.random,
+                    estimated_input_tokens: self.estimated_input_tokens,
+                    max_output_tokens: self.max_output_tokens,
+                    stream: self.stream,
+                    text: self.text,
+                }
+            }
+        }
+
+        impl Conv<w::PolicyRequest> for d::PolicyRequest {
+            fn conv(self) -> w::PolicyRequest {
+                w::PolicyRequest {
+                    request_id: self.request_id,
+                    key_name: self.key_name,
+                    team: self.team,
+                    user: self.user,
+                    route: self.route,
+                    tags: self.tags,
+                    n: self.n,
+                    estimated_input_tokens: self.estimated_input_tokens,
+                    max_output_tokens: self.max_output_tokens,
+                    stream: self.stream,
+                }
+            }
+        }
+
+        impl Conv<w::Outcome> for d::Outcome {
+            fn conv(self) -> w::Outcome {
+                w::Outcome {
+                    status: self.status,
+                    provider: self.provider,
+                    target_model: self.target_model,
+                    usage: self.usage.conv(),
+                    cost_micros: self.cost_micros,
+                    cache_hit: self.cache_hit,
+                    duration_ms: self.duration_ms,
+                }
+            }
+        }
+
+        impl Conv<d::Decision> for w::Decision {
+            fn conv(self) -> d::Decision {
+                match self {
+                    w::Decision::Allow(h) => d::Decision::Allow(h.conv()),
+                    w::Decision::Deny(x) => d::Decision::Deny(d::Denial {
+                        status: x.status,
+                        message: x.message,
+                        headers: x.headers.conv(),
+                        error_type: x.error_type,
+                        code: x.code,
+                    }),
+                }
+            }
+        }
+    };
+}
+
 mod two {
     use super::*;
-    common!(v0_2::types);
+    since_two!(v0_2::types);
+}
 
-    impl Conv<d::AuthScheme> for w::AuthScheme {
-        fn conv(self) -> d::AuthScheme {
-            match self {
-                w::AuthScheme::None => d::AuthScheme::None,
-                w::AuthScheme::Bearer => d::AuthScheme::Bearer,
-                w::AuthScheme::Header(h) => d::AuthScheme::Header(h),
-                w::AuthScheme::Query(q) => d::AuthScheme::Query(q),
-                w::AuthScheme::AwsSigv4(s) => d::AuthScheme::AwsSigv4(d::Sigv4Scope {
-                    region: s.region,
-                    service: s.service,
-                }),
-            }
-        }
-    }
-    cases!(w::HttpMethod => d::HttpMethod { Get, Post });
-    cases!(w::StreamFormat => d::StreamFormat { Sse, Ndjson, AwsEventstream });
-
-    impl Conv<d::UpstreamRequest> for w::UpstreamRequest {
-        fn conv(self) -> d::UpstreamRequest {
-            d::UpstreamRequest {
-                method: self.method.conv(),
-                path: self.path,
-                query: self.query.conv(),
-                headers: self.headers.conv(),
-                auth: self.auth.conv(),
-                body: self.body.conv(),
-                translate_response: self.translate_response,
-                stream_format: self.stream_format.conv(),
-            }
-        }
-    }
-
-    impl Conv<w::TokenUsage> for d::Usage {
-        fn conv(self) -> w::TokenUsage {
-            w::TokenUsage {
-                prompt_tokens: self.prompt,
-                completion_tokens: self.completion,
-                cached_prompt_tokens: self.cached_prompt,
-            }
-        }
-    }
-    impl Conv<d::Usage> for w::TokenUsage {
-        fn conv(self) -> d::Usage {
-            d::Usage {
-                prompt: self.prompt_tokens,
-                completion: self.completion_tokens,
-                cached_prompt: self.cached_prompt_tokens.min(self.prompt_tokens),
-            }
-        }
-    }
-    impl Conv<d::TranslatedAnswer> for w::TranslatedAnswer {
-        fn conv(self) -> d::TranslatedAnswer {
-            d::TranslatedAnswer {
-                body: self.body,
-                usage: self.usage.conv(),
-            }
-        }
-    }
-    impl Conv<d::TranslatedEvents> for w::TranslatedEvents {
-        fn conv(self) -> d::TranslatedEvents {
-            d::TranslatedEvents {
-                events: self.events.conv(),
-                usage: self.usage.conv(),
-            }
-        }
-    }
-
-    impl Conv<w::RouteRequest> for d::RouteRequest {
-        fn conv(self) -> w::RouteRequest {
-            w::RouteRequest {
-                route: self.route,
-                sequence: self.sequence,
-                random: self.random,
-                estimated_input_tokens: self.estimated_input_tokens,
-                max_output_tokens: self.max_output_tokens,
-                stream: self.stream,
-                text: self.text,
-            }
-        }
-    }
-
-    impl Conv<w::PolicyRequest> for d::PolicyRequest {
-        fn conv(self) -> w::PolicyRequest {
-            w::PolicyRequest {
-                request_id: self.request_id,
-                key_name: self.key_name,
-                team: self.team,
-                user: self.user,
-                route: self.route,
-                tags: self.tags,
-                n: self.n,
-                estimated_input_tokens: self.estimated_input_tokens,
-                max_output_tokens: self.max_output_tokens,
-                stream: self.stream,
-            }
-        }
-    }
-
-    impl Conv<w::Outcome> for d::Outcome {
-        fn conv(self) -> w::Outcome {
-            w::Outcome {
-                status: self.status,
-                provider: self.provider,
-                target_model: self.target_model,
-                usage: self.usage.conv(),
-                cost_micros: self.cost_micros,
-                cache_hit: self.cache_hit,
-                duration_ms: self.duration_ms,
-            }
-        }
-    }
-
-    impl Conv<d::Decision> for w::Decision {
-        fn conv(self) -> d::Decision {
-            match self {
-                w::Decision::Allow(h) => d::Decision::Allow(h.conv()),
-                w::Decision::Deny(x) => d::Decision::Deny(d::Denial {
-                    status: x.status,
-                    message: x.message,
-                    headers: x.headers.conv(),
-                    error_type: x.error_type,
-                    code: x.code,
-                }),
-            }
-        }
-    }
+mod three {
+    use super::*;
+    since_two!(v0_3::types);
 }

@@ -9,7 +9,7 @@ use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::{v0_1, v0_2};
+use super::bindings::{v0_1, v0_2, v0_3};
 use super::convert::Conv;
 use super::counters::Counters;
 use crate::types::LogLevel;
@@ -135,6 +135,33 @@ pub struct HostState {
     /// The gateway key whose request the call serves: whose share of the counter
     /// table a new counter takes.
     pub caller: Option<Arc<str>>,
+    /// The models the call may ask (0.3.0 `models`): lent by the request it serves.
+    pub models: Option<Lent>,
+}
+
+/// What the request a plugin call serves lets the plugin reach: models on routes, as
+/// children of that request (billed to its key and budgets, recorded with it as their
+/// parent, running no guardrails of their own).
+pub trait ModelAccess: Send + Sync {
+    fn infer(
+        &self,
+        route: String,
+        messages: Vec<crate::types::ChatMessage>,
+        params: crate::types::InferParams,
+    ) -> futures_util::future::BoxFuture<'static, Result<crate::types::InferAnswer, String>>;
+
+    fn embed(
+        &self,
+        route: String,
+        texts: Vec<String>,
+    ) -> futures_util::future::BoxFuture<'static, Result<Vec<Vec<f32>>, String>>;
+}
+
+/// The model access a lease lends its calls, and how long their model calls may wait.
+#[derive(Clone)]
+pub struct Lent {
+    pub access: Arc<dyn ModelAccess>,
+    pub timeout: std::time::Duration,
 }
 
 /// Bytes of guest stderr kept per instance (the last ones written).
@@ -226,7 +253,18 @@ impl HostState {
             shape: Default::default(),
             clock: None,
             caller: None,
+            models: None,
         }
+    }
+
+    /// The counters (and key-value store) this plugin's calls use.
+    pub(super) fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The name this plugin is configured under: its namespace in the stores.
+    pub(super) fn plugin(&self) -> &str {
+        &self.identity.name
     }
 
     /// The counter key of `key` for this plugin: long keys (a client's `user`, say)
@@ -241,13 +279,13 @@ impl HostState {
     }
 
     /// A host call begins: the guest's time since it last resumed is its CPU time.
-    fn charge(&mut self) {
+    pub(super) fn charge(&mut self) {
         let since = *self.cpu.resumed.lock();
         self.cpu.used += since.elapsed();
     }
 
     /// A host call returned: the time it took is not the guest's CPU time.
-    fn resumed(&self) {
+    pub(super) fn resumed(&self) {
         *self.cpu.resumed.lock() = std::time::Instant::now();
     }
 }
@@ -367,43 +405,50 @@ macro_rules! host_version {
     };
 }
 host_version!(v0_1);
-host_version!(v0_2
-    fn plugin_name(&mut self) -> String {
-        self.identity.name.clone()
-    }
-
-    fn route_prices(&mut self, route: String) -> (f64, f64) {
-        self.prices.load().get(&route).map_or((0.0, 0.0), |f| f.prices)
-    }
-
-    fn target_tags(&mut self, route: String, provider: String, model: String) -> Vec<String> {
-        let table = self.prices.load();
-        let facts = table.get(&route);
-        facts
-            .and_then(|f| f.tags.iter().find(|(p, m, _)| *p == provider && *m == model))
-            .map(|(_, _, tags)| tags.clone())
-            .unwrap_or_default()
-    }
-
-    fn current_request_shape(&mut self) -> v0_2::types::RequestShape {
-        let s = self.shape;
-        v0_2::types::RequestShape {
-            images: s.images,
-            audio: s.audio,
-            tools: s.tools,
-            json_output: s.json_output,
-            messages: s.messages,
+/// What 0.2.0 added to `host`, kept by every version since.
+macro_rules! host_since_two {
+    ($v:ident) => {
+        host_version!($v
+        fn plugin_name(&mut self) -> String {
+            self.identity.name.clone()
         }
-    }
 
-    fn calendar_period(
-        &mut self,
-        period: String,
-        zone: String,
-    ) -> Result<(String, u64, String), String> {
-        super::calendar::period_at_secs(&period, &zone, self.now())
-    }
-);
+        fn route_prices(&mut self, route: String) -> (f64, f64) {
+            self.prices.load().get(&route).map_or((0.0, 0.0), |f| f.prices)
+        }
+
+        fn target_tags(&mut self, route: String, provider: String, model: String) -> Vec<String> {
+            let table = self.prices.load();
+            let facts = table.get(&route);
+            facts
+                .and_then(|f| f.tags.iter().find(|(p, m, _)| *p == provider && *m == model))
+                .map(|(_, _, tags)| tags.clone())
+                .unwrap_or_default()
+        }
+
+        fn current_request_shape(&mut self) -> $v::types::RequestShape {
+            let s = self.shape;
+            $v::types::RequestShape {
+                images: s.images,
+                audio: s.audio,
+                tools: s.tools,
+                json_output: s.json_output,
+                messages: s.messages,
+            }
+        }
+
+        fn calendar_period(
+            &mut self,
+            period: String,
+            zone: String,
+        ) -> Result<(String, u64, String), String> {
+            super::calendar::period_at_secs(&period, &zone, self.now())
+        }
+        );
+    };
+}
+host_since_two!(v0_2);
+host_since_two!(v0_3);
 
 #[cfg(test)]
 mod tests {

@@ -12,6 +12,7 @@ pub mod failure;
 pub mod functions;
 pub mod host;
 pub mod inspect;
+pub mod models;
 pub mod pool;
 pub mod quarantine;
 pub mod world;
@@ -31,6 +32,7 @@ use wasmtime::{Config as WasmConfig, Engine, InstanceAllocationStrategy, Pooling
 use crate::config::{EngineConfig, PluginSource, PluginSpec};
 pub use counters::{CounterError, Counters};
 pub use host::{HostState, PluginIdentity, RouteFacts};
+pub use host::{Lent, ModelAccess};
 pub use pool::{InstancePool, Lease, World};
 pub use world::{Kind, Version};
 
@@ -191,11 +193,15 @@ impl PluginRuntime {
             .map_err(|e| load_err("engine", format!("{e:#}")))?;
         // Every contract version's `host` is linked: a component's imports pick one.
         let linked = (|| {
-            use bindings::{v0_1, v0_2};
+            use bindings::{v0_1, v0_2, v0_3};
             v0_1::host::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
             v0_1::types::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
             v0_2::host::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
-            v0_2::types::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            v0_2::types::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+            v0_3::host::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+            v0_3::types::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+            v0_3::models::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+            v0_3::keyvalue::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
         })();
         linked.map_err(|e| load_err("engine", format!("{e:#}")))?;
 

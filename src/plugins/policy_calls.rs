@@ -74,7 +74,7 @@ pub const MAX_DENIAL_MESSAGE: usize = 2048;
 
 /// A policy's denial message cut to `MAX_DENIAL_MESSAGE` bytes (at a character
 /// boundary, marked): a plugin's text never becomes an answer of its own size.
-fn bounded_message(mut m: String) -> String {
+pub(super) fn bounded_message(mut m: String) -> String {
     if m.len() > MAX_DENIAL_MESSAGE {
         let mut end = MAX_DENIAL_MESSAGE - 3;
         while !m.is_char_boundary(end) {
@@ -102,6 +102,11 @@ pub async fn record(
                 .await
                 .map(Conv::conv),
             Policy::V0_2(b) => b
+                .switchboard_plugin_admission_policy()
+                .call_record(store, &req.clone().conv(), &outcome.clone().conv())
+                .await
+                .map(Conv::conv),
+            Policy::V0_3(b) => b
                 .switchboard_plugin_admission_policy()
                 .call_record(store, &req.clone().conv(), &outcome.clone().conv())
                 .await

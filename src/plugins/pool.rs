@@ -227,6 +227,7 @@ impl<W: World> InstancePool<W> {
             route: route.into(),
             input_bytes: 0,
             slot: Some(slot),
+            models: None,
         })
     }
 
@@ -308,6 +309,8 @@ pub struct Lease<W: World> {
     input_bytes: usize,
     /// The bulkhead slot of the call in progress.
     slot: Option<OwnedSemaphorePermit>,
+    /// The models its calls may ask (0.3.0), lent by the request they serve.
+    models: Option<super::host::Lent>,
 }
 
 impl<W: World> Lease<W> {
@@ -319,7 +322,14 @@ impl<W: World> Lease<W> {
     /// fire while a guest waits in an async host call, so the host also times out;
     /// waits on a remote counter store are allowed for on top.
     pub fn wall_limit(&self) -> Duration {
-        wall_limit(&self.pool)
+        let models = self.models.as_ref().map_or(Duration::ZERO, |m| m.timeout);
+        wall_limit(&self.pool) + models
+    }
+
+    /// Lets this lease's calls ask models (`models.infer`/`embed`) through `lent`,
+    /// waiting up to its timeout on them besides the call's own bound.
+    pub fn lend(&mut self, lent: super::host::Lent) {
+        self.models = Some(lent);
     }
 
     /// Waits for a slot of the plugin's bulkhead (up to the call's wall limit), unless
@@ -358,6 +368,7 @@ impl<W: World> Lease<W> {
         data.stderr.clear();
         data.clock = None;
         data.caller = None;
+        data.models = self.models.clone();
         warm.store.set_epoch_deadline(1);
         Ok((&mut warm.store, &warm.bindings))
     }

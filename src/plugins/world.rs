@@ -1,7 +1,7 @@
 //! Which world a component implements and at which contract version, read from its
 //! exports before instantiation (a wrong plugin is refused with a message saying what
 //! was expected and found); and each world's bindings of every version behind one
-//! enum, so a pool serves a 0.1.0 or a 0.2.0 component alike (the version picks the
+//! enum, so a pool serves a 0.1.0, 0.2.0 or 0.3.0 component alike (the version picks the
 //! bindings, as Spin does).
 
 use std::future::Future;
@@ -9,7 +9,7 @@ use std::future::Future;
 use wasmtime::component::InstancePre;
 use wasmtime::{Engine, Store};
 
-use super::bindings::{v0_1, v0_2};
+use super::bindings::{v0_1, v0_2, v0_3};
 use super::host::HostState;
 use wasmtime::component::Component;
 
@@ -39,6 +39,8 @@ pub enum Kind {
     Strategy,
     Policy,
     Redactor,
+    /// Since 0.3.0.
+    Guardrail,
 }
 
 /// The contract versions this host links, oldest first.
@@ -46,15 +48,18 @@ pub enum Kind {
 pub enum Version {
     V0_1,
     V0_2,
+    V0_3,
 }
 
 impl Version {
-    pub const ALL: [Version; 2] = [Version::V0_1, Version::V0_2];
+    pub const ALL: [Version; 3] = [Version::V0_1, Version::V0_2, Version::V0_3];
+    pub const LATEST: Version = Version::V0_3;
 
     pub fn as_str(self) -> &'static str {
         match self {
             Version::V0_1 => "0.1.0",
             Version::V0_2 => "0.2.0",
+            Version::V0_3 => "0.3.0",
         }
     }
 }
@@ -62,7 +67,13 @@ impl Version {
 pub const PACKAGE: &str = "switchboard:plugin";
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Adapter, Kind::Strategy, Kind::Policy, Kind::Redactor];
+    pub const ALL: [Kind; 5] = [
+        Kind::Adapter,
+        Kind::Strategy,
+        Kind::Policy,
+        Kind::Redactor,
+        Kind::Guardrail,
+    ];
 
     /// The world's name in `wit/`.
     pub fn world(self) -> &'static str {
@@ -71,6 +82,7 @@ impl Kind {
             Kind::Strategy => "strategy",
             Kind::Policy => "policy",
             Kind::Redactor => "redactor",
+            Kind::Guardrail => "guardrail",
         }
     }
 
@@ -81,6 +93,7 @@ impl Kind {
             Kind::Strategy => "load-balancer",
             Kind::Policy => "admission-policy",
             Kind::Redactor => "text-redactor",
+            Kind::Guardrail => "guard",
         }
     }
 
@@ -90,8 +103,13 @@ impl Kind {
     }
 }
 
-fn versions() -> String {
-    let v: Vec<_> = Version::ALL.iter().map(|v| v.as_str()).collect();
+/// The versions a world exists at (a guardrail only since 0.3.0).
+fn versions(kind: Kind) -> String {
+    let v: Vec<_> = Version::ALL
+        .iter()
+        .filter(|v| kind != Kind::Guardrail || **v >= Version::V0_3)
+        .map(|v| v.as_str())
+        .collect();
     v.join(" or ")
 }
 
@@ -113,7 +131,7 @@ pub fn check(engine: &Engine, component: &Component, expected: Kind) -> Result<V
         "a `{}` plugin (world {PACKAGE}/{} at version {}, exporting {PACKAGE}/{})",
         expected.world(),
         expected.world(),
-        versions(),
+        versions(expected),
         expected.interface(),
     );
     for e in &exports {
@@ -125,7 +143,7 @@ pub fn check(engine: &Engine, component: &Component, expected: Kind) -> Result<V
             if *kind == expected {
                 return Err(format!(
                     "expected {expected_desc}, found the same interface at version {version}: rebuild it against {PACKAGE}@{}",
-                    Version::V0_2.as_str()
+                    Version::LATEST.as_str()
                 ));
             }
             return Err(format!(
@@ -151,11 +169,13 @@ macro_rules! versioned_world {
         pub enum $name {
             V0_1(v0_1::$m::$B),
             V0_2(v0_2::$m::$B),
+            V0_3(v0_3::$m::$B),
         }
 
         pub enum $pre {
             V0_1(v0_1::$m::$P<HostState>),
             V0_2(v0_2::$m::$P<HostState>),
+            V0_3(v0_3::$m::$P<HostState>),
         }
 
         impl World for $name {
@@ -166,6 +186,7 @@ macro_rules! versioned_world {
                 Ok(match version {
                     Version::V0_1 => $pre::V0_1(v0_1::$m::$P::new(pre)?),
                     Version::V0_2 => $pre::V0_2(v0_2::$m::$P::new(pre)?),
+                    Version::V0_3 => $pre::V0_3(v0_3::$m::$P::new(pre)?),
                 })
             }
 
@@ -173,6 +194,7 @@ macro_rules! versioned_world {
                 match pre {
                     $pre::V0_1(_) => Version::V0_1,
                     $pre::V0_2(_) => Version::V0_2,
+                    $pre::V0_3(_) => Version::V0_3,
                 }
             }
 
@@ -184,6 +206,7 @@ macro_rules! versioned_world {
                     Ok(match pre {
                         $pre::V0_1(p) => $name::V0_1(p.instantiate_async(store).await?),
                         $pre::V0_2(p) => $name::V0_2(p.instantiate_async(store).await?),
+                        $pre::V0_3(p) => $name::V0_3(p.instantiate_async(store).await?),
                     })
                 }
             }
@@ -198,6 +221,7 @@ macro_rules! versioned_world {
                         // 0.1.0 has no way to say: its settings are taken as they are.
                         $name::V0_1(_) => Ok(Ok(())),
                         $name::V0_2(b) => b.call_validate_settings(store, settings).await,
+                        $name::V0_3(b) => b.call_validate_settings(store, settings).await,
                     }
                 }
             }
@@ -230,3 +254,42 @@ versioned_world!(
     Redactor,
     RedactorPre
 );
+
+/// The guardrail world, which exists since 0.3.0 only.
+pub struct Guardrail(pub v0_3::guardrail::Guardrail);
+
+pub struct GuardrailPre(v0_3::guardrail::GuardrailPre<HostState>);
+
+impl World for Guardrail {
+    const KIND: Kind = Kind::Guardrail;
+    type Pre = GuardrailPre;
+
+    fn pre(pre: InstancePre<HostState>, version: Version) -> wasmtime::Result<GuardrailPre> {
+        match version {
+            Version::V0_3 => Ok(GuardrailPre(v0_3::guardrail::GuardrailPre::new(pre)?)),
+            v => Err(wasmtime::format_err!(
+                "a guardrail needs contract 0.3.0 or later, not {}",
+                v.as_str()
+            )),
+        }
+    }
+
+    fn version(_: &GuardrailPre) -> Version {
+        Version::V0_3
+    }
+
+    async fn instantiate(
+        pre: &GuardrailPre,
+        store: &mut Store<HostState>,
+    ) -> wasmtime::Result<Self> {
+        Ok(Guardrail(pre.0.instantiate_async(store).await?))
+    }
+
+    fn validate_settings<'a>(
+        &'a self,
+        store: &'a mut Store<HostState>,
+        settings: &'a [(String, String)],
+    ) -> impl Future<Output = wasmtime::Result<Result<(), String>>> + Send + 'a {
+        self.0.call_validate_settings(store, settings)
+    }
+}

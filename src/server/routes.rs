@@ -454,6 +454,7 @@ async fn post(
         pin: None,
         prompt,
         admin: false,
+        parent: None,
     };
     pipeline::handle(gw, req).await
 }

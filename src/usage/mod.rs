@@ -73,6 +73,8 @@ pub struct Record {
     pub overhead_ms: Option<f64>,
     /// Its story, and its captured bodies where capture is on.
     pub story: Option<Box<story::Story>>,
+    /// The request a guardrail's model call made this one for.
+    pub parent_id: Option<String>,
 }
 
 /// How long records (and their trends) and captured bodies are kept, in days.

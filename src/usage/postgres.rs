@@ -18,12 +18,12 @@ fn pg_err(e: tokio_postgres::Error) -> UsageError {
 const INSERT: &str = "INSERT INTO switchboard_usage (ts, request_id, api, route, key, team, \"user\",
     provider, model, status, error, error_message, prompt_tokens, cached_tokens, completion_tokens,
     cost_usd, ttft_ms, duration_ms, attempts, estimated, prompt, requested, overhead_ms, cache, story,
-    error_group, failed_provider, captured)
+    error_group, failed_provider, captured, parent_id)
  SELECT * FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[],
     $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::BIGINT[], $11::TEXT[], $12::TEXT[], $13::BIGINT[],
     $14::BIGINT[], $15::BIGINT[], $16::DOUBLE PRECISION[], $17::BIGINT[], $18::BIGINT[], $19::BIGINT[], $20::BOOLEAN[],
     $21::TEXT[], $22::TEXT[], $23::DOUBLE PRECISION[], $24::TEXT[], $25::TEXT[], $26::TEXT[], $27::TEXT[],
-    $28::BOOLEAN[])";
+    $28::BOOLEAN[], $29::TEXT[])";
 
 /// A batch as one insert.
 async fn write(pg: &Pg, batch: &[(u64, Record)]) -> Result<(), UsageError> {
@@ -65,7 +65,8 @@ async fn write(pg: &Pg, batch: &[(u64, Record)]) -> Result<(), UsageError> {
         col(&|d| d.failed_provider.clone()),
     );
     let captured: Vec<bool> = derived.iter().map(|d| d.captured).collect();
-    let params: [&(dyn ToSql + Sync); 28] = [
+    let parent = opt(&|r| r.parent_id.clone());
+    let params: [&(dyn ToSql + Sync); 29] = [
         &ts,
         &request_id,
         &api,
@@ -94,6 +95,7 @@ async fn write(pg: &Pg, batch: &[(u64, Record)]) -> Result<(), UsageError> {
         &group,
         &failed,
         &captured,
+        &parent,
     ];
     // The writer's connection is its own: the records and their hourly sums go in one
     // transaction, so a retried batch is never counted twice.

@@ -37,6 +37,7 @@ pub const COLUMNS: &[&str] = &[
     "estimated",
     "cache",
     "captured",
+    "parent_id",
 ];
 
 /// Filters by exact value, and their columns.
@@ -49,6 +50,7 @@ const EXACT: &[(&str, &str)] = &[
     ("user", "\"user\""),
     ("api", "api"),
     ("error", "error"),
+    ("parent", "parent_id"),
 ];
 
 /// The most records one page may hold.

@@ -29,6 +29,7 @@ const LATER_COLUMNS: &[(&str, &str)] = &[
     ("error_group", "TEXT"),
     ("failed_provider", "TEXT"),
     ("captured", "INTEGER NOT NULL DEFAULT 0"),
+    ("parent_id", "TEXT"),
 ];
 
 /// The request log's tables and indexes (`V11`), without its column additions (made
@@ -99,9 +100,9 @@ pub fn write(conn: &mut Connection, batch: &[(u64, Record)]) -> Result<(), Usage
                 "INSERT INTO usage (ts, route, key, provider, model, status, prompt_tokens,
                      completion_tokens, cost_usd, duration_ms, request_id, api, team, user, error,
                      error_message, cached_tokens, ttft_ms, attempts, estimated, prompt, requested,
-                     overhead_ms, cache, story, error_group, failed_provider, captured)
+                     overhead_ms, cache, story, error_group, failed_provider, captured, parent_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
-                     ?23, ?24, ?25, ?26, ?27, ?28)",
+                     ?23, ?24, ?25, ?26, ?27, ?28, ?29)",
             )
             .map_err(db_err)?;
         let mut add = tx.prepare_cached(rollup::SQLITE_ADD).map_err(db_err)?;
@@ -155,6 +156,7 @@ pub fn write(conn: &mut Connection, batch: &[(u64, Record)]) -> Result<(), Usage
                 d.error_group,
                 d.failed_provider,
                 d.captured,
+                r.parent_id,
             ])
             .map_err(db_err)?;
         }

@@ -52,6 +52,21 @@ pub struct Verdict {
     pub headers: Vec<(String, String)>,
 }
 
+/// What a guardrail made of the request, its answer or its stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuardNote {
+    pub guardrail: String,
+    /// `request`, `response` or `stream`.
+    pub phase: &'static str,
+    /// `enforce` or `monitor`.
+    pub mode: &'static str,
+    /// `allow`, `deny`, `rewrite`, `mask`, `stop`, or `error` (`skipped` when it
+    /// failed open).
+    pub verdict: &'static str,
+    pub message: Option<String>,
+    pub duration_ms: f64,
+}
+
 /// Which way a text crossed the redactors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -73,6 +88,10 @@ pub struct Story {
     pub cache: Option<&'static str>,
     /// The bodies, when this request's are captured.
     pub payload: Option<Payload>,
+    /// The guardrails' verdicts, in the order they were given.
+    pub guardrails: Vec<GuardNote>,
+    /// The requests guardrails made on this one's behalf (`models.infer`/`embed`).
+    pub children: Vec<String>,
 }
 
 /// A captured request and answer, each at most `limit` bytes.
@@ -141,6 +160,15 @@ impl Story {
         push(&mut self.policies, v);
     }
 
+    pub fn guard(&mut self, mut n: GuardNote) {
+        n.message = n.message.as_deref().map(cut);
+        push(&mut self.guardrails, n);
+    }
+
+    pub fn child(&mut self, request_id: &str) {
+        push(&mut self.children, cut(request_id));
+    }
+
     pub fn headers(&mut self, headers: &[(String, String)]) {
         for (n, v) in headers {
             push(&mut self.headers, (cut(n), cut(v)));
@@ -188,6 +216,11 @@ impl Story {
             "masked": { "request": self.masked[0], "response": self.masked[1] },
             "headers": pairs(&self.headers),
             "cache": self.cache,
+            "guardrails": self.guardrails.iter().map(|g| json!({
+                "name": g.guardrail, "phase": g.phase, "mode": g.mode, "verdict": g.verdict,
+                "message": g.message, "duration_ms": round(g.duration_ms),
+            })).collect::<Vec<_>>(),
+            "children": self.children,
             "overhead_ms": overhead_ms.map(round),
         })
     }

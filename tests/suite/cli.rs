@@ -518,7 +518,7 @@ fn plugin_inspect_says_what_a_component_is() {
         "{text}"
     );
     assert!(
-        text.contains("contract:  0.2.0") && text.contains("links:     yes"),
+        text.contains("contract:  0.3.0") && text.contains("links:     yes"),
         "{text}"
     );
     let out = command()
@@ -527,7 +527,7 @@ fn plugin_inspect_says_what_a_component_is() {
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
-        v["exports"].to_string().contains("load-balancer@0.2.0"),
+        v["exports"].to_string().contains("load-balancer@0.3.0"),
         "{v}"
     );
     assert!(v["compile_ms"].as_f64().unwrap() > 0.0 && v["bytes"].as_u64().unwrap() > 1000);

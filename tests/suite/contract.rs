@@ -64,11 +64,11 @@ async fn components_of_both_contract_versions_serve_side_by_side() {
     };
     for (name, version) in [
         (ADAPTER_V01, "0.1.0"),
-        ("builtin:openai", "0.2.0"),
+        ("builtin:openai", "0.3.0"),
         ("builtin:round-robin", "0.1.0"),
-        ("builtin:cost", "0.2.0"),
+        ("builtin:cost", "0.3.0"),
         ("old-policy", "0.1.0"),
-        ("tokens", "0.2.0"),
+        ("tokens", "0.3.0"),
         ("old-redactor", "0.1.0"),
         ("builtin:redact-pii", "0.2.0"),
     ] {

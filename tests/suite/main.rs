@@ -30,6 +30,7 @@ mod fidelity;
 mod files;
 mod fixtures;
 mod guarantees;
+mod guardrails;
 mod hostile;
 mod keys;
 mod layout;

@@ -115,7 +115,7 @@ fn rust_projects_and_examples_build_and_pass_their_tests() {
     }
     // Target dirs shared by the projects, so dependencies compile once.
     let (wasm_target, host_target) = (tmp("kit-target"), tmp("kit-host-target"));
-    for world in ["strategy", "policy", "redactor"] {
+    for world in ["strategy", "policy", "redactor", "guardrail"] {
         let project = new(&root, world, &format!("rs-{world}"), "rust");
         let cargo = std::fs::read_to_string(project.join("Cargo.toml")).unwrap();
         assert!(cargo.contains("[workspace]") && cargo.contains("path = \"switchboard-sdk\""));
@@ -145,10 +145,14 @@ fn rust_projects_and_examples_build_and_pass_their_tests() {
             "adapter-gemini",
             "-p",
             "adapter-bedrock",
+            "-p",
+            "guardrail-pii",
+            "-p",
+            "guardrail-llm-judge",
         ])
         .arg("--manifest-path")
         .arg(Path::new(REPO).join("plugins/Cargo.toml")));
-    assert!(tested.matches("test result: ok").count() >= 4, "{tested}");
+    assert!(tested.matches("test result: ok").count() >= 6, "{tested}");
     let canary = env!("SWITCHBOARD_GUEST_STRATEGY_CANARY");
     cases_pass(
         Path::new(canary),
@@ -197,7 +201,7 @@ fn python_projects_and_the_example_build_and_pass_their_tests() {
         assert!(said.contains("\nOK"), "{said}");
     };
     let root = projects("kit-python");
-    for world in ["strategy", "policy", "redactor"] {
+    for world in ["strategy", "policy", "redactor", "guardrail"] {
         let project = new(&root, world, &format!("py-{world}"), "python");
         let built = ok(switchboard()
             .args(["plugin", "build"])
@@ -290,7 +294,7 @@ fn js_projects_and_the_example_build_and_pass_their_tests() {
         );
     };
     let root = projects("kit-js");
-    for world in ["strategy", "policy", "redactor"] {
+    for world in ["strategy", "policy", "redactor", "guardrail"] {
         let project = new(&root, world, &format!("js-{world}"), "js");
         let out = switchboard()
             .args(["plugin", "build"])

@@ -101,7 +101,7 @@ async fn a_plugin_of_the_wrong_world_or_version_is_refused_by_name() {
 
     let err = build(&format!("{base}[models.\"m\"]\nstrategy = {FUTURE:?}\ntargets = [{{ provider = \"p\", model = \"x\" }}]\n")).await.unwrap();
     assert!(
-        err.contains("version 0.3.0") && err.contains("switchboard:plugin@0.2.0"),
+        err.contains("version 0.9.0") && err.contains("switchboard:plugin@0.3.0"),
         "{err}"
     );
 

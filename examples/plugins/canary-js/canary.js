@@ -12,7 +12,7 @@
 // case; a value thrown is the WIT `result`'s error; u64 values are BigInt (`req.random
 // % 100n`), u32 and floats numbers, enums strings (`'open'`), options `undefined` or
 // the value.
-import { setting } from 'switchboard:plugin/host@0.2.0';
+import { setting } from 'switchboard:plugin/host@0.3.0';
 
 /** A `percent` setting's JSON text, or the error that refuses the config. */
 function percentOf(value) {

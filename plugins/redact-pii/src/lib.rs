@@ -4,7 +4,9 @@
 //! costs microseconds. E-mails become `[EMAIL]`; runs of 13 to 19 digits, spaces
 //! or dashes allowed between them, become `[CARD]`.
 
-wit_bindgen::generate!({ world: "redactor", path: "../../wit" });
+// Kept on contract 0.2.0: the gateway must keep loading 0.2.0 components beside
+// 0.3.0 ones, and this one is used by the tests for that.
+wit_bindgen::generate!({ world: "redactor", path: "../../wit/v0.2" });
 
 use exports::switchboard::plugin::text_redactor;
 use switchboard::plugin::types::Direction;

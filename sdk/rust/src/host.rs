@@ -6,8 +6,13 @@ use crate::types::LogLevel;
 
 #[cfg(target_arch = "wasm32")]
 use crate::bindings::strategy::switchboard::plugin::host as imp;
+#[cfg(target_arch = "wasm32")]
+use crate::bindings::strategy::switchboard::plugin::{keyvalue as kv, models};
 #[cfg(not(target_arch = "wasm32"))]
 use crate::testing::fake as imp;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::testing::fake::{kv, models};
+use crate::types::{ChatMessage, InferAnswer, InferParams};
 
 /// This plugin's setting `name` as JSON text (`None` when the config does not set it).
 /// [`crate::settings`] reads them all into a struct.
@@ -74,4 +79,51 @@ pub fn target_tags(route: &str, provider: &str, model: &str) -> Vec<String> {
 /// `wants_request_text` says yes.
 pub fn request_shape() -> crate::types::RequestShape {
     imp::current_request_shape()
+}
+
+/// A chat completion on `route`, through the gateway's own pipeline (its strategy,
+/// failover, cache and policies) as a child of the request this call serves: billed to
+/// its key, recorded with it as parent. Answers only during a call made for a request;
+/// bounded by the plugin's `model_timeout`.
+pub fn infer(
+    route: &str,
+    messages: &[ChatMessage],
+    params: InferParams,
+) -> Result<InferAnswer, String> {
+    models::infer(route, messages, params)
+}
+
+/// `infer` with one user message and the route's defaults: the answer's text.
+pub fn ask(route: &str, prompt: &str) -> Result<String, String> {
+    let m = [ChatMessage {
+        role: "user".into(),
+        content: prompt.into(),
+    }];
+    let p = InferParams {
+        max_tokens: None,
+        temperature: None,
+        json: false,
+    };
+    infer(route, &m, p).map(|a| a.text)
+}
+
+/// The embeddings of `texts` on `route`, in order (a child request, as `infer`).
+pub fn embed(route: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, String> {
+    models::embed(route, texts)
+}
+
+/// The value this plugin keeps under `key` (`None`: absent or expired).
+pub fn kv_get(key: &str) -> Option<String> {
+    kv::get(key)
+}
+
+/// Keeps `value` under `key` for `ttl_secs` (0: until evicted); values are at most
+/// 64 KiB and a plugin's keys are bounded.
+pub fn kv_set(key: &str, value: &str, ttl_secs: u64) -> Result<(), String> {
+    kv::set(key, value, ttl_secs)
+}
+
+/// Forgets `key`.
+pub fn kv_delete(key: &str) {
+    kv::remove(key)
 }

@@ -1,12 +1,13 @@
 //! # switchboard-sdk
 //!
 //! Write plugins for the [switchboard](https://github.com/switchboard-gateway) LLM
-//! gateway in Rust. The crate carries the plugin contract (WIT 0.2), generates its
+//! gateway in Rust. The crate carries the plugin contract (WIT 0.3), generates its
 //! bindings once for every world, and adds what each plugin would otherwise write
 //! itself:
 //!
 //! - [`host`]: the host's capabilities (settings, log, windowed counters, prices,
-//!   calendar periods, target tags) as plain functions;
+//!   calendar periods, target tags, and since 0.3 a model's answer, embeddings and a
+//!   key-value store) as plain functions;
 //! - [`settings`]: a plugin's `settings` table read into a serde struct, and
 //!   `validate-settings` implemented from the same struct;
 //! - [`decision`]: a policy's allow and deny answers and their headers;
@@ -71,6 +72,8 @@ pub mod bindings {
             export_macro_name: "export",
             default_bindings_module: "switchboard_sdk::bindings::strategy",
             runtime_path: "switchboard_sdk::wit_bindgen::rt",
+            // The shared types compare, so tests assert on verdicts and records whole.
+            additional_derives: [PartialEq],
         });
     }
     pub mod policy {
@@ -82,8 +85,9 @@ pub mod bindings {
             default_bindings_module: "switchboard_sdk::bindings::policy",
             runtime_path: "switchboard_sdk::wit_bindgen::rt",
             with: {
-                "switchboard:plugin/types@0.2.0": crate::bindings::strategy::switchboard::plugin::types,
-                "switchboard:plugin/host@0.2.0": crate::bindings::strategy::switchboard::plugin::host,
+                "switchboard:plugin/types@0.3.0": crate::bindings::strategy::switchboard::plugin::types,
+                "switchboard:plugin/host@0.3.0": crate::bindings::strategy::switchboard::plugin::host,
+                "switchboard:plugin/keyvalue@0.3.0": crate::bindings::strategy::switchboard::plugin::keyvalue,
             },
         });
     }
@@ -96,8 +100,25 @@ pub mod bindings {
             default_bindings_module: "switchboard_sdk::bindings::redactor",
             runtime_path: "switchboard_sdk::wit_bindgen::rt",
             with: {
-                "switchboard:plugin/types@0.2.0": crate::bindings::strategy::switchboard::plugin::types,
-                "switchboard:plugin/host@0.2.0": crate::bindings::strategy::switchboard::plugin::host,
+                "switchboard:plugin/types@0.3.0": crate::bindings::strategy::switchboard::plugin::types,
+                "switchboard:plugin/host@0.3.0": crate::bindings::strategy::switchboard::plugin::host,
+                "switchboard:plugin/keyvalue@0.3.0": crate::bindings::strategy::switchboard::plugin::keyvalue,
+            },
+        });
+    }
+    pub mod guardrail {
+        wit_bindgen::generate!({
+            world: "guardrail",
+            path: "wit",
+            pub_export_macro: true,
+            export_macro_name: "export",
+            default_bindings_module: "switchboard_sdk::bindings::guardrail",
+            runtime_path: "switchboard_sdk::wit_bindgen::rt",
+            with: {
+                "switchboard:plugin/types@0.3.0": crate::bindings::strategy::switchboard::plugin::types,
+                "switchboard:plugin/host@0.3.0": crate::bindings::strategy::switchboard::plugin::host,
+                "switchboard:plugin/models@0.3.0": crate::bindings::strategy::switchboard::plugin::models,
+                "switchboard:plugin/keyvalue@0.3.0": crate::bindings::strategy::switchboard::plugin::keyvalue,
             },
         });
     }
@@ -110,8 +131,9 @@ pub mod bindings {
             default_bindings_module: "switchboard_sdk::bindings::adapter",
             runtime_path: "switchboard_sdk::wit_bindgen::rt",
             with: {
-                "switchboard:plugin/types@0.2.0": crate::bindings::strategy::switchboard::plugin::types,
-                "switchboard:plugin/host@0.2.0": crate::bindings::strategy::switchboard::plugin::host,
+                "switchboard:plugin/types@0.3.0": crate::bindings::strategy::switchboard::plugin::types,
+                "switchboard:plugin/host@0.3.0": crate::bindings::strategy::switchboard::plugin::host,
+                "switchboard:plugin/keyvalue@0.3.0": crate::bindings::strategy::switchboard::plugin::keyvalue,
             },
         });
     }
@@ -146,6 +168,21 @@ pub mod adapter {
     pub use crate::bindings::adapter::exports::switchboard::plugin::provider_adapter::{
         Guest as ProviderAdapter, GuestStreamTranslator as StreamTranslator,
         StreamTranslator as StreamTranslatorHandle,
+    };
+}
+
+/// The guardrail world (contract 0.3.0): judge requests, whole answers and windows of
+/// a streamed answer; ask models through [`host::infer`] and [`host::embed`].
+pub mod guardrail {
+    pub use crate::bindings::guardrail::Guest;
+    pub use crate::bindings::guardrail::exports::switchboard::plugin::guard::Guest as Guard;
+}
+
+/// Exports a type implementing [`guardrail::Guest`] and [`guardrail::Guard`].
+#[macro_export]
+macro_rules! export_guardrail {
+    ($ty:ident) => {
+        $crate::bindings::guardrail::export!($ty with_types_in $crate::bindings::guardrail);
     };
 }
 

@@ -24,8 +24,8 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use crate::types::{
-    Health, LogLevel, Operation, Outcome, PolicyRequest, RequestContext, RequestShape,
-    RouteRequest, TargetStats, TokenUsage,
+    ChatMessage, GuardRequest, Health, InferAnswer, LogLevel, Operation, Outcome, PolicyRequest,
+    RequestContext, RequestShape, RouteRequest, TargetStats, TokenUsage,
 };
 
 #[derive(Default)]
@@ -38,6 +38,11 @@ struct State {
     prices: HashMap<String, (f64, f64)>,
     tags: HashMap<(String, String, String), Vec<String>>,
     shape: Option<RequestShape>,
+    /// What `infer` answers per route (`Err`: the call fails with that message).
+    answers: HashMap<String, Result<String, String>>,
+    /// Every `infer` call: route and messages.
+    asked: Vec<(String, Vec<ChatMessage>)>,
+    kv: HashMap<String, String>,
 }
 
 thread_local! {
@@ -102,6 +107,31 @@ impl FakeHost {
         self
     }
 
+    /// What `host::infer` answers on `route` (a route with no answer set fails the call,
+    /// as a route that does not exist would).
+    pub fn answer(self, route: &str, text: &str) -> Self {
+        let a = Ok(text.to_string());
+        self.0.borrow_mut().answers.insert(route.into(), a);
+        self
+    }
+
+    /// `host::infer` on `route` fails with `message` (a provider down, a budget spent).
+    pub fn failing(self, route: &str, message: &str) -> Self {
+        let a = Err(message.to_string());
+        self.0.borrow_mut().answers.insert(route.into(), a);
+        self
+    }
+
+    /// The `infer` calls the plugin made: route and messages, oldest first.
+    pub fn asked(&self) -> Vec<(String, Vec<ChatMessage>)> {
+        self.0.borrow().asked.clone()
+    }
+
+    /// What the plugin keeps under `key` (`host::kv_get`).
+    pub fn kv(&self, key: &str) -> Option<String> {
+        self.0.borrow().kv.get(key).cloned()
+    }
+
     /// Sets the fake clock (Unix seconds).
     pub fn at(self, unix_secs: u64) -> Self {
         self.0.borrow_mut().now = unix_secs;
@@ -155,6 +185,61 @@ fn with<R>(f: impl FnOnce(&mut State) -> R) -> R {
 /// What [`crate::host`] calls on the build machine.
 #[doc(hidden)]
 pub mod fake {
+    /// `models`: answers as the test set them; embeddings are a deterministic function
+    /// of the text (the same text, the same vector; unit length).
+    pub mod models {
+        use super::super::with;
+        use crate::types::{ChatMessage, InferAnswer, InferParams, TokenUsage};
+
+        pub fn infer(
+            route: &str,
+            messages: &[ChatMessage],
+            _params: InferParams,
+        ) -> Result<InferAnswer, String> {
+            with(|s| {
+                s.asked.push((route.to_string(), messages.to_vec()));
+                let a = s.answers.get(route).cloned().unwrap_or_else(|| {
+                    Err(format!("the fake host has no answer for route `{route}`: set one with FakeHost::answer"))
+                })?;
+                Ok(InferAnswer {
+                    text: a,
+                    finish_reason: "stop".into(),
+                    model: route.into(),
+                    usage: TokenUsage {
+                        prompt_tokens: 10,
+                        completion_tokens: 1,
+                        cached_prompt_tokens: 0,
+                    },
+                })
+            })
+        }
+
+        pub fn embed(_route: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, String> {
+            Ok(texts.iter().map(|t| super::super::embedding(t)).collect())
+        }
+    }
+
+    /// `keyvalue`, in memory (no expiry on the fake clock).
+    pub mod kv {
+        use super::super::with;
+
+        pub fn get(key: &str) -> Option<String> {
+            with(|s| s.kv.get(key).cloned())
+        }
+
+        pub fn set(key: &str, value: &str, _ttl_secs: u64) -> Result<(), String> {
+            if value.len() > 64 << 10 {
+                return Err("a value is at most 64 KiB".into());
+            }
+            with(|s| s.kv.insert(key.into(), value.into()));
+            Ok(())
+        }
+
+        pub fn remove(key: &str) {
+            with(|s| s.kv.remove(key));
+        }
+    }
+
     use super::{LogLevel, window_start, with};
 
     pub fn setting(name: &str) -> Option<String> {
@@ -305,5 +390,52 @@ pub fn request_context(route: &str, provider: &str, model: &str) -> RequestConte
         stream: false,
         include_usage: false,
         created: 1_767_225_600,
+    }
+}
+
+/// A deterministic 16-dimensional unit vector of `text` (what the fake `embed` gives).
+pub fn embedding(text: &str) -> Vec<f32> {
+    let mut v = [0f32; 16];
+    for (i, b) in text.bytes().enumerate() {
+        v[(b as usize + i) % 16] += 1.0;
+    }
+    let norm = v
+        .iter()
+        .map(|x| x * x)
+        .sum::<f32>()
+        .sqrt()
+        .max(f32::MIN_POSITIVE);
+    v.iter().map(|x| x / norm).collect()
+}
+
+/// A request by key `key` for `route` with one user message `text`, for a guardrail.
+pub fn guard_request(route: &str, text: &str) -> GuardRequest {
+    GuardRequest {
+        request_id: "req-test".into(),
+        key_name: "test".into(),
+        team: None,
+        user: None,
+        route: route.into(),
+        messages: vec![ChatMessage {
+            role: "user".into(),
+            content: text.into(),
+        }],
+        response_schema: None,
+        json_output: false,
+        stream: false,
+    }
+}
+
+/// What `infer` answered, as a guardrail's test may build one.
+pub fn infer_answer(text: &str) -> InferAnswer {
+    InferAnswer {
+        text: text.into(),
+        finish_reason: "stop".into(),
+        model: "m".into(),
+        usage: TokenUsage {
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            cached_prompt_tokens: 0,
+        },
     }
 }

@@ -122,6 +122,7 @@ async fn answer(
         pin: None,
         prompt: None,
         admin: false,
+        parent: None,
     };
     let resp = pipeline::handle(gw, req).await;
     let mut resp = if pipeline::is_native(&resp) {

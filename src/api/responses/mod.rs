@@ -330,6 +330,7 @@ pub async fn handle(
         pin: None,
         prompt,
         admin: false,
+        parent: None,
     };
     let resp = pipeline::handle(gw, pipeline_req).await;
     if pipeline::is_native(&resp) {

@@ -122,6 +122,8 @@ pub struct Shared<'a> {
     pub ctx: &'a Arc<RequestCtx>,
     /// The client's own request, for targets that speak its API.
     pub native: Option<&'a crate::pipeline::Native>,
+    /// The request's guardrails (a stream's stage is made from them).
+    pub guards: Option<&'a crate::pipeline::guard::Guards>,
 }
 
 pub struct Attempt<'a> {
@@ -506,6 +508,10 @@ impl<'a> Attempt<'a> {
                     pump.assembler = Some(Default::default());
                 }
                 pump.redactor = StreamRedactor::for_stream(self.shared.redact, p.api_key.is_some());
+                pump.guard = self
+                    .shared
+                    .guards
+                    .and_then(crate::pipeline::guard::Guards::stream);
             }
         }
     }

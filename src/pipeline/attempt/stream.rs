@@ -71,6 +71,8 @@ pub struct Pump {
     pub strip_usage: bool,
     /// Masks the answer's text on a route that redacts answers.
     pub redactor: Option<StreamRedactor>,
+    /// The request's guardrails judging the answer's text window by window.
+    pub guard: Option<crate::pipeline::guard::StreamGuard>,
     /// A passed-through stream: its API's end event and usage.
     pub native: Option<StreamUsage>,
     /// A passed-through Bedrock stream: its `chunk` messages carry the API's events.
@@ -168,6 +170,7 @@ impl Pump {
             assembler: None,
             strip_usage: false,
             redactor: None,
+            guard: None,
             native: None,
             bedrock_chunks: false,
             raw: None,
@@ -250,16 +253,7 @@ impl Pump {
                     self.reported = t.usage;
                 }
             }
-            if let Some(r) = &mut self.redactor {
-                let before = self.told.count_masks.then(|| data_of(&out));
-                out = r.process(out).await?;
-                if let Some(before) = before {
-                    let masked = crate::usage::story::new_masks(&before, &data_of(&out));
-                    for (kind, n) in masked {
-                        *self.told.masked.entry(kind).or_default() += n;
-                    }
-                }
-            }
+            out = self.judged(out).await?;
             if self.native.is_some() {
                 if let Some(bytes) = self.native_events(&out)? {
                     return Ok(Some(bytes));
@@ -311,6 +305,29 @@ impl Pump {
 }
 
 impl Pump {
+    /// The stages a translated stream's events pass before the client: the route's
+    /// redactors (their masks counted for the story), then its guardrails (a stopped
+    /// answer is not kept for the cache).
+    async fn judged(&mut self, mut out: Vec<SseEvent>) -> Result<Vec<SseEvent>, StreamError> {
+        if let Some(r) = &mut self.redactor {
+            let before = self.told.count_masks.then(|| data_of(&out));
+            out = r.process(out).await?;
+            if let Some(before) = before {
+                let masked = crate::usage::story::new_masks(&before, &data_of(&out));
+                for (kind, n) in masked {
+                    *self.told.masked.entry(kind).or_default() += n;
+                }
+            }
+        }
+        if let Some(g) = &mut self.guard {
+            out = g.process(out).await?;
+            if g.stopped() {
+                self.assembler = None;
+            }
+        }
+        Ok(out)
+    }
+
     /// A passed-through stream's events: usage folded, its end event ends it, the
     /// bytes kept for the cache; `None` when there is nothing to send yet.
     fn native_events(&mut self, out: &[SseEvent]) -> Result<Option<Bytes>, StreamError> {

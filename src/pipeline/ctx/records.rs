@@ -106,7 +106,9 @@ impl RequestCtx {
             }
             st.cache = s.cache.map(CacheResult::label);
         }
-        w.record(crate::usage::Record {
+        let monitors = std::mem::take(&mut s.monitors);
+        let record = crate::usage::Record {
+            parent_id: s.parent.take(),
             request_id: self.id.clone(),
             api: self.protocol.label().to_string(),
             route: c.route,
@@ -130,6 +132,33 @@ impl RequestCtx {
             requested: s.requested.take(),
             overhead_ms: Some(c.overhead.as_secs_f64() * 1000.0),
             story,
+        };
+        if monitors.is_empty() {
+            w.record(record);
+            return;
+        }
+        // The monitors' verdicts join the record when they end, off the request path.
+        let w = w.clone();
+        tokio::spawn(async move {
+            let mut record = record;
+            for m in monitors {
+                if let (Ok(note), Some(st)) = (m.await, record.story.as_deref_mut()) {
+                    st.guard(note);
+                }
+            }
+            w.record(record);
         });
+    }
+}
+
+impl RequestCtx {
+    /// This request was made by a guardrail's model call for request `parent`.
+    pub fn child_of(&self, parent: &str) {
+        self.state.lock().parent = Some(parent.to_string());
+    }
+
+    /// A guardrail judging in `monitor` mode began: its verdict joins the record.
+    pub fn monitor(&self, task: tokio::task::JoinHandle<crate::usage::story::GuardNote>) {
+        self.state.lock().monitors.push(task);
     }
 }

@@ -16,6 +16,7 @@ use parking_lot::Mutex;
 
 pub mod db;
 pub mod fuzz;
+pub mod keyvalue;
 mod owners;
 
 use crate::config::CountersConfig;
@@ -106,6 +107,8 @@ pub struct Counters {
     dirty: Mutex<HashSet<(String, u64)>>,
     /// Failed updates and reads of the store, and failed saves of the file.
     pub errors: AtomicU64,
+    /// Plugins' key-value store, when it is in memory (`keyvalue.rs`).
+    kv: keyvalue::MemoryKv,
 }
 
 impl Counters {

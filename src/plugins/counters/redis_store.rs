@@ -178,6 +178,12 @@ impl RedisCounters {
         Some((parts.next()?, window, start))
     }
 
+    /// A key-value entry's name: no `:window:start` tail, so the counters' listing
+    /// and reset never take it for a counter.
+    pub(super) fn kv_name(&self, stored: &str) -> String {
+        format!("{}kv\u{1f}{stored}", self.cfg.prefix)
+    }
+
     pub(super) fn name(&self, key: &str, window: u64, start: u64) -> String {
         format!("{}{key}:{window}:{start}", self.cfg.prefix)
     }

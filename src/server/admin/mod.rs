@@ -258,6 +258,11 @@ async fn plugins(a: AdminReq) -> http::Response<Body> {
                 list.push(plugin_json(&p.pool));
             }
         }
+        for g in r.guardrails.iter() {
+            if seen.insert(Arc::as_ptr(&g.pool) as usize) {
+                list.push(plugin_json(&g.pool));
+            }
+        }
     }
     json_response(StatusCode::OK, json!({ "plugins": list }))
 }

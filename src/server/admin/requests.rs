@@ -196,6 +196,7 @@ async fn replay(
             pin: None,
             prompt: None,
             admin: true,
+            parent: None,
         },
     )
     .await;
