@@ -5,6 +5,7 @@
 
 pub mod key;
 mod redis;
+pub mod semantic;
 pub mod sse;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use moka::sync::Cache;
 use tokio::sync::watch;
 
 pub use key::{CacheKey, Directive};
+pub use semantic::SemanticEntry;
 
 use crate::config::{CacheConfig, RouteCache};
 
@@ -60,6 +62,8 @@ pub struct ResponseCache {
     /// every follower) when that request is done, stored or not.
     inflight: parking_lot::Mutex<std::collections::HashMap<CacheKey, watch::Sender<()>>>,
     pub stats: CacheStats,
+    /// The semantic cache's index, when `[cache] semantic` is set (`semantic.rs`).
+    semantic: Option<semantic::SemanticIndex>,
 }
 
 /// Who fetches a missing answer: the first request for a key leads, later identical
@@ -97,13 +101,28 @@ impl ResponseCache {
             Some(r) => Some(Arc::new(redis::L2::new(r)?)),
             None => None,
         };
+        let semantic = config
+            .semantic
+            .as_ref()
+            .map(|s| semantic::SemanticIndex::new(s.max_entries, s.max_bytes));
+        if config.semantic.is_some() && config.redis.is_some() {
+            tracing::info!(
+                "the semantic cache's index is kept per replica (answers are shared through Redis; its vector search is not used)"
+            );
+        }
         Ok(ResponseCache {
             config: config.clone(),
             l1,
             l2,
             inflight: Default::default(),
             stats: CacheStats::default(),
+            semantic,
         })
+    }
+
+    /// The semantic cache's settings, when it has one.
+    pub fn semantic_config(&self) -> Option<&crate::config::semantic::SemanticConfig> {
+        self.config.semantic.as_ref()
     }
 
     /// Whether this cache was built from `config` (a reload keeps it, and its
@@ -142,11 +161,37 @@ impl ResponseCache {
         }))
     }
 
-    /// Stores a whole successful answer under the route's TTL and size bound.
-    pub fn put(&self, key: &CacheKey, body: Bytes, route: &RouteCache) {
+    /// The stored answer semantically closest to `vector` in `partition`, at or above
+    /// `threshold`: its body, the prompt it answered, and the similarity. An entry whose
+    /// answer is no longer stored is forgotten.
+    pub async fn semantic_lookup(
+        &self,
+        partition: &[u8; 32],
+        vector: &[f32],
+        threshold: f32,
+    ) -> Option<(Bytes, String, f32)> {
+        let index = self.semantic.as_ref()?;
+        let found = index.lookup(partition, vector, threshold)?;
+        match self.get(&found.key).await {
+            Some(body) => Some((body, found.prompt, found.similarity)),
+            None => {
+                index.forget(&found.key);
+                None
+            }
+        }
+    }
+
+    /// Prompts indexed by the semantic cache, and their bytes.
+    pub fn semantic_size(&self) -> Option<(usize, usize)> {
+        self.semantic.as_ref().map(semantic::SemanticIndex::size)
+    }
+
+    /// Stores a whole successful answer under the route's TTL and size bound; whether
+    /// it was.
+    pub fn put(&self, key: &CacheKey, body: Bytes, route: &RouteCache) -> bool {
         if body.len() > route.max_entry_bytes {
             self.stats.too_large.fetch_add(1, Ordering::Relaxed);
-            return;
+            return false;
         }
         self.stats.stored.fetch_add(1, Ordering::Relaxed);
         if let Some(l2) = &self.l2 {
@@ -159,6 +204,7 @@ impl ResponseCache {
                 ttl: route.ttl,
             }),
         );
+        true
     }
 
     /// Entries and their weight in bytes (approximate until moka's housekeeping runs).
@@ -196,11 +242,16 @@ pub struct Store {
     pub route: RouteCache,
     /// Set when this request leads the fetch; followers wake when the last clone goes.
     pub leader: Option<Arc<Leader>>,
+    /// The prompt's embedding, for the semantic index, when the semantic cache missed.
+    pub semantic: Option<Arc<SemanticEntry>>,
 }
 
 impl Store {
     pub fn put(&self, body: Bytes) {
-        self.cache.put(&self.key, body, &self.route);
+        let stored = self.cache.put(&self.key, body, &self.route);
+        if let (true, Some(e), Some(index)) = (stored, &self.semantic, &self.cache.semantic) {
+            index.insert(e.partition, self.key, e.vector.clone(), &e.prompt);
+        }
     }
 }
 
@@ -213,6 +264,7 @@ mod tests {
             max_bytes,
             max_entry_bytes: 4096,
             redis: None,
+            semantic: None,
         }
     }
 

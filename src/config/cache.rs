@@ -27,6 +27,7 @@ pub(super) fn global(cx: &Ctx<'_>, raw: Option<&RawCache>) -> Result<CacheConfig
             max_bytes: DEFAULT_MAX_BYTES,
             max_entry_bytes: DEFAULT_MAX_ENTRY as usize,
             redis: None,
+            semantic: None,
         });
     };
     let max_bytes = raw.max_bytes.unwrap_or(DEFAULT_MAX_BYTES);
@@ -58,6 +59,7 @@ pub(super) fn global(cx: &Ctx<'_>, raw: Option<&RawCache>) -> Result<CacheConfig
         max_bytes,
         max_entry_bytes: max_entry as usize,
         redis,
+        semantic: super::semantic::semantic(cx, raw.semantic.as_ref())?,
     })
 }
 

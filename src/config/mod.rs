@@ -24,6 +24,7 @@ mod raw;
 pub mod reports;
 pub mod route_params;
 mod routes;
+pub mod semantic;
 mod stores;
 pub use stores::{ResponsesConfig, StoreDb, UsageConfig};
 pub mod telemetry;
@@ -463,6 +464,8 @@ pub struct CacheConfig {
     pub max_bytes: u64,
     pub max_entry_bytes: usize,
     pub redis: Option<RedisConfig>,
+    /// The semantic cache (`semantic.rs`), when set.
+    pub semantic: Option<semantic::SemanticConfig>,
 }
 
 /// The shared second level: replicas with the same Redis share answers.

@@ -214,6 +214,8 @@ pub struct RawCache {
     pub redis_prefix: Option<String>,
     /// How long a Redis command may take before the cache counts it a miss.
     pub redis_timeout: Option<Spanned<String>>,
+    /// The semantic cache: misses looked up by their prompt's embedding.
+    pub semantic: Option<super::semantic::RawSemantic>,
 }
 
 /// `cache = { ttl = "10m" }` on a model.

@@ -36,6 +36,17 @@ pub(super) fn validate(
     let providers = super::providers::providers(&cx, &raw, engine.default_limits, &mut warnings)?;
     let cache = super::cache::global(&cx, raw.cache.as_ref())?;
     let routes = super::routes::routes(&cx, &raw, engine.default_limits, &cache, &providers)?;
+    if let Some(s) = &cache.semantic {
+        for (what, name) in [("route", Some(&s.route)), ("verify", s.verify.as_ref())] {
+            if let Some(name) = name.filter(|n| !routes.contains_key(*n)) {
+                return Err(ConfigError::Invalid {
+                    line: 0,
+                    key: format!("cache.semantic.{what}"),
+                    message: format!("'{name}' is not a model of this config"),
+                });
+            }
+        }
+    }
     let named_policies = named_policies(&cx, &raw, engine.default_limits)?;
     let files_route = match &raw.files {
         Some(f) if !routes.contains_key(f.route.get_ref()) => {

@@ -273,6 +273,20 @@ impl Metrics {
         self.add("switchboard_guardrail_verdicts_total", &l, 1);
     }
 
+    /// What the semantic cache made of a miss of the exact cache (`hit`, `miss`, or
+    /// `error`: the prompt could not be embedded).
+    pub fn semantic(&self, route: &str, result: &str) {
+        let l = [("route", route), ("result", result)];
+        self.add("switchboard_cache_semantic_total", &l, 1);
+    }
+
+    /// The verifier's verdict on a semantic hit: `same`, `different` (a false hit) or
+    /// `error`.
+    pub fn semantic_verdict(&self, route: &str, verdict: &str) {
+        let l = [("route", route), ("verdict", verdict)];
+        self.add("switchboard_cache_semantic_verified_total", &l, 1);
+    }
+
     pub fn denied(&self, route: &str, policy: &str) {
         let l = [("route", route), ("policy", policy)];
         self.add("switchboard_policy_denials_total", &l, 1);

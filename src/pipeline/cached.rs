@@ -83,6 +83,7 @@ pub async fn lookup(
             key,
             route: rc,
             leader,
+            semantic: None,
         }),
         result: Some(CacheResult::Miss),
     }
@@ -170,9 +171,10 @@ pub(super) enum Cached {
 }
 
 /// Looks the request up in the route's cache: a passed-through request under its own
-/// API's bytes, any other in chat (or embeddings) form.
+/// API's bytes, any other in chat (or embeddings) form; a chat request the exact cache
+/// missed, by its prompt's embedding too (`semantic`).
 pub(super) async fn from_cache(
-    live: &LiveState,
+    (gw, live): (&crate::gateway::Gateway, &LiveState),
     route: &LiveRoute,
     ctx: &RequestCtx,
     req: &Request<'_>,
@@ -197,6 +199,9 @@ pub(super) async fn from_cache(
         facts.stream,
     )
     .await;
+    let hit = |stored: Bytes, result| async move {
+        chat_hit(stored, result, (ctx, req, guards), facts, policy_headers).await
+    };
     Ok(match lookup {
         Lookup::Hit(stored) => match native {
             Some(n) => {
@@ -207,23 +212,58 @@ pub(super) async fn from_cache(
                 ctx.cache(ctx::CacheResult::Hit, saved);
                 Cached::Served(native_hit(stored, facts.stream, &ctx.id, policy_headers))
             }
-            None => {
-                let saved = body::usage_of(&stored);
-                // A stored answer is judged as a fresh one would be.
-                let stored = match guards {
-                    Some(g) if req.endpoint == Endpoint::Chat => g.answer(stored).await?,
-                    _ => stored,
-                };
-                match hit_response(stored, facts, &ctx.id, policy_headers) {
-                    Some(resp) => {
-                        ctx.cache(ctx::CacheResult::Hit, saved);
-                        Cached::Served(resp)
+            None => hit(stored, (CacheResult::Hit, None)).await?,
+        },
+        Lookup::Miss { mut store, result } => {
+            let semantic = store
+                .as_ref()
+                .and_then(|s| Some((s.cache.clone(), s.cache.semantic_config()?.clone())));
+            let asked = native.is_none()
+                && req.endpoint == Endpoint::Chat
+                && req.directive == Directive::Use;
+            if let (Some((cache, cfg)), Some(st), true) = (semantic, store.as_mut(), asked) {
+                let per_key = st.route.per_key;
+                let who = (req.principal, per_key);
+                match super::semantic::lookup(gw, (&cache, &cfg), route, who, ctx, &req.body).await
+                {
+                    super::semantic::Semantic::Hit(stored, similarity) => {
+                        let result = (CacheResult::SemanticHit, Some(similarity));
+                        return hit(stored, result).await;
                     }
-                    // Not servable to this client (a stream of a non-chat answer): go on.
-                    None => Cached::Go(None, Some(ctx::CacheResult::Miss)),
+                    super::semantic::Semantic::Miss(entry) => st.semantic = entry.map(Arc::new),
                 }
             }
-        },
-        Lookup::Miss { store, result } => Cached::Go(store, result),
+            Cached::Go(store, result)
+        }
     })
+}
+
+/// A stored chat answer served: judged by the request's guardrails as a fresh one would
+/// be, as JSON or replayed as a stream, with what the cache did (and, for a semantic
+/// hit, how similar the prompts were).
+async fn chat_hit(
+    stored: Bytes,
+    (result, similarity): (CacheResult, Option<f32>),
+    (ctx, req, guards): (&RequestCtx, &Request<'_>, Option<&guard::Guards>),
+    facts: &RequestFacts,
+    policy_headers: &[(String, String)],
+) -> Result<Cached, Error> {
+    let saved = body::usage_of(&stored);
+    let stored = match guards {
+        Some(g) if req.endpoint == Endpoint::Chat => g.answer(stored).await?,
+        _ => stored,
+    };
+    // Not servable to this client (a stream of a non-chat answer): go on.
+    let Some(mut resp) = hit_response(stored, facts, &ctx.id, policy_headers) else {
+        return Ok(Cached::Go(None, Some(CacheResult::Miss)));
+    };
+    ctx.cache(result, saved);
+    let h = resp.headers_mut();
+    h.insert(HEADER, HeaderValue::from_static(result.label()));
+    if let Some(s) = similarity
+        && let Ok(v) = HeaderValue::from_str(&format!("{s:.4}"))
+    {
+        h.insert(super::semantic::SIMILARITY_HEADER, v);
+    }
+    Ok(Cached::Served(resp))
 }

@@ -69,6 +69,8 @@ pub struct AttemptRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheResult {
     Hit,
+    /// An answer to a prompt similar enough (the semantic cache).
+    SemanticHit,
     Miss,
     Bypass,
 }
@@ -77,6 +79,7 @@ impl CacheResult {
     pub fn label(self) -> &'static str {
         match self {
             CacheResult::Hit => "hit",
+            CacheResult::SemanticHit => "semantic",
             CacheResult::Miss => "miss",
             CacheResult::Bypass => "bypass",
         }
@@ -434,7 +437,7 @@ impl RequestCtx {
         };
         let target = target.as_ref();
         let cost_micros = target.map_or(0, |t| cost_micros(t, s.usage));
-        let cache_hit = s.cache == Some(CacheResult::Hit);
+        let cache_hit = matches!(s.cache, Some(CacheResult::Hit | CacheResult::SemanticHit));
         let routed = s.route.is_some();
         let route = s.route.take().unwrap_or_default();
         let provider_label = if cache_hit {

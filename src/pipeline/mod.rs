@@ -17,6 +17,7 @@ pub mod offline;
 mod params;
 pub mod redact;
 mod request;
+mod semantic;
 
 pub use attempt::stream::binary;
 
@@ -297,7 +298,7 @@ async fn run(
     };
     let (facts, native) = guard::guarded(&live, route, &mut req, guards.as_ref(), facts).await?;
     let (store, cache_header) = match cached::from_cache(
-        &live,
+        (gw, &live),
         route,
         ctx,
         &req,

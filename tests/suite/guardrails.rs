@@ -470,3 +470,32 @@ async fn a_guardrail_that_cannot_judge_fails_open_or_closed_as_configured() {
         "only the open route's request reached p"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openai_and_anthropic_sdks_raise_a_clean_error_for_a_stopped_stream() {
+    let mock = Mock::start().await;
+    let gw = start(&mock, &config(&usage_path("sdks"))).await;
+    let says = "Sure. The card on file is 4111 1111 1111 1111 and it expires soon.";
+    mock.set_fault("p", Some(Fault::Says(says.into(), 5)));
+    mock.set_fault("a", Some(Fault::Says(says.into(), 5)));
+    let v = run_sdk_script(
+        "guardrail_stop_check.py",
+        vec![gw.url.clone(), TEAM_KEY.to_string()],
+    )
+    .await;
+    for sdk in ["openai", "anthropic"] {
+        let seen = &v[sdk];
+        assert!(seen["raised"].is_string(), "{sdk}: {v}");
+        let message = seen["message"].as_str().unwrap();
+        assert!(
+            message.contains("guardrail 'pii-stop'") && message.contains("personal data (card)"),
+            "{sdk}: {message}"
+        );
+        let text = seen["text"].as_str().unwrap();
+        assert!(
+            says.starts_with(text) && !text.contains("4111"),
+            "{sdk}: {text}"
+        );
+    }
+    assert_eq!(v["openai"]["code"], "guardrail_stopped", "{v}");
+}

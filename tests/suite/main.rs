@@ -54,6 +54,7 @@ mod responses;
 mod routing;
 mod sandbox;
 mod sdk;
+mod semantic_cache;
 mod service;
 mod sso;
 mod telemetry;

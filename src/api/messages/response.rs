@@ -207,7 +207,13 @@ impl crate::api::translate::EventTranslator for StreamTranslator {
         if let Some(e) = c.get("error") {
             // The gateway's own error event for a stream that broke after it began.
             let message = e["message"].as_str().unwrap_or("the stream failed");
-            out.push(event("error", error_body(502, message)));
+            // A guardrail's stop is about the request, not a broken upstream.
+            let status = if e["code"] == "guardrail_stopped" {
+                400
+            } else {
+                502
+            };
+            out.push(event("error", error_body(status, message)));
             self.ended = true;
             return;
         }

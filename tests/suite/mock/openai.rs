@@ -86,12 +86,36 @@ pub fn stream(req: &Value, pieces: &[String]) -> Vec<String> {
 }
 
 pub fn embeddings(req: &Value) -> Value {
-    let n = match &req["input"] {
-        Value::Array(a) => a.len(),
-        _ => 1,
+    let texts: Vec<String> = match &req["input"] {
+        Value::Array(a) => a
+            .iter()
+            .map(|t| t.as_str().unwrap_or_default().to_string())
+            .collect(),
+        v => vec![v.as_str().unwrap_or_default().to_string()],
     };
-    let data: Vec<Value> = (0..n)
-        .map(|i| json!({ "object": "embedding", "index": i, "embedding": [0.1, 0.2, i as f64] }))
+    let data: Vec<Value> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| json!({ "object": "embedding", "index": i, "embedding": bag_of_words(t) }))
         .collect();
     json!({ "object": "list", "data": data, "model": req["model"], "usage": { "prompt_tokens": 3, "total_tokens": 3 } })
+}
+
+/// A deterministic embedding: the text's words (lower-cased, letters and digits) hashed
+/// into 64 buckets, scaled to unit length — texts that share most words are close, as a
+/// model's embeddings of paraphrases are (a word changed in twenty: about 0.95).
+pub fn bag_of_words(text: &str) -> Vec<f64> {
+    let mut v = [0f64; 64];
+    for w in text
+        .to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        let h = w.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+        });
+        v[(h % 64) as usize] += 1.0;
+    }
+    let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt().max(1.0);
+    v.iter().map(|x| x / norm).collect()
 }
