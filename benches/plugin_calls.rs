@@ -48,6 +48,129 @@ async fn stream_samples(
     samples
 }
 
+/// A model that answers at once (what a guardrail's own cost is measured against).
+struct AtOnce;
+
+impl switchboard::plugins::ModelAccess for AtOnce {
+    fn infer(
+        &self,
+        route: String,
+        _m: Vec<ChatMessage>,
+        _p: InferParams,
+    ) -> futures_util::future::BoxFuture<'static, Result<InferAnswer, String>> {
+        Box::pin(async move {
+            Ok(InferAnswer {
+                text: "no".into(),
+                finish_reason: "stop".into(),
+                model: route,
+                usage: Usage::default(),
+            })
+        })
+    }
+    fn embed(
+        &self,
+        _route: String,
+        texts: Vec<String>,
+    ) -> futures_util::future::BoxFuture<'static, Result<Vec<Vec<f32>>, String>> {
+        Box::pin(async move { Ok(texts.iter().map(|_| vec![1.0; 16]).collect()) })
+    }
+}
+
+/// The built-in guardrails' calls: `builtin:pii` on a request of four messages and on a
+/// 400-character stream window, and `builtin:llm-judge` on a request with a model that
+/// answers at once (its own cost; a real judge adds one model call), its verdict asked
+/// fresh each time and then cached.
+async fn guardrails(runtime: &PluginRuntime) {
+    use switchboard::plugins::world::Guardrail;
+    let pii = runtime
+        .load::<Guardrail>(&common::spec("pii", &[]), "bench")
+        .await
+        .unwrap();
+    let messages: Vec<ChatMessage> = [
+        "You are a helpful assistant.",
+        "Hi, I need help with my order.",
+        "Sure, what is the order number?",
+        "It is 4711-2230, and you can mail me at jane@example.com or call +44 20 7946 0958.",
+    ]
+    .iter()
+    .zip(["system", "user", "assistant", "user"])
+    .map(|(t, r)| ChatMessage {
+        role: r.into(),
+        content: t.to_string(),
+    })
+    .collect();
+    let req = GuardRequest {
+        request_id: "r".into(),
+        key_name: "k".into(),
+        team: None,
+        user: None,
+        route: "m".into(),
+        messages,
+        response_schema: None,
+        json_output: false,
+        stream: true,
+    };
+    time(
+        "guardrail pii check-request (4 messages, 2 finds)",
+        || async {
+            calls::check_request(&pii, &req, None).await.unwrap();
+        },
+    )
+    .await;
+    let window: String =
+        "The quick brown fox jumps over the lazy dog, then writes to fox@example.org. ".repeat(6)
+            [..400]
+            .to_string();
+    let w = || calls::Window {
+        before: "",
+        text: &window,
+        last: false,
+    };
+    time(
+        "guardrail pii check-stream (a 400-character window)",
+        || async {
+            calls::check_stream(&pii, &req, w(), None).await.unwrap();
+        },
+    )
+    .await;
+    let lent = switchboard::plugins::Lent {
+        access: std::sync::Arc::new(AtOnce),
+        timeout: Duration::from_secs(1),
+    };
+    let fresh = runtime
+        .load::<Guardrail>(
+            &common::spec("llm-judge", &[("route", "\"judge\""), ("cache_secs", "0")]),
+            "bench",
+        )
+        .await
+        .unwrap();
+    time(
+        "guardrail llm-judge check-request (model answers at once)",
+        || async {
+            calls::check_request(&fresh, &req, Some(&lent))
+                .await
+                .unwrap();
+        },
+    )
+    .await;
+    let cached = runtime
+        .load::<Guardrail>(
+            &common::spec("llm-judge", &[("route", "\"judge\"")]),
+            "bench",
+        )
+        .await
+        .unwrap();
+    time(
+        "guardrail llm-judge check-request (verdict cached)",
+        || async {
+            calls::check_request(&cached, &req, Some(&lent))
+                .await
+                .unwrap();
+        },
+    )
+    .await;
+}
+
 fn main() {
     switchboard::app::init_crypto();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -146,6 +269,8 @@ fn main() {
         .await;
         let mut sk = switchboard::pipeline::redact::StreamRedactor::masking_keys(switchboard::pipeline::redact::Masks { chain: None }, 0);
         report("key scrub, per stream content chunk", stream_samples(&mut sk, &chunk).await);
+
+        guardrails(&runtime).await;
 
         // A token quota's check (reserve) + record (reconcile) per request, with the
         // counters in memory, then in Redis when BENCH_REDIS_URL names one
