@@ -499,3 +499,30 @@ async fn the_openai_and_anthropic_sdks_raise_a_clean_error_for_a_stopped_stream(
     }
     assert_eq!(v["openai"]["code"], "guardrail_stopped", "{v}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugins_key_value_store_in_redis_is_shared_by_replicas() {
+    let (redis, mock) = (Redis::start().await, Mock::start().await);
+    // Two gateways with their counters (and so plugins' key-value stores) in one Redis:
+    // the judge's verdict one of them cached answers the other.
+    let text = format!(
+        "[counters]\nredis_url = \"{}\"\nredis_timeout = \"2s\"\n{}",
+        redis.url(),
+        config(&usage_path("kv-a"))
+    );
+    let (a, b) = (start(&mock, &text).await, start(&mock, &text).await);
+    mock.push_fault("j", Fault::Says("no".into(), 0));
+    let body =
+        json!({ "model": "judged", "messages": user("a question worth judging"), "max_tokens": 7 });
+    assert_eq!(keyed(&a, &body).await.status(), 200);
+    assert_eq!(mock.count("j"), 1);
+    assert_eq!(keyed(&b, &body).await.status(), 200);
+    assert_eq!(
+        mock.count("j"),
+        1,
+        "the other replica read the verdict from Redis"
+    );
+    // The key's budget is in the same Redis: 0.075 of 0.1 spent across the two, so the
+    // next request does not fit on either.
+    assert_eq!(keyed(&a, &body).await.status(), 429);
+}
