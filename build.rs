@@ -40,6 +40,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("redact-pii", "redact-pii"),
     ("guardrail-pii", "pii"),
     ("guardrail-llm-judge", "llm-judge"),
+    ("guardrail-moderation", "moderation"),
 ];
 
 /// Guests built for the tests only, exposed by path through `SWITCHBOARD_GUEST_<NAME>`.

@@ -74,6 +74,14 @@ impl switchboard::plugins::ModelAccess for AtOnce {
     ) -> futures_util::future::BoxFuture<'static, Result<Vec<Vec<f32>>, String>> {
         Box::pin(async move { Ok(texts.iter().map(|_| vec![1.0; 16]).collect()) })
     }
+
+    fn moderate(
+        &self,
+        _route: String,
+        texts: Vec<String>,
+    ) -> futures_util::future::BoxFuture<'static, Result<Vec<Moderation>, String>> {
+        Box::pin(async move { Ok(texts.iter().map(|_| Moderation::default()).collect()) })
+    }
 }
 
 /// The built-in guardrails' calls: `builtin:pii` on a request of four messages and on a

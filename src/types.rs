@@ -303,6 +303,13 @@ pub struct InferAnswer {
     pub usage: Usage,
 }
 
+/// What a moderation model said of one text: its verdict and each category's score.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Moderation {
+    pub flagged: bool,
+    pub scores: Vec<(String, f32)>,
+}
+
 /// The request a guardrail judges.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GuardRequest {

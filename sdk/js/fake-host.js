@@ -103,6 +103,11 @@ export function embed(route, texts) {
   });
 }
 
+export function moderate(route, texts) {
+  state.asked.push([route, texts]);
+  return texts.map(() => ({ flagged: false, scores: [] }));
+}
+
 // `keyvalue` (contract 0.3.0), in memory.
 export function get(k) {
   return state.kv.get(k);

@@ -83,7 +83,11 @@ class FakeHost:
                 out.append([x / n for x in v])
             return out
 
-        models.infer, models.embed = infer, embed
+        def moderate(route, texts):
+            self.asked.append((route, texts, None))
+            return [types.Moderation(flagged=False, scores=[]) for _ in texts]
+
+        models.infer, models.embed, models.moderate = infer, embed, moderate
         keyvalue.get = lambda key: self.kv.get(key)
         keyvalue.set = lambda key, value, ttl: self.kv.__setitem__(key, value)
         keyvalue.remove = lambda key: self.kv.pop(key, None)

@@ -17,8 +17,9 @@ use super::body::Endpoint;
 use super::{Protocol, Request};
 use crate::gateway::Gateway;
 use crate::live::Principal;
+use crate::native::NativeApi;
 use crate::plugins::ModelAccess;
-use crate::types::{ChatMessage, InferAnswer, InferParams, Usage};
+use crate::types::{ChatMessage, InferAnswer, InferParams, Moderation, Usage};
 
 /// The largest answer a child request's body may be read to (a plugin gets the
 /// text; an answer past this is refused rather than held).
@@ -49,7 +50,7 @@ impl ChildAccess {
         principal: Principal,
         parent: String,
         children: Arc<Mutex<Vec<String>>>,
-        (protocol, endpoint, body): (Protocol, Endpoint, Value),
+        (protocol, endpoint, body, native): Asked,
     ) -> Result<(u16, Bytes), String> {
         let gw = gw
             .upgrade()
@@ -60,7 +61,11 @@ impl ChildAccess {
             endpoint,
             directive: crate::cache::Directive::Use,
             body: Bytes::from(body.to_string()),
-            native: None,
+            native: native.map(|(api, body)| {
+                let mut n = super::Native::new(api, Bytes::from(body.to_string()), Vec::new());
+                n.only = Some(format!("/v1/{} has no chat form", api.name()));
+                n
+            }),
             pin: None,
             prompt: None,
             admin: false,
@@ -86,10 +91,7 @@ impl ChildAccess {
         Ok((status, body))
     }
 
-    fn call(
-        &self,
-        what: (Protocol, Endpoint, Value),
-    ) -> BoxFuture<'static, Result<(u16, Bytes), String>> {
+    fn call(&self, what: Asked) -> BoxFuture<'static, Result<(u16, Bytes), String>> {
         Box::pin(Self::run(
             self.gw.clone(),
             self.principal.clone(),
@@ -99,6 +101,10 @@ impl ChildAccess {
         ))
     }
 }
+
+/// What a child request asks: its protocol and endpoint, its chat (or embeddings)
+/// form, and for an API with no chat form its own body.
+type Asked = (Protocol, Endpoint, Value, Option<(NativeApi, Value)>);
 
 /// The error an answer carries, as the plugin is told it.
 fn failed(status: u16, body: &[u8]) -> String {
@@ -183,7 +189,7 @@ impl ModelAccess for ChildAccess {
         params: InferParams,
     ) -> BoxFuture<'static, Result<InferAnswer, String>> {
         let body = chat_body(&route, &messages, &params);
-        let call = self.call((Protocol::ChatCompletions, Endpoint::Chat, body));
+        let call = self.call((Protocol::ChatCompletions, Endpoint::Chat, body, None));
         Box::pin(async move {
             let (status, body) = call.await?;
             if status != 200 {
@@ -200,7 +206,7 @@ impl ModelAccess for ChildAccess {
     ) -> BoxFuture<'static, Result<Vec<Vec<f32>>, String>> {
         let n = texts.len();
         let body = json!({ "model": route, "input": texts });
-        let call = self.call((Protocol::Embeddings, Endpoint::Embeddings, body));
+        let call = self.call((Protocol::Embeddings, Endpoint::Embeddings, body, None));
         Box::pin(async move {
             let (status, body) = call.await?;
             if status != 200 {
@@ -209,4 +215,59 @@ impl ModelAccess for ChildAccess {
             vectors_of(&body, n)
         })
     }
+
+    fn moderate(
+        &self,
+        route: String,
+        texts: Vec<String>,
+    ) -> BoxFuture<'static, Result<Vec<Moderation>, String>> {
+        let n = texts.len();
+        // What policies read (the route, the size of what is asked), and the body itself.
+        let facts = crate::native::facts_only(
+            &json!(route),
+            texts.join("\n"),
+            &Value::Null,
+            &Value::Bool(false),
+        );
+        let body = json!({ "model": route, "input": texts });
+        let api = NativeApi::Moderations;
+        let call = self.call((
+            Protocol::Forwarded(api),
+            Endpoint::Chat,
+            facts,
+            Some((api, body)),
+        ));
+        Box::pin(async move {
+            let (status, body) = call.await?;
+            if status != 200 {
+                return Err(failed(status, &body));
+            }
+            moderations_of(&body, n)
+        })
+    }
+}
+
+/// OpenAI's moderation results, one per text.
+pub fn moderations_of(body: &[u8], n: usize) -> Result<Vec<Moderation>, String> {
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the answer is not JSON: {e}"))?;
+    let results = v["results"].as_array().ok_or("the answer has no results")?;
+    if results.len() != n {
+        return Err(format!(
+            "the answer has {} results for {n} texts",
+            results.len()
+        ));
+    }
+    Ok(results
+        .iter()
+        .map(|r| Moderation {
+            flagged: r["flagged"].as_bool().unwrap_or(false),
+            scores: r["category_scores"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(k, s)| Some((k.clone(), s.as_f64()? as f32)))
+                .collect(),
+        })
+        .collect())
 }

@@ -25,6 +25,7 @@ use crate::types::{
 /// The answers a case gives `models.infer`, and the routes asked.
 struct CaseModels {
     answers: HashMap<String, String>,
+    moderation: Vec<(String, f32)>,
     asked: Mutex<Vec<String>>,
 }
 
@@ -72,6 +73,22 @@ impl ModelAccess for CaseModels {
     ) -> BoxFuture<'static, Result<Vec<Vec<f32>>, String>> {
         Box::pin(async move { Ok(texts.iter().map(|t| embedding(t)).collect()) })
     }
+
+    /// The case's `"moderation"` scores (`{"violence": 0.9}`) for every text; flagged
+    /// when one reaches 0.5.
+    fn moderate(
+        &self,
+        route: String,
+        texts: Vec<String>,
+    ) -> BoxFuture<'static, Result<Vec<crate::types::Moderation>, String>> {
+        self.asked.lock().push(route);
+        let scores = self.moderation.clone();
+        Box::pin(async move {
+            let flagged = scores.iter().any(|(_, s)| *s >= 0.5);
+            let m = crate::types::Moderation { flagged, scores };
+            Ok(texts.iter().map(|_| m.clone()).collect())
+        })
+    }
 }
 
 fn messages(case: &Value) -> Vec<ChatMessage> {
@@ -112,6 +129,12 @@ pub async fn run(pool: &Arc<GuardrailPool>, case: &Value) -> Result<Value, Plugi
             .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
             .collect(),
         asked: Mutex::new(Vec::new()),
+        moderation: case["moderation"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_f64()? as f32)))
+            .collect(),
     });
     let lent = Lent {
         access: models.clone(),

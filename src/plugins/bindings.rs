@@ -108,6 +108,7 @@ pub mod v0_3 {
                 "switchboard:plugin/host.counter-get": async | trappable,
                 "switchboard:plugin/models.infer": async | trappable,
                 "switchboard:plugin/models.embed": async | trappable,
+                "switchboard:plugin/models.moderate": async | trappable,
                 "switchboard:plugin/keyvalue.get": async | trappable,
                 "switchboard:plugin/keyvalue.set": async | trappable,
                 "switchboard:plugin/keyvalue.remove": async | trappable,

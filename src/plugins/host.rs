@@ -155,6 +155,12 @@ pub trait ModelAccess: Send + Sync {
         route: String,
         texts: Vec<String>,
     ) -> futures_util::future::BoxFuture<'static, Result<Vec<Vec<f32>>, String>>;
+
+    fn moderate(
+        &self,
+        route: String,
+        texts: Vec<String>,
+    ) -> futures_util::future::BoxFuture<'static, Result<Vec<crate::types::Moderation>, String>>;
 }
 
 /// The model access a lease lends its calls, and how long their model calls may wait.

@@ -77,6 +77,28 @@ impl v0_3::models::Host for HostState {
         }
         Ok(self.model_call(|a| a.embed(route, texts)).await)
     }
+
+    async fn moderate(
+        &mut self,
+        route: String,
+        texts: Vec<String>,
+    ) -> wasmtime::Result<Result<Vec<v0_3::types::Moderation>, String>> {
+        if texts.is_empty() || texts.len() > MAX_ITEMS {
+            return Ok(Err(format!(
+                "moderate takes 1 to {MAX_ITEMS} texts, not {}",
+                texts.len()
+            )));
+        }
+        let r = self.model_call(|a| a.moderate(route, texts)).await;
+        Ok(r.map(|list| {
+            list.into_iter()
+                .map(|m| v0_3::types::Moderation {
+                    flagged: m.flagged,
+                    scores: m.scores,
+                })
+                .collect()
+        }))
+    }
 }
 
 impl v0_3::keyvalue::Host for HostState {

@@ -76,6 +76,10 @@ settings = { action = "deny" }
 plugin = "builtin:llm-judge"
 settings = { route = "judge", prompt = "{text}" }
 
+[guardrails.moderated]
+plugin = "builtin:moderation"
+settings = { route = "omni", check = "both" }
+
 [guardrails.judge-open]
 plugin = "builtin:llm-judge"
 on_error = "fail-open"
@@ -115,6 +119,13 @@ guardrails = ["pii-stop"]
 [models.watched]
 targets = [{ provider = "p", model = "x" }]
 guardrails = ["pii-watch"]
+
+[models.omni]
+targets = [{ provider = "p", model = "omni-moderation-latest" }]
+
+[models.moderated]
+targets = [{ provider = "p", model = "x" }]
+guardrails = ["moderated"]
 
 [models.open]
 targets = [{ provider = "p", model = "x" }]
@@ -525,4 +536,45 @@ async fn a_plugins_key_value_store_in_redis_is_shared_by_replicas() {
     // The key's budget is in the same Redis: 0.075 of 0.1 spent across the two, so the
     // next request does not fit on either.
     assert_eq!(keyed(&a, &body).await.status(), 429);
+}
+
+#[tokio::test]
+async fn a_moderation_route_judges_requests_and_answers_by_category() {
+    let mock = Mock::start().await;
+    let gw = start(&mock, &config(&usage_path("moderation"))).await;
+    let ask = |text: &str| json!({ "model": "moderated", "messages": user(text), "max_tokens": 7 });
+    let r = keyed(&gw, &ask("I will kill the process, you idiot")).await;
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "content_flagged");
+    assert_eq!(
+        error_message(&v),
+        "the request was flagged by moderation (harassment, violence)"
+    );
+    let asked = mock.seen("p");
+    assert_eq!(asked.len(), 1, "only the moderation model was asked");
+    assert_eq!(asked[0].path, "/v1/moderations");
+    assert_eq!(
+        asked[0].body["input"],
+        json!(["I will kill the process, you idiot"])
+    );
+    // A clean request passes, and so does its answer (judged too: `check = "both"`).
+    let r = keyed(&gw, &ask("hello there")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        mock.count("p"),
+        4,
+        "moderation, the answer, moderation of the answer"
+    );
+    // An answer that is flagged is refused (the request's moderation takes the first
+    // fault, a harmless one; the chat call the second).
+    mock.push_fault("p", Fault::Delay(Duration::ZERO));
+    mock.push_fault("p", Fault::Says("Then I will kill it for you.".into(), 0));
+    let r = keyed(&gw, &ask("stop the job")).await;
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        error_message(&v),
+        "the answer was flagged by moderation (violence)"
+    );
 }

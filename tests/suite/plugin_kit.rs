@@ -149,10 +149,12 @@ fn rust_projects_and_examples_build_and_pass_their_tests() {
             "guardrail-pii",
             "-p",
             "guardrail-llm-judge",
+            "-p",
+            "guardrail-moderation",
         ])
         .arg("--manifest-path")
         .arg(Path::new(REPO).join("plugins/Cargo.toml")));
-    assert!(tested.matches("test result: ok").count() >= 6, "{tested}");
+    assert!(tested.matches("test result: ok").count() >= 7, "{tested}");
     let canary = env!("SWITCHBOARD_GUEST_STRATEGY_CANARY");
     cases_pass(
         Path::new(canary),

@@ -12,7 +12,7 @@ use crate::bindings::strategy::switchboard::plugin::{keyvalue as kv, models};
 use crate::testing::fake as imp;
 #[cfg(not(target_arch = "wasm32"))]
 use crate::testing::fake::{kv, models};
-use crate::types::{ChatMessage, InferAnswer, InferParams};
+use crate::types::{ChatMessage, InferAnswer, InferParams, Moderation};
 
 /// This plugin's setting `name` as JSON text (`None` when the config does not set it).
 /// [`crate::settings`] reads them all into a struct.
@@ -110,6 +110,12 @@ pub fn ask(route: &str, prompt: &str) -> Result<String, String> {
 /// The embeddings of `texts` on `route`, in order (a child request, as `infer`).
 pub fn embed(route: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, String> {
     models::embed(route, texts)
+}
+
+/// OpenAI's moderation of `texts` on `route` (a `/v1/moderations` route), in order — a
+/// child request, as `infer`.
+pub fn moderate(route: &str, texts: &[String]) -> Result<Vec<Moderation>, String> {
+    models::moderate(route, texts)
 }
 
 /// The value this plugin keeps under `key` (`None`: absent or expired).

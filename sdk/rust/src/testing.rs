@@ -43,6 +43,8 @@ struct State {
     /// Every `infer` call: route and messages.
     asked: Vec<(String, Vec<ChatMessage>)>,
     kv: HashMap<String, String>,
+    /// What `moderate` answers per route: each category's score.
+    moderations: HashMap<String, Vec<(String, f32)>>,
 }
 
 thread_local! {
@@ -122,7 +124,16 @@ impl FakeHost {
         self
     }
 
-    /// The `infer` calls the plugin made: route and messages, oldest first.
+    /// What `host::moderate` answers on `route`: these scores for every text (flagged
+    /// when one reaches 0.5).
+    pub fn moderation(self, route: &str, scores: &[(&str, f32)]) -> Self {
+        let s = scores.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        self.0.borrow_mut().moderations.insert(route.into(), s);
+        self
+    }
+
+    /// The model calls the plugin made (`infer`, and `moderate` with no messages):
+    /// route and messages, oldest first.
     pub fn asked(&self) -> Vec<(String, Vec<ChatMessage>)> {
         self.0.borrow().asked.clone()
     }
@@ -216,6 +227,27 @@ pub mod fake {
 
         pub fn embed(_route: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, String> {
             Ok(texts.iter().map(|t| super::super::embedding(t)).collect())
+        }
+
+        /// The scores the test set for `route`, for every text; flagged from 0.5.
+        pub fn moderate(
+            route: &str,
+            texts: &[String],
+        ) -> Result<Vec<crate::types::Moderation>, String> {
+            with(|s| {
+                s.asked.push((route.to_string(), Vec::new()));
+                let scores = s.moderations.get(route).cloned().ok_or_else(|| {
+                    format!("the fake host has no moderation for route `{route}`: set one with FakeHost::moderation")
+                })?;
+                let flagged = scores.iter().any(|(_, v)| *v >= 0.5);
+                Ok(texts
+                    .iter()
+                    .map(|_| crate::types::Moderation {
+                        flagged,
+                        scores: scores.clone(),
+                    })
+                    .collect())
+            })
         }
     }
 

@@ -15,12 +15,34 @@ pub const SPEECH_BYTES: usize = 256 * 1024;
 pub fn reply(path: &str, req: &Value) -> Value {
     match path {
         "/v1/moderations" => json!({ "id": "modr-mock", "model": req["model"],
-            "results": [{ "flagged": false, "categories": {}, "category_scores": {} }] }),
+            "results": moderations(&req["input"]) }),
         "/v1/images/generations" => json!({ "created": 1, "data": [{ "b64_json": "aGk=" }],
             "usage": { "input_tokens": 12, "output_tokens": 100, "total_tokens": 112 } }),
         _ => json!({ "model": req["model"], "results": [{ "index": 0, "relevance_score": 0.9 }],
             "usage": { "prompt_tokens": 8, "total_tokens": 8 } }),
     }
+}
+
+/// One result per input text: `violence` scores 0.9 where the text says "kill",
+/// `harassment` 0.8 where it says "idiot" (0.01 otherwise); flagged from 0.5.
+fn moderations(input: &Value) -> Vec<Value> {
+    let texts: Vec<String> = match input {
+        Value::Array(a) => a
+            .iter()
+            .map(|t| t.as_str().unwrap_or_default().to_lowercase())
+            .collect(),
+        v => vec![v.as_str().unwrap_or_default().to_lowercase()],
+    };
+    texts
+        .iter()
+        .map(|t| {
+            let score = |word: &str, hit: f64| if t.contains(word) { hit } else { 0.01 };
+            let (v, h) = (score("kill", 0.9), score("idiot", 0.8));
+            json!({ "flagged": v >= 0.5 || h >= 0.5,
+                "categories": { "violence": v >= 0.5, "harassment": h >= 0.5 },
+                "category_scores": { "violence": v, "harassment": h } })
+        })
+        .collect()
 }
 
 /// `SPEECH_BYTES` of audio, byte i being i mod 251, in 16 KiB chunks.
