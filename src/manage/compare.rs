@@ -41,6 +41,9 @@ pub struct Ask {
     pub top_p: Option<f64>,
     #[serde(default)]
     pub stream: bool,
+    /// Each answer scored by a judge route against a rubric (`compare_judge.rs`).
+    #[serde(default)]
+    pub judge: Option<super::compare_judge::Judge>,
 }
 
 /// One entry to ask: the route, and the target it is pinned to.

@@ -12,6 +12,7 @@
 
 mod checks;
 pub mod compare;
+pub mod compare_judge;
 pub mod probe;
 pub mod prompts;
 pub mod reload;

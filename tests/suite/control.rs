@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::common::*;
-use crate::mock::Mock;
+use crate::mock::{Fault, Mock};
 
 async fn chat(gw: &Gw, model: &str, extra: Value) -> (u16, Value) {
     let mut body = json!({ "model": model, "messages": user("hi") });
@@ -333,4 +333,55 @@ async fn chat_health_checks_probe_each_target_model() {
     assert!(probes.iter().all(|b| b["max_tokens"] == 1), "{probes:?}");
     // The provider's other model is not reached by client requests any more, p still is.
     assert_eq!(chat(&gw, "m", json!({})).await.0, 200);
+}
+
+#[tokio::test]
+async fn a_judge_scores_each_answer_of_a_comparison_and_the_scores_are_kept() {
+    let mock = Mock::start().await;
+    let routes = format!(
+        "{ROUTES}\n[providers.j]\nadapter = \"builtin:openai\"\nbase_url = \"{{mock}}/j/v1\"\n\n[models.\"judge\"]\ntargets = [{{ provider = \"j\", model = \"grader\" }}]\n"
+    );
+    let gw = start(&mock, &format!("{}{routes}", store("judged"))).await;
+    mock.set_fault(
+        "j",
+        Some(Fault::Says(
+            r#"{"score": 7, "reason": "right, a little long"}"#.into(),
+            0,
+        )),
+    );
+    let ask = json!({ "prompt": "what is 2+2?", "routes": ["solo", "other"], "max_tokens": 5,
+        "judge": { "route": "judge", "rubric": "Correct and brief." } });
+    let (s, c) = gw
+        .admin_json(Method::POST, "/admin/compare", Some(ask))
+        .await;
+    assert_eq!(s, 200, "{c}");
+    for r in c["results"].as_array().unwrap() {
+        assert_eq!(r["judge"]["score"], 7.0, "{r}");
+        assert_eq!(r["judge"]["reason"], "right, a little long");
+    }
+    // The judge saw the rubric, the question and each answer.
+    let seen = mock.seen("j");
+    assert_eq!(seen.len(), 2);
+    let shown = seen[0].body["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        shown.contains("Correct and brief.")
+            && shown.contains("what is 2+2?")
+            && shown.contains("says: what is 2+2?"),
+        "{shown}"
+    );
+    // Kept with the comparison.
+    let id = c["id"].as_str().unwrap();
+    let (_, again) = gw
+        .admin_json(Method::GET, &format!("/admin/compare/{id}"), None)
+        .await;
+    assert_eq!(again["results"][0]["judge"]["score"], 7.0);
+    // A judge that is not a route is refused before anything is asked.
+    let bad = json!({ "prompt": "x", "routes": ["solo"], "judge": { "route": "nope" } });
+    let (s, e) = gw
+        .admin_json(Method::POST, "/admin/compare", Some(bad))
+        .await;
+    assert_eq!(s, 400, "{e}");
 }

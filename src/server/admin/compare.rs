@@ -59,11 +59,24 @@ async fn compare(gw: &Arc<Gateway>, body: Bytes, actor: &str) -> http::Response<
         Ok(p) => p,
         Err(e) => return ApiError::invalid(e, None).into_response(),
     };
+    if let Some(j) = &ask.judge
+        && !gw.live.load().routes.contains_key(&j.route)
+    {
+        let m = format!(
+            "the judge route '{}' is not a model of this gateway",
+            j.route
+        );
+        return ApiError::invalid(m, Some("judge")).into_response();
+    }
     let id = format!("cmp_{:016x}", rand::random::<u64>());
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let question = crate::manage::compare_judge::question(&messages);
     if !ask.stream {
         let runs = entries.iter().map(|e| run_one(gw, &ask, e, &messages));
-        let results = futures_util::future::join_all(runs).await;
+        let mut results = futures_util::future::join_all(runs).await;
+        if let Some(j) = &ask.judge {
+            crate::manage::compare_judge::score_all(gw, j, &question, &mut results).await;
+        }
         let kept = gw
             .control
             .keep_comparison(&id, actor, &request, &results)
@@ -95,6 +108,14 @@ async fn compare(gw: &Arc<Gateway>, body: Bytes, actor: &str) -> http::Response<
             results[i] = r;
         }
         drop(runs);
+        if let Some(j) = &ask.judge {
+            crate::manage::compare_judge::score_all(&gw, j, &question, &mut results).await;
+            for (i, r) in results.iter().enumerate() {
+                let _ = tx
+                    .send(event("judged", &json!({ "index": i, "judge": r["judge"] })))
+                    .await;
+            }
+        }
         let kept = gw
             .control
             .keep_comparison(&id, &actor, &request, &results)
@@ -133,6 +154,7 @@ pub async fn test_route(gw: &Arc<Gateway>, name: &str) -> http::Response<Body> {
         temperature: None,
         top_p: None,
         stream: false,
+        judge: None,
     };
     drop(live);
     let (entries, messages) = match ask.plan(gw) {
