@@ -40,6 +40,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("redact-pii", "redact-pii"),
     ("guardrail-pii", "pii"),
     ("guardrail-llm-judge", "llm-judge"),
+    ("guardrail-json-schema", "json-schema"),
     ("guardrail-moderation", "moderation"),
 ];
 

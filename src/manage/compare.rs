@@ -65,6 +65,16 @@ impl Ask {
             _ => return Err("give either a prompt or messages".into()),
         };
         let live = gw.live.load_full();
+        if let Some(j) = self
+            .judge
+            .as_ref()
+            .filter(|j| !live.routes.contains_key(&j.route))
+        {
+            return Err(format!(
+                "the judge route '{}' is not a model of this gateway",
+                j.route
+            ));
+        }
         let mut entries = Vec::new();
         for r in &self.routes {
             if !live.routes.contains_key(r) {

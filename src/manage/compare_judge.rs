@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::gateway::Gateway;
+use crate::live::Principal;
 
 /// What a comparison is judged by.
 #[derive(Debug, Clone, Deserialize)]
@@ -42,7 +43,12 @@ pub fn question(messages: &[Value]) -> String {
 }
 
 /// The judge's verdict on one answer: `{score, reason}`, or `{error}`.
-async fn score(gw: &Gateway, judge: &Judge, question: &str, answer: &str) -> Value {
+async fn score(
+    (gw, principal): (&Gateway, &Principal),
+    judge: &Judge,
+    question: &str,
+    answer: &str,
+) -> Value {
     let answer: String = answer.chars().take(MOST_CHARS).collect();
     let rubric = judge.rubric.as_deref().unwrap_or(RUBRIC);
     let body = json!({
@@ -55,10 +61,9 @@ async fn score(gw: &Gateway, judge: &Judge, question: &str, answer: &str) -> Val
         "max_tokens": 300,
         "response_format": { "type": "json_object" },
     });
-    let principal = super::compare::admin_principal();
     let req = crate::pipeline::Request {
         protocol: crate::pipeline::Protocol::ChatCompletions,
-        principal: &principal,
+        principal,
         endpoint: crate::types::Endpoint::Chat,
         directive: crate::cache::Directive::Bypass,
         body: bytes::Bytes::from(body.to_string()),
@@ -98,11 +103,17 @@ async fn score(gw: &Gateway, judge: &Judge, question: &str, answer: &str) -> Val
     }
 }
 
-/// Scores every answered result of a comparison (at once), into its `judge` field.
-pub async fn score_all(gw: &Gateway, judge: &Judge, question: &str, results: &mut [Value]) {
+/// Scores every answered result of a comparison (at once), into its `judge` field; the
+/// judge's calls are `principal`'s (the comparison's own).
+pub async fn score_all(
+    (gw, principal): (&Gateway, &Principal),
+    judge: &Judge,
+    question: &str,
+    results: &mut [Value],
+) {
     let asked = results.iter().map(|r| async move {
         match r["answer"].as_str() {
-            Some(a) => Some(score(gw, judge, question, a).await),
+            Some(a) => Some(score((gw, principal), judge, question, a).await),
             None => None,
         }
     });

@@ -80,6 +80,9 @@ settings = { route = "judge", prompt = "{text}" }
 plugin = "builtin:moderation"
 settings = { route = "omni", check = "both" }
 
+[guardrails.schema]
+plugin = "builtin:json-schema"
+
 [guardrails.judge-open]
 plugin = "builtin:llm-judge"
 on_error = "fail-open"
@@ -126,6 +129,10 @@ targets = [{ provider = "p", model = "omni-moderation-latest" }]
 [models.moderated]
 targets = [{ provider = "p", model = "x" }]
 guardrails = ["moderated"]
+
+[models.structured]
+targets = [{ provider = "p", model = "x" }]
+guardrails = ["schema"]
 
 [models.open]
 targets = [{ provider = "p", model = "x" }]
@@ -577,4 +584,53 @@ async fn a_moderation_route_judges_requests_and_answers_by_category() {
         error_message(&v),
         "the answer was flagged by moderation (violence)"
     );
+}
+
+#[tokio::test]
+async fn a_json_answer_off_its_schema_is_asked_again_then_refused_naming_the_path() {
+    let mock = Mock::start().await;
+    let gw = start(&mock, &config(&usage_path("schema"))).await;
+    let schema = json!({ "type": "object", "required": ["city", "temp"], "additionalProperties": false,
+        "properties": { "city": { "type": "string" }, "temp": { "type": "number" } } });
+    let ask = json!({ "model": "structured", "messages": user("weather?"), "max_tokens": 50,
+        "response_format": { "type": "json_schema", "json_schema": { "name": "w", "schema": schema } } });
+    // Off the schema, then corrected when asked again: the client gets the correction.
+    mock.push_fault(
+        "p",
+        Fault::Says(r#"{"city": "Oslo", "temp": "cold"}"#.into(), 0),
+    );
+    mock.push_fault(
+        "p",
+        Fault::Says(r#"{"city": "Oslo", "temp": -3}"#.into(), 0),
+    );
+    let r = keyed(&gw, &ask).await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        r#"{"city": "Oslo", "temp": -3}"#
+    );
+    let seen = mock.seen("p");
+    assert_eq!(seen.len(), 2, "the answer, then the one retry");
+    let retry = seen[1].body["messages"].as_array().unwrap();
+    assert_eq!(retry[1]["role"], "assistant");
+    assert!(
+        retry.last().unwrap()["content"]
+            .as_str()
+            .unwrap()
+            .contains("/temp"),
+        "{retry:?}"
+    );
+    // Wrong twice: refused, naming where.
+    mock.push_fault("p", Fault::Says(r#"{"city": 1}"#.into(), 0));
+    mock.push_fault("p", Fault::Says("not json at all".into(), 0));
+    let r = keyed(&gw, &ask).await;
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "json_schema_mismatch", "{v}");
+    // A request that asked for no JSON is not checked.
+    mock.push_fault("p", Fault::Says("plain words".into(), 0));
+    let plain = json!({ "model": "structured", "messages": user("hi"), "max_tokens": 50 });
+    assert_eq!(keyed(&gw, &plain).await.status(), 200);
+    assert_eq!(mock.count("p"), 5);
 }

@@ -59,24 +59,13 @@ async fn compare(gw: &Arc<Gateway>, body: Bytes, actor: &str) -> http::Response<
         Ok(p) => p,
         Err(e) => return ApiError::invalid(e, None).into_response(),
     };
-    if let Some(j) = &ask.judge
-        && !gw.live.load().routes.contains_key(&j.route)
-    {
-        let m = format!(
-            "the judge route '{}' is not a model of this gateway",
-            j.route
-        );
-        return ApiError::invalid(m, Some("judge")).into_response();
-    }
     let id = format!("cmp_{:016x}", rand::random::<u64>());
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let question = crate::manage::compare_judge::question(&messages);
     if !ask.stream {
         let runs = entries.iter().map(|e| run_one(gw, &ask, e, &messages));
         let mut results = futures_util::future::join_all(runs).await;
-        if let Some(j) = &ask.judge {
-            crate::manage::compare_judge::score_all(gw, j, &question, &mut results).await;
-        }
+        judged(gw, &ask, &question, &mut results).await;
         let kept = gw
             .control
             .keep_comparison(&id, actor, &request, &results)
@@ -108,8 +97,8 @@ async fn compare(gw: &Arc<Gateway>, body: Bytes, actor: &str) -> http::Response<
             results[i] = r;
         }
         drop(runs);
-        if let Some(j) = &ask.judge {
-            crate::manage::compare_judge::score_all(&gw, j, &question, &mut results).await;
+        if ask.judge.is_some() {
+            judged(&gw, &ask, &question, &mut results).await;
             for (i, r) in results.iter().enumerate() {
                 let _ = tx
                     .send(event("judged", &json!({ "index": i, "judge": r["judge"] })))
@@ -132,6 +121,14 @@ async fn compare(gw: &Arc<Gateway>, body: Bytes, actor: &str) -> http::Response<
         http::HeaderValue::from_static("no-cache"),
     );
     resp
+}
+
+/// Scores the results with the comparison's judge, when it has one (as the admin).
+async fn judged(gw: &Gateway, ask: &Ask, question: &str, results: &mut [Value]) {
+    if let Some(j) = &ask.judge {
+        let admin = crate::manage::compare::admin_principal();
+        crate::manage::compare_judge::score_all((gw, &admin), j, question, results).await;
+    }
 }
 
 /// `POST /admin/routes/{name}/test`: one short real call through each enabled target
