@@ -292,9 +292,12 @@ async fn run(
         policy_headers,
     } = admit(&live, ctx, &mut req).await?;
     ctx.story(|s| s.headers(&policy_headers));
-    let guards = match req.parent {
-        None => guard::Guards::new(gw, route, ctx, req.principal, &facts, &req.body),
-        Some(_) => None,
+    // Guardrails judge conversations; a guardrail's own model call is judged by none.
+    let guards = match (&req.parent, req.endpoint) {
+        (None, Endpoint::Chat) => {
+            guard::Guards::new(gw, route, ctx, req.principal, &facts, &req.body)
+        }
+        _ => None,
     };
     let (facts, native) = guard::guarded(&live, route, &mut req, guards.as_ref(), facts).await?;
     let (store, cache_header) = match cached::from_cache(
