@@ -104,7 +104,7 @@ pub(super) fn native_plan(
         return match n.only {
             Some(why) => Err(Error::invalid(
                 format!(
-                    "no target of model `{}` takes /v1/{} as it is (none speaks it, or the route redacts), and {why}",
+                    "no target of model `{}` takes /v1/{} as it is (none speaks it, or the route redacts or judges answers), and {why}",
                     route.route.name,
                     n.api.name()
                 ),
