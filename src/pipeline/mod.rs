@@ -341,7 +341,7 @@ async fn run(
         guards: guards.as_ref(),
     };
     let mut resp = failover::try_targets(&live, route, &order, shared).await?;
-    if let Some(g) = &guards
+    if let Some(g) = guards.as_ref().filter(|g| g.judges_answers())
         && !facts.stream
         && native.is_none()
         && req.endpoint == Endpoint::Chat

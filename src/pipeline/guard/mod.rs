@@ -342,6 +342,12 @@ impl Guards {
         Ok(Bytes::from(v.to_string()))
     }
 
+    /// Whether any of the request's guardrails judges whole answers (when none does, an
+    /// answer is not read whole for them).
+    pub fn judges_answers(&self) -> bool {
+        self.chain.iter().any(|g| g.phases.response)
+    }
+
     /// The stream stage of this request's guardrails, when any judges streams.
     pub fn stream(&self) -> Option<StreamGuard> {
         StreamGuard::new(self.clone())
